@@ -1,0 +1,33 @@
+"""Shared pytest fixtures for tests/, verification/ and validation/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+
+def require_tool(name: str) -> str:
+    """Path of an external DICOM tool (dcmtk, dicom3tools).
+
+    Under CI (``CI=true``) a missing tool is a failure, never a skip: `.ci/run` installs
+    them, so their absence means the evidence would silently be missing.
+    """
+    path = shutil.which(name)
+    if path is None:
+        message = f"external tool {name!r} not found (Debian packages dcmtk / dicom3tools)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + "; CI must install it (.ci/run)")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def dciodvfy() -> str:
+    return require_tool("dciodvfy")
+
+
+@pytest.fixture
+def dcmdump() -> str:
+    return require_tool("dcmdump")

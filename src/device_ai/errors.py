@@ -1,0 +1,84 @@
+"""One exception hierarchy with stable error codes (DESIGN.md, Conventions).
+
+Every expected failure raises a :class:`DeviceAIError` child. The message says what was
+wrong; ``hint`` says what the operator can do about it. The CLI prints ``code: message``
+and the hint, never a traceback, and exits with ``exit_code``.
+"""
+
+from __future__ import annotations
+
+
+class DeviceAIError(Exception):
+    """Base of every expected error. ``code`` is stable across releases (documented)."""
+
+    code = "DAI-000"
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        """``CODE: message`` on one line, for logs and the CLI."""
+        return f"{self.code}: {' '.join(self.message.split())}"
+
+
+class ConfigError(DeviceAIError):
+    """The configuration or a command-line argument is invalid."""
+
+    code = "DAI-100"
+    exit_code = 2
+
+
+class InputRefused(DeviceAIError):
+    """The input was refused; nothing was written."""
+
+    code = "DAI-200"
+    exit_code = 3
+
+
+class DicomReadError(InputRefused):
+    """The file is not a readable DICOM file within the reading limits."""
+
+    code = "DAI-201"
+
+
+class ReadLimitExceeded(DicomReadError):
+    """The file exceeds a reading limit (size, depth, declared length, inflation)."""
+
+    code = "DAI-202"
+
+
+class ContractViolation(InputRefused):
+    """The input is readable DICOM but outside the model's intended use (input contract)."""
+
+    code = "DAI-210"
+
+
+class ModelIntegrityError(DeviceAIError):
+    """The model package is missing, altered, unsigned or untrusted; it was not loaded."""
+
+    code = "DAI-300"
+    exit_code = 4
+
+
+class InferenceError(DeviceAIError):
+    """The locked engine failed while running a verified model."""
+
+    code = "DAI-400"
+    exit_code = 5
+
+
+class OutputError(DeviceAIError):
+    """An output could not be written; nothing partial was left behind."""
+
+    code = "DAI-500"
+    exit_code = 6
+
+
+class DependencyMissing(DeviceAIError):
+    """An optional capability needs a package that is not installed (e.g. the [train] extra)."""
+
+    code = "DAI-600"
+    exit_code = 2

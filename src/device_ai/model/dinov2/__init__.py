@@ -1,0 +1,1 @@
+"""model/dinov2 package."""
