@@ -65,6 +65,7 @@ def staged_directory(final_dir: Path) -> Iterator[Path]:
     """
     final_dir = Path(final_dir)
     parent = final_dir.parent
+    _refuse_non_empty(final_dir)
     try:
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", suffix=".staging", dir=parent))
@@ -79,18 +80,22 @@ def staged_directory(final_dir: Path) -> Iterator[Path]:
             if child.is_file():
                 _fsync_file(child)
         fsync_directory(staging)
+        _refuse_non_empty(final_dir)
         if final_dir.exists():
-            if not final_dir.is_dir() or any(final_dir.iterdir()):
-                raise OutputError(
-                    f"output folder {final_dir} already exists and is not empty",
-                    hint="choose a new --out folder; results are never overwritten",
-                )
             final_dir.rmdir()
         os.replace(staging, final_dir)
         fsync_directory(parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _refuse_non_empty(final_dir: Path) -> None:
+    if final_dir.exists() and (not final_dir.is_dir() or any(final_dir.iterdir())):
+        raise OutputError(
+            f"output folder {final_dir} already exists and is not empty",
+            hint="choose a new --out folder; results are never overwritten",
+        )
 
 
 def _fsync_file(path: Path) -> None:

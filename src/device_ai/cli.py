@@ -1,0 +1,315 @@
+"""``device-ai``: the one entry point. The only module that wires capabilities together.
+
+Expected errors print ``error DAI-xxx: reason`` and a hint on stderr and exit with the
+error's code (SRS-017); unexpected ones print one line and exit 70, with the traceback
+only under ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import device_ai
+from device_ai.config import Settings, load_settings, masked
+from device_ai.errors import DependencyMissing, DeviceAIError
+
+EXIT_INTERNAL = 70
+
+
+class _Progress:
+    """A one-line progress display on stderr for long steps."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.tty = sys.stderr.isatty()
+        self._last = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = int(100 * done / max(total, 1))
+        if self.tty:
+            sys.stderr.write(f"\r{self.label}: {done}/{total} ({percent}%)")
+            if done == total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+        elif percent // 25 != self._last // 25 or done == total:
+            print(f"{self.label}: {done}/{total}", file=sys.stderr, flush=True)
+        self._last = percent
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(Path(args.config) if args.config else None)
+
+
+def _trusted_keys(settings: Settings) -> dict:
+    from device_ai.model.package import signing
+
+    keys = [signing.public_key_from_b64(text) for text in settings.trusted_model_keys]
+    return {signing.key_id(key): key for key in keys}
+
+
+def _engine(args: argparse.Namespace, settings: Settings):  # noqa: ANN202 - LockedEngine, imported lazily
+    from device_ai.inference.engine import EngineOptions, LockedEngine
+
+    path = Path(args.model) if getattr(args, "model", None) else settings.model_path
+    threads = getattr(args, "threads", None) or settings.inference_threads
+    return LockedEngine.load(path, trusted_keys=_trusted_keys(settings), options=EngineOptions(threads=threads))
+
+
+def _read_limits(settings: Settings):  # noqa: ANN202
+    from device_ai.dicom.reader import ReadLimits
+
+    return ReadLimits(max_file_bytes=settings.max_file_mb * 1024 * 1024, max_files=settings.max_files)
+
+
+def _print_summary(summary: dict, out_dir: Path) -> None:
+    volumes = ", ".join(f"{name} {value:.1f} mL" for name, value in summary["volumes_ml"].items())
+    print(f"model     : {summary['model']['name']} {summary['model']['version']} "
+          f"(manifest sha256 {summary['model']['manifest_sha256'][:16]}...)")
+    print(f"series    : {summary['input']['slices']} slices, "
+          f"{summary['input']['rows']}x{summary['input']['columns']}")
+    print(f"volumes   : {volumes}")
+    print(f"lesions   : {summary['lesion_count']}")
+    print(f"outputs in: {out_dir}")
+    for name in summary["outputs"]:
+        print(f"            {out_dir / name}")
+    print(summary["statement"])
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from device_ai.inference.analyze import analyze
+
+    settings = _settings(args)
+    engine = _engine(args, settings)
+    result = analyze(Path(args.input), Path(args.out), engine, limits=_read_limits(settings),
+                     progress=_Progress("analyzing slices"))
+    _print_summary(result.summary, result.out_dir)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from device_ai.inference.analyze import analyze
+    from device_ai.training.ct_series import write_ct_series
+    from device_ai.training.phantoms import generate_case, split_seeds
+
+    settings = _settings(args)
+    out = Path(args.out)
+    engine = _engine(args, settings)
+    print(f"model {engine.manifest.identity} verified (manifest sha256 {engine.package.manifest_sha256[:16]}...)")
+    seed = split_seeds("test", 1, base_seed=args.seed)[0]
+    case = generate_case(seed, split="test", n_slices=args.slices)
+    study_dir = out / "input-series"
+    print(f"generating synthetic study {case.patient_id}: {case.hu.shape[0]} slices "
+          f"{case.hu.shape[1]}x{case.hu.shape[2]}, {len(case.lesions)} lesion(s) -> {study_dir}")
+    write_ct_series(case, study_dir)
+    result = analyze(study_dir, out / "result", engine, limits=_read_limits(settings),
+                     progress=_Progress("analyzing slices"))
+    _print_summary(result.summary, result.out_dir)
+    print(f"ground truth of the synthetic study: {len(case.lesions)} lesion(s) placed")
+    return 0
+
+
+def cmd_model_verify(args: argparse.Namespace) -> int:
+    from device_ai.inference.engine import EngineOptions, LockedEngine
+
+    settings = _settings(args)
+    path = Path(args.path) if args.path else settings.model_path
+    engine = LockedEngine.load(path, trusted_keys=_trusted_keys(settings), options=EngineOptions(threads=1))
+    package = engine.package
+    print(f"OK: {package.manifest.identity} at {path}")
+    print(f"  manifest sha256 {package.manifest_sha256}")
+    print(f"  signed by key {package.signer_key_id} "
+          f"({'pinned release' if package.pinned_release else 'site-trusted signer'})")
+    for name, digest in sorted(package.manifest.files.items()):
+        print(f"  {name}: sha256 {digest} verified")
+    return 0
+
+
+def cmd_model_info(args: argparse.Namespace) -> int:
+    from device_ai.model.package.verify import verify_package
+
+    settings = _settings(args)
+    path = Path(args.path) if args.path else settings.model_path
+    package = verify_package(path, _trusted_keys(settings))
+    manifest = package.manifest
+    if args.json:
+        print(json.dumps({"manifest_sha256": package.manifest_sha256, **manifest.model_dump(mode="json")},
+                         indent=2, sort_keys=True))
+        return 0
+    print(f"{manifest.identity}  ({'CLINICAL' if manifest.clinical_use else 'NOT FOR CLINICAL USE'})")
+    print(f"description : {manifest.description}")
+    print(f"intended use: {manifest.intended_use}")
+    print(f"input       : {manifest.input.name} {list(manifest.input.shape)} {manifest.input.dtype}")
+    print(f"labels      : " + ", ".join(f"{label.value}={label.name}" for label in manifest.labels))
+    print(f"contract    : " + json.dumps(manifest.input_contract, sort_keys=True))
+    print(f"preprocess  : {manifest.preprocessing.version}; postprocess: {manifest.postprocessing.version}")
+    print(f"export      : opset {manifest.export.opset}, {manifest.export.exporter}, torch "
+          f"{manifest.export.torch_version}, onnxruntime {manifest.export.onnxruntime_version}; parity max-abs "
+          f"{manifest.export.parity_max_abs_logit_diff:.2e}, mask agreement {manifest.export.parity_mask_agreement:.5f}")
+    print(f"training    : seed {manifest.training.seed}, {manifest.training.train_patients} synthetic patients, "
+          f"data manifest sha256 {manifest.training.data_manifest_sha256[:16]}...")
+    for name, value in sorted(manifest.metrics.items()):
+        print(f"metric      : {name} = {json.dumps(value, sort_keys=True)}")
+    print(f"manifest sha256: {package.manifest_sha256} (signer {package.signer_key_id})")
+    return 0
+
+
+def cmd_model_keygen(args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from device_ai.atomic_io import atomic_write_bytes
+    from device_ai.model.package import signing
+
+    out = Path(args.out)
+    if out.exists():
+        raise DeviceAIError(f"{out} exists; refusing to overwrite a signing key", hint="choose another path")
+    key = Ed25519PrivateKey.generate()
+    atomic_write_bytes(out, signing.private_key_pem(key))
+    out.chmod(0o600)
+    print(f"private key: {out} (keep it secret)")
+    print(f"key id     : {signing.key_id(key.public_key())}")
+    print(f"public key : {signing.public_key_to_b64(key.public_key())}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    try:
+        from device_ai.training.train import TrainingPlan, train_and_release
+    except ImportError as exc:
+        raise DependencyMissing(
+            f"training needs the [train] extra ({exc.name} is missing)",
+            hint="install torch==2.13.0 first, then `pip install -e .[train]` (the Makefile does this)",
+        ) from exc
+    plan = TrainingPlan(seed=args.seed, steps=args.steps, train_patients=args.train_patients)
+    path = train_and_release(plan, Path(args.out), Path(args.signing_key), progress=_Progress("training steps"))
+    print(f"model package written: {path}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from device_ai.training.evaluate import run_validation
+
+    settings = _settings(args)
+    engine = _engine(args, settings)
+    report = run_validation(engine, patients=args.patients, base_seed=args.seed,
+                            out=Path(args.out) if args.out else None, progress=_Progress("validation cases"))
+    print(json.dumps(report["summary"], indent=2, sort_keys=True))
+    return 0 if report["summary"]["acceptance"]["passed"] else 1
+
+
+def cmd_phantom(args: argparse.Namespace) -> int:
+    from device_ai.training.ct_series import write_ct_series
+    from device_ai.training.phantoms import generate_case, split_seeds
+
+    seeds = split_seeds(args.split, args.count, base_seed=args.seed)
+    for seed in seeds:
+        case = generate_case(seed, split=args.split, n_slices=args.slices)
+        paths = write_ct_series(case, Path(args.out) / case.patient_id)
+        print(f"{case.patient_id}: {len(paths)} slices, {len(case.lesions)} lesion(s) -> {paths[0].parent}")
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    print(json.dumps(masked(_settings(args)), indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(f"device_ai {device_ai.__version__}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="device-ai",
+        description="DINOv2 segmentation of CT series with a locked ONNX Runtime core. "
+        "Demonstration software: not for clinical use.",
+    )
+    parser.add_argument("--config", help="YAML configuration file (default: $DEVICE_AI_CONFIG)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str, parent=sub):  # noqa: ANN001, ANN202
+        command = parent.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(func=func)
+        return command
+
+    analyze = add("analyze", cmd_analyze, "analyze one CT series (file or folder) into DICOM SEG, JSON and PNG")
+    analyze.add_argument("input", help="a DICOM file, or a folder holding one CT series")
+    analyze.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
+    analyze.add_argument("--model", help="model package folder (default: the embedded demo model)")
+    analyze.add_argument("--threads", type=int, help="inference threads (default from config)")
+
+    demo = add("demo", cmd_demo, "generate a synthetic CT study and analyze it with the embedded model")
+    demo.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "device-ai-demo"),
+                      help="folder for the synthetic study and the result (must not hold a previous result)")
+    demo.add_argument("--seed", type=int, default=7, help="seed of the synthetic patient")
+    demo.add_argument("--slices", type=int, default=12, help="number of slices")
+    demo.add_argument("--model", help="model package folder (default: the embedded demo model)")
+
+    model = add("model", lambda a: 2, "locked model package commands")
+    model_sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+    verify = add("verify", cmd_model_verify, "verify every byte and the signature of a model package", model_sub)
+    verify.add_argument("path", nargs="?", help="package folder (default: configured model)")
+    info = add("info", cmd_model_info, "show identity, intended use, contract, digests and metrics", model_sub)
+    info.add_argument("path", nargs="?", help="package folder (default: configured model)")
+    info.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    keygen = add("keygen", cmd_model_keygen, "create an Ed25519 model-signing key pair", model_sub)
+    keygen.add_argument("--out", required=True, help="private key file to create (PEM)")
+
+    train = add("train", cmd_train, "train, export, parity-check and sign the demo model (needs [train])")
+    train.add_argument("--out", required=True, help="package folder to create")
+    train.add_argument("--signing-key", required=True, help="Ed25519 private key (PEM) that signs the package")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the release plan)")
+    train.add_argument("--train-patients", type=int, default=None, help="synthetic training patients")
+
+    validate = add("validate", cmd_validate, "standalone performance study on held-out phantoms")
+    validate.add_argument("--model", help="model package folder (default: the embedded demo model)")
+    validate.add_argument("--patients", type=int, default=40, help="held-out synthetic patients (>= 20)")
+    validate.add_argument("--seed", type=int, default=0, help="base seed of the test split")
+    validate.add_argument("--out", help="write the full report (JSON) here")
+
+    phantom = add("phantom", cmd_phantom, "write synthetic CT phantom series (fake patients) as DICOM")
+    phantom.add_argument("--out", required=True)
+    phantom.add_argument("--split", default="test", choices=("train", "verification", "test"))
+    phantom.add_argument("--count", type=int, default=1)
+    phantom.add_argument("--seed", type=int, default=0)
+    phantom.add_argument("--slices", type=int, default=None)
+
+    config = add("config", lambda a: 2, "configuration commands")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    add("show", cmd_config_show, "print the effective configuration (secrets masked)", config_sub)
+
+    add("version", cmd_version, "print the software version")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except DeviceAIError as exc:
+        print(f"error {exc.one_line()}", file=sys.stderr)
+        if exc.hint:
+            print(f"  what to do: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; nothing partial was kept", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: one line, no traceback
+        if args.debug:
+            traceback.print_exc()
+        print(f"error DAI-999: internal error ({type(exc).__name__}: {exc}); please report it with --debug output",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Device configuration: one pydantic settings model (DESIGN.md, Conventions).
+
+Sources, highest first: ``DEVICE_AI_*`` environment variables, then the YAML file named by
+``--config`` or ``DEVICE_AI_CONFIG``, then the defaults below. ``device-ai config show``
+prints the effective values with secrets masked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from device_ai.errors import ConfigError
+from device_ai.model.package.pinned import DEFAULT_PACKAGE_NAME
+
+SECRET_FIELDS = frozenset()
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def default_model_path() -> Path:
+    """The embedded demo model: ``models/`` of the source tree (editable install, `make demo`)."""
+    return _SOURCE_ROOT / "models" / DEFAULT_PACKAGE_NAME
+
+
+class Settings(BaseSettings):
+    """Effective configuration of this installation."""
+
+    model_config = SettingsConfigDict(env_prefix="DEVICE_AI_", extra="forbid", frozen=True)
+
+    model_path: Path = Field(default_factory=default_model_path, description="locked model package folder")
+    trusted_model_keys: tuple[str, ...] = Field(
+        default=(), description="base64 Ed25519 public keys of model signers this site trusts"
+    )
+    inference_threads: int = Field(default=2, ge=1, le=256, description="ONNX Runtime intra-op threads (fixed)")
+    max_file_mb: int = Field(default=512, ge=1, description="largest DICOM file read, MiB")
+    max_files: int = Field(default=5000, ge=1, description="most files in one analyze input")
+    key_store: Path = Field(default=Path.home() / ".device_ai" / "keys", description="device key store folder")
+
+    @field_validator("trusted_model_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part for part in value.replace(",", " ").split() if part)
+        return value
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Settings from the file (if any) overlaid by the environment."""
+    file_values: dict[str, Any] = {}
+    path = config_file or (Path(os.environ["DEVICE_AI_CONFIG"]) if os.environ.get("DEVICE_AI_CONFIG") else None)
+    if path is not None:
+        try:
+            file_values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read configuration file {path}: {exc}", hint="fix or remove the file") from exc
+        if not isinstance(file_values, dict):
+            raise ConfigError(f"configuration file {path} must be a mapping of setting: value")
+    env_names = {f"DEVICE_AI_{name.upper()}" for name in Settings.model_fields}
+    for name in list(file_values):
+        if f"DEVICE_AI_{name.upper()}" in env_names and f"DEVICE_AI_{name.upper()}" in os.environ:
+            file_values.pop(name)  # the environment wins over the file
+    try:
+        return Settings(**file_values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"invalid setting {where}: {first['msg']}", hint="see `device-ai config show`") from exc
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """Settings as plain values with secrets masked, for display."""
+    values = settings.model_dump(mode="json")
+    for name in SECRET_FIELDS:
+        if values.get(name):
+            values[name] = "********"
+    return values

@@ -1,0 +1,164 @@
+"""The analyze pipeline (DESIGN.md, "The main path"):
+
+read with limits -> input contract -> preprocess -> locked engine -> postprocess ->
+DICOM SEG + JSON summary + PNG previews, written into a staging folder that replaces the
+output folder in one rename only when everything succeeded (SRS-016). A refused input
+raises before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import device_ai
+from device_ai.atomic_io import staged_directory
+from device_ai.dicom.contract import InputContract
+from device_ai.dicom.reader import ReadLimits, collect_input_files
+from device_ai.dicom.seg import AlgorithmIdentity, CodedTerm, SegmentSpec, build_seg, write_seg
+from device_ai.dicom.series import CTSeries, load_series
+from device_ai.inference.engine import LockedEngine
+from device_ai.inference.postprocess import Measurements, clean_labels, logits_to_labels, measure
+from device_ai.inference.preprocess import preprocess_slice
+from device_ai.inference.previews import render_preview, select_preview_slices
+from device_ai.model.package.manifest import ModelManifest
+
+SEG_NAME = "segmentation.dcm"
+SUMMARY_NAME = "summary.json"
+SUMMARY_SCHEMA = "device_ai.analysis-summary/1"
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    out_dir: Path
+    summary: dict[str, Any]
+    labels: np.ndarray
+    series: CTSeries
+
+
+def segment_specs(manifest: ModelManifest) -> list[SegmentSpec]:
+    return [
+        SegmentSpec(
+            label_value=label.value,
+            name=label.name,
+            category=CodedTerm(label.category.scheme, label.category.value, label.category.meaning),
+            property_type=CodedTerm(label.property_type.scheme, label.property_type.value, label.property_type.meaning),
+            color_rgb=label.color_rgb,
+        )
+        for label in manifest.labels
+    ]
+
+
+def algorithm_identity(engine: LockedEngine) -> AlgorithmIdentity:
+    manifest = engine.manifest
+    return AlgorithmIdentity(
+        name=manifest.name,
+        version=manifest.version,
+        family="Artificial Intelligence",
+        model_digest=engine.package.manifest_sha256,
+        manufacturer="device_ai",
+        software_version=device_ai.__version__,
+    )
+
+
+def segment_series(engine: LockedEngine, series: CTSeries, progress: Progress | None = None) -> np.ndarray:
+    """Label volume (Z, R, C) for a series that passed the contract, cleaned per the manifest."""
+    manifest = engine.manifest
+    size = manifest.input.shape[-1]
+    depth, rows, cols = series.hu.shape
+    labels = np.zeros((depth, rows, cols), dtype=np.uint8)
+    for index in range(depth):
+        logits = engine.run(preprocess_slice(series.hu[index], size, manifest.preprocessing))
+        labels[index] = logits_to_labels(logits[0], rows, cols)
+        if progress is not None:
+            progress(index + 1, depth)
+    voxel = series.slice_spacing_mm * series.pixel_spacing_mm[0] * series.pixel_spacing_mm[1]
+    return clean_labels(labels, voxel, manifest.postprocessing)
+
+
+def build_summary(
+    engine: LockedEngine, series: CTSeries, measurements: Measurements, outputs: list[str], elapsed_s: float
+) -> dict[str, Any]:
+    manifest = engine.manifest
+    names = {label.value: label.name for label in manifest.labels}
+    return {
+        "schema": SUMMARY_SCHEMA,
+        "software": {"name": "device_ai", "version": device_ai.__version__},
+        "model": {
+            "name": manifest.name,
+            "version": manifest.version,
+            "manifest_sha256": engine.package.manifest_sha256,
+            "signer_key_id": engine.package.signer_key_id,
+            "pinned_release": engine.package.pinned_release,
+            "clinical_use": manifest.clinical_use,
+            "intended_use": manifest.intended_use,
+            "preprocessing": manifest.preprocessing.version,
+            "postprocessing": manifest.postprocessing.version,
+        },
+        "input": {
+            "study_instance_uid": series.study_instance_uid,
+            "series_instance_uid": series.series_instance_uid,
+            "slices": len(series.datasets),
+            "rows": int(series.hu.shape[1]),
+            "columns": int(series.hu.shape[2]),
+            "pixel_spacing_mm": list(series.pixel_spacing_mm),
+            "slice_spacing_mm": series.slice_spacing_mm,
+        },
+        "volumes_ml": {names[1]: measurements.organ_volume_ml, names[2]: measurements.lesion_volume_ml},
+        "lesion_count": measurements.lesion_count,
+        "lesions": [
+            {
+                "index": lesion.index,
+                "volume_ml": lesion.volume_ml,
+                "max_inplane_extent_mm": lesion.max_inplane_extent_mm,
+                "first_slice": lesion.slices[0],
+                "last_slice": lesion.slices[1],
+            }
+            for lesion in measurements.lesions
+        ],
+        "outputs": outputs,
+        "elapsed_s": round(elapsed_s, 3),
+        "statement": "Demonstration model trained on synthetic phantoms. Not for clinical use."
+        if not manifest.clinical_use
+        else manifest.intended_use,
+    }
+
+
+def analyze(
+    input_path: Path,
+    out_dir: Path,
+    engine: LockedEngine,
+    *,
+    limits: ReadLimits | None = None,
+    progress: Progress | None = None,
+) -> AnalysisResult:
+    """Analyze one CT series (a file or a folder) into ``out_dir`` (which must not exist or be empty)."""
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    limits = limits or ReadLimits()
+    contract = InputContract.model_validate(engine.manifest.input_contract)
+    files = collect_input_files(Path(input_path), limits)
+    series = load_series(files, contract, limits)
+    labels = segment_series(engine, series, progress)
+    spacing = (series.slice_spacing_mm, series.pixel_spacing_mm[0], series.pixel_spacing_mm[1])
+    measurements = measure(labels, spacing)
+    seg = build_seg(series, labels, segment_specs(engine.manifest), algorithm_identity(engine))
+    caption = f"{engine.manifest.identity} - NOT FOR CLINICAL USE"
+    with staged_directory(out_dir) as stage:
+        outputs = [SEG_NAME]
+        write_seg(seg, stage / SEG_NAME)
+        for index in select_preview_slices(labels):
+            name = f"preview_slice{index:04d}.png"
+            png = render_preview(series.hu[index], labels[index], engine.manifest.labels, engine.manifest.preprocessing, caption)
+            (stage / name).write_bytes(png)
+            outputs.append(name)
+        summary = build_summary(engine, series, measurements, outputs + [SUMMARY_NAME], time.perf_counter() - started)
+        (stage / SUMMARY_NAME).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return AnalysisResult(out_dir=out_dir, summary=summary, labels=labels, series=series)

@@ -1,0 +1,65 @@
+"""Static checks on verified ONNX bytes before ONNX Runtime builds a session.
+
+External-data tensors are refused outright (reference/audit_security.md §4.4: onnx/ORT
+external-data path traversal CVEs): the locked package is a single self-contained file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import onnx
+
+from device_ai.errors import ModelIntegrityError
+from device_ai.model.package.manifest import ModelManifest
+
+
+def _graph_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+        yield sparse.indices
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+            yield from attribute.tensors
+            if attribute.HasField("sparse_tensor"):
+                yield attribute.sparse_tensor.values
+                yield attribute.sparse_tensor.indices
+            if attribute.HasField("g"):
+                yield from _graph_tensors(attribute.g)
+            for subgraph in attribute.graphs:
+                yield from _graph_tensors(subgraph)
+
+
+def check_onnx_bytes(model_bytes: bytes, manifest: ModelManifest) -> None:
+    """Refuse external data, an opset other than the manifest's, or unexpected I/O shapes."""
+    try:
+        model = onnx.load_model_from_string(model_bytes)
+    except Exception as exc:  # onnx raises DecodeError and others; all mean the same here
+        raise ModelIntegrityError("model.onnx is not a valid ONNX model", hint="reinstall the model package") from exc
+    for tensor in _graph_tensors(model.graph):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data) > 0:
+            raise ModelIntegrityError(
+                f"model.onnx references external data for tensor {tensor.name!r}; external data is refused",
+                hint="the locked package must be one self-contained ONNX file; re-export without external data",
+            )
+    opsets = {entry.domain or "ai.onnx": entry.version for entry in model.opset_import}
+    if opsets.get("ai.onnx") != manifest.export.opset:
+        raise ModelIntegrityError(
+            f"model.onnx uses opset {opsets.get('ai.onnx')}, the manifest says {manifest.export.opset}",
+            hint="reinstall the model package",
+        )
+    for declared, values, kind in (
+        (manifest.input, model.graph.input, "input"),
+        (manifest.output, model.graph.output, "output"),
+    ):
+        if len(values) != 1 or values[0].name != declared.name:
+            raise ModelIntegrityError(f"model.onnx {kind} does not match the manifest", hint="reinstall the model package")
+        dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in values[0].type.tensor_type.shape.dim)
+        if dims != tuple(declared.shape):
+            raise ModelIntegrityError(
+                f"model.onnx {kind} shape {dims} differs from the manifest's fixed shape {tuple(declared.shape)}",
+                hint="reinstall the model package",
+            )

@@ -1,0 +1,106 @@
+"""Postprocessing ``seg-post-v1``: model logits -> label map at source resolution (SRS-013).
+
+1. Upsample the logits of each slice to the source matrix (Pillow bilinear, pixel-centre
+   aligned) and take the argmax there, so boundaries are decided at source resolution.
+2. Keep only the largest 3D connected component of the foreground (organ and lesions):
+   the intended use has exactly one organ per image.
+3. Lesion components smaller than the minimum volume are noise, far below the smallest
+   lesion in the intended use (10 mm across, about 520 mm^3); they become organ.
+4. Measure: voxel volume = row spacing x column spacing x slice spacing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from device_ai.inference.preprocess import resize_plane
+from device_ai.model.package.manifest import PostprocessingSpec
+
+POSTPROCESSING_VERSION = "seg-post-v1"
+ORGAN, LESION = 1, 2
+_FULL_3D = np.ones((3, 3, 3), dtype=bool)
+
+DEFAULT_POSTPROCESSING = PostprocessingSpec(
+    version=POSTPROCESSING_VERSION, min_lesion_volume_mm3=100.0, keep_largest_foreground_component=True
+)
+
+
+@dataclass(frozen=True)
+class LesionMeasurement:
+    index: int
+    volume_ml: float
+    centroid_voxel: tuple[float, float, float]
+    max_inplane_extent_mm: float
+    slices: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Measurements:
+    voxel_volume_mm3: float
+    organ_volume_ml: float
+    lesion_volume_ml: float
+    lesions: tuple[LesionMeasurement, ...]
+
+    @property
+    def lesion_count(self) -> int:
+        return len(self.lesions)
+
+
+def logits_to_labels(logits: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """(C, h, w) logits of one slice -> (rows, cols) uint8 argmax at source resolution."""
+    upsampled = np.stack([resize_plane(channel, rows, cols) for channel in logits])
+    return np.argmax(upsampled, axis=0).astype(np.uint8)
+
+
+def clean_labels(labels: np.ndarray, voxel_volume_mm3: float, spec: PostprocessingSpec = DEFAULT_POSTPROCESSING) -> np.ndarray:
+    """Apply steps 2 and 3 to a (Z, R, C) label volume; returns a new array."""
+    if spec.version != POSTPROCESSING_VERSION:
+        raise ValueError(f"postprocessing {spec.version} is not implemented (this is {POSTPROCESSING_VERSION})")
+    out = labels.copy()
+    if spec.keep_largest_foreground_component:
+        components, count = ndimage.label(out > 0, structure=_FULL_3D)
+        if count > 1:
+            sizes = np.bincount(components.ravel())
+            sizes[0] = 0
+            out[components != int(np.argmax(sizes))] = 0
+    lesions, count = ndimage.label(out == LESION, structure=_FULL_3D)
+    if count:
+        sizes = np.bincount(lesions.ravel())
+        small = np.flatnonzero(sizes * voxel_volume_mm3 < spec.min_lesion_volume_mm3)
+        small = small[small > 0]
+        if small.size:
+            out[np.isin(lesions, small)] = ORGAN
+    return out
+
+
+def measure(labels: np.ndarray, spacing_zyx_mm: tuple[float, float, float]) -> Measurements:
+    """Volumes in mL and per-lesion measurements of a cleaned (Z, R, C) label volume."""
+    dz, dy, dx = spacing_zyx_mm
+    voxel = float(dz * dy * dx)
+    lesions_map, count = ndimage.label(labels == LESION, structure=_FULL_3D)
+    lesions = []
+    for index, box in enumerate(ndimage.find_objects(lesions_map), start=1):
+        if box is None:
+            continue
+        component = lesions_map[box] == index
+        centroid = ndimage.center_of_mass(component)
+        centroid = tuple(float(c + s.start) for c, s in zip(centroid, box))
+        extents_mm = [(s.stop - s.start) * d for s, d in zip(box, (dz, dy, dx))]
+        lesions.append(
+            LesionMeasurement(
+                index=len(lesions) + 1,
+                volume_ml=round(float(component.sum()) * voxel / 1000.0, 4),
+                centroid_voxel=centroid,
+                max_inplane_extent_mm=round(float(max(extents_mm[1:])), 2),
+                slices=(int(box[0].start), int(box[0].stop - 1)),
+            )
+        )
+    return Measurements(
+        voxel_volume_mm3=voxel,
+        organ_volume_ml=round(float(np.count_nonzero(labels == ORGAN)) * voxel / 1000.0, 4),
+        lesion_volume_ml=round(float(np.count_nonzero(labels == LESION)) * voxel / 1000.0, 4),
+        lesions=tuple(lesions),
+    )

@@ -1,0 +1,17 @@
+"""What this software release trusts, pinned in code (DESIGN.md, "Locked model package").
+
+``RELEASE_KEYS``: the manufacturer's model-release public keys (Ed25519, base64 raw bytes),
+by key id. ``RELEASED_MANIFESTS``: SHA-256 of the ``manifest.json`` of every model package
+released with this software version. A package signed by a release key must also have a
+pinned manifest digest; a package signed by a key the site configured as trusted is accepted
+on that signature alone (and is reported as such). The private release key is held by the
+manufacturer's RA/QA release process and is never stored in the repository.
+"""
+
+from __future__ import annotations
+
+RELEASE_KEYS: dict[str, str] = {}
+
+RELEASED_MANIFESTS: dict[str, str] = {}
+
+DEFAULT_PACKAGE_NAME = "demo-dinov2-seg-1.0.0"
