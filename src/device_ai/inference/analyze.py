@@ -68,19 +68,25 @@ def algorithm_identity(engine: LockedEngine) -> AlgorithmIdentity:
     )
 
 
-def segment_series(engine: LockedEngine, series: CTSeries, progress: Progress | None = None) -> np.ndarray:
-    """Label volume (Z, R, C) for a series that passed the contract, cleaned per the manifest."""
+def segment_volume(
+    engine: LockedEngine, hu: np.ndarray, spacing_zyx_mm: tuple[float, float, float], progress: Progress | None = None
+) -> np.ndarray:
+    """Label volume (Z, R, C) of a HU volume that passed the contract, cleaned per the manifest."""
     manifest = engine.manifest
     size = manifest.input.shape[-1]
-    depth, rows, cols = series.hu.shape
+    depth, rows, cols = hu.shape
     labels = np.zeros((depth, rows, cols), dtype=np.uint8)
     for index in range(depth):
-        logits = engine.run(preprocess_slice(series.hu[index], size, manifest.preprocessing))
+        logits = engine.run(preprocess_slice(hu[index], size, manifest.preprocessing))
         labels[index] = logits_to_labels(logits[0], rows, cols)
         if progress is not None:
             progress(index + 1, depth)
-    voxel = series.slice_spacing_mm * series.pixel_spacing_mm[0] * series.pixel_spacing_mm[1]
+    voxel = float(np.prod(spacing_zyx_mm))
     return clean_labels(labels, voxel, manifest.postprocessing)
+
+
+def series_spacing(series: CTSeries) -> tuple[float, float, float]:
+    return (series.slice_spacing_mm, series.pixel_spacing_mm[0], series.pixel_spacing_mm[1])
 
 
 def build_summary(
@@ -146,9 +152,8 @@ def analyze(
     contract = InputContract.model_validate(engine.manifest.input_contract)
     files = collect_input_files(Path(input_path), limits)
     series = load_series(files, contract, limits)
-    labels = segment_series(engine, series, progress)
-    spacing = (series.slice_spacing_mm, series.pixel_spacing_mm[0], series.pixel_spacing_mm[1])
-    measurements = measure(labels, spacing)
+    labels = segment_volume(engine, series.hu, series_spacing(series), progress)
+    measurements = measure(labels, series_spacing(series))
     seg = build_seg(series, labels, segment_specs(engine.manifest), algorithm_identity(engine))
     caption = f"{engine.manifest.identity} - NOT FOR CLINICAL USE"
     with staged_directory(out_dir) as stage:

@@ -42,11 +42,20 @@ def window(hu: np.ndarray, spec: PreprocessingSpec) -> np.ndarray:
     return np.clip(scaled, 0.0, 1.0, out=scaled)
 
 
-def preprocess_slice(hu: np.ndarray, size: int, spec: PreprocessingSpec = DEFAULT_PREPROCESSING) -> np.ndarray:
-    """One HU slice (R, C) -> float32 (1, 3, size, size)."""
+def windowed_plane(hu: np.ndarray, size: int, spec: PreprocessingSpec = DEFAULT_PREPROCESSING) -> np.ndarray:
+    """Steps 1-2: one HU slice (R, C) -> float32 (size, size) in [0, 1]."""
     if spec.version != PREPROCESSING_VERSION:
         raise ValueError(f"preprocessing {spec.version} is not implemented (this is {PREPROCESSING_VERSION})")
-    plane = resize_plane(window(hu, spec), size, size)
-    mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
-    std = np.asarray(spec.std, dtype=np.float32)[:, None, None]
-    return ((plane[None, :, :] - mean) / std)[None].astype(np.float32)
+    return resize_plane(window(hu, spec), size, size)
+
+
+def normalize(planes: np.ndarray, spec: PreprocessingSpec = DEFAULT_PREPROCESSING) -> np.ndarray:
+    """Step 3: planes (N, H, W) in [0, 1] -> float32 (N, 3, H, W)."""
+    mean = np.asarray(spec.mean, dtype=np.float32)[None, :, None, None]
+    std = np.asarray(spec.std, dtype=np.float32)[None, :, None, None]
+    return ((planes[:, None, :, :] - mean) / std).astype(np.float32)
+
+
+def preprocess_slice(hu: np.ndarray, size: int, spec: PreprocessingSpec = DEFAULT_PREPROCESSING) -> np.ndarray:
+    """One HU slice (R, C) -> float32 (1, 3, size, size)."""
+    return normalize(windowed_plane(hu, size, spec)[None], spec)

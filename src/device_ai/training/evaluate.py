@@ -1,0 +1,176 @@
+"""The standalone performance study on held-out phantoms (validation/PROTOCOL.md).
+
+Every case goes the whole way a clinical input would: written as a DICOM CT series, read
+with limits, checked against the input contract, segmented by the locked engine, cleaned by
+the versioned postprocessing. It is then compared with the phantom's exact ground truth at
+source resolution. Torch-free: it evaluates the locked ORT engine only.
+
+Metrics (per protocol):
+- Dice per label per patient; point estimate = mean over patients (lesion Dice over the
+  patients that have a lesion); 95% CI = percentile bootstrap over patients (2000 resamples).
+- Lesion detection: a ground-truth lesion (3D connected component) is *evaluable* when its
+  largest in-plane cross-section is at least the area of a 5 mm circle (smaller caps cut by
+  the slab edge are below the intended use); it is *detected* when the predicted lesion
+  components overlapping it reach IoU >= 0.2 with it. A predicted component overlapping no
+  ground-truth lesion is a false positive. Sensitivity = detected / evaluable (pooled);
+  false positives are reported per slice.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from device_ai.atomic_io import atomic_write_text
+from device_ai.dicom.contract import InputContract
+from device_ai.dicom.reader import ReadLimits, collect_input_files
+from device_ai.dicom.series import load_series
+from device_ai.inference.analyze import segment_volume, series_spacing
+from device_ai.inference.engine import LockedEngine
+from device_ai.training.ct_series import write_ct_series
+from device_ai.training.phantoms import PhantomCase, generate_case, split_seeds
+
+ACCEPTANCE = {"organ_dice": 0.95, "lesion_dice": 0.80, "lesion_sensitivity": 0.90}
+MIN_EVALUABLE_AREA_MM2 = float(np.pi * 2.5**2)
+DETECTION_IOU = 0.2
+BOOTSTRAP_RESAMPLES = 2000
+_FULL_3D = np.ones((3, 3, 3), dtype=bool)
+Progress = Callable[[int, int], None]
+
+
+def dice(truth: np.ndarray, prediction: np.ndarray) -> float | None:
+    """Dice of two boolean masks; None when both are empty (undefined, excluded)."""
+    total = int(truth.sum()) + int(prediction.sum())
+    if total == 0:
+        return None
+    return 2.0 * int(np.logical_and(truth, prediction).sum()) / total
+
+
+def lesion_detection(truth: np.ndarray, prediction: np.ndarray, pixel_area_mm2: float) -> dict[str, int]:
+    """Evaluable, detected and false-positive lesion counts for one volume (see module doc)."""
+    gt_map, gt_count = ndimage.label(truth, structure=_FULL_3D)
+    pred_map, pred_count = ndimage.label(prediction, structure=_FULL_3D)
+    evaluable = detected = 0
+    matched_pred: set[int] = set()
+    for index in range(1, gt_count + 1):
+        component = gt_map == index
+        overlapping = set(np.unique(pred_map[component]).tolist()) - {0}
+        matched_pred |= overlapping
+        largest_area = float(component.reshape(component.shape[0], -1).sum(axis=1).max()) * pixel_area_mm2
+        if largest_area < MIN_EVALUABLE_AREA_MM2:
+            continue
+        evaluable += 1
+        if overlapping:
+            predicted = np.isin(pred_map, list(overlapping))
+            iou = np.logical_and(component, predicted).sum() / np.logical_or(component, predicted).sum()
+            detected += int(iou >= DETECTION_IOU)
+    return {"evaluable": evaluable, "detected": detected, "false_positives": pred_count - len(matched_pred)}
+
+
+def evaluate_case(engine: LockedEngine, case: PhantomCase, workdir: Path) -> dict[str, Any]:
+    """Write the case as DICOM, run the full input path and the engine, compare with truth."""
+    series_dir = workdir / case.patient_id
+    write_ct_series(case, series_dir)
+    contract = InputContract.model_validate(engine.manifest.input_contract)
+    series = load_series(collect_input_files(series_dir, ReadLimits()), contract)
+    if not np.array_equal(series.hu, case.hu.astype(np.float32)):
+        raise AssertionError(f"{case.patient_id}: the DICOM round trip changed the image or slice order")
+    labels = segment_volume(engine, series.hu, series_spacing(series))
+    detection = lesion_detection(case.labels == 2, labels == 2, case.pixel_spacing_mm**2)
+    return {
+        "patient_id": case.patient_id,
+        "seed": case.seed,
+        "slices": int(case.hu.shape[0]),
+        "rows": int(case.hu.shape[1]),
+        "pixel_spacing_mm": case.pixel_spacing_mm,
+        "slice_thickness_mm": case.slice_thickness_mm,
+        "noise_sigma_hu": case.noise_sigma_hu,
+        "truth_has_lesion": bool((case.labels == 2).any()),
+        "organ_dice": dice(case.labels == 1, labels == 1),
+        "lesion_dice": dice(case.labels == 2, labels == 2),
+        **{f"lesions_{name}": value for name, value in detection.items()},
+    }
+
+
+def bootstrap_ci(values: list[float], statistic: Callable[[np.ndarray], float], seed: int = 0) -> tuple[float, float]:
+    """Percentile 95% CI of ``statistic`` over patients resampled with replacement."""
+    data = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    stats = [statistic(data[rng.integers(0, len(data), len(data))]) for _ in range(BOOTSTRAP_RESAMPLES)]
+    low, high = np.percentile(stats, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def summarize(cases: list[dict[str, Any]], manifest_sha256: str, model_identity: str) -> dict[str, Any]:
+    organ = [c["organ_dice"] for c in cases if c["organ_dice"] is not None]
+    lesion = [c["lesion_dice"] for c in cases if c["truth_has_lesion"]]
+    pairs = np.array([[c["lesions_detected"], c["lesions_evaluable"]] for c in cases], dtype=np.float64)
+
+    def sensitivity(rows: np.ndarray) -> float:
+        return float(rows[:, 0].sum() / max(rows[:, 1].sum(), 1.0))
+
+    rng_ci = np.random.default_rng(1)
+    sens_stats = [sensitivity(pairs[rng_ci.integers(0, len(pairs), len(pairs))]) for _ in range(BOOTSTRAP_RESAMPLES)]
+    slices = sum(c["slices"] for c in cases)
+    metrics = {
+        "organ_dice": {"mean": float(np.mean(organ)), "ci95": bootstrap_ci(organ, np.mean), "n": len(organ)},
+        "lesion_dice": {"mean": float(np.mean(lesion)), "ci95": bootstrap_ci(lesion, np.mean), "n": len(lesion)},
+        "lesion_sensitivity": {
+            "value": sensitivity(pairs),
+            "ci95": tuple(float(v) for v in np.percentile(sens_stats, [2.5, 97.5])),
+            "detected": int(pairs[:, 0].sum()),
+            "evaluable": int(pairs[:, 1].sum()),
+        },
+        "false_positives_per_slice": {
+            "value": sum(c["lesions_false_positives"] for c in cases) / max(slices, 1),
+            "false_positives": sum(c["lesions_false_positives"] for c in cases),
+            "slices": slices,
+        },
+        "test_patients": len(cases),
+    }
+    checks = {
+        "organ_dice": metrics["organ_dice"]["mean"] >= ACCEPTANCE["organ_dice"],
+        "lesion_dice": metrics["lesion_dice"]["mean"] >= ACCEPTANCE["lesion_dice"],
+        "lesion_sensitivity": metrics["lesion_sensitivity"]["value"] >= ACCEPTANCE["lesion_sensitivity"],
+    }
+    return {
+        "model": model_identity,
+        "manifest_sha256": manifest_sha256,
+        "metrics": metrics,
+        "acceptance": {"criteria": ACCEPTANCE, "results": checks, "passed": all(checks.values())},
+    }
+
+
+def run_validation(
+    engine: LockedEngine,
+    *,
+    patients: int = 40,
+    base_seed: int = 0,
+    out: Path | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``patients`` held-out test phantoms; optionally write the full report to ``out``."""
+    if patients < 20:
+        raise ValueError("the validation protocol needs at least 20 held-out patients")
+    cases = []
+    with tempfile.TemporaryDirectory(prefix="device-ai-validation-") as tmp:
+        for number, seed in enumerate(split_seeds("test", patients, base_seed=base_seed), start=1):
+            case = generate_case(seed, split="test")
+            result = evaluate_case(engine, case, Path(tmp))
+            cases.append(result)
+            if progress is not None:
+                progress(number, patients)
+    report = {
+        "summary": summarize(cases, engine.package.manifest_sha256, engine.manifest.identity),
+        "protocol": "validation/PROTOCOL.md",
+        "cases": cases,
+    }
+    if out is not None:
+        atomic_write_text(Path(out), json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return report
