@@ -34,7 +34,8 @@ from device_ai.inference.postprocess import DEFAULT_POSTPROCESSING
 from device_ai.inference.preprocess import DEFAULT_PREPROCESSING, normalize
 from device_ai.model.export import EXPORTER, INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, parity
 from device_ai.model.package import signing
-from device_ai.model.release import build_manifest, twin_bytes, write_package
+from device_ai.model.package.build import build_manifest, write_package
+from device_ai.model.release import twin_bytes
 from device_ai.model.segmenter import DEMO_SEGMENTER, DinoSegmenter, SegmenterConfig
 from device_ai.training.data import SlicePool, build_pool
 from device_ai.training.labels import DEMO_LABELS

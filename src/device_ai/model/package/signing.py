@@ -74,7 +74,9 @@ def verify(manifest_bytes: bytes, signature_file: bytes, trusted: dict[str, Ed25
             "the model package signature file is malformed",
             hint="reinstall the model package from the manufacturer's release",
         ) from exc
-    if text != f"{kid} {b64}\n":
+    # Canonical form only: base64 has spare bits, so a flipped bit could otherwise decode
+    # to the same signature and an altered file would go unnoticed.
+    if text != f"{kid} {b64}\n" or base64.b64encode(signature).decode("ascii") != b64 or len(signature) != 64:
         raise ModelIntegrityError(
             "the model package signature file is malformed",
             hint="reinstall the model package from the manufacturer's release",
