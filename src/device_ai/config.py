@@ -16,9 +16,10 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from device_ai.errors import ConfigError
-from device_ai.model.package.pinned import DEFAULT_PACKAGE_NAME
 
-SECRET_FIELDS = frozenset()
+
+SECRET_FIELDS: frozenset[str] = frozenset()
+DEFAULT_PACKAGE_NAME = "demo-dinov2-seg-1.0.0"
 _SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 

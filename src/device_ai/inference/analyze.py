@@ -20,6 +20,7 @@ import numpy as np
 import device_ai
 from device_ai.atomic_io import staged_directory
 from device_ai.dicom.contract import InputContract
+from device_ai.errors import OutputError
 from device_ai.dicom.reader import ReadLimits, collect_input_files
 from device_ai.dicom.seg import AlgorithmIdentity, CodedTerm, SegmentSpec, build_seg, write_seg
 from device_ai.dicom.series import CTSeries, load_series
@@ -157,13 +158,22 @@ def analyze(
     seg = build_seg(series, labels, segment_specs(engine.manifest), algorithm_identity(engine))
     caption = f"{engine.manifest.identity} - NOT FOR CLINICAL USE"
     with staged_directory(out_dir) as stage:
-        outputs = [SEG_NAME]
-        write_seg(seg, stage / SEG_NAME)
-        for index in select_preview_slices(labels):
-            name = f"preview_slice{index:04d}.png"
-            png = render_preview(series.hu[index], labels[index], engine.manifest.labels, engine.manifest.preprocessing, caption)
-            (stage / name).write_bytes(png)
-            outputs.append(name)
-        summary = build_summary(engine, series, measurements, outputs + [SUMMARY_NAME], time.perf_counter() - started)
-        (stage / SUMMARY_NAME).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        try:
+            outputs = [SEG_NAME]
+            write_seg(seg, stage / SEG_NAME)
+            for index in select_preview_slices(labels):
+                name = f"preview_slice{index:04d}.png"
+                png = render_preview(
+                    series.hu[index], labels[index], engine.manifest.labels, engine.manifest.preprocessing, caption
+                )
+                (stage / name).write_bytes(png)
+                outputs.append(name)
+            elapsed = time.perf_counter() - started
+            summary = build_summary(engine, series, measurements, outputs + [SUMMARY_NAME], elapsed)
+            (stage / SUMMARY_NAME).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(
+                f"could not write the results: {exc.strerror or exc}; nothing was kept",
+                hint="check free space and permissions of the output location, then run again",
+            ) from exc
     return AnalysisResult(out_dir=out_dir, summary=summary, labels=labels, series=series)

@@ -14,4 +14,3 @@ RELEASE_KEYS: dict[str, str] = {}
 
 RELEASED_MANIFESTS: dict[str, str] = {}
 
-DEFAULT_PACKAGE_NAME = "demo-dinov2-seg-1.0.0"
