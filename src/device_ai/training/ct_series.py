@@ -1,0 +1,118 @@
+"""Write a phantom as a DICOM CT series (CT Image Storage, PS3.3 A.3), one file per slice.
+
+Synthetic patient with obviously fake identifiers; UIDs derived from the seed under the
+``2.25.`` root (PS3.5 B.2), so a case always gets the same UIDs; realistic geometry (axial
+orientation, positions stepping by the slice thickness, image centred on the isocentre);
+16-bit signed pixels with RescaleIntercept -1024 so every HU value round-trips exactly.
+Files are named by instance number, never by UID, and written atomically with a zero preamble.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+
+import device_ai
+from device_ai.atomic_io import atomic_write_bytes
+from device_ai.training.phantoms import PhantomCase
+
+RESCALE_INTERCEPT = -1024
+
+
+def _uid(case: PhantomCase, *parts: object) -> str:
+    return generate_uid(prefix=None, entropy_srcs=["device_ai phantom", str(case.seed), *map(str, parts)])
+
+
+def slice_dataset(case: PhantomCase, index: int, *, study_date: str = "20260101", series_number: int = 1) -> Dataset:
+    """The dataset of slice ``index`` (0 = most inferior)."""
+    depth, rows, cols = case.hu.shape
+    spacing = case.pixel_spacing_mm
+    z = float(case.z_positions_mm()[index])
+    sop_uid = _uid(case, "sop", index)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    meta.ImplementationVersionName = "DEVICE_AI_01"
+
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = sop_uid
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = ds.AcquisitionDate = study_date
+    ds.StudyTime = ds.SeriesTime = ds.ContentTime = ds.AcquisitionTime = "120000"
+    ds.AccessionNumber = ""
+    ds.Modality = "CT"
+    ds.Manufacturer = "device_ai phantom generator"
+    ds.InstitutionName = "SYNTHETIC"
+    ds.ReferringPhysicianName = ""
+    ds.StationName = "PHANTOM"
+    ds.StudyDescription = "SYNTHETIC PHANTOM STUDY"
+    ds.SeriesDescription = "SYNTHETIC PHANTOM AXIAL"
+    ds.ManufacturerModelName = "phantoms"
+    ds.SoftwareVersions = device_ai.__version__
+    ds.PatientName = case.patient_name
+    ds.PatientID = case.patient_id
+    ds.PatientBirthDate = ""
+    ds.PatientSex = "O"
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = "Synthetic phantom; no real patient"
+    ds.BodyPartExamined = "ABDOMEN"
+    ds.SliceThickness = f"{case.slice_thickness_mm:.4f}"
+    ds.SpacingBetweenSlices = f"{case.slice_thickness_mm:.4f}"
+    ds.KVP = "120"
+    ds.PatientPosition = "HFS"
+    ds.StudyInstanceUID = _uid(case, "study")
+    ds.SeriesInstanceUID = _uid(case, "series", series_number)
+    ds.StudyID = "1"
+    ds.SeriesNumber = series_number
+    ds.AcquisitionNumber = 1
+    ds.InstanceNumber = index + 1
+    offset = -(np.array([cols, rows]) - 1) / 2.0 * spacing
+    ds.ImagePositionPatient = [f"{offset[0]:.4f}", f"{offset[1]:.4f}", f"{z:.4f}"]
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.FrameOfReferenceUID = _uid(case, "frame-of-reference")
+    ds.PositionReferenceIndicator = ""
+    ds.SliceLocation = f"{z:.4f}"
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = rows, cols
+    ds.PixelSpacing = [f"{spacing:.6f}", f"{spacing:.6f}"]
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+    ds.RescaleIntercept = str(RESCALE_INTERCEPT)
+    ds.RescaleSlope = "1"
+    ds.RescaleType = "HU"
+    ds.WindowCenter = "40"
+    ds.WindowWidth = "400"
+    ds.ConvolutionKernel = "STANDARD"
+    stored = case.hu[index].astype(np.int32) - RESCALE_INTERCEPT
+    ds.PixelData = stored.astype("<i2").tobytes()
+    return ds
+
+
+def dataset_bytes(ds: Dataset) -> bytes:
+    """DICOM Part 10 bytes with a zero preamble (CVE-2019-11687: no polyglot preamble)."""
+    buffer = io.BytesIO()
+    ds.preamble = b"\0" * 128
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def write_ct_series(case: PhantomCase, out_dir: Path, *, study_date: str = "20260101", series_number: int = 1) -> list[Path]:
+    """Write every slice to ``out_dir/CT000001.dcm`` ...; returns the paths in slice order."""
+    out_dir = Path(out_dir)
+    paths = []
+    for index in range(case.hu.shape[0]):
+        ds = slice_dataset(case, index, study_date=study_date, series_number=series_number)
+        paths.append(atomic_write_bytes(out_dir / f"CT{index + 1:06d}.dcm", dataset_bytes(ds)))
+    return paths
