@@ -9,12 +9,13 @@ Files are named by instance number, never by UID, and written atomically with a 
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, CTImageStorage, ExplicitVRLittleEndian
 
 import device_ai
 from device_ai.atomic_io import atomic_write_bytes
@@ -24,7 +25,9 @@ RESCALE_INTERCEPT = -1024
 
 
 def _uid(case: PhantomCase, *parts: object) -> str:
-    return generate_uid(prefix=None, entropy_srcs=["device_ai phantom", str(case.seed), *map(str, parts)])
+    """A deterministic UUID-derived UID (PS3.5 B.2, root 2.25) from the case seed and ``parts``."""
+    key = "\x1f".join(["device_ai phantom", str(case.seed), *map(str, parts)]).encode("utf-8")
+    return f"2.25.{int.from_bytes(hashlib.sha256(key).digest()[:16], 'big')}"
 
 
 def slice_dataset(case: PhantomCase, index: int, *, study_date: str = "20260101", series_number: int = 1) -> Dataset:

@@ -27,7 +27,7 @@ import onnxruntime
 import torch
 import torch.nn.functional as F
 
-from device_ai.dicom.contract import DEMO_CONTRACT
+
 from device_ai.errors import DeviceAIError
 from device_ai.inference.engine import LockedEngine
 from device_ai.inference.postprocess import DEFAULT_POSTPROCESSING
@@ -137,7 +137,7 @@ def _manifest_fields(plan: TrainingPlan, pool: SlicePool, verification: SlicePoo
         "intended_use": INTENDED_USE,
         "clinical_use": False,
         "architecture": plan.segmenter.to_config_dict(),
-        "input_contract": DEMO_CONTRACT.model_dump(mode="json"),
+        "input_contract": _demo_contract(),
         "input": {"name": INPUT_NAME, "shape": (1, 3, size, size), "dtype": "float32"},
         "output": {"name": OUTPUT_NAME, "shape": (1, plan.segmenter.num_classes, size, size), "dtype": "float32"},
         "labels": [label.model_dump(mode="json") for label in DEMO_LABELS],
@@ -206,3 +206,9 @@ def train_and_release(plan: TrainingPlan, out_dir: Path, signing_key: Path, prog
     metrics = validation["summary"]["metrics"]
     manifest = build_manifest(_manifest_fields(plan, pool, verification, wall, twin_sha, report, metrics), onnx_bytes, twin)
     return write_package(Path(out_dir), manifest, onnx_bytes, twin, key)
+
+
+def _demo_contract() -> dict:
+    from device_ai.dicom.contract import DEMO_CONTRACT
+
+    return DEMO_CONTRACT.model_dump(mode="json")
