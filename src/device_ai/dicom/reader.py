@@ -208,8 +208,9 @@ def read_dataset(path: Path, limits: ReadLimits = ReadLimits(), *, stop_before_p
         if size > limits.max_file_bytes:
             raise ReadLimitExceeded(f"{name}: file is {size} bytes, above the limit of {limits.max_file_bytes}",
                                     hint="raise max_file_mb in the configuration if such files are expected")
+        # read(n) allocates n bytes up front: ask for the stat'ed size, never the limit
         with open(path, "rb") as handle:
-            data = handle.read(limits.max_file_bytes + 1)
+            data = handle.read(size)
     except OSError as exc:
         raise DicomReadError(f"{name}: cannot read the file ({exc.strerror})") from exc
     prescan(data, limits, name)
