@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from device_ai.errors import ConfigError
 
@@ -34,7 +35,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DEVICE_AI_", extra="forbid", frozen=True)
 
     model_path: Path = Field(default_factory=default_model_path, description="locked model package folder")
-    trusted_model_keys: tuple[str, ...] = Field(
+    trusted_model_keys: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), description="base64 Ed25519 public keys of model signers this site trusts"
     )
     inference_threads: int = Field(default=2, ge=1, le=256, description="ONNX Runtime intra-op threads (fixed)")
@@ -67,6 +68,8 @@ def load_settings(config_file: Path | None = None) -> Settings:
             file_values.pop(name)  # the environment wins over the file
     try:
         return Settings(**file_values)
+    except SettingsError as exc:
+        raise ConfigError(f"invalid setting in the environment: {exc}", hint="see `device-ai config show`") from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
