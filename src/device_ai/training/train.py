@@ -67,7 +67,7 @@ class TrainingPlan:
     segmenter: SegmenterConfig = DEMO_SEGMENTER
 
     def resolved(self) -> TrainingPlan:
-        return replace(self, steps=self.steps or 2400, train_patients=self.train_patients or 300)
+        return replace(self, steps=self.steps or 1600, train_patients=self.train_patients or 300)
 
 
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, classes: tuple[int, ...] = (1, 2)) -> torch.Tensor:
