@@ -1,0 +1,84 @@
+"""Versioned preprocessing (SRS-012) and postprocessing with measurements (SRS-013)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from device_ai.inference.postprocess import (
+    DEFAULT_POSTPROCESSING,
+    LESION,
+    ORGAN,
+    clean_labels,
+    logits_to_labels,
+    measure,
+)
+from device_ai.inference.preprocess import DEFAULT_PREPROCESSING, IMAGENET_MEAN, IMAGENET_STD, preprocess_slice
+
+
+@pytest.mark.req("SRS-012")
+def test_preprocessing_windows_resamples_and_normalizes() -> None:
+    hu = np.full((300, 300), -1000.0, dtype=np.float32)
+    hu[100:200, 100:200] = 240.0  # top of the 40/400 window
+    hu[0:50, 0:50] = 40.0  # the window centre
+    out = preprocess_slice(hu, 224)
+    assert out.shape == (1, 3, 224, 224) and out.dtype == np.float32
+    for channel in range(3):
+        plane = out[0, channel] * IMAGENET_STD[channel] + IMAGENET_MEAN[channel]
+        assert plane[112, 112] == pytest.approx(1.0, abs=1e-5)
+        assert plane[10, 10] == pytest.approx(0.5, abs=1e-5)
+        assert plane[223, 223] == pytest.approx(0.0, abs=1e-5)
+    assert DEFAULT_PREPROCESSING.version == "ct-window-v1"
+
+
+@pytest.mark.req("SRS-012")
+def test_downsampling_is_antialiased() -> None:
+    rng = np.random.default_rng(0)
+    noise = rng.normal(40.0, 100.0, size=(512, 512)).astype(np.float32)
+    out = preprocess_slice(noise, 224)[0, 0] * IMAGENET_STD[0] + IMAGENET_MEAN[0]
+    nearest = np.asarray(Image.fromarray(np.clip((noise + 160) / 400, 0, 1), mode="F").resize((224, 224), Image.Resampling.NEAREST))
+    assert out.std() < 0.8 * nearest.std()  # averaging over the footprint lowers the noise
+
+
+@pytest.mark.req("SRS-012")
+def test_unknown_preprocessing_version_is_refused() -> None:
+    spec = DEFAULT_PREPROCESSING.model_copy(update={"version": "ct-window-v9"})
+    with pytest.raises(ValueError, match="not implemented"):
+        preprocess_slice(np.zeros((256, 256), np.float32), 224, spec)
+
+
+@pytest.mark.req("SRS-013")
+def test_logits_are_upsampled_before_the_argmax() -> None:
+    logits = np.zeros((3, 4, 4), dtype=np.float32)
+    logits[1, :, 2:] = 5.0  # right half organ
+    labels = logits_to_labels(logits, 8, 8)
+    assert labels.shape == (8, 8)
+    assert np.all(labels[:, :3] == 0) and np.all(labels[:, 5:] == 1)
+
+
+@pytest.mark.req("SRS-013")
+def test_cleaning_keeps_the_largest_organ_and_drops_tiny_lesions() -> None:
+    labels = np.zeros((4, 64, 64), dtype=np.uint8)
+    labels[:, 10:40, 10:40] = ORGAN
+    labels[1:3, 20:28, 20:28] = LESION  # 2 x 8 x 8 voxels = 128 voxels
+    labels[2, 30, 30] = LESION  # one stray voxel inside the organ
+    labels[:, 55:60, 55:60] = ORGAN  # a separate speck far away
+    cleaned = clean_labels(labels, voxel_volume_mm3=1.0, spec=DEFAULT_POSTPROCESSING)
+    assert np.all(cleaned[:, 55:60, 55:60] == 0)
+    assert cleaned[2, 30, 30] == ORGAN  # 1 mm^3 < 100 mm^3
+    assert np.all(cleaned[1:3, 20:28, 20:28] == LESION)
+
+
+@pytest.mark.req("SRS-013")
+def test_volumes_and_lesion_count_use_the_voxel_size() -> None:
+    labels = np.zeros((5, 40, 40), dtype=np.uint8)
+    labels[:, 5:35, 5:35] = ORGAN
+    labels[1:4, 10:14, 10:14] = LESION
+    labels[1:3, 25:30, 25:30] = LESION
+    result = measure(labels, (2.0, 0.5, 0.5))
+    voxel = 2.0 * 0.5 * 0.5
+    assert result.lesion_count == 2
+    assert result.lesion_volume_ml == pytest.approx((3 * 16 + 2 * 25) * voxel / 1000)
+    assert result.organ_volume_ml == pytest.approx((5 * 900 - 3 * 16 - 2 * 25) * voxel / 1000)
+    assert sorted(lesion.max_inplane_extent_mm for lesion in result.lesions) == [2.0, 2.5]
