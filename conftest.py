@@ -31,3 +31,24 @@ def dciodvfy() -> str:
 @pytest.fixture
 def dcmdump() -> str:
     return require_tool("dcmdump")
+
+
+# --- the released, locked model package as shipped in models/ (verification, validation) ---
+
+from pathlib import Path  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def released_package() -> Path:
+    from device_ai.config import default_model_path
+
+    path = default_model_path()
+    assert (path / "manifest.json").is_file(), f"the released model package is missing at {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def released_engine(released_package: Path):  # noqa: ANN201 - LockedEngine
+    from device_ai.inference.engine import EngineOptions, LockedEngine
+
+    return LockedEngine.load(released_package, options=EngineOptions(threads=2))
