@@ -23,6 +23,14 @@ def require_tool(name: str) -> str:
     return path
 
 
+def dciodvfy_errors(tool: str, path: object) -> list[str]:
+    """The lines dciodvfy reports as errors for one file (warnings are not errors)."""
+    import subprocess
+
+    result = subprocess.run([tool, str(path)], capture_output=True, text=True, timeout=120)
+    return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
+
+
 @pytest.fixture
 def dciodvfy() -> str:
     return require_tool("dciodvfy")

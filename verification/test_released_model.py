@@ -12,6 +12,8 @@ import numpy as np
 import onnx
 import pytest
 
+from conftest import dciodvfy_errors
+
 from device_ai import cli
 from device_ai.errors import ModelIntegrityError
 from device_ai.inference import engine as engine_module
@@ -109,10 +111,6 @@ def test_engine_is_bit_identical_over_repeated_runs_and_sessions(released_packag
     assert second_session.run(image).tobytes() == first
 
 
-def _dciodvfy_errors(tool: str, path: Path) -> list[str]:
-    result = subprocess.run([tool, str(path)], capture_output=True, text=True, timeout=120)
-    return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
-
 
 @pytest.mark.req("SRS-014", "SRS-015", "SRS-018")
 def test_demo_writes_a_valid_seg_and_a_summary(released_package: Path, tmp_path: Path, dciodvfy: str) -> None:
@@ -121,7 +119,7 @@ def test_demo_writes_a_valid_seg_and_a_summary(released_package: Path, tmp_path:
     assert result.returncode == 0, result.stderr
     out = tmp_path / "demo" / "result"
     assert str(out) in result.stdout and "NOT FOR CLINICAL USE" in result.stdout.upper()
-    assert _dciodvfy_errors(dciodvfy, out / "segmentation.dcm") == []
+    assert dciodvfy_errors(dciodvfy, out / "segmentation.dcm") == []
     summary = json.loads((out / "summary.json").read_text())
     assert summary["model"]["manifest_sha256"] == sha256_hex((released_package / "manifest.json").read_bytes())
     assert summary["model"]["pinned_release"] is True

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
-import subprocess
 from pathlib import Path
 
 import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
+
+from conftest import dciodvfy_errors
 
 from device_ai.dicom.contract import DEMO_CONTRACT, check_header
 from device_ai.dicom.reader import collect_input_files
@@ -122,10 +123,6 @@ def _segments() -> list[SegmentSpec]:
 ALGORITHM = AlgorithmIdentity("demo-dinov2-seg", "1.0.0", "Artificial Intelligence", "ab" * 32, "device_ai", "0.1.0")
 
 
-def _dciodvfy_errors(tool: str, path: Path) -> list[str]:
-    result = subprocess.run([tool, str(path)], capture_output=True, text=True, timeout=120)
-    return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
-
 
 @pytest.mark.req("SRS-014")
 def test_seg_references_sources_reproduces_labels_and_validates(series_dir: Path, tmp_path: Path, dciodvfy: str) -> None:
@@ -148,7 +145,7 @@ def test_seg_references_sources_reproduces_labels_and_validates(series_dir: Path
             assert np.array_equal(frames[0, :, :, 0] > 0, labels[index] == number), (index, number)
     description = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
     assert "ab" * 32 in description.AlgorithmParameters
-    assert _dciodvfy_errors(dciodvfy, path) == []
+    assert dciodvfy_errors(dciodvfy, path) == []
 
 
 @pytest.mark.req("SRS-014")
@@ -156,4 +153,4 @@ def test_seg_with_no_findings_is_still_valid(series_dir: Path, tmp_path: Path, d
     series = load_series(collect_input_files(series_dir), DEMO_CONTRACT)
     path = write_seg(build_seg(series, np.zeros(series.hu.shape, np.uint8), _segments(), ALGORITHM), tmp_path / "e.dcm")
     assert hd.seg.segread(path).number_of_segments == 2
-    assert _dciodvfy_errors(dciodvfy, path) == []
+    assert dciodvfy_errors(dciodvfy, path) == []

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+
+from conftest import dciodvfy_errors
 from scipy import ndimage
 
 from device_ai.training.ct_series import write_ct_series
@@ -110,8 +112,6 @@ def test_splits_are_disjoint_by_seed_and_patient() -> None:
 
 @pytest.mark.req("SRS-019")
 def test_written_series_round_trips_and_is_valid_dicom(tmp_path: Path, dciodvfy: str) -> None:
-    import subprocess
-
     case = generate_case(split_seeds("test", 1)[0], n_slices=3)
     paths = write_ct_series(case, tmp_path / "s")
     datasets = [pydicom.dcmread(p) for p in paths]
@@ -125,8 +125,7 @@ def test_written_series_round_trips_and_is_valid_dicom(tmp_path: Path, dciodvfy:
     assert np.allclose(steps, case.slice_thickness_mm, atol=1e-3)
     assert paths[0].read_bytes()[:128] == b"\0" * 128
     assert len({ds.SeriesInstanceUID for ds in datasets}) == 1
-    result = subprocess.run([dciodvfy, str(paths[0])], capture_output=True, text=True, timeout=60)
-    assert not [l for l in (result.stdout + result.stderr).splitlines() if l.startswith("Error")]
+    assert dciodvfy_errors(dciodvfy, paths[0]) == []
 
 
 @pytest.mark.req("SRS-019")
