@@ -12,6 +12,7 @@ import json
 import sys
 import tempfile
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -293,6 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.debug:
+        # Library warnings (pydicom, highdicom) about odd input are not for the operator's screen;
+        # every refusal is reported as one typed line instead.
+        warnings.simplefilter("ignore")
     try:
         return int(args.func(args))
     except DeviceAIError as exc:

@@ -53,10 +53,6 @@ class AlgorithmIdentity:
     software_version: str
 
 
-def _lab(rgb: tuple[int, int, int]) -> hd.color.CIELabColor:
-    return hd.color.CIELabColor.from_rgb(*rgb) if hasattr(hd.color.CIELabColor, "from_rgb") else None  # type: ignore[return-value]
-
-
 def build_seg(
     series: CTSeries,
     labelmap: np.ndarray,
@@ -81,9 +77,7 @@ def build_seg(
     for spec in segments:
         kwargs = {}
         if spec.color_rgb is not None:
-            color = _lab(spec.color_rgb)
-            if color is not None:
-                kwargs["display_color"] = color
+            kwargs["display_color"] = hd.color.CIELabColor.from_rgb(*spec.color_rgb)
         descriptions.append(
             hd.seg.SegmentDescription(
                 segment_number=spec.label_value,

@@ -66,7 +66,9 @@ class _ReqPlugin:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.report_path is None:
             return
-        Path(self.report_path).write_text(json.dumps(self.outcomes, indent=2, sort_keys=True), encoding="utf-8")
+        path = Path(self.report_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.outcomes, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def pytest_configure(config: pytest.Config) -> None:
