@@ -1,61 +1,89 @@
 """Segmentation heads on DINOv2 patch features (reference/model.md §2.1).
 
-``forward(features, image)``: ``features`` are [B, D, h, w] maps of the selected blocks
-(after the final norm, as the official ``get_intermediate_layers(reshape=True)`` gives them);
-``image`` is the model input [B, 3, H, W]. Both return logits [B, C, H, W]. Only ops with
-static shapes that export to ONNX opset 17.
+Both heads share one signature, ``forward(features, image) -> logits [B, C, H, W]``:
+``features`` are the [B, D, h, w] patch maps of the selected blocks (after the final norm,
+as the official ``get_intermediate_layers(reshape=True)`` returns them) and ``image`` is the
+model input [B, 3, H, W]. Only ops with static shapes that export to ONNX opset 17: every
+resize is ``F.interpolate(size=<python ints>, mode="bilinear", align_corners=False)``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+def _size(x: Tensor) -> tuple[int, int]:
+    # Python ints: the traced ONNX graph gets constant Resize sizes (static shapes).
+    return int(x.shape[-2]), int(x.shape[-1])
+
+
 def _resize(x: Tensor, size: tuple[int, int]) -> Tensor:
+    if _size(x) == size:
+        return x
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
+def resize_concat(features: Sequence[Tensor]) -> Tensor:
+    """mmseg ``input_transform="resize_concat"``: every map resized (bilinear,
+    ``align_corners=False``) to the first map's size, then concatenated along channels."""
+    size = _size(features[0])
+    return torch.cat([_resize(f, size) for f in features], dim=1)
+
+
 class LinearBNHead(nn.Module):
-    """The official linear head (mmseg ``BNHead``, ``resize_concat``): BatchNorm + 1x1 conv,
-    then bilinear upsampling of the logits to the image size (``align_corners=False``)."""
+    """The official linear head: mmseg ``BNHead`` as used by the DINOv2 segmentation eval
+    (``dinov2/eval/segmentation/models/decode_heads/linear_head.py``): ``resize_concat`` ->
+    ``BatchNorm2d`` (``bn``; SyncBN there) -> 1x1 conv (``conv_seg``), then bilinear
+    upsampling of the logits to the image size (mmseg ``EncoderDecoder``, ``align_corners=False``).
+    Dropout ratio 0 as in the official linear configs.
+    """
 
     def __init__(self, in_channels: int, num_classes: int) -> None:
         super().__init__()
         self.bn = nn.BatchNorm2d(in_channels)
         self.conv_seg = nn.Conv2d(in_channels, num_classes, kernel_size=1)
 
-    def forward(self, features: list[Tensor], image: Tensor) -> Tensor:
-        size = (int(features[0].shape[-2]), int(features[0].shape[-1]))
-        x = torch.cat([features[0]] + [_resize(f, size) for f in features[1:]], dim=1)
-        logits = self.conv_seg(self.bn(x))
-        return _resize(logits, (int(image.shape[-2]), int(image.shape[-1])))
+    def forward(self, features: Sequence[Tensor], image: Tensor) -> Tensor:
+        logits = self.conv_seg(self.bn(resize_concat(features)))
+        return _resize(logits, _size(image))
 
 
 def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(cin, cout, kernel_size=3, stride=stride, padding=1, bias=False),
+        nn.Conv2d(cin, cout, kernel_size=3, stride=stride, padding=1, bias=False),  # BN supplies the bias
         nn.BatchNorm2d(cout),
         nn.ReLU(inplace=True),
     )
 
 
 class LightDecoderHead(nn.Module):
-    """A light U-Net-style decoder (docs/architecture.md, "The light decoder").
+    """A light U-Net-style decoder: ViT tokens give the context, image skips the boundaries.
 
-    A shallow convolutional branch on the image gives skips at 1, 1/2 and 1/4 resolution;
-    the projected token map is upsampled to 1/4 and fused with them stage by stage. With the
-    default widths it has about 0.1 M parameters and about 0.6 GFLOP per 224 x 224 image.
+    The 14-px patch grid alone (16 x 16 at 224 px) cannot delineate ~10-mm lesions, so a
+    shallow conv branch on the image gives skips at full, 1/2 and 1/4 resolution
+    (conv3x3+BN+ReLU, stride 2 to go down). The concatenated token maps are projected by a
+    1x1 conv+BN+ReLU to ``token_channels`` *at patch resolution* (cheap), upsampled
+    bilinearly to 1/4, concatenated with the 1/4 skip and fused by conv3x3+BN+ReLU; then
+    up x2 + 1/2 skip + conv, up x2 + full skip + conv, and a 1x1 conv to the classes.
+
+    Size with the defaults (widths (16, 32, 48), token_channels 64) for the demo segmenter
+    (in_channels 2 x 192 = 384, 3 classes, 224 x 224 input): 122,339 parameters and
+    0.919 G multiply-accumulates (about 1.84 GFLOP) per image, 0.35 G MACs of which are the
+    full-resolution fuse conv; for scale, the 6-block demo backbone (2.84 M parameters) is
+    about 0.88 G MACs per image. ``tests/model/test_heads.py`` recomputes both head numbers.
     """
 
     def __init__(self, in_channels: int, num_classes: int, widths: tuple[int, int, int] = (16, 32, 48),
                  token_channels: int = 64, image_channels: int = 3) -> None:
         super().__init__()
         w1, w2, w4 = widths
-        self.stem1 = _conv_bn_relu(image_channels, w1)
-        self.stem2 = _conv_bn_relu(w1, w2, stride=2)
-        self.stem4 = _conv_bn_relu(w2, w4, stride=2)
+        self.stem1 = _conv_bn_relu(image_channels, w1)  # full resolution
+        self.stem2 = _conv_bn_relu(w1, w2, stride=2)  # 1/2
+        self.stem4 = _conv_bn_relu(w2, w4, stride=2)  # 1/4
         self.project = nn.Sequential(
             nn.Conv2d(in_channels, token_channels, kernel_size=1, bias=False),
             nn.BatchNorm2d(token_channels),
@@ -66,13 +94,12 @@ class LightDecoderHead(nn.Module):
         self.fuse1 = _conv_bn_relu(w2 + w1, w1)
         self.classifier = nn.Conv2d(w1, num_classes, kernel_size=1)
 
-    def forward(self, features: list[Tensor], image: Tensor) -> Tensor:
+    def forward(self, features: Sequence[Tensor], image: Tensor) -> Tensor:
         skip1 = self.stem1(image)
         skip2 = self.stem2(skip1)
         skip4 = self.stem4(skip2)
-        size4 = (int(skip4.shape[-2]), int(skip4.shape[-1]))
-        tokens = torch.cat([_resize(f, size4) for f in features], dim=1)
-        x = self.fuse4(torch.cat([self.project(tokens), skip4], dim=1))
-        x = self.fuse2(torch.cat([_resize(x, (int(skip2.shape[-2]), int(skip2.shape[-1]))), skip2], dim=1))
-        x = self.fuse1(torch.cat([_resize(x, (int(skip1.shape[-2]), int(skip1.shape[-1]))), skip1], dim=1))
+        tokens = _resize(self.project(resize_concat(features)), _size(skip4))
+        x = self.fuse4(torch.cat([tokens, skip4], dim=1))
+        x = self.fuse2(torch.cat([_resize(x, _size(skip2)), skip2], dim=1))
+        x = self.fuse1(torch.cat([_resize(x, _size(skip1)), skip1], dim=1))
         return self.classifier(x)
