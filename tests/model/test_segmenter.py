@@ -19,7 +19,7 @@ from device_ai.model.segmenter import DEMO_SEGMENTER, DinoSegmenter, SegmenterCo
 
 @pytest.mark.req("SRS-004")
 def test_demo_config_round_trips_through_json() -> None:
-    assert DEMO_SEGMENTER == SegmenterConfig("demo_vitt14_reg4", "light_decoder", 3, (3, 5), 224)
+    assert DEMO_SEGMENTER == SegmenterConfig("demo_vitt14_reg4", "light_decoder", 3, (1, 3), 224)
     data = json.loads(json.dumps(DEMO_SEGMENTER.config_dict()))
     assert data["kind"] == "dinov2-segmenter"
     assert SegmenterConfig.from_config_dict(data) == DEMO_SEGMENTER

@@ -65,16 +65,16 @@ class LightDecoderHead(nn.Module):
 
     The 14-px patch grid alone (16 x 16 at 224 px) cannot delineate ~10-mm lesions, so a
     shallow conv branch on the image gives skips at full, 1/2 and 1/4 resolution
-    (conv3x3+BN+ReLU, stride 2 to go down). The concatenated token maps are projected by a
-    1x1 conv+BN+ReLU to ``token_channels`` *at patch resolution* (cheap), upsampled
-    bilinearly to 1/4, concatenated with the 1/4 skip and fused by conv3x3+BN+ReLU; then
+    (conv3x3+BN+ReLU, stride 2 to go down). The token maps are upsampled bilinearly to 1/4,
+    concatenated, projected by a 1x1 conv+BN+ReLU to ``token_channels``, concatenated with
+    the 1/4 skip and fused by conv3x3+BN+ReLU; then
     up x2 + 1/2 skip + conv, up x2 + full skip + conv, and a 1x1 conv to the classes.
 
     Size with the defaults (widths (16, 32, 48), token_channels 64) for the demo segmenter
     (in_channels 2 x 192 = 384, 3 classes, 224 x 224 input): 122,339 parameters and
-    0.919 G multiply-accumulates (about 1.84 GFLOP) per image, 0.35 G MACs of which are the
-    full-resolution fuse conv; for scale, the 6-block demo backbone (2.84 M parameters) is
-    about 0.88 G MACs per image. ``tests/model/test_heads.py`` recomputes both head numbers.
+    0.990 G multiply-accumulates (about 2 GFLOP) per image, 0.35 G MACs of which are the
+    full-resolution fuse conv; for scale, the 4-block demo backbone (1.94 M parameters) is
+    about 0.6 G MACs per image. ``tests/model/test_heads.py`` recomputes both head numbers.
     """
 
     def __init__(self, in_channels: int, num_classes: int, widths: tuple[int, int, int] = (16, 32, 48),
@@ -98,7 +98,9 @@ class LightDecoderHead(nn.Module):
         skip1 = self.stem1(image)
         skip2 = self.stem2(skip1)
         skip4 = self.stem4(skip2)
-        tokens = _resize(self.project(resize_concat(features)), _size(skip4))
+        # Tokens are upsampled to 1/4 before the projection (its ReLU makes the order matter);
+        # the released demo model was trained this way.
+        tokens = self.project(torch.cat([_resize(f, _size(skip4)) for f in features], dim=1))
         x = self.fuse4(torch.cat([tokens, skip4], dim=1))
         x = self.fuse2(torch.cat([_resize(x, _size(skip2)), skip2], dim=1))
         x = self.fuse1(torch.cat([_resize(x, _size(skip1)), skip1], dim=1))

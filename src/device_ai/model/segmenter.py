@@ -67,7 +67,7 @@ class SegmenterConfig:
 
 
 DEMO_SEGMENTER = SegmenterConfig(
-    backbone="demo_vitt14_reg4", head="light_decoder", num_classes=3, layers=(3, 5), input_size=224
+    backbone="demo_vitt14_reg4", head="light_decoder", num_classes=3, layers=(1, 3), input_size=224
 )
 
 

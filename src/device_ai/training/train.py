@@ -36,6 +36,7 @@ from device_ai.model.export import EXPORTER, INPUT_NAME, OPSET, OUTPUT_NAME, exp
 from device_ai.model.package import signing
 from device_ai.model.package.build import build_manifest, write_package
 from device_ai.model.release import twin_bytes
+from device_ai.model.dinov2 import get_config
 from device_ai.model.segmenter import DEMO_SEGMENTER, DinoSegmenter, SegmenterConfig
 from device_ai.training.data import SlicePool, build_pool
 from device_ai.training.labels import DEMO_LABELS
@@ -68,6 +69,16 @@ class TrainingPlan:
 
     def resolved(self) -> TrainingPlan:
         return replace(self, steps=self.steps or 1600, train_patients=self.train_patients or 300)
+
+
+def describe(segmenter: SegmenterConfig) -> str:
+    """One line naming the architecture, derived from the config (never typed by hand)."""
+    vit = get_config(segmenter.backbone)
+    return (
+        f"DINOv2-architecture ViT ({vit.embed_dim}-d, {vit.depth} blocks, {vit.num_heads} heads, "
+        f"{vit.num_register_tokens} registers, patch {vit.patch_size}) with a "
+        f"{segmenter.head.replace('_', ' ')} head, trained from scratch on synthetic CT phantoms."
+    )
 
 
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, classes: tuple[int, ...] = (1, 2)) -> torch.Tensor:
@@ -132,8 +143,7 @@ def _manifest_fields(plan: TrainingPlan, pool: SlicePool, verification: SlicePoo
     return {
         "name": "demo-dinov2-seg",
         "version": "1.0.0",
-        "description": "DINOv2-architecture ViT (192-d, 6 blocks, 4 registers, patch 14) with a light "
-        "U-Net-style decoder, trained from scratch on synthetic CT phantoms.",
+        "description": describe(plan.segmenter),
         "intended_use": INTENDED_USE,
         "clinical_use": False,
         "architecture": plan.segmenter.to_config_dict(),

@@ -72,7 +72,7 @@ DEMO_CONFIGS: dict[str, ViTConfig] = {
     # Head dimension 64 as in every official model; native 224 px = 16 x 16 patch grid, so the
     # demo model is trained at its native size and never interpolated.
     "demo_vitt14_reg4": ViTConfig(
-        "demo_vitt14_reg4", 192, 6, 3, num_register_tokens=4, native_img_size=224,
+        "demo_vitt14_reg4", 192, 4, 3, num_register_tokens=4, native_img_size=224,
         interpolate_offset=0.0, interpolate_antialias=False,
     ),
 }

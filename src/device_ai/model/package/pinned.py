@@ -10,7 +10,11 @@ manufacturer's RA/QA release process and is never stored in the repository.
 
 from __future__ import annotations
 
-RELEASE_KEYS: dict[str, str] = {}
+RELEASE_KEYS: dict[str, str] = {
+    "9eab672b897360bc": "y/zTS2aTg9yLVw6F5Oh3BBJIvkl6qAc07x5vDUncF0o=",
+}
 
-RELEASED_MANIFESTS: dict[str, str] = {}
+RELEASED_MANIFESTS: dict[str, str] = {
+    "4826262ed5bb024eb2a625b5977d1b019378ca7066ce483166af769091c9825c": "demo-dinov2-seg 1.0.0",
+}
 
