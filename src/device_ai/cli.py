@@ -249,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = add("demo", cmd_demo, "generate a synthetic CT study and analyze it with the embedded model")
     demo.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "device-ai-demo"),
                       help="folder for the synthetic study and the result (must not hold a previous result)")
-    demo.add_argument("--seed", type=int, default=7, help="seed of the synthetic patient")
+    demo.add_argument("--seed", type=int, default=6, help="seed of the synthetic patient")
     demo.add_argument("--slices", type=int, default=12, help="number of slices")
     demo.add_argument("--model", help="model package folder (default: the embedded demo model)")
 
