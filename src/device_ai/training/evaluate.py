@@ -13,7 +13,8 @@ Metrics (per protocol):
   the slab edge are below the intended use); it is *detected* when the predicted lesion
   components overlapping it reach IoU >= 0.2 with it. A predicted component overlapping no
   ground-truth lesion is a false positive. Sensitivity = detected / evaluable (pooled);
-  false positives are reported per slice.
+  false positives are reported per slice. The sensitivity CI is the exact binomial
+  (Clopper-Pearson) interval over pooled lesions.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, stats
 
 from device_ai.atomic_io import atomic_write_text
 from device_ai.dicom.contract import InputContract
@@ -115,17 +116,20 @@ def summarize(cases: list[dict[str, Any]], manifest_sha256: str, model_identity:
     def sensitivity(rows: np.ndarray) -> float:
         return float(rows[:, 0].sum() / max(rows[:, 1].sum(), 1.0))
 
-    rng_ci = np.random.default_rng(1)
-    sens_stats = [sensitivity(pairs[rng_ci.integers(0, len(pairs), len(pairs))]) for _ in range(BOOTSTRAP_RESAMPLES)]
+    detected, evaluable = int(pairs[:, 0].sum()), int(pairs[:, 1].sum())
+    # Exact (Clopper-Pearson) interval over pooled lesions: a percentile bootstrap collapses
+    # to [1, 1] when every lesion is found, which would overstate the certainty.
+    sens_ci = stats.binomtest(detected, max(evaluable, 1)).proportion_ci(0.95, method="exact")
     slices = sum(c["slices"] for c in cases)
     metrics = {
         "organ_dice": {"mean": float(np.mean(organ)), "ci95": bootstrap_ci(organ, np.mean), "n": len(organ)},
         "lesion_dice": {"mean": float(np.mean(lesion)), "ci95": bootstrap_ci(lesion, np.mean), "n": len(lesion)},
         "lesion_sensitivity": {
             "value": sensitivity(pairs),
-            "ci95": tuple(float(v) for v in np.percentile(sens_stats, [2.5, 97.5])),
-            "detected": int(pairs[:, 0].sum()),
-            "evaluable": int(pairs[:, 1].sum()),
+            "ci95": (float(sens_ci.low), float(sens_ci.high)),
+            "ci_method": "Clopper-Pearson exact, pooled lesions",
+            "detected": detected,
+            "evaluable": evaluable,
         },
         "false_positives_per_slice": {
             "value": sum(c["lesions_false_positives"] for c in cases) / max(slices, 1),

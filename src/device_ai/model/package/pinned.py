@@ -15,6 +15,6 @@ RELEASE_KEYS: dict[str, str] = {
 }
 
 RELEASED_MANIFESTS: dict[str, str] = {
-    "4826262ed5bb024eb2a625b5977d1b019378ca7066ce483166af769091c9825c": "demo-dinov2-seg 1.0.0",
+    "fae209d497375d76aa76b46275181024bd27930981d938dedf20211b70ee5e63": "demo-dinov2-seg 1.0.0",
 }
 
