@@ -52,7 +52,11 @@ def test_flipping_any_byte_of_the_released_package_is_refused_before_parsing(
     checked = 0
     for name in PACKAGE_FILES:
         original = (copy / name).read_bytes()
-        offsets = {0, len(original) - 1, len(original) // 2, *rng.integers(0, len(original), 60).tolist()}
+        if len(original) <= 256:  # the signature file: every byte
+            offsets = set(range(len(original)))
+        else:
+            offsets = {0, len(original) - 1, len(original) // 2,
+                       *rng.choice(len(original), size=60, replace=False).tolist()}
         for offset in sorted(offsets):
             corrupted = bytearray(original)
             corrupted[offset] ^= 1 << int(rng.integers(0, 8))
@@ -61,7 +65,7 @@ def test_flipping_any_byte_of_the_released_package_is_refused_before_parsing(
                 LockedEngine.load(copy)
             checked += 1
         (copy / name).write_bytes(original)
-    assert checked >= 4 * 60
+    assert checked >= 3 * 60 + 100
 
 
 @pytest.mark.req("SRS-005")
