@@ -8,6 +8,13 @@ import shutil
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _device_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own DEVICE_AI_HOME: no test writes to the real device state."""
+    monkeypatch.setenv("DEVICE_AI_HOME", str(tmp_path_factory.mktemp("device_home")))
+    monkeypatch.delenv("DEVICE_AI_AUDIT_COPY_DIR", raising=False)
+
+
 def require_tool(name: str) -> str:
     """Path of an external DICOM tool (dcmtk, dicom3tools).
 

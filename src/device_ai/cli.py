@@ -54,12 +54,59 @@ def _trusted_keys(settings: Settings) -> dict:
     return {signing.key_id(key): key for key in keys}
 
 
-def _engine(args: argparse.Namespace, settings: Settings):  # noqa: ANN202 - LockedEngine, imported lazily
+def _engine(args: argparse.Namespace, settings: Settings, log):  # noqa: ANN001, ANN202 - lazily imported types
+    """Load and verify the model; the verification and any refusal are audited."""
+    from device_ai.audit.entry import MODEL_REFUSED, MODEL_VERIFIED, AuditObject, Outcome
+    from device_ai.errors import ModelIntegrityError
     from device_ai.inference.engine import EngineOptions, LockedEngine
 
     path = Path(args.model) if getattr(args, "model", None) else settings.model_path
     threads = getattr(args, "threads", None) or settings.inference_threads
-    return LockedEngine.load(path, trusted_keys=_trusted_keys(settings), options=EngineOptions(threads=threads))
+    try:
+        engine = LockedEngine.load(path, trusted_keys=_trusted_keys(settings), options=EngineOptions(threads=threads))
+    except ModelIntegrityError as exc:
+        log.append(MODEL_REFUSED, outcome=Outcome.SERIOUS_FAILURE, action="R", details={"error": exc.code})
+        raise
+    package = engine.package
+    log.append(MODEL_VERIFIED, action="R", objects=(AuditObject(kind="model", id=package.manifest_sha256,
+                                                                  role=package.manifest.identity),),
+               details={"signer": package.signer_key_id, "pinned_release": str(package.pinned_release)})
+    return engine
+
+
+def _audit_log():  # noqa: ANN202 - AuditLog
+    from device_ai.audit.log import AuditLog
+
+    return AuditLog.open()
+
+
+def _audited_analysis(log, engine):  # noqa: ANN001, ANN202
+    """The hook that makes a finished analysis visible only once its audit entry is durable."""
+    from device_ai.audit.entry import ANALYSIS_RUN, AuditObject
+    from device_ai.pseudonyms import pseudonym
+
+    def record(series, summary) -> None:  # noqa: ANN001
+        log.append(ANALYSIS_RUN, action="C", objects=(
+            AuditObject(kind="study", id=pseudonym("study", series.study_instance_uid)),
+            AuditObject(kind="series", id=pseudonym("series", series.series_instance_uid)),
+            AuditObject(kind="model", id=engine.package.manifest_sha256),
+        ), details={"slices": str(summary["input"]["slices"]), "lesion_count": str(summary["lesion_count"])})
+
+    return record
+
+
+def _run_analysis(args: argparse.Namespace, settings: Settings, log, engine, input_path: Path, out: Path):  # noqa: ANN001, ANN202
+    from device_ai.audit.entry import ANALYSIS_RUN, Outcome
+    from device_ai.errors import InputRefused
+    from device_ai.inference.analyze import analyze
+
+    try:
+        return analyze(input_path, out, engine, limits=_read_limits(settings),
+                       progress=_Progress("analyzing slices"), before_commit=_audited_analysis(log, engine))
+    except InputRefused as exc:
+        # The reason code only: file names and messages may carry identifiers.
+        log.append(ANALYSIS_RUN, action="C", outcome=Outcome.MINOR_FAILURE, details={"refused": exc.code})
+        raise
 
 
 def _read_limits(settings: Settings):  # noqa: ANN202
@@ -83,45 +130,40 @@ def _print_summary(summary: dict, out_dir: Path) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from device_ai.inference.analyze import analyze
-
     settings = _settings(args)
-    engine = _engine(args, settings)
-    result = analyze(Path(args.input), Path(args.out), engine, limits=_read_limits(settings),
-                     progress=_Progress("analyzing slices"))
+    with _audit_log() as log:
+        engine = _engine(args, settings, log)
+        result = _run_analysis(args, settings, log, engine, Path(args.input), Path(args.out))
     _print_summary(result.summary, result.out_dir)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from device_ai.inference.analyze import analyze
     from device_ai.training.ct_series import write_ct_series
     from device_ai.training.phantoms import generate_case, split_seeds
 
     settings = _settings(args)
     out = Path(args.out)
-    engine = _engine(args, settings)
-    print(f"model {engine.manifest.identity} verified (manifest sha256 {engine.package.manifest_sha256[:16]}...)")
-    seed = split_seeds("test", 1, base_seed=args.seed)[0]
-    case = generate_case(seed, split="test", n_slices=args.slices)
-    study_dir = out / "input-series"
-    print(f"generating synthetic study {case.patient_id}: {case.hu.shape[0]} slices "
-          f"{case.hu.shape[1]}x{case.hu.shape[2]}, {len(case.lesions)} lesion(s) -> {study_dir}")
-    write_ct_series(case, study_dir)
-    result = analyze(study_dir, out / "result", engine, limits=_read_limits(settings),
-                     progress=_Progress("analyzing slices"))
+    with _audit_log() as log:
+        engine = _engine(args, settings, log)
+        print(f"model {engine.manifest.identity} verified (manifest sha256 {engine.package.manifest_sha256[:16]}...)")
+        case = generate_case(split_seeds("test", 1, base_seed=args.seed)[0], split="test", n_slices=args.slices)
+        study_dir = out / "input-series"
+        print(f"generating synthetic study {case.patient_id}: {case.hu.shape[0]} slices "
+              f"{case.hu.shape[1]}x{case.hu.shape[2]}, {len(case.lesions)} lesion(s) -> {study_dir}")
+        write_ct_series(case, study_dir)
+        result = _run_analysis(args, settings, log, engine, study_dir, out / "result")
     _print_summary(result.summary, result.out_dir)
     print(f"ground truth of the synthetic study: {len(case.lesions)} lesion(s) placed")
     return 0
 
 
 def cmd_model_verify(args: argparse.Namespace) -> int:
-    from device_ai.inference.engine import EngineOptions, LockedEngine
-
     settings = _settings(args)
     path = Path(args.path) if args.path else settings.model_path
-    engine = LockedEngine.load(path, trusted_keys=_trusted_keys(settings), options=EngineOptions(threads=1))
-    package = engine.package
+    args.model, args.threads = str(path), 1
+    with _audit_log() as log:
+        package = _engine(args, settings, log).package
     print(f"OK: {package.manifest.identity} at {path}")
     print(f"  manifest sha256 {package.manifest_sha256}")
     print(f"  signed by key {package.signer_key_id} "
@@ -196,7 +238,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from device_ai.training.evaluate import run_validation
 
     settings = _settings(args)
-    engine = _engine(args, settings)
+    with _audit_log() as log:
+        engine = _engine(args, settings, log)
     report = run_validation(engine, patients=args.patients, base_seed=args.seed,
                             out=Path(args.out) if args.out else None, progress=_Progress("validation cases"))
     print(json.dumps(report["summary"], indent=2, sort_keys=True))
@@ -212,6 +255,67 @@ def cmd_phantom(args: argparse.Namespace) -> int:
         case = generate_case(seed, split=args.split, n_slices=args.slices)
         paths = write_ct_series(case, Path(args.out) / case.patient_id)
         print(f"{case.patient_id}: {len(paths)} slices, {len(case.lesions)} lesion(s) -> {paths[0].parent}")
+    return 0
+
+
+def _audit_folder(args: argparse.Namespace) -> Path:
+    from device_ai.audit.log import default_folder
+
+    return Path(args.dir) if getattr(args, "dir", None) else default_folder()
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from device_ai.audit.checkpoint import verifier_key
+    from device_ai.audit.log import KEY_NAME, origin_name
+    from device_ai.audit.verify import verify_log
+    from device_ai.keystore import ed25519_key
+
+    key = args.key or verifier_key(origin_name(), ed25519_key(KEY_NAME).public_key())
+    report = verify_log(_audit_folder(args), key, [Path(p) for p in args.checkpoint])
+    for problem in report.problems:
+        print(f"FAIL: {problem}")
+    if report.ok:
+        print(f"OK: {report.records} records, root {report.root.hex()}, {len(report.checkpoints)} checkpoint(s) "
+              "verified and consistent")
+        return 0
+    return 8
+
+
+def cmd_audit_show(args: argparse.Namespace) -> int:
+    from device_ai.audit.log import LOG_NAME
+    from device_ai.audit.store import scan
+
+    result = scan((_audit_folder(args) / LOG_NAME).read_bytes())
+    for record in result.records:
+        entry = json.loads(record.payload)
+        if args.event and args.event not in (entry["event"]["code"], entry["event"]["meaning"]):
+            continue
+        if args.since and entry["time_utc"] < args.since:
+            continue
+        if args.until and entry["time_utc"] > args.until:
+            continue
+        if args.study and not any(o["id"] == args.study for o in entry["objects"]):
+            continue
+        objects = " ".join(f"{o['kind']}={o['id'][:24]}" for o in entry["objects"])
+        print(f"{entry['seq']:6d} {entry['time_utc']} {entry['event']['meaning']:<28} outcome={entry['outcome']:<2} "
+              f"{entry['actor']['user']} {objects} {json.dumps(entry['details'], sort_keys=True)}")
+    return 0
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    from device_ai.audit.export import export_lines
+
+    for line in export_lines(_audit_folder(args), args.format):
+        print(line)
+    return 0
+
+
+def cmd_audit_public_key(args: argparse.Namespace) -> int:
+    from device_ai.audit.checkpoint import verifier_key
+    from device_ai.audit.log import KEY_NAME, origin_name
+    from device_ai.keystore import ed25519_key
+
+    print(verifier_key(origin_name(), ed25519_key(KEY_NAME).public_key()))
     return 0
 
 
@@ -283,6 +387,23 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.add_argument("--seed", type=int, default=0)
     phantom.add_argument("--slices", type=int, default=None)
 
+    audit = add("audit", lambda a: 2, "tamper-evident audit trail commands")
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    a_verify = add("verify", cmd_audit_verify, "verify every record, the tree and the signed checkpoints", audit_sub)
+    a_verify.add_argument("--checkpoint", action="append", default=[], help="a checkpoint kept elsewhere (repeatable)")
+    a_verify.add_argument("--key", help="checkpoint verifier key (default: this device's)")
+    a_verify.add_argument("--dir", help="audit folder (default: $DEVICE_AI_HOME/audit)")
+    a_show = add("show", cmd_audit_show, "list entries, filtered by time, event or study pseudonym", audit_sub)
+    a_show.add_argument("--since", help="UTC time, e.g. 2026-11-24T00:00:00")
+    a_show.add_argument("--until", help="UTC time")
+    a_show.add_argument("--event", help="event code or meaning, e.g. DAI004 or 'Analysis Run'")
+    a_show.add_argument("--study", help="study pseudonym")
+    a_show.add_argument("--dir", help="audit folder (default: $DEVICE_AI_HOME/audit)")
+    a_export = add("export", cmd_audit_export, "export entries: leaves (base64 leaf bytes), fhir, atna", audit_sub)
+    a_export.add_argument("--format", choices=("leaves", "fhir", "atna"), default="leaves")
+    a_export.add_argument("--dir", help="audit folder (default: $DEVICE_AI_HOME/audit)")
+    add("public-key", cmd_audit_public_key, "print the checkpoint verifier key (C2SP signed-note vkey)", audit_sub)
+
     config = add("config", lambda a: 2, "configuration commands")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     add("show", cmd_config_show, "print the effective configuration (secrets masked)", config_sub)
@@ -308,6 +429,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; nothing partial was kept", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # the last line of defence: one line, no traceback
         if args.debug:
             traceback.print_exc()

@@ -145,8 +145,13 @@ def analyze(
     *,
     limits: ReadLimits | None = None,
     progress: Progress | None = None,
+    before_commit: Callable[[CTSeries, dict[str, Any]], None] | None = None,
 ) -> AnalysisResult:
-    """Analyze one CT series (a file or a folder) into ``out_dir`` (which must not exist or be empty)."""
+    """Analyze one CT series (a file or a folder) into ``out_dir`` (which must not exist or be empty).
+
+    ``before_commit`` runs when every output is written but before they become visible (the
+    audit entry): if it raises, nothing is kept.
+    """
     started = time.perf_counter()
     out_dir = Path(out_dir)
     limits = limits or ReadLimits()
@@ -176,4 +181,6 @@ def analyze(
                 f"could not write the results: {exc.strerror or exc}; nothing was kept",
                 hint="check free space and permissions of the output location, then run again",
             ) from exc
+        if before_commit is not None:
+            before_commit(series, summary)
     return AnalysisResult(out_dir=out_dir, summary=summary, labels=labels, series=series)

@@ -1,0 +1,111 @@
+"""Signed checkpoints in the C2SP ``tlog-checkpoint`` / ``signed-note`` format (SRS-027).
+
+Body: origin line, tree size (decimal), base64 root hash, each ending in a newline; then a
+blank line and one signature line ``— <key name> base64(key ID || Ed25519 signature)``.
+The key ID is ``SHA-256(name || 0x0A || 0x01 || public key)[:4]`` and the verifier key is
+``name+hex(key ID)+base64(0x01 || public key)`` (C2SP signed-note, Ed25519 type 0x01).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from device_ai.audit.store import AuditIntegrityError
+
+ED25519 = b"\x01"
+DASH = "\u2014"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    origin: str
+    size: int
+    root: bytes
+
+    def body(self) -> bytes:
+        return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n".encode()
+
+
+def _raw(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(name: str, key: Ed25519PublicKey) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n" + ED25519 + _raw(key)).digest()[:4]
+
+
+def verifier_key(name: str, key: Ed25519PublicKey) -> str:
+    return f"{name}+{key_id(name, key).hex()}+{base64.b64encode(ED25519 + _raw(key)).decode()}"
+
+
+def parse_verifier_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
+    try:
+        name, kid_hex, b64 = vkey.strip().split("+", 2)  # the name has no "+"; base64 may
+        raw = base64.b64decode(b64, validate=True)
+        if raw[:1] != ED25519 or len(raw) != 33:
+            raise ValueError("not an Ed25519 note key")
+        key = Ed25519PublicKey.from_public_bytes(raw[1:])
+    except (ValueError, TypeError) as exc:
+        raise AuditIntegrityError(f"not a signed-note verifier key: {exc}") from exc
+    if key_id(name, key).hex() != kid_hex:
+        raise AuditIntegrityError("verifier key's ID does not match its name and key")
+    return name, key
+
+
+def sign_note(body: bytes, name: str, key: Ed25519PrivateKey) -> bytes:
+    signature = key.sign(body)
+    line = f"{DASH} {name} {base64.b64encode(key_id(name, key.public_key()) + signature).decode()}\n"
+    return body + b"\n" + line.encode()
+
+
+def verify_note(note: bytes, name: str, key: Ed25519PublicKey) -> bytes:
+    """The note body, if a signature line of ``name`` verifies; unknown signers are ignored."""
+    text = note.decode("utf-8", errors="strict") if _is_text(note) else None
+    if text is None or "\n\n" not in text:
+        raise AuditIntegrityError("checkpoint is not a signed note")
+    body, _, signatures = text.rpartition("\n\n")
+    body_bytes = (body + "\n").encode()
+    wanted = key_id(name, key)
+    found = False
+    for line in signatures.splitlines():
+        prefix = f"{DASH} {name} "
+        if not line.startswith(prefix):
+            continue
+        blob = base64.b64decode(line[len(prefix) :], validate=True)
+        if blob[:4] != wanted:
+            continue
+        try:
+            key.verify(blob[4:], body_bytes)
+        except InvalidSignature as exc:
+            raise AuditIntegrityError("checkpoint signature does not verify: the checkpoint was altered") from exc
+        found = True
+    if not found:
+        raise AuditIntegrityError(f"checkpoint carries no signature by {name}")
+    return body_bytes
+
+
+def _is_text(note: bytes) -> bool:
+    try:
+        text = note.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(ch == "\n" or ord(ch) >= 0x20 for ch in text)
+
+
+def parse_checkpoint(body: bytes) -> Checkpoint:
+    lines = body.decode().split("\n")
+    if len(lines) < 4 or lines[-1] != "":
+        raise AuditIntegrityError("checkpoint body must have origin, size and root lines")
+    origin, size_text, root_b64 = lines[0], lines[1], lines[2]
+    if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+        raise AuditIntegrityError(f"checkpoint size {size_text!r} is not a canonical decimal")
+    root = base64.b64decode(root_b64, validate=True)
+    if len(root) != 32:
+        raise AuditIntegrityError("checkpoint root is not a 32-byte hash")
+    return Checkpoint(origin, int(size_text), root)

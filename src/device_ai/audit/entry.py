@@ -1,0 +1,113 @@
+"""Audit entries: who did what to which object, when, with which outcome (SRS-029).
+
+Events use the DICOM PS3.15 A.5.3 audit event IDs (DCM codes), and, for the device's own
+events, codes of the scheme ``99DEVAI``. Objects are named by pseudonym or digest, never by
+PHI. Serialization is canonical (sorted keys, no whitespace, UTF-8; no floats in entries),
+so the leaf bytes, and the tree, are reproducible from the entry values.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Outcome(IntEnum):
+    """PS3.15 A.5.1 EventOutcomeIndicator."""
+
+    SUCCESS = 0
+    MINOR_FAILURE = 4
+    SERIOUS_FAILURE = 8
+    MAJOR_FAILURE = 12
+
+
+class Code(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    code: str
+    scheme: str
+    meaning: str
+
+
+def _dcm(code: str, meaning: str) -> Code:
+    return Code(code=code, scheme="DCM", meaning=meaning)
+
+
+def _dev(code: str, meaning: str) -> Code:
+    return Code(code=code, scheme="99DEVAI", meaning=meaning)
+
+
+APPLICATION_ACTIVITY = _dcm("110100", "Application Activity")
+APPLICATION_START = _dcm("110120", "Application Start")
+APPLICATION_STOP = _dcm("110121", "Application Stop")
+INSTANCES_TRANSFERRED = _dcm("110104", "DICOM Instances Transferred")
+EXPORT = _dcm("110106", "Export")
+IMPORT = _dcm("110107", "Import")
+QUERY = _dcm("110112", "Query")
+SECURITY_ALERT = _dcm("110113", "Security Alert")
+USER_AUTHENTICATION = _dcm("110114", "User Authentication")
+DEIDENTIFICATION = _dev("DAI001", "De-identification")
+MODEL_VERIFIED = _dev("DAI002", "Model Verified")
+MODEL_REFUSED = _dev("DAI003", "Model Refused")
+ANALYSIS_RUN = _dev("DAI004", "Analysis Run")
+LOG_RECOVERED = _dev("DAI005", "Audit Log Torn Record Cut")
+
+EVENTS = {c.code: c for c in (
+    APPLICATION_ACTIVITY, INSTANCES_TRANSFERRED, EXPORT, IMPORT, QUERY, SECURITY_ALERT, USER_AUTHENTICATION,
+    DEIDENTIFICATION, MODEL_VERIFIED, MODEL_REFUSED, ANALYSIS_RUN, LOG_RECOVERED,
+)}
+
+
+class Actor(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    user: str
+    process: str
+    host: str
+    ae_title: str | None = None
+
+    @classmethod
+    def current(cls, ae_title: str | None = None) -> Actor:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = f"uid-{os.getuid()}"
+        return cls(user=user, process=f"device-ai[{os.getpid()}]", host=socket.gethostname(), ae_title=ae_title)
+
+
+class AuditObject(BaseModel):
+    """A participant object: ``kind`` study/series/model/file, ``id`` pseudonym or digest."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: str
+    id: str
+    role: str | None = None
+
+
+class AuditEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    seq: int = Field(ge=0)
+    time_utc: str
+    event: Code
+    event_type: Code | None = None
+    action: str = Field(pattern="^[CRUDE]$")
+    outcome: Outcome
+    actor: Actor
+    objects: tuple[AuditObject, ...] = ()
+    details: dict[str, str] = Field(default_factory=dict)
+
+    def leaf_bytes(self) -> bytes:
+        return canonical(self.model_dump(mode="json"))
+
+
+def canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

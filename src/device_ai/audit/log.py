@@ -1,0 +1,133 @@
+"""The audit log: entries -> framed, fsynced records -> Merkle tree -> signed checkpoints.
+
+``AuditLog.open(folder)`` recovers a torn tail (and records the cut as an entry), ``append``
+acknowledges only durable entries, ``checkpoint`` signs the current tree head and copies it
+to the second location (``DEVICE_AI_AUDIT_COPY_DIR``), ``close`` writes a final checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from device_ai.atomic_io import atomic_write_bytes
+from device_ai.audit import merkle
+from device_ai.audit.checkpoint import Checkpoint, sign_note, verifier_key
+from device_ai.audit.entry import LOG_RECOVERED, Actor, AuditEntry, AuditObject, Code, Outcome, utc_now
+from device_ai.audit.store import AuditError, AuditIntegrityError, RecordFile, scan
+from device_ai.keystore import device_home, ed25519_key, private_dir
+
+LOG_NAME = "audit.log"
+CHECKPOINT_DIR = "checkpoints"
+KEY_NAME = "audit-checkpoint"
+CHECKPOINT_EVERY = 100
+
+
+def default_folder() -> Path:
+    return private_dir(device_home() / "audit")
+
+
+def origin_name() -> str:
+    return os.environ.get("DEVICE_AI_AUDIT_ORIGIN", "device-ai.local/audit")
+
+
+class AuditLog:
+    def __init__(self, folder: Path, *, copy_dir: Path | None = None, checkpoint_every: int = CHECKPOINT_EVERY) -> None:
+        self.folder = private_dir(Path(folder))
+        self.copy_dir = copy_dir if copy_dir is not None else (
+            Path(os.environ["DEVICE_AI_AUDIT_COPY_DIR"]) if os.environ.get("DEVICE_AI_AUDIT_COPY_DIR") else None)
+        self.checkpoint_every = checkpoint_every
+        self.origin = origin_name()
+        self.file = RecordFile(self.folder / LOG_NAME)
+        self.leaf_hashes: list[bytes] = []
+        self._read_offset = 0
+        self._since_checkpoint = 0
+        with self.file.locked():
+            self._refresh(recover=True)
+
+    @classmethod
+    def open(cls, folder: Path | None = None, **kwargs: object) -> AuditLog:
+        return cls(folder or default_folder(), **kwargs)  # type: ignore[arg-type]
+
+    def _refresh(self, recover: bool = False) -> None:
+        """Read records appended since our last read (caller holds the lock)."""
+        data = self.file.read_all()
+        result = scan(data)
+        if result.problem:
+            raise AuditIntegrityError(f"audit log {self.file.path}: {result.problem}",
+                                      hint="run `device-ai audit verify`; keep the file for investigation")
+        self.leaf_hashes = [merkle.hash_leaf(r.payload) for r in result.records]
+        if result.torn_bytes:
+            if not recover:
+                raise AuditIntegrityError(f"audit log {self.file.path} has a torn record at byte {result.good_end}")
+            self.file.cut(result.good_end)
+            self._append_locked([self._entry(LOG_RECOVERED, "E", Outcome.MINOR_FAILURE, (), {
+                "cut_at_byte": str(result.good_end), "cut_bytes": str(result.torn_bytes),
+                "reason": "torn final record (never acknowledged) removed on open"})])
+
+    def _entry(self, event: Code, action: str, outcome: Outcome, objects: tuple[AuditObject, ...],
+               details: dict[str, str], event_type: Code | None = None) -> AuditEntry:
+        return AuditEntry(seq=len(self.leaf_hashes), time_utc=utc_now(), event=event, event_type=event_type,
+                          action=action, outcome=outcome, actor=Actor.current(), objects=objects, details=details)
+
+    def _append_locked(self, entries: list[AuditEntry]) -> None:
+        payloads = [e.leaf_bytes() for e in entries]
+        self.file.append(payloads)
+        self.leaf_hashes.extend(merkle.hash_leaf(p) for p in payloads)
+        self._since_checkpoint += len(entries)
+
+    def append(self, event: Code, *, outcome: Outcome = Outcome.SUCCESS, action: str = "E",
+               objects: tuple[AuditObject, ...] = (), details: dict[str, str] | None = None,
+               event_type: Code | None = None) -> AuditEntry:
+        """Append one entry; returns it only once it is durable."""
+        with self.file.locked():
+            self._refresh()
+            entry = self._entry(event, action, outcome, objects, {k: str(v) for k, v in (details or {}).items()},
+                                event_type)
+            self._append_locked([entry])
+            if self._since_checkpoint >= self.checkpoint_every:
+                self._checkpoint_locked()
+        return entry
+
+    @property
+    def size(self) -> int:
+        return len(self.leaf_hashes)
+
+    def root(self) -> bytes:
+        return merkle.root(self.leaf_hashes)
+
+    def public_key(self) -> str:
+        return verifier_key(self.origin, ed25519_key(KEY_NAME).public_key())
+
+    def checkpoint(self) -> bytes:
+        with self.file.locked():
+            self._refresh()
+            return self._checkpoint_locked()
+
+    def _checkpoint_locked(self) -> bytes:
+        note = sign_note(Checkpoint(self.origin, self.size, self.root()).body(), self.origin, ed25519_key(KEY_NAME))
+        folder = private_dir(self.folder / CHECKPOINT_DIR)
+        name = f"{self.size:012d}.note"
+        atomic_write_bytes(folder / name, note)
+        atomic_write_bytes(self.folder / "checkpoint.note", note)
+        if self.copy_dir is not None:
+            try:
+                private_dir(Path(self.copy_dir))
+                atomic_write_bytes(Path(self.copy_dir) / name, note)
+            except Exception as exc:  # the copy elsewhere is part of the evidence
+                raise AuditError(f"could not copy the checkpoint to {self.copy_dir}: {exc}") from exc
+        self._since_checkpoint = 0
+        return note
+
+    def close(self) -> None:
+        try:
+            if self.file.failed is None:
+                self.checkpoint()
+        finally:
+            self.file.close()
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,169 @@
+"""The Merkle tree of RFC 9162 §2.1 (= RFC 6962 §2.1): hashing, proofs, verifiers.
+
+- Leaf hash ``SHA-256(0x00 || d)``, node hash ``SHA-256(0x01 || left || right)``; the empty
+  tree's root is ``SHA-256()``. The split point is the largest power of two below ``n``.
+- Inclusion proofs ``PATH(m, D[n])`` (§2.1.3.1) and consistency proofs ``PROOF(m, D[n])``
+  (§2.1.4.1) are built from the leaf hashes; the verifiers (§2.1.3.2, §2.1.4.2) follow the
+  decomposition used by transparency-dev/merkle ``proof/verify.go`` and are tested against its
+  vectors. Every hash must be 32 bytes; a size-0 tree has no inclusion proofs.
+Proof generation is O(n) here (it recomputes subtree hashes); the log keeps its own cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+HASH_SIZE = 32
+LEAF_PREFIX = b"\x00"
+NODE_PREFIX = b"\x01"
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+class ProofError(ValueError):
+    """A proof does not verify, or its inputs are malformed."""
+
+
+def hash_leaf(data: bytes) -> bytes:
+    return hashlib.sha256(LEAF_PREFIX + data).digest()
+
+
+def hash_children(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(NODE_PREFIX + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """Largest power of two strictly below n (n >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def root(leaf_hashes: Sequence[bytes]) -> bytes:
+    """MTH(D[n]) from the leaf hashes."""
+    n = len(leaf_hashes)
+    if n == 0:
+        return EMPTY_ROOT
+    if n == 1:
+        return leaf_hashes[0]
+    k = _split(n)
+    return hash_children(root(leaf_hashes[:k]), root(leaf_hashes[k:]))
+
+
+def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """PATH(index, D[n]) (RFC 9162 §2.1.3.1)."""
+    n = len(leaf_hashes)
+    if not 0 <= index < n:
+        raise ProofError(f"index {index} is outside a tree of size {n}")
+    if n == 1:
+        return []
+    k = _split(n)
+    if index < k:
+        return inclusion_proof(index, leaf_hashes[:k]) + [root(leaf_hashes[k:])]
+    return inclusion_proof(index - k, leaf_hashes[k:]) + [root(leaf_hashes[:k])]
+
+
+def consistency_proof(size1: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """PROOF(size1, D[n]) (RFC 9162 §2.1.4.1); empty for size1 in {0, n}."""
+    n = len(leaf_hashes)
+    if not 0 <= size1 <= n:
+        raise ProofError(f"size {size1} is outside 0..{n}")
+    if size1 in (0, n):
+        return []
+    return _subproof(size1, leaf_hashes, True)
+
+
+def _subproof(m: int, leaves: Sequence[bytes], complete: bool) -> list[bytes]:
+    n = len(leaves)
+    if m == n:
+        return [] if complete else [root(leaves)]
+    k = _split(n)
+    if m <= k:
+        return _subproof(m, leaves[:k], complete) + [root(leaves[k:])]
+    return _subproof(m - k, leaves[k:], False) + [root(leaves[:k])]
+
+
+def _check_hash(name: str, value: bytes) -> None:
+    if len(value) != HASH_SIZE:
+        raise ProofError(f"{name} has {len(value)} bytes, expected {HASH_SIZE}")
+
+
+def _chain_inner(seed: bytes, proof: Sequence[bytes], index: int) -> bytes:
+    for i, node in enumerate(proof):
+        seed = hash_children(seed, node) if (index >> i) & 1 == 0 else hash_children(node, seed)
+    return seed
+
+
+def _chain_inner_right(seed: bytes, proof: Sequence[bytes], index: int) -> bytes:
+    for i, node in enumerate(proof):
+        if (index >> i) & 1 == 1:
+            seed = hash_children(node, seed)
+    return seed
+
+
+def _chain_border_right(seed: bytes, proof: Sequence[bytes]) -> bytes:
+    for node in proof:
+        seed = hash_children(node, seed)
+    return seed
+
+
+def _decompose(index: int, size: int) -> tuple[int, int]:
+    """Inner (below the split with the last leaf) and border parts of an inclusion proof."""
+    inner = (index ^ (size - 1)).bit_length()
+    border = bin(index >> inner).count("1")
+    return inner, border
+
+
+def root_from_inclusion_proof(index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes]) -> bytes:
+    if size <= 0 or not 0 <= index < size:
+        raise ProofError(f"index {index} is outside a tree of size {size}")
+    _check_hash("leaf hash", leaf_hash)
+    for position, node in enumerate(proof):
+        _check_hash(f"proof[{position}]", node)
+    inner, border = _decompose(index, size)
+    if len(proof) != inner + border:
+        raise ProofError(f"inclusion proof has {len(proof)} hashes, expected {inner + border}")
+    result = _chain_inner(leaf_hash, proof[:inner], index)
+    return _chain_border_right(result, proof[inner:])
+
+
+def verify_inclusion(index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes], root_hash: bytes) -> None:
+    """Raise :class:`ProofError` unless ``leaf_hash`` is leaf ``index`` of the tree ``root_hash``."""
+    _check_hash("root", root_hash)
+    if root_from_inclusion_proof(index, size, leaf_hash, proof) != root_hash:
+        raise ProofError("inclusion proof does not lead to the root")
+
+
+def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes) -> None:
+    """Raise :class:`ProofError` unless the tree ``root2`` (size2) extends the tree ``root1`` (size1)."""
+    if size1 < 0 or size2 < size1:
+        raise ProofError(f"sizes {size1} and {size2} are not 0 < size1 <= size2")
+    if size1 == 0:
+        # RFC 9162 defines no proof from the empty tree; transparency-dev requires size1 > 0
+        raise ProofError("a consistency proof needs size1 > 0")
+    _check_hash("root1", root1)
+    _check_hash("root2", root2)
+    for position, node in enumerate(proof):
+        _check_hash(f"proof[{position}]", node)
+    if size1 == size2:
+        if proof:
+            raise ProofError("equal sizes need an empty proof")
+        if root1 != root2:
+            raise ProofError("equal sizes but different roots")
+        return
+    if not proof:
+        raise ProofError("empty consistency proof")
+    inner, border = _decompose(size1 - 1, size2)
+    shift = (size1 & -size1).bit_length() - 1  # trailing zeros of size1
+    inner -= shift
+    seed, start = proof[0], 1
+    if size1 == 1 << shift:
+        seed, start = root1, 0
+    if len(proof) != start + inner + border:
+        raise ProofError(f"consistency proof has {len(proof)} hashes, expected {start + inner + border}")
+    rest = proof[start:]
+    mask = (size1 - 1) >> shift
+    hash1 = _chain_border_right(_chain_inner_right(seed, rest[:inner], mask), rest[inner:])
+    if hash1 != root1:
+        raise ProofError("consistency proof does not lead to the first root")
+    hash2 = _chain_border_right(_chain_inner(seed, rest[:inner], mask), rest[inner:])
+    if hash2 != root2:
+        raise ProofError("consistency proof does not lead to the second root")

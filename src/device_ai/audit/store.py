@@ -1,0 +1,170 @@
+"""The append-only record file under the Merkle log (SRS-026).
+
+File layout: an 8-byte header ``DAIAUD01``, then records framed as
+``length (u32, big endian) | CRC-32 of payload (u32) | payload``. A record is acknowledged
+only after ``fsync`` of the file (and of the folder when the file was created). Appends
+from several processes are serialized with ``flock`` on a lock file; each writer first
+reads the records others appended. On open, a torn final record (shorter than its declared
+length: a write that never completed, hence never acknowledged) is cut and reported; a
+complete record whose CRC fails is corruption and is refused, never cut. An fsync error
+stops the writer for good (reference/audit_security.md §3: no retry after a failed fsync).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from device_ai.errors import DeviceAIError
+
+MAGIC = b"DAIAUD01"
+FRAME = struct.Struct(">II")
+MAX_RECORD = 1 << 20
+
+
+class AuditError(DeviceAIError):
+    """The audit trail could not be written or read; the audited action fails with it."""
+
+    code = "DAI-700"
+    exit_code = 7
+
+
+class AuditIntegrityError(AuditError):
+    """The audit log or a checkpoint does not verify."""
+
+    code = "DAI-701"
+    exit_code = 8
+
+
+@dataclass(frozen=True)
+class Record:
+    seq: int
+    offset: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    records: list[Record]
+    good_end: int
+    torn_bytes: int
+    problem: str | None  # corruption found (record named), or None
+
+
+def scan(data: bytes) -> ScanResult:
+    """Walk the framed records of a whole file image; stop at the first problem."""
+    if len(data) < len(MAGIC):
+        torn = len(data) if MAGIC.startswith(data) else 0
+        problem = None if torn == len(data) else "file header is not DAIAUD01"
+        return ScanResult([], 0, torn, problem)
+    if data[: len(MAGIC)] != MAGIC:
+        return ScanResult([], 0, 0, "file header is not DAIAUD01")
+    records: list[Record] = []
+    pos = len(MAGIC)
+    while pos < len(data):
+        seq = len(records)
+        if len(data) - pos < FRAME.size:
+            return ScanResult(records, pos, len(data) - pos, None)
+        length, crc = FRAME.unpack_from(data, pos)
+        if length > MAX_RECORD:
+            return ScanResult(records, pos, 0, f"record {seq} at byte {pos}: declared length {length} is impossible")
+        end = pos + FRAME.size + length
+        if end > len(data):
+            return ScanResult(records, pos, len(data) - pos, None)
+        payload = data[pos + FRAME.size : end]
+        if zlib.crc32(payload) != crc:
+            return ScanResult(records, pos, 0, f"record {seq} at byte {pos}: checksum mismatch (altered)")
+        records.append(Record(seq, pos, payload))
+        pos = end
+    return ScanResult(records, pos, 0, None)
+
+
+def frame(payload: bytes) -> bytes:
+    if len(payload) > MAX_RECORD:
+        raise AuditError(f"audit entry of {len(payload)} bytes exceeds {MAX_RECORD}")
+    return FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class RecordFile:
+    """One writer's handle on the record file. Use :meth:`locked` around read-then-append."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_suffix(".lock")
+        self.failed: BaseException | None = None
+        created = not self.path.exists()
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        self.lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        if created:
+            with self.locked():
+                if os.fstat(self.fd).st_size == 0:
+                    self._write_durably(MAGIC)
+                _fsync_dir(self.path.parent)
+
+    def close(self) -> None:
+        for fd in (self.fd, self.lock_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+
+    def read_all(self) -> bytes:
+        size = os.fstat(self.fd).st_size
+        return os.pread(self.fd, size, 0)
+
+    def cut(self, good_end: int) -> None:
+        """Cut a torn tail (caller holds the lock and records the cut)."""
+        os.ftruncate(self.fd, good_end)
+        self._fsync()
+
+    def _fsync(self) -> None:
+        try:
+            os.fsync(self.fd)
+        except OSError as exc:
+            self.failed = exc
+            raise AuditError(
+                f"the audit log could not be made durable (fsync: {exc.strerror or exc}); the writer stopped",
+                hint="check the disk holding DEVICE_AI_HOME; restart the device after fixing it",
+            ) from exc
+
+    def _write_durably(self, data: bytes) -> None:
+        if self.failed is not None:
+            raise AuditError("the audit writer stopped after an earlier write error; nothing was recorded",
+                             hint="restart the device after fixing the storage problem")
+        try:
+            written = os.write(self.fd, data)
+        except OSError as exc:
+            self.failed = exc
+            raise AuditError(f"the audit log could not be written ({exc.strerror or exc}); the writer stopped",
+                             hint="check free space and the disk holding DEVICE_AI_HOME") from exc
+        if written != len(data):
+            self.failed = OSError(errno.EIO, "short write")
+            raise AuditError("short write to the audit log; the writer stopped")
+        self._fsync()
+
+    def append(self, payloads: list[bytes]) -> None:
+        """Write framed payloads with one write and one fsync (group commit); caller holds the lock."""
+        self._write_durably(b"".join(frame(p) for p in payloads))
