@@ -80,6 +80,7 @@ class AuditLog:
                objects: tuple[AuditObject, ...] = (), details: dict[str, str] | None = None,
                event_type: Code | None = None) -> AuditEntry:
         """Append one entry; returns it only once it is durable."""
+        self.file.ensure_usable()
         with self.file.locked():
             self._refresh()
             entry = self._entry(event, action, outcome, objects, {k: str(v) for k, v in (details or {}).items()},

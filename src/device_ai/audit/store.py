@@ -150,10 +150,14 @@ class RecordFile:
                 hint="check the disk holding DEVICE_AI_HOME; restart the device after fixing it",
             ) from exc
 
-    def _write_durably(self, data: bytes) -> None:
+    def ensure_usable(self) -> None:
         if self.failed is not None:
             raise AuditError("the audit writer stopped after an earlier write error; nothing was recorded",
                              hint="restart the device after fixing the storage problem")
+
+    def _write_durably(self, data: bytes) -> None:
+        self.ensure_usable()
+        before = os.fstat(self.fd).st_size
         try:
             written = os.write(self.fd, data)
         except OSError as exc:
@@ -162,8 +166,22 @@ class RecordFile:
                              hint="check free space and the disk holding DEVICE_AI_HOME") from exc
         if written != len(data):
             self.failed = OSError(errno.EIO, "short write")
+            self._take_back(before)
             raise AuditError("short write to the audit log; the writer stopped")
-        self._fsync()
+        try:
+            self._fsync()
+        except AuditError:
+            self._take_back(before)
+            raise
+
+    def _take_back(self, size: int) -> None:
+        """Best effort: remove bytes whose durability is unknown, so no reader mistakes them
+        for acknowledged entries (if this fails too, open() later sees them as ordinary records
+        of an action that reported failure)."""
+        try:
+            os.ftruncate(self.fd, size)
+        except OSError:
+            pass
 
     def append(self, payloads: list[bytes]) -> None:
         """Write framed payloads with one write and one fsync (group commit); caller holds the lock."""

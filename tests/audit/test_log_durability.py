@@ -1,0 +1,192 @@
+"""Durability and tamper evidence of the audit log (SRS-026, SRS-027, SRS-028)."""
+
+from __future__ import annotations
+
+import base64
+import errno
+import json
+import os
+import random
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from device_ai.audit import store
+from device_ai.audit.checkpoint import parse_checkpoint, parse_verifier_key, verify_note
+from device_ai.audit.entry import ANALYSIS_RUN, LOG_RECOVERED, AuditObject
+from device_ai.audit.log import LOG_NAME, AuditLog
+from device_ai.audit.store import AuditError, AuditIntegrityError, scan
+from device_ai.audit.verify import verify_log
+from tests.audit.reference_rfc9162 import mth
+
+
+def _fill(folder: Path, count: int, copy_dir: Path | None = None) -> tuple[AuditLog, str]:
+    log = AuditLog.open(folder, copy_dir=copy_dir)
+    for i in range(count):
+        log.append(ANALYSIS_RUN, objects=(AuditObject(kind="study", id=f"study-{i:016x}"),), details={"i": str(i)})
+    return log, log.public_key()
+
+
+@pytest.mark.req("SRS-026", "SRS-028")
+def test_truncation_at_every_offset_recovers_or_fails_and_verify_reports_missing_records(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    log, vkey = _fill(source, 6)
+    checkpoint = log.checkpoint()
+    log.file.close()
+    data = (source / LOG_NAME).read_bytes()
+    boundaries = [r.offset + store.FRAME.size + len(r.payload) for r in scan(data).records]
+    note = tmp_path / "kept-elsewhere.note"
+    note.write_bytes(checkpoint)
+    for cut in range(len(data) + 1):
+        folder = tmp_path / f"cut{cut}"
+        folder.mkdir()
+        (folder / LOG_NAME).write_bytes(data[:cut])
+        complete = sum(1 for end in boundaries if end <= cut)
+        report = verify_log(folder, vkey, [note])
+        if complete < 6:  # an acknowledged record is missing: always reported
+            assert not report.ok and any("missing" in p or "incomplete" in p or "header" in p for p in report.problems)
+        try:
+            reopened = AuditLog.open(folder)
+        except AuditIntegrityError as exc:
+            assert cut < len(store.MAGIC) and "header" in str(exc)
+            continue
+        records = scan((folder / LOG_NAME).read_bytes()).records
+        torn = cut not in boundaries and cut != len(store.MAGIC) and cut >= len(store.MAGIC)
+        assert len(records) == complete + (1 if torn else 0)
+        if torn:
+            assert b'"DAI005"' in records[-1].payload  # the cut itself was recorded
+        reopened.file.close()
+
+
+@pytest.mark.req("SRS-026", "SRS-028")
+def test_flipping_any_byte_is_detected_and_the_record_named(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    log, vkey = _fill(source, 4)
+    log.checkpoint()
+    log.file.close()
+    original = (source / LOG_NAME).read_bytes()
+    records = scan(original).records
+    for offset in range(len(original)):
+        corrupted = bytearray(original)
+        corrupted[offset] ^= 0x01
+        (source / LOG_NAME).write_bytes(bytes(corrupted))
+        report = verify_log(source, vkey)
+        assert not report.ok, f"flip at byte {offset} went unnoticed"
+        if offset >= len(store.MAGIC):
+            seq = max(r.seq for r in records if r.offset <= offset)
+            assert any(f"record {seq} " in p for p in report.problems), (offset, report.problems)
+    (source / LOG_NAME).write_bytes(original)
+    assert verify_log(source, vkey).ok
+
+
+@pytest.mark.req("SRS-026")
+def test_fsync_error_fails_the_append_and_stops_the_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log, _ = _fill(tmp_path / "a", 2)
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(store.os, "fsync", failing_fsync)
+    with pytest.raises(AuditError, match="fsync"):
+        log.append(ANALYSIS_RUN)
+    monkeypatch.undo()
+    with pytest.raises(AuditError, match="stopped"):
+        log.append(ANALYSIS_RUN)  # no silent retry, even once the disk "recovers"
+    assert log.size == 2  # the failed entry was never acknowledged
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from device_ai.audit.log import AuditLog
+from device_ai.audit.entry import ANALYSIS_RUN
+log = AuditLog.open(Path(sys.argv[1]))
+for i in range(100000):
+    entry = log.append(ANALYSIS_RUN, details={"i": str(i)})
+    sys.stdout.write(f"ACK {entry.seq}\\n")
+    sys.stdout.flush()
+"""
+
+
+@pytest.mark.req("SRS-026")
+def test_acknowledged_appends_survive_sigkill(tmp_path: Path) -> None:
+    trials = int(os.environ.get("DEVICE_AI_KILL_TRIALS", "200"))
+    rng = random.Random(7)
+    folder = tmp_path / "log"
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    acknowledged: set[int] = set()
+    for _ in range(trials):
+        process = subprocess.Popen([sys.executable, str(script), str(folder)], stdout=subprocess.PIPE)
+        fd = process.stdout.fileno()
+        deadline = time.monotonic() + rng.uniform(0.35, 0.6)
+        output = bytearray()
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if ready:
+                output += os.read(fd, 65536)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        while chunk := os.read(fd, 65536):  # what was printed before the kill
+            output += chunk
+        process.stdout.close()
+        acknowledged |= {int(line.split()[1]) for line in output.decode().splitlines() if line.startswith("ACK ")}
+    with AuditLog.open(folder) as log:
+        present = {json.loads(r.payload)["seq"] for r in scan((folder / LOG_NAME).read_bytes()).records}
+        assert acknowledged <= present
+        assert len(acknowledged) > trials  # the writers really were appending when killed
+        report = verify_log(folder, log.public_key())
+    assert report.ok, report.problems
+
+
+@pytest.mark.req("SRS-027", "SRS-028")
+def test_leaves_export_recomputes_the_signed_root(tmp_path: Path) -> None:
+    from device_ai import cli
+
+    copy_dir = tmp_path / "elsewhere"
+    log, vkey = _fill(tmp_path / "log", 9, copy_dir=copy_dir)
+    log.close()
+    result = subprocess.run([sys.executable, "-m", "device_ai.cli", "audit", "export", "--format", "leaves",
+                             "--dir", str(tmp_path / "log")], capture_output=True, text=True, timeout=60,
+                            env={**os.environ})
+    leaves = [base64.b64decode(line) for line in result.stdout.split()]
+    key_text = subprocess.run([sys.executable, "-m", "device_ai.cli", "audit", "public-key"], capture_output=True,
+                              text=True, timeout=60).stdout.strip()
+    assert key_text == vkey
+    name, key = parse_verifier_key(key_text)
+    copies = sorted(copy_dir.glob("*.note"))
+    assert copies, "the checkpoint was not copied to the second location"
+    checkpoint = parse_checkpoint(verify_note(copies[-1].read_bytes(), name, key))
+    assert checkpoint.size == len(leaves) == 9
+    assert mth(leaves) == checkpoint.root
+    assert cli.main(["audit", "verify", "--dir", str(tmp_path / "log"), "--checkpoint", str(copies[-1])]) == 0
+
+
+@pytest.mark.req("SRS-028")
+def test_rewritten_log_is_caught_against_a_checkpoint_kept_elsewhere(tmp_path: Path) -> None:
+    log, vkey = _fill(tmp_path / "log", 5)
+    kept = tmp_path / "kept.note"
+    kept.write_bytes(log.checkpoint())
+    log.file.close()
+    # an attacker rewrites history and the local checkpoints consistently, but not the copy kept elsewhere
+    shutil.rmtree(tmp_path / "log")
+    forged, _ = _fill(tmp_path / "log", 5)
+    forged.close()
+    report = verify_log(tmp_path / "log", vkey, [kept])
+    assert not report.ok and any("rewritten" in p for p in report.problems)
+
+
+@pytest.mark.req("SRS-027")
+def test_c2sp_signed_note_vector() -> None:
+    name, key = parse_verifier_key("example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k")
+    note = ("This is an example message.\n\n\u2014 example.com/foo "
+            "Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n").encode()
+    assert verify_note(note, name, key) == b"This is an example message.\n"
+    with pytest.raises(AuditIntegrityError):
+        verify_note(note.replace(b"example message", b"example massage"), name, key)

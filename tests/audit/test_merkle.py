@@ -1,0 +1,66 @@
+"""Our Merkle core against the RFC definition and the published golden values (SRS-025)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from device_ai.audit import merkle
+from tests.audit.reference_rfc9162 import mth
+
+LEAVES = [bytes.fromhex(h) for h in ["", "00", "10", "2021", "3031", "40414243", "5051525354555657",
+                                     "606162636465666768696a6b6c6d6e6f"]]
+ROOT_PREFIXES = ["6e340b9c", "fac54203", "aeb6bcfe", "d37ee418", "4e3bbb1f", "76e67dad", "ddb89be4", "5dc9da79"]
+
+
+@pytest.mark.req("SRS-025")
+def test_golden_roots_and_hashes() -> None:
+    assert merkle.EMPTY_ROOT.hex().startswith("e3b0c442")
+    assert merkle.hash_leaf(b"").hex().startswith("6e340b9c")
+    hashes = [merkle.hash_leaf(leaf) for leaf in LEAVES]
+    for n, prefix in enumerate(ROOT_PREFIXES, start=1):
+        assert merkle.root(hashes[:n]).hex().startswith(prefix)
+    # domain separation: a node is never a leaf of the concatenation, and order matters
+    a, b = hashes[0], hashes[1]
+    assert merkle.hash_children(a, b) != merkle.hash_leaf(a + b)
+    assert merkle.hash_children(a, b) != merkle.hash_children(b, a)
+
+
+@pytest.mark.req("SRS-025")
+def test_every_proof_up_to_64_leaves_verifies_and_matches_the_definition() -> None:
+    for n in range(1, 65):
+        data = [f"entry {i}".encode() for i in range(n)]
+        hashes = [merkle.hash_leaf(d) for d in data]
+        root = merkle.root(hashes)
+        assert root == mth(data)
+        for index in range(n):
+            merkle.verify_inclusion(index, n, hashes[index], merkle.inclusion_proof(index, hashes), root)
+        for size1 in range(1, n + 1):
+            proof = merkle.consistency_proof(size1, hashes)
+            merkle.verify_consistency(size1, n, proof, mth(data[:size1]), root)
+
+
+@pytest.mark.req("SRS-025")
+def test_tampered_proofs_fail() -> None:
+    hashes = [merkle.hash_leaf(bytes([i])) for i in range(13)]
+    root = merkle.root(hashes)
+    proof = merkle.inclusion_proof(5, hashes)
+    for position in range(len(proof)):
+        bad = list(proof)
+        bad[position] = bytes([bad[position][0] ^ 8]) + bad[position][1:]
+        with pytest.raises(merkle.ProofError):
+            merkle.verify_inclusion(5, 13, hashes[5], bad, root)
+    with pytest.raises(merkle.ProofError):
+        merkle.verify_inclusion(6, 13, hashes[5], proof, root)
+    with pytest.raises(merkle.ProofError):
+        merkle.verify_inclusion(5, 13, hashes[5], proof + [root], root)
+    with pytest.raises(merkle.ProofError):
+        merkle.verify_inclusion(0, 0, hashes[0], [], merkle.EMPTY_ROOT)
+    consistency = merkle.consistency_proof(6, hashes)
+    with pytest.raises(merkle.ProofError):
+        merkle.verify_consistency(6, 13, consistency, root, merkle.root(hashes[:6]))  # swapped roots
+    with pytest.raises(merkle.ProofError):
+        merkle.verify_consistency(6, 13, consistency[:-1], merkle.root(hashes[:6]), root)
+    with pytest.raises(merkle.ProofError):
+        merkle.verify_consistency(0, 0, [], hashlib.sha256(b"x").digest(), hashlib.sha256(b"x").digest())
