@@ -92,7 +92,7 @@ def test_fsync_error_fails_the_append_and_stops_the_writer(tmp_path: Path, monke
     def failing_fsync(fd: int) -> None:
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(store.os, "fsync", failing_fsync)
+    monkeypatch.setattr(store.os, "fdatasync", failing_fsync)
     with pytest.raises(AuditError, match="fsync"):
         log.append(ANALYSIS_RUN)
     monkeypatch.undo()

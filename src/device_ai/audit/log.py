@@ -39,6 +39,7 @@ class AuditLog:
         self.checkpoint_every = checkpoint_every
         self.origin = origin_name()
         self.file = RecordFile(self.folder / LOG_NAME)
+        self.actor = Actor.current()
         self.leaf_hashes: list[bytes] = []
         self._read_offset = 0
         self._since_checkpoint = 0
@@ -50,13 +51,13 @@ class AuditLog:
         return cls(folder or default_folder(), **kwargs)  # type: ignore[arg-type]
 
     def _refresh(self, recover: bool = False) -> None:
-        """Read records appended since our last read (caller holds the lock)."""
-        data = self.file.read_all()
-        result = scan(data)
+        """Read the records appended (by any process) since our last read; caller holds the lock."""
+        result = scan(self.file.read_from(self._read_offset), self._read_offset, len(self.leaf_hashes))
         if result.problem:
             raise AuditIntegrityError(f"audit log {self.file.path}: {result.problem}",
                                       hint="run `device-ai audit verify`; keep the file for investigation")
-        self.leaf_hashes = [merkle.hash_leaf(r.payload) for r in result.records]
+        self.leaf_hashes.extend(merkle.hash_leaf(r.payload) for r in result.records)
+        self._read_offset = result.good_end
         if result.torn_bytes:
             if not recover:
                 raise AuditIntegrityError(f"audit log {self.file.path} has a torn record at byte {result.good_end}")
@@ -68,11 +69,11 @@ class AuditLog:
     def _entry(self, event: Code, action: str, outcome: Outcome, objects: tuple[AuditObject, ...],
                details: dict[str, str], event_type: Code | None = None) -> AuditEntry:
         return AuditEntry(seq=len(self.leaf_hashes), time_utc=utc_now(), event=event, event_type=event_type,
-                          action=action, outcome=outcome, actor=Actor.current(), objects=objects, details=details)
+                          action=action, outcome=outcome, actor=self.actor, objects=objects, details=details)
 
     def _append_locked(self, entries: list[AuditEntry]) -> None:
         payloads = [e.leaf_bytes() for e in entries]
-        self.file.append(payloads)
+        self._read_offset = self.file.append(payloads)
         self.leaf_hashes.extend(merkle.hash_leaf(p) for p in payloads)
         self._since_checkpoint += len(entries)
 

@@ -8,6 +8,7 @@ reads the records others appended. On open, a torn final record (shorter than it
 length: a write that never completed, hence never acknowledged) is cut and reported; a
 complete record whose CRC fails is corruption and is refused, never cut. An fsync error
 stops the writer for good (reference/audit_security.md §3: no retry after a failed fsync).
+``fsync`` below means ``fdatasync`` for the record file and ``fsync`` for its folder.
 """
 
 from __future__ import annotations
@@ -58,32 +59,39 @@ class ScanResult:
     problem: str | None  # corruption found (record named), or None
 
 
-def scan(data: bytes) -> ScanResult:
-    """Walk the framed records of a whole file image; stop at the first problem."""
-    if len(data) < len(MAGIC):
-        torn = len(data) if MAGIC.startswith(data) else 0
-        problem = None if torn == len(data) else "file header is not DAIAUD01"
-        return ScanResult([], 0, torn, problem)
-    if data[: len(MAGIC)] != MAGIC:
-        return ScanResult([], 0, 0, "file header is not DAIAUD01")
+def scan(data: bytes, start: int = 0, first_seq: int = 0) -> ScanResult:
+    """Walk the framed records of a file image; stop at the first problem.
+
+    ``data`` is the file from byte ``start`` on (``start`` > 0: a tail read after the
+    records already known, the first of which gets number ``first_seq``); offsets are
+    absolute file offsets.
+    """
+    if start == 0:
+        if len(data) < len(MAGIC):
+            torn = len(data) if MAGIC.startswith(data) else 0
+            problem = None if torn == len(data) else "file header is not DAIAUD01"
+            return ScanResult([], 0, torn, problem)
+        if data[: len(MAGIC)] != MAGIC:
+            return ScanResult([], 0, 0, "file header is not DAIAUD01")
     records: list[Record] = []
-    pos = len(MAGIC)
+    pos = len(MAGIC) if start == 0 else 0
     while pos < len(data):
-        seq = len(records)
+        seq = first_seq + len(records)
+        at = start + pos
         if len(data) - pos < FRAME.size:
-            return ScanResult(records, pos, len(data) - pos, None)
+            return ScanResult(records, at, len(data) - pos, None)
         length, crc = FRAME.unpack_from(data, pos)
         if length > MAX_RECORD:
-            return ScanResult(records, pos, 0, f"record {seq} at byte {pos}: declared length {length} is impossible")
+            return ScanResult(records, at, 0, f"record {seq} at byte {at}: declared length {length} is impossible")
         end = pos + FRAME.size + length
         if end > len(data):
-            return ScanResult(records, pos, len(data) - pos, None)
+            return ScanResult(records, at, len(data) - pos, None)
         payload = data[pos + FRAME.size : end]
         if zlib.crc32(payload) != crc:
-            return ScanResult(records, pos, 0, f"record {seq} at byte {pos}: checksum mismatch (altered)")
-        records.append(Record(seq, pos, payload))
+            return ScanResult(records, at, 0, f"record {seq} at byte {at}: checksum mismatch (altered)")
+        records.append(Record(seq, at, payload))
         pos = end
-    return ScanResult(records, pos, 0, None)
+    return ScanResult(records, start + pos, 0, None)
 
 
 def frame(payload: bytes) -> bytes:
@@ -131,18 +139,20 @@ class RecordFile:
         finally:
             fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
 
-    def read_all(self) -> bytes:
+    def read_from(self, offset: int) -> bytes:
         size = os.fstat(self.fd).st_size
-        return os.pread(self.fd, size, 0)
+        return os.pread(self.fd, max(0, size - offset), offset)
 
-    def cut(self, good_end: int) -> None:
+    def cut(self, good_end: int) -> None:  # noqa: D401
         """Cut a torn tail (caller holds the lock and records the cut)."""
         os.ftruncate(self.fd, good_end)
         self._fsync()
 
     def _fsync(self) -> None:
+        # fdatasync flushes the data and the metadata needed to read it back (the new file
+        # size included), which is what an append needs; SQLite uses it the same way.
         try:
-            os.fsync(self.fd)
+            os.fdatasync(self.fd)
         except OSError as exc:
             self.failed = exc
             raise AuditError(
@@ -183,6 +193,8 @@ class RecordFile:
         except OSError:
             pass
 
-    def append(self, payloads: list[bytes]) -> None:
-        """Write framed payloads with one write and one fsync (group commit); caller holds the lock."""
+    def append(self, payloads: list[bytes]) -> int:
+        """Write framed payloads with one write and one fsync (group commit); caller holds the
+        lock. Returns the file size after the append."""
         self._write_durably(b"".join(frame(p) for p in payloads))
+        return os.fstat(self.fd).st_size
