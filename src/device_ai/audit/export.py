@@ -50,29 +50,39 @@ def fhir_audit_event(entry: dict) -> dict:
     return resource
 
 
+def _coded(parent: ET.Element, tag: str, code: dict) -> ET.Element:
+    # PS3.15 A.5.1.1 CodedValueType: csd-code, codeSystemName, originalText (= Code Meaning)
+    return ET.SubElement(parent, tag, {"csd-code": code["code"], "codeSystemName": code["scheme"],
+                                       "originalText": code["meaning"]})
+
+
 def atna_message(entry: dict) -> str:
-    """DICOM PS3.15 A.5.1 AuditMessage (EventIdentification, ActiveParticipant, AuditSourceIdentification,
-    ParticipantObjectIdentification)."""
+    """DICOM PS3.15 A.5.1 AuditMessage: EventIdentification, ActiveParticipant,
+    AuditSourceIdentification, ParticipantObjectIdentification (validated against the
+    A.5.1.1 schema in the tests)."""
     root = ET.Element("AuditMessage")
     event = ET.SubElement(root, "EventIdentification", EventActionCode=entry["action"],
                           EventDateTime=entry["time_utc"], EventOutcomeIndicator=str(entry["outcome"]))
-    ET.SubElement(event, "EventID", csd_code=entry["event"]["code"], codeSystemName=entry["event"]["scheme"],
-                  originalText=entry["event"]["meaning"])
+    _coded(event, "EventID", entry["event"])
     if entry.get("event_type"):
-        ET.SubElement(event, "EventTypeCode", csd_code=entry["event_type"]["code"],
-                      codeSystemName=entry["event_type"]["scheme"], originalText=entry["event_type"]["meaning"])
+        _coded(event, "EventTypeCode", entry["event_type"])
+    if entry["details"]:
+        ET.SubElement(event, "EventOutcomeDescription").text = json.dumps(entry["details"], sort_keys=True)
     ET.SubElement(root, "ActiveParticipant", UserID=entry["actor"]["user"], AlternativeUserID=entry["actor"]["process"],
                   UserIsRequestor="true", NetworkAccessPointID=entry["actor"]["host"], NetworkAccessPointTypeCode="1")
-    ET.SubElement(root, "AuditSourceIdentification", AuditSourceID=entry["actor"]["host"])
+    source = ET.SubElement(root, "AuditSourceIdentification", AuditSourceID=entry["actor"]["host"])
+    ET.SubElement(source, "AuditSourceTypeCode", {"csd-code": "4"})  # application server process
     for obj in entry["objects"]:
         participant = ET.SubElement(root, "ParticipantObjectIdentification", ParticipantObjectID=obj["id"],
                                     ParticipantObjectTypeCode="2")
         if obj["kind"] == "study":
-            ET.SubElement(participant, "ParticipantObjectIDTypeCode", csd_code="110180", codeSystemName="DCM",
-                          originalText="Study Instance UID")
+            _coded(participant, "ParticipantObjectIDTypeCode",
+                   {"code": "110180", "scheme": "DCM", "meaning": "Study Instance UID"})
         else:
-            ET.SubElement(participant, "ParticipantObjectIDTypeCode", csd_code=obj["kind"], codeSystemName="99DEVAI",
-                          originalText=obj["kind"])
+            _coded(participant, "ParticipantObjectIDTypeCode",
+                   {"code": obj["kind"], "scheme": "99DEVAI", "meaning": obj["kind"]})
+        # Study and series are named by keyed pseudonym, never by the real UID (no PHI).
+        ET.SubElement(participant, "ParticipantObjectName").text = obj.get("role") or f"{obj['kind']} pseudonym"
     return ET.tostring(root, encoding="unicode")
 
 
