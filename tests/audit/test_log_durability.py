@@ -190,3 +190,18 @@ def test_c2sp_signed_note_vector() -> None:
     assert verify_note(note, name, key) == b"This is an example message.\n"
     with pytest.raises(AuditIntegrityError):
         verify_note(note.replace(b"example message", b"example massage"), name, key)
+
+
+@pytest.mark.req("SRS-027")
+def test_checkpoints_every_n_entries_every_t_seconds_and_at_close(tmp_path: Path) -> None:
+    log = AuditLog.open(tmp_path / "n", checkpoint_every=3, checkpoint_seconds=1e9)
+    for _ in range(7):
+        log.append(ANALYSIS_RUN)
+    log.close()
+    sizes = sorted(int(p.stem) for p in (tmp_path / "n" / "checkpoints").glob("*.note"))
+    assert sizes == [3, 6, 7]
+    timed = AuditLog.open(tmp_path / "t", checkpoint_every=10**6, checkpoint_seconds=0.0)
+    timed.append(ANALYSIS_RUN)
+    timed.append(ANALYSIS_RUN)
+    assert sorted(int(p.stem) for p in (tmp_path / "t" / "checkpoints").glob("*.note")) == [1, 2]
+    timed.file.close()

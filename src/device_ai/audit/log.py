@@ -2,12 +2,14 @@
 
 ``AuditLog.open(folder)`` recovers a torn tail (and records the cut as an entry), ``append``
 acknowledges only durable entries, ``checkpoint`` signs the current tree head and copies it
-to the second location (``DEVICE_AI_AUDIT_COPY_DIR``), ``close`` writes a final checkpoint.
+to the second location (``DEVICE_AI_AUDIT_COPY_DIR``); checkpoints are written every
+``checkpoint_every`` entries or ``checkpoint_seconds`` seconds, and by ``close``.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from device_ai.atomic_io import atomic_write_bytes
@@ -21,6 +23,7 @@ LOG_NAME = "audit.log"
 CHECKPOINT_DIR = "checkpoints"
 KEY_NAME = "audit-checkpoint"
 CHECKPOINT_EVERY = 100
+CHECKPOINT_SECONDS = 300.0
 
 
 def default_folder() -> Path:
@@ -32,11 +35,14 @@ def origin_name() -> str:
 
 
 class AuditLog:
-    def __init__(self, folder: Path, *, copy_dir: Path | None = None, checkpoint_every: int = CHECKPOINT_EVERY) -> None:
+    def __init__(self, folder: Path, *, copy_dir: Path | None = None, checkpoint_every: int = CHECKPOINT_EVERY,
+                 checkpoint_seconds: float = CHECKPOINT_SECONDS) -> None:
         self.folder = private_dir(Path(folder))
         self.copy_dir = copy_dir if copy_dir is not None else (
             Path(os.environ["DEVICE_AI_AUDIT_COPY_DIR"]) if os.environ.get("DEVICE_AI_AUDIT_COPY_DIR") else None)
         self.checkpoint_every = checkpoint_every
+        self.checkpoint_seconds = checkpoint_seconds
+        self._last_checkpoint = time.monotonic()
         self.origin = origin_name()
         self.file = RecordFile(self.folder / LOG_NAME)
         self.actor = Actor.current()
@@ -87,7 +93,8 @@ class AuditLog:
             entry = self._entry(event, action, outcome, objects, {k: str(v) for k, v in (details or {}).items()},
                                 event_type)
             self._append_locked([entry])
-            if self._since_checkpoint >= self.checkpoint_every:
+            due = time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
+            if self._since_checkpoint >= self.checkpoint_every or due:
                 self._checkpoint_locked()
         return entry
 
@@ -119,6 +126,7 @@ class AuditLog:
             except Exception as exc:  # the copy elsewhere is part of the evidence
                 raise AuditError(f"could not copy the checkpoint to {self.copy_dir}: {exc}") from exc
         self._since_checkpoint = 0
+        self._last_checkpoint = time.monotonic()
         return note
 
     def close(self) -> None:
