@@ -82,3 +82,17 @@ class DependencyMissing(DeviceAIError):
 
     code = "DAI-600"
     exit_code = 2
+
+
+class AuditError(DeviceAIError):
+    """The audit trail could not be written or read; the audited action fails with it."""
+
+    code = "DAI-700"
+    exit_code = 7
+
+
+class AuditIntegrityError(AuditError):
+    """The audit log or a checkpoint does not verify."""
+
+    code = "DAI-701"
+    exit_code = 8

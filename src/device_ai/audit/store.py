@@ -23,25 +23,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from device_ai.errors import DeviceAIError
+from device_ai.atomic_io import fsync_directory
+from device_ai.errors import AuditError, AuditIntegrityError
 
 MAGIC = b"DAIAUD01"
 FRAME = struct.Struct(">II")
 MAX_RECORD = 1 << 20
-
-
-class AuditError(DeviceAIError):
-    """The audit trail could not be written or read; the audited action fails with it."""
-
-    code = "DAI-700"
-    exit_code = 7
-
-
-class AuditIntegrityError(AuditError):
-    """The audit log or a checkpoint does not verify."""
-
-    code = "DAI-701"
-    exit_code = 8
 
 
 @dataclass(frozen=True)
@@ -100,14 +87,6 @@ def frame(payload: bytes) -> bytes:
     return FRAME.pack(len(payload), zlib.crc32(payload)) + payload
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class RecordFile:
     """One writer's handle on the record file. Use :meth:`locked` around read-then-append."""
 
@@ -122,7 +101,7 @@ class RecordFile:
             with self.locked():
                 if os.fstat(self.fd).st_size == 0:
                     self._write_durably(MAGIC)
-                _fsync_dir(self.path.parent)
+                fsync_directory(self.path.parent)
 
     def close(self) -> None:
         for fd in (self.fd, self.lock_fd):
