@@ -1,0 +1,96 @@
+"""Grad-CAM and occlusion on a model known in closed form, and the twin-agreement gate
+(SRS-031, SRS-032, SRS-033)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from device_ai.explain.consistency import ExplanationRefused, check_twin_agreement
+from device_ai.explain.gradcam import gradcam
+from device_ai.explain.occlusion import occlusion
+from device_ai.inference.preprocess import normalize
+from device_ai.model.segmenter import DinoSegmenter, SegmenterConfig
+
+SIZE = 224
+REGION = (slice(56, 168), slice(70, 182))  # 8 x 8 patches, aligned to the 14-px grid
+
+
+def closed_form_model() -> DinoSegmenter:
+    """Blocks are identities (layer scale 0), no position embedding; token channel 0 is the
+    patch mean of input channel 0; after the final LayerNorm it is +sqrt(D-1) where that mean
+    is positive, so the label-1 logit at a pixel depends only on the input in its own patch."""
+    model = DinoSegmenter(SegmenterConfig("demo_vitt14_reg4", "linear", 2, (3,), SIZE))
+    with torch.no_grad():
+        for param in model.parameters():
+            param.zero_()
+        backbone = model.backbone
+        backbone.patch_embed.proj.weight[0, 0] = 1.0 / 196
+        backbone.norm.weight.fill_(1.0)
+        head = model.head
+        head.bn.running_mean.zero_()
+        head.bn.running_var.fill_(1.0)
+        head.bn.weight.fill_(1.0)
+        head.conv_seg.weight[1, 0, 0, 0] = 1.0
+    return model.eval()
+
+
+def region_image() -> np.ndarray:
+    planes = np.zeros((1, SIZE, SIZE), dtype=np.float32)
+    planes[0][REGION] = 1.0
+    return normalize(planes)
+
+
+def _mass_inside(cam: np.ndarray) -> float:
+    return float(cam[REGION].sum() / cam.sum())
+
+
+@pytest.mark.req("SRS-031")
+def test_gradcam_mass_lies_in_the_region_that_determines_the_logit() -> None:
+    model, image = closed_form_model(), region_image()
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(image)).argmax(1)[0].numpy()
+    inside = np.zeros_like(predicted, dtype=bool)
+    inside[REGION] = True
+    # the logits are upsampled bilinearly: the label flips at the patch boundary, within a pixel
+    assert (predicted.astype(bool) & inside).sum() / (predicted.astype(bool) | inside).sum() > 0.97
+    cam = gradcam(model, image, label=1)
+    assert cam.shape == (SIZE, SIZE) and cam.min() >= 0 and cam.max() == pytest.approx(1.0)
+    assert _mass_inside(cam) >= 0.9
+
+
+@pytest.mark.req("SRS-032")
+def test_occlusion_through_an_engine_function_finds_the_same_region() -> None:
+    model, image = closed_form_model(), region_image()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(x)).numpy()
+
+    mask = run(image).argmax(1)[0] == 1
+    cam = occlusion(run, image, 1, mask, patch=14, stride=14)
+    assert _mass_inside(cam) >= 0.9
+
+
+@pytest.mark.req("SRS-031")
+def test_empty_target_gives_an_empty_map() -> None:
+    model = closed_form_model()
+    image = normalize(np.zeros((1, SIZE, SIZE), dtype=np.float32))
+    assert not gradcam(model, image, label=1).any()
+
+
+@pytest.mark.req("SRS-033")
+def test_a_twin_that_disagrees_with_ort_is_refused(released_engine) -> None:  # noqa: ANN001
+    from device_ai.model.twin import load_twin
+    from device_ai.training.data import build_pool
+
+    pool = build_pool("verification", 1, 224, slices_per_patient=3)
+    image = normalize(pool.planes[1:2])
+    ort_logits = released_engine.run(image)
+    twin = load_twin(released_engine.package)
+    assert check_twin_agreement(twin, ort_logits, image) >= 0.999
+    with torch.no_grad():
+        twin.head.classifier.weight.mul_(-1.0)  # a perturbed twin: not the released weights
+    with pytest.raises(ExplanationRefused, match="agrees with the locked ONNX Runtime result on only"):
+        check_twin_agreement(twin, ort_logits, image)
