@@ -158,6 +158,71 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    try:
+        from device_ai.explain.pipeline import METHOD, explain_series, label_value
+        from device_ai.model.twin import load_twin
+    except ImportError as exc:
+        raise DependencyMissing(
+            f"explanations need PyTorch ({exc.name} is missing)",
+            hint="install torch==2.13.0 and the [train] extra (the Makefile does this)",
+        ) from exc
+    import highdicom as hd
+    from PIL import Image
+
+    from device_ai.atomic_io import atomic_write_text, staged_directory
+    from device_ai.audit.entry import EXPLANATION, AuditObject
+    from device_ai.dicom.contract import InputContract
+    from device_ai.dicom.reader import collect_input_files
+    from device_ai.dicom.sc import build_explanation_sc, write_sc
+    from device_ai.dicom.series import load_series
+    from device_ai.errors import ConfigError
+    from device_ai.pseudonyms import pseudonym
+
+    settings = _settings(args)
+    with _audit_log() as log:
+        engine = _engine(args, settings, log)
+        try:
+            label = label_value(engine, args.label)
+        except ValueError as exc:
+            raise ConfigError(str(exc), hint="pass --label with one of the model's label names") from exc
+        limits = _read_limits(settings)
+        contract = InputContract.model_validate(engine.manifest.input_contract)
+        series = load_series(collect_input_files(Path(args.input), limits), contract, limits)
+        explanations = explain_series(engine, load_twin(engine.package), series, label, max_slices=args.slices)
+        if not explanations:
+            print(f"'{args.label}' was not found in any slice: nothing to explain; nothing was written")
+            return 0
+        series_uid = hd.UID()
+        out = Path(args.out)
+        with staged_directory(out) as stage:
+            written = []
+            for number, item in enumerate(explanations, start=1):
+                stem = f"explain_slice{item.slice_index:04d}"
+                Image.fromarray(item.rgb).save(stage / f"{stem}.png")
+                sc = build_explanation_sc(series.datasets[item.slice_index], item.rgb, series_instance_uid=series_uid,
+                                          series_number=301, instance_number=number, method=METHOD,
+                                          label=args.label, model_identity=engine.manifest.identity)
+                write_sc(sc, stage / f"{stem}.dcm")
+                written += [f"{stem}.png", f"{stem}.dcm"]
+            atomic_write_text(stage / "explanation.json", json.dumps({
+                "method": METHOD, "label": args.label, "model_manifest_sha256": engine.package.manifest_sha256,
+                "statement": "Derived explanation of the locked result. Not for diagnosis.",
+                "slices": [{"index": e.slice_index, "twin_ort_mask_agreement": e.agreement} for e in explanations],
+                "outputs": written,
+            }, indent=2, sort_keys=True) + "\n")
+            log.append(EXPLANATION, action="C", objects=(
+                AuditObject(kind="study", id=pseudonym("study", series.study_instance_uid)),
+                AuditObject(kind="series", id=pseudonym("series", series.series_instance_uid)),
+                AuditObject(kind="model", id=engine.package.manifest_sha256)),
+                details={"method": METHOD, "label": args.label, "slices": str(len(explanations))})
+    print(f"{len(explanations)} explained slice(s) of '{args.label}' in {out}:")
+    for name in written:
+        print(f"  {out / name}")
+    print("Derived explanations of the locked result: not for diagnosis.")
+    return 0
+
+
 def cmd_model_verify(args: argparse.Namespace) -> int:
     settings = _settings(args)
     path = Path(args.path) if args.path else settings.model_path
@@ -356,6 +421,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=6, help="seed of the synthetic patient")
     demo.add_argument("--slices", type=int, default=12, help="number of slices")
     demo.add_argument("--model", help="model package folder (default: the embedded demo model)")
+
+    explain = add("explain", cmd_explain, "Grad-CAM explanation of a label (PNG + DICOM Secondary Capture)")
+    explain.add_argument("input", help="a DICOM file, or a folder holding one CT series")
+    explain.add_argument("--label", required=True, help="label to explain, e.g. Lesion or Organ")
+    explain.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
+    explain.add_argument("--model", help="model package folder (default: the embedded demo model)")
+    explain.add_argument("--slices", type=int, default=3, help="explain at most this many slices")
 
     model = add("model", lambda a: 2, "locked model package commands")
     model_sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)

@@ -1,0 +1,76 @@
+"""Explanation images as DICOM Secondary Capture (PS3.3 A.8.1) with highdicom.
+
+Each object says plainly what it is: a derived explanation, not for diagnosis, in its
+Series Description, Derivation Description, Image Comments and burned-in legend; Burned In
+Annotation is YES (the legend is in the pixels); Image Type is DERIVED\\SECONDARY; the source
+CT instance is referenced in the Source Image Sequence (PS3.3 C.7.6.1.1.4).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from device_ai.atomic_io import atomic_write_bytes
+
+NOT_FOR_DIAGNOSIS = "DERIVED EXPLANATION - NOT FOR DIAGNOSIS"
+
+
+def build_explanation_sc(
+    source: Dataset,
+    rgb: np.ndarray,
+    *,
+    series_instance_uid: str,
+    series_number: int,
+    instance_number: int,
+    method: str,
+    label: str,
+    model_identity: str,
+) -> hd.sc.SCImage:
+    """An RGB Secondary Capture of ``rgb`` (rows, cols, 3) derived from one source CT slice."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sc = hd.sc.SCImage.from_ref_dataset(
+            ref_dataset=source,
+            pixel_array=np.ascontiguousarray(rgb, dtype=np.uint8),
+            photometric_interpretation="RGB",
+            bits_allocated=8,
+            coordinate_system="PATIENT",
+            # rows run to the patient's left, columns to posterior: standard axial
+            # [1,0,0,0,1,0], the only orientation the input contract admits
+            patient_orientation=("L", "P"),
+            series_instance_uid=series_instance_uid,
+            series_number=series_number,
+            sop_instance_uid=hd.UID(),
+            instance_number=instance_number,
+            manufacturer="device_ai",
+            transfer_syntax_uid="1.2.840.10008.1.2.1",
+        )
+    sc.SeriesDescription = f"{method} {label} - {NOT_FOR_DIAGNOSIS}"[:64]
+    sc.ImageType = ["DERIVED", "SECONDARY"]
+    sc.BurnedInAnnotation = "YES"
+    if "Laterality" not in sc:
+        sc.Laterality = ""  # Type 2C (General Series): unpaired body part, so present and empty
+    sc.DerivationDescription = (f"{method} explanation of label '{label}' for {model_identity}; "
+                                "derived image, not for diagnosis")[:1024]
+    sc.ImageComments = f"{NOT_FOR_DIAGNOSIS}. {method} heat map of '{label}' overlaid on the source slice."
+    reference = Dataset()
+    reference.ReferencedSOPClassUID = source.SOPClassUID
+    reference.ReferencedSOPInstanceUID = source.SOPInstanceUID
+    sc.SourceImageSequence = Sequence([reference])
+    return sc
+
+
+def write_sc(sc: Dataset, path: Path) -> Path:
+    buffer = io.BytesIO()
+    sc.preamble = b"\0" * 128
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sc.save_as(buffer, enforce_file_format=True)
+    return atomic_write_bytes(Path(path), buffer.getvalue())

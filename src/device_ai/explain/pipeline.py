@@ -1,0 +1,62 @@
+"""Explaining an analyzed series: for the slices where the label was found, Grad-CAM on the
+twin (only if it agrees with the locked ORT result) and its rendering at source resolution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from device_ai.dicom.series import CTSeries
+from device_ai.explain.consistency import check_twin_agreement
+from device_ai.explain.gradcam import gradcam
+from device_ai.explain.render import overlay
+from device_ai.inference.engine import LockedEngine
+from device_ai.inference.postprocess import logits_to_labels
+from device_ai.inference.preprocess import preprocess_slice, resize_plane
+from device_ai.model.segmenter import DinoSegmenter
+
+METHOD = "Grad-CAM"
+
+
+@dataclass(frozen=True)
+class SliceExplanation:
+    slice_index: int
+    agreement: float
+    heat: np.ndarray  # (rows, cols) in [0, 1]
+    rgb: np.ndarray  # (rows, cols, 3) overlay with legend
+
+
+def label_value(engine: LockedEngine, name: str) -> int:
+    for label in engine.manifest.labels:
+        if label.name.lower() == name.lower():
+            return label.value
+    names = ", ".join(label.name for label in engine.manifest.labels)
+    raise ValueError(f"unknown label {name!r}; this model has {names}")
+
+
+def explain_series(
+    engine: LockedEngine, twin: DinoSegmenter, series: CTSeries, label: int, *, max_slices: int = 3
+) -> list[SliceExplanation]:
+    """Explanations for the ``max_slices`` slices with the largest predicted area of ``label``."""
+    manifest = engine.manifest
+    size = manifest.input.shape[-1]
+    name = next(item.name for item in manifest.labels if item.value == label)
+    candidates = []
+    for index in range(series.hu.shape[0]):
+        image = preprocess_slice(series.hu[index], size, manifest.preprocessing)
+        logits = engine.run(image)
+        area = int((logits[0].argmax(axis=0) == label).sum())
+        if area:
+            candidates.append((area, index, image, logits))
+    results = []
+    rows, cols = series.hu.shape[1:]
+    for _, index, image, logits in sorted(candidates, key=lambda c: (-c[0], c[1]))[:max_slices]:
+        agreement = check_twin_agreement(twin, logits, image)
+        cam = gradcam(twin, image, label, target_mask=logits[0].argmax(axis=0) == label)
+        heat = np.clip(resize_plane(cam, rows, cols), 0.0, 1.0)
+        mask = logits_to_labels(logits[0], rows, cols) == label
+        legend = (f"{METHOD}: why '{name}' ({manifest.identity})\nDERIVED EXPLANATION - NOT FOR DIAGNOSIS")
+        results.append(SliceExplanation(index, agreement, heat, overlay(series.hu[index], heat, mask,
+                                                                          manifest.preprocessing, legend)))
+    return sorted(results, key=lambda r: r.slice_index)

@@ -1,0 +1,39 @@
+"""`device-ai explain`: PNG and DICOM Secondary Capture per explained slice, labelled as derived
+and not for diagnosis, valid per dciodvfy, audited (SRS-031, SRS-033)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from conftest import dciodvfy_errors
+from device_ai import cli
+from device_ai.audit.log import LOG_NAME, default_folder
+from device_ai.audit.store import scan
+from device_ai.training.ct_series import write_ct_series
+from device_ai.training.phantoms import generate_case, split_seeds
+
+
+@pytest.mark.req("SRS-031", "SRS-033")
+def test_explain_writes_labelled_valid_secondary_captures(released_package: Path, tmp_path: Path, dciodvfy: str) -> None:
+    case = generate_case(split_seeds("test", 1, base_seed=6)[0], n_slices=12)
+    write_ct_series(case, tmp_path / "in")
+    out = tmp_path / "explained"
+    assert cli.main(["explain", str(tmp_path / "in"), "--label", "Lesion", "--out", str(out), "--slices", "2"]) == 0
+    report = json.loads((out / "explanation.json").read_text())
+    assert report["method"] == "Grad-CAM" and len(report["slices"]) == 2
+    assert all(item["twin_ort_mask_agreement"] >= 0.999 for item in report["slices"])
+    sources = {pydicom.dcmread(p).SOPInstanceUID for p in (tmp_path / "in").iterdir()}
+    for dcm in sorted(out.glob("*.dcm")):
+        assert dciodvfy_errors(dciodvfy, dcm) == []
+        ds = pydicom.dcmread(dcm)
+        assert ds.BurnedInAnnotation == "YES"
+        assert "NOT FOR DIAGNOSIS" in ds.SeriesDescription and list(ds.ImageType) == ["DERIVED", "SECONDARY"]
+        assert ds.SourceImageSequence[0].ReferencedSOPInstanceUID in sources
+        assert (out / f"{dcm.stem}.png").is_file()
+    entries = [json.loads(r.payload) for r in scan((default_folder() / LOG_NAME).read_bytes()).records]
+    assert entries[-1]["event"]["meaning"] == "Explanation Produced"
+    assert cli.main(["explain", str(tmp_path / "in"), "--label", "Spleen", "--out", str(tmp_path / "x")]) == 2
