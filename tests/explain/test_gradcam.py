@@ -47,7 +47,8 @@ def _mass_inside(cam: np.ndarray) -> float:
 
 
 @pytest.mark.req("SRS-031")
-def test_gradcam_mass_lies_in_the_region_that_determines_the_logit() -> None:
+@pytest.mark.parametrize("weighting", ["gradcam", "hirescam"])
+def test_gradcam_mass_lies_in_the_region_that_determines_the_logit(weighting: str) -> None:
     model, image = closed_form_model(), region_image()
     with torch.no_grad():
         predicted = model(torch.from_numpy(image)).argmax(1)[0].numpy()
@@ -55,7 +56,7 @@ def test_gradcam_mass_lies_in_the_region_that_determines_the_logit() -> None:
     inside[REGION] = True
     # the logits are upsampled bilinearly: the label flips at the patch boundary, within a pixel
     assert (predicted.astype(bool) & inside).sum() / (predicted.astype(bool) | inside).sum() > 0.97
-    cam = gradcam(model, image, label=1)
+    cam = gradcam(model, image, label=1, weighting=weighting)
     assert cam.shape == (SIZE, SIZE) and cam.min() >= 0 and cam.max() == pytest.approx(1.0)
     assert _mass_inside(cam) >= 0.9
 

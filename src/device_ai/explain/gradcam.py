@@ -2,14 +2,25 @@
 
 Target: the sum of label ``c``'s logits over the region where the label is predicted (the
 locked ORT mask when given). Layer: the output of one transformer block; the CLS and
-register tokens are dropped and the patch tokens reshaped to the grid. Weights are the
-spatial means of the target's gradients per channel; the map is ReLU(sum_k w_k A_k),
-bilinearly upsampled to the image and scaled to [0, 1].
+register tokens are dropped and the patch tokens reshaped to the grid (A, gradients G).
 
-Default layer: the last block. A CAM taken at the input of a linear head degenerates to a
-shifted logit map (§6.6); ours feeds a nonlinear decoder, so the last block still carries
-backbone evidence. This default is provisional until the faithfulness study (issue 7) has
-compared the blocks.
+Two gradient weightings:
+- ``"gradcam"`` (Selvaraju et al. 2017): weights are the spatial means of G per channel,
+  map = ReLU(sum_k mean(G_k) A_k);
+- ``"hirescam"`` (Draelos & Carin 2020): the element-wise product, map = ReLU(sum_k G_k A_k),
+  which is the first-order contribution of each token to the target.
+Both are bilinearly upsampled to the image and scaled to [0, 1].
+
+Defaults: the last block and classic Grad-CAM weighting. The faithfulness study on the
+phantom verification set (`validation/explain/results.json`) shows the trade-off, which is
+not resolved yet (issue 7 stays open): classic Grad-CAM passes the model-randomization
+sanity check (median Spearman about -0.5) but beats a random map on deletion in only about
+half of the cases, because its global weights assume non-negative (post-ReLU) features while
+ViT tokens are signed, so on some lesions the map points away from them; HiResCAM is
+faithful on deletion but fails the randomization check (Spearman about 0.9: with the target
+region fixed, G * A mostly traces that region whatever the weights). A CAM taken at the
+input of a linear head degenerates to a shifted logit map (reference/model.md §6.6); ours
+feeds a nonlinear decoder, so the last block still carries backbone evidence.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ def gradcam(
     label: int,
     layer: int | None = None,
     target_mask: np.ndarray | None = None,
+    weighting: str = "gradcam",
 ) -> np.ndarray:
     """Grad-CAM map (H, W) in [0, 1] for ``label`` on a preprocessed image (1, 3, H, W).
 
@@ -38,6 +50,8 @@ def gradcam(
     index = depth - 1 if layer is None else layer
     if not 0 <= index < depth:
         raise ValueError(f"layer {index} is outside 0..{depth - 1}")
+    if weighting not in ("gradcam", "hirescam"):
+        raise ValueError(f"unknown weighting {weighting!r}; use 'hirescam' or 'gradcam'")
     captured: dict[str, torch.Tensor] = {}
 
     def keep(module: torch.nn.Module, inputs: object, output: torch.Tensor) -> None:
@@ -66,8 +80,12 @@ def gradcam(
     height, width = image.shape[-2] // backbone.patch_size, image.shape[-1] // backbone.patch_size
     activations = tokens[0, prefix:].detach().reshape(height, width, -1)
     gradients = tokens.grad[0, prefix:].reshape(height, width, -1)
-    weights = gradients.mean(dim=(0, 1))
-    cam = F.relu((activations * weights).sum(dim=-1))
+    if weighting == "gradcam":
+        cam = F.relu((activations * gradients.mean(dim=(0, 1))).sum(dim=-1))
+    elif weighting == "hirescam":
+        cam = F.relu((activations * gradients).sum(dim=-1))
+    else:  # checked above
+        raise AssertionError(weighting)
     cam = F.interpolate(cam[None, None], size=tuple(image.shape[-2:]), mode="bilinear", align_corners=False)[0, 0]
     peak = float(cam.max())
     return (cam / peak).numpy().astype(np.float32) if peak > 0 else np.zeros(image.shape[-2:], dtype=np.float32)
