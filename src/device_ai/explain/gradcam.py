@@ -15,7 +15,7 @@ Defaults: the last block and classic Grad-CAM weighting. The faithfulness study 
 phantom verification set (`validation/explain/results.json`) shows the trade-off, which is
 not resolved yet (issue 7 stays open): classic Grad-CAM passes the model-randomization
 sanity check (median Spearman about -0.5) but beats a random map on deletion in only about
-half of the cases, because its global weights assume non-negative (post-ReLU) features while
+half of the cases (50%, last block; HiResCAM 83%, occlusion 100%), because its global weights assume non-negative (post-ReLU) features while
 ViT tokens are signed, so on some lesions the map points away from them; HiResCAM is
 faithful on deletion but fails the randomization check (Spearman about 0.9: with the target
 region fixed, G * A mostly traces that region whatever the weights). A CAM taken at the
