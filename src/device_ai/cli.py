@@ -253,8 +253,8 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     print(f"description : {manifest.description}")
     print(f"intended use: {manifest.intended_use}")
     print(f"input       : {manifest.input.name} {list(manifest.input.shape)} {manifest.input.dtype}")
-    print(f"labels      : " + ", ".join(f"{label.value}={label.name}" for label in manifest.labels))
-    print(f"contract    : " + json.dumps(manifest.input_contract, sort_keys=True))
+    print("labels      : " + ", ".join(f"{label.value}={label.name}" for label in manifest.labels))
+    print("contract    : " + json.dumps(manifest.input_contract, sort_keys=True))
     print(f"preprocess  : {manifest.preprocessing.version}; postprocess: {manifest.postprocessing.version}")
     print(f"export      : opset {manifest.export.opset}, {manifest.export.exporter}, torch "
           f"{manifest.export.torch_version}, onnxruntime {manifest.export.onnxruntime_version}; parity max-abs "

@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from device_ai import cli
 from device_ai.audit import log as log_module
 from device_ai.audit.log import LOG_NAME, default_folder
-from device_ai.audit.store import AuditError, scan
+from device_ai.audit.store import scan
+from device_ai.errors import AuditError
 from device_ai.model.package import signing
 from tests.package_factory import make_package
 

@@ -19,9 +19,10 @@ import pytest
 
 from device_ai.audit import store
 from device_ai.audit.checkpoint import parse_checkpoint, parse_verifier_key, verify_note
-from device_ai.audit.entry import ANALYSIS_RUN, LOG_RECOVERED, AuditObject
+from device_ai.audit.entry import ANALYSIS_RUN, AuditObject
 from device_ai.audit.log import LOG_NAME, AuditLog
-from device_ai.audit.store import AuditError, AuditIntegrityError, scan
+from device_ai.audit.store import scan
+from device_ai.errors import AuditError, AuditIntegrityError
 from device_ai.audit.verify import verify_log
 from tests.audit.reference_rfc9162 import mth
 

@@ -16,7 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from device_ai.audit.store import AuditIntegrityError
+from device_ai.errors import AuditIntegrityError
 
 ED25519 = b"\x01"
 DASH = "\u2014"

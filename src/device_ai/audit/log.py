@@ -16,7 +16,8 @@ from device_ai.atomic_io import atomic_write_bytes
 from device_ai.audit import merkle
 from device_ai.audit.checkpoint import Checkpoint, sign_note, verifier_key
 from device_ai.audit.entry import LOG_RECOVERED, Actor, AuditEntry, AuditObject, Code, Outcome, utc_now
-from device_ai.audit.store import AuditError, AuditIntegrityError, RecordFile, scan
+from device_ai.audit.store import RecordFile, scan
+from device_ai.errors import AuditError, AuditIntegrityError
 from device_ai.keystore import device_home, ed25519_key, private_dir
 
 LOG_NAME = "audit.log"

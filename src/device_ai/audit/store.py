@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device_ai.atomic_io import fsync_directory
-from device_ai.errors import AuditError, AuditIntegrityError
+from device_ai.errors import AuditError
 
 MAGIC = b"DAIAUD01"
 FRAME = struct.Struct(">II")

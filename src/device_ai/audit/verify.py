@@ -4,14 +4,14 @@ checkpoints (SRS-028). Read-only: verification never cuts or repairs anything.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from device_ai.audit import merkle
 from device_ai.audit.checkpoint import Checkpoint, parse_checkpoint, parse_verifier_key, verify_note
 from device_ai.audit.log import CHECKPOINT_DIR, LOG_NAME
-from device_ai.audit.store import AuditIntegrityError, scan
+from device_ai.audit.store import scan
+from device_ai.errors import AuditIntegrityError
 
 
 @dataclass

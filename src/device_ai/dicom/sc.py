@@ -8,7 +8,6 @@ CT instance is referenced in the Source Image Sequence (PS3.3 C.7.6.1.1.4).
 
 from __future__ import annotations
 
-import io
 import warnings
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from device_ai.atomic_io import atomic_write_bytes
+from device_ai.dicom.writer import write_dataset
 
 NOT_FOR_DIAGNOSIS = "DERIVED EXPLANATION - NOT FOR DIAGNOSIS"
 
@@ -68,9 +67,5 @@ def build_explanation_sc(
 
 
 def write_sc(sc: Dataset, path: Path) -> Path:
-    buffer = io.BytesIO()
-    sc.preamble = b"\0" * 128
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sc.save_as(buffer, enforce_file_format=True)
-    return atomic_write_bytes(Path(path), buffer.getvalue())
+    """Serialize with a zero preamble and write atomically."""
+    return write_dataset(sc, path)

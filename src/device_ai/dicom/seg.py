@@ -8,7 +8,6 @@ whose parameters carry the full SHA-256 of the model manifest.
 
 from __future__ import annotations
 
-import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import highdicom as hd
 import numpy as np
 from pydicom.sr.codedict import codes
 
-from device_ai.atomic_io import atomic_write_bytes
+from device_ai.dicom.writer import write_dataset
 from device_ai.dicom.series import CTSeries
 
 CONTENT_DESCRIPTION = "demonstration model - not for clinical use"
@@ -113,9 +112,4 @@ def build_seg(
 
 def write_seg(seg: hd.seg.Segmentation, path: Path) -> Path:
     """Serialize with a zero preamble and write atomically."""
-    buffer = io.BytesIO()
-    seg.preamble = b"\0" * 128
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        seg.save_as(buffer, enforce_file_format=True)
-    return atomic_write_bytes(Path(path), buffer.getvalue())
+    return write_dataset(seg, path)

@@ -10,7 +10,6 @@ Files are named by instance number, never by UID, and written atomically with a 
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, CTImageStorage, ExplicitVRLi
 
 import device_ai
 from device_ai.atomic_io import atomic_write_bytes
+from device_ai.dicom.writer import part10_bytes
 from device_ai.training.phantoms import PhantomCase
 
 RESCALE_INTERCEPT = -1024
@@ -105,10 +105,7 @@ def slice_dataset(case: PhantomCase, index: int, *, study_date: str = "20260101"
 
 def dataset_bytes(ds: Dataset) -> bytes:
     """DICOM Part 10 bytes with a zero preamble (CVE-2019-11687: no polyglot preamble)."""
-    buffer = io.BytesIO()
-    ds.preamble = b"\0" * 128
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    return part10_bytes(ds)
 
 
 def write_ct_series(case: PhantomCase, out_dir: Path, *, study_date: str = "20260101", series_number: int = 1) -> list[Path]:
