@@ -41,7 +41,6 @@ class Settings(BaseSettings):
     inference_threads: int = Field(default=2, ge=1, le=256, description="ONNX Runtime intra-op threads (fixed)")
     max_file_mb: int = Field(default=512, ge=1, description="largest DICOM file read, MiB")
     max_files: int = Field(default=5000, ge=1, description="most files in one analyze input")
-    key_store: Path = Field(default=Path.home() / ".device_ai" / "keys", description="device key store folder")
 
     @field_validator("trusted_model_keys", mode="before")
     @classmethod
@@ -79,6 +78,8 @@ def load_settings(config_file: Path | None = None) -> Settings:
 def masked(settings: Settings) -> dict[str, Any]:
     """Settings as plain values with secrets masked, for display."""
     values = settings.model_dump(mode="json")
+    # where the device keeps its own state (audit log, keys): DEVICE_AI_HOME
+    values["device_home"] = os.environ.get("DEVICE_AI_HOME") or str(Path.home() / ".device_ai")
     for name in SECRET_FIELDS:
         if values.get(name):
             values[name] = "********"

@@ -13,6 +13,7 @@ One command (`device-ai train` / `make model`) goes from a seed to a signed pack
 
 from __future__ import annotations
 
+import hashlib
 import math
 import tempfile
 import time
@@ -180,8 +181,6 @@ def _manifest_fields(plan: TrainingPlan, pool: SlicePool, verification: SlicePoo
 
 def train_and_release(plan: TrainingPlan, out_dir: Path, signing_key: Path, progress: Progress | None = None) -> Path:
     """Run steps 1-5 and write the signed package to ``out_dir``."""
-    import hashlib
-
     from device_ai.training.evaluate import run_validation
 
     plan = plan.resolved()
