@@ -37,3 +37,15 @@ def test_explain_writes_labelled_valid_secondary_captures(released_package: Path
     entries = [json.loads(r.payload) for r in scan((default_folder() / LOG_NAME).read_bytes()).records]
     assert entries[-1]["event"]["meaning"] == "Explanation Produced"
     assert cli.main(["explain", str(tmp_path / "in"), "--label", "Spleen", "--out", str(tmp_path / "x")]) == 2
+
+
+@pytest.mark.req("SRS-031")
+def test_analyze_explain_adds_explanations_to_the_result(released_package: Path, tmp_path: Path) -> None:
+    case = generate_case(split_seeds("test", 1, base_seed=6)[0], n_slices=6)
+    write_ct_series(case, tmp_path / "in")
+    out = tmp_path / "result"
+    assert cli.main(["analyze", str(tmp_path / "in"), "--out", str(out), "--explain", "Organ"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert "explanation.json" in summary["outputs"] and summary["outputs"][-1] == "summary.json"
+    assert all((out / name).is_file() for name in summary["outputs"])
+    assert any(name.startswith("explain_slice") and name.endswith(".dcm") for name in summary["outputs"])

@@ -80,19 +80,54 @@ def _audit_log():  # noqa: ANN202 - AuditLog
     return AuditLog.open()
 
 
-def _audited_analysis(log, engine):  # noqa: ANN001, ANN202
-    """The hook that makes a finished analysis visible only once its audit entry is durable."""
-    from device_ai.audit.entry import ANALYSIS_RUN, AuditObject
+def _series_objects(series, engine) -> tuple:  # noqa: ANN001
+    from device_ai.audit.entry import AuditObject
     from device_ai.pseudonyms import pseudonym
 
-    def record(series, summary) -> None:  # noqa: ANN001
-        log.append(ANALYSIS_RUN, action="C", objects=(
-            AuditObject(kind="study", id=pseudonym("study", series.study_instance_uid)),
+    return (AuditObject(kind="study", id=pseudonym("study", series.study_instance_uid)),
             AuditObject(kind="series", id=pseudonym("series", series.series_instance_uid)),
-            AuditObject(kind="model", id=engine.package.manifest_sha256),
-        ), details={"slices": str(summary["input"]["slices"]), "lesion_count": str(summary["lesion_count"])})
+            AuditObject(kind="model", id=engine.package.manifest_sha256))
 
-    return record
+
+def _explain_into(folder: Path, log, engine, series, label_name: str, max_slices: int) -> list[str]:  # noqa: ANN001
+    """Explanations of ``label_name`` written into ``folder`` and audited; [] when the label is absent."""
+    try:
+        from device_ai.explain.outputs import write_explanations
+        from device_ai.explain.pipeline import METHOD, explain_series, label_value
+        from device_ai.model.twin import load_twin
+    except ImportError as exc:
+        raise DependencyMissing(
+            f"explanations need PyTorch ({exc.name} is missing)",
+            hint="install torch==2.13.0 and the [train] extra (the Makefile does this)",
+        ) from exc
+    from device_ai.audit.entry import EXPLANATION
+    from device_ai.errors import ConfigError
+
+    try:
+        label = label_value(engine, label_name)
+    except ValueError as exc:
+        raise ConfigError(str(exc), hint="pass a label name of the model, e.g. Lesion or Organ") from exc
+    explanations = explain_series(engine, load_twin(engine.package), series, label, max_slices=max_slices)
+    if not explanations:
+        return []
+    written = write_explanations(folder, engine, series, explanations, label_name)
+    log.append(EXPLANATION, action="C", objects=_series_objects(series, engine),
+               details={"method": METHOD, "label": label_name, "slices": str(len(explanations))})
+    return written
+
+
+def _audited_analysis(args: argparse.Namespace, log, engine):  # noqa: ANN001, ANN202
+    """The hook that adds requested explanations and makes a finished analysis visible only
+    once its audit entries are durable."""
+    from device_ai.audit.entry import ANALYSIS_RUN
+
+    def before_commit(stage: Path, series, summary) -> list[str]:  # noqa: ANN001
+        log.append(ANALYSIS_RUN, action="C", objects=_series_objects(series, engine),
+                   details={"slices": str(summary["input"]["slices"]), "lesion_count": str(summary["lesion_count"])})
+        label = getattr(args, "explain", None)
+        return _explain_into(stage, log, engine, series, label, 3) if label else []
+
+    return before_commit
 
 
 def _run_analysis(args: argparse.Namespace, settings: Settings, log, engine, input_path: Path, out: Path):  # noqa: ANN001, ANN202
@@ -102,7 +137,7 @@ def _run_analysis(args: argparse.Namespace, settings: Settings, log, engine, inp
 
     try:
         return analyze(input_path, out, engine, limits=_read_limits(settings),
-                       progress=_Progress("analyzing slices"), before_commit=_audited_analysis(log, engine))
+                       progress=_Progress("analyzing slices"), before_commit=_audited_analysis(args, log, engine))
     except InputRefused as exc:
         # The reason code only: file names and messages may carry identifiers.
         log.append(ANALYSIS_RUN, action="C", outcome=Outcome.MINOR_FAILURE, details={"refused": exc.code})
@@ -159,68 +194,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    try:
-        from device_ai.explain.pipeline import METHOD, explain_series, label_value
-        from device_ai.model.twin import load_twin
-    except ImportError as exc:
-        raise DependencyMissing(
-            f"explanations need PyTorch ({exc.name} is missing)",
-            hint="install torch==2.13.0 and the [train] extra (the Makefile does this)",
-        ) from exc
-    import highdicom as hd
-    from PIL import Image
-
-    from device_ai.atomic_io import atomic_write_text, staged_directory
-    from device_ai.audit.entry import EXPLANATION, AuditObject
+    from device_ai.atomic_io import staged_directory
     from device_ai.dicom.contract import InputContract
     from device_ai.dicom.reader import collect_input_files
-    from device_ai.dicom.sc import build_explanation_sc, write_sc
     from device_ai.dicom.series import load_series
-    from device_ai.errors import ConfigError
-    from device_ai.pseudonyms import pseudonym
 
     settings = _settings(args)
+    out = Path(args.out)
     with _audit_log() as log:
         engine = _engine(args, settings, log)
-        try:
-            label = label_value(engine, args.label)
-        except ValueError as exc:
-            raise ConfigError(str(exc), hint="pass --label with one of the model's label names") from exc
         limits = _read_limits(settings)
         contract = InputContract.model_validate(engine.manifest.input_contract)
         series = load_series(collect_input_files(Path(args.input), limits), contract, limits)
-        explanations = explain_series(engine, load_twin(engine.package), series, label, max_slices=args.slices)
-        if not explanations:
+        try:
+            with staged_directory(out) as stage:
+                written = _explain_into(stage, log, engine, series, args.label, args.slices)
+                if not written:
+                    raise _NothingToExplain  # discards the empty staging folder
+        except _NothingToExplain:
             print(f"'{args.label}' was not found in any slice: nothing to explain; nothing was written")
             return 0
-        series_uid = hd.UID()
-        out = Path(args.out)
-        with staged_directory(out) as stage:
-            written = []
-            for number, item in enumerate(explanations, start=1):
-                stem = f"explain_slice{item.slice_index:04d}"
-                Image.fromarray(item.rgb).save(stage / f"{stem}.png")
-                sc = build_explanation_sc(series.datasets[item.slice_index], item.rgb, series_instance_uid=series_uid,
-                                          series_number=301, instance_number=number, method=METHOD,
-                                          label=args.label, model_identity=engine.manifest.identity)
-                write_sc(sc, stage / f"{stem}.dcm")
-                written += [f"{stem}.png", f"{stem}.dcm"]
-            atomic_write_text(stage / "explanation.json", json.dumps({
-                "method": METHOD, "label": args.label, "model_manifest_sha256": engine.package.manifest_sha256,
-                "statement": "Derived explanation of the locked result. Not for diagnosis.",
-                "slices": [{"index": e.slice_index, "twin_ort_mask_agreement": e.agreement} for e in explanations],
-                "outputs": written,
-            }, indent=2, sort_keys=True) + "\n")
-            log.append(EXPLANATION, action="C", objects=(
-                AuditObject(kind="study", id=pseudonym("study", series.study_instance_uid)),
-                AuditObject(kind="series", id=pseudonym("series", series.series_instance_uid)),
-                AuditObject(kind="model", id=engine.package.manifest_sha256)),
-                details={"method": METHOD, "label": args.label, "slices": str(len(explanations))})
-    print(f"{len(explanations)} explained slice(s) of '{args.label}' in {out}:")
+    print(f"explanations of '{args.label}' in {out}:")
     for name in written:
         print(f"  {out / name}")
     print("Derived explanations of the locked result: not for diagnosis.")
     return 0
+
+
+class _NothingToExplain(Exception):
+    """Internal: the label was predicted nowhere."""
 
 
 def cmd_model_verify(args: argparse.Namespace) -> int:
@@ -414,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
     analyze.add_argument("--model", help="model package folder (default: the embedded demo model)")
     analyze.add_argument("--threads", type=int, help="inference threads (default from config)")
+    analyze.add_argument("--explain", metavar="LABEL", help="also write Grad-CAM explanations of LABEL (e.g. Lesion)")
 
     demo = add("demo", cmd_demo, "generate a synthetic CT study and analyze it with the embedded model")
     demo.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "device-ai-demo"),

@@ -145,12 +145,13 @@ def analyze(
     *,
     limits: ReadLimits | None = None,
     progress: Progress | None = None,
-    before_commit: Callable[[CTSeries, dict[str, Any]], None] | None = None,
+    before_commit: Callable[[Path, CTSeries, dict[str, Any]], list[str]] | None = None,
 ) -> AnalysisResult:
     """Analyze one CT series (a file or a folder) into ``out_dir`` (which must not exist or be empty).
 
-    ``before_commit`` runs when every output is written but before they become visible (the
-    audit entry): if it raises, nothing is kept.
+    ``before_commit(stage, series, summary)`` runs when the outputs are written into the
+    staging folder but before they become visible (extra outputs, the audit entry); it returns
+    the names of any files it added. If it raises, nothing is kept.
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -173,14 +174,15 @@ def analyze(
                 )
                 (stage / name).write_bytes(png)
                 outputs.append(name)
-            elapsed = time.perf_counter() - started
-            summary = build_summary(engine, series, measurements, outputs + [SUMMARY_NAME], elapsed)
+            summary = build_summary(engine, series, measurements, outputs, time.perf_counter() - started)
+            if before_commit is not None:
+                summary["outputs"] += before_commit(stage, series, summary)
+            summary["outputs"].append(SUMMARY_NAME)
+            summary["elapsed_s"] = round(time.perf_counter() - started, 3)
             (stage / SUMMARY_NAME).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         except OSError as exc:
             raise OutputError(
                 f"could not write the results: {exc.strerror or exc}; nothing was kept",
                 hint="check free space and permissions of the output location, then run again",
             ) from exc
-        if before_commit is not None:
-            before_commit(series, summary)
     return AnalysisResult(out_dir=out_dir, summary=summary, labels=labels, series=series)
