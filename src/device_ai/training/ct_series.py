@@ -1,15 +1,18 @@
 """Write a phantom as a DICOM CT series (CT Image Storage, PS3.3 A.3), one file per slice.
 
-Synthetic patient with obviously fake identifiers; UIDs derived from the seed under the
-``2.25.`` root (PS3.5 B.2), so a case always gets the same UIDs; realistic geometry (axial
-orientation, positions stepping by the slice thickness, image centred on the isocentre);
-16-bit signed pixels with RescaleIntercept -1024 so every HU value round-trips exactly.
-Files are named by instance number, never by UID, and written atomically with a zero preamble.
+Synthetic patient with obviously fake identifiers; UIDs derived from the case (generator
+version, seed, volume shape; series number; slice) under the ``2.25.`` root (PS3.5 B.2), so
+the same case always gets the same UIDs and two different images never share one; realistic
+geometry (axial orientation, positions stepping by the slice thickness, image centred on the
+isocentre); 16-bit signed pixels with RescaleIntercept -1024, so every HU value of a phantom
+(-2048..3071) round-trips exactly. Files are named by instance number, never by UID, and
+written atomically with a zero preamble.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,23 +22,36 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, CTImageStorage, ExplicitVRLi
 import device_ai
 from device_ai.atomic_io import atomic_write_bytes
 from device_ai.dicom.writer import part10_bytes
-from device_ai.training.phantoms import PhantomCase
+from device_ai.errors import OutputError
+from device_ai.training.phantoms import GENERATOR_VERSION, PhantomCase
 
 RESCALE_INTERCEPT = -1024
+_STORED_MIN, _STORED_MAX = -32768, 32767  # PixelRepresentation 1, BitsStored 16
+_FILE_NAME = re.compile(r"CT(\d{6})\.dcm")
 
 
 def _uid(case: PhantomCase, *parts: object) -> str:
-    """A deterministic UUID-derived UID (PS3.5 B.2, root 2.25) from the case seed and ``parts``."""
-    key = "\x1f".join(["device_ai phantom", str(case.seed), *map(str, parts)]).encode("utf-8")
+    """A deterministic UUID-derived UID (PS3.5 B.2, root 2.25) of the case and ``parts``.
+
+    The case is its generator version, seed and volume shape: ``n_slices``/``rows``
+    overrides give a different image, which must not reuse the UIDs.
+    """
+    identity = ["device_ai phantom", GENERATOR_VERSION, str(case.seed), "x".join(map(str, case.hu.shape))]
+    key = "\x1f".join([*identity, *map(str, parts)]).encode("utf-8")
     return f"2.25.{int.from_bytes(hashlib.sha256(key).digest()[:16], 'big')}"
 
 
 def slice_dataset(case: PhantomCase, index: int, *, study_date: str = "20260101", series_number: int = 1) -> Dataset:
     """The dataset of slice ``index`` (0 = most inferior)."""
     depth, rows, cols = case.hu.shape
+    if not 0 <= index < depth:
+        raise IndexError(f"slice {index} of a {depth}-slice case")
+    stored = case.hu[index].astype(np.int32) - RESCALE_INTERCEPT
+    if stored.min() < _STORED_MIN or stored.max() > _STORED_MAX:
+        raise ValueError(f"slice {index} has HU that 16-bit signed pixels with intercept {RESCALE_INTERCEPT} cannot hold")
     spacing = case.pixel_spacing_mm
     z = float(case.z_positions_mm()[index])
-    sop_uid = _uid(case, "sop", index)
+    sop_uid = _uid(case, "series", series_number, "sop", index)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
     meta.MediaStorageSOPInstanceUID = sop_uid
@@ -98,7 +114,6 @@ def slice_dataset(case: PhantomCase, index: int, *, study_date: str = "20260101"
     ds.WindowCenter = "40"
     ds.WindowWidth = "400"
     ds.ConvolutionKernel = "STANDARD"
-    stored = case.hu[index].astype(np.int32) - RESCALE_INTERCEPT
     ds.PixelData = stored.astype("<i2").tobytes()
     return ds
 
@@ -109,8 +124,21 @@ def dataset_bytes(ds: Dataset) -> bytes:
 
 
 def write_ct_series(case: PhantomCase, out_dir: Path, *, study_date: str = "20260101", series_number: int = 1) -> list[Path]:
-    """Write every slice to ``out_dir/CT000001.dcm`` ...; returns the paths in slice order."""
+    """Write every slice to ``out_dir/CT000001.dcm`` ...; returns the paths in slice order.
+
+    Each file is written atomically; files of the same names are replaced. A folder that
+    holds higher-numbered ``CT*.dcm`` files (an earlier, longer series) is refused: they
+    would mix with this series.
+    """
     out_dir = Path(out_dir)
+    depth = case.hu.shape[0]
+    if out_dir.is_dir():
+        extra = sorted(p.name for p in out_dir.iterdir() if (m := _FILE_NAME.fullmatch(p.name)) and int(m[1]) > depth)
+        if extra:
+            raise OutputError(
+                f"{out_dir} already holds {len(extra)} slice file(s) beyond this {depth}-slice series ({extra[0]} ...)",
+                hint="write each phantom series into an empty folder",
+            )
     paths = []
     for index in range(case.hu.shape[0]):
         ds = slice_dataset(case, index, study_date=study_date, series_number=series_number)

@@ -9,6 +9,11 @@ blurred, plus Gaussian noise. Everything follows from the seed.
 
 Intended use covered (issue #3): 256-512 px square, spacing 0.5-1.0 mm, thickness 1-5 mm,
 organ 40-80 HU, lesions 10-40 mm across with +/-20-80 HU contrast, noise sigma 5-25 HU.
+
+Known bias (generator phantoms/1, kept because the released model and the committed
+study are reproduced from it): 0-5 lesions are wanted uniformly, but a lesion is kept only
+if its centre falls in the thin slab and clear of the others, so fewer appear (over 210
+seeds: 0: 15%, 1: 42%, 2: 22%, 3: 9%, 4: 8%, 5: 4%) and small ones are favoured.
 """
 
 from __future__ import annotations
@@ -19,27 +24,44 @@ import numpy as np
 from scipy import ndimage
 
 SPLITS = ("train", "verification", "test")
+_PER_SPLIT = 1_000_000  # patients per split and base seed
 _SPLIT_OFFSET = {"train": 0, "verification": 1_000_000, "test": 2_000_000}
-_SPLIT_STRIDE = 10_000_000
+_SPLIT_STRIDE = 10_000_000  # seeds per base seed
 AIR_HU = -1000.0
 GENERATOR_VERSION = "phantoms/1"
 
 
 @dataclass(frozen=True)
 class LesionSpec:
-    center_mm: tuple[float, float, float]  # z, y, x in the slab's patient coordinates
+    """One lesion as drawn (nominal size; the outline is irregular by up to about 12%).
+
+    ``center_mm`` is (z, y, x): z as :meth:`PhantomCase.z_positions_mm`, y down the rows
+    and x along the columns, both from the image centre. The DICOM writer puts the image
+    centre at patient x = y = 0 and slice k at z_positions_mm()[k], so these are the DICOM
+    patient coordinates of the centre. ``contrast_hu`` is signed, relative to the organ.
+    """
+
+    center_mm: tuple[float, float, float]
     diameter_mm: float
     contrast_hu: float
 
 
 @dataclass(frozen=True)
 class PhantomCase:
+    """One synthetic patient: image, exact labels and the parameters they were drawn with.
+
+    ``hu`` is int16 (Z, R, C) rounded HU; ``labels`` uint8 (Z, R, C): 0 background,
+    1 organ, 2 lesion. Square pixels of ``pixel_spacing_mm``; contiguous slices, so the
+    slice spacing equals ``slice_thickness_mm``. ``lesions`` lists only the lesions that
+    appear in the volume.
+    """
+
     patient_id: str
     patient_name: str
     seed: int
     split: str
-    hu: np.ndarray  # int16 (Z, R, C)
-    labels: np.ndarray  # uint8 (Z, R, C): 0 background, 1 organ, 2 lesion
+    hu: np.ndarray
+    labels: np.ndarray
     pixel_spacing_mm: float
     slice_thickness_mm: float
     lesions: tuple[LesionSpec, ...]
@@ -53,21 +75,36 @@ class PhantomCase:
 
 
 def split_seeds(split: str, count: int, base_seed: int = 0) -> list[int]:
-    """Seeds of ``count`` patients of ``split``; the ranges of different splits never meet."""
+    """Seeds of ``count`` patients of ``split``; the ranges of different splits never meet.
+
+    Seed = ``base_seed * 10,000,000 + offset(split) + i`` with offsets 0, 1,000,000 and
+    2,000,000 and ``i < 1,000,000``: no seed, and so no patient ID, is in two splits, and
+    different base seeds never share a seed.
+    """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; use one of {SPLITS}")
-    if not 0 <= count <= 1_000_000:
-        raise ValueError("count must be between 0 and 1,000,000")
+    if not 0 <= count <= _PER_SPLIT:
+        raise ValueError(f"count must be between 0 and {_PER_SPLIT:,}")
+    if base_seed < 0:
+        raise ValueError("base_seed must be 0 or more")
     start = base_seed * _SPLIT_STRIDE + _SPLIT_OFFSET[split]
     return list(range(start, start + count))
 
 
-def _split_of(seed: int) -> tuple[str, int]:
-    within = seed % _SPLIT_STRIDE
-    for split in reversed(SPLITS):
-        if within >= _SPLIT_OFFSET[split]:
-            return split, within - _SPLIT_OFFSET[split]
-    raise AssertionError
+def seed_identity(seed: int) -> tuple[str, str, str]:
+    """``(split, patient_id, patient_name)`` of a seed from :func:`split_seeds` (cheap).
+
+    The patient number is ``base_seed * 1,000,000 + i``, unique over all base seeds (for
+    base seed 0 it is ``i``: ``PHANTOM-TRAIN-000123``). Seeds that :func:`split_seeds` never
+    returns are refused, so one patient ID never names two different phantoms.
+    """
+    if seed < 0 or seed % _SPLIT_STRIDE >= len(SPLITS) * _PER_SPLIT:
+        raise ValueError(f"seed {seed} is not a phantom seed (use split_seeds)")
+    base, within = divmod(seed, _SPLIT_STRIDE)
+    split = SPLITS[within // _PER_SPLIT]
+    number = base * _PER_SPLIT + within % _PER_SPLIT
+    tag = split.upper()
+    return split, f"PHANTOM-{tag}-{number:06d}", f"PHANTOM^{tag}{number:06d}"
 
 
 def _modulation(rng: np.random.Generator, orders: tuple[int, ...], amplitude: float) -> list[tuple[int, float, float]]:
@@ -82,11 +119,20 @@ def _radius_factor(theta: np.ndarray, terms: list[tuple[int, float, float]]) -> 
 
 
 def generate_case(seed: int, *, split: str | None = None, n_slices: int | None = None, rows: int | None = None) -> PhantomCase:
-    """One synthetic patient, fully determined by ``seed`` (same seed, identical arrays)."""
-    seed_split, index = _split_of(seed)
+    """One synthetic patient, fully determined by ``seed`` (same seed, identical arrays).
+
+    The split follows from the seed (:func:`split_seeds`); ``split``, when given, must agree.
+    ``n_slices`` and ``rows`` replace the drawn slab depth and matrix size; the rest of the
+    case then changes too (the random stream shifts), but stays deterministic.
+    """
+    seed_split, patient_id, patient_name = seed_identity(seed)
     split = split or seed_split
     if split != seed_split:
         raise ValueError(f"seed {seed} belongs to split {seed_split!r}, not {split!r}")
+    if n_slices is not None and n_slices < 1:
+        raise ValueError("n_slices must be at least 1")
+    if rows is not None and rows < 16:
+        raise ValueError("rows must be at least 16")
     rng = np.random.default_rng(seed)
     size = int(rows) if rows is not None else int(rng.integers(256, 513))
     depth = int(n_slices) if n_slices is not None else int(rng.integers(6, 17))
@@ -192,10 +238,9 @@ def generate_case(seed: int, *, split: str | None = None, n_slices: int | None =
     sigma = float(rng.uniform(5.0, 25.0))
     image += rng.normal(0.0, sigma, size=image.shape).astype(np.float32)
     hu = np.clip(np.round(image), -2048, 3071).astype(np.int16)
-    tag = split.upper()
     return PhantomCase(
-        patient_id=f"PHANTOM-{tag}-{index:06d}",
-        patient_name=f"PHANTOM^{tag}{index:06d}",
+        patient_id=patient_id,
+        patient_name=patient_name,
         seed=seed,
         split=split,
         hu=hu,
