@@ -1,26 +1,38 @@
 """The input contract: what the model was validated for, checked on every input (SRS-011).
 
-Stored in the model package manifest, so each model carries its own intended use. Anything
-outside it is refused with a reason naming the attribute, the value found and what is
-accepted; nothing is ever guessed (a missing attribute is a refusal). Attribute semantics
-from PS3.3 C.7.6.2 (Image Plane), C.7.6.3 (Image Pixel) and C.8.2.1 (CT Image).
+Stored in the model package manifest (``InputContract.model_dump(mode="json")``), so each
+model carries its own intended use. Anything outside it is refused with a
+:class:`ContractViolation` whose message names the attribute, the value found and what is
+accepted, and whose hint says the input was not analyzed. Nothing is ever guessed: a missing
+or malformed attribute is a refusal too. Attribute semantics from PS3.3 C.12.1 (SOP Common),
+C.7.3.1 (General Series), C.7.6.2 (Image Plane), C.7.6.3 (Image Pixel), C.8.2.1 (CT Image),
+C.11.1 (Modality LUT: Rescale Type).
+
+Fields added after the first released manifest have defaults that keep the released
+contract's meaning (``square_pixels`` was enforced before it became a field).
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
-from device_ai.errors import ContractViolation, DicomReadError
+from device_ai.errors import ContractViolation
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 _OUTSIDE = "the input is outside this model's intended use and was not analyzed"
+_SQUARE_TOLERANCE = 1e-3  # relative difference of row and column spacing still called square
 
 
 class InputContract(BaseModel):
+    """The model's intended input (JSON-serialisable; stored in the model manifest)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     modality: str = "CT"
@@ -30,12 +42,15 @@ class InputContract(BaseModel):
     bits_allocated: tuple[int, ...] = (16,)
     rows_range: tuple[int, int] = (256, 512)
     columns_range: tuple[int, int] = (256, 512)
-    square_matrix: bool = True
+    square_matrix: bool = True  # Rows == Columns
+    square_pixels: bool = True  # PixelSpacing row == column (within 0.1 %)
     pixel_spacing_range_mm: tuple[float, float] = (0.5, 1.0)
     slice_thickness_range_mm: tuple[float, float] = (1.0, 5.0)
+    # row and column direction cosines expected (axial, standard patient orientation); each
+    # must be within orientation_min_cosine of the expected one, and so must the slice normal
     orientation: tuple[float, float, float, float, float, float] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
     orientation_min_cosine: float = 0.99
-    rescale_required: bool = True
+    rescale_required: bool = True  # RescaleSlope and RescaleIntercept present; RescaleType HU if present
     max_slices: int = 1000
 
 
@@ -46,29 +61,45 @@ def _refuse(message: str) -> ContractViolation:
     return ContractViolation(message, hint=_OUTSIDE)
 
 
-def _value(ds: Dataset, keyword: str) -> Any:
-    """The attribute's value; missing or empty is a refusal, malformed is a read error."""
+def _get(ds: Dataset, keyword: str) -> Any:
+    """The attribute's value, or None if absent or empty; a value pydicom cannot convert is a refusal."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             value = ds.get(keyword)
-    except Exception as exc:
-        raise DicomReadError(f"attribute {keyword} is malformed ({' '.join(str(exc).split())[:120]})") from exc
+    except Exception as exc:  # lazily converted values of data sets not read by reader.py
+        raise _refuse(f"{keyword} is malformed ({' '.join(str(exc).split())[:100]})") from exc
     if value is None or value == "" or (hasattr(value, "__len__") and len(value) == 0):
+        return None
+    return value
+
+
+def _value(ds: Dataset, keyword: str) -> Any:
+    value = _get(ds, keyword)
+    if value is None:
         raise _refuse(f"{keyword} is missing; this model needs it and does not guess it")
     return value
 
 
 def _numbers(ds: Dataset, keyword: str, count: int) -> list[float]:
     value = _value(ds, keyword)
-    values = list(value) if count > 1 else [value]
+    values = list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
     try:
         numbers = [float(v) for v in values]
     except (TypeError, ValueError) as exc:
-        raise DicomReadError(f"attribute {keyword} is not numeric ({value!r})") from exc
+        raise _refuse(f"{keyword} is not numeric ({str(value)[:60]!r})") from exc
     if len(numbers) != count:
-        raise _refuse(f"{keyword} has {len(numbers)} values, {count} expected")
+        raise _refuse(f"{keyword} has {len(numbers)} value(s); {count} expected")
+    if not all(math.isfinite(n) for n in numbers):
+        raise _refuse(f"{keyword} is not a finite number ({str(value)[:60]})")
     return numbers
+
+
+def _integer(ds: Dataset, keyword: str) -> int:
+    number = _numbers(ds, keyword, 1)[0]
+    if number != int(number):
+        raise _refuse(f"{keyword} is {number:g}; an integer is expected")
+    return int(number)
 
 
 def _in_range(name: str, value: float, bounds: tuple[float, float], unit: str = "") -> None:
@@ -77,57 +108,93 @@ def _in_range(name: str, value: float, bounds: tuple[float, float], unit: str = 
         raise _refuse(f"{name} is {value:g}{unit}; this model accepts {low:g} to {high:g}{unit}")
 
 
+def _uid(ds: Dataset, keyword: str) -> str:
+    return str(_get(ds, keyword) or "").strip()
+
+
+def _check_orientation(ds: Dataset, contract: InputContract) -> None:
+    """Axial slices in the contract's orientation (PS3.3 C.7.6.2.1.1)."""
+    orientation = _numbers(ds, "ImageOrientationPatient", 6)
+    found = "\\".join(f"{v:g}" for v in orientation)
+    row, column = np.array(orientation[:3]), np.array(orientation[3:])
+    if not (abs(np.linalg.norm(row) - 1) < 0.01 and abs(np.linalg.norm(column) - 1) < 0.01
+            and abs(float(row @ column)) < 0.01):
+        raise _refuse(f"ImageOrientationPatient is {found}: not two orthogonal unit vectors")
+    expected_row, expected_column = np.array(contract.orientation[:3]), np.array(contract.orientation[3:])
+    normal, expected_normal = np.cross(row, column), np.cross(expected_row, expected_column)
+    alignment = abs(float(normal @ expected_normal))
+    if alignment < contract.orientation_min_cosine:
+        raise _refuse(
+            f"ImageOrientationPatient is {found}: the slices are not axial (|normal . z| = {alignment:.3f}; "
+            f"this model accepts >= {contract.orientation_min_cosine:g})"
+        )
+    if min(float(row @ expected_row), float(column @ expected_column)) < contract.orientation_min_cosine:
+        raise _refuse(
+            f"ImageOrientationPatient is {found}: axial but rotated or flipped; this model accepts "
+            + "\\".join(f"{v:g}" for v in contract.orientation)
+            + f" (direction cosines within {contract.orientation_min_cosine:g})"
+        )
+
+
 def check_header(ds: Dataset, contract: InputContract = DEMO_CONTRACT) -> None:
-    """Raise :class:`ContractViolation` unless the dataset's header is inside the contract."""
-    sop_class = str(ds.get("SOPClassUID") or getattr(ds.get("file_meta", Dataset()), "MediaStorageSOPClassUID", "") or "")
+    """Raise :class:`ContractViolation` unless the header of ``ds`` is inside ``contract``.
+
+    Checks, in this order: Modality, SOP Class (and its agreement with the file meta),
+    single frame, photometric interpretation, samples per pixel, bits allocated/stored, pixel
+    representation, matrix size, pixel spacing, slice thickness, orientation, position,
+    rescale, and the presence of pixel data. The first failure is reported.
+    """
     modality = str(_value(ds, "Modality"))
     if modality != contract.modality:
         raise _refuse(f"Modality is {modality}; this model accepts {contract.modality} only")
+    sop_class = _uid(ds, "SOPClassUID")
     if sop_class not in contract.sop_class_uids:
-        raise _refuse(f"SOP Class {sop_class or 'missing'} is not supported; this model accepts "
+        raise _refuse(f"SOPClassUID is {sop_class or 'missing'}; this model accepts "
                       + ", ".join(contract.sop_class_uids) + " (CT Image Storage)")
-    if "NumberOfFrames" in ds and int(_numbers(ds, "NumberOfFrames", 1)[0]) != 1:
-        raise _refuse("multi-frame images are not supported; this model accepts single-frame axial slices")
-    photometric = str(_value(ds, "PhotometricInterpretation"))
+    file_meta = getattr(ds, "file_meta", None)
+    media_class = _uid(file_meta, "MediaStorageSOPClassUID") if file_meta is not None else ""
+    if media_class and media_class != sop_class:
+        raise _refuse(f"MediaStorageSOPClassUID {media_class} disagrees with SOPClassUID {sop_class}; "
+                      "the file is inconsistent")
+    if _get(ds, "NumberOfFrames") is not None and _integer(ds, "NumberOfFrames") != 1:
+        raise _refuse(f"NumberOfFrames is {_get(ds, 'NumberOfFrames')}; this model accepts single-frame slices")
+    photometric = str(_value(ds, "PhotometricInterpretation")).strip()
     if photometric not in contract.photometric:
         raise _refuse(f"PhotometricInterpretation is {photometric}; this model accepts " + ", ".join(contract.photometric))
-    samples = int(_numbers(ds, "SamplesPerPixel", 1)[0])
+    samples = _integer(ds, "SamplesPerPixel")
     if samples != contract.samples_per_pixel:
         raise _refuse(f"SamplesPerPixel is {samples}; this model accepts {contract.samples_per_pixel}")
-    bits = int(_numbers(ds, "BitsAllocated", 1)[0])
+    bits = _integer(ds, "BitsAllocated")
     if bits not in contract.bits_allocated:
         raise _refuse(f"BitsAllocated is {bits}; this model accepts " + ", ".join(map(str, contract.bits_allocated)))
-    stored = int(_numbers(ds, "BitsStored", 1)[0])
+    stored = _integer(ds, "BitsStored")
     if not 1 <= stored <= bits:
         raise _refuse(f"BitsStored is {stored}, inconsistent with BitsAllocated {bits}")
-    _numbers(ds, "PixelRepresentation", 1)
-    rows, columns = (int(_numbers(ds, k, 1)[0]) for k in ("Rows", "Columns"))
+    representation = _integer(ds, "PixelRepresentation")
+    if representation not in (0, 1):
+        raise _refuse(f"PixelRepresentation is {representation}; 0 (unsigned) or 1 (signed) expected")
+    rows, columns = _integer(ds, "Rows"), _integer(ds, "Columns")
     _in_range("Rows", rows, contract.rows_range, " px")
     _in_range("Columns", columns, contract.columns_range, " px")
     if contract.square_matrix and rows != columns:
-        raise _refuse(f"the image is {rows} x {columns} px; this model accepts square images only")
+        raise _refuse(f"Rows x Columns is {rows} x {columns} px; this model accepts square images only")
     row_spacing, column_spacing = _numbers(ds, "PixelSpacing", 2)
-    _in_range("PixelSpacing", row_spacing, contract.pixel_spacing_range_mm, " mm")
-    _in_range("PixelSpacing", column_spacing, contract.pixel_spacing_range_mm, " mm")
-    if abs(row_spacing - column_spacing) > 1e-3 * max(row_spacing, column_spacing):
-        raise _refuse(f"pixels are not square ({row_spacing:g} x {column_spacing:g} mm); this model accepts square pixels")
+    _in_range("PixelSpacing (row)", row_spacing, contract.pixel_spacing_range_mm, " mm")
+    _in_range("PixelSpacing (column)", column_spacing, contract.pixel_spacing_range_mm, " mm")
+    if contract.square_pixels and abs(row_spacing - column_spacing) > _SQUARE_TOLERANCE * max(row_spacing, column_spacing):
+        raise _refuse(f"PixelSpacing is {row_spacing:g}\\{column_spacing:g} mm: pixels are not square; "
+                      "this model accepts square pixels only")
     thickness = _numbers(ds, "SliceThickness", 1)[0]
     _in_range("SliceThickness", thickness, contract.slice_thickness_range_mm, " mm")
-    orientation = _numbers(ds, "ImageOrientationPatient", 6)
-    row_cos = sum(a * b for a, b in zip(orientation[:3], contract.orientation[:3]))
-    col_cos = sum(a * b for a, b in zip(orientation[3:], contract.orientation[3:]))
-    if min(row_cos, col_cos) < contract.orientation_min_cosine:
-        raise _refuse(
-            "ImageOrientationPatient is " + "\\".join(f"{v:g}" for v in orientation)
-            + "; this model accepts axial slices in standard orientation "
-            + "\\".join(f"{v:g}" for v in contract.orientation)
-        )
+    _check_orientation(ds, contract)
     _numbers(ds, "ImagePositionPatient", 3)
     if contract.rescale_required:
-        _numbers(ds, "RescaleSlope", 1)
+        slope = _numbers(ds, "RescaleSlope", 1)[0]
+        if slope == 0:
+            raise _refuse("RescaleSlope is 0; a non-zero slope is needed to compute Hounsfield units")
         _numbers(ds, "RescaleIntercept", 1)
-        rescale_type = ds.get("RescaleType")
-        if rescale_type not in (None, "", "HU"):
+        rescale_type = _get(ds, "RescaleType")
+        if rescale_type is not None and str(rescale_type).strip() != "HU":
             raise _refuse(f"RescaleType is {rescale_type}; this model needs Hounsfield units (HU)")
     if "PixelData" not in ds:
-        raise _refuse("the file holds no pixel data")
+        raise _refuse("PixelData is missing: the file holds no image")

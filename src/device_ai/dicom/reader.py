@@ -1,18 +1,39 @@
 """Reading untrusted DICOM files with limits (reference/audit_security.md §6).
 
-Before pydicom sees a byte: the file size is capped; the bytes are read once into memory
-(so a crafted length never makes Python allocate from the OS file); the Part 10 header is
-required (PS3.10 §7.1: 128-byte preamble, "DICM", File Meta group); the element stream is
-pre-scanned so that a declared length beyond the bytes remaining, or sequence nesting beyond
-the limit (PS3.5 §7.5), is refused; deflated transfer syntaxes are inflated with an output
-cap. Only then is the same byte string parsed with pydicom, and any pydicom exception becomes
-a :class:`DicomReadError` with a one-line reason.
+Before pydicom sees a byte:
+
+- the file must be a regular file no larger than ``max_file_bytes`` (stat before reading);
+- the bytes are read once into memory, asking for the stat'ed size only (``read(n)``
+  allocates ``n`` up front, so a crafted length never drives an allocation from the file);
+- the Part 10 header is required (PS3.10 §7.1: 128-byte preamble, ``DICM``, an explicit VR
+  little endian File Meta group with a Transfer Syntax UID). **Decision:** files without it
+  (raw datasets, pydicom's ``no_meta.dcm``) are refused rather than read with ``force=True``:
+  without the meta the transfer syntax would have to be guessed, and a modality or PACS
+  always exports Part 10 files. The preamble content is not interpreted: a preamble holding
+  an executable header (CVE-2019-11687) is read like any other, and the device never writes
+  one back (``writer.py`` zeroes it);
+- deflated transfer syntaxes (PS3.5 A.5) are inflated with ``zlib.decompressobj`` and an
+  output cap (``max_inflated_bytes``), never unbounded; the JPIP deflated syntaxes are refused;
+- the element stream is pre-scanned (PS3.5 §7.1 element encoding, §7.5 nesting of data sets,
+  honouring the transfer syntax's VR and byte order): an unknown VR, a declared length larger
+  than the bytes remaining, sequences nested deeper than ``max_sequence_depth``, more than
+  ``max_elements`` elements, or a truncated item is refused.
+
+Only then is the same byte string parsed with ``pydicom.dcmread(BytesIO(data))`` (never
+``force``), every element is converted once (pydicom converts lazily, so a malformed value
+would otherwise surface later, anywhere), and any parser exception becomes a
+:class:`DicomReadError` with a one-line reason. KeyboardInterrupt and SystemExit pass through
+(pydicom issue #2332: a Ctrl-C inside a truncated sequence item may still arrive as OSError).
+
+Known limit: a valid deflated file is inflated twice (once here, bounded; once by pydicom,
+whose inflation is then known to stay within the same cap).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import warnings
 import zlib
@@ -20,39 +41,62 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
+from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 
 from device_ai.errors import DicomReadError, ReadLimitExceeded
 
 UNDEFINED = 0xFFFFFFFF
+# PS3.5 Table 6.2-1; VRs with a 4-byte length field in explicit VR (PS3.5 §7.1.2)
+_VRS = {
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"OB", b"OD",
+    b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM", b"UC", b"UI",
+    b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
+}
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_ITEM_BYTES = {b"\xfe\xff\x00\xe0", b"\xff\xfe\xe0\x00"}  # item tag, little / big endian
 _PIXEL_DATA = 0x7FE00010
-_DEFLATED = {"1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.95", "1.2.840.10008.1.2.4.205"}
+_DEFLATED = "1.2.840.10008.1.2.1.99"
+_JPIP_DEFLATED = {"1.2.840.10008.1.2.4.95", "1.2.840.10008.1.2.4.205"}
 _IMPLICIT_LE = "1.2.840.10008.1.2"
 _EXPLICIT_BE = "1.2.840.10008.1.2.2"
 _NOT_DICOM_HINT = "pass DICOM Part 10 files (as exported by a modality or PACS)"
+_CRAFTED_HINT = "the file is corrupt, truncated or crafted; it was not parsed"
+# What pydicom is known to raise on malformed input (its documentation names only
+# InvalidDicomError/TypeError; issues #2330, #2332 and fuzzing harnesses show the rest).
+_PARSER_ERRORS = (
+    InvalidDicomError, OSError, EOFError, ValueError, TypeError, struct.error, NotImplementedError,
+    KeyError, IndexError, AttributeError, RecursionError, MemoryError, UnicodeError, OverflowError,
+    zlib.error, LookupError,
+)
 
 
 @dataclass(frozen=True)
 class ReadLimits:
-    """Bounds on what one input may cost to read."""
+    """Bounds on what one input may cost to read (SRS-010)."""
 
     max_file_bytes: int = 512 * 1024 * 1024
     max_sequence_depth: int = 12
     max_inflated_bytes: int = 1024 * 1024 * 1024
     max_files: int = 5000
+    max_elements: int = 1_000_000  # per file, nested items included; a CT slice has a few hundred
+
+
+def _one_line(exc: BaseException, limit: int = 160) -> str:
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__
 
 
 class _Scan:
-    """Pre-scan of a dataset byte stream: lengths within bounds, nesting within the limit."""
+    """Pre-scan of a data set byte stream (PS3.5 §7): lengths within bounds, nesting within the limit."""
 
-    def __init__(self, data: bytes, explicit: bool, little: bool, limits: ReadLimits, name: str) -> None:
+    def __init__(self, data: bytes, little: bool, limits: ReadLimits, name: str) -> None:
         self.data = data
-        self.explicit = explicit
         self.endian = "<" if little else ">"
         self.limits = limits
         self.name = name
+        self.elements = 0
 
     def _u16(self, pos: int) -> int:
         return struct.unpack_from(self.endian + "H", self.data, pos)[0]
@@ -60,27 +104,47 @@ class _Scan:
     def _u32(self, pos: int) -> int:
         return struct.unpack_from(self.endian + "I", self.data, pos)[0]
 
+    def _tag(self, pos: int) -> int:
+        return (self._u16(pos) << 16) | self._u16(pos + 2)
+
     def _truncated(self, pos: int) -> DicomReadError:
         return DicomReadError(f"{self.name}: file is truncated (element at byte {pos} runs past the end)",
                               hint="the file is incomplete; export or copy it again")
 
-    def _tag(self, pos: int) -> int:
-        return (self._u16(pos) << 16) | self._u16(pos + 2)
+    def _count(self) -> None:
+        self.elements += 1
+        if self.elements > self.limits.max_elements:
+            raise ReadLimitExceeded(f"{self.name}: more than {self.limits.max_elements} data elements",
+                                    hint=_CRAFTED_HINT)
+
+    def _holds_sequence(self, tag: int, pos: int, length: int) -> bool:
+        """Whether pydicom will parse a defined-length implicit-VR (or UN) value as a sequence."""
+        if length < 8:
+            return False
+        if tag >> 16 & 1:  # private: a sequence only if the private dictionary says so
+            return self.data[pos : pos + 4] in _ITEM_BYTES
+        try:
+            return dictionary_VR(tag) == "SQ"
+        except KeyError:
+            return False
 
     def dataset(self, pos: int, end: int, depth: int, explicit: bool, until_item_end: bool = False) -> int:
         while pos < end:
             if pos + 8 > end:
                 raise self._truncated(pos)
+            self._count()
             tag = self._tag(pos)
             if tag == _ITEM_END and until_item_end:
                 return pos + 8
             if tag >> 16 == 0xFFFE:
-                raise DicomReadError(f"{self.name}: unexpected delimiter ({tag >> 16:04X},{tag & 0xFFFF:04X}) at byte {pos}")
+                raise DicomReadError(f"{self.name}: unexpected delimiter ({tag >> 16:04X},{tag & 0xFFFF:04X}) "
+                                     f"at byte {pos}", hint=_CRAFTED_HINT)
             vr = b""
             if explicit:
                 vr = self.data[pos + 4 : pos + 6]
-                if len(vr) < 2 or not (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90):
-                    raise DicomReadError(f"{self.name}: invalid value representation {vr!r} at byte {pos + 4}")
+                if vr not in _VRS:
+                    raise DicomReadError(f"{self.name}: invalid value representation {vr!r} at byte {pos + 4}",
+                                         hint=_CRAFTED_HINT)
                 if vr in _LONG_VRS:
                     if pos + 12 > end:
                         raise self._truncated(pos)
@@ -90,46 +154,56 @@ class _Scan:
             else:
                 length, pos = self._u32(pos + 4), pos + 8
             if length == UNDEFINED:
-                if tag == _PIXEL_DATA:
+                if tag == _PIXEL_DATA or vr in (b"OB", b"OW"):  # encapsulated (PS3.5 A.4)
                     pos = self.fragments(pos, end)
                 else:  # SQ, UN or implicit-VR sequence of undefined length (PS3.5 §7.5.1)
-                    implicit_inside = explicit and vr == b"UN"
-                    pos = self.sequence(pos, end, depth + 1, explicit and not implicit_inside, undefined=True)
+                    inner_explicit = explicit and vr != b"UN"  # UN sequences are implicit VR (PS3.5 §6.2.2)
+                    pos = self.sequence(pos, end, depth + 1, inner_explicit, undefined=True)
                 continue
             if length > end - pos:
                 raise ReadLimitExceeded(
                     f"{self.name}: element ({tag >> 16:04X},{tag & 0xFFFF:04X}) declares {length} bytes "
-                    f"but only {end - pos} remain",
-                    hint="the file is corrupt or crafted; it was not parsed",
+                    f"but only {end - pos} remain", hint=_CRAFTED_HINT,
                 )
             if vr == b"SQ":
                 self.sequence(pos, pos + length, depth + 1, explicit, undefined=False)
+            elif vr in (b"", b"UN") and self._holds_sequence(tag, pos, length):
+                self._maybe_sequence(tag, pos, pos + length, depth + 1)
             pos += length
         if until_item_end:
             raise self._truncated(pos)
         return pos
 
+    def _maybe_sequence(self, tag: int, pos: int, end: int, depth: int) -> None:
+        """Scan a value that may be a sequence; only a public SQ must parse as one."""
+        try:
+            self.sequence(pos, end, depth, explicit=False, undefined=False)
+        except ReadLimitExceeded:
+            raise
+        except DicomReadError:
+            if not tag >> 16 & 1:
+                raise  # a public SQ that is not a well-formed sequence
+
     def sequence(self, pos: int, end: int, depth: int, explicit: bool, undefined: bool) -> int:
         if depth > self.limits.max_sequence_depth:
-            raise ReadLimitExceeded(
-                f"{self.name}: sequences nested deeper than {self.limits.max_sequence_depth} levels",
-                hint="the file is crafted or corrupt; it was not parsed",
-            )
+            raise ReadLimitExceeded(f"{self.name}: sequences nested deeper than {self.limits.max_sequence_depth} "
+                                    "levels", hint=_CRAFTED_HINT)
         while pos < end:
             if pos + 8 > end:
                 raise self._truncated(pos)
+            self._count()
             tag, length = self._tag(pos), self._u32(pos + 4)
             pos += 8
             if tag == _SEQ_END:
                 return pos
             if tag != _ITEM:
-                raise DicomReadError(f"{self.name}: sequence item expected at byte {pos - 8}")
+                raise DicomReadError(f"{self.name}: sequence item expected at byte {pos - 8}", hint=_CRAFTED_HINT)
             if length == UNDEFINED:
                 pos = self.dataset(pos, end, depth, explicit, until_item_end=True)
             else:
                 if length > end - pos:
                     raise ReadLimitExceeded(f"{self.name}: sequence item declares {length} bytes but only "
-                                            f"{end - pos} remain", hint="the file is corrupt or crafted")
+                                            f"{end - pos} remain", hint=_CRAFTED_HINT)
                 self.dataset(pos, pos + length, depth, explicit)
                 pos += length
         if undefined:
@@ -137,20 +211,22 @@ class _Scan:
         return pos
 
     def fragments(self, pos: int, end: int) -> int:
-        """Encapsulated pixel data: items of defined length up to the sequence delimiter."""
+        """Encapsulated data: items of defined length up to the sequence delimiter (PS3.5 A.4)."""
         while pos + 8 <= end:
+            self._count()
             tag, length = self._tag(pos), self._u32(pos + 4)
             pos += 8
             if tag == _SEQ_END:
                 return pos
             if tag != _ITEM or length == UNDEFINED or length > end - pos:
-                raise DicomReadError(f"{self.name}: malformed encapsulated pixel data at byte {pos - 8}")
+                raise DicomReadError(f"{self.name}: malformed encapsulated pixel data at byte {pos - 8}",
+                                     hint=_CRAFTED_HINT)
             pos += length
         raise self._truncated(pos)
 
 
 def _file_meta(data: bytes, name: str) -> tuple[str, int]:
-    """Transfer syntax UID and the offset where the dataset starts (PS3.10 §7.1)."""
+    """Transfer Syntax UID and the offset where the data set starts (PS3.10 §7.1)."""
     if len(data) < 132 or data[128:132] != b"DICM":
         raise DicomReadError(f"{name}: no DICOM file header (preamble and 'DICM' prefix missing)", hint=_NOT_DICOM_HINT)
     pos, syntax = 132, None
@@ -159,6 +235,9 @@ def _file_meta(data: bytes, name: str) -> tuple[str, int]:
         if group != 0x0002:
             break
         vr = data[pos + 4 : pos + 6]
+        if vr not in _VRS:
+            raise DicomReadError(f"{name}: the file meta information is corrupt (invalid VR {vr!r})",
+                                 hint=_NOT_DICOM_HINT)
         if vr in _LONG_VRS:
             if pos + 12 > len(data):
                 break
@@ -166,7 +245,8 @@ def _file_meta(data: bytes, name: str) -> tuple[str, int]:
         else:
             length, start = struct.unpack_from("<H", data, pos + 6)[0], pos + 8
         if length == UNDEFINED or start + length > len(data):
-            raise DicomReadError(f"{name}: the file meta information is corrupt", hint=_NOT_DICOM_HINT)
+            raise DicomReadError(f"{name}: the file meta information is corrupt (element (0002,{element:04X}) "
+                                 "runs past the end)", hint=_NOT_DICOM_HINT)
         if element == 0x0010:
             syntax = data[start : start + length].decode("ascii", "replace").strip("\0 ")
         pos = start + length
@@ -176,73 +256,113 @@ def _file_meta(data: bytes, name: str) -> tuple[str, int]:
 
 
 def _inflate(payload: bytes, limits: ReadLimits, name: str) -> bytes:
+    """Inflate a deflated data set (PS3.5 A.5, raw deflate) to at most ``max_inflated_bytes``."""
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     try:
         out = inflater.decompress(payload, limits.max_inflated_bytes)
     except zlib.error as exc:
-        raise DicomReadError(f"{name}: deflated dataset is corrupt ({exc})") from exc
+        raise DicomReadError(f"{name}: deflated data set is corrupt ({exc})", hint=_CRAFTED_HINT) from exc
     if inflater.unconsumed_tail:
         raise ReadLimitExceeded(
-            f"{name}: deflated dataset inflates beyond {limits.max_inflated_bytes} bytes",
+            f"{name}: deflated data set inflates beyond {limits.max_inflated_bytes} bytes",
             hint="the file is a decompression bomb or far larger than any CT slice; it was not parsed",
         )
+    if not inflater.eof:
+        raise DicomReadError(f"{name}: deflated data set is truncated", hint="the file is incomplete; copy it again")
     return out
 
 
 def prescan(data: bytes, limits: ReadLimits, name: str) -> None:
     """Refuse, before parsing, what would make the parser misbehave (see module doc)."""
     syntax, start = _file_meta(data, name)
+    if syntax in _JPIP_DEFLATED:
+        raise DicomReadError(f"{name}: transfer syntax {syntax} (JPIP referenced, deflated) is not supported",
+                             hint="send the images with their pixel data, uncompressed or losslessly compressed")
     body = data[start:]
-    explicit, little = syntax != _IMPLICIT_LE, syntax != _EXPLICIT_BE
-    if syntax in _DEFLATED:
+    if syntax == _DEFLATED:
         body = _inflate(body, limits, name)
-    _Scan(body, explicit, little, limits, name).dataset(0, len(body), 0, explicit)
+    explicit, little = syntax != _IMPLICIT_LE, syntax != _EXPLICIT_BE
+    _Scan(body, little, limits, name).dataset(0, len(body), 0, explicit)
+
+
+def _convert_all(ds: Dataset) -> None:
+    """Convert every raw element once (nesting is bounded by the pre-scan)."""
+    for element in ds:  # iteration converts raw elements (pydicom 3)
+        if element.VR == "SQ":
+            for item in element.value:
+                _convert_all(item)
 
 
 def read_dataset(path: Path, limits: ReadLimits = ReadLimits(), *, stop_before_pixels: bool = False) -> Dataset:
-    """Read one untrusted DICOM file; raise :class:`DicomReadError` (or a child) on anything wrong."""
+    """Read one untrusted DICOM Part 10 file (PS3.10 §7) within ``limits``.
+
+    Raises :class:`DicomReadError` (or its child :class:`ReadLimitExceeded`) with a one-line
+    message naming the file on anything wrong; never returns a partially parsed data set.
+    """
     path = Path(path)
     name = path.name
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise DicomReadError(f"{name}: not a regular file (a folder, device or pipe)",
+                                 hint="pass DICOM files or a folder holding them")
+        size = info.st_size
         if size > limits.max_file_bytes:
             raise ReadLimitExceeded(f"{name}: file is {size} bytes, above the limit of {limits.max_file_bytes}",
                                     hint="raise max_file_mb in the configuration if such files are expected")
-        # read(n) allocates n bytes up front: ask for the stat'ed size, never the limit
+        # read(n) allocates n bytes up front: ask for the stat'ed size, never more
         with open(path, "rb") as handle:
             data = handle.read(size)
     except OSError as exc:
-        raise DicomReadError(f"{name}: cannot read the file ({exc.strerror})") from exc
+        raise DicomReadError(f"{name}: cannot read the file ({exc.strerror or _one_line(exc)})",
+                             hint="check that the file exists and is readable by this service") from exc
     prescan(data, limits, name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels)
-    except Exception as exc:  # a closed set is not documented by pydicom; all mean "unreadable"
-        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
-        raise DicomReadError(f"{name}: not readable as DICOM ({reason})", hint=_NOT_DICOM_HINT) from exc
+            ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels)
+            _convert_all(ds)
+        return ds
+    except _PARSER_ERRORS as exc:
+        raise DicomReadError(f"{name}: not readable as DICOM ({_one_line(exc)})", hint=_NOT_DICOM_HINT) from exc
+    except Exception as exc:  # not in the known set: still a refusal, flagged as unexpected
+        raise DicomReadError(f"{name}: not readable as DICOM (unexpected parser failure "
+                             f"{type(exc).__name__}: {_one_line(exc)})", hint=_NOT_DICOM_HINT) from exc
+
+
+def _escapes(path: Path, root: Path) -> bool:
+    return path.is_symlink() and not path.resolve().is_relative_to(root)
 
 
 def collect_input_files(input_path: Path, limits: ReadLimits = ReadLimits()) -> list[Path]:
-    """The files of an input: one file, or every non-hidden file under a folder (sorted).
+    """The files of an input: one file, or every non-hidden file under a folder, sorted.
 
-    DICOMDIR files are skipped (file-set paths are never followed: CVE-2026-32711), and
-    symbolic links that lead outside the folder are refused.
+    DICOMDIR files are skipped: file-set paths are never followed (PS3.10 §8;
+    CVE-2026-32711). Symbolic links (files or folders) that lead outside the input folder are
+    refused; links to folders inside it are not followed (their files are listed anyway).
+    More than ``max_files`` files is refused.
     """
     input_path = Path(input_path)
     if input_path.is_file():
+        if input_path.name.upper() == "DICOMDIR":
+            raise DicomReadError(f"{input_path} is a DICOMDIR (a file-set index, not an image)",
+                                 hint="pass the folder that holds the series' image files")
         return [input_path]
     if not input_path.is_dir():
         raise DicomReadError(f"input {input_path} does not exist", hint="pass a DICOM file or a folder of one series")
     root = input_path.resolve()
     files: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(input_path):
+        for dirname in dirnames:
+            if _escapes(Path(dirpath) / dirname, root):
+                raise DicomReadError(f"{Path(dirpath) / dirname} is a link to a folder outside the input folder",
+                                     hint="copy the files into the folder instead of linking them")
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for filename in sorted(filenames):
             if filename.startswith(".") or filename.upper() == "DICOMDIR":
                 continue
             path = Path(dirpath) / filename
-            if path.is_symlink() and not path.resolve().is_relative_to(root):
+            if _escapes(path, root):
                 raise DicomReadError(f"{path} is a link to a file outside the input folder",
                                      hint="copy the files into the folder instead of linking them")
             files.append(path)
@@ -251,4 +371,4 @@ def collect_input_files(input_path: Path, limits: ReadLimits = ReadLimits()) -> 
                                         hint="pass one series folder, or raise max_files in the configuration")
     if not files:
         raise DicomReadError(f"folder {input_path} holds no files", hint="pass a folder that holds one CT series")
-    return files
+    return sorted(files)

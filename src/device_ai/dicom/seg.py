@@ -1,9 +1,17 @@
-"""DICOM Segmentation output (PS3.3 A.51, C.8.20) with highdicom.
+"""DICOM Segmentation output (PS3.3 A.51 Segmentation IOD, C.8.20 Segmentation modules) with highdicom.
 
-A BINARY SEG with one segment per label, referencing every source CT instance, frames in
-the series' sorted order (highdicom does not sort; reference/dicom.md §5.3), each segment
-AUTOMATIC with its Algorithm Identification (PS3.3 C.8.20.2: name, version, family CID 7162)
-whose parameters carry the full SHA-256 of the model manifest.
+A BINARY SEG with one segment per label (segment number = label value, 1..N), referencing
+every source CT instance, frames in the series' sorted order (highdicom does not sort;
+reference/dicom.md §5.3). Each segment is AUTOMATIC with its Segmentation Algorithm
+Identification (PS3.3 C.8.20.2 / C.17.3.1 (0066,002F): name, version, family from CID 7162)
+whose Algorithm Parameters carry the SHA-256 of the model package manifest. The instance says
+what made it: Manufacturer ``device_ai``, model name, software version, ContentLabel,
+ContentCreatorName and a ContentDescription stating it is a demonstration model.
+
+Empty frames are omitted (``omit_empty_frames``). A segment with no voxels at all is still
+described in the SegmentSequence. For an all-background label map highdicom cannot omit
+every frame (a SEG needs at least one), so it encodes all frames, empty: still a valid SEG
+that says "nothing found" for every segment.
 """
 
 from __future__ import annotations
@@ -16,15 +24,21 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 from pydicom.sr.codedict import codes
+from pydicom.valuerep import PersonName
 
-from device_ai.dicom.writer import write_dataset
 from device_ai.dicom.series import CTSeries
+from device_ai.dicom.writer import write_dataset
+from device_ai.errors import OutputError
 
 CONTENT_DESCRIPTION = "demonstration model - not for clinical use"
+CONTENT_LABEL = "DEVICE_AI"  # CS, at most 16 characters
+_LO_MAX = 64
 
 
 @dataclass(frozen=True)
 class CodedTerm:
+    """A coded concept (PS3.3 8.8 Code Sequence macro)."""
+
     scheme: str
     value: str
     meaning: str
@@ -35,21 +49,60 @@ class CodedTerm:
 
 @dataclass(frozen=True)
 class SegmentSpec:
+    """One label of the label map as a segment (PS3.3 C.8.20.4 Segment Description)."""
+
     label_value: int
     name: str
-    category: CodedTerm
-    property_type: CodedTerm
+    category: CodedTerm  # CID 7150 Segmentation Property Categories
+    property_type: CodedTerm  # CID 7151 Segmentation Property Types
     color_rgb: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True)
 class AlgorithmIdentity:
+    """What produced the segmentation (PS3.3 C.17.3.1 Algorithm Identification macro)."""
+
     name: str
     version: str
-    family: str
-    model_digest: str
+    family: str  # meaning of a CID 7162 code, e.g. "Artificial Intelligence"
+    model_digest: str  # SHA-256 of the model package manifest
     manufacturer: str
     software_version: str
+
+
+# Codes as in pydicom's code dictionary (PS3.16): CID 7150 categories, CID 7151 types.
+ANATOMICAL_STRUCTURE = CodedTerm("SCT", "91723000", "Anatomical Structure")
+MORPHOLOGICALLY_ABNORMAL_STRUCTURE = CodedTerm("SCT", "49755003", "Morphologically Abnormal Structure")
+ORGAN = CodedTerm("SCT", "91772007", "Organ")
+LESION = CodedTerm("SCT", "52988006", "Lesion")
+
+DEMO_SEGMENTS: tuple[SegmentSpec, ...] = (
+    SegmentSpec(1, "Organ", ANATOMICAL_STRUCTURE, ORGAN, (0, 200, 255)),
+    SegmentSpec(2, "Lesion", MORPHOLOGICALLY_ABNORMAL_STRUCTURE, LESION, (255, 60, 0)),
+)
+
+
+def _family(meaning: str) -> hd.sr.CodedConcept:
+    for keyword in dir(codes.cid7162):
+        code = getattr(codes.cid7162, keyword)
+        if getattr(code, "meaning", None) == meaning:
+            return hd.sr.CodedConcept(code.value, code.scheme_designator, code.meaning)
+    raise OutputError(f"algorithm family {meaning!r} is not a CID 7162 concept; SEG not written",
+                      hint="use a family from DICOM CID 7162, e.g. 'Artificial Intelligence'")
+
+
+def _check_inputs(series: CTSeries, labelmap: np.ndarray, segments: Sequence[SegmentSpec]) -> None:
+    if labelmap.shape != series.hu.shape:
+        raise OutputError(f"SEG not written: the label map is {labelmap.shape}, the series {series.hu.shape}")
+    if labelmap.dtype.kind not in "ui":
+        raise OutputError(f"SEG not written: the label map has dtype {labelmap.dtype}; integer labels expected")
+    values = [spec.label_value for spec in segments]
+    if not values or values != list(range(1, len(values) + 1)):
+        raise OutputError(f"SEG not written: label values {values} must be 1..N in order (they become segment numbers)")
+    found = set(np.unique(labelmap).tolist()) - {0}
+    unknown = sorted(found - set(values))
+    if unknown:
+        raise OutputError(f"SEG not written: the label map holds values {unknown} that no segment describes")
 
 
 def build_seg(
@@ -59,57 +112,64 @@ def build_seg(
     algorithm: AlgorithmIdentity,
     *,
     series_number: int = 300,
+    device_serial_number: str = "DEMO-0001",
 ) -> hd.seg.Segmentation:
-    """A BINARY Segmentation of ``labelmap`` (Z, R, C; values = label values) over ``series``."""
-    if labelmap.shape != series.hu.shape:
-        raise ValueError(f"label map {labelmap.shape} does not match the series {series.hu.shape}")
-    values = [spec.label_value for spec in segments]
-    if values != list(range(1, len(values) + 1)):
-        raise ValueError("label values must be 1..N in order; they become segment numbers")
+    """A BINARY Segmentation (PS3.3 A.51) of ``labelmap`` (Z, R, C; 0 = background) over ``series``.
+
+    ``labelmap[z]`` belongs to ``series.datasets[z]``. Raises :class:`OutputError` if the
+    label map does not fit the series or the segments, or highdicom refuses the content.
+    """
+    _check_inputs(series, labelmap, segments)
     identification = hd.AlgorithmIdentificationSequence(
         name=algorithm.name,
-        family=codes.cid7162.ArtificialIntelligence,
+        family=_family(algorithm.family),
         version=algorithm.version,
         parameters={"manifest_sha256": algorithm.model_digest},
     )
-    descriptions = []
-    for spec in segments:
-        kwargs = {}
-        if spec.color_rgb is not None:
-            kwargs["display_color"] = hd.color.CIELabColor.from_rgb(*spec.color_rgb)
-        descriptions.append(
-            hd.seg.SegmentDescription(
-                segment_number=spec.label_value,
-                segment_label=spec.name,
-                segmented_property_category=spec.category.code(),
-                segmented_property_type=spec.property_type.code(),
-                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-                algorithm_identification=identification,
-                **kwargs,
+    try:
+        descriptions = []
+        for spec in segments:
+            extra = {}
+            if spec.color_rgb is not None:
+                extra["display_color"] = hd.color.CIELabColor.from_rgb(*spec.color_rgb)
+            descriptions.append(
+                hd.seg.SegmentDescription(
+                    segment_number=spec.label_value,
+                    segment_label=spec.name,
+                    segmented_property_category=spec.category.code(),
+                    segmented_property_type=spec.property_type.code(),
+                    algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+                    algorithm_identification=identification,
+                    **extra,
+                )
             )
-        )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return hd.seg.Segmentation(
-            source_images=list(series.datasets),
-            pixel_array=labelmap.astype(np.uint8),
-            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=descriptions,
-            series_instance_uid=hd.UID(),
-            series_number=series_number,
-            sop_instance_uid=hd.UID(),
-            instance_number=1,
-            manufacturer=algorithm.manufacturer,
-            manufacturer_model_name=algorithm.name,
-            software_versions=algorithm.software_version,
-            device_serial_number="DEMO-0001",
-            content_description=CONTENT_DESCRIPTION,
-            content_label="DEVICE_AI",
-            series_description=f"{algorithm.name} {algorithm.version} segmentation",
-            omit_empty_frames=True,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return hd.seg.Segmentation(
+                source_images=list(series.datasets),
+                pixel_array=np.ascontiguousarray(labelmap, dtype=np.uint8),
+                segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+                segment_descriptions=descriptions,
+                series_instance_uid=hd.UID(),
+                series_number=series_number,
+                sop_instance_uid=hd.UID(),
+                instance_number=1,
+                manufacturer=algorithm.manufacturer,
+                manufacturer_model_name=algorithm.name[:_LO_MAX],
+                software_versions=algorithm.software_version,
+                device_serial_number=device_serial_number,
+                content_description=CONTENT_DESCRIPTION,
+                content_label=CONTENT_LABEL,
+                content_creator_name=PersonName.from_named_components(
+                    family_name=algorithm.manufacturer, given_name=algorithm.name),
+                series_description=f"{algorithm.name} {algorithm.version} segmentation"[:_LO_MAX],
+                omit_empty_frames=True,
+            )
+    except (ValueError, TypeError) as exc:  # highdicom's validation errors
+        raise OutputError(f"SEG not written: highdicom refused the content ({' '.join(str(exc).split())[:160]})",
+                          hint="this is a defect of the device; report it with the log") from exc
 
 
 def write_seg(seg: hd.seg.Segmentation, path: Path) -> Path:
-    """Serialize with a zero preamble and write atomically."""
+    """Serialize as a Part 10 file with a zero preamble (PS3.10 §7.1) and write it atomically."""
     return write_dataset(seg, path)
