@@ -15,6 +15,6 @@ RELEASE_KEYS: dict[str, str] = {
 }
 
 RELEASED_MANIFESTS: dict[str, str] = {
-    "fae209d497375d76aa76b46275181024bd27930981d938dedf20211b70ee5e63": "demo-dinov2-seg 1.0.0",
+    "fba09e2dc3d13b6d92a44ae4cbd52bc393189fe0684a1bd41a60e21c8863f106": "demo-dinov2-seg 1.0.0",
 }
 
