@@ -62,5 +62,9 @@ def test_tampered_proofs_fail() -> None:
         merkle.verify_consistency(6, 13, consistency, root, merkle.root(hashes[:6]))  # swapped roots
     with pytest.raises(merkle.ProofError):
         merkle.verify_consistency(6, 13, consistency[:-1], merkle.root(hashes[:6]), root)
+    x, y = hashlib.sha256(b"x").digest(), hashlib.sha256(b"y").digest()
+    merkle.verify_consistency(0, 0, [], x, x)  # the same (empty) tree: as transparency-dev
     with pytest.raises(merkle.ProofError):
-        merkle.verify_consistency(0, 0, [], hashlib.sha256(b"x").digest(), hashlib.sha256(b"x").digest())
+        merkle.verify_consistency(0, 0, [], x, y)
+    with pytest.raises(merkle.ProofError):
+        merkle.verify_consistency(0, 5, [], merkle.EMPTY_ROOT, root)  # no proof from the empty tree

@@ -135,20 +135,21 @@ def verify_inclusion(index: int, size: int, leaf_hash: bytes, proof: Sequence[by
 def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes) -> None:
     """Raise :class:`ProofError` unless the tree ``root2`` (size2) extends the tree ``root1`` (size1)."""
     if size1 < 0 or size2 < size1:
-        raise ProofError(f"sizes {size1} and {size2} are not 0 < size1 <= size2")
-    if size1 == 0:
-        # RFC 9162 defines no proof from the empty tree; transparency-dev requires size1 > 0
-        raise ProofError("a consistency proof needs size1 > 0")
-    _check_hash("root1", root1)
-    _check_hash("root2", root2)
-    for position, node in enumerate(proof):
-        _check_hash(f"proof[{position}]", node)
+        raise ProofError(f"sizes {size1} and {size2} are not 0 <= size1 <= size2")
     if size1 == size2:
+        # the same tree (the empty one included): nothing to prove but that the roots are equal
         if proof:
             raise ProofError("equal sizes need an empty proof")
         if root1 != root2:
             raise ProofError("equal sizes but different roots")
         return
+    if size1 == 0:
+        # RFC 9162 defines no proof from the empty tree to a larger one
+        raise ProofError("a consistency proof from the empty tree to a larger one is not defined")
+    _check_hash("root1", root1)
+    _check_hash("root2", root2)
+    for position, node in enumerate(proof):
+        _check_hash(f"proof[{position}]", node)
     if not proof:
         raise ProofError("empty consistency proof")
     inner, border = _decompose(size1 - 1, size2)
