@@ -1,7 +1,7 @@
 """Write a phantom as a DICOM CT series (CT Image Storage, PS3.3 A.3), one file per slice.
 
 Synthetic patient with obviously fake identifiers; UIDs derived from the case (generator
-version, seed, volume shape; series number; slice) under the ``2.25.`` root (PS3.5 B.2), so
+version, seed, image digest; series number; slice) under the ``2.25.`` root (PS3.5 B.2), so
 the same case always gets the same UIDs and two different images never share one; realistic
 geometry (axial orientation, positions stepping by the slice thickness, image centred on the
 isocentre); 16-bit signed pixels with RescaleIntercept -1024, so every HU value of a phantom
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -28,30 +29,42 @@ from device_ai.training.phantoms import GENERATOR_VERSION, PhantomCase
 RESCALE_INTERCEPT = -1024
 _STORED_MIN, _STORED_MAX = -32768, 32767  # PixelRepresentation 1, BitsStored 16
 _FILE_NAME = re.compile(r"CT(\d{6})\.dcm")
+_UID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "phantoms.device-ai.invalid")
 
 
-def _uid(case: PhantomCase, *parts: object) -> str:
-    """A deterministic UUID-derived UID (PS3.5 B.2, root 2.25) of the case and ``parts``.
+def case_key(case: PhantomCase) -> str:
+    """What the UIDs are derived from: generator version, seed and the image itself.
 
-    The case is its generator version, seed and volume shape: ``n_slices``/``rows``
-    overrides give a different image, which must not reuse the UIDs.
+    The same seed with ``n_slices``/``rows`` overrides is another image, so it must not
+    reuse the UIDs; the same image always gets the same ones.
     """
-    identity = ["device_ai phantom", GENERATOR_VERSION, str(case.seed), "x".join(map(str, case.hu.shape))]
-    key = "\x1f".join([*identity, *map(str, parts)]).encode("utf-8")
-    return f"2.25.{int.from_bytes(hashlib.sha256(key).digest()[:16], 'big')}"
+    digest = hashlib.sha256(np.ascontiguousarray(case.hu).tobytes()).hexdigest()
+    shape = "x".join(map(str, case.hu.shape))
+    return "\x1f".join(["device_ai phantom", GENERATOR_VERSION, str(case.seed), shape, digest])
 
 
-def slice_dataset(case: PhantomCase, index: int, *, study_date: str = "20260101", series_number: int = 1) -> Dataset:
-    """The dataset of slice ``index`` (0 = most inferior)."""
+def _uid(key: str, *parts: object) -> str:
+    """``2.25.<UUID as integer>`` (PS3.5 B.2) with a name-based (version 5) UUID of ``key``
+    and ``parts``: deterministic, unlike ``pydicom.uid.generate_uid(prefix=None)``, which
+    ignores its entropy sources and returns a random UUID."""
+    return f"2.25.{uuid.uuid5(_UID_NAMESPACE, chr(0x1F).join([key, *map(str, parts)])).int}"
+
+
+def slice_dataset(
+    case: PhantomCase, index: int, *, study_date: str = "20260101", series_number: int = 1, key: str | None = None
+) -> Dataset:
+    """The dataset of slice ``index`` (0 = most inferior); ``key`` is :func:`case_key` if known."""
     depth, rows, cols = case.hu.shape
+    key = key or case_key(case)
     if not 0 <= index < depth:
         raise IndexError(f"slice {index} of a {depth}-slice case")
     stored = case.hu[index].astype(np.int32) - RESCALE_INTERCEPT
     if stored.min() < _STORED_MIN or stored.max() > _STORED_MAX:
-        raise ValueError(f"slice {index} has HU that 16-bit signed pixels with intercept {RESCALE_INTERCEPT} cannot hold")
+        raise ValueError(
+            f"slice {index} has HU that 16-bit signed pixels with intercept {RESCALE_INTERCEPT} cannot hold")
     spacing = case.pixel_spacing_mm
     z = float(case.z_positions_mm()[index])
-    sop_uid = _uid(case, "series", series_number, "sop", index)
+    sop_uid = _uid(key, "series", series_number, "sop", index)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
     meta.MediaStorageSOPInstanceUID = sop_uid
@@ -88,8 +101,8 @@ def slice_dataset(case: PhantomCase, index: int, *, study_date: str = "20260101"
     ds.SpacingBetweenSlices = f"{case.slice_thickness_mm:.4f}"
     ds.KVP = "120"
     ds.PatientPosition = "HFS"
-    ds.StudyInstanceUID = _uid(case, "study")
-    ds.SeriesInstanceUID = _uid(case, "series", series_number)
+    ds.StudyInstanceUID = _uid(key, "study")
+    ds.SeriesInstanceUID = _uid(key, "series", series_number)
     ds.StudyID = "1"
     ds.SeriesNumber = series_number
     ds.AcquisitionNumber = 1
@@ -97,7 +110,7 @@ def slice_dataset(case: PhantomCase, index: int, *, study_date: str = "20260101"
     offset = -(np.array([cols, rows]) - 1) / 2.0 * spacing
     ds.ImagePositionPatient = [f"{offset[0]:.4f}", f"{offset[1]:.4f}", f"{z:.4f}"]
     ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    ds.FrameOfReferenceUID = _uid(case, "frame-of-reference")
+    ds.FrameOfReferenceUID = _uid(key, "frame-of-reference")
     ds.PositionReferenceIndicator = ""
     ds.SliceLocation = f"{z:.4f}"
     ds.SamplesPerPixel = 1
@@ -123,7 +136,9 @@ def dataset_bytes(ds: Dataset) -> bytes:
     return part10_bytes(ds)
 
 
-def write_ct_series(case: PhantomCase, out_dir: Path, *, study_date: str = "20260101", series_number: int = 1) -> list[Path]:
+def write_ct_series(
+    case: PhantomCase, out_dir: Path, *, study_date: str = "20260101", series_number: int = 1
+) -> list[Path]:
     """Write every slice to ``out_dir/CT000001.dcm`` ...; returns the paths in slice order.
 
     Each file is written atomically; files of the same names are replaced. A folder that
@@ -133,14 +148,16 @@ def write_ct_series(case: PhantomCase, out_dir: Path, *, study_date: str = "2026
     out_dir = Path(out_dir)
     depth = case.hu.shape[0]
     if out_dir.is_dir():
-        extra = sorted(p.name for p in out_dir.iterdir() if (m := _FILE_NAME.fullmatch(p.name)) and int(m[1]) > depth)
+        names = (p.name for p in out_dir.iterdir())
+        extra = sorted(n for n in names if (m := _FILE_NAME.fullmatch(n)) and int(m[1]) > depth)
         if extra:
             raise OutputError(
                 f"{out_dir} already holds {len(extra)} slice file(s) beyond this {depth}-slice series ({extra[0]} ...)",
                 hint="write each phantom series into an empty folder",
             )
+    key = case_key(case)
     paths = []
     for index in range(case.hu.shape[0]):
-        ds = slice_dataset(case, index, study_date=study_date, series_number=series_number)
+        ds = slice_dataset(case, index, study_date=study_date, series_number=series_number, key=key)
         paths.append(atomic_write_bytes(out_dir / f"CT{index + 1:06d}.dcm", dataset_bytes(ds)))
     return paths
