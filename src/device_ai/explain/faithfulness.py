@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from device_ai.inference.preprocess import normalize
+from device_ai.inference.preprocess import air_baseline
 
 Run = Callable[[np.ndarray], np.ndarray]
 STEPS = 16
@@ -32,7 +32,7 @@ def _target(run: Run, image: np.ndarray, label: int, region: np.ndarray) -> floa
 def curves(run: Run, image: np.ndarray, label: int, region: np.ndarray, saliency: np.ndarray,
            steps: int = STEPS) -> tuple[float, float]:
     """(deletion AUC, insertion AUC) of ``saliency`` for the target; both relative to the intact target."""
-    baseline = normalize(np.zeros((1,) + image.shape[-2:], dtype=np.float32))
+    baseline = air_baseline(*image.shape[-2:])
     order = np.argsort(-saliency.ravel(), kind="stable")
     reference = _target(run, image, label, region)
     if reference == 0:

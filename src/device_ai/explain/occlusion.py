@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from device_ai.inference.preprocess import normalize
+from device_ai.inference.preprocess import air_baseline
 
 
 def occlusion(
@@ -28,7 +28,7 @@ def occlusion(
     target_mask = np.asarray(target_mask, dtype=bool)
     if not target_mask.any():
         return np.zeros(image.shape[-2:], dtype=np.float32)
-    baseline = normalize(np.zeros((1,) + image.shape[-2:], dtype=np.float32))
+    baseline = air_baseline(*image.shape[-2:])
     reference = float(run(image)[0, label][target_mask].sum())
     height, width = image.shape[-2:]
     drop = np.zeros((height, width), dtype=np.float64)

@@ -21,7 +21,8 @@ from device_ai.model.package.manifest import PostprocessingSpec
 
 POSTPROCESSING_VERSION = "seg-post-v1"
 ORGAN, LESION = 1, 2
-_FULL_3D = np.ones((3, 3, 3), dtype=bool)
+# 26-connectivity: what counts as one lesion, for the device and its validation alike
+FULL_CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)
 
 DEFAULT_POSTPROCESSING = PostprocessingSpec(
     version=POSTPROCESSING_VERSION, min_lesion_volume_mm3=100.0, keep_largest_foreground_component=True
@@ -61,12 +62,12 @@ def clean_labels(labels: np.ndarray, voxel_volume_mm3: float, spec: Postprocessi
         raise ValueError(f"postprocessing {spec.version} is not implemented (this is {POSTPROCESSING_VERSION})")
     out = labels.copy()
     if spec.keep_largest_foreground_component:
-        components, count = ndimage.label(out > 0, structure=_FULL_3D)
+        components, count = ndimage.label(out > 0, structure=FULL_CONNECTIVITY)
         if count > 1:
             sizes = np.bincount(components.ravel())
             sizes[0] = 0
             out[components != int(np.argmax(sizes))] = 0
-    lesions, count = ndimage.label(out == LESION, structure=_FULL_3D)
+    lesions, count = ndimage.label(out == LESION, structure=FULL_CONNECTIVITY)
     if count:
         sizes = np.bincount(lesions.ravel())
         small = np.flatnonzero(sizes * voxel_volume_mm3 < spec.min_lesion_volume_mm3)
@@ -80,7 +81,7 @@ def measure(labels: np.ndarray, spacing_zyx_mm: tuple[float, float, float]) -> M
     """Volumes in mL and per-lesion measurements of a cleaned (Z, R, C) label volume."""
     dz, dy, dx = spacing_zyx_mm
     voxel = float(dz * dy * dx)
-    lesions_map, count = ndimage.label(labels == LESION, structure=_FULL_3D)
+    lesions_map, count = ndimage.label(labels == LESION, structure=FULL_CONNECTIVITY)
     lesions = []
     for index, box in enumerate(ndimage.find_objects(lesions_map), start=1):
         if box is None:

@@ -56,6 +56,12 @@ def normalize(planes: np.ndarray, spec: PreprocessingSpec = DEFAULT_PREPROCESSIN
     return ((planes[:, None, :, :] - mean) / std).astype(np.float32)
 
 
+def air_baseline(height: int, width: int, spec: PreprocessingSpec = DEFAULT_PREPROCESSING) -> np.ndarray:
+    """The model input of an image at the bottom of the window ("air"), (1, 3, H, W): the
+    neutral value that explanation methods substitute for removed pixels."""
+    return normalize(np.zeros((1, height, width), dtype=np.float32), spec)
+
+
 def preprocess_slice(hu: np.ndarray, size: int, spec: PreprocessingSpec = DEFAULT_PREPROCESSING) -> np.ndarray:
     """One HU slice (R, C) -> float32 (1, 3, size, size)."""
     return normalize(windowed_plane(hu, size, spec)[None], spec)

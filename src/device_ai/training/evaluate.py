@@ -34,6 +34,7 @@ from device_ai.dicom.reader import ReadLimits, collect_input_files
 from device_ai.dicom.series import load_series
 from device_ai.inference.analyze import segment_volume, series_spacing
 from device_ai.inference.engine import LockedEngine
+from device_ai.inference.postprocess import FULL_CONNECTIVITY
 from device_ai.training.ct_series import write_ct_series
 from device_ai.training.phantoms import PhantomCase, generate_case, split_seeds
 
@@ -41,7 +42,6 @@ ACCEPTANCE = {"organ_dice": 0.95, "lesion_dice": 0.80, "lesion_sensitivity": 0.9
 MIN_EVALUABLE_AREA_MM2 = float(np.pi * 2.5**2)
 DETECTION_IOU = 0.2
 BOOTSTRAP_RESAMPLES = 2000
-_FULL_3D = np.ones((3, 3, 3), dtype=bool)
 Progress = Callable[[int, int], None]
 
 
@@ -55,8 +55,8 @@ def dice(truth: np.ndarray, prediction: np.ndarray) -> float | None:
 
 def lesion_detection(truth: np.ndarray, prediction: np.ndarray, pixel_area_mm2: float) -> dict[str, int]:
     """Evaluable, detected and false-positive lesion counts for one volume (see module doc)."""
-    gt_map, gt_count = ndimage.label(truth, structure=_FULL_3D)
-    pred_map, pred_count = ndimage.label(prediction, structure=_FULL_3D)
+    gt_map, gt_count = ndimage.label(truth, structure=FULL_CONNECTIVITY)
+    pred_map, pred_count = ndimage.label(prediction, structure=FULL_CONNECTIVITY)
     evaluable = detected = 0
     matched_pred: set[int] = set()
     for index in range(1, gt_count + 1):
