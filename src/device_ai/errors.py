@@ -96,3 +96,10 @@ class AuditIntegrityError(AuditError):
 
     code = "DAI-701"
     exit_code = 8
+
+
+class DeidentificationConfigError(ConfigError):
+    """The de-identification options are invalid: an unknown option name, or options that
+    exclude each other (PS3.15 E.3.6: the two Retain Longitudinal Temporal Information options)."""
+
+    code = "DAI-110"
