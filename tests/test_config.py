@@ -12,7 +12,7 @@ from device_ai.config import load_settings
 from device_ai.errors import ConfigError
 
 
-@pytest.mark.req("SRS-017")
+@pytest.mark.req("SRS-017", "SRS-038")
 def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "device.yaml"
     config.write_text("inference_threads: 3\nmax_files: 10\n")
@@ -21,7 +21,7 @@ def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert settings.inference_threads == 3 and settings.max_files == 20
 
 
-@pytest.mark.req("SRS-017")
+@pytest.mark.req("SRS-017", "SRS-038")
 def test_invalid_values_are_config_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "device.yaml"
@@ -35,7 +35,7 @@ def test_invalid_values_are_config_errors(tmp_path: Path, monkeypatch: pytest.Mo
     assert capsys.readouterr().err.startswith("error DAI-100")
 
 
-@pytest.mark.req("SRS-017")
+@pytest.mark.req("SRS-017", "SRS-038")
 def test_config_show_prints_effective_values(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DEVICE_AI_INFERENCE_THREADS", "4")
     assert cli.main(["config", "show"]) == 0

@@ -8,7 +8,7 @@ from pydicom.sr.codedict import codes
 from device_ai.training.labels import DEMO_LABELS
 
 
-@pytest.mark.req("SRS-014")
+@pytest.mark.req("SRS-014", "SRS-074")
 def test_label_codes_come_from_the_dicom_context_groups() -> None:
     categories = {(c.value, c.meaning) for c in (codes.cid7150.AnatomicalStructure,
                                                  codes.cid7150.MorphologicallyAbnormalStructure)}

@@ -20,7 +20,7 @@ def report() -> dict:
     return json.loads(RESULTS.read_text())
 
 
-@pytest.mark.req("SRS-021")
+@pytest.mark.req("SRS-021", "SRS-081")
 def test_committed_results_belong_to_the_released_model_and_pass(report: dict, released_engine: LockedEngine) -> None:
     summary = report["summary"]
     assert summary["manifest_sha256"] == released_engine.package.manifest_sha256
@@ -36,7 +36,7 @@ def test_committed_results_belong_to_the_released_model_and_pass(report: dict, r
     assert all(c["patient_id"].startswith("PHANTOM-TEST-") for c in report["cases"])
 
 
-@pytest.mark.req("SRS-021")
+@pytest.mark.req("SRS-021", "SRS-081")
 def test_the_first_cases_reproduce_exactly(report: dict, released_engine: LockedEngine, tmp_path: Path) -> None:
     for committed in report["cases"][:5]:
         case = generate_case(committed["seed"], split="test")

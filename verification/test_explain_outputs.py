@@ -17,7 +17,7 @@ from device_ai.training.ct_series import write_ct_series
 from device_ai.training.phantoms import generate_case, split_seeds
 
 
-@pytest.mark.req("SRS-031", "SRS-033")
+@pytest.mark.req("SRS-031", "SRS-033", "SRS-039", "SRS-066")
 def test_explain_writes_labelled_valid_secondary_captures(released_package: Path, tmp_path: Path, dciodvfy: str) -> None:
     case = generate_case(split_seeds("test", 1, base_seed=6)[0], n_slices=12)
     write_ct_series(case, tmp_path / "in")
@@ -39,7 +39,7 @@ def test_explain_writes_labelled_valid_secondary_captures(released_package: Path
     assert cli.main(["explain", str(tmp_path / "in"), "--label", "Spleen", "--out", str(tmp_path / "x")]) == 2
 
 
-@pytest.mark.req("SRS-031")
+@pytest.mark.req("SRS-031", "SRS-066")
 def test_analyze_explain_adds_explanations_to_the_result(released_package: Path, tmp_path: Path) -> None:
     case = generate_case(split_seeds("test", 1, base_seed=6)[0], n_slices=6)
     write_ct_series(case, tmp_path / "in")

@@ -39,7 +39,7 @@ def test_cascading_randomization_destroys_the_maps(released_engine, cases) -> No
     assert float(np.median(rhos)) < 0.3, rhos
 
 
-@pytest.mark.req("SRS-034")
+@pytest.mark.req("SRS-034", "SRS-070")
 def test_a_head_trained_on_permuted_labels_gives_different_maps(released_engine, cases) -> None:  # noqa: ANN001
     images, masks = cases
     twin = load_twin(released_engine.package)

@@ -26,7 +26,7 @@ from device_ai.model.package.verify import sha256_hex, verify_package
 from device_ai.training.data import build_pool
 
 
-@pytest.mark.req("SRS-007", "SRS-023")
+@pytest.mark.req("SRS-007", "SRS-023", "SRS-082")
 def test_released_package_is_pinned_and_verifies(released_package: Path) -> None:
     verified = verify_package(released_package)
     assert verified.pinned_release
@@ -116,7 +116,7 @@ def test_engine_is_bit_identical_over_repeated_runs_and_sessions(released_packag
 
 
 
-@pytest.mark.req("SRS-014", "SRS-015", "SRS-018")
+@pytest.mark.req("SRS-014", "SRS-015", "SRS-018", "SRS-078")
 def test_demo_writes_a_valid_seg_and_a_summary(released_package: Path, tmp_path: Path, dciodvfy: str) -> None:
     result = subprocess.run([sys.executable, "-m", "device_ai.cli", "demo", "--out", str(tmp_path / "demo")],
                             capture_output=True, text=True, timeout=600)
@@ -146,7 +146,7 @@ def test_analyze_finds_the_phantom_lesions(released_engine: LockedEngine, tmp_pa
     assert result.summary["volumes_ml"]["Organ"] == pytest.approx(truth_organ, rel=0.1)
 
 
-@pytest.mark.req("SRS-023")
+@pytest.mark.req("SRS-023", "SRS-078")
 def test_model_info_and_verify_commands(released_package: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["model", "verify", str(released_package)]) == 0
     out = capsys.readouterr().out

@@ -38,7 +38,7 @@ def _entries() -> list[dict]:
     return [json.loads(r.payload) for r in scan((default_folder() / LOG_NAME).read_bytes()).records]
 
 
-@pytest.mark.req("SRS-030", "SRS-029")
+@pytest.mark.req("SRS-030", "SRS-029", "SRS-037")
 def test_analyze_and_refusals_are_audited_by_pseudonym(tiny: Path, series: Path, tmp_path: Path) -> None:
     assert cli.main(["analyze", str(series), "--out", str(tmp_path / "out"), "--model", str(tiny)]) == 0
     assert cli.main(["analyze", str(tmp_path / "missing"), "--out", str(tmp_path / "o2"), "--model", str(tiny)]) == 3

@@ -33,7 +33,7 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path / "log"
 
 
-@pytest.mark.req("SRS-029")
+@pytest.mark.req("SRS-029", "SRS-035")
 def test_atna_messages_validate_against_the_dicom_schema(folder: Path, relaxng: etree.RelaxNG) -> None:
     messages = list(export_lines(folder, "atna"))
     assert len(messages) == 3
@@ -45,7 +45,7 @@ def test_atna_messages_validate_against_the_dicom_schema(folder: Path, relaxng: 
     assert not relaxng.validate(broken)  # the schema check can fail
 
 
-@pytest.mark.req("SRS-029")
+@pytest.mark.req("SRS-029", "SRS-035")
 def test_fhir_export_is_one_audit_event_per_entry(folder: Path) -> None:
     events = [json.loads(line) for line in export_lines(folder, "fhir")]
     assert [e["resourceType"] for e in events] == ["AuditEvent"] * 3

@@ -146,7 +146,7 @@ def test_acknowledged_appends_survive_sigkill(tmp_path: Path) -> None:
     assert report.ok, report.problems
 
 
-@pytest.mark.req("SRS-027", "SRS-028")
+@pytest.mark.req("SRS-027", "SRS-028", "SRS-035")
 def test_leaves_export_recomputes_the_signed_root(tmp_path: Path) -> None:
     from device_ai import cli
 

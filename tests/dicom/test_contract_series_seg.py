@@ -130,7 +130,7 @@ def series_dir(tmp_path: Path, hu: np.ndarray) -> Path:
     return tmp_path / "series"
 
 
-@pytest.mark.req("SRS-011")
+@pytest.mark.req("SRS-011", "SRS-075")
 def test_series_is_sorted_by_position_not_by_name_or_instance_number(tmp_path: Path, hu: np.ndarray) -> None:
     folder = tmp_path / "shuffled"
     folder.mkdir()
@@ -183,14 +183,14 @@ def _refused(folder: Path, match: str, contract: InputContract = DEMO_CONTRACT) 
     return info.value
 
 
-@pytest.mark.req("SRS-011")
+@pytest.mark.req("SRS-011", "SRS-075")
 def test_two_series_mixed_are_refused(series_dir: Path, hu: np.ndarray) -> None:
     write(ct_slice(0, hu, series="series-2", z0_mm=-300.0), series_dir / "other.dcm")
     error = _refused(series_dir, "the input holds 2 series")
     assert "exactly one CT series" in (error.hint or "")
 
 
-@pytest.mark.req("SRS-011")
+@pytest.mark.req("SRS-011", "SRS-075")
 def test_duplicate_positions_and_duplicate_files_are_refused(series_dir: Path, hu: np.ndarray) -> None:
     duplicate = ct_slice(1, hu)
     duplicate.SOPInstanceUID = duplicate.file_meta.MediaStorageSOPInstanceUID = "2.25.99"
@@ -201,13 +201,13 @@ def test_duplicate_positions_and_duplicate_files_are_refused(series_dir: Path, h
     _refused(series_dir, "same SOPInstanceUID")
 
 
-@pytest.mark.req("SRS-011")
+@pytest.mark.req("SRS-011", "SRS-075")
 def test_missing_slice_and_uneven_spacing_are_refused(series_dir: Path) -> None:
     (series_dir / "slice001.dcm").unlink()
     _refused(series_dir, "not evenly spaced")
 
 
-@pytest.mark.req("SRS-011")
+@pytest.mark.req("SRS-011", "SRS-075")
 @pytest.mark.parametrize(
     ("index", "keyword", "value", "match"),
     [
@@ -298,7 +298,7 @@ def _dciodvfy_lines(tool: str, path: Path) -> list[str]:
     return (result.stdout + result.stderr).splitlines()
 
 
-@pytest.mark.req("SRS-014")
+@pytest.mark.req("SRS-014", "SRS-074")
 def test_demo_segment_codes_match_the_dicom_code_dictionaries() -> None:
     """Category from CID 7150, type from CID 7151, meanings as in pydicom's dictionary (PS3.16)."""
     expected = {
@@ -311,7 +311,7 @@ def test_demo_segment_codes_match_the_dicom_code_dictionaries() -> None:
             assert (term.scheme, term.value, term.meaning) == (code.scheme_designator, code.value, code.meaning)
 
 
-@pytest.mark.req("SRS-014")
+@pytest.mark.req("SRS-014", "SRS-076", "SRS-077", "SRS-078")
 def test_seg_references_sources_reproduces_labels_and_validates(
     series: CTSeries, hu: np.ndarray, tmp_path: Path, dciodvfy: str
 ) -> None:

@@ -262,7 +262,7 @@ def test_folders_and_missing_files_are_refused(tmp_path: Path) -> None:
         assert "not a regular file" in str(_bounded_refusal(tmp_path / "pipe.dcm"))  # and does not block
 
 
-@pytest.mark.req("SRS-010")
+@pytest.mark.req("SRS-010", "SRS-077")
 @pytest.mark.parametrize("header", [b"MZ\x90\x00\x03\x00\x00\x00", b"\x7fELF\x02\x01\x01\x00"], ids=["PE", "ELF"])
 def test_executable_preamble_is_read_but_not_trusted(tmp_path: Path, header: bytes) -> None:
     """CVE-2019-11687: the preamble is not interpreted; writer.py zeroes it on every output (test_seg)."""

@@ -109,7 +109,7 @@ def test_truncated_extra_missing_and_symlinked_files_are_refused(
         LockedEngine.load(package, trusted_keys=trusted)
 
 
-@pytest.mark.req("SRS-007")
+@pytest.mark.req("SRS-007", "SRS-082")
 def test_signer_must_be_trusted_and_release_keys_need_a_pinned_digest(
     package: Path, key: Ed25519PrivateKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -129,7 +129,7 @@ def test_signer_must_be_trusted_and_release_keys_need_a_pinned_digest(
     assert verified.pinned_release and verified.signer_key_id == kid
 
 
-@pytest.mark.req("SRS-007")
+@pytest.mark.req("SRS-007", "SRS-082")
 def test_signature_by_wrong_key_with_same_id_is_refused(package: Path, key: Ed25519PrivateKey, trusted: dict) -> None:
     other = Ed25519PrivateKey.generate()
     forged = signing.sign((package / "manifest.json").read_bytes(), other)

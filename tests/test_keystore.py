@@ -1,0 +1,53 @@
+"""The device home and key store are owner-only; pseudonyms are keyed (SRS-036, SRS-037)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from device_ai import keystore
+from device_ai.pseudonyms import pseudonym
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.req("SRS-036")
+def test_device_home_and_keys_are_owner_only_and_created_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("DEVICE_AI_HOME", str(home))
+    first = keystore.secret("pseudonym-key")
+    key = keystore.ed25519_key("audit")
+    assert _mode(home) == 0o700 and _mode(home / "keys") == 0o700
+    assert _mode(home / "keys" / "pseudonym-key.bin") == 0o600
+    assert _mode(home / "keys" / "audit.pem") == 0o600
+    assert keystore.secret("pseudonym-key") == first and len(first) == 32
+    assert keystore.ed25519_key("audit").public_key().public_bytes_raw() == key.public_key().public_bytes_raw()
+    assert not [p for p in (home / "keys").iterdir() if p.name.startswith(".")], "temporary key file left behind"
+
+
+@pytest.mark.req("SRS-036")
+def test_a_loosened_home_folder_is_made_owner_only_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    os.chmod(home, 0o755)
+    monkeypatch.setenv("DEVICE_AI_HOME", str(home))
+    keystore.device_home()
+    assert _mode(home) == 0o700
+
+
+@pytest.mark.req("SRS-037")
+def test_pseudonyms_are_keyed_stable_and_not_plain_hashes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    uid = "2.25.123456789"
+    monkeypatch.setenv("DEVICE_AI_HOME", str(tmp_path / "site-a"))
+    a = pseudonym("study", uid)
+    assert a == pseudonym("study", uid) and a.startswith("study-") and uid not in a
+    assert a != pseudonym("series", uid)
+    assert a[len("study-"):] not in hashlib.sha256(uid.encode()).hexdigest()
+    monkeypatch.setenv("DEVICE_AI_HOME", str(tmp_path / "site-b"))
+    assert pseudonym("study", uid) != a

@@ -1,0 +1,84 @@
+"""Recorded measurements belong to the released model and meet their criteria.
+
+Performance is measured by benchmarks and studies (DESIGN.md: never timed assertions in
+tests); these tests verify the committed records of those runs: that they exist, name the
+released package where the record carries it, are internally consistent and meet the
+acceptance criteria (SRS-024, SRS-067, SRS-069, SRS-079, SRS-080).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from device_ai.model.package.verify import verify_package
+
+ROOT = Path(__file__).resolve().parents[1]
+METHODS = ("gradcam_block3", "hirescam_block3", "occlusion", "random")
+
+
+def _record(relative: str) -> dict:
+    path = ROOT / relative
+    assert path.is_file(), f"missing record {relative}"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.req("SRS-024")
+def test_latency_record_belongs_to_the_released_model_and_meets_the_ratio(released_package: Path) -> None:
+    record = _record("benchmarks/results/latency.json")
+    verified = verify_package(released_package)
+    assert record["manifest_sha256"] == verified.manifest_sha256
+    assert record["model"] == f"{verified.manifest.name} {verified.manifest.version}"
+    ratio = record["torch_eager_ms_median"] / record["ort_fp32_ms_median"]
+    assert abs(ratio - record["speedup_ort_over_torch"]) < 0.01
+    assert record["speedup_ort_over_torch"] >= 1.4
+    assert record["rounds"] >= 20 and record["threads"] >= 1
+
+
+@pytest.mark.req("SRS-067")
+def test_faithfulness_record_covers_every_method_for_the_released_model(released_package: Path) -> None:
+    record = _record("validation/explain/results.json")
+    assert record["model_manifest_sha256"] == verify_package(released_package).manifest_sha256
+    assert record["cases"] == len(record["per_case"]) >= 20
+    for case in record["per_case"]:
+        for method in METHODS:
+            auc = case[method]
+            assert math.isfinite(auc["deletion_auc"]) and math.isfinite(auc["insertion_auc"])
+    for method in METHODS:
+        wins = sum(case[method]["deletion_auc"] < case["random"]["deletion_auc"] for case in record["per_case"])
+        assert abs(wins / record["cases"] - record["summary"][method]["beats_random_on_deletion"]) < 1e-9
+
+
+@pytest.mark.req("SRS-069")
+def test_explanation_cost_is_recorded_as_a_multiple_of_one_inference() -> None:
+    record = _record("benchmarks/results/explain_cost.json")
+    assert record["inference_ms"] > 0 and record["slices"] >= 1
+    for method in ("gradcam", "occlusion"):
+        assert abs(record[f"{method}_ms"] / record["inference_ms"] - record[f"{method}_over_inference"]) < 0.1
+
+
+@pytest.mark.req("SRS-079")
+def test_released_manifest_records_provenance_under_the_signature(released_package: Path) -> None:
+    manifest = json.loads((released_package / "manifest.json").read_text(encoding="utf-8"))
+    verify_package(released_package)  # the signature covers these very bytes
+    training, export = manifest["training"], manifest["export"]
+    assert len(training["data_manifest_sha256"]) == 64 and training["seed"] is not None and training["steps"] > 0
+    assert training["twin_weights_sha256"] == manifest["files"]["twin.safetensors"]
+    assert export["opset"] and export["exporter"] and export["onnx_version"] and export["onnxruntime_version"]
+    assert export["parity_max_abs_logit_diff"] <= 1e-4 and export["parity_mask_agreement"] >= 0.999
+    for name in ("organ_dice", "lesion_dice", "lesion_sensitivity"):
+        low, high = manifest["metrics"][name]["ci95"]
+        assert 0.0 <= low <= high <= 1.0
+
+
+@pytest.mark.req("SRS-080")
+def test_audit_throughput_is_recorded_side_by_side_for_one_and_four_writers() -> None:
+    record = _record("benchmarks/results/audit_appends.json")
+    assert record["appends"] >= 100
+    for writers in ("1_writer", "4_writer"):
+        row = record[writers]
+        assert row["ours_per_s"] > 0 and row["sqlite_wal_full_per_s"] > 0
+        assert abs(row["ours_per_s"] / row["sqlite_wal_full_per_s"] - row["ratio"]) < 0.01
