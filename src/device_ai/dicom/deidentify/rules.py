@@ -118,6 +118,8 @@ class RuleTable:
     edition: str
     source: str
     rows: tuple[Row, ...]
+    edition_evidence: str = ""
+    """How the edition was established (what the data file says about it)."""
 
     def __post_init__(self) -> None:
         exact: dict[int, Row] = {}
@@ -184,7 +186,8 @@ class RuleTable:
                 basic=basic,
                 option_actions=tuple(sorted(option_actions, key=lambda pair: OPTION_COLUMNS.index(pair[0]))),
             ))
-        return cls(edition=str(document["edition"]), source=str(document.get("source", "")), rows=tuple(rows))
+        return cls(edition=str(document["edition"]), source=str(document.get("source", "")), rows=tuple(rows),
+                   edition_evidence=str(document.get("edition_evidence", "")))
 
 
 @lru_cache(maxsize=1)
@@ -202,10 +205,12 @@ def effective_action(row: Row, options: Iterable[Option]) -> str:
     has an entry for the row. When several selected options have entries and they differ,
     K (keep) wins over C (clean): an option that retains an attribute does so by its very
     definition (e.g. Retain Device Identity keeps what Clean Descriptors would clean), and the
-    retention the user asked for must not be undone by another option. In the table of the
-    shipped edition the only rows where two options disagree are dates and times under the
-    two Retain Longitudinal options (K with Full Dates, C with Modified Dates), which exclude
-    each other and are refused together by :func:`~device_ai.dicom.deidentify.options.parse_options`.
+    retention the user asked for must not be undone by another option. In the shipped edition
+    two options disagree on a row only for dates and times: Retain Longitudinal with Full Dates
+    (K) against Modified Dates (C), which exclude each other and are refused together by
+    :func:`~device_ai.dicom.deidentify.options.parse_options`, and Retain Device Identity (K)
+    against Modified Dates (C) on eleven device dates and times (calibration, installation,
+    manufacture, Beam Hold Transition DateTime): with both selected these are kept unshifted.
     """
     columns = {option.column for option in options if option.column is not None}
     actions = {action for column, action in row.option_actions if column in columns}
