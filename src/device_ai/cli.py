@@ -483,6 +483,14 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     add("show", cmd_config_show, "print the effective configuration (secrets masked)", config_sub)
 
+    from device_ai.cli_anonymize import register as register_anonymize
+
+    register_anonymize(add, _Progress)
+
+    from device_ai.cli_trace import register as register_trace
+
+    register_trace(add)
+
     add("version", cmd_version, "print the software version")
     return parser
 

@@ -103,3 +103,26 @@ class DeidentificationConfigError(ConfigError):
     exclude each other (PS3.15 E.3.6: the two Retain Longitudinal Temporal Information options)."""
 
     code = "DAI-110"
+
+
+class TraceabilityError(DeviceAIError):
+    """A requirement, risk or SOUP item, a review record or a test-result file is malformed
+    or refers to an item that does not exist (IEC 62304 5.1.1 c, 5.2.6 e; ISO 14971 4.5).
+
+    ``problems`` holds one ``file:line: ID: what is wrong`` line per problem, all of them,
+    so one run shows every fix to make.
+    """
+
+    code = "DAI-800"
+    exit_code = 9
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = tuple(problems)
+
+
+class TraceGateFailed(DeviceAIError):
+    """``device-ai trace check`` found gaps in the evidence (each was printed on its own line)."""
+
+    code = "DAI-810"
+    exit_code = 10

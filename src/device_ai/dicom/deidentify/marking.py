@@ -1,0 +1,79 @@
+"""What a de-identifier must write into every instance it produces (PS3.15 E.1.1, E.2, E.3).
+
+- Patient Identity Removed (0012,0062) = YES;
+- De-identification Method (0012,0063), and its Code Sequence (0012,0064) with CID 7050
+  code 113100 and one code per option applied;
+- Longitudinal Temporal Information Modified (0028,0303): REMOVED, MODIFIED or UNMODIFIED
+  (E.2, E.3.6);
+- the de-identifying equipment, as an item of Contributing Equipment Sequence (0018,A001)
+  with Purpose of Reference (DCM 109104 "De-identifying Equipment") (PS3.3 C.7.5.1);
+- a new File Meta Information group and an all-zero preamble (E.1.1: the originals can carry
+  AE titles, implementation and private information).
+"""
+
+from __future__ import annotations
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import UID
+
+from device_ai import __version__
+from device_ai.dicom.deidentify.options import Option
+
+IMPLEMENTATION_CLASS_UID = UID("2.25.229043189145473785409567262719127614121")
+IMPLEMENTATION_VERSION_NAME = "DEVICE_AI_DEID1"  # SH, at most 16 characters
+MANUFACTURER = "device_ai project"
+MODEL_NAME = "device_ai de-identifier"
+
+
+def _code(value: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue = value
+    item.CodingSchemeDesignator = "DCM"
+    item.CodeMeaning = meaning
+    return item
+
+
+def method_text(options: frozenset[Option], edition: str) -> str:
+    """The De-identification Method text (LO, at most 64 characters)."""
+    names = "+".join(sorted(o.cli_name for o in options if o is not Option.BASIC))
+    text = f"device_ai {__version__} PS3.15 {edition} Basic" + (f"+{names}" if names else "")
+    return text if len(text) <= 64 else f"device_ai {__version__} PS3.15 {edition} Basic+{len(options) - 1} options"
+
+
+def mark(ds: Dataset, options: frozenset[Option], edition: str, pixels_cleaned: bool) -> None:
+    """Write the de-identification attributes PS3.15 requires into ``ds``."""
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = method_text(options, edition)
+    applied = {Option.BASIC} | set(options)
+    if not pixels_cleaned:
+        applied.discard(Option.CLEAN_PIXEL_DATA)  # never claim pixel cleaning that did not happen
+    ds.DeidentificationMethodCodeSequence = Sequence(
+        [_code(o.code, o.meaning) for o in sorted(applied, key=lambda o: o.code)]
+    )
+    if Option.RETAIN_LONG_FULL_DATES in options:
+        ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
+    elif Option.RETAIN_LONG_MODIFIED_DATES in options:
+        ds.LongitudinalTemporalInformationModified = "MODIFIED"
+    else:
+        ds.LongitudinalTemporalInformationModified = "REMOVED"
+    if pixels_cleaned:
+        ds.BurnedInAnnotation = "NO"
+    equipment = Dataset()
+    equipment.Manufacturer = MANUFACTURER
+    equipment.ManufacturerModelName = MODEL_NAME
+    equipment.SoftwareVersions = __version__
+    equipment.PurposeOfReferenceCodeSequence = Sequence([_code("109104", "De-identifying Equipment")])
+    contributing = list(ds.get("ContributingEquipmentSequence", Sequence([])))
+    ds.ContributingEquipmentSequence = Sequence(contributing + [equipment])
+
+
+def new_file_meta(ds: Dataset, transfer_syntax: UID) -> FileMetaDataset:
+    """A fresh File Meta group (PS3.10 7.1) naming this de-identifier, nothing of the source."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = transfer_syntax
+    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    return meta

@@ -1,0 +1,233 @@
+"""One de-identification run over files or folders: read, decide, de-identify, self-check,
+write atomically, report.
+
+- The input is only read, never modified.
+- Files that cannot be read (not DICOM, no File Meta, unknown transfer syntax, malformed
+  sequences), that may carry burned-in identity, or that fail for any other reason go to the
+  quarantine folder with a reason; the run goes on with the rest. The quarantine folder holds
+  the originals: it stays inside the hospital, apart from the output.
+- Every output file passes the leak self-check (``leakcheck``) before it is kept. If any file
+  fails it, nothing is published: the whole output is discarded and the run fails.
+- The output appears in one rename when the run is complete (``atomic_io.staged_directory``);
+  files are named by their pseudonyms only (``<patient>/<study>/<series>/<instance>.dcm``),
+  never by input names, which can hold names or IDs.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+
+from device_ai.atomic_io import atomic_write_bytes, atomic_write_text
+from device_ai.dicom.deidentify.burned_in import PixelRule, burned_in_reason, clean_pixels
+from device_ai.dicom.deidentify.engine import Engine, FileState, Policy
+from device_ai.dicom.deidentify.keyed import KeyedReplacer, site_secret
+from device_ai.dicom.deidentify.leakcheck import Leak, find_leaks, identifying_values
+from device_ai.dicom.deidentify.marking import mark, new_file_meta
+from device_ai.dicom.deidentify.options import Option
+from device_ai.dicom.deidentify.rules import load_rule_table
+from device_ai.dicom.deidentify.safe_private import load_safe_private
+from device_ai.dicom.reader import ReadLimits, collect_input_files, read_dataset
+from device_ai.dicom.writer import part10_bytes
+from device_ai.errors import DeidentificationFailed, DicomReadError, OutputError
+
+REPORT_NAME = "deidentification-report.json"
+QUARANTINE_INDEX = "quarantine.json"
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What the operator chose for a run."""
+
+    options: frozenset[Option] = frozenset({Option.BASIC})
+    pixel_rules: tuple[PixelRule, ...] = ()
+    limits: ReadLimits = field(default_factory=ReadLimits)
+    secret: bytes | None = None  # None: the site secret from the device key store
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A file that was not de-identified, and why (``source`` stays in the quarantine folder)."""
+
+    index: int
+    source: Path
+    reason: str
+    sha256: str
+
+
+@dataclass
+class RunResult:
+    """What a run did; ``report()`` is the PHI-free summary written next to the outputs."""
+
+    edition: str
+    options: frozenset[Option]
+    files_in: int = 0
+    written: list[str] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)
+    leaks: dict[str, list[Leak]] = field(default_factory=dict)
+    actions: Counter = field(default_factory=Counter)
+    replacer: KeyedReplacer | None = None
+
+    @property
+    def self_check_passed(self) -> bool:
+        return not self.leaks
+
+    def report(self) -> dict[str, object]:
+        per_attribute: dict[str, dict[str, int]] = {}
+        for (label, action), count in sorted(self.actions.items()):
+            per_attribute.setdefault(label, {})[action] = count
+        return {
+            "table_edition": self.edition,
+            "options": sorted(o.cli_name for o in self.options),
+            "files_processed": self.files_in,
+            "files_written": len(self.written),
+            "outputs": sorted(self.written),
+            "quarantined": [{"index": q.index, "reason": q.reason, "sha256": q.sha256} for q in self.quarantined],
+            "self_check": {"passed": self.self_check_passed,
+                           "files_failed": len(self.leaks),
+                           "leaks": {k: [f"{leak.where} ({leak.length} characters)" for leak in v]
+                                     for k, v in sorted(self.leaks.items())}},
+            "actions_per_attribute": per_attribute,
+            "uid_method": "HMAC-SHA256(site secret, original UID) as 2.25.<decimal of first 128 bits>",
+            "date_method": ("keyed per-patient whole-day offset (365-3650 days back); times kept"
+                            if Option.RETAIN_LONG_MODIFIED_DATES in self.options else
+                            "kept" if Option.RETAIN_LONG_FULL_DATES in self.options else "removed per the profile"),
+        }
+
+
+def _reason_for_unreadable(ds: Dataset) -> str | None:
+    if "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:
+        return "not a composite instance (no SOP Class or SOP Instance UID)"
+    syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "")))
+    if not syntax.is_transfer_syntax:
+        return f"unknown transfer syntax {syntax}"
+    return None
+
+
+class Deidentifier:
+    """Runs the profile over files; one instance per run keeps pseudonyms consistent."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        self.table = load_rule_table()
+        self.policy = Policy(self.table, frozenset(config.options) | {Option.BASIC}, load_safe_private())
+        self.engine = Engine(self.policy)
+        self.replacer = KeyedReplacer(config.secret if config.secret is not None else site_secret())
+
+    def deidentify(self, ds: Dataset) -> tuple[Dataset, bytes, FileState, list[Leak]]:
+        """De-identify one parsed instance (a copy is made); returns the output data set, its
+        Part 10 bytes, the per-file state and any leaks the self-check found."""
+        ds = copy.deepcopy(ds)
+        pixels_cleaned = False
+        reason = burned_in_reason(ds)
+        if reason is not None:
+            rule = None
+            if Option.CLEAN_PIXEL_DATA in self.policy.options and self.config.pixel_rules:
+                rule = clean_pixels(ds, self.config.pixel_rules)
+            if rule is None:
+                raise _Quarantine(reason + ("" if Option.CLEAN_PIXEL_DATA not in self.policy.options
+                                            else "; no configured pixel cleaning rule covers it"))
+            pixels_cleaned = True
+        needles = identifying_values(ds, self.table, self.policy.options)
+        identifiers = tuple(sorted({n.value for n in needles}, key=len, reverse=True))
+        state = FileState(sop_class_uid=str(ds.SOPClassUID), original_patient_id=str(ds.get("PatientID", "") or ""),
+                          replacer=self.replacer, policy=self.policy, identifiers=identifiers)
+        syntax = UID(str(ds.file_meta.TransferSyntaxUID))
+        self.engine.apply(ds, state)
+        mark(ds, self.policy.options, self.table.edition, pixels_cleaned)
+        ds.file_meta = new_file_meta(ds, syntax)
+        data = part10_bytes(ds)
+        return ds, data, state, find_leaks(data, needles, state.written)
+
+    def run(self, inputs: list[Path], out: Path, quarantine: Path, progress: Progress | None = None) -> RunResult:
+        """De-identify every file under ``inputs`` into the new folder ``out``."""
+        from device_ai.atomic_io import staged_directory
+
+        files = [f for path in inputs for f in collect_input_files(Path(path), self.config.limits)]
+        result = RunResult(edition=self.table.edition, options=self.policy.options, files_in=len(files),
+                           replacer=self.replacer)
+        outputs: dict[str, bytes] = {}
+        for done, path in enumerate(files, start=1):
+            self._one(path, result, outputs)
+            if progress is not None:
+                progress(done, len(files))
+        if result.quarantined or result.leaks:
+            _write_quarantine(quarantine, result)
+        if result.leaks:
+            raise DeidentificationFailed(
+                f"self-check failed: identifying values of the input were found in {len(result.leaks)} output "
+                "file(s); nothing was written",
+                hint=f"see {quarantine / QUARANTINE_INDEX} for the attributes involved and report it to the manufacturer",
+            )
+        with staged_directory(Path(out)) as stage:
+            for name, data in sorted(outputs.items()):
+                atomic_write_bytes(stage / name, data)
+            atomic_write_text(stage / REPORT_NAME, json.dumps(result.report(), indent=2, sort_keys=True) + "\n")
+        return result
+
+    def _one(self, path: Path, result: RunResult, outputs: dict[str, bytes]) -> None:
+        index = len(result.quarantined) + len(result.written) + len(result.leaks) + 1
+        try:
+            ds = read_dataset(path, self.config.limits)
+            reason = _reason_for_unreadable(ds)
+            if reason is not None:
+                raise _Quarantine(reason)
+            out_ds, data, state, leaks = self.deidentify(ds)
+        except DicomReadError as exc:
+            result.quarantined.append(_quarantined(index, path, exc.one_line().split(": ", 1)[-1]))
+            return
+        except _Quarantine as exc:
+            result.quarantined.append(_quarantined(index, path, str(exc)))
+            return
+        except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as exc:
+            result.quarantined.append(_quarantined(index, path, f"could not be de-identified: {type(exc).__name__}"))
+            return
+        name = "/".join((str(out_ds.PatientID), str(out_ds.StudyInstanceUID), str(out_ds.SeriesInstanceUID),
+                         f"{out_ds.SOPInstanceUID}.dcm"))
+        if leaks:
+            result.leaks[f"file {index}"] = leaks
+            result.quarantined.append(_quarantined(index, path, "failed the leak self-check"))
+            return
+        if name in outputs:
+            result.quarantined.append(_quarantined(index, path, "duplicate SOP Instance UID in this run"))
+            return
+        outputs[name] = data
+        result.written.append(name)
+        result.actions.update(state.actions)
+
+
+class _Quarantine(Exception):
+    """Internal: this file goes to quarantine with the message as its reason."""
+
+
+def _quarantined(index: int, path: Path, reason: str) -> Quarantined:
+    try:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        digest = ""
+    return Quarantined(index=index, source=Path(path), reason=reason, sha256=digest)
+
+
+def _write_quarantine(folder: Path, result: RunResult) -> None:
+    """Copy the quarantined originals (by index) and their reasons into ``folder``."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the quarantine folder {folder}: {exc.strerror}",
+                          hint="pass --quarantine with a writable folder") from exc
+    entries = []
+    for item in result.quarantined:
+        if item.sha256:
+            atomic_write_bytes(folder / f"{item.index:06d}-{item.sha256[:16]}.dcm", item.source.read_bytes())
+        entries.append({"index": item.index, "source": str(item.source), "reason": item.reason, "sha256": item.sha256})
+    atomic_write_text(folder / QUARANTINE_INDEX, json.dumps(
+        {"quarantined": entries, "self_check": result.report()["self_check"]}, indent=2, sort_keys=True) + "\n")
