@@ -1,0 +1,260 @@
+"""The gate: ``device-ai trace check`` lists every gap in the evidence and fails if there is one.
+
+Gaps (each printed as ``GAP ID: topic: what is missing``):
+
+- **verification** (IEC 62304 5.7.4, 5.7.5): an ``approved`` requirement without a linked test
+  that passed on this commit, or with a linked test that failed or errored on it; a ``retired``
+  requirement still referenced by tests run on this commit.
+- **risk control** (ISO 14971 7.1, 7.2; IEC 62304 5.2.3, 7.3.1): an approved control not
+  implemented by an approved requirement, or whose approved requirements are not all verified.
+- **risk** (ISO 14971 5.5, 7.3, 7.4): a hazardous situation without controls whose initial risk
+  is not acceptable; a residual risk that is unacceptable, or ALARA without a rationale; a control
+  that is retired.
+- **soup** (IEC 62304 5.3.3, 5.3.4, 7.1.3, 8.1.2): a SOUP entry missing curated fields or not
+  allocated to a software item; a runtime dependency of the package without a SOUP entry.
+- **document** (IEC 62304 per class): a document the system's safety class needs is missing;
+  no test run was recorded on this commit.
+- **review / suspect** (IEC 62304 8.2.3, 8.2.4): an item never reviewed; an item changed since its
+  review, and every item and test linked to it (suspect) until the change is reviewed.
+- **graph**: the graph was built at another commit than the one checked out.
+
+Outside the gate: ``planned`` and ``draft`` requirements and controls, hazardous situations that
+rely on them and open anomalies are listed as **open**. A planned requirement that already has a
+passing test is a **warning** ("planned but verified: approve it?"), as are results from a dirty
+work tree (a gap with ``require_clean``), residual estimates above the initial one and results
+naming unknown requirements.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from device_ai.regulatory import evidence
+from device_ai.regulatory.documents import VERIFICATION_RECORDS
+from device_ai.regulatory.items import SOUP_CURATED_FIELDS, normalize_package
+from device_ai.regulatory.risk import evaluate_situation, probability_rank
+
+Section = Literal["gap", "open", "warning"]
+NOT_YET = ("planned", "draft")
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One line of the check's output."""
+
+    section: Section
+    item: str
+    topic: str
+    message: str
+
+    def line(self) -> str:
+        return f"{self.section.upper()} {self.item}: {self.topic}: {self.message}"
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    findings: tuple[Finding, ...]
+
+    def section(self, name: Section) -> list[Finding]:
+        return [f for f in self.findings if f.section == name]
+
+    @property
+    def passed(self) -> bool:
+        return not self.section("gap")
+
+    def lines(self) -> list[str]:
+        """Gaps, then open items, then warnings, then a summary line."""
+        out = [f.line() for name in ("gap", "open", "warning") for f in self.section(name)]  # type: ignore[arg-type]
+        out.append(f"trace check: {len(self.section('gap'))} gap(s), {len(self.section('open'))} open, "
+                   f"{len(self.section('warning'))} warning(s)")
+        return out
+
+
+@dataclass
+class _Context:
+    graph: Mapping[str, Any]
+    head: str | None
+    require_clean: bool
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outgoing: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+    incoming: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+    verdicts: dict[str, evidence.Verdict] = field(default_factory=dict)
+
+    def of_kind(self, kind: str) -> Iterator[dict[str, Any]]:
+        return (node for node in self.nodes.values() if node["kind"] == kind)
+
+    def status(self, node_id: str) -> str | None:
+        node = self.nodes.get(node_id)
+        return None if node is None else node["fields"].get("status")
+
+
+def _context(graph: Mapping[str, Any], head: str | None, require_clean: bool) -> _Context:
+    ctx = _Context(graph, head, require_clean)
+    ctx.nodes = {node["id"]: node for node in graph["nodes"]}
+    for edge in graph["edges"]:
+        ctx.outgoing[(edge["kind"], edge["source"])].append(edge["target"])
+        ctx.incoming[(edge["kind"], edge["target"])].append(edge["source"])
+    exclusions = evidence.run_exclusions(graph["runs"], head, require_clean=require_clean)
+    results = {node_id: node.get("results", []) for node_id, node in ctx.nodes.items() if node["kind"] == "test"}
+    for node in ctx.of_kind("requirement"):
+        tests = ctx.incoming.get(("verifies", node["id"]), [])
+        ctx.verdicts[node["id"]] = evidence.verdict(tests, results, exclusions)
+    return ctx
+
+
+def _graph_freshness(ctx: _Context) -> Iterator[Finding]:
+    built = ctx.graph["head"]["commit"]
+    if built != ctx.head:
+        yield Finding("gap", "GRAPH", "stale graph", f"built at commit {evidence.short(built)}, HEAD is "
+                      f"{evidence.short(ctx.head)}: run device-ai trace build")
+
+
+def _requirements(ctx: _Context) -> Iterator[Finding]:
+    for node in ctx.of_kind("requirement"):
+        status, verdict = node["fields"]["status"], ctx.verdicts[node["id"]]
+        if status == "approved" and verdict.status != "verified":
+            yield Finding("gap", node["id"], "verification", verdict.explain())
+        elif status in NOT_YET:
+            yield Finding("open", node["id"], status, node["fields"]["title"])
+            if verdict.status == "verified":
+                yield Finding("warning", node["id"], "planned but verified",
+                              f"{len(verdict.passed)} test(s) passed on this commit: approve it?")
+        elif status == "retired":
+            current = [t for t in verdict.passed] + [t for t, _ in verdict.failed]
+            if current:
+                yield Finding("gap", node["id"], "retired", "tests still verify it: " + ", ".join(current))
+
+
+def _controls(ctx: _Context) -> Iterator[Finding]:
+    for node in ctx.of_kind("risk_control"):
+        status, implementers = node["fields"]["status"], node["fields"]["implemented_by"]
+        if status in NOT_YET:
+            yield Finding("open", node["id"], status, node["fields"]["title"])
+            continue
+        if status != "approved":
+            continue
+        approved = [r for r in implementers if ctx.status(r) == "approved"]
+        if not implementers:
+            yield Finding("gap", node["id"], "risk control", "not implemented by any requirement")
+        elif not approved:
+            listed = ", ".join(f"{r} ({ctx.status(r)})" for r in implementers)
+            yield Finding("gap", node["id"], "risk control", f"not implemented by an approved requirement: {listed}")
+        unverified = [r for r in approved if ctx.verdicts[r].status != "verified"]
+        if unverified:
+            yield Finding("gap", node["id"], "risk control", "not verified: " + "; ".join(
+                f"{r} {ctx.verdicts[r].explain()}" for r in unverified))
+
+
+def _risks(ctx: _Context) -> Iterator[Finding]:
+    situations = list(ctx.of_kind("hazardous_situation"))
+    plan = next(ctx.of_kind("risk_plan"), None)
+    if plan is None:
+        if situations:
+            yield Finding("gap", "RISK-PLAN", "risk", "no risk management plan: hazardous situations cannot be evaluated")
+        return
+    for node in situations:
+        fields, item = node["fields"], node["id"]
+        result = evaluate_situation(plan["fields"], fields)
+        initial, residual = result["initial"], result["residual"]
+        controls = fields["controls"]
+        if not controls:
+            if initial["acceptability"] != "acceptable":
+                yield Finding("gap", item, "risk", f"no risk controls and the initial risk ({fields['severity']}, "
+                              f"P={initial['p']}) is {initial['acceptability']}")
+            continue
+        retired = [c for c in controls if ctx.status(c) == "retired"]
+        if retired:
+            yield Finding("gap", item, "risk", "controlled by retired control(s): " + ", ".join(retired))
+        pending = [c for c in controls if ctx.status(c) in NOT_YET]
+        if pending:
+            yield Finding("open", item, "risk", "relies on control(s) not yet approved: " + ", ".join(pending))
+        if residual["acceptability"] == "unacceptable":
+            yield Finding("gap", item, "risk", f"residual risk ({fields['severity']}, P={residual['p']}) is unacceptable")
+        elif residual["acceptability"] == "alara" and not fields.get("residual_rationale"):
+            yield Finding("gap", item, "risk", f"residual risk ({fields['severity']}, P={residual['p']}) is ALARA "
+                          "and needs residual_rationale (ISO 14971 7.4)")
+        if probability_rank(residual["p"]) > probability_rank(initial["p"]):
+            yield Finding("warning", item, "risk", f"residual P={residual['p']} is above the initial P={initial['p']}")
+
+
+def _soup(ctx: _Context) -> Iterator[Finding]:
+    entries = {}
+    for node in ctx.of_kind("soup"):
+        fields = node["fields"]
+        entries[normalize_package(fields["package"])] = node
+        missing = [name for name in SOUP_CURATED_FIELDS if not (fields.get(name) or "").strip()]
+        if missing:
+            yield Finding("gap", node["id"], "soup", "missing curated field(s): " + ", ".join(missing))
+        if not fields["software_items"]:
+            yield Finding("gap", node["id"], "soup", "not allocated to a software item (software_items is empty)")
+    for name in ctx.graph["environment"]["runtime_requirements"]:
+        node = entries.get(name)
+        if node is None:
+            yield Finding("gap", f"SOUP-{name}", "soup", f"runtime dependency of "
+                          f"{ctx.graph['environment']['package']} has no SOUP entry")
+        elif not node["fields"]["runtime"]:
+            yield Finding("gap", node["id"], "soup", "is a runtime dependency but marked runtime: false")
+
+
+def _documents(ctx: _Context) -> Iterator[Finding]:
+    exclusions = evidence.run_exclusions(ctx.graph["runs"], ctx.head, require_clean=ctx.require_clean)
+    for doc in ctx.graph["documents"]:
+        if not doc["required"]:
+            continue
+        if doc["missing"]:
+            yield Finding("gap", doc["id"], "document", f"{doc['title']} ({doc['clause']}, class "
+                          f"{ctx.graph['safety_class']}) missing: expected " + "; ".join(doc["missing"]))
+        if doc["id"] == VERIFICATION_RECORDS and not any(reason is None for reason in exclusions.values()):
+            reasons = sorted({r for r in exclusions.values() if r}) or ["no results given to trace build"]
+            yield Finding("gap", doc["id"], "document", "no test run recorded on this commit (" + "; ".join(reasons) + ")")
+
+
+def _reviews(ctx: _Context) -> Iterator[Finding]:
+    suspects_of: dict[str, list[str]] = defaultdict(list)
+    for node_id, node in ctx.nodes.items():
+        for changed in node.get("suspect_because", ()):
+            suspects_of[changed].append(node_id)
+    for node in ctx.nodes.values():
+        state = node.get("review_state")
+        if state == "unreviewed":
+            yield Finding("gap", node["id"], "unreviewed", f"never reviewed: device-ai trace review {node['id']} --by NAME")
+        elif state == "changed":
+            review = node["review"]
+            linked = sorted(suspects_of[node["id"]])
+            yield Finding("gap", node["id"], "changed", f"changed since its review by {review['by']} on {review['date']} "
+                          f"(commit {evidence.short(review['commit'])}); linked items suspect until it is reviewed: "
+                          + (", ".join(linked) or "none"))
+        if node.get("suspect_because"):
+            yield Finding("gap", node["id"], "suspect", "linked to " + ", ".join(node["suspect_because"])
+                          + ", changed since review")
+
+
+def _runs_and_anomalies(ctx: _Context) -> Iterator[Finding]:
+    for run in ctx.graph["runs"]:
+        git = run["header"]["git"]
+        if not ctx.require_clean and git["commit"] == ctx.head and git["dirty"]:
+            yield Finding("warning", run["id"], "dirty work tree", f"results in {run['source']} were recorded with "
+                          "uncommitted changes (gap with --require-clean)")
+        if run["header"].get("exit_status", 0) not in (0, 1, 5):
+            yield Finding("warning", run["id"], "incomplete run", f"pytest ended with exit status "
+                          f"{run['header']['exit_status']} (interrupted or usage error): {run['source']}")
+    for node in ctx.of_kind("test"):
+        if node["fields"]["unresolved"]:
+            yield Finding("warning", node["id"], "unknown requirement",
+                          "results name " + ", ".join(node["fields"]["unresolved"]))
+    for node in ctx.of_kind("anomaly"):
+        if node["fields"]["status"] == "open":
+            yield Finding("open", node["id"], "anomaly", node["fields"]["title"])
+
+
+_CHECKS = (_graph_freshness, _requirements, _controls, _risks, _soup, _documents, _reviews, _runs_and_anomalies)
+
+
+def check_graph(graph: Mapping[str, Any], *, head: str | None, require_clean: bool = False) -> CheckReport:
+    """Every gap, open item and warning of ``graph`` judged against commit ``head``."""
+    ctx = _context(graph, head, require_clean)
+    findings = [finding for rule in _CHECKS for finding in rule(ctx)]
+    return CheckReport(tuple(sorted(findings)))

@@ -1,0 +1,199 @@
+"""The trace graph: every item, test and test run of the device file as one typed JSON document.
+
+``device-ai trace build`` loads the items (:mod:`.loader`) and the test-result runs
+(:mod:`.results`) and writes one graph (DESIGN.md: "the trace graph is data first"; IEC 62304
+5.1.1 c, 5.7.4, 7.3.3 traceability; reference/regulatory.md §6.1):
+
+- ``nodes``: ``{kind, id, fields, fingerprint, source, review, review_state, suspect_because}``;
+  requirements carry their ``verification`` verdict, hazardous situations their ``evaluation``,
+  tests their ``results`` per run;
+- ``edges``: ``{kind, source, target, reviewed: {source, target}, suspect}`` where ``reviewed``
+  holds the fingerprints each end had when last reviewed;
+- ``runs`` (the 5.7.5 run headers), ``documents``, ``environment`` and the ``head`` commit.
+
+The output is byte-reproducible: keys and lists are sorted (item fields keep their authored order),
+and nothing depends on the wall clock except the recorded inputs (the runs' dates, the reviews).
+Renderers and ``trace check`` read only this graph.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import device_ai
+from device_ai.atomic_io import atomic_write_text
+from device_ai.regulatory import evidence
+from device_ai.regulatory.documents import document_status, system_class
+from device_ai.regulatory.fingerprint import fingerprint
+from device_ai.regulatory.items import HazardousSituation, Link, SoftwareItem, SoupItem, normalize_package
+from device_ai.regulatory.loader import Located, Project
+from device_ai.regulatory.results import LoadedRun
+from device_ai.regulatory.review import last_reviews, review_state
+from device_ai.regulatory.risk import evaluate_situation
+
+SCHEMA = "device-ai/trace-graph/1"
+PACKAGE = "device-ai"
+
+
+def runtime_requirements(package: str = PACKAGE) -> list[str]:
+    """Normalized names of the installed package's runtime dependencies (no extras)."""
+    try:
+        declared = metadata.requires(package) or []
+    except metadata.PackageNotFoundError:
+        return []
+    names = set()
+    for requirement in declared:
+        spec, _, marker = requirement.partition(";")
+        if "extra" in marker:
+            continue
+        name = spec.strip().split("[")[0]
+        for sep in "<>=!~ (":
+            name = name.split(sep)[0]
+        names.add(normalize_package(name))
+    return sorted(names)
+
+
+def installed_versions(names: Sequence[str]) -> dict[str, str | None]:
+    """The installed version of each distribution name, None when not installed."""
+    found: dict[str, str | None] = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def _item_node(located: Located[Any], item_id: str, kind: str, fp: str, review: Any, state: str) -> dict[str, Any]:
+    fields = located.item.model_dump(mode="json")
+    fields.pop("id", None)
+    return {"kind": kind, "id": item_id, "fields": fields, "fingerprint": fp, "source": located.where,
+            "review": None if review is None else review.model_dump(exclude={"id"}), "review_state": state,
+            "suspect_because": []}
+
+
+def _test_nodes(runs: Sequence[LoadedRun], known: set[str]) -> tuple[list[dict[str, Any]], list[tuple[str, str, str]]]:
+    tests: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        for node_id, record in run.results.items():
+            node = tests.setdefault(node_id, {"kind": "test", "id": node_id, "fingerprint": None, "source": None,
+                                              "review": None, "review_state": None, "suspect_because": [],
+                                              "fields": {"file": record.file, "line": record.line,
+                                                         "requirements": set(), "unresolved": set()},
+                                              "results": []})
+            node["fields"]["requirements"].update(record.requirements)
+            node["results"].append({"run": run.id, "outcome": record.outcome, "duration_s": record.duration_s,
+                                    "message": record.message})
+    edges = []
+    for node in tests.values():
+        fields = node["fields"]
+        fields["unresolved"] = sorted(r for r in fields["requirements"] if r not in known)
+        fields["requirements"] = sorted(fields["requirements"])
+        node["results"].sort(key=lambda r: r["run"])
+        edges.extend(("verifies", node["id"], r) for r in fields["requirements"] if r in known)
+    return list(tests.values()), edges
+
+
+def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None,
+                runtime: Sequence[str] | None = None, installed: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+    """The trace graph of ``project`` with the test ``runs``, judged against commit ``head``.
+
+    ``runtime`` are the runtime dependencies that need SOUP entries (default: those of the
+    installed device-ai); ``installed`` their installed versions (default: looked up).
+    """
+    latest = last_reviews(project)
+    nodes: dict[str, dict[str, Any]] = {}
+    located_all: list[tuple[str, Located[Any]]] = sorted(project.items.items())
+    for extra in (project.plan, project.benefit):
+        if extra is not None:
+            located_all.append((extra.item.id, extra))
+    for item_id, located in located_all:
+        fp = fingerprint(located.item)
+        review = latest.get(item_id)
+        nodes[item_id] = _item_node(located, item_id, located.item.KIND, fp, review, review_state(fp, review))
+
+    raw_edges: list[tuple[str, str, str]] = []
+    for item_id, located in sorted(project.items.items()):
+        link: Link
+        for link in located.item.links():
+            raw_edges.append((link.kind, item_id, link.target))
+        if isinstance(located.item, HazardousSituation) and project.plan is not None:
+            raw_edges.append(("evaluated_against", item_id, project.plan.item.id))
+    test_nodes, test_edges = _test_nodes(runs, set(nodes))
+    raw_edges.extend(test_edges)
+    for node in test_nodes:
+        nodes[node["id"]] = node
+
+    changed = {node_id for node_id, node in nodes.items() if node["review_state"] == "changed"}
+    edges = []
+    suspects: dict[str, set[str]] = defaultdict(set)
+    for kind, source, target in sorted(set(raw_edges)):
+        reviewed = {end: (latest[node_id].fingerprint if node_id in latest else None)
+                    for end, node_id in (("source", source), ("target", target))}
+        suspect = source in changed or target in changed
+        if source in changed:
+            suspects[target].add(source)
+        if target in changed:
+            suspects[source].add(target)
+        edges.append({"kind": kind, "source": source, "target": target, "reviewed": reviewed, "suspect": suspect})
+    for node_id, because in suspects.items():
+        nodes[node_id]["suspect_because"] = sorted(because)
+
+    run_rows = sorted(({"id": run.id, "source": run.source, "sha256": run.sha256, "header": run.header} for run in runs),
+                      key=lambda r: r["id"])
+    _attach_verdicts(nodes, edges, run_rows, head)
+    _attach_risk_evaluations(project, nodes)
+
+    runtime = runtime_requirements() if runtime is None else sorted({normalize_package(n) for n in runtime})
+    soup_packages = sorted({normalize_package(x.item.package) for x in project.of(SoupItem)})
+    versions = installed_versions(sorted(set(runtime) | set(soup_packages))) if installed is None else dict(installed)
+    safety = system_class([x.item.safety_class for x in project.of(SoftwareItem)])
+    return {
+        "schema": SCHEMA,
+        "generator": {"name": "device-ai trace build", "version": device_ai.__version__},
+        "head": {"commit": head},
+        "safety_class": safety,
+        "documents": document_status(project.root, safety),
+        "environment": {"package": PACKAGE, "runtime_requirements": list(runtime),
+                        "installed": {k: versions.get(k) for k in sorted(versions)}},
+        "runs": run_rows,
+        "nodes": sorted(nodes.values(), key=lambda n: (n["kind"], n["id"])),
+        "edges": edges,
+    }
+
+
+def _attach_verdicts(nodes: dict[str, dict[str, Any]], edges: list[dict[str, Any]], runs: list[dict[str, Any]],
+                     head: str | None) -> None:
+    exclusions = evidence.run_exclusions(runs, head, require_clean=False)
+    results = {node_id: node["results"] for node_id, node in nodes.items() if node["kind"] == "test"}
+    verifying: dict[str, list[str]] = defaultdict(list)
+    for edge in edges:
+        if edge["kind"] == "verifies":
+            verifying[edge["target"]].append(edge["source"])
+    for node in nodes.values():
+        if node["kind"] == "requirement":
+            node["verification"] = evidence.verdict(verifying.get(node["id"], ()), results, exclusions).to_json()
+
+
+def _attach_risk_evaluations(project: Project, nodes: dict[str, dict[str, Any]]) -> None:
+    if project.plan is None:
+        return
+    plan = nodes[project.plan.item.id]["fields"]
+    for located in project.of(HazardousSituation):
+        node = nodes[located.item.id]
+        node["evaluation"] = evaluate_situation(plan, node["fields"])
+
+
+def graph_json(graph: Mapping[str, Any]) -> str:
+    """The canonical text of a graph: sorted keys, one space indent, UTF-8, final newline."""
+    return json.dumps(graph, sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_graph(graph: Mapping[str, Any], path: Path) -> Path:
+    """Write the graph atomically."""
+    return atomic_write_text(Path(path), graph_json(graph))

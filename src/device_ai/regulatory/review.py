@@ -1,0 +1,96 @@
+"""Review records: the baseline that suspect links are measured against.
+
+``device-ai trace review ID --by NAME`` appends ``{id, fingerprint, by, date, commit}`` to
+``traceability/reviews.yaml`` (who reviewed what, at which content, when and on which commit:
+more than doorstop's hash-only ``reviewed:``; IEC 62304 8.2.3, 8.2.4; reference/regulatory.md
+§0.3, §6.4). An item whose current fingerprint differs from its last review is *changed*, and
+every item and test linked to it is *suspect* until the change is reviewed. The file is written
+atomically and only by this module; earlier records are kept as the review history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import yaml
+
+from device_ai.atomic_io import atomic_write_text
+from device_ai.errors import ConfigError
+from device_ai.regulatory.fingerprint import Fingerprinted, fingerprint
+from device_ai.regulatory.loader import REVIEWS_FILE, Project
+from device_ai.regulatory.items import Review
+
+ReviewState = Literal["reviewed", "changed", "unreviewed"]
+_HEADER = ("# Review records (suspect-link baseline, IEC 62304 8.2.3/8.2.4). Written only by\n"
+           "# `device-ai trace review`; do not edit by hand. The last record of an ID is its baseline.\n")
+
+
+def reviewable(project: Project) -> dict[str, Fingerprinted]:
+    """Every item that has a fingerprint, by ID (items, the risk plan, the benefit statement)."""
+    found: dict[str, Fingerprinted] = {item_id: located.item for item_id, located in project.items.items()}
+    if project.plan is not None:
+        found[project.plan.item.id] = project.plan.item
+    if project.benefit is not None:
+        found[project.benefit.item.id] = project.benefit.item
+    return found
+
+
+def last_reviews(project: Project) -> dict[str, Review]:
+    """The latest review record of each ID (records are appended in time order)."""
+    latest: dict[str, Review] = {}
+    for located in project.reviews:
+        latest[located.item.id] = located.item
+    return latest
+
+
+def review_state(current: str, review: Review | None) -> ReviewState:
+    """``reviewed`` at this fingerprint, ``changed`` since the last review, or never ``unreviewed``."""
+    if review is None:
+        return "unreviewed"
+    return "reviewed" if review.fingerprint == current else "changed"
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    """What ``record_reviews`` did: the records added, and the IDs already reviewed as they are."""
+
+    added: tuple[Review, ...]
+    unchanged: tuple[str, ...]
+
+
+def record_reviews(project: Project, ids: Iterable[str] | None, *, by: str, date: str,
+                   commit: str | None) -> ReviewOutcome:
+    """Record reviews of ``ids`` (None: every item not yet reviewed at its current fingerprint)
+    and write ``traceability/reviews.yaml`` atomically.
+
+    Raises :class:`~device_ai.errors.ConfigError` for an empty reviewer name or an unknown ID.
+    """
+    by = " ".join(by.split())
+    if not by:
+        raise ConfigError("a review needs the reviewer's name", hint="pass --by NAME")
+    items = reviewable(project)
+    wanted = sorted(items) if ids is None else list(dict.fromkeys(ids))
+    unknown = [item_id for item_id in wanted if item_id not in items]
+    if unknown:
+        raise ConfigError(f"no such item: {', '.join(unknown)}", hint="give IDs from traceability/ or risk/, or --all")
+    latest = last_reviews(project)
+    added, unchanged = [], []
+    for item_id in wanted:
+        current = fingerprint(items[item_id])
+        if review_state(current, latest.get(item_id)) == "reviewed":
+            unchanged.append(item_id)
+            continue
+        added.append(Review(id=item_id, fingerprint=current, by=by, date=date, commit=commit))
+    if added:
+        records = [located.item for located in project.reviews] + added
+        write_reviews(project, records)
+    return ReviewOutcome(tuple(added), tuple(unchanged))
+
+
+def write_reviews(project: Project, records: list[Review]) -> None:
+    """Write every review record, in order, to ``traceability/reviews.yaml`` (atomic)."""
+    body = yaml.safe_dump({REVIEWS_FILE.key: [record.model_dump() for record in records]}, sort_keys=False,
+                          allow_unicode=True, default_flow_style=False, width=120)
+    atomic_write_text(project.root / REVIEWS_FILE.path, _HEADER + body)

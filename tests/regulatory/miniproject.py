@@ -1,0 +1,135 @@
+"""A small, complete device file written into a temporary folder, for the trace engine's tests.
+
+``write_project`` writes items whose gate passes once ``write_results`` records passing tests for
+SRS-001 and SRS-002 on ``HEAD`` and ``baseline`` has reviewed everything. Tests then break one
+thing at a time. Nothing here reads the real repository's items.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from device_ai.regulatory.records import run_header
+
+HEAD = "a" * 40
+OTHER = "b" * 40
+RUNTIME = ("numpy",)
+TEST_A = "tests/test_core.py::test_core"
+TEST_B = "tests/test_safety.py::test_refuses[case0]"
+
+PLAN: dict[str, Any] = {
+    "scope": "The mini device.",
+    "responsibilities": [{"role": "RA", "duty": "Owns the file."}],
+    "severity": [{"level": f"S{i}", "name": f"S{i}", "description": f"severity {i}"} for i in (1, 2, 3)],
+    "p1": [{"level": f"P{i}", "name": f"P{i}", "description": f"p1 {i}"} for i in (1, 2, 3)],
+    "p2": [{"level": f"P{i}", "name": f"P{i}", "description": f"p2 {i}"} for i in (1, 2, 3)],
+    # P = the lower of P1 and P2 (a table: the rule is data).
+    "p_combination": {f"P{a}": {f"P{b}": f"P{min(a, b)}" for b in (1, 2, 3)} for a in (1, 2, 3)},
+    "acceptability": {
+        "S1": {"P1": "acceptable", "P2": "acceptable", "P3": "acceptable"},
+        "S2": {"P1": "acceptable", "P2": "alara", "P3": "unacceptable"},
+        "S3": {"P1": "alara", "P2": "unacceptable", "P3": "unacceptable"},
+    },
+    "overall_residual_risk_criteria": "All residual risks acceptable or ALARA with a rationale.",
+    "verification_of_controls": "Each control is implemented by a requirement verified by a passing test.",
+}
+
+
+def requirement(req_id: str, status: str = "approved", **extra: Any) -> dict[str, Any]:
+    return {"id": req_id, "title": f"Requirement {req_id}", "text": f"The device shall do {req_id}.",
+            "status": status, "category": "functional", "satisfies": ["UN-001"], "software_items": ["SI-CORE"], **extra}
+
+
+def default_items() -> dict[str, Any]:
+    """The file contents of a mini project, as data (path -> YAML document)."""
+    return {
+        "traceability/user_needs.yaml": {"user_needs": [
+            {"id": "UN-001", "title": "Segment", "text": "Clinicians need a segmentation.", "status": "approved",
+             "stakeholder": "clinician"}]},
+        "traceability/requirements.yaml": {"software_requirements": [
+            requirement("SRS-001"), requirement("SRS-002", category="safety"), requirement("SRS-003", "planned")]},
+        "traceability/software_items.yaml": {"software_items": [
+            {"id": "SI-CORE", "title": "Core", "modules": ["mini.core"], "safety_class": "B", "rationale": "Can harm."}]},
+        "traceability/soup.yaml": {"soup": [
+            {"id": "SOUP-numpy", "package": "numpy", "version": ">=1.26", "purpose": "arrays", "runtime": True,
+             "software_items": ["SI-CORE"], "functional_requirements": "array maths",
+             "performance_requirements": "fast enough", "hardware_software_requirements": "CPython 3.11",
+             "anomaly_review": "2026-11-01: no open issue affects us", "related_risks": ["RISK-001"]}]},
+        "traceability/anomalies.yaml": {"anomalies": []},
+        "risk/plan.yaml": {"risk_management_plan": PLAN},
+        "risk/hazards.yaml": {"hazards": [
+            {"id": "HAZ-001", "title": "Wrong mask", "description": "A wrong mask is shown.", "category": "output"}]},
+        "risk/hazardous_situations.yaml": {"hazardous_situations": [
+            {"id": "RISK-001", "hazard": "HAZ-001", "sequence_of_events": ["bad input", "accepted"],
+             "situation": "A clinician reads a wrong mask.", "harm": "Delayed diagnosis.", "severity": "S3",
+             "p1": "P3", "p2": "P3", "controls": ["RC-001"], "residual": {"p1": "P1", "p2": "P3"},
+             "residual_rationale": "Refusal of bad input."}]},
+        "risk/controls.yaml": {"risk_controls": [
+            {"id": "RC-001", "title": "Refuse bad input", "text": "Bad input is refused.", "type": "inherent",
+             "implemented_by": ["SRS-002"], "status": "approved"}]},
+        "risk/benefit.yaml": {"benefit_risk": {"benefits": "Faster reads.", "statement": "Benefits outweigh risks.",
+                                               "overall_residual_risk": "Acceptable."}},
+    }
+
+
+def write_yaml(root: Path, rel: str, data: Any) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def write_project(root: Path, items: dict[str, Any] | None = None) -> Path:
+    """Write the mini project (``items`` overrides ``default_items()``) with its documents."""
+    for rel, data in (default_items() if items is None else items).items():
+        write_yaml(root, rel, data)
+    for doc in ("docs/software_development_plan.md", "docs/architecture.md"):
+        (root / doc).parent.mkdir(parents=True, exist_ok=True)
+        (root / doc).write_text("# mini\n", encoding="utf-8")
+    return root
+
+
+def write_results(root: Path, outcomes: dict[str, tuple[str, list[str]]], *, commit: str = HEAD, dirty: bool = False,
+                  name: str = "test-results/requirements.json", date: str = "2026-11-30T12:00:00Z") -> Path:
+    """A results file as the plugin writes it: ``{node id: (outcome, [requirement IDs])}``."""
+    header = run_header(root, started_utc=date, command=["-q"], git={"commit": commit, "dirty": dirty},
+                        env={"DEVICE_AI_TESTER": "Test Er"})
+    results = {node: {"outcome": outcome, "duration_s": 0.01, "file": node.split("::")[0], "line": 1,
+                      "requirements": reqs, "message": None} for node, (outcome, reqs) in outcomes.items()}
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"run": header, "results": results}, indent=1, sort_keys=True), encoding="utf-8")
+    return path
+
+
+def passing_results() -> dict[str, tuple[str, list[str]]]:
+    return {TEST_A: ("passed", ["SRS-001"]), TEST_B: ("passed", ["SRS-002"])}
+
+
+def baseline(root: Path, ids: list[str] | None = None) -> None:
+    """Review every item (or ``ids``) at its current content."""
+    from device_ai.regulatory.loader import load_project
+    from device_ai.regulatory.review import record_reviews
+
+    record_reviews(load_project(root), ids, by="Rev Iewer", date="2026-11-30T00:00:00Z", commit=HEAD)
+
+
+def build(root: Path, *results: Path, head: str = HEAD) -> dict[str, Any]:
+    from device_ai.regulatory import trace
+
+    return trace.build(root, list(results), head=head, runtime=RUNTIME)
+
+
+def gate(root: Path, *results: Path, head: str = HEAD, require_clean: bool = False):  # noqa: ANN201 - CheckReport
+    """Build the graph of the mini project with ``results`` and judge it against ``head``."""
+    from device_ai.regulatory.check import check_graph
+
+    return check_graph(build(root, *results, head=head), head=head, require_clean=require_clean)
+
+
+def gap_lines(report) -> list[str]:  # noqa: ANN001
+    return [finding.line() for finding in report.section("gap")]
