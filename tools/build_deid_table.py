@@ -5,9 +5,10 @@ Run once per edition change, by a developer, then commit both files:
     python tools/build_deid_table.py            # writes the JSON
     python tools/build_deid_table.py --check    # exits 1 if the committed JSON differs
 
-Input: ``tools/data/table_e1_1.tsv`` (our transcription of the standard's table; its header
-comment records the edition and how it was established). Output:
-``src/device_ai/dicom/deidentify/data/table_e1_1.json``. The keyword of each single-tag row is
+Inputs: ``tools/data/table_e1_1.tsv`` and ``tools/data/table_e3_10_1.tsv`` (our transcriptions
+of PS3.15 Tables E.1-1 and E.3.10-1; their header comments record the edition and how it was
+established). Outputs: ``src/device_ai/dicom/deidentify/data/table_e1_1.json`` and
+``safe_private.json``. The keyword of each single-tag row of E.1-1 is
 taken from pydicom's data dictionary; the script refuses an action code that Table E.1-1a does
 not define, an option value the option cannot give, a duplicate tag, and a name that disagrees
 with pydicom's dictionary (apart from known spelling slips of that dictionary).
@@ -26,6 +27,17 @@ from pydicom.datadict import dictionary_description, keyword_for_tag
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "tools" / "data" / "table_e1_1.tsv"
 TARGET = ROOT / "src" / "device_ai" / "dicom" / "deidentify" / "data" / "table_e1_1.json"
+SAFE_SOURCE = ROOT / "tools" / "data" / "table_e3_10_1.tsv"
+SAFE_TARGET = TARGET.with_name("safe_private.json")
+SAFE_EDITION = "2023b"
+SAFE_SOURCE_TEXT = (
+    "tools/data/table_e3_10_1.tsv: PS3.15 2023b Table E.3.10-1 'Safe Private Attributes', "
+    "transcribed row by row from the edition's DocBook source (part15.xml). The standard calls the "
+    "list a sample: 'Vendors do not guarantee them to be safe'."
+)
+VRS = frozenset("AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR "
+                "US UT UV OW/OB".split())
+_PRIVATE = re.compile(r"^\(([0-9A-F]{4}),xx([0-9A-Fa-f]{2})\)$")
 
 EDITION = "current@2024-09-19"
 EDITION_EVIDENCE = (
@@ -141,6 +153,48 @@ def build(source: Path = SOURCE) -> dict[str, object]:
     }
 
 
+def build_safe_private(source: Path = SAFE_SOURCE) -> dict[str, object]:
+    """The JSON document of Table E.3.10-1 (raises ValueError on any inconsistency)."""
+    lines = [line for line in source.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+    header, body = lines[0].split("\t"), lines[1:]
+    if header != ["data_element", "creator", "vr", "vm", "meaning"]:
+        raise ValueError(f"unexpected TSV header {header}")
+    rows: list[dict[str, object]] = []
+    seen: set[tuple[str, int, int]] = set()
+    for number, line in enumerate(body, start=2):
+        cells = line.split("\t")
+        if len(cells) != 5:
+            raise ValueError(f"line {number}: {len(cells)} cells, expected 5")
+        element, creator, vr, vm, meaning = cells
+        match = _PRIVATE.match(element)
+        if not match:
+            raise ValueError(f"line {number}: {element!r} is not a private data element (gggg,xxee)")
+        group, offset = int(match.group(1), 16), int(match.group(2), 16)
+        if group % 2 == 0:
+            raise ValueError(f"line {number}: {element} is not in an odd (private) group")
+        if vr and vr not in VRS:
+            raise ValueError(f"line {number}: VR {vr!r}")
+        key = (creator.strip().upper(), group, offset)
+        if key in seen:
+            raise ValueError(f"line {number}: duplicate {creator} {element}")
+        seen.add(key)
+        rows.append({
+            "data_element": f"({group:04X},xx{offset:02X})",
+            "creator": creator,
+            "group": f"0x{group:04X}",
+            "element_offset": f"0x{offset:02X}",
+            "vr": vr or None,
+            "vm": vm,
+            "meaning": meaning or None,
+        })
+    return {
+        "table": "PS3.15 Table E.3.10-1 Safe Private Attributes",
+        "edition": SAFE_EDITION,
+        "source": SAFE_SOURCE_TEXT,
+        "rows": rows,
+    }
+
+
 def render(document: dict[str, object]) -> str:
     """Indented JSON with one table row per line (readable diffs when the edition changes)."""
     head = {key: value for key, value in document.items() if key != "rows"}
@@ -154,17 +208,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the committed JSON is not up to date")
     args = parser.parse_args(argv)
-    text = render(build())
-    if args.check:
-        current = TARGET.read_text(encoding="utf-8") if TARGET.is_file() else ""
-        if current != text:
-            print(f"{TARGET.relative_to(ROOT)} is out of date: run tools/build_deid_table.py", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.parent.mkdir(parents=True, exist_ok=True)
-    TARGET.write_text(text, encoding="utf-8")
-    print(f"wrote {TARGET.relative_to(ROOT)}")
-    return 0
+    outputs = {TARGET: render(build()), SAFE_TARGET: render(build_safe_private())}
+    stale = 0
+    for target, text in outputs.items():
+        if args.check:
+            current = target.read_text(encoding="utf-8") if target.is_file() else ""
+            if current != text:
+                print(f"{target.relative_to(ROOT)} is out of date: run tools/build_deid_table.py", file=sys.stderr)
+                stale += 1
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {target.relative_to(ROOT)}")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

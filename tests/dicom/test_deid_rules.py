@@ -147,6 +147,46 @@ def test_json_is_built_from_the_transcription() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.render(module.build()) == module.TARGET.read_text(encoding="utf-8")
+    assert module.render(module.build_safe_private()) == module.SAFE_TARGET.read_text(encoding="utf-8")
+
+
+# -- Table E.3.10-1 ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def safe_private() -> dict:
+    resource = resources.files("device_ai.dicom.deidentify") / "data" / "safe_private.json"
+    return json.loads(resource.read_text(encoding="utf-8"))
+
+
+def test_safe_private_table_edition_and_rows(safe_private: dict) -> None:
+    assert safe_private["edition"] == "2023b"
+    rows = safe_private["rows"]
+    assert len(rows) == 479
+    assert len({row["creator"] for row in rows}) == 20
+    keys = {(row["creator"].upper(), int(row["group"], 16), int(row["element_offset"], 16)) for row in rows}
+    assert len(keys) == len(rows)  # no duplicate (creator, group, offset)
+    for row in rows:
+        group, offset = int(row["group"], 16), int(row["element_offset"], 16)
+        assert group % 2 == 1 and 0 <= offset <= 0xFF, row
+        assert row["data_element"] == f"({group:04X},xx{offset:02X})"
+
+
+@pytest.mark.parametrize(("creator", "group", "offset", "vr", "meaning"), [
+    ("GEMS_ACQU_01", 0x0019, 0x23, "DS", "Table Speed [mm/rotation]"),
+    ("GEMS_PARM_01", 0x0043, 0x27, "SH", 'Scan Pitch Ratio in the form "n.nnn:1"'),
+    ("Philips PET Private Group", 0x7053, 0x00, "DS",
+     "SUV Factor - Multiplying Stored Pixel Values by Rescale Slope then this factor results in SUVbw in g/l"),
+    ("SIEMENS MR HEADER", 0x0019, 0x0C, "IS", "B Value"),
+    ("Philips MR Imaging DD 001", 0x2005, 0x0E, "FL", "Scale Slope"),
+    ("ELSCINT1", 0x00E1, 0x21, "DS", "DLP"),
+    ("SIEMENS SYNGO ULTRA-SOUND TOYON DATA STREAMING", 0x7FD1, 0x11, "OB", "After Payload"),
+])
+def test_safe_private_spot_checks(safe_private: dict, creator: str, group: int, offset: int, vr: str,
+                                  meaning: str) -> None:
+    matches = [row for row in safe_private["rows"] if row["creator"] == creator
+               and int(row["group"], 16) == group and int(row["element_offset"], 16) == offset]
+    assert len(matches) == 1
+    assert (matches[0]["vr"], matches[0]["meaning"]) == (vr, meaning)
 
 
 # -- lookup ------------------------------------------------------------------------------
