@@ -98,13 +98,6 @@ class AuditIntegrityError(AuditError):
     exit_code = 8
 
 
-class DeidentificationConfigError(ConfigError):
-    """The de-identification options are invalid: an unknown option name, or options that
-    exclude each other (PS3.15 E.3.6: the two Retain Longitudinal Temporal Information options)."""
-
-    code = "DAI-110"
-
-
 class TraceabilityError(DeviceAIError):
     """A requirement, risk or SOUP item, a review record or a test-result file is malformed
     or refers to an item that does not exist (IEC 62304 5.1.1 c, 5.2.6 e; ISO 14971 4.5).
@@ -126,3 +119,18 @@ class TraceGateFailed(DeviceAIError):
 
     code = "DAI-810"
     exit_code = 10
+
+
+class DeidentificationFailed(DeviceAIError):
+    """The de-identification self-check found identifying input values in the output; no
+    output was published (PS3.15 E.1.1)."""
+
+    code = "DAI-550"
+    exit_code = 11
+
+
+class DeidentificationConfigError(ConfigError):
+    """The de-identification options are invalid: an unknown option name, or options that
+    exclude each other (PS3.15 E.3.6: the two Retain Longitudinal Temporal Information options)."""
+
+    code = "DAI-110"
