@@ -48,7 +48,7 @@ def cmd_trace_build(args: argparse.Namespace) -> int:
 def cmd_trace_check(args: argparse.Namespace) -> int:
     from device_ai.regulatory.trace import check
 
-    report = check(Path(args.root), Path(args.graph), require_clean=args.require_clean)
+    report = check(Path(args.root), Path(args.graph), release=args.release)
     for line in report.lines():
         print(line)
     if not report.passed:
@@ -88,8 +88,9 @@ def register(add: Callable[..., Any]) -> None:
     check = add("check", cmd_trace_check, "the gate: list every gap in the evidence, exit non-zero if any", trace_sub)
     check.add_argument("--graph", default=str(DEFAULT_GRAPH), help=f"graph file (default {DEFAULT_GRAPH})")
     check.add_argument("--root", default=".", help="project root whose HEAD commit is checked (default: .)")
-    check.add_argument("--require-clean", action="store_true",
-                       help="results recorded on a dirty work tree are not evidence (release builds)")
+    check.add_argument("--release", action="store_true",
+                       help="release build: results from a dirty work tree are not evidence, and a SOUP "
+                            "version that differs from the installed one is a gap")
 
     review = add("review", cmd_trace_review, "record a review of items (clears their suspect links)", trace_sub)
     review.add_argument("ids", nargs="*", metavar="ID", help="item IDs, e.g. SRS-012 RC-003")

@@ -124,11 +124,11 @@ def build(root: Path, *results: Path, head: str = HEAD) -> dict[str, Any]:
     return trace.build(root, list(results), head=head, runtime=RUNTIME)
 
 
-def gate(root: Path, *results: Path, head: str = HEAD, require_clean: bool = False):  # noqa: ANN201 - CheckReport
+def gate(root: Path, *results: Path, head: str = HEAD, release: bool = False):  # noqa: ANN201 - CheckReport
     """Build the graph of the mini project with ``results`` and judge it against ``head``."""
     from device_ai.regulatory.check import check_graph
 
-    return check_graph(build(root, *results, head=head), head=head, require_clean=require_clean)
+    return check_graph(build(root, *results, head=head), head=head, release=release)
 
 
 def gap_lines(report) -> list[str]:  # noqa: ANN001

@@ -21,7 +21,7 @@ Gaps (each printed as ``GAP ID: topic: what is missing``):
 Outside the gate: ``planned`` and ``draft`` requirements and controls, hazardous situations that
 rely on them and open anomalies are listed as **open**. A planned requirement that already has a
 passing test is a **warning** ("planned but verified: approve it?"), as are results from a dirty
-work tree (a gap with ``require_clean``), residual estimates above the initial one and results
+work tree and SOUP versions that differ from the installed ones (gaps with ``release``), residual estimates above the initial one and results
 naming unknown requirements.
 """
 
@@ -77,7 +77,7 @@ class CheckReport:
 class _Context:
     graph: Mapping[str, Any]
     head: str | None
-    require_clean: bool
+    release: bool
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     outgoing: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
     incoming: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
@@ -91,13 +91,13 @@ class _Context:
         return None if node is None else node["fields"].get("status")
 
 
-def _context(graph: Mapping[str, Any], head: str | None, require_clean: bool) -> _Context:
-    ctx = _Context(graph, head, require_clean)
+def _context(graph: Mapping[str, Any], head: str | None, release: bool) -> _Context:
+    ctx = _Context(graph, head, release)
     ctx.nodes = {node["id"]: node for node in graph["nodes"]}
     for edge in graph["edges"]:
         ctx.outgoing[(edge["kind"], edge["source"])].append(edge["target"])
         ctx.incoming[(edge["kind"], edge["target"])].append(edge["source"])
-    exclusions = evidence.run_exclusions(graph["runs"], head, require_clean=require_clean)
+    exclusions = evidence.run_exclusions(graph["runs"], head, require_clean=release)
     results = {node_id: node.get("results", []) for node_id, node in ctx.nodes.items() if node["kind"] == "test"}
     for node in ctx.of_kind("requirement"):
         tests = ctx.incoming.get(("verifies", node["id"]), [])
@@ -180,27 +180,51 @@ def _risks(ctx: _Context) -> Iterator[Finding]:
             yield Finding("warning", item, "risk", f"residual P={residual['p']} is above the initial P={initial['p']}")
 
 
+def _version_drift(curated: str | None, installed: str | None) -> str | None:
+    """Why the curated SOUP version does not describe the installed one, or None."""
+    if not curated or installed is None:
+        return None
+    if curated[0] not in "<>=!~":
+        return None if curated == installed else f"curated for {curated}, installed {installed}"
+    try:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    except ImportError:  # packaging comes with pip/pytest; without it specifiers are not compared
+        return None
+    try:
+        ok = SpecifierSet(curated).contains(installed, prereleases=True)
+    except InvalidSpecifier:
+        return f"version {curated!r} is neither a version nor a specifier"
+    return None if ok else f"curated for {curated}, installed {installed}"
+
+
 def _soup(ctx: _Context) -> Iterator[Finding]:
+    environment = ctx.graph["environment"]
     entries = {}
     for node in ctx.of_kind("soup"):
         fields = node["fields"]
-        entries[normalize_package(fields["package"])] = node
+        package = normalize_package(fields["package"])
+        entries[package] = node
         missing = [name for name in SOUP_CURATED_FIELDS if not (fields.get(name) or "").strip()]
         if missing:
             yield Finding("gap", node["id"], "soup", "missing curated field(s): " + ", ".join(missing))
         if not fields["software_items"]:
             yield Finding("gap", node["id"], "soup", "not allocated to a software item (software_items is empty)")
-    for name in ctx.graph["environment"]["runtime_requirements"]:
+        drift = _version_drift(fields.get("version"), environment["installed"].get(package))
+        if drift:
+            yield Finding("gap" if ctx.release else "warning", node["id"], "soup version",
+                          f"{drift}: re-evaluate the SOUP and its anomaly list (IEC 62304 7.1.3, 8.1.2)")
+    if environment["runtime_requirements"] is None:
+        yield Finding("gap", "SOUP", "soup", f"runtime dependencies unknown ({environment['runtime_requirements_source']})")
+    for name in environment["runtime_requirements"] or ():
         node = entries.get(name)
         if node is None:
-            yield Finding("gap", f"SOUP-{name}", "soup", f"runtime dependency of "
-                          f"{ctx.graph['environment']['package']} has no SOUP entry")
+            yield Finding("gap", f"SOUP-{name}", "soup", f"runtime dependency of {environment['package']} has no SOUP entry")
         elif not node["fields"]["runtime"]:
             yield Finding("gap", node["id"], "soup", "is a runtime dependency but marked runtime: false")
 
 
 def _documents(ctx: _Context) -> Iterator[Finding]:
-    exclusions = evidence.run_exclusions(ctx.graph["runs"], ctx.head, require_clean=ctx.require_clean)
+    exclusions = evidence.run_exclusions(ctx.graph["runs"], ctx.head, require_clean=ctx.release)
     for doc in ctx.graph["documents"]:
         if not doc["required"]:
             continue
@@ -235,9 +259,9 @@ def _reviews(ctx: _Context) -> Iterator[Finding]:
 def _runs_and_anomalies(ctx: _Context) -> Iterator[Finding]:
     for run in ctx.graph["runs"]:
         git = run["header"]["git"]
-        if not ctx.require_clean and git["commit"] == ctx.head and git["dirty"]:
+        if not ctx.release and git["commit"] == ctx.head and git["dirty"]:
             yield Finding("warning", run["id"], "dirty work tree", f"results in {run['source']} were recorded with "
-                          "uncommitted changes (gap with --require-clean)")
+                          "uncommitted changes (a gap with --release)")
         if run["header"].get("exit_status", 0) not in (0, 1, 5):
             yield Finding("warning", run["id"], "incomplete run", f"pytest ended with exit status "
                           f"{run['header']['exit_status']} (interrupted or usage error): {run['source']}")
@@ -253,8 +277,8 @@ def _runs_and_anomalies(ctx: _Context) -> Iterator[Finding]:
 _CHECKS = (_graph_freshness, _requirements, _controls, _risks, _soup, _documents, _reviews, _runs_and_anomalies)
 
 
-def check_graph(graph: Mapping[str, Any], *, head: str | None, require_clean: bool = False) -> CheckReport:
+def check_graph(graph: Mapping[str, Any], *, head: str | None, release: bool = False) -> CheckReport:
     """Every gap, open item and warning of ``graph`` judged against commit ``head``."""
-    ctx = _context(graph, head, require_clean)
+    ctx = _context(graph, head, release)
     findings = [finding for rule in _CHECKS for finding in rule(ctx)]
     return CheckReport(tuple(sorted(findings)))

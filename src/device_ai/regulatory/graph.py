@@ -19,6 +19,8 @@ Renderers and ``trace check`` read only this graph.
 from __future__ import annotations
 
 import json
+import re
+import tomllib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from importlib import metadata
@@ -40,22 +42,34 @@ SCHEMA = "device-ai/trace-graph/1"
 PACKAGE = "device-ai"
 
 
-def runtime_requirements(package: str = PACKAGE) -> list[str]:
-    """Normalized names of the installed package's runtime dependencies (no extras)."""
+def _requirement_name(requirement: str) -> str | None:
+    """The normalized distribution name of a PEP 508 requirement, None if it applies to an extra only."""
+    spec, _, marker = requirement.partition(";")
+    if "extra" in marker:
+        return None
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
+    return normalize_package(match.group(1)) if match else None
+
+
+def runtime_requirements(root: Path, package: str = PACKAGE) -> tuple[str, list[str] | None]:
+    """``(source, names)``: the runtime dependencies (no extras) that need SOUP entries.
+
+    Read from ``pyproject.toml`` ``[project] dependencies`` at ``root`` when it declares
+    ``package`` (the repository alone is the source), else from the installed package's metadata;
+    None when neither is available (``trace check`` reports that as a gap).
+    """
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+        if normalize_package(str(project.get("name", ""))) == normalize_package(package):
+            names = {_requirement_name(r) for r in project.get("dependencies", [])}
+            return "pyproject.toml", sorted(n for n in names if n)
     try:
         declared = metadata.requires(package) or []
     except metadata.PackageNotFoundError:
-        return []
-    names = set()
-    for requirement in declared:
-        spec, _, marker = requirement.partition(";")
-        if "extra" in marker:
-            continue
-        name = spec.strip().split("[")[0]
-        for sep in "<>=!~ (":
-            name = name.split(sep)[0]
-        names.add(normalize_package(name))
-    return sorted(names)
+        return f"{package} is not installed and pyproject.toml does not declare it", None
+    names = {_requirement_name(r) for r in declared}
+    return f"installed metadata of {package}", sorted(n for n in names if n)
 
 
 def installed_versions(names: Sequence[str]) -> dict[str, str | None]:
@@ -149,9 +163,13 @@ def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None
     _attach_verdicts(nodes, edges, run_rows, head)
     _attach_risk_evaluations(project, nodes)
 
-    runtime = runtime_requirements() if runtime is None else sorted({normalize_package(n) for n in runtime})
+    if runtime is None:
+        runtime_source, runtime = runtime_requirements(project.root)
+    else:
+        runtime_source, runtime = "given", sorted({normalize_package(n) for n in runtime})
     soup_packages = sorted({normalize_package(x.item.package) for x in project.of(SoupItem)})
-    versions = installed_versions(sorted(set(runtime) | set(soup_packages))) if installed is None else dict(installed)
+    names = sorted(set(runtime or ()) | set(soup_packages))
+    versions = installed_versions(names) if installed is None else dict(installed)
     safety = system_class([x.item.safety_class for x in project.of(SoftwareItem)])
     return {
         "schema": SCHEMA,
@@ -159,7 +177,8 @@ def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None
         "head": {"commit": head},
         "safety_class": safety,
         "documents": document_status(project.root, safety),
-        "environment": {"package": PACKAGE, "runtime_requirements": list(runtime),
+        "environment": {"package": PACKAGE, "runtime_requirements": runtime,
+                        "runtime_requirements_source": runtime_source,
                         "installed": {k: versions.get(k) for k in sorted(versions)}},
         "runs": run_rows,
         "nodes": sorted(nodes.values(), key=lambda n: (n["kind"], n["id"])),

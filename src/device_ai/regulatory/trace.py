@@ -66,10 +66,10 @@ def read_graph(path: Path) -> dict[str, Any]:
     return graph
 
 
-def check(root: Path, graph_path: Path, *, require_clean: bool = False, head: str | None = None) -> CheckReport:
+def check(root: Path, graph_path: Path, *, release: bool = False, head: str | None = None) -> CheckReport:
     """Judge the graph at ``graph_path`` against the commit checked out at ``root``."""
     return check_graph(read_graph(graph_path), head=git_head(root) if head is None else head,
-                       require_clean=require_clean)
+                       release=release)
 
 
 def review(root: Path, ids: Sequence[str] | None, *, by: str) -> ReviewOutcome:
