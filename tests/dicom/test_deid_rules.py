@@ -250,7 +250,8 @@ def test_keep_wins_over_clean_when_options_disagree(table: RuleTable) -> None:
         assert actions == {Option.RETAIN_DEVICE_IDENTITY: "K", Option.RETAIN_LONG_MODIFIED_DATES: "C"}
     calibration = table.row("(0018,1200)")
     both = parse_options(["retain-device-identity", "retain-long-modified-dates"])
-    assert effective_action(calibration, both) == "K"
+    assert effective_action(calibration, both) == "C"  # Modified Dates wins for dates
+    assert effective_action(calibration, parse_options(["retain-device-identity"])) == "K"
     assert effective_action(calibration, parse_options(["retain-long-modified-dates"])) == "C"
 
 

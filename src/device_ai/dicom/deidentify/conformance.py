@@ -79,11 +79,13 @@ other (E.3.6); selecting both is refused (error DAI-110), as is an unknown optio
 Profile" (PS3.15 E.1.1): an attribute takes the Basic Profile action unless a selected option
 has an entry for it in Table E.1-1. When two selected options have different entries for the
 same attribute, K (keep) wins over C (clean), because an option that retains an attribute does
-so by its definition. In the table of this edition two options disagree only on dates and
-times: the two Retain Longitudinal options (K with Full Dates, C with Modified Dates), which
-cannot be selected together, and Retain Device Identity (K) against Modified Dates (C) on the
-device dates and times listed below; with both of these options selected those are kept
-unshifted.
+so by its definition, with one exception: Modified Dates (C) wins for the dates and times it
+modifies. In the table of this edition two options disagree only on dates and times: the two
+Retain Longitudinal options (K with Full Dates, C with Modified Dates), which cannot be
+selected together, and Retain Device Identity (K) against Modified Dates (C) on the device
+dates and times listed below; with both of these options selected those are shifted like every
+other date, because a calibration or installation date kept unshifted next to shifted exam
+dates would disclose the patient's offset.
 
 {device_dates}
 
@@ -96,10 +98,12 @@ unshifted.
 X/Z, X/D, Z/D, X/Z/D and X/Z/U* are resolved for each attribute by its Type *in the IOD of the
 instance being processed*, at the sequence path where it occurs, as given by the IOD, module and
 attribute tables of PS3.3 that ship inside highdicom (`highdicom/_standard`); a conditional Type
-(1C, 2C) counts as its base Type because the attribute is present. Type 1 takes D (U for X/Z/U*:
-the sequence is kept and the instance UIDs it contains are replaced as for U); Type 2 takes Z
-(D for X/D); Type 3, an attribute the IOD does not define, or an unknown SOP Class takes X (Z for
-Z/D). Where an IOD uses an attribute in several modules the strictest Type wins. The
+(1C, 2C) counts as its base Type because the attribute is present. Type 1 takes D; Type 2 takes
+Z (D for X/D); Type 3, an attribute the IOD does not define, or an unknown SOP Class takes X (Z
+for Z/D). X/Z/U* (Referenced Image Sequence, Source Image Sequence) always takes U: the
+sequence is kept and every instance UID it contains is replaced as for U, so references between
+the de-identified instances (a segmentation's source images, a derived image's sources, the
+Common Instance Reference module) keep resolving and nothing of the original UIDs is disclosed. Where an IOD uses an attribute in several modules the strictest Type wins. The
 de-identified instance therefore stays a valid instance of its IOD.
 
 ## Dummy values (action D)

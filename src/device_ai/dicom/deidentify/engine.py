@@ -12,9 +12,10 @@ dataset or embedded in an Item of a Sequence of Items"), gets exactly one action
 - private attributes are removed, unless Retain Safe Private is selected and the attribute
   is in Table E.3.10-1 (its private creator is kept with it).
 
-The compound actions (X/Z, X/D, Z/D, X/Z/D, X/Z/U*) resolve by the attribute's Type in the
-IOD of the instance (``iod_types``), so the output stays a valid instance: Type 1 gets a
-dummy (D), Type 2 is emptied (Z), Type 3 is removed (X).
+The compound actions X/Z, X/D, Z/D and X/Z/D resolve by the attribute's Type in the IOD of
+the instance (``iod_types``), so the output stays a valid instance: Type 1 gets a dummy (D),
+Type 2 is emptied (Z), Type 3 is removed (X). X/Z/U* (Referenced Image Sequence, Source Image
+Sequence) is always resolved to U: the references stay, with their UIDs remapped.
 """
 
 from __future__ import annotations
@@ -83,12 +84,15 @@ def _resolve(code: str, tag_type: int) -> str:
     """The action a compound code (PS3.15 Table E.1-1a) means for an attribute of ``tag_type``."""
     if "/" not in code:
         return code
-    allowed = code.replace("*", "").split("/")
+    if code == "X/Z/U*":
+        # References to other instances are kept with every UID in them remapped (U), which
+        # the code permits and which keeps a SEG's source images, a derived image's sources
+        # and the Common Instance Reference module consistent; the keyed UIDs disclose nothing.
+        return "U"
+    allowed = code.split("/")
     needed = {1: "D", 2: "Z", 3: "X"}[tag_type]
     if needed in allowed:
         return needed
-    if tag_type == 1 and "U" in allowed:  # X/Z/U*: a required reference sequence keeps its (remapped) UIDs
-        return "U"
     if tag_type == 1:
         return "D"  # a Type 1 attribute must stay non-empty for the instance to remain valid
     return "Z" if "Z" in allowed else allowed[-1]

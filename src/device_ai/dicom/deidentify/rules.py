@@ -210,9 +210,16 @@ def effective_action(row: Row, options: Iterable[Option]) -> str:
     (K) against Modified Dates (C), which exclude each other and are refused together by
     :func:`~device_ai.dicom.deidentify.options.parse_options`, and Retain Device Identity (K)
     against Modified Dates (C) on eleven device dates and times (calibration, installation,
-    manufacture, Beam Hold Transition DateTime): with both selected these are kept unshifted.
+    manufacture, Beam Hold Transition DateTime). There the exception to "K wins" applies:
+    **Modified Dates wins**, so those dates are shifted like every other date. A calibration or
+    installation date kept unshifted next to shifted exam dates would disclose the patient's
+    offset, and with it every real date of the patient (E.3.6 asks that dates be modified
+    consistently).
     """
     columns = {option.column for option in options if option.column is not None}
+    given = dict(row.option_actions)
+    if "retain_long_modified_dates" in columns and given.get("retain_long_modified_dates") == "C":
+        return "C"
     actions = {action for column, action in row.option_actions if column in columns}
     if not actions:
         return row.basic

@@ -1,0 +1,282 @@
+"""Verification of the de-identification engine and run (PS3.15 Annex E) on synthetic data."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.datadict import dictionary_VR
+
+from conftest import dciodvfy_errors
+from device_ai.cli import main
+from device_ai.dicom.deidentify.options import Option, parse_options
+from device_ai.dicom.deidentify.rules import effective_action, load_rule_table
+from device_ai.dicom.deidentify.run import REPORT_NAME, Deidentifier, RunConfig
+from device_ai.dicom.writer import part10_bytes
+from device_ai.errors import DeidentificationFailed
+from tests.dicom.deid_corpus import FAKE_MRN, FAKE_PATIENT, canary_dataset, ct_slice, write_study
+
+SECRET = b"test-secret-not-for-use".ljust(32, b"!")
+OPTIONS = [o for o in Option if o is not Option.BASIC]
+
+
+def _deidentifier(*names: str, secret: bytes = SECRET) -> Deidentifier:
+    return Deidentifier(RunConfig(options=parse_options(names), secret=secret))
+
+
+@pytest.fixture(scope="module")
+def canary_input() -> tuple[pydicom.Dataset, dict[str, str]]:
+    ds, canaries = canary_dataset()
+    return pydicom.dcmread(io.BytesIO(part10_bytes(ds))), canaries
+
+
+def _allowed(canary_tag: str, options: frozenset[Option]) -> bool:
+    """Whether the option set keeps this canary by definition: a K row, or a C row whose
+    cleaning keeps non-identifying text (a canary has no identifier in it) or time of day."""
+    table = load_rule_table()
+    tag = canary_tag.split(" > ")[-1]
+    if " > " in canary_tag:
+        tag = {"Person Name": "(0040,A123)", "Text Value": "(0040,A160)"}[tag]
+    if not tag.startswith("("):
+        return False  # private and file meta canaries are never kept
+    row = table.row(tag)
+    action = effective_action(row, options)
+    if action == "K":
+        return True
+    vr = dictionary_VR(row.value_tag) if row.value_tag is not None else ""
+    return action == "C" and vr not in ("DA", "DT", "UI", "OB", "OW", "UN")
+
+
+@pytest.mark.req("SRS-051", "SRS-058")
+def test_no_canary_survives_the_basic_profile(canary_input: tuple) -> None:
+    ds, canaries = canary_input
+    assert len(canaries) > 550  # every encodable row of Table E.1-1, nested, private, meta
+    _, data, _, leaks = _deidentifier().deidentify(ds)
+    found = sorted(tag for canary, tag in canaries.items() if canary.encode() in data)
+    assert found == []
+    assert leaks == []
+
+
+@pytest.mark.req("SRS-052")
+@pytest.mark.parametrize("option", OPTIONS, ids=lambda o: o.cli_name)
+def test_each_option_keeps_only_what_it_keeps_by_definition(canary_input: tuple, option: Option) -> None:
+    ds, canaries = canary_input
+    deidentifier = _deidentifier(option.cli_name)
+    _, data, _, leaks = deidentifier.deidentify(ds)
+    options = deidentifier.policy.options
+    found = {canary: tag for canary, tag in canaries.items() if canary.encode() in data}
+    not_allowed = sorted(tag for tag in found.values() if not _allowed(tag, options))
+    assert not_allowed == []
+    # and the option is honoured: every top-level K row's canary is still there (the file
+    # meta excepted: it is rebuilt from the instance, E.1.1)
+    table = load_rule_table()
+    kept = {c for c, t in canaries.items() if " > " not in t and t.startswith("(") and not t.startswith("(0002,")
+            and effective_action(table.row(t), options) == "K"}
+    assert kept <= set(found)
+    assert leaks == []
+
+
+@pytest.mark.req("SRS-056")
+def test_required_marking_and_new_file_meta(canary_input: tuple) -> None:
+    ds, _ = canary_input
+    out, data, _, _ = _deidentifier("retain-long-modified-dates", "clean-descriptors").deidentify(ds)
+    assert out.PatientIdentityRemoved == "YES"
+    codes = [item.CodeValue for item in out.DeidentificationMethodCodeSequence]
+    assert codes == ["113100", "113105", "113107"]
+    assert out.LongitudinalTemporalInformationModified == "MODIFIED"
+    assert "Basic" in out.DeidentificationMethod
+    equipment = out.ContributingEquipmentSequence[-1]
+    assert equipment.PurposeOfReferenceCodeSequence[0].CodeValue == "109104"
+    assert data[:128] == b"\0" * 128
+    assert out.file_meta.MediaStorageSOPInstanceUID == out.SOPInstanceUID
+    assert "SourceApplicationEntityTitle" not in out.file_meta
+    assert "PrivateInformation" not in out.file_meta
+    basic, _, _, _ = _deidentifier().deidentify(ds)
+    assert basic.LongitudinalTemporalInformationModified == "REMOVED"
+    # clean-pixel-data without a rule that ran is never claimed
+    unclaimed, _, _, _ = _deidentifier("clean-pixel-data").deidentify(ds)
+    assert "113101" not in [i.CodeValue for i in unclaimed.DeidentificationMethodCodeSequence]
+
+
+@pytest.mark.req("SRS-053", "SRS-054", "SRS-055")
+def test_study_references_resolve_and_intervals_survive(tmp_path: Path) -> None:
+    paths = write_study(tmp_path / "in")
+    before = {name: pydicom.dcmread(p) for name, p in paths.items()}
+    result = _deidentifier("retain-long-modified-dates").run([tmp_path / "in"], tmp_path / "out", tmp_path / "q")
+    assert result.quarantined == [] and len(result.written) == 4
+    after = [pydicom.dcmread(tmp_path / "out" / name) for name in result.written]
+    cts = sorted((d for d in after if d.Modality == "CT"), key=lambda d: d.InstanceNumber)
+    seg = next(d for d in after if d.Modality == "SEG")
+    ct_uids = {d.SOPInstanceUID for d in cts}
+    assert len({d.StudyInstanceUID for d in after}) == 1
+    assert seg.FrameOfReferenceUID == cts[0].FrameOfReferenceUID
+    assert {r.ReferencedSOPInstanceUID for r in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence} == ct_uids
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == cts[0].SeriesInstanceUID
+    for frame in seg.PerFrameFunctionalGroupsSequence:
+        for source in frame.DerivationImageSequence[0].SourceImageSequence:
+            assert source.ReferencedSOPInstanceUID in ct_uids
+    # X/Z/U*: references kept with their UIDs remapped, so they still resolve
+    assert cts[1].ReferencedImageSequence[0].ReferencedSOPInstanceUID == cts[0].SOPInstanceUID
+    for uid in (*ct_uids, seg.SOPInstanceUID, seg.StudyInstanceUID):
+        assert uid.startswith("2.25.") and len(uid) <= 64
+    # intervals: study date to SEG content date, and birth date is gone
+    import datetime as dt
+
+    def day(text: str) -> dt.date:
+        return dt.datetime.strptime(text, "%Y%m%d").date()
+
+    original = day(before["seg"].ContentDate) - day(before["ct0"].StudyDate)
+    shifted = day(seg.ContentDate) - day(cts[0].StudyDate)
+    assert shifted == original
+    assert day(cts[0].StudyDate) < day(before["ct0"].StudyDate)
+    assert cts[0].StudyTime == before["ct0"].StudyTime  # date and time move together (whole days)
+    assert seg.PatientID == cts[0].PatientID != FAKE_MRN
+    assert str(seg.PatientName) == str(cts[0].PatientName) != FAKE_PATIENT
+
+
+@pytest.mark.req("SRS-053", "SRS-054", "SRS-055")
+def test_pseudonyms_are_keyed_and_stable_across_runs(tmp_path: Path) -> None:
+    write_study(tmp_path / "in")
+    names = {}
+    for run, secret in (("a", SECRET), ("b", SECRET), ("c", b"another-secret".ljust(32, b"?"))):
+        result = _deidentifier("retain-long-modified-dates", secret=secret).run(
+            [tmp_path / "in"], tmp_path / run, tmp_path / f"q{run}")
+        names[run] = sorted(result.written)
+        first = pydicom.dcmread(tmp_path / run / names[run][0])
+        names[run + "-date"] = first.get("StudyDate") or first.get("ContentDate")
+    assert names["a"] == names["b"]
+    assert names["a-date"] == names["b-date"]
+    assert set(names["a"]).isdisjoint(names["c"])
+    assert (tmp_path / "a" / names["a"][0]).read_bytes() == (tmp_path / "b" / names["b"][0]).read_bytes()
+
+
+@pytest.mark.req("SRS-057", "SRS-061")
+def test_burned_in_and_unreadable_files_are_quarantined_and_the_run_goes_on(tmp_path: Path) -> None:
+    inp = tmp_path / "in"
+    write_study(inp)
+    burned = ct_slice(5)
+    burned.SOPInstanceUID = burned.file_meta.MediaStorageSOPInstanceUID = "1.2.999.1.4.99"
+    burned.BurnedInAnnotation = "YES"
+    (inp / "burned.dcm").write_bytes(part10_bytes(burned))
+    (inp / "not_dicom.dcm").write_bytes(b"FAKE NOT DICOM" * 20)
+    (inp / "truncated.dcm").write_bytes((inp / "FAKE_CANARY_ct0.dcm").read_bytes()[:700])
+    result = _deidentifier().run([inp], tmp_path / "out", tmp_path / "q")
+    reasons = {q.source.name: q.reason for q in result.quarantined}
+    assert set(reasons) == {"burned.dcm", "not_dicom.dcm", "truncated.dcm"}
+    assert "Burned In Annotation" in reasons["burned.dcm"]
+    assert len(result.written) == 4
+    index = json.loads((tmp_path / "q" / "quarantine.json").read_text())
+    assert len(index["quarantined"]) == 3
+    report = json.loads((tmp_path / "out" / REPORT_NAME).read_text())
+    assert report["files_processed"] == 7 and report["files_written"] == 4
+    assert len(report["quarantined"]) == 3
+    assert FAKE_MRN not in (tmp_path / "out" / REPORT_NAME).read_text()  # the report names no input path
+
+
+@pytest.mark.req("SRS-057")
+def test_clean_pixel_data_rule_blanks_regions_and_is_then_claimed(tmp_path: Path) -> None:
+    burned = ct_slice(0)
+    burned.BurnedInAnnotation = "YES"
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps([{"name": "fake scanner banner", "match": {"Manufacturer": "Synthetic Scanner Co"},
+                                  "regions": [[0, 0, 16, 4]]}]))
+    from device_ai.dicom.deidentify.burned_in import load_pixel_rules
+
+    deidentifier = Deidentifier(RunConfig(options=parse_options(["clean-pixel-data"]),
+                                          pixel_rules=load_pixel_rules(rules), secret=SECRET))
+    out, _, _, _ = deidentifier.deidentify(pydicom.dcmread(io.BytesIO(part10_bytes(burned))))
+    assert out.BurnedInAnnotation == "NO"
+    assert "113101" in [i.CodeValue for i in out.DeidentificationMethodCodeSequence]
+    assert (out.pixel_array[:4] == 0).all() and (out.pixel_array[4:] != 0).any()
+
+
+@pytest.mark.req("SRS-058")
+def test_a_leak_fails_the_run_and_publishes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_study(tmp_path / "in")
+    from device_ai.dicom.deidentify import engine
+
+    # a faulty engine that forgets to handle Institution Name must be caught by the self-check
+    original = engine.Engine._element
+
+    def forgetful(self, ds, element, path, state):  # noqa: ANN001, ANN202
+        if element.keyword == "InstitutionName":
+            return None
+        return original(self, ds, element, path, state)
+
+    monkeypatch.setattr(engine.Engine, "_element", forgetful)
+    with pytest.raises(DeidentificationFailed):
+        _deidentifier().run([tmp_path / "in"], tmp_path / "out", tmp_path / "q")
+    assert not (tmp_path / "out").exists()
+    index = json.loads((tmp_path / "q" / "quarantine.json").read_text())
+    assert index["self_check"]["passed"] is False
+    assert any("(0008,0080)" in leak for leaks in index["self_check"]["leaks"].values() for leak in leaks)
+
+
+@pytest.mark.req("SRS-060", "SRS-062", "SRS-064", "SRS-059")
+def test_anonymize_cli_writes_audits_and_leaves_input_untouched(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    paths = write_study(tmp_path / "in")
+    before = {p: p.read_bytes() for p in paths.values()}
+    code = main(["anonymize", str(tmp_path / "in"), str(tmp_path / "out"), "--option", "retain-long-modified-dates",
+                 "--crosswalk", str(tmp_path / "xwalk.bin")])
+    assert code == 0
+    assert {p: p.read_bytes() for p in paths.values()} == before
+    assert "self-check passed" in capsys.readouterr().out
+    crosswalk_bytes = (tmp_path / "xwalk.bin").read_bytes()
+    assert FAKE_MRN.encode() not in crosswalk_bytes and b"1.2.999" not in crosswalk_bytes
+    assert main(["anonymize-crosswalk", str(tmp_path / "xwalk.bin")]) == 0
+    crosswalk = json.loads(capsys.readouterr().out)
+    assert FAKE_MRN in crosswalk["patients"] and "1.2.999.1.1" in crosswalk["uids"]
+    # every run is in the audit trail, and the secret is in none of the outputs
+    from device_ai.dicom.deidentify.keyed import site_secret
+
+    secret = site_secret()
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_bytes() and secret.hex().encode() not in path.read_bytes()
+    assert main(["audit", "show", "--event", "DAI001"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.count("De-identification") >= 2  # the run and the crosswalk read
+
+
+@pytest.mark.req("SRS-060", "SRS-061")
+def test_anonymize_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    inp = tmp_path / "in"
+    write_study(inp)
+    (inp / "junk.dcm").write_bytes(b"junk" * 100)
+    assert main(["anonymize", str(inp), str(tmp_path / "out")]) == 3  # something was quarantined
+    assert "quarantined" in capsys.readouterr().err
+    assert main(["anonymize", str(inp), str(tmp_path / "out2"), "--option", "no-such-option"]) == 2
+    assert main(["anonymize", str(inp), str(tmp_path / "out3"), "--option", "retain-long-full-dates",
+                 "--option", "retain-long-modified-dates"]) == 2
+    assert not (tmp_path / "out2").exists() and not (tmp_path / "out3").exists()
+    assert main(["anonymize", str(tmp_path / "missing"), str(tmp_path / "out4")]) == 3
+
+
+@pytest.mark.dicom_tools
+@pytest.mark.req("SRS-051")
+def test_dciodvfy_reports_no_new_errors(tmp_path: Path, dciodvfy: str) -> None:
+    from pydicom.data import get_testdata_file
+
+    inp = tmp_path / "in"
+    paths = write_study(inp)
+    for name in ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "waveform_ecg.dcm", "JPEG2000.dcm"):
+        source = get_testdata_file(name, download=False)
+        if source:
+            (inp / name).write_bytes(Path(source).read_bytes())
+    result = _deidentifier("retain-long-modified-dates").run([inp], tmp_path / "out", tmp_path / "q")
+    assert len(result.written) >= 6
+    crosswalk = result.replacer.uids
+    inputs = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID): p for p in inp.iterdir()}
+    checked = 0
+    for name in result.written:
+        out_path = tmp_path / "out" / name
+        sop = out_path.stem
+        original = next(p for uid, p in inputs.items() if crosswalk.get(uid) == sop)
+        new_errors = set(dciodvfy_errors(dciodvfy, out_path)) - set(dciodvfy_errors(dciodvfy, original))
+        assert new_errors == set(), f"{original.name}: {sorted(new_errors)}"
+        checked += 1
+    assert checked == len(result.written)
+    assert paths  # the synthetic study is part of what was checked
