@@ -19,8 +19,16 @@ demo: $(STAMP)
 	rm -rf $(DEMO_OUT)
 	$(BIN)/device-ai demo --out $(DEMO_OUT)
 
+# Every test's record (outcome, requirements, IEC 62304 5.7.5 run fields) goes to
+# test-results/requirements.json; the trace graph is built from it and the items, and
+# `trace check` (the gate) lists every gap. The gate runs even when a test failed, so all gaps
+# are listed; the target fails when either the tests or the gate failed.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --req-report test-results/requirements.json
+	rm -f test-results/requirements.json
+	$(BIN)/python -m pytest -q --req-report test-results/requirements.json; tests=$$?; \
+	$(BIN)/device-ai trace build --results test-results/requirements.json --out trace/graph.json && \
+	$(BIN)/device-ai trace check --graph trace/graph.json; gate=$$?; \
+	if [ $$tests -ne 0 ]; then exit $$tests; fi; exit $$gate
 
 # Retrain, export, parity-check, evaluate and sign the demo model (about 25 min on 2 cores).
 # SIGNING_KEY must name an Ed25519 private key (`device-ai model keygen --out KEY`).

@@ -208,9 +208,30 @@ def _attach_risk_evaluations(project: Project, nodes: dict[str, dict[str, Any]])
         node["evaluation"] = evaluate_situation(plan, node["fields"])
 
 
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def graph_json(graph: Mapping[str, Any]) -> str:
-    """The canonical text of a graph: sorted keys, one space indent, UTF-8, final newline."""
-    return json.dumps(graph, sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    """The canonical text of a graph: sorted keys, UTF-8, one list element (node, edge, run...)
+    per line so that diffs between builds stay readable, final newline. Still one JSON document.
+
+    (Compact per element: the C JSON encoder, about ten times faster than ``indent=``.)
+    """
+    lines = ["{"]
+    keys = sorted(graph)
+    for index, key in enumerate(keys):
+        comma = "," if index < len(keys) - 1 else ""
+        value = graph[key]
+        if isinstance(value, list) and value:
+            lines.append(f" {_compact(key)}: [")
+            lines.extend(f"  {_compact(element)}," for element in value[:-1])
+            lines.append(f"  {_compact(value[-1])}")
+            lines.append(f" ]{comma}")
+        else:
+            lines.append(f" {_compact(key)}: {_compact(value)}{comma}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def write_graph(graph: Mapping[str, Any], path: Path) -> Path:
