@@ -20,7 +20,7 @@ from device_ai.errors import DeidentificationFailed
 from tests.dicom.deid_corpus import FAKE_MRN, FAKE_PATIENT, canary_dataset, ct_slice, write_study
 
 SECRET = b"test-secret-not-for-use".ljust(32, b"!")
-OPTIONS = [o for o in Option if o is not Option.BASIC]
+OPTIONS = [o for o in Option if o not in (Option.BASIC, Option.CLEAN_RECOGNIZABLE_VISUAL_FEATURES)]
 
 
 def _deidentifier(*names: str, secret: bytes = SECRET) -> Deidentifier:
@@ -280,3 +280,32 @@ def test_dciodvfy_reports_no_new_errors(tmp_path: Path, dciodvfy: str) -> None:
         checked += 1
     assert checked == len(result.written)
     assert paths  # the synthetic study is part of what was checked
+
+
+@pytest.mark.req("SRS-061")
+def test_unknown_transfer_syntax_and_malformed_sequence_are_quarantined(tmp_path: Path) -> None:
+    inp = tmp_path / "in"
+    inp.mkdir()
+    data = bytearray(part10_bytes(ct_slice(0)))
+    at = data.find(b"1.2.840.10008.1.2.1\0")
+    data[at:at + 20] = b"1.2.840.99999.1.2.1\0"
+    (inp / "unknown_syntax.dcm").write_bytes(bytes(data))
+    good = part10_bytes(ct_slice(1))
+    at = good.find(b"\x40\x00\x75\x02SQ")  # Request Attributes Sequence: break its item length
+    broken = bytearray(good)
+    broken[at + 16:at + 20] = (0x7FFFFFF0).to_bytes(4, "little")
+    (inp / "malformed_sequence.dcm").write_bytes(bytes(broken))
+    (inp / "fine.dcm").write_bytes(part10_bytes(ct_slice(2)))
+    result = _deidentifier().run([inp], tmp_path / "out", tmp_path / "q")
+    reasons = {q.source.name: q.reason for q in result.quarantined}
+    assert reasons["unknown_syntax.dcm"] == "unknown transfer syntax 1.2.840.99999.1.2.1"
+    assert "malformed_sequence.dcm" in reasons
+    assert len(result.written) == 1
+
+
+@pytest.mark.req("SRS-052", "SRS-057")
+def test_visual_feature_cleaning_is_refused_rather_than_claimed() -> None:
+    from device_ai.errors import DeidentificationConfigError
+
+    with pytest.raises(DeidentificationConfigError):
+        _deidentifier("clean-recognizable-visual-features")

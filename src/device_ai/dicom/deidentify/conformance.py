@@ -181,7 +181,10 @@ An instance that may carry identifying text in its pixel data (Burned In Annotat
 YES, secondary capture, ultrasound and similar modalities, encapsulated documents) is not
 written: it is quarantined with the reason. Only when Clean Pixel Data (113101) is selected
 and a configured rule covers the instance are the rule's regions blanked, Burned In Annotation
-set to NO and 113101 recorded; pixel cleaning that did not happen is never claimed.
+set to NO and 113101 recorded; pixel cleaning that did not happen is never claimed. Clean
+Recognizable Visual Features (113102) is not supported and selecting it is refused (error
+DAI-110): nothing here removes or distorts faces, and head CT or MR volumes may still allow a
+face to be reconstructed.
 
 ## Attributes written
 

@@ -37,7 +37,7 @@ from device_ai.dicom.deidentify.rules import load_rule_table
 from device_ai.dicom.deidentify.safe_private import load_safe_private
 from device_ai.dicom.reader import ReadLimits, collect_input_files, read_dataset
 from device_ai.dicom.writer import part10_bytes
-from device_ai.errors import DeidentificationFailed, DicomReadError, OutputError
+from device_ai.errors import DeidentificationConfigError, DeidentificationFailed, DicomReadError, OutputError
 
 REPORT_NAME = "deidentification-report.json"
 QUARANTINE_INDEX = "quarantine.json"
@@ -117,6 +117,13 @@ class Deidentifier:
     """Runs the profile over files; one instance per run keeps pseudonyms consistent."""
 
     def __init__(self, config: RunConfig) -> None:
+        if Option.CLEAN_RECOGNIZABLE_VISUAL_FEATURES in config.options:
+            # Nothing here removes faces from pixels or volumes; selecting the option would
+            # claim (0028,0302) NO and code 113102 for work that was not done (E.3.2).
+            raise DeidentificationConfigError(
+                "option clean-recognizable-visual-features is not supported: this device does not "
+                "remove or distort faces in pixel data",
+                hint="run without it; head CT/MR volumes may still allow a face to be reconstructed")
         self.config = config
         self.table = load_rule_table()
         self.policy = Policy(self.table, frozenset(config.options) | {Option.BASIC}, load_safe_private())
@@ -126,7 +133,11 @@ class Deidentifier:
     def deidentify(self, ds: Dataset) -> tuple[Dataset, bytes, FileState, list[Leak]]:
         """De-identify one parsed instance (a copy is made); returns the output data set, its
         Part 10 bytes, the per-file state and any leaks the self-check found."""
-        ds = copy.deepcopy(ds)
+        return self._deidentify_owned(copy.deepcopy(ds))
+
+    def _deidentify_owned(self, ds: Dataset) -> tuple[Dataset, bytes, FileState, list[Leak]]:
+        """:meth:`deidentify` of a data set no one else holds (just read by the run): changed
+        in place, without the deep copy (which also copies the read buffer, the whole file)."""
         pixels_cleaned = False
         reason = burned_in_reason(ds)
         if reason is not None:
@@ -181,7 +192,7 @@ class Deidentifier:
             reason = _reason_for_unreadable(ds)
             if reason is not None:
                 raise _Quarantine(reason)
-            out_ds, data, state, leaks = self.deidentify(ds)
+            out_ds, data, state, leaks = self._deidentify_owned(ds)
         except DicomReadError as exc:
             result.quarantined.append(_quarantined(index, path, exc.one_line().split(": ", 1)[-1]))
             return
