@@ -491,6 +491,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_trace(add)
 
+    from device_ai.cli_report import register as register_report
+
+    register_report(add)
+
     add("version", cmd_version, "print the software version")
     return parser
 

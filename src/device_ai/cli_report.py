@@ -1,0 +1,42 @@
+"""``device-ai report package``: the submission package rendered from the trace graph (issue 6).
+
+Registered by :func:`register` from :mod:`device_ai.cli`; the work is in
+:mod:`device_ai.regulatory.package`. Expected problems (no graph, a graph of another schema,
+an altered baseline, an existing output folder) are typed errors with a hint, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def cmd_report_package(args: argparse.Namespace) -> int:
+    """Write the package (IEC 62304 5.8; FDA premarket software documentation) and say where."""
+    from device_ai.regulatory.package import build_package, read_graph
+
+    graph = read_graph(Path(args.graph))
+    result = build_package(graph, root=Path(args.root), out=Path(args.out),
+                           baseline=Path(args.baseline) if args.baseline else None)
+    print(f"submission package: {len(result.files)} files -> {result.out} "
+          f"(manifest.json SHA-256 {result.manifest_sha256})")
+    print(f"open {result.out / 'index.html'}")
+    return 0
+
+
+def register(add: Callable[..., Any]) -> None:
+    """Add the ``report`` command group to the CLI (``add`` is :func:`device_ai.cli.build_parser`'s helper)."""
+    report = add("report", lambda a: 2, "regulatory documents rendered from the trace graph")
+    sub = report.add_subparsers(dest="report_command", metavar="ACTION", required=True)
+    package = add("package", cmd_report_package, "write the submission package: HTML documents, SBOM, "
+                  "trace graph and a SHA-256 manifest", sub)
+    package.add_argument("--out", required=True, help="package folder to create (must not exist or be empty)")
+    package.add_argument("--graph", default="trace/graph.json", help="trace graph from device-ai trace build "
+                         "(default: trace/graph.json)")
+    package.add_argument("--baseline", help="an earlier package folder: adds diff.html (added, changed, removed "
+                         "items and changed verdicts)")
+    package.add_argument("--root", default=".", help="repository root holding docs/ and models/ (default: .)")

@@ -1,0 +1,180 @@
+"""The submission package: every document, the SBOM and a hashed manifest in one folder
+(IEC 62304 5.8.2-5.8.8 release documentation and reliable delivery; FDA premarket software
+documentation; EU MDR Annex II).
+
+``device-ai report package --out DIR [--baseline DIR]`` renders the trace graph into:
+
+- ``index.html`` (every document with its clause and SHA-256) and the HTML documents of
+  :data:`device_ai.regulatory.render.DOCUMENTS` (plus ``diff.html`` with a baseline);
+- ``sbom.cdx.json``, the CycloneDX SBOM merged with the SOUP curation;
+- ``trace-graph.json``, the graph itself (what a later package diffs against);
+- ``manifest.json``: the SHA-256 and size of every other file.
+
+Built twice from the same graph, repository and environment, the package is byte-identical:
+no wall clock, sorted everything, the SBOM serial number derived from its content. The folder
+appears in one rename when complete and an existing non-empty folder is never overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import device_ai
+from device_ai.atomic_io import atomic_write_bytes, staged_directory
+from device_ai.errors import TraceabilityError
+from device_ai.regulatory import sbom as sbom_module
+from device_ai.regulatory.render import render_all, render_index
+from device_ai.regulatory.render.documents import fields
+from device_ai.regulatory.render.view import TraceView
+
+MANIFEST = "manifest.json"
+GRAPH = "trace-graph.json"
+SBOM = "sbom.cdx.json"
+SCHEMA = "device-ai/submission-package/1"
+
+
+@dataclass(frozen=True)
+class PackageResult:
+    """What was written: the folder, ``{file: sha256}`` and the manifest's own SHA-256."""
+
+    out: Path
+    files: Mapping[str, str]
+    manifest_sha256: str
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def canonical_json(data: Any) -> str:
+    """Sorted keys, one-space indent, UTF-8, final newline (the trace graph's own convention)."""
+    return json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def read_graph(path: Path) -> dict[str, Any]:
+    """A trace graph from a JSON file; a typed error when it is missing, unreadable or another schema."""
+    try:
+        graph = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise TraceabilityError(f"no trace graph at {path}", hint="run device-ai trace build --out "
+                                f"{path} first") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TraceabilityError(f"cannot read the trace graph {path}: {exc}",
+                                hint="rebuild it: device-ai trace build") from exc
+    TraceView.from_graph(graph)
+    return graph
+
+
+def model_manifests(view: TraceView, root: Path) -> dict[str, Any]:
+    """The parsed ``manifest.json`` of every model node, checked against the digest in the graph."""
+    found: dict[str, Any] = {}
+    for node in view.of("model"):
+        f = fields(node)
+        path = root / str(f.get("package", "")) / "manifest.json"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise TraceabilityError(f"cannot read {path}: {exc.strerror}", hint="check the file's permissions") from exc
+        if sha256_hex(data) != f.get("manifest_sha256"):
+            raise TraceabilityError(f"{path} is not the manifest the trace graph was built from",
+                                    hint="rebuild the graph (device-ai trace build) after changing a model package")
+        found[str(node["id"])] = json.loads(data)
+    return found
+
+
+def load_baseline(folder: Path) -> TraceView:
+    """The trace graph of an earlier package, after checking the files against its manifest."""
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        listed = manifest["files"]
+        expected = listed[GRAPH]["sha256"]
+        graph_bytes = (folder / GRAPH).read_bytes()
+    except FileNotFoundError as exc:
+        raise TraceabilityError(f"{folder} is not a submission package ({exc.filename} missing)",
+                                hint="--baseline must name a folder written by device-ai report package") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise TraceabilityError(f"cannot read the baseline package {folder}: {exc}",
+                                hint="--baseline must name a folder written by device-ai report package") from exc
+    if sha256_hex(graph_bytes) != expected:
+        raise TraceabilityError(f"the baseline's {GRAPH} does not match its manifest",
+                                hint="the baseline package was altered; use an intact copy")
+    try:
+        return TraceView.from_graph(json.loads(graph_bytes))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TraceabilityError(f"the baseline's {GRAPH} is not JSON: {exc}") from exc
+
+
+def build_sbom_text(view: TraceView) -> str:
+    """The package's CycloneDX SBOM, validated against the schema (IEC 62304 8.1.2; FDA 524B)."""
+    soup = [{"id": str(n["id"]), **fields(n)} for n in view.of("soup")]
+    document = sbom_module.build_sbom(sbom_module.closure(), soup, main_version=view.software_version,
+                                      timestamp=view.recorded_date(), tool_version=device_ai.__version__)
+    text = sbom_module.sbom_text(document)
+    sbom_module.validate(text)
+    return text
+
+
+def package_files(graph: Mapping[str, Any], *, root: Path, baseline: Path | None = None) -> dict[str, bytes]:
+    """Every file of the package, ``{relative name: bytes}``, the manifest last (IEC 62304 5.8.7, 5.8.8)."""
+    view = TraceView.from_graph(graph)
+    old = load_baseline(baseline) if baseline is not None else None
+    sbom_text = build_sbom_text(view)
+    sbom = json.loads(sbom_text)
+    rendered = render_all(view, root=Path(root), sbom=sbom, model_manifests=model_manifests(view, Path(root)),
+                          baseline=old)
+    files: dict[str, bytes] = {name: text.encode("utf-8") for name, text in rendered.items()}
+    files[SBOM] = sbom_text.encode("utf-8")
+    files[GRAPH] = canonical_json(graph).encode("utf-8")
+    digests = {name: sha256_hex(data) for name, data in files.items()}
+    files["index.html"] = render_index(view, digests, has_diff=old is not None).encode("utf-8")
+    manifest = {
+        "schema": SCHEMA,
+        "software": {"name": "device-ai", "version": view.software_version},
+        "commit": view.head,
+        "generator": {"name": "device-ai report package", "version": device_ai.__version__},
+        "baseline": None if old is None else {"commit": old.head, "version": old.software_version},
+        "sbom_serial_number": sbom.get("serialNumber"),
+        "files": {name: {"sha256": sha256_hex(data), "bytes": len(data)} for name, data in sorted(files.items())},
+    }
+    files[MANIFEST] = canonical_json(manifest).encode("utf-8")
+    return dict(sorted(files.items()))
+
+
+def build_package(graph: Mapping[str, Any], *, root: Path, out: Path, baseline: Path | None = None) -> PackageResult:
+    """Write the submission package to ``out`` (must not exist or be empty), in one rename."""
+    files = package_files(graph, root=root, baseline=baseline)
+    out = Path(out)
+    with staged_directory(out) as stage:
+        for name, data in files.items():
+            atomic_write_bytes(stage / name, data)
+    return PackageResult(out, {name: sha256_hex(data) for name, data in files.items()}, sha256_hex(files[MANIFEST]))
+
+
+def verify_package(folder: Path) -> list[str]:
+    """Files of a package whose bytes differ from its manifest, or that are missing or unlisted."""
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        listed: Mapping[str, Mapping[str, Any]] = manifest["files"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise TraceabilityError(f"cannot read the manifest of {folder}: {exc}") from exc
+    problems = []
+    present = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    for name in present:
+        if name != MANIFEST and name not in listed:
+            problems.append(f"{name}: not in the manifest")
+    for name, entry in sorted(listed.items()):
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{name}: missing")
+        elif sha256_hex(path.read_bytes()) != entry.get("sha256"):
+            problems.append(f"{name}: SHA-256 differs from the manifest")
+    return problems

@@ -1,0 +1,181 @@
+"""Renderers: the trace graph -> self-contained HTML documents (Jinja2), IEC 62304 5.1.1 c, 5.7.5,
+5.8; ISO 14971 clause 8; FDA premarket software guidance (SRS traceability, V&V, unresolved
+anomalies).
+
+Data first (DESIGN.md): :mod:`.documents` computes what each document shows from the graph,
+the templates in ``templates/`` only lay it out. Pages carry their CSS inline, load nothing
+from outside and run no script; long tables have sticky headers, wrapping cells and one
+anchor per row. Rendering is deterministic: equal graphs give equal bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from device_ai.errors import DependencyMissing, TraceabilityError
+from device_ai.regulatory.render import documents as docs
+from device_ai.regulatory.render.diff import diff_graphs
+from device_ai.regulatory.render.view import TraceView
+
+
+@dataclass(frozen=True)
+class Document:
+    """One document of the package: file name, title, the clauses it answers, a one-line summary."""
+
+    file: str
+    title: str
+    clause: str
+    summary: str
+    template: str | None = None
+    nav: str = ""
+
+
+DOCUMENTS: tuple[Document, ...] = (
+    Document("trace-requirements.html", "Traceability: user needs, requirements, tests, results",
+             "IEC 62304 5.1.1 c, 5.2.6, 5.7.4; FDA SRS", "every requirement with its user needs, software items, "
+             "risk controls, verifying tests and their results on this commit", "trace_requirements.html.j2", nav="Requirements matrix"),
+    Document("trace-risk.html", "Traceability: hazards, hazardous situations, risk controls, verification",
+             "ISO 14971 7.1-7.3; IEC 62304 7.3.3", "each hazardous situation with its hazard, initial and residual "
+             "risk, controls and the verification of the requirements that implement them", "trace_risk.html.j2", nav="Risk matrix"),
+    Document("trace-soup.html", "Traceability: SOUP, software items, risks", "IEC 62304 7.1.2 c, 7.1.3, 8.1.2",
+             "each SOUP item with the software items that use it and the hazardous situations it relates to",
+             "trace_soup.html.j2", nav="SOUP matrix"),
+    Document("vv-report.html", "Software verification report", "IEC 62304 5.6.7, 5.7.4, 5.7.5, 5.8.2, 9.8",
+             "summary, run records with the 5.7.5 fields, every test record, deviations and anomalies",
+             "vv_report.html.j2", nav="V&V report"),
+    Document("risk-report.html", "Risk management report", "ISO 14971 4.4, 5, 6, 7, 8, 9",
+             "plan and acceptability, hazards, hazardous situations with P1/P2/severity, controls, residual "
+             "risk, benefit-risk and the overall residual risk", "risk_report.html.j2", nav="Risk report"),
+    Document("soup.html", "SOUP list and software bill of materials", "IEC 62304 8.1.2, 5.3.3, 5.3.4, 7.1.3; FDA 524B",
+             "the CycloneDX SBOM of the environment merged with the curated SOUP fields", "soup.html.j2", nav="SOUP and SBOM"),
+    Document("sbom.cdx.json", "CycloneDX SBOM (JSON)", "FDA 524B; IEC 62304 8.1.2",
+             "machine-readable bill of materials, CycloneDX 1.6"),
+    Document("model-card.html", "Model card", "FDA AI-enabled device software functions (draft, model card)",
+             "identity, intended use, input contract, labels, training, export, metrics and digests of each "
+             "locked model package", "model_card.html.j2", nav="Model card"),
+    Document("sdp.html", "Software development plan", "IEC 62304 5.1, 6.1, 8, 9",
+             "the plan (docs/software_development_plan.md) with the software items, documents and tools of this "
+             "build", "sdp.html.j2", nav="Development plan"),
+    Document("architecture.html", "Software architecture", "IEC 62304 5.3",
+             "docs/architecture.md with the software items, their classes and allocation", "architecture.html.j2", nav="Architecture"),
+    Document("release-notes.html", "Release notes and unresolved anomalies", "IEC 62304 5.8.2-5.8.4; FDA version "
+             "history and unresolved anomalies", "version, verification status, open items and known anomalies",
+             "release_notes.html.j2", nav="Release notes"),
+    Document("trace-graph.json", "Trace graph (JSON)", "IEC 62304 5.1.1 c",
+             "the typed graph every document was rendered from (input of baseline diffs)"),
+)
+DIFF = Document("diff.html", "Changes since the baseline package", "IEC 62304 8.2.3, 9.8; ISO 14971 7.6",
+                "added, changed and removed items and changed verdicts", "diff.html.j2", nav="Diff")
+
+
+def environment() -> Any:
+    """The Jinja2 environment: autoescaping, strict undefined, templates from this package."""
+    try:
+        import jinja2
+    except ImportError as exc:
+        raise DependencyMissing("rendering the documents needs Jinja2", hint="pip install -e '.[dev]'") from exc
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("device_ai.regulatory.render", "templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.globals["anchor"] = docs.anchor
+    return env
+
+
+def markdown_html(text: str) -> str:
+    """CommonMark (with tables) to HTML, raw HTML disabled, for docs/*.md pages."""
+    try:
+        from markdown_it import MarkdownIt
+    except ImportError as exc:
+        raise DependencyMissing("rendering docs pages needs markdown-it-py", hint="pip install -e '.[dev]'") from exc
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+
+
+def _read_doc(root: Path, relative: str) -> str | None:
+    path = root / relative
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise TraceabilityError(f"cannot read {relative}: {exc.strerror}", hint="check the file's permissions") from exc
+
+
+def render_all(view: TraceView, *, root: Path, sbom: Mapping[str, Any], model_manifests: Mapping[str, Any],
+               baseline: TraceView | None = None, files: Sequence[Document] = DOCUMENTS) -> dict[str, str]:
+    """Every HTML document of the package as ``{file name: text}`` (IEC 62304 5.8.2 release record).
+
+    ``sbom`` is the CycloneDX document (:mod:`device_ai.regulatory.sbom`); ``model_manifests``
+    maps a model node ID to its parsed ``manifest.json``; ``baseline`` adds the diff page.
+    """
+    env = environment()
+    listed = list(files) + ([DIFF] if baseline is not None else [])
+    common = {"view": view, "summary": docs.summary(view), "documents": listed, "head": view.head,
+              "version": view.software_version, "has_diff": baseline is not None}
+    context: dict[str, Mapping[str, Any]] = {
+        "trace_requirements.html.j2": {"matrix": docs.requirements_matrix(view)},
+        "trace_risk.html.j2": {"matrix": docs.risk_matrix(view)},
+        "trace_soup.html.j2": {"matrix": docs.soup_matrix(view)},
+        "vv_report.html.j2": {"runs": docs.run_rows(view), "records": docs.test_records(view),
+                              "deviations": docs.deviations(view), "anomalies": docs.anomalies(view)},
+        "risk_report.html.j2": {"report": docs.risk_report(view)},
+        "soup.html.j2": {"components": _sbom_rows(sbom, view), "sbom": sbom},
+        "model_card.html.j2": {"models": [(m, model_manifests.get(str(m["id"]))) for m in docs.models(view)],
+                               "anomalies": docs.anomalies(view)},
+        "sdp.html.j2": {"plan_html": _markdown_or_none(root, "docs/software_development_plan.md"),
+                        "items": docs.software_items(view), "documents_status": view.graph.get("documents", []),
+                        "runs": docs.run_rows(view)},
+        "architecture.html.j2": {"arch_html": _markdown_or_none(root, "docs/architecture.md"),
+                                 "items": docs.software_items(view)},
+        "release_notes.html.j2": {"planned": docs.planned(view), "anomalies": docs.anomalies(view),
+                                  "deviations": docs.deviations(view), "models": docs.models(view),
+                                  "diff": diff_graphs(baseline, view) if baseline is not None else None},
+        "diff.html.j2": {"diff": diff_graphs(baseline, view) if baseline is not None else None},
+    }
+    out: dict[str, str] = {}
+    for doc in listed:
+        if doc.template is None:
+            continue
+        template = env.get_template(doc.template)
+        out[doc.file] = template.render(**common, **context[doc.template], doc=doc)
+    return out
+
+
+def render_index(view: TraceView, files: Mapping[str, str], *, has_diff: bool) -> str:
+    """The package index: every document with its clause, summary and SHA-256."""
+    listed = list(DOCUMENTS) + ([DIFF] if has_diff else [])
+    return environment().get_template("index.html.j2").render(
+        view=view, summary=docs.summary(view), documents=listed, head=view.head, version=view.software_version,
+        digests=files, has_diff=has_diff, doc=Document("index.html", "Submission package", "IEC 62304 5.8; "
+                                                       "FDA premarket software; EU MDR Annex II", ""))
+
+
+def _markdown_or_none(root: Path, relative: str) -> str | None:
+    text = _read_doc(root, relative)
+    return None if text is None else markdown_html(text)
+
+
+def _sbom_rows(sbom: Mapping[str, Any], view: TraceView) -> list[dict[str, Any]]:
+    rows = []
+    curated_ids = {str(n["id"]): docs.fields(n) for n in view.of("soup")}
+    for component in sbom.get("components", []):
+        props = {p["name"]: p["value"] for p in component.get("properties", [])}
+        soup_id = props.get("device-ai:soup:id")
+        licenses = []
+        for entry in component.get("licenses", []):
+            if "expression" in entry:
+                licenses.append(entry["expression"])
+            else:
+                lic = entry.get("license", {})
+                licenses.append(lic.get("id") or lic.get("name") or "")
+        curated = curated_ids.get(soup_id or "", {})
+        rows.append({"name": component.get("name"), "version": component.get("version"),
+                     "scope": component.get("scope"), "purl": component.get("purl"),
+                     "publisher": component.get("publisher"), "licenses": licenses, "soup_id": soup_id,
+                     "curated": curated, "transitive": props.get("device-ai:soup:curated"),
+                     "version_mismatch": bool(curated) and str(curated.get("version")) != str(component.get("version"))})
+    return rows
