@@ -92,24 +92,26 @@ def _item_node(located: Located[Any], item_id: str, kind: str, fp: str, review: 
 
 
 def _test_nodes(runs: Sequence[LoadedRun], known: set[str]) -> tuple[list[dict[str, Any]], list[tuple[str, str, str]]]:
+    """One node per pytest node id with its results in every run; ``verifies`` edges to known IDs."""
     tests: dict[str, dict[str, Any]] = {}
-    for run in runs:
+    requirements: dict[str, set[str]] = {}
+    for run in sorted(runs, key=lambda r: r.id):
         for node_id, record in run.results.items():
-            node = tests.setdefault(node_id, {"kind": "test", "id": node_id, "fingerprint": None, "source": None,
-                                              "review": None, "review_state": None, "suspect_because": [],
-                                              "fields": {"file": record.file, "line": record.line,
-                                                         "requirements": set(), "unresolved": set()},
-                                              "results": []})
-            node["fields"]["requirements"].update(record.requirements)
+            node = tests.get(node_id)
+            if node is None:
+                node = tests[node_id] = {"kind": "test", "id": node_id, "fingerprint": None, "source": None,
+                                         "review": None, "review_state": None, "suspect_because": [],
+                                         "fields": {"file": record.file, "line": record.line}, "results": []}
+                requirements[node_id] = set()
+            requirements[node_id].update(record.requirements)
             node["results"].append({"run": run.id, "outcome": record.outcome, "duration_s": record.duration_s,
                                     "message": record.message})
     edges = []
-    for node in tests.values():
-        fields = node["fields"]
-        fields["unresolved"] = sorted(r for r in fields["requirements"] if r not in known)
-        fields["requirements"] = sorted(fields["requirements"])
-        node["results"].sort(key=lambda r: r["run"])
-        edges.extend(("verifies", node["id"], r) for r in fields["requirements"] if r in known)
+    for node_id, node in tests.items():
+        names = sorted(requirements[node_id])
+        node["fields"]["requirements"] = names
+        node["fields"]["unresolved"] = [r for r in names if r not in known]
+        edges.extend(("verifies", node_id, r) for r in names if r in known)
     return list(tests.values()), edges
 
 
@@ -208,8 +210,11 @@ def _attach_risk_evaluations(project: Project, nodes: dict[str, dict[str, Any]])
         node["evaluation"] = evaluate_situation(plan, node["fields"])
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def _compact(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 def graph_json(graph: Mapping[str, Any]) -> str:
