@@ -64,7 +64,7 @@ def cmd_trace_review(args: argparse.Namespace) -> int:
     if bool(args.ids) == bool(args.all):
         raise ConfigError("give item IDs or --all, not both or neither", hint="device-ai trace review SRS-012 --by NAME")
     outcome = review(Path(args.root), None if args.all else args.ids, by=args.by)
-    for record in outcome.added:
+    for record in outcome.added if not args.all else ():
         print(f"reviewed {record.id} at {record.fingerprint[:12]} by {record.by} ({record.date})")
     if outcome.unchanged and not args.all:
         print("already reviewed at their current content: " + ", ".join(outcome.unchanged))

@@ -21,13 +21,6 @@ from tests.regulatory.miniproject import (
 )
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    write_project(tmp_path)
-    baseline(tmp_path)
-    return tmp_path
-
-
 def _rewrite(root: Path, change) -> None:  # noqa: ANN001 - callable(items)
     items = default_items()
     change(items)

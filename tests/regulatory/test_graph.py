@@ -12,20 +12,12 @@ from device_ai.regulatory.graph import graph_json, write_graph
 from tests.regulatory.miniproject import (
     TEST_A,
     TEST_B,
-    baseline,
     build,
     default_items,
     passing_results,
     write_project,
     write_results,
 )
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    write_project(tmp_path)
-    baseline(tmp_path)
-    return tmp_path
 
 
 @pytest.mark.req("SRS-042")

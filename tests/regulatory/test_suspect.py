@@ -36,13 +36,6 @@ def _edit_requirement(root: Path, req_id: str, **changes: str) -> None:
     write_project(root, items)
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    write_project(tmp_path)
-    baseline(tmp_path)
-    return tmp_path
-
-
 @pytest.mark.req("SRS-044")
 def test_changed_text_marks_tests_and_controls_suspect_until_reviewed(root: Path) -> None:
     results = write_results(root, passing_results())
