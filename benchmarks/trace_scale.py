@@ -25,7 +25,7 @@ import yaml
 
 from device_ai.regulatory import trace
 from device_ai.regulatory.loader import load_project
-from device_ai.regulatory.records import _cpu_model, run_header
+from device_ai.regulatory.records import cpu_model, run_header
 from device_ai.regulatory.review import record_reviews
 
 HEAD = "c" * 40
@@ -134,7 +134,7 @@ def main() -> None:
         "graph_bytes": graph_bytes, "target_total_s": 5.0, "median": median,
         "repeats": [{k: round(v, 3) for k, v in r.items()} for r in runs],
         "meets_target": median["total_s"] < 5.0,
-        "machine": {"cpu_model": _cpu_model(), "cpu_cores": os.cpu_count(), "python": platform.python_version(),
+        "machine": {"cpu_model": cpu_model(), "cpu_cores": os.cpu_count(), "python": platform.python_version(),
                     "load_average_1min_before": round(load_before, 2),
                     "note": "shared machine: other work ran at the same time; total_cpu_s is the process's "
                             "CPU time, less sensitive to that than the wall-clock total_s"},

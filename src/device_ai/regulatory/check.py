@@ -79,7 +79,6 @@ class _Context:
     head: str | None
     release: bool
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    outgoing: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
     incoming: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
     verdicts: dict[str, evidence.Verdict] = field(default_factory=dict)
 
@@ -95,7 +94,6 @@ def _context(graph: Mapping[str, Any], head: str | None, release: bool) -> _Cont
     ctx = _Context(graph, head, release)
     ctx.nodes = {node["id"]: node for node in graph["nodes"]}
     for edge in graph["edges"]:
-        ctx.outgoing[(edge["kind"], edge["source"])].append(edge["target"])
         ctx.incoming[(edge["kind"], edge["target"])].append(edge["source"])
     exclusions = evidence.run_exclusions(graph["runs"], head, require_clean=release)
     results = {node_id: node.get("results", []) for node_id, node in ctx.nodes.items() if node["kind"] == "test"}
@@ -123,7 +121,7 @@ def _requirements(ctx: _Context) -> Iterator[Finding]:
                 yield Finding("warning", node["id"], "planned but verified",
                               f"{len(verdict.passed)} test(s) passed on this commit: approve it?")
         elif status == "retired":
-            current = [t for t in verdict.passed] + [t for t, _ in verdict.failed]
+            current = list(verdict.passed) + [t for t, _ in verdict.failed]
             if current:
                 yield Finding("gap", node["id"], "retired", "tests still verify it: " + ", ".join(current))
 

@@ -85,7 +85,8 @@ def _version(name: str) -> str | None:
         return None
 
 
-def _cpu_model() -> str | None:
+def cpu_model() -> str | None:
+    """The CPU's model name (``/proc/cpuinfo``; ``platform.processor()`` elsewhere), None if unknown."""
     try:
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
             if line.lower().startswith(("model name", "hardware", "processor\t: ")) and ":" in line:
@@ -98,6 +99,7 @@ def _cpu_model() -> str | None:
 
 
 def _memory_bytes() -> int | None:
+    """Physical memory in bytes, None where the platform does not say."""
     try:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
@@ -144,7 +146,7 @@ def run_header(root: Path, *, started_utc: str, command: Sequence[str] = (), git
                        "device_ai_req_plugin": device_ai.__version__},
         "platform": {"system": platform.system(), "release": platform.release(), "machine": platform.machine(),
                      "python_executable": sys.executable},
-        "hardware": {"cpu_model": _cpu_model(), "cpu_cores": os.cpu_count(), "memory_bytes": _memory_bytes()},
+        "hardware": {"cpu_model": cpu_model(), "cpu_cores": os.cpu_count(), "memory_bytes": _memory_bytes()},
         "date_utc": started_utc,
         "ci_run_id": env.get("CI_RUN_ID") or env.get("GITHUB_RUN_ID") or None,
         "tester": env.get("DEVICE_AI_TESTER") or user,
