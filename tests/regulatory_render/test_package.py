@@ -97,7 +97,8 @@ def test_requirement_matrix_traces_needs_requirements_tests_and_results(package_
     assert ">failed<" in row[:row.index("</tr>")]
     row = html[html.index('<tr id="SRS-009">'):]
     assert ">skipped<" in row[:row.index("</tr>")] and ">not_verified<" in row[:row.index("</tr>")]
-    row = html[html.index('<tr id="SRS-050">'):]
+    planned = next(n["id"] for n in requirements if n["fields"]["status"] == "planned")
+    row = html[html.index(f'<tr id="{planned}">'):]
     assert ">planned<" in row[:row.index("</tr>")]
 
 
@@ -150,7 +151,8 @@ def test_model_card_plan_architecture_and_release_notes(package_dir: Path, proje
     notes = (package_dir / "release-notes.html").read_text(encoding="utf-8")
     for node in (n for n in graph["nodes"] if n["kind"] == "anomaly"):
         assert node["id"] in notes
-    assert 'id="planned-SRS-071"' in notes and HEAD in notes
+    planned = [n["id"] for n in graph["nodes"] if n["kind"] == "requirement" and n["fields"]["status"] == "planned"]
+    assert all(f'id="planned-{p}"' in notes for p in planned) and HEAD in notes
 
 
 def _edited_project(tmp_path: Path) -> Path:
@@ -166,11 +168,12 @@ def _edited_project(tmp_path: Path) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     anomalies = root / "traceability" / "anomalies.yaml"
     data = yaml.safe_load(anomalies.read_text(encoding="utf-8"))
-    data["anomalies"] = [a for a in data["anomalies"] if a["id"] != "ANOM-010"]
+    removed = data["anomalies"].pop()["id"]
     anomalies.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     results = sample_results()
     results["tests/test_sample.py::test_locked_package"].update(outcome="passed", message=None)
     write_run(root / "results.json", root, results, commit="f" * 40)
+    (root / "removed.txt").write_text(removed)
     return root
 
 
@@ -189,7 +192,7 @@ def test_baseline_diff_reports_added_changed_removed_items_and_changed_verdicts(
         return html[start:end if end > 0 else len(html)]
 
     assert 'id="added-SRS-990"' in section("added")
-    assert 'id="removed-ANOM-010"' in section("removed")
+    assert f'id="removed-{(root / "removed.txt").read_text()}"' in section("removed")
     changed = section("changed")
     assert 'id="changed-SRS-013"' in changed and "text" in changed
     verdicts = section("verdicts")

@@ -28,6 +28,8 @@ import device_ai
 from device_ai.atomic_io import atomic_write_bytes, staged_directory
 from device_ai.errors import TraceabilityError
 from device_ai.regulatory import sbom as sbom_module
+from device_ai.regulatory import trace
+from device_ai.regulatory.graph import graph_json
 from device_ai.regulatory.render import render_all, render_index
 from device_ai.regulatory.render.documents import fields
 from device_ai.regulatory.render.view import TraceView
@@ -51,21 +53,10 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def canonical_json(data: Any) -> str:
-    """Sorted keys, one-space indent, UTF-8, final newline (the trace graph's own convention)."""
-    return json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
-
-
 def read_graph(path: Path) -> dict[str, Any]:
-    """A trace graph from a JSON file; a typed error when it is missing, unreadable or another schema."""
-    try:
-        graph = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise TraceabilityError(f"no trace graph at {path}", hint="run device-ai trace build --out "
-                                f"{path} first") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TraceabilityError(f"cannot read the trace graph {path}: {exc}",
-                                hint="rebuild it: device-ai trace build") from exc
+    """A trace graph from a JSON file (:func:`device_ai.regulatory.trace.read_graph`), checked for
+    the shape the renderers rely on; a typed error when it is missing, unreadable or another schema."""
+    graph = trace.read_graph(Path(path))
     TraceView.from_graph(graph)
     return graph
 
@@ -132,7 +123,7 @@ def package_files(graph: Mapping[str, Any], *, root: Path, baseline: Path | None
                           baseline=old)
     files: dict[str, bytes] = {name: text.encode("utf-8") for name, text in rendered.items()}
     files[SBOM] = sbom_text.encode("utf-8")
-    files[GRAPH] = canonical_json(graph).encode("utf-8")
+    files[GRAPH] = graph_json(graph).encode("utf-8")
     digests = {name: sha256_hex(data) for name, data in files.items()}
     files["index.html"] = render_index(view, digests, has_diff=old is not None).encode("utf-8")
     manifest = {
@@ -144,7 +135,7 @@ def package_files(graph: Mapping[str, Any], *, root: Path, baseline: Path | None
         "sbom_serial_number": sbom.get("serialNumber"),
         "files": {name: {"sha256": sha256_hex(data), "bytes": len(data)} for name, data in sorted(files.items())},
     }
-    files[MANIFEST] = canonical_json(manifest).encode("utf-8")
+    files[MANIFEST] = (json.dumps(manifest, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
     return dict(sorted(files.items()))
 
 

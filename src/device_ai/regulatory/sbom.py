@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from importlib import metadata
 from typing import Any
 
 from device_ai.errors import DependencyMissing, TraceabilityError
+from device_ai.regulatory.items import normalize_package
 
 MAIN = "device-ai"
 SPEC_VERSION = "1.6"
@@ -38,9 +38,7 @@ SOUP_FIELDS = ("purpose", "functional_requirements", "performance_requirements",
                "anomaly_review")
 
 
-def normalize(name: str) -> str:
-    """PEP 503 normalized distribution name (``PyYAML`` -> ``pyyaml``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+normalize = normalize_package  # PEP 503 names, as the SOUP items use them
 
 
 @dataclass(frozen=True)

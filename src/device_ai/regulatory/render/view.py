@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from device_ai.errors import TraceabilityError
-
-SCHEMA = "device-ai/trace-graph/1"
+from device_ai.regulatory.graph import SCHEMA
 REQUIRED_KEYS = ("schema", "generator", "head", "nodes", "edges", "runs", "documents", "environment")
 
 # edge kinds of the graph, source -> target
