@@ -106,8 +106,8 @@ class TraceabilityError(DeviceAIError):
     so one run shows every fix to make.
     """
 
-    code = "DAI-800"
-    exit_code = 9
+    code = "DAI-900"
+    exit_code = 12
 
     def __init__(self, message: str, *, problems: tuple[str, ...] = (), hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
@@ -117,8 +117,8 @@ class TraceabilityError(DeviceAIError):
 class TraceGateFailed(DeviceAIError):
     """``device-ai trace check`` found gaps in the evidence (each was printed on its own line)."""
 
-    code = "DAI-810"
-    exit_code = 10
+    code = "DAI-910"
+    exit_code = 13
 
 
 class DeidentificationFailed(DeviceAIError):

@@ -60,10 +60,10 @@ def test_gaps_are_listed_one_per_line_and_exit_10(repo: tuple[Path, str], capsys
     (root / "new.txt").write_text("a new commit makes the recorded results stale\n")
     _commit(root)
     code, out, err = _run(capsys, "trace", "check", "--root", str(root), "--graph", str(graph))
-    assert code == 10
+    assert code == 13
     assert out.splitlines()[0].startswith("GAP DOC-VER: document: no test run recorded on this commit (stale: run on")
     assert "GAP GRAPH: stale graph: built at commit" in out
-    assert err.startswith("error DAI-810: ") and "what to do:" in err
+    assert err.startswith("error DAI-910: ") and "what to do:" in err
 
 
 @pytest.mark.req("SRS-040", "SRS-017")
@@ -72,16 +72,16 @@ def test_malformed_item_is_reported_with_file_and_line(repo: tuple[Path, str], c
     path = root / "risk" / "controls.yaml"
     path.write_text(path.read_text().replace("type: inherent", "type: hope"))
     code, _, err = _run(capsys, "trace", "build", "--root", str(root), "--out", str(root / "trace" / "g.json"))
-    assert code == 9
+    assert code == 12
     assert "risk/controls.yaml:5: RC-001: type: Input should be 'inherent', 'protective' or 'information'" in err
-    assert "error DAI-800: 1 problem(s) in the traceability and risk items" in err
+    assert "error DAI-900: 1 problem(s) in the traceability and risk items" in err
 
 
 @pytest.mark.req("SRS-043", "SRS-017")
 def test_check_without_a_graph_says_what_to_do(repo: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
     root, _ = repo
     code, _, err = _run(capsys, "trace", "check", "--root", str(root), "--graph", str(root / "none.json"))
-    assert code == 9 and "no trace graph at" in err and "device-ai trace build" in err
+    assert code == 12 and "no trace graph at" in err and "device-ai trace build" in err
 
 
 @pytest.mark.req("SRS-044")
@@ -92,7 +92,7 @@ def test_review_records_who_when_commit_and_fingerprint(repo: tuple[Path, str], 
     graph = str(root / "trace" / "graph.json")
     _run(capsys, "trace", "build", "--root", str(root), "--out", graph)
     code, out, _ = _run(capsys, "trace", "check", "--root", str(root), "--graph", graph)
-    assert code == 10 and "GAP SRS-001: changed: changed since its review" in out
+    assert code == 13 and "GAP SRS-001: changed: changed since its review" in out
     code, out, _ = _run(capsys, "trace", "review", "SRS-001", "--by", "Ann Other", "--root", str(root))
     assert code == 0 and out.startswith("reviewed SRS-001 at ")
     record = yaml.safe_load((root / "traceability" / "reviews.yaml").read_text())["reviews"][-1]

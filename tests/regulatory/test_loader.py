@@ -18,7 +18,7 @@ REQS = "traceability/requirements.yaml"
 def _problems(root: Path) -> list[str]:
     with pytest.raises(TraceabilityError) as caught:
         load_project(root)
-    assert caught.value.code == "DAI-800"
+    assert caught.value.code == "DAI-900"
     return list(caught.value.problems)
 
 
