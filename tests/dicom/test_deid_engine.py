@@ -309,3 +309,38 @@ def test_visual_feature_cleaning_is_refused_rather_than_claimed() -> None:
 
     with pytest.raises(DeidentificationConfigError):
         _deidentifier("clean-recognizable-visual-features")
+
+
+@pytest.mark.req("SRS-058")
+def test_values_the_marking_writes_are_not_taken_for_leaks(canary_input: tuple) -> None:
+    """An input whose Software Versions equals this software's version is not a leak."""
+    from device_ai import __version__
+
+    ds = ct_slice(0)
+    ds.SoftwareVersions = __version__
+    ds = pydicom.dcmread(io.BytesIO(part10_bytes(ds)))
+    _, _, _, leaks = _deidentifier().deidentify(ds)
+    assert leaks == []
+
+
+@pytest.mark.req("SRS-061")
+def test_long_runs_write_in_batches_and_a_duplicate_instance_is_quarantined(tmp_path: Path) -> None:
+    from device_ai.dicom.deidentify import run as run_module
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for i in range(7):
+        ds = ct_slice(i)
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"1.2.999.1.4.{i + 1}"
+        (inp / f"s{i}.dcm").write_bytes(part10_bytes(ds))
+    (inp / "s_copy.dcm").write_bytes((inp / "s3.dcm").read_bytes())
+    original = run_module._BATCH_FILES
+    run_module._BATCH_FILES = 2
+    try:
+        result = _deidentifier().run([inp], tmp_path / "out", tmp_path / "q")
+    finally:
+        run_module._BATCH_FILES = original
+    assert len(result.written) == 7
+    assert [q.reason for q in result.quarantined] == ["duplicate SOP Instance UID in this run"]
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.dcm")) == \
+        sorted(result.written)

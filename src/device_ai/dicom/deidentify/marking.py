@@ -41,8 +41,10 @@ def method_text(options: frozenset[Option], edition: str) -> str:
     return text if len(text) <= 64 else f"device_ai {__version__} PS3.15 {edition} Basic+{len(options) - 1} options"
 
 
-def mark(ds: Dataset, options: frozenset[Option], edition: str, pixels_cleaned: bool) -> None:
-    """Write the de-identification attributes PS3.15 requires into ``ds``."""
+def mark(ds: Dataset, options: frozenset[Option], edition: str, pixels_cleaned: bool) -> set[str]:
+    """Write the de-identification attributes PS3.15 requires into ``ds``; returns the texts
+    written, which the leak self-check must not mistake for input values (an input whose
+    Software Versions happens to equal this software's version is not a leak)."""
     ds.PatientIdentityRemoved = "YES"
     ds.DeidentificationMethod = method_text(options, edition)
     applied = {Option.BASIC} | set(options)
@@ -66,6 +68,8 @@ def mark(ds: Dataset, options: frozenset[Option], edition: str, pixels_cleaned: 
     equipment.PurposeOfReferenceCodeSequence = Sequence([_code("109104", "De-identifying Equipment")])
     contributing = list(ds.get("ContributingEquipmentSequence", Sequence([])))
     ds.ContributingEquipmentSequence = Sequence(contributing + [equipment])
+    return {str(ds.DeidentificationMethod), MANUFACTURER, MODEL_NAME, __version__, "De-identifying Equipment",
+            *(o.meaning for o in applied)}
 
 
 def new_file_meta(ds: Dataset, transfer_syntax: UID) -> FileMetaDataset:

@@ -45,6 +45,7 @@ REPORT_NAME = "deidentification-report.json"
 QUARANTINE_INDEX = "quarantine.json"
 Progress = Callable[[int, int], None]
 _WRITER_THREADS = 8
+_BATCH_FILES = 64  # outputs held in memory at most before they go to the staging folder
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -158,7 +159,7 @@ class Deidentifier:
                           replacer=self.replacer, policy=self.policy, identifiers=identifiers)
         syntax = UID(str(ds.file_meta.TransferSyntaxUID))
         self.engine.apply(ds, state)
-        mark(ds, self.policy.options, self.table.edition, pixels_cleaned)
+        state.written.update(mark(ds, self.policy.options, self.table.edition, pixels_cleaned))
         ds.file_meta = new_file_meta(ds, syntax)
         data = part10_bytes(ds)
         return ds, data, state, find_leaks(data, needles, state.written)
@@ -170,25 +171,33 @@ class Deidentifier:
         files = [f for path in inputs for f in collect_input_files(Path(path), self.config.limits)]
         result = RunResult(edition=self.table.edition, options=self.policy.options, files_in=len(files),
                            replacer=self.replacer)
-        outputs: dict[str, bytes] = {}
-        for done, path in enumerate(files, start=1):
-            self._one(path, result, outputs)
-            if progress is not None:
-                progress(done, len(files))
-        if result.quarantined or result.leaks:
-            _write_quarantine(quarantine, result)
-        if result.leaks:
-            raise DeidentificationFailed(
-                f"self-check failed: identifying values of the input were found in {len(result.leaks)} output "
-                "file(s); nothing was written",
-                hint=f"see {quarantine / QUARANTINE_INDEX} for the attributes involved and report it to the manufacturer",
-            )
+        names: set[str] = set()
         with staged_directory(Path(out)) as stage:
-            _write_staged(stage, outputs)
+            # Outputs go into the private staging folder in batches, so memory stays bounded
+            # by one batch however long the study; nothing is visible before the final rename,
+            # and a failed self-check below discards the staging folder with everything in it.
+            batch: dict[str, bytes] = {}
+            for done, path in enumerate(files, start=1):
+                self._one(path, result, batch, names)
+                if len(batch) >= _BATCH_FILES:
+                    _write_staged(stage, batch)
+                    batch.clear()
+                if progress is not None:
+                    progress(done, len(files))
+            _write_staged(stage, batch)
+            if result.quarantined or result.leaks:
+                _write_quarantine(quarantine, result)
+            if result.leaks:
+                raise DeidentificationFailed(
+                    f"self-check failed: identifying values of the input were found in {len(result.leaks)} output "
+                    "file(s); nothing was written",
+                    hint=f"see {quarantine / QUARANTINE_INDEX} for the attributes involved and report it to the "
+                         "manufacturer",
+                )
             atomic_write_text(stage / REPORT_NAME, json.dumps(result.report(), indent=2, sort_keys=True) + "\n")
         return result
 
-    def _one(self, path: Path, result: RunResult, outputs: dict[str, bytes]) -> None:
+    def _one(self, path: Path, result: RunResult, outputs: dict[str, bytes], names: set[str]) -> None:
         index = len(result.quarantined) + len(result.written) + len(result.leaks) + 1
         try:
             ds = read_dataset(path, self.config.limits)
@@ -211,9 +220,10 @@ class Deidentifier:
             result.leaks[f"file {index}"] = leaks
             result.quarantined.append(_quarantined(index, path, "failed the leak self-check"))
             return
-        if name in outputs:
+        if name in names:
             result.quarantined.append(_quarantined(index, path, "duplicate SOP Instance UID in this run"))
             return
+        names.add(name)
         outputs[name] = data
         result.written.append(name)
         result.actions.update(state.actions)
