@@ -227,10 +227,10 @@ def test_bad_graphs_are_typed_errors_and_the_cli_prints_one_line(tmp_path: Path,
         pkg.package_files(wrong, root=tmp_path)
     broken = tmp_path / "graph.json"
     broken.write_text("{not json")
-    assert cli.main(["report", "package", "--graph", str(broken), "--out", str(tmp_path / "p")]) == 9
-    assert cli.main(["report", "package", "--graph", str(tmp_path / "missing.json"), "--out", str(tmp_path / "p")]) == 9
+    assert cli.main(["report", "package", "--graph", str(broken), "--out", str(tmp_path / "p")]) == 12
+    assert cli.main(["report", "package", "--graph", str(tmp_path / "missing.json"), "--out", str(tmp_path / "p")]) == 12
     err = capsys.readouterr().err
-    assert "DAI-800" in err and "Traceback" not in err and not (tmp_path / "p").exists()
+    assert "DAI-900" in err and "Traceback" not in err and not (tmp_path / "p").exists()
 
 
 @pytest.mark.req("SRS-046")
