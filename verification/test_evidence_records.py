@@ -82,3 +82,15 @@ def test_audit_throughput_is_recorded_side_by_side_for_one_and_four_writers() ->
         row = record[writers]
         assert row["ours_per_s"] > 0 and row["sqlite_wal_full_per_s"] > 0
         assert abs(row["ours_per_s"] / row["sqlite_wal_full_per_s"] - row["ratio"]) < 0.01
+
+
+@pytest.mark.req("SRS-065")
+def test_deidentification_throughput_is_recorded_side_by_side_with_dicognito() -> None:
+    record = _record("benchmarks/results/deid_throughput.json")
+    ours, theirs = record["ours"], record["dicognito"]
+    assert len(ours["files_per_s"]) == len(theirs["files_per_s"]) == record["repetitions"] >= 3
+    assert record["corpus"]["files"] >= 100
+    assert ours["files_per_s_median"] == pytest.approx(sorted(ours["files_per_s"])[len(ours["files_per_s"]) // 2])
+    ratio = ours["files_per_s_median"] / theirs["files_per_s_median"]
+    assert abs(ratio - record["ratio_ours_over_dicognito"]) < 0.01
+    assert "self-check" in ours["what"] and "fsync" in theirs["what"]
