@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.device-ai-installed
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test model validate benchmark clean-venv
+.PHONY: demo test docs model validate benchmark clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,20 @@ test: $(STAMP)
 	$(BIN)/device-ai trace build --results test-results/requirements.json --out trace/graph.json && \
 	$(BIN)/device-ai trace check --graph trace/graph.json; gate=$$?; \
 	if [ $$tests -ne 0 ]; then exit $$tests; fi; exit $$gate
+
+# The Sphinx site (docs/_build/html): the hand-written pages of docs/ and the pages generated from
+# the trace graph (trace matrices, requirement list, release notes). The graph is built from the
+# last `make test` results when present, else from no results (`trace build` then records no run
+# and no test: every approved requirement shows `no_tests`).
+# Offline; warnings are errors.
+docs: $(STAMP)
+	if [ -f test-results/requirements.json ]; then \
+	  $(BIN)/device-ai trace build --results test-results/requirements.json --out trace/graph.json; \
+	else \
+	  $(BIN)/device-ai trace build --out trace/graph.json; \
+	fi
+	$(BIN)/device-ai report docs --graph trace/graph.json --out docs/generated
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 # Retrain, export, parity-check, evaluate and sign the demo model (about 25 min on 2 cores).
 # SIGNING_KEY must name an Ed25519 private key (`device-ai model keygen --out KEY`).

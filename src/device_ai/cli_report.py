@@ -1,7 +1,8 @@
-"""``device-ai report package``: the submission package rendered from the trace graph (issue 6).
+"""``device-ai report package | docs``: documents rendered from the trace graph (issue 6).
 
 Registered by :func:`register` from :mod:`device_ai.cli`; the work is in
-:mod:`device_ai.regulatory.package`. Expected problems (no graph, a graph of another schema,
+:mod:`device_ai.regulatory.package` (the submission package) and
+:mod:`device_ai.regulatory.render.myst` (MyST pages for the Sphinx site in ``docs/``). Expected problems (no graph, a graph of another schema,
 an altered baseline, an existing output folder) are typed errors with a hint, never a traceback.
 """
 
@@ -28,6 +29,16 @@ def cmd_report_package(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_docs(args: argparse.Namespace) -> int:
+    """Write the generated MyST pages of the Sphinx site (``make docs`` builds the site from them)."""
+    from device_ai.regulatory.package import read_graph
+    from device_ai.regulatory.render.myst import write_pages
+
+    written = write_pages(read_graph(Path(args.graph)), Path(args.out))
+    print(f"documentation pages: {len(written)} files -> {args.out}")
+    return 0
+
+
 def register(add: Callable[..., Any]) -> None:
     """Add the ``report`` command group to the CLI (``add`` is :func:`device_ai.cli.build_parser`'s helper)."""
     report = add("report", lambda a: 2, "regulatory documents rendered from the trace graph")
@@ -40,3 +51,9 @@ def register(add: Callable[..., Any]) -> None:
     package.add_argument("--baseline", help="an earlier package folder: adds diff.html (added, changed, removed "
                          "items and changed verdicts)")
     package.add_argument("--root", default=".", help="repository root holding docs/ and models/ (default: .)")
+    docs = add("docs", cmd_report_docs, "write the trace matrices, requirement list and release notes as "
+               "MyST Markdown pages for the Sphinx site (make docs)", sub)
+    docs.add_argument("--out", required=True, help="folder of generated pages, e.g. docs/generated (replaced whole; "
+                      "a non-empty folder this command did not write is refused)")
+    docs.add_argument("--graph", default="trace/graph.json", help="trace graph from device-ai trace build "
+                      "(default: trace/graph.json)")
