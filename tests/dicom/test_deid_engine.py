@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pydicom
@@ -255,31 +256,38 @@ def test_anonymize_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert main(["anonymize", str(tmp_path / "missing"), str(tmp_path / "out4")]) == 3
 
 
+def _uid_free(lines: list[str]) -> set[str]:
+    """dciodvfy lines with UID values masked: the same finding about a remapped UID is not new."""
+    masked = (re.sub(r"\b\d+(\.\d+){2,}\b", "<UID>", line) for line in lines)
+    return {re.sub(r"(UID) \S+$", r"\1 <UID>", line) for line in masked}
+
+
 @pytest.mark.dicom_tools
 @pytest.mark.req("SRS-051")
 def test_dciodvfy_reports_no_new_errors(tmp_path: Path, dciodvfy: str) -> None:
-    from pydicom.data import get_testdata_file
-
+    """Every pydicom test file that is written (the others are quarantined with a reason)
+    and the synthetic study: dciodvfy reports no error on the output that it did not report
+    on the input."""
     inp = tmp_path / "in"
-    paths = write_study(inp)
-    for name in ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "waveform_ecg.dcm", "JPEG2000.dcm"):
-        source = get_testdata_file(name, download=False)
-        if source:
-            (inp / name).write_bytes(Path(source).read_bytes())
+    write_study(inp)
+    # the files pydicom ships, read from its folder: get_testdata_files may try a download
+    for source in sorted((Path(pydicom.data.__file__).parent / "test_files").rglob("*.dcm")):
+        if source.is_file():
+            (inp / source.name).write_bytes(source.read_bytes())
     result = _deidentifier("retain-long-modified-dates").run([inp], tmp_path / "out", tmp_path / "q")
-    assert len(result.written) >= 6
-    crosswalk = result.replacer.uids
-    inputs = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID): p for p in inp.iterdir()}
-    checked = 0
+    assert len(result.written) >= 8
+    original_of = {new: old for old, new in result.replacer.uids.items()}
+    inputs = {}
+    for path in inp.iterdir():
+        try:
+            inputs.setdefault(str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID), path)
+        except Exception:  # noqa: BLE001 - unreadable inputs were quarantined
+            continue
     for name in result.written:
         out_path = tmp_path / "out" / name
-        sop = out_path.stem
-        original = next(p for uid, p in inputs.items() if crosswalk.get(uid) == sop)
-        new_errors = set(dciodvfy_errors(dciodvfy, out_path)) - set(dciodvfy_errors(dciodvfy, original))
+        original = inputs[original_of[out_path.stem]]
+        new_errors = _uid_free(dciodvfy_errors(dciodvfy, out_path)) - _uid_free(dciodvfy_errors(dciodvfy, original))
         assert new_errors == set(), f"{original.name}: {sorted(new_errors)}"
-        checked += 1
-    assert checked == len(result.written)
-    assert paths  # the synthetic study is part of what was checked
 
 
 @pytest.mark.req("SRS-061")

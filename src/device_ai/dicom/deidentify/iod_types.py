@@ -46,13 +46,21 @@ def attribute_type(sop_class_uid: str, path: Path, keyword: str) -> int:
     """1, 2 or 3: the strictest Type of ``keyword`` at sequence ``path`` in the IOD.
 
     Conditional Types count as their base Type: the attribute is present in the input, so
-    its condition is taken to hold. An attribute the IOD does not define (or an unknown SOP
+    its condition is taken to hold. A path deeper than the tables list is looked up by its
+    trailing part (recursive content items). An attribute the IOD does not define (or an unknown SOP
     class) is Type 3, i.e. it may be removed.
     """
     types = _iod_types(sop_class_uid)
     if types is None or not keyword:
         return 3
-    return types.get((path, keyword), 3)
+    # Recursive structures (SR Content Sequence within Content Sequence, nested references)
+    # are listed by PS3.3 to one level only: a deeper item takes the Type of the nearest
+    # enclosing path that the tables define.
+    for start in range(len(path) + 1):
+        found = types.get((path[start:], keyword))
+        if found is not None and (start == 0 or path[start:]):
+            return found
+    return 3
 
 
 def iod_known(sop_class_uid: str) -> bool:
