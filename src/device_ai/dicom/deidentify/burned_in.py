@@ -43,9 +43,8 @@ def burned_in_reason(ds: Dataset) -> str | None:
     modality = str(ds.get("Modality", "")).strip().upper()
     if modality in BURNED_IN_MODALITIES:
         return f"modality {modality} often carries burned-in text and Burned In Annotation is not NO"
-    image_type = [str(v).upper() for v in (ds.get("ImageType") or [])]
-    if "SECONDARY" in image_type:
-        return "secondary (derived screen) image without Burned In Annotation NO"
+    # ImageType SECONDARY alone is not a reason: reformats and other derived CT/MR images
+    # carry none; screen captures come as Secondary Capture, caught above.
     return None
 
 
