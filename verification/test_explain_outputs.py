@@ -39,13 +39,28 @@ def test_explain_writes_labelled_valid_secondary_captures(released_package: Path
     assert cli.main(["explain", str(tmp_path / "in"), "--label", "Spleen", "--out", str(tmp_path / "x")]) == 2
 
 
-@pytest.mark.req("SRS-031", "SRS-066")
-def test_analyze_explain_adds_explanations_to_the_result(released_package: Path, tmp_path: Path) -> None:
+@pytest.mark.req("SRS-031", "SRS-033", "SRS-066")
+def test_analyze_explain_adds_explanations_to_the_result_without_a_second_inference(
+        released_package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from device_ai.inference.engine import LockedEngine
+
     case = generate_case(split_seeds("test", 1, base_seed=6)[0], n_slices=6)
     write_ct_series(case, tmp_path / "in")
+    calls = []
+    original_run = LockedEngine.run
+    monkeypatch.setattr(LockedEngine, "run", lambda self, image: calls.append(1) or original_run(self, image))
     out = tmp_path / "result"
     assert cli.main(["analyze", str(tmp_path / "in"), "--out", str(out), "--explain", "Organ"]) == 0
+    assert len(calls) == 6  # one inference per slice: the explanations reuse the analysis's outputs
     summary = json.loads((out / "summary.json").read_text())
     assert "explanation.json" in summary["outputs"] and summary["outputs"][-1] == "summary.json"
     assert all((out / name).is_file() for name in summary["outputs"])
     assert any(name.startswith("explain_slice") and name.endswith(".dcm") for name in summary["outputs"])
+    # the same slices and the same maps as `device-ai explain`, which runs the engine itself
+    alone = tmp_path / "alone"
+    assert cli.main(["explain", str(tmp_path / "in"), "--label", "Organ", "--out", str(alone)]) == 0
+    assert len(calls) == 12
+    report, reference = (json.loads((d / "explanation.json").read_text()) for d in (out, alone))
+    assert report["slices"] == reference["slices"] and report["configuration"] == "Grad-CAM, block 3"
+    for png in sorted(alone.glob("explain_slice*.png")):
+        assert (out / png.name).read_bytes() == png.read_bytes()

@@ -89,8 +89,10 @@ def _series_objects(series, engine) -> tuple:  # noqa: ANN001
             AuditObject(kind="model", id=engine.package.manifest_sha256))
 
 
-def _explain_into(folder: Path, log, engine, series, label_name: str, max_slices: int) -> list[str]:  # noqa: ANN001
-    """Explanations of ``label_name`` written into ``folder`` and audited; [] when the label is absent."""
+def _explain_into(folder: Path, log, engine, series, label_name: str, max_slices: int,  # noqa: ANN001
+                  recorded=None) -> list[str]:  # noqa: ANN001
+    """Explanations of ``label_name`` written into ``folder`` and audited; [] when the label is absent.
+    ``recorded``: the analysis's engine outputs (``analyze --explain``), so no slice is inferred twice."""
     try:
         from device_ai.explain.outputs import write_explanations
         from device_ai.explain.pipeline import METHOD, explain_series, label_value
@@ -107,7 +109,8 @@ def _explain_into(folder: Path, log, engine, series, label_name: str, max_slices
         label = label_value(engine, label_name)
     except ValueError as exc:
         raise ConfigError(str(exc), hint="pass a label name of the model, e.g. Lesion or Organ") from exc
-    explanations = explain_series(engine, load_twin(engine.package), series, label, max_slices=max_slices)
+    explanations = explain_series(engine, load_twin(engine.package), series, label, max_slices=max_slices,
+                                  recorded=recorded)
     if not explanations:
         return []
     written = write_explanations(folder, engine, series, explanations, label_name)
@@ -116,7 +119,7 @@ def _explain_into(folder: Path, log, engine, series, label_name: str, max_slices
     return written
 
 
-def _audited_analysis(args: argparse.Namespace, log, engine):  # noqa: ANN001, ANN202
+def _audited_analysis(args: argparse.Namespace, log, engine, recorded=None):  # noqa: ANN001, ANN202
     """The hook that adds requested explanations and makes a finished analysis visible only
     once its audit entries are durable."""
     from device_ai.audit.entry import ANALYSIS_RUN
@@ -125,7 +128,7 @@ def _audited_analysis(args: argparse.Namespace, log, engine):  # noqa: ANN001, A
         log.append(ANALYSIS_RUN, action="C", objects=_series_objects(series, engine),
                    details={"slices": str(summary["input"]["slices"]), "lesion_count": str(summary["lesion_count"])})
         label = getattr(args, "explain", None)
-        return _explain_into(stage, log, engine, series, label, 3) if label else []
+        return _explain_into(stage, log, engine, series, label, 3, recorded) if label else []
 
     return before_commit
 
@@ -135,9 +138,15 @@ def _run_analysis(args: argparse.Namespace, settings: Settings, log, engine, inp
     from device_ai.errors import InputRefused
     from device_ai.inference.analyze import analyze
 
+    recorded = None
+    if getattr(args, "explain", None):  # keep the engine outputs the explanations need (no second inference)
+        from device_ai.explain.recorded import RecordingEngine
+
+        recorded = RecordingEngine(engine, keep=3)
     try:
-        return analyze(input_path, out, engine, limits=_read_limits(settings),
-                       progress=_Progress("analyzing slices"), before_commit=_audited_analysis(args, log, engine))
+        return analyze(input_path, out, engine if recorded is None else recorded, limits=_read_limits(settings),
+                       progress=_Progress("analyzing slices"),
+                       before_commit=_audited_analysis(args, log, engine, recorded))
     except InputRefused as exc:
         # The reason code only: file names and messages may carry identifiers.
         log.append(ANALYSIS_RUN, action="C", outcome=Outcome.MINOR_FAILURE, details={"refused": exc.code})

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from device_ai.explain.consistency import ExplanationRefused, check_twin_agreement
-from device_ai.explain.gradcam import gradcam
+from device_ai.explain.gradcam import DEFAULT, HEAD_INPUT, Variant, gradcam, gradcam_maps, resolve
 from device_ai.explain.occlusion import occlusion
 from device_ai.inference.preprocess import normalize
 from device_ai.model.segmenter import DinoSegmenter, SegmenterConfig
@@ -59,6 +59,41 @@ def test_gradcam_mass_lies_in_the_region_that_determines_the_logit(weighting: st
     cam = gradcam(model, image, label=1, weighting=weighting)
     assert cam.shape == (SIZE, SIZE) and cam.min() >= 0 and cam.max() == pytest.approx(1.0)
     assert _mass_inside(cam) >= 0.9
+
+
+@pytest.mark.req("SRS-031")
+@pytest.mark.parametrize("variant", [
+    Variant(3, "gradcam", "air"), Variant(3, "hirescam", "air"), Variant(3, "gradcam++", "air"),
+    Variant(3, "elementwise", "air"), Variant(1, "gradcam", "air", integrated=True),
+    Variant(3, "hirescam", "air", integrated=True), Variant(HEAD_INPUT, "gradcam"), Variant(HEAD_INPUT, "gradcam", "air"),
+], ids=lambda v: v.key)
+def test_study_variants_put_their_mass_in_the_region_that_determines_the_logit(variant: Variant) -> None:
+    model, image = closed_form_model(), region_image()
+    cam = gradcam_maps(model, image, 1, [variant])[variant]
+    assert cam.shape == (SIZE, SIZE) and cam.min() >= 0 and cam.max() == pytest.approx(1.0)
+    assert _mass_inside(cam) >= 0.9
+
+
+@pytest.mark.req("SRS-031")
+def test_one_pass_for_many_variants_gives_the_maps_of_single_calls() -> None:
+    model, image = closed_form_model(), region_image()
+    variants = [Variant(2, "gradcam", "air"), Variant(3, "hirescam"), Variant(None, "gradcam")]
+    together = gradcam_maps(model, image, 1, variants)
+    for variant in variants:
+        alone = gradcam(model, image, 1, layer=variant.layer, weighting=variant.weighting, baseline=variant.baseline)
+        np.testing.assert_allclose(together[variant], alone, atol=1e-6)
+    # the default is classic Grad-CAM on the last block's raw tokens
+    assert resolve(model, DEFAULT) == Variant(3, "gradcam", None, False) and resolve(model, DEFAULT).key == "gradcam_block3"
+    np.testing.assert_allclose(gradcam(model, image, 1), together[Variant(None, "gradcam")], atol=1e-6)
+
+
+@pytest.mark.req("SRS-031")
+@pytest.mark.parametrize("options", [{"layer": 4}, {"layer": "norm"}, {"weighting": "scorecam"},
+                                     {"baseline": "blur"}, {"integrated": True}])
+def test_unknown_options_are_refused(options: dict) -> None:
+    model, image = closed_form_model(), region_image()
+    with pytest.raises(ValueError):
+        gradcam(model, image, 1, **options)
 
 
 @pytest.mark.req("SRS-032")

@@ -31,7 +31,8 @@ def write_explanations(folder: Path, engine: LockedEngine, series: CTSeries, exp
         write_sc(sc, folder / f"{stem}.dcm")
         written += [f"{stem}.png", f"{stem}.dcm"]
     (folder / SUMMARY_NAME).write_text(json.dumps({
-        "method": METHOD, "label": label_name, "model_manifest_sha256": engine.package.manifest_sha256,
+        "method": METHOD, "configuration": explanations[0].configuration if explanations else None,
+        "label": label_name, "model_manifest_sha256": engine.package.manifest_sha256,
         "statement": "Derived explanation of the locked result. Not for diagnosis.",
         "slices": [{"index": e.slice_index, "twin_ort_mask_agreement": e.agreement} for e in explanations],
         "outputs": written,

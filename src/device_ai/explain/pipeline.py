@@ -9,7 +9,8 @@ import numpy as np
 
 from device_ai.dicom.series import CTSeries
 from device_ai.explain.consistency import check_twin_agreement
-from device_ai.explain.gradcam import gradcam
+from device_ai.explain.gradcam import DEFAULT, gradcam_maps, resolve
+from device_ai.explain.recorded import RecordingEngine
 from device_ai.explain.render import overlay
 from device_ai.inference.engine import LockedEngine
 from device_ai.inference.postprocess import logits_to_labels
@@ -25,6 +26,7 @@ class SliceExplanation:
     agreement: float
     heat: np.ndarray  # (rows, cols) in [0, 1]
     rgb: np.ndarray  # (rows, cols, 3) overlay with legend
+    configuration: str  # the Grad-CAM configuration, e.g. "Grad-CAM, block 3"
 
 
 def label_value(engine: LockedEngine, name: str) -> int:
@@ -35,13 +37,18 @@ def label_value(engine: LockedEngine, name: str) -> int:
     raise ValueError(f"unknown label {name!r}; this model has {names}")
 
 
-def explain_series(
-    engine: LockedEngine, twin: DinoSegmenter, series: CTSeries, label: int, *, max_slices: int = 3
-) -> list[SliceExplanation]:
-    """Explanations for the ``max_slices`` slices with the largest predicted area of ``label``."""
+def _candidates(engine: LockedEngine, series: CTSeries, label: int, max_slices: int,
+                recorded: RecordingEngine | None) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """(slice, input, ORT logits) of the ``max_slices`` slices with the largest predicted area of
+    ``label``: from the analysis's own engine outputs when recorded for this series, else by
+    running the engine over the series."""
     manifest = engine.manifest
     size = manifest.input.shape[-1]
-    name = next(item.name for item in manifest.labels if item.value == label)
+    if recorded is not None and recorded.slices() == series.hu.shape[0] and recorded.keep >= max_slices:
+        chosen = recorded.largest(label, max_slices)
+        if all(np.array_equal(image, preprocess_slice(series.hu[index], size, manifest.preprocessing))
+               for index, image, _ in chosen):
+            return chosen
     candidates = []
     for index in range(series.hu.shape[0]):
         image = preprocess_slice(series.hu[index], size, manifest.preprocessing)
@@ -49,14 +56,30 @@ def explain_series(
         area = int((logits[0].argmax(axis=0) == label).sum())
         if area:
             candidates.append((area, index, image, logits))
+    return [(index, image, logits) for _, index, image, logits in sorted(candidates, key=lambda c: (-c[0], c[1]))[:max_slices]]
+
+
+def explain_series(
+    engine: LockedEngine, twin: DinoSegmenter, series: CTSeries, label: int, *, max_slices: int = 3,
+    recorded: RecordingEngine | None = None,
+) -> list[SliceExplanation]:
+    """Explanations for the ``max_slices`` slices with the largest predicted area of ``label``.
+
+    ``recorded``: the engine outputs of the analysis of this very series (``analyze --explain``);
+    then no slice is inferred a second time.
+    """
+    manifest = engine.manifest
+    name = next(item.name for item in manifest.labels if item.value == label)
+    configuration = resolve(twin, DEFAULT)
     results = []
     rows, cols = series.hu.shape[1:]
-    for _, index, image, logits in sorted(candidates, key=lambda c: (-c[0], c[1]))[:max_slices]:
+    for index, image, logits in _candidates(engine, series, label, max_slices, recorded):
         agreement = check_twin_agreement(twin, logits, image)
-        cam = gradcam(twin, image, label, target_mask=logits[0].argmax(axis=0) == label)
+        cam = gradcam_maps(twin, image, label, [configuration], logits[0].argmax(axis=0) == label)[configuration]
         heat = np.clip(resize_plane(cam, rows, cols), 0.0, 1.0)
         mask = logits_to_labels(logits[0], rows, cols) == label
         legend = (f"{METHOD}: why '{name}' ({manifest.identity})\nDERIVED EXPLANATION - NOT FOR DIAGNOSIS")
         results.append(SliceExplanation(index, agreement, heat, overlay(series.hu[index], heat, mask,
-                                                                          manifest.preprocessing, legend)))
+                                                                          manifest.preprocessing, legend),
+                                        configuration.description))
     return sorted(results, key=lambda r: r.slice_index)

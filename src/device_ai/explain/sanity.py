@@ -19,9 +19,13 @@ from scipy import stats
 from device_ai.model.segmenter import DinoSegmenter
 
 
-def spearman(a: np.ndarray, b: np.ndarray, stride: int = 4) -> float:
-    """Rank correlation of two maps (subsampled); 0 when either map is constant."""
-    x, y = a[::stride, ::stride].ravel(), b[::stride, ::stride].ravel()
+def spearman(a: np.ndarray, b: np.ndarray, stride: int = 4, where: np.ndarray | None = None) -> float:
+    """Rank correlation of two maps (subsampled; only at ``where`` if given); 0 when either map is constant."""
+    keep = np.ones(a.shape, dtype=bool) if where is None else np.asarray(where, dtype=bool)
+    keep = keep[::stride, ::stride]
+    x, y = a[::stride, ::stride][keep], b[::stride, ::stride][keep]
+    if x.size < 2:
+        return 0.0
     if np.all(x == x[0]) or np.all(y == y[0]):
         return 0.0
     return float(stats.spearmanr(x, y).statistic)

@@ -1,0 +1,74 @@
+"""The phantom verification cases and the sanity-check models of the explanation study, in one
+place for the study (`validation/explain/run_faithfulness.py`) and the verification tests.
+
+- Faithfulness cases: the first ``max_cases`` slices of the verification split (8 patients,
+  base seed of the released training) where the locked engine predicts at least 30 lesion
+  pixels; the explained region is that ORT mask.
+- Sanity cases: the first 6 slices with more than 50 labelled lesion pixels of 4 verification
+  patients at 4 slices each (base seed 0), explained region = the ORT mask.
+- Sanity models: the twin with every parameter re-drawn from the head down (seed 0), and the
+  twin with a fresh head trained for 120 steps on permuted labels of 12 training patients
+  (base seed 3, 4 slices each) on the frozen backbone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from device_ai.explain.sanity import permuted_label_head, randomize_cascading
+from device_ai.inference.engine import LockedEngine
+from device_ai.inference.preprocess import normalize
+from device_ai.model.segmenter import DinoSegmenter
+from device_ai.training.data import build_pool
+
+LESION = 2
+MIN_REGION_PIXELS = 30
+PERMUTED_STEPS = 120
+
+
+@dataclass(frozen=True)
+class Case:
+    slice_index: int
+    image: np.ndarray  # (1, 3, H, W), as the engine sees it
+    logits: np.ndarray  # the locked engine's output
+    region: np.ndarray  # (H, W) bool: the ORT mask of the label
+    body: np.ndarray  # (H, W) bool: pixels above the bottom of the window (not "air")
+
+
+def _case(engine: LockedEngine, index: int, plane: np.ndarray, label: int) -> Case:
+    image = normalize(plane[None])
+    logits = engine.run(image)
+    return Case(index, image, logits, logits[0].argmax(axis=0) == label, plane > 0)
+
+
+def faithfulness_cases(engine: LockedEngine, *, patients: int = 8, max_cases: int = 24,
+                       label: int = LESION) -> list[Case]:
+    pool = build_pool("verification", patients, engine.manifest.input.shape[-1],
+                      base_seed=engine.manifest.training.seed)
+    cases = []
+    for index in range(len(pool.planes)):
+        case = _case(engine, index, pool.planes[index], label)
+        if case.region.sum() >= MIN_REGION_PIXELS:
+            cases.append(case)
+        if len(cases) >= max_cases:
+            break
+    return cases
+
+
+def sanity_cases(engine: LockedEngine, *, label: int = LESION, count: int = 6) -> list[Case]:
+    pool = build_pool("verification", 4, engine.manifest.input.shape[-1], slices_per_patient=4)
+    picks = [i for i in range(len(pool.labels)) if (pool.labels[i] == label).sum() > 50][:count]
+    return [_case(engine, i, pool.planes[i], label) for i in picks]
+
+
+def randomized_model(twin: DinoSegmenter) -> DinoSegmenter:
+    return randomize_cascading(twin, seed=0)
+
+
+def permuted_model(twin: DinoSegmenter) -> DinoSegmenter:
+    train = build_pool("train", 12, twin.cfg.input_size, base_seed=3, slices_per_patient=4)
+    return permuted_label_head(twin, torch.from_numpy(normalize(train.planes)),
+                               torch.from_numpy(train.labels.astype(np.int64)), steps=PERMUTED_STEPS)
