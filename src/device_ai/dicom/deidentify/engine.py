@@ -80,6 +80,15 @@ def _well_known(uid: str) -> bool:
     return uid in UID_dictionary
 
 
+def _values(element: DataElement) -> list:
+    """The values of an element as a list, whatever its multiplicity."""
+    return list(element.value) if element.VM > 1 else [element.value]
+
+
+def _set_values(element: DataElement, values: list) -> None:
+    element.value = values if len(values) > 1 else (values[0] if values else None)
+
+
 def _resolve(code: str, tag_type: int) -> str:
     """The action a compound code (PS3.15 Table E.1-1a) means for an attribute of ``tag_type``."""
     if "/" not in code:
@@ -105,7 +114,7 @@ def _vr_default(element: DataElement, policy: Policy) -> tuple[str, str]:
     if vr == "SQ":
         return "K", "sequence outside the table: items processed"
     if vr == "UI":
-        values = element.value if element.VM > 1 else [element.value]
+        values = _values(element)
         if all(_well_known(str(v)) for v in values if v):
             return "K", "well-known UID"
         return ("K", "UI by VR, Retain UIDs") if Option.RETAIN_UIDS in policy.options else ("U", "UI by VR")
@@ -272,23 +281,21 @@ class Engine:
         if element.VR != "UI":  # a U row on a non-UI element (malformed input): remove the value
             element.value = None
             return
-        values = list(element.value) if element.VM > 1 else [element.value]
-        new = [str(v) if _well_known(str(v)) else state.replacer.uid(str(v)) for v in values if v]
+        new = [str(v) if _well_known(str(v)) else state.replacer.uid(str(v)) for v in _values(element) if v]
         state.written.update(new)
-        element.value = new if len(new) > 1 else (new[0] if new else None)
+        _set_values(element, new)
 
     def _shift(self, element: DataElement, state: FileState) -> None:
         days = state.replacer.day_offset(state.original_patient_id)
         shift = shift_da if element.VR == "DA" else shift_dt
-        values = list(element.value) if element.VM > 1 else [element.value]
         try:
-            new = [shift(str(v), days) for v in values if str(v).strip()]
+            new = [shift(str(v), days) for v in _values(element) if str(v).strip()]
         except UnshiftableDate:
             element.value = None  # cannot be shifted safely: emptied rather than kept
             state.actions[(_label(element.tag, None), "Z (unshiftable date)")] += 1
             return
         state.written.update(new)
-        element.value = new if len(new) > 1 else (new[0] if new else None)
+        _set_values(element, new)
 
     def _clean(self, ds: Dataset, element: DataElement, state: FileState) -> None:
         vr = element.VR
@@ -300,9 +307,8 @@ class Engine:
         elif vr == "TM":
             pass  # whole-day shifts keep times of day: date and time move together (E.3.6)
         elif vr in TEXT_VRS or vr == "PN":
-            values = list(element.value) if element.VM > 1 else [element.value]
-            cleaned = [_clean_text(str(v), state.identifiers) for v in values if v is not None]
-            element.value = cleaned if len(cleaned) > 1 else (cleaned[0] if cleaned else None)
+            cleaned = [_clean_text(str(v), state.identifiers) for v in _values(element) if v is not None]
+            _set_values(element, cleaned)
         elif vr == "UI":
             self._remap_uids(element, state)
         elif vr in ("OB", "OW", "UN", "OF", "OD", "OL", "OV"):
