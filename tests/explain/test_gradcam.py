@@ -82,14 +82,17 @@ def test_one_pass_for_many_variants_gives_the_maps_of_single_calls() -> None:
     for variant in variants:
         alone = gradcam(model, image, 1, layer=variant.layer, weighting=variant.weighting, baseline=variant.baseline)
         np.testing.assert_allclose(together[variant], alone, atol=1e-6)
-    # the default is classic Grad-CAM on the last block's raw tokens
-    assert resolve(model, DEFAULT) == Variant(3, "gradcam", None, False) and resolve(model, DEFAULT).key == "gradcam_block3"
-    np.testing.assert_allclose(gradcam(model, image, 1), together[Variant(None, "gradcam")], atol=1e-6)
+    # the default is Grad-CAM on the last block's air-centred tokens (validation/explain/results.md)
+    assert resolve(model, DEFAULT) == Variant(3, "gradcam", "air", False)
+    assert resolve(model, DEFAULT).key == "air_gradcam_block3"
+    np.testing.assert_allclose(gradcam(model, image, 1), gradcam_maps(model, image, 1, [DEFAULT])[DEFAULT], atol=1e-6)
+    classic = gradcam(model, image, 1, baseline=None)  # still selectable
+    np.testing.assert_allclose(classic, together[Variant(None, "gradcam")], atol=1e-6)
 
 
 @pytest.mark.req("SRS-031")
 @pytest.mark.parametrize("options", [{"layer": 4}, {"layer": "norm"}, {"weighting": "scorecam"},
-                                     {"baseline": "blur"}, {"integrated": True}])
+                                     {"baseline": "blur"}, {"integrated": True, "baseline": None}])
 def test_unknown_options_are_refused(options: dict) -> None:
     model, image = closed_form_model(), region_image()
     with pytest.raises(ValueError):

@@ -34,7 +34,8 @@ def write_explanations(folder: Path, engine: LockedEngine, series: CTSeries, exp
         "method": METHOD, "configuration": explanations[0].configuration if explanations else None,
         "label": label_name, "model_manifest_sha256": engine.package.manifest_sha256,
         "statement": "Derived explanation of the locked result. Not for diagnosis.",
-        "slices": [{"index": e.slice_index, "twin_ort_mask_agreement": e.agreement} for e in explanations],
+        "slices": [{"index": e.slice_index, "twin_ort_mask_agreement": e.agreement, "empty_map": e.empty}
+                   for e in explanations],
         "outputs": written,
     }, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return written + [SUMMARY_NAME]

@@ -26,7 +26,8 @@ class SliceExplanation:
     agreement: float
     heat: np.ndarray  # (rows, cols) in [0, 1]
     rgb: np.ndarray  # (rows, cols, 3) overlay with legend
-    configuration: str  # the Grad-CAM configuration, e.g. "Grad-CAM, block 3"
+    configuration: str  # the Grad-CAM configuration, e.g. "Grad-CAM, block 3 (air-centred)"
+    empty: bool = False  # the map is all zero: no evidence above the air reference at that layer
 
 
 def label_value(engine: LockedEngine, name: str) -> int:
@@ -78,8 +79,10 @@ def explain_series(
         cam = gradcam_maps(twin, image, label, [configuration], logits[0].argmax(axis=0) == label)[configuration]
         heat = np.clip(resize_plane(cam, rows, cols), 0.0, 1.0)
         mask = logits_to_labels(logits[0], rows, cols) == label
-        legend = (f"{METHOD}: why '{name}' ({manifest.identity})\nDERIVED EXPLANATION - NOT FOR DIAGNOSIS")
+        empty = not cam.any()  # no evidence above the air reference at this layer: say so, show nothing
+        legend = (f"{METHOD}: why '{name}' ({manifest.identity})" + (" - map empty" if empty else "")
+                  + "\nDERIVED EXPLANATION - NOT FOR DIAGNOSIS")
         results.append(SliceExplanation(index, agreement, heat, overlay(series.hu[index], heat, mask,
                                                                           manifest.preprocessing, legend),
-                                        configuration.description))
+                                        configuration.description, empty))
     return sorted(results, key=lambda r: r.slice_index)

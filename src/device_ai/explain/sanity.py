@@ -4,7 +4,8 @@
   still looks the same does not depend on what the model learned.
 - Data randomization: a head trained on permuted labels (each image gets another image's
   label map) on the same frozen backbone; its maps must differ from the real model's.
-Similarity is the Spearman rank correlation of the flattened maps.
+Similarity is the Spearman rank correlation of the flattened maps, over the cases where the
+real model's map is not empty.
 """
 
 from __future__ import annotations
@@ -29,6 +30,24 @@ def spearman(a: np.ndarray, b: np.ndarray, stride: int = 4, where: np.ndarray | 
     if np.all(x == x[0]) or np.all(y == y[0]):
         return 0.0
     return float(stats.spearmanr(x, y).statistic)
+
+
+def compare(originals: list[np.ndarray], others: list[np.ndarray],
+            where: list[np.ndarray] | None = None) -> list[float | None]:
+    """Spearman of each original map with the other model's map; None where the original map is
+    empty (all zero): it shows nothing, so there is nothing to check, and counting it as 0 would
+    let an empty map pass. An empty *other* map against a non-empty original counts as 0."""
+    masks = where if where is not None else [None] * len(originals)
+    return [spearman(a, b, where=m) if a.any() else None for a, b, m in zip(originals, others, masks)]
+
+
+MIN_CHECKED = 4  # a sanity check needs at least this many slices with a non-empty real map
+
+
+def median_checked(rhos: list[float | None]) -> float:
+    """Median over the cases that could be checked (NaN if none)."""
+    values = [r for r in rhos if r is not None]
+    return float(np.median(values)) if values else float("nan")
 
 
 def randomize_cascading(model: DinoSegmenter, seed: int) -> DinoSegmenter:
