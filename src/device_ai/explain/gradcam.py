@@ -24,8 +24,9 @@ Options measured by the faithfulness study (`validation/explain/`):
 - ``integrated=True`` (needs the air baseline): G is averaged over the straight path from the
   air tokens to the image's tokens at the site (midpoint rule, ``INTEGRATION_STEPS`` passes),
   the path integral of Integrated Gradients (Sundararajan et al. 2017) taken in token space,
-  as Integrated Grad-CAM (Sattarzadeh et al. 2021) does for CNN feature maps; with
-  ``"hirescam"`` weighting it is Integrated Gradients at the token layer, summed over channels.
+  in the spirit of Integrated Grad-CAM (Sattarzadeh et al. 2021, path integrals of Grad-CAM's
+  gradient terms for CNNs); with ``"hirescam"`` weighting it is Integrated Gradients at the
+  token layer, summed over channels.
 Every map is bilinearly upsampled to the image and scaled to [0, 1].
 
 Default (``DEFAULT``): Grad-CAM weighting on the last block's air-centred tokens, chosen by the
@@ -34,8 +35,9 @@ No configuration measured meets both the faithfulness criterion (beats a random 
 deletion AUC in at least 90% of the slices) and the two sanity checks (median Spearman below
 0.3 after cascading model randomization and for a head trained on permuted labels): the maps
 that localise the lesion well enough (element-wise or path-integrated weights, the head's
-input) localise it for the randomized or permuted-label model too, because the target region
-is fixed and the decoder is local; occlusion, the reference, fails both checks as well. Among
+input) are shaped, for the randomized or permuted-label model too, by the fixed target region
+(the decoder is local) or by the body outline (air-centred maps vanish where the image is
+air); occlusion, the reference, fails both checks as well. Among
 the configurations that pass both checks the air-centred map is the default: it beats random
 on deletion as often as classic Grad-CAM (50%, on the same slices), on insertion in 100% of the
 slices (classic 54%), passes both checks inside the body as well (classic passes the
