@@ -17,7 +17,7 @@ import pytest
 from device_ai.model.package.verify import verify_package
 
 ROOT = Path(__file__).resolve().parents[1]
-METHODS = ("gradcam_block3", "hirescam_block3", "occlusion", "random")
+METHODS = ("gradcam_block3", "hirescam_block3", "mean_gradcam_block3_mlp_input", "occlusion", "random")
 
 
 def _record(relative: str) -> dict:
@@ -43,6 +43,7 @@ def test_faithfulness_record_covers_every_method_for_the_released_model(released
     record = _record("validation/explain/results.json")
     assert record["model_manifest_sha256"] == verify_package(released_package).manifest_sha256
     assert record["cases"] == len(record["per_case"]) >= 20
+    assert record["default"] in METHODS  # the default's curves are on record
     for case in record["per_case"]:
         for method in METHODS:
             auc = case[method]

@@ -61,6 +61,6 @@ def test_analyze_explain_adds_explanations_to_the_result_without_a_second_infere
     assert cli.main(["explain", str(tmp_path / "in"), "--label", "Organ", "--out", str(alone)]) == 0
     assert len(calls) == 12
     report, reference = (json.loads((d / "explanation.json").read_text()) for d in (out, alone))
-    assert report["slices"] == reference["slices"] and report["configuration"] == "Grad-CAM, block 3 (air-centred)"
+    assert report["slices"] == reference["slices"] and report["configuration"] == "Grad-CAM, block 3 MLP input (mean-centred)"
     for png in sorted(alone.glob("explain_slice*.png")):
         assert (out / png.name).read_bytes() == png.read_bytes()

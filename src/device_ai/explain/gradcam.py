@@ -58,39 +58,51 @@ from device_ai.inference.preprocess import air_baseline
 from device_ai.model.segmenter import DinoSegmenter
 
 WEIGHTINGS = ("gradcam", "hirescam", "gradcam++", "elementwise")
-BASELINES = (None, "air")
+BASELINES = (None, "air", "mean")
+TAPS = ("output", "mlp_input")
 HEAD_INPUT = "head"
 INTEGRATION_STEPS = 8
 
-Site = int | str
+Site = int | str | tuple[int, str]  # block output, the head's input, or (block, "mlp_input")
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One Grad-CAM configuration. ``layer`` None is the last block."""
+    """One Grad-CAM configuration. ``layer`` None is the last block; ``tap`` is where in the
+    block: its output, or ``"mlp_input"``, the output of its second LayerNorm (norm2), which
+    feeds the block's MLP."""
 
-    layer: Site | None = None
+    layer: int | str | None = None
     weighting: str = "gradcam"
     baseline: str | None = None
     integrated: bool = False
+    tap: str = "output"
+
+    @property
+    def site(self) -> Site:
+        return self.layer if self.tap == "output" else (self.layer, self.tap)
 
     @property
     def key(self) -> str:
-        """Name in the study records, e.g. ``gradcam_block3``, ``air_integrated_hirescam_block1``."""
+        """Name in the study records, e.g. ``gradcam_block3``, ``air_integrated_hirescam_block1``,
+        ``mean_gradcam_block3_mlp_input``."""
         site = "head_input" if self.layer == HEAD_INPUT else f"block{self.layer}"
-        prefix = ("air_" if self.baseline == "air" else "") + ("integrated_" if self.integrated else "")
+        site += "" if self.tap == "output" else f"_{self.tap}"
+        prefix = (f"{self.baseline}_" if self.baseline else "") + ("integrated_" if self.integrated else "")
         return f"{prefix}{self.weighting.replace('++', 'pp')}_{site}"
 
     @property
     def description(self) -> str:
         site = "head input" if self.layer == HEAD_INPUT else f"block {self.layer}"
+        site += "" if self.tap == "output" else " MLP input"
         how = {"gradcam": "Grad-CAM", "hirescam": "HiResCAM", "gradcam++": "Grad-CAM++",
                "elementwise": "element-wise Grad-CAM"}[self.weighting]
-        options = [o for o, on in (("air-centred", self.baseline == "air"), ("path-integrated", self.integrated)) if on]
+        options = [o for o, on in (("air-centred", self.baseline == "air"), ("mean-centred", self.baseline == "mean"),
+                                   ("path-integrated", self.integrated)) if on]
         return f"{how}, {site}" + (f" ({', '.join(options)})" if options else "")
 
 
-DEFAULT = Variant(layer=None, weighting="gradcam", baseline="air")
+DEFAULT = Variant(layer=None, weighting="gradcam", baseline="mean", tap="mlp_input")
 
 
 def resolve(model: DinoSegmenter, variant: Variant) -> Variant:
@@ -102,10 +114,12 @@ def resolve(model: DinoSegmenter, variant: Variant) -> Variant:
     if variant.weighting not in WEIGHTINGS:
         raise ValueError(f"unknown weighting {variant.weighting!r}; use one of {', '.join(WEIGHTINGS)}")
     if variant.baseline not in BASELINES:
-        raise ValueError(f"unknown baseline {variant.baseline!r}; use None or 'air'")
+        raise ValueError(f"unknown baseline {variant.baseline!r}; use None, 'air' or 'mean'")
     if variant.integrated and variant.baseline != "air":
         raise ValueError("a path-integrated gradient needs the 'air' baseline (the path starts there)")
-    return Variant(layer, variant.weighting, variant.baseline, variant.integrated)
+    if variant.tap not in TAPS or (variant.tap != "output" and layer == HEAD_INPUT):
+        raise ValueError(f"unknown tap {variant.tap!r}; use one of {', '.join(TAPS)} (a block's, not the head's)")
+    return Variant(layer, variant.weighting, variant.baseline, variant.integrated, variant.tap)
 
 
 class _Sites:
@@ -117,10 +131,12 @@ class _Sites:
         for site in set(sites):
             if site == HEAD_INPUT:
                 self.handles.append(model.head.register_forward_pre_hook(self._head))
+            elif isinstance(site, tuple):  # (block, "mlp_input"): the block's norm2 output
+                self.handles.append(model.backbone.blocks[site[0]].norm2.register_forward_hook(self._block(site)))
             else:
                 self.handles.append(model.backbone.blocks[site].register_forward_hook(self._block(site)))
 
-    def _block(self, site: int):  # noqa: ANN202
+    def _block(self, site: Site):  # noqa: ANN202
         def hook(module: torch.nn.Module, inputs: object, output: torch.Tensor) -> torch.Tensor:
             output = self.replace.get(site, output)
             if output.requires_grad:
@@ -222,23 +238,25 @@ def gradcam_maps(model: DinoSegmenter, image: np.ndarray, label: int, variants: 
     size = (int(image.shape[-2]), int(image.shape[-1]))
     model.eval()
     region = None if target_mask is None else torch.from_numpy(np.asarray(target_mask, dtype=bool))
-    sites = {v.layer for v in resolved.values()}
+    sites = {v.site for v in resolved.values()}
     raw, region = _forward(model, image, sites, label, region)
     if not bool(region.any()):  # nothing to explain
         return {v: np.zeros(size, dtype=np.float32) for v in requested}
-    centred = {v.layer for v in resolved.values() if v.baseline == "air"}
+    centred = {v.site for v in resolved.values() if v.baseline == "air"}
     reference = _forward(model, air_baseline(*size), centred)[0] if centred else {}
     integrated = {}
-    for site in {v.layer for v in resolved.values() if v.integrated}:
+    for site in {v.site for v in resolved.values() if v.integrated}:
         integrated[site] = _path_gradient(model, image, label, region, site, _detached(reference[site]),
                                           _detached(raw[site]))
     maps = {}
     for original, variant in resolved.items():
-        activations = _grid(model, variant.layer, raw[variant.layer], grad=False)
-        gradients = integrated[variant.layer] if variant.integrated else _grid(model, variant.layer,
-                                                                              raw[variant.layer], grad=True)
+        site = variant.site
+        activations = _grid(model, site, raw[site], grad=False)
+        gradients = integrated[site] if variant.integrated else _grid(model, site, raw[site], grad=True)
         if variant.baseline == "air":
-            activations = activations - _grid(model, variant.layer, reference[variant.layer], grad=False)
+            activations = activations - _grid(model, site, reference[site], grad=False)
+        elif variant.baseline == "mean":  # the image's own average token: evidence above the average
+            activations = activations - activations.mean(dim=(0, 1), keepdim=True)
         maps[original] = _to_image(_weigh(activations, gradients, variant.weighting), size)
     return maps
 
@@ -247,11 +265,12 @@ def gradcam(
     model: DinoSegmenter,
     image: np.ndarray,
     label: int,
-    layer: Site | None = None,
+    layer: int | str | None = None,
     target_mask: np.ndarray | None = None,
     weighting: str = DEFAULT.weighting,
     baseline: str | None = DEFAULT.baseline,
     integrated: bool = DEFAULT.integrated,
+    tap: str = DEFAULT.tap,
 ) -> np.ndarray:
     """Grad-CAM map (H, W) in [0, 1] for ``label`` on a preprocessed image (1, 3, H, W).
 
@@ -261,5 +280,5 @@ def gradcam(
     ``integrated``: see the module text; the defaults are ``DEFAULT`` (air-centred Grad-CAM);
     ``baseline=None`` gives classic Grad-CAM.
     """
-    variant = Variant(layer, weighting, baseline, integrated)
+    variant = Variant(layer, weighting, baseline, integrated, tap)
     return gradcam_maps(model, image, label, [variant], target_mask)[variant]

@@ -26,7 +26,7 @@ class SliceExplanation:
     agreement: float
     heat: np.ndarray  # (rows, cols) in [0, 1]
     rgb: np.ndarray  # (rows, cols, 3) overlay with legend
-    configuration: str  # the Grad-CAM configuration, e.g. "Grad-CAM, block 3 (air-centred)"
+    configuration: str  # the Grad-CAM configuration, e.g. "Grad-CAM, block 3 MLP input (mean-centred)"
     empty: bool = False  # the map is all zero: no evidence above the air reference at that layer
 
 
