@@ -29,20 +29,24 @@ Options measured by the faithfulness study (`validation/explain/`):
   token layer, summed over channels.
 Every map is bilinearly upsampled to the image and scaled to [0, 1].
 
-Default (``DEFAULT``): Grad-CAM weighting on the last block's air-centred tokens, chosen by the
-study on the phantom verification set (`validation/explain/results.md`, `docs/explanations.md`).
-No configuration measured meets both the faithfulness criterion (beats a random map on
-deletion AUC in at least 90% of the slices) and the two sanity checks (median Spearman below
-0.3 after cascading model randomization and for a head trained on permuted labels): the maps
-that localise the lesion well enough (element-wise or path-integrated weights, the head's
-input) are shaped, for the randomized or permuted-label model too, by the fixed target region
-(the decoder is local) or by the body outline (air-centred maps vanish where the image is
-air); occlusion, the reference, fails both checks as well. Among
-the configurations that pass both checks the air-centred map is the default: it beats random
-on deletion as often as classic Grad-CAM (50%, on the same slices), on insertion in 100% of the
-slices (classic 54%), passes both checks inside the body as well (classic passes the
-permuted-label check only thanks to the background), and where it fails it is empty (no
-evidence above the air reference at this layer) instead of pointing away from the lesion.
+Sites and centring added by the second study round:
+- ``tap="mlp_input"``: the output of a block's second LayerNorm (norm2), the input of its MLP
+  branch; the gradient there carries only the evidence that goes through that MLP (the
+  residual stream bypasses it), on per-token normalised features;
+- ``baseline="mean"``: tokens centred on the image's own average token. Grad-CAM weights are
+  per channel, so this subtracts one constant from the classic map before the ReLU: the map
+  shows where the weighted evidence is above the image's average (all zero only for a constant map).
+
+Default (``DEFAULT``): Grad-CAM weighting, mean-centred, at the last block's MLP input, chosen
+by the study on the phantom verification set (`validation/explain/results.md`,
+`docs/explanations.md`) and confirmed on phantoms neither the model nor the study saw
+(`validation/explain/confirmation.md`). At the block outputs no configuration met both the
+faithfulness criterion and the sanity checks: maps that localise the lesion (element-wise or
+path-integrated weights, the head's input) are shaped by the fixed target region for a
+randomized model too (the decoder is local), and Grad-CAM's channel weights on the raw or
+air-centred outputs point away from the small lesions or vanish. On the normalised MLP input
+the channel-weighted map keeps Grad-CAM's global weights (which is what passes the
+randomization check) and ranks the lesion first.
 """
 
 from __future__ import annotations
@@ -274,11 +278,12 @@ def gradcam(
 ) -> np.ndarray:
     """Grad-CAM map (H, W) in [0, 1] for ``label`` on a preprocessed image (1, 3, H, W).
 
-    ``layer``: a block index (default: the last block) or ``"head"``; ``target_mask`` (H, W)
+    ``layer``: a block index (default: the last block) or ``"head"``; ``tap``: the block's
+    ``"output"`` or its ``"mlp_input"`` (default, see ``DEFAULT``); ``target_mask`` (H, W)
     bool: where the label's logits are summed, defaults to the model's own argmax; an empty
     target gives an all-zero map (nothing to explain). ``weighting``, ``baseline`` and
-    ``integrated``: see the module text; the defaults are ``DEFAULT`` (air-centred Grad-CAM);
-    ``baseline=None`` gives classic Grad-CAM.
+    ``integrated``: see the module text; the defaults are ``DEFAULT`` (mean-centred Grad-CAM
+    at the last block's MLP input); ``baseline=None, tap="output"`` gives classic Grad-CAM.
     """
     variant = Variant(layer, weighting, baseline, integrated, tap)
     return gradcam_maps(model, image, label, [variant], target_mask)[variant]
