@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from device_ai.explain.faithfulness import curves
 from device_ai.explain.gradcam import DEFAULT, gradcam, resolve
 from device_ai.explain.sanity import MIN_CHECKED, compare, median_checked
-from device_ai.explain.study import LESION, faithfulness_cases, permuted_models, randomized_models, sanity_cases
+from device_ai.explain.study import LESION, beats_random_on_deletion, faithfulness_cases, permuted_models, randomized_models, sanity_cases
 from device_ai.model.twin import load_twin
 
 RESULTS = Path(__file__).resolve().parents[1] / "validation" / "explain" / "results.json"
@@ -66,14 +65,7 @@ def test_a_head_trained_on_permuted_labels_gives_different_maps(twin, cases) -> 
 @pytest.fixture(scope="module")
 def deletion_wins(released_engine, twin) -> list[bool]:  # noqa: ANN001
     """Per faithfulness case: does the default map beat the study's random map on deletion AUC?"""
-    rng = np.random.default_rng(0)  # the study's random maps, case by case
-    wins = []
-    for case in faithfulness_cases(released_engine):
-        cam = gradcam(twin, case.image, LESION, target_mask=case.region)
-        random_map = rng.random(case.region.shape).astype(np.float32)
-        ours, _ = curves(released_engine.run, case.image, LESION, case.region, cam)
-        baseline, _ = curves(released_engine.run, case.image, LESION, case.region, random_map)
-        wins.append(bool(ours < baseline))
+    wins = beats_random_on_deletion(released_engine, twin, faithfulness_cases(released_engine))
     assert len(wins) == 24
     return wins
 

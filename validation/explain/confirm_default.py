@@ -20,13 +20,13 @@ import numpy as np
 import torch
 
 from device_ai.config import default_model_path
-from device_ai.explain.faithfulness import curves
 from device_ai.explain.gradcam import DEFAULT, gradcam, resolve
 from device_ai.explain.sanity import compare, median_checked
 from device_ai.explain.study import (
     LESION,
     PERMUTED_SEEDS,
     RANDOMIZATION_SEEDS,
+    beats_random_on_deletion,
     faithfulness_cases,
     permuted_models,
     randomized_models,
@@ -45,14 +45,7 @@ def main() -> None:
     started = time.time()
     engine = LockedEngine.load(default_model_path())
     twin = load_twin(engine.package)
-    rng = np.random.default_rng(0)
-    wins = []
-    for case in faithfulness_cases(engine, base_seed=CONFIRMATION_BASE_SEED):
-        cam = gradcam(twin, case.image, LESION, target_mask=case.region)
-        random_map = rng.random(case.region.shape).astype(np.float32)
-        ours, _ = curves(engine.run, case.image, LESION, case.region, cam)
-        baseline, _ = curves(engine.run, case.image, LESION, case.region, random_map)
-        wins.append(bool(ours < baseline))
+    wins = beats_random_on_deletion(engine, twin, faithfulness_cases(engine, base_seed=CONFIRMATION_BASE_SEED))
     cases = sanity_cases(engine, base_seed=CONFIRMATION_BASE_SEED, count=SANITY_SLICES)
     original = [gradcam(twin, case.image, LESION, target_mask=case.region) for case in cases]
     checks = {}

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from device_ai.explain.faithfulness import curves
+from device_ai.explain.gradcam import gradcam
 from device_ai.explain.sanity import permuted_label_head, randomize_cascading
 from device_ai.inference.engine import LockedEngine
 from device_ai.inference.preprocess import normalize
@@ -81,3 +83,17 @@ def permuted_models(twin: DinoSegmenter) -> list[DinoSegmenter]:
     images = torch.from_numpy(normalize(train.planes))
     labels = torch.from_numpy(train.labels.astype(np.int64))
     return [permuted_label_head(twin, images, labels, steps=PERMUTED_STEPS, seed=seed) for seed in PERMUTED_SEEDS]
+
+
+def beats_random_on_deletion(engine: LockedEngine, twin: DinoSegmenter, cases: list[Case]) -> list[bool]:
+    """Per case: does the default map's deletion AUC beat the study's random map (the same
+    random maps as the study: ``default_rng(0)``, one per case in order)?"""
+    rng = np.random.default_rng(0)
+    wins = []
+    for case in cases:
+        cam = gradcam(twin, case.image, LESION, target_mask=case.region)
+        random_map = rng.random(case.region.shape).astype(np.float32)
+        ours, _ = curves(engine.run, case.image, LESION, case.region, cam)
+        baseline, _ = curves(engine.run, case.image, LESION, case.region, random_map)
+        wins.append(bool(ours < baseline))
+    return wins
