@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from device_ai.explain.gradcam import DEFAULT, gradcam, resolve
-from device_ai.explain.sanity import MIN_CHECKED, compare, median_checked
-from device_ai.explain.study import LESION, beats_random_on_deletion, faithfulness_cases, permuted_models, randomized_models, sanity_cases
+from device_ai.explain.gradcam import DEFAULT, resolve
+from device_ai.explain.sanity import MIN_CHECKED, median_checked
+from device_ai.explain.study import beats_random_on_deletion, default_map_spearman, faithfulness_cases, permuted_models, randomized_models, sanity_cases
 from device_ai.model.twin import load_twin
 
 RESULTS = Path(__file__).resolve().parents[1] / "validation" / "explain" / "results.json"
@@ -40,10 +40,7 @@ def cases(released_engine):  # noqa: ANN001, ANN201
 def _median_spearman(twin, others, cases) -> tuple[float, list[float | None]]:  # noqa: ANN001
     """Median over every other model and every slice where the real map is not empty (an empty
     map has nothing to check)."""
-    original = [gradcam(twin, case.image, LESION, target_mask=case.region) for case in cases]
-    rhos: list[float | None] = []
-    for other in others:
-        rhos += compare(original, [gradcam(other, case.image, LESION, target_mask=case.region) for case in cases])
+    rhos = [rho for per_model in default_map_spearman(twin, others, cases) for rho in per_model]
     assert sum(r is not None for r in rhos) >= MIN_CHECKED * len(others), rhos
     return median_checked(rhos), rhos
 

@@ -20,13 +20,13 @@ import numpy as np
 import torch
 
 from device_ai.config import default_model_path
-from device_ai.explain.gradcam import DEFAULT, gradcam, resolve
-from device_ai.explain.sanity import compare, median_checked
+from device_ai.explain.gradcam import DEFAULT, resolve
+from device_ai.explain.sanity import median_checked
 from device_ai.explain.study import (
-    LESION,
     PERMUTED_SEEDS,
     RANDOMIZATION_SEEDS,
     beats_random_on_deletion,
+    default_map_spearman,
     faithfulness_cases,
     permuted_models,
     randomized_models,
@@ -47,11 +47,9 @@ def main() -> None:
     twin = load_twin(engine.package)
     wins = beats_random_on_deletion(engine, twin, faithfulness_cases(engine, base_seed=CONFIRMATION_BASE_SEED))
     cases = sanity_cases(engine, base_seed=CONFIRMATION_BASE_SEED, count=SANITY_SLICES)
-    original = [gradcam(twin, case.image, LESION, target_mask=case.region) for case in cases]
     checks = {}
     for check, models in (("randomization", randomized_models(twin)), ("permuted_labels", permuted_models(twin))):
-        per_model = [compare(original, [gradcam(m, c.image, LESION, target_mask=c.region) for c in cases])
-                     for m in models]
+        per_model = default_map_spearman(twin, models, cases)
         pooled = [r for rhos in per_model for r in rhos]
         checks[check] = {"median": median_checked(pooled), "per_model_median": [median_checked(r) for r in per_model],
                          "cases_checked": sum(r is not None for r in pooled), "spearman": pooled}

@@ -11,8 +11,7 @@ through the locked engine and a random map:
 - sanity checks on the sanity cases: median Spearman between the maps of the released twin
   and those of the cascading-randomized twins (one per randomization seed, pooled), and of the
   twins with a head trained on permuted labels (one per head seed, pooled) (the gates, over the
-  whole image), plus the same
-  inside the body (for information).
+  whole image), plus the same inside the body (for information).
   Occlusion's sanity figures use the twin (the locked engine holds the released weights only).
   A slice where the released model's map is empty is not counted (nothing to check).
 
@@ -112,8 +111,8 @@ def faithfulness(engine: LockedEngine, twin: torch.nn.Module, variants: list[Var
 
 
 def sanity(engine: LockedEngine, twin: torch.nn.Module, variants: list[Variant]) -> dict[str, dict]:
-    """Spearman of each map with the same map of every sanity model, pooled per check (the
-    randomization check over all of ``RANDOMIZATION_SEEDS``); per-model medians kept as well."""
+    """Spearman of each map with the same map of every sanity model, pooled per check (over
+    ``RANDOMIZATION_SEEDS`` and ``PERMUTED_SEEDS``); per-model medians kept as well."""
     cases = sanity_cases(engine)
     models = {"randomization": randomized_models(twin), "permuted_labels": permuted_models(twin)}
     result: dict[str, dict] = {}

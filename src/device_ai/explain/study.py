@@ -23,7 +23,7 @@ import torch
 
 from device_ai.explain.faithfulness import curves
 from device_ai.explain.gradcam import gradcam
-from device_ai.explain.sanity import permuted_label_head, randomize_cascading
+from device_ai.explain.sanity import compare, permuted_label_head, randomize_cascading
 from device_ai.inference.engine import LockedEngine
 from device_ai.inference.preprocess import normalize
 from device_ai.model.segmenter import DinoSegmenter
@@ -97,3 +97,11 @@ def beats_random_on_deletion(engine: LockedEngine, twin: DinoSegmenter, cases: l
         baseline, _ = curves(engine.run, case.image, LESION, case.region, random_map)
         wins.append(bool(ours < baseline))
     return wins
+
+
+def default_map_spearman(twin: DinoSegmenter, others: list[DinoSegmenter], cases: list[Case]) -> list[list[float | None]]:
+    """Per sanity model, per case: Spearman of the default map of ``twin`` with that model's
+    (None where the twin's map is empty: nothing to check)."""
+    original = [gradcam(twin, case.image, LESION, target_mask=case.region) for case in cases]
+    return [compare(original, [gradcam(other, case.image, LESION, target_mask=case.region) for case in cases])
+            for other in others]
