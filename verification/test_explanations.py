@@ -1,8 +1,10 @@
 """Explanation sanity checks and faithfulness of the default explanation on the phantom
 verification set (SRS-034, SRS-070, SRS-067, SRS-068; Adebayo et al. 2018; issue 7).
 
-The cases and the sanity models come from `device_ai.explain.study`, as in the study
-(`validation/explain/run_faithfulness.py`), so these tests check what the study reports.
+The faithfulness cases and the sanity models come from `device_ai.explain.study`, as in the
+study (`validation/explain/run_faithfulness.py`). The sanity checks run on every slice with a
+lesion of ``POPULATION_PATIENTS`` verification patients (about 30), not on the study's 6: on
+6 slices the median is decided by which slices are drawn (ANOM-012).
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ import torch
 
 from device_ai.explain.gradcam import DEFAULT, resolve
 from device_ai.explain.sanity import MIN_CHECKED, median_checked
-from device_ai.explain.study import beats_random_on_deletion, default_map_spearman, faithfulness_cases, permuted_models, randomized_models, sanity_cases
+from device_ai.explain.study import (
+    POPULATION_PATIENTS,
+    beats_random_on_deletion,
+    default_map_spearman,
+    faithfulness_cases,
+    permuted_models,
+    randomized_models,
+    sanity_cases,
+)
 from device_ai.model.twin import load_twin
 
 RESULTS = Path(__file__).resolve().parents[1] / "validation" / "explain" / "results.json"
@@ -32,8 +42,8 @@ def twin(released_engine):  # noqa: ANN001, ANN201
 
 @pytest.fixture(scope="module")
 def cases(released_engine):  # noqa: ANN001, ANN201
-    picked = sanity_cases(released_engine)
-    assert len(picked) >= 4 and all(case.region.any() for case in picked)
+    picked = sanity_cases(released_engine, patients=POPULATION_PATIENTS, count=None)
+    assert len(picked) >= 20 and all(case.region.any() for case in picked)
     return picked
 
 
@@ -53,6 +63,9 @@ def test_cascading_randomization_destroys_the_maps(twin, cases) -> None:  # noqa
 
 
 @pytest.mark.req("SRS-034", "SRS-070")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="ANOM-012: heads trained on permuted labels on the frozen backbone give default maps with "
+                   "median Spearman about +0.5 against the real ones (below 0.3 only on the study's 6 slices)")
 def test_a_head_trained_on_permuted_labels_gives_different_maps(twin, cases) -> None:  # noqa: ANN001
     median, rhos = _median_spearman(twin, permuted_models(twin), cases)
     print(f"data randomization, Spearman: {rhos}")
