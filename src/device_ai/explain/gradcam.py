@@ -39,9 +39,11 @@ Sites and centring added by the second study round:
 
 Default (``DEFAULT``): Grad-CAM weighting, mean-centred, at the last block's MLP input, chosen
 by the study on the phantom verification set (`validation/explain/results.md`,
-`docs/explanations.md`); on phantoms neither the model nor the study saw its faithfulness and
-the model-randomization check held, the permuted-label check did not (ANOM-012,
-`validation/explain/confirmation.md`). At the block outputs no configuration met both the
+`docs/explanations.md`); its faithfulness held on phantoms neither the model nor the study saw,
+and model randomization on 32 verification and 30 unseen slices. The permuted-label check fails
+on both (ANOM-012, `validation/explain/confirmation.md`): with the region fixed, the
+permuted-label heads' output over it depends on the same pixels, so the real map is faithful to
+them too. At the block outputs no configuration met both the
 faithfulness criterion and the sanity checks: maps that localise the lesion (element-wise or
 path-integrated weights, the head's input) are shaped by the fixed target region for a
 randomized model too (the decoder is local), and Grad-CAM's channel weights on the raw or
