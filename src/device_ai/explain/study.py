@@ -4,11 +4,11 @@ place for the study (`validation/explain/run_faithfulness.py`) and the verificat
 - Faithfulness cases: the first ``max_cases`` slices of the verification split (8 patients,
   base seed of the released training) where the locked engine predicts at least 30 lesion
   pixels; the explained region is that ORT mask.
-- Sanity cases of the study: the first 6 slices with more than 50 labelled lesion pixels of 4
-  verification patients at 4 slices each (base seed 0), explained region = the ORT mask.
-  Six slices are too few to judge a median on: the default's permuted-label median was +0.07
-  on them and +0.55 on the 32 such slices of 12 patients (same base seed, ANOM-012). The
-  verification tests therefore use every such slice of ``POPULATION_PATIENTS`` patients.
+- Sanity cases: every slice with more than 50 labelled lesion pixels of ``POPULATION_PATIENTS``
+  verification patients at 4 slices each (base seed 0; 32 slices), explained region = the ORT
+  mask; the study and the verification tests use them. The first study round used the first 6
+  such slices of 4 patients (still ``sanity_cases``'s defaults): too few to judge a median on,
+  the default's permuted-label median was +0.07 there and +0.55 on the 32 (ANOM-012).
 - Sanity models: the twin with every parameter re-drawn from the head down, once per seed of
   ``RANDOMIZATION_SEEDS`` (the Spearman median is taken over every seed and slice: with one
   seed the outcome of the check depended on the draw, +0.11 to +0.82 for the same map over
