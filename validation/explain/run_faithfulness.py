@@ -47,6 +47,7 @@ from device_ai.explain.study import (
     permuted_models,
     randomized_models,
     sanity_cases,
+    torch_runner,
 )
 from device_ai.inference.engine import LockedEngine
 from device_ai.model.twin import load_twin
@@ -63,13 +64,6 @@ VARIANTS = [
 DELETION_CRITERION = 0.9
 SPEARMAN_CRITERION = 0.3
 OCCLUSION_SANITY_SLICES = 6  # occlusion costs ~243 inferences per map: its sanity figures use the first 6 slices
-
-
-def _twin_runner(model: torch.nn.Module):  # noqa: ANN202
-    def run(image: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return model(torch.from_numpy(image)).numpy()
-    return run
 
 
 def map_shape(saliency: np.ndarray, region: np.ndarray) -> dict:
@@ -135,7 +129,7 @@ def sanity(engine: LockedEngine, twin: torch.nn.Module, variants: list[Variant])
             for number, model in enumerate(others):
                 other = {v.key: m for v, m in gradcam_maps(model, case.image, LESION, variants, case.region).items()}
                 if with_occlusion:
-                    other["occlusion"] = occlusion(_twin_runner(model), case.image, LESION, case.region)
+                    other["occlusion"] = occlusion(torch_runner(model), case.image, LESION, case.region)
                 for name in original:
                     entry = result.setdefault(name, {}).setdefault(
                         check, {"spearman": [], "spearman_in_body": [], "per_model": [[] for _ in others]})

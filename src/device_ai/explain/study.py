@@ -94,6 +94,15 @@ def permuted_models(twin: DinoSegmenter) -> list[DinoSegmenter]:
     return [permuted_label_head(twin, images, labels, steps=PERMUTED_STEPS, seed=seed) for seed in PERMUTED_SEEDS]
 
 
+def torch_runner(model: DinoSegmenter) -> Run:
+    """A torch model as a ``Run`` (image -> logits, as the locked engine's ``run``), for the
+    sanity models, which only exist in torch."""
+    def run(image: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(image)).numpy()
+    return run
+
+
 def _wins_over_random(run: Run, cases: list[Case], maps: list[np.ndarray]) -> list[bool]:
     """Per case: is the map's deletion AUC (through ``run``) below that of the study's random map
     (``default_rng(0)``, one per case in order)?"""
@@ -131,11 +140,4 @@ def deletion_wins_on_other_models(twin: DinoSegmenter, others: list[DinoSegmente
     does, a map shaped like the real one is faithful to the other model too, so a low Spearman
     against that model's map is not what a faithful explanation would give (ANOM-012)."""
     originals = _default_maps(twin, cases)
-
-    def runner(model: DinoSegmenter) -> Run:
-        def run(image: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                return model(torch.from_numpy(image)).numpy()
-        return run
-
-    return [_wins_over_random(runner(other), cases, originals) for other in others]
+    return [_wins_over_random(torch_runner(other), cases, originals) for other in others]
