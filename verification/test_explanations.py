@@ -19,7 +19,6 @@ import torch
 from device_ai.explain.gradcam import DEFAULT, resolve
 from device_ai.explain.sanity import MIN_CHECKED, median_checked
 from device_ai.explain.study import (
-    POPULATION_PATIENTS,
     beats_random_on_deletion,
     default_map_spearman,
     faithfulness_cases,
@@ -42,7 +41,7 @@ def twin(released_engine):  # noqa: ANN001, ANN201
 
 @pytest.fixture(scope="module")
 def cases(released_engine):  # noqa: ANN001, ANN201
-    picked = sanity_cases(released_engine, patients=POPULATION_PATIENTS, count=None)
+    picked = sanity_cases(released_engine)
     assert len(picked) >= 20 and all(case.region.any() for case in picked)
     return picked
 

@@ -65,7 +65,7 @@ def main() -> None:
     models = {"randomization": randomized_models(twin), "permuted_labels": permuted_models(twin)}
     sanity, locality = {}, {}
     for seed in SANITY_BASE_SEEDS:
-        cases = sanity_cases(engine, base_seed=seed, patients=POPULATION_PATIENTS, count=None)
+        cases = sanity_cases(engine, base_seed=seed)
         sanity[str(seed)] = {"cases": len(cases), "checks": _sanity(twin, cases, models),
                              # the faithfulness criterion on these slices too: it depends on the selection
                              "beats_random_on_deletion": float(np.mean(beats_random_on_deletion(engine, twin, cases)))}

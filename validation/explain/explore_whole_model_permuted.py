@@ -5,7 +5,7 @@ frozen backbone, as SRS-070 words it).
 Trains the released architecture with the released plan (seed 0) for 800 steps on 48 training
 slices (12 patients at 4 slices, base seed 3, the permuted-label heads' slices) whose label
 maps are permuted across slices, until it memorises them; then compares its default maps with
-the released twin's on the 32 sanity slices (`study.sanity_cases` with ``POPULATION_PATIENTS``):
+the released twin's on the 32 sanity slices (`study.sanity_cases`):
 - with the explained region fixed to the released model's mask (as the verification tests do)
   and with the region the permuted model itself predicts;
 - over the whole image (the SRS-070 gate) and inside the body only: outside the body both maps
@@ -31,7 +31,7 @@ import torch
 from device_ai.config import default_model_path
 from device_ai.explain.gradcam import gradcam
 from device_ai.explain.sanity import compare, median_checked
-from device_ai.explain.study import LESION, POPULATION_PATIENTS, deletion_wins_on_other_models, sanity_cases
+from device_ai.explain.study import LESION, deletion_wins_on_other_models, sanity_cases
 from device_ai.inference.engine import LockedEngine
 from device_ai.inference.preprocess import normalize
 from device_ai.model.twin import load_twin
@@ -64,7 +64,7 @@ def main() -> None:
     torch.set_num_threads(2)
     with torch.no_grad():
         memorised = float((model(torch.from_numpy(normalize(pool.planes))).argmax(1).numpy() == pool.labels).mean())
-    cases = sanity_cases(engine, patients=POPULATION_PATIENTS, count=None)
+    cases = sanity_cases(engine)
     body = [case.body for case in cases]
     real = [gradcam(twin, case.image, LESION, target_mask=case.region) for case in cases]
     fixed = [gradcam(model, case.image, LESION, target_mask=case.region) for case in cases]

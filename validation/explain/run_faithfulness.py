@@ -41,7 +41,6 @@ from device_ai.explain.sanity import MIN_CHECKED, compare, median_checked
 from device_ai.explain.study import (
     LESION,
     PERMUTED_SEEDS,
-    POPULATION_PATIENTS,
     RANDOMIZATION_SEEDS,
     faithfulness_cases,
     permuted_models,
@@ -107,17 +106,9 @@ def faithfulness(engine: LockedEngine, twin: torch.nn.Module, variants: list[Var
     return records
 
 
-def _sanity_cases(engine: LockedEngine) -> list:
-    """Every lesion slice of ``POPULATION_PATIENTS`` verification patients (base seed 0), as the
-    verification tests use: the first study round's 6 slices gave medians that did not hold on
-    more slices (ANOM-012)."""
-    return sanity_cases(engine, patients=POPULATION_PATIENTS, count=None)
-
-
-def sanity(engine: LockedEngine, twin: torch.nn.Module, variants: list[Variant]) -> dict[str, dict]:
-    """Spearman of each map with the same map of every sanity model, pooled per check (over
-    ``RANDOMIZATION_SEEDS`` and ``PERMUTED_SEEDS``); per-model medians kept as well."""
-    cases = _sanity_cases(engine)
+def sanity(engine: LockedEngine, twin: torch.nn.Module, variants: list[Variant], cases: list) -> dict[str, dict]:
+    """Spearman of each map with the same map of every sanity model on ``cases``, pooled per check
+    (over ``RANDOMIZATION_SEEDS`` and ``PERMUTED_SEEDS``); per-model medians kept as well."""
     models = {"randomization": randomized_models(twin), "permuted_labels": permuted_models(twin)}
     result: dict[str, dict] = {}
     for index, case in enumerate(cases):
@@ -255,20 +246,21 @@ def main() -> None:
     started = time.time()
     engine = LockedEngine.load(default_model_path())
     twin = load_twin(engine.package)
+    cases = sanity_cases(engine)
     if args.maps_only or args.keep_curves:
         previous = json.loads(Path(args.out).read_text(encoding="utf-8"))
         assert previous["model_manifest_sha256"] == engine.package.manifest_sha256
-        checks = sanity(engine, twin, VARIANTS) if args.keep_curves else previous["sanity"]
+        checks = sanity(engine, twin, VARIANTS, cases) if args.keep_curves else previous["sanity"]
         records = faithfulness(engine, twin, VARIANTS, args.max_cases, previous["per_case"])
     else:
-        checks = sanity(engine, twin, VARIANTS)
+        checks = sanity(engine, twin, VARIANTS, cases)
         records = faithfulness(engine, twin, VARIANTS, args.max_cases)
     default_key = resolve(twin, DEFAULT).key
     descriptions = {v.key: resolve(twin, v).description for v in VARIANTS}
     descriptions.update(occlusion="occlusion (locked engine)", random="random map")
     report = {
         "model_manifest_sha256": engine.package.manifest_sha256, "label": "Lesion", "default": default_key,
-        "cases": len(records), "sanity_cases": len(_sanity_cases(engine)),
+        "cases": len(records), "sanity_cases": len(cases),
         "occlusion_sanity_cases": OCCLUSION_SANITY_SLICES,
         "randomization_seeds": list(RANDOMIZATION_SEEDS), "permuted_seeds": list(PERMUTED_SEEDS),
         "criteria": {"beats_random_on_deletion_at_least": DELETION_CRITERION,

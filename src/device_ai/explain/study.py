@@ -7,7 +7,7 @@ place for the study (`validation/explain/run_faithfulness.py`) and the verificat
 - Sanity cases: every slice with more than 50 labelled lesion pixels of ``POPULATION_PATIENTS``
   verification patients at 4 slices each (base seed 0; 32 slices), explained region = the ORT
   mask; the study and the verification tests use them. The first study round used the first 6
-  such slices of 4 patients (still ``sanity_cases``'s defaults): too few to judge a median on,
+  such slices of 4 patients: too few to judge a median on,
   the default's permuted-label median was +0.07 there and +0.55 on the 32 (ANOM-012).
 - Sanity models: the twin with every parameter re-drawn from the head down, once per seed of
   ``RANDOMIZATION_SEEDS`` (the Spearman median is taken over every seed and slice: with one
@@ -70,11 +70,12 @@ def faithfulness_cases(engine: LockedEngine, *, patients: int = 8, max_cases: in
     return cases
 
 
-def sanity_cases(engine: LockedEngine, *, label: int = LESION, count: int | None = 6, base_seed: int = 0,
-                 patients: int = 4) -> list[Case]:
+def sanity_cases(engine: LockedEngine, *, label: int = LESION, count: int | None = None, base_seed: int = 0,
+                 patients: int = POPULATION_PATIENTS) -> list[Case]:
     """Slices with more than 50 labelled pixels of ``label`` among ``patients`` verification
-    patients at 4 slices each: the first ``count`` (None: all). The defaults are the study's 6
-    slices; ``POPULATION_PATIENTS`` with ``count=None`` gives the larger verification set."""
+    patients at 4 slices each: the first ``count`` (None: all). The defaults are the sanity set
+    of the study and the verification tests; the first study round's 6 slices were
+    ``patients=4, count=6``."""
     pool = build_pool("verification", patients, engine.manifest.input.shape[-1], slices_per_patient=4,
                       base_seed=base_seed)
     picks = [i for i in range(len(pool.labels)) if (pool.labels[i] == label).sum() > 50][:count]
