@@ -1,10 +1,17 @@
 """Explanation sanity checks and faithfulness of the default explanation on the phantom
 verification set (SRS-034, SRS-070, SRS-067, SRS-068; Adebayo et al. 2018; issue 7).
 
-The faithfulness cases and the sanity models come from `device_ai.explain.study`, as in the
-study (`validation/explain/run_faithfulness.py`). The sanity checks run on every slice with a
-lesion of ``POPULATION_PATIENTS`` verification patients (about 30), not on the study's 6: on
-6 slices the median is decided by which slices are drawn (ANOM-012).
+The cases and the sanity models come from `device_ai.explain.study`, as in the study
+(`validation/explain/run_faithfulness.py`). Every check runs on every slice with a lesion of
+``POPULATION_PATIENTS`` verification patients (32 slices), not on the study's 6: on 6 slices
+the median is decided by which slices are drawn (ANOM-012).
+
+Data randomization uses the released architecture trained from scratch on permuted labels
+(Adebayo et al. §4.2), stored in ``fixtures/permuted_label_models`` with the record of their
+training (`validation/explain/train_permuted_label_models.py`, about 25 min a model); the
+tests check that each stored model memorised its permuted labels and compute every figure
+from it. Similarity is Spearman inside the body, faithfulness is deletion with imputed
+removal (the reasons, measured, are in `validation/explain/respecified_checks.md`).
 """
 
 from __future__ import annotations
@@ -17,20 +24,24 @@ import pytest
 import torch
 
 from device_ai.explain.gradcam import DEFAULT, resolve
-from device_ai.explain.sanity import MIN_CHECKED, median_checked
+from device_ai.explain.sanity import MIN_CHECKED, compare, median_checked
 from device_ai.explain.study import (
     beats_random_on_deletion,
     default_map_spearman,
+    default_maps,
     faithfulness_cases,
-    permuted_models,
+    load_permuted_label_models,
+    memorisation,
     randomized_models,
     sanity_cases,
 )
 from device_ai.model.twin import load_twin
 
 RESULTS = Path(__file__).resolve().parents[1] / "validation" / "explain" / "results.json"
+PERMUTED_LABEL_MODELS = Path(__file__).resolve().parent / "fixtures" / "permuted_label_models"
 SPEARMAN_BELOW = 0.3
 BEATS_RANDOM_AT_LEAST = 0.9
+LEARNT_FACTOR = 2  # a permuted-label model finds at least twice the permuted lesion pixels the released model finds
 
 
 @pytest.fixture(scope="module")
@@ -61,35 +72,66 @@ def test_cascading_randomization_destroys_the_maps(twin, cases) -> None:  # noqa
     assert median < SPEARMAN_BELOW, rhos
 
 
+@pytest.fixture(scope="module")
+def permuted() -> dict:
+    return load_permuted_label_models(PERMUTED_LABEL_MODELS)
+
+
+@pytest.mark.req("SRS-070")
+def test_the_models_trained_on_permuted_labels_learnt_them(twin, permuted) -> None:  # noqa: ANN001
+    """A data-randomization model that did not learn its permuted labels would be an untrained
+    model, and the check would repeat model randomization. The yardstick is the released model,
+    which never saw these labels: whatever it finds of them comes from what all label maps
+    share (lesions lie in the organ; about one slice in ten kept a label map of its own patient)."""
+    for seed, model in permuted.items():
+        fit, released = memorisation(model, seed), memorisation(twin, seed)
+        print(f"seed {seed}: permuted-label model {fit}; released model {released}")
+        assert fit["pixel_accuracy"] > released["pixel_accuracy"], (seed, fit, released)
+        assert fit["lesion_recall"] >= LEARNT_FACTOR * released["lesion_recall"], (seed, fit, released)
+        assert fit["lesion_precision"] >= LEARNT_FACTOR * released["lesion_precision"], (seed, fit, released)
+
+
 @pytest.mark.req("SRS-034", "SRS-070")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="ANOM-012: heads trained on permuted labels on the frozen backbone give default maps with "
-                   "median Spearman about +0.5 against the real ones (below 0.3 only on the study's 6 slices)")
-def test_a_head_trained_on_permuted_labels_gives_different_maps(twin, cases) -> None:  # noqa: ANN001
-    median, rhos = _median_spearman(twin, permuted_models(twin), cases)
-    print(f"data randomization, Spearman: {rhos}")
+def test_a_model_trained_on_permuted_labels_gives_different_maps(twin, cases, permuted) -> None:  # noqa: ANN001
+    median, rhos = _median_spearman(twin, list(permuted.values()), cases)
+    print(f"data randomization, Spearman inside the body: {rhos}")
     assert median < SPEARMAN_BELOW, rhos
 
 
+@pytest.mark.req("SRS-034", "SRS-070")
+def test_over_the_whole_image_a_body_silhouette_would_look_like_the_explanation(twin, cases) -> None:  # noqa: ANN001
+    """Why the similarity is taken inside the body: a map with no model in it, uniform noise
+    inside the body and zero outside, correlates with the real maps over the whole image (the
+    shared block of air ranks alike in both), and not inside the body."""
+    rng = np.random.default_rng(0)
+    silhouettes = [np.where(case.body, rng.random(case.body.shape), 0.0).astype(np.float32) for case in cases]
+    real = default_maps(twin, cases)
+    whole = median_checked(compare(real, silhouettes))
+    inside = median_checked(compare(real, silhouettes, [case.body for case in cases]))
+    print(f"body-silhouette noise against the real maps: whole image {whole:+.2f}, inside the body {inside:+.2f}")
+    assert whole >= SPEARMAN_BELOW and abs(inside) < 0.1, (whole, inside)
+
+
 @pytest.fixture(scope="module")
-def deletion_wins(released_engine, twin) -> list[bool]:  # noqa: ANN001
-    """Per faithfulness case: does the default map beat the study's random map on deletion AUC?"""
-    wins = beats_random_on_deletion(released_engine, twin, faithfulness_cases(released_engine))
-    assert len(wins) == 24
-    return wins
+def deletion_wins(released_engine, twin, cases) -> list[bool]:  # noqa: ANN001
+    """Per sanity slice: does the default map beat the study's random map on deletion AUC, with
+    removed pixels imputed from their neighbours?"""
+    return beats_random_on_deletion(released_engine, twin, cases)
 
 
 @pytest.mark.req("SRS-067")
-def test_the_recorded_study_figure_of_the_default_reproduces(released_engine, twin, deletion_wins: list[bool]) -> None:  # noqa: ANN001
+def test_the_recorded_study_figure_of_the_default_reproduces(released_engine, twin) -> None:  # noqa: ANN001
+    """The study ranked its configurations with air removal on its 24 faithfulness slices."""
+    wins = beats_random_on_deletion(released_engine, twin, faithfulness_cases(released_engine), removal="air")
     record = json.loads(RESULTS.read_text(encoding="utf-8"))
     assert record["model_manifest_sha256"] == released_engine.package.manifest_sha256
-    assert record["default"] == resolve(twin, DEFAULT).key and record["cases"] == len(deletion_wins)
+    assert record["default"] == resolve(twin, DEFAULT).key and record["cases"] == len(wins) == 24
     recorded = record["summary"][record["default"]]["beats_random_on_deletion"]
-    assert float(np.mean(deletion_wins)) == pytest.approx(recorded)
+    assert float(np.mean(wins)) == pytest.approx(recorded)
 
 
 @pytest.mark.req("SRS-068")
 def test_the_default_explanation_beats_random_on_deletion_in_90_percent_of_cases(deletion_wins: list[bool]) -> None:
     share = float(np.mean(deletion_wins))
-    print(f"default Grad-CAM beats random on deletion in {share:.0%} of {len(deletion_wins)} slices")
+    print(f"default Grad-CAM beats random on deletion (imputed removal) in {share:.0%} of {len(deletion_wins)} slices")
     assert share >= BEATS_RANDOM_AT_LEAST, share

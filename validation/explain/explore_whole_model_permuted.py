@@ -1,4 +1,7 @@
-"""Exploration for the decision on ANOM-012: Adebayo et al.'s data-randomization test as
+"""Superseded by `train_permuted_label_models.py` (whose seed 0 model is this model, bit for bit)
+and `respecified_checks.py`; kept as the record of the exploration that led to them.
+
+Exploration for the decision on ANOM-012: Adebayo et al.'s data-randomization test as
 published, the *whole* model retrained from scratch on permuted labels (not a head on the
 frozen backbone, as SRS-070 words it).
 

@@ -2,10 +2,12 @@
 
 - Model randomization: parameters re-drawn from the head down to the first block; a map that
   still looks the same does not depend on what the model learned.
-- Data randomization: a head trained on permuted labels (each image gets another image's
-  label map) on the same frozen backbone; its maps must differ from the real model's.
-Similarity is the Spearman rank correlation of the flattened maps, over the cases where the
-real model's map is not empty.
+- Data randomization: a model trained on permuted labels (each image gets another image's
+  label map); its maps must differ from the real model's. The verification check retrains the
+  whole model (`study.train_permuted_label_model`, as Adebayo et al.); ``permuted_label_head``,
+  a fresh head on the frozen backbone, is the study's first specification (ANOM-012).
+Similarity is the Spearman rank correlation of the maps, over the cases where the real model's
+map is not empty; optionally only at some pixels (the verification checks take the body).
 """
 
 from __future__ import annotations

@@ -12,25 +12,40 @@ place for the study (`validation/explain/run_faithfulness.py`) and the verificat
 - Sanity models: the twin with every parameter re-drawn from the head down, once per seed of
   ``RANDOMIZATION_SEEDS`` (the Spearman median is taken over every seed and slice: with one
   seed the outcome of the check depended on the draw, +0.11 to +0.82 for the same map over
-  seeds 0-4), and the twins with a fresh head trained for 120 steps on permuted labels of 12
-  training patients (base seed 3, 4 slices each) on the frozen backbone, one per seed of
-  ``PERMUTED_SEEDS`` (pooled likewise: one head gave +0.17, two others +0.52 and +0.62).
+  seeds 0-4); and, for data randomization, the released architecture trained from scratch on
+  permuted labels until it memorises them (Adebayo et al. §4.2), one per seed of
+  ``PERMUTED_MODEL_SEEDS``, stored as verification fixtures because each takes about 25 min
+  to train. The first specification trained only a fresh head for 120 steps on the frozen
+  backbone (``permuted_models``, ``PERMUTED_SEEDS``); Grad-CAM reads that backbone's
+  activations, which the true labels shaped, and those heads failed the check (ANOM-012).
+- Similarity (the verification measure): Spearman inside the body. Outside it both maps are
+  zero for any model that learnt that lesions lie inside the body, which permuted labels teach
+  as well as true ones (no permuted lesion pixel falls on air); a map of pure noise inside the
+  body and zero outside scores +0.51 against the real map over the whole image.
+- Faithfulness (the verification measure): deletion with removed pixels imputed from their
+  neighbours (``VERIFICATION_REMOVAL``, ROAD); the study ranked its configurations with air
+  removal, which penalises maps of hypodense lesions (ANOM-013).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load as load_safetensors
 
-from device_ai.explain.faithfulness import Run, curves
+from device_ai.explain.faithfulness import Run, deletion_auc
 from device_ai.explain.gradcam import gradcam
 from device_ai.explain.sanity import compare, permuted_label_head, randomize_cascading
 from device_ai.inference.engine import LockedEngine
 from device_ai.inference.preprocess import normalize
-from device_ai.model.segmenter import DinoSegmenter
-from device_ai.training.data import build_pool
+from device_ai.model.segmenter import DinoSegmenter, SegmenterConfig
+from device_ai.training.data import SlicePool, build_pool
+from device_ai.training.train import TrainingPlan, train_model
 
 LESION = 2
 MIN_REGION_PIXELS = 30
@@ -38,6 +53,10 @@ PERMUTED_STEPS = 120
 RANDOMIZATION_SEEDS = (0, 1, 2, 3, 4)
 PERMUTED_SEEDS = (0, 1, 2)
 POPULATION_PATIENTS = 12  # the verification tests' sanity set: about 30 slices, not the study's 6
+VERIFICATION_REMOVAL = "imputed"  # how the faithfulness criterion removes pixels (faithfulness.py, ANOM-013)
+# Data randomization as Adebayo et al. ran it: the whole model retrained on permuted labels.
+PERMUTED_MODEL_SEEDS = (0, 1, 2)
+PERMUTED_MODEL_STEPS = 800  # enough to memorise the 48 permuted slices (ANOM-012 exploration: 98% of pixels)
 
 
 @dataclass(frozen=True)
@@ -95,6 +114,59 @@ def permuted_models(twin: DinoSegmenter) -> list[DinoSegmenter]:
     return [permuted_label_head(twin, images, labels, steps=PERMUTED_STEPS, seed=seed) for seed in PERMUTED_SEEDS]
 
 
+def permuted_label_pool(seed: int, size: int) -> SlicePool:
+    """The permuted-label training slices: 12 training patients at 4 slices (base seed 3, the
+    slices the head-only check used), each slice given another slice's label map
+    (``default_rng(seed).permutation``); an image and its new label map are flipped together
+    by the training augmentation, so the pairing stays fixed."""
+    pool = build_pool("train", 12, size, base_seed=3, slices_per_patient=4)
+    order = np.random.default_rng(seed).permutation(len(pool.labels))
+    return SlicePool(pool.planes, pool.labels[order], pool.patient_ids, pool.manifest_sha256)
+
+
+def train_permuted_label_model(seed: int, size: int) -> DinoSegmenter:
+    """The released architecture and training plan (initialised from ``seed``), trained from
+    scratch for ``PERMUTED_MODEL_STEPS`` steps on ``permuted_label_pool(seed)``: the model of
+    Adebayo et al.'s data-randomization test. About 25 min on 2 cores; deterministic on a given
+    machine and software stack."""
+    plan = TrainingPlan(seed=seed, steps=PERMUTED_MODEL_STEPS, train_patients=12)
+    return train_model(plan, permuted_label_pool(seed, size))
+
+
+def memorisation(model: DinoSegmenter, seed: int) -> dict[str, float]:
+    """How well ``model`` fits the permuted labels of ``permuted_label_pool(seed)``: pixel
+    accuracy, and recall and precision of the lesion label."""
+    pool = permuted_label_pool(seed, model.cfg.input_size)
+    with torch.no_grad():
+        predicted = np.concatenate([model(torch.from_numpy(normalize(pool.planes[i:i + 8]))).argmax(1).numpy()
+                                    for i in range(0, len(pool.planes), 8)])
+    lesion, found = pool.labels == LESION, predicted == LESION
+    return {
+        "pixel_accuracy": float((predicted == pool.labels).mean()),
+        "lesion_recall": float((found & lesion).sum() / max(int(lesion.sum()), 1)),
+        "lesion_precision": float((found & lesion).sum() / max(int(found.sum()), 1)),
+        "slices": int(len(pool.labels)),
+    }
+
+
+def load_permuted_label_models(directory: Path) -> dict[int, DinoSegmenter]:
+    """The stored permuted-label models (``seed<N>.safetensors`` with its ``seed<N>.json``
+    record, written by `validation/explain/train_permuted_label_models.py`), by seed. A file
+    whose SHA-256 differs from its record is refused: the figures would not be those of the
+    recorded training."""
+    models = {}
+    for seed in PERMUTED_MODEL_SEEDS:
+        record = json.loads((directory / f"seed{seed}.json").read_text(encoding="utf-8"))
+        data = (directory / f"seed{seed}.safetensors").read_bytes()
+        if hashlib.sha256(data).hexdigest() != record["sha256"]:
+            raise ValueError(f"{directory / f'seed{seed}.safetensors'} does not match the SHA-256 in its record; "
+                             "re-create both with validation/explain/train_permuted_label_models.py")
+        model = DinoSegmenter(SegmenterConfig.from_config_dict(record["architecture"]))
+        model.load_state_dict(load_safetensors(data), strict=True)
+        models[seed] = model.eval()
+    return models
+
+
 def torch_runner(model: DinoSegmenter) -> Run:
     """A torch model as a ``Run`` (image -> logits, as the locked engine's ``run``), for the
     sanity models, which only exist in torch."""
@@ -104,41 +176,47 @@ def torch_runner(model: DinoSegmenter) -> Run:
     return run
 
 
-def _wins_over_random(run: Run, cases: list[Case], maps: list[np.ndarray]) -> list[bool]:
-    """Per case: is the map's deletion AUC (through ``run``) below that of the study's random map
-    (``default_rng(0)``, one per case in order)?"""
+def wins_over_random(run: Run, cases: list[Case], maps: list[np.ndarray], removal: str) -> list[bool]:
+    """Per case: is the map's deletion AUC (through ``run``, pixels removed by ``removal``) below
+    that of the study's random map (``default_rng(0)``, one per case in order)?"""
     rng = np.random.default_rng(0)
     wins = []
     for case, saliency in zip(cases, maps):
         random_map = rng.random(case.region.shape).astype(np.float32)
-        ours, _ = curves(run, case.image, LESION, case.region, saliency)
-        baseline, _ = curves(run, case.image, LESION, case.region, random_map)
+        ours = deletion_auc(run, case.image, LESION, case.region, saliency, removal=removal)
+        baseline = deletion_auc(run, case.image, LESION, case.region, random_map, removal=removal)
         wins.append(bool(ours < baseline))
     return wins
 
 
-def _default_maps(twin: DinoSegmenter, cases: list[Case]) -> list[np.ndarray]:
+def default_maps(twin: DinoSegmenter, cases: list[Case]) -> list[np.ndarray]:
+    """The default explanation of each case's region."""
     return [gradcam(twin, case.image, LESION, target_mask=case.region) for case in cases]
 
 
-def beats_random_on_deletion(engine: LockedEngine, twin: DinoSegmenter, cases: list[Case]) -> list[bool]:
+def beats_random_on_deletion(engine: LockedEngine, twin: DinoSegmenter, cases: list[Case],
+                             removal: str = VERIFICATION_REMOVAL) -> list[bool]:
     """Per case: does the default map's deletion AUC through the locked engine beat the study's
-    random map?"""
-    return _wins_over_random(engine.run, cases, _default_maps(twin, cases))
+    random map? ``removal="air"`` gives the study's own figure (results.json)."""
+    return wins_over_random(engine.run, cases, default_maps(twin, cases), removal)
 
 
-def default_map_spearman(twin: DinoSegmenter, others: list[DinoSegmenter], cases: list[Case]) -> list[list[float | None]]:
+def default_map_spearman(twin: DinoSegmenter, others: list[DinoSegmenter], cases: list[Case], *,
+                         in_body: bool = True) -> list[list[float | None]]:
     """Per sanity model, per case: Spearman of the default map of ``twin`` with that model's
-    (None where the twin's map is empty: nothing to check)."""
-    original = _default_maps(twin, cases)
-    return [compare(original, [gradcam(other, case.image, LESION, target_mask=case.region) for case in cases])
+    (None where the twin's map is empty: nothing to check); inside the body (``in_body``, the
+    verification measure) or over the whole image (the study's first measure)."""
+    original = default_maps(twin, cases)
+    where = [case.body for case in cases] if in_body else None
+    return [compare(original, [gradcam(other, case.image, LESION, target_mask=case.region) for case in cases], where)
             for other in others]
 
 
-def deletion_wins_on_other_models(twin: DinoSegmenter, others: list[DinoSegmenter], cases: list[Case]) -> list[list[bool]]:
+def deletion_wins_on_other_models(twin: DinoSegmenter, others: list[DinoSegmenter], cases: list[Case],
+                                  removal: str = "air") -> list[list[bool]]:
     """Per other model, per case: does the *real* model's default map beat the random map on the
     other model's deletion curve (its own label probability over the same region)? Where it
     does, a map shaped like the real one is faithful to the other model too, so a low Spearman
     against that model's map is not what a faithful explanation would give (ANOM-012)."""
-    originals = _default_maps(twin, cases)
-    return [_wins_over_random(torch_runner(other), cases, originals) for other in others]
+    originals = default_maps(twin, cases)
+    return [wins_over_random(torch_runner(other), cases, originals, removal) for other in others]

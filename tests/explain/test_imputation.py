@@ -1,0 +1,64 @@
+"""Noisy linear imputation (ROAD, Rong et al. 2022): the published behaviour of the imputer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from device_ai.explain.imputation import NOISE, impute
+from device_ai.inference.preprocess import IMAGENET_MEAN, IMAGENET_STD, air_baseline, normalize
+
+SIZE = 48
+
+
+def _plane(image: np.ndarray, channel: int = 0) -> np.ndarray:
+    return image[0, channel] * IMAGENET_STD[channel] + IMAGENET_MEAN[channel]
+
+
+@pytest.mark.req("SRS-068")
+def test_a_removed_patch_of_a_linear_ramp_is_filled_exactly() -> None:
+    """Every pixel is the weighted mean of its neighbours on a linear ramp (the stencil is
+    symmetric), so the noiseless imputation of an interior hole reproduces the ramp."""
+    rows, cols = np.mgrid[0:SIZE, 0:SIZE]
+    plane = (0.2 + 0.01 * rows + 0.005 * cols).astype(np.float32)
+    image = normalize(plane[None])
+    removed = np.zeros((SIZE, SIZE), dtype=bool)
+    removed[10:30, 15:35] = True
+    filled = impute(image, removed, noise=0.0)
+    assert np.abs(_plane(filled) - plane).max() < 1e-5
+    assert np.array_equal(filled[0][:, ~removed], image[0][:, ~removed])  # kept pixels untouched
+
+
+@pytest.mark.req("SRS-068")
+def test_a_dark_lesion_removed_becomes_the_tissue_around_it() -> None:
+    """Unlike air removal, which leaves a hypodense lesion a dark hole (ANOM-013)."""
+    plane = np.full((SIZE, SIZE), 0.6, dtype=np.float32)
+    lesion = np.zeros((SIZE, SIZE), dtype=bool)
+    lesion[20:28, 20:28] = True
+    plane[lesion] = 0.45
+    filled = _plane(impute(normalize(plane[None]), lesion, noise=0.0))
+    assert np.abs(filled[lesion] - 0.6).max() < 1e-5
+
+
+@pytest.mark.req("SRS-068")
+def test_everything_removed_gives_air_and_the_noise_is_as_specified() -> None:
+    image = normalize(np.random.default_rng(1).random((1, SIZE, SIZE)).astype(np.float32))
+    everything = np.ones((SIZE, SIZE), dtype=bool)
+    assert np.abs(impute(image, everything, noise=0.0) - air_baseline(SIZE, SIZE)).max() < 1e-5
+    noisy = _plane(impute(image, everything, seed=3))
+    assert np.std(noisy) == pytest.approx(NOISE, rel=0.1)
+    assert np.array_equal(impute(image, everything, seed=3), impute(image, everything, seed=3))
+
+
+@pytest.mark.req("SRS-068")
+def test_the_channels_stay_one_grey_image() -> None:
+    image = normalize(np.random.default_rng(2).random((1, SIZE, SIZE)).astype(np.float32))
+    removed = np.random.default_rng(3).random((SIZE, SIZE)) < 0.5
+    filled = impute(image, removed)
+    planes = [_plane(filled, channel) for channel in range(3)]
+    assert np.abs(planes[0] - planes[1]).max() < 1e-5 and np.abs(planes[0] - planes[2]).max() < 1e-5
+
+
+def test_mismatched_shapes_are_refused() -> None:
+    with pytest.raises(ValueError, match="mask"):
+        impute(normalize(np.zeros((1, SIZE, SIZE), dtype=np.float32)), np.zeros((SIZE, SIZE + 1), dtype=bool))

@@ -1,0 +1,87 @@
+"""Train the permuted-label models of the data-randomization sanity check (SRS-070) and store
+them as verification fixtures.
+
+Adebayo et al. (2018, §4.2) retrain the *whole* model on permuted labels until it memorises
+them; a map that still looks like the real model's then does not depend on the relation between
+images and labels that the real model learnt. Each model here is the released architecture and
+training plan, trained from scratch for ``study.PERMUTED_MODEL_STEPS`` steps on 48 training
+slices whose label maps were permuted across slices (``study.train_permuted_label_model``).
+
+About 25 min per seed on 2 cores, too long for the test suite, so the trained weights are kept
+under configuration control in ``verification/fixtures/permuted_label_models/`` with a record of
+how they were made (seed, steps, how well they memorised the permuted labels, SHA-256, software
+versions). The verification test computes its figures from them and checks that each stored
+model memorised its permuted labels. ``--check`` retrains and compares the SHA-256 with the
+stored record instead of writing (training is deterministic on a given machine and software
+stack; on another CPU or torch build the bits may differ, the memorisation should not).
+
+    python validation/explain/train_permuted_label_models.py [--seeds 0 1 2] [--out DIR] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save, save_file
+
+from device_ai.explain.study import (
+    PERMUTED_MODEL_SEEDS,
+    PERMUTED_MODEL_STEPS,
+    memorisation,
+    train_permuted_label_model,
+)
+from device_ai.model.segmenter import DEMO_SEGMENTER
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "verification" / "fixtures" / "permuted_label_models"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(PERMUTED_MODEL_SEEDS))
+    parser.add_argument("--out", type=Path, default=FIXTURES)
+    parser.add_argument("--check", action="store_true", help="retrain and compare with the stored records; write nothing")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    mismatches = 0
+    for seed in args.seeds:
+        start = time.perf_counter()
+        model = train_permuted_label_model(seed, DEMO_SEGMENTER.input_size)
+        wall = time.perf_counter() - start
+        if args.check:
+            stored = json.loads((args.out / f"seed{seed}.json").read_text(encoding="utf-8"))["sha256"]
+            digest = hashlib.sha256(save({k: v.contiguous() for k, v in model.state_dict().items()})).hexdigest()
+            mismatches += digest != stored
+            print(f"seed {seed}: {'reproduces' if digest == stored else 'DIFFERS from'} the stored weights "
+                  f"({digest[:16]}…); memorised {memorisation(model, seed)}", flush=True)
+            continue
+        weights = args.out / f"seed{seed}.safetensors"
+        partial = weights.with_suffix(".tmp")  # never leave a half-written fixture
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(partial))
+        partial.replace(weights)
+        record = {
+            "seed": seed,
+            "steps": PERMUTED_MODEL_STEPS,
+            "architecture": DEMO_SEGMENTER.config_dict(),
+            "memorised": memorisation(model, seed),
+            "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+            "training_seconds": round(wall, 1),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "machine": platform.machine(),
+        }
+        (args.out / f"seed{seed}.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n",
+                                                   encoding="utf-8")
+        print(json.dumps(record), flush=True)
+    raise SystemExit(1 if mismatches else 0)
+
+
+if __name__ == "__main__":
+    main()
