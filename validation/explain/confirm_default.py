@@ -20,6 +20,7 @@ apply are measured by `respecified_checks.py`.
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
@@ -61,6 +62,7 @@ def _sanity(twin, cases, models_by_check):  # noqa: ANN001, ANN202
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, not a 20-min run
     torch.set_num_threads(2)
     started = time.time()
     engine = LockedEngine.load(default_model_path())

@@ -40,10 +40,11 @@ Sites and centring added by the second study round:
 Default (``DEFAULT``): Grad-CAM weighting, mean-centred, at the last block's MLP input, chosen
 by the study on the phantom verification set (`validation/explain/results.md`,
 `docs/explanations.md`); its faithfulness held on phantoms neither the model nor the study saw,
-and model randomization on 32 verification and 30 unseen slices. The permuted-label check fails
-on both (ANOM-012, `validation/explain/confirmation.md`): with the region fixed, the
-permuted-label heads' output over it depends on the same pixels, so the real map is faithful to
-them too. At the block outputs no configuration met both the
+and it passes both sanity checks on 32 verification and 30 unseen slices as re-specified
+(models retrained from scratch on permuted labels, Spearman inside the body;
+`validation/explain/respecified_checks.md`). Heads retrained on the frozen backbone give maps
+like the real ones (ANOM-012): the map reads the backbone's activations, which the true labels
+shaped. At the block outputs no configuration met both the
 faithfulness criterion and the sanity checks: maps that localise the lesion (element-wise or
 path-integrated weights, the head's input) are shaped by the fixed target region for a
 randomized model too (the decoder is local), and Grad-CAM's channel weights on the raw or
