@@ -8,7 +8,7 @@ the median is decided by which slices are drawn (ANOM-012).
 
 Data randomization uses the released architecture trained from scratch on permuted labels
 (Adebayo et al. §4.2), stored in ``fixtures/permuted_label_models`` with the record of their
-training (`validation/explain/train_permuted_label_models.py`, about 25 min a model); the
+training (`validation/explain/train_permuted_label_models.py`, 45 to 60 min a model); the
 tests check that each stored model memorised its permuted labels and compute every figure
 from it. Similarity is Spearman inside the body, faithfulness is deletion with imputed
 removal (the reasons, measured, are in `validation/explain/respecified_checks.md`).

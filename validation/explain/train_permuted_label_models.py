@@ -7,7 +7,7 @@ images and labels that the real model learnt. Each model here is the released ar
 training plan, trained from scratch for ``study.PERMUTED_MODEL_STEPS`` steps on 48 training
 slices whose label maps were permuted across slices (``study.train_permuted_label_model``).
 
-About 25 min per seed on 2 cores, too long for the test suite, so the trained weights are kept
+45 to 60 min per seed on 2 cores, too long for the test suite, so the trained weights are kept
 under configuration control in ``verification/fixtures/permuted_label_models/`` with a record of
 how they were made (seed, steps, how well they memorised the permuted labels, SHA-256, software
 versions). The verification test computes its figures from them and checks that each stored

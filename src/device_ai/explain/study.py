@@ -13,8 +13,9 @@ place for the study (`validation/explain/run_faithfulness.py`) and the verificat
   ``RANDOMIZATION_SEEDS`` (the Spearman median is taken over every seed and slice: with one
   seed the outcome of the check depended on the draw, +0.11 to +0.82 for the same map over
   seeds 0-4); and, for data randomization, the released architecture trained from scratch on
-  permuted labels until it memorises them (Adebayo et al. §4.2), one per seed of
-  ``PERMUTED_MODEL_SEEDS``, stored as verification fixtures because each takes about 25 min
+  permuted labels (Adebayo et al. §4.2, who train to memorisation; these find about half of
+  their permuted lesion pixels), one per seed of
+  ``PERMUTED_MODEL_SEEDS``, stored as verification fixtures because each took 45 to 60 min
   to train. The first specification trained only a fresh head for 120 steps on the frozen
   backbone (``permuted_models``, ``PERMUTED_SEEDS``); Grad-CAM reads that backbone's
   activations, which the true labels shaped, and those heads failed the check (ANOM-012).
@@ -55,7 +56,7 @@ PERMUTED_SEEDS = (0, 1, 2)
 POPULATION_PATIENTS = 12  # the verification tests' sanity set: about 30 slices, not the study's 6
 VERIFICATION_REMOVAL = "imputed"  # how the faithfulness criterion removes pixels (faithfulness.py, ANOM-013)
 # Data randomization as Adebayo et al. ran it: the whole model retrained on permuted labels.
-PERMUTED_MODEL_SEEDS = (0, 1)  # 25-45 min of training each on 2 cores; add seeds with train_permuted_label_models.py --seeds
+PERMUTED_MODEL_SEEDS = (0, 1)  # 45-60 min of training each on 2 cores; add seeds with train_permuted_label_models.py --seeds
 PERMUTED_MODEL_STEPS = 800  # fits 97.5% of the training pixels but only about half of the permuted lesion pixels
 
 
@@ -127,7 +128,7 @@ def permuted_label_pool(seed: int, size: int) -> SlicePool:
 def train_permuted_label_model(seed: int, size: int) -> DinoSegmenter:
     """The released architecture and training plan (initialised from ``seed``), trained from
     scratch for ``PERMUTED_MODEL_STEPS`` steps on ``permuted_label_pool(seed)``: the model of
-    Adebayo et al.'s data-randomization test. About 25 min on 2 cores; deterministic on a given
+    Adebayo et al.'s data-randomization test. 45 to 60 min on 2 cores; deterministic on a given
     machine and software stack."""
     plan = TrainingPlan(seed=seed, steps=PERMUTED_MODEL_STEPS, train_patients=12)
     return train_model(plan, permuted_label_pool(seed, size))
