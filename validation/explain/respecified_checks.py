@@ -43,6 +43,7 @@ from device_ai.explain.study import (
     faithfulness_cases,
     load_permuted_label_models,
     memorisation,
+    permuted_label_pool,
     randomized_models,
     sanity_cases,
 )
@@ -85,10 +86,11 @@ def _sanity_part(engine: LockedEngine, twin) -> dict:  # noqa: ANN001
     permuted = load_permuted_label_models(FIXTURES)
     records = {seed: json.loads((FIXTURES / f"seed{seed}.json").read_text(encoding="utf-8")) for seed in PERMUTED_MODEL_SEEDS}
     models = {"model_randomization": randomized_models(twin), "data_randomization": list(permuted.values())}
+    pools = {seed: permuted_label_pool(seed, twin.cfg.input_size) for seed in permuted}
     part = {
         "permuted_label_models": {str(seed): {"steps": records[seed]["steps"], "sha256": records[seed]["sha256"],
-                                              "memorised": memorisation(model, seed),
-                                              "released_model_on_these_labels": memorisation(twin, seed)}
+                                              "memorised": memorisation(model, pools[seed]),
+                                              "released_model_on_these_labels": memorisation(twin, pools[seed])}
                                   for seed, model in permuted.items()},
         "sanity_sets": {},
     }

@@ -134,10 +134,9 @@ def train_permuted_label_model(seed: int, size: int) -> DinoSegmenter:
     return train_model(plan, permuted_label_pool(seed, size))
 
 
-def memorisation(model: DinoSegmenter, seed: int) -> dict[str, float]:
-    """How well ``model`` fits the permuted labels of ``permuted_label_pool(seed)``: pixel
-    accuracy, and recall and precision of the lesion label."""
-    pool = permuted_label_pool(seed, model.cfg.input_size)
+def memorisation(model: DinoSegmenter, pool: SlicePool) -> dict[str, float]:
+    """How well ``model`` fits the labels of ``pool`` (for a permuted-label model,
+    ``permuted_label_pool(seed)``): pixel accuracy, and recall and precision of the lesion label."""
     with torch.no_grad():
         predicted = np.concatenate([model(torch.from_numpy(normalize(pool.planes[i:i + 8]))).argmax(1).numpy()
                                     for i in range(0, len(pool.planes), 8)])
