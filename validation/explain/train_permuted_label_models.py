@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save, save_file
+from safetensors.torch import save
 
 from device_ai.explain.study import (
     PERMUTED_MODEL_SEEDS,
@@ -57,23 +57,24 @@ def main() -> None:
         model = train_permuted_label_model(seed, DEMO_SEGMENTER.input_size)
         wall = time.perf_counter() - start
         fit = memorisation(model, permuted_label_pool(seed, DEMO_SEGMENTER.input_size))
+        data = save({k: v.contiguous() for k, v in model.state_dict().items()})  # the bytes of the fixture file
+        digest = hashlib.sha256(data).hexdigest()
         if args.check:
             stored = json.loads((args.out / f"seed{seed}.json").read_text(encoding="utf-8"))["sha256"]
-            digest = hashlib.sha256(save({k: v.contiguous() for k, v in model.state_dict().items()})).hexdigest()
             mismatches += digest != stored
             print(f"seed {seed}: {'reproduces' if digest == stored else 'DIFFERS from'} the stored weights "
                   f"({digest[:16]}…); memorised {fit}", flush=True)
             continue
         weights = args.out / f"seed{seed}.safetensors"
         partial = weights.with_suffix(".tmp")  # never leave a half-written fixture
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(partial))
+        partial.write_bytes(data)
         partial.replace(weights)
         record = {
             "seed": seed,
             "steps": PERMUTED_MODEL_STEPS,
             "architecture": DEMO_SEGMENTER.config_dict(),
             "memorised": fit,
-            "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+            "sha256": digest,
             "training_seconds": round(wall, 1),
             "torch": torch.__version__,
             "numpy": np.__version__,

@@ -107,20 +107,25 @@ def randomized_models(twin: DinoSegmenter) -> list[DinoSegmenter]:
     return [randomize_cascading(twin, seed=seed) for seed in RANDOMIZATION_SEEDS]
 
 
+def _sanity_training_pool(size: int) -> SlicePool:
+    """The training slices whose labels the data-randomization models are given permuted: 12
+    training patients at 4 slices, base seed 3."""
+    return build_pool("train", 12, size, base_seed=3, slices_per_patient=4)
+
+
 def permuted_models(twin: DinoSegmenter) -> list[DinoSegmenter]:
     """The twins with a head trained on permuted labels, one per seed of ``PERMUTED_SEEDS``."""
-    train = build_pool("train", 12, twin.cfg.input_size, base_seed=3, slices_per_patient=4)
+    train = _sanity_training_pool(twin.cfg.input_size)
     images = torch.from_numpy(normalize(train.planes))
     labels = torch.from_numpy(train.labels.astype(np.int64))
     return [permuted_label_head(twin, images, labels, steps=PERMUTED_STEPS, seed=seed) for seed in PERMUTED_SEEDS]
 
 
 def permuted_label_pool(seed: int, size: int) -> SlicePool:
-    """The permuted-label training slices: 12 training patients at 4 slices (base seed 3, the
-    slices the head-only check used), each slice given another slice's label map
-    (``default_rng(seed).permutation``); an image and its new label map are flipped together
-    by the training augmentation, so the pairing stays fixed."""
-    pool = build_pool("train", 12, size, base_seed=3, slices_per_patient=4)
+    """The sanity training slices (the ones the head-only check used), each slice given another
+    slice's label map (``default_rng(seed).permutation``); an image and its new label map are
+    flipped together by the training augmentation, so the pairing stays fixed."""
+    pool = _sanity_training_pool(size)
     order = np.random.default_rng(seed).permutation(len(pool.labels))
     return SlicePool(pool.planes, pool.labels[order], pool.patient_ids, pool.manifest_sha256)
 
@@ -189,9 +194,9 @@ def wins_over_random(run: Run, cases: list[Case], maps: list[np.ndarray], remova
     return wins
 
 
-def default_maps(twin: DinoSegmenter, cases: list[Case]) -> list[np.ndarray]:
-    """The default explanation of each case's region."""
-    return [gradcam(twin, case.image, LESION, target_mask=case.region) for case in cases]
+def default_maps(model: DinoSegmenter, cases: list[Case]) -> list[np.ndarray]:
+    """The default explanation, by ``model``, of each case's region (the twin's, or a sanity model's)."""
+    return [gradcam(model, case.image, LESION, target_mask=case.region) for case in cases]
 
 
 def beats_random_on_deletion(engine: LockedEngine, twin: DinoSegmenter, cases: list[Case],
@@ -208,8 +213,7 @@ def default_map_spearman(twin: DinoSegmenter, others: list[DinoSegmenter], cases
     verification measure) or over the whole image (the study's first measure)."""
     original = default_maps(twin, cases)
     where = [case.body for case in cases] if in_body else None
-    return [compare(original, [gradcam(other, case.image, LESION, target_mask=case.region) for case in cases], where)
-            for other in others]
+    return [compare(original, default_maps(other, cases), where) for other in others]
 
 
 def deletion_wins_on_other_models(twin: DinoSegmenter, others: list[DinoSegmenter], cases: list[Case],
