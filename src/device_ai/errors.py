@@ -32,10 +32,26 @@ class ConfigError(DeviceAIError):
 
 
 class InputRefused(DeviceAIError):
-    """The input was refused; nothing was written."""
+    """The input was refused; nothing was written.
+
+    ``problems`` holds every problem found, one line each, so one run shows every fix to
+    make: ``<file>: <what is wrong>`` for a file, ``<file>, <file>, <file> and N more
+    (M files): <what is wrong>`` for one problem shared by several files, ``series i of N:
+    ...`` for each series of an input holding several, and a last ``and N more problems``
+    line when the list was cut (``device_ai.dicom.series``). The message is a one-line
+    summary; when ``problems`` holds a single line, the message states it in full (so a
+    front end needs to list ``problems`` only when there are two or more). It may be empty
+    for a refusal with a single cause (a reading limit, a missing input). File names are the
+    user's own input, for the terminal: never copy ``message`` or ``problems`` into audit
+    entries (the code only).
+    """
 
     code = "DAI-200"
     exit_code = 3
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = tuple(problems)
 
 
 class DicomReadError(InputRefused):
@@ -75,6 +91,13 @@ class OutputError(DeviceAIError):
 
     code = "DAI-500"
     exit_code = 6
+
+
+class OutputRefused(OutputError):
+    """The output location was refused before any work was done (exists, is a file, is not
+    writable); nothing was read or written."""
+
+    code = "DAI-501"
 
 
 class DependencyMissing(DeviceAIError):
@@ -134,3 +157,27 @@ class DeidentificationConfigError(ConfigError):
     exclude each other (PS3.15 E.3.6: the two Retain Longitudinal Temporal Information options)."""
 
     code = "DAI-110"
+
+
+class ExplanationRefused(DeviceAIError):
+    """No explanation: it would not explain the locked result (the torch twin disagrees with
+    the locked engine for that input, SRS-033)."""
+
+    code = "DAI-800"
+    exit_code = 9
+
+
+class InternalError(DeviceAIError):
+    """A defect of the device, not of the input: reported as ``DAI-999`` with exit 70 and the
+    traceback only under ``--debug``. Raised directly for broken internal invariants; any other
+    unexpected exception is reported under this code by the CLI."""
+
+    code = "DAI-999"
+    exit_code = 70
+
+
+class Interrupted(DeviceAIError):
+    """The operator interrupted the command (Ctrl-C); nothing partial was kept."""
+
+    code = "DAI-130"
+    exit_code = 130

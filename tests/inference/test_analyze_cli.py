@@ -50,7 +50,7 @@ def phantom_series(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.req("SRS-010", "SRS-011", "SRS-016", "SRS-017")
 @pytest.mark.parametrize("path", PYDICOM_FILES, ids=lambda p: Path(p).name)
-def test_every_pydicom_test_file_is_refused_with_one_line_and_nothing_written(
+def test_every_pydicom_test_file_is_refused_with_one_error_line_and_nothing_written(
     path: str, env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
@@ -61,7 +61,12 @@ def test_every_pydicom_test_file_is_refused_with_one_line_and_nothing_written(
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert lines[0].startswith("error DAI-2"), captured.err
     assert "Traceback" not in captured.err
-    assert len(lines) <= 2
+    # one error line; then every problem found, indented, each naming the file; then the hint
+    assert lines[-1].startswith("  what to do: "), captured.err
+    for line in lines[1:-1]:
+        assert line.startswith("  "), captured.err
+        if Path(path).is_file():
+            assert Path(path).name in line, captured.err
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
 

@@ -238,7 +238,13 @@ def test_cli_writes_the_package(tmp_path: Path, graph: dict[str, Any], project: 
                                 capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "graph.json"
     path.write_text(json.dumps(graph), encoding="utf-8")
-    assert cli.main(["report", "package", "--graph", str(path), "--root", str(project), "--out", str(tmp_path / "p")]) == 0
-    assert "manifest.json SHA-256" in capsys.readouterr().out
+    # the synthetic graph has gaps: refused with each gap listed and nothing written, unless --allow-gaps
+    assert cli.main(["report", "package", "--graph", str(path), "--root", str(project), "--out", str(tmp_path / "p")]) == 13
+    refused = capsys.readouterr().err
+    assert "GAP " in refused and "error DAI-910" in refused and not (tmp_path / "p").exists()
+    assert cli.main(["report", "package", "--graph", str(path), "--root", str(project), "--out", str(tmp_path / "p"),
+                     "--allow-gaps"]) == 0
+    captured = capsys.readouterr()
+    assert "manifest.json SHA-256" in captured.out and "DRAFT package" in captured.err
     assert pkg.verify_package(tmp_path / "p") == []
     assert LONG_NODE.split("::")[1][:40] in (tmp_path / "p" / "vv-report.html").read_text()

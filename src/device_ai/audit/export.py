@@ -14,14 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from device_ai.audit.log import LOG_NAME
+from device_ai.audit.log import log_bytes
 from device_ai.audit.store import scan
 
 _OUTCOME_FHIR = {0: "0", 4: "4", 8: "8", 12: "12"}
 
 
 def _entries(folder: Path) -> Iterator[tuple[bytes, dict]]:
-    for record in scan((Path(folder) / LOG_NAME).read_bytes()).records:
+    for record in scan(log_bytes(folder)).records:
         yield record.payload, json.loads(record.payload)
 
 

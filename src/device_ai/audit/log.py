@@ -31,6 +31,17 @@ def default_folder() -> Path:
     return private_dir(device_home() / "audit")
 
 
+def log_bytes(folder: Path) -> bytes:
+    """The raw log in ``folder``; empty when no entry was ever written there (a new home)."""
+    try:
+        return (Path(folder) / LOG_NAME).read_bytes()
+    except FileNotFoundError:
+        return b""
+    except OSError as exc:
+        raise AuditError(f"cannot read the audit log in {folder}: {exc.strerror or exc}",
+                         hint="check the permissions of DEVICE_AI_HOME/audit") from exc
+
+
 def origin_name() -> str:
     return os.environ.get("DEVICE_AI_AUDIT_ORIGIN", "device-ai.local/audit")
 

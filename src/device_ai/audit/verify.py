@@ -9,7 +9,7 @@ from pathlib import Path
 
 from device_ai.audit import merkle
 from device_ai.audit.checkpoint import Checkpoint, parse_checkpoint, parse_verifier_key, verify_note
-from device_ai.audit.log import CHECKPOINT_DIR, LOG_NAME
+from device_ai.audit.log import CHECKPOINT_DIR, log_bytes
 from device_ai.audit.store import scan
 from device_ai.errors import AuditIntegrityError
 
@@ -36,7 +36,7 @@ def _read_checkpoint(path: Path, name: str, vkey_name: str, key: object) -> Chec
 
 def verify_log(folder: Path, verifier_key: str, extra: list[Path] | None = None) -> VerifyReport:
     """Check the log in ``folder``; problems are collected, the first bad record named."""
-    data = (Path(folder) / LOG_NAME).read_bytes()
+    data = log_bytes(folder)  # a missing log is an empty one: checkpoints then show what was lost
     result = scan(data)
     leaves = [merkle.hash_leaf(r.payload) for r in result.records]
     report = VerifyReport(records=len(leaves), root=merkle.root(leaves))

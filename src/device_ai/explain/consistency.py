@@ -6,17 +6,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from device_ai.errors import DeviceAIError
+from device_ai.errors import ExplanationRefused
 from device_ai.model.segmenter import DinoSegmenter
 
+__all__ = ["MIN_AGREEMENT", "ExplanationRefused", "check_twin_agreement"]
+
 MIN_AGREEMENT = 0.999
-
-
-class ExplanationRefused(DeviceAIError):
-    """No explanation: it would not explain the locked result."""
-
-    code = "DAI-800"
-    exit_code = 9
 
 
 def check_twin_agreement(twin: DinoSegmenter, ort_logits: np.ndarray, image: np.ndarray) -> float:

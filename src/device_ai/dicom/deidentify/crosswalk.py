@@ -46,7 +46,11 @@ def write_crosswalk(path: Path, replacer: KeyedReplacer) -> Path:
 
 def read_crosswalk(path: Path) -> dict[str, object]:
     """Decrypt a crosswalk written by this device; refuses anything else."""
-    data = Path(path).read_bytes()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the crosswalk {path}: {exc.strerror or exc}",
+                          hint="pass the file written by anonymize --crosswalk") from exc
     if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 12 + 16:
         raise ConfigError(f"{path} is not a device_ai crosswalk file", hint="pass the file written by anonymize --crosswalk")
     nonce = data[len(MAGIC):len(MAGIC) + 12]

@@ -164,8 +164,13 @@ class Deidentifier:
         data = part10_bytes(ds)
         return ds, data, state, find_leaks(data, needles, state.written)
 
-    def run(self, inputs: list[Path], out: Path, quarantine: Path, progress: Progress | None = None) -> RunResult:
-        """De-identify every file under ``inputs`` into the new folder ``out``."""
+    def run(self, inputs: list[Path], out: Path, quarantine: Path, progress: Progress | None = None,
+            before_commit: Callable[[RunResult], None] | None = None) -> RunResult:
+        """De-identify every file under ``inputs`` into the new folder ``out``.
+
+        ``before_commit(result)`` runs when every output is in the staging folder and the
+        self-check passed, before the folder becomes ``out`` (the audit entry); if it raises,
+        nothing is published."""
         from device_ai.atomic_io import staged_directory
 
         files = [f for path in inputs for f in collect_input_files(Path(path), self.config.limits)]
@@ -195,6 +200,8 @@ class Deidentifier:
                          "manufacturer",
                 )
             atomic_write_text(stage / REPORT_NAME, json.dumps(result.report(), indent=2, sort_keys=True) + "\n")
+            if before_commit is not None:
+                before_commit(result)
         return result
 
     def _one(self, path: Path, result: RunResult, outputs: dict[str, bytes], names: set[str]) -> None:

@@ -1,6 +1,6 @@
 """``device-ai report package | docs``: documents rendered from the trace graph (issue 6).
 
-Registered by :func:`register` from :mod:`device_ai.cli`; the work is in
+The work is in
 :mod:`device_ai.regulatory.package` (the submission package) and
 :mod:`device_ai.regulatory.render.myst` (MyST pages for the Sphinx site in ``docs/``). Expected problems (no graph, a graph of another schema,
 an altered baseline, an existing output folder) are typed errors with a hint, never a traceback.
@@ -9,18 +9,30 @@ an altered baseline, an existing output folder) are typed errors with a hint, ne
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-Command = Callable[[argparse.Namespace], int]
-
+from device_ai.errors import TraceGateFailed
 
 def cmd_report_package(args: argparse.Namespace) -> int:
     """Write the package (IEC 62304 5.8; FDA premarket software documentation) and say where."""
     from device_ai.regulatory.package import build_package, read_graph
+    from device_ai.regulatory.trace import check
 
     graph = read_graph(Path(args.graph))
+    gate = check(Path(args.root), Path(args.graph))
+    if not gate.passed:
+        gaps = gate.section("gap")
+        for finding in gaps:
+            print(finding.line(), file=sys.stderr)
+        if not args.allow_gaps:
+            raise TraceGateFailed(f"{len(gaps)} gap(s) in the evidence (listed above): the package would present "
+                                  "unverified items as evidence; nothing was written",
+                                  hint="fix each GAP line (device-ai trace check), or pass --allow-gaps for a draft")
+        print(f"warning: building a DRAFT package with {len(gaps)} gap(s) in the evidence (--allow-gaps); it is "
+              "not a submission", file=sys.stderr)
     result = build_package(graph, root=Path(args.root), out=Path(args.out),
                            baseline=Path(args.baseline) if args.baseline else None)
     print(f"submission package: {len(result.files)} files -> {result.out} "
@@ -41,7 +53,7 @@ def cmd_report_docs(args: argparse.Namespace) -> int:
 
 def register(add: Callable[..., Any]) -> None:
     """Add the ``report`` command group to the CLI (``add`` is :func:`device_ai.cli.build_parser`'s helper)."""
-    report = add("report", lambda a: 2, "regulatory documents rendered from the trace graph")
+    report = add("report", None, "regulatory documents rendered from the trace graph")
     sub = report.add_subparsers(dest="report_command", metavar="ACTION", required=True)
     package = add("package", cmd_report_package, "write the submission package: HTML documents, SBOM, "
                   "trace graph and a SHA-256 manifest", sub)
@@ -50,6 +62,8 @@ def register(add: Callable[..., Any]) -> None:
                          "(default: trace/graph.json)")
     package.add_argument("--baseline", help="an earlier package folder: adds diff.html (added, changed, removed "
                          "items and changed verdicts)")
+    package.add_argument("--allow-gaps", action="store_true", help="build a draft package even when `trace check` "
+                         "finds gaps (they are listed; default: refuse)")
     package.add_argument("--root", default=".", help="repository root holding docs/ and models/ (default: .)")
     docs = add("docs", cmd_report_docs, "write the trace matrices, requirement list and release notes as "
                "MyST Markdown pages for the Sphinx site (make docs)", sub)

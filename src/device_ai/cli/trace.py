@@ -1,38 +1,20 @@
 """``device-ai trace build | check | review``: the trace graph and its gate (issue 6).
 
-Registered by :func:`register` from :mod:`device_ai.cli`; the work is in
-:mod:`device_ai.regulatory.trace`. Item problems are printed one ``file:line: ID: problem`` per line
-before the error line; gaps are printed one per line on stdout before the gate's error line.
+The work is in :mod:`device_ai.regulatory.trace`. Item problems are printed by the CLI under
+the error line, one ``file:line: ID: problem`` each; gaps are printed one per line on stdout
+before the gate's error line.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from device_ai.errors import ConfigError, TraceabilityError, TraceGateFailed
-
-Command = Callable[[argparse.Namespace], int]
+from device_ai.errors import ConfigError, TraceGateFailed
 
 
-def _print_problems(func: Command) -> Command:
-    @functools.wraps(func)
-    def wrapper(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except TraceabilityError as exc:
-            for problem in exc.problems:
-                print(problem, file=sys.stderr)
-            raise
-
-    return wrapper
-
-
-@_print_problems
 def cmd_trace_build(args: argparse.Namespace) -> int:
     from device_ai.regulatory.trace import build
 
@@ -44,7 +26,6 @@ def cmd_trace_build(args: argparse.Namespace) -> int:
     return 0
 
 
-@_print_problems
 def cmd_trace_check(args: argparse.Namespace) -> int:
     from device_ai.regulatory.trace import check
 
@@ -57,7 +38,6 @@ def cmd_trace_check(args: argparse.Namespace) -> int:
     return 0
 
 
-@_print_problems
 def cmd_trace_review(args: argparse.Namespace) -> int:
     from device_ai.regulatory.trace import review
 
@@ -76,7 +56,7 @@ def register(add: Callable[..., Any]) -> None:
     """Add ``trace build | check | review`` with the CLI's ``add(name, func, help, parent)``."""
     from device_ai.regulatory.trace import DEFAULT_GRAPH, DEFAULT_RESULTS
 
-    trace = add("trace", lambda a: 2, "requirement / risk / test trace graph and its gate (IEC 62304, ISO 14971)")
+    trace = add("trace", None, "requirement / risk / test trace graph and its gate (IEC 62304, ISO 14971)")
     trace_sub = trace.add_subparsers(dest="trace_command", metavar="ACTION", required=True)
 
     build = add("build", cmd_trace_build, "build the trace graph (JSON) from the items and test results", trace_sub)

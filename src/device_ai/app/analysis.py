@@ -1,0 +1,91 @@
+"""``analyze`` (and ``demo``, which analyzes a synthetic study): one audited action from the
+input to the published result (SRS-016, SRS-029, SRS-030).
+
+Order: the output folder, the model and the requested explanation label are checked before
+any slice is read; the Analysis Run success entry is the last thing written before the staging
+folder becomes the output, after any explanations (which are audited as a nested step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from device_ai.app import preconditions
+from device_ai.app.audited import audited
+from device_ai.app.context import Context
+from device_ai.app.explanation import explain_into
+from device_ai.app.model import load_engine
+from device_ai.app.subjects import series_objects
+from device_ai.audit.entry import ANALYSIS_RUN, EXPLANATION
+
+EXPLAINED_SLICES = 3  # analyze --explain explains the three slices with the largest predicted area
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    input: Path
+    out: Path
+    model: Path | None = None
+    threads: int | None = None
+    explain: str | None = None  # a label name of the model
+
+
+def analyze(ctx: Context, request: AnalysisRequest):  # noqa: ANN201 - inference.analyze.AnalysisResult
+    """Analyze one CT series into ``request.out``; returns the published result."""
+    with ctx.open_audit_log() as log:
+        return _analyze(ctx, log, request)
+
+
+def _analyze(ctx: Context, log, request: AnalysisRequest):  # noqa: ANN001, ANN202
+    from device_ai.inference.analyze import analyze as run_pipeline
+
+    with audited(log, ANALYSIS_RUN) as action:
+        preconditions.check_output_folder(request.out)
+        if request.explain:
+            preconditions.require_explanations()
+        engine = load_engine(ctx, log, request.model, request.threads)
+        label = preconditions.label_value(engine.manifest, request.explain, "--explain") if request.explain else None
+        recorder = None
+        if label is not None:  # keep the engine outputs the explanations need (no second inference)
+            from device_ai.explain.recorded import SliceRecorder
+
+            recorder = SliceRecorder(keep=EXPLAINED_SLICES)
+
+        def before_commit(stage: Path, series, summary: dict) -> list[str]:  # noqa: ANN001
+            action.objects = series_objects(series, engine)
+            written: list[str] = []
+            if label is not None:
+                with action.nested(EXPLANATION) as step:
+                    written = explain_into(ctx, step, stage, engine, series, label, EXPLAINED_SLICES, recorder)
+            action.succeeded({"slices": str(summary["input"]["slices"]), "lesion_count": str(summary["lesion_count"])})
+            return written
+
+        return run_pipeline(request.input, request.out, engine, limits=ctx.read_limits(),
+                            progress=ctx.progress("analyzing slices"), observe=recorder, before_commit=before_commit)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    analysis: object  # inference.analyze.AnalysisResult
+    patient_id: str
+    placed_lesions: int
+    study_dir: Path
+
+
+def demo(ctx: Context, out: Path, *, seed: int, slices: int | None, model: Path | None = None,
+         announce=print) -> DemoResult:  # noqa: ANN001
+    """Generate a synthetic CT study under ``out`` and analyze it into ``out/result``.
+    ``announce`` receives one line per step (the front end prints them)."""
+    from device_ai.training.ct_series import write_ct_series
+    from device_ai.training.phantoms import generate_case, split_seeds
+
+    out = Path(out)
+    preconditions.check_output_folder(out / "result")
+    case = generate_case(split_seeds("test", 1, base_seed=seed)[0], split="test", n_slices=slices)
+    study_dir = out / "input-series"
+    announce(f"generating synthetic study {case.patient_id}: {case.hu.shape[0]} slices "
+             f"{case.hu.shape[1]}x{case.hu.shape[2]}, {len(case.lesions)} lesion(s) -> {study_dir}")
+    write_ct_series(case, study_dir)
+    result = analyze(ctx, AnalysisRequest(input=study_dir, out=out / "result", model=model))
+    return DemoResult(analysis=result, patient_id=case.patient_id, placed_lesions=len(case.lesions), study_dir=study_dir)

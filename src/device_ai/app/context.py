@@ -1,0 +1,34 @@
+"""What an action needs from its front end: the settings, where to report progress, and the
+audit folder (the device's own by default)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from device_ai.config import Settings
+
+Progress = Callable[[int, int], None]
+ProgressFactory = Callable[[str], Progress | None]
+
+
+def no_progress(label: str) -> Progress | None:  # noqa: ARG001 - the signature of a ProgressFactory
+    return None
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    progress: ProgressFactory = no_progress
+    audit_folder: Path | None = None
+
+    def open_audit_log(self):  # noqa: ANN201 - AuditLog, imported lazily with the log's key store
+        from device_ai.audit.log import AuditLog
+
+        return AuditLog.open(self.audit_folder)
+
+    def read_limits(self):  # noqa: ANN201 - ReadLimits
+        from device_ai.dicom.reader import ReadLimits
+
+        return ReadLimits(max_file_bytes=self.settings.max_file_mb * 1024 * 1024, max_files=self.settings.max_files)

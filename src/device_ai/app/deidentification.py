@@ -1,0 +1,91 @@
+"""``anonymize`` (PS3.15 Annex E) and reading its crosswalk, each an audited action.
+
+The de-identified folder and the crosswalk are published only after the De-identification
+entry is durable; a failed self-check is recorded as a serious failure and publishes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from device_ai.app import preconditions
+from device_ai.app.audited import audited
+from device_ai.app.context import Context
+from device_ai.audit.entry import DEIDENTIFICATION, Outcome
+from device_ai.errors import DeidentificationFailed, OutputRefused
+
+
+@dataclass(frozen=True)
+class AnonymizeRequest:
+    inputs: list[Path]
+    out: Path
+    options: list[str] = field(default_factory=list)  # option names as on the command line
+    crosswalk: Path | None = None
+    quarantine: Path | None = None  # default: OUT-quarantine beside OUT
+    pixel_rules: Path | None = None
+
+    @property
+    def quarantine_folder(self) -> Path:
+        return Path(self.quarantine) if self.quarantine else Path(self.out).with_name(Path(self.out).name + "-quarantine")
+
+
+def anonymize(ctx: Context, request: AnonymizeRequest):  # noqa: ANN201 - deidentify.run.RunResult
+    """De-identify ``request.inputs`` into the new folder ``request.out``; returns the run's
+    result (its ``quarantined`` list names the inputs that were not de-identified)."""
+    from device_ai.dicom.deidentify.burned_in import load_pixel_rules
+    from device_ai.dicom.deidentify.crosswalk import write_crosswalk
+    from device_ai.dicom.deidentify.options import parse_options
+    from device_ai.dicom.deidentify.run import Deidentifier, RunConfig
+
+    with ctx.open_audit_log() as log, audited(log, DEIDENTIFICATION) as action:
+        options = parse_options(request.options)
+        rules = load_pixel_rules(Path(request.pixel_rules)) if request.pixel_rules else ()
+        preconditions.check_output_folder(request.out, "OUT")
+        preconditions.check_writable_location(request.quarantine_folder, "--quarantine")
+        if request.crosswalk is not None:
+            _check_new_crosswalk(Path(request.crosswalk))
+        deidentifier = Deidentifier(RunConfig(options=options, pixel_rules=rules, limits=ctx.read_limits()))
+        action.details = {"options": ",".join(sorted(o.cli_name for o in deidentifier.policy.options)),
+                          "table_edition": deidentifier.table.edition}
+        crosswalk_written: list[Path] = []
+
+        def before_commit(result) -> None:  # noqa: ANN001
+            if request.crosswalk is not None:
+                crosswalk_written.append(write_crosswalk(Path(request.crosswalk), result.replacer))
+            action.succeeded({"files": str(result.files_in), "written": str(len(result.written)),
+                              "quarantined": str(len(result.quarantined)), "self_check": "passed",
+                              "crosswalk": "yes" if request.crosswalk else "no"},
+                             outcome=Outcome.MINOR_FAILURE if result.quarantined else Outcome.SUCCESS)
+
+        try:
+            return deidentifier.run([Path(p) for p in request.inputs], Path(request.out), request.quarantine_folder,
+                                    progress=ctx.progress("de-identifying files"), before_commit=before_commit)
+        except DeidentificationFailed:
+            action.details["self_check"] = "failed"
+            raise
+        except BaseException:
+            for path in crosswalk_written:  # the crosswalk of a run that was not published
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise
+
+
+def _check_new_crosswalk(path: Path) -> None:
+    if path.exists():
+        raise OutputRefused(f"--crosswalk {path} already exists; it may be the only way back from an earlier run",
+                          hint="give --crosswalk a new file name")
+    preconditions.check_output_file(path, "--crosswalk")
+
+
+def read_crosswalk(ctx: Context, path: Path) -> dict:
+    """Decrypt a crosswalk (authorised re-identification): every attempt is audited, a refused
+    one (altered file, another device's key) as a failure."""
+    from device_ai.dicom.deidentify.crosswalk import read_crosswalk as decrypt
+
+    with ctx.open_audit_log() as log, audited(log, DEIDENTIFICATION, action="R") as action:
+        action.details = {"crosswalk_read": "yes"}
+        content = decrypt(Path(path))
+        action.succeeded({"patients": str(len(content.get("patients", {})))})
+    return content

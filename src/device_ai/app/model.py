@@ -1,0 +1,75 @@
+"""Loading and verifying the locked model package, audited (SRS-029, SRS-030)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from device_ai.app.context import Context
+from device_ai.audit.entry import MODEL_REFUSED, MODEL_VERIFIED, AuditObject, Outcome
+from device_ai.app.audited import error_code
+from device_ai.errors import AuditError
+
+
+def trusted_keys(ctx: Context) -> dict:
+    from device_ai.model.package import signing
+
+    keys = [signing.public_key_from_b64(text) for text in ctx.settings.trusted_model_keys]
+    return {signing.key_id(key): key for key in keys}
+
+
+def model_path(ctx: Context, path: Path | None) -> Path:
+    return Path(path) if path else ctx.settings.model_path
+
+
+def load_engine(ctx: Context, log, path: Path | None = None, threads: int | None = None):  # noqa: ANN001, ANN201
+    """The locked engine of the package at ``path`` (default: the configured model); its
+    verification, and any refusal with its error code, is an audit entry."""
+    from device_ai.inference.engine import EngineOptions, LockedEngine
+
+    try:
+        engine = LockedEngine.load(model_path(ctx, path), trusted_keys=trusted_keys(ctx),
+                                   options=EngineOptions(threads=threads or ctx.settings.inference_threads))
+    except AuditError:
+        raise
+    except BaseException as exc:
+        log.append(MODEL_REFUSED, outcome=Outcome.SERIOUS_FAILURE, action="R", details={"error": error_code(exc)})
+        raise
+    package = engine.package
+    log.append(MODEL_VERIFIED, action="R", objects=(model_object(engine),),
+               details={"signer": package.signer_key_id, "pinned_release": str(package.pinned_release)})
+    return engine
+
+
+def model_object(engine) -> AuditObject:  # noqa: ANN001
+    return AuditObject(kind="model", id=engine.package.manifest_sha256, role=engine.manifest.identity)
+
+
+def verify_model(ctx: Context, path: Path | None = None):  # noqa: ANN201 - VerifiedPackage
+    """``model verify``: every byte and the signature, audited; returns the verified package."""
+    with ctx.open_audit_log() as log:
+        return load_engine(ctx, log, path, threads=1).package
+
+
+def model_info(ctx: Context, path: Path | None = None):  # noqa: ANN201 - VerifiedPackage
+    """The verified package for display (read-only, not an audited action)."""
+    from device_ai.model.package.verify import verify_package
+
+    return verify_package(model_path(ctx, path), trusted_keys(ctx))
+
+
+def create_signing_key(out: Path) -> tuple[str, str]:
+    """Write a new Ed25519 model-signing key (PEM, mode 0600) to ``out``, never over an existing
+    file; returns (key id, base64 public key)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from device_ai.atomic_io import atomic_write_bytes
+    from device_ai.errors import OutputError
+    from device_ai.model.package import signing
+
+    out = Path(out)
+    if out.exists():
+        raise OutputError(f"{out} exists; refusing to overwrite a signing key", hint="choose another path")
+    key = Ed25519PrivateKey.generate()
+    atomic_write_bytes(out, signing.private_key_pem(key))
+    out.chmod(0o600)
+    return signing.key_id(key.public_key()), signing.public_key_to_b64(key.public_key())

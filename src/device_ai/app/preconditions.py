@@ -1,0 +1,76 @@
+"""Checks made before an action does any work, so that a run that cannot finish is refused
+before the first slice is read, each reason with its own message."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from device_ai.errors import ConfigError, DependencyMissing, OutputRefused
+
+
+def check_output_folder(out: Path, option: str = "--out") -> None:
+    """``out`` must be a folder that does not exist yet or is empty, under a writable location."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputRefused(f"{option} {out} is a file, not a folder",
+                          hint=f"give {option} a folder path that does not exist yet")
+    if out.is_dir() and any(out.iterdir()):
+        raise OutputRefused(f"{option} folder {out} already exists and is not empty",
+                          hint=f"choose a new {option} folder; results are never overwritten")
+    check_writable_location(out.parent if out.parent != out else out, option)
+
+
+def check_output_file(path: Path, option: str = "--out") -> None:
+    """``path`` will be written (atomically): it must not be a folder, its location writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputRefused(f"{option} {path} is a folder, not a file", hint=f"give {option} a file path")
+    check_writable_location(path.parent, option)
+
+
+def check_writable_location(folder: Path, option: str) -> None:
+    """The nearest existing folder at or above ``folder`` accepts a new entry (probed, because
+    permissions alone do not show a read-only file system, and root passes every access check)."""
+    existing = Path(folder).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputRefused(f"{option}: {existing} is a file, so nothing can be created under it",
+                          hint=f"give {option} a path under a folder")
+    try:
+        probe = tempfile.mkdtemp(prefix=".device-ai-probe.", dir=existing)
+        os.rmdir(probe)
+    except OSError as exc:
+        raise OutputRefused(f"{option}: the location {existing} is not writable ({exc.strerror or exc})",
+                          hint=f"choose a {option} location you can write to") from exc
+
+
+def label_value(manifest, name: str, option: str) -> int:  # noqa: ANN001 - ModelManifest
+    """The value of the label called ``name`` (any case) in the model's manifest."""
+    for label in manifest.labels:
+        if label.name.lower() == name.lower():
+            return label.value
+    names = ", ".join(label.name for label in manifest.labels)
+    raise ConfigError(f"{option} {name!r} is not a label of {manifest.identity}; its labels are {names}",
+                      hint=f"pass one of: {names}")
+
+
+def require_explanations() -> None:
+    """Explanations run Grad-CAM on the PyTorch twin: refuse early when torch is absent."""
+    try:
+        import torch  # noqa: F401
+
+        import device_ai.explain.pipeline  # noqa: F401
+    except ImportError as exc:
+        raise DependencyMissing(
+            f"explanations need PyTorch ({exc.name} is missing)",
+            hint="install torch==2.13.0 and the [train] extra (the Makefile does this)",
+        ) from exc
+
+
+def check_patients(patients: int, minimum: int) -> None:
+    if patients < minimum:
+        raise ConfigError(f"--patients {patients}: the validation protocol needs at least {minimum} held-out patients",
+                          hint=f"pass --patients {minimum} or more")

@@ -1,0 +1,34 @@
+"""``validate``: the standalone performance study on held-out phantoms, audited; the report
+file is written only after the Validation Run entry is durable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from device_ai.app import preconditions
+from device_ai.app.audited import audited
+from device_ai.app.context import Context
+from device_ai.app.model import load_engine, model_object
+from device_ai.audit.entry import VALIDATION_RUN
+
+
+def validate(ctx: Context, *, patients: int, seed: int, out: Path | None = None,
+             model: Path | None = None) -> dict[str, Any]:
+    """The validation report (its ``summary`` says whether the acceptance criteria passed: a
+    study whose criteria fail is a completed action, recorded as such)."""
+    from device_ai.training.evaluate import MIN_PATIENTS, run_validation, write_report
+
+    with ctx.open_audit_log() as log, audited(log, VALIDATION_RUN) as action:
+        action.details = {"patients": str(patients), "base_seed": str(seed)}
+        preconditions.check_patients(patients, MIN_PATIENTS)
+        if out is not None:
+            preconditions.check_output_file(Path(out))
+        engine = load_engine(ctx, log, model)
+        action.objects = (model_object(engine),)
+        report = run_validation(engine, patients=patients, base_seed=seed, progress=ctx.progress("validation cases"))
+        passed = report["summary"]["acceptance"]["passed"]
+        action.succeeded({"acceptance": "passed" if passed else "failed", "report": "written" if out else "none"})
+        if out is not None:
+            write_report(Path(out), report)
+    return report

@@ -1,0 +1,5 @@
+import sys
+
+from device_ai.cli import main
+
+sys.exit(main())

@@ -1,0 +1,133 @@
+"""``analyze``, ``demo``, ``explain``, ``validate``, ``phantom`` and ``train``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from device_ai import app
+from device_ai.cli.common import context, optional_path
+from device_ai.cli.progress import Progress
+from device_ai.errors import DependencyMissing
+
+
+def print_summary(summary: dict, out_dir: Path) -> None:
+    volumes = ", ".join(f"{name} {value:.1f} mL" for name, value in summary["volumes_ml"].items())
+    print(f"model     : {summary['model']['name']} {summary['model']['version']} "
+          f"(manifest sha256 {summary['model']['manifest_sha256'][:16]}...)")
+    print(f"series    : {summary['input']['slices']} slices, "
+          f"{summary['input']['rows']}x{summary['input']['columns']}")
+    print(f"volumes   : {volumes}")
+    print(f"lesions   : {summary['lesion_count']}")
+    print(f"outputs in: {out_dir}")
+    for name in summary["outputs"]:
+        print(f"            {out_dir / name}")
+    print(summary["statement"])
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    result = app.analyze(context(args), app.AnalysisRequest(
+        input=Path(args.input), out=Path(args.out), model=optional_path(args.model), threads=args.threads,
+        explain=args.explain))
+    print_summary(result.summary, result.out_dir)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    result = app.demo(context(args), Path(args.out), seed=args.seed, slices=args.slices,
+                      model=optional_path(args.model), announce=print)
+    print_summary(result.analysis.summary, result.analysis.out_dir)
+    print(f"ground truth of the synthetic study: {result.placed_lesions} lesion(s) placed")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    result = app.explain(context(args), app.ExplainRequest(
+        input=Path(args.input), out=Path(args.out), label=args.label, slices=args.slices,
+        model=optional_path(args.model)))
+    if not result.files:
+        print(f"'{args.label}' was not found in any slice: nothing to explain; nothing was written")
+        return 0
+    print(f"explanations of '{args.label}' in {result.out_dir}:")
+    for name in result.files:
+        print(f"  {result.out_dir / name}")
+    print("Derived explanations of the locked result: not for diagnosis.")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    report = app.validate(context(args), patients=args.patients, seed=args.seed, out=optional_path(args.out),
+                          model=optional_path(args.model))
+    print(json.dumps(report["summary"], indent=2, sort_keys=True))
+    return 0 if report["summary"]["acceptance"]["passed"] else 1
+
+
+def cmd_phantom(args: argparse.Namespace) -> int:
+    from device_ai.training.ct_series import write_ct_series
+    from device_ai.training.phantoms import generate_case, split_seeds
+
+    for seed in split_seeds(args.split, args.count, base_seed=args.seed):
+        case = generate_case(seed, split=args.split, n_slices=args.slices)
+        paths = write_ct_series(case, Path(args.out) / case.patient_id)
+        print(f"{case.patient_id}: {len(paths)} slices, {len(case.lesions)} lesion(s) -> {paths[0].parent}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    try:
+        from device_ai.training.train import TrainingPlan, train_and_release
+    except ImportError as exc:
+        raise DependencyMissing(
+            f"training needs the [train] extra ({exc.name} is missing)",
+            hint="install torch==2.13.0 first, then `pip install -e .[train]` (the Makefile does this)",
+        ) from exc
+    plan = TrainingPlan(seed=args.seed, steps=args.steps, train_patients=args.train_patients)
+    path = train_and_release(plan, Path(args.out), Path(args.signing_key), progress=Progress("training steps"))
+    print(f"model package written: {path}")
+    return 0
+
+
+def register(add: Callable[..., argparse.ArgumentParser]) -> None:
+    analyze = add("analyze", cmd_analyze, "analyze one CT series (file or folder) into DICOM SEG, JSON and PNG")
+    analyze.add_argument("input", help="a DICOM file, or a folder holding one CT series")
+    analyze.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
+    analyze.add_argument("--model", help="model package folder (default: the embedded demo model)")
+    analyze.add_argument("--threads", type=int, help="inference threads (default from config)")
+    analyze.add_argument("--explain", metavar="LABEL", help="also write Grad-CAM explanations of LABEL (e.g. Lesion)")
+
+    demo = add("demo", cmd_demo, "generate a synthetic CT study and analyze it with the embedded model")
+    demo.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "device-ai-demo"),
+                      help="folder for the synthetic study and the result (must not hold a previous result)")
+    demo.add_argument("--seed", type=int, default=6, help="seed of the synthetic patient")
+    demo.add_argument("--slices", type=int, default=12, help="number of slices")
+    demo.add_argument("--model", help="model package folder (default: the embedded demo model)")
+
+    explain = add("explain", cmd_explain, "Grad-CAM explanation of a label (PNG + DICOM Secondary Capture)")
+    explain.add_argument("input", help="a DICOM file, or a folder holding one CT series")
+    explain.add_argument("--label", required=True, help="label to explain, e.g. Lesion or Organ")
+    explain.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
+    explain.add_argument("--model", help="model package folder (default: the embedded demo model)")
+    explain.add_argument("--slices", type=int, default=3, help="explain at most this many slices")
+
+    train = add("train", cmd_train, "train, export, parity-check and sign the demo model (needs [train])")
+    train.add_argument("--out", required=True, help="package folder to create")
+    train.add_argument("--signing-key", required=True, help="Ed25519 private key (PEM) that signs the package")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the release plan)")
+    train.add_argument("--train-patients", type=int, default=None, help="synthetic training patients")
+
+    validate = add("validate", cmd_validate, "standalone performance study on held-out phantoms")
+    validate.add_argument("--model", help="model package folder (default: the embedded demo model)")
+    validate.add_argument("--patients", type=int, default=40, help="held-out synthetic patients (>= 20)")
+    validate.add_argument("--seed", type=int, default=0, help="base seed of the test split")
+    validate.add_argument("--out", help="write the full report (JSON) here")
+
+    phantom = add("phantom", cmd_phantom, "write synthetic CT phantom series (fake patients) as DICOM")
+    phantom.add_argument("--out", required=True)
+    phantom.add_argument("--split", default="test", choices=("train", "verification", "test"))
+    phantom.add_argument("--count", type=int, default=1)
+    phantom.add_argument("--seed", type=int, default=0)
+    phantom.add_argument("--slices", type=int, default=None)

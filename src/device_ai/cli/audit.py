@@ -1,0 +1,85 @@
+"""``audit verify | show | export | public-key``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from device_ai.app import audit_trail
+from device_ai.cli.common import optional_path
+from device_ai.errors import AuditIntegrityError
+
+NO_ENTRIES = "no audit entries yet: this device has not recorded any action"
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    report = audit_trail.verify(optional_path(args.dir), args.key, [Path(p) for p in args.checkpoint])
+    if report is None:
+        print(f"OK: {NO_ENTRIES} (nothing to verify)")
+        return 0
+    for problem in report.problems:
+        print(f"FAIL: {problem}")
+    if report.ok:
+        print(f"OK: {report.records} records, root {report.root.hex()}, {len(report.checkpoints)} checkpoint(s) "
+              "verified and consistent")
+        return 0
+    return AuditIntegrityError.exit_code
+
+
+def cmd_audit_show(args: argparse.Namespace) -> int:
+    selection = audit_trail.EntryFilter(
+        since=audit_trail.parse_time(args.since, "--since") if args.since else None,
+        until=audit_trail.parse_time(args.until, "--until") if args.until else None,
+        event=args.event, study=args.study)
+    total, shown = audit_trail.entries(optional_path(args.dir), selection)
+    if not total:
+        print(NO_ENTRIES)
+        return 0
+    print(f"{'seq':>6} {'time (UTC)':<27} {'event':<28} {'outcome':<15} {'user':<10} objects  details")
+    for entry in shown:
+        objects = " ".join(f"{o['kind']}={o['id'][:24]}" for o in entry["objects"])
+        print(f"{entry['seq']:6d} {entry['time_utc']:<27} {entry['event']['meaning']:<28} "
+              f"{audit_trail.outcome_text(entry['outcome']):<15} {entry['actor']['user']:<10} {objects} "
+              f"{json.dumps(entry['details'], sort_keys=True)}")
+    print(f"{len(shown)} of {total} entries shown", file=sys.stderr)
+    return 0
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    from device_ai.audit.export import export_lines
+
+    for line in export_lines(audit_trail.folder_of(optional_path(args.dir)), args.format):
+        print(line)
+    return 0
+
+
+def cmd_audit_public_key(args: argparse.Namespace) -> int:  # noqa: ARG001
+    from device_ai.audit.checkpoint import verifier_key
+    from device_ai.audit.log import KEY_NAME, origin_name
+    from device_ai.keystore import ed25519_key
+
+    print(verifier_key(origin_name(), ed25519_key(KEY_NAME).public_key()))
+    return 0
+
+
+def register(add: Callable[..., argparse.ArgumentParser]) -> None:
+    audit = add("audit", None, "tamper-evident audit trail commands")
+    sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    verify = add("verify", cmd_audit_verify, "verify every record, the tree and the signed checkpoints", sub)
+    verify.add_argument("--checkpoint", action="append", default=[], help="a checkpoint kept elsewhere (repeatable)")
+    verify.add_argument("--key", help="checkpoint verifier key (default: this device's)")
+    verify.add_argument("--dir", help="audit folder (default: $DEVICE_AI_HOME/audit)")
+    show = add("show", cmd_audit_show, "list entries, filtered by time, event or study pseudonym; outcome is "
+               "PS3.15's: success, minor failure (refused input or arguments), serious failure", sub)
+    show.add_argument("--since", help=f"from this time: {audit_trail.TIME_FORMS}")
+    show.add_argument("--until", help="up to this time (same forms)")
+    show.add_argument("--event", help="event code or meaning, e.g. DAI004 or 'Analysis Run'")
+    show.add_argument("--study", help="study pseudonym")
+    show.add_argument("--dir", help="audit folder (default: $DEVICE_AI_HOME/audit)")
+    export = add("export", cmd_audit_export, "export entries: leaves (base64 leaf bytes), fhir, atna", sub)
+    export.add_argument("--format", choices=("leaves", "fhir", "atna"), default="leaves")
+    export.add_argument("--dir", help="audit folder (default: $DEVICE_AI_HOME/audit)")
+    add("public-key", cmd_audit_public_key, "print the checkpoint verifier key (C2SP signed-note vkey)", sub)

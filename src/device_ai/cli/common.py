@@ -1,0 +1,41 @@
+"""What every command shares: the context built from the global options, and the helper that
+registers a sub-command with the options accepted at every level (``--config``, ``--debug``)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from device_ai.app.context import Context
+from device_ai.cli.progress import Progress
+from device_ai.config import load_settings
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def context(args: argparse.Namespace) -> Context:
+    return Context(settings=load_settings(Path(args.config) if args.config else None), progress=Progress)
+
+
+def optional_path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """``--config`` and ``--debug``, before or after the sub-command (``device-ai audit show
+    --debug`` works as the internal-error hint says)."""
+    default = None if top else argparse.SUPPRESS  # a sub-command's copy never hides the top-level value
+    parser.add_argument("--config", default=default, help="YAML configuration file (default: $DEVICE_AI_CONFIG)")
+    parser.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
+                        help="show tracebacks of unexpected errors")
+
+
+def adder(root: argparse._SubParsersAction) -> Callable[..., argparse.ArgumentParser]:
+    def add(name: str, func: Command, help_text: str, parent: argparse._SubParsersAction | None = None):  # noqa: ANN202
+        command = (parent or root).add_parser(name, help=help_text, description=help_text)
+        global_options(command, top=False)
+        command.set_defaults(func=func)
+        return command
+
+    return add

@@ -1,0 +1,28 @@
+"""``config show`` and ``version``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+
+import device_ai
+from device_ai.cli.common import context
+from device_ai.config import masked
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    print(json.dumps(masked(context(args).settings), indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:  # noqa: ARG001
+    print(f"device_ai {device_ai.__version__}")
+    return 0
+
+
+def register(add: Callable[..., argparse.ArgumentParser]) -> None:
+    config = add("config", None, "configuration commands")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    add("show", cmd_config_show, "print the effective configuration (secrets masked)", config_sub)
+    add("version", cmd_version, "print the software version (also: device-ai --version)")
