@@ -136,58 +136,87 @@ def _check_orientation(ds: Dataset, contract: InputContract) -> None:
         )
 
 
-def check_header(ds: Dataset, contract: InputContract = DEMO_CONTRACT) -> None:
-    """Raise :class:`ContractViolation` unless the header of ``ds`` is inside ``contract``.
-
-    Checks, in this order: Modality, SOP Class (and its agreement with the file meta),
-    single frame, photometric interpretation, samples per pixel, bits allocated/stored, pixel
-    representation, matrix size, pixel spacing, slice thickness, orientation, position,
-    rescale, and the presence of pixel data. The first failure is reported.
-    """
+def _check_modality(ds: Dataset, contract: InputContract) -> None:
     modality = str(_value(ds, "Modality"))
     if modality != contract.modality:
         raise _refuse(f"Modality is {modality}; this model accepts {contract.modality} only")
+
+
+def _check_sop_class(ds: Dataset, contract: InputContract) -> None:
     sop_class = _uid(ds, "SOPClassUID")
     if sop_class not in contract.sop_class_uids:
         raise _refuse(f"SOPClassUID is {sop_class or 'missing'}; this model accepts "
                       + ", ".join(contract.sop_class_uids) + " (CT Image Storage)")
+
+
+def _check_file_meta(ds: Dataset, contract: InputContract) -> None:
+    sop_class = _uid(ds, "SOPClassUID")
     file_meta = getattr(ds, "file_meta", None)
     media_class = _uid(file_meta, "MediaStorageSOPClassUID") if file_meta is not None else ""
     if media_class and media_class != sop_class:
         raise _refuse(f"MediaStorageSOPClassUID {media_class} disagrees with SOPClassUID {sop_class}; "
                       "the file is inconsistent")
+
+
+def _check_frames(ds: Dataset, contract: InputContract) -> None:
     if _get(ds, "NumberOfFrames") is not None and _integer(ds, "NumberOfFrames") != 1:
         raise _refuse(f"NumberOfFrames is {_get(ds, 'NumberOfFrames')}; this model accepts single-frame slices")
+
+
+def _check_photometric(ds: Dataset, contract: InputContract) -> None:
     photometric = str(_value(ds, "PhotometricInterpretation")).strip()
     if photometric not in contract.photometric:
         raise _refuse(f"PhotometricInterpretation is {photometric}; this model accepts " + ", ".join(contract.photometric))
+
+
+def _check_samples(ds: Dataset, contract: InputContract) -> None:
     samples = _integer(ds, "SamplesPerPixel")
     if samples != contract.samples_per_pixel:
         raise _refuse(f"SamplesPerPixel is {samples}; this model accepts {contract.samples_per_pixel}")
+
+
+def _check_bits(ds: Dataset, contract: InputContract) -> None:
     bits = _integer(ds, "BitsAllocated")
     if bits not in contract.bits_allocated:
         raise _refuse(f"BitsAllocated is {bits}; this model accepts " + ", ".join(map(str, contract.bits_allocated)))
     stored = _integer(ds, "BitsStored")
     if not 1 <= stored <= bits:
         raise _refuse(f"BitsStored is {stored}, inconsistent with BitsAllocated {bits}")
+
+
+def _check_representation(ds: Dataset, contract: InputContract) -> None:
     representation = _integer(ds, "PixelRepresentation")
     if representation not in (0, 1):
         raise _refuse(f"PixelRepresentation is {representation}; 0 (unsigned) or 1 (signed) expected")
+
+
+def _check_matrix(ds: Dataset, contract: InputContract) -> None:
     rows, columns = _integer(ds, "Rows"), _integer(ds, "Columns")
     _in_range("Rows", rows, contract.rows_range, " px")
     _in_range("Columns", columns, contract.columns_range, " px")
     if contract.square_matrix and rows != columns:
         raise _refuse(f"Rows x Columns is {rows} x {columns} px; this model accepts square images only")
+
+
+def _check_spacing(ds: Dataset, contract: InputContract) -> None:
     row_spacing, column_spacing = _numbers(ds, "PixelSpacing", 2)
     _in_range("PixelSpacing (row)", row_spacing, contract.pixel_spacing_range_mm, " mm")
     _in_range("PixelSpacing (column)", column_spacing, contract.pixel_spacing_range_mm, " mm")
     if contract.square_pixels and abs(row_spacing - column_spacing) > _SQUARE_TOLERANCE * max(row_spacing, column_spacing):
         raise _refuse(f"PixelSpacing is {row_spacing:g}\\{column_spacing:g} mm: pixels are not square; "
                       "this model accepts square pixels only")
+
+
+def _check_thickness(ds: Dataset, contract: InputContract) -> None:
     thickness = _numbers(ds, "SliceThickness", 1)[0]
     _in_range("SliceThickness", thickness, contract.slice_thickness_range_mm, " mm")
-    _check_orientation(ds, contract)
+
+
+def _check_position(ds: Dataset, contract: InputContract) -> None:
     _numbers(ds, "ImagePositionPatient", 3)
+
+
+def _check_rescale(ds: Dataset, contract: InputContract) -> None:
     if contract.rescale_required:
         slope = _numbers(ds, "RescaleSlope", 1)[0]
         if slope == 0:
@@ -196,5 +225,55 @@ def check_header(ds: Dataset, contract: InputContract = DEMO_CONTRACT) -> None:
         rescale_type = _get(ds, "RescaleType")
         if rescale_type is not None and str(rescale_type).strip() != "HU":
             raise _refuse(f"RescaleType is {rescale_type}; this model needs Hounsfield units (HU)")
+
+
+def _check_pixel_data(ds: Dataset, contract: InputContract) -> None:
     if "PixelData" not in ds:
         raise _refuse("PixelData is missing: the file holds no image")
+
+
+# A wrong modality or SOP class makes the object a different kind of object, and one without
+# pixel data holds no image: the checks after these would only list consequences, so they
+# stop there (_KIND). The others are independent: each reports its first failure, and all run.
+_KIND = (_check_modality, _check_sop_class, _check_pixel_data)
+_CHECKS = (
+    _check_file_meta, _check_frames, _check_photometric, _check_samples, _check_bits, _check_representation,
+    _check_matrix, _check_spacing, _check_thickness, _check_orientation, _check_position, _check_rescale,
+)
+
+
+def header_problems(ds: Dataset, contract: InputContract = DEMO_CONTRACT) -> list[str]:
+    """Every way the header of ``ds`` is outside ``contract``, one line each (empty if inside).
+
+    Checks, in this order: Modality, SOP Class, the presence of pixel data (when one of these
+    fails the file is another kind of object, or holds no image, and nothing more is
+    checked), the SOP Class's agreement with the file meta, single frame, photometric
+    interpretation, samples per pixel, bits allocated/stored, pixel representation, matrix
+    size, pixel spacing, slice thickness, orientation, position and rescale. Each check
+    reports its first failure.
+    """
+    for check in _KIND:
+        try:
+            check(ds, contract)
+        except ContractViolation as exc:
+            return [exc.message]
+    problems: list[str] = []
+    for check in _CHECKS:
+        try:
+            check(ds, contract)
+        except ContractViolation as exc:
+            if exc.message not in problems:
+                problems.append(exc.message)
+    return problems
+
+
+def check_header(ds: Dataset, contract: InputContract = DEMO_CONTRACT) -> None:
+    """Raise :class:`ContractViolation` unless the header of ``ds`` is inside ``contract``.
+
+    The message states the first problem (:func:`header_problems` gives the order) and how
+    many more there are; ``problems`` lists all of them.
+    """
+    problems = header_problems(ds, contract)
+    if problems:
+        more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
+        raise ContractViolation(problems[0] + more, problems=tuple(problems), hint=_OUTSIDE)

@@ -62,6 +62,7 @@ _DEFLATED = "1.2.840.10008.1.2.1.99"
 _JPIP_DEFLATED = {"1.2.840.10008.1.2.4.95", "1.2.840.10008.1.2.4.205"}
 _IMPLICIT_LE = "1.2.840.10008.1.2"
 _EXPLICIT_BE = "1.2.840.10008.1.2.2"
+MAX_PROBLEM_LINES = 20  # lines of an InputRefused's problems, then one "and N more problems" line
 _NOT_DICOM_HINT = "pass DICOM Part 10 files (as exported by a modality or PACS)"
 _CRAFTED_HINT = "the file is corrupt, truncated or crafted; it was not parsed"
 # What pydicom is known to raise on malformed input (its documentation names only
@@ -339,8 +340,8 @@ def collect_input_files(input_path: Path, limits: ReadLimits = ReadLimits()) -> 
 
     DICOMDIR files are skipped: file-set paths are never followed (PS3.10 §8;
     CVE-2026-32711). Symbolic links (files or folders) that lead outside the input folder are
-    refused; links to folders inside it are not followed (their files are listed anyway).
-    More than ``max_files`` files is refused.
+    refused, every one of them named in ``problems``; links to folders inside it are not
+    followed (their files are listed anyway). More than ``max_files`` files is refused.
     """
     input_path = Path(input_path)
     if input_path.is_file():
@@ -352,23 +353,30 @@ def collect_input_files(input_path: Path, limits: ReadLimits = ReadLimits()) -> 
         raise DicomReadError(f"input {input_path} does not exist", hint="pass a DICOM file or a folder of one series")
     root = input_path.resolve()
     files: list[Path] = []
+    escaping: list[str] = []
     for dirpath, dirnames, filenames in os.walk(input_path):
-        for dirname in dirnames:
+        for dirname in sorted(dirnames):
             if _escapes(Path(dirpath) / dirname, root):
-                raise DicomReadError(f"{Path(dirpath) / dirname} is a link to a folder outside the input folder",
-                                     hint="copy the files into the folder instead of linking them")
+                escaping.append(f"{Path(dirpath) / dirname} is a link to a folder outside the input folder")
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for filename in sorted(filenames):
             if filename.startswith(".") or filename.upper() == "DICOMDIR":
                 continue
             path = Path(dirpath) / filename
             if _escapes(path, root):
-                raise DicomReadError(f"{path} is a link to a file outside the input folder",
-                                     hint="copy the files into the folder instead of linking them")
+                escaping.append(f"{path} is a link to a file outside the input folder")
+                continue
             files.append(path)
             if len(files) > limits.max_files:
                 raise ReadLimitExceeded(f"input holds more than {limits.max_files} files",
                                         hint="pass one series folder, or raise max_files in the configuration")
+    if escaping:
+        others = len(escaping) - 1
+        more = f" (and {others} more such link{'s' if others > 1 else ''})" if others else ""
+        cut = len(escaping) - MAX_PROBLEM_LINES
+        listed = tuple(escaping[:MAX_PROBLEM_LINES]) + ((f"and {cut} more problems",) if cut > 0 else ())
+        raise DicomReadError(escaping[0] + more, problems=listed,
+                             hint="copy the files into the folder instead of linking them")
     if not files:
         raise DicomReadError(f"folder {input_path} holds no files", hint="pass a folder that holds one CT series")
     return sorted(files)

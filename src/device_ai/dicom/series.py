@@ -9,28 +9,48 @@ spaced. Slices are sorted by ImagePositionPatient projected on the slice normal 
 C.7.6.2.1.1: the normal is the cross product of the row and column direction cosines), never
 by InstanceNumber. Pixel data are decoded only if this installation has a decoder for the
 transfer syntax (PS3.5 §10, Annex A), then rescaled to HU (PS3.3 C.11.1.1.2).
+
+Every file is checked, and a refusal lists every problem found (``InputRefused.problems``),
+not only the first: one line per problem naming the file(s), the files that share one
+problem on one line (the first three named, then the count), at most ``MAX_PROBLEM_LINES``
+lines. A file refused on reading or by the contract is dropped at once (its data set, pixel
+data included, is not kept) but still counts for the series listing when its header was
+readable. An input holding several series is refused with one line per series (Series
+Number, Series Description, Modality, file count, an example file) so that the user can
+point the command at one of them. Checks that only make sense on a consistent set are
+skipped when an earlier one failed: positions when the identity or geometry disagree, even
+spacing when a file was refused (its slice would look missing). Known limit: checking every
+file means reading every file (each within the reading limits) even after the first refusal.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
-from device_ai.dicom.contract import InputContract, check_header
-from device_ai.dicom.reader import ReadLimits, read_dataset
-from device_ai.errors import ContractViolation, DicomReadError
+from device_ai.dicom.contract import InputContract, header_problems
+from device_ai.dicom.reader import MAX_PROBLEM_LINES, ReadLimits, read_dataset
+from device_ai.errors import ContractViolation, DicomReadError, InputRefused, ReadLimitExceeded
 
 _OUTSIDE = "the input is outside this model's intended use and was not analyzed"
 _ONE_SERIES = "pass a folder (or file) holding exactly one CT series"
+_SERIES_HINT = (_ONE_SERIES + ": point `device-ai analyze` at the folder or a file of one series "
+                "(each series is listed with an example file); move the files of the others out of the folder")
+_MIXED_HINT = "the input was not analyzed; fix or remove each file listed, then run again"
+_DUPLICATE_HINT = "remove the duplicate copies and send the series once"
 _POSITION_TOLERANCE_MM = 1e-3  # two slices closer than this along the normal share a position
 _SPACING_TOLERANCE = 0.01  # relative spread of slice steps still called uniform (at least 0.01 mm)
 _TILT_TOLERANCE = 0.1  # in-plane drift of slice positions, as a fraction of the pixel spacing
+_NAMED_FILES = 3  # files named on the line of a problem that several files share
+_GEOMETRY = ("Rows", "Columns", "PixelSpacing", "ImageOrientationPatient", "SliceThickness")
 
 
 @dataclass(frozen=True)
@@ -58,28 +78,37 @@ def _normal(ds: Dataset) -> np.ndarray:
     return normal / np.linalg.norm(normal)
 
 
-def _check_decodable(ds: Dataset, name: str) -> None:
-    """Refuse a transfer syntax whose pixel data this installation cannot decode."""
+def _printable(text: str) -> str:
+    """One line on a terminal: control characters (a crafted file name, a value) become '?'."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _text(ds: Dataset, keyword: str, limit: int = 64) -> str:
+    return _printable(" ".join(str(ds.get(keyword, "") or "").split())[:limit])
+
+
+def _decoder_problem(ds: Dataset) -> tuple[str, str] | None:
+    """Why this installation cannot decode the pixel data of ``ds`` (and the hint), or None."""
     from pydicom.pixels.decoders.base import get_decoder
 
     syntax = UID(str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or ""))
     if not syntax:
-        raise DicomReadError(f"{name}: the transfer syntax is unknown", hint="send Part 10 files")
+        return "the transfer syntax is unknown", "send Part 10 files"
     label = f"{syntax.name} ({syntax})" if syntax.name != syntax else str(syntax)
     try:
         decoder = get_decoder(syntax)
-    except NotImplementedError as exc:
-        raise DicomReadError(f"{name}: pixel data in transfer syntax {label} cannot be decoded by this installation",
-                             hint="send the series uncompressed or losslessly compressed (JPEG-LS, RLE)") from exc
+    except NotImplementedError:
+        return (f"pixel data in transfer syntax {label} cannot be decoded by this installation",
+                "send the series uncompressed or losslessly compressed (JPEG-LS, RLE)")
     if not decoder.is_available:
         missing = "; ".join(decoder.missing_dependencies) or "a decoder plugin"
-        raise DicomReadError(
-            f"{name}: pixel data in transfer syntax {label} need a decoder that is not installed ({missing})",
-            hint="send the series uncompressed, or install the decoder package named above",
-        )
+        return (f"pixel data in transfer syntax {label} need a decoder that is not installed ({missing})",
+                "send the series uncompressed, or install the decoder package named above")
+    return None
 
 
-def _decode(ds: Dataset, name: str) -> np.ndarray:
+def _decode(ds: Dataset) -> np.ndarray:
+    """HU of one slice; DicomReadError (message without the file name) if the pixel data are corrupt."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -87,92 +116,316 @@ def _decode(ds: Dataset, name: str) -> np.ndarray:
     except Exception as exc:
         syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown")
         raise DicomReadError(
-            f"{name}: pixel data cannot be decoded (transfer syntax {syntax}: {' '.join(str(exc).split())[:120]})",
+            f"pixel data cannot be decoded (transfer syntax {syntax}: {' '.join(str(exc).split())[:120]})",
             hint="the pixel data are corrupt; send the series again, uncompressed",
         ) from exc
     if pixels.shape != (ds.Rows, ds.Columns):
-        raise DicomReadError(f"{name}: pixel data have shape {pixels.shape}, the header says {ds.Rows} x {ds.Columns}")
+        raise DicomReadError(f"pixel data have shape {pixels.shape}, the header says {ds.Rows} x {ds.Columns}",
+                             hint="the pixel data are corrupt; send the series again, uncompressed")
     slope, intercept = float(ds.RescaleSlope), float(ds.RescaleIntercept)
     return (pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)).astype(np.float32)
 
 
-def _required_uid(datasets: Sequence[Dataset], names: Sequence[str], keyword: str) -> list[str]:
-    values = [str(ds.get(keyword, "") or "").strip() for ds in datasets]
-    for value, name in zip(values, names):
-        if not value:
-            raise ContractViolation(f"{name}: {keyword} is missing; this model needs it and does not guess it",
-                                    hint=_OUTSIDE)
-    return values
+def _display_names(paths: Sequence[Path]) -> dict[Path, str]:
+    """How each file is named in a problem line: its path below the folder all inputs share."""
+    try:
+        common = os.path.commonpath([str(path.parent) for path in paths])
+    except ValueError:  # relative and absolute paths mixed, or different drives
+        common = ""
+    names = {}
+    for path in paths:
+        names[path] = _printable(os.path.relpath(path, common) if common else str(path))
+    return names
 
 
-def _same(datasets: Sequence[Dataset], keyword: str, tolerance: float = 1e-4) -> None:
-    first = _floats(datasets[0], keyword)
-    for ds in datasets[1:]:
-        other = _floats(ds, keyword)
-        if other.shape != first.shape or not np.allclose(other, first, atol=tolerance, rtol=0):
-            raise ContractViolation(
-                f"slices disagree on {keyword} ({'/'.join(f'{v:g}' for v in first)} and "
-                f"{'/'.join(f'{v:g}' for v in other)}); a series must share one geometry", hint=_ONE_SERIES)
+@dataclass
+class _Problem:
+    files: list[Path]
+    what: str
+    kind: type[InputRefused]
+    hint: str
+    shared: bool = False  # one problem of several files together (duplicates), never merged with another
+
+
+@dataclass
+class _Problems:
+    """The problems found in an input, in the order found, rendered grouped and bounded."""
+
+    paths: Sequence[Path]
+    found: list[_Problem] = field(default_factory=list)
+
+    def add(self, path: Path, what: str, kind: type[InputRefused] = ContractViolation, hint: str = _OUTSIDE) -> None:
+        self.found.append(_Problem([path], what, kind, hint))
+
+    def add_shared(self, paths: Sequence[Path], what: str, hint: str) -> None:
+        self.found.append(_Problem(list(paths), what, ContractViolation, hint, shared=True))
+
+    def __bool__(self) -> bool:
+        return bool(self.found)
+
+    def files(self) -> set[Path]:
+        return {path for problem in self.found for path in problem.files}
+
+    def _groups(self) -> list[tuple[list[Path], str]]:
+        """(files, what) in the order found; one entry for the files that share one problem."""
+        groups: dict[tuple[str, type], dict[Path, None]] = {}  # dict: an ordered set of files
+        ordered: list[tuple[list[Path] | dict[Path, None], str]] = []
+        for problem in self.found:
+            if problem.shared:
+                ordered.append((problem.files, problem.what))
+                continue
+            group = groups.get((problem.what, problem.kind))
+            if group is None:
+                group = groups[(problem.what, problem.kind)] = {}
+                ordered.append((group, problem.what))
+            group[problem.files[0]] = None
+        return [(list(files), what) for files, what in ordered]
+
+    def lines(self) -> list[str]:
+        names = _display_names(list(self.paths))
+        lines = []
+        for files, what in self._groups():
+            shown = [names.get(path, _printable(str(path))) for path in files]
+            if len(shown) == 1:
+                who = shown[0]
+            elif len(shown) <= _NAMED_FILES:
+                who = f"{', '.join(shown)} ({len(shown)} files)"
+            else:
+                who = f"{', '.join(shown[:_NAMED_FILES])} and {len(shown) - _NAMED_FILES} more ({len(shown)} files)"
+            lines.append(f"{who}: {what}")
+        return lines
+
+    def kind(self) -> type[InputRefused]:
+        kinds = {problem.kind for problem in self.found}
+        if len(kinds) == 1:
+            return kinds.pop()
+        if all(issubclass(kind, DicomReadError) for kind in kinds):
+            return DicomReadError
+        return InputRefused
+
+    def hint(self) -> str:
+        hints = {problem.hint for problem in self.found}
+        return hints.pop() if len(hints) == 1 else _MIXED_HINT
+
+
+def _bounded(lines: list[str]) -> tuple[str, ...]:
+    if len(lines) <= MAX_PROBLEM_LINES:
+        return tuple(lines)
+    return (*lines[:MAX_PROBLEM_LINES], f"and {len(lines) - MAX_PROBLEM_LINES} more problems")
+
+
+def _refusal(problems: _Problems) -> InputRefused:
+    """One refusal carrying every problem: the message counts the files and states the first."""
+    lines, kind, total = problems.lines(), problems.kind(), len(problems.paths)
+    more = len(lines) - 1
+    first = lines[0] + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+    if total > 1:
+        bad = len(problems.files())
+        outside = kind is ContractViolation and problems.hint() == _OUTSIDE  # per-file contract problems only
+        what = "outside this model's intended use" if outside else {
+            DicomReadError: "not readable", ReadLimitExceeded: "not readable within the reading limits",
+        }.get(kind, "refused")
+        first = f"{bad} of {total} files {'is' if bad == 1 else 'are'} {what}: {first}"
+    return kind(first, problems=_bounded(lines), hint=problems.hint())
+
+
+@dataclass(frozen=True)
+class _SeriesSeen:
+    """What the listing of several series says about one (from any readable header)."""
+
+    uid: str
+    number: str
+    description: str
+    modality: str
+
+    @classmethod
+    def of(cls, ds: Dataset) -> _SeriesSeen:
+        return cls(str(ds.get("SeriesInstanceUID", "") or "").strip(), _text(ds, "SeriesNumber"),
+                   _text(ds, "SeriesDescription"), _text(ds, "Modality"))
+
+
+def _series_lines(seen: Sequence[tuple[Path, _SeriesSeen]]) -> list[str]:
+    by_uid: dict[str, list[tuple[Path, _SeriesSeen]]] = {}
+    for path, info in seen:
+        by_uid.setdefault(info.uid, []).append((path, info))
+    lines = []
+    for index, members in enumerate(by_uid.values(), 1):
+        path, info = members[0]
+        description = f'"{info.description}"' if info.description else "no description"
+        count = f"{len(members)} file{'s' if len(members) > 1 else ''}"
+        lines.append(f"series {index} of {len(by_uid)}: Series Number {info.number or 'none'}, {description}, "
+                     f"{info.modality or 'no modality'}, {count}, e.g. {_printable(str(path))}")
+    return lines
+
+
+def _check_identity(entries: Sequence[tuple[Path, Dataset]], problems: _Problems) -> None:
+    """One study and frame of reference, no image twice (PS3.3 C.7.2.1, C.7.4.1, C.12.1)."""
+    for keyword in ("StudyInstanceUID", "FrameOfReferenceUID", "SOPInstanceUID"):
+        values = {}
+        for path, ds in entries:
+            value = str(ds.get(keyword, "") or "").strip()
+            if value:
+                values[path] = value
+            else:
+                problems.add(path, f"{keyword} is missing; this model needs it and does not guess it")
+        if keyword == "SOPInstanceUID":
+            by_value: dict[str, list[Path]] = {}
+            for path, value in values.items():
+                by_value.setdefault(value, []).append(path)
+            for paths in by_value.values():
+                if len(paths) > 1:
+                    problems.add_shared(paths, "these files hold the same image (same SOPInstanceUID)", _DUPLICATE_HINT)
+            continue
+        if len(set(values.values())) > 1:
+            common, count = Counter(values.values()).most_common(1)[0]
+            for path, value in values.items():
+                if value != common:
+                    problems.add(path, f"the slices of one series carry different {keyword}s ({count} of "
+                                 f"{len(entries)} slices share another one)", hint=_ONE_SERIES)
+
+
+def _check_geometry(entries: Sequence[tuple[Path, Dataset]], problems: _Problems, tolerance: float = 1e-4) -> None:
+    """One geometry: the slices that differ from the most common value are named."""
+    def near(value: np.ndarray, reference: np.ndarray) -> bool:
+        return value.shape == reference.shape and bool(np.allclose(value, reference, atol=tolerance, rtol=0))
+
+    for keyword in _GEOMETRY:
+        values = [_floats(ds, keyword) for _, ds in entries]
+        if all(near(v, values[0]) for v in values):  # the decision: every slice as the first one
+            continue
+        reference = np.array(Counter(tuple(v) for v in values).most_common(1)[0][0])
+        alike = [near(v, reference) for v in values]  # named: the slices off the most common value
+        if all(alike):  # (values spread around the most common one: fall back to the first)
+            reference, alike = values[0], [near(v, values[0]) for v in values]
+        shown = "/".join(f"{v:g}" for v in reference)
+        for (path, _), value, same in zip(entries, values, alike):
+            if not same:
+                problems.add(path, f"slices disagree on {keyword}: {'/'.join(f'{v:g}' for v in value)} here, "
+                             f"{shown} in {sum(alike)} of {len(entries)} slices; a series must share one geometry",
+                             hint=_ONE_SERIES)
+
+
+def _check_positions(entries: Sequence[tuple[Path, Dataset]], problems: _Problems, spacing_too: bool) -> np.ndarray:
+    """Stacked along the normal, no shared position, evenly spaced; the sorting order."""
+    normal = _normal(entries[0][1])
+    points = np.array([_floats(ds, "ImagePositionPatient") for _, ds in entries])
+    positions = points @ normal
+    order = np.argsort(positions, kind="stable")
+    if len(entries) < 2:
+        return order
+    row_spacing, column_spacing = (float(v) for v in _floats(entries[0][1], "PixelSpacing"))
+    in_plane = points - np.outer(positions, normal)
+    limit = _TILT_TOLERANCE * min(row_spacing, column_spacing)
+    if float(np.max(np.linalg.norm(in_plane - in_plane[order[0]], axis=1))) > limit:  # drift from the lowest slice
+        # named: the slices off the median in-plane offset by more than half the limit (at least one is)
+        off = np.linalg.norm(in_plane - np.median(in_plane, axis=0), axis=1) > limit / 2
+        for (path, _), shifted in zip(entries, off):
+            if shifted:
+                problems.add(path, "slice positions are not stacked along the slice normal (gantry tilt or shifted "
+                             "slices); this model accepts untilted axial series only")
+    sorted_positions = positions[order]
+    steps = np.diff(sorted_positions)
+    start = 0
+    for index in range(1, len(order) + 1):  # runs of slices at one position
+        if index == len(order) or steps[index - 1] >= _POSITION_TOLERANCE_MM:
+            if index - start > 1:
+                problems.add_shared([entries[i][0] for i in order[start:index]],
+                                    f"these slices share the same position ({sorted_positions[start]:g} mm along "
+                                    "the slice normal; duplicate or mixed acquisitions)", _ONE_SERIES)
+            start = index
+    if problems or not spacing_too:
+        return order
+    tolerance = max(0.01, _SPACING_TOLERANCE * float(np.median(steps)))
+    if np.max(steps) - np.min(steps) > tolerance:
+        # the usual step: the most common one (to 0.01 mm), the smallest on a tie
+        usual = min(Counter(np.round(steps, 2).tolist()).most_common(), key=lambda item: (-item[1], item[0]))[0]
+        for index, step in enumerate(steps):
+            if abs(step - usual) > tolerance / 2:
+                problems.add_shared([entries[order[index]][0], entries[order[index + 1]][0]],
+                                    f"slices are not evenly spaced (steps {np.min(steps):.3g} to {np.max(steps):.3g} "
+                                    f"mm): {step:.3g} mm between these two, {usual:.3g} mm usually; missing or extra "
+                                    "slices", "send the complete series")
+    return order
 
 
 def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimits = ReadLimits()) -> CTSeries:
-    """Read, check and assemble one series; raise DicomReadError / ContractViolation otherwise."""
+    """Read, check and assemble one series; raise DicomReadError / ContractViolation otherwise.
+
+    Every file is checked; the refusal (an :class:`InputRefused`, or its child
+    :class:`DicomReadError` / :class:`ContractViolation` when every problem is of that kind)
+    carries every problem in ``problems`` (see the module doc).
+    """
     if not paths:
         raise DicomReadError("no input files", hint=_ONE_SERIES)
     if len(paths) > contract.max_slices:
         raise ContractViolation(f"the input holds {len(paths)} files; this model accepts at most "
                                 f"{contract.max_slices} slices", hint=_OUTSIDE)
+    paths = [Path(path) for path in paths]
+    problems = _Problems(paths)
     entries: list[tuple[Path, Dataset]] = []
+    seen: list[tuple[Path, _SeriesSeen]] = []
     for path in paths:
-        ds = read_dataset(Path(path), limits)
-        check_header(ds, contract)
-        _check_decodable(ds, Path(path).name)
-        entries.append((Path(path), ds))
-    names = [path.name for path, _ in entries]
-    datasets = [ds for _, ds in entries]
+        try:
+            ds = read_dataset(path, limits)
+        except DicomReadError as exc:
+            prefix = f"{path.name}: "
+            what = exc.message[len(prefix):] if exc.message.startswith(prefix) else exc.message
+            problems.add(path, what, type(exc), exc.hint or _MIXED_HINT)
+            continue
+        info = _SeriesSeen.of(ds)
+        if info.uid:
+            seen.append((path, info))
+        refused = header_problems(ds, contract)
+        for what in refused:
+            problems.add(path, what)
+        undecodable = None if refused else _decoder_problem(ds)
+        if undecodable:
+            problems.add(path, undecodable[0], DicomReadError, undecodable[1])
+        if not refused and not undecodable:
+            if info.uid:
+                entries.append((path, ds))
+            else:  # asked of files inside the contract only: for the others it would be noise
+                problems.add(path, "SeriesInstanceUID is missing; this model needs it and does not guess it")
+        # a refused file's data set (pixel data included) is not kept
 
-    series_uids = _required_uid(datasets, names, "SeriesInstanceUID")
-    if len(set(series_uids)) != 1:
-        raise ContractViolation(f"the input holds {len(set(series_uids))} series (by SeriesInstanceUID); "
-                                "this model analyzes one series at a time", hint=_ONE_SERIES)
-    for keyword in ("StudyInstanceUID", "FrameOfReferenceUID"):
-        if len(set(_required_uid(datasets, names, keyword))) != 1:
-            raise ContractViolation(f"the slices of one series carry different {keyword}s", hint=_ONE_SERIES)
-    instance_uids = _required_uid(datasets, names, "SOPInstanceUID")
-    if len(set(instance_uids)) != len(instance_uids):
-        raise ContractViolation("two files hold the same image (same SOPInstanceUID)",
-                                hint="remove the duplicate copies and send the series once")
-    for keyword in ("Rows", "Columns", "PixelSpacing", "ImageOrientationPatient", "SliceThickness"):
-        _same(datasets, keyword)
+    series_count = len({info.uid for _, info in seen})
+    if series_count > 1:
+        lead = (f"the input holds {series_count} series (by SeriesInstanceUID); this model analyzes one series "
+                "at a time")
+        if problems:
+            bad = len(problems.files())
+            lead += f"; {bad} of {len(paths)} files {'is' if bad == 1 else 'are'} also refused"
+        lines = _series_lines(seen) + (problems.lines() if problems else [])
+        raise ContractViolation(lead, problems=_bounded(lines), hint=_SERIES_HINT)
+    order = np.arange(len(entries))
+    if entries:
+        dropped, before = bool(problems), len(problems.found)
+        _check_identity(entries, problems)
+        _check_geometry(entries, problems)
+        if len(problems.found) == before:  # one identity and geometry: positions can be compared
+            order = _check_positions(entries, problems, spacing_too=not dropped)
+    if problems:
+        raise _refusal(problems)
 
-    normal = _normal(datasets[0])
-    points = np.array([_floats(ds, "ImagePositionPatient") for ds in datasets])
-    positions = points @ normal
-    order = np.argsort(positions, kind="stable")
     entries = [entries[i] for i in order]
-    sorted_positions = positions[order]
-    row_spacing, column_spacing = (float(v) for v in _floats(datasets[0], "PixelSpacing"))
-    thickness = float(_floats(datasets[0], "SliceThickness")[0])
-    spacing = thickness
-    if len(entries) > 1:
-        drift = points[order] - points[order][0] - np.outer(sorted_positions - sorted_positions[0], normal)
-        if float(np.max(np.linalg.norm(drift, axis=1))) > _TILT_TOLERANCE * min(row_spacing, column_spacing):
-            raise ContractViolation(
-                "slice positions are not stacked along the slice normal (gantry tilt or shifted slices); "
-                "this model accepts untilted axial series only", hint=_OUTSIDE)
-        steps = np.diff(sorted_positions)
-        if np.any(steps < _POSITION_TOLERANCE_MM):
-            raise ContractViolation("two slices share the same position (duplicate or mixed acquisitions)",
-                                    hint=_ONE_SERIES)
-        if np.max(steps) - np.min(steps) > max(0.01, _SPACING_TOLERANCE * float(np.median(steps))):
-            raise ContractViolation(
-                f"slices are not evenly spaced (steps {np.min(steps):.3g} to {np.max(steps):.3g} mm): "
-                "missing or extra slices", hint="send the complete series")
-        spacing = float(np.mean(steps))
-
-    hu = np.stack([_decode(ds, path.name) for path, ds in entries])
+    slices = []
+    for path, ds in entries:
+        try:
+            slices.append(_decode(ds))
+        except DicomReadError as exc:
+            problems.add(path, exc.message, DicomReadError, exc.hint or _MIXED_HINT)
+    if problems:
+        raise _refusal(problems)
+    hu = np.stack(slices)
     hu.flags.writeable = False
     first = entries[0][1]
+    row_spacing, column_spacing = (float(v) for v in _floats(first, "PixelSpacing"))
+    thickness = float(_floats(first, "SliceThickness")[0])
+    spacing = thickness
+    if len(entries) > 1:
+        normal = _normal(first)
+        positions = [float(_floats(ds, "ImagePositionPatient") @ normal) for _, ds in entries]
+        spacing = float(np.mean(np.diff(positions)))
     return CTSeries(
         datasets=tuple(ds for _, ds in entries),
         paths=tuple(path for path, _ in entries),
@@ -181,6 +434,6 @@ def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimi
         slice_thickness_mm=thickness,
         slice_spacing_mm=spacing,
         study_instance_uid=str(first.StudyInstanceUID).strip(),
-        series_instance_uid=series_uids[0],
+        series_instance_uid=str(first.SeriesInstanceUID).strip(),
         frame_of_reference_uid=str(first.FrameOfReferenceUID).strip(),
     )
