@@ -93,6 +93,13 @@ class OutputError(DeviceAIError):
     exit_code = 6
 
 
+class OutputRefused(OutputError):
+    """The output location was refused before any work was done (exists, is a file, is not
+    writable); nothing was read or written."""
+
+    code = "DAI-501"
+
+
 class DependencyMissing(DeviceAIError):
     """An optional capability needs a package that is not installed (e.g. the [train] extra)."""
 
@@ -150,3 +157,27 @@ class DeidentificationConfigError(ConfigError):
     exclude each other (PS3.15 E.3.6: the two Retain Longitudinal Temporal Information options)."""
 
     code = "DAI-110"
+
+
+class ExplanationRefused(DeviceAIError):
+    """No explanation: it would not explain the locked result (the torch twin disagrees with
+    the locked engine for that input, SRS-033)."""
+
+    code = "DAI-800"
+    exit_code = 9
+
+
+class InternalError(DeviceAIError):
+    """A defect of the device, not of the input: reported as ``DAI-999`` with exit 70 and the
+    traceback only under ``--debug``. Raised directly for broken internal invariants; any other
+    unexpected exception is reported under this code by the CLI."""
+
+    code = "DAI-999"
+    exit_code = 70
+
+
+class Interrupted(DeviceAIError):
+    """The operator interrupted the command (Ctrl-C); nothing partial was kept."""
+
+    code = "DAI-130"
+    exit_code = 130
