@@ -8,13 +8,18 @@ from PIL import Image
 
 from device_ai.inference.postprocess import (
     DEFAULT_POSTPROCESSING,
-    LESION,
-    ORGAN,
     clean_labels,
     logits_to_labels,
     measure,
 )
 from device_ai.inference.preprocess import DEFAULT_PREPROCESSING, IMAGENET_MEAN, IMAGENET_STD, preprocess_slice
+from device_ai.model.package.manifest import LabelRole, find_label
+from device_ai.training.labels import DEMO_LABELS
+
+ORGAN = find_label(DEMO_LABELS, role=LabelRole.ORGAN).value
+LESION = find_label(DEMO_LABELS, role=LabelRole.LESION).value
+# The same labels with their values swapped: postprocessing must follow the manifest, not literals.
+SWAPPED = tuple(label.model_copy(update={"value": {ORGAN: LESION, LESION: ORGAN}[label.value]}) for label in DEMO_LABELS)
 
 
 @pytest.mark.req("SRS-012")
@@ -54,31 +59,45 @@ def test_logits_are_upsampled_before_the_argmax() -> None:
     logits[1, :, 2:] = 5.0  # right half organ
     labels = logits_to_labels(logits, 8, 8)
     assert labels.shape == (8, 8)
-    assert np.all(labels[:, :3] == 0) and np.all(labels[:, 5:] == 1)
+    assert np.all(labels[:, :3] == 0) and np.all(labels[:, 5:] == 1)  # channel 1 wins: value 1
 
 
 @pytest.mark.req("SRS-013")
-def test_cleaning_keeps_the_largest_organ_and_drops_tiny_lesions() -> None:
+@pytest.mark.parametrize("label_defs", [DEMO_LABELS, SWAPPED], ids=["demo", "swapped-values"])
+def test_cleaning_keeps_the_largest_organ_and_drops_tiny_lesions(label_defs) -> None:
+    organ = find_label(label_defs, role=LabelRole.ORGAN).value
+    lesion = find_label(label_defs, role=LabelRole.LESION).value
     labels = np.zeros((4, 64, 64), dtype=np.uint8)
-    labels[:, 10:40, 10:40] = ORGAN
-    labels[1:3, 20:28, 20:28] = LESION  # 2 x 8 x 8 voxels = 128 voxels
-    labels[2, 30, 30] = LESION  # one stray voxel inside the organ
-    labels[:, 55:60, 55:60] = ORGAN  # a separate speck far away
-    cleaned = clean_labels(labels, voxel_volume_mm3=1.0, spec=DEFAULT_POSTPROCESSING)
+    labels[:, 10:40, 10:40] = organ
+    labels[1:3, 20:28, 20:28] = lesion  # 2 x 8 x 8 voxels = 128 voxels
+    labels[2, 30, 30] = lesion  # one stray voxel inside the organ
+    labels[:, 55:60, 55:60] = organ  # a separate speck far away
+    cleaned = clean_labels(labels, voxel_volume_mm3=1.0, spec=DEFAULT_POSTPROCESSING, label_defs=label_defs)
     assert np.all(cleaned[:, 55:60, 55:60] == 0)
-    assert cleaned[2, 30, 30] == ORGAN  # 1 mm^3 < 100 mm^3
-    assert np.all(cleaned[1:3, 20:28, 20:28] == LESION)
+    assert cleaned[2, 30, 30] == organ  # 1 mm^3 < 100 mm^3
+    assert np.all(cleaned[1:3, 20:28, 20:28] == lesion)
 
 
 @pytest.mark.req("SRS-013")
-def test_volumes_and_lesion_count_use_the_voxel_size() -> None:
+@pytest.mark.parametrize("label_defs", [DEMO_LABELS, SWAPPED], ids=["demo", "swapped-values"])
+def test_volumes_and_lesion_count_use_the_voxel_size(label_defs) -> None:
+    organ = find_label(label_defs, role=LabelRole.ORGAN).value
+    lesion = find_label(label_defs, role=LabelRole.LESION).value
     labels = np.zeros((5, 40, 40), dtype=np.uint8)
-    labels[:, 5:35, 5:35] = ORGAN
-    labels[1:4, 10:14, 10:14] = LESION
-    labels[1:3, 25:30, 25:30] = LESION
-    result = measure(labels, (2.0, 0.5, 0.5))
+    labels[:, 5:35, 5:35] = organ
+    labels[1:4, 10:14, 10:14] = lesion
+    labels[1:3, 25:30, 25:30] = lesion
+    result = measure(labels, (2.0, 0.5, 0.5), label_defs=label_defs)
     voxel = 2.0 * 0.5 * 0.5
     assert result.lesion_count == 2
-    assert result.lesion_volume_ml == pytest.approx((3 * 16 + 2 * 25) * voxel / 1000)
-    assert result.organ_volume_ml == pytest.approx((5 * 900 - 3 * 16 - 2 * 25) * voxel / 1000)
+    assert list(result.volumes_ml) == [label.name for label in label_defs]
+    assert result.volumes_ml["Lesion"] == pytest.approx((3 * 16 + 2 * 25) * voxel / 1000)
+    assert result.volumes_ml["Organ"] == pytest.approx((5 * 900 - 3 * 16 - 2 * 25) * voxel / 1000)
     assert sorted(lesion.max_inplane_extent_mm for lesion in result.lesions) == [2.0, 2.5]
+
+
+@pytest.mark.req("SRS-013")
+def test_postprocessing_refuses_labels_without_an_organ_and_a_lesion() -> None:
+    only_organ = tuple(label for label in DEMO_LABELS if label.role is LabelRole.ORGAN)
+    with pytest.raises(ValueError, match="needs one lesion label"):
+        clean_labels(np.zeros((1, 4, 4), np.uint8), 1.0, label_defs=only_organ)

@@ -12,14 +12,21 @@ Empty frames are omitted (``omit_empty_frames``). A segment with no voxels at al
 described in the SegmentSequence. For an all-background label map highdicom cannot omit
 every frame (a SEG needs at least one), so it encodes all frames, empty: still a valid SEG
 that says "nothing found" for every segment.
+
+Segments come from the model manifest's labels (:meth:`SegmentSpec.from_label`); this module
+holds no label values, names or codes of its own. The file is readable like the other
+analysis outputs (PNG, JSON): mode 0666 less the process umask, not the 0600 of the
+temporary file the atomic write starts from.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import highdicom as hd
 import numpy as np
@@ -29,6 +36,7 @@ from pydicom.valuerep import PersonName
 from device_ai.dicom.series import CTSeries
 from device_ai.dicom.writer import write_dataset
 from device_ai.errors import OutputError
+from device_ai.model.package.manifest import LabelDefinition
 
 CONTENT_DESCRIPTION = "demonstration model - not for clinical use"
 CONTENT_LABEL = "DEVICE_AI"  # CS, at most 16 characters
@@ -57,6 +65,17 @@ class SegmentSpec:
     property_type: CodedTerm  # CID 7151 Segmentation Property Types
     color_rgb: tuple[int, int, int] | None = None
 
+    @classmethod
+    def from_label(cls, label: LabelDefinition) -> SegmentSpec:
+        """The segment of one manifest label: value, name, CID 7150/7151 codes, colour."""
+        return cls(
+            label_value=label.value,
+            name=label.name,
+            category=CodedTerm(label.category.scheme, label.category.value, label.category.meaning),
+            property_type=CodedTerm(label.property_type.scheme, label.property_type.value, label.property_type.meaning),
+            color_rgb=tuple(label.color_rgb),
+        )
+
 
 @dataclass(frozen=True)
 class AlgorithmIdentity:
@@ -70,16 +89,15 @@ class AlgorithmIdentity:
     software_version: str
 
 
-# Codes as in pydicom's code dictionary (PS3.16): CID 7150 categories, CID 7151 types.
-ANATOMICAL_STRUCTURE = CodedTerm("SCT", "91723000", "Anatomical Structure")
-MORPHOLOGICALLY_ABNORMAL_STRUCTURE = CodedTerm("SCT", "49755003", "Morphologically Abnormal Structure")
-ORGAN = CodedTerm("SCT", "91772007", "Organ")
-LESION = CodedTerm("SCT", "52988006", "Lesion")
+def __getattr__(name: str) -> Any:
+    """``DEMO_SEGMENTS``: the demo model's segments, built from ``training.labels.DEMO_LABELS``
+    (the one definition) when first asked for; kept only for tests that build a SEG without a
+    model package. The runtime takes its segments from the manifest."""
+    if name == "DEMO_SEGMENTS":
+        from device_ai.training.labels import DEMO_LABELS
 
-DEMO_SEGMENTS: tuple[SegmentSpec, ...] = (
-    SegmentSpec(1, "Organ", ANATOMICAL_STRUCTURE, ORGAN, (0, 200, 255)),
-    SegmentSpec(2, "Lesion", MORPHOLOGICALLY_ABNORMAL_STRUCTURE, LESION, (255, 60, 0)),
-)
+        return tuple(SegmentSpec.from_label(label) for label in DEMO_LABELS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _family(meaning: str) -> hd.sr.CodedConcept:
@@ -170,6 +188,30 @@ def build_seg(
                           hint="this is a defect of the device; report it with the log") from exc
 
 
+def output_file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0o666 less the process umask (0644 under the usual
+    022). Read from /proc where it can be; otherwise by setting a restrictive umask for an
+    instant, so a file another thread creates meanwhile is never more open than intended."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_seg(seg: hd.seg.Segmentation, path: Path) -> Path:
-    """Serialize as a Part 10 file with a zero preamble (PS3.10 §7.1) and write it atomically."""
-    return write_dataset(seg, path)
+    """Serialize as a Part 10 file with a zero preamble (PS3.10 §7.1) and write it atomically,
+    readable like the PNG and JSON outputs (:func:`output_file_mode`; the atomic write's
+    temporary file is created 0600 by ``mkstemp``)."""
+    written = write_dataset(seg, path)
+    try:
+        os.chmod(written, output_file_mode())
+    except OSError as exc:
+        raise OutputError(f"could not set the mode of {written}: {exc.strerror or exc}",
+                          hint="check the permissions of the output location") from exc
+    return written

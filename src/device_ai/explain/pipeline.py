@@ -81,7 +81,9 @@ def explain_series(
         mask = logits_to_labels(logits[0], rows, cols) == label
         empty = not cam.any()  # no evidence above the air reference at this layer: say so, show nothing
         legend = (f"{METHOD}: why '{name}' ({manifest.identity})" + (" - map empty" if empty else "")
-                  + "\nDERIVED EXPLANATION - NOT FOR DIAGNOSIS")
+                  + "\nDERIVED EXPLANATION - NOT FOR DIAGNOSIS"
+                  + f"\n\nred-yellow = regions that raised the model's score for {name}; white outline ="
+                  + f" the {name} result; not a segmentation; not for diagnosis")
         results.append(SliceExplanation(index, agreement, heat, overlay(series.hu[index], heat, mask,
                                                                           manifest.preprocessing, legend),
                                         configuration.description, empty))

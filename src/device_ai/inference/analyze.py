@@ -27,7 +27,13 @@ from device_ai.dicom.series import CTSeries, load_series
 from device_ai.inference.engine import LockedEngine
 from device_ai.inference.postprocess import Measurements, clean_labels, logits_to_labels, measure
 from device_ai.inference.preprocess import preprocess_slice
-from device_ai.inference.previews import render_preview, select_preview_slices
+from device_ai.inference.previews import (
+    PREVIEW_NUMBERING,
+    preview_name,
+    render_preview,
+    select_preview_slices,
+    slice_position,
+)
 from device_ai.model.package.manifest import ModelManifest
 
 SEG_NAME = "segmentation.dcm"
@@ -83,7 +89,7 @@ def segment_volume(
         if progress is not None:
             progress(index + 1, depth)
     voxel = float(np.prod(spacing_zyx_mm))
-    return clean_labels(labels, voxel, manifest.postprocessing)
+    return clean_labels(labels, voxel, manifest.postprocessing, label_defs=manifest.labels)
 
 
 def series_spacing(series: CTSeries) -> tuple[float, float, float]:
@@ -91,10 +97,12 @@ def series_spacing(series: CTSeries) -> tuple[float, float, float]:
 
 
 def build_summary(
-    engine: LockedEngine, series: CTSeries, measurements: Measurements, outputs: list[str], elapsed_s: float
+    engine: LockedEngine, series: CTSeries, measurements: Measurements, outputs: list[str], elapsed_s: float,
+    previews: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """The summary; ``volumes_ml`` is keyed by the manifest's label names, ``previews`` says
+    which slice each preview file shows (``PREVIEW_NUMBERING``)."""
     manifest = engine.manifest
-    names = {label.value: label.name for label in manifest.labels}
     return {
         "schema": SUMMARY_SCHEMA,
         "software": {"name": "device_ai", "version": device_ai.__version__},
@@ -118,7 +126,7 @@ def build_summary(
             "pixel_spacing_mm": list(series.pixel_spacing_mm),
             "slice_spacing_mm": series.slice_spacing_mm,
         },
-        "volumes_ml": {names[1]: measurements.organ_volume_ml, names[2]: measurements.lesion_volume_ml},
+        "volumes_ml": dict(measurements.volumes_ml),
         "lesion_count": measurements.lesion_count,
         "lesions": [
             {
@@ -130,6 +138,7 @@ def build_summary(
             }
             for lesion in measurements.lesions
         ],
+        "previews": {"numbering": PREVIEW_NUMBERING, "files": list(previews or [])},
         "outputs": outputs,
         "elapsed_s": round(elapsed_s, 3),
         "statement": "Demonstration model trained on synthetic phantoms. Not for clinical use."
@@ -160,21 +169,23 @@ def analyze(
     files = collect_input_files(Path(input_path), limits)
     series = load_series(files, contract, limits)
     labels = segment_volume(engine, series.hu, series_spacing(series), progress)
-    measurements = measure(labels, series_spacing(series))
+    measurements = measure(labels, series_spacing(series), label_defs=engine.manifest.labels)
     seg = build_seg(series, labels, segment_specs(engine.manifest), algorithm_identity(engine))
-    caption = f"{engine.manifest.identity} - NOT FOR CLINICAL USE"
     with staged_directory(out_dir) as stage:
         try:
             outputs = [SEG_NAME]
             write_seg(seg, stage / SEG_NAME)
-            for index in select_preview_slices(labels):
-                name = f"preview_slice{index:04d}.png"
-                png = render_preview(
-                    series.hu[index], labels[index], engine.manifest.labels, engine.manifest.preprocessing, caption
-                )
+            caption = f"NOT FOR CLINICAL USE\n{engine.manifest.identity}"
+            previews = []
+            for index in select_preview_slices(labels, engine.manifest.labels):
+                position = slice_position(series.datasets, index)
+                name = preview_name(position.number)
+                png = render_preview(series.hu[index], labels[index], engine.manifest.labels,
+                                     engine.manifest.preprocessing, caption, position.text())
                 (stage / name).write_bytes(png)
                 outputs.append(name)
-            summary = build_summary(engine, series, measurements, outputs, time.perf_counter() - started)
+                previews.append({"file": name, **position.as_dict()})
+            summary = build_summary(engine, series, measurements, outputs, time.perf_counter() - started, previews)
             if before_commit is not None:
                 summary["outputs"] += before_commit(stage, series, summary)
             summary["outputs"].append(SUMMARY_NAME)

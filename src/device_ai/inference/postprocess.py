@@ -7,20 +7,23 @@
 3. Lesion components smaller than the minimum volume are noise, far below the smallest
    lesion in the intended use (10 mm across, about 520 mm^3); they become organ.
 4. Measure: voxel volume = row spacing x column spacing x slice spacing.
+
+Which label value is the organ and which the lesion comes from the model manifest's labels
+(``LabelRole``, derived from each label's CID 7151 property type), never from literals.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from device_ai.inference.preprocess import resize_plane
-from device_ai.model.package.manifest import PostprocessingSpec
+from device_ai.model.package.manifest import LabelDefinition, LabelRole, PostprocessingSpec, find_label
 
 POSTPROCESSING_VERSION = "seg-post-v1"
-ORGAN, LESION = 1, 2
 # 26-connectivity: what counts as one lesion, for the device and its validation alike
 FULL_CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)
 
@@ -41,13 +44,19 @@ class LesionMeasurement:
 @dataclass(frozen=True)
 class Measurements:
     voxel_volume_mm3: float
-    organ_volume_ml: float
-    lesion_volume_ml: float
+    volumes_ml: dict[str, float]  # by label name, in the manifest's label order
     lesions: tuple[LesionMeasurement, ...]
 
     @property
     def lesion_count(self) -> int:
         return len(self.lesions)
+
+
+def _role_value(label_defs: Sequence[LabelDefinition], role: LabelRole) -> int:
+    try:
+        return find_label(label_defs, role=role).value
+    except ValueError as exc:
+        raise ValueError(f"postprocessing {POSTPROCESSING_VERSION} needs one {role.value} label: {exc}") from exc
 
 
 def logits_to_labels(logits: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -56,10 +65,15 @@ def logits_to_labels(logits: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return np.argmax(upsampled, axis=0).astype(np.uint8)
 
 
-def clean_labels(labels: np.ndarray, voxel_volume_mm3: float, spec: PostprocessingSpec = DEFAULT_POSTPROCESSING) -> np.ndarray:
-    """Apply steps 2 and 3 to a (Z, R, C) label volume; returns a new array."""
+def clean_labels(labels: np.ndarray, voxel_volume_mm3: float, spec: PostprocessingSpec = DEFAULT_POSTPROCESSING,
+                 *, label_defs: Sequence[LabelDefinition]) -> np.ndarray:
+    """Apply steps 2 and 3 to a (Z, R, C) label volume; returns a new array.
+
+    ``label_defs``: the manifest's labels (``manifest.labels``), which say which value is the
+    organ and which the lesion."""
     if spec.version != POSTPROCESSING_VERSION:
         raise ValueError(f"postprocessing {spec.version} is not implemented (this is {POSTPROCESSING_VERSION})")
+    organ, lesion = _role_value(label_defs, LabelRole.ORGAN), _role_value(label_defs, LabelRole.LESION)
     out = labels.copy()
     if spec.keep_largest_foreground_component:
         components, count = ndimage.label(out > 0, structure=FULL_CONNECTIVITY)
@@ -67,21 +81,24 @@ def clean_labels(labels: np.ndarray, voxel_volume_mm3: float, spec: Postprocessi
             sizes = np.bincount(components.ravel())
             sizes[0] = 0
             out[components != int(np.argmax(sizes))] = 0
-    lesions, count = ndimage.label(out == LESION, structure=FULL_CONNECTIVITY)
+    lesions, count = ndimage.label(out == lesion, structure=FULL_CONNECTIVITY)
     if count:
         sizes = np.bincount(lesions.ravel())
         small = np.flatnonzero(sizes * voxel_volume_mm3 < spec.min_lesion_volume_mm3)
         small = small[small > 0]
         if small.size:
-            out[np.isin(lesions, small)] = ORGAN
+            out[np.isin(lesions, small)] = organ
     return out
 
 
-def measure(labels: np.ndarray, spacing_zyx_mm: tuple[float, float, float]) -> Measurements:
-    """Volumes in mL and per-lesion measurements of a cleaned (Z, R, C) label volume."""
+def measure(labels: np.ndarray, spacing_zyx_mm: tuple[float, float, float], *,
+            label_defs: Sequence[LabelDefinition]) -> Measurements:
+    """Volume in mL of every label of ``label_defs`` (the manifest's labels) and per-lesion
+    measurements of a cleaned (Z, R, C) label volume."""
     dz, dy, dx = spacing_zyx_mm
     voxel = float(dz * dy * dx)
-    lesions_map, count = ndimage.label(labels == LESION, structure=FULL_CONNECTIVITY)
+    lesion = _role_value(label_defs, LabelRole.LESION)
+    lesions_map, count = ndimage.label(labels == lesion, structure=FULL_CONNECTIVITY)
     lesions = []
     for index, box in enumerate(ndimage.find_objects(lesions_map), start=1):
         if box is None:
@@ -101,7 +118,7 @@ def measure(labels: np.ndarray, spacing_zyx_mm: tuple[float, float, float]) -> M
         )
     return Measurements(
         voxel_volume_mm3=voxel,
-        organ_volume_ml=round(float(np.count_nonzero(labels == ORGAN)) * voxel / 1000.0, 4),
-        lesion_volume_ml=round(float(np.count_nonzero(labels == LESION)) * voxel / 1000.0, 4),
+        volumes_ml={label.name: round(float(np.count_nonzero(labels == label.value)) * voxel / 1000.0, 4)
+                    for label in label_defs},
         lesions=tuple(lesions),
     )

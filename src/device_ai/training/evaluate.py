@@ -35,7 +35,9 @@ from device_ai.dicom.series import load_series
 from device_ai.inference.analyze import segment_volume, series_spacing
 from device_ai.inference.engine import LockedEngine
 from device_ai.inference.postprocess import FULL_CONNECTIVITY
+from device_ai.model.package.manifest import LabelRole
 from device_ai.training.ct_series import write_ct_series
+from device_ai.training.labels import DEMO_LESION, DEMO_ORGAN
 from device_ai.training.phantoms import PhantomCase, generate_case, split_seeds
 
 ACCEPTANCE = {"organ_dice": 0.95, "lesion_dice": 0.80, "lesion_sensitivity": 0.90}
@@ -83,7 +85,12 @@ def evaluate_case(engine: LockedEngine, case: PhantomCase, workdir: Path) -> dic
     if not np.array_equal(series.hu, case.hu.astype(np.float32)):
         raise AssertionError(f"{case.patient_id}: the DICOM round trip changed the image or slice order")
     labels = segment_volume(engine, series.hu, series_spacing(series))
-    detection = lesion_detection(case.labels == 2, labels == 2, case.pixel_spacing_mm**2)
+    # Truth is in the phantom generator's values (training/labels.py), the prediction in the
+    # model manifest's: each is looked up by role, never assumed to be the same literal.
+    truth_organ, truth_lesion = case.labels == DEMO_ORGAN.value, case.labels == DEMO_LESION.value
+    organ = labels == engine.manifest.label_value(LabelRole.ORGAN)
+    lesion = labels == engine.manifest.label_value(LabelRole.LESION)
+    detection = lesion_detection(truth_lesion, lesion, case.pixel_spacing_mm**2)
     return {
         "patient_id": case.patient_id,
         "seed": case.seed,
@@ -92,9 +99,9 @@ def evaluate_case(engine: LockedEngine, case: PhantomCase, workdir: Path) -> dic
         "pixel_spacing_mm": case.pixel_spacing_mm,
         "slice_thickness_mm": case.slice_thickness_mm,
         "noise_sigma_hu": case.noise_sigma_hu,
-        "truth_has_lesion": bool((case.labels == 2).any()),
-        "organ_dice": dice(case.labels == 1, labels == 1),
-        "lesion_dice": dice(case.labels == 2, labels == 2),
+        "truth_has_lesion": bool(truth_lesion.any()),
+        "organ_dice": dice(truth_organ, organ),
+        "lesion_dice": dice(truth_lesion, lesion),
         **{f"lesions_{name}": value for name, value in detection.items()},
     }
 

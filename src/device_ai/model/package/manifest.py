@@ -10,6 +10,8 @@ fixed separators) so its digest is reproducible; that digest is what the code pi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,6 +36,24 @@ class CodedConcept(_Frozen):
     meaning: str
 
 
+class LabelRole(str, Enum):
+    """What the software does with a label: postprocessing and measurements need to know
+    which label is the organ (one per image, the volume the lesions lie in) and which are
+    the lesions (counted, measured, removed below the minimum volume)."""
+
+    ORGAN = "organ"
+    LESION = "lesion"
+
+
+# A label's role follows from its segmented property type (DICOM CID 7151, SNOMED CT;
+# SRS-074), which every manifest already carries and signs; no schema field is added, so
+# released manifests keep their bytes, digest and signature.
+ROLE_BY_PROPERTY_TYPE: dict[tuple[str, str], LabelRole] = {
+    ("SCT", "91772007"): LabelRole.ORGAN,  # Organ
+    ("SCT", "52988006"): LabelRole.LESION,  # Lesion
+}
+
+
 class LabelDefinition(_Frozen):
     """One output label of the model and how it is coded in the DICOM SEG (CID 7150/7151)."""
 
@@ -42,6 +62,32 @@ class LabelDefinition(_Frozen):
     category: CodedConcept
     property_type: CodedConcept
     color_rgb: tuple[int, int, int]
+
+    @property
+    def role(self) -> LabelRole | None:
+        """The role this label plays, from its property type code; None for other concepts."""
+        return ROLE_BY_PROPERTY_TYPE.get((self.property_type.scheme, self.property_type.value))
+
+
+def find_label(labels: Iterable[LabelDefinition], *, role: LabelRole | str | None = None,
+               name: str | None = None) -> LabelDefinition:
+    """The one label with ``role`` or ``name`` (case-insensitive); ValueError naming the
+    labels there are when there is none or more than one."""
+    if (role is None) == (name is None):
+        raise ValueError("give exactly one of role or name")
+    labels = tuple(labels)
+    if role is not None:
+        wanted = LabelRole(role)
+        found = [label for label in labels if label.role is wanted]
+        what = f"role {wanted.value!r}"
+    else:
+        found = [label for label in labels if label.name.casefold() == str(name).casefold()]
+        what = f"name {name!r}"
+    if len(found) != 1:
+        known = ", ".join(f"{label.value}={label.name}" for label in labels) or "none"
+        count = "no label" if not found else f"{len(found)} labels"
+        raise ValueError(f"{count} with {what}; this model's labels are {known}")
+    return found[0]
 
 
 class TensorSpec(_Frozen):
@@ -112,6 +158,26 @@ class ModelManifest(_Frozen):
     @property
     def identity(self) -> str:
         return f"{self.name} {self.version}"
+
+    def label_by_name(self, name: str) -> LabelDefinition:
+        """The label called ``name`` (case-insensitive), e.g. ``"Lesion"``; ValueError if none."""
+        return find_label(self.labels, name=name)
+
+    def label_by_role(self, role: LabelRole | str) -> LabelDefinition:
+        """The one label with ``role`` (see :class:`LabelRole`); ValueError if none or several."""
+        return find_label(self.labels, role=role)
+
+    def label_value(self, role: LabelRole | str) -> int:
+        """The label-map value of the label with ``role``."""
+        return self.label_by_role(role).value
+
+    def label_by_value(self, value: int) -> LabelDefinition:
+        """The label whose label-map value is ``value``; ValueError if none."""
+        for label in self.labels:
+            if label.value == value:
+                return label
+        known = ", ".join(f"{label.value}={label.name}" for label in self.labels)
+        raise ValueError(f"no label with value {value}; this model's labels are {known}")
 
     def canonical_bytes(self) -> bytes:
         """Canonical JSON (sorted keys, two-space indent, LF, trailing newline)."""
