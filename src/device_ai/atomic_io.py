@@ -81,17 +81,29 @@ def staged_directory(final_dir: Path) -> Iterator[Path]:
                 _fsync_file(child)
         fsync_directory(staging)
         _refuse_non_empty(final_dir)
-        if final_dir.exists():
-            final_dir.rmdir()
-        os.replace(staging, final_dir)
-        fsync_directory(parent)
+        try:
+            if final_dir.exists():
+                final_dir.rmdir()
+            os.replace(staging, final_dir)
+            try:
+                fsync_directory(parent)
+            except OSError:
+                shutil.rmtree(final_dir, ignore_errors=True)  # not durable: not published either
+                raise
+        except OSError as exc:
+            raise OutputError(
+                f"could not publish the output folder {final_dir}: {exc.strerror or exc}; nothing was kept",
+                hint="check free space and permissions of the output location, then run again",
+            ) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
 def _refuse_non_empty(final_dir: Path) -> None:
-    if final_dir.exists() and (not final_dir.is_dir() or any(final_dir.iterdir())):
+    if final_dir.exists() and not final_dir.is_dir():
+        raise OutputError(f"output {final_dir} is a file, not a folder", hint="give a folder path that does not exist yet")
+    if final_dir.exists() and any(final_dir.iterdir()):
         raise OutputError(
             f"output folder {final_dir} already exists and is not empty",
             hint="choose a new --out folder; results are never overwritten",
