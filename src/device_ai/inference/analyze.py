@@ -40,6 +40,7 @@ SEG_NAME = "segmentation.dcm"
 SUMMARY_NAME = "summary.json"
 SUMMARY_SCHEMA = "device_ai.analysis-summary/1"
 Progress = Callable[[int, int], None]
+SliceObserver = Callable[[int, np.ndarray, np.ndarray], None]  # (slice index, model input, engine logits)
 
 
 @dataclass(frozen=True)
@@ -76,15 +77,20 @@ def algorithm_identity(engine: LockedEngine) -> AlgorithmIdentity:
 
 
 def segment_volume(
-    engine: LockedEngine, hu: np.ndarray, spacing_zyx_mm: tuple[float, float, float], progress: Progress | None = None
+    engine: LockedEngine, hu: np.ndarray, spacing_zyx_mm: tuple[float, float, float], progress: Progress | None = None,
+    observe: SliceObserver | None = None,
 ) -> np.ndarray:
-    """Label volume (Z, R, C) of a HU volume that passed the contract, cleaned per the manifest."""
+    """Label volume (Z, R, C) of a HU volume that passed the contract, cleaned per the manifest.
+    ``observe(index, image, logits)`` sees every slice's model input and engine output."""
     manifest = engine.manifest
     size = manifest.input.shape[-1]
     depth, rows, cols = hu.shape
     labels = np.zeros((depth, rows, cols), dtype=np.uint8)
     for index in range(depth):
-        logits = engine.run(preprocess_slice(hu[index], size, manifest.preprocessing))
+        image = preprocess_slice(hu[index], size, manifest.preprocessing)
+        logits = engine.run(image)
+        if observe is not None:
+            observe(index, image, logits)
         labels[index] = logits_to_labels(logits[0], rows, cols)
         if progress is not None:
             progress(index + 1, depth)
@@ -154,11 +160,12 @@ def analyze(
     *,
     limits: ReadLimits | None = None,
     progress: Progress | None = None,
+    observe: SliceObserver | None = None,
     before_commit: Callable[[Path, CTSeries, dict[str, Any]], list[str]] | None = None,
 ) -> AnalysisResult:
     """Analyze one CT series (a file or a folder) into ``out_dir`` (which must not exist or be empty).
 
-    ``before_commit(stage, series, summary)`` runs when the outputs are written into the
+    ``observe``: see :func:`segment_volume`. ``before_commit(stage, series, summary)`` runs when the outputs are written into the
     staging folder but before they become visible (extra outputs, the audit entry); it returns
     the names of any files it added. If it raises, nothing is kept.
     """
@@ -168,7 +175,7 @@ def analyze(
     contract = InputContract.model_validate(engine.manifest.input_contract)
     files = collect_input_files(Path(input_path), limits)
     series = load_series(files, contract, limits)
-    labels = segment_volume(engine, series.hu, series_spacing(series), progress)
+    labels = segment_volume(engine, series.hu, series_spacing(series), progress, observe)
     measurements = measure(labels, series_spacing(series), label_defs=engine.manifest.labels)
     seg = build_seg(series, labels, segment_specs(engine.manifest), algorithm_identity(engine))
     with staged_directory(out_dir) as stage:

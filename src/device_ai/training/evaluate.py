@@ -44,6 +44,7 @@ ACCEPTANCE = {"organ_dice": 0.95, "lesion_dice": 0.80, "lesion_sensitivity": 0.9
 MIN_EVALUABLE_AREA_MM2 = float(np.pi * 2.5**2)
 DETECTION_IOU = 0.2
 BOOTSTRAP_RESAMPLES = 2000
+MIN_PATIENTS = 20  # the validation protocol's minimum of held-out patients
 Progress = Callable[[int, int], None]
 
 
@@ -167,8 +168,8 @@ def run_validation(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``patients`` held-out test phantoms; optionally write the full report to ``out``."""
-    if patients < 20:
-        raise ValueError("the validation protocol needs at least 20 held-out patients")
+    if patients < MIN_PATIENTS:
+        raise ValueError(f"the validation protocol needs at least {MIN_PATIENTS} held-out patients")
     cases = []
     with tempfile.TemporaryDirectory(prefix="device-ai-validation-") as tmp:
         for number, seed in enumerate(split_seeds("test", patients, base_seed=base_seed), start=1):
@@ -183,5 +184,9 @@ def run_validation(
         "cases": cases,
     }
     if out is not None:
-        atomic_write_text(Path(out), json.dumps(report, indent=2, sort_keys=True) + "\n")
+        write_report(Path(out), report)
     return report
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    atomic_write_text(Path(path), json.dumps(report, indent=2, sort_keys=True) + "\n")
