@@ -40,3 +40,46 @@ def test_config_show_prints_effective_values(monkeypatch: pytest.MonkeyPatch, ca
     monkeypatch.setenv("DEVICE_AI_INFERENCE_THREADS", "4")
     assert cli.main(["config", "show"]) == 0
     assert json.loads(capsys.readouterr().out)["inference_threads"] == 4
+
+
+def _environment_readers(root: Path) -> list[str]:
+    """``file:line`` of every read of the process environment outside config.py and the
+    regulatory evidence records (which record the CI run, not device settings)."""
+    import re
+
+    pattern = re.compile(r"os\.environ|os\.getenv|getenv\(")
+    allowed = {"config.py", "regulatory/records.py"}
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        if relative in allowed:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if pattern.search(line.split("#")[0]):
+                found.append(f"{relative}:{number}")
+    return found
+
+
+@pytest.mark.req("SRS-038")
+def test_settings_are_the_only_reader_of_the_environment(tmp_path: Path) -> None:
+    import device_ai
+
+    assert _environment_readers(Path(device_ai.__file__).parent) == []
+    (tmp_path / "rogue.py").write_text('import os\nhome = os.environ.get("DEVICE_AI_HOME")\n')  # negative control
+    assert _environment_readers(tmp_path) == ["rogue.py:2"]
+
+
+@pytest.mark.req("SRS-038")
+def test_home_copy_dir_and_origin_come_from_the_settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "device.yaml"
+    config.write_text(f"home: {tmp_path / 'home'}\naudit_copy_dir: {tmp_path / 'copy'}\naudit_origin: site.example/audit\n")
+    monkeypatch.delenv("DEVICE_AI_HOME")
+    assert cli.main(["--config", str(config), "audit", "public-key"]) == 0
+    assert capsys.readouterr().out.startswith("site.example/audit+")
+    assert (tmp_path / "home" / "keys" / "audit-checkpoint.pem").is_file()
+    assert cli.main(["model", "verify", "--config", str(config)]) == 0
+    assert (tmp_path / "home" / "audit" / "audit.log").is_file() and list((tmp_path / "copy").glob("*.note"))
+    import os
+
+    assert "DEVICE_AI_CONFIG" not in os.environ, "--config applies to one command only"

@@ -7,7 +7,9 @@ prints the effective values with secrets masked.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +24,10 @@ from device_ai.errors import ConfigError
 SECRET_FIELDS: frozenset[str] = frozenset()
 DEFAULT_PACKAGE_NAME = "demo-dinov2-seg-1.0.0"
 _SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def default_home() -> Path:
+    return Path.home() / ".device_ai"
 
 
 def default_model_path() -> Path:
@@ -41,6 +47,11 @@ class Settings(BaseSettings):
     inference_threads: int = Field(default=2, ge=1, le=256, description="ONNX Runtime intra-op threads (fixed)")
     max_file_mb: int = Field(default=512, ge=1, description="largest DICOM file read, MiB")
     max_files: int = Field(default=5000, ge=1, description="most files in one analyze input")
+    home: Path = Field(default_factory=default_home,
+                       description="where the device keeps its own state: audit log, checkpoints, keys (owner-only)")
+    audit_copy_dir: Path | None = Field(default=None, description="second location for signed audit checkpoints")
+    audit_origin: str = Field(default="device-ai.local/audit", min_length=1,
+                              description="name of this device's audit log in its signed checkpoints")
 
     @field_validator("trusted_model_keys", mode="before")
     @classmethod
@@ -51,7 +62,9 @@ class Settings(BaseSettings):
 
 
 def load_settings(config_file: Path | None = None) -> Settings:
-    """Settings from the file (if any) overlaid by the environment."""
+    """Settings from the file (``config_file``, else ``$DEVICE_AI_CONFIG``, if any) overlaid by
+    the environment. Every part of the device reads its configuration through this function;
+    no module reads a ``DEVICE_AI_*`` variable itself."""
     file_values: dict[str, Any] = {}
     path = config_file or (Path(os.environ["DEVICE_AI_CONFIG"]) if os.environ.get("DEVICE_AI_CONFIG") else None)
     if path is not None:
@@ -78,9 +91,25 @@ def load_settings(config_file: Path | None = None) -> Settings:
 def masked(settings: Settings) -> dict[str, Any]:
     """Settings as plain values with secrets masked, for display."""
     values = settings.model_dump(mode="json")
-    # where the device keeps its own state (audit log, keys): DEVICE_AI_HOME
-    values["device_home"] = os.environ.get("DEVICE_AI_HOME") or str(Path.home() / ".device_ai")
     for name in SECRET_FIELDS:
         if values.get(name):
             values[name] = "********"
     return values
+
+
+@contextlib.contextmanager
+def using_file(path: str | Path | None) -> Iterator[None]:
+    """``--config FILE`` means ``DEVICE_AI_CONFIG=FILE`` for the one command, so that every part
+    that reads the settings (key store, audit log) sees the same file; restored afterwards."""
+    if not path:
+        yield
+        return
+    before = os.environ.get("DEVICE_AI_CONFIG")
+    os.environ["DEVICE_AI_CONFIG"] = str(path)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("DEVICE_AI_CONFIG", None)
+        else:
+            os.environ["DEVICE_AI_CONFIG"] = before

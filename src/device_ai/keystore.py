@@ -13,13 +13,13 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from device_ai.config import load_settings
 from device_ai.errors import ConfigError
 
 
 def device_home() -> Path:
-    """``$DEVICE_AI_HOME`` or ``~/.device_ai``, created owner-only."""
-    home = Path(os.environ.get("DEVICE_AI_HOME") or Path.home() / ".device_ai")
-    return private_dir(home)
+    """The configured ``home`` (``$DEVICE_AI_HOME``, default ``~/.device_ai``), created owner-only."""
+    return private_dir(load_settings().home)
 
 
 def private_dir(path: Path) -> Path:

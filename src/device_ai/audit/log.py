@@ -8,7 +8,6 @@ to the second location (``DEVICE_AI_AUDIT_COPY_DIR``); checkpoints are written e
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from device_ai.audit import merkle
 from device_ai.audit.checkpoint import Checkpoint, sign_note, verifier_key
 from device_ai.audit.entry import LOG_RECOVERED, Actor, AuditEntry, AuditObject, Code, Outcome, utc_now
 from device_ai.audit.store import RecordFile, scan
+from device_ai.config import load_settings
 from device_ai.errors import AuditError, AuditIntegrityError
 from device_ai.keystore import device_home, ed25519_key, private_dir
 
@@ -43,15 +43,14 @@ def log_bytes(folder: Path) -> bytes:
 
 
 def origin_name() -> str:
-    return os.environ.get("DEVICE_AI_AUDIT_ORIGIN", "device-ai.local/audit")
+    return load_settings().audit_origin
 
 
 class AuditLog:
     def __init__(self, folder: Path, *, copy_dir: Path | None = None, checkpoint_every: int = CHECKPOINT_EVERY,
                  checkpoint_seconds: float = CHECKPOINT_SECONDS) -> None:
         self.folder = private_dir(Path(folder))
-        self.copy_dir = copy_dir if copy_dir is not None else (
-            Path(os.environ["DEVICE_AI_AUDIT_COPY_DIR"]) if os.environ.get("DEVICE_AI_AUDIT_COPY_DIR") else None)
+        self.copy_dir = copy_dir if copy_dir is not None else load_settings().audit_copy_dir
         self.checkpoint_every = checkpoint_every
         self.checkpoint_seconds = checkpoint_seconds
         self._last_checkpoint = time.monotonic()

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import device_ai
 from device_ai.cli import analysis, anonymize, audit, model, report, settings, trace
 from device_ai.cli.common import adder, global_options
+from device_ai.config import using_file
 from device_ai.errors import DeviceAIError, InputRefused, InternalError, Interrupted
 
 
@@ -52,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # every refusal is reported as one typed line instead.
         warnings.simplefilter("ignore")
     try:
-        return int(args.func(args))
+        with using_file(args.config):
+            return int(args.func(args))
     except DeviceAIError as exc:
         report_error(exc)
         return exc.exit_code
