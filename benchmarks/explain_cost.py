@@ -1,7 +1,8 @@
 """Cost of one explained slice as a multiple of one locked inference, side by side in one run.
 
-Grad-CAM (twin forward + backward, after the agreement check's forward) and occlusion
-(256 engine runs) against one ORT inference of the same slice; medians over the slices.
+Grad-CAM (the device's released configuration: twin forward + backward, after the agreement
+check's forward) and occlusion (the study's reference method, `validation/explain/study/`; 256
+engine runs) against one ORT inference of the same slice; medians over the slices.
 
     python benchmarks/explain_cost.py [--slices 8] [--out FILE]
 """
@@ -11,19 +12,24 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from device_ai.config import default_model_path
-from device_ai.explain.consistency import check_twin_agreement
-from device_ai.explain.gradcam import gradcam
-from device_ai.explain.occlusion import occlusion
-from device_ai.inference.engine import LockedEngine
-from device_ai.inference.preprocess import normalize
-from device_ai.model.twin import load_twin
-from device_ai.training.data import build_pool
+ROOT = Path(__file__).resolve().parents[1]
+if __package__ in (None, ""):  # run as a file: the repository root on the path, for the study's occlusion
+    sys.path.insert(0, str(ROOT))
+
+from device_ai.config import default_model_path  # noqa: E402
+from device_ai.explain.consistency import check_twin_agreement  # noqa: E402
+from device_ai.explain.gradcam import gradcam  # noqa: E402
+from device_ai.inference.engine import LockedEngine  # noqa: E402
+from device_ai.inference.preprocess import normalize  # noqa: E402
+from device_ai.model.twin import load_twin  # noqa: E402
+from device_ai.training.data import build_pool  # noqa: E402
+from validation.explain.study.occlusion import occlusion  # noqa: E402
 
 
 def _timed(fn) -> float:  # noqa: ANN001
@@ -51,7 +57,7 @@ def main() -> None:
 
         def explain() -> None:
             check_twin_agreement(twin, logits, image)
-            gradcam(twin, image, 1, target_mask=mask)
+            gradcam(twin, image, 1, mask)
 
         cam.append(_timed(explain))
         occ.append(_timed(lambda: occlusion(engine.run, image, 1, mask)))

@@ -1,8 +1,9 @@
 """Explanation sanity checks and faithfulness of the default explanation on the phantom
 verification set (SRS-034, SRS-070, SRS-067, SRS-068; Adebayo et al. 2018; issue 7).
 
-The cases and the sanity models come from `device_ai.explain.study`, as in the study
-(`validation/explain/run_faithfulness.py`). Every check runs on every slice with a lesion of
+The cases and the sanity models come from the study's `validation/explain/study/cases.py`, as in
+the study (`validation/explain/run_faithfulness.py`); the maps are the device's own
+(`device_ai.explain.gradcam`). Every check runs on every slice with a lesion of
 ``POPULATION_PATIENTS`` verification patients (32 slices), not on the study's 6: on 6 slices
 the median is decided by which slices are drawn (ANOM-012).
 
@@ -12,20 +13,28 @@ training (`validation/explain/train_permuted_label_models.py`, 45 to 60 min a mo
 tests check that each stored model memorised its permuted labels and compute every figure
 from it. Similarity is Spearman inside the body, faithfulness is deletion with imputed
 removal (the reasons, measured, are in `validation/explain/respecified_checks.md`).
+
+Every test here is slow (minutes; most of it the imputed deletion curves). What several tests
+share, the sanity slices and the released twin's maps of them, is computed once per session:
+under pytest-xdist the first worker computes it into the session's shared temporary folder,
+under a file lock, and the others read it. The longest test comes first so that under `-n 2`
+the other worker starts on the rest.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from device_ai.explain.gradcam import DEFAULT, resolve
-from device_ai.explain.sanity import MIN_CHECKED, compare, median_checked
-from device_ai.explain.study import (
+from device_ai.model.twin import load_twin
+from validation.explain.study.cases import (
+    Case,
     beats_random_on_deletion,
     default_map_spearman,
     default_maps,
@@ -36,7 +45,10 @@ from device_ai.explain.study import (
     randomized_models,
     sanity_cases,
 )
-from device_ai.model.twin import load_twin
+from validation.explain.study.sanity import MIN_CHECKED, compare, median_checked
+from validation.explain.study.variants import DEFAULT, resolve
+
+pytestmark = pytest.mark.slow
 
 RESULTS = Path(__file__).resolve().parents[1] / "validation" / "explain" / "results.json"
 PERMUTED_LABEL_MODELS = Path(__file__).resolve().parent / "fixtures" / "permuted_label_models"
@@ -45,37 +57,86 @@ BEATS_RANDOM_AT_LEAST = 0.9
 LEARNT_FACTOR = 2  # a permuted-label model finds at least twice the permuted lesion pixels the released model finds
 
 
-@pytest.fixture(scope="module")
+def _once_per_session(tmp_path_factory: pytest.TempPathFactory, name: str,
+                      compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """``compute()`` once per test session. Without xdist a session-scoped fixture already runs
+    once; under xdist the workers share the session's temporary folder (the parent of each
+    worker's own), and a file lock lets the first one compute and store the arrays while the
+    others wait and read them. Without filelock every worker computes its own (same figures)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return compute()
+    try:
+        from filelock import FileLock
+    except ImportError:
+        return compute()
+    path = tmp_path_factory.getbasetemp().parent / f"{name}.npz"
+    with FileLock(f"{path}.lock"):
+        if not path.is_file():
+            partial = path.with_name(f"{name}.partial.npz")
+            np.savez(partial, **compute())
+            partial.replace(path)
+        with np.load(path, allow_pickle=False) as stored:
+            return {key: stored[key] for key in stored.files}
+
+
+@pytest.fixture(scope="session")
 def twin(released_engine):  # noqa: ANN001, ANN201
     torch.set_num_threads(2)
     return load_twin(released_engine.package)
 
 
-@pytest.fixture(scope="module")
-def cases(released_engine):  # noqa: ANN001, ANN201
-    picked = sanity_cases(released_engine)
+@pytest.fixture(scope="session")
+def sanity_set(released_engine, twin, tmp_path_factory) -> tuple[list[Case], list[np.ndarray]]:  # noqa: ANN001
+    """The sanity slices and the released twin's default map of each."""
+    def compute() -> dict[str, np.ndarray]:
+        picked = sanity_cases(released_engine)
+        return {"slice_index": np.array([c.slice_index for c in picked]),
+                **{field: np.stack([getattr(c, field) for c in picked]) for field in ("image", "logits", "region", "body")},
+                "maps": np.stack(default_maps(twin, picked))}
+
+    stored = _once_per_session(tmp_path_factory, f"sanity_set_{released_engine.package.manifest_sha256[:16]}", compute)
+    picked = [Case(int(index), image, logits, region, body) for index, image, logits, region, body
+              in zip(stored["slice_index"], stored["image"], stored["logits"], stored["region"], stored["body"])]
     assert len(picked) >= 20 and all(case.region.any() for case in picked)
-    return picked
+    return picked, list(stored["maps"])
 
 
-def _median_spearman(twin, others, cases) -> tuple[float, list[float | None]]:  # noqa: ANN001
+@pytest.fixture(scope="session")
+def cases(sanity_set) -> list[Case]:  # noqa: ANN001
+    return sanity_set[0]
+
+
+@pytest.fixture(scope="session")
+def real_maps(sanity_set) -> list[np.ndarray]:  # noqa: ANN001
+    """The released twin's default map of each sanity slice (``default_maps(twin, cases)``)."""
+    return sanity_set[1]
+
+
+@pytest.fixture(scope="session")
+def permuted() -> dict:
+    return load_permuted_label_models(PERMUTED_LABEL_MODELS)
+
+
+def _median_spearman(twin, others, cases, real_maps) -> tuple[float, list[float | None]]:  # noqa: ANN001
     """Median over every other model and every slice where the real map is not empty (an empty
     map has nothing to check)."""
-    rhos = [rho for per_model in default_map_spearman(twin, others, cases) for rho in per_model]
+    rhos = [rho for per_model in default_map_spearman(twin, others, cases, originals=real_maps) for rho in per_model]
     assert sum(r is not None for r in rhos) >= MIN_CHECKED * len(others), rhos
     return median_checked(rhos), rhos
 
 
-@pytest.mark.req("SRS-034")
-def test_cascading_randomization_destroys_the_maps(twin, cases) -> None:  # noqa: ANN001
-    median, rhos = _median_spearman(twin, randomized_models(twin), cases)
-    print(f"model randomization, Spearman: {rhos}")
-    assert median < SPEARMAN_BELOW, rhos
+@pytest.fixture(scope="session")
+def deletion_wins(released_engine, twin, cases, real_maps) -> list[bool]:  # noqa: ANN001
+    """Per sanity slice: does the default map beat the study's random map on deletion AUC, with
+    removed pixels imputed from their neighbours?"""
+    return beats_random_on_deletion(released_engine, twin, cases, maps=real_maps)
 
 
-@pytest.fixture(scope="module")
-def permuted() -> dict:
-    return load_permuted_label_models(PERMUTED_LABEL_MODELS)
+@pytest.mark.req("SRS-068")
+def test_the_default_explanation_beats_random_on_deletion_in_90_percent_of_cases(deletion_wins: list[bool]) -> None:
+    share = float(np.mean(deletion_wins))
+    print(f"default Grad-CAM beats random on deletion (imputed removal) in {share:.0%} of {len(deletion_wins)} slices")
+    assert share >= BEATS_RANDOM_AT_LEAST, share
 
 
 @pytest.mark.req("SRS-070")
@@ -93,32 +154,11 @@ def test_the_models_trained_on_permuted_labels_learnt_them(twin, permuted) -> No
         assert fit["lesion_precision"] >= LEARNT_FACTOR * released["lesion_precision"], (seed, fit, released)
 
 
-@pytest.mark.req("SRS-034", "SRS-070")
-def test_a_model_trained_on_permuted_labels_gives_different_maps(twin, cases, permuted) -> None:  # noqa: ANN001
-    median, rhos = _median_spearman(twin, list(permuted.values()), cases)
-    print(f"data randomization, Spearman inside the body: {rhos}")
+@pytest.mark.req("SRS-034")
+def test_cascading_randomization_destroys_the_maps(twin, cases, real_maps) -> None:  # noqa: ANN001
+    median, rhos = _median_spearman(twin, randomized_models(twin), cases, real_maps)
+    print(f"model randomization, Spearman: {rhos}")
     assert median < SPEARMAN_BELOW, rhos
-
-
-@pytest.mark.req("SRS-034", "SRS-070")
-def test_over_the_whole_image_a_body_silhouette_would_look_like_the_explanation(twin, cases) -> None:  # noqa: ANN001
-    """Why the similarity is taken inside the body: a map with no model in it, uniform noise
-    inside the body and zero outside, correlates with the real maps over the whole image (the
-    shared block of air ranks alike in both), and not inside the body."""
-    rng = np.random.default_rng(0)
-    silhouettes = [np.where(case.body, rng.random(case.body.shape), 0.0).astype(np.float32) for case in cases]
-    real = default_maps(twin, cases)
-    whole = median_checked(compare(real, silhouettes))
-    inside = median_checked(compare(real, silhouettes, [case.body for case in cases]))
-    print(f"body-silhouette noise against the real maps: whole image {whole:+.2f}, inside the body {inside:+.2f}")
-    assert whole >= SPEARMAN_BELOW and abs(inside) < 0.1, (whole, inside)
-
-
-@pytest.fixture(scope="module")
-def deletion_wins(released_engine, twin, cases) -> list[bool]:  # noqa: ANN001
-    """Per sanity slice: does the default map beat the study's random map on deletion AUC, with
-    removed pixels imputed from their neighbours?"""
-    return beats_random_on_deletion(released_engine, twin, cases)
 
 
 @pytest.mark.req("SRS-067")
@@ -132,8 +172,21 @@ def test_the_recorded_study_figure_of_the_default_reproduces(released_engine, tw
     assert float(np.mean(wins)) == pytest.approx(recorded)
 
 
-@pytest.mark.req("SRS-068")
-def test_the_default_explanation_beats_random_on_deletion_in_90_percent_of_cases(deletion_wins: list[bool]) -> None:
-    share = float(np.mean(deletion_wins))
-    print(f"default Grad-CAM beats random on deletion (imputed removal) in {share:.0%} of {len(deletion_wins)} slices")
-    assert share >= BEATS_RANDOM_AT_LEAST, share
+@pytest.mark.req("SRS-034", "SRS-070")
+def test_a_model_trained_on_permuted_labels_gives_different_maps(twin, cases, real_maps, permuted) -> None:  # noqa: ANN001
+    median, rhos = _median_spearman(twin, list(permuted.values()), cases, real_maps)
+    print(f"data randomization, Spearman inside the body: {rhos}")
+    assert median < SPEARMAN_BELOW, rhos
+
+
+@pytest.mark.req("SRS-034", "SRS-070")
+def test_over_the_whole_image_a_body_silhouette_would_look_like_the_explanation(cases, real_maps) -> None:  # noqa: ANN001
+    """Why the similarity is taken inside the body: a map with no model in it, uniform noise
+    inside the body and zero outside, correlates with the real maps over the whole image (the
+    shared block of air ranks alike in both), and not inside the body."""
+    rng = np.random.default_rng(0)
+    silhouettes = [np.where(case.body, rng.random(case.body.shape), 0.0).astype(np.float32) for case in cases]
+    whole = median_checked(compare(real_maps, silhouettes))
+    inside = median_checked(compare(real_maps, silhouettes, [case.body for case in cases]))
+    print(f"body-silhouette noise against the real maps: whole image {whole:+.2f}, inside the body {inside:+.2f}")
+    assert whole >= SPEARMAN_BELOW and abs(inside) < 0.1, (whole, inside)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from device_ai.explain.faithfulness import curves, deletion_auc
 from device_ai.inference.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize
+from validation.explain.study.faithfulness import curves, deletion_auc
 
 SIZE = 40
 LESION = 1

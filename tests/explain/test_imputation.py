@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from device_ai.explain.imputation import NOISE, impute
 from device_ai.inference.preprocess import IMAGENET_MEAN, IMAGENET_STD, air_baseline, normalize
+from validation.explain.study.imputation import NOISE, impute
 
 SIZE = 48
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from device_ai.explain.sanity import compare, median_checked, spearman
+from validation.explain.study.sanity import compare, median_checked, spearman
 
 
 @pytest.mark.req("SRS-034", "SRS-070")

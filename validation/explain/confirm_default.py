@@ -22,19 +22,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from device_ai.config import default_model_path
-from device_ai.explain.gradcam import DEFAULT, resolve
-from device_ai.explain.sanity import median_checked
-from device_ai.explain.study import (
+ROOT = Path(__file__).resolve().parents[2]
+if __package__ in (None, ""):  # run as a file: the repository root on the path, for the study package
+    sys.path.insert(0, str(ROOT))
+
+from device_ai.config import default_model_path  # noqa: E402
+from device_ai.inference.engine import LockedEngine  # noqa: E402
+from device_ai.model.twin import load_twin  # noqa: E402
+from validation.explain.study.cases import (  # noqa: E402
     PERMUTED_SEEDS,
-    RANDOMIZATION_SEEDS,
     POPULATION_PATIENTS,
+    RANDOMIZATION_SEEDS,
     beats_random_on_deletion,
     default_map_spearman,
     deletion_wins_on_other_models,
@@ -43,8 +48,8 @@ from device_ai.explain.study import (
     randomized_models,
     sanity_cases,
 )
-from device_ai.inference.engine import LockedEngine
-from device_ai.model.twin import load_twin
+from validation.explain.study.sanity import median_checked  # noqa: E402
+from validation.explain.study.variants import DEFAULT, resolve  # noqa: E402
 
 CONFIRMATION_BASE_SEED = 7
 SANITY_BASE_SEEDS = (0, CONFIRMATION_BASE_SEED)  # the verification tests' set, and unseen patients

@@ -25,19 +25,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from device_ai.config import default_model_path
-from device_ai.explain.gradcam import DEFAULT, resolve
-from device_ai.explain.sanity import compare, median_checked
-from device_ai.explain.study import (
+ROOT = Path(__file__).resolve().parents[2]
+if __package__ in (None, ""):  # run as a file: the repository root on the path, for the study package
+    sys.path.insert(0, str(ROOT))
+
+from device_ai.config import default_model_path  # noqa: E402
+from device_ai.inference.engine import LockedEngine  # noqa: E402
+from device_ai.model.twin import load_twin  # noqa: E402
+from validation.explain.study.cases import (  # noqa: E402
     PERMUTED_MODEL_SEEDS,
     Case,
-    wins_over_random,
     default_maps,
     faithfulness_cases,
     load_permuted_label_models,
@@ -45,12 +49,13 @@ from device_ai.explain.study import (
     permuted_label_pool,
     randomized_models,
     sanity_cases,
+    wins_over_random,
 )
-from device_ai.inference.engine import LockedEngine
-from device_ai.model.twin import load_twin
+from validation.explain.study.sanity import compare, median_checked  # noqa: E402
+from validation.explain.study.variants import DEFAULT, resolve  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-FIXTURES = HERE.parents[1] / "verification" / "fixtures" / "permuted_label_models"
+FIXTURES = ROOT / "verification" / "fixtures" / "permuted_label_models"
 SANITY_BASE_SEEDS = (0, 7)
 FAITHFULNESS_BASE_SEEDS = (None, 7)  # None: the released training's base seed (the study's slices)
 SPEARMAN_BELOW, BEATS_RANDOM_AT_LEAST = 0.3, 0.9

@@ -6,7 +6,7 @@ on air-centred tokens; path-integrated Grad-CAM and HiResCAM on air-centred toke
 mean-centred tokens; Grad-CAM at each block's MLP input, raw, air- and mean-centred), occlusion
 through the locked engine and a random map:
 
-- faithfulness on the faithfulness cases (`device_ai.explain.study`): deletion and insertion
+- faithfulness on the faithfulness cases (`validation.explain.study.cases`): deletion and insertion
   AUC through the locked engine, and the share of cases beating the random map;
 - sanity checks on every lesion slice of ``POPULATION_PATIENTS`` verification patients (the
   verification tests' set; occlusion on the first ``OCCLUSION_SANITY_SLICES`` only): median Spearman between the maps of the released twin
@@ -26,19 +26,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from device_ai.config import default_model_path
-from device_ai.explain.consistency import check_twin_agreement
-from device_ai.explain.faithfulness import curves
-from device_ai.explain.gradcam import DEFAULT, HEAD_INPUT, Variant, gradcam_maps, resolve
-from device_ai.explain.occlusion import occlusion
-from device_ai.explain.sanity import MIN_CHECKED, compare, median_checked
-from device_ai.explain.study import (
+ROOT = Path(__file__).resolve().parents[2]
+if __package__ in (None, ""):  # run as a file: the repository root on the path, for the study package
+    sys.path.insert(0, str(ROOT))
+
+from device_ai.config import default_model_path  # noqa: E402
+from device_ai.explain.consistency import check_twin_agreement  # noqa: E402
+from device_ai.inference.engine import LockedEngine  # noqa: E402
+from device_ai.model.twin import load_twin  # noqa: E402
+from validation.explain.study.cases import (  # noqa: E402
     LESION,
     PERMUTED_SEEDS,
     RANDOMIZATION_SEEDS,
@@ -48,8 +51,10 @@ from device_ai.explain.study import (
     sanity_cases,
     torch_runner,
 )
-from device_ai.inference.engine import LockedEngine
-from device_ai.model.twin import load_twin
+from validation.explain.study.faithfulness import curves  # noqa: E402
+from validation.explain.study.occlusion import occlusion  # noqa: E402
+from validation.explain.study.sanity import MIN_CHECKED, compare, median_checked  # noqa: E402
+from validation.explain.study.variants import DEFAULT, HEAD_INPUT, Variant, gradcam_maps, resolve  # noqa: E402
 
 BLOCKS = (0, 1, 2, 3)
 VARIANTS = [

@@ -4,8 +4,9 @@ them as verification fixtures.
 Adebayo et al. (2018, §4.2) retrain the *whole* model on permuted labels until it memorises
 them; a map that still looks like the real model's then does not depend on the relation between
 images and labels that the real model learnt. Each model here is the released architecture and
-training plan, trained from scratch for ``study.PERMUTED_MODEL_STEPS`` steps on 48 training
-slices whose label maps were permuted across slices (``study.train_permuted_label_model``).
+training plan, trained from scratch for ``cases.PERMUTED_MODEL_STEPS`` steps on 48 training
+slices whose label maps were permuted across slices (``cases.train_permuted_label_model``,
+`validation/explain/study/cases.py`: training is study code, not device code).
 
 45 to 60 min per seed on 2 cores, too long for the test suite, so the trained weights are kept
 under configuration control in ``verification/fixtures/permuted_label_models/`` with a record of
@@ -24,6 +25,7 @@ import argparse
 import hashlib
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -31,16 +33,19 @@ import numpy as np
 import torch
 from safetensors.torch import save
 
-from device_ai.explain.study import (
+ROOT = Path(__file__).resolve().parents[2]
+if __package__ in (None, ""):  # run as a file: the repository root on the path, for the study package
+    sys.path.insert(0, str(ROOT))
+
+from device_ai.model.segmenter import DEMO_SEGMENTER  # noqa: E402
+from validation.explain.study.cases import (  # noqa: E402
     PERMUTED_MODEL_SEEDS,
     PERMUTED_MODEL_STEPS,
     memorisation,
     permuted_label_pool,
     train_permuted_label_model,
 )
-from device_ai.model.segmenter import DEMO_SEGMENTER
 
-ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "verification" / "fixtures" / "permuted_label_models"
 
 

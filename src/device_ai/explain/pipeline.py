@@ -9,7 +9,7 @@ import numpy as np
 
 from device_ai.dicom.series import CTSeries
 from device_ai.explain.consistency import check_twin_agreement
-from device_ai.explain.gradcam import DEFAULT, gradcam_maps, resolve
+from device_ai.explain.gradcam import description, gradcam
 from device_ai.explain.recorded import RecordingEngine
 from device_ai.explain.render import overlay
 from device_ai.inference.engine import LockedEngine
@@ -71,20 +71,18 @@ def explain_series(
     """
     manifest = engine.manifest
     name = next(item.name for item in manifest.labels if item.value == label)
-    configuration = resolve(twin, DEFAULT)
+    configuration = description(twin)
     results = []
     rows, cols = series.hu.shape[1:]
     for index, image, logits in _candidates(engine, series, label, max_slices, recorded):
         agreement = check_twin_agreement(twin, logits, image)
-        cam = gradcam_maps(twin, image, label, [configuration], logits[0].argmax(axis=0) == label)[configuration]
+        cam = gradcam(twin, image, label, logits[0].argmax(axis=0) == label)
         heat = np.clip(resize_plane(cam, rows, cols), 0.0, 1.0)
         mask = logits_to_labels(logits[0], rows, cols) == label
         empty = not cam.any()  # no evidence above the air reference at this layer: say so, show nothing
         legend = (f"{METHOD}: why '{name}' ({manifest.identity})" + (" - map empty" if empty else "")
-                  + "\nDERIVED EXPLANATION - NOT FOR DIAGNOSIS"
-                  + f"\n\nred-yellow = regions that raised the model's score for {name}; white outline ="
-                  + f" the {name} result; not a segmentation; not for diagnosis")
+                  + "\nDERIVED EXPLANATION - NOT FOR DIAGNOSIS")
         results.append(SliceExplanation(index, agreement, heat, overlay(series.hu[index], heat, mask,
                                                                           manifest.preprocessing, legend),
-                                        configuration.description, empty))
+                                        configuration, empty))
     return sorted(results, key=lambda r: r.slice_index)

@@ -4,7 +4,7 @@
   still looks the same does not depend on what the model learned.
 - Data randomization: a model trained on permuted labels (each image gets another image's
   label map); its maps must differ from the real model's. The verification check retrains the
-  whole model (`study.train_permuted_label_model`, as Adebayo et al.); ``permuted_label_head``,
+  whole model (`cases.train_permuted_label_model`, as Adebayo et al.); ``permuted_label_head``,
   a fresh head on the frozen backbone, is the study's first specification (ANOM-012).
 Similarity is the Spearman rank correlation of the maps, over the cases where the real model's
 map is not empty; optionally only at some pixels (the verification checks take the body).

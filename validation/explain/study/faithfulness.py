@@ -26,8 +26,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from device_ai.explain.imputation import impute
 from device_ai.inference.preprocess import air_baseline
+from validation.explain.study.imputation import impute
 
 Run = Callable[[np.ndarray], np.ndarray]
 STEPS = 16

@@ -1,5 +1,8 @@
 """The phantom verification cases and the sanity-check models of the explanation study, in one
-place for the study (`validation/explain/run_faithfulness.py`) and the verification tests.
+place for the study's scripts (`validation/explain/*.py`) and the verification tests
+(`verification/test_explanations.py`). The maps checked are the device's own
+(`device_ai.explain.gradcam.gradcam`, ``default_maps``). Training the permuted-label models
+happens here, in the study, never in the device.
 
 - Faithfulness cases: the first ``max_cases`` slices of the verification split (8 patients,
   base seed of the released training) where the locked engine predicts at least 30 lesion
@@ -39,14 +42,14 @@ import numpy as np
 import torch
 from safetensors.torch import load as load_safetensors
 
-from device_ai.explain.faithfulness import Run, deletion_auc
 from device_ai.explain.gradcam import gradcam
-from device_ai.explain.sanity import compare, permuted_label_head, randomize_cascading
 from device_ai.inference.engine import LockedEngine
 from device_ai.inference.preprocess import normalize
 from device_ai.model.segmenter import DinoSegmenter, SegmenterConfig
 from device_ai.training.data import SlicePool, build_pool
 from device_ai.training.train import TrainingPlan, train_model
+from validation.explain.study.faithfulness import Run, deletion_auc
+from validation.explain.study.sanity import compare, permuted_label_head, randomize_cascading
 
 LESION = 2
 MIN_REGION_PIXELS = 30
@@ -195,23 +198,28 @@ def wins_over_random(run: Run, cases: list[Case], maps: list[np.ndarray], remova
 
 
 def default_maps(model: DinoSegmenter, cases: list[Case]) -> list[np.ndarray]:
-    """The default explanation, by ``model``, of each case's region (the twin's, or a sanity model's)."""
+    """The released explanation (`device_ai.explain.gradcam`), by ``model``, of each case's
+    region (the twin's, or a sanity model's)."""
     return [gradcam(model, case.image, LESION, target_mask=case.region) for case in cases]
 
 
 def beats_random_on_deletion(engine: LockedEngine, twin: DinoSegmenter, cases: list[Case],
-                             removal: str = VERIFICATION_REMOVAL) -> list[bool]:
+                             removal: str = VERIFICATION_REMOVAL, *,
+                             maps: list[np.ndarray] | None = None) -> list[bool]:
     """Per case: does the default map's deletion AUC through the locked engine beat the study's
-    random map? ``removal="air"`` gives the study's own figure (results.json)."""
-    return wins_over_random(engine.run, cases, default_maps(twin, cases), removal)
+    random map? ``removal="air"`` gives the study's own figure (results.json). ``maps``: the
+    twin's ``default_maps`` of ``cases`` when already computed."""
+    maps = default_maps(twin, cases) if maps is None else maps
+    return wins_over_random(engine.run, cases, maps, removal)
 
 
 def default_map_spearman(twin: DinoSegmenter, others: list[DinoSegmenter], cases: list[Case], *,
-                         in_body: bool = True) -> list[list[float | None]]:
+                         in_body: bool = True, originals: list[np.ndarray] | None = None) -> list[list[float | None]]:
     """Per sanity model, per case: Spearman of the default map of ``twin`` with that model's
     (None where the twin's map is empty: nothing to check); inside the body (``in_body``, the
-    verification measure) or over the whole image (the study's first measure)."""
-    original = default_maps(twin, cases)
+    verification measure) or over the whole image (the study's first measure). ``originals``:
+    the twin's ``default_maps`` of ``cases`` when already computed."""
+    original = default_maps(twin, cases) if originals is None else originals
     where = [case.body for case in cases] if in_body else None
     return [compare(original, default_maps(other, cases), where) for other in others]
 

@@ -1,0 +1,1 @@
+"""The explanation study and its scripts (not installed with the device)."""
