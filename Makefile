@@ -6,8 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.device-ai-installed
 DEMO_OUT ?= demo-output
+TEST_WORKERS ?= 2
 
-.PHONY: demo test docs model validate benchmark clean-venv
+.PHONY: demo test test-fast docs model validate benchmark clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +26,15 @@ demo: $(STAMP)
 # are listed; the target fails when either the tests or the gate failed.
 test: $(STAMP)
 	rm -f test-results/requirements.json
-	$(BIN)/python -m pytest -q --req-report test-results/requirements.json; tests=$$?; \
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --req-report test-results/requirements.json; tests=$$?; \
 	$(BIN)/device-ai trace build --results test-results/requirements.json --out trace/graph.json && \
 	$(BIN)/device-ai trace check --graph trace/graph.json; gate=$$?; \
 	if [ $$tests -ne 0 ]; then exit $$tests; fi; exit $$gate
+
+# The inner loop: the unit tests (tests/) without those marked slow, on TEST_WORKERS processes; no
+# trace graph. Verification and validation (system level, minutes) run in `make test`.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow" tests
 
 # The Sphinx site (docs/_build/html): the hand-written pages of docs/ and the pages generated from
 # the trace graph (trace matrices, requirement list, release notes). The graph is built from the

@@ -167,6 +167,14 @@ class ExplanationRefused(DeviceAIError):
     exit_code = 9
 
 
+class AcceptanceNotMet(DeviceAIError):
+    """``validate`` completed, and the study's acceptance criteria were not met (the report
+    says which); the run itself is recorded as a completed action."""
+
+    code = "DAI-920"
+    exit_code = 1
+
+
 class InternalError(DeviceAIError):
     """A defect of the device, not of the input: reported as ``DAI-999`` with exit 70 and the
     traceback only under ``--debug``. Raised directly for broken internal invariants; any other

@@ -115,6 +115,7 @@ for i in range(100000):
 """
 
 
+@pytest.mark.slow  # about 2 minutes: many child processes killed mid-append
 @pytest.mark.req("SRS-026")
 def test_acknowledged_appends_survive_sigkill(tmp_path: Path) -> None:
     trials = int(os.environ.get("DEVICE_AI_KILL_TRIALS", "200"))

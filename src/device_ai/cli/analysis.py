@@ -11,7 +11,7 @@ from pathlib import Path
 from device_ai import app
 from device_ai.cli.common import context, optional_path
 from device_ai.cli.progress import Progress
-from device_ai.errors import DependencyMissing
+from device_ai.errors import AcceptanceNotMet, DependencyMissing
 
 
 def print_summary(summary: dict, out_dir: Path) -> None:
@@ -62,7 +62,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     report = app.validate(context(args), patients=args.patients, seed=args.seed, out=optional_path(args.out),
                           model=optional_path(args.model))
     print(json.dumps(report["summary"], indent=2, sort_keys=True))
-    return 0 if report["summary"]["acceptance"]["passed"] else 1
+    if not report["summary"]["acceptance"]["passed"]:
+        raise AcceptanceNotMet("the validation study's acceptance criteria were not met (see 'acceptance' above)",
+                               hint="the model must not be released; see validation/PROTOCOL.md")
+    return 0
 
 
 def cmd_phantom(args: argparse.Namespace) -> int:
