@@ -49,12 +49,12 @@ def check_writable_location(folder: Path, option: str) -> None:
 
 def label_value(manifest, name: str, option: str) -> int:  # noqa: ANN001 - ModelManifest
     """The value of the label called ``name`` (any case) in the model's manifest."""
-    for label in manifest.labels:
-        if label.name.lower() == name.lower():
-            return label.value
-    names = ", ".join(label.name for label in manifest.labels)
-    raise ConfigError(f"{option} {name!r} is not a label of {manifest.identity}; its labels are {names}",
-                      hint=f"pass one of: {names}")
+    try:
+        return manifest.label_by_name(name).value
+    except ValueError:
+        names = ", ".join(label.name for label in manifest.labels)
+        raise ConfigError(f"{option} {name!r} is not a label of {manifest.identity}; its labels are {names}",
+                          hint=f"pass one of: {names}") from None
 
 
 def require_explanations() -> None:

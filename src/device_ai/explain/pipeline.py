@@ -3,6 +3,7 @@ twin (only if it agrees with the locked ORT result) and its rendering at source 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from device_ai.dicom.series import CTSeries
 from device_ai.explain.consistency import check_twin_agreement
 from device_ai.explain.gradcam import description, gradcam
-from device_ai.explain.recorded import RecordingEngine
+from device_ai.explain.recorded import SliceRecorder
 from device_ai.explain.render import overlay
 from device_ai.inference.engine import LockedEngine
 from device_ai.inference.postprocess import logits_to_labels
@@ -18,6 +19,7 @@ from device_ai.inference.preprocess import preprocess_slice, resize_plane
 from device_ai.model.segmenter import DinoSegmenter
 
 METHOD = "Grad-CAM"
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -27,25 +29,17 @@ class SliceExplanation:
     heat: np.ndarray  # (rows, cols) in [0, 1]
     rgb: np.ndarray  # (rows, cols, 3) overlay with legend
     configuration: str  # the Grad-CAM configuration, e.g. "Grad-CAM, block 3 MLP input (mean-centred)"
-    empty: bool = False  # the map is all zero: no evidence above the air reference at that layer
-
-
-def label_value(engine: LockedEngine, name: str) -> int:
-    for label in engine.manifest.labels:
-        if label.name.lower() == name.lower():
-            return label.value
-    names = ", ".join(label.name for label in engine.manifest.labels)
-    raise ValueError(f"unknown label {name!r}; this model has {names}")
+    empty: bool = False  # the map is all zero: no evidence above the mean token at that layer
 
 
 def _candidates(engine: LockedEngine, series: CTSeries, label: int, max_slices: int,
-                recorded: RecordingEngine | None) -> list[tuple[int, np.ndarray, np.ndarray]]:
+                recorded: SliceRecorder | None, progress: Progress | None) -> list[tuple[int, np.ndarray, np.ndarray]]:
     """(slice, input, ORT logits) of the ``max_slices`` slices with the largest predicted area of
     ``label``: from the analysis's own engine outputs when recorded for this series, else by
     running the engine over the series."""
     manifest = engine.manifest
     size = manifest.input.shape[-1]
-    if recorded is not None and recorded.slices() == series.hu.shape[0] and recorded.keep >= max_slices:
+    if recorded is not None and recorded.covers(series.hu.shape[0]) and recorded.keep >= max_slices:
         chosen = recorded.largest(label, max_slices)
         if all(np.array_equal(image, preprocess_slice(series.hu[index], size, manifest.preprocessing))
                for index, image, _ in chosen):
@@ -57,32 +51,40 @@ def _candidates(engine: LockedEngine, series: CTSeries, label: int, max_slices: 
         area = int((logits[0].argmax(axis=0) == label).sum())
         if area:
             candidates.append((area, index, image, logits))
+        if progress is not None:
+            progress(index + 1, series.hu.shape[0])
     return [(index, image, logits) for _, index, image, logits in sorted(candidates, key=lambda c: (-c[0], c[1]))[:max_slices]]
 
 
 def explain_series(
     engine: LockedEngine, twin: DinoSegmenter, series: CTSeries, label: int, *, max_slices: int = 3,
-    recorded: RecordingEngine | None = None,
+    recorded: SliceRecorder | None = None, progress: Progress | None = None, scan_progress: Progress | None = None,
 ) -> list[SliceExplanation]:
     """Explanations for the ``max_slices`` slices with the largest predicted area of ``label``.
 
     ``recorded``: the engine outputs of the analysis of this very series (``analyze --explain``);
-    then no slice is inferred a second time.
+    then no slice is inferred a second time; otherwise every slice is inferred to find them
+    (``scan_progress``). ``progress`` counts the explained slices.
     """
     manifest = engine.manifest
     name = next(item.name for item in manifest.labels if item.value == label)
     configuration = description(twin)
     results = []
     rows, cols = series.hu.shape[1:]
-    for index, image, logits in _candidates(engine, series, label, max_slices, recorded):
+    chosen = _candidates(engine, series, label, max_slices, recorded, scan_progress)
+    for done, (index, image, logits) in enumerate(chosen, start=1):
         agreement = check_twin_agreement(twin, logits, image)
         cam = gradcam(twin, image, label, logits[0].argmax(axis=0) == label)
         heat = np.clip(resize_plane(cam, rows, cols), 0.0, 1.0)
         mask = logits_to_labels(logits[0], rows, cols) == label
-        empty = not cam.any()  # no evidence above the air reference at this layer: say so, show nothing
+        empty = not cam.any()  # no evidence above the mean token at this layer: say so, show nothing
         legend = (f"{METHOD}: why '{name}' ({manifest.identity})" + (" - map empty" if empty else "")
-                  + "\nDERIVED EXPLANATION - NOT FOR DIAGNOSIS")
+                  + "\nDERIVED EXPLANATION - NOT FOR DIAGNOSIS"
+                  + f"\n\nred-yellow = regions that raised the model's score for {name}; white outline ="
+                  + f" the {name} result; not a segmentation; not for diagnosis")
         results.append(SliceExplanation(index, agreement, heat, overlay(series.hu[index], heat, mask,
                                                                           manifest.preprocessing, legend),
                                         configuration, empty))
+        if progress is not None:
+            progress(done, len(chosen))
     return sorted(results, key=lambda r: r.slice_index)
