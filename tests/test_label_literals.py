@@ -22,8 +22,6 @@ EXCLUDED = {"model/package/manifest.py", "training/labels.py"}
 # Known remaining literal writes, each with its owner's reason; an entry excuses exactly that
 # line and nothing else, and a fixed line simply stops matching.
 ALLOWED = {
-    ("training/phantoms.py", "labels[organ] = 1"): "phantom generator's truth; to use training.labels.DEMO_ORGAN",
-    ("training/phantoms.py", "labels[lesion_mask] = 2"): "phantom generator's truth; to use training.labels.DEMO_LESION",
     ("explain/study.py", "LESION = 2"): "study code, being moved out of src to validation/explain/study/ (issue 18)",
 }
 

@@ -1,9 +1,13 @@
 """`device-ai explain`: PNG and DICOM Secondary Capture per explained slice, labelled as derived
-and not for diagnosis, valid per dciodvfy, audited (SRS-031, SRS-033)."""
+and not for diagnosis, valid per dciodvfy, audited (SRS-031, SRS-033); named by 1-based slice
+number like the previews, each slice's position in `explanation.json`, files readable like the
+analysis outputs (issue 18)."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pydicom
@@ -13,8 +17,19 @@ from conftest import dciodvfy_errors
 from device_ai import cli
 from device_ai.audit.log import LOG_NAME, default_folder
 from device_ai.audit.store import scan
+from device_ai.inference.previews import slice_file_stem
 from device_ai.training.ct_series import write_ct_series
 from device_ai.training.phantoms import generate_case, split_seeds
+
+
+def _umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 @pytest.mark.req("SRS-031", "SRS-033", "SRS-039", "SRS-066")
@@ -26,6 +41,17 @@ def test_explain_writes_labelled_valid_secondary_captures(released_package: Path
     report = json.loads((out / "explanation.json").read_text())
     assert report["method"] == "Grad-CAM" and len(report["slices"]) == 2
     assert all(item["twin_ort_mask_agreement"] >= 0.999 for item in report["slices"])
+    by_instance = {int(pydicom.dcmread(p).InstanceNumber): p for p in (tmp_path / "in").iterdir()}
+    for item in report["slices"]:  # 1-based names, the slice each explains recorded
+        stem = slice_file_stem("explain", item["slice_number"])
+        assert item["files"] == [f"{stem}.png", f"{stem}.dcm"] and item["slices"] == 12
+        source = pydicom.dcmread(by_instance[item["instance_number"]])
+        assert pydicom.dcmread(out / f"{stem}.dcm").SourceImageSequence[0].ReferencedSOPInstanceUID == \
+            source.SOPInstanceUID
+        assert item["z_mm"] == round(float(source.ImagePositionPatient[2]), 3)
+    assert not (out / "explain_slice0000.png").exists()
+    public = 0o666 & ~_umask()
+    assert {p.name: _mode(p) for p in out.iterdir()} == {p.name: public for p in out.iterdir()}  # .dcm was 0600
     sources = {pydicom.dcmread(p).SOPInstanceUID for p in (tmp_path / "in").iterdir()}
     for dcm in sorted(out.glob("*.dcm")):
         assert dciodvfy_errors(dciodvfy, dcm) == []
@@ -56,6 +82,8 @@ def test_analyze_explain_adds_explanations_to_the_result_without_a_second_infere
     assert "explanation.json" in summary["outputs"] and summary["outputs"][-1] == "summary.json"
     assert all((out / name).is_file() for name in summary["outputs"])
     assert any(name.startswith("explain_slice") and name.endswith(".dcm") for name in summary["outputs"])
+    assert _mode(out) == 0o777 & ~_umask()  # the folder and every file: the umask's modes
+    assert {_mode(out / name) for name in summary["outputs"]} == {0o666 & ~_umask()}
     # the same slices and the same maps as `device-ai explain`, which runs the engine itself
     alone = tmp_path / "alone"
     assert cli.main(["explain", str(tmp_path / "in"), "--label", "Organ", "--out", str(alone)]) == 0

@@ -2,11 +2,18 @@
 
 Write to a temporary file in the same directory, fsync it, rename over the target, then
 fsync the directory so the rename itself survives a crash (reference/audit_security.md §3.1).
+
+Who may read what the device writes is one rule, :class:`Access`, asked for by every writer:
+``PRIVATE`` (0600 files, 0700 folders; the default) for keys, the audit trail, de-identified
+outputs and quarantine; ``PUBLIC`` (the process umask's modes: 0644 and 0755 under umask 022)
+for the outputs of ``analyze`` and ``explain``. A staging folder is private while it is being
+filled, whatever its final access, and gets its final mode just before it is renamed into place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
 import shutil
 import tempfile
@@ -25,8 +32,44 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically and durably."""
+def process_umask() -> int:
+    """The process umask. Read from /proc where it can be; otherwise by setting a restrictive
+    umask for an instant, so a file another thread creates meanwhile is never more open than
+    intended."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8) & 0o777
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+class Access(enum.Enum):
+    """Who may read an output the device writes (file or folder)."""
+
+    PRIVATE = "private"
+    """Owner only: files 0600 (as ``mkstemp`` creates them), folders 0700 (as ``mkdtemp``).
+    Keys, the audit trail, de-identified outputs, quarantine, crosswalks: the default."""
+    PUBLIC = "public"
+    """What ``open()``/``mkdir()`` give under the process umask: files 0666 and folders 0777
+    less the umask (0644 and 0755 under umask 022). Outputs of ``analyze`` and ``explain``."""
+
+    def file_mode(self) -> int:
+        return 0o600 if self is Access.PRIVATE else 0o666 & ~process_umask()
+
+    def folder_mode(self) -> int:
+        return 0o700 if self is Access.PRIVATE else 0o777 & ~process_umask()
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, access: Access = Access.PRIVATE) -> Path:
+    """Write ``data`` to ``path`` atomically and durably, with the mode of ``access``.
+
+    The temporary file is created 0600 by ``mkstemp``; a public file gets its mode once its
+    data are written and before the fsync, so the mode is as durable as the data."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,6 +78,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
+                if access is not Access.PRIVATE:
+                    os.fchmod(handle.fileno(), access.file_mode())
                 os.fsync(handle.fileno())
             os.replace(tmp_name, path)
         except BaseException:
@@ -50,18 +95,22 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     return path
 
 
-def atomic_write_text(path: Path, text: str) -> Path:
+def atomic_write_text(path: Path, text: str, *, access: Access = Access.PRIVATE) -> Path:
     """UTF-8 text variant of :func:`atomic_write_bytes`."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, text.encode("utf-8"), access=access)
 
 
 @contextlib.contextmanager
-def staged_directory(final_dir: Path) -> Iterator[Path]:
+def staged_directory(final_dir: Path, *, access: Access = Access.PRIVATE) -> Iterator[Path]:
     """Yield an empty staging folder; on success it replaces ``final_dir`` in one rename.
 
     On any exception the staging folder is removed and ``final_dir`` is left untouched,
     so a refused or failed run leaves no partial outputs (issue: "no output file is ever
     half-written"). Files written inside should still be fsynced by their writers.
+
+    The staging folder is created 0700 (``mkdtemp``) and stays so while it is filled; when
+    everything in it is written it gets ``access``'s folder mode, then is fsynced and renamed.
+    The modes of the files inside are their writers' (``atomic_write_bytes(access=...)``).
     """
     final_dir = Path(final_dir)
     parent = final_dir.parent
@@ -79,6 +128,13 @@ def staged_directory(final_dir: Path) -> Iterator[Path]:
         for child in staging.iterdir():
             if child.is_file():
                 _fsync_file(child)
+        if access is not Access.PRIVATE:
+            try:
+                os.chmod(staging, access.folder_mode())
+            except OSError as exc:
+                raise OutputError(f"could not set the mode of the output folder {final_dir}: {exc.strerror or exc}; "
+                                  "nothing was kept",
+                                  hint="check the permissions of the output location, then run again") from exc
         fsync_directory(staging)
         _refuse_non_empty(final_dir)
         try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -15,12 +17,12 @@ from pydicom.encaps import encapsulate
 from pydicom.sr.codedict import codes
 
 from conftest import dciodvfy_errors
+from device_ai.atomic_io import Access
 from device_ai.config import default_model_path
 from device_ai.dicom.contract import DEMO_CONTRACT, InputContract, check_header
 from device_ai.dicom.reader import collect_input_files
 from device_ai.dicom.seg import (
     CONTENT_DESCRIPTION,
-    DEMO_SEGMENTS,
     AlgorithmIdentity,
     CodedTerm,
     SegmentSpec,
@@ -29,9 +31,12 @@ from device_ai.dicom.seg import (
 )
 from device_ai.dicom.series import CTSeries, load_series
 from device_ai.errors import ContractViolation, DicomReadError, OutputError
+from device_ai.training.labels import DEMO_LABELS
 from tests.dicom.synthetic import ct_slice, phantom_hu, valid_slice, write, write_series
 
 REPO = Path(__file__).resolve().parents[2]
+# The demo model's segments, built the way the analysis builds them from a manifest's labels.
+DEMO_SEGMENTS = tuple(SegmentSpec.from_label(label) for label in DEMO_LABELS)
 
 # (attribute, new value or None to delete, text the refusal must contain)
 MUTATIONS = [
@@ -399,6 +404,21 @@ def test_custom_segment_specs_are_written_as_given(series: CTSeries, hu: np.ndar
     seg = hd.seg.segread(write_seg(build_seg(series, labels, [spec], ALGORITHM, series_number=301), tmp_path / "b.dcm"))
     assert seg.SeriesNumber == 301 and seg.SegmentSequence[0].SegmentLabel == "Body"
     assert "RecommendedDisplayCIELabValue" not in seg.SegmentSequence[0]
+
+
+@pytest.mark.req("SRS-014")
+def test_seg_file_mode_is_the_callers_access(series: CTSeries, hu: np.ndarray, tmp_path: Path) -> None:
+    """Private (0600) unless the caller asks for the public, umask-derived mode (issue 18)."""
+    seg = build_seg(series, _labelmap(hu), DEMO_SEGMENTS, ALGORITHM)
+    previous = os.umask(0o027)
+    try:
+        public = write_seg(seg, tmp_path / "public.dcm", access=Access.PUBLIC)
+        private = write_seg(seg, tmp_path / "private.dcm")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(public.stat().st_mode) == 0o640
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert public.read_bytes()[128:] == private.read_bytes()[128:]
 
 
 # --- layering -------------------------------------------------------------------------------

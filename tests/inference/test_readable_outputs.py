@@ -1,12 +1,15 @@
 """Outputs people can read (issue 18): previews with the statement legible in full at 256 px,
 a colour legend from the manifest, the slice position and 1-based names; explanation images
-with a colour bar and a reading line; every analysis output file with the same mode."""
+with a colour bar and a reading line, named by the same rule; one access rule for every
+output (``atomic_io.Access``): analysis and explanation folder and files public (the umask's
+modes), private while staged; de-identified outputs and quarantine private as before."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset
 
+from device_ai.atomic_io import Access, atomic_write_bytes, atomic_write_text, staged_directory
 from device_ai.explain.render import SHOWN_FROM, heat_colors, overlay
 from device_ai.inference.analyze import analyze
 from device_ai.inference.engine import LockedEngine
@@ -26,6 +30,7 @@ from device_ai.inference.previews import (
     preview_name,
     render_preview,
     select_preview_slices,
+    slice_file_stem,
     slice_position,
     word_gap,
     wrap,
@@ -45,6 +50,10 @@ def _png(data: bytes) -> np.ndarray:
 
 def _draw() -> ImageDraw.ImageDraw:
     return ImageDraw.Draw(Image.new("RGB", (1, 1)))
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 @pytest.mark.req("SRS-015", "SRS-078")
@@ -170,6 +179,8 @@ def test_analysis_outputs_share_one_mode_and_previews_say_which_slice(
     files = sorted(p for p in result.out_dir.iterdir() if p.is_file())
     modes = {p.name: p.stat().st_mode & 0o777 for p in files}
     assert set(modes.values()) == {0o666 & ~umask}, modes  # SEG was 0600 (mkstemp), PNG/JSON 0644
+    assert _mode(result.out_dir) == 0o777 & ~umask  # was 0700 (mkdtemp)
+    assert sorted(p.name for p in result.out_dir.iterdir()) == sorted(p.name for p in files)  # nothing else
     summary = json.loads((result.out_dir / "summary.json").read_text())
     previews = summary["previews"]["files"]
     assert previews and "not the Instance Number" in summary["previews"]["numbering"]
@@ -180,3 +191,111 @@ def test_analysis_outputs_share_one_mode_and_previews_say_which_slice(
     assert {p.name for p in files if p.suffix == ".png"} == {entry["file"] for entry in previews}
     assert "preview_slice0000.png" not in modes
     assert set(summary["volumes_ml"]) == {label.name for label in engine.manifest.labels}
+
+
+@pytest.mark.req("SRS-015")
+def test_per_slice_outputs_share_one_naming_rule() -> None:
+    assert slice_file_stem("explain", 1) == "explain_slice0001"
+    assert preview_name(12) == f"{slice_file_stem('preview', 12)}.png" == "preview_slice0012.png"
+    with pytest.raises(ValueError):
+        slice_file_stem("explain", 0)
+
+
+@pytest.mark.req("SRS-016")
+@pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask022", "umask027"])
+def test_a_public_staging_folder_is_private_until_just_before_its_rename(tmp_path: Path, umask: int) -> None:
+    previous = os.umask(umask)
+    try:
+        with staged_directory(tmp_path / "public", access=Access.PUBLIC) as stage:
+            while_staged = _mode(stage)
+            public = atomic_write_bytes(stage / "a.bin", b"a", access=Access.PUBLIC)
+            assert _mode(public) == 0o666 & ~umask
+            private = atomic_write_text(stage / "b.txt", "b")
+        with staged_directory(tmp_path / "private") as kept_private:
+            atomic_write_bytes(kept_private / "c.bin", b"c")
+    finally:
+        os.umask(previous)
+    assert while_staged == 0o700  # half-written outputs are never readable by others
+    assert _mode(tmp_path / "public") == 0o777 & ~umask
+    assert _mode(tmp_path / "public" / "a.bin") == 0o666 & ~umask
+    assert _mode(tmp_path / "public" / private.name) == 0o600  # the default stays private
+    assert _mode(tmp_path / "private") == 0o700 and _mode(tmp_path / "private" / "c.bin") == 0o600
+    assert (tmp_path / "public" / "a.bin").read_bytes() == b"a"
+
+
+@pytest.mark.req("SRS-016")
+def test_a_staging_folder_whose_mode_cannot_be_set_is_not_published(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from device_ai import atomic_io
+    from device_ai.errors import OutputError
+
+    def refused(path: object, mode: int) -> None:
+        raise PermissionError(1, "Operation not permitted (injected)")
+
+    monkeypatch.setattr(atomic_io.os, "chmod", refused)
+    with pytest.raises(OutputError, match="could not set the mode"):
+        with staged_directory(tmp_path / "out", access=Access.PUBLIC) as stage:
+            atomic_write_bytes(stage / "a.bin", b"a", access=Access.PUBLIC)
+    assert list(tmp_path.iterdir()) == []  # neither the folder nor its staging copy
+
+
+@pytest.mark.req("SRS-039")
+def test_explanation_files_are_named_by_slice_number_recorded_and_public(
+        engine: LockedEngine, series_dir: Path, tmp_path: Path) -> None:
+    from device_ai.dicom.contract import InputContract
+    from device_ai.dicom.reader import ReadLimits, collect_input_files
+    from device_ai.dicom.series import load_series
+    from device_ai.explain.outputs import SUMMARY_NAME, write_explanations
+    from device_ai.explain.pipeline import SliceExplanation
+
+    limits = ReadLimits()
+    series = load_series(collect_input_files(series_dir, limits),
+                         InputContract.model_validate(engine.manifest.input_contract), limits)
+    shape = series.hu.shape[1:]
+    items = [SliceExplanation(slice_index=index, agreement=1.0, heat=np.zeros(shape, np.float32),
+                              rgb=np.full((*shape, 3), 10 * index, np.uint8), configuration="test")
+             for index in (0, 2)]
+    folder = tmp_path / "explained"
+    folder.mkdir()
+    previous = os.umask(0o027)
+    try:
+        written = write_explanations(folder, engine, series, items, "Lesion")
+    finally:
+        os.umask(previous)
+    assert written == ["explain_slice0001.png", "explain_slice0001.dcm", "explain_slice0003.png",
+                       "explain_slice0003.dcm", SUMMARY_NAME]
+    assert {p.name: _mode(p) for p in folder.iterdir()} == {name: 0o640 for name in written}  # .dcm was 0600
+    report = json.loads((folder / SUMMARY_NAME).read_text())
+    assert "not the Instance Number" in report["numbering"]
+    for item, entry in zip(items, report["slices"]):
+        position = slice_position(series.datasets, item.slice_index)
+        stem = slice_file_stem("explain", position.number)
+        assert entry["files"] == [f"{stem}.png", f"{stem}.dcm"]
+        assert {key: entry[key] for key in position.as_dict()} == position.as_dict()
+        assert entry["instance_number"] is not None and entry["slices"] == 3
+    assert [entry["slice_number"] for entry in report["slices"]] == [1, 3]
+    assert np.array_equal(np.asarray(Image.open(folder / "explain_slice0003.png")), items[1].rgb)
+
+
+@pytest.mark.req("SRS-057", "SRS-061")
+def test_de_identified_outputs_and_quarantine_stay_private(tmp_path: Path) -> None:
+    """The public access of analysis outputs does not reach de-identification: its folder and
+    files stay owner-only, and so do the quarantined copies and their index."""
+    from device_ai.dicom.deidentify.options import parse_options
+    from device_ai.dicom.deidentify.run import Deidentifier, RunConfig
+    from tests.dicom.deid_corpus import write_study
+
+    write_study(tmp_path / "in")
+    (tmp_path / "in" / "not_dicom.dcm").write_bytes(b"FAKE NOT DICOM" * 20)
+    previous = os.umask(0o022)
+    try:
+        result = Deidentifier(RunConfig(options=parse_options([]), secret=b"test-secret-not-for-use".ljust(32, b"!"))
+                              ).run([tmp_path / "in"], tmp_path / "out", tmp_path / "q")
+    finally:
+        os.umask(previous)
+    assert len(result.written) == 4 and len(result.quarantined) == 1
+    assert _mode(tmp_path / "out") == 0o700
+    files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert len(files) == 5 and {_mode(p) for p in files} == {0o600}
+    quarantined = list((tmp_path / "q").iterdir())
+    assert len(quarantined) == 2 and {_mode(p) for p in quarantined} == {0o600}

@@ -16,6 +16,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
+from device_ai.atomic_io import Access
 from device_ai.dicom.writer import write_dataset
 
 NOT_FOR_DIAGNOSIS = "DERIVED EXPLANATION - NOT FOR DIAGNOSIS"
@@ -66,6 +67,6 @@ def build_explanation_sc(
     return sc
 
 
-def write_sc(sc: Dataset, path: Path) -> Path:
-    """Serialize with a zero preamble and write atomically."""
-    return write_dataset(sc, path)
+def write_sc(sc: Dataset, path: Path, *, access: Access = Access.PRIVATE) -> Path:
+    """Serialize with a zero preamble and write atomically, with the mode of ``access``."""
+    return write_dataset(sc, path, access=access)

@@ -14,25 +14,23 @@ every frame (a SEG needs at least one), so it encodes all frames, empty: still a
 that says "nothing found" for every segment.
 
 Segments come from the model manifest's labels (:meth:`SegmentSpec.from_label`); this module
-holds no label values, names or codes of its own. The file is readable like the other
-analysis outputs (PNG, JSON): mode 0666 less the process umask, not the 0600 of the
-temporary file the atomic write starts from.
+holds no label values, names or codes of its own. Who may read the file is the caller's
+choice (``atomic_io.Access``; the analysis asks for ``PUBLIC``, like its PNG and JSON outputs).
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import highdicom as hd
 import numpy as np
 from pydicom.sr.codedict import codes
 from pydicom.valuerep import PersonName
 
+from device_ai.atomic_io import Access
 from device_ai.dicom.series import CTSeries
 from device_ai.dicom.writer import write_dataset
 from device_ai.errors import OutputError
@@ -87,17 +85,6 @@ class AlgorithmIdentity:
     model_digest: str  # SHA-256 of the model package manifest
     manufacturer: str
     software_version: str
-
-
-def __getattr__(name: str) -> Any:
-    """``DEMO_SEGMENTS``: the demo model's segments, built from ``training.labels.DEMO_LABELS``
-    (the one definition) when first asked for; kept only for tests that build a SEG without a
-    model package. The runtime takes its segments from the manifest."""
-    if name == "DEMO_SEGMENTS":
-        from device_ai.training.labels import DEMO_LABELS
-
-        return tuple(SegmentSpec.from_label(label) for label in DEMO_LABELS)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _family(meaning: str) -> hd.sr.CodedConcept:
@@ -188,30 +175,7 @@ def build_seg(
                           hint="this is a defect of the device; report it with the log") from exc
 
 
-def output_file_mode() -> int:
-    """The mode ``open()`` gives a new file: 0o666 less the process umask (0644 under the usual
-    022). Read from /proc where it can be; otherwise by setting a restrictive umask for an
-    instant, so a file another thread creates meanwhile is never more open than intended."""
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o077)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def write_seg(seg: hd.seg.Segmentation, path: Path) -> Path:
+def write_seg(seg: hd.seg.Segmentation, path: Path, *, access: Access = Access.PRIVATE) -> Path:
     """Serialize as a Part 10 file with a zero preamble (PS3.10 §7.1) and write it atomically,
-    readable like the PNG and JSON outputs (:func:`output_file_mode`; the atomic write's
-    temporary file is created 0600 by ``mkstemp``)."""
-    written = write_dataset(seg, path)
-    try:
-        os.chmod(written, output_file_mode())
-    except OSError as exc:
-        raise OutputError(f"could not set the mode of {written}: {exc.strerror or exc}",
-                          hint="check the permissions of the output location") from exc
-    return written
+    with the mode of ``access``."""
+    return write_dataset(seg, path, access=access)

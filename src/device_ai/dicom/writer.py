@@ -1,7 +1,8 @@
 """Writing DICOM Part 10 files the device produces (PS3.10 §7.1).
 
 The 128-byte preamble is always zeros: a preamble can hold an executable header and make
-the file a polyglot (CVE-2019-11687). Files are written atomically.
+the file a polyglot (CVE-2019-11687). Files are written atomically, private (0600) unless the
+caller asks for ``Access.PUBLIC`` (``atomic_io.Access``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from device_ai.atomic_io import atomic_write_bytes
+from device_ai.atomic_io import Access, atomic_write_bytes
 
 
 def part10_bytes(ds: Dataset) -> bytes:
@@ -24,5 +25,5 @@ def part10_bytes(ds: Dataset) -> bytes:
     return buffer.getvalue()
 
 
-def write_dataset(ds: Dataset, path: Path) -> Path:
-    return atomic_write_bytes(Path(path), part10_bytes(ds))
+def write_dataset(ds: Dataset, path: Path, *, access: Access = Access.PRIVATE) -> Path:
+    return atomic_write_bytes(Path(path), part10_bytes(ds), access=access)

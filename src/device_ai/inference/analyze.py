@@ -3,7 +3,8 @@
 read with limits -> input contract -> preprocess -> locked engine -> postprocess ->
 DICOM SEG + JSON summary + PNG previews, written into a staging folder that replaces the
 output folder in one rename only when everything succeeded (SRS-016). A refused input
-raises before anything is written.
+raises before anything is written. The folder and every file in it are ``Access.PUBLIC``
+(the umask's modes, 0755 and 0644 under umask 022), and private while being staged.
 """
 
 from __future__ import annotations
@@ -18,17 +19,17 @@ from typing import Any
 import numpy as np
 
 import device_ai
-from device_ai.atomic_io import staged_directory
+from device_ai.atomic_io import Access, atomic_write_bytes, atomic_write_text, staged_directory
 from device_ai.dicom.contract import InputContract
 from device_ai.errors import OutputError
 from device_ai.dicom.reader import ReadLimits, collect_input_files
-from device_ai.dicom.seg import AlgorithmIdentity, CodedTerm, SegmentSpec, build_seg, write_seg
+from device_ai.dicom.seg import AlgorithmIdentity, SegmentSpec, build_seg, write_seg
 from device_ai.dicom.series import CTSeries, load_series
 from device_ai.inference.engine import LockedEngine
 from device_ai.inference.postprocess import Measurements, clean_labels, logits_to_labels, measure
 from device_ai.inference.preprocess import preprocess_slice
 from device_ai.inference.previews import (
-    PREVIEW_NUMBERING,
+    SLICE_NUMBERING,
     preview_name,
     render_preview,
     select_preview_slices,
@@ -52,16 +53,8 @@ class AnalysisResult:
 
 
 def segment_specs(manifest: ModelManifest) -> list[SegmentSpec]:
-    return [
-        SegmentSpec(
-            label_value=label.value,
-            name=label.name,
-            category=CodedTerm(label.category.scheme, label.category.value, label.category.meaning),
-            property_type=CodedTerm(label.property_type.scheme, label.property_type.value, label.property_type.meaning),
-            color_rgb=label.color_rgb,
-        )
-        for label in manifest.labels
-    ]
+    """The SEG's segments: one per manifest label, in the manifest's order."""
+    return [SegmentSpec.from_label(label) for label in manifest.labels]
 
 
 def algorithm_identity(engine: LockedEngine) -> AlgorithmIdentity:
@@ -107,7 +100,7 @@ def build_summary(
     previews: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The summary; ``volumes_ml`` is keyed by the manifest's label names, ``previews`` says
-    which slice each preview file shows (``PREVIEW_NUMBERING``)."""
+    which slice each preview file shows (``SLICE_NUMBERING``)."""
     manifest = engine.manifest
     return {
         "schema": SUMMARY_SCHEMA,
@@ -144,7 +137,7 @@ def build_summary(
             }
             for lesion in measurements.lesions
         ],
-        "previews": {"numbering": PREVIEW_NUMBERING, "files": list(previews or [])},
+        "previews": {"numbering": SLICE_NUMBERING, "files": list(previews or [])},
         "outputs": outputs,
         "elapsed_s": round(elapsed_s, 3),
         "statement": "Demonstration model trained on synthetic phantoms. Not for clinical use."
@@ -178,10 +171,10 @@ def analyze(
     labels = segment_volume(engine, series.hu, series_spacing(series), progress, observe)
     measurements = measure(labels, series_spacing(series), label_defs=engine.manifest.labels)
     seg = build_seg(series, labels, segment_specs(engine.manifest), algorithm_identity(engine))
-    with staged_directory(out_dir) as stage:
+    with staged_directory(out_dir, access=Access.PUBLIC) as stage:
         try:
             outputs = [SEG_NAME]
-            write_seg(seg, stage / SEG_NAME)
+            write_seg(seg, stage / SEG_NAME, access=Access.PUBLIC)
             caption = f"NOT FOR CLINICAL USE\n{engine.manifest.identity}"
             previews = []
             for index in select_preview_slices(labels, engine.manifest.labels):
@@ -189,7 +182,7 @@ def analyze(
                 name = preview_name(position.number)
                 png = render_preview(series.hu[index], labels[index], engine.manifest.labels,
                                      engine.manifest.preprocessing, caption, position.text())
-                (stage / name).write_bytes(png)
+                atomic_write_bytes(stage / name, png, access=Access.PUBLIC)
                 outputs.append(name)
                 previews.append({"file": name, **position.as_dict()})
             summary = build_summary(engine, series, measurements, outputs, time.perf_counter() - started, previews)
@@ -197,7 +190,8 @@ def analyze(
                 summary["outputs"] += before_commit(stage, series, summary)
             summary["outputs"].append(SUMMARY_NAME)
             summary["elapsed_s"] = round(time.perf_counter() - started, 3)
-            (stage / SUMMARY_NAME).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            atomic_write_text(stage / SUMMARY_NAME, json.dumps(summary, indent=2, sort_keys=True) + "\n",
+                              access=Access.PUBLIC)
         except OSError as exc:
             raise OutputError(
                 f"could not write the results: {exc.strerror or exc}; nothing was kept",

@@ -14,7 +14,8 @@ carries, burned in because a PNG can travel without its context:
 Header and footer are added around the slice, so no pixel of the image is covered. Preview
 files are named by the 1-based slice number in series order (``preview_slice0001.png`` is
 the slice at the lowest position along the slice normal, the SEG's first frame), which is
-also what the footer and the summary's ``previews`` entry say.
+also what the footer and the summary's ``previews`` entry say; explanation files follow the
+same rule (:func:`slice_file_stem`).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from scipy import ndimage
 from device_ai.inference.preprocess import window
 from device_ai.model.package.manifest import LabelDefinition, LabelRole, PreprocessingSpec
 
-PREVIEW_NUMBERING = ("slice number k of N in series order (1 = lowest position along the slice normal, "
-                     "the SEG's first frame); not the Instance Number, which is given per preview")
+SLICE_NUMBERING = ("slice number k of N in series order (1 = lowest position along the slice normal, "
+                   "the SEG's first frame); not the Instance Number, which is given per file")
 MARGIN = 4  # px left and right of every text line
 STATEMENT_RGB = (255, 255, 0)
 TEXT_RGB = (255, 255, 255)
@@ -42,11 +43,17 @@ BANNER_RGB = (0, 0, 0)
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
-def preview_name(slice_number: int) -> str:
-    """File name of the preview of the 1-based ``slice_number``: ``preview_slice0001.png`` first."""
+def slice_file_stem(prefix: str, slice_number: int) -> str:
+    """File name stem of an output about the 1-based ``slice_number`` (series order):
+    ``{prefix}_slice0001`` first. The one naming rule of per-slice outputs (previews, explanations)."""
     if slice_number < 1:
         raise ValueError(f"slice numbers start at 1, not {slice_number}")
-    return f"preview_slice{slice_number:04d}.png"
+    return f"{prefix}_slice{slice_number:04d}"
+
+
+def preview_name(slice_number: int) -> str:
+    """File name of the preview of the 1-based ``slice_number``: ``preview_slice0001.png`` first."""
+    return f"{slice_file_stem('preview', slice_number)}.png"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from device_ai.training.labels import DEMO_LESION, DEMO_ORGAN
+
 SPLITS = ("train", "verification", "test")
 _PER_SPLIT = 1_000_000  # patients per split and base seed
 _SPLIT_OFFSET = {"train": 0, "verification": 1_000_000, "test": 2_000_000}
@@ -225,8 +227,8 @@ def generate_case(seed: int, *, split: str | None = None, n_slices: int | None =
             lesion_hu = np.where(shape, lesion_hu_map, lesion_hu)
 
     labels = np.zeros((depth, size, size), dtype=np.uint8)
-    labels[organ] = 1
-    labels[lesion_mask] = 2
+    labels[organ] = DEMO_ORGAN.value
+    labels[lesion_mask] = DEMO_LESION.value
     image = np.full((depth, size, size), AIR_HU, dtype=np.float32)
     image[:, body] = fat_hu
     image[:, inner] = tissue_hu
