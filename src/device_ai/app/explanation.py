@@ -50,7 +50,7 @@ def explain_into(ctx: Context, step: AuditedAction, folder: Path, engine, series
 
 def explain(ctx: Context, request: ExplainRequest) -> ExplainResult:
     """``explain``: Grad-CAM explanations of one label for one series, in a new folder."""
-    from device_ai.atomic_io import staged_directory
+    from device_ai.atomic_io import Access, staged_directory
     from device_ai.dicom.contract import InputContract
     from device_ai.dicom.reader import collect_input_files
     from device_ai.dicom.series import load_series
@@ -67,7 +67,7 @@ def explain(ctx: Context, request: ExplainRequest) -> ExplainResult:
         action.objects = series_objects(series, engine)
         written: list[str] = []
         try:
-            with staged_directory(request.out) as stage:
+            with staged_directory(request.out, access=Access.PUBLIC) as stage:
                 written = explain_into(ctx, action, stage, engine, series, label, request.slices)
                 if not written:
                     raise _NothingToExplain  # discards the empty staging folder
