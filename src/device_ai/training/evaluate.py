@@ -31,7 +31,7 @@ from scipy import ndimage, stats
 from device_ai.atomic_io import atomic_write_text
 from device_ai.dicom.contract import InputContract
 from device_ai.dicom.reader import ReadLimits, collect_input_files
-from device_ai.dicom.series import load_series
+from device_ai.dicom.series import CTSeries, load_series
 from device_ai.inference.analyze import segment_volume, series_spacing
 from device_ai.inference.engine import LockedEngine
 from device_ai.inference.postprocess import FULL_CONNECTIVITY
@@ -77,15 +77,22 @@ def lesion_detection(truth: np.ndarray, prediction: np.ndarray, pixel_area_mm2: 
     return {"evaluable": evaluable, "detected": detected, "false_positives": pred_count - len(matched_pred)}
 
 
+def segment_series(engine: LockedEngine, series_dir: Path) -> tuple[CTSeries, np.ndarray]:
+    """The whole clinical input path for one series folder: read with limits, the model's input
+    contract (a refusal raises), the locked engine and the versioned postprocessing; returns the
+    series and its label volume in the manifest's values."""
+    contract = InputContract.model_validate(engine.manifest.input_contract)
+    series = load_series(collect_input_files(Path(series_dir), ReadLimits()), contract)
+    return series, segment_volume(engine, series.hu, series_spacing(series))
+
+
 def evaluate_case(engine: LockedEngine, case: PhantomCase, workdir: Path) -> dict[str, Any]:
     """Write the case as DICOM, run the full input path and the engine, compare with truth."""
     series_dir = workdir / case.patient_id
     write_ct_series(case, series_dir)
-    contract = InputContract.model_validate(engine.manifest.input_contract)
-    series = load_series(collect_input_files(series_dir, ReadLimits()), contract)
+    series, labels = segment_series(engine, series_dir)
     if not np.array_equal(series.hu, case.hu.astype(np.float32)):
         raise AssertionError(f"{case.patient_id}: the DICOM round trip changed the image or slice order")
-    labels = segment_volume(engine, series.hu, series_spacing(series))
     # Truth is in the phantom generator's values (training/labels.py), the prediction in the
     # model manifest's: each is looked up by role, never assumed to be the same literal.
     truth_organ, truth_lesion = case.labels == DEMO_ORGAN.value, case.labels == DEMO_LESION.value
