@@ -24,7 +24,8 @@ import device_ai
 from device_ai.atomic_io import atomic_write_bytes
 from device_ai.dicom.writer import part10_bytes
 from device_ai.errors import OutputError
-from device_ai.training.phantoms import GENERATOR_VERSION, PhantomCase
+from device_ai.training.phantoms import GENERATOR_VERSION as V1_GENERATOR
+from device_ai.training.phantoms import PhantomCase
 
 RESCALE_INTERCEPT = -1024
 _STORED_MIN, _STORED_MAX = -32768, 32767  # PixelRepresentation 1, BitsStored 16
@@ -36,11 +37,12 @@ def case_key(case: PhantomCase) -> str:
     """What the UIDs are derived from: generator version, seed and the image itself.
 
     The same seed with ``n_slices``/``rows`` overrides is another image, so it must not
-    reuse the UIDs; the same image always gets the same ones.
+    reuse the UIDs; the same image always gets the same ones. The generator version is the
+    case's own (``phantoms/1`` for v1 cases, so their UIDs are unchanged).
     """
     digest = hashlib.sha256(np.ascontiguousarray(case.hu).tobytes()).hexdigest()
     shape = "x".join(map(str, case.hu.shape))
-    return "\x1f".join(["device_ai phantom", GENERATOR_VERSION, str(case.seed), shape, digest])
+    return "\x1f".join(["device_ai phantom", case.generator, str(case.seed), shape, digest])
 
 
 def _uid(key: str, *parts: object) -> str:
@@ -88,7 +90,8 @@ def slice_dataset(
     ds.StationName = "PHANTOM"
     ds.StudyDescription = "SYNTHETIC PHANTOM STUDY"
     ds.SeriesDescription = "SYNTHETIC PHANTOM AXIAL"
-    ds.ManufacturerModelName = "phantoms"
+    # the generator's identity; "phantoms" for v1 cases, as their series always said
+    ds.ManufacturerModelName = "phantoms" if case.generator == V1_GENERATOR else case.generator
     ds.SoftwareVersions = device_ai.__version__
     ds.PatientName = case.patient_name
     ds.PatientID = case.patient_id

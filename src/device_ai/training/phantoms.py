@@ -13,12 +13,18 @@ organ 40-80 HU, lesions 10-40 mm across with +/-20-80 HU contrast, noise sigma 5
 Known bias (generator phantoms/1, kept because the released model and the committed
 study are reproduced from it): 0-5 lesions are wanted uniformly, but a lesion is kept only
 if its centre falls in the thin slab and clear of the others, so fewer appear (over 210
-seeds: 0: 15%, 1: 42%, 2: 22%, 3: 9%, 4: 8%, 5: 4%) and small ones are favoured.
+seeds: 0: 15%, 1: 42%, 2: 22%, 3: 9%, 4: 8%, 5: 4%) and small ones are favoured; the
+surrounding soft tissue is always 20-40 HU; nothing but body, organ and lesions is drawn.
+
+Generator phantoms/2 (:mod:`device_ai.training.phantoms_v2`, ``generate_case(..., version=2)``)
+states and samples the whole phantom world (docs/phantom_world.md); v1 stays here unchanged
+and bit-identical, for the released 1.0.0 package's records.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -46,6 +52,26 @@ class LesionSpec:
     center_mm: tuple[float, float, float]
     diameter_mm: float
     contrast_hu: float
+    irregularity: float | None = None  # phantoms/2 only: outline within (1 +/- this) x radius
+
+
+@dataclass(frozen=True)
+class StructureSpec:
+    """A structure that is not the organ and is never labelled (phantoms/2 only).
+
+    ``kind``: ``mimic`` (soft tissue at organ-like HU), ``bone`` (blob), ``bone-ring``
+    (cortex ``cortex_mm`` thick around soft tissue), ``vessel`` or ``air``. The same in every
+    slice; ``center_mm`` is (y, x) from the image centre; ``size_mm`` is the nominal long
+    axis of the irregular ellipse (short axis = ``aspect`` x long), ``hu`` its value.
+    """
+
+    kind: str
+    center_mm: tuple[float, float]
+    size_mm: float
+    hu: float
+    aspect: float
+    irregularity: float
+    cortex_mm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -55,7 +81,9 @@ class PhantomCase:
     ``hu`` is int16 (Z, R, C) rounded HU; ``labels`` uint8 (Z, R, C): 0 background,
     1 organ, 2 lesion. Square pixels of ``pixel_spacing_mm``; contiguous slices, so the
     slice spacing equals ``slice_thickness_mm``. ``lesions`` lists only the lesions that
-    appear in the volume.
+    appear in the volume. ``generator`` is the generator version that drew it; phantoms/2
+    cases also record their ``domain`` (intended-use or training), every drawn value in
+    ``parameters`` and the non-organ ``structures``.
     """
 
     patient_id: str
@@ -69,6 +97,10 @@ class PhantomCase:
     lesions: tuple[LesionSpec, ...]
     noise_sigma_hu: float
     organ_hu: float
+    generator: str = GENERATOR_VERSION
+    domain: str | None = None
+    parameters: Mapping[str, float] = field(default_factory=dict)
+    structures: tuple[StructureSpec, ...] = ()
 
     def z_positions_mm(self) -> np.ndarray:
         """Slice centre positions along z (mm), increasing with the slice index."""
@@ -120,13 +152,33 @@ def _radius_factor(theta: np.ndarray, terms: list[tuple[int, float, float]]) -> 
     return factor
 
 
-def generate_case(seed: int, *, split: str | None = None, n_slices: int | None = None, rows: int | None = None) -> PhantomCase:
+def generate_case(
+    seed: int,
+    *,
+    split: str | None = None,
+    n_slices: int | None = None,
+    rows: int | None = None,
+    version: int = 1,
+    domain: str | None = None,
+) -> PhantomCase:
     """One synthetic patient, fully determined by ``seed`` (same seed, identical arrays).
 
     The split follows from the seed (:func:`split_seeds`); ``split``, when given, must agree.
     ``n_slices`` and ``rows`` replace the drawn slab depth and matrix size; the rest of the
     case then changes too (the random stream shifts), but stays deterministic.
+
+    ``version=1`` (the default) is generator phantoms/1, below, unchanged. ``version=2`` is
+    :func:`device_ai.training.phantoms_v2.generate_case_v2` with ``domain`` ``"intended-use"``
+    (the default) or ``"training"``; phantoms/1 has no domain.
     """
+    if version == 2:
+        from device_ai.training.phantoms_v2 import INTENDED_USE, generate_case_v2
+
+        return generate_case_v2(seed, split=split, n_slices=n_slices, rows=rows, domain=domain or INTENDED_USE)
+    if version != 1:
+        raise ValueError(f"unknown phantom generator version {version!r}; use 1 or 2")
+    if domain is not None:
+        raise ValueError("phantoms/1 has one domain: leave domain unset for version 1")
     seed_split, patient_id, patient_name = seed_identity(seed)
     split = split or seed_split
     if split != seed_split:
