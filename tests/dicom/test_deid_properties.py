@@ -73,6 +73,17 @@ def _on_keep_list(tag: int) -> bool:
     return keyword in TEXT_KEEP or keyword in DATE_KEEP
 
 
+DEVICE_MARKING = (0x00120062, 0x00120063, 0x00120064)  # Patient Identity Removed, De-identification Method (+ Code Seq.)
+
+
+def _without_device_marking(out: Dataset) -> Dataset:
+    copy = pydicom.dcmread(io.BytesIO(part10_bytes(out)))
+    for tag in DEVICE_MARKING:
+        if tag in copy:
+            del copy[tag]
+    return copy
+
+
 def _run(ds: Dataset, secret: bytes) -> tuple[Dataset, bytes]:
     out, data, _, leaks = Deidentifier(RunConfig(secret=secret)).deidentify(ds)
     assert leaks == []
@@ -84,7 +95,10 @@ def _run(ds: Dataset, secret: bytes) -> tuple[Dataset, bytes]:
 @given(generated())
 def test_no_value_outside_the_keep_list_survives(case: tuple[Dataset, list]) -> None:
     ds, planted = case
-    _, data = _run(ds, SECRET_A)
+    out, _ = _run(ds, SECRET_A)
+    # Searched without the marking the device writes itself: its method text ("PS3.15
+    # current@2024-09-19 ...") once matched a planted value "current" by chance.
+    data = part10_bytes(_without_device_marking(out))
     kept_values = {value for tag, value, _ in planted if _on_keep_list(tag)}
     survivors = [(f"{tag:08X}", value) for tag, value, _ in planted
                  if value.encode() in data and not _on_keep_list(tag) and value not in kept_values]
