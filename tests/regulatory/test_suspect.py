@@ -107,3 +107,8 @@ def test_review_needs_a_name_and_known_ids_and_skips_unchanged(root: Path) -> No
         record_reviews(project, ["SRS-999"], by="X", date="d", commit=None)
     outcome = record_reviews(project, None, by="X", date="d", commit=None)
     assert outcome.added == () and "SRS-001" in outcome.unchanged
+    # a named item gets a second, independent reviewer at the same content, but never the same one twice
+    outcome = record_reviews(project, ["SRS-001"], by="Independent QA", date="d2", commit=None)
+    assert [r.id for r in outcome.added] == ["SRS-001"] and outcome.added[0].by == "Independent QA"
+    again = record_reviews(load_project(root), ["SRS-001"], by="Independent QA", date="d3", commit=None)
+    assert again.added == () and again.unchanged == ("SRS-001",)

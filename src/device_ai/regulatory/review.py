@@ -75,11 +75,14 @@ def record_reviews(project: Project, ids: Iterable[str] | None, *, by: str, date
     unknown = [item_id for item_id in wanted if item_id not in items]
     if unknown:
         raise ConfigError(f"no such item: {', '.join(unknown)}", hint="give IDs from traceability/ or risk/, or --all")
+    # --all reviews what nobody reviewed at its content; named items may get a further reviewer
+    # at the same content (an independent review after the author's), never the same one twice.
     latest = last_reviews(project)
+    done = {(located.item.id, located.item.fingerprint, located.item.by) for located in project.reviews}
     added, unchanged = [], []
     for item_id in wanted:
         current = fingerprint(items[item_id])
-        if review_state(current, latest.get(item_id)) == "reviewed":
+        if (item_id, current, by) in done or (ids is None and review_state(current, latest.get(item_id)) == "reviewed"):
             unchanged.append(item_id)
             continue
         added.append(Review(id=item_id, fingerprint=current, by=by, date=date, commit=commit))
