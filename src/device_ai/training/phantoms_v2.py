@@ -31,10 +31,13 @@ What changed against ``phantoms/1`` (which stays, bit-identical, in
 
 The ranges are marginal. Where parts must fit into each other the later draw is bounded by
 the earlier ones (fat at most 30% of the body's short semi-axis; the organ's aspect and
-offset so that it stays inside the body; lesion and structure sizes by the room left), and
-a case whose lesions or structures cannot all be placed is redrawn from its acquisition
-onwards with the same lesion count. So the counts are exactly uniform, while large lesions
-and high counts are somewhat more frequent in large fields of view than in small ones.
+offset so that it stays inside the body; structure sizes by the room left). The lesion
+count and the lesions' diameters are drawn first; a case whose lesions or structures cannot
+all be placed is redrawn from its acquisition onwards with the same count and diameters
+(largest placed first). So counts and diameters keep their uniform distributions, while
+the anatomy is conditioned on them: high counts and large lesions come with larger fields
+of view and organs more often than few and small ones. Only after 100 such redraws may a
+lesion that still does not fit shrink (not seen in 120 test cases).
 """
 
 from __future__ import annotations
@@ -159,14 +162,17 @@ DOMAINS: Mapping[str, Mapping[str, tuple[float, float]]] = MappingProxyType(
 INTEGER_PARAMETERS = frozenset(
     {"matrix_px", "slab_slices", "tissue_side", "lesion_count", "bone_count", "vessel_count", "mimic_count", "air_count"})
 
-# Fixed constraints (not drawn): stated in docs/phantom_world.md as well.
-LESION_GAP_MM = 3.0  # lesions at least this far apart (3D), counting their irregular outlines
-STRUCTURE_ORGAN_GAP_MM = 3.0  # non-organ structures at least this far from the organ (any slice)
-STRUCTURE_GAP_MM = 2.0  # ... and from each other
-STRUCTURE_FAT_GAP_MM = 1.0  # ... and inside the soft tissue, clear of the fat layer
-ORGAN_BODY_FILL = 0.85  # the organ's outline stays within 85% of the soft-tissue semi-axes
-MAX_FAT_FRACTION = 0.3  # fat at most 30% of the body's short semi-axis
-_MAX_ATTEMPTS = 200
+# Fixed constraints (not drawn, the same in both domains); docs/phantom_world.md states them.
+CONSTRAINTS_V2: Mapping[str, float] = MappingProxyType({
+    "lesion_gap_mm": 3.0,  # lesions at least this far apart (3D), counting their irregular outlines
+    "structure_organ_gap_mm": 3.0,  # non-organ structures at least this far from the organ (any slice)
+    "structure_gap_mm": 2.0,  # ... and from each other
+    "structure_fat_gap_mm": 1.0,  # ... and inside the soft tissue, clear of the fat layer
+    "organ_body_fill": 0.85,  # the organ's outline stays within 85% of the soft-tissue semi-axes
+    "max_fat_fraction": 0.3,  # fat at most 30% of the body's short semi-axis
+})
+_MAX_ATTEMPTS = 300
+_RELAX_AFTER = 100  # draws with the drawn lesion diameters; then a lesion that does not fit may shrink
 _SIX = ndimage.generate_binary_structure(3, 1)
 
 # Which table keys each structure kind uses: (hu key, size key).
@@ -262,9 +268,12 @@ def generate_case_v2(
         raise ValueError("rows must be at least 16")
     rng = np.random.default_rng([seed, 2])  # its own stream: v1's draws are not reused
     count = _integer(rng, world, "lesion_count")
-    for _ in range(_MAX_ATTEMPTS):
+    # The lesion diameters are drawn once, before the anatomy, and placed largest first: a
+    # case is redrawn until its organ holds them, so the diameters stay uniform over the range.
+    targets = sorted((_uniform(rng, world, "lesion_diameter_mm") for _ in range(count)), reverse=True)
+    for attempt in range(_MAX_ATTEMPTS):
         try:
-            drawn = _draw(rng, world, count, n_slices, rows)
+            drawn = _draw(rng, world, targets, n_slices, rows, relax=attempt >= _RELAX_AFTER)
         except _Infeasible:
             continue
         break
@@ -291,9 +300,9 @@ def generate_case_v2(
     )
 
 
-def _draw(rng: np.random.Generator, world: Mapping[str, tuple[float, float]], count: int,
-          n_slices: int | None, rows: int | None):  # noqa: ANN202 - internal tuple
-    p: dict[str, float] = {"lesion_count": count}
+def _draw(rng: np.random.Generator, world: Mapping[str, tuple[float, float]], targets: list[float],
+          n_slices: int | None, rows: int | None, *, relax: bool):  # noqa: ANN202 - internal tuple
+    p: dict[str, float] = {"lesion_count": len(targets)}
     size = int(rows) if rows is not None else _integer(rng, world, "matrix_px")
     depth = int(n_slices) if n_slices is not None else _integer(rng, world, "slab_slices")
     spacing = _uniform(rng, world, "pixel_spacing_mm")
@@ -311,7 +320,8 @@ def _draw(rng: np.random.Generator, world: Mapping[str, tuple[float, float]], co
     a = half_fov * p["body_width_fov"]
     b = a * p["body_aspect"]
     rho = np.sqrt((xx / a) ** 2 + (yy / b) ** 2) / _radius_factor(theta, _terms(rng, (2, 3, 5), p["body_irregularity"]))
-    fat = p["fat_thickness_mm"] = _uniform(rng, world, "fat_thickness_mm", MAX_FAT_FRACTION * b)
+    fat_cap = CONSTRAINTS_V2["max_fat_fraction"] * b
+    fat = p["fat_thickness_mm"] = _uniform(rng, world, "fat_thickness_mm", fat_cap)
     body = rho < 1.0
     inner = rho < 1.0 - fat / b
     inner_a, inner_b = a * (1.0 - fat / b), b - fat
@@ -336,15 +346,16 @@ def _draw(rng: np.random.Generator, world: Mapping[str, tuple[float, float]], co
     taper = p["organ_taper"] = _uniform(rng, world, "organ_taper")
     max_factor = (1.0 + irregularity) * (1.0 + taper)
     rx = width * inner_a
-    room_x = ORGAN_BODY_FILL - width * max_factor
+    fill = CONSTRAINTS_V2["organ_body_fill"]
+    room_x = fill - width * max_factor
     if room_x < 0:
         raise _Infeasible
-    aspect_high = ORGAN_BODY_FILL * inner_b / (rx * max_factor)
+    aspect_high = fill * inner_b / (rx * max_factor)
     if aspect_high < world["organ_aspect"][0]:
         raise _Infeasible
     aspect = p["organ_aspect"] = _uniform(rng, world, "organ_aspect", aspect_high)
     ry = rx * aspect
-    room_y = (ORGAN_BODY_FILL * inner_b - ry * max_factor) / inner_b
+    room_y = (fill * inner_b - ry * max_factor) / inner_b
     offset_x = p["organ_offset_x"] = _uniform(rng, world, "organ_offset_x", room_x, -room_x)
     offset_y = p["organ_offset_y"] = _uniform(rng, world, "organ_offset_y", room_y, -room_y)
     cx, cy = offset_x * inner_a, offset_y * inner_b
@@ -367,7 +378,7 @@ def _draw(rng: np.random.Generator, world: Mapping[str, tuple[float, float]], co
         raise _Infeasible
 
     lesions, lesion_mask, lesion_value = _place_lesions(
-        rng, world, p, organ, oz, coords, spacing, z_center, organ_hu)
+        rng, world, targets, organ, oz, coords, spacing, z_center, organ_hu, relax)
 
     # Structures that are not the organ, in the soft tissue around it (the same in every slice).
     structures, paints = _place_structures(rng, world, p, inner, organ.any(axis=0), coords, spacing, organ_hu)
@@ -395,10 +406,13 @@ def _draw(rng: np.random.Generator, world: Mapping[str, tuple[float, float]], co
     return hu, labels, p, tuple(lesions), tuple(structures), spacing, thickness
 
 
-def _place_lesions(rng, world, p, organ, oz, coords, spacing, z_center, organ_hu):  # noqa: ANN001, ANN202, PLR0913
-    """Exactly ``p['lesion_count']`` lesions, each strictly inside the organ, its centre in the
-    slab, its measured largest in-plane extent within the domain's range, 3 mm from the others."""
-    count = int(p["lesion_count"])
+def _place_lesions(rng, world, targets, organ, oz, coords, spacing, z_center, organ_hu, relax):  # noqa: ANN001, ANN202, PLR0913
+    """One lesion per target diameter, each strictly inside the organ, its centre in the slab,
+    its measured largest in-plane extent the target's (within half a pixel, and always within
+    the domain's range), 3 mm from the others. A lesion that does not fit makes the draw
+    infeasible, unless ``relax``: then, after 30 proposals, its target shrinks towards the
+    range's low end."""
+    count = len(targets)
     depth, size, _ = organ.shape
     lesion_mask = np.zeros_like(organ)
     lesion_value = np.zeros(organ.shape, dtype=np.float32)
@@ -415,13 +429,14 @@ def _place_lesions(rng, world, p, organ, oz, coords, spacing, z_center, organ_hu
                       for plane in interior])
     ys, xs = coords[r0:r1], coords[c0:c1]
     dlo, dhi = world["lesion_diameter_mm"]
+    gap = CONSTRAINTS_V2["lesion_gap_mm"]
     placed: list[tuple[np.ndarray, float]] = []  # (centre z, y, x in organ coordinates, outer radius)
     specs: list[LesionSpec] = []
-    for _ in range(count):
-        for proposal in range(60):
-            # after 30 proposals, aim smaller: the organ may not hold a large lesion here
-            top = dhi if proposal < 30 else dlo + (dhi - dlo) * (60 - proposal) / 30
-            target = float(rng.uniform(dlo, top))
+    for wanted in targets:
+        for proposal in range(60 if relax else 30):
+            target = wanted
+            if proposal >= 30:  # relaxed: aim smaller, the organ may not hold a large lesion here
+                target = float(rng.uniform(dlo, dlo + (wanted - dlo) * (60 - proposal) / 30))
             irregularity = _uniform(rng, world, "lesion_irregularity")
             terms = _terms(rng, (2, 3), irregularity)
             cz = float(rng.uniform(oz[0], oz[-1]))
@@ -432,7 +447,7 @@ def _place_lesions(rng, world, p, organ, oz, coords, spacing, z_center, organ_hu
                 if abs(dz) < bound:
                     ok &= reach[k] > math.sqrt(bound**2 - dz**2)
             for centre, outer in placed:
-                need = bound + outer + LESION_GAP_MM
+                need = bound + outer + gap
                 ok &= (ys[:, None] - centre[1]) ** 2 + (xs[None, :] - centre[2]) ** 2 >= need**2 - (cz - centre[0]) ** 2
             candidates = np.flatnonzero(ok)
             if candidates.size == 0:
@@ -454,7 +469,7 @@ def _place_lesions(rng, world, p, organ, oz, coords, spacing, z_center, organ_hu
                 continue
             outer = radius * (1 + irregularity)
             centre = np.array([cz, cy, cx])
-            if any(np.linalg.norm(centre - c) < outer + o + LESION_GAP_MM for c, o in placed):
+            if any(np.linalg.norm(centre - c) < outer + o + gap for c, o in placed):
                 continue
             contrast = _uniform(rng, world, "lesion_abs_contrast_hu") * float(rng.choice([-1.0, 1.0]))
             lesion_mask[k0:k1, i0:i1, j0:j1] |= shape
@@ -497,6 +512,8 @@ def _place_structures(rng, world, p, inner, organ_plane, coords, spacing, organ_
     to_organ = ndimage.distance_transform_edt(~organ_plane) * spacing
     occupied = np.zeros_like(inner)
     to_other = np.full(inner.shape, np.inf)
+    fat_gap, organ_gap, other_gap = (
+        CONSTRAINTS_V2[key] for key in ("structure_fat_gap_mm", "structure_organ_gap_mm", "structure_gap_mm"))
     specs: list[StructureSpec] = []
     paints: list[tuple[np.ndarray, float]] = []
     for kind in ("mimic", "bone", "vessel", "air"):
@@ -510,8 +527,7 @@ def _place_structures(rng, world, p, inner, organ_plane, coords, spacing, organ_
                 aspect = _uniform(rng, world, "structure_aspect")
                 irregularity = _uniform(rng, world, "structure_irregularity")
                 outer = size / 2 * (1 + irregularity)
-                ok = ((to_fat >= outer + STRUCTURE_FAT_GAP_MM) & (to_organ >= outer + STRUCTURE_ORGAN_GAP_MM)
-                      & (to_other >= outer + STRUCTURE_GAP_MM))
+                ok = ((to_fat >= outer + fat_gap) & (to_organ >= outer + organ_gap) & (to_other >= outer + other_gap))
                 candidates = np.flatnonzero(ok)
                 if candidates.size == 0:
                     continue
