@@ -143,8 +143,8 @@ def staged_directory(final_dir: Path, *, access: Access = Access.PRIVATE) -> Ite
             os.replace(staging, final_dir)
             try:
                 fsync_directory(parent)
-            except OSError:
-                shutil.rmtree(final_dir, ignore_errors=True)  # not durable: not published either
+            except BaseException:  # not durable (or interrupted before it was): not published either
+                shutil.rmtree(final_dir, ignore_errors=True)
                 raise
         except OSError as exc:
             raise OutputError(

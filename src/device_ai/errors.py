@@ -114,6 +114,17 @@ class AuditError(DeviceAIError):
     exit_code = 7
 
 
+class AuditCheckpointFailed(AuditError):
+    """An entry was appended and is durable, but the signed checkpoint after it (or its copy to
+    the second location) could not be written; ``entry_seq`` is that durable entry."""
+
+    code = "DAI-702"
+
+    def __init__(self, message: str, *, entry_seq: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.entry_seq = entry_seq
+
+
 class AuditIntegrityError(AuditError):
     """The audit log or a checkpoint does not verify."""
 

@@ -131,6 +131,42 @@ def _inject(case: Case, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
         monkeypatch.setattr(log_module.AuditLog, "append", append)
 
 
+def truthfulness_problems(recorded: list[dict], raised: BaseException | None, output_visible: bool) -> list[str]:
+    """What is untrue in the entries of one event for one action run: for a success, exactly
+    one success entry and a visible output; for a failure, one failure entry with the raised
+    code, recorded after and superseding every success claim of that event, and no output."""
+    problems = []
+    claims = [e["seq"] for e in recorded if e["outcome"] == 0]
+    failures = [e for e in recorded if e["details"].get("error")]
+    if raised is None:
+        if claims != [e["seq"] for e in recorded] or len(claims) != 1:
+            problems.append(f"a success must be one success entry, found {[e['outcome'] for e in recorded]}")
+        if not output_visible:
+            problems.append("success recorded but no output visible")
+        return problems
+    if output_visible:
+        problems.append("output visible for a failed action")
+    code = raised.code if isinstance(raised, DeviceAIError) else "DAI-130"
+    if isinstance(raised, AuditError) and not claims:
+        if recorded:
+            problems.append("the trail failed before anything was claimed, yet entries exist")
+        return problems
+    if len(failures) != 1:
+        problems.append(f"one failure entry expected, found {len(failures)}")
+        return problems
+    failure = failures[0]
+    if failure["details"]["error"] != code and not isinstance(raised, AuditError):
+        problems.append(f"failure recorded as {failure['details']['error']}, raised {code}")
+    if failure["outcome"] not in (4, 8):
+        problems.append(f"failure recorded with outcome {failure['outcome']}")
+    superseded = [int(s) for s in failure["details"].get("supersedes", "").split(",") if s]
+    if sorted(superseded) != sorted(claims):
+        problems.append(f"success claims {claims} but the failure supersedes {superseded}")
+    if claims and failure["seq"] < max(claims):
+        problems.append("the failure entry comes before the success it supersedes")
+    return problems
+
+
 @pytest.mark.req("SRS-030", "SRS-083")
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.action}-{c.step}")
 def test_the_recorded_outcome_is_the_returned_outcome(case: Case, tmp_path: Path, series: Path, tiny: Path,
@@ -143,28 +179,36 @@ def test_the_recorded_outcome_is_the_returned_outcome(case: Case, tmp_path: Path
     except DeviceAIError as exc:
         raised = exc
     _, recorded = entries(None, EntryFilter(event=EVENTS[case.action]))
-    if case.expected is None:
-        assert raised is None
-        assert [e["outcome"] for e in recorded] == [0], "one success entry for one successful action"
-        assert out.exists()
-        return
-    assert isinstance(raised, case.expected), f"{case}: raised {raised!r}"
-    if case.step == "audit":
-        assert recorded == [], "the trail could not be written: no entry may claim anything"
-    else:
-        failures = [e for e in recorded if e["details"].get("error")]
-        assert len(failures) == 1 and failures[0]["details"]["error"] == raised.code
-        assert failures[0]["outcome"] in (4, 8)
-        claimed = [e["seq"] for e in recorded if e["outcome"] == 0]
-        superseded = failures[0]["details"].get("supersedes", "")
-        assert claimed == [int(s) for s in superseded.split(",") if s], "every success claim is superseded"
-        assert failures[0]["seq"] > max(claimed, default=-1)
-    if case.step == "output":
+    if case.expected is not None:
+        assert isinstance(raised, case.expected), f"{case}: raised {raised!r}"
+    if case.step == "output":  # the existing folder keeps what it held, nothing added
         assert sorted(p.name for p in out.iterdir()) == (["earlier-result.txt"] if out.name == "out" else [])
+        visible = False
     else:
-        assert not out.exists(), "nothing is visible for a failed action"
+        visible = out.exists()
+    assert truthfulness_problems(recorded, raised, visible) == []
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith((".out", ".report"))]
     assert leftovers == []
+
+
+@pytest.mark.req("SRS-083")
+def test_the_truthfulness_check_flags_untrue_trails() -> None:
+    """Negative controls of the check above: each untrue trail is flagged."""
+    def entry(seq: int, outcome: int, **details: str) -> dict:
+        return {"seq": seq, "outcome": outcome, "details": details}
+
+    refused = InputRefused("x")
+    assert truthfulness_problems([entry(0, 0)], None, True) == []
+    assert truthfulness_problems([entry(0, 4, error="DAI-200")], refused, False) == []
+    assert truthfulness_problems([entry(0, 0)], refused, False)  # success recorded, failure raised
+    assert truthfulness_problems([entry(0, 4, error="DAI-210")], refused, False)  # wrong code
+    assert truthfulness_problems([entry(0, 4, error="DAI-200"), entry(1, 4, error="DAI-200")], refused, False)
+    assert truthfulness_problems([entry(0, 4, error="DAI-200")], refused, True)  # output visible
+    assert truthfulness_problems([entry(0, 0), entry(1, 8, error="DAI-500")], OutputError("x"), False)  # not superseded
+    assert truthfulness_problems([entry(0, 8, error="DAI-500", supersedes="1"), entry(1, 0)], OutputError("x"), False)
+    assert truthfulness_problems([entry(0, 0), entry(1, 0)], None, True)  # two successes for one action
+    assert truthfulness_problems([], None, True)  # success not recorded
+    assert truthfulness_problems([entry(0, 0)], AuditError("x"), False)  # trail failed after a claim, not superseded
 
 
 @pytest.mark.req("SRS-030", "SRS-083")
@@ -225,3 +269,155 @@ def test_refusals_come_before_any_slice_is_inferred(tmp_path: Path, series: Path
     assert "is a file, so nothing can be created" in messages[2] and "'Tumor' is not a label" in messages[3]
     assert "not writable" in messages[4] and "Read-only" in messages[4]
     assert len(set(messages)) == 5
+
+
+def _replace_failing_for(name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
+    """os.replace fails for a target called ``name`` while the returned switch is on."""
+    real_replace = os.replace
+    switch = {"on": True}
+
+    def replace(src: str, dst: str) -> None:
+        if switch["on"] and Path(dst).name == name:
+            raise OSError(errno.ENOSPC, "No space left on device (injected)")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    return switch
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_a_failed_publication_supersedes_the_explanation_too(tmp_path: Path, series: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    _replace_failing_for("out", monkeypatch)
+    with pytest.raises(OutputError):
+        app.analyze(app.Context(settings=Settings()),
+                    app.AnalysisRequest(input=series, out=tmp_path / "out", explain="Organ"))
+    for event in ("Analysis Run", "Explanation Produced"):
+        _, recorded = entries(None, EntryFilter(event=event))
+        assert truthfulness_problems(recorded, OutputError("x"), False) == [], event
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_an_interruption_is_recorded_as_such(tmp_path: Path, series: Path, tiny: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from device_ai.inference.engine import LockedEngine
+
+    def interrupted(self: object, image: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LockedEngine, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        app.analyze(app.Context(settings=Settings()), app.AnalysisRequest(input=series, out=tmp_path / "out", model=tiny))
+    _, recorded = entries(None, EntryFilter(event="Analysis Run"))
+    assert [(e["outcome"], e["details"]["error"]) for e in recorded] == [(8, "DAI-130")]
+    assert recorded[0]["objects"], "the failure names the study and the model"
+    _, refused = entries(None, EntryFilter(event="Model Refused"))
+    assert refused == [], "an interruption is not a model refusal"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_a_checkpoint_failing_after_the_success_entry_is_superseded(tmp_path: Path, series: Path, tiny: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The success entry is durable but the checkpoint after it fails: the action fails, its
+    success is superseded, nothing is published, and the error says the entry is durable."""
+    real_checkpoint = log_module.AuditLog._checkpoint_locked
+    state = {"armed": False}
+    real_append = log_module.AuditLog.append
+
+    def append(self, event, **kwargs):  # noqa: ANN001, ANN202
+        if event.meaning == "Analysis Run" and kwargs.get("outcome", 0) == 0:
+            state["armed"] = True
+            self._since_checkpoint = self.checkpoint_every  # the checkpoint falls due on this entry
+        return real_append(self, event, **kwargs)
+
+    def checkpoint(self):  # noqa: ANN001, ANN202
+        if state["armed"]:
+            raise AuditError("cannot copy the checkpoint (injected)")
+        return real_checkpoint(self)
+
+    monkeypatch.setattr(log_module.AuditLog, "append", append)
+    monkeypatch.setattr(log_module.AuditLog, "_checkpoint_locked", checkpoint)
+    with pytest.raises(AuditError) as caught:
+        app.analyze(app.Context(settings=Settings()), app.AnalysisRequest(input=series, out=tmp_path / "out", model=tiny))
+    assert "durable" in caught.value.message
+    state["armed"] = False
+    _, recorded = entries(None, EntryFilter(event="Analysis Run"))
+    assert truthfulness_problems(recorded, caught.value, False) == []
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_a_failing_final_checkpoint_does_not_hide_a_refusal(tmp_path: Path, tiny: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    def checkpoint(self):  # noqa: ANN001, ANN202
+        raise AuditError("cannot copy the checkpoint (injected)")
+
+    monkeypatch.setattr(log_module.AuditLog, "_checkpoint_locked", checkpoint)
+    with pytest.raises(AuditError) as caught:
+        app.analyze(app.Context(settings=Settings()),
+                    app.AnalysisRequest(input=tmp_path / "missing", out=tmp_path / "out", model=tiny))
+    assert "already failed: DAI-2" in caught.value.message
+    assert isinstance(caught.value.__cause__, InputRefused)
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_the_crosswalk_exists_only_for_a_published_run(tmp_path: Path, series: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = app.Context(settings=Settings())
+    crosswalk = tmp_path / "walk.bin"
+    failing = _replace_failing_for("out", monkeypatch)
+    with pytest.raises(OutputError):
+        app.anonymize(ctx, app.AnonymizeRequest(inputs=[series], out=tmp_path / "out", crosswalk=crosswalk))
+    assert sorted(p.name for p in tmp_path.iterdir() if "walk" in p.name) == []
+    failing["on"] = False  # (monkeypatch.undo() would also undo the test's own DEVICE_AI_HOME)
+    app.anonymize(ctx, app.AnonymizeRequest(inputs=[series], out=tmp_path / "out", crosswalk=crosswalk))
+    assert crosswalk.is_file() and app.read_crosswalk(ctx, crosswalk)["patients"]
+    _, recorded = entries(None, EntryFilter(event="De-identification"))
+    assert [(e["outcome"], e["details"].get("error"), e["details"].get("supersedes")) for e in recorded][:2] == [
+        (0, None, None), (8, "DAI-500", str(recorded[0]["seq"]))]
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_reading_an_altered_crosswalk_is_recorded_as_a_failure(tmp_path: Path, series: Path) -> None:
+    ctx = app.Context(settings=Settings())
+    crosswalk = tmp_path / "walk.bin"
+    app.anonymize(ctx, app.AnonymizeRequest(inputs=[series], out=tmp_path / "out", crosswalk=crosswalk))
+    data = bytearray(crosswalk.read_bytes())
+    data[-1] ^= 1
+    crosswalk.write_bytes(bytes(data))
+    with pytest.raises(ConfigError) as caught:
+        app.read_crosswalk(ctx, crosswalk)
+    _, recorded = entries(None, EntryFilter(event="De-identification"))
+    reads = [e for e in recorded if e["details"].get("crosswalk_read")]
+    assert truthfulness_problems(reads, caught.value, False) == []
+
+
+@pytest.mark.req("SRS-029", "SRS-083")
+def test_model_verify_through_the_app(tiny: Path) -> None:
+    ctx = app.Context(settings=Settings())
+    assert app.verify_model(ctx, tiny).manifest_sha256
+    (tiny / "model.onnx").write_bytes(b"tampered")
+    with pytest.raises(ModelIntegrityError) as caught:
+        app.verify_model(ctx, tiny)
+    _, recorded = entries(None, EntryFilter())
+    assert [(e["event"]["meaning"], e["outcome"], e["details"].get("error")) for e in recorded] == [
+        ("Model Verified", 0, None), ("Model Refused", 8, caught.value.code)]
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_a_failed_demo_is_recorded_and_keeps_no_synthetic_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from device_ai.training import ct_series
+
+    def disk_full(case: object, folder: Path) -> None:
+        Path(folder).mkdir(parents=True)
+        (Path(folder) / "half.dcm").write_bytes(b"x")
+        raise OutputError("disk full (injected)")
+
+    monkeypatch.setattr(ct_series, "write_ct_series", disk_full)
+    with pytest.raises(OutputError) as caught:
+        app.demo(app.Context(settings=Settings()), tmp_path / "demo", seed=6, slices=2, announce=lambda line: None)
+    _, recorded = entries(None, EntryFilter(event="Analysis Run"))
+    assert truthfulness_problems(recorded, caught.value, False) == []
+    assert list((tmp_path / "demo").iterdir()) == [] if (tmp_path / "demo").exists() else True

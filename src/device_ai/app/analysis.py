@@ -8,6 +8,8 @@ folder becomes the output, after any explanations (which are audited as a nested
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from device_ai.app import preconditions
 from device_ai.app.audited import audited
 from device_ai.app.context import Context
 from device_ai.app.explanation import explain_into
-from device_ai.app.model import load_engine
+from device_ai.app.model import load_engine, model_object
 from device_ai.app.subjects import series_objects
 from device_ai.audit.entry import ANALYSIS_RUN, EXPLANATION
 
@@ -37,23 +39,31 @@ def analyze(ctx: Context, request: AnalysisRequest):  # noqa: ANN201 - inference
         return _analyze(ctx, log, request)
 
 
-def _analyze(ctx: Context, log, request: AnalysisRequest):  # noqa: ANN001, ANN202
+def _analyze(ctx: Context, log, request: AnalysisRequest, prepare: Callable[[], None] | None = None,  # noqa: ANN001
+             out_option: str = "--out"):  # noqa: ANN202
+    """The audited analysis; ``prepare()`` (the demo's synthetic study) runs inside the action,
+    after the preconditions and before the input is read."""
     from device_ai.inference.analyze import analyze as run_pipeline
 
     with audited(log, ANALYSIS_RUN) as action:
-        preconditions.check_output_folder(request.out)
+        preconditions.check_output_folder(request.out, out_option)
         if request.explain:
             preconditions.require_explanations()
         engine = load_engine(ctx, log, request.model, request.threads)
+        action.objects = (model_object(engine),)
         label = preconditions.label_value(engine.manifest, request.explain, "--explain") if request.explain else None
         recorder = None
         if label is not None:  # keep the engine outputs the explanations need (no second inference)
             from device_ai.explain.recorded import SliceRecorder
 
             recorder = SliceRecorder(keep=EXPLAINED_SLICES)
+        if prepare is not None:
+            prepare()
+
+        def loaded(series) -> None:  # noqa: ANN001 - from here on, failures name the study
+            action.objects = series_objects(series, engine)
 
         def before_commit(stage: Path, series, summary: dict) -> list[str]:  # noqa: ANN001
-            action.objects = series_objects(series, engine)
             written: list[str] = []
             if label is not None:
                 with action.nested(EXPLANATION) as step:
@@ -62,7 +72,8 @@ def _analyze(ctx: Context, log, request: AnalysisRequest):  # noqa: ANN001, ANN2
             return written
 
         return run_pipeline(request.input, request.out, engine, limits=ctx.read_limits(),
-                            progress=ctx.progress("analyzing slices"), observe=recorder, before_commit=before_commit)
+                            progress=ctx.progress("analyzing slices"), observe=recorder, loaded=loaded,
+                            before_commit=before_commit)
 
 
 @dataclass(frozen=True)
@@ -74,18 +85,31 @@ class DemoResult:
 
 
 def demo(ctx: Context, out: Path, *, seed: int, slices: int | None, model: Path | None = None,
-         announce=print) -> DemoResult:  # noqa: ANN001
-    """Generate a synthetic CT study under ``out`` and analyze it into ``out/result``.
+         announce: Callable[[str], None] = print) -> DemoResult:
+    """Generate a synthetic CT study in ``out/input-series`` and analyze it into ``out/result``,
+    as one audited analysis: writing the study is part of it, and a failed run keeps neither.
     ``announce`` receives one line per step (the front end prints them)."""
     from device_ai.training.ct_series import write_ct_series
     from device_ai.training.phantoms import generate_case, split_seeds
 
     out = Path(out)
-    preconditions.check_output_folder(out / "result")
-    case = generate_case(split_seeds("test", 1, base_seed=seed)[0], split="test", n_slices=slices)
     study_dir = out / "input-series"
-    announce(f"generating synthetic study {case.patient_id}: {case.hu.shape[0]} slices "
-             f"{case.hu.shape[1]}x{case.hu.shape[2]}, {len(case.lesions)} lesion(s) -> {study_dir}")
-    write_ct_series(case, study_dir)
-    result = analyze(ctx, AnalysisRequest(input=study_dir, out=out / "result", model=model))
+    case = generate_case(split_seeds("test", 1, base_seed=seed)[0], split="test", n_slices=slices)
+    created: list[Path] = []
+
+    def prepare() -> None:
+        preconditions.check_output_folder(study_dir, "demo --out (its input-series folder)")
+        announce(f"generating synthetic study {case.patient_id}: {case.hu.shape[0]} slices "
+                 f"{case.hu.shape[1]}x{case.hu.shape[2]}, {len(case.lesions)} lesion(s) -> {study_dir}")
+        created.append(study_dir)
+        write_ct_series(case, study_dir)
+
+    try:
+        with ctx.open_audit_log() as log:
+            result = _analyze(ctx, log, AnalysisRequest(input=study_dir, out=out / "result", model=model),
+                              prepare=prepare, out_option="demo --out (its result folder)")
+    except BaseException:
+        for folder in created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     return DemoResult(analysis=result, patient_id=case.patient_id, placed_lesions=len(case.lesions), study_dir=study_dir)

@@ -3,10 +3,12 @@
 ``with audited(log, EVENT) as action:`` wraps the whole action. The body calls
 ``action.succeeded(details)`` as its last step before the outputs are published; any
 exception leaving the block is recorded as a failure of that event with its error code, and
-re-raised. If the action fails after a success was recorded (the final rename, a nested step),
-the failure entry names the success entries it supersedes: the log is append-only, so it
-can only correct itself, never erase. Nested steps (``action.nested(EVENT)``) report their
-success entries to the enclosing action for that purpose.
+re-raised. If the action fails after a success was recorded (the final rename, a nested step, a
+checkpoint after the entry), the failure entry names the success entries it supersedes, one
+failure entry per event that had claimed success: the log is append-only, so it can only
+correct itself, never erase. Nested steps (``action.nested(EVENT)``) report their success
+entries to the enclosing action for that purpose. Only when the trail itself cannot be written
+is nothing more recorded; the action then fails with an AuditError that names how it ended.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import contextlib
 from collections.abc import Iterator
 
 from device_ai.audit.entry import AuditObject, Code, Outcome
-from device_ai.errors import AuditError, ConfigError, DeviceAIError, InputRefused, InternalError, Interrupted, OutputRefused
+from device_ai.errors import (AuditCheckpointFailed, AuditError, ConfigError, DeviceAIError, InputRefused,
+                              InternalError, Interrupted, OutputRefused)
 
 
 def outcome_of(exc: BaseException) -> Outcome:
@@ -34,6 +37,10 @@ def error_code(exc: BaseException) -> str:
     return InternalError.code
 
 
+def describe(exc: BaseException) -> str:
+    return exc.one_line() if isinstance(exc, DeviceAIError) else f"{error_code(exc)}: {type(exc).__name__}"
+
+
 class AuditedAction:
     """One action's audit record in the making (see the module docstring)."""
 
@@ -44,28 +51,47 @@ class AuditedAction:
         self.parent = parent
         self.objects: tuple[AuditObject, ...] = ()
         self.details: dict[str, str] = {}
-        self.success_seqs: list[int] = []  # success entries of this action and its nested steps
+        self.claims: list[tuple[Code, str, int]] = []  # (event, action, seq) of recorded successes, nested included
 
     def succeeded(self, details: dict[str, str] | None = None, outcome: Outcome = Outcome.SUCCESS) -> None:
         """Record the action's success (or a partial one: ``outcome``); durable on return."""
-        entry = self.log.append(self.event, action=self.action, outcome=outcome, objects=self.objects,
-                                details={**self.details, **(details or {})})
-        self._claimed(entry.seq)
+        try:
+            entry = self.log.append(self.event, action=self.action, outcome=outcome, objects=self.objects,
+                                    details={**self.details, **(details or {})})
+        except AuditCheckpointFailed as exc:  # the entry is durable though the checkpoint failed
+            self._claimed(self.event, self.action, exc.entry_seq)
+            raise
+        self._claimed(self.event, self.action, entry.seq)
 
-    def _claimed(self, seq: int) -> None:
-        self.success_seqs.append(seq)
+    def _claimed(self, event: Code, action: str, seq: int) -> None:
+        self.claims.append((event, action, seq))
         if self.parent is not None:
-            self.parent._claimed(seq)
+            self.parent._claimed(event, action, seq)
 
     @property
     def recorded(self) -> bool:
-        return bool(self.success_seqs)
+        return bool(self.claims)
 
     def failed(self, exc: BaseException) -> None:
+        """The failure entry of this action, superseding its success claims; then one for each
+        nested step's event that had claimed success."""
         details = {**self.details, "error": error_code(exc)}
-        if self.success_seqs:
-            details["supersedes"] = ",".join(str(seq) for seq in self.success_seqs)
+        own = [seq for event, _, seq in self.claims if event == self.event]
+        if own:
+            details["supersedes"] = ",".join(map(str, own))
         self.log.append(self.event, action=self.action, outcome=outcome_of(exc), objects=self.objects, details=details)
+        for event, action in dict.fromkeys((e, a) for e, a, _ in self.claims if e != self.event):
+            seqs = [seq for e, a, seq in self.claims if (e, a) == (event, action)]
+            self.log.append(event, action=action, outcome=outcome_of(exc), objects=self.objects,
+                            details={"error": error_code(exc), "supersedes": ",".join(map(str, seqs)),
+                                     "reason": f"the enclosing '{self.event.meaning}' failed"})
+        self._superseded({seq for _, _, seq in self.claims})
+
+    def _superseded(self, seqs: set[int]) -> None:
+        """Claims corrected by a failure entry: no enclosing action supersedes them again."""
+        self.claims = [claim for claim in self.claims if claim[2] not in seqs]
+        if self.parent is not None:
+            self.parent._superseded(seqs)
 
     @contextlib.contextmanager
     def nested(self, event: Code, action: str = "C") -> Iterator[AuditedAction]:
@@ -79,13 +105,17 @@ def audited(log, event: Code, action: str = "C", *, parent: AuditedAction | None
     record = AuditedAction(log, event, action, parent)
     try:
         yield record
-    except AuditError:
-        raise  # the trail itself failed: there is nowhere to record it
+    except AuditError as exc:
+        if record.claims:  # a success is durable but the trail failed after it: try to supersede it
+            with contextlib.suppress(AuditError):
+                record.failed(exc)
+        raise
     except BaseException as exc:
         try:
             record.failed(exc)
         except AuditError as audit_exc:
-            raise audit_exc from exc
+            raise AuditError(f"{audit_exc.message}; the action had failed: {describe(exc)}",
+                             hint=audit_exc.hint) from exc
         raise
     if not record.recorded:  # a defect of the action's code: say so in the trail too
         defect = InternalError(f"the action '{event.meaning}' ended without recording its outcome")

@@ -7,6 +7,7 @@ entry is durable; a failed self-check is recorded as a serious failure and publi
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from device_ai.app import preconditions
 from device_ai.app.audited import audited
 from device_ai.app.context import Context
 from device_ai.audit.entry import DEIDENTIFICATION, Outcome
-from device_ai.errors import DeidentificationFailed, OutputRefused
+from device_ai.errors import DeidentificationFailed, OutputError, OutputRefused
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,24 @@ def anonymize(ctx: Context, request: AnonymizeRequest):  # noqa: ANN201 - deiden
         crosswalk_written: list[Path] = []
 
         def before_commit(result) -> None:  # noqa: ANN001
+            # The crosswalk is written under a hidden name and gets its own name only once the
+            # entry is durable, so no crosswalk exists for a run the trail does not record.
+            pending = None
             if request.crosswalk is not None:
-                crosswalk_written.append(write_crosswalk(Path(request.crosswalk), result.replacer))
+                final = Path(request.crosswalk)
+                pending = write_crosswalk(final.with_name(f".{final.name}.pending"), result.replacer)
+                crosswalk_written.append(pending)
             action.succeeded({"files": str(result.files_in), "written": str(len(result.written)),
                               "quarantined": str(len(result.quarantined)), "self_check": "passed",
                               "crosswalk": "yes" if request.crosswalk else "no"},
                              outcome=Outcome.MINOR_FAILURE if result.quarantined else Outcome.SUCCESS)
+            if pending is not None:
+                crosswalk_written.append(Path(request.crosswalk))
+                try:
+                    os.replace(pending, request.crosswalk)
+                except OSError as exc:
+                    raise OutputError(f"could not write the crosswalk {request.crosswalk}: {exc.strerror or exc}; "
+                                      "nothing was published", hint="check the crosswalk location") from exc
 
         try:
             return deidentifier.run([Path(p) for p in request.inputs], Path(request.out), request.quarantine_folder,

@@ -31,7 +31,7 @@ def load_engine(ctx: Context, log, path: Path | None = None, threads: int | None
                                    options=EngineOptions(threads=threads or ctx.settings.inference_threads))
     except AuditError:
         raise
-    except BaseException as exc:
+    except Exception as exc:  # an interruption is not a refusal: the enclosing action records it
         log.append(MODEL_REFUSED, outcome=Outcome.SERIOUS_FAILURE, action="R", details={"error": error_code(exc)})
         raise
     package = engine.package

@@ -17,7 +17,7 @@ from device_ai.audit.checkpoint import Checkpoint, sign_note, verifier_key
 from device_ai.audit.entry import LOG_RECOVERED, Actor, AuditEntry, AuditObject, Code, Outcome, utc_now
 from device_ai.audit.store import RecordFile, scan
 from device_ai.config import load_settings
-from device_ai.errors import AuditError, AuditIntegrityError
+from device_ai.errors import AuditCheckpointFailed, AuditError, AuditIntegrityError, DeviceAIError
 from device_ai.keystore import device_home, ed25519_key, private_dir
 
 LOG_NAME = "audit.log"
@@ -106,7 +106,11 @@ class AuditLog:
             self._append_locked([entry])
             due = time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
             if self._since_checkpoint >= self.checkpoint_every or due:
-                self._checkpoint_locked()
+                try:
+                    self._checkpoint_locked()
+                except AuditError as exc:  # the entry is durable: say which, so it is not lost
+                    raise AuditCheckpointFailed(f"{exc.message} (after entry {entry.seq}, which is durable)",
+                                                entry_seq=entry.seq, hint=exc.hint) from exc
         return entry
 
     @property
@@ -150,5 +154,15 @@ class AuditLog:
     def __enter__(self) -> AuditLog:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: BaseException | None, traceback: object) -> None:
+        """Close (a final checkpoint). A checkpoint failure here must not hide how the action
+        ended: the error raised says it, and chains the action's own exception."""
+        try:
+            self.close()
+        except AuditError as close_error:
+            if exc is None:
+                raise AuditError(f"{close_error.message}; the action itself completed and its audit entry is durable",
+                                 hint=close_error.hint) from close_error
+            ended = exc.one_line() if isinstance(exc, DeviceAIError) else type(exc).__name__
+            raise AuditError(f"{close_error.message}; the action had already failed: {ended}",
+                             hint=close_error.hint) from exc

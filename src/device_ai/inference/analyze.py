@@ -154,11 +154,13 @@ def analyze(
     limits: ReadLimits | None = None,
     progress: Progress | None = None,
     observe: SliceObserver | None = None,
+    loaded: Callable[[CTSeries], None] | None = None,
     before_commit: Callable[[Path, CTSeries, dict[str, Any]], list[str]] | None = None,
 ) -> AnalysisResult:
     """Analyze one CT series (a file or a folder) into ``out_dir`` (which must not exist or be empty).
 
-    ``observe``: see :func:`segment_volume`. ``before_commit(stage, series, summary)`` runs when the outputs are written into the
+    ``observe``: see :func:`segment_volume`; ``loaded(series)`` runs once the series passed the
+    contract (the audit names it from then on). ``before_commit(stage, series, summary)`` runs when the outputs are written into the
     staging folder but before they become visible (extra outputs, the audit entry); it returns
     the names of any files it added. If it raises, nothing is kept.
     """
@@ -168,6 +170,8 @@ def analyze(
     contract = InputContract.model_validate(engine.manifest.input_contract)
     files = collect_input_files(Path(input_path), limits)
     series = load_series(files, contract, limits)
+    if loaded is not None:
+        loaded(series)
     labels = segment_volume(engine, series.hu, series_spacing(series), progress, observe)
     measurements = measure(labels, series_spacing(series), label_defs=engine.manifest.labels)
     seg = build_seg(series, labels, segment_specs(engine.manifest), algorithm_identity(engine))
