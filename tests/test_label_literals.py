@@ -23,14 +23,17 @@ EXCLUDED = {"model/package/manifest.py", "training/labels.py"}
 # line and nothing else, and a fixed line simply stops matching.
 ALLOWED: dict[tuple[str, str], str] = {}
 
-_LABELISH = r"(?:\w*label\w*|\w*lesion\w*|\w*organ\w*|\w*argmax\([^()]*\)|predicted|prediction|truth)"
+_LABELISH = r"(?:\w*label\w*|\w*lesion\w*|\w*organ\w*|\w*argmax\([^()]*\)|predicted|prediction|truth|seg|target)"
 PATTERNS = {
     "label compared with a literal": re.compile(rf"\b{_LABELISH}\s*(?:==|!=)\s*\d+\b|\b\d+\s*(?:==|!=)\s*{_LABELISH}",
                                                 re.IGNORECASE),
     "label name or definition indexed by a literal": re.compile(r"\b\w*(?:label|name)s?\w*\s*\[\s*[1-9]\d*\s*\]",
                                                                 re.IGNORECASE),
     "organ/lesion value defined as a literal": re.compile(
-        r"^\s*\w*(?:ORGAN|LESION)\w*(?:\s*,\s*\w+)*\s*(?::\s*int\s*)?=\s*\(?\s*\d", re.IGNORECASE),
+        r"^\s*\w*(?:ORGAN|LESION)\w*(?:\s*,\s*\w+)*\s*(?::\s*int\s*)?=\s*\(?\s*\d+(?![.\deE])", re.IGNORECASE),
+    "label values listed as literals": re.compile(
+        r"\b(?:classes|label_values|labels)\s*(?::[^=]+)?=\s*[(\[]\s*\d+\s*,|\bisin\([^()]*,\s*[(\[]\s*\d+\s*,",
+        re.IGNORECASE),
     "label argument given a literal": re.compile(r"\b\w*label\w*\s*(?::\s*int\s*)?=\s*[1-9]\d*\b(?!\s*[.\w])",
                                                  re.IGNORECASE),
     "literal written into a label map": re.compile(r"\b\w*labels?\w*\[[^\]]*\]\s*=\s*[1-9]\d*\s*(?:#.*)?$",
@@ -75,6 +78,10 @@ def test_no_module_hard_codes_a_label_value() -> None:
     "LESION = 2",
     "def f(label: int = 2): pass",
     "labels[mask] = 1",
+    "def soft_dice_loss(logits, target, classes: tuple[int, ...] = (1, 2)):",
+    "hit = np.isin(pred, [1, 2])",
+    "organ = seg == 1",
+    "t = (target == 2).float()",
 ], ids=lambda s: s)
 def test_the_check_flags_literal_label_values(snippet: str) -> None:
     """Negative control: each of these hard-codes a label value and must be reported."""
@@ -92,6 +99,11 @@ def test_the_check_flags_literal_label_values(snippet: str) -> None:
     "labels = np.zeros(shape, np.uint8)",
     "# a comment saying labels == 2 is not code",
     "first = names[0]",
+    "LESION_GAP_MM = 3.0",
+    "STRUCTURE_ORGAN_GAP_MM = 3.0",
+    "ORGAN_BODY_FILL = 0.85",
+    "LESION_SCALE = 1e3",
+    "t = (target == cls).float()",
 ], ids=lambda s: s)
 def test_the_check_leaves_other_code_alone(snippet: str) -> None:
     assert not literal_label_uses(snippet), snippet

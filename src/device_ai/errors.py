@@ -149,10 +149,15 @@ class TraceabilityError(DeviceAIError):
 
 
 class TraceGateFailed(DeviceAIError):
-    """``device-ai trace check`` found gaps in the evidence (each was printed on its own line)."""
+    """``device-ai trace check`` found gaps in the evidence (each printed on its own line, or
+    carried in ``problems``)."""
 
     code = "DAI-910"
     exit_code = 13
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = tuple(problems)
 
 
 class DeidentificationFailed(DeviceAIError):

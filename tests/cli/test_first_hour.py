@@ -15,7 +15,7 @@ import device_ai
 from device_ai import app, cli
 from device_ai.app.audit_trail import parse_time
 from device_ai.config import Settings
-from device_ai.errors import ConfigError
+from device_ai.errors import AuditIntegrityError, ConfigError
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -34,7 +34,8 @@ def test_version_is_printed_by_the_option_and_the_command() -> None:
 
 
 @pytest.mark.req("SRS-017")
-def test_debug_and_config_are_accepted_after_any_sub_command(capsys: pytest.CaptureFixture[str]) -> None:
+def test_debug_is_accepted_after_any_sub_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """(``--config`` after a sub-command: tests/test_config.py.)"""
     for argv in (["audit", "show", "--debug"], ["--debug", "audit", "show"], ["audit", "verify", "--debug"],
                  ["config", "show", "--debug"], ["model", "info", "--debug"]):
         code, _, err = _run(capsys, *argv)
@@ -62,27 +63,28 @@ def test_a_deleted_log_with_checkpoints_fails_verification(capsys: pytest.Captur
         log.append(APPLICATION_ACTIVITY)
     (default_folder() / LOG_NAME).unlink()
     code, out, _ = _run(capsys, "audit", "verify")
-    assert code == 8 and "FAIL:" in out and "missing" in out
+    assert code == AuditIntegrityError.exit_code and "FAIL:" in out and "missing" in out
 
 
 @pytest.mark.req("SRS-017", "SRS-030")
 def test_audit_show_has_a_header_outcomes_in_words_and_strict_times(capsys: pytest.CaptureFixture[str]) -> None:
-    from device_ai.audit.entry import ANALYSIS_RUN, Outcome
+    from device_ai.audit.entry import ANALYSIS_RUN, MODEL_VERIFIED, Outcome
     from device_ai.audit.log import AuditLog
 
     with AuditLog.open() as log:
         log.append(ANALYSIS_RUN, action="C")
         log.append(ANALYSIS_RUN, action="C", outcome=Outcome.MINOR_FAILURE, details={"error": "DAI-210"})
+        log.append(MODEL_VERIFIED, action="R")  # another event: the --event filter must leave it out
     code, out, err = _run(capsys, "audit", "show", "--since", "yesterday")
     lines = out.splitlines()
     assert code == 0 and lines[0].split()[:3] == ["seq", "time", "(UTC)"]
-    assert "success" in lines[1] and "minor failure" in lines[2] and "2 of 2 entries shown" in err
+    assert "success" in lines[1] and "minor failure" in lines[2] and "3 of 3 entries shown" in err
     code, out, err = _run(capsys, "audit", "show", "--until", "yesterday")
-    assert code == 0 and len(out.splitlines()) == 1 and "0 of 2 entries shown" in err
-    code, _, err = _run(capsys, "audit", "show", "--event", "analysis run", "--since", "24h")
-    assert code == 0 and "2 of 2" in err
+    assert code == 0 and len(out.splitlines()) == 1 and "0 of 3 entries shown" in err
+    code, out, err = _run(capsys, "audit", "show", "--event", "analysis run", "--since", "24h")
+    assert code == 0 and "2 of 3" in err and "Model Verified" not in out
     code, _, err = _run(capsys, "audit", "show", "--since", "last tuesday")
-    assert code == 2 and "'last tuesday' is not a time" in err and "yesterday" in err
+    assert code == ConfigError.exit_code and "'last tuesday' is not a time" in err and "yesterday" in err
 
 
 @pytest.mark.req("SRS-017")

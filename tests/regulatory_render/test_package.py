@@ -246,5 +246,8 @@ def test_cli_writes_the_package(tmp_path: Path, graph: dict[str, Any], project: 
                      "--allow-gaps"]) == 0
     captured = capsys.readouterr()
     assert "manifest.json SHA-256" in captured.out and "DRAFT package" in captured.err
+    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    assert manifest["status"] == "draft" and manifest["draft_gaps"] and manifest["draft_gaps"][0].startswith("GAP ")
+    assert "DRAFT, NOT A SUBMISSION" in (tmp_path / "p" / "index.html").read_text()
     assert pkg.verify_package(tmp_path / "p") == []
     assert LONG_NODE.split("::")[1][:40] in (tmp_path / "p" / "vv-report.html").read_text()

@@ -14,27 +14,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from device_ai.errors import TraceGateFailed
 
 def cmd_report_package(args: argparse.Namespace) -> int:
     """Write the package (IEC 62304 5.8; FDA premarket software documentation) and say where."""
-    from device_ai.regulatory.package import build_package, read_graph
-    from device_ai.regulatory.trace import check
+    from device_ai.regulatory.package import build_package, gate_gaps, read_graph
 
     graph = read_graph(Path(args.graph))
-    gate = check(Path(args.root), Path(args.graph))
-    if not gate.passed:
-        gaps = gate.section("gap")
-        for finding in gaps:
-            print(finding.line(), file=sys.stderr)
-        if not args.allow_gaps:
-            raise TraceGateFailed(f"{len(gaps)} gap(s) in the evidence (listed above): the package would present "
-                                  "unverified items as evidence; nothing was written",
-                                  hint="fix each GAP line (device-ai trace check), or pass --allow-gaps for a draft")
-        print(f"warning: building a DRAFT package with {len(gaps)} gap(s) in the evidence (--allow-gaps); it is "
-              "not a submission", file=sys.stderr)
+    gaps = gate_gaps(Path(args.root), Path(args.graph), allow_gaps=args.allow_gaps)
     result = build_package(graph, root=Path(args.root), out=Path(args.out),
-                           baseline=Path(args.baseline) if args.baseline else None)
+                           baseline=Path(args.baseline) if args.baseline else None, draft_gaps=gaps)
+    if gaps:
+        print(f"warning: a DRAFT package with {len(gaps)} gap(s) in the evidence (--allow-gaps); it is not a "
+              "submission, and its index.html and manifest.json say so", file=sys.stderr)
     print(f"submission package: {len(result.files)} files -> {result.out} "
           f"(manifest.json SHA-256 {result.manifest_sha256})")
     print(f"open {result.out / 'index.html'}")

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import device_ai
 from device_ai.atomic_io import atomic_write_bytes, staged_directory
-from device_ai.errors import TraceabilityError
+from device_ai.errors import TraceabilityError, TraceGateFailed
 from device_ai.regulatory import sbom as sbom_module
 from device_ai.regulatory import trace
 from device_ai.regulatory.graph import graph_json
@@ -113,8 +113,11 @@ def build_sbom_text(view: TraceView) -> str:
     return text
 
 
-def package_files(graph: Mapping[str, Any], *, root: Path, baseline: Path | None = None) -> dict[str, bytes]:
-    """Every file of the package, ``{relative name: bytes}``, the manifest last (IEC 62304 5.8.7, 5.8.8)."""
+def package_files(graph: Mapping[str, Any], *, root: Path, baseline: Path | None = None,
+                  draft_gaps: Sequence[str] = ()) -> dict[str, bytes]:
+    """Every file of the package, ``{relative name: bytes}``, the manifest last (IEC 62304 5.8.7, 5.8.8).
+    ``draft_gaps``: the trace gate's gaps of a draft built despite them; the index and the
+    manifest then say it is a draft and list them."""
     view = TraceView.from_graph(graph)
     old = load_baseline(baseline) if baseline is not None else None
     sbom_text = build_sbom_text(view)
@@ -125,13 +128,15 @@ def package_files(graph: Mapping[str, Any], *, root: Path, baseline: Path | None
     files[SBOM] = sbom_text.encode("utf-8")
     files[GRAPH] = graph_json(graph).encode("utf-8")
     digests = {name: sha256_hex(data) for name, data in files.items()}
-    files["index.html"] = render_index(view, digests, has_diff=old is not None).encode("utf-8")
+    files["index.html"] = render_index(view, digests, has_diff=old is not None, draft_gaps=draft_gaps).encode("utf-8")
     manifest = {
         "schema": SCHEMA,
         "software": {"name": "device-ai", "version": view.software_version},
         "commit": view.head,
         "generator": {"name": "device-ai report package", "version": device_ai.__version__},
         "baseline": None if old is None else {"commit": old.head, "version": old.software_version},
+        "status": "draft" if draft_gaps else "complete",
+        "draft_gaps": list(draft_gaps),
         "sbom_serial_number": sbom.get("serialNumber"),
         "files": {name: {"sha256": sha256_hex(data), "bytes": len(data)} for name, data in sorted(files.items())},
     }
@@ -139,14 +144,28 @@ def package_files(graph: Mapping[str, Any], *, root: Path, baseline: Path | None
     return dict(sorted(files.items()))
 
 
-def build_package(graph: Mapping[str, Any], *, root: Path, out: Path, baseline: Path | None = None) -> PackageResult:
+def build_package(graph: Mapping[str, Any], *, root: Path, out: Path, baseline: Path | None = None,
+                  draft_gaps: Sequence[str] = ()) -> PackageResult:
     """Write the submission package to ``out`` (must not exist or be empty), in one rename."""
-    files = package_files(graph, root=root, baseline=baseline)
+    files = package_files(graph, root=root, baseline=baseline, draft_gaps=draft_gaps)
     out = Path(out)
     with staged_directory(out) as stage:
         for name, data in files.items():
             atomic_write_bytes(stage / name, data)
     return PackageResult(out, {name: sha256_hex(data) for name, data in files.items()}, sha256_hex(files[MANIFEST]))
+
+
+def gate_gaps(root: Path, graph_path: Path, *, allow_gaps: bool) -> list[str]:
+    """The trace gate's gap lines for a package of ``graph_path``: refuses (TraceGateFailed,
+    every gap in ``problems``) unless ``allow_gaps``; then the gaps make the package a draft."""
+    from device_ai.regulatory.trace import check
+
+    gaps = [finding.line() for finding in check(Path(root), Path(graph_path)).section("gap")]
+    if gaps and not allow_gaps:
+        raise TraceGateFailed(f"{len(gaps)} gap(s) in the evidence: the package would present unverified items as "
+                              "evidence; nothing was written", problems=tuple(gaps),
+                              hint="fix each GAP line (device-ai trace check), or pass --allow-gaps for a draft")
+    return gaps
 
 
 def verify_package(folder: Path) -> list[str]:

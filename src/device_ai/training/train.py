@@ -82,8 +82,9 @@ def describe(segmenter: SegmenterConfig) -> str:
     )
 
 
-def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, classes: tuple[int, ...] = (1, 2)) -> torch.Tensor:
-    """Mean over ``classes`` of 1 - soft Dice, computed over the whole batch."""
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor,
+                   classes: tuple[int, ...] = tuple(label.value for label in DEMO_LABELS)) -> torch.Tensor:
+    """Mean over ``classes`` (the phantom truth's label values) of 1 - soft Dice, over the whole batch."""
     probs = logits.softmax(dim=1)
     losses = []
     for cls in classes:

@@ -145,12 +145,13 @@ def render_all(view: TraceView, *, root: Path, sbom: Mapping[str, Any], model_ma
     return out
 
 
-def render_index(view: TraceView, files: Mapping[str, str], *, has_diff: bool) -> str:
-    """The package index: every document with its clause, summary and SHA-256."""
+def render_index(view: TraceView, files: Mapping[str, str], *, has_diff: bool, draft_gaps: Sequence[str] = ()) -> str:
+    """The package index: every document with its clause, summary and SHA-256; a draft (built
+    despite gaps in the evidence) says so first and lists the gaps."""
     listed = list(DOCUMENTS) + ([DIFF] if has_diff else [])
     return environment().get_template("index.html.j2").render(
         view=view, summary=docs.summary(view), documents=listed, head=view.head, version=view.software_version,
-        digests=files, has_diff=has_diff, doc=Document("index.html", "Submission package", "IEC 62304 5.8; "
+        digests=files, has_diff=has_diff, draft_gaps=list(draft_gaps), doc=Document("index.html", "Submission package", "IEC 62304 5.8; "
                                                        "FDA premarket software; EU MDR Annex II", ""))
 
 
