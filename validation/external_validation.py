@@ -89,7 +89,7 @@ def markdown(report: dict[str, Any]) -> str:
     for result in report["sets"]:
         m = result["metrics"]
         worst = result["worst_subgroup"]
-        worst_text = (f"{worst['subgroup']} {worst['bin']}: {worst['lesion_dice']:.2f} "
+        worst_text = (f"{worst['subgroup'].replace('|', chr(92) + '|')} {worst['bin']}: {worst['lesion_dice']:.2f} "
                       f"[{worst['lesion_dice_ci95'][0]:.2f}, {worst['lesion_dice_ci95'][1]:.2f}] (n {worst['n']})"
                       if worst else "-")
         lines.append(
@@ -108,7 +108,7 @@ def markdown(report: dict[str, Any]) -> str:
                   "| subgroup | bin | n | Lesion Dice [95% CI] | sensitivity [95% CI] |", "|---|---|---|---|---|"]
         for row in result["subgroups"]:
             sens = row["sensitivity"]
-            lines.append(f"| {row['subgroup']} | {row['bin']} | {row['n']} | "
+            lines.append(f"| {row['subgroup'].replace('|', chr(92) + '|')} | {row['bin']} | {row['n']} | "
                          f"{_ci(row['lesion_dice'], row['lesion_dice_ci95'])} | "
                          f"{_ci(sens['value'], sens['ci95']) if sens['value'] is not None else '-'} |")
     return "\n".join(lines) + "\n"
@@ -126,8 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patients", type=int, default=60, help="patients per set (protocol: at least 60)")
     parser.add_argument("--base-seed", type=int, default=0)
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
-    parser.add_argument("--out", required=True, help="folder for external-<model>-<version>.json and .md")
+    parser.add_argument("--out", help="folder for external-<model>-<version>.json and .md")
+    parser.add_argument("--render", metavar="JSON", help="only regenerate the .md beside a result JSON")
     args = parser.parse_args(argv)
+    if args.render:
+        source = Path(args.render)
+        source.with_suffix(".md").write_text(markdown(json.loads(source.read_text(encoding="utf-8"))), encoding="utf-8")
+        return 0
+    if not args.out:
+        parser.error("--out is required (or --render JSON)")
     sets = [name.strip() for name in args.sets.split(",") if name.strip()]
     unknown = sorted(set(sets) - set(SETS))
     if unknown:
