@@ -421,3 +421,95 @@ def test_a_failed_demo_is_recorded_and_keeps_no_synthetic_study(tmp_path: Path, 
     _, recorded = entries(None, EntryFilter(event="Analysis Run"))
     assert truthfulness_problems(recorded, caught.value, False) == []
     assert list((tmp_path / "demo").iterdir()) == [] if (tmp_path / "demo").exists() else True
+
+
+def _checkpoint_writes_fail_from(event_meaning: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
+    """Every checkpoint write fails (disk full on audit/checkpoints, as OutputError from the
+    atomic writer) from the first success entry of ``event_meaning`` on; the checkpoint is due
+    on every entry from then on."""
+    from device_ai import atomic_io
+
+    state = {"armed": False}
+    real_write = atomic_io.atomic_write_bytes
+    real_append = log_module.AuditLog.append
+
+    def write(path: Path, data: bytes, **kwargs: object) -> Path:
+        if state["armed"] and path.suffix == ".note":
+            raise OutputError(f"could not write {path}: No space left on device (injected)")
+        return real_write(path, data, **kwargs)
+
+    def append(self, event, **kwargs):  # noqa: ANN001, ANN202
+        if event.meaning == event_meaning and kwargs.get("outcome", 0) == 0:
+            state["armed"] = True
+        if state["armed"]:
+            self._since_checkpoint = self.checkpoint_every
+        return real_append(self, event, **kwargs)
+
+    monkeypatch.setattr(log_module, "atomic_write_bytes", write)
+    monkeypatch.setattr(log_module.AuditLog, "append", append)
+    return state
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_a_local_checkpoint_write_failing_after_the_success_is_superseded(tmp_path: Path, series: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """With explanations: the nested success is superseded too, although every further
+    checkpoint fails (each failure entry is still durable)."""
+    state = _checkpoint_writes_fail_from("Explanation Produced", monkeypatch)
+    with pytest.raises(AuditError) as caught:
+        app.analyze(app.Context(settings=Settings()),
+                    app.AnalysisRequest(input=series, out=tmp_path / "out", explain="Organ"))
+    state["armed"] = False
+    assert "durable" in caught.value.message and "No space left" in caught.value.message
+    for event in ("Analysis Run", "Explanation Produced"):
+        _, recorded = entries(None, EntryFilter(event=event))
+        assert truthfulness_problems(recorded, caught.value, False) == [], event
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_a_local_checkpoint_failure_at_close_does_not_hide_a_refusal(tmp_path: Path, tiny: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from device_ai import atomic_io
+
+    real_write = atomic_io.atomic_write_bytes
+
+    def write(path: Path, data: bytes, **kwargs: object) -> Path:
+        if path.suffix == ".note":
+            raise OutputError(f"could not write {path}: No space left on device (injected)")
+        return real_write(path, data, **kwargs)
+
+    monkeypatch.setattr(log_module, "atomic_write_bytes", write)
+    with pytest.raises(AuditError) as caught:
+        app.analyze(app.Context(settings=Settings()),
+                    app.AnalysisRequest(input=tmp_path / "missing", out=tmp_path / "out", model=tiny))
+    assert "already failed: DAI-2" in caught.value.message and "checkpoint" in caught.value.message
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_an_interruption_at_the_final_sync_unpublishes_and_is_recorded(tmp_path: Path, series: Path, tiny: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from device_ai import atomic_io
+
+    real_fsync = atomic_io.fsync_directory
+
+    def fsync(directory: Path) -> None:
+        if Path(directory) == tmp_path:  # the parent of --out, synced right after the rename
+            raise KeyboardInterrupt
+        real_fsync(directory)
+
+    monkeypatch.setattr(atomic_io, "fsync_directory", fsync)
+    with pytest.raises(KeyboardInterrupt):
+        app.analyze(app.Context(settings=Settings()), app.AnalysisRequest(input=series, out=tmp_path / "out", model=tiny))
+    _, recorded = entries(None, EntryFilter(event="Analysis Run"))
+    assert truthfulness_problems(recorded, KeyboardInterrupt(), False) == []
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_a_demo_with_no_slices_is_a_recorded_argument_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--slices 0"):
+        app.demo(app.Context(settings=Settings()), tmp_path / "demo", seed=6, slices=0, announce=lambda line: None)
+    _, recorded = entries(None, EntryFilter(event="Analysis Run"))
+    assert [(e["outcome"], e["details"]["error"]) for e in recorded] == [(4, "DAI-100")]
+    assert not (tmp_path / "demo" / "input-series").exists()

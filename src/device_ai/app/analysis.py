@@ -20,6 +20,7 @@ from device_ai.app.explanation import explain_into
 from device_ai.app.model import load_engine, model_object
 from device_ai.app.subjects import series_objects
 from device_ai.audit.entry import ANALYSIS_RUN, EXPLANATION
+from device_ai.errors import ConfigError
 
 EXPLAINED_SLICES = 3  # analyze --explain explains the three slices with the largest predicted area
 
@@ -94,11 +95,15 @@ def demo(ctx: Context, out: Path, *, seed: int, slices: int | None, model: Path 
 
     out = Path(out)
     study_dir = out / "input-series"
-    case = generate_case(split_seeds("test", 1, base_seed=seed)[0], split="test", n_slices=slices)
     created: list[Path] = []
+    cases = []
 
     def prepare() -> None:
         preconditions.check_output_folder(study_dir, "demo --out (its input-series folder)")
+        if slices is not None and slices < 1:
+            raise ConfigError(f"--slices {slices}: a study needs at least 1 slice", hint="pass --slices 1 or more")
+        case = generate_case(split_seeds("test", 1, base_seed=seed)[0], split="test", n_slices=slices)
+        cases.append(case)
         announce(f"generating synthetic study {case.patient_id}: {case.hu.shape[0]} slices "
                  f"{case.hu.shape[1]}x{case.hu.shape[2]}, {len(case.lesions)} lesion(s) -> {study_dir}")
         created.append(study_dir)
@@ -112,4 +117,5 @@ def demo(ctx: Context, out: Path, *, seed: int, slices: int | None, model: Path 
         for folder in created:
             shutil.rmtree(folder, ignore_errors=True)
         raise
-    return DemoResult(analysis=result, patient_id=case.patient_id, placed_lesions=len(case.lesions), study_dir=study_dir)
+    return DemoResult(analysis=result, patient_id=cases[0].patient_id, placed_lesions=len(cases[0].lesions),
+                      study_dir=study_dir)

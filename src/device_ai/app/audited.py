@@ -79,13 +79,21 @@ class AuditedAction:
         own = [seq for event, _, seq in self.claims if event == self.event]
         if own:
             details["supersedes"] = ",".join(map(str, own))
-        self.log.append(self.event, action=self.action, outcome=outcome_of(exc), objects=self.objects, details=details)
+        entries = [(self.event, self.action, details)]
         for event, action in dict.fromkeys((e, a) for e, a, _ in self.claims if e != self.event):
             seqs = [seq for e, a, seq in self.claims if (e, a) == (event, action)]
-            self.log.append(event, action=action, outcome=outcome_of(exc), objects=self.objects,
-                            details={"error": error_code(exc), "supersedes": ",".join(map(str, seqs)),
-                                     "reason": f"the enclosing '{self.event.meaning}' failed"})
+            entries.append((event, action, {"error": error_code(exc), "supersedes": ",".join(map(str, seqs)),
+                                            "reason": f"the enclosing '{self.event.meaning}' failed"}))
+        checkpoint_failure: AuditCheckpointFailed | None = None
+        for event, action, entry_details in entries:
+            try:
+                self.log.append(event, action=action, outcome=outcome_of(exc), objects=self.objects,
+                                details=entry_details)
+            except AuditCheckpointFailed as failure:  # the entry is durable: write the others, then report it
+                checkpoint_failure = checkpoint_failure or failure
         self._superseded({seq for _, _, seq in self.claims})
+        if checkpoint_failure is not None:
+            raise checkpoint_failure
 
     def _superseded(self, seqs: set[int]) -> None:
         """Claims corrected by a failure entry: no enclosing action supersedes them again."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from device_ai.app import preconditions
+from device_ai.atomic_io import fsync_directory
 from device_ai.app.audited import audited
 from device_ai.app.context import Context
 from device_ai.audit.entry import DEIDENTIFICATION, Outcome
@@ -66,8 +67,10 @@ def anonymize(ctx: Context, request: AnonymizeRequest):  # noqa: ANN201 - deiden
                              outcome=Outcome.MINOR_FAILURE if result.quarantined else Outcome.SUCCESS)
             if pending is not None:
                 crosswalk_written.append(Path(request.crosswalk))
-                try:
-                    os.replace(pending, request.crosswalk)
+                try:  # a link never replaces a file that appeared since the precondition check
+                    os.link(pending, request.crosswalk)
+                    os.unlink(pending)
+                    fsync_directory(Path(request.crosswalk).parent)
                 except OSError as exc:
                     raise OutputError(f"could not write the crosswalk {request.crosswalk}: {exc.strerror or exc}; "
                                       "nothing was published", hint="check the crosswalk location") from exc

@@ -129,11 +129,20 @@ class AuditLog:
             return self._checkpoint_locked()
 
     def _checkpoint_locked(self) -> bytes:
-        note = sign_note(Checkpoint(self.origin, self.size, self.root()).body(), self.origin, ed25519_key(KEY_NAME))
-        folder = private_dir(self.folder / CHECKPOINT_DIR)
+        """Sign the tree head and write it here and to the copy location. Any failure (key store,
+        local write, copy) is an AuditError: a checkpoint is part of the audit trail."""
         name = f"{self.size:012d}.note"
-        atomic_write_bytes(folder / name, note)
-        atomic_write_bytes(self.folder / "checkpoint.note", note)
+        try:
+            note = sign_note(Checkpoint(self.origin, self.size, self.root()).body(), self.origin, ed25519_key(KEY_NAME))
+            folder = private_dir(self.folder / CHECKPOINT_DIR)
+            atomic_write_bytes(folder / name, note)
+            atomic_write_bytes(self.folder / "checkpoint.note", note)
+        except AuditError:
+            raise
+        except Exception as exc:
+            message = exc.message if isinstance(exc, DeviceAIError) else f"{type(exc).__name__}: {exc}"
+            raise AuditError(f"could not write the signed checkpoint {name} in {self.folder}: {message}",
+                             hint="check free space and permissions of DEVICE_AI_HOME/audit") from exc
         if self.copy_dir is not None:
             try:
                 private_dir(Path(self.copy_dir))
