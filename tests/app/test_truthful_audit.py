@@ -148,8 +148,9 @@ def truthfulness_problems(recorded: list[dict], raised: BaseException | None, ou
         problems.append("output visible for a failed action")
     code = raised.code if isinstance(raised, DeviceAIError) else "DAI-130"
     if isinstance(raised, AuditError) and not claims:
-        if recorded:
-            problems.append("the trail failed before anything was claimed, yet entries exist")
+        # The trail failed before anything was claimed: at most failure entries, as far as it allowed.
+        if any(not e["details"].get("error") for e in recorded):
+            problems.append("the trail failed before anything was claimed, yet a non-failure entry exists")
         return problems
     if len(failures) != 1:
         problems.append(f"one failure entry expected, found {len(failures)}")
@@ -209,6 +210,7 @@ def test_the_truthfulness_check_flags_untrue_trails() -> None:
     assert truthfulness_problems([entry(0, 0), entry(1, 0)], None, True)  # two successes for one action
     assert truthfulness_problems([], None, True)  # success not recorded
     assert truthfulness_problems([entry(0, 0)], AuditError("x"), False)  # trail failed after a claim, not superseded
+    assert truthfulness_problems([entry(0, 8, error="DAI-700")], AuditError("x"), False) == []  # as far as it allowed
 
 
 @pytest.mark.req("SRS-030", "SRS-083")
@@ -451,11 +453,13 @@ def _checkpoint_writes_fail_from(event_meaning: str, monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.req("SRS-030", "SRS-083")
-def test_a_local_checkpoint_write_failing_after_the_success_is_superseded(tmp_path: Path, series: Path,
+@pytest.mark.parametrize("from_event", ["Explanation Produced", "Analysis Run"])
+def test_a_local_checkpoint_write_failing_after_the_success_is_superseded(from_event: str, tmp_path: Path,
+                                                                          series: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """With explanations: the nested success is superseded too, although every further
-    checkpoint fails (each failure entry is still durable)."""
-    state = _checkpoint_writes_fail_from("Explanation Produced", monkeypatch)
+    """With explanations: every success claim is superseded, nested ones too, although every
+    further checkpoint fails (each failure entry is still durable)."""
+    state = _checkpoint_writes_fail_from(from_event, monkeypatch)
     with pytest.raises(AuditError) as caught:
         app.analyze(app.Context(settings=Settings()),
                     app.AnalysisRequest(input=series, out=tmp_path / "out", explain="Organ"))
@@ -513,3 +517,82 @@ def test_a_demo_with_no_slices_is_a_recorded_argument_error(tmp_path: Path) -> N
     _, recorded = entries(None, EntryFilter(event="Analysis Run"))
     assert [(e["outcome"], e["details"]["error"]) for e in recorded] == [(4, "DAI-100")]
     assert not (tmp_path / "demo" / "input-series").exists()
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_an_interruption_during_the_checkpoint_after_the_success_is_superseded(tmp_path: Path, series: Path,
+                                                                               tiny: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    state = {"armed": False}
+    real_append = log_module.AuditLog.append
+    real_checkpoint = log_module.AuditLog._checkpoint_locked
+
+    def append(self, event, **kwargs):  # noqa: ANN001, ANN202
+        if event.meaning == "Analysis Run" and kwargs.get("outcome", 0) == 0:
+            state["armed"] = True
+            self._since_checkpoint = self.checkpoint_every
+        return real_append(self, event, **kwargs)
+
+    def checkpoint(self):  # noqa: ANN001, ANN202
+        if state["armed"]:
+            state["armed"] = False
+            raise KeyboardInterrupt
+        return real_checkpoint(self)
+
+    monkeypatch.setattr(log_module.AuditLog, "append", append)
+    monkeypatch.setattr(log_module.AuditLog, "_checkpoint_locked", checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        app.analyze(app.Context(settings=Settings()), app.AnalysisRequest(input=series, out=tmp_path / "out", model=tiny))
+    _, recorded = entries(None, EntryFilter(event="Analysis Run"))
+    assert truthfulness_problems(recorded, KeyboardInterrupt(), False) == []
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_a_crosswalk_appearing_during_the_run_is_never_deleted_or_replaced(tmp_path: Path, series: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from device_ai.dicom.deidentify import crosswalk as crosswalk_module
+
+    target = tmp_path / "walk.bin"
+    real_write = crosswalk_module.write_crosswalk
+
+    def write_and_race(path: Path, replacer: object) -> Path:
+        written = real_write(path, replacer)
+        target.write_bytes(b"someone else's crosswalk")  # appears after the precondition check
+        return written
+
+    monkeypatch.setattr(crosswalk_module, "write_crosswalk", write_and_race)
+    with pytest.raises(OutputError):
+        app.anonymize(app.Context(settings=Settings()),
+                      app.AnonymizeRequest(inputs=[series], out=tmp_path / "out", crosswalk=target))
+    assert target.read_bytes() == b"someone else's crosswalk"
+    assert not (tmp_path / ".walk.bin.pending").exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.req("SRS-029", "SRS-083")
+def test_an_interrupted_model_verification_is_recorded(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from device_ai.inference.engine import LockedEngine
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LockedEngine, "load", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        app.verify_model(app.Context(settings=Settings()), tiny)
+    _, recorded = entries(None, EntryFilter())
+    assert [(e["event"]["meaning"], e["outcome"], e["details"].get("error")) for e in recorded] == [
+        ("Model Verified", 8, "DAI-130")]
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_negative_seeds_are_recorded_argument_errors(tmp_path: Path) -> None:
+    ctx = app.Context(settings=Settings())
+    with pytest.raises(ConfigError, match="--seed -1"):
+        app.demo(ctx, tmp_path / "demo", seed=-1, slices=2, announce=lambda line: None)
+    with pytest.raises(ConfigError, match="--seed -1"):
+        app.validate(ctx, patients=20, seed=-1)
+    _, recorded = entries(None, EntryFilter())
+    assert [(e["event"]["meaning"], e["outcome"], e["details"]["error"]) for e in recorded
+            if e["event"]["meaning"] in ("Analysis Run", "Validation Run")] == [
+        ("Analysis Run", 4, "DAI-100"), ("Validation Run", 4, "DAI-100")]
+

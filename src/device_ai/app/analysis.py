@@ -102,6 +102,7 @@ def demo(ctx: Context, out: Path, *, seed: int, slices: int | None, model: Path 
         preconditions.check_output_folder(study_dir, "demo --out (its input-series folder)")
         if slices is not None and slices < 1:
             raise ConfigError(f"--slices {slices}: a study needs at least 1 slice", hint="pass --slices 1 or more")
+        preconditions.check_seed(seed)
         case = generate_case(split_seeds("test", 1, base_seed=seed)[0], split="test", n_slices=slices)
         cases.append(case)
         announce(f"generating synthetic study {case.patient_id}: {case.hu.shape[0]} slices "
@@ -109,13 +110,13 @@ def demo(ctx: Context, out: Path, *, seed: int, slices: int | None, model: Path 
         created.append(study_dir)
         write_ct_series(case, study_dir)
 
-    try:
-        with ctx.open_audit_log() as log:
+    with ctx.open_audit_log() as log:
+        try:
             result = _analyze(ctx, log, AnalysisRequest(input=study_dir, out=out / "result", model=model),
                               prepare=prepare, out_option="demo --out (its result folder)")
-    except BaseException:
-        for folder in created:
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
+        except BaseException:  # not published: keep no synthetic study (a published one keeps its input)
+            for folder in created:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
     return DemoResult(analysis=result, patient_id=cases[0].patient_id, placed_lesions=len(cases[0].lesions),
                       study_dir=study_dir)

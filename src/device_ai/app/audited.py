@@ -55,13 +55,11 @@ class AuditedAction:
 
     def succeeded(self, details: dict[str, str] | None = None, outcome: Outcome = Outcome.SUCCESS) -> None:
         """Record the action's success (or a partial one: ``outcome``); durable on return."""
-        try:
-            entry = self.log.append(self.event, action=self.action, outcome=outcome, objects=self.objects,
-                                    details={**self.details, **(details or {})})
-        except AuditCheckpointFailed as exc:  # the entry is durable though the checkpoint failed
-            self._claimed(self.event, self.action, exc.entry_seq)
-            raise
-        self._claimed(self.event, self.action, entry.seq)
+        # Claimed the moment it is durable: a checkpoint that then fails or is interrupted cannot
+        # leave a success that a later failure entry does not supersede.
+        self.log.append(self.event, action=self.action, outcome=outcome, objects=self.objects,
+                        details={**self.details, **(details or {})},
+                        on_durable=lambda entry: self._claimed(self.event, self.action, entry.seq))
 
     def _claimed(self, event: Code, action: str, seq: int) -> None:
         self.claims.append((event, action, seq))
@@ -114,9 +112,10 @@ def audited(log, event: Code, action: str = "C", *, parent: AuditedAction | None
     try:
         yield record
     except AuditError as exc:
-        if record.claims:  # a success is durable but the trail failed after it: try to supersede it
-            with contextlib.suppress(AuditError):
-                record.failed(exc)
+        # The trail failed (a checkpoint, or this very append): record the failure as far as the
+        # trail still allows, superseding any durable success claim.
+        with contextlib.suppress(AuditError):
+            record.failed(exc)
         raise
     except BaseException as exc:
         try:

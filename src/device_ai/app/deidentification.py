@@ -59,16 +59,17 @@ def anonymize(ctx: Context, request: AnonymizeRequest):  # noqa: ANN201 - deiden
             pending = None
             if request.crosswalk is not None:
                 final = Path(request.crosswalk)
-                pending = write_crosswalk(final.with_name(f".{final.name}.pending"), result.replacer)
-                crosswalk_written.append(pending)
+                pending = final.with_name(f".{final.name}.pending")
+                crosswalk_written.append(pending)  # removed on failure even if the write is cut short
+                write_crosswalk(pending, result.replacer)
             action.succeeded({"files": str(result.files_in), "written": str(len(result.written)),
                               "quarantined": str(len(result.quarantined)), "self_check": "passed",
                               "crosswalk": "yes" if request.crosswalk else "no"},
                              outcome=Outcome.MINOR_FAILURE if result.quarantined else Outcome.SUCCESS)
             if pending is not None:
-                crosswalk_written.append(Path(request.crosswalk))
                 try:  # a link never replaces a file that appeared since the precondition check
                     os.link(pending, request.crosswalk)
+                    crosswalk_written.append(Path(request.crosswalk))  # ours only once the link exists
                     os.unlink(pending)
                     fsync_directory(Path(request.crosswalk).parent)
                 except OSError as exc:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from device_ai.app.context import Context
 from device_ai.audit.entry import MODEL_REFUSED, MODEL_VERIFIED, AuditObject, Outcome
-from device_ai.app.audited import error_code
+from device_ai.app.audited import describe, error_code
 from device_ai.errors import AuditError
 
 
@@ -32,7 +32,11 @@ def load_engine(ctx: Context, log, path: Path | None = None, threads: int | None
     except AuditError:
         raise
     except Exception as exc:  # an interruption is not a refusal: the enclosing action records it
-        log.append(MODEL_REFUSED, outcome=Outcome.SERIOUS_FAILURE, action="R", details={"error": error_code(exc)})
+        try:
+            log.append(MODEL_REFUSED, outcome=Outcome.SERIOUS_FAILURE, action="R", details={"error": error_code(exc)})
+        except AuditError as audit_error:
+            raise AuditError(f"{audit_error.message}; the model had been refused: {describe(exc)}",
+                             hint=audit_error.hint) from exc
         raise
     package = engine.package
     log.append(MODEL_VERIFIED, action="R", objects=(model_object(engine),),
@@ -45,9 +49,15 @@ def model_object(engine) -> AuditObject:  # noqa: ANN001
 
 
 def verify_model(ctx: Context, path: Path | None = None):  # noqa: ANN201 - VerifiedPackage
-    """``model verify``: every byte and the signature, audited; returns the verified package."""
+    """``model verify``: every byte and the signature, audited; returns the verified package.
+    Its own action: an interrupted verification is recorded as a failed one."""
     with ctx.open_audit_log() as log:
-        return load_engine(ctx, log, path, threads=1).package
+        try:
+            return load_engine(ctx, log, path, threads=1).package
+        except KeyboardInterrupt:
+            log.append(MODEL_VERIFIED, outcome=Outcome.SERIOUS_FAILURE, action="R",
+                       details={"error": error_code(KeyboardInterrupt())})
+            raise
 
 
 def model_info(ctx: Context, path: Path | None = None):  # noqa: ANN201 - VerifiedPackage

@@ -74,3 +74,8 @@ def check_patients(patients: int, minimum: int) -> None:
     if patients < minimum:
         raise ConfigError(f"--patients {patients}: the validation protocol needs at least {minimum} held-out patients",
                           hint=f"pass --patients {minimum} or more")
+
+
+def check_seed(seed: int, option: str = "--seed") -> None:
+    if seed < 0:
+        raise ConfigError(f"{option} {seed}: seeds are whole numbers from 0", hint=f"pass {option} 0 or more")

@@ -22,6 +22,7 @@ def validate(ctx: Context, *, patients: int, seed: int, out: Path | None = None,
     with ctx.open_audit_log() as log, audited(log, VALIDATION_RUN) as action:
         action.details = {"patients": str(patients), "base_seed": str(seed)}
         preconditions.check_patients(patients, MIN_PATIENTS)
+        preconditions.check_seed(seed)
         if out is not None:
             preconditions.check_output_file(Path(out))
         engine = load_engine(ctx, log, model)

@@ -9,6 +9,7 @@ to the second location (``DEVICE_AI_AUDIT_COPY_DIR``); checkpoints are written e
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from device_ai.atomic_io import atomic_write_bytes
@@ -96,14 +97,17 @@ class AuditLog:
 
     def append(self, event: Code, *, outcome: Outcome = Outcome.SUCCESS, action: str = "E",
                objects: tuple[AuditObject, ...] = (), details: dict[str, str] | None = None,
-               event_type: Code | None = None) -> AuditEntry:
-        """Append one entry; returns it only once it is durable."""
+               event_type: Code | None = None, on_durable: Callable[[AuditEntry], None] | None = None) -> AuditEntry:
+        """Append one entry; returns it only once it is durable. ``on_durable(entry)`` runs as
+        soon as it is, before a checkpoint that falls due (which may fail or be interrupted)."""
         self.file.ensure_usable()
         with self.file.locked():
             self._refresh()
             entry = self._entry(event, action, outcome, objects, {k: str(v) for k, v in (details or {}).items()},
                                 event_type)
             self._append_locked([entry])
+            if on_durable is not None:
+                on_durable(entry)
             due = time.monotonic() - self._last_checkpoint >= self.checkpoint_seconds
             if self._since_checkpoint >= self.checkpoint_every or due:
                 try:
@@ -168,6 +172,11 @@ class AuditLog:
         ended: the error raised says it, and chains the action's own exception."""
         try:
             self.close()
+        except KeyboardInterrupt as interruption:
+            if exc is None:  # the action completed and is recorded; only its final checkpoint was cut short
+                raise AuditError("interrupted while writing the final audit checkpoint; the action itself completed "
+                                 "and its audit entry is durable", hint="run `device-ai audit verify`") from interruption
+            raise
         except AuditError as close_error:
             if exc is None:
                 raise AuditError(f"{close_error.message}; the action itself completed and its audit entry is durable",

@@ -133,6 +133,61 @@ class TrainingInfo(_Frozen):
     wall_time_s: float
     torch_threads: int
     twin_weights_sha256: str
+    # Additive, optional (absent from 1.0.0, whose bytes must not change; None is never
+    # serialised, see ModelManifest.canonical_bytes): which phantom generator and domain
+    # drew the training and verification cases (ANOM-005) and the rest of the plan.
+    generator: str | None = None
+    domain: str | None = None
+    verification_generator: str | None = None
+    verification_domain: str | None = None
+    slices_per_patient: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+    warmup_steps: int | None = None
+    dice_weight: float | None = None
+    data_wall_time_s: float | None = None
+    train_wall_time_s: float | None = None
+
+
+class BackboneConfig(_Frozen):
+    """The full ViT configuration a package was trained with (ANOM-007): everything the
+    weights' shapes and the forward pass depend on, so a later change of a named config in
+    code cannot silently change what an old package means."""
+
+    name: str
+    embed_dim: int
+    depth: int
+    num_heads: int
+    mlp_ratio: float
+    ffn: str
+    num_register_tokens: int
+    patch_size: int
+    native_img_size: int
+    interpolate_offset: float
+    interpolate_antialias: bool
+    in_chans: int
+    input_size: int
+    layers: tuple[int, ...]
+
+
+class HeadConfig(_Frozen):
+    """The segmentation head: type and every width (ANOM-007)."""
+
+    type: str
+    in_channels: int
+    num_classes: int
+    widths: tuple[int, ...] | None = None
+    token_channels: int | None = None
+
+
+# Optional fields added after 1.0.0: left out of the canonical bytes when unset.
+_ADDITIVE_FIELDS = ("backbone_config", "head_config")
+_ADDITIVE_TRAINING_FIELDS = (
+    "generator", "domain", "verification_generator", "verification_domain", "slices_per_patient",
+    "batch_size", "learning_rate", "weight_decay", "warmup_steps", "dice_weight",
+    "data_wall_time_s", "train_wall_time_s",
+)
 
 
 class ModelManifest(_Frozen):
@@ -154,6 +209,8 @@ class ModelManifest(_Frozen):
     export: ExportInfo
     metrics: dict[str, Any] = Field(default_factory=dict)
     created_utc: str
+    backbone_config: BackboneConfig | None = None
+    head_config: HeadConfig | None = None
 
     @property
     def identity(self) -> str:
@@ -180,5 +237,30 @@ class ModelManifest(_Frozen):
         raise ValueError(f"no label with value {value}; this model's labels are {known}")
 
     def canonical_bytes(self) -> bytes:
-        """Canonical JSON (sorted keys, two-space indent, LF, trailing newline)."""
-        return (json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n").encode("utf-8")
+        """Canonical JSON (sorted keys, two-space indent, LF, trailing newline). Optional fields
+        added after schema 1's first release are omitted when unset, so a released manifest
+        re-serialises to its own bytes."""
+        data = self.model_dump(mode="json")
+        for name in _ADDITIVE_FIELDS:
+            if data.get(name) is None:
+                data.pop(name, None)
+        for name in _ADDITIVE_TRAINING_FIELDS:
+            if data["training"].get(name) is None:
+                data["training"].pop(name, None)
+        return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+    def architecture_mismatches(self, backbone: dict[str, Any], head: dict[str, Any]) -> list[str]:
+        """Differences between the recorded full configuration and ``backbone``/``head`` as
+        the running code would build them (empty when they agree, or when this manifest
+        predates the record). A loader refuses a package with any difference."""
+        found: list[str] = []
+        for label, recorded, current in (("backbone", self.backbone_config, backbone),
+                                         ("head", self.head_config, head)):
+            if recorded is None:
+                continue
+            stored = recorded.model_dump(mode="json")
+            now = json.loads(json.dumps(current))
+            for key in sorted(set(stored) | set(now)):
+                if stored.get(key) != now.get(key):
+                    found.append(f"{label}.{key}: package {stored.get(key)!r}, code {now.get(key)!r}")
+        return found
