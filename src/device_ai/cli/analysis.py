@@ -87,7 +87,19 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"training needs the [train] extra ({exc.name} is missing)",
             hint="install torch==2.13.0 first, then `pip install -e .[train]` (the Makefile does this)",
         ) from exc
-    plan = TrainingPlan(seed=args.seed, steps=args.steps, train_patients=args.train_patients)
+    if args.generator_version == 1 and args.domain is not None:
+        from device_ai.errors import ConfigError
+
+        raise ConfigError("--domain applies to --generator-version 2 only",
+                            hint="phantoms/1 has one domain; leave --domain out or use --generator-version 2")
+    defaults = TrainingPlan()
+    plan = TrainingPlan(
+        seed=args.seed, steps=args.steps, train_patients=args.train_patients,
+        slices_per_patient=args.slices_per_patient or defaults.slices_per_patient,
+        batch_size=args.batch_size or defaults.batch_size,
+        generator_version=args.generator_version, domain=args.domain,
+        package_version=args.package_version,
+    )
     path = train_and_release(plan, Path(args.out), Path(args.signing_key), progress=Progress("training steps"))
     print(f"model package written: {path}")
     return 0
@@ -121,6 +133,14 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the release plan)")
     train.add_argument("--train-patients", type=int, default=None, help="synthetic training patients")
+    train.add_argument("--slices-per-patient", type=int, default=None, help="training slices per patient (default 8)")
+    train.add_argument("--batch-size", type=int, default=None, help="slices per optimizer step (default 8)")
+    train.add_argument("--generator-version", type=int, default=1, choices=(1, 2),
+                       help="phantom generator (1 reproduces the 1.0.0 package; 2: the stated phantom world)")
+    train.add_argument("--domain", default=None, choices=("training", "intended-use"),
+                       help="generator-2 domain of the training pool (default: training); "
+                       "verification always uses the intended use")
+    train.add_argument("--package-version", default="1.0.0", help="version written into the manifest")
 
     validate = add("validate", cmd_validate, "standalone performance study on held-out phantoms")
     validate.add_argument("--model", help="model package folder (default: the embedded demo model)")

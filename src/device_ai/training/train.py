@@ -67,6 +67,13 @@ class TrainingPlan:
     dice_weight: float = 1.0
     threads: int = 2
     segmenter: SegmenterConfig = DEMO_SEGMENTER
+    # Phantom generator of the training and verification pools. Version 1 (no domain) is what
+    # reproduces the released 1.0.0 package; for version 2 the training pool is drawn from
+    # ``domain`` (default: the wider training domain) and the verification pool from the
+    # intended use.
+    generator_version: int = 1
+    domain: str | None = None
+    package_version: str = "1.0.0"
 
     def resolved(self) -> TrainingPlan:
         return replace(self, steps=self.steps or 1600, train_patients=self.train_patients or 300)
@@ -80,6 +87,28 @@ def describe(segmenter: SegmenterConfig) -> str:
         f"{vit.num_register_tokens} registers, patch {vit.patch_size}) with a "
         f"{segmenter.head.replace('_', ' ')} head, trained from scratch on synthetic CT phantoms."
     )
+
+
+def backbone_record(segmenter: SegmenterConfig) -> dict:
+    """The full backbone configuration as the running code builds it (manifest ``backbone_config``)."""
+    vit = get_config(segmenter.backbone)
+    return {**vit.to_dict(), "input_size": segmenter.input_size, "layers": list(segmenter.layers)}
+
+
+def head_record(segmenter: SegmenterConfig) -> dict:
+    """The head as the running code builds it (manifest ``head_config``): type and widths, read
+    from a constructed head so the record is what the weights were trained in."""
+    from device_ai.model.heads import LightDecoderHead
+
+    vit = get_config(segmenter.backbone)
+    in_channels = vit.embed_dim * len(segmenter.layers)
+    record: dict = {"type": segmenter.head, "in_channels": in_channels, "num_classes": segmenter.num_classes,
+                    "widths": None, "token_channels": None}
+    if segmenter.head == "light_decoder":
+        head = LightDecoderHead(in_channels, segmenter.num_classes)
+        record["widths"] = [head.stem1[0].out_channels, head.stem2[0].out_channels, head.stem4[0].out_channels]
+        record["token_channels"] = head.project[0].out_channels
+    return record
 
 
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor,
@@ -139,12 +168,44 @@ def train_model(plan: TrainingPlan, pool: SlicePool, progress: Progress | None =
     return model.eval()
 
 
+def _training_fields(plan: TrainingPlan, pool: SlicePool, verification: SlicePool, wall: float,
+                     twin_sha: str, timings: dict | None = None) -> dict:
+    training = {
+        "seed": plan.seed,
+        "data_manifest_sha256": pool.manifest_sha256,
+        "train_patients": len(set(pool.patient_ids)),
+        "verification_patients": len(set(verification.patient_ids)),
+        "steps": plan.steps,
+        "wall_time_s": round(wall, 1),
+        "torch_threads": plan.threads,
+        "twin_weights_sha256": twin_sha,
+    }
+    if plan.generator_version != 1:
+        # Additive fields (ANOM-005): the 1.0.0 plan keeps its record byte for byte.
+        timings = timings or {}
+        training.update({
+            "generator": pool.generator,
+            "domain": pool.domain,
+            "verification_generator": verification.generator,
+            "verification_domain": verification.domain,
+            "slices_per_patient": plan.slices_per_patient,
+            "batch_size": plan.batch_size,
+            "learning_rate": plan.learning_rate,
+            "weight_decay": plan.weight_decay,
+            "warmup_steps": plan.warmup_steps,
+            "dice_weight": plan.dice_weight,
+            "data_wall_time_s": timings.get("data"),
+            "train_wall_time_s": timings.get("train"),
+        })
+    return training
+
+
 def _manifest_fields(plan: TrainingPlan, pool: SlicePool, verification: SlicePool, wall: float,
-                     twin_sha: str, report, metrics: dict) -> dict:  # noqa: ANN001
+                     twin_sha: str, report, metrics: dict, timings: dict | None = None) -> dict:  # noqa: ANN001
     size = plan.segmenter.input_size
-    return {
+    fields = {
         "name": "demo-dinov2-seg",
-        "version": "1.0.0",
+        "version": plan.package_version,
         "description": describe(plan.segmenter),
         "intended_use": INTENDED_USE,
         "clinical_use": False,
@@ -155,16 +216,7 @@ def _manifest_fields(plan: TrainingPlan, pool: SlicePool, verification: SlicePoo
         "labels": [label.model_dump(mode="json") for label in DEMO_LABELS],
         "preprocessing": DEFAULT_PREPROCESSING.model_dump(mode="json"),
         "postprocessing": DEFAULT_POSTPROCESSING.model_dump(mode="json"),
-        "training": {
-            "seed": plan.seed,
-            "data_manifest_sha256": pool.manifest_sha256,
-            "train_patients": len(set(pool.patient_ids)),
-            "verification_patients": len(set(verification.patient_ids)),
-            "steps": plan.steps,
-            "wall_time_s": round(wall, 1),
-            "torch_threads": plan.threads,
-            "twin_weights_sha256": twin_sha,
-        },
+        "training": _training_fields(plan, pool, verification, wall, twin_sha, timings),
         "export": {
             "opset": OPSET,
             "exporter": EXPORTER,
@@ -178,6 +230,12 @@ def _manifest_fields(plan: TrainingPlan, pool: SlicePool, verification: SlicePoo
         "metrics": metrics,
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    if plan.generator_version != 1:
+        # The full configuration (ANOM-007), for every package trained by this code but the
+        # 1.0.0 plan, whose manifest must keep its bytes.
+        fields["backbone_config"] = backbone_record(plan.segmenter)
+        fields["head_config"] = head_record(plan.segmenter)
+    return fields
 
 
 def train_and_release(plan: TrainingPlan, out_dir: Path, signing_key: Path, progress: Progress | None = None) -> Path:
@@ -188,13 +246,21 @@ def train_and_release(plan: TrainingPlan, out_dir: Path, signing_key: Path, prog
     key = signing.load_private_key(signing_key)
     size = plan.segmenter.input_size
     started = time.perf_counter()
-    print(f"generating {plan.train_patients} training and {plan.verification_patients} verification phantoms", flush=True)
+    version = plan.generator_version
+    print(f"generating {plan.train_patients} training and {plan.verification_patients} verification phantoms "
+          f"(generator {version}{', domain ' + str(plan.domain) if plan.domain else ''})", flush=True)
     pool = build_pool("train", int(plan.train_patients or 0), size, base_seed=plan.seed,
-                      slices_per_patient=plan.slices_per_patient)
-    verification = build_pool("verification", plan.verification_patients, size, base_seed=plan.seed)
-    print(f"training {plan.steps} steps on {len(pool.planes)} slices", flush=True)
+                      slices_per_patient=plan.slices_per_patient, version=version,
+                      domain=plan.domain if version != 1 else None)
+    verification = build_pool("verification", plan.verification_patients, size, base_seed=plan.seed,
+                              version=version)
+    data_done = time.perf_counter()
+    print(f"data: {data_done - started:.1f} s; training {plan.steps} steps on {len(pool.planes)} slices", flush=True)
     model = train_model(plan, pool, progress)
     wall = time.perf_counter() - started
+    timings = {"data": round(data_done - started, 1), "train": round(wall - (data_done - started), 1)}
+    print(f"training: {timings['train']:.1f} s", flush=True)
+    export_started = time.perf_counter()
     onnx_bytes = export_onnx(model, size)
     images = [normalize(verification.planes[i : i + 1]) for i in range(len(verification.planes))]
     report = parity(model, onnx_bytes, images, threads=plan.threads)
@@ -205,16 +271,21 @@ def train_and_release(plan: TrainingPlan, out_dir: Path, signing_key: Path, prog
             f"export parity failed (max-abs {report.max_abs_logit_diff:.2e}, agreement {report.mask_agreement:.6f})",
             hint="the ONNX graph does not reproduce the PyTorch model; the package was not released",
         )
+    print(f"export + parity: {time.perf_counter() - export_started:.1f} s", flush=True)
     twin = twin_bytes(model)
     twin_sha = hashlib.sha256(twin).hexdigest()
+    eval_started = time.perf_counter()
     # Evaluate the exact exported bytes through the locked engine, from a provisional package.
     with tempfile.TemporaryDirectory() as tmp:
-        provisional = build_manifest(_manifest_fields(plan, pool, verification, wall, twin_sha, report, {}), onnx_bytes, twin)
+        provisional = build_manifest(
+            _manifest_fields(plan, pool, verification, wall, twin_sha, report, {}, timings), onnx_bytes, twin)
         write_package(Path(tmp) / "pkg", provisional, onnx_bytes, twin, key)
         engine = LockedEngine.load(Path(tmp) / "pkg", trusted_keys={signing.key_id(key.public_key()): key.public_key()})
         validation = run_validation(engine, patients=plan.test_patients, base_seed=plan.seed, out=None, progress=None)
     metrics = validation["summary"]["metrics"]
-    manifest = build_manifest(_manifest_fields(plan, pool, verification, wall, twin_sha, report, metrics), onnx_bytes, twin)
+    print(f"evaluation ({plan.test_patients} test patients): {time.perf_counter() - eval_started:.1f} s", flush=True)
+    manifest = build_manifest(
+        _manifest_fields(plan, pool, verification, wall, twin_sha, report, metrics, timings), onnx_bytes, twin)
     return write_package(Path(out_dir), manifest, onnx_bytes, twin, key)
 
 
