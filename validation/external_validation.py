@@ -139,7 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(sets) - set(SETS))
     if unknown:
         parser.error(f"unknown set(s) {', '.join(unknown)}; choose from {', '.join(SETS)}")
-    engine = LockedEngine.load(Path(args.model))
+    from device_ai.app.context import Context
+    from device_ai.app.model import trusted_keys
+    from device_ai.config import load_settings
+
+    # Pinned releases, and packages signed by a key the site trusts (DEVICE_AI_TRUSTED_MODEL_KEYS).
+    engine = LockedEngine.load(Path(args.model), trusted_keys=trusted_keys(Context(settings=load_settings())))
     started = time.perf_counter()
     results = [evaluate_set(engine, name, args.patients, args.base_seed) for name in sets]
     manifest = engine.manifest

@@ -596,3 +596,97 @@ def test_negative_seeds_are_recorded_argument_errors(tmp_path: Path) -> None:
             if e["event"]["meaning"] in ("Analysis Run", "Validation Run")] == [
         ("Analysis Run", 4, "DAI-100"), ("Validation Run", 4, "DAI-100")]
 
+
+
+def _fsync_failing_for(folder: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    from device_ai import atomic_io
+
+    real_fsync = atomic_io.fsync_directory
+
+    def fsync(directory: Path) -> None:
+        if Path(directory) == folder:
+            raise error
+        real_fsync(directory)
+
+    monkeypatch.setattr(atomic_io, "fsync_directory", fsync)
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+@pytest.mark.parametrize("error", [OSError(5, "Input/output error (injected)"), KeyboardInterrupt()],
+                         ids=["eio", "interrupt"])
+def test_a_validation_report_whose_folder_sync_fails_is_not_left_visible(error: BaseException, tmp_path: Path,
+                                                                         tiny: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from device_ai.training import evaluate
+
+    monkeypatch.setattr(evaluate, "run_validation",
+                        lambda engine, **kw: {"summary": {"acceptance": {"passed": True}}, "cases": []})
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    _fsync_failing_for(reports, monkeypatch, error)
+    with pytest.raises((OutputError, KeyboardInterrupt)) as caught:
+        app.validate(app.Context(settings=Settings()), patients=20, seed=0, out=reports / "report.json", model=tiny)
+    _, recorded = entries(None, EntryFilter(event="Validation Run"))
+    assert truthfulness_problems(recorded, caught.value, False) == []
+    assert list(reports.iterdir()) == []
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_model_verify_supersedes_its_success_when_the_checkpoint_after_it_fails(tiny: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    state = _checkpoint_writes_fail_from("Model Verified", monkeypatch)
+    with pytest.raises(AuditError) as caught:
+        app.verify_model(app.Context(settings=Settings()), tiny)
+    state["armed"] = False
+    assert "failed and published nothing" in caught.value.message
+    _, recorded = entries(None, EntryFilter(event="Model Verified"))
+    assert truthfulness_problems(recorded, caught.value, False) == []
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_a_failed_anonymize_keeps_no_quarantine_copies_and_no_pending_crosswalk(tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from device_ai.dicom.deidentify import crosswalk as crosswalk_module
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "junk.dcm").write_bytes(b"not dicom")  # quarantined
+
+    def cut_short(path: Path, replacer: object) -> Path:
+        Path(path).write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(crosswalk_module, "write_crosswalk", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        app.anonymize(app.Context(settings=Settings()),
+                      app.AnonymizeRequest(inputs=[inputs], out=tmp_path / "out", crosswalk=tmp_path / "walk.bin"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"], "no output, quarantine or crosswalk file"
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_an_interruption_at_the_final_checkpoint_after_success_says_so(tmp_path: Path, series: Path, tiny: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    real_close = log_module.AuditLog.close
+
+    def close(self):  # noqa: ANN001, ANN202
+        real_close(self)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(log_module.AuditLog, "close", close)
+    with pytest.raises(AuditError, match="the action itself completed"):
+        app.analyze(app.Context(settings=Settings()), app.AnalysisRequest(input=series, out=tmp_path / "out", model=tiny))
+    assert (tmp_path / "out" / "summary.json").is_file()
+
+
+@pytest.mark.req("SRS-030", "SRS-083")
+def test_a_published_demo_keeps_its_study_when_only_the_close_fails(tmp_path: Path, tiny: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    def close(self):  # noqa: ANN001, ANN202
+        raise AuditError("cannot copy the checkpoint (injected)")
+
+    monkeypatch.setattr(log_module.AuditLog, "close", close)
+    with pytest.raises(AuditError, match="completed"):
+        app.demo(app.Context(settings=Settings()), tmp_path / "demo", seed=6, slices=2, model=tiny,
+                 announce=lambda line: None)
+    assert (tmp_path / "demo" / "result" / "summary.json").is_file()
+    assert (tmp_path / "demo" / "input-series").is_dir()

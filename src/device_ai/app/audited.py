@@ -44,9 +44,11 @@ def describe(exc: BaseException) -> str:
 class AuditedAction:
     """One action's audit record in the making (see the module docstring)."""
 
-    def __init__(self, log, event: Code, action: str, parent: AuditedAction | None = None) -> None:  # noqa: ANN001
+    def __init__(self, log, event: Code, action: str, parent: AuditedAction | None = None,  # noqa: ANN001
+                 refused_event: Code | None = None) -> None:
         self.log = log
         self.event = event
+        self.refused_event = refused_event  # the event of a refusal (e.g. Model Refused), if it has its own
         self.action = action
         self.parent = parent
         self.objects: tuple[AuditObject, ...] = ()
@@ -77,7 +79,8 @@ class AuditedAction:
         own = [seq for event, _, seq in self.claims if event == self.event]
         if own:
             details["supersedes"] = ",".join(map(str, own))
-        entries = [(self.event, self.action, details)]
+        refused = self.refused_event is not None and isinstance(exc, Exception) and not isinstance(exc, AuditError)
+        entries = [(self.refused_event if refused else self.event, self.action, details)]
         for event, action in dict.fromkeys((e, a) for e, a, _ in self.claims if e != self.event):
             seqs = [seq for e, a, seq in self.claims if (e, a) == (event, action)]
             entries.append((event, action, {"error": error_code(exc), "supersedes": ",".join(map(str, seqs)),
@@ -107,8 +110,9 @@ class AuditedAction:
 
 
 @contextlib.contextmanager
-def audited(log, event: Code, action: str = "C", *, parent: AuditedAction | None = None) -> Iterator[AuditedAction]:  # noqa: ANN001
-    record = AuditedAction(log, event, action, parent)
+def audited(log, event: Code, action: str = "C", *, parent: AuditedAction | None = None,  # noqa: ANN001
+            refused_event: Code | None = None) -> Iterator[AuditedAction]:
+    record = AuditedAction(log, event, action, parent, refused_event)
     try:
         yield record
     except AuditError as exc:
@@ -116,7 +120,8 @@ def audited(log, event: Code, action: str = "C", *, parent: AuditedAction | None
         # trail still allows, superseding any durable success claim.
         with contextlib.suppress(AuditError):
             record.failed(exc)
-        raise
+        raise AuditError(f"{exc.message}; the action '{event.meaning}' failed and published nothing",
+                         hint=exc.hint) from exc
     except BaseException as exc:
         try:
             record.failed(exc)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,13 +77,16 @@ def anonymize(ctx: Context, request: AnonymizeRequest):  # noqa: ANN201 - deiden
                     raise OutputError(f"could not write the crosswalk {request.crosswalk}: {exc.strerror or exc}; "
                                       "nothing was published", hint="check the crosswalk location") from exc
 
+        quarantine_existed = request.quarantine_folder.exists()
         try:
             return deidentifier.run([Path(p) for p in request.inputs], Path(request.out), request.quarantine_folder,
                                     progress=ctx.progress("de-identifying files"), before_commit=before_commit)
-        except DeidentificationFailed:
+        except DeidentificationFailed:  # its quarantine is kept on purpose: it shows what leaked
             action.details["self_check"] = "failed"
             raise
         except BaseException:
+            if not quarantine_existed:  # copies of identifiable originals of a run that was not published
+                shutil.rmtree(request.quarantine_folder, ignore_errors=True)
             for path in crosswalk_written:  # the crosswalk of a run that was not published
                 with contextlib.suppress(OSError):
                     path.unlink()

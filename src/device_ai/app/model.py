@@ -6,7 +6,7 @@ from pathlib import Path
 
 from device_ai.app.context import Context
 from device_ai.audit.entry import MODEL_REFUSED, MODEL_VERIFIED, AuditObject, Outcome
-from device_ai.app.audited import describe, error_code
+from device_ai.app.audited import audited, describe, error_code
 from device_ai.errors import AuditError
 
 
@@ -21,7 +21,8 @@ def model_path(ctx: Context, path: Path | None) -> Path:
     return Path(path) if path else ctx.settings.model_path
 
 
-def load_engine(ctx: Context, log, path: Path | None = None, threads: int | None = None):  # noqa: ANN001, ANN201
+def load_engine(ctx: Context, log, path: Path | None = None, threads: int | None = None,  # noqa: ANN001, ANN201
+                action=None):  # noqa: ANN001 - AuditedAction of a standalone verification
     """The locked engine of the package at ``path`` (default: the configured model); its
     verification, and any refusal with its error code, is an audit entry."""
     from device_ai.inference.engine import EngineOptions, LockedEngine
@@ -32,6 +33,8 @@ def load_engine(ctx: Context, log, path: Path | None = None, threads: int | None
     except AuditError:
         raise
     except Exception as exc:  # an interruption is not a refusal: the enclosing action records it
+        if action is not None:  # a standalone verification: its action records the refusal
+            raise
         try:
             log.append(MODEL_REFUSED, outcome=Outcome.SERIOUS_FAILURE, action="R", details={"error": error_code(exc)})
         except AuditError as audit_error:
@@ -39,8 +42,12 @@ def load_engine(ctx: Context, log, path: Path | None = None, threads: int | None
                              hint=audit_error.hint) from exc
         raise
     package = engine.package
-    log.append(MODEL_VERIFIED, action="R", objects=(model_object(engine),),
-               details={"signer": package.signer_key_id, "pinned_release": str(package.pinned_release)})
+    details = {"signer": package.signer_key_id, "pinned_release": str(package.pinned_release)}
+    if action is not None:
+        action.objects = (model_object(engine),)
+        action.succeeded(details)
+    else:
+        log.append(MODEL_VERIFIED, action="R", objects=(model_object(engine),), details=details)
     return engine
 
 
@@ -51,13 +58,8 @@ def model_object(engine) -> AuditObject:  # noqa: ANN001
 def verify_model(ctx: Context, path: Path | None = None):  # noqa: ANN201 - VerifiedPackage
     """``model verify``: every byte and the signature, audited; returns the verified package.
     Its own action: an interrupted verification is recorded as a failed one."""
-    with ctx.open_audit_log() as log:
-        try:
-            return load_engine(ctx, log, path, threads=1).package
-        except KeyboardInterrupt:
-            log.append(MODEL_VERIFIED, outcome=Outcome.SERIOUS_FAILURE, action="R",
-                       details={"error": error_code(KeyboardInterrupt())})
-            raise
+    with ctx.open_audit_log() as log, audited(log, MODEL_VERIFIED, "R", refused_event=MODEL_REFUSED) as action:
+        return load_engine(ctx, log, path, threads=1, action=action).package
 
 
 def model_info(ctx: Context, path: Path | None = None):  # noqa: ANN201 - VerifiedPackage

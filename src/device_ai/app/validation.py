@@ -3,6 +3,7 @@ file is written only after the Validation Run entry is durable."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ def validate(ctx: Context, *, patients: int, seed: int, out: Path | None = None,
              model: Path | None = None) -> dict[str, Any]:
     """The validation report (its ``summary`` says whether the acceptance criteria passed: a
     study whose criteria fail is a completed action, recorded as such)."""
-    from device_ai.training.evaluate import MIN_PATIENTS, run_validation, write_report
+    from device_ai.training.evaluate import MIN_PATIENTS, run_validation
 
     with ctx.open_audit_log() as log, audited(log, VALIDATION_RUN) as action:
         action.details = {"patients": str(patients), "base_seed": str(seed)}
@@ -31,5 +32,19 @@ def validate(ctx: Context, *, patients: int, seed: int, out: Path | None = None,
         passed = report["summary"]["acceptance"]["passed"]
         action.succeeded({"acceptance": "passed" if passed else "failed", "report": "written" if out else "none"})
         if out is not None:
-            write_report(Path(out), report)
+            _publish_report(Path(out), report)
     return report
+
+
+def _publish_report(out: Path, report: dict[str, Any]) -> None:
+    """Write the report; if the write fails after its rename (the folder sync), the report of a
+    failed action is removed again, so it is not visible."""
+    from device_ai.training.evaluate import report_text, write_report
+
+    try:
+        write_report(out, report)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if out.read_text(encoding="utf-8") == report_text(report):
+                out.unlink()
+        raise

@@ -195,5 +195,9 @@ def run_validation(
     return report
 
 
+def report_text(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, sort_keys=True) + "\n"
+
+
 def write_report(path: Path, report: dict[str, Any]) -> None:
-    atomic_write_text(Path(path), json.dumps(report, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(Path(path), report_text(report))
