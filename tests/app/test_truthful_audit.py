@@ -5,10 +5,7 @@ returned, a failure is recorded with its error code, and nothing is visible for 
 from __future__ import annotations
 
 import errno
-import json
 import os
-import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -320,10 +317,13 @@ def test_an_interruption_is_recorded_as_such(tmp_path: Path, series: Path, tiny:
 
 
 @pytest.mark.req("SRS-030", "SRS-083")
-def test_a_checkpoint_failing_after_the_success_entry_is_superseded(tmp_path: Path, series: Path, tiny: Path,
+@pytest.mark.parametrize("interrupted", [False, True], ids=["checkpoint-fails", "checkpoint-interrupted"])
+def test_a_checkpoint_failing_after_the_success_entry_is_superseded(interrupted: bool, tmp_path: Path, series: Path,
+                                                                    tiny: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """The success entry is durable but the checkpoint after it fails: the action fails, its
-    success is superseded, nothing is published, and the error says the entry is durable."""
+    """The success entry is durable but the checkpoint after it fails (from then on) or is
+    interrupted (once): the action fails, its success is superseded, nothing is published, and
+    a failure says the entry is durable."""
     real_checkpoint = log_module.AuditLog._checkpoint_locked
     state = {"armed": False}
     real_append = log_module.AuditLog.append
@@ -336,14 +336,18 @@ def test_a_checkpoint_failing_after_the_success_entry_is_superseded(tmp_path: Pa
 
     def checkpoint(self):  # noqa: ANN001, ANN202
         if state["armed"]:
+            if interrupted:
+                state["armed"] = False
+                raise KeyboardInterrupt
             raise AuditError("cannot copy the checkpoint (injected)")
         return real_checkpoint(self)
 
     monkeypatch.setattr(log_module.AuditLog, "append", append)
     monkeypatch.setattr(log_module.AuditLog, "_checkpoint_locked", checkpoint)
-    with pytest.raises(AuditError) as caught:
+    with pytest.raises(KeyboardInterrupt if interrupted else AuditError) as caught:
         app.analyze(app.Context(settings=Settings()), app.AnalysisRequest(input=series, out=tmp_path / "out", model=tiny))
-    assert "durable" in caught.value.message
+    if not interrupted:
+        assert "durable" in caught.value.message
     state["armed"] = False
     _, recorded = entries(None, EntryFilter(event="Analysis Run"))
     assert truthfulness_problems(recorded, caught.value, False) == []
@@ -493,16 +497,7 @@ def test_a_local_checkpoint_failure_at_close_does_not_hide_a_refusal(tmp_path: P
 @pytest.mark.req("SRS-030", "SRS-083")
 def test_an_interruption_at_the_final_sync_unpublishes_and_is_recorded(tmp_path: Path, series: Path, tiny: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from device_ai import atomic_io
-
-    real_fsync = atomic_io.fsync_directory
-
-    def fsync(directory: Path) -> None:
-        if Path(directory) == tmp_path:  # the parent of --out, synced right after the rename
-            raise KeyboardInterrupt
-        real_fsync(directory)
-
-    monkeypatch.setattr(atomic_io, "fsync_directory", fsync)
+    _fsync_failing_for(tmp_path, monkeypatch, KeyboardInterrupt())  # the parent of --out, synced after the rename
     with pytest.raises(KeyboardInterrupt):
         app.analyze(app.Context(settings=Settings()), app.AnalysisRequest(input=series, out=tmp_path / "out", model=tiny))
     _, recorded = entries(None, EntryFilter(event="Analysis Run"))
@@ -517,35 +512,6 @@ def test_a_demo_with_no_slices_is_a_recorded_argument_error(tmp_path: Path) -> N
     _, recorded = entries(None, EntryFilter(event="Analysis Run"))
     assert [(e["outcome"], e["details"]["error"]) for e in recorded] == [(4, "DAI-100")]
     assert not (tmp_path / "demo" / "input-series").exists()
-
-
-@pytest.mark.req("SRS-030", "SRS-083")
-def test_an_interruption_during_the_checkpoint_after_the_success_is_superseded(tmp_path: Path, series: Path,
-                                                                               tiny: Path,
-                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    state = {"armed": False}
-    real_append = log_module.AuditLog.append
-    real_checkpoint = log_module.AuditLog._checkpoint_locked
-
-    def append(self, event, **kwargs):  # noqa: ANN001, ANN202
-        if event.meaning == "Analysis Run" and kwargs.get("outcome", 0) == 0:
-            state["armed"] = True
-            self._since_checkpoint = self.checkpoint_every
-        return real_append(self, event, **kwargs)
-
-    def checkpoint(self):  # noqa: ANN001, ANN202
-        if state["armed"]:
-            state["armed"] = False
-            raise KeyboardInterrupt
-        return real_checkpoint(self)
-
-    monkeypatch.setattr(log_module.AuditLog, "append", append)
-    monkeypatch.setattr(log_module.AuditLog, "_checkpoint_locked", checkpoint)
-    with pytest.raises(KeyboardInterrupt):
-        app.analyze(app.Context(settings=Settings()), app.AnalysisRequest(input=series, out=tmp_path / "out", model=tiny))
-    _, recorded = entries(None, EntryFilter(event="Analysis Run"))
-    assert truthfulness_problems(recorded, KeyboardInterrupt(), False) == []
-    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.req("SRS-030", "SRS-083")

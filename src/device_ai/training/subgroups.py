@@ -9,7 +9,7 @@ noise, pixel spacing, slice thickness and matrix size.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
