@@ -95,6 +95,34 @@ def atomic_write_bytes(path: Path, data: bytes, *, access: Access = Access.PRIVA
     return path
 
 
+def write_once(path: Path, data: bytes) -> bool:
+    """Create ``path`` durably with ``data``, never replacing an existing file (0600).
+
+    The data are written and fsynced under a temporary name, then hard-linked to ``path``,
+    which fails if the name exists: a file once written here is never overwritten. Returns
+    True when created, False when an identical file was already there; a different file
+    under the same name is a :class:`FileExistsError`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp_name, path)
+        except FileExistsError:
+            if path.read_bytes() != data:
+                raise
+            return False
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+    fsync_directory(path.parent)
+    return True
+
+
 def atomic_write_text(path: Path, text: str, *, access: Access = Access.PRIVATE) -> Path:
     """UTF-8 text variant of :func:`atomic_write_bytes`."""
     return atomic_write_bytes(path, text.encode("utf-8"), access=access)

@@ -85,15 +85,29 @@ def verify(folder: Path | None, key: str | None, checkpoints: list[Path]):  # no
     checkpoint and none given (a new home). A missing log with checkpoints is verified, and
     fails: the checkpoints prove that records existed."""
     from device_ai.audit.checkpoint import verifier_key
-    from device_ai.audit.log import CHECKPOINT_DIR, KEY_NAME, LOG_NAME, origin_name
+    from device_ai.audit.log import CHECKPOINT_DIR, KEY_NAME, LOG_NAME, notes_in, origin_name
+    from device_ai.config import load_settings
     from device_ai.audit.verify import verify_log
     from device_ai.keystore import ed25519_key
 
+    own_log = folder is None
     folder = folder_of(folder)
-    if not (folder / LOG_NAME).exists() and not checkpoints and not any((folder / CHECKPOINT_DIR).glob("*.note")):
+    kept = [note for path in checkpoints for note in _notes(Path(path))]
+    if own_log:  # this device's own log: its checkpoints in the configured copy location count too
+        kept += notes_in(load_settings().audit_copy_dir)
+    if not (folder / LOG_NAME).exists() and not kept and not notes_in(folder / CHECKPOINT_DIR):
         return None
-    for path in checkpoints:
-        if not Path(path).is_file():
-            raise ConfigError(f"--checkpoint {path} is not a file", hint="pass a checkpoint note kept elsewhere")
     key = key or verifier_key(origin_name(), ed25519_key(KEY_NAME).public_key())
-    return verify_log(folder, key, [Path(p) for p in checkpoints])
+    return verify_log(folder, key, kept)
+
+
+def _notes(path: Path) -> list[Path]:
+    """A checkpoint given on the command line: a note, or a folder of notes (an off-site copy)."""
+    from device_ai.audit.log import notes_in
+
+    if path.is_dir():
+        return notes_in(path)
+    if not path.is_file():
+        raise ConfigError(f"--checkpoint {path} is neither a checkpoint note nor a folder of notes",
+                          hint="pass a checkpoint note kept elsewhere, or the folder they are copied to")
+    return [path]

@@ -4,6 +4,13 @@
 acknowledges only durable entries, ``checkpoint`` signs the current tree head and copies it
 to the second location (``DEVICE_AI_AUDIT_COPY_DIR``); checkpoints are written every
 ``checkpoint_every`` entries or ``checkpoint_seconds`` seconds, and by ``close``.
+
+Checkpoints are append-only evidence: each is named by its size AND root and written once
+(never replaced, here or in the copy location), so a record deleted or rewritten after a
+checkpoint keeps failing verification for as long as that checkpoint exists, whatever is
+appended later. Recovery cuts a torn tail only when the cut keeps every record a signed
+checkpoint covers and the tail holds no complete record (a forged length); otherwise the
+writer stops and an operator decides.
 """
 
 from __future__ import annotations
@@ -12,11 +19,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from device_ai.atomic_io import atomic_write_bytes
+from device_ai.atomic_io import atomic_write_bytes, write_once
 from device_ai.audit import merkle
-from device_ai.audit.checkpoint import Checkpoint, sign_note, verifier_key
+from device_ai.audit.checkpoint import Checkpoint, parse_checkpoint, sign_note, verifier_key, verify_note
 from device_ai.audit.entry import LOG_RECOVERED, Actor, AuditEntry, AuditObject, Code, Outcome, utc_now
-from device_ai.audit.store import RecordFile, scan
+from device_ai.audit.store import RecordFile, complete_frame_in, scan
 from device_ai.config import load_settings
 from device_ai.errors import AuditCheckpointFailed, AuditError, AuditIntegrityError, DeviceAIError
 from device_ai.keystore import device_home, ed25519_key, private_dir
@@ -41,6 +48,17 @@ def log_bytes(folder: Path) -> bytes:
     except OSError as exc:
         raise AuditError(f"cannot read the audit log in {folder}: {exc.strerror or exc}",
                          hint="check the permissions of DEVICE_AI_HOME/audit") from exc
+
+
+def checkpoint_name(checkpoint: Checkpoint) -> str:
+    """Size and root in the name: two different tree heads never share a file."""
+    return f"{checkpoint.size:012d}-{checkpoint.root.hex()[:16]}.note"
+
+
+def notes_in(*folders: Path | None) -> list[Path]:
+    """The checkpoint notes (regular files ``*.note``) in each folder that exists."""
+    places = [Path(f) for f in folders if f is not None]
+    return sorted(path for place in places if place.is_dir() for path in place.glob("*.note") if path.is_file())
 
 
 def origin_name() -> str:
@@ -79,10 +97,41 @@ class AuditLog:
         if result.torn_bytes:
             if not recover:
                 raise AuditIntegrityError(f"audit log {self.file.path} has a torn record at byte {result.good_end}")
+            self._refuse_unsafe_cut(self.file.read_from(result.good_end), result.good_end)
             self.file.cut(result.good_end)
             self._append_locked([self._entry(LOG_RECOVERED, "E", Outcome.MINOR_FAILURE, (), {
                 "cut_at_byte": str(result.good_end), "cut_bytes": str(result.torn_bytes),
                 "reason": "torn final record (never acknowledged) removed on open"})])
+
+    def _refuse_unsafe_cut(self, tail: bytes, at: int) -> None:
+        """Stop before cutting anything that may have been acknowledged (issue 22)."""
+        hint = ("do not run other commands; keep the audit folder as it is, run `device-ai audit verify` and "
+                "restore the log from its backup or have it investigated")
+        inside = complete_frame_in(tail)
+        if inside is not None:
+            raise AuditIntegrityError(
+                f"audit log {self.file.path}: the record at byte {at} declares a length past the end of the file, "
+                f"but a complete record follows at byte {at + inside}: a length was altered, the tail is not a torn "
+                "write; the device will not cut it and stopped writing", hint=hint)
+        signed = self._signed_size()
+        if signed > len(self.leaf_hashes):
+            raise AuditIntegrityError(
+                f"audit log {self.file.path}: the incomplete record at byte {at} is record {len(self.leaf_hashes)}, "
+                f"but a signed checkpoint covers {signed} records: cutting it would remove acknowledged records; "
+                "the device stopped writing", hint=hint)
+
+    def _signed_size(self) -> int:
+        """The largest tree size signed by this device's checkpoint key in any stored checkpoint."""
+        public = ed25519_key(KEY_NAME).public_key()
+        sizes = [0]
+        for path in notes_in(self.folder / CHECKPOINT_DIR, self.copy_dir) + [self.folder / "checkpoint.note"]:
+            try:
+                checkpoint = parse_checkpoint(verify_note(path.read_bytes(), self.origin, public))
+            except (OSError, AuditIntegrityError, ValueError):
+                continue  # not ours or unreadable: `audit verify` reports it
+            if checkpoint.origin == self.origin:
+                sizes.append(checkpoint.size)
+        return max(sizes)
 
     def _entry(self, event: Code, action: str, outcome: Outcome, objects: tuple[AuditObject, ...],
                details: dict[str, str], event_type: Code | None = None) -> AuditEntry:
@@ -135,12 +184,13 @@ class AuditLog:
     def _checkpoint_locked(self) -> bytes:
         """Sign the tree head and write it here and to the copy location. Any failure (key store,
         local write, copy) is an AuditError: a checkpoint is part of the audit trail."""
-        name = f"{self.size:012d}.note"
+        head = Checkpoint(self.origin, self.size, self.root())
+        name = checkpoint_name(head)
         try:
-            note = sign_note(Checkpoint(self.origin, self.size, self.root()).body(), self.origin, ed25519_key(KEY_NAME))
+            note = sign_note(head.body(), self.origin, ed25519_key(KEY_NAME))
             folder = private_dir(self.folder / CHECKPOINT_DIR)
-            atomic_write_bytes(folder / name, note)
-            atomic_write_bytes(self.folder / "checkpoint.note", note)
+            write_once(folder / name, note)
+            atomic_write_bytes(self.folder / "checkpoint.note", note)  # the latest; the evidence is in checkpoints/
         except AuditError:
             raise
         except Exception as exc:
@@ -150,7 +200,7 @@ class AuditLog:
         if self.copy_dir is not None:
             try:
                 private_dir(Path(self.copy_dir))
-                atomic_write_bytes(Path(self.copy_dir) / name, note)
+                write_once(Path(self.copy_dir) / name, note)
             except Exception as exc:  # the copy elsewhere is part of the evidence
                 raise AuditError(f"could not copy the checkpoint to {self.copy_dir}: {exc}") from exc
         self._since_checkpoint = 0

@@ -81,6 +81,19 @@ def scan(data: bytes, start: int = 0, first_seq: int = 0) -> ScanResult:
     return ScanResult(records, start + pos, 0, None)
 
 
+def complete_frame_in(tail: bytes) -> int | None:
+    """Offset of the first complete, checksum-valid record frame that starts inside ``tail``
+    after its first byte, or None. A genuinely torn write leaves a prefix of ONE frame (its
+    payload is JSON text, whose bytes never read as a plausible length), so a complete frame
+    inside a "torn" tail means a forged length hid acknowledged records."""
+    for pos in range(1, max(0, len(tail) - FRAME.size) + 1):
+        length, crc = FRAME.unpack_from(tail, pos)
+        end = pos + FRAME.size + length
+        if length and end <= len(tail) and zlib.crc32(tail[pos + FRAME.size : end]) == crc:
+            return pos
+    return None
+
+
 def frame(payload: bytes) -> bytes:
     if len(payload) > MAX_RECORD:
         raise AuditError(f"audit entry of {len(payload)} bytes exceeds {MAX_RECORD}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from device_ai.audit import merkle
 from device_ai.audit.checkpoint import Checkpoint, parse_checkpoint, parse_verifier_key, verify_note
-from device_ai.audit.log import CHECKPOINT_DIR, log_bytes
+from device_ai.audit.log import CHECKPOINT_DIR, log_bytes, notes_in
 from device_ai.audit.store import scan
 from device_ai.errors import AuditIntegrityError
 
@@ -46,12 +46,15 @@ def verify_log(folder: Path, verifier_key: str, extra: list[Path] | None = None)
         report.problems.append(f"record {len(leaves)} at byte {result.good_end}: incomplete ({result.torn_bytes} "
                                "bytes; torn write, never acknowledged)")
     name, key = parse_verifier_key(verifier_key)
-    paths = sorted((Path(folder) / CHECKPOINT_DIR).glob("*.note")) + list(extra or [])
+    paths = notes_in(Path(folder) / CHECKPOINT_DIR) + list(extra or [])
     for path in paths:
         try:
             checkpoint = _read_checkpoint(path, name, name, key)
         except AuditIntegrityError as exc:
             report.problems.append(f"{path.name}: {exc.message}")
+            continue
+        except (OSError, UnicodeDecodeError, ValueError) as exc:  # unreadable: still a problem, never a crash
+            report.problems.append(f"{path}: cannot read the checkpoint ({getattr(exc, 'strerror', None) or exc})")
             continue
         report.checkpoints.append(checkpoint)
         if checkpoint.size > len(leaves):
