@@ -32,13 +32,30 @@ def test_device_home_and_keys_are_owner_only_and_created_once(tmp_path: Path, mo
 
 
 @pytest.mark.req("SRS-036")
-def test_a_loosened_home_folder_is_made_owner_only_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_loosened_home_folder_is_refused_not_re_moded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from device_ai.errors import ConfigError
+
     home = tmp_path / "home"
     home.mkdir(mode=0o755)
     os.chmod(home, 0o755)
     monkeypatch.setenv("DEVICE_AI_HOME", str(home))
-    keystore.device_home()
-    assert _mode(home) == 0o700
+    with pytest.raises(ConfigError, match="mode 0755") as refused:
+        keystore.device_home()
+    assert "chmod 700" in (refused.value.hint or "")
+    assert _mode(home) == 0o755 and not list(home.iterdir()), "the site's folder was changed"
+    os.chmod(home, 0o700)  # negative control: the same folder made owner-only is accepted
+    assert keystore.device_home() == home
+
+
+@pytest.mark.req("SRS-036")
+def test_a_key_file_others_can_read_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from device_ai.errors import ConfigError
+
+    monkeypatch.setenv("DEVICE_AI_HOME", str(tmp_path / "home"))
+    keystore.secret("pseudonym-key")
+    os.chmod(tmp_path / "home" / "keys" / "pseudonym-key.bin", 0o644)
+    with pytest.raises(ConfigError, match="others can read it"):
+        keystore.secret("pseudonym-key")
 
 
 @pytest.mark.req("SRS-037")

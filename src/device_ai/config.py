@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     audit_copy_dir: Path | None = Field(default=None, description="second location for signed audit checkpoints")
     audit_origin: str = Field(default="device-ai.local/audit", min_length=1,
                               description="name of this device's audit log in its signed checkpoints")
+    audit_key_file: Path | None = Field(
+        default=None, description="the audit checkpoint signing key (PEM PKCS#8, Ed25519; created on first use, 0600); "
+        "default DEVICE_AI_HOME/keys/audit-checkpoint.pem. Keep it apart from the log it signs")
+    audit_key_passphrase_file: Path | None = Field(
+        default=None, description="file holding the passphrase that encrypts the audit signing key; when set, a new "
+        "key is created encrypted and an existing one is decrypted with it")
 
     @field_validator("trusted_model_keys", mode="before")
     @classmethod

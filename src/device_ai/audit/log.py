@@ -26,11 +26,11 @@ from device_ai.audit.entry import LOG_RECOVERED, Actor, AuditEntry, AuditObject,
 from device_ai.audit.store import RecordFile, complete_frame_in, scan
 from device_ai.config import load_settings
 from device_ai.errors import AuditCheckpointFailed, AuditError, AuditIntegrityError, DeviceAIError
-from device_ai.keystore import device_home, ed25519_key, private_dir
+from device_ai.keystore import AUDIT_KEY_NAME, device_home, ed25519_key, private_dir
 
 LOG_NAME = "audit.log"
 CHECKPOINT_DIR = "checkpoints"
-KEY_NAME = "audit-checkpoint"
+KEY_NAME = AUDIT_KEY_NAME
 CHECKPOINT_EVERY = 100
 CHECKPOINT_SECONDS = 300.0
 
@@ -199,7 +199,9 @@ class AuditLog:
                              hint="check free space and permissions of DEVICE_AI_HOME/audit") from exc
         if self.copy_dir is not None:
             try:
-                private_dir(Path(self.copy_dir))
+                # The site owns the copy location's permissions (notes are signed, not secret): create it
+                # if missing, never re-mode it.
+                Path(self.copy_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
                 write_once(Path(self.copy_dir) / name, note)
             except Exception as exc:  # the copy elsewhere is part of the evidence
                 raise AuditError(f"could not copy the checkpoint to {self.copy_dir}: {exc}") from exc

@@ -12,7 +12,10 @@ from device_ai.config import masked
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
-    print(json.dumps(masked(context(args).settings), indent=2, sort_keys=True))
+    from device_ai.keystore import key_locations
+
+    settings = context(args).settings
+    print(json.dumps({**masked(settings), "keys": key_locations()}, indent=2, sort_keys=True))
     return 0
 
 
