@@ -72,11 +72,64 @@ class ContractViolation(InputRefused):
     code = "DAI-210"
 
 
+class TrainingDataRefused(InputRefused):
+    """A folder of labelled DICOM given to ``device-ai train --data`` was refused before any
+    training; nothing was trained or written. ``problems`` lists every problem found."""
+
+    code = "DAI-260"
+
+
+class TrainingDataEmpty(TrainingDataRefused):
+    """The training folder holds no CT series (or no files at all)."""
+
+    code = "DAI-261"
+
+
+class SegReferenceError(TrainingDataRefused):
+    """A DICOM SEG references instances that are not in the folder, or a CT series has no SEG
+    (or more than one)."""
+
+    code = "DAI-262"
+
+
+class UnknownSegmentCode(TrainingDataRefused):
+    """A SEG segment's Segmented Property Type code is not one of the labels the model is
+    trained for (labels are mapped by code, never by segment number)."""
+
+    code = "DAI-263"
+
+
+class SplitOverlap(TrainingDataRefused):
+    """A patient would be in two splits (split file), or the same images appear in two series
+    or under two patients, so training data could leak into the held-out patients."""
+
+    code = "DAI-264"
+
+
+class SplitFileError(TrainingDataRefused):
+    """The split file is not readable or does not match the folder (unknown split name, a
+    patient that is not in the folder, a folder patient it does not list, an empty split)."""
+
+    code = "DAI-265"
+
+
 class ModelIntegrityError(DeviceAIError):
     """The model package is missing, altered, unsigned or untrusted; it was not loaded."""
 
     code = "DAI-300"
     exit_code = 4
+
+
+class CheckpointMismatch(ModelIntegrityError):
+    """A backbone checkpoint's digest matched, but its keys or shapes are not those of the
+    configured backbone (``problems`` names every missing, unexpected or misshapen key); it
+    was not loaded."""
+
+    code = "DAI-310"
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = tuple(problems)
 
 
 class InferenceError(DeviceAIError):
