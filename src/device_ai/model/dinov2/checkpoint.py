@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from device_ai.errors import ModelIntegrityError
+from device_ai.errors import CheckpointMismatch, ModelIntegrityError
 from device_ai.model.dinov2.configs import OFFICIAL_CONFIGS
 from device_ai.model.dinov2.vision_transformer import DinoVisionTransformer, interpolate_pos_embed
 
@@ -24,6 +24,7 @@ from device_ai.model.dinov2.vision_transformer import DinoVisionTransformer, int
 PINNED_OFFICIAL_SHA256: dict[str, str | None] = {name: None for name in OFFICIAL_CONFIGS}
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_MAX_LISTED = 20  # key problems listed one per line; the rest counted
 
 
 def sha256_file(path: str | Path) -> str:
@@ -58,8 +59,14 @@ def load_official_checkpoint(model: DinoVisionTransformer, path: str | Path, exp
             f"checkpoint {path.name} has SHA-256 {actual}, but the pinned value is {pinned}; it was not loaded",
             hint="use the exact file whose digest was pinned, or re-pin after verifying the file's origin",
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # corrupt file, or objects weights_only refuses to unpickle
+        raise ModelIntegrityError(
+            f"checkpoint {path.name} cannot be read as a tensor state dict ({type(error).__name__}); it was not loaded",
+            hint="use the official *_pretrain.pth (a plain state dict of tensors)",
+        ) from error
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelIntegrityError(f"checkpoint {path.name} is not a state dict", hint="use the official *_pretrain.pth")
     native_shape = (1, 1 + model.cfg.native_grid**2, model.embed_dim)
     pos = state.get("pos_embed")
@@ -70,10 +77,32 @@ def load_official_checkpoint(model: DinoVisionTransformer, path: str | Path, exp
         state["pos_embed"] = interpolate_pos_embed(
             pos, height, width, model.patch_size, model.cfg.interpolate_offset, model.cfg.interpolate_antialias
         )
+    problems = layout_problems(model, state)
+    if problems:  # checked first: a strict load that fails has already copied the matching keys
+        raise CheckpointMismatch(
+            f"checkpoint {path.name} does not match the {model.cfg.name} layout: {problems[0]}"
+            + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "") + "; it was not loaded",
+            problems=tuple(problems[:_MAX_LISTED]) + ((f"and {len(problems) - _MAX_LISTED} more",)
+                                                      if len(problems) > _MAX_LISTED else ()),
+            hint="use the official checkpoint of exactly this backbone configuration (e.g. a *_reg4 file for a "
+                 "*_reg4 backbone)",
+        )
     try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as error:  # missing / unexpected keys or wrong shapes
-        raise ModelIntegrityError(
+    except RuntimeError as error:  # not expected after the check above; still a refusal
+        raise CheckpointMismatch(
             f"checkpoint {path.name} does not match the {model.cfg.name} layout: {error}",
             hint="use the official checkpoint of exactly this backbone configuration",
         ) from error
+
+
+def layout_problems(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Every missing, unexpected or misshapen key of ``state`` for ``model``, one line each
+    (empty when ``load_state_dict(state, strict=True)`` would succeed)."""
+    expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    given = {key: tuple(value.shape) for key, value in state.items()}
+    problems = [f"missing key {key}" for key in expected if key not in given]
+    problems += [f"unexpected key {key}" for key in given if key not in expected]
+    problems += [f"key {key} has shape {list(given[key])}, the backbone needs {list(shape)}"
+                 for key, shape in expected.items() if key in given and given[key] != shape]
+    return problems
