@@ -10,9 +10,32 @@ from pathlib import Path
 from device_ai.errors import ConfigError, DependencyMissing, OutputRefused
 
 
+def check_path_names(path: Path, option: str) -> None:
+    """Each component within the file system's name limit: an over-long name is the user's to
+    fix, not an internal error when the first file is written."""
+    absolute = Path(path).absolute()
+    existing = absolute
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    try:
+        name_max = os.pathconf(existing if existing.is_dir() else existing.parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    for part in absolute.parts:
+        if len(os.fsencode(part)) > name_max:
+            raise OutputRefused(f"{option}: the name {part[:40]}... is {len(os.fsencode(part))} bytes long; this file "
+                                f"system allows {name_max}", hint=f"choose a shorter {option} path")
+
+
 def check_output_folder(out: Path, option: str = "--out") -> None:
-    """``out`` must be a folder that does not exist yet or is empty, under a writable location."""
+    """``out`` must be a folder that does not exist yet or is empty, under a writable location;
+    not a symbolic link (publication renames a new folder into place: it would replace the link)."""
     out = Path(out)
+    check_path_names(out, option)
+    if out.is_symlink():
+        raise OutputRefused(f"{option} {out} is a symbolic link; results are published by renaming a new folder "
+                            "into place, which would replace the link instead of writing where it points",
+                            hint=f"give {option} the real folder path ({out.resolve()})")
     if out.exists() and not out.is_dir():
         raise OutputRefused(f"{option} {out} is a file, not a folder",
                           hint=f"give {option} a folder path that does not exist yet")
@@ -25,6 +48,7 @@ def check_output_folder(out: Path, option: str = "--out") -> None:
 def check_output_file(path: Path, option: str = "--out") -> None:
     """``path`` will be written (atomically): it must not be a folder, its location writable."""
     path = Path(path)
+    check_path_names(path, option)
     if path.is_dir():
         raise OutputRefused(f"{option} {path} is a folder, not a file", hint=f"give {option} a file path")
     check_writable_location(path.parent, option)

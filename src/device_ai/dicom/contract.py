@@ -232,6 +232,21 @@ def _check_pixel_data(ds: Dataset, contract: InputContract) -> None:
         raise _refuse("PixelData is missing: the file holds no image")
 
 
+def _check_pixel_length(ds: Dataset, contract: InputContract) -> None:
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is None or syntax.is_encapsulated:
+        return  # compressed frames have no fixed length; decoding checks them
+    try:
+        frames = int(ds.get("NumberOfFrames") or 1)
+        expected = int(ds.Rows) * int(ds.Columns) * frames * int(ds.SamplesPerPixel) * int(ds.BitsAllocated) // 8
+    except (AttributeError, TypeError, ValueError):
+        return  # the matrix and bits checks name what is missing
+    held = len(ds.PixelData)
+    if held not in (expected, expected + 1):  # PS3.5 §8.1.1: one padding byte to an even length
+        raise _refuse(f"PixelData holds {held} bytes but Rows x Columns x frames x samples x BitsAllocated needs "
+                      f"{expected}: the image size is ambiguous")
+
+
 # A wrong modality or SOP class makes the object a different kind of object, and one without
 # pixel data holds no image: the checks after these would only list consequences, so they
 # stop there (_KIND). The others are independent: each reports its first failure, and all run.
@@ -249,8 +264,8 @@ def header_problems(ds: Dataset, contract: InputContract = DEMO_CONTRACT) -> lis
     fails the file is another kind of object, or holds no image, and nothing more is
     checked), the SOP Class's agreement with the file meta, single frame, photometric
     interpretation, samples per pixel, bits allocated/stored, pixel representation, matrix
-    size, pixel spacing, slice thickness, orientation, position and rescale. Each check
-    reports its first failure.
+    size, pixel spacing, slice thickness, orientation, position and rescale; when all of these
+    pass, the native pixel data length. Each check reports its first failure.
     """
     for check in _KIND:
         try:
@@ -264,6 +279,11 @@ def header_problems(ds: Dataset, contract: InputContract = DEMO_CONTRACT) -> lis
         except ContractViolation as exc:
             if exc.message not in problems:
                 problems.append(exc.message)
+    if not problems:  # with a wrong matrix, frames or bits the length is only a consequence
+        try:
+            _check_pixel_length(ds, contract)
+        except ContractViolation as exc:
+            problems.append(exc.message)
     return problems
 
 

@@ -130,6 +130,7 @@ class _Scan:
             return False
 
     def dataset(self, pos: int, end: int, depth: int, explicit: bool, until_item_end: bool = False) -> int:
+        previous = -1
         while pos < end:
             if pos + 8 > end:
                 raise self._truncated(pos)
@@ -140,6 +141,12 @@ class _Scan:
             if tag >> 16 == 0xFFFE:
                 raise DicomReadError(f"{self.name}: unexpected delimiter ({tag >> 16:04X},{tag & 0xFFFF:04X}) "
                                      f"at byte {pos}", hint=_CRAFTED_HINT)
+            if tag <= previous:  # PS3.5 §7.1: increasing tags, each at most once; else which value counts?
+                what = "appears twice" if tag == previous else "is out of order"
+                raise DicomReadError(f"{self.name}: data element ({tag >> 16:04X},{tag & 0xFFFF:04X}) at byte {pos} "
+                                     f"{what} (PS3.5 7.1 requires increasing tags, each once): the file is ambiguous",
+                                     hint=_CRAFTED_HINT)
+            previous = tag
             vr = b""
             if explicit:
                 vr = self.data[pos + 4 : pos + 6]

@@ -37,6 +37,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from device_ai.dicom.contract import InputContract, header_problems
+from device_ai.dicom.copied_attributes import copied_attribute_problems, fill_empty_type2
 from device_ai.dicom.reader import MAX_PROBLEM_LINES, ReadLimits, read_dataset
 from device_ai.errors import ContractViolation, DicomReadError, InputRefused, ReadLimitExceeded
 
@@ -45,6 +46,8 @@ _ONE_SERIES = "pass a folder (or file) holding exactly one CT series"
 _SERIES_HINT = (_ONE_SERIES + ": point `device-ai analyze` at the folder or a file of one series "
                 "(each series is listed with an example file); move the files of the others out of the folder")
 _MIXED_HINT = "the input was not analyzed; fix or remove each file listed, then run again"
+_MALFORMED_HINT = ("the results would repeat this value; correct it where the series comes from (modality, PACS "
+                   "or the tool that wrote the files) and send the series again")
 _DUPLICATE_HINT = "remove the duplicate copies and send the series once"
 _POSITION_TOLERANCE_MM = 1e-3  # two slices closer than this along the normal share a position
 _SPACING_TOLERANCE = 0.01  # relative spread of slice steps still called uniform (at least 0.01 mm)
@@ -378,11 +381,16 @@ def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimi
         refused = header_problems(ds, contract)
         for what in refused:
             problems.add(path, what)
+        malformed = [] if refused else copied_attribute_problems(ds)
+        for what in malformed:
+            problems.add(path, what, DicomReadError, _MALFORMED_HINT)
+        refused = refused or malformed
         undecodable = None if refused else _decoder_problem(ds)
         if undecodable:
             problems.add(path, undecodable[0], DicomReadError, undecodable[1])
         if not refused and not undecodable:
             if info.uid:
+                fill_empty_type2(ds)  # in memory only: the results carry them empty (Type 2)
                 entries.append((path, ds))
             else:  # asked of files inside the contract only: for the others it would be noise
                 problems.add(path, "SeriesInstanceUID is missing; this model needs it and does not guess it")
