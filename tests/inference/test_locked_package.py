@@ -146,6 +146,52 @@ def test_external_data_tensor_is_refused(tmp_path: Path, key: Ed25519PrivateKey,
         LockedEngine.load(package, trusted_keys=trusted)
 
 
+def _external(name: str) -> "onnx.TensorProto":
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    tensor = numpy_helper.from_array(np.zeros(3, np.float32), name)
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    entry = tensor.external_data.add()
+    entry.key, entry.value = "location", "../../etc/passwd"
+    tensor.ClearField("raw_data")
+    return tensor
+
+
+def _with_hidden_external(where: str) -> bytes:
+    import onnx
+    from onnx import helper
+
+    model = onnx.load_model_from_string(tiny_onnx())
+    if where == "model-local function":
+        node = helper.make_node("Constant", [], ["c"], value=_external("in_function"))
+        model.functions.append(helper.make_function("local.test", "Hidden", [], ["c"], [node],
+                                                    [helper.make_opsetid("", 17)]))
+    else:  # a node attribute holding a list of sparse tensors
+        sparse = helper.make_sparse_tensor(_external("sparse_values"), _external("sparse_indices"), [3])
+        attribute = helper.make_attribute("hidden", [sparse])
+        model.graph.node[0].attribute.append(attribute)
+    return model.SerializeToString()
+
+
+@pytest.mark.req("SRS-008")
+@pytest.mark.parametrize("where", ["model-local function", "list of sparse tensors"])
+def test_external_data_hidden_in_functions_or_sparse_tensor_lists_is_refused(
+        where: str, tmp_path: Path, key: Ed25519PrivateKey, trusted: dict) -> None:
+    package = make_package(tmp_path / "hidden", key, onnx_bytes=_with_hidden_external(where))
+    with pytest.raises(ModelIntegrityError, match="external data"):
+        LockedEngine.load(package, trusted_keys=trusted)
+
+
+@pytest.mark.req("SRS-008")
+def test_negative_control_the_guard_sees_every_tensor_of_a_clean_model() -> None:
+    import onnx
+
+    names = [t.name for t in onnx_guard.model_tensors(onnx.load_model_from_string(tiny_onnx()))]
+    assert names == ["w", "b"]
+
+
 @pytest.mark.req("SRS-007")
 def test_onnx_shape_or_opset_not_matching_the_manifest_is_refused(tmp_path: Path, key: Ed25519PrivateKey, trusted: dict) -> None:
     with pytest.raises(ModelIntegrityError, match="shape"):
@@ -192,3 +238,45 @@ def test_inference_and_dicom_import_without_torch() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.req("SRS-007")
+def test_a_site_signed_package_with_a_malformed_input_contract_fails_verification(
+        tmp_path: Path, key: Ed25519PrivateKey, trusted: dict) -> None:
+    from tests.package_factory import manifest_fields
+
+    fields = manifest_fields()
+    fields["input_contract"] = {**fields["input_contract"], "max_slices": "many"}
+    package = make_package(tmp_path / "bad-contract", key, fields=fields)
+    with pytest.raises(ModelIntegrityError, match=r"input contract is malformed \(max_slices"):
+        verify_package(package, trusted)
+    good = make_package(tmp_path / "good-contract", key)  # negative control: the same package, contract intact
+    assert verify_package(good, trusted).manifest.input_contract == manifest_fields()["input_contract"]
+
+
+@pytest.mark.req("SRS-007")
+def test_a_fifo_in_place_of_a_package_file_is_refused_without_waiting(
+        tmp_path: Path, key: Ed25519PrivateKey, trusted: dict) -> None:
+    import os
+    import threading
+
+    package = make_package(tmp_path / "fifo", key)
+    (package / "model.onnx").unlink()
+    os.mkfifo(package / "model.onnx")
+    outcome: list[BaseException | None] = []
+
+    def verify() -> None:
+        try:
+            verify_package(package, trusted)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - reported to the main thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=verify, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    if worker.is_alive():  # unblock the stuck open so the test process can exit
+        with open(package / "model.onnx", "wb"):
+            pass
+        pytest.fail("verify_package waited on a FIFO")
+    assert isinstance(outcome[0], ModelIntegrityError) and "not a regular file" in outcome[0].message

@@ -6,7 +6,7 @@ external-data path traversal CVEs): the locked package is a single self-containe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import onnx
 
@@ -14,23 +14,40 @@ from device_ai.errors import ModelIntegrityError
 from device_ai.model.package.manifest import ModelManifest
 
 
-def _graph_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield sparse.values
-        yield sparse.indices
-    for node in graph.node:
+def _sparse(tensor: onnx.SparseTensorProto) -> Iterator[onnx.TensorProto]:
+    yield tensor.values
+    yield tensor.indices
+
+
+def _node_tensors(nodes: Iterable[onnx.NodeProto]) -> Iterator[onnx.TensorProto]:
+    """Every tensor held in the attributes of ``nodes``, sub-graphs included."""
+    for node in nodes:
         for attribute in node.attribute:
             if attribute.HasField("t"):
                 yield attribute.t
             yield from attribute.tensors
             if attribute.HasField("sparse_tensor"):
-                yield attribute.sparse_tensor.values
-                yield attribute.sparse_tensor.indices
+                yield from _sparse(attribute.sparse_tensor)
+            for sparse in attribute.sparse_tensors:
+                yield from _sparse(sparse)
             if attribute.HasField("g"):
                 yield from _graph_tensors(attribute.g)
             for subgraph in attribute.graphs:
                 yield from _graph_tensors(subgraph)
+
+
+def _graph_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield from _sparse(sparse)
+    yield from _node_tensors(graph.node)
+
+
+def model_tensors(model: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
+    """Every tensor of the model: the graph's and those inside model-local functions."""
+    yield from _graph_tensors(model.graph)
+    for function in model.functions:
+        yield from _node_tensors(function.node)
 
 
 def check_onnx_bytes(model_bytes: bytes, manifest: ModelManifest) -> None:
@@ -39,7 +56,7 @@ def check_onnx_bytes(model_bytes: bytes, manifest: ModelManifest) -> None:
         model = onnx.load_model_from_string(model_bytes)
     except Exception as exc:  # onnx raises DecodeError and others; all mean the same here
         raise ModelIntegrityError("model.onnx is not a valid ONNX model", hint="reinstall the model package") from exc
-    for tensor in _graph_tensors(model.graph):
+    for tensor in model_tensors(model):
         if tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data) > 0:
             raise ModelIntegrityError(
                 f"model.onnx references external data for tensor {tensor.name!r}; external data is refused",

@@ -77,7 +77,9 @@ def _read_package_files(path: Path) -> dict[str, bytes]:
 def _read_regular_file(file_path: Path) -> bytes:
     # O_NOFOLLOW: a symlink in place of a package file is refused, not followed.
     try:
-        fd = os.open(file_path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        # O_NONBLOCK: opening a FIFO put in place of a package file returns at once (then it is
+        # refused as not regular) instead of waiting for a writer forever.
+        fd = os.open(file_path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise ModelIntegrityError(f"cannot open model file {file_path}: {exc.strerror}", hint=_REINSTALL) from exc
     try:
@@ -97,6 +99,23 @@ def _read_regular_file(file_path: Path) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def _check_input_contract(manifest: ModelManifest) -> None:
+    """The contract every input is checked against must itself be well formed at verify time,
+    not discovered broken when the first series arrives (a site-signed package is signed, not
+    necessarily right)."""
+    from device_ai.dicom.contract import InputContract
+
+    try:
+        InputContract.model_validate(manifest.input_contract)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "input_contract"
+        raise ModelIntegrityError(
+            f"the signed model manifest's input contract is malformed ({where}: {first.get('msg', 'invalid')})",
+            hint="the package's signer must fix and re-sign the manifest; this package cannot check its inputs",
+        ) from exc
 
 
 def verify_package(path: Path, trusted_keys: dict[str, Ed25519PublicKey] | None = None) -> VerifiedPackage:
@@ -122,6 +141,7 @@ def verify_package(path: Path, trusted_keys: dict[str, Ed25519PublicKey] | None 
         manifest = ModelManifest.model_validate(json.loads(manifest_bytes))
     except (ValueError, ValidationError) as exc:
         raise ModelIntegrityError("the signed model manifest does not match the manifest schema", hint=_REINSTALL) from exc
+    _check_input_contract(manifest)
     expected_names = sorted(set(PACKAGE_FILES) - {MANIFEST_NAME, SIGNATURE_NAME})
     if sorted(manifest.files) != expected_names:
         raise ModelIntegrityError("the model manifest does not list exactly the package files", hint=_REINSTALL)
