@@ -146,7 +146,7 @@ def test_external_data_tensor_is_refused(tmp_path: Path, key: Ed25519PrivateKey,
         LockedEngine.load(package, trusted_keys=trusted)
 
 
-def _external(name: str) -> "onnx.TensorProto":
+def _external(name: str):  # noqa: ANN202 - an onnx.TensorProto
     import numpy as np
     import onnx
     from onnx import numpy_helper
