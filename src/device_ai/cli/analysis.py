@@ -87,6 +87,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"training needs the [train] extra ({exc.name} is missing)",
             hint="install torch==2.13.0 first, then `pip install -e .[train]` (the Makefile does this)",
         ) from exc
+    if args.data is not None:
+        return _train_on_dicom(args)
+    _refuse_data_options(args)
     if args.generator_version == 1 and args.domain is not None:
         from device_ai.errors import ConfigError
 
@@ -98,10 +101,47 @@ def cmd_train(args: argparse.Namespace) -> int:
         slices_per_patient=args.slices_per_patient or defaults.slices_per_patient,
         batch_size=args.batch_size or defaults.batch_size,
         generator_version=args.generator_version, domain=args.domain,
-        package_version=args.package_version,
+        package_version=args.package_version or "1.0.0",
     )
     path = train_and_release(plan, Path(args.out), Path(args.signing_key), progress=Progress("training steps"))
     print(f"model package written: {path}")
+    return 0
+
+
+_DATA_ONLY = ("split_file", "test_fraction", "backbone", "backbone_weights", "backbone_sha256", "mode", "head",
+              "input_size", "learning_rate", "name", "intended_use")
+_PHANTOM_ONLY = ("train_patients", "slices_per_patient", "domain")
+
+
+def _refuse_data_options(args: argparse.Namespace) -> None:
+    from device_ai.errors import ConfigError
+
+    given = [name for name in _DATA_ONLY if getattr(args, name) is not None]
+    if given:
+        raise ConfigError(f"--{given[0].replace('_', '-')} applies to training on labelled DICOM (--data DIR) only",
+                          hint="pass --data DIR, or leave the option out to train the demo model on phantoms")
+
+
+def _train_on_dicom(args: argparse.Namespace) -> int:
+    from device_ai.errors import ConfigError
+    from device_ai.training.dicom_train import request_from_options, train_on_dicom
+
+    given = [name for name in _PHANTOM_ONLY if getattr(args, name) is not None] + (
+        ["generator_version"] if args.generator_version != 1 else [])
+    if given:
+        raise ConfigError(f"--{given[0].replace('_', '-')} applies to phantom training, not to --data",
+                          hint="leave it out when training on labelled DICOM")
+    request = request_from_options(
+        data=Path(args.data), out=Path(args.out), signing_key=Path(args.signing_key), seed=args.seed,
+        steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate, backbone=args.backbone,
+        backbone_weights=optional_path(args.backbone_weights), backbone_sha256=args.backbone_sha256, mode=args.mode,
+        head=args.head, input_size=args.input_size, split_file=optional_path(args.split_file),
+        test_fraction=args.test_fraction, name=args.name, version=args.package_version,
+        intended_use=args.intended_use)
+    path = train_on_dicom(request, progress=Progress("training steps"))
+    print(f"model package written: {path}")
+    print("  not for clinical use: validate it on data it was not trained on before any use "
+          "(device-ai model info shows its metrics)")
     return 0
 
 
@@ -140,7 +180,31 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     train.add_argument("--domain", default=None, choices=("training", "intended-use"),
                        help="generator-2 domain of the training pool (default: training); "
                        "verification always uses the intended use")
-    train.add_argument("--package-version", default="1.0.0", help="version written into the manifest")
+    train.add_argument("--package-version", default=None,
+                       help="version written into the manifest (default 1.0.0; with --data 0.1.0)")
+    data = train.add_argument_group("training on labelled DICOM (CT series + DICOM SEG ground truth)")
+    data.add_argument("--data", metavar="DIR", help="folder of CT series and the SEG of each (e.g. from 3D Slicer, "
+                      "OHIF); segments mapped by their property type codes, split by PatientID")
+    data.add_argument("--split-file", metavar="FILE", help='JSON {"train": [PatientID, ...], "test": [...]} '
+                      "(default: patients held out by seed)")
+    data.add_argument("--test-fraction", type=float, default=None, help="patients held out when no split file "
+                      "is given (default 0.25, at least one)")
+    data.add_argument("--backbone-weights", metavar="FILE", help="official DINOv2 *_pretrain.pth state dict "
+                      "(local file; nothing is downloaded)")
+    data.add_argument("--backbone-sha256", metavar="HEX", help="the SHA-256 you pinned for --backbone-weights; "
+                      "checked before the file is read")
+    data.add_argument("--backbone", default=None, help="ViT configuration of the checkpoint (default "
+                      "dinov2_vits14_reg4 with weights, else the demo backbone)")
+    data.add_argument("--mode", choices=("scratch", "frozen", "finetune"), default=None,
+                      help="frozen: train the head only; finetune: the backbone too (default: frozen with "
+                      "weights, scratch without)")
+    data.add_argument("--head", choices=("linear", "light_decoder"), default=None,
+                      help="segmentation head (default: linear when frozen, else light_decoder)")
+    data.add_argument("--input-size", type=int, default=None, help="model input size in pixels, a multiple of "
+                      "14 (default 224)")
+    data.add_argument("--learning-rate", type=float, default=None, help="head learning rate (default 1.5e-3)")
+    data.add_argument("--name", default=None, help="package name (default site-dinov2-seg)")
+    data.add_argument("--intended-use", default=None, help="intended use statement written into the manifest")
 
     validate = add("validate", cmd_validate, "standalone performance study on held-out phantoms")
     validate.add_argument("--model", help="model package folder (default: the embedded demo model)")

@@ -135,16 +135,30 @@ def _batch(pool: SlicePool, index: np.ndarray, rng: np.random.Generator) -> tupl
     return torch.from_numpy(images), torch.from_numpy(np.ascontiguousarray(labels).astype(np.int64))
 
 
-def train_model(plan: TrainingPlan, pool: SlicePool, progress: Progress | None = None) -> DinoSegmenter:
-    """Train from ``plan.seed``; deterministic on a given machine and software stack."""
+def train_model(plan: TrainingPlan, pool: SlicePool, progress: Progress | None = None,
+                model: DinoSegmenter | None = None, backbone_lr_factor: float = 1.0) -> DinoSegmenter:
+    """Train from ``plan.seed``; deterministic on a given machine and software stack.
+
+    ``model``: start from this segmenter (e.g. an official backbone, see
+    ``training.backbone_weights``) instead of a new one; only its parameters that require
+    gradients are trained, the backbone's at ``backbone_lr_factor`` times the learning rate.
+    """
     plan = plan.resolved()
     torch.set_num_threads(plan.threads)
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(plan.seed)
     rng = np.random.default_rng(plan.seed)
-    model = DinoSegmenter(plan.segmenter)
+    model = model if model is not None else DinoSegmenter(plan.segmenter)
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=plan.learning_rate, weight_decay=plan.weight_decay)
+    if backbone_lr_factor == 1.0:
+        groups: list = [p for p in model.parameters() if p.requires_grad]
+    else:
+        backbone = {id(p) for p in model.backbone.parameters()}
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in backbone]},
+                  {"params": [p for p in model.backbone.parameters() if p.requires_grad],
+                   "lr": plan.learning_rate * backbone_lr_factor}]
+        groups = [group for group in groups if group["params"]]
+    optimizer = torch.optim.AdamW(groups, lr=plan.learning_rate, weight_decay=plan.weight_decay)
     steps = int(plan.steps or 0)
 
     def lr_factor(step: int) -> float:
@@ -155,7 +169,7 @@ def train_model(plan: TrainingPlan, pool: SlicePool, progress: Progress | None =
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     for step in range(steps):
-        index = rng.choice(len(pool.planes), size=plan.batch_size, replace=False)
+        index = rng.choice(len(pool.planes), size=min(plan.batch_size, len(pool.planes)), replace=False)
         images, target = _batch(pool, index, rng)
         logits = model(images)
         loss = F.cross_entropy(logits, target) + plan.dice_weight * soft_dice_loss(logits, target)
@@ -238,6 +252,22 @@ def _manifest_fields(plan: TrainingPlan, pool: SlicePool, verification: SlicePoo
     return fields
 
 
+def export_with_parity(model: DinoSegmenter, size: int, planes: np.ndarray, threads: int):  # noqa: ANN201
+    """ONNX export and the parity check (SRS-006) on every plane of ``planes`` (N, S, S);
+    returns (onnx bytes, report); a failed check is an error and nothing is released."""
+    onnx_bytes = export_onnx(model, size)
+    images = [normalize(planes[i : i + 1]) for i in range(len(planes))]
+    report = parity(model, onnx_bytes, images, threads=threads)
+    print(f"parity on {report.cases} verification slices: max-abs {report.max_abs_logit_diff:.2e}, "
+          f"mask agreement {report.mask_agreement:.6f}", flush=True)
+    if not report.passes():
+        raise DeviceAIError(
+            f"export parity failed (max-abs {report.max_abs_logit_diff:.2e}, agreement {report.mask_agreement:.6f})",
+            hint="the ONNX graph does not reproduce the PyTorch model; the package was not released",
+        )
+    return onnx_bytes, report
+
+
 def train_and_release(plan: TrainingPlan, out_dir: Path, signing_key: Path, progress: Progress | None = None) -> Path:
     """Run steps 1-5 and write the signed package to ``out_dir``."""
     from device_ai.training.evaluate import run_validation
@@ -261,16 +291,7 @@ def train_and_release(plan: TrainingPlan, out_dir: Path, signing_key: Path, prog
     timings = {"data": round(data_done - started, 1), "train": round(wall - (data_done - started), 1)}
     print(f"training: {timings['train']:.1f} s", flush=True)
     export_started = time.perf_counter()
-    onnx_bytes = export_onnx(model, size)
-    images = [normalize(verification.planes[i : i + 1]) for i in range(len(verification.planes))]
-    report = parity(model, onnx_bytes, images, threads=plan.threads)
-    print(f"parity on {report.cases} verification slices: max-abs {report.max_abs_logit_diff:.2e}, "
-          f"mask agreement {report.mask_agreement:.6f}", flush=True)
-    if not report.passes():
-        raise DeviceAIError(
-            f"export parity failed (max-abs {report.max_abs_logit_diff:.2e}, agreement {report.mask_agreement:.6f})",
-            hint="the ONNX graph does not reproduce the PyTorch model; the package was not released",
-        )
+    onnx_bytes, report = export_with_parity(model, size, verification.planes, plan.threads)
     print(f"export + parity: {time.perf_counter() - export_started:.1f} s", flush=True)
     twin = twin_bytes(model)
     twin_sha = hashlib.sha256(twin).hexdigest()

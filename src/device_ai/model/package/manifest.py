@@ -148,6 +148,13 @@ class TrainingInfo(_Frozen):
     dice_weight: float | None = None
     data_wall_time_s: float | None = None
     train_wall_time_s: float | None = None
+    # Training on the user's labelled DICOM (``device-ai train --data``): what the data were
+    # (counts and the data manifest's format; its digest is data_manifest_sha256), the split by
+    # patient (counts, patient digests, how it was made) and where the backbone's weights came
+    # from (mode, official checkpoint config and SHA-256). No identifiers.
+    data_source: dict[str, Any] | None = None
+    split: dict[str, Any] | None = None
+    backbone_init: dict[str, Any] | None = None
 
 
 class BackboneConfig(_Frozen):
@@ -186,7 +193,7 @@ _ADDITIVE_FIELDS = ("backbone_config", "head_config")
 _ADDITIVE_TRAINING_FIELDS = (
     "generator", "domain", "verification_generator", "verification_domain", "slices_per_patient",
     "batch_size", "learning_rate", "weight_decay", "warmup_steps", "dice_weight",
-    "data_wall_time_s", "train_wall_time_s",
+    "data_wall_time_s", "train_wall_time_s", "data_source", "split", "backbone_init",
 )
 
 
