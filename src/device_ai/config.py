@@ -59,12 +59,53 @@ class Settings(BaseSettings):
         default=None, description="file holding the passphrase that encrypts the audit signing key; when set, a new "
         "key is created encrypted and an existing one is decrypted with it")
 
-    @field_validator("trusted_model_keys", mode="before")
+    # --- the DICOM node (`device-ai serve`, device_ai.node) ---
+    node_ae_title: str = Field(default="DEVICEAI", description="the node's own AE title (called AE title checked)")
+    node_bind_address: str = Field(default="127.0.0.1", min_length=1,
+                                   description="address the Storage SCP listens on (0.0.0.0: every interface)")
+    node_port: int = Field(default=11112, ge=1, le=65535, description="TCP port of the Storage SCP")
+    node_allowed_calling_aets: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="calling AE titles allowed to associate (comma or space separated); serve refuses "
+        "to start with none")
+    node_max_associations: int = Field(default=10, ge=1, le=200, description="most simultaneous associations")
+    node_max_instance_mb: int = Field(default=64, ge=1, description="largest instance received, MiB")
+    node_min_free_mb: int = Field(default=1024, ge=0, description="below this free space on the spool's file system, "
+                                  "C-STORE is refused with 0xA700 (Out of Resources) so senders retry later")
+    node_series_idle_s: float = Field(default=30.0, gt=0, le=86400,
+                                      description="a series is complete when no instance arrived for this long, s")
+    node_idle_timeout_s: float = Field(default=60.0, gt=0, le=3600,
+                                       description="an association silent for this long is aborted, s")
+    node_tls_cert_file: Path | None = Field(default=None, description="PEM certificate of the node; with "
+                                            "node_tls_key_file, the SCP speaks TLS only")
+    node_tls_key_file: Path | None = Field(default=None, description="PEM private key of node_tls_cert_file")
+    node_tls_ca_file: Path | None = Field(default=None, description="PEM CA bundle; when set, peers must present a "
+                                          "certificate it signed (mutual TLS)")
+
+    @field_validator("trusted_model_keys", "node_allowed_calling_aets", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part for part in value.replace(",", " ").split() if part)
         return value
+
+    @field_validator("node_ae_title")
+    @classmethod
+    def _ae_title(cls, value: str) -> str:
+        return _check_ae_title(value)
+
+    @field_validator("node_allowed_calling_aets")
+    @classmethod
+    def _ae_titles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_check_ae_title(v) for v in value)
+
+
+def _check_ae_title(value: str) -> str:
+    """PS3.5 6.2 (AE VR): 1 to 16 characters of the default repertoire, no backslash or control
+    characters; leading and trailing spaces are not significant."""
+    title = value.strip()
+    if not 1 <= len(title) <= 16 or not all(32 < ord(c) < 127 or c == " " for c in title) or "\\" in title:
+        raise ValueError(f"{value!r} is not an AE title (1-16 printable ASCII characters, no backslash)")
+    return title
 
 
 def load_settings(config_file: Path | None = None) -> Settings:
