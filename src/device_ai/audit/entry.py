@@ -59,10 +59,13 @@ ANALYSIS_RUN = _dev("DAI004", "Analysis Run")
 LOG_RECOVERED = _dev("DAI005", "Audit Log Torn Record Cut")
 EXPLANATION = _dev("DAI006", "Explanation Produced")
 VALIDATION_RUN = _dev("DAI007", "Validation Run")
+DICOM_ASSOCIATION = _dev("DAI008", "DICOM Association")  # the node: accepted or rejected, calling AE, peer
+SERIES_READY = _dev("DAI009", "Series Ready")  # the node: a received series handed to analysis (once per generation)
 
 EVENTS = {c.code: c for c in (
     APPLICATION_ACTIVITY, INSTANCES_TRANSFERRED, EXPORT, IMPORT, QUERY, SECURITY_ALERT, USER_AUTHENTICATION,
     DEIDENTIFICATION, MODEL_VERIFIED, MODEL_REFUSED, ANALYSIS_RUN, LOG_RECOVERED, EXPLANATION, VALIDATION_RUN,
+    DICOM_ASSOCIATION, SERIES_READY,
 )}
 
 
