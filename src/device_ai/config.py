@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     inference_threads: int = Field(default=2, ge=1, le=256, description="ONNX Runtime intra-op threads (fixed)")
     max_file_mb: int = Field(default=512, ge=1, description="largest DICOM file read, MiB")
     max_files: int = Field(default=5000, ge=1, description="most files in one analyze input")
+    max_inflated_mb: int = Field(default=256, ge=1, description="largest inflated size of a deflated file, MiB")
+    max_value_mb: int = Field(default=16, ge=1, description="largest data element besides pixel data, MiB")
+    max_elements: int = Field(default=100_000, ge=100, description="most data elements in one file")
+    max_input_value_mb: int = Field(default=256, ge=1,
+                                    description="data elements besides pixel data summed over one input, MiB")
+    max_input_elements: int = Field(default=2_000_000, ge=100, description="data elements summed over one input")
     home: Path = Field(default_factory=default_home,
                        description="where the device keeps its own state: audit log, checkpoints, keys (owner-only)")
     audit_copy_dir: Path | None = Field(default=None, description="second location for signed audit checkpoints")
@@ -58,7 +64,6 @@ class Settings(BaseSettings):
     audit_key_passphrase_file: Path | None = Field(
         default=None, description="file holding the passphrase that encrypts the audit signing key; when set, a new "
         "key is created encrypted and an existing one is decrypted with it")
-
     # --- the DICOM node (`device-ai serve`, device_ai.node) ---
     node_ae_title: str = Field(default="DEVICEAI", description="the node's own AE title (called AE title checked)")
     node_bind_address: str = Field(default="127.0.0.1", min_length=1,

@@ -31,4 +31,10 @@ class Context:
     def read_limits(self):  # noqa: ANN201 - ReadLimits
         from device_ai.dicom.reader import ReadLimits
 
-        return ReadLimits(max_file_bytes=self.settings.max_file_mb * 1024 * 1024, max_files=self.settings.max_files)
+        from device_ai.dicom.reader import MIB
+
+        settings = self.settings
+        return ReadLimits(max_file_bytes=settings.max_file_mb * MIB, max_files=settings.max_files,
+                          max_inflated_bytes=settings.max_inflated_mb * MIB, max_value_bytes=settings.max_value_mb * MIB,
+                          max_elements=settings.max_elements, max_input_value_bytes=settings.max_input_value_mb * MIB,
+                          max_input_elements=settings.max_input_elements)

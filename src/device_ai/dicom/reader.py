@@ -74,15 +74,52 @@ _PARSER_ERRORS = (
 )
 
 
+MIB = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class ReadLimits:
-    """Bounds on what one input may cost to read (SRS-010)."""
+    """Bounds on what one input may cost to read (SRS-010), per file and per input (SRS-110).
 
-    max_file_bytes: int = 512 * 1024 * 1024
+    A CT slice is a few hundred elements and tens of KiB besides its pixel data; the bounds
+    leave room for vendors' private blocks while keeping a crafted file (a private OB of
+    600 MiB, a deflate bomb, a million tiny elements) from costing more than a refusal."""
+
+    max_file_bytes: int = 512 * MIB
     max_sequence_depth: int = 12
-    max_inflated_bytes: int = 1024 * 1024 * 1024
+    max_inflated_bytes: int = 256 * MIB
     max_files: int = 5000
-    max_elements: int = 1_000_000  # per file, nested items included; a CT slice has a few hundred
+    max_elements: int = 100_000  # per file, nested items included
+    max_value_bytes: int = 16 * MIB  # any one value except the top-level PixelData
+    max_input_value_bytes: int = 256 * MIB  # the same, summed over every file of one input
+    max_input_elements: int = 2_000_000  # elements summed over every file of one input
+
+
+class InputBudget:
+    """What one input (a folder or series) has cost so far; each file read is charged to it,
+    so many files that are each within the per-file bounds cannot add up to a bomb."""
+
+    def __init__(self, limits: ReadLimits) -> None:
+        self.limits = limits
+        self.value_bytes = 0
+        self.elements = 0
+
+    def exhausted(self) -> bool:
+        return (self.value_bytes > self.limits.max_input_value_bytes
+                or self.elements > self.limits.max_input_elements)
+
+    def charge(self, name: str, value_bytes: int, elements: int) -> None:
+        self.value_bytes += value_bytes
+        self.elements += elements
+        if self.value_bytes > self.limits.max_input_value_bytes:
+            raise ReadLimitExceeded(
+                f"{name}: the input's data elements besides pixel data reach {self.value_bytes // MIB} MiB, above "
+                f"the limit of {self.limits.max_input_value_bytes // MIB} MiB for one input",
+                hint="a CT series carries far less; if such files are expected, raise max_input_value_mb")
+        if self.elements > self.limits.max_input_elements:
+            raise ReadLimitExceeded(
+                f"{name}: the input holds more than {self.limits.max_input_elements} data elements in all",
+                hint="a CT series has a few hundred per slice; if such files are expected, raise max_input_elements")
 
 
 def _one_line(exc: BaseException, limit: int = 160) -> str:
@@ -98,6 +135,7 @@ class _Scan:
         self.limits = limits
         self.name = name
         self.elements = 0
+        self.value_bytes = 0  # every value except the top-level PixelData
 
     def _u16(self, pos: int) -> int:
         return struct.unpack_from(self.endian + "H", self.data, pos)[0]
@@ -117,6 +155,15 @@ class _Scan:
         if self.elements > self.limits.max_elements:
             raise ReadLimitExceeded(f"{self.name}: more than {self.limits.max_elements} data elements",
                                     hint=_CRAFTED_HINT)
+
+    def _value(self, tag: int, length: int) -> None:
+        self.value_bytes += length
+        if length > self.limits.max_value_bytes:
+            raise ReadLimitExceeded(
+                f"{self.name}: element ({tag >> 16:04X},{tag & 0xFFFF:04X}) holds {length // MIB} MiB; no value of a "
+                f"CT slice besides its pixel data needs more than {self.limits.max_value_bytes // MIB} MiB",
+                hint="the file is crafted or carries a large private block; if such files are expected, raise "
+                     "max_value_mb")
 
     def _holds_sequence(self, tag: int, pos: int, length: int) -> bool:
         """Whether pydicom will parse a defined-length implicit-VR (or UN) value as a sequence."""
@@ -173,6 +220,8 @@ class _Scan:
                     f"{self.name}: element ({tag >> 16:04X},{tag & 0xFFFF:04X}) declares {length} bytes "
                     f"but only {end - pos} remain", hint=_CRAFTED_HINT,
                 )
+            if not (tag == _PIXEL_DATA and depth == 0) and vr != b"SQ":
+                self._value(tag, length)
             if vr == b"SQ":
                 self.sequence(pos, pos + length, depth + 1, explicit, undefined=False)
             elif vr in (b"", b"UN") and self._holds_sequence(tag, pos, length):
@@ -272,7 +321,7 @@ def _inflate(payload: bytes, limits: ReadLimits, name: str) -> bytes:
         raise DicomReadError(f"{name}: deflated data set is corrupt ({exc})", hint=_CRAFTED_HINT) from exc
     if inflater.unconsumed_tail:
         raise ReadLimitExceeded(
-            f"{name}: deflated data set inflates beyond {limits.max_inflated_bytes} bytes",
+            f"{name}: deflated data set inflates beyond {limits.max_inflated_bytes // MIB} MiB",
             hint="the file is a decompression bomb or far larger than any CT slice; it was not parsed",
         )
     if not inflater.eof:
@@ -280,8 +329,9 @@ def _inflate(payload: bytes, limits: ReadLimits, name: str) -> bytes:
     return out
 
 
-def prescan(data: bytes, limits: ReadLimits, name: str) -> None:
-    """Refuse, before parsing, what would make the parser misbehave (see module doc)."""
+def prescan(data: bytes, limits: ReadLimits, name: str, budget: InputBudget | None = None) -> None:
+    """Refuse, before parsing, what would make the parser misbehave (see module doc), and
+    charge the file's elements and non-pixel bytes to ``budget``."""
     syntax, start = _file_meta(data, name)
     if syntax in _JPIP_DEFLATED:
         raise DicomReadError(f"{name}: transfer syntax {syntax} (JPIP referenced, deflated) is not supported",
@@ -290,7 +340,10 @@ def prescan(data: bytes, limits: ReadLimits, name: str) -> None:
     if syntax == _DEFLATED:
         body = _inflate(body, limits, name)
     explicit, little = syntax != _IMPLICIT_LE, syntax != _EXPLICIT_BE
-    _Scan(body, little, limits, name).dataset(0, len(body), 0, explicit)
+    scan = _Scan(body, little, limits, name)
+    scan.dataset(0, len(body), 0, explicit)
+    if budget is not None:
+        budget.charge(name, scan.value_bytes, scan.elements)
 
 
 def _convert_all(ds: Dataset) -> None:
@@ -301,7 +354,8 @@ def _convert_all(ds: Dataset) -> None:
                 _convert_all(item)
 
 
-def read_dataset(path: Path, limits: ReadLimits = ReadLimits(), *, stop_before_pixels: bool = False) -> Dataset:
+def read_dataset(path: Path, limits: ReadLimits = ReadLimits(), *, stop_before_pixels: bool = False,
+                 budget: InputBudget | None = None) -> Dataset:
     """Read one untrusted DICOM Part 10 file (PS3.10 §7) within ``limits``.
 
     Raises :class:`DicomReadError` (or its child :class:`ReadLimitExceeded`) with a one-line
@@ -324,7 +378,7 @@ def read_dataset(path: Path, limits: ReadLimits = ReadLimits(), *, stop_before_p
     except OSError as exc:
         raise DicomReadError(f"{name}: cannot read the file ({exc.strerror or _one_line(exc)})",
                              hint="check that the file exists and is readable by this service") from exc
-    prescan(data, limits, name)
+    prescan(data, limits, name, budget)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -38,7 +38,7 @@ from pydicom.uid import UID
 
 from device_ai.dicom.contract import InputContract, header_problems
 from device_ai.dicom.copied_attributes import copied_attribute_problems, fill_empty_type2
-from device_ai.dicom.reader import MAX_PROBLEM_LINES, ReadLimits, read_dataset
+from device_ai.dicom.reader import MAX_PROBLEM_LINES, InputBudget, ReadLimits, read_dataset
 from device_ai.errors import ContractViolation, DicomReadError, InputRefused, ReadLimitExceeded
 
 _OUTSIDE = "the input is outside this model's intended use and was not analyzed"
@@ -367,10 +367,13 @@ def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimi
     problems = _Problems(paths)
     entries: list[tuple[Path, Dataset]] = []
     seen: list[tuple[Path, _SeriesSeen]] = []
+    budget = InputBudget(limits)
     for path in paths:
         try:
-            ds = read_dataset(path, limits)
+            ds = read_dataset(path, limits, budget=budget)
         except DicomReadError as exc:
+            if budget.exhausted():
+                raise  # the input as a whole is over budget: stop reading now, not after every file
             prefix = f"{path.name}: "
             what = exc.message[len(prefix):] if exc.message.startswith(prefix) else exc.message
             problems.add(path, what, type(exc), exc.hint or _MIXED_HINT)
