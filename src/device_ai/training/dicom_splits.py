@@ -4,8 +4,8 @@ Either the user's split file, JSON ``{"train": [PatientID, ...], "test": [Patien
 (every patient of the folder in exactly one split; a patient named in both, a patient the
 folder does not hold, a folder patient the file does not list or an empty split is refused),
 or a split drawn from the seed: patients ordered by SHA-256 of (seed, PatientID), the first
-``test_fraction`` of them (at least one) held out, so the same folder and seed always give the
-same split and adding a patient moves no other.
+``test_fraction`` of them (at least one, and at least one left to train on) held out, so the
+same folder and seed always give the same split, whatever order the files are found in.
 
 Then the split is checked for leakage: no SOP Instance UID, Series Instance UID or slice pixel
 data (SHA-256 of the HU) may be in both splits, as happens when a series was copied under two
