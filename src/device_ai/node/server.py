@@ -1,0 +1,307 @@
+"""``device-ai serve``: the Storage SCP of the DICOM node (issue 15 items 1 and 2; SRS-090 to
+SRS-098).
+
+One pynetdicom AE accepts Verification (C-ECHO) and the SOP classes and transfer syntaxes of
+:mod:`device_ai.node.services`, from the calling AE titles of the allow-list only (pynetdicom's
+``require_calling_aet``, checked while the association is negotiated, where the calling AE
+title is known; the C-STORE handler checks it again), and the called AE title must be the
+node's. Optional TLS (mutual when a CA file is configured), a limit on simultaneous
+associations and an idle timeout.
+
+Each C-STORE, in the association's thread: size limit, free space on the spool's file system
+(0xA700 below ``node_min_free_mb``, so senders retry later), the bytes as received written to
+a temp file and fsynced, read back with the device's reader and its limits
+(:func:`device_ai.dicom.reader.read_dataset`), UIDs checked against the request, then
+:meth:`Spool.commit` (rename into the series, idle timer reset, folders fsynced), the receive
+recorded in the audit trail, and only then the success status. Any failure is a status, never
+an exception out of the handler: the server keeps serving.
+
+A background thread hands each series that has been idle for ``node_series_idle_s`` to
+analysis (:meth:`Spool.hand_off`). On start the spool is recovered first (:meth:`Spool.recover`).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from pathlib import Path
+
+from pydicom.uid import UID
+
+from device_ai.app.context import Context
+from device_ai.errors import ConfigError, DicomReadError
+from device_ai.keystore import private_dir
+from device_ai.node import services
+from device_ai.node.spool import InstanceKey, Spool
+from device_ai.node.trail import NodeTrail
+from device_ai.pseudonyms import pseudonym
+
+LOG = logging.getLogger("device_ai.node")
+MIB = 1024 * 1024
+_REJECT_REASONS = {
+    (0x01, 0x01, 0x03): "calling AE title not in the allow-list",
+    (0x01, 0x01, 0x07): "called AE title is not this node's",
+    (0x02, 0x03, 0x02): "too many associations (node_max_associations)",
+    (0x02, 0x02, 0x01): "user identity refused",
+}
+
+
+def spool_root(ctx: Context) -> Path:
+    return private_dir(private_dir(Path(ctx.settings.home)) / "node")
+
+
+def tls_context(ctx: Context) -> ssl.SSLContext | None:
+    """The server's TLS context from the configured PEM files, or None when TLS is off."""
+    settings = ctx.settings
+    cert, key, ca = settings.node_tls_cert_file, settings.node_tls_key_file, settings.node_tls_ca_file
+    if cert is None and key is None and ca is None:
+        return None
+    if cert is None or key is None:
+        raise ConfigError("TLS needs both node_tls_cert_file and node_tls_key_file",
+                          hint="set both (PEM files), or neither to serve without TLS")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(certfile=str(cert), keyfile=str(key))
+        if ca is not None:
+            context.load_verify_locations(cafile=str(ca))
+            context.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load the node's TLS files: {exc}",
+                          hint="check node_tls_cert_file, node_tls_key_file and node_tls_ca_file (PEM)") from exc
+    return context
+
+
+class NodeServer:
+    """The node: spool, Storage SCP and assembly thread. ``start()``, then ``stop()``."""
+
+    def __init__(self, ctx: Context) -> None:
+        settings = ctx.settings
+        if not settings.node_allowed_calling_aets:
+            raise ConfigError("no calling AE title is allowed to send to this node",
+                              hint="set node_allowed_calling_aets (e.g. DEVICE_AI_NODE_ALLOWED_CALLING_AETS=PACS) "
+                                   "to the AE titles of the PACS or modalities that send studies")
+        self.ctx = ctx
+        self.settings = settings
+        self.allowed = frozenset(settings.node_allowed_calling_aets)
+        self.ssl_context = tls_context(ctx)
+        self.spool = Spool(spool_root(ctx))
+        self.limits = ctx.read_limits()
+        self.idle_s = settings.node_series_idle_s
+        self._stop = threading.Event()
+        self._assembler: threading.Thread | None = None
+        self._server = None
+        self._log = None
+        self.trail: NodeTrail | None = None
+
+    # --- life cycle ---
+
+    def start(self) -> tuple[str, int]:
+        """Recover the spool, then listen; returns the address listened on."""
+        from pynetdicom import AE, evt
+
+        self.spool.lock()
+        try:
+            self._log = self.ctx.open_audit_log()
+            self.trail = NodeTrail(self._log)
+            for ready in self.spool.recover():
+                self.trail.series_ready(ready)
+            ae = AE(ae_title=self.settings.node_ae_title)
+            ae.maximum_associations = self.settings.node_max_associations
+            ae.require_calling_aet = sorted(self.allowed)
+            ae.require_called_aet = True
+            ae.network_timeout = self.settings.node_idle_timeout_s
+            ae.acse_timeout = min(30.0, self.settings.node_idle_timeout_s)
+            ae.dimse_timeout = self.settings.node_idle_timeout_s
+            ae.add_supported_context(services.VERIFICATION_SOP_CLASS)
+            for sop_class in services.ACCEPTED_SOP_CLASSES:
+                ae.add_supported_context(sop_class, list(services.ACCEPTED_TRANSFER_SYNTAXES))
+            handlers = [(evt.EVT_C_ECHO, self._on_echo), (evt.EVT_C_STORE, self._on_store),
+                        (evt.EVT_ACCEPTED, self._on_accepted), (evt.EVT_REJECTED, self._on_rejected)]
+            self._server = ae.start_server((self.settings.node_bind_address, self.settings.node_port), block=False,
+                                           evt_handlers=handlers, ssl_context=self.ssl_context)
+            self._ae = ae
+            host, port = self._server.server_address[:2]
+            self.trail.started({"ae_title": self.settings.node_ae_title, "address": f"{host}:{port}",
+                                "tls": "yes" if self.ssl_context else "no",
+                                "series_idle_s": f"{self.idle_s:g}"})
+            self._assembler = threading.Thread(target=self._assemble_loop, name="device-ai-assembly", daemon=True)
+            self._assembler.start()
+            return host, port
+        except BaseException:
+            self._close()
+            raise
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return host, port
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.shutdown()
+            for assoc in list(self._ae.active_associations):
+                assoc.join(timeout=10)
+        if self._assembler is not None:
+            self._assembler.join(timeout=10)
+        try:
+            if self.trail is not None and self._server is not None:
+                self.trail.stopped({"ae_title": self.settings.node_ae_title})
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        try:
+            if self._log is not None:
+                self._log.close()
+        finally:
+            self._log = None
+            self.spool.unlock()
+
+    # --- assembly ---
+
+    def assemble_once(self, now: float | None = None) -> list:
+        """Hand off every series idle for ``node_series_idle_s``; returns what became ready."""
+        now = time.time() if now is None else now
+        done = []
+        for series, last, _study in self.spool.open_series():
+            if now - last >= self.idle_s:
+                ready = self.spool.hand_off(series, idle_s=self.idle_s, now=now)
+                if ready is not None:
+                    done.append(ready)
+                    self.trail.series_ready(ready)
+        return done
+
+    def _assemble_loop(self) -> None:
+        poll = max(0.05, min(1.0, self.idle_s / 4))
+        while not self._stop.wait(poll):
+            try:
+                self.assemble_once()
+            except Exception:  # keep assembling; the next pass retries (the hand-off is idempotent)
+                LOG.exception("series assembly failed; retrying")
+
+    # --- event handlers (association threads) ---
+
+    @staticmethod
+    def _peer(assoc) -> str:  # noqa: ANN001
+        return f"{assoc.requestor.address}:{assoc.requestor.port}"
+
+    def _on_echo(self, event) -> int:  # noqa: ANN001
+        return services.SUCCESS
+
+    def _on_accepted(self, event) -> None:  # noqa: ANN001
+        assoc = event.assoc
+        try:
+            self.trail.association(accepted=True, calling_ae=assoc.requestor.ae_title.strip(),
+                                   called_ae=assoc.acceptor.ae_title.strip(), peer=self._peer(assoc),
+                                   tls=self.ssl_context is not None)
+        except Exception:
+            LOG.exception("could not record an accepted association in the audit trail")
+
+    def _on_rejected(self, event) -> None:  # noqa: ANN001
+        assoc = event.assoc
+        primitive = assoc.acceptor.primitive
+        key = (primitive.result, primitive.result_source, primitive.diagnostic) if primitive is not None else None
+        called = getattr(assoc.requestor.primitive, "called_ae_title", "") or ""
+        try:
+            self.trail.association(accepted=False, calling_ae=assoc.requestor.ae_title.strip(),
+                                   called_ae=str(called).strip(), peer=self._peer(assoc),
+                                   tls=self.ssl_context is not None,
+                                   reason=_REJECT_REASONS.get(key, f"rejected {key}"))
+        except Exception:
+            LOG.exception("could not record a rejected association in the audit trail")
+
+    def _on_store(self, event) -> int:  # noqa: ANN001
+        assoc, request = event.assoc, event.request
+        calling, peer = assoc.requestor.ae_title.strip(), self._peer(assoc)
+        sop_class = str(request.AffectedSOPClassUID or "")
+        affected = str(request.AffectedSOPInstanceUID or "")
+
+        def refuse(status: int, reason: str, *, serious: bool = False) -> int:
+            try:
+                self.trail.refused(status=status, reason=reason, calling_ae=calling, peer=peer, sop_class=sop_class,
+                                   instance=pseudonym("instance", affected) if affected else None, serious=serious)
+            except Exception:
+                LOG.exception("could not record a refused C-STORE in the audit trail")
+                return services.OUT_OF_RESOURCES
+            return status
+
+        if calling not in self.allowed:  # negotiation already refused it; never store for an unknown AE
+            return refuse(services.NOT_AUTHORIZED, "calling AE title not in the allow-list")
+        size = 0
+        if request.DataSet is not None:
+            with request.DataSet.getbuffer() as view:
+                size = view.nbytes
+        if size > self.settings.node_max_instance_mb * MIB:
+            return refuse(services.TOO_LARGE, f"instance larger than {self.settings.node_max_instance_mb} MiB")
+        try:
+            free = self.spool.free_bytes()
+        except OSError:
+            free = 0
+        if free - size < self.settings.node_min_free_mb * MIB:
+            return refuse(services.OUT_OF_RESOURCES, "spool disk nearly full (node_min_free_mb)", serious=True)
+        try:
+            temp = self.spool.write_temp(event.encoded_dataset())
+        except Exception:
+            LOG.exception("could not write a received instance to the spool")
+            return refuse(services.OUT_OF_RESOURCES, "spool not writable", serious=True)
+        try:
+            status, reason, key = self._identify(temp, sop_class, affected)
+            if key is None:
+                return refuse(status, reason)
+            try:
+                stored = self.spool.commit(temp, key)
+            except Exception:
+                LOG.exception("could not commit a received instance to the spool")
+                return refuse(services.OUT_OF_RESOURCES, "spool not writable", serious=True)
+            try:
+                self.trail.received(key, calling_ae=calling, peer=peer, sop_class=sop_class,
+                                    transfer_syntax=str(event.context.transfer_syntax), size=size,
+                                    late_after=stored.late_after, duplicate=stored.duplicate)
+            except Exception:  # durable but not recorded: the sender is told to retry (same name: idempotent)
+                LOG.exception("could not record a receive in the audit trail")
+                return services.OUT_OF_RESOURCES
+            return services.SUCCESS
+        finally:
+            self.spool.discard(temp)
+
+    def _identify(self, temp: Path, sop_class: str, affected: str) -> tuple[int, str, InstanceKey | None]:
+        """Read the written file back with the device's reader; (status, reason, key or None)."""
+        from device_ai.dicom.reader import read_dataset
+
+        try:
+            ds = read_dataset(temp, self.limits, stop_before_pixels=True)
+        except DicomReadError as exc:
+            return services.CANNOT_UNDERSTAND, f"not readable ({exc.code})", None
+        uids = {}
+        for keyword in ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
+            value = UID(str(ds.get(keyword, "") or "").strip())
+            if not value or not value.is_valid:
+                return services.CANNOT_UNDERSTAND, f"{keyword} missing or not a valid UID", None
+            uids[keyword] = str(value)
+        if uids["SOPClassUID"] != sop_class:
+            return services.DATASET_MISMATCH, "SOPClassUID differs from the request's Affected SOP Class UID", None
+        if uids["SOPInstanceUID"] != affected:
+            return services.DATASET_MISMATCH, "SOPInstanceUID differs from the request's Affected SOP Instance UID", None
+        key = InstanceKey(study=pseudonym("study", uids["StudyInstanceUID"]),
+                          series=pseudonym("series", uids["SeriesInstanceUID"]),
+                          instance=pseudonym("instance", uids["SOPInstanceUID"]))
+        return services.SUCCESS, "", key
+
+
+def serve_until(ctx: Context, stop: threading.Event, announce=print) -> int:  # noqa: ANN001
+    """Run the node until ``stop`` is set (the CLI sets it on SIGTERM or SIGINT)."""
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    node = NodeServer(ctx)
+    host, port = node.start()
+    announce(f"device-ai serve: AE {ctx.settings.node_ae_title} listening on {host}:{port}"
+             f"{' (TLS)' if node.ssl_context else ''}; spool {node.spool.root}; series ready after "
+             f"{node.idle_s:g} s idle", flush=True)
+    try:
+        stop.wait()
+    finally:
+        node.stop()
+    return 0

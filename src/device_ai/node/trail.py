@@ -1,0 +1,80 @@
+"""The node's audit entries (issue 15; SRS-098): associations, receives, refusals, series
+hand-offs, start and stop, through the device's one audit log (:class:`AuditLog`).
+
+Conventions of the trail: studies, series and instances are named by keyed pseudonym
+(:func:`device_ai.pseudonyms.pseudonym`), never by UID, and no DICOM value the sender wrote
+(names, IDs, descriptions) is copied into an entry. The calling AE title and the peer's
+address are recorded: they identify the sending system, not a patient. Each append is durable
+before it returns; association threads share the log through one lock.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from device_ai.audit.entry import (APPLICATION_ACTIVITY, APPLICATION_START, APPLICATION_STOP, DICOM_ASSOCIATION,
+                                   INSTANCES_TRANSFERRED, SERIES_READY, AuditObject, Outcome)
+from device_ai.node.spool import InstanceKey, Ready
+
+
+class NodeTrail:
+    def __init__(self, log) -> None:  # noqa: ANN001 - device_ai.audit.log.AuditLog
+        self.log = log
+        self._lock = threading.Lock()
+
+    def _append(self, event, *, outcome: Outcome = Outcome.SUCCESS, action: str = "E",  # noqa: ANN001
+                objects: tuple[AuditObject, ...] = (), details: dict[str, str] | None = None,
+                event_type=None) -> None:  # noqa: ANN001
+        with self._lock:
+            self.log.append(event, outcome=outcome, action=action, objects=objects, details=details or {},
+                            event_type=event_type)
+
+    def started(self, details: dict[str, str]) -> None:
+        self._append(APPLICATION_ACTIVITY, event_type=APPLICATION_START, details=details)
+
+    def stopped(self, details: dict[str, str]) -> None:
+        self._append(APPLICATION_ACTIVITY, event_type=APPLICATION_STOP, details=details)
+
+    def association(self, *, accepted: bool, calling_ae: str, called_ae: str, peer: str, tls: bool,
+                    reason: str = "") -> None:
+        details = {"result": "accepted" if accepted else "rejected", "calling_ae": calling_ae,
+                   "called_ae": called_ae, "peer": peer, "tls": "yes" if tls else "no"}
+        if reason:
+            details["reason"] = reason
+        self._append(DICOM_ASSOCIATION, outcome=Outcome.SUCCESS if accepted else Outcome.MINOR_FAILURE,
+                     details=details)
+
+    def received(self, key: InstanceKey, *, calling_ae: str, peer: str, sop_class: str, transfer_syntax: str,
+                 size: int, late_after: int | None, duplicate: bool) -> None:
+        details = {"status": "0x0000", "calling_ae": calling_ae, "peer": peer, "sop_class": sop_class,
+                   "transfer_syntax": transfer_syntax, "bytes": str(size)}
+        if late_after is not None:
+            details["late_after_generation"] = str(late_after)
+        if duplicate:
+            details["duplicate"] = "identical to the instance already handed off; nothing changed"
+        self._append(INSTANCES_TRANSFERRED, action="C", objects=_objects(key), details=details)
+
+    def refused(self, *, status: int, reason: str, calling_ae: str, peer: str, sop_class: str,
+                instance: str | None, serious: bool) -> None:
+        """A C-STORE answered with a failure status; ``reason`` is the device's own fixed text."""
+        objects = (AuditObject(kind="instance", id=instance, role="refused"),) if instance else ()
+        self._append(INSTANCES_TRANSFERRED, action="C",
+                     outcome=Outcome.SERIOUS_FAILURE if serious else Outcome.MINOR_FAILURE, objects=objects,
+                     details={"status": f"0x{status:04X}", "reason": reason, "calling_ae": calling_ae, "peer": peer,
+                              "sop_class": sop_class})
+
+    def series_ready(self, ready: Ready) -> None:
+        details = {"generation": str(ready.generation), "instances": str(len(ready.instances)),
+                   "last_received_utc": ready.last_received_utc}
+        if ready.supersedes is not None:
+            details["supersedes_generation"] = str(ready.supersedes)
+        if ready.recovered:
+            details["recovered"] = "hand-off completed on start after an interruption"
+        objects = ((AuditObject(kind="study", id=ready.study),) if ready.study else ()) + (
+            AuditObject(kind="series", id=ready.series),)
+        self._append(SERIES_READY, objects=objects, details=details)
+
+
+def _objects(key: InstanceKey) -> tuple[AuditObject, ...]:
+    return (AuditObject(kind="study", id=key.study), AuditObject(kind="series", id=key.series),
+            AuditObject(kind="instance", id=key.instance))
