@@ -1,7 +1,8 @@
 """The analyze pipeline (DESIGN.md, "The main path"):
 
 read with limits -> input contract -> preprocess -> locked engine -> postprocess ->
-DICOM SEG + JSON summary + PNG previews, written into a staging folder that replaces the
+DICOM SEG + TID 1500 Comprehensive 3D SR (measurements, SRS-100..104) + JSON summary + PNG
+previews, written into a staging folder that replaces the
 output folder in one rename only when everything succeeded (SRS-016). A refused input
 raises before anything is written. The folder and every file in it are ``Access.PUBLIC``
 (the umask's modes, 0755 and 0644 under umask 022), and private while being staged.
@@ -25,6 +26,7 @@ from device_ai.errors import OutputError
 from device_ai.dicom.reader import ReadLimits, collect_input_files
 from device_ai.dicom.seg import AlgorithmIdentity, SegmentSpec, build_seg, write_seg
 from device_ai.dicom.series import CTSeries, load_series
+from device_ai.dicom.sr import LesionFinding, SegmentVolume, build_sr, write_sr
 from device_ai.inference.engine import LockedEngine
 from device_ai.inference.postprocess import Measurements, clean_labels, logits_to_labels, measure
 from device_ai.inference.preprocess import preprocess_slice
@@ -35,9 +37,10 @@ from device_ai.inference.previews import (
     select_preview_slices,
     slice_position,
 )
-from device_ai.model.package.manifest import ModelManifest
+from device_ai.model.package.manifest import LabelRole, ModelManifest, find_label
 
 SEG_NAME = "segmentation.dcm"
+SR_NAME = "measurements.dcm"  # TID 1500 Comprehensive 3D SR
 SUMMARY_NAME = "summary.json"
 SUMMARY_SCHEMA = "device_ai.analysis-summary/1"
 Progress = Callable[[int, int], None]
@@ -91,6 +94,22 @@ def segment_volume(
     return clean_labels(labels, voxel, manifest.postprocessing, label_defs=manifest.labels)
 
 
+def build_report(engine: LockedEngine, series: CTSeries, seg, measurements: Measurements):  # noqa: ANN001, ANN201
+    """The TID 1500 SR of ``measurements`` (from :func:`measure`), referencing ``seg``."""
+    specs = segment_specs(engine.manifest)
+    counts = measurements.voxel_counts or {}
+    volumes = [SegmentVolume(spec, counts.get(spec.name, 0) * measurements.voxel_volume_mm3 / 1000.0)
+               for spec in specs]
+    lesion_value = find_label(engine.manifest.labels, role=LabelRole.LESION).value
+    lesion_spec = next(spec for spec in specs if spec.label_value == lesion_value)
+    lesions = [LesionFinding(number=lesion.index, volume_mm3=lesion.volume_mm3,
+                             max_inplane_diameter_mm=lesion.max_inplane_diameter_mm,
+                             slices=tuple(range(lesion.slices[0], lesion.slices[1] + 1)),
+                             diameter_slice=lesion.diameter_slice)
+               for lesion in measurements.lesions]
+    return build_sr(series, seg, volumes, lesions, lesion_spec, algorithm_identity(engine))
+
+
 def series_spacing(series: CTSeries) -> tuple[float, float, float]:
     return (series.slice_spacing_mm, series.pixel_spacing_mm[0], series.pixel_spacing_mm[1])
 
@@ -132,6 +151,7 @@ def build_summary(
                 "index": lesion.index,
                 "volume_ml": lesion.volume_ml,
                 "max_inplane_extent_mm": lesion.max_inplane_extent_mm,
+                "max_inplane_diameter_mm": round(lesion.max_inplane_diameter_mm, 2),
                 "first_slice": lesion.slices[0],
                 "last_slice": lesion.slices[1],
             }
@@ -175,10 +195,13 @@ def analyze(
     labels = segment_volume(engine, series.hu, series_spacing(series), progress, observe)
     measurements = measure(labels, series_spacing(series), label_defs=engine.manifest.labels)
     seg = build_seg(series, labels, segment_specs(engine.manifest), algorithm_identity(engine))
+    report = build_report(engine, series, seg, measurements)
     with staged_directory(out_dir, access=Access.PUBLIC) as stage:
         try:
             outputs = [SEG_NAME]
             write_seg(seg, stage / SEG_NAME, access=Access.PUBLIC)
+            write_sr(report, stage / SR_NAME, access=Access.PUBLIC)
+            outputs.append(SR_NAME)
             caption = f"NOT FOR CLINICAL USE\n{engine.manifest.identity}"
             previews = []
             for index in select_preview_slices(labels, engine.manifest.labels):

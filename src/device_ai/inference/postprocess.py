@@ -6,7 +6,10 @@
    the intended use has exactly one organ per image.
 3. Lesion components smaller than the minimum volume are noise, far below the smallest
    lesion in the intended use (10 mm across, about 520 mm^3); they become organ.
-4. Measure: voxel volume = row spacing x column spacing x slice spacing.
+4. Measure: voxel volume = row spacing x column spacing x slice spacing. A lesion is one
+   26-connected component of the lesion label; its maximum in-plane diameter is the longest
+   distance, in mm, between the centres of two of its pixels in one slice (the largest over
+   its slices), with the row and column spacing applied (SRS-101).
 
 Which label value is the organ and which the lesion comes from the model manifest's labels
 (``LabelRole``, derived from each label's CID 7151 property type), never from literals.
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial.distance import pdist
 
 from device_ai.inference.preprocess import resize_plane
 from device_ai.model.package.manifest import LabelDefinition, LabelRole, PostprocessingSpec, find_label
@@ -39,6 +43,10 @@ class LesionMeasurement:
     centroid_voxel: tuple[float, float, float]
     max_inplane_extent_mm: float
     slices: tuple[int, int]
+    voxel_count: int = 0
+    volume_mm3: float = 0.0  # voxel_count x voxel volume, not rounded
+    max_inplane_diameter_mm: float = 0.0  # see max_inplane_diameter
+    diameter_slice: int = 0  # the slice (index) where that diameter lies
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,7 @@ class Measurements:
     voxel_volume_mm3: float
     volumes_ml: dict[str, float]  # by label name, in the manifest's label order
     lesions: tuple[LesionMeasurement, ...]
+    voxel_counts: dict[str, int] | None = None  # by label name, like volumes_ml
 
     @property
     def lesion_count(self) -> int:
@@ -91,6 +100,26 @@ def clean_labels(labels: np.ndarray, voxel_volume_mm3: float, spec: Postprocessi
     return out
 
 
+def max_inplane_diameter(mask: np.ndarray, row_mm: float, col_mm: float) -> tuple[float, int]:
+    """(diameter in mm, slice index) of the longest distance between the centres of two pixels of
+    ``mask`` (Z, R, C) that lie in one slice, over all slices; (0.0, 0) for an empty mask and 0.0
+    for a single pixel. Only boundary pixels can be the farthest pair (an interior pixel lies
+    inside the convex hull of its four neighbours), so only they are compared."""
+    best, where = 0.0, 0
+    for z in np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1)):
+        plane = mask[z]
+        edge = plane & ~ndimage.binary_erosion(plane, border_value=0)
+        rows, cols = np.nonzero(edge)
+        if rows.size < 2:
+            continue
+        longest = float(pdist(np.column_stack((rows * float(row_mm), cols * float(col_mm)))).max())
+        if longest > best:
+            best, where = longest, int(z)
+    if not best and mask.any():
+        where = int(np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))[0])
+    return best, where
+
+
 def measure(labels: np.ndarray, spacing_zyx_mm: tuple[float, float, float], *,
             label_defs: Sequence[LabelDefinition]) -> Measurements:
     """Volume in mL of every label of ``label_defs`` (the manifest's labels) and per-lesion
@@ -107,18 +136,25 @@ def measure(labels: np.ndarray, spacing_zyx_mm: tuple[float, float, float], *,
         centroid = ndimage.center_of_mass(component)
         centroid = tuple(float(c + s.start) for c, s in zip(centroid, box))
         extents_mm = [(s.stop - s.start) * d for s, d in zip(box, (dz, dy, dx))]
+        voxels = int(np.count_nonzero(component))
+        diameter, diameter_slice = max_inplane_diameter(component, dy, dx)
         lesions.append(
             LesionMeasurement(
                 index=len(lesions) + 1,
-                volume_ml=round(float(component.sum()) * voxel / 1000.0, 4),
+                volume_ml=round(voxels * voxel / 1000.0, 4),
                 centroid_voxel=centroid,
                 max_inplane_extent_mm=round(float(max(extents_mm[1:])), 2),
                 slices=(int(box[0].start), int(box[0].stop - 1)),
+                voxel_count=voxels,
+                volume_mm3=voxels * voxel,
+                max_inplane_diameter_mm=diameter,
+                diameter_slice=int(box[0].start) + diameter_slice,
             )
         )
+    counts = {label.name: int(np.count_nonzero(labels == label.value)) for label in label_defs}
     return Measurements(
         voxel_volume_mm3=voxel,
-        volumes_ml={label.name: round(float(np.count_nonzero(labels == label.value)) * voxel / 1000.0, 4)
-                    for label in label_defs},
+        volumes_ml={name: round(count * voxel / 1000.0, 4) for name, count in counts.items()},
         lesions=tuple(lesions),
+        voxel_counts=counts,
     )
