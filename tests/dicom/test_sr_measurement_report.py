@@ -404,15 +404,31 @@ def phantom(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def thick_slices(phantom: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The phantom with SliceThickness 1 mm more than its slice step (overlapping slices): volumes
+    must use the step between positions, not the thickness."""
+    folder = tmp_path_factory.mktemp("thick") / "series"
+    folder.mkdir()
+    for path in sorted(phantom.iterdir()):
+        ds = pydicom.dcmread(path)
+        ds.SliceThickness = float(ds.SliceThickness) + 1.0
+        ds.save_as(folder / path.name, enforce_file_format=True)
+    return folder
+
+
 @pytest.mark.req("SRS-100", "SRS-101", "SRS-102", "SRS-103")
-@pytest.mark.parametrize("labels", ["model", "two-lesions"])
-def test_analyze_publishes_the_report_beside_the_seg(labels: str, model: Path, phantom: Path, tmp_path: Path,
-                                                     dciodvfy: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("labels", ["model", "two-lesions", "two-lesions-thick-slices"])
+def test_analyze_publishes_the_report_beside_the_seg(labels: str, model: Path, phantom: Path, thick_slices: Path,
+                                                     tmp_path: Path, dciodvfy: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """The tiny model's own labels (no lesion), then a known label map in its place (two lesions),
     through the whole analysis: measuring, both writers, staging and publication."""
     import hashlib
 
-    if labels == "two-lesions":
+    if labels.endswith("thick-slices"):
+        phantom = thick_slices
+    if labels.startswith("two-lesions"):
         def known(engine, hu, spacing, progress=None, observe=None):  # noqa: ANN001, ANN202, ARG001
             out = np.zeros(hu.shape, np.uint8)
             out[:, 60:220, 60:220] = ORGAN
@@ -439,7 +455,7 @@ def test_analyze_publishes_the_report_beside_the_seg(labels: str, model: Path, p
         assert _child(group, ALGO_PARAMETERS)[0].TextValue == f"manifest_sha256={digest}"
     lesion_groups = [g for g in _groups(sr) if _child(g, TRACKING)[0].TextValue.startswith("Lesion ")
                      and _child(g, LONG_AXIS)]
-    assert len(lesion_groups) == summary["lesion_count"] == (2 if labels == "two-lesions" else 0)
+    assert len(lesion_groups) == summary["lesion_count"] == (2 if labels.startswith("two-lesions") else 0)
 
 
 @pytest.mark.req("SRS-100")
