@@ -68,6 +68,11 @@ def test_train_data_trains_exports_validates_and_signs_a_package(folder: Path, k
     assert "acceptance" in manifest.metrics
     raw = (out / "manifest.json").read_text()
     assert "FAKE" not in raw  # no Patient ID or name of the training data in the package
+    public = signing.public_key_to_b64(next(iter(trusted.values())))
+    (tmp_path / "config.yaml").write_text(f'trusted_model_keys: ["{public}"]\n')
+    code, stdout, err = _run(capsys, "model", "info", str(out), "--config", str(tmp_path / "config.yaml"))
+    assert code == 0, err
+    assert "3 labelled DICOM patients" in stdout and "split       : 3 patients trained on, 1 held out (seeded)" in stdout
 
 
 @pytest.mark.req("SRS-086")

@@ -41,8 +41,16 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     print(f"export      : opset {manifest.export.opset}, {manifest.export.exporter}, torch "
           f"{manifest.export.torch_version}, onnxruntime {manifest.export.onnxruntime_version}; parity max-abs "
           f"{manifest.export.parity_max_abs_logit_diff:.2e}, mask agreement {manifest.export.parity_mask_agreement:.5f}")
-    print(f"training    : seed {manifest.training.seed}, {manifest.training.train_patients} synthetic patients, "
+    kind = "synthetic" if manifest.training.data_source is None else "labelled DICOM"
+    print(f"training    : seed {manifest.training.seed}, {manifest.training.train_patients} {kind} patients, "
           f"data manifest sha256 {manifest.training.data_manifest_sha256[:16]}...")
+    if manifest.training.split is not None:
+        print(f"split       : {manifest.training.split['train']['patients']} patients trained on, "
+              f"{manifest.training.split['test']['patients']} held out ({manifest.training.split['method']['kind']})")
+    if manifest.training.backbone_init is not None:
+        init = manifest.training.backbone_init
+        print(f"backbone    : {init['mode']}" + (f", {init['config']} sha256 {init['sha256'][:16]}..."
+                                                  if "sha256" in init else ""))
     for name, value in sorted(manifest.metrics.items()):
         print(f"metric      : {name} = {json.dumps(value, sort_keys=True)}")
     print(f"manifest sha256: {package.manifest_sha256} (signer {package.signer_key_id})")
