@@ -141,3 +141,30 @@ def test_training_series_pass_the_same_input_contract_and_junk_is_listed(two_pat
     (root / "notes.txt").write_text("not DICOM")
     with pytest.raises(TrainingDataRefused, match="notes.txt: no DICOM file header"):
         read_labelled_folder(root)
+
+
+@pytest.mark.req("SRS-085")
+def test_a_seg_naming_another_series_or_spanning_two_is_refused(two_patients) -> None:  # noqa: ANN001
+    from pydicom.dataset import Dataset
+
+    root, cases = two_patients
+    seg_path = root / "FAKE-PAT-001" / "seg.dcm"
+    original = seg_path.read_bytes()
+    other = pydicom.dcmread(cases["FAKE-PAT-002"][1][0])
+    seg = pydicom.dcmread(seg_path)
+    seg.ReferencedSeriesSequence[0].SeriesInstanceUID = other.SeriesInstanceUID  # instances of 001, series of 002
+    seg.save_as(seg_path)
+    with pytest.raises(SegReferenceError, match="FAKE-PAT-001/seg.dcm: its Referenced Series Sequence names another"):
+        read_labelled_folder(root)
+    seg = pydicom.dcmread(pydicom.filebase.DicomBytesIO(original))
+    item = Dataset()
+    item.SeriesInstanceUID = other.SeriesInstanceUID
+    reference = Dataset()
+    reference.ReferencedSOPClassUID, reference.ReferencedSOPInstanceUID = other.SOPClassUID, other.SOPInstanceUID
+    item.ReferencedInstanceSequence = [reference]
+    seg.ReferencedSeriesSequence.append(item)
+    seg.save_as(seg_path)
+    with pytest.raises(SegReferenceError, match="FAKE-PAT-001/seg.dcm: the SEG references instances of 2 different CT"):
+        read_labelled_folder(root)
+    seg_path.write_bytes(original)  # control
+    assert len(read_labelled_folder(root).series) == 2
