@@ -168,3 +168,21 @@ def test_a_seg_naming_another_series_or_spanning_two_is_refused(two_patients) ->
         read_labelled_folder(root)
     seg_path.write_bytes(original)  # control
     assert len(read_labelled_folder(root).series) == 2
+
+
+@pytest.mark.req("SRS-086")
+def test_a_seg_without_a_lesion_segment_is_refused_unless_absent_means_empty(two_patients) -> None:  # noqa: ANN001
+    from device_ai.model.package.manifest import LabelRole
+
+    root, cases = two_patients
+    case, paths = cases["FAKE-PAT-002"]
+    write_seg(paths, case, root / "FAKE-PAT-002" / "seg.dcm", (ORGAN,))  # as a tool that drops empty segments
+    with pytest.raises(TrainingDataRefused, match="FAKE-PAT-002/seg.dcm: no segment coded as lesion") as info:
+        read_labelled_folder(root)
+    assert "--absent-means-empty" in (info.value.hint or "")
+    dataset = read_labelled_folder(root, absent_empty=(LabelRole.LESION,))
+    item = next(i for i in dataset.series if i.patient_id == "FAKE-PAT-002")
+    assert not (item.label_map == DEMO_LESION.value).any()
+    assert np.array_equal(item.label_map == DEMO_ORGAN.value, case.labels == DEMO_ORGAN.value)
+    other = next(i for i in dataset.series if i.patient_id == "FAKE-PAT-001")  # its Lesion segment still counts
+    assert np.array_equal(other.label_map, cases["FAKE-PAT-001"][0].labels)

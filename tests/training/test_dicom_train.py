@@ -109,6 +109,9 @@ def test_a_wrong_backbone_sha256_stops_before_any_data_is_read(folder: Path, key
     code, _, err = _run(capsys, "train", "--out", str(out), "--signing-key", str(key[0]), "--backbone-weights",
                         str(weights))
     assert code == 2 and "--backbone-weights applies to training on labelled DICOM (--data DIR) only" in err
+    code, _, err = _run(capsys, "train", "--data", str(tmp_path / "absent"), "--out", str(out), "--signing-key",
+                        str(key[0]), "--absent-means-empty", "Spleen")
+    assert code == 2 and "error DAI-100: --absent-means-empty 'Spleen' is not a label of this model" in err
 
 
 @pytest.mark.slow

@@ -109,7 +109,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 _DATA_ONLY = ("split_file", "test_fraction", "backbone", "backbone_weights", "backbone_sha256", "mode", "head",
-              "input_size", "learning_rate", "name", "intended_use")
+              "input_size", "learning_rate", "name", "intended_use", "absent_means_empty")
 _PHANTOM_ONLY = ("train_patients", "slices_per_patient", "domain")
 
 
@@ -137,7 +137,7 @@ def _train_on_dicom(args: argparse.Namespace) -> int:
         backbone_weights=optional_path(args.backbone_weights), backbone_sha256=args.backbone_sha256, mode=args.mode,
         head=args.head, input_size=args.input_size, split_file=optional_path(args.split_file),
         test_fraction=args.test_fraction, name=args.name, version=args.package_version,
-        intended_use=args.intended_use)
+        intended_use=args.intended_use, absent_means_empty=tuple(args.absent_means_empty or ()))
     path = train_on_dicom(request, progress=Progress("training steps"))
     print(f"model package written: {path}")
     print("  not for clinical use: validate it on data it was not trained on before any use "
@@ -205,6 +205,9 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     data.add_argument("--learning-rate", type=float, default=None, help="head learning rate (default 1.5e-3)")
     data.add_argument("--name", default=None, help="package name (default site-dinov2-seg)")
     data.add_argument("--intended-use", default=None, help="intended use statement written into the manifest")
+    data.add_argument("--absent-means-empty", action="append", metavar="LABEL",
+                      help="a SEG without a segment of LABEL (e.g. Lesion) means none is present; without this "
+                      "option every SEG must describe every label (repeatable)")
 
     validate = add("validate", cmd_validate, "standalone performance study on held-out phantoms")
     validate.add_argument("--model", help="model package folder (default: the embedded demo model)")

@@ -80,6 +80,7 @@ class LabelledDataset:
     root: Path
     series: tuple[LabelledSeries, ...]
     labels: tuple[LabelDefinition, ...]
+    absent_empty: tuple[LabelRole, ...] = ()
 
     def patients(self) -> tuple[str, ...]:
         return tuple(sorted({item.patient_id for item in self.series}))
@@ -262,9 +263,25 @@ def _label_map(truth: dict[LabelRole, np.ndarray], labels: Sequence[LabelDefinit
     return label_map
 
 
+def _roles_to_read(ds: Dataset, labels: Sequence[LabelDefinition], roles: tuple[LabelRole, ...],
+                   absent_empty: Sequence[LabelRole]) -> tuple[LabelRole, ...]:
+    """The roles read from this SEG: all of them, less those the user declared empty when the
+    SEG has no segment for them (at least one role is always read)."""
+    by_code = {(label.property_type.scheme, label.property_type.value): label.role for label in labels}
+    present = {by_code.get(code[:2]) for _, _, code in segment_codes(ds) if code is not None}
+    chosen = tuple(role for role in roles if role in present or role not in absent_empty)
+    return chosen or roles
+
+
 def read_labelled_folder(root: Path, *, labels: Sequence[LabelDefinition] = DEMO_LABELS,
-                         contract: InputContract = DEMO_CONTRACT, limits: ReadLimits = ReadLimits()) -> LabelledDataset:
-    """Every CT series under ``root`` with its SEG truth (see the module doc for the refusals)."""
+                         contract: InputContract = DEMO_CONTRACT, limits: ReadLimits = ReadLimits(),
+                         absent_empty: Sequence[LabelRole] = ()) -> LabelledDataset:
+    """Every CT series under ``root`` with its SEG truth (see the module doc for the refusals).
+
+    Every SEG must describe a segment for each label (an empty one says "none here"), except
+    the roles in ``absent_empty``: the user's explicit statement that a SEG without a segment
+    for that role means none is present (annotation tools that drop empty segments cannot
+    write "no lesion" otherwise)."""
     root = Path(root)
     groups, segs = _headers(root, limits)
     series = _load_series(groups, root, contract, limits)
@@ -274,11 +291,18 @@ def read_labelled_folder(root: Path, *, labels: Sequence[LabelDefinition] = DEMO
     items = []
     for index, item in enumerate(series):
         path, ds = chosen[index]
+        read = _roles_to_read(ds, labels, roles, absent_empty)
         try:
-            truth = read_truth(path, item, roles)
+            truth = read_truth(path, item, read)
         except InputRefused as exc:  # no segment of a label, a label twice, frames off the series
-            raise TrainingDataRefused(exc.message.replace(str(path), _name(path, root)), hint=exc.hint) from exc
-        ids = {str(ds.get("PatientID", "") or "").strip() for ds in item.datasets}
+            hint = exc.hint
+            if "no segment coded as" in exc.message:
+                hint = (f"{hint}; if a SEG without such a segment means the structure is absent (tools that drop "
+                        "empty segments), say so with --absent-means-empty LABEL (e.g. Lesion)")
+            raise TrainingDataRefused(exc.message.replace(str(path), _name(path, root)), hint=hint) from exc
+        empty = np.zeros(item.hu.shape, dtype=bool)
+        truth = {role: truth.get(role, empty) for role in roles}
+        ids = {str(image.get("PatientID", "") or "").strip() for image in item.datasets}
         patient = ids.pop() if len(ids) == 1 else ""
         if ids:
             raise TrainingDataRefused(f"{_name(item.paths[0], root)}: the slices of one series carry different "
@@ -288,4 +312,4 @@ def read_labelled_folder(root: Path, *, labels: Sequence[LabelDefinition] = DEMO
                                       hint="give every series its (pseudonymous) Patient ID")
         items.append(LabelledSeries(patient, item, path, _label_map(truth, labels), _sha256_file(path),
                                     str(ds.SOPInstanceUID)))
-    return LabelledDataset(root, tuple(items), tuple(labels))
+    return LabelledDataset(root, tuple(items), tuple(labels), tuple(absent_empty))

@@ -61,6 +61,7 @@ def data_manifest(dataset: LabelledDataset, split: PatientSplit, input_size: int
         "labels": [{"value": label.value, "scheme": label.property_type.scheme, "code": label.property_type.value}
                    for label in dataset.labels],
         "split_method": split.method,
+        "absent_means_empty": sorted(role.value for role in dataset.absent_empty),
         "splits": {name: sorted((entries[p] for p in split.of(name)), key=lambda e: e["patient"]) for name in SPLITS},
     }
 

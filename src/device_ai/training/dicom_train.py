@@ -55,6 +55,21 @@ class DicomTrainingRequest:
     name: str = "site-dinov2-seg"
     version: str = "0.1.0"
     intended_use: str = DEFAULT_INTENDED_USE
+    absent_means_empty: tuple[str, ...] = ()  # label names (e.g. "Lesion"): no segment in a SEG = none present
+
+    def absent_roles(self) -> tuple:  # noqa: ANN201 - tuple[LabelRole, ...]
+        from device_ai.model.package.manifest import find_label
+        from device_ai.training.labels import DEMO_LABELS
+
+        roles = []
+        for name in self.absent_means_empty:
+            try:
+                roles.append(find_label(DEMO_LABELS, name=name).role)
+            except ValueError as exc:
+                names = ", ".join(label.name for label in DEMO_LABELS)
+                raise ConfigError(f"--absent-means-empty {name!r} is not a label of this model",
+                                  hint=f"use one of: {names}") from exc
+        return tuple(roles)
 
 
 def request_from_options(*, data: Path, out: Path, signing_key: Path, seed: int = 0, steps: int | None = None,
@@ -63,7 +78,8 @@ def request_from_options(*, data: Path, out: Path, signing_key: Path, seed: int 
                          backbone_sha256: str | None = None, mode: str | None = None, head: str | None = None,
                          input_size: int | None = None, split_file: Path | None = None,
                          test_fraction: float | None = None, name: str | None = None, version: str | None = None,
-                         intended_use: str | None = None) -> DicomTrainingRequest:
+                         intended_use: str | None = None,
+                         absent_means_empty: tuple[str, ...] = ()) -> DicomTrainingRequest:
     """The request with every default resolved: with backbone weights the mode defaults to
     ``frozen``, the backbone to ``dinov2_vits14_reg4`` and the head to ``linear`` (linear probe);
     without, ``scratch`` on the demo backbone with the light decoder."""
@@ -86,7 +102,8 @@ def request_from_options(*, data: Path, out: Path, signing_key: Path, seed: int 
         data=Path(data), out=Path(out), signing_key=Path(signing_key), training=plan, start=start,
         split_file=Path(split_file) if split_file else None,
         test_fraction=test_fraction if test_fraction is not None else 0.25,
-        name=name or "site-dinov2-seg", version=version or "0.1.0", intended_use=intended_use or DEFAULT_INTENDED_USE)
+        name=name or "site-dinov2-seg", version=version or "0.1.0", intended_use=intended_use or DEFAULT_INTENDED_USE,
+        absent_means_empty=tuple(absent_means_empty))
 
 
 def _check_out(out: Path) -> None:
@@ -181,7 +198,8 @@ def _fields(request: DicomTrainingRequest, plan: TrainingPlan, record: dict[str,
             "weight_decay": plan.weight_decay,
             "warmup_steps": plan.warmup_steps,
             "dice_weight": plan.dice_weight,
-            "data_source": {"kind": "labelled DICOM (CT + SEG)", "format": DATA_MANIFEST_FORMAT, **dataset_counts},
+            "data_source": {"kind": "labelled DICOM (CT + SEG)", "format": DATA_MANIFEST_FORMAT, **dataset_counts,
+                            "absent_means_empty": list(request.absent_means_empty)},
             "split": split,
             "backbone_init": {**record, "backbone_lr_factor": request.backbone_lr_factor}
             if record["mode"] == "finetune" else record,
@@ -218,11 +236,12 @@ def train_on_dicom(request: DicomTrainingRequest, progress: Progress | None = No
         raise ConfigError(f"--steps must be at least 1, got {plan.steps}")
     if request.backbone_lr_factor <= 0:
         raise ConfigError(f"the backbone learning-rate factor must be positive, got {request.backbone_lr_factor}")
+    absent = request.absent_roles()
     out = Path(request.out)
     _check_out(out)
     key = signing.load_private_key(request.signing_key)
     model = build_segmenter(plan.segmenter, request.start, plan.seed)  # checkpoint verified and loaded first
-    dataset = read_labelled_folder(Path(request.data))
+    dataset = read_labelled_folder(Path(request.data), absent_empty=absent)
     patients = dataset.patients()
     split = (split_from_file(request.split_file, patients) if request.split_file
              else seeded_split(patients, plan.seed, request.test_fraction))
