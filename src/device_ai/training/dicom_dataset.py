@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +52,7 @@ from device_ai.training.seg_truth import read_truth
 
 LABEL_MAP_SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.7"  # PS3.4 B.5, highdicom LABELMAP
 SEG_SOP_CLASSES = (str(SegmentationStorage), LABEL_MAP_SEGMENTATION_STORAGE)
+TRAINING_MAX_FILES = 200_000  # files listed under a training folder (each still read within the limits)
 _SEG_HINT = "give each CT series exactly one SEG drawn on it (3D Slicer, OHIF, highdicom), both in the folder"
 
 
@@ -151,8 +152,8 @@ def _headers(root: Path, limits: ReadLimits) -> tuple[dict[str, list[Path]], lis
     if not root.is_dir():
         raise TrainingDataEmpty(f"training folder {root} does not exist or is not a folder",
                                 hint="pass --data a folder holding CT series and their DICOM SEG files")
-    try:
-        files = collect_input_files(root, limits)
+    try:  # a training folder holds many series: the per-input file limit of analysis is raised for listing it
+        files = collect_input_files(root, replace(limits, max_files=max(limits.max_files, TRAINING_MAX_FILES)))
     except DicomReadError as exc:
         if "holds no files" in exc.message:
             raise TrainingDataEmpty(f"training folder {root} holds no files",
