@@ -62,7 +62,7 @@ def write_seg(ct_paths: Sequence[Path], case: PhantomCase, path: Path,
         segment_descriptions=descriptions, series_instance_uid=generate_uid(), series_number=300,
         sop_instance_uid=generate_uid(), instance_number=1, manufacturer="Synthetic annotator (test)",
         manufacturer_model_name="test", software_versions="1", device_serial_number="0",
-        omit_empty_frames=False)
+        omit_empty_frames=True)  # as highdicom and dcmqi do by default
     path.parent.mkdir(parents=True, exist_ok=True)
     seg.save_as(path)
     return path

@@ -186,3 +186,18 @@ def test_a_seg_without_a_lesion_segment_is_refused_unless_absent_means_empty(two
     assert np.array_equal(item.label_map == DEMO_ORGAN.value, case.labels == DEMO_ORGAN.value)
     other = next(i for i in dataset.series if i.patient_id == "FAKE-PAT-001")  # its Lesion segment still counts
     assert np.array_equal(other.label_map, cases["FAKE-PAT-001"][0].labels)
+
+
+@pytest.mark.req("SRS-085")
+def test_frames_omitted_for_empty_slices_map_by_instance(two_patients) -> None:  # noqa: ANN001
+    import dataclasses
+
+    root, cases = two_patients
+    case, paths = cases["FAKE-PAT-001"]
+    labels = case.labels.copy()
+    labels[:2][labels[:2] == DEMO_LESION.value] = DEMO_ORGAN.value  # the lesion drawn on the last slice only
+    write_seg(list(reversed(paths)), dataclasses.replace(case, labels=labels[::-1]), root / "FAKE-PAT-001" / "seg.dcm")
+    seg = pydicom.dcmread(root / "FAKE-PAT-001" / "seg.dcm")
+    assert seg.NumberOfFrames == 4  # Lesion frames of the two lesion-free slices were omitted (3 Organ + 1 Lesion)
+    item = next(i for i in read_labelled_folder(root).series if i.patient_id == "FAKE-PAT-001")
+    assert np.array_equal(item.label_map, labels)  # frames found by source instance, in the series' order
