@@ -141,3 +141,17 @@ def test_train_data_from_an_official_format_checkpoint_keeps_the_frozen_backbone
     for name in ("blocks.0.attn.qkv.weight", "blocks.11.mlp.fc2.weight", "register_tokens", "norm.weight"):
         assert torch.equal(twin[f"backbone.{name}"], state[name]), name  # frozen: exactly the checkpoint's
     assert json.loads((out / "manifest.json").read_text())["input"]["shape"] == [1, 3, 112, 112]
+
+
+@pytest.mark.req("SRS-087")
+def test_a_split_file_with_a_patient_in_both_splits_is_refused_by_the_command(folder: Path, key,  # noqa: ANN001
+                                                                             tmp_path: Path,
+                                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ["FAKE-PAT-001", "FAKE-PAT-002", "FAKE-PAT-003"],
+                                 "test": ["FAKE-PAT-004", "FAKE-PAT-002"]}))
+    out = tmp_path / "package"
+    code, _, err = _run(capsys, "train", "--data", str(folder), "--out", str(out), "--signing-key", str(key[0]),
+                        "--split-file", str(split), *FAST)
+    assert code == 3 and err.startswith("error DAI-264: split file split.json: patient FAKE-PAT-002 is in both")
+    assert not out.exists()
