@@ -170,22 +170,23 @@ def make_node(monkeypatch: pytest.MonkeyPatch) -> Iterator:
 class ServeProcess:
     """`device-ai serve` as a child process (its own DEVICE_AI_HOME from the test's environment)."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], output: Path) -> None:
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.port = int(env["DEVICE_AI_NODE_PORT"])
+        self.output = output  # stdout and stderr go to a file: a full pipe would block the server
         self.process: subprocess.Popen | None = None
 
     def start(self) -> ServeProcess:
-        self.process = subprocess.Popen([sys.executable, "-m", "device_ai.cli", "serve"], env=self.env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        line = self.process.stdout.readline()  # the "listening" line, printed once the port is open
-        assert "listening on" in line, f"serve did not start: {line}{self._rest()}"
-        return self
+        with open(self.output, "wb") as sink:
+            self.process = subprocess.Popen([sys.executable, "-m", "device_ai.cli", "serve"], env=self.env,
+                                            stdout=sink, stderr=subprocess.STDOUT)
 
-    def _rest(self) -> str:
-        if self.process.poll() is None:
-            return ""
-        return self.process.stdout.read()
+        def listening() -> bool:  # the line printed once the port is open
+            assert self.process.poll() is None, f"serve exited: {self.output.read_text()}"
+            return "listening on" in self.output.read_text()
+
+        wait_for(listening, timeout=60)
+        return self
 
     def kill(self) -> None:
         """SIGKILL by PID: no clean-up, no final checkpoint."""
@@ -200,13 +201,11 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 os.kill(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=TIMEOUT)
-        if self.process is not None and self.process.stdout is not None:
-            self.process.stdout.close()
         return self.process.returncode if self.process is not None else 0
 
 
 @pytest.fixture
-def serve_process(monkeypatch: pytest.MonkeyPatch) -> Iterator:
+def serve_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator:
     """``serve_process(**settings)`` -> a started ServeProcess; every one is stopped at the end."""
     started: list[ServeProcess] = []
     env: dict[str, str] = {}
@@ -215,7 +214,7 @@ def serve_process(monkeypatch: pytest.MonkeyPatch) -> Iterator:
         if not env or settings:
             env.clear()
             env.update(node_env(monkeypatch, **settings))
-        process = ServeProcess(env).start()
+        process = ServeProcess(env, tmp_path / f"serve-{len(started)}.out").start()
         started.append(process)
         return process
 

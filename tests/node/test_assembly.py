@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pydicom
 import pytest
@@ -92,3 +93,38 @@ def test_a_late_instance_opens_a_new_generation_and_an_identical_resend_changes_
     assert dataset_bytes(old[slices[0].SOPInstanceUID]) == wire_bytes(slices[0])
     assert [m["generation"] for m in markers()] == [1, 2, 3]
     assert [e["details"].get("supersedes_generation") for e in events("Series Ready")] == [None, "1", "2"]
+
+
+@pytest.mark.req("SRS-095", "SRS-093")
+def test_concurrent_associations_lose_and_duplicate_nothing(node) -> None:
+    # 8 associations at once, each sending 5 instances of the same series: one generation of 40.
+    slices = series_slices(count=40)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda i: store_all(node.port, slices[i::8]), range(8)))
+    assert statuses == [[0] * 5] * 8
+    [ready] = node.assemble_once(now=_open(node)[1] + node.idle_s)
+    assert len(ready.instances) == 40
+    assert sorted(dataset_bytes(f) for f in ready.files()) == sorted(wire_bytes(ds) for ds in slices)
+    assert len([e for e in events("DICOM Instances Transferred") if e["outcome"] == 0]) == 40
+
+
+@pytest.mark.req("SRS-096")
+def test_a_hand_off_that_fails_half_way_is_completed_by_the_node(make_node, monkeypatch) -> None:
+    from device_ai.node.spool import Spool
+
+    mark, failures = Spool._mark, []
+
+    def disk_full_once(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if not failures:
+            failures.append(1)
+            raise OSError(28, "No space left on device")
+        return mark(self, *args, **kwargs)
+
+    monkeypatch.setattr(Spool, "_mark", disk_full_once)
+    node = make_node(node_series_idle_s=0.3)
+    assert store_all(node.port, series_slices(count=2)) == [0, 0]
+    wait_for(markers, timeout=10)
+    [marker] = markers()
+    assert failures == [1] and marker["generation"] == 1 and len(marker["instances"]) == 2
+    [ready] = events("Series Ready")
+    assert "recovered" in ready["details"]

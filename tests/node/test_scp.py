@@ -239,3 +239,22 @@ def test_the_audit_trail_records_the_node_without_phi(node) -> None:
                       str(ds.PatientName), ds.PatientID, ds.StudyDescription):
             assert str(value).encode() not in log
     assert b"1.2.3.4" not in log
+
+
+@pytest.mark.req("SRS-094")
+def test_an_unexpected_failure_in_the_handler_is_a_retryable_status_not_a_crash(make_node, monkeypatch) -> None:
+    from device_ai.node.server import NodeServer
+
+    identify, calls = NodeServer._identify, []
+
+    def failing_once(self, *args):  # noqa: ANN001, ANN002, ANN202
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a defect")
+        return identify(self, *args)
+
+    monkeypatch.setattr(NodeServer, "_identify", failing_once)
+    node = make_node()
+    first, second = series_slices(count=2)
+    assert store_all(node.port, [first, second]) == [services.OUT_OF_RESOURCES, 0x0000]
+    assert len(_spooled()) == 1 and list((spool() / "tmp").iterdir()) == []

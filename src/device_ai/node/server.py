@@ -104,6 +104,7 @@ class NodeServer:
 
         self.spool.lock()
         try:
+            pseudonym("series", "0")  # create the site's pseudonym key now, not in racing association threads
             self._log = self.ctx.open_audit_log()
             self.trail = NodeTrail(self._log)
             for ready in self.spool.recover():
@@ -177,10 +178,16 @@ class NodeServer:
 
     def _assemble_loop(self) -> None:
         poll = max(0.05, min(1.0, self.idle_s / 4))
+        interrupted = False
         while not self._stop.wait(poll):
             try:
+                if interrupted:  # a hand-off failed half-way (disk full, I/O error): finish it first
+                    for ready in self.spool.complete_hand_offs():
+                        self.trail.series_ready(ready)
+                    interrupted = False
                 self.assemble_once()
             except Exception:  # keep assembling; the next pass retries (the hand-off is idempotent)
+                interrupted = True
                 LOG.exception("series assembly failed; retrying")
 
     # --- event handlers (association threads) ---
@@ -215,6 +222,19 @@ class NodeServer:
             LOG.exception("could not record a rejected association in the audit trail")
 
     def _on_store(self, event) -> int:  # noqa: ANN001
+        try:
+            return self._store(event)
+        except Exception:  # a defect, not a sender's fault: refuse so that the sender retries, keep serving
+            LOG.exception("unexpected failure while receiving an instance")
+            try:
+                self.trail.refused(status=services.OUT_OF_RESOURCES, reason="internal error while receiving",
+                                   calling_ae=event.assoc.requestor.ae_title.strip(), peer=self._peer(event.assoc),
+                                   sop_class=str(event.request.AffectedSOPClassUID or ""), instance=None, serious=True)
+            except Exception:
+                LOG.exception("could not record a refused C-STORE in the audit trail")
+            return services.OUT_OF_RESOURCES
+
+    def _store(self, event) -> int:  # noqa: ANN001
         assoc, request = event.assoc, event.request
         calling, peer = assoc.requestor.ae_title.strip(), self._peer(assoc)
         sop_class = str(request.AffectedSOPClassUID or "")

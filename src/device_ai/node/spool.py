@@ -263,13 +263,20 @@ class Spool:
     def recover(self) -> list[Ready]:
         """Make the spool consistent after a crash (see the module doc); returns the generations
         that became ready only now. Call with :meth:`lock` held, before serving."""
-        became_ready: list[Ready] = []
         with self._lock:
             for folder in (self.tmp, self.ready_root):  # partial receives, unlinked marker temp files
                 for name in _names(folder):
                     if folder == self.tmp or name.endswith(".tmp"):
                         (folder / name).unlink()
                 fsync_directory(folder)
+            return self.complete_hand_offs()
+
+    def complete_hand_offs(self) -> list[Ready]:
+        """Finish every interrupted hand-off (staging folder rolled forward, missing marker
+        written); safe while serving (receives in progress are untouched). Returns what became
+        ready only now."""
+        became_ready: list[Ready] = []
+        with self._lock:
             for series_name in _names(self.series_root):
                 series = self.series_root / series_name
                 if not series.is_dir():

@@ -69,7 +69,7 @@ class NodeTrail:
         if ready.supersedes is not None:
             details["supersedes_generation"] = str(ready.supersedes)
         if ready.recovered:
-            details["recovered"] = "hand-off completed on start after an interruption"
+            details["recovered"] = "hand-off completed after an interruption (restart or failed hand-off)"
         objects = ((AuditObject(kind="study", id=ready.study),) if ready.study else ()) + (
             AuditObject(kind="series", id=ready.series),)
         self._append(SERIES_READY, objects=objects, details=details)
