@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.device-ai-installed
 DEMO_OUT ?= demo-output
 TEST_WORKERS ?= 2
 
-.PHONY: demo test test-fast docs model validate benchmark clean-venv
+.PHONY: demo test test-fast docs model validate benchmark fuzz clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,18 @@ validate: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/latency.py
+
+# Fuzz campaign (issue 22 item 5; not part of `make test`, which runs a fixed 72-mutant sample):
+# FUZZ_N seeded mutants (fuzz/mutants.py) each through `analyze` and `anonymize`, FUZZ_JOBS
+# workers, each input in its own forked process; summary in fuzz/results/, every record in the
+# printed work folder. Fails when an input exits 70, prints a traceback, exits other than 0/3,
+# hangs, peaks at 1 GiB RSS or more, or a refused analysis published anything.
+FUZZ_N ?= 5000
+FUZZ_SEED ?= 0
+FUZZ_JOBS ?= 2
+fuzz: $(STAMP)
+	$(BIN)/python -m fuzz.runner --n $(FUZZ_N) --seed $(FUZZ_SEED) --jobs $(FUZZ_JOBS) \
+	  --out fuzz/results/campaign-$(FUZZ_N)-seed$(FUZZ_SEED)
 
 clean-venv:
 	rm -rf $(VENV)

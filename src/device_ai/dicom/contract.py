@@ -230,6 +230,8 @@ def _check_rescale(ds: Dataset, contract: InputContract) -> None:
 def _check_pixel_data(ds: Dataset, contract: InputContract) -> None:
     if "PixelData" not in ds:
         raise _refuse("PixelData is missing: the file holds no image")
+    if not ds.PixelData:  # present with zero length: pydicom reads it as None
+        raise _refuse("PixelData is empty: the file holds no image")
 
 
 def _check_pixel_length(ds: Dataset, contract: InputContract) -> None:
