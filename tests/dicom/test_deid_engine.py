@@ -17,7 +17,6 @@ from device_ai.dicom.deidentify.options import Option, parse_options
 from device_ai.dicom.deidentify.rules import effective_action, load_rule_table
 from device_ai.dicom.deidentify.run import REPORT_NAME, Deidentifier, RunConfig
 from device_ai.dicom.writer import part10_bytes
-from device_ai.errors import DeidentificationFailed
 from tests.dicom.deid_corpus import FAKE_MRN, FAKE_PATIENT, canary_dataset, ct_slice, write_study
 
 SECRET = b"test-secret-not-for-use".ljust(32, b"!")
@@ -195,7 +194,10 @@ def test_clean_pixel_data_rule_blanks_regions_and_is_then_claimed(tmp_path: Path
 
 
 @pytest.mark.req("SRS-058")
-def test_a_leak_fails_the_run_and_publishes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_leak_withholds_every_leaking_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file of the study leaks: each one is quarantined by the self-check, none is
+    published (the output folder holds the report only). Per-file isolation with some clean
+    files: tests/dicom/test_deid_isolation.py."""
     write_study(tmp_path / "in")
     from device_ai.dicom.deidentify import engine
 
@@ -208,9 +210,9 @@ def test_a_leak_fails_the_run_and_publishes_nothing(tmp_path: Path, monkeypatch:
         return original(self, ds, element, path, state)
 
     monkeypatch.setattr(engine.Engine, "_element", forgetful)
-    with pytest.raises(DeidentificationFailed):
-        _deidentifier().run([tmp_path / "in"], tmp_path / "out", tmp_path / "q")
-    assert not (tmp_path / "out").exists()
+    result = _deidentifier().run([tmp_path / "in"], tmp_path / "out", tmp_path / "q")
+    assert result.written == [] and result.withheld_by_self_check == 4
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == [REPORT_NAME]
     index = json.loads((tmp_path / "q" / "quarantine.json").read_text())
     assert index["self_check"]["passed"] is False
     assert any("(0008,0080)" in leak for leaks in index["self_check"]["leaks"].values() for leak in leaks)

@@ -1,7 +1,14 @@
 """``anonymize`` (PS3.15 Annex E) and reading its crosswalk, each an audited action.
 
-The de-identified folder and the crosswalk are published only after the De-identification
-entry is durable; a failed self-check is recorded as a serious failure and publishes nothing.
+Order of a run: every file de-identified into the private staging folder (a file the
+self-check or anything else refuses is quarantined alone), the quarantine copies and the
+report written, then the crosswalk written under a pending name, then the De-identification
+entry made durable, then the crosswalk linked to its name, and only then the output folder
+published in one rename. A failure before the entry publishes nothing and is recorded as a
+failure; a failure after it (the crosswalk link, the rename) is recorded as a failure that
+supersedes the success. ``clean-pixel-data`` without ``--pixel-rules`` is refused (it would
+clean nothing). Files are read within the configured limits (``Context.read_limits``, as for
+``analyze``).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from device_ai.atomic_io import fsync_directory
 from device_ai.app.audited import audited
 from device_ai.app.context import Context
 from device_ai.audit.entry import DEIDENTIFICATION, Outcome
-from device_ai.errors import DeidentificationFailed, OutputError, OutputRefused
+from device_ai.errors import DeidentificationConfigError, DeidentificationFailed, OutputError, OutputRefused
 
 
 @dataclass(frozen=True)
@@ -39,12 +46,18 @@ def anonymize(ctx: Context, request: AnonymizeRequest):  # noqa: ANN201 - deiden
     result (its ``quarantined`` list names the inputs that were not de-identified)."""
     from device_ai.dicom.deidentify.burned_in import load_pixel_rules
     from device_ai.dicom.deidentify.crosswalk import write_crosswalk
-    from device_ai.dicom.deidentify.options import parse_options
+    from device_ai.dicom.deidentify.options import Option, parse_options
     from device_ai.dicom.deidentify.run import Deidentifier, RunConfig
 
     with ctx.open_audit_log() as log, audited(log, DEIDENTIFICATION) as action:
         options = parse_options(request.options)
         rules = load_pixel_rules(Path(request.pixel_rules)) if request.pixel_rules else ()
+        if Option.CLEAN_PIXEL_DATA in options and not rules:
+            # Without rules nothing would be cleaned: refused rather than selected and not done
+            raise DeidentificationConfigError(
+                "option clean-pixel-data needs --pixel-rules: without configured regions no pixel is cleaned",
+                hint="pass --pixel-rules FILE with the regions to blank, or run without clean-pixel-data "
+                     "(instances that may carry burned-in text are then quarantined)")
         preconditions.check_output_folder(request.out, "OUT")
         preconditions.check_writable_location(request.quarantine_folder, "--quarantine")
         if request.crosswalk is not None:
@@ -63,8 +76,10 @@ def anonymize(ctx: Context, request: AnonymizeRequest):  # noqa: ANN201 - deiden
                 pending = final.with_name(f".{final.name}.pending")
                 crosswalk_written.append(pending)  # removed on failure even if the write is cut short
                 write_crosswalk(pending, result.replacer)
+            withheld = result.withheld_by_self_check
             action.succeeded({"files": str(result.files_in), "written": str(len(result.written)),
-                              "quarantined": str(len(result.quarantined)), "self_check": "passed",
+                              "quarantined": str(len(result.quarantined)), "skipped": str(len(result.skipped)),
+                              "self_check": f"withheld {withheld}" if withheld else "passed",
                               "crosswalk": "yes" if request.crosswalk else "no"},
                              outcome=Outcome.MINOR_FAILURE if result.quarantined else Outcome.SUCCESS)
             if pending is not None:

@@ -10,21 +10,37 @@ from pathlib import Path
 
 from device_ai import app
 from device_ai.cli.common import context, optional_path
-from device_ai.errors import InputRefused
+from device_ai.errors import DeidentificationFailed, InputRefused
 
 
 def cmd_anonymize(args: argparse.Namespace) -> int:
+    """Exit 0: every file de-identified; 3: some quarantined (reason codes listed); 11: the
+    self-check held back some files (quarantined), the others were published."""
+    from device_ai.dicom.deidentify.run import QUARANTINE_INDEX, REASON_CODES
+
     request = app.AnonymizeRequest(inputs=[Path(p) for p in args.input], out=Path(args.out),
                                    options=args.option or [], crosswalk=optional_path(args.crosswalk),
                                    quarantine=optional_path(args.quarantine), pixel_rules=optional_path(args.pixel_rules))
     result = app.anonymize(context(args), request)
+    # Only labels, reason codes and counts: input names and paths stay in the quarantine index.
+    withheld = result.withheld_by_self_check
     print(f"de-identified {len(result.written)} of {result.files_in} file(s) into {args.out} "
           f"(PS3.15 {result.edition}; options: {', '.join(sorted(o.cli_name for o in result.options))}); "
-          f"self-check passed")
+          + (f"self-check held back {withheld} file(s)" if withheld else "self-check passed"))
+    if result.skipped:
+        print(f"{len(result.skipped)} entry(ies) skipped (hidden files, DICOMDIR, links to folders); "
+              f"listed in {request.quarantine_folder / QUARANTINE_INDEX}", file=sys.stderr)
     if result.quarantined:
-        print(f"{len(result.quarantined)} file(s) quarantined in {request.quarantine_folder}:", file=sys.stderr)
+        print(f"{len(result.quarantined)} file(s) quarantined in {request.quarantine_folder} "
+              f"(sources in {QUARANTINE_INDEX}):", file=sys.stderr)
         for item in result.quarantined:
-            print(f"  {item.source}: {item.reason}", file=sys.stderr)
+            print(f"  {item.label} [{item.code}]: {REASON_CODES[item.code]}", file=sys.stderr)
+    if withheld:
+        print(f"error {DeidentificationFailed.code}: the self-check found identifying input values in the output of "
+              f"{withheld} file(s); those were held back (quarantined), the other files were published",
+              file=sys.stderr)
+        return DeidentificationFailed.exit_code
+    if result.quarantined:
         return InputRefused.exit_code  # some input was not de-identified
     return 0
 

@@ -33,11 +33,19 @@ def burned_in_reason(ds: Dataset) -> str | None:
         return "encapsulated document: its content cannot be de-identified by header rules"
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         return None
-    annotation = str(ds.get("BurnedInAnnotation", "")).strip().upper()
-    if annotation == "YES":
-        return "Burned In Annotation (0028,0301) is YES"
-    if annotation == "NO":
-        return None
+    element = ds.get(0x00280301)  # the element (a keyword would give its value)
+    if element is not None and not _empty(element.value):
+        # Only a single CS value YES or NO says anything; YES\NO, an OB or UN encoding, or any
+        # other value is ambiguous, and an ambiguous answer about burned-in identity is a YES.
+        value = element.value
+        if element.VR != "CS" or not isinstance(value, str) or element.VM != 1:
+            return "Burned In Annotation (0028,0301) is not a single CS value YES or NO"
+        annotation = value.strip().upper()
+        if annotation == "YES":
+            return "Burned In Annotation (0028,0301) is YES"
+        if annotation == "NO":
+            return None
+        return "Burned In Annotation (0028,0301) is neither YES nor NO"
     if sop_class.startswith(SECONDARY_CAPTURE_PREFIX):
         return "secondary capture without Burned In Annotation NO"
     modality = str(ds.get("Modality", "")).strip().upper()
@@ -46,6 +54,10 @@ def burned_in_reason(ds: Dataset) -> str | None:
     # ImageType SECONDARY alone is not a reason: reformats and other derived CT/MR images
     # carry none; screen captures come as Secondary Capture, caught above.
     return None
+
+
+def _empty(value: object) -> bool:
+    return value is None or value == "" or value == b"" or (isinstance(value, list | tuple) and not value)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 - Patient Identity Removed (0012,0062) = YES;
 - De-identification Method (0012,0063), and its Code Sequence (0012,0064) with CID 7050
-  code 113100 and one code per option applied;
+  code 113100 and one code per option applied (Clean Pixel Data only on an instance whose
+  pixels a configured rule did clean, in both);
 - Longitudinal Temporal Information Modified (0028,0303): REMOVED, MODIFIED or UNMODIFIED
   (E.2, E.3.6);
 - the de-identifying equipment, as an item of Contributing Equipment Sequence (0018,A001)
@@ -36,20 +37,22 @@ def _code(value: str, meaning: str) -> Dataset:
 
 def method_text(options: frozenset[Option], edition: str) -> str:
     """The De-identification Method text (LO, at most 64 characters)."""
-    names = "+".join(sorted(o.cli_name for o in options if o is not Option.BASIC))
+    others = sorted(o.cli_name for o in options if o is not Option.BASIC)
+    names = "+".join(others)
     text = f"device_ai {__version__} PS3.15 {edition} Basic" + (f"+{names}" if names else "")
-    return text if len(text) <= 64 else f"device_ai {__version__} PS3.15 {edition} Basic+{len(options) - 1} options"
+    return text if len(text) <= 64 else f"device_ai {__version__} PS3.15 {edition} Basic+{len(others)} options"
 
 
 def mark(ds: Dataset, options: frozenset[Option], edition: str, pixels_cleaned: bool) -> set[str]:
     """Write the de-identification attributes PS3.15 requires into ``ds``; returns the texts
     written, which the leak self-check must not mistake for input values (an input whose
     Software Versions happens to equal this software's version is not a leak)."""
-    ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = method_text(options, edition)
     applied = {Option.BASIC} | set(options)
     if not pixels_cleaned:
-        applied.discard(Option.CLEAN_PIXEL_DATA)  # never claim pixel cleaning that did not happen
+        # never claim pixel cleaning that did not happen, in the text or the codes
+        applied.discard(Option.CLEAN_PIXEL_DATA)
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = method_text(frozenset(applied), edition)
     ds.DeidentificationMethodCodeSequence = Sequence(
         [_code(o.code, o.meaning) for o in sorted(applied, key=lambda o: o.code)]
     )

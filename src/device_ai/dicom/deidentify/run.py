@@ -2,23 +2,37 @@
 write atomically, report.
 
 - The input is only read, never modified.
-- Files that cannot be read (not DICOM, no File Meta, unknown transfer syntax, malformed
-  sequences), that may carry burned-in identity, or that fail for any other reason go to the
-  quarantine folder with a reason; the run goes on with the rest. The quarantine folder holds
-  the originals: it stays inside the hospital, apart from the output.
-- Every output file passes the leak self-check (``leakcheck``) before it is kept. If any file
-  fails it, nothing is published: the whole output is discarded and the run fails.
-- The output appears in one rename when the run is complete (``atomic_io.staged_directory``);
-  files are named by their pseudonyms only (``<patient>/<study>/<series>/<instance>.dcm``),
-  never by input names, which can hold names or IDs.
+- Every entry found under the inputs is counted: de-identified, quarantined, or skipped (hidden
+  files and DICOMDIR file-set indexes, which are not images), each with a typed reason code
+  (``REASON_CODES``, ``SKIP_CODES``).
+- Per-file isolation: a file that cannot be de-identified for any reason (not a regular file,
+  over the size limit, unreadable, not DICOM, no Patient ID or Study/Series/SOP Instance UID, a
+  value that makes the engine fail, possible burned-in identity, an identifying input value
+  found in its output by the leak self-check) is quarantined with its reason code and the run
+  goes on with the rest. A FIFO or device is refused from ``stat`` before anything opens it; a
+  file over ``max_file_bytes`` is refused by its size, never read (so neither hashed nor
+  copied).
+- The quarantine folder holds the originals and their input paths: it stays inside the
+  hospital, apart from the output. The output and ``deidentification-report.json`` hold nothing
+  derived from input names, paths or values: files are named by keyed pseudonyms computed
+  here from the original Patient ID and UIDs (``<patient>/<study>/<series>/<instance>.dcm``,
+  ``DAI-<hex>`` and ``2.25.<decimal>``, also with ``retain-uids``), every name is checked
+  against that pattern and to stay inside the output folder, and quarantined files are named
+  by their index (``file-000007``) with a reason code and a fixed text.
+- The output appears in one rename when the run is complete (``atomic_io.staged_directory``),
+  after the quarantine copies, the report and ``before_commit`` (the crosswalk and the audit
+  entry, durable first).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
 import json
 import os
+import re
+import stat
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,22 +45,63 @@ from pydicom.uid import UID
 from device_ai.atomic_io import atomic_write_bytes, atomic_write_text, fsync_directory
 from device_ai.dicom.deidentify.burned_in import PixelRule, burned_in_reason, clean_pixels
 from device_ai.dicom.deidentify.engine import Engine, FileState, Policy
-from device_ai.dicom.deidentify.keyed import KeyedReplacer, site_secret
+from device_ai.dicom.deidentify.keyed import MAX_OFFSET_DAYS, MIN_OFFSET_DAYS, UID_ROOT, KeyedReplacer, site_secret
 from device_ai.dicom.deidentify.leakcheck import Leak, find_leaks, identifying_values
 from device_ai.dicom.deidentify.marking import mark, new_file_meta
 from device_ai.dicom.deidentify.options import Option
 from device_ai.dicom.deidentify.rules import load_rule_table
 from device_ai.dicom.deidentify.safe_private import load_safe_private
-from device_ai.dicom.reader import ReadLimits, collect_input_files, read_dataset
+from device_ai.dicom.reader import ReadLimits, read_dataset
 from device_ai.dicom.writer import part10_bytes
-from device_ai.errors import DeidentificationConfigError, DeidentificationFailed, DicomReadError, OutputError
+from device_ai.errors import (DeidentificationConfigError, DeviceAIError, DicomReadError, OutputError,
+                              ReadLimitExceeded)
 
 REPORT_NAME = "deidentification-report.json"
 QUARANTINE_INDEX = "quarantine.json"
+REPORT_FORMAT = 2
 Progress = Callable[[int, int], None]
 _WRITER_THREADS = 8
 _BATCH_FILES = 64  # outputs held in memory at most before they go to the staging folder
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+# Opening an input to copy it into the quarantine: never blocks on a FIFO that replaced it
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+_COPY_CHUNK = 1024 * 1024
+
+# Why a file was not de-identified: the code and the fixed text the published report carries
+# (the quarantine index, which stays with the originals, adds the details).
+REASON_CODES: dict[str, str] = {
+    "not-regular-file": "not a regular file (FIFO, device, socket); refused before opening",
+    "over-size-limit": "larger than the configured max_file_mb; refused by its size, not read",
+    "unreadable": "the file could not be opened or read",
+    "not-dicom": "not a DICOM Part 10 file, or not parseable as one",
+    "read-limit": "exceeds a configured reading limit (elements, value size, nesting, inflation)",
+    "link-outside-input": "a symbolic link leading outside the input folder; not followed",
+    "not-composite": "not a composite instance (no SOP Class or SOP Instance UID)",
+    "unknown-transfer-syntax": "transfer syntax not known",
+    "missing-identity": "no Patient ID, Study, Series or SOP Instance UID to name the output by",
+    "burned-in": "may carry burned-in identity in its pixel data (or an encapsulated document)",
+    "processing-error": "a value made the de-identification fail (e.g. a value that does not match its VR)",
+    "self-check": "the leak self-check found an identifying input value in its output; withheld",
+    "duplicate-instance": "duplicate SOP Instance UID in this run",
+}
+SKIP_CODES: dict[str, str] = {
+    "hidden": "hidden file or folder entry (name starts with a dot); not read",
+    "dicomdir": "DICOMDIR file-set index (not an image; its paths are never followed)",
+    "link-to-folder": "a symbolic link to a folder; not followed (the folder's own files are listed if inside)",
+}
+# Action codes of actions_per_attribute (PS3.15 Table E.1-1 and what the engine adds)
+ACTION_CODES: dict[str, str] = {
+    "D": "replaced with a non-zero-length dummy value",
+    "Z": "replaced with a zero-length value (or a dummy where the attribute is Type 1)",
+    "X": "removed",
+    "K": "kept",
+    "C": "cleaned: identifying text removed, dates shifted where an option keeps them",
+    "U": "replaced with a keyed UID (HMAC-SHA256 under the site secret)",
+    "keyed pseudonym": "Patient ID or Patient's Name replaced with the keyed patient pseudonym",
+    "Z (unshiftable date)": "a date that could not be shifted, replaced with a zero-length value",
+    "X (binary cannot be cleaned)": "a binary value that Clean would have to read, removed",
+}
+_NAME_PART = re.compile(r"DAI-[0-9A-F]{16}|2\.25\.[1-9][0-9]{0,38}|2\.25\.0")
 
 
 @dataclass(frozen=True)
@@ -61,12 +116,28 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class Quarantined:
-    """A file that was not de-identified, and why (``source`` stays in the quarantine folder)."""
+    """A file that was not de-identified, and why (``source`` stays in the quarantine folder).
+
+    ``code`` is one of ``REASON_CODES``; ``reason`` is the detailed reason, which may name
+    input values and goes only to the quarantine index, never into the output or its report."""
 
     index: int
     source: Path
     reason: str
-    sha256: str
+    sha256: str = ""
+    code: str = "processing-error"
+
+    @property
+    def label(self) -> str:
+        return f"file-{self.index:06d}"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input entry that is not a file to de-identify (``SKIP_CODES``)."""
+
+    source: Path
+    code: str
 
 
 @dataclass
@@ -78,44 +149,96 @@ class RunResult:
     files_in: int = 0
     written: list[str] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     leaks: dict[str, list[Leak]] = field(default_factory=dict)
     actions: Counter = field(default_factory=Counter)
     replacer: KeyedReplacer | None = None
+    pixels_cleaned: int = 0
 
     @property
     def self_check_passed(self) -> bool:
         return not self.leaks
 
+    @property
+    def withheld_by_self_check(self) -> int:
+        """Files the self-check held back (quarantined, not published)."""
+        return sum(1 for q in self.quarantined if q.code == "self-check")
+
     def report(self) -> dict[str, object]:
         per_attribute: dict[str, dict[str, int]] = {}
         for (label, action), count in sorted(self.actions.items()):
             per_attribute.setdefault(label, {})[action] = count
+        used_reasons = sorted({q.code for q in self.quarantined})
+        skipped = Counter(s.code for s in self.skipped)
+        modified_dates = Option.RETAIN_LONG_MODIFIED_DATES in self.options
         return {
+            "report_format": REPORT_FORMAT,
             "table_edition": self.edition,
             "options": sorted(o.cli_name for o in self.options),
+            "input_entries": self.files_in + len(self.skipped),
+            "files_skipped": {code: skipped[code] for code in sorted(skipped)},
             "files_processed": self.files_in,
             "files_written": len(self.written),
+            "files_quarantined": len(self.quarantined),
+            "files_pixel_cleaned": self.pixels_cleaned,
             "outputs": sorted(self.written),
-            "quarantined": [{"index": q.index, "reason": q.reason, "sha256": q.sha256} for q in self.quarantined],
+            "quarantined": [{"file": q.label, "index": q.index, "code": q.code, "reason": REASON_CODES[q.code],
+                             "sha256": q.sha256} for q in self.quarantined],
             "self_check": {"passed": self.self_check_passed,
                            "files_failed": len(self.leaks),
+                           "files_withheld": self.withheld_by_self_check,
                            "leaks": {k: [f"{leak.where} ({leak.length} characters)" for leak in v]
                                      for k, v in sorted(self.leaks.items())}},
             "actions_per_attribute": per_attribute,
-            "uid_method": "HMAC-SHA256(site secret, original UID) as 2.25.<decimal of first 128 bits>",
-            "date_method": ("keyed per-patient whole-day offset (365-3650 days back); times kept"
-                            if Option.RETAIN_LONG_MODIFIED_DATES in self.options else
+            "codes": {
+                "actions": ACTION_CODES,
+                "quarantine_reasons": {code: REASON_CODES[code] for code in used_reasons},
+                "skipped": {code: SKIP_CODES[code] for code in sorted(skipped)},
+                "counts": "input_entries = files_skipped (all codes) + files_processed; "
+                          "files_processed = files_written + files_quarantined",
+                "file_names": "outputs: <patient pseudonym>/<study>/<series>/<instance>.dcm, keyed pseudonyms "
+                              "(HMAC-SHA256 under the site secret) of the original Patient ID and UIDs; "
+                              "quarantined files: file-<index in input order>",
+            },
+            "uid_method": "HMAC-SHA256(site secret, original UID) as 2.25.<decimal of first 128 bits>"
+                          + ("; UIDs kept (retain-uids), file names keyed all the same"
+                             if Option.RETAIN_UIDS in self.options else ""),
+            "date_method": ("keyed per-patient whole-day offset; times kept"
+                            if modified_dates else
                             "kept" if Option.RETAIN_LONG_FULL_DATES in self.options else "removed per the profile"),
+            "date_offset": ({"direction": "earlier: output date = input date - offset days",
+                             "days_min": MIN_OFFSET_DAYS, "days_max": MAX_OFFSET_DAYS,
+                             "per": "patient (the same offset for every date of one patient, in every run)"}
+                            if modified_dates else None),
         }
 
 
-def _reason_for_unreadable(ds: Dataset) -> str | None:
+def _reason_for_unreadable(ds: Dataset) -> tuple[str, str] | None:
     if "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:
-        return "not a composite instance (no SOP Class or SOP Instance UID)"
+        return "not-composite", "not a composite instance (no SOP Class or SOP Instance UID)"
     syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "")))
     if not syntax.is_transfer_syntax:
-        return f"unknown transfer syntax {syntax}"
+        return "unknown-transfer-syntax", f"unknown transfer syntax {syntax}"
     return None
+
+
+_IDENTITY = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+
+
+def _identity(ds: Dataset) -> tuple[str, str, str, str]:
+    """The original Patient ID and Study, Series, SOP Instance UIDs the output is named by.
+
+    Patient ID is Type 2: present but empty is conformant (keyed like any other value), absent
+    is not; the UIDs are Type 1 and must hold one value."""
+    values = []
+    for keyword in _IDENTITY:
+        value = ds[keyword].value if keyword in ds else None
+        if keyword == "PatientID" and keyword in ds and value in (None, ""):
+            value = ""
+        elif not isinstance(value, str) or not value.strip("\0 "):
+            raise _Quarantine("missing-identity", f"{keyword} is missing, empty or not a single value")
+        values.append(str(value) if keyword == "PatientID" else value.strip("\0 "))  # the Patient ID as the engine keys it
+    return values[0], values[1], values[2], values[3]
 
 
 class Deidentifier:
@@ -150,8 +273,8 @@ class Deidentifier:
             if Option.CLEAN_PIXEL_DATA in self.policy.options and self.config.pixel_rules:
                 rule = clean_pixels(ds, self.config.pixel_rules)
             if rule is None:
-                raise _Quarantine(reason + ("" if Option.CLEAN_PIXEL_DATA not in self.policy.options
-                                            else "; no configured pixel cleaning rule covers it"))
+                raise _Quarantine("burned-in", reason + ("" if Option.CLEAN_PIXEL_DATA not in self.policy.options
+                                                         else "; no configured pixel cleaning rule covers it"))
             pixels_cleaned = True
         needles = identifying_values(ds, self.table, self.policy.options)
         identifiers = tuple(sorted({n.value for n in needles}, key=len, reverse=True))
@@ -164,76 +287,181 @@ class Deidentifier:
         data = part10_bytes(ds)
         return ds, data, state, find_leaks(data, needles, state.written)
 
+    def output_name(self, patient_id: str, study: str, series: str, instance: str) -> str:
+        """``<patient>/<study>/<series>/<instance>.dcm`` from keyed pseudonyms of the originals.
+
+        The UID parts are the keyed UIDs the engine writes when it remaps UIDs; with
+        ``retain-uids`` they are computed the same way but not recorded in the crosswalk (the
+        output keeps the original UIDs). Every part is checked against the pseudonym pattern."""
+        parts = [self.replacer.patient_id(patient_id), *(self._keyed_uid(uid) for uid in (study, series, instance))]
+        for part in parts:
+            if not _NAME_PART.fullmatch(part):  # never: a defect, not an input problem
+                raise AssertionError("an output name part is not a keyed pseudonym")
+        return "/".join(parts[:3]) + f"/{parts[3]}.dcm"
+
+    def _keyed_uid(self, original: str) -> str:
+        if Option.RETAIN_UIDS not in self.policy.options:
+            return self.replacer.uid(original)
+        original = original.strip("\0 ")
+        digest = hmac.new(self.replacer.secret, f"uid\x1f{original}".encode(), hashlib.sha256).digest()
+        return f"{UID_ROOT}{int.from_bytes(digest[:16], 'big')}"
+
     def run(self, inputs: list[Path], out: Path, quarantine: Path, progress: Progress | None = None,
             before_commit: Callable[[RunResult], None] | None = None) -> RunResult:
         """De-identify every file under ``inputs`` into the new folder ``out``.
 
-        ``before_commit(result)`` runs when every output is in the staging folder and the
-        self-check passed, before the folder becomes ``out`` (the audit entry); if it raises,
-        nothing is published."""
+        Files that cannot be de-identified, or whose output fails the self-check, are
+        quarantined and the others published (``result.withheld_by_self_check`` counts the
+        self-check's). ``before_commit(result)`` runs when every output, the quarantine copies
+        and the report are written, before the folder becomes ``out`` (the crosswalk and the
+        audit entry); if it raises, nothing is published."""
         from device_ai.atomic_io import staged_directory
 
-        files = [f for path in inputs for f in collect_input_files(Path(path), self.config.limits)]
+        files: list[Path] = []
+        skipped: list[Skipped] = []
+        self._escaping: set[Path] = set()
+        for path in inputs:
+            collect_entries(Path(path), self.config.limits, files, skipped, self._escaping)
         result = RunResult(edition=self.table.edition, options=self.policy.options, files_in=len(files),
-                           replacer=self.replacer)
+                           replacer=self.replacer, skipped=skipped)
         names: set[str] = set()
         with staged_directory(Path(out)) as stage:
             # Outputs go into the private staging folder in batches, so memory stays bounded
-            # by one batch however long the study; nothing is visible before the final rename,
-            # and a failed self-check below discards the staging folder with everything in it.
+            # by one batch however long the study; nothing is visible before the final rename.
             batch: dict[str, bytes] = {}
             for done, path in enumerate(files, start=1):
-                self._one(path, result, batch, names)
+                self._one(path, done, result, batch, names)
                 if len(batch) >= _BATCH_FILES:
                     _write_staged(stage, batch)
                     batch.clear()
                 if progress is not None:
                     progress(done, len(files))
             _write_staged(stage, batch)
-            if result.quarantined or result.leaks:
-                _write_quarantine(quarantine, result)
-            if result.leaks:
-                raise DeidentificationFailed(
-                    f"self-check failed: identifying values of the input were found in {len(result.leaks)} output "
-                    "file(s); nothing was written",
-                    hint=f"see {quarantine / QUARANTINE_INDEX} for the attributes involved and report it to the "
-                         "manufacturer",
-                )
+            if result.quarantined or result.skipped:
+                _write_quarantine(quarantine, result, self.config.limits)
             atomic_write_text(stage / REPORT_NAME, json.dumps(result.report(), indent=2, sort_keys=True) + "\n")
             if before_commit is not None:
                 before_commit(result)
         return result
 
-    def _one(self, path: Path, result: RunResult, outputs: dict[str, bytes], names: set[str]) -> None:
-        index = len(result.quarantined) + len(result.written) + len(result.leaks) + 1
+    def _one(self, path: Path, index: int, result: RunResult, outputs: dict[str, bytes], names: set[str]) -> None:
         try:
+            if path in getattr(self, "_escaping", ()):
+                raise _Quarantine("link-outside-input", "a symbolic link leading outside the input folder")
+            refusal = _refuse_before_opening(path, self.config.limits)
+            if refusal is not None:
+                raise _Quarantine(*refusal)
             ds = read_dataset(path, self.config.limits)
-            reason = _reason_for_unreadable(ds)
-            if reason is not None:
-                raise _Quarantine(reason)
+            unreadable = _reason_for_unreadable(ds)
+            if unreadable is not None:
+                raise _Quarantine(*unreadable)
+            identity = _identity(ds)
             out_ds, data, state, leaks = self._deidentify_owned(ds)
+            name = self.output_name(*identity)
+        except ReadLimitExceeded as exc:
+            result.quarantined.append(Quarantined(index, path, _detail(exc), code="read-limit"))
+            return
         except DicomReadError as exc:
-            result.quarantined.append(_quarantined(index, path, exc.one_line().split(": ", 1)[-1]))
+            code = "unreadable" if "cannot read the file" in exc.message else "not-dicom"
+            result.quarantined.append(Quarantined(index, path, _detail(exc), code=code))
             return
         except _Quarantine as exc:
-            result.quarantined.append(_quarantined(index, path, str(exc)))
+            result.quarantined.append(Quarantined(index, path, exc.reason, code=exc.code))
             return
-        except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as exc:
-            result.quarantined.append(_quarantined(index, path, f"could not be de-identified: {type(exc).__name__}"))
+        except DeviceAIError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - per-file isolation: any failure quarantines this file alone
+            result.quarantined.append(Quarantined(index, path, f"could not be de-identified: {type(exc).__name__}",
+                                                  code="processing-error"))
             return
-        name = "/".join((str(out_ds.PatientID), str(out_ds.StudyInstanceUID), str(out_ds.SeriesInstanceUID),
-                         f"{out_ds.SOPInstanceUID}.dcm"))
         if leaks:
-            result.leaks[f"file {index}"] = leaks
-            result.quarantined.append(_quarantined(index, path, "failed the leak self-check"))
+            quarantined = Quarantined(index, path, "failed the leak self-check", code="self-check")
+            result.leaks[quarantined.label] = leaks
+            result.quarantined.append(quarantined)
             return
         if name in names:
-            result.quarantined.append(_quarantined(index, path, "duplicate SOP Instance UID in this run"))
+            result.quarantined.append(Quarantined(index, path, "duplicate SOP Instance UID in this run",
+                                                  code="duplicate-instance"))
             return
         names.add(name)
         outputs[name] = data
         result.written.append(name)
         result.actions.update(state.actions)
+        if Option.CLEAN_PIXEL_DATA in self.policy.options and out_ds.get("BurnedInAnnotation") == "NO" and \
+                any(i.CodeValue == Option.CLEAN_PIXEL_DATA.code for i in out_ds.DeidentificationMethodCodeSequence):
+            result.pixels_cleaned += 1
+
+
+def _detail(exc: DicomReadError) -> str:
+    return exc.one_line().split(": ", 1)[-1]
+
+
+def _refuse_before_opening(path: Path, limits: ReadLimits) -> tuple[str, str] | None:
+    """A reason code when ``path`` must not be opened: not a regular file (``stat`` never opens
+    it, so a FIFO cannot block the run), or larger than the limit (never read)."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        return "unreadable", f"cannot stat the file ({exc.strerror or type(exc).__name__})"
+    if not stat.S_ISREG(info.st_mode):
+        return "not-regular-file", "not a regular file (a FIFO, device or socket)"
+    if info.st_size > limits.max_file_bytes:
+        return "over-size-limit", f"file is {info.st_size} bytes, above the limit of {limits.max_file_bytes}"
+    return None
+
+
+def collect_entries(input_path: Path, limits: ReadLimits, files: list[Path], skipped: list[Skipped],
+                    escaping: set[Path]) -> None:
+    """Append the files of one input to ``files`` and every other entry to ``skipped``.
+
+    Like ``reader.collect_input_files`` (sorted, DICOMDIR never followed, no link leading
+    outside the input followed), but per file: a link that leads outside the input goes into
+    ``escaping`` and is quarantined unread, not a refusal of the whole run, and hidden files and
+    DICOMDIR are counted, not silently left out. More than ``max_files`` files is refused."""
+    input_path = Path(input_path)
+    if input_path.is_file() or (input_path.exists() and not input_path.is_dir()):
+        if input_path.name.upper() == "DICOMDIR":
+            skipped.append(Skipped(input_path, "dicomdir"))
+        else:
+            files.append(input_path)
+        return
+    if not input_path.is_dir():
+        raise DicomReadError(f"input {input_path} does not exist", hint="pass DICOM files or folders")
+    root = input_path.resolve()
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(input_path):
+        here = Path(dirpath)
+        for dirname in sorted(dirnames):
+            if dirname.startswith("."):
+                skipped.append(Skipped(here / dirname, "hidden"))
+            elif (here / dirname).is_symlink():
+                skipped.append(Skipped(here / dirname, "link-to-folder"))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for filename in sorted(filenames):
+            path = here / filename
+            if filename.startswith("."):
+                skipped.append(Skipped(path, "hidden"))
+            elif filename.upper() == "DICOMDIR":
+                skipped.append(Skipped(path, "dicomdir"))
+            else:
+                if path.is_symlink() and not path.resolve().is_relative_to(root):
+                    escaping.add(path)
+                found.append(path)
+                if len(found) > limits.max_files:
+                    raise ReadLimitExceeded(f"input holds more than {limits.max_files} files",
+                                            hint="pass fewer files at once, or raise max_files in the configuration")
+    if not found and not skipped:
+        raise DicomReadError(f"folder {input_path} holds no files", hint="pass DICOM files or folders")
+    files.extend(sorted(found))
+
+
+class _Quarantine(Exception):
+    """Internal: this file goes to quarantine with a reason code and a detailed reason."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
 
 
 def _syncfs() -> Callable[[int], int] | None:
@@ -263,8 +491,12 @@ def _write_staged(stage: Path, outputs: dict[str, bytes]) -> None:
     durable_each = _SYNCFS is None
     with ThreadPoolExecutor(max_workers=_WRITER_THREADS) as pool:
         written = []
+        root = stage.resolve()
         for name, data in sorted(outputs.items()):
             path = stage / name
+            if not _inside(root, name):
+                raise OutputError(f"refused to write an output outside the output folder ({len(name)} characters)",
+                                  hint="report it to the manufacturer: output names are keyed pseudonyms")
             if path.parent not in folders:
                 try:
                     path.parent.mkdir(parents=True, exist_ok=True)
@@ -319,29 +551,69 @@ def _write_error(path: Path, exc: OSError) -> OutputError:
                        hint="check that the output folder exists, is writable and has free space")
 
 
-class _Quarantine(Exception):
-    """Internal: this file goes to quarantine with the message as its reason."""
+def _inside(root: Path, name: str) -> bool:
+    """Whether ``name`` is a plain relative path that stays inside ``root`` (no ``..``, no
+    absolute part, no link followed out)."""
+    relative = Path(name)
+    if relative.is_absolute() or any(part in ("", ".", "..") for part in name.split("/")) or "\\" in name:
+        return False
+    return (root / relative).resolve().is_relative_to(root)
 
 
-def _quarantined(index: int, path: Path, reason: str) -> Quarantined:
+def _copy_regular(source: Path, target: Path, limits: ReadLimits) -> str:
+    """Copy ``source`` into ``target`` (atomic, mode 0600) if it is still a regular file within
+    the size limit; returns its SHA-256, or "" when it was not copied. Opened without blocking
+    (a FIFO swapped in since cannot hang the run), checked with ``fstat`` on the open file, and
+    read in chunks of at most 1 MiB while hashing."""
     try:
-        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        fd = os.open(source, _READ_FLAGS)
     except OSError:
-        digest = ""
-    return Quarantined(index=index, source=Path(path), reason=reason, sha256=digest)
+        return ""
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limits.max_file_bytes:
+            return ""
+        digest = hashlib.sha256()
+        chunks = []
+        remaining = info.st_size
+        while remaining > 0:
+            chunk = os.read(fd, min(_COPY_CHUNK, remaining))
+            if not chunk:
+                break
+            digest.update(chunk)
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    atomic_write_bytes(target, b"".join(chunks))
+    return digest.hexdigest()
 
 
-def _write_quarantine(folder: Path, result: RunResult) -> None:
-    """Copy the quarantined originals (by index) and their reasons into ``folder``."""
+def _write_quarantine(folder: Path, result: RunResult, limits: ReadLimits = ReadLimits()) -> None:
+    """Copy the quarantined originals (named by index) into ``folder`` with an index of their
+    sources, reason codes and detailed reasons; records each copy's SHA-256 in ``result``.
+
+    Files refused before opening (not regular, over the size limit, links leading outside the
+    input) are listed but not copied: their originals stay where they are."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the quarantine folder {folder}: {exc.strerror}",
                           hint="pass --quarantine with a writable folder") from exc
     entries = []
-    for item in result.quarantined:
-        if item.sha256:
-            atomic_write_bytes(folder / f"{item.index:06d}-{item.sha256[:16]}.dcm", item.source.read_bytes())
-        entries.append({"index": item.index, "source": str(item.source), "reason": item.reason, "sha256": item.sha256})
+    for position, item in enumerate(result.quarantined):
+        digest = ""
+        if item.code not in ("not-regular-file", "over-size-limit", "link-outside-input", "unreadable"):
+            digest = _copy_regular(item.source, folder / f"{item.label}.dcm", limits)
+        if digest:
+            item = Quarantined(item.index, item.source, item.reason, digest, item.code)
+            result.quarantined[position] = item
+        entries.append({"file": item.label, "index": item.index, "source": str(item.source), "code": item.code,
+                        "reason": item.reason, "sha256": item.sha256,
+                        "copied": f"{item.label}.dcm" if digest else None})
+    skipped = [{"source": str(s.source), "code": s.code} for s in result.skipped]
     atomic_write_text(folder / QUARANTINE_INDEX, json.dumps(
-        {"quarantined": entries, "self_check": result.report()["self_check"]}, indent=2, sort_keys=True) + "\n")
+        {"quarantined": entries, "skipped": skipped, "reason_codes": REASON_CODES, "skip_codes": SKIP_CODES,
+         "self_check": result.report()["self_check"]}, indent=2, sort_keys=True) + "\n")
