@@ -258,3 +258,16 @@ def test_an_unexpected_failure_in_the_handler_is_a_retryable_status_not_a_crash(
     first, second = series_slices(count=2)
     assert store_all(node.port, [first, second]) == [services.OUT_OF_RESOURCES, 0x0000]
     assert len(_spooled()) == 1 and list((spool() / "tmp").iterdir()) == []
+
+
+@pytest.mark.req("SRS-092")
+def test_cli_serve_without_an_allow_list_exits_with_a_configuration_error(monkeypatch) -> None:
+    import os
+    import sys
+
+    env = {**os.environ, **node_env(monkeypatch, node_allowed_calling_aets="")}
+    result = subprocess.run([sys.executable, "-m", "device_ai.cli", "serve"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == ConfigError.exit_code
+    assert result.stderr.startswith("error DAI-100: no calling AE title is allowed")
+    assert "Traceback" not in result.stderr
