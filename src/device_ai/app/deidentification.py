@@ -75,7 +75,11 @@ def anonymize(ctx: Context, request: AnonymizeRequest):  # noqa: ANN201 - deiden
                 final = Path(request.crosswalk)
                 pending = final.with_name(f".{final.name}.pending")
                 crosswalk_written.append(pending)  # removed on failure even if the write is cut short
-                write_crosswalk(pending, result.replacer)
+                try:
+                    write_crosswalk(pending, result.replacer)
+                except OSError as exc:  # (the atomic writer reports its own as OutputError)
+                    raise OutputError(f"could not write the crosswalk {request.crosswalk}: {exc.strerror or exc}; "
+                                      "nothing was published", hint="check the crosswalk location") from exc
             withheld = result.withheld_by_self_check
             action.succeeded({"files": str(result.files_in), "written": str(len(result.written)),
                               "quarantined": str(len(result.quarantined)), "skipped": str(len(result.skipped)),
