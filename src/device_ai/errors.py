@@ -214,8 +214,9 @@ class TraceGateFailed(DeviceAIError):
 
 
 class DeidentificationFailed(DeviceAIError):
-    """The de-identification self-check found identifying input values in the output; no
-    output was published (PS3.15 E.1.1)."""
+    """The de-identification self-check found identifying input values in the output (PS3.15
+    E.1.1). Its code and exit status report a run whose leaking files were held back
+    (quarantined) while the others were published."""
 
     code = "DAI-550"
     exit_code = 11
