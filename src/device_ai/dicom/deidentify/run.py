@@ -53,7 +53,7 @@ from device_ai.dicom.deidentify.rules import load_rule_table
 from device_ai.dicom.deidentify.safe_private import load_safe_private
 from device_ai.dicom.reader import ReadLimits, read_dataset
 from device_ai.dicom.writer import part10_bytes
-from device_ai.errors import (DeidentificationConfigError, DeviceAIError, DicomReadError, OutputError,
+from device_ai.errors import (AuditError, DeidentificationConfigError, DicomReadError, OutputError,
                               ReadLimitExceeded)
 
 REPORT_NAME = "deidentification-report.json"
@@ -368,7 +368,7 @@ class Deidentifier:
         except _Quarantine as exc:
             result.quarantined.append(Quarantined(index, path, exc.reason, code=exc.code))
             return
-        except DeviceAIError:
+        except (OutputError, AuditError):  # not about this file: the run cannot go on
             raise
         except Exception as exc:  # noqa: BLE001 - per-file isolation: any failure quarantines this file alone
             result.quarantined.append(Quarantined(index, path, f"could not be de-identified: {type(exc).__name__}",
@@ -560,19 +560,18 @@ def _inside(root: Path, name: str) -> bool:
     return (root / relative).resolve().is_relative_to(root)
 
 
-def _copy_regular(source: Path, target: Path, limits: ReadLimits) -> str:
-    """Copy ``source`` into ``target`` (atomic, mode 0600) if it is still a regular file within
-    the size limit; returns its SHA-256, or "" when it was not copied. Opened without blocking
-    (a FIFO swapped in since cannot hang the run), checked with ``fstat`` on the open file, and
-    read in chunks of at most 1 MiB while hashing."""
+def _read_regular(source: Path, limits: ReadLimits) -> tuple[bytes, str] | None:
+    """The bytes and SHA-256 of ``source`` if it is still a regular file within the size
+    limit, else ``None``. Opened without blocking (a FIFO swapped in since cannot hang the
+    run), checked with ``fstat`` on the open file, read in chunks of at most 1 MiB."""
     try:
         fd = os.open(source, _READ_FLAGS)
     except OSError:
-        return ""
+        return None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > limits.max_file_bytes:
-            return ""
+            return None
         digest = hashlib.sha256()
         chunks = []
         remaining = info.st_size
@@ -584,11 +583,10 @@ def _copy_regular(source: Path, target: Path, limits: ReadLimits) -> str:
             chunks.append(chunk)
             remaining -= len(chunk)
     except OSError:
-        return ""
+        return None
     finally:
         os.close(fd)
-    atomic_write_bytes(target, b"".join(chunks))
-    return digest.hexdigest()
+    return b"".join(chunks), digest.hexdigest()
 
 
 def _write_quarantine(folder: Path, result: RunResult, limits: ReadLimits = ReadLimits()) -> None:
@@ -604,15 +602,18 @@ def _write_quarantine(folder: Path, result: RunResult, limits: ReadLimits = Read
                           hint="pass --quarantine with a writable folder") from exc
     entries = []
     for position, item in enumerate(result.quarantined):
-        digest = ""
+        copied = None
+        original = None
         if item.code not in ("not-regular-file", "over-size-limit", "link-outside-input", "unreadable"):
-            digest = _copy_regular(item.source, folder / f"{item.label}.dcm", limits)
-        if digest:
+            original = _read_regular(item.source, limits)
+        if original is not None:
+            data, digest = original
+            copied = f"{item.label}-{digest[:16]}.dcm"  # the digest keeps another run's copy apart
+            atomic_write_bytes(folder / copied, data)
             item = Quarantined(item.index, item.source, item.reason, digest, item.code)
             result.quarantined[position] = item
         entries.append({"file": item.label, "index": item.index, "source": str(item.source), "code": item.code,
-                        "reason": item.reason, "sha256": item.sha256,
-                        "copied": f"{item.label}.dcm" if digest else None})
+                        "reason": item.reason, "sha256": item.sha256, "copied": copied})
     skipped = [{"source": str(s.source), "code": s.code} for s in result.skipped]
     atomic_write_text(folder / QUARANTINE_INDEX, json.dumps(
         {"quarantined": entries, "skipped": skipped, "reason_codes": REASON_CODES, "skip_codes": SKIP_CODES,
