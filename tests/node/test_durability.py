@@ -274,7 +274,7 @@ def test_sigkill_right_after_success_keeps_the_instance_and_restart_makes_it_rea
     assert markers() == []  # killed within the idle time: not ready yet
     # restart: the series becomes ready once, with both instances; a third restart adds nothing
     restarted = serve_process()
-    wait_for(markers, timeout=15)
+    wait_for(lambda: list((spool() / "ready").glob("*.announced")), timeout=15)  # marker and its audit entry
     restarted.kill()
     [marker] = markers()
     assert (marker["generation"], len(marker["instances"])) == (1, 2)
@@ -283,3 +283,27 @@ def test_sigkill_right_after_success_keeps_the_instance_and_restart_makes_it_rea
     assert again.stop() == 0
     assert len(markers()) == 1 and len(events("Series Ready")) == 1
     assert list((spool() / "tmp").iterdir()) == []
+
+
+@pytest.mark.req("SRS-098", "SRS-096")
+def test_a_generation_made_ready_but_not_announced_before_a_crash_is_announced_on_start(make_node, monkeypatch) -> None:
+    # Killed between the marker and its Series Ready audit entry: the restart announces it.
+    from device_ai.node.trail import NodeTrail
+
+    node = make_node()
+    assert store_all(node.port, series_slices(count=2)) == [0, 0]
+    with monkeypatch.context() as patch:
+        patch.setattr(NodeTrail, "series_ready", lambda self, ready, **kwargs: (_ for _ in ()).throw(Crash()))
+        with pytest.raises(Crash):
+            node.assemble_once(now=node.spool.open_series()[0][1] + node.idle_s)
+    assert len(markers()) == 1 and events("Series Ready") == []
+    node.stop()
+    restarted = NodeServer(context())
+    restarted.start()
+    restarted.stop()
+    [announced] = events("Series Ready")
+    assert "announced_late" in announced["details"]
+    again = NodeServer(context())  # announced once: not again
+    again.start()
+    again.stop()
+    assert len(events("Series Ready")) == 1 and len(markers()) == 1

@@ -19,7 +19,8 @@ from device_ai.dicom.contract import DEMO_CONTRACT
 from device_ai.errors import ConfigError
 from device_ai.node import services
 from tests.node.conftest import (NODE_AET, SCU_AET, TIMEOUT, associate, audit_entries, context, dataset_bytes,
-                                 events, node_env, series_slices, spool, store_all, wire_bytes)
+                                 events, node_env, series_slices, spool, store_all, wait_for,
+                                 wire_bytes)
 
 
 def _spooled() -> list:
@@ -123,6 +124,7 @@ def test_associations_beyond_the_limit_are_rejected(make_node) -> None:
         assert (rejection.result, rejection.result_source, rejection.diagnostic) == (0x02, 0x03, 0x02)
     finally:
         first.release()
+    wait_for(lambda: not node._ae.active_associations)  # the released association's thread has ended
     assert store_all(node.port, series_slices(count=1)) == [0x0000]
 
 

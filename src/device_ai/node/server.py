@@ -107,8 +107,9 @@ class NodeServer:
             pseudonym("series", "0")  # create the site's pseudonym key now, not in racing association threads
             self._log = self.ctx.open_audit_log()
             self.trail = NodeTrail(self._log)
-            for ready in self.spool.recover():
-                self.trail.series_ready(ready)
+            fresh = {ready.marker for ready in self.spool.recover()}
+            for ready in self.spool.unannounced():  # made ready now, or before a crash and not yet audited
+                self._announce(ready, late=ready.marker not in fresh)
             ae = AE(ae_title=self.settings.node_ae_title)
             ae.maximum_associations = self.settings.node_max_associations
             ae.require_calling_aet = sorted(self.allowed)
@@ -135,21 +136,19 @@ class NodeServer:
             self._close()
             raise
 
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
-        return host, port
-
     def stop(self) -> None:
+        """Stop listening, let running associations end, stop assembling, record the stop (idempotent)."""
         self._stop.set()
-        if self._server is not None:
-            self._server.shutdown()
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
             for assoc in list(self._ae.active_associations):
                 assoc.join(timeout=10)
         if self._assembler is not None:
             self._assembler.join(timeout=10)
+            self._assembler = None
         try:
-            if self.trail is not None and self._server is not None:
+            if self.trail is not None and server is not None:
                 self.trail.stopped({"ae_title": self.settings.node_ae_title})
         finally:
             self._close()
@@ -173,8 +172,13 @@ class NodeServer:
                 ready = self.spool.hand_off(series, idle_s=self.idle_s, now=now)
                 if ready is not None:
                     done.append(ready)
-                    self.trail.series_ready(ready)
+                    self._announce(ready)
         return done
+
+    def _announce(self, ready, *, late: bool = False) -> None:  # noqa: ANN001 - spool.Ready
+        """The Series Ready audit entry, then the spool's note that it is durable."""
+        self.trail.series_ready(ready, announced_late=late)
+        self.spool.announced(ready)
 
     def _assemble_loop(self) -> None:
         poll = max(0.05, min(1.0, self.idle_s / 4))
@@ -182,8 +186,9 @@ class NodeServer:
         while not self._stop.wait(poll):
             try:
                 if interrupted:  # a hand-off failed half-way (disk full, I/O error): finish it first
-                    for ready in self.spool.complete_hand_offs():
-                        self.trail.series_ready(ready)
+                    fresh = {ready.marker for ready in self.spool.complete_hand_offs()}
+                    for ready in self.spool.unannounced():
+                        self._announce(ready, late=ready.marker not in fresh)
                     interrupted = False
                 self.assemble_once()
             except Exception:  # keep assembling; the next pass retries (the hand-off is idempotent)

@@ -17,6 +17,7 @@ Layout under ``DEVICE_AI_HOME/node`` (every folder owner-only)::
                                 changed again
     ready/<S>.gen-NNNN.json     the hand-off marker of generation N: created once (hard link of a
                                 complete, fsynced file; never replaced, never rewritten)
+    ready/<S>.gen-NNNN.announced  empty; created once the Series Ready audit entry is durable
 
 States of a series: *receiving* (``open/`` exists) -> *handing off* (``.gen-N.staging/``) ->
 *ready* (``gen-N/`` and its marker). An instance that arrives after generation N was handed off
@@ -29,7 +30,10 @@ Crash safety (SIGKILL at any moment): an instance is acknowledged only after its
 folder entry are fsynced (:meth:`Spool.commit`). On start, :meth:`Spool.recover` removes
 partial receives, rolls every staging folder forward, and writes the marker of any generation
 that has none; markers are created with ``link()``, which fails if the name exists, so a
-generation becomes ready exactly once however often the device restarts.
+generation becomes ready exactly once however often the device restarts. Its Series Ready audit
+entry is written after the marker and acknowledged by ``.announced``; a marker found without it
+on start is announced again (the trail may then hold that entry twice, the second flagged
+``announced_late``, never zero times).
 
 The worker (issue 15 item 3) consumes ``ready/*.json`` (:func:`ready_markers`) and keeps its own
 progress elsewhere; it must not delete a marker while its generation folder still exists
@@ -257,6 +261,17 @@ class Spool:
         if not _create_once(marker, json.dumps(content, indent=1, sort_keys=True).encode()):
             return None  # already ready: never twice
         return _ready(self.root, marker)
+
+    # --- announcing (the Series Ready audit entry) ---
+
+    def announced(self, ready: Ready) -> None:
+        """Record that ``ready`` was announced (its audit entry is durable): ``<marker>.announced``."""
+        _create_once(ready.marker.with_suffix(".announced"), b"")
+
+    def unannounced(self) -> list[Ready]:
+        """Generations ready but not announced yet: the process died between the marker and its
+        audit entry. Announced again on start, so every hand-off is in the trail at least once."""
+        return [r for r in ready_markers(self.root) if not r.marker.with_suffix(".announced").exists()]
 
     # --- start-up ---
 

@@ -63,13 +63,15 @@ class NodeTrail:
                      details={"status": f"0x{status:04X}", "reason": reason, "calling_ae": calling_ae, "peer": peer,
                               "sop_class": sop_class})
 
-    def series_ready(self, ready: Ready) -> None:
+    def series_ready(self, ready: Ready, *, announced_late: bool = False) -> None:
         details = {"generation": str(ready.generation), "instances": str(len(ready.instances)),
                    "last_received_utc": ready.last_received_utc}
         if ready.supersedes is not None:
             details["supersedes_generation"] = str(ready.supersedes)
         if ready.recovered:
             details["recovered"] = "hand-off completed after an interruption (restart or failed hand-off)"
+        if announced_late:
+            details["announced_late"] = "made ready before an interruption; announced now (may repeat an entry)"
         objects = ((AuditObject(kind="study", id=ready.study),) if ready.study else ()) + (
             AuditObject(kind="series", id=ready.series),)
         self._append(SERIES_READY, objects=objects, details=details)
