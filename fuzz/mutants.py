@@ -29,6 +29,7 @@ import shutil
 import stat
 import struct
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +154,34 @@ class _Ctx:
             fd, tmp = tempfile.mkstemp(dir=self.cache, prefix=".part-")
             os.close(fd)
             write_slice(Path(tmp), private_mib * MIB, deflate=deflate, index=index)
+            os.replace(tmp, path)
+        return path
+
+
+    def pixel_bomb(self, pixel_mib: int, index: int) -> Path:
+        """A deflated slice whose top-level PixelData (exempt from max_value_mb) inflates to
+        ``pixel_mib`` MiB of zeros, streamed, written once into the cache."""
+        import zlib
+
+        from tests.dicom.test_input_budget import DEFLATED as DEFLATED_UID
+        from tests.dicom.test_input_budget import _body, _meta
+
+        path = self.cache / f"pixels-{pixel_mib}mib-dfl-{index}.dcm"
+        if not path.exists():
+            self.cache.mkdir(parents=True, exist_ok=True)
+            body = _body(index)
+            at = body.index(struct.pack("<HH", 0x7FE0, 0x0010))
+            size = pixel_mib * MIB
+            fd, tmp = tempfile.mkstemp(dir=self.cache, prefix=".part-")
+            with os.fdopen(fd, "wb") as out:
+                out.write(_meta(DEFLATED_UID))
+                writer = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+                out.write(writer.compress(body[:at] + struct.pack("<HH", 0x7FE0, 0x0010) + b"OW\0\0"
+                                          + struct.pack("<I", size)))
+                zeros = bytes(MIB)
+                for _ in range(pixel_mib):
+                    out.write(writer.compress(zeros))
+                out.write(writer.flush())
             os.replace(tmp, path)
         return path
 
@@ -549,8 +578,8 @@ def k_transfer_syntax_lie(ctx: _Ctx):
         if part is None:
             return data
         ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
-        meta = file_meta(syntax, str(ds.file_meta.get("MediaStorageSOPClassUID", "1.2.3")),
-                         str(ds.file_meta.get("MediaStorageSOPInstanceUID", "1.2.3.4"))) if syntax else \
+        meta = file_meta(syntax, str(ds.file_meta.get("MediaStorageSOPClassUID") or "1.2.3"),
+                         str(ds.file_meta.get("MediaStorageSOPInstanceUID") or "1.2.3.4")) if syntax else \
             file_meta("1.2.3", "1.2.3", "1.2.3.4").replace(b"1.2.3\0", b"\0" * 6, 1)
         return meta + part.body
 
@@ -567,13 +596,35 @@ def k_deflate_bomb(ctx: _Ctx):
         [("link", "bomb.dcm", str(path))] + extra
 
 
+def k_pixel_bomb(ctx: _Ctx):
+    """Large top-level pixel data, which no value budget charges: deflated slices inflating to
+    nearly the inflation cap (a few hundred KB on disk), or sparse files just under max_file_mb
+    (no disk used) whose PixelData length is far above Rows x Columns."""
+    if ctx.rng.random() < 0.5:
+        mib, count = ctx.rng.choice((120, 250)), ctx.rng.choice((1, 3))
+        return "synthetic", f"{count} deflated slice(s) with {mib} MiB of pixel data each", \
+            [("link", f"p{i}.dcm", str(ctx.pixel_bomb(mib, i))) for i in range(count)]
+    mib, count = ctx.rng.choice((200, 500)), ctx.rng.choice((1, 2))
+    from tests.dicom.test_input_budget import EXPLICIT as EXPLICIT_UID
+    from tests.dicom.test_input_budget import _body, _meta
+
+    entries = []
+    for i in range(count):
+        body = _body(i)
+        at = body.index(struct.pack("<HH", 0x7FE0, 0x0010))
+        head = _meta(EXPLICIT_UID) + body[:at] + struct.pack("<HH", 0x7FE0, 0x0010) + b"OW\0\0" + \
+            struct.pack("<I", mib * MIB)
+        entries.append(("sparse", f"s{i}.dcm", head, len(head) + mib * MIB))
+    return "synthetic", f"{count} sparse file(s) with {mib} MiB of (zero) pixel data each", entries
+
+
 def k_multi_file_bomb(ctx: _Ctx):
     """Several files, each within every per-file limit, that together exceed the per-input ones."""
     mode = ctx.rng.choice(("deflated-values", "deflated-values", "raw-values", "elements"))
     if mode == "elements":
-        count = ctx.rng.choice((22, 30))
-        data = _many_elements(99_000, "items")
-        return "synthetic", f"{count} files of 99,000 elements each", \
+        count = ctx.rng.choice((21, 24))  # 21 x 99,000 > max_input_elements (2,000,000)
+        data = _many_elements(99_000, "elements")
+        return "synthetic", f"{count} files of 99,000 private elements each", \
             [("file", f"e{i:03d}.dcm", data) for i in range(count)]
     mib = ctx.rng.choice((15, 16)) if mode == "deflated-values" else 15
     count = ctx.rng.choice((12, 20, 40)) if mode == "deflated-values" else ctx.rng.choice((12, 18))
@@ -713,9 +764,10 @@ KINDS: dict[str, tuple[Callable[[_Ctx], tuple], int]] = {
     "deep_nesting": (k_deep_nesting, 3),
     "special_files": (k_special_files, 4),
     "empty": (k_empty, 2),
+    "pixel_bomb": (k_pixel_bomb, 1),
 }
 # what the runner runs in a fresh process each so its memory high-water mark is its own
-EXPENSIVE_KINDS = frozenset({"deflate_bomb", "multi_file_bomb", "huge_element_count"})
+EXPENSIVE_KINDS = frozenset({"deflate_bomb", "multi_file_bomb", "huge_element_count", "pixel_bomb"})
 
 
 def kind_of(seed: int, mutant_id: int) -> str:
@@ -734,7 +786,9 @@ def generate(seed: int, mutant_id: int, cache: Path | None = None) -> Mutant:
     """Mutant ``mutant_id`` of ``seed`` (pure: the same arguments give the same entries)."""
     kind = kind_of(seed, mutant_id)
     rng = random.Random(f"device_ai fuzz {seed} {mutant_id}")
-    base, detail, entries = KINDS[kind][0](_Ctx(rng, cache or default_cache()))
+    with warnings.catch_warnings():  # pydicom's warnings about the values we break on purpose
+        warnings.simplefilter("ignore")
+        base, detail, entries = KINDS[kind][0](_Ctx(rng, cache or default_cache()))
     return Mutant(seed, mutant_id, kind, base, detail, entries)
 
 

@@ -196,6 +196,15 @@ def _warm_imports() -> None:
         importlib.import_module(module)
 
 
+def _harness_error(mutant_id: int, seed: int, command: str, exc: Exception) -> dict:
+    from fuzz.mutants import kind_of
+
+    return {"id": mutant_id, "kind": kind_of(seed, mutant_id), "base": "", "detail": "", "command": command,
+            "rc": None, "escaped": False, "killed": "", "signal": 0, "traceback": False, "error_code": "",
+            "error_line": "", "wall_s": 0.0, "peak_rss_mib": 0, "worker_rss_mib": 0, "published": [],
+            "published_count": 0, "harness_error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
 def worker_main(args: argparse.Namespace) -> int:
     from fuzz import mutants as mutant_module
 
@@ -213,10 +222,16 @@ def worker_main(args: argparse.Namespace) -> int:
             home = work / f"home-{n // HOME_ROTATION}"
             home.mkdir(mode=0o700, exist_ok=True)
             os.environ["DEVICE_AI_HOME"] = str(home)
-            mutant = mutant_module.generate(args.seed, task["id"], cache)
             base_dir = work / f"m{task['id']:06d}"
             try:
+                mutant = mutant_module.generate(args.seed, task["id"], cache)
                 mutant_module.materialize(mutant.entries, base_dir / "in")
+            except Exception as exc:  # a defect of the harness, not of the device: recorded, not fatal
+                for command in task["commands"]:
+                    results.write(json.dumps(_harness_error(task["id"], args.seed, command, exc)) + "\n")
+                mutant_module.remove_tree(base_dir)
+                continue
+            try:
                 for command in task["commands"]:
                     record = run_one(mutant, command, base_dir, args.timeout, args.rss_kill_mib, args.debug)
                     results.write(json.dumps(record) + "\n")
@@ -254,7 +269,8 @@ def run_campaign(campaign: Campaign, work: Path, cache: Path | None = None, prog
     env = dict(os.environ)
     env.pop("DEVICE_AI_CONFIG", None)
     env["DEVICE_AI_INFERENCE_THREADS"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    # this checkout's device (src/) and harness, also when run from another worktree of the repository
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     for k, share in enumerate(shares):
         if not share:
             continue
@@ -297,6 +313,8 @@ def run_campaign(campaign: Campaign, work: Path, cache: Path | None = None, prog
 
 def problems(record: dict) -> list[str]:
     """Why ``record`` breaks the acceptance rule (empty: it does not)."""
+    if record.get("harness_error"):
+        return [f"harness error (the mutant could not be built): {record['harness_error']}"]
     found = []
     if record["rc"] == 70:
         found.append("exit 70 (internal error)")
@@ -312,6 +330,8 @@ def problems(record: dict) -> list[str]:
         found.append(f"unexpected exit {record['rc']} ({record['error_code']})")
     if record["peak_rss_mib"] >= RSS_LIMIT_MIB:
         found.append(f"peak RSS {record['peak_rss_mib']} MiB >= {RSS_LIMIT_MIB}")
+    if record["command"] == "analyze" and record["rc"] == 3 and not record["error_code"].startswith("DAI-"):
+        found.append("refused without a typed error line")
     if record["command"] == "analyze" and record["rc"] != 0 and record["published_count"]:
         found.append(f"refused but published {record['published'][:3]}")
     return found
@@ -403,13 +423,18 @@ def summarize(records: list[dict], campaign: Campaign, wall_s: float, calibratio
                             **({"stderr_tail": r["stderr_tail"]} if "stderr_tail" in r else {})})
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                             text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--short", "--", "src"], cwd=REPO, capture_output=True,
+                           text=True).stdout.split("\n")
+    import device_ai
     import pydicom
 
     return {
         "campaign": {"seed": campaign.seed, "mutants": len(campaign.ids), "commands": list(campaign.commands),
                      "ids": f"{min(campaign.ids)}..{max(campaign.ids)}" if campaign.ids else "",
                      "jobs": campaign.jobs, "timeout_s": campaign.timeout_s, "rss_kill_mib": campaign.rss_kill_mib,
-                     "wall_s": round(wall_s, 1), "git_commit": commit, "python": platform.python_version(),
+                     "wall_s": round(wall_s, 1), "git_commit": commit,
+                     "uncommitted_in_src": [line.strip() for line in dirty if line.strip()],
+                     "device_ai_from": str(Path(device_ai.__file__).parent), "python": platform.python_version(),
                      "pydicom": pydicom.__version__, "cpus": os.cpu_count(), "machine": platform.machine()},
         "acceptance": {"passed": not flagged, "rule": "no exit 70, no traceback, exits within "
                        + ", ".join(f"{c} {sorted(EXPECTED_EXIT[c])}" for c in campaign.commands)
@@ -425,7 +450,9 @@ def markdown(summary: dict) -> str:
     c = summary["campaign"]
     lines = [f"# Fuzz campaign: {c['mutants']} mutants, seed {c['seed']} (`{c['git_commit']}`)", "",
              f"Commands: {', '.join(c['commands'])}; {c['jobs']} workers; wall time {c['wall_s']} s; "
-             f"Python {c['python']}, pydicom {c['pydicom']}, {c['cpus']} CPUs. Generated by `fuzz/runner.py` "
+             f"Python {c['python']}, pydicom {c['pydicom']}, {c['cpus']} CPUs; device code from "
+             f"`{c['device_ai_from']}`, uncommitted changes under src/: {', '.join(c['uncommitted_in_src']) or 'none'}. "
+             "Generated by `fuzz/runner.py` "
              "(`make fuzz`); each input ran in its own forked process (see the module doc).", "",
              f"**Acceptance ({summary['acceptance']['rule']}): "
              f"{'PASSED' if summary['acceptance']['passed'] else 'FAILED'}** "
