@@ -129,7 +129,7 @@ def write_study(folder: Path, *, patient_id: str = FAKE_MRN, study_date: str = "
         source_images=cts, pixel_array=mask, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=[segment], series_instance_uid=f"{uid_prefix}.5", series_number=2,
         sop_instance_uid=f"{uid_prefix}.6", instance_number=1, manufacturer="Synthetic Scanner Co",
-        manufacturer_model_name="fake", software_versions="0", device_serial_number="FAKE-SERIAL-0042",
+        manufacturer_model_name="synthetic model", software_versions="0", device_serial_number="FAKE-SERIAL-0042",
         content_creator_name="FAKE^SEGMENTER")
     seg.ContentDate = study_date
     seg.ContentTime = "111500"

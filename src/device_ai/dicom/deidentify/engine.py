@@ -9,6 +9,15 @@ dataset or embedded in an Item of a Sequence of Items"), gets exactly one action
   remapped unless they are well-known UIDs (SOP classes, transfer syntaxes, coding schemes);
   DA/DT/TM like the table's date rows; PN and free text like an X/Z/D row unless listed in
   ``values.TEXT_KEEP``; sequences recursed; everything else kept;
+- coded text (Code Value, Code Meaning, ... ``values.CODED_TEXT``) is kept only inside a real
+  code item (Code Value, Long Code Value or URN Code Value plus Coding Scheme Designator) of a
+  public scheme (``coding_schemes``, PS3.16 Table 8-1); in an item of a private or local
+  scheme (99*, L, LOCAL) it is handled like other free text (removed or replaced);
+- inside the items of a sequence whose action is D, X, Z or X/Z/U* neither coded text nor
+  ``values.TEXT_KEEP`` is kept: a D sequence keeps one dummy item (its first item, every
+  value in it replaced or removed by the rules above without any keep-list), X removes and
+  Z empties the sequence, and X/Z/U* keeps its items for the instance UIDs they reference
+  (remapped) and nothing else of their text;
 - private attributes are removed, unless Retain Safe Private is selected and the attribute
   is in Table E.3.10-1 (its private creator is kept with it).
 
@@ -23,6 +32,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement
@@ -31,13 +41,14 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 from pydicom.uid import UID_dictionary
 
+from device_ai.dicom.deidentify.coding_schemes import is_public_scheme
 from device_ai.dicom.deidentify.dates import UnshiftableDate, shift_da, shift_dt
 from device_ai.dicom.deidentify.iod_types import attribute_type
 from device_ai.dicom.deidentify.keyed import KeyedReplacer
 from device_ai.dicom.deidentify.options import Option
 from device_ai.dicom.deidentify.rules import RuleTable, effective_action
 from device_ai.dicom.deidentify.safe_private import SafePrivateTable
-from device_ai.dicom.deidentify.values import DATE_KEEP, DATE_VRS, TEXT_KEEP, TEXT_VRS, dummy_for
+from device_ai.dicom.deidentify.values import CODED_TEXT, DATE_KEEP, DATE_VRS, TEXT_KEEP, TEXT_VRS, dummy_for
 
 PATIENT_NAME = 0x00100010
 PATIENT_ID = 0x00100020
@@ -66,10 +77,19 @@ class FileState:
     original_patient_id: str
     replacer: KeyedReplacer
     policy: Policy
-    # Identifying strings of this instance, used to clean descriptors (E.3.5) and free text.
+    # Identifying strings of this instance, used to clean descriptors (E.3.5) and free text,
+    # in addition to those the engine collects itself from the instance (``clean_terms``).
     identifiers: tuple[str, ...] = ()
     actions: Counter = field(default_factory=Counter)
     written: set[str] = field(default_factory=set)
+    # What happened to each element, by path ``(gggg,eeee)[i]/(gggg,eeee)``: K kept, C text
+    # cleaned, X removed, Z emptied, D dummy or keyed pseudonym, U UIDs remapped, S date
+    # shifted (the decision vectors of tests/dicom/vectors compare these).
+    decisions: dict[str, str] = field(default_factory=dict)
+    clean_terms: tuple[str, ...] = ()
+    # Where the element being handled is: (tag path, inside a D/X/Z/X/Z/U* item, in a public
+    # code item); set by the traversal before each element.
+    context: tuple[str, bool, bool] = ("", False, False)
 
 
 def _label(tag: BaseTag, name: str | None) -> str:
@@ -107,19 +127,38 @@ def _resolve(code: str, tag_type: int) -> str:
     return "Z" if "Z" in allowed else allowed[-1]
 
 
-def _vr_default(element: DataElement, policy: Policy) -> tuple[str, str]:
-    """(action, reason) for an attribute outside Table E.1-1 (E.1.1, handling by VR)."""
+def _code_item(ds: Dataset, parent: str | None) -> bool:
+    """Whether ``ds`` is a real code item of a public coding scheme: a Code Value, Long Code
+    Value or URN Code Value plus a Coding Scheme Designator listed in PS3.16 Table 8-1 (or an
+    item of Coding Scheme Identification Sequence describing such a scheme)."""
+    if not is_public_scheme(ds.get("CodingSchemeDesignator")):
+        return False
+    if any(str(ds.get(keyword) or "").strip() for keyword in ("CodeValue", "LongCodeValue", "URNCodeValue")):
+        return True
+    return parent == "CodingSchemeIdentificationSequence"
+
+
+def _vr_default(element: DataElement, policy: Policy, restricted: bool = False,
+                code_item: bool = False) -> tuple[str, str]:
+    """(action, reason) for an attribute outside Table E.1-1 (E.1.1, handling by VR).
+
+    ``restricted``: the element is inside an item of a D, X, Z or X/Z/U* sequence (no
+    keep-list applies there); ``code_item``: its item is a code item of a public scheme."""
     vr = element.VR
     keyword = element.keyword
     if vr == "SQ":
         return "K", "sequence outside the table: items processed"
+    if keyword in CODED_TEXT and vr in TEXT_VRS:
+        if code_item and not restricted:
+            return "K", "coded text of a public code item"
+        return "X/Z/D", "coded text outside a public code item"
     if vr == "UI":
         values = _values(element)
         if all(_well_known(str(v)) for v in values if v):
             return "K", "well-known UID"
         return ("K", "UI by VR, Retain UIDs") if Option.RETAIN_UIDS in policy.options else ("U", "UI by VR")
     if vr in DATE_VRS or vr == "TM":
-        if keyword in DATE_KEEP:
+        if keyword in DATE_KEEP and code_item and not restricted:
             return "K", "code set version"
         if Option.RETAIN_LONG_FULL_DATES in policy.options:
             return "K", "date/time by VR, Retain Full Dates"
@@ -129,22 +168,109 @@ def _vr_default(element: DataElement, policy: Policy) -> tuple[str, str]:
     if vr == "PN":
         return "X/Z/D", "person name by VR"
     if vr in TEXT_VRS:
-        if keyword in TEXT_KEEP:
+        if keyword in TEXT_KEEP and not restricted:
             return "K", "non-identifying text attribute"
         return "X/Z/D", "free text outside the table"
     return "K", "not identifying by VR"
 
 
-def _clean_text(value: str, identifiers: tuple[str, ...]) -> str:
+_TOKEN = re.compile(r"\d+(?:\.\d+)+|[^\W_]+")
+_DATE_FORMATS = ("{y}{m}{d}", "{y}-{m}-{d}", "{y}/{m}/{d}", "{y}.{m}.{d}", "{d}.{m}.{y}", "{d}/{m}/{y}",
+                 "{m}/{d}/{y}", "{d}-{m}-{y}", "{m}-{d}-{y}")
+LONG_TERM = 8  # a term of this many letters and digits or more is also removed inside longer words
+
+
+def date_renderings(value: str) -> list[str]:
+    """The usual ways of writing the date of a DA (or the date part of a DT) value."""
+    digits = value.strip()[:8]
+    if len(digits) != 8 or not digits.isdigit():
+        return []
+    y, m, d = digits[:4], digits[4:6], digits[6:8]
+    return [f.format(y=y, m=m, d=d) for f in _DATE_FORMATS]
+
+
+@lru_cache(4096)
+def _term_pattern(term: str) -> re.Pattern[str] | None:
+    """A case-insensitive pattern of ``term`` as whole tokens, any separators between them
+    (``DOE^JOHN`` also matches ``Doe, John``); a long term also inside longer words."""
+    tokens = _TOKEN.findall(term)
+    if not tokens:
+        return None
+    body = r"[\W_]+".join(re.escape(t) for t in tokens)
+    if len("".join(tokens)) >= LONG_TERM:
+        return re.compile(body, re.IGNORECASE)
+    return re.compile(r"(?<![^\W_])(?<!\d\.)" + body + r"(?![^\W_])(?!\.\d)", re.IGNORECASE)
+
+
+def _clean_text(value: str, identifiers: tuple[str, ...] | list[str]) -> str:
     """Remove every known identifier of this instance from free text (E.3.5 Clean Descriptors).
 
-    Deny-list cleaning with the instance's own identifying values (names and their parts,
-    IDs, dates, institutions, addresses), case-insensitive; the run's leak check verifies
-    the result, so cleaning that missed something fails the run rather than passing.
+    Deny-list cleaning with the instance's own identifying values (person names, each of
+    their parts and the whole name, IDs, addresses, institutions, dates in the usual
+    renderings, UIDs), as whole tokens, case-insensitive, whatever separates the parts of a
+    name; a value of 8 letters and digits or more also inside longer words. The self-check
+    verifies the result independently, so cleaning that missed something quarantines the file
+    rather than passing it.
     """
-    for identifier in identifiers:
-        value = re.sub(re.escape(identifier), _REMOVED_MARK, value, flags=re.IGNORECASE)
+    for identifier in sorted(set(identifiers), key=len, reverse=True):
+        pattern = _term_pattern(identifier)
+        if pattern is not None:
+            value = pattern.sub(_REMOVED_MARK, value)
     return value
+
+
+def _pn_terms(text: str) -> list[str]:
+    """A person name and its parts (family, given, middle names of two characters or more, in
+    every component group); prefixes and suffixes (Dr, Jr) are not names of the person."""
+    terms = [text]
+    for group in text.split("="):
+        terms.append(group)
+        terms.extend(part for part in group.split("^")[:3] if len(part.strip()) >= 2)
+    return [t.strip() for t in terms if t.strip()]
+
+
+def collect_clean_terms(ds: Dataset, policy: Policy) -> tuple[str, ...]:
+    """The identifying values of an instance that cleaning removes from text it keeps.
+
+    Collected by the engine itself, before it changes anything: every person name and its
+    parts, every date (in the usual renderings) and UID the profile does not keep, and the
+    values of the Table E.1-1 text attributes that identify rather than describe (rows the
+    Clean Descriptors option does not list) and that the profile does not keep.
+    """
+    terms: set[str] = set()
+    retain_uids = Option.RETAIN_UIDS in policy.options
+    for element in _iter_elements(ds):
+        if element.tag.is_private or element.value is None:
+            continue
+        vr = element.VR
+        values = [str(v) for v in _values(element) if v is not None and str(v).strip()]
+        if vr == "PN":
+            for v in values:
+                terms.update(_pn_terms(v))
+            continue
+        row = policy.table.lookup(int(element.tag))
+        action = effective_action(row, policy.options) if row is not None else None
+        if vr in DATE_VRS:
+            if action == "K" or Option.RETAIN_LONG_FULL_DATES in policy.options:
+                continue
+            for v in values:
+                terms.add(v)
+                terms.update(date_renderings(v))
+        elif vr == "UI":
+            if not retain_uids:
+                terms.update(v for v in values if not _well_known(v))
+        elif vr in TEXT_VRS and row is not None and row.option("clean_descriptors") is None and action != "K":
+            terms.update(v for v in values if len("".join(_TOKEN.findall(v))) >= 3)
+    return tuple(sorted(terms, key=len, reverse=True))
+
+
+def _iter_elements(ds: Dataset):  # noqa: ANN202 - a generator of DataElement
+    for element in ds:
+        if element.VR == "SQ":
+            for item in element.value or []:
+                yield from _iter_elements(item)
+        else:
+            yield element
 
 
 def _drop_orphaned_overlays(ds: Dataset, state: FileState) -> None:
@@ -170,29 +296,39 @@ class Engine:
     # -- entry point -------------------------------------------------------------------
     def apply(self, ds: Dataset, state: FileState) -> None:
         """De-identify ``ds`` in place (the caller passes a copy; the input is never touched)."""
+        state.clean_terms = collect_clean_terms(ds, self.policy)
         self._dataset(ds, (), state)
 
     # -- traversal ---------------------------------------------------------------------
-    def _dataset(self, ds: Dataset, path: tuple[str, ...], state: FileState) -> None:
+    def _dataset(self, ds: Dataset, path: tuple[str, ...], state: FileState, where: str = "",
+                 restricted: bool = False) -> None:
         kept_private_blocks: set[tuple[int, int]] = set()
         creators: list[BaseTag] = []
+        code_item = _code_item(ds, path[-1] if path else None)
         for element in list(ds):
             tag = element.tag
             if tag.group == 0x0002:
                 continue  # the file meta is rebuilt, never copied (marking.py)
+            label = f"{where}({tag.group:04X},{tag.element:04X})"
             if tag.is_private:
                 if tag.is_private_creator:
                     creators.append(tag)
-                elif self._keep_private(ds, element, state):
+                elif not restricted and self._keep_private(ds, element, state):
                     kept_private_blocks.add((tag.group, tag.element >> 8))
+                    state.decisions[label] = "K"
                 else:
                     del ds[tag]
                     state.actions[("private attribute", "X")] += 1
+                    state.decisions[label] = "X"
                 continue
+            state.context = (label, restricted, code_item)
             self._element(ds, element, path, state)
         for tag in creators:
             if (tag.group, tag.element) not in kept_private_blocks:
                 del ds[tag]
+                state.decisions[f"{where}({tag.group:04X},{tag.element:04X})"] = "X"
+            else:
+                state.decisions[f"{where}({tag.group:04X},{tag.element:04X})"] = "K"
         _drop_orphaned_overlays(ds, state)
 
     def _keep_private(self, ds: Dataset, element: DataElement, state: FileState) -> bool:
@@ -206,40 +342,47 @@ class Engine:
             return True
         return False
 
-    def _action(self, element: DataElement, path: tuple[str, ...], state: FileState) -> tuple[str, str]:
+    def _action(self, element: DataElement, path: tuple[str, ...], state: FileState, restricted: bool = False,
+                code_item: bool = False) -> tuple[str, str, str]:
+        """(resolved action, label, declared action) of an element."""
         row = self.policy.table.lookup(int(element.tag))
         if row is not None:
             code = effective_action(row, self.policy.options)
             name = row.name
         else:
-            code, reason = _vr_default(element, self.policy)
+            code, reason = _vr_default(element, self.policy, restricted, code_item)
             name = f"{keyword_for_tag(element.tag) or 'unknown'} [{reason}]"
+        declared = code
         if "/" in code:
             code = _resolve(code, attribute_type(state.sop_class_uid, path, element.keyword))
-        return code, name
+        return code, name, declared
 
     def _element(self, ds: Dataset, element: DataElement, path: tuple[str, ...], state: FileState) -> None:
+        where, restricted, code_item = state.context
         tag = element.tag
         if tag in (PATIENT_NAME, PATIENT_ID):
             self._patient_identity(ds, element, state)
+            state.decisions[where] = "D"
             return
-        code, name = self._action(element, path, state)
+        code, name, declared = self._action(element, path, state, restricted, code_item)
         state.actions[(_label(tag, name), code)] += 1
         if element.VR == "SQ":
-            self._sequence(ds, element, code, path, state)
+            state.decisions[where] = self._sequence(ds, element, code, declared, path, state, where, restricted)
             return
+        outcome = code
         if code == "X":
             del ds[tag]
         elif code == "Z":
             element.value = None if element.VR not in ("OB", "OW", "UN") else b""
         elif code == "D":
-            self._dummy(element, state)
+            outcome = self._dummy(element, state)
         elif code == "U":
             self._remap_uids(element, state)
         elif code == "C":
-            self._clean(ds, element, state)
+            outcome = self._clean(ds, element, state)
         elif code != "K":
             raise AssertionError(f"unhandled action {code!r} for {_label(tag, name)}")
+        state.decisions[where] = outcome
 
     # -- actions -----------------------------------------------------------------------
     def _patient_identity(self, ds: Dataset, element: DataElement, state: FileState) -> None:
@@ -252,30 +395,44 @@ class Engine:
         state.written.add(value)
         state.actions[(_label(element.tag, None), "keyed pseudonym")] += 1
 
-    def _sequence(self, ds: Dataset, element: DataElement, code: str, path: tuple[str, ...], state: FileState) -> None:
+    def _sequence(self, ds: Dataset, element: DataElement, code: str, declared: str, path: tuple[str, ...],
+                  state: FileState, where: str, restricted: bool) -> str:
+        """Apply ``code`` to a sequence; returns the outcome recorded for it.
+
+        The items of a sequence whose action is anything but K or C (D, X, Z, X/Z/U* and the
+        other compound actions) keep nothing by a keep-list: their coded and technical text is
+        removed or replaced like any other text (PS3.15 E.1.1: the table's action applies to the
+        whole sequence, and only K and C ask for its content to be kept or cleaned)."""
         if code == "X":
             del ds[element.tag]
-            return
+            return "X"
         if code == "Z":
             element.value = Sequence([])
-            return
-        # K, C, D, U on a sequence: keep its items and apply the profile inside them (E.1.1:
-        # "K" on a sequence means recursing, e.g. to remap the UIDs it holds).
-        for item in element.value:
-            self._dataset(item, path + (element.keyword,), state)
+            return "Z"
+        inner = restricted or declared not in ("K", "C")
+        items = list(element.value or [])
+        if code == "D":
+            # D: one dummy item stands for the sequence, built from the first item with every
+            # value in it replaced or removed; the other items are dropped.
+            items = items[:1]
+            element.value = Sequence(items)
+            inner = True
+        for index, item in enumerate(items):
+            self._dataset(item, path + (element.keyword,), state, f"{where}[{index}]/", inner)
+        return code
 
-    def _dummy(self, element: DataElement, state: FileState) -> None:
+    def _dummy(self, element: DataElement, state: FileState) -> str:
         vr = element.VR
         if vr == "UI":
             self._remap_uids(element, state)
-            return
+            return "U"
         if vr in DATE_VRS and self.policy.modified_dates:
-            self._shift(element, state)
-            return
+            return self._shift(element, state)
         value = dummy_for(vr)
         element.value = value
         if isinstance(value, str):
             state.written.add(value)
+        return "D"
 
     def _remap_uids(self, element: DataElement, state: FileState) -> None:
         if element.VR != "UI":  # a U row on a non-UI element (malformed input): remove the value
@@ -285,7 +442,7 @@ class Engine:
         state.written.update(new)
         _set_values(element, new)
 
-    def _shift(self, element: DataElement, state: FileState) -> None:
+    def _shift(self, element: DataElement, state: FileState) -> str:
         days = state.replacer.day_offset(state.original_patient_id)
         shift = shift_da if element.VR == "DA" else shift_dt
         try:
@@ -293,26 +450,31 @@ class Engine:
         except UnshiftableDate:
             element.value = None  # cannot be shifted safely: emptied rather than kept
             state.actions[(_label(element.tag, None), "Z (unshiftable date)")] += 1
-            return
+            return "Z"
         state.written.update(new)
         _set_values(element, new)
+        return "S"
 
-    def _clean(self, ds: Dataset, element: DataElement, state: FileState) -> None:
+    def _clean(self, ds: Dataset, element: DataElement, state: FileState) -> str:
         vr = element.VR
         if vr in DATE_VRS:
             if self.policy.modified_dates:
-                self._shift(element, state)
-            else:
-                del ds[element.tag]
-        elif vr == "TM":
-            pass  # whole-day shifts keep times of day: date and time move together (E.3.6)
-        elif vr in TEXT_VRS or vr == "PN":
-            cleaned = [_clean_text(str(v), state.identifiers) for v in _values(element) if v is not None]
+                return self._shift(element, state)
+            del ds[element.tag]
+            return "X"
+        if vr == "TM":
+            return "K"  # whole-day shifts keep times of day: date and time move together (E.3.6)
+        if vr in TEXT_VRS or vr == "PN":
+            terms = tuple(state.identifiers) + tuple(state.clean_terms)
+            cleaned = [_clean_text(str(v), terms) for v in _values(element) if v is not None]
             _set_values(element, cleaned)
-        elif vr == "UI":
+            return "C"
+        if vr == "UI":
             self._remap_uids(element, state)
-        elif vr in ("OB", "OW", "UN", "OF", "OD", "OL", "OV"):
+            return "U"
+        if vr in ("OB", "OW", "UN", "OF", "OD", "OL", "OV"):
             # Overlay and curve data cannot be cleaned here: removed, never claimed clean.
             del ds[element.tag]
             state.actions[(_label(element.tag, None), "X (binary cannot be cleaned)")] += 1
-        # numeric and code-string values with C (e.g. patient characteristics) are kept
+            return "X"
+        return "K"  # numeric and code-string values with C (e.g. patient characteristics) are kept

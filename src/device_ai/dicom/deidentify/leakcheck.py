@@ -1,150 +1,551 @@
-"""The self-check after every file: no identifying value of the input may appear anywhere in
-the output's bytes.
+"""The self-check after every file: no identifying value of the input may appear in the output.
 
-It does not trust the engine. It walks the *input* on its own (file meta, every nesting
-level, private attributes), collects every identifying string (names and their parts, IDs,
-dates, addresses, free text, UIDs, private text) whose rule does not keep it by definition,
-and searches the bytes of the written file, case-insensitively, in UTF-8 and Latin-1. Values
-shorter than ``MIN_LENGTH`` are skipped (they occur by chance); values the engine wrote as
-replacements are exempt and blanked out before the search (a shifted date can equal another
-original date; a short ID can occur inside a keyed UID). Pixel data is not
-searched as text: burned-in text is handled by quarantine (``burned_in.py``).
+It does not trust the engine and does not import its keep-lists. It walks the *input* on its
+own (file meta, every nesting level, private attributes), decides for each element on its own
+whether the profile keeps it (``decide``), and collects from the values it does not keep:
+
+- **identifiers** (of the patient, the study or a person): person names (the whole name and
+  each family, given and middle name of two characters or more, in every component group),
+  dates (DA, DT; also written ``1961-07-04``, ``04.07.1961``, ``07/04/1961`` ...), UIDs other than
+  those of the standard, and the values of the Table E.1-1 text attributes that identify rather
+  than describe (patient and other IDs, accession and request numbers, addresses, telephone
+  numbers: the rows that neither Clean Descriptors nor Retain Device Identity nor Retain
+  Institution Identity lists);
+- **descriptors**: text removed for safety that does not name the patient, the study or a
+  person (the rows Clean Descriptors lists, such as Series Description; device, station and
+  institution attributes; text outside the table; private and file meta text).
+
+The search list is built from the input alone; nothing is dropped from it because the output
+keeps a similar value. Identifiers are searched in every element of the output, kept ones
+included; descriptors only in the output elements the profile does not keep (a removed Series
+Description ``Scout`` recurring in the kept Scan Options ``SCOUT MODE`` or in Image Type is not
+a leak, the same words in a value the engine failed to remove are).
+
+Matching: values are normalised (Unicode NFKC, case folded) and split into tokens (runs of
+letters and digits; a dotted number such as a UID or ``1961.07.04`` is one token). A needle
+matches when its tokens occur as a contiguous run of whole tokens, whatever separates them
+(``^``, spaces, punctuation): ``LEE`` matches ``Lee`` and ``DOE^LEE`` but not ``sleep``. A needle
+of 8 letters and digits or more also matches inside a longer token, except UIDs and other
+dotted numbers, which match whole values only (``1.2.3`` is not a leak inside ``1.2.3.4``). All-digit identifiers of
+fewer than 5 digits and other identifiers of fewer than 3 letters and digits are not searched
+on their own (they occur by chance: Study ID ``1``); name parts of two characters or more are.
+
+Coverage: the output is parsed again (deflated data is inflated first); every element of the
+file meta and the data set at every nesting level is searched, before and after Pixel Data,
+private ones included, in every Specific Character Set declared in the input or output and in
+UTF-8, Latin-1, UTF-16 and UTF-32. Binary values (OB, OW, UN, ...) are searched as text too,
+for identifiers of 4 letters and digits or more. Not searched: the pixel data itself (Pixel
+Data, Float and Double Float Pixel Data, at any level: burned-in text is handled by quarantine,
+``burned_in.py``) and binary numbers (US, SS, UL, SL, UV, SV, FL, FD, AT), which cannot hold text.
+
+Exempt: what the engine wrote (the ``written`` values: keyed pseudonyms and UIDs, shifted dates,
+dummies, the de-identification marking) and the device's own constants (its Implementation
+Class UID and Version Name, manufacturer and model name, version): an output value equal to one
+of them is not searched, and an input value equal to one of them is not a needle (re-anonymizing
+the device's own output is not a leak).
+
+Per file: ``identifying_values(input)`` before the engine runs, ``find_leaks(output bytes, needles,
+written)`` after it; the result is the list of :class:`Leak` of that one file (empty: it passed),
+each naming the input attribute and the output attribute by tag path, never by value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from pydicom.dataelem import DataElement
+from pydicom import dcmread
+from pydicom.charset import convert_encodings, decode_bytes
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.uid import UID_dictionary
 
+from device_ai import __version__
+from device_ai.dicom.deidentify import marking
+from device_ai.dicom.deidentify.coding_schemes import is_public_scheme
 from device_ai.dicom.deidentify.options import Option
 from device_ai.dicom.deidentify.rules import RuleTable, effective_action
-from device_ai.dicom.deidentify.values import DATE_KEEP, DATE_VRS, TEXT_KEEP, TEXT_VRS
+from device_ai.dicom.deidentify.safe_private import load_safe_private
 
-MIN_LENGTH = 4
-_PIXEL_TAG_LE = b"\xe0\x7f\x10\x00"
-_SEARCHED_VRS = TEXT_VRS | DATE_VRS | {"PN", "UI"}
+MIN_LENGTH = 3  # letters and digits an identifier other than a name part needs to be searched
+MIN_DIGITS = 5  # digits an all-digit identifier needs to be searched
+MIN_NAME_PART = 2
+MIN_BINARY = 4  # letters and digits an identifier needs to be searched in binary values
+LONG = 8  # a needle this long also matches inside a longer token
+
+_TOKEN = re.compile(r"\d+(?:\.\d+)+|[^\W_]+")
+_TEXT = frozenset({"AE", "LO", "LT", "SH", "ST", "UC", "UT", "UR"})
+_DATES = frozenset({"DA", "DT"})
+_BINARY_TEXT = frozenset({"OB", "OW", "OD", "OF", "OL", "OV", "UN"})
+_NUMBERS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT"})
+_PIXELS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+_RUN = re.compile(r"[^\x00-\x1f\x7f-\x9f\ufffd]{4,}")
+
+# The self-check's own list of technical text kept outside restricted items (by tag, written
+# independently of the engine's ``values.TEXT_KEEP``; the decision vectors check they agree).
+_TECHNICAL_TEXT = frozenset({
+    0x00080070,  # Manufacturer
+    0x00081090,  # Manufacturer's Model Name
+    0x00181210,  # Convolution Kernel
+    0x00181160,  # Filter Type
+    0x00281054,  # Rescale Type
+    0x00281055,  # Window Center & Width Explanation
+    0x00283003,  # LUT Explanation
+    0x00201040,  # Position Reference Indicator
+    0x00620005,  # Segment Label
+    0x00620009,  # Segment Algorithm Name
+    0x00700080,  # Content Label
+    0x00181250,  # Receive Coil Name
+    0x00181251,  # Transmit Coil Name
+    0x00180024,  # Sequence Name
+    0x00080201,  # Timezone Offset From UTC
+})
+# Coded text: kept only in a code item of a public scheme outside restricted items.
+_CODED_TEXT = frozenset({
+    0x00080100,  # Code Value
+    0x00080102,  # Coding Scheme Designator
+    0x00080103,  # Coding Scheme Version
+    0x00080104,  # Code Meaning
+    0x00080119,  # Long Code Value
+    0x00080120,  # URN Code Value
+    0x00080117,  # Context UID
+    0x00080122,  # Mapping Resource Name
+    0x00080115,  # Coding Scheme Name
+    0x00080114,  # Coding Scheme External ID
+    0x0008010E,  # Coding Scheme URL
+    0x00080112,  # Coding Scheme Registry
+    0x00080116,  # Coding Scheme Responsible Organization
+})
+_CODE_VALUES = (0x00080100, 0x00080119, 0x00080120)
+_CODING_SCHEME_DESIGNATOR = 0x00080102
+_CODING_SCHEME_IDENTIFICATION = 0x00080110
+_META_KEPT = frozenset({0x00020001, 0x00020002, 0x00020010})  # version, SOP class, transfer syntax
+_META_INSTANCE_UID = 0x00020003
+
+
+def device_constants() -> frozenset[str]:
+    """What the device writes into every output whatever the input (never a leak)."""
+    return frozenset({marking.IMPLEMENTATION_CLASS_UID, marking.IMPLEMENTATION_VERSION_NAME, marking.MANUFACTURER,
+                      marking.MODEL_NAME, __version__, "De-identifying Equipment"})
+
+
+def tokens(text: str) -> list[str]:
+    """The normalised tokens of ``text`` (NFKC, case folded; letters and digits, dotted numbers)."""
+    return _TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def _norm(text: str) -> str:
+    return " ".join(tokens(text))
 
 
 @dataclass(frozen=True)
 class Needle:
-    """One identifying value of the input and where it was found (no value in reports)."""
+    """One identifying value of the input and where it was found (no value in reports).
+
+    ``kind``: ``identifier`` (searched everywhere) or ``descriptor`` (free text removed for
+    safety, searched in the output elements the profile does not keep)."""
 
     value: str
     where: str
+    kind: str = "identifier"
 
 
 @dataclass(frozen=True)
 class Leak:
-    """An identifying input value found in the output; ``where`` names its input attribute."""
+    """An identifying input value found in the output; ``where`` names its input attribute,
+    ``found_in`` the output attribute it was found in (tag paths, never values)."""
 
     where: str
     length: int
+    found_in: str = ""
+    kind: str = "identifier"
 
 
-def _strings(element: DataElement) -> list[str]:
+class Needles(list):  # type: ignore[type-arg]
+    """The needles of one input file, with what ``find_leaks`` needs to scope them."""
+
+    def __init__(self, items: Iterable[Needle], table: RuleTable, options: frozenset[Option],
+                 charsets: Iterable[str] = ()) -> None:
+        super().__init__(items)
+        self.table = table
+        self.options = frozenset(options)
+        self.charsets = frozenset(charsets)
+
+
+# -- the self-check's own decisions ------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Context:
+    table: RuleTable
+    options: frozenset[Option]
+    restricted: bool = False  # inside an item of a D, X, Z or X/Z/U* sequence
+    code_item: bool = False  # the item is a code item of a public scheme
+    meta: bool = False
+
+
+def _value_of(item: Dataset, tag: int) -> str:
+    if tag not in item:
+        return ""
+    element = item.get_item(tag)
+    value = element.value
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("latin-1", errors="ignore").strip("\0 ")
+    if isinstance(value, list | tuple | MultiValue):
+        return "\\".join(str(v) for v in value)
+    return str(value or "").strip()
+
+
+def _is_code_item(item: Dataset, parent: int | None) -> bool:
+    if not is_public_scheme(_value_of(item, _CODING_SCHEME_DESIGNATOR)):
+        return False
+    return any(_value_of(item, tag) for tag in _CODE_VALUES) or parent == _CODING_SCHEME_IDENTIFICATION
+
+
+def _vr(element: DataElement | RawDataElement) -> str:
+    vr = element.VR
+    if vr:
+        return str(vr)
+    try:
+        return dictionary_VR(element.tag).split(" or ")[0]
+    except KeyError:
+        return "UN"
+
+
+def _private_kept(ds: Dataset, tag: int, ctx: _Context) -> bool:
+    if ctx.restricted or Option.RETAIN_SAFE_PRIVATE not in ctx.options:
+        return False
+    group, element = tag >> 16, tag & 0xFFFF
+    if element < 0x1000:
+        return False
+    creator = _value_of(ds, (group << 16) | (element >> 8))
+    return load_safe_private().is_safe(creator, group, element & 0xFF)
+
+
+def _decide(ds: Dataset, tag: int, vr: str, ctx: _Context) -> str:
+    """K: the profile keeps the value; C: it keeps the value cleaned (text); P: protected,
+    the value must not appear in the output (removed, emptied, replaced)."""
+    options = ctx.options
+    if ctx.meta:
+        if tag in _META_KEPT or (tag == _META_INSTANCE_UID and Option.RETAIN_UIDS in options):
+            return "K"
+        return "P"
+    if tag >> 16 & 1:
+        if (tag & 0xFFFF) < 0x0100 and (tag & 0xFFFF) >= 0x0010:  # private creator
+            return "K" if _creator_kept(ds, tag, ctx) else "P"
+        return "K" if _private_kept(ds, tag, ctx) else "P"
+    row = ctx.table.lookup(tag)
+    if row is not None:
+        action = effective_action(row, options)
+        if action == "K":
+            return "K"
+        if action == "C":
+            if vr in _TEXT or vr == "PN":
+                return "C"
+            if vr == "SQ":
+                return "C"
+            if vr in _DATES or vr == "UI" or vr in _BINARY_TEXT:
+                return "P"
+            return "K"  # times of day, numbers, code strings
+        return "P"
+    if vr == "SQ":
+        return "K"
+    if vr == "UI":
+        if Option.RETAIN_UIDS in options:
+            return "K"
+        values = [v for v in _value_of(ds, tag).split("\\") if v]
+        return "K" if all(v.strip("\0 ") in UID_dictionary for v in values) else "P"
+    if vr in _DATES or vr == "TM":
+        if Option.RETAIN_LONG_FULL_DATES in options:
+            return "K"
+        if Option.RETAIN_LONG_MODIFIED_DATES in options and vr == "TM":
+            return "K"
+        return "P"
+    if vr == "PN":
+        return "P"
+    if vr in _TEXT:
+        if tag in _CODED_TEXT:
+            return "K" if ctx.code_item and not ctx.restricted else "P"
+        if tag in _TECHNICAL_TEXT and not ctx.restricted:
+            return "K"
+        return "P"
+    return "K"
+
+
+def _creator_kept(ds: Dataset, tag: int, ctx: _Context) -> bool:
+    group, block = tag >> 16, tag & 0xFF
+    return any((t >> 16) == group and ((t & 0xFFFF) >> 8) == block and _private_kept(ds, t, ctx)
+               for t in (int(k) for k in ds.keys()))
+
+
+def _child(ds: Dataset, tag: int, ctx: _Context) -> _Context:
+    """The context of the items of sequence ``tag``."""
+    row = ctx.table.lookup(tag)
+    action = effective_action(row, ctx.options) if row is not None else "K"
+    return _Context(ctx.table, ctx.options, restricted=ctx.restricted or action not in ("K", "C"))
+
+
+def _walk(ds: Dataset, where: str, ctx: _Context, parent: int | None = None
+          ) -> Iterator[tuple[Dataset, DataElement | RawDataElement, str, str, str]]:
+    """(item, element, label, VR, decision) for every element at every level, raw values."""
+    ctx = _Context(ctx.table, ctx.options, ctx.restricted, _is_code_item(ds, parent), ctx.meta)
+    for key in list(ds.keys()):
+        tag = int(key)
+        element = ds.get_item(key)
+        vr = _vr(element)
+        label = f"{where}({tag >> 16:04X},{tag & 0xFFFF:04X})"
+        decision = _decide(ds, tag, vr, ctx)
+        if vr == "SQ":
+            yield ds, element, label, vr, decision
+            try:
+                items = ds[key].value or []
+            except Exception:  # noqa: BLE001 - an unparsable sequence: its bytes stay searched raw
+                continue
+            child = _child(ds, tag, ctx)
+            for index, item in enumerate(items):
+                yield from _walk(item, f"{label}[{index}]/", child, tag)
+        else:
+            yield ds, element, label, vr, decision
+
+
+def _meta_walk(ds: Dataset, table: RuleTable, options: frozenset[Option]
+               ) -> Iterator[tuple[Dataset, DataElement | RawDataElement, str, str, str]]:
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        yield from _walk(meta, "meta", _Context(table, options, meta=True))
+
+
+def decide(ds: Dataset, table: RuleTable, options: frozenset[Option]) -> dict[str, str]:
+    """The self-check's decision (K, C or P) for every element of ``ds`` by tag path."""
+    return {label: decision for _, _, label, _, decision in _walk(ds, "", _Context(table, frozenset(options)))}
+
+
+# -- values as text ----------------------------------------------------------------------
+
+def _raw_bytes(element: DataElement | RawDataElement) -> bytes | None:
     value = element.value
     if value is None:
-        return []
+        return None
     if isinstance(value, bytes | bytearray):
-        text = bytes(value).decode("latin-1", errors="ignore")
-        return [text.strip("\0 ")] if text.isprintable() else []
-    values = list(value) if element.VM > 1 else [value]
-    out: list[str] = []
-    for v in values:
-        text = str(v).strip("\0 ")
-        out.append(text)
-        if element.VR == "PN":  # components and component groups (PS3.5 6.2.1)
-            out.extend(part.strip() for group in text.split("=") for part in group.split("^"))
+        return bytes(value)
+    return None
+
+
+def _python_codecs(charsets: Iterable[str]) -> list[str]:
+    codecs: list[str] = []
+    for charset in charsets:
+        try:
+            codecs.extend(c for c in convert_encodings([charset]) if c not in codecs)
+        except Exception:  # noqa: BLE001 - an unknown charset: the fixed renderings still apply
+            continue
+    return codecs
+
+
+def _renderings(element: DataElement | RawDataElement, charsets: frozenset[str]) -> list[str]:
+    """Every text rendering of an element's value: its declared character sets, UTF-8, Latin-1,
+    UTF-16 and UTF-32 (the latter two where the bytes hold NULs)."""
+    raw = _raw_bytes(element)
+    if raw is None:
+        value = element.value
+        if value is None:
+            return []
+        if isinstance(value, list | tuple | MultiValue):
+            return ["\\".join(str(v) for v in value)]
+        return [str(value)]
+    data = raw.rstrip(b"\0 ")
+    if not data:
+        return []
+    if data.isascii() and b"\0" not in data:
+        return [data.decode("ascii")]
+    out = {data.decode("latin-1"), data.decode("utf-8", errors="replace")}
+    declared = sorted(charsets)
+    if declared:
+        try:
+            out.add(decode_bytes(data, _python_codecs(declared) or ["iso8859"], set(b"\\^=")))
+        except Exception:  # noqa: BLE001 - undecodable in the declared sets: the others remain
+            pass
+        for codec in _python_codecs(declared):
+            out.add(data.decode(codec, errors="replace"))
+    if b"\0" in data:
+        out.add(data.replace(b"\0", b" ").decode("latin-1"))
+        for codec in ("utf-16-le", "utf-16-be"):
+            out.add(raw.decode(codec, errors="replace"))
+            out.add(raw[1:].decode(codec, errors="replace"))
+        for codec in ("utf-32-le", "utf-32-be"):
+            out.add(raw[: len(raw) - len(raw) % 4].decode(codec, errors="replace"))
+    return [r for r in out if r]
+
+
+def _charsets(ds: Dataset) -> set[str]:
+    """Every Specific Character Set declared at any level of ``ds``."""
+    found: set[str] = set()
+    if 0x00080005 in ds:
+        found.update(c.strip() for c in _value_of(ds, 0x00080005).split("\\") if c.strip())
+    for key in list(ds.keys()):
+        element = ds.get_item(key)
+        if _vr(element) == "SQ":
+            try:
+                items = ds[key].value or []
+            except Exception:  # noqa: BLE001
+                continue
+            for item in items:
+                found |= _charsets(item)
+    return found
+
+
+# -- needles -----------------------------------------------------------------------------
+
+def _name_needles(text: str, where: str) -> list[Needle]:
+    needles = [Needle(text, where)]
+    for group in text.split("="):
+        if group and group != text:
+            needles.append(Needle(group, where))
+        for part in group.split("^")[:3]:  # family, given, middle; not prefix and suffix
+            if len("".join(tokens(part))) >= MIN_NAME_PART:
+                needles.append(Needle(part.strip(), where))
+    return needles
+
+
+_DATE_FORMATS = ("{y}-{m}-{d}", "{y}/{m}/{d}", "{y}.{m}.{d}", "{d}.{m}.{y}", "{d}/{m}/{y}", "{m}/{d}/{y}",
+                 "{d}-{m}-{y}", "{m}-{d}-{y}")
+
+
+def _date_needles(text: str, where: str) -> list[Needle]:
+    needles = [Needle(text, where)]
+    digits = text.strip()[:8]
+    if len(digits) == 8 and digits.isdigit():
+        y, m, d = digits[:4], digits[4:6], digits[6:]
+        needles.append(Needle(digits, where))
+        needles.extend(Needle(f.format(y=y, m=m, d=d), where) for f in _DATE_FORMATS)
+    return needles
+
+
+def _searchable(needle: Needle) -> bool:
+    content = "".join(tokens(needle.value))
+    if not content:
+        return False
+    if content.isdigit() and len(content) < MIN_DIGITS and "." not in _norm(needle.value):
+        return False
+    return len(content) >= (MIN_NAME_PART if needle.kind == "identifier" else 2)
+
+
+def _identifying_text(tag: int, ctx_table: RuleTable) -> bool:
+    """Whether a text attribute identifies the patient, the study or a person: a row of Table
+    E.1-1 that neither Clean Descriptors (descriptions, comments) nor Retain Device Identity or
+    Retain Institution Identity (device, station, institution, department) lists."""
+    row = ctx_table.lookup(tag)
+    return row is not None and all(row.option(column) is None for column in
+                                   ("clean_descriptors", "retain_device_identity", "retain_institution_identity"))
+
+
+def identifying_values(ds: Dataset, table: RuleTable, options: frozenset[Option]) -> Needles:
+    """Every identifying value of the input that the profile does not keep (see the module
+    docstring); never reduced by what the output keeps."""
+    options = frozenset(options)
+    charsets = _charsets(ds)
+    needles: list[Needle] = []
+    walks = [*_meta_walk(ds, table, options), *_walk(ds, "", _Context(table, options))]
+    for _item, element, label, vr, decision in walks:
+        if decision != "P" or vr == "SQ" or int(element.tag) in _PIXELS:
+            continue
+        tag = int(element.tag)
+        private = bool(tag >> 16 & 1)
+        texts = [t for r in _renderings(element, frozenset(charsets)) for t in r.split("\\")]
+        texts = [t.strip("\0 ") for t in texts if t.strip("\0 ")]
+        if vr == "PN":
+            for text in texts:
+                needles.extend(_name_needles(text, label))
+        elif vr in _DATES:
+            for text in texts:
+                needles.extend(_date_needles(text, label))
+        elif vr == "UI":
+            needles.extend(Needle(t, label) for t in texts if t not in UID_dictionary)
+        elif vr in _TEXT:
+            strong = not private and not label.startswith("meta") and _identifying_text(tag, table)
+            for text in texts:
+                if len("".join(tokens(text))) >= MIN_LENGTH or not strong:
+                    needles.append(Needle(text, label, "identifier" if strong else "descriptor"))
+        elif vr in _BINARY_TEXT:
+            for text in texts:
+                for run in _RUN.findall(text):
+                    if any(c.isalpha() for c in run):
+                        needles.append(Needle(run.strip(), label, "descriptor"))
+    return Needles((n for n in needles if _searchable(n)), table, options, charsets)
+
+
+# -- the search --------------------------------------------------------------------------
+
+def _forms(needles: Iterable[Needle], exempt: set[str]) -> list[tuple[Needle, tuple[str, ...], str]]:
+    out = []
+    for needle in needles:
+        form = tuple(tokens(needle.value))
+        joined = " ".join(form)
+        if not form or joined in exempt:
+            continue
+        out.append((needle, form, joined))
     return out
 
 
-def _kept_by_rule(element: DataElement, table: RuleTable, options: frozenset[Option]) -> bool:
-    row = table.lookup(int(element.tag))
-    if row is not None:
-        action = effective_action(row, options)
-        if action == "C" and element.VR not in DATE_VRS:
-            return True  # cleaned text keeps its non-identifying words; the identifiers are needles themselves
-        return action == "K"
-    if element.VR == "UI":
-        return Option.RETAIN_UIDS in options or all(str(v) in UID_dictionary for v in _strings(element))
-    if element.VR in DATE_VRS:
-        return element.keyword in DATE_KEEP or Option.RETAIN_LONG_FULL_DATES in options
-    return element.keyword in TEXT_KEEP
+def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table: RuleTable | None = None,
+               options: frozenset[Option] | None = None) -> list[Leak]:
+    """The needles present in the Part 10 file ``output`` (none is the only passing result)."""
+    table = table if table is not None else getattr(needles, "table", None)
+    options = frozenset(options if options is not None else getattr(needles, "options", frozenset()))
+    if table is None:
+        from device_ai.dicom.deidentify.rules import load_rule_table
 
-
-def _walk(ds: Dataset, where: str) -> Iterator[tuple[DataElement, str]]:
-    for element in ds:
-        label = f"{where}({element.tag.group:04X},{element.tag.element:04X})"
-        if element.VR == "SQ":
-            for index, item in enumerate(element.value or []):
-                yield from _walk(item, f"{label}[{index}]/")
-        else:
-            yield element, label
-
-
-def _private_searched(element: DataElement) -> bool:
-    """Private text is searched; private binary only where it decodes to text with a letter
-    (numbers such as ``0.000000`` are not identifying and would match retained values)."""
-    if element.VR in _SEARCHED_VRS:
-        return True
-    if element.VR in ("UN", "OB"):
-        return any(s.isascii() and any(c.isalpha() for c in s) for s in _strings(element))
-    return False
-
-
-def identifying_values(ds: Dataset, table: RuleTable, options: frozenset[Option]) -> list[Needle]:
-    """Every identifying string of the input that the profile does not keep.
-
-    A value that also occurs inside a value the profile retains (e.g. an institution called
-    "Here" and a manufacturer "name here") is left out: its presence in the output would not
-    come from the de-identifier.
-    """
-    needles: list[Needle] = []
-    kept: list[str] = []
-    meta = getattr(ds, "file_meta", None) or Dataset()
-    sources = [(e, f"meta({e.tag.group:04X},{e.tag.element:04X})") for e in meta
-               if e.keyword not in ("TransferSyntaxUID", "MediaStorageSOPClassUID", "FileMetaInformationVersion")]
-    for element, label in [*sources, *_walk(ds, "")]:
-        if element.tag.is_private:
-            searched = not element.tag.is_private_creator and _private_searched(element)
-        else:
-            searched = element.VR in _SEARCHED_VRS
-            if searched and _kept_by_rule(element, table, options):
-                kept.extend(v.lower() for v in _strings(element))
-                continue
-        if searched:
-            needles.extend(Needle(v, label) for v in _strings(element) if len(v) >= MIN_LENGTH)
-    retained = "\x00".join(kept)
-    return [n for n in needles if n.value.lower() not in retained]
-
-
-def _searchable(data: bytes) -> bytes:
-    """The output bytes up to its (last) Pixel Data element, lower-cased."""
-    cut = data.rfind(_PIXEL_TAG_LE)
-    return (data[:cut] if cut > 0 else data).lower()
-
-
-def find_leaks(output: bytes, needles: list[Needle], written: set[str]) -> list[Leak]:
-    """The needles present in ``output`` (none is the only passing result)."""
-    haystack = _searchable(output)
-    exempt = {w.lower() for w in written}
-    # Blank out what the engine wrote (keyed UIDs, pseudonyms, shifted dates, dummies), so an
-    # input value that happens to be a substring of a replacement is not taken for a leak.
-    for value in sorted(exempt, key=len, reverse=True):
-        if value:
-            haystack = haystack.replace(value.encode("utf-8", errors="ignore"), b"\0")
-    leaks: list[Leak] = []
-    seen: set[tuple[str, str]] = set()
-    for needle in needles:
-        value = needle.value.lower()
-        if value in exempt or (needle.where, value) in seen:
+        table = load_rule_table()
+    exempt = {_norm(w) for w in [*written, *device_constants()] if w}
+    forms = _forms(needles, exempt)
+    by_first: dict[str, list[tuple[Needle, tuple[str, ...]]]] = {}
+    long_forms = []
+    for needle, form, joined in forms:
+        by_first.setdefault(form[0], []).append((needle, form))
+        if len(joined.replace(" ", "")) >= LONG and not any("." in t for t in form):
+            long_forms.append((needle, joined))  # a UID is matched as a whole value only
+    ds = dcmread(io.BytesIO(output), force=True)
+    charsets = frozenset(getattr(needles, "charsets", frozenset())) | _charsets(ds)
+    leaks: dict[tuple[str, str], Leak] = {}
+    walks = [*_meta_walk(ds, table, options), *_walk(ds, "", _Context(table, options))]
+    for _item, element, label, vr, decision in walks:
+        tag = int(element.tag)
+        if vr == "SQ" or tag in _PIXELS or vr in _NUMBERS:
             continue
-        seen.add((needle.where, value))
-        encodings = {value.encode("utf-8", errors="ignore"), value.encode("latin-1", errors="ignore")}
-        if any(code and code in haystack for code in encodings):
-            leaks.append(Leak(where=needle.where, length=len(needle.value)))
-    return leaks
+        binary = vr in _BINARY_TEXT
+        for rendering in _renderings(element, charsets):
+            for text in (_RUN.findall(rendering) if binary else rendering.split("\\")):
+                toks = tokens(text)
+                if not toks or " ".join(toks) in exempt:
+                    continue
+                hits = _match(toks, by_first, long_forms)
+                for needle in hits:
+                    if needle.kind == "descriptor" and decision != "P":
+                        continue
+                    if binary and len("".join(tokens(needle.value))) < MIN_BINARY:
+                        continue
+                    key = (needle.where, needle.value.casefold())
+                    leaks.setdefault(key, Leak(needle.where, len(needle.value), label, needle.kind))
+    return list(leaks.values())
+
+
+def _match(toks: list[str], by_first: dict[str, list[tuple[Needle, tuple[str, ...]]]],
+           long_forms: list[tuple[Needle, str]]) -> list[Needle]:
+    hits: list[Needle] = []
+    for index, token in enumerate(toks):
+        for needle, form in by_first.get(token, ()):
+            if tuple(toks[index:index + len(form)]) == form:
+                hits.append(needle)
+    if long_forms:
+        joined = " ".join(toks)
+        hits.extend(needle for needle, form in long_forms if form in joined)
+    return hits
+
+
+def check_file(input_ds: Dataset, output: bytes, table: RuleTable, options: frozenset[Option],
+               written: set[str]) -> list[Leak]:
+    """The self-check of one file in one call (``input_ds`` must be the unmodified input)."""
+    return find_leaks(output, identifying_values(input_ds, table, options), written, table=table, options=options)

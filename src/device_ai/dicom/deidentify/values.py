@@ -22,21 +22,29 @@ DUMMY_BY_VR: dict[str, object] = {
 TEXT_VRS = frozenset({"AE", "LO", "LT", "SH", "ST", "UC", "UT", "UR"})
 DATE_VRS = frozenset({"DA", "DT"})
 
-# Text attributes outside Table E.1-1 that are kept: codes and device/technique descriptors
-# that carry no identity. Every other free-text attribute outside the table is treated like
-# an X/Z/D row (E.1.1: "the table may not be sufficient"), so an unknown text attribute
-# never passes through unchecked.
+# Text attributes outside Table E.1-1 that are kept: device and technique descriptors that
+# carry no identity. Every other free-text attribute outside the table is treated like an
+# X/Z/D row (E.1.1: "the table may not be sufficient"), so an unknown text attribute never
+# passes through unchecked. Inside an item of a sequence whose action is D, X, Z or X/Z/U*
+# nothing of this list is kept either (the item is a dummy or only its references stay).
 TEXT_KEEP = frozenset({
-    "CodeValue", "CodingSchemeDesignator", "CodingSchemeVersion", "CodeMeaning", "LongCodeValue",
-    "URNCodeValue", "ContextIdentifier", "ContextUID", "MappingResource", "MappingResourceName",
-    "CodingSchemeName", "CodingSchemeExternalID",
     "Manufacturer", "ManufacturerModelName", "ConvolutionKernel", "FilterType", "RescaleType",
     "WindowCenterWidthExplanation", "LUTExplanation", "PositionReferenceIndicator",
     "SegmentLabel", "SegmentAlgorithmName", "ContentLabel", "TransferSyntaxUID",
-    "ReceiveCoilName", "TransmitCoilName", "SequenceName", "CodingSchemeURL",
+    "ReceiveCoilName", "TransmitCoilName", "SequenceName",
     "ImplementationVersionName", "SpecificCharacterSet", "TimezoneOffsetFromUTC",
 })
-# Date attributes outside the table that version code sets rather than events.
+# Coded text (PS3.3 8.1-8.8, the Code Sequence Macro, and Coding Scheme Identification
+# Sequence items): kept only inside a real code item of a public scheme (``coding_schemes``),
+# never in items of D, X, Z or X/Z/U* sequences; elsewhere handled like other free text.
+CODED_TEXT = frozenset({
+    "CodeValue", "CodingSchemeDesignator", "CodingSchemeVersion", "CodeMeaning", "LongCodeValue",
+    "URNCodeValue", "ContextIdentifier", "ContextUID", "MappingResource", "MappingResourceName",
+    "CodingSchemeName", "CodingSchemeExternalID", "CodingSchemeURL", "CodingSchemeRegistry",
+    "CodingSchemeResponsibleOrganization",
+})
+# Date attributes outside the table that version code sets rather than events (kept, like
+# coded text, only inside a public code item).
 DATE_KEEP = frozenset({"ContextGroupVersion", "ContextGroupLocalVersion", "MappingResourceUID"})
 
 
