@@ -143,6 +143,7 @@ def test_a_planted_leak_withholds_that_file_alone(tmp_path: Path, capsys: pytest
     report = json.loads((tmp_path / "out" / REPORT_NAME).read_text())
     assert report["self_check"]["files_withheld"] == 1 and report["self_check"]["passed"] is False
     assert list(report["self_check"]["leaks"]) == ["file-000004"]
+    assert "testpatient" not in (tmp_path / "out" / REPORT_NAME).read_text().lower()  # where, never what
     _, recorded = entries(None, EntryFilter(event="De-identification"))
     assert recorded[-1]["details"]["self_check"] == "withheld 1" and recorded[-1]["outcome"] == 4
     # negative control: the same file without the planted value is published with exit 0

@@ -66,6 +66,7 @@ _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW",
 # Opening an input to copy it into the quarantine: never blocks on a FIFO that replaced it
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 _COPY_CHUNK = 1024 * 1024
+MAX_LEAK_LINES = 20  # per withheld file in the published report (the quarantine index lists all)
 
 # Why a file was not de-identified: the code and the fixed text the published report carries
 # (the quarantine index, which stays with the originals, adds the details).
@@ -164,6 +165,21 @@ class RunResult:
         """Files the self-check held back (quarantined, not published)."""
         return sum(1 for q in self.quarantined if q.code == "self-check")
 
+    def leak_lines(self, limit: int | None = None) -> dict[str, list[str]]:
+        """Per withheld file, where each identifying input value was found: attribute paths
+        and lengths only, never the value; at most ``limit`` lines per file, then a count."""
+        lines: dict[str, list[str]] = {}
+        for label, leaks in sorted(self.leaks.items()):
+            found = []
+            for leak in leaks:
+                found_in = getattr(leak, "found_in", "")
+                found.append(f"{leak.where}" + (f" found in {found_in}" if found_in else "")
+                             + f" ({leak.length} characters)")
+            if limit is not None and len(found) > limit:
+                found = found[:limit] + [f"and {len(found) - limit} more"]
+            lines[label] = found
+        return lines
+
     def report(self) -> dict[str, object]:
         per_attribute: dict[str, dict[str, int]] = {}
         for (label, action), count in sorted(self.actions.items()):
@@ -187,8 +203,7 @@ class RunResult:
             "self_check": {"passed": self.self_check_passed,
                            "files_failed": len(self.leaks),
                            "files_withheld": self.withheld_by_self_check,
-                           "leaks": {k: [f"{leak.where} ({leak.length} characters)" for leak in v]
-                                     for k, v in sorted(self.leaks.items())}},
+                           "leaks": self.leak_lines(limit=MAX_LEAK_LINES)},
             "actions_per_attribute": per_attribute,
             "codes": {
                 "actions": ACTION_CODES,
@@ -617,4 +632,5 @@ def _write_quarantine(folder: Path, result: RunResult, limits: ReadLimits = Read
     skipped = [{"source": str(s.source), "code": s.code} for s in result.skipped]
     atomic_write_text(folder / QUARANTINE_INDEX, json.dumps(
         {"quarantined": entries, "skipped": skipped, "reason_codes": REASON_CODES, "skip_codes": SKIP_CODES,
-         "self_check": result.report()["self_check"]}, indent=2, sort_keys=True) + "\n")
+         "self_check": {**result.report()["self_check"], "leaks": result.leak_lines()}},
+        indent=2, sort_keys=True) + "\n")
