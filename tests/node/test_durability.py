@@ -307,3 +307,80 @@ def test_a_generation_made_ready_but_not_announced_before_a_crash_is_announced_o
     again.start()
     again.stop()
     assert len(events("Series Ready")) == 1 and len(markers()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.req("SRS-093", "SRS-096", "SRS-097")
+def test_serve_killed_at_random_moments_loses_nothing_and_announces_each_generation(serve_process) -> None:
+    # A sender resends what was not acknowledged, as PACS do; the node is killed with SIGKILL at a
+    # random moment 10 times while two series stream in (idle time 0.3 s: hand-offs and late
+    # instances happen in between). At the end: every instance in its series' last generation,
+    # byte for byte; generations numbered 1..n, each announced, twice only when flagged.
+    import random
+    import threading
+
+    from tests.node.conftest import associate
+
+    rng = random.Random(15)
+    slices = series_slices("kill-a", 20) + series_slices("kill-b", 20)
+    rng.shuffle(slices)
+    acknowledged: dict[str, bytes] = {}
+    server = serve_process(node_series_idle_s=0.3)
+    for _ in range(10):
+        killer = threading.Timer(rng.uniform(0.05, 0.5), server.kill)
+        killer.start()
+        try:
+            for start in range(0, len(slices), 3):
+                batch = [ds for ds in slices[start:start + 3] if ds.SOPInstanceUID not in acknowledged]
+                if not batch:
+                    continue
+                assoc = associate(server.port)
+                if not assoc.is_established:
+                    break
+                for ds in batch:
+                    status = getattr(assoc.send_c_store(ds), "Status", None)
+                    if status == 0:
+                        acknowledged[ds.SOPInstanceUID] = wire_bytes(ds)
+                assoc.release()
+                time.sleep(rng.uniform(0, 0.2))
+        except (RuntimeError, OSError):
+            pass  # the node died under the sender
+        killer.join()
+        if server.process.poll() is None:
+            server.kill()
+        server = serve_process()
+    while len(acknowledged) < len(slices):  # the last run: nobody kills it
+        missing = [ds for ds in slices if ds.SOPInstanceUID not in acknowledged]
+        for ds, status in zip(missing, store_all(server.port, missing), strict=True):
+            if status == 0:
+                acknowledged[ds.SOPInstanceUID] = wire_bytes(ds)
+    wait_for(lambda: not list((spool() / "series").glob("*/open")), timeout=20)
+    wait_for(lambda: len(list((spool() / "ready").glob("*.announced"))) == len(markers()), timeout=20)
+    assert server.stop() == 0
+    assert _leftovers(spool()) == [] and list((spool() / "tmp").iterdir()) == []
+    by_series: dict[str, list[dict]] = {}
+    for marker in markers():
+        by_series.setdefault(marker["series"], []).append(marker)
+    assert len(by_series) == 2
+    received: dict[str, bytes] = {}
+    for series_markers in by_series.values():
+        numbers = sorted(m["generation"] for m in series_markers)
+        assert numbers == list(range(1, len(numbers) + 1))
+        last = max(series_markers, key=lambda m: m["generation"])
+        for name in last["instances"]:
+            payload = dataset_bytes(spool() / last["folder"] / name)
+            received[pydicom_uid(spool() / last["folder"] / name)] = payload
+    assert received == acknowledged
+    announcements: dict[tuple[str, str], list[dict]] = {}
+    for entry in events("Series Ready"):
+        series = next(o["id"] for o in entry["objects"] if o["kind"] == "series")
+        announcements.setdefault((series, entry["details"]["generation"]), []).append(entry)
+    assert sorted(announcements) == sorted((m["series"], str(m["generation"])) for m in markers())
+    for entries in announcements.values():
+        assert all("announced_late" in e["details"] for e in entries[1:])
+
+
+def pydicom_uid(path: Path) -> str:
+    import pydicom
+
+    return str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)

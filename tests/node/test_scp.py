@@ -241,6 +241,9 @@ def test_the_audit_trail_records_the_node_without_phi(node) -> None:
                       str(ds.PatientName), ds.PatientID, ds.StudyDescription):
             assert str(value).encode() not in log
     assert b"1.2.3.4" not in log
+    node.stop()
+    last = audit_entries()[-1]
+    assert (last["event"]["meaning"], last["event_type"]["meaning"]) == ("Application Activity", "Application Stop")
 
 
 @pytest.mark.req("SRS-094")
@@ -273,3 +276,12 @@ def test_cli_serve_without_an_allow_list_exits_with_a_configuration_error(monkey
     assert result.returncode == ConfigError.exit_code
     assert result.stderr.startswith("error DAI-100: no calling AE title is allowed")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.req("SRS-092")
+def test_a_silent_association_is_ended_after_the_idle_timeout(make_node) -> None:
+    node = make_node(node_idle_timeout_s=0.5)
+    assoc = associate(node.port)
+    assert assoc.is_established
+    wait_for(lambda: not assoc.is_established, timeout=10)  # the node aborted it; nothing was sent
+    assert store_all(node.port, series_slices(count=1)) == [0x0000]
