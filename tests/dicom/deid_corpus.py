@@ -182,8 +182,10 @@ def canary_text(value: object) -> str | None:
 def canary_dataset() -> tuple[Dataset, dict[str, str]]:
     """A CT instance carrying a unique canary in every encodable Table E.1-1 attribute.
 
-    Returns the data set and ``{canary text: row tag}``. Sequences hold one item with a
-    canary Person Name and a canary text inside (recursion check); private attributes and
+    Returns the data set and ``{canary text: row tag}``. Every sequence row holds a non-code
+    item with a canary Person Name, Text Value and Code Meaning, a code item of a private
+    scheme with a canary Code Value and Code Meaning, and a public code item (recursion and
+    coded-text checks); private attributes, a private-scheme code item in a kept sequence and
     the file meta carry canaries too. Group 0000 (command) rows cannot be stored in a file.
     """
     table = load_rule_table()
@@ -201,12 +203,28 @@ def canary_dataset() -> tuple[Dataset, dict[str, str]]:
         except KeyError:
             continue
         if vr == "SQ":
+            # item 1: a non-code item (no Code Value, no Coding Scheme Designator) holding a
+            # person name, a text value and a Code Meaning; item 2: a code item of a private
+            # scheme (99*); item 3: a code item of a public scheme with a fake meaning that is
+            # no canary (kept where the sequence's content is kept).
             item = Dataset()
             item.PersonName = f"CANARY{index:04d}^NESTED"  # (0040,A123) PN, a row itself
             item.TextValue = f"CANARY{index:04d}NESTEDTEXT"
-            ds.add_new(tag, "SQ", Sequence([item]))
+            item.CodeMeaning = f"CANARY{index:04d}NOCODEMEANING"
+            private_code = Dataset()
+            private_code.CodeValue = f"CANARY{index:04d}PCV"
+            private_code.CodingSchemeDesignator = "99FAKE"
+            private_code.CodeMeaning = f"CANARY{index:04d}PRIVATEMEANING"
+            public_code = Dataset()
+            public_code.CodeValue = "121322"
+            public_code.CodingSchemeDesignator = "DCM"
+            public_code.CodeMeaning = "Source image for image processing operation"
+            ds.add_new(tag, "SQ", Sequence([item, private_code, public_code]))
             canaries[f"CANARY{index:04d}^NESTED"] = row.tag + " > Person Name"
             canaries[f"CANARY{index:04d}NESTEDTEXT"] = row.tag + " > Text Value"
+            canaries[f"CANARY{index:04d}NOCODEMEANING"] = row.tag + " > Code Meaning (no code)"
+            canaries[f"CANARY{index:04d}PCV"] = row.tag + " > Code Value (private scheme)"
+            canaries[f"CANARY{index:04d}PRIVATEMEANING"] = row.tag + " > Code Meaning (private scheme)"
             continue
         if vr in ("DA", "DT"):
             dates += 1
@@ -231,6 +249,23 @@ def canary_dataset() -> tuple[Dataset, dict[str, str]]:
     block.add_new(0x11, "UN", b"CANARY9004PRIVATEUN")
     canaries["CANARY9003PRIVATE"] = "private"
     canaries["CANARY9004PRIVATEUN"] = "private"
+    # a code item of a private scheme and a Coding Scheme Identification item describing it,
+    # in sequences outside Table E.1-1 that the profile keeps
+    region = Dataset()
+    region.CodeValue = "CANARY9008PCV"
+    region.CodingSchemeDesignator = "99FAKE"
+    region.CodeMeaning = "CANARY9009PRIVATEMEANING"
+    ds.AnatomicRegionSequence = Sequence([region])
+    scheme = Dataset()
+    scheme.CodingSchemeDesignator = "99FAKE"
+    scheme.CodingSchemeName = "CANARY9010SCHEMENAME"
+    scheme.CodingSchemeResponsibleOrganization = "CANARY9011SCHEMEORG"
+    ds.CodingSchemeIdentificationSequence = Sequence([scheme])
+    for text, where in (("CANARY9008PCV", "(0008,2218) > Code Value (private scheme)"),
+                        ("CANARY9009PRIVATEMEANING", "(0008,2218) > Code Meaning (private scheme)"),
+                        ("CANARY9010SCHEMENAME", "(0008,0110) > Coding Scheme Name (private scheme)"),
+                        ("CANARY9011SCHEMEORG", "(0008,0110) > Responsible Organization (private scheme)")):
+        canaries[text] = where
     ds.file_meta.ReceivingApplicationEntityTitle = "CANARY9005META"
     ds.file_meta.PrivateInformationCreatorUID = "1.2.999.777.9006"
     ds.file_meta.PrivateInformation = b"CANARY9007METAPRIV"

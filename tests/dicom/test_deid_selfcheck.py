@@ -1,0 +1,305 @@
+"""The de-identification self-check: strict (no blind spot: every bypass class of issue 16
+is planted and caught) and precise (no false hit on values that are not leaks); and the
+extended canary corpus (a canary in a non-code item and in a private-scheme code item of
+every sequence row) leaves nothing behind under the Basic Profile and each option.
+
+Every "caught" test has its negative control: the same output without the plant passes."""
+
+from __future__ import annotations
+
+import io
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+from device_ai.dicom.deidentify import engine as engine_module
+from device_ai.dicom.deidentify.leakcheck import find_leaks, identifying_values
+from device_ai.dicom.deidentify.marking import IMPLEMENTATION_CLASS_UID
+from device_ai.dicom.deidentify.options import Option, parse_options
+from device_ai.dicom.deidentify.rules import effective_action, load_rule_table
+from device_ai.dicom.deidentify.run import Deidentifier, RunConfig
+from device_ai.dicom.writer import part10_bytes
+from tests.dicom.deid_corpus import canary_dataset, ct_slice
+
+SECRET = b"test-secret-not-for-use".ljust(32, b"!")
+OPTIONS = [o for o in Option if o not in (Option.BASIC, Option.CLEAN_RECOGNIZABLE_VISUAL_FEATURES)]
+BASIC = frozenset({Option.BASIC})
+
+
+def _read(data: bytes) -> Dataset:
+    return pydicom.dcmread(io.BytesIO(data))
+
+
+def _deidentify(ds: Dataset, *options: str) -> tuple[Dataset, bytes, list]:
+    out, data, _, leaks = Deidentifier(RunConfig(options=parse_options(options), secret=SECRET)).deidentify(
+        _read(part10_bytes(ds)))
+    return out, data, leaks
+
+
+# -- the extended canary corpus ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def canaries() -> tuple[Dataset, dict[str, str]]:
+    ds, found = canary_dataset()
+    return _read(part10_bytes(ds)), found
+
+
+def _kept_by_definition(where: str, options: frozenset[Option]) -> bool:
+    """A top-level canary whose row the options keep (K) or clean (C, non-identifying text)."""
+    if " > " in where or not where.startswith("("):
+        return False  # nested, private and file meta canaries are never kept
+    table = load_rule_table()
+    row = table.row(where)
+    action = effective_action(row, options | BASIC)
+    from pydicom.datadict import dictionary_VR
+
+    vr = dictionary_VR(row.value_tag) if row.value_tag is not None else ""
+    return action == "K" or (action == "C" and vr not in ("DA", "DT", "UI", "OB", "OW", "UN"))
+
+
+@pytest.mark.req("SRS-112", "SRS-051", "SRS-058")
+@pytest.mark.parametrize("option", [None, *OPTIONS], ids=lambda o: o.cli_name if o else "basic")
+def test_no_canary_survives_in_any_sequence_item_or_private_scheme_code(canaries: tuple, option: Option | None) -> None:
+    ds, found = canaries
+    nested = [c for c, where in found.items() if "Code Meaning (no code)" in where]
+    private_codes = [c for c, where in found.items() if "(private scheme)" in where]
+    assert len(nested) >= 60 and len(private_codes) >= 120  # every sequence row carries them
+    options = frozenset({option}) if option else frozenset()
+    _, data, leaks = _deidentify(ds, *(o.cli_name for o in options))
+    survivors = sorted(where for canary, where in found.items()
+                       if canary.encode() in data and not _kept_by_definition(where, options))
+    assert survivors == []
+    assert leaks == []
+
+
+@pytest.mark.req("SRS-112")
+def test_negative_control_a_code_meaning_kept_anywhere_is_a_survivor(canaries: tuple,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The corpus check can fail: an engine that keeps Code Meaning everywhere (the old
+    keep-list) leaves the non-code and private-scheme canaries behind."""
+    original = engine_module._vr_default
+
+    def old_keep_list(element, policy, restricted=False, code_item=False):  # noqa: ANN001, ANN202
+        if element.keyword == "CodeMeaning":
+            return "K", "old keep-list"
+        return original(element, policy, restricted, code_item)
+
+    monkeypatch.setattr(engine_module, "_vr_default", old_keep_list)
+    ds, found = canaries
+    _, data, leaks = _deidentify(ds)
+    survivors = [where for canary, where in found.items() if canary.encode() in data]
+    assert any("Code Meaning (no code)" in w for w in survivors)
+    assert any("Code Meaning (private scheme)" in w for w in survivors)
+
+
+# -- bypass classes: planted and caught, with a negative control -------------------------
+
+def _input(**changes: object) -> Dataset:
+    ds = ct_slice(0)
+    ds.PatientName = "DOE^JOHN"
+    for keyword, value in changes.items():
+        setattr(ds, keyword, value)
+    return _read(part10_bytes(ds))
+
+
+def _clean_output(source: Dataset) -> Dataset:
+    """The real de-identified output of ``source`` (a clean output: no hit)."""
+    out, _, leaks = _deidentify(source)
+    assert leaks == []
+    return _read(part10_bytes(out))
+
+
+def _hits(source: Dataset, output: bytes, written: set[str] | None = None) -> list:
+    needles = identifying_values(source, load_rule_table(), BASIC)
+    return find_leaks(output, needles, written or set())
+
+
+@pytest.mark.req("SRS-114")
+@pytest.mark.parametrize("tag, vr", [(0xFFFCFFFC, "OB"), (0x7FE00030, "UN"), (0x00091010, "OW")],
+                         ids=["trailing-padding-OB", "public-UN-after-pixel-data", "private-OW"])
+def test_an_identifier_after_pixel_data_or_in_binary_is_caught(tag: int, vr: str) -> None:
+    source = _input()
+    out = _clean_output(source)
+    assert _hits(source, part10_bytes(out)) == []  # negative control
+    if tag >> 16 & 1:
+        out.private_block(0x0009, "FAKE_PLANT", create=True)
+    out.add_new(tag, vr, b"\x01\x02DOE^JOHN\x00\x00")
+    data = part10_bytes(out)
+    assert data.rfind(b"DOE^JOHN") > data.find(b"\xe0\x7f\x10\x00") or tag >> 16 & 1
+    assert {leak.where for leak in _hits(source, data)} >= {"(0010,0010)"}
+
+
+@pytest.mark.req("SRS-114")
+def test_an_identifier_in_a_deflated_output_is_caught() -> None:
+    source = _input()
+    out = _clean_output(source)
+    out.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    clean = part10_bytes(out)
+    assert _hits(source, clean) == []  # negative control
+    out.Manufacturer = "Scanner of DOE JOHN"
+    data = part10_bytes(out)
+    assert b"DOE JOHN" not in data  # compressed: a byte search alone would miss it
+    assert [leak.found_in for leak in _hits(source, data)] == ["(0008,0070)"] * len(_hits(source, data))
+    assert _hits(source, data)
+
+
+@pytest.mark.req("SRS-114")
+def test_an_identifier_also_in_a_kept_input_value_stays_searched() -> None:
+    """File-meta Implementation Version Name equal to the patient name, and the patient name
+    inside a kept input value (Manufacturer): the name is still a needle."""
+    source = _input(Manufacturer="DOE^JOHN imaging")
+    source.file_meta.ImplementationVersionName = "DOE^JOHN"
+    needles = identifying_values(source, load_rule_table(), BASIC)
+    assert {"DOE^JOHN", "DOE", "JOHN"} <= {n.value for n in needles}
+    out = _clean_output(_input())
+    assert _hits(source, part10_bytes(out)) == []  # negative control
+    out.ManufacturerModelName = "model JOHN"
+    assert [leak.found_in for leak in _hits(source, part10_bytes(out))] == ["(0008,1090)"]
+
+
+@pytest.mark.req("SRS-114")
+def test_clean_descriptors_removes_the_patient_name_and_its_parts() -> None:
+    source = _input(PatientName="LEE^KIM", StudyDescription="CT for LEE^KIM, Kim Lee and kim")
+    out, data, leaks = _deidentify(source, "clean-descriptors")
+    assert leaks == []
+    assert "lee" not in str(out.StudyDescription).lower() and "kim" not in str(out.StudyDescription).lower()
+    assert str(out.StudyDescription).startswith("CT for")
+    negative = _input(PatientName="LEE^KIM", StudyDescription="CT for SKIMMER and FLEET")  # not whole tokens
+    out, _, leaks = _deidentify(negative, "clean-descriptors")
+    assert leaks == [] and str(out.StudyDescription) == "CT for SKIMMER and FLEET"
+
+
+@pytest.mark.req("SRS-114")
+def test_clean_descriptors_that_missed_the_name_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_module, "_clean_text", lambda value, identifiers: value)
+    _, _, leaks = _deidentify(_input(StudyDescription="CT for DOE^JOHN"), "clean-descriptors")
+    assert {leak.found_in for leak in leaks} == {"(0008,1030)"}
+
+
+@pytest.mark.req("SRS-114")
+@pytest.mark.parametrize("part", ["LEE", "KIM", "Li"])
+def test_short_name_parts_are_searched_as_whole_tokens(part: str) -> None:
+    source = _input(PatientName="LEE^KIM^Li")
+    out = _clean_output(source)
+    out.ManufacturerModelName = "SKIMMER FLEET Lid"  # the parts inside words: no hit
+    assert _hits(source, part10_bytes(out)) == []
+    out.ManufacturerModelName = f"model {part.lower()} 2"
+    assert [leak.found_in for leak in _hits(source, part10_bytes(out))] == ["(0008,1090)"]
+
+
+@pytest.mark.req("SRS-114")
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le"])
+def test_an_identifier_in_utf16_or_utf32_is_caught(encoding: str) -> None:
+    source = _input()
+    out = _clean_output(source)
+    out.add_new(0xFFFCFFFC, "OB", "Scanner of DOE^JOHN".encode(encoding) + b"\0" * 4)
+    assert _hits(source, part10_bytes(out))
+
+
+@pytest.mark.req("SRS-114")
+def test_an_identifier_in_a_declared_character_set_is_caught() -> None:
+    """ISO-8859-5 (Cyrillic): the name is compared as text, not as UTF-8 or Latin-1 bytes."""
+    source = ct_slice(0)
+    source.SpecificCharacterSet = "ISO_IR 144"
+    source.PatientName = "Иванов^Иван"
+    source = _read(part10_bytes(source))
+    out, _, leaks = _deidentify(source)
+    assert leaks == []  # negative control
+    out = _read(part10_bytes(out))
+    out.ManufacturerModelName = "модель Иванов"
+    data = part10_bytes(out)
+    assert "Иванов".encode("utf-8") not in data and "Иванов".encode("iso8859_5") in data
+    assert {leak.found_in for leak in _hits(source, data)} == {"(0008,1090)"}
+
+
+@pytest.mark.req("SRS-112", "SRS-114")
+def test_an_identifier_in_a_kept_public_code_meaning_is_caught() -> None:
+    source = _input()
+    out = _clean_output(source)
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "818981001", "SCT", "Abdomen"
+    out.AnatomicRegionSequence = Sequence([item])
+    assert _hits(source, part10_bytes(out)) == []
+    item.CodeMeaning = "Abdomen of John Doe"
+    assert [leak.found_in for leak in _hits(source, part10_bytes(out))] == ["(0008,2218)[0]/(0008,0104)"] * 2
+
+
+@pytest.mark.req("SRS-114")
+@pytest.mark.parametrize("date", ["1961-07-04", "04.07.1961", "07/04/1961", "19610704"])
+def test_a_date_in_another_rendering_is_caught(date: str) -> None:
+    source = _input()
+    out = _clean_output(source)
+    out.ManufacturerModelName = f"built {date}"
+    assert {leak.where for leak in _hits(source, part10_bytes(out))} == {"(0010,0030)"}
+
+
+# -- precision: no false hit -------------------------------------------------------------
+
+@pytest.mark.req("SRS-113")
+@pytest.mark.parametrize("description, kept", [
+    ("Scout", {"ScanOptions": "SCOUT MODE"}),
+    ("AXIAL", {"ImageType": ["ORIGINAL", "PRIMARY", "AXIAL"]}),
+    ("HELICAL", {"ScanOptions": "HELICAL"}),
+], ids=["scout-in-scan-options", "axial-in-image-type", "whole-value-in-scan-options"])
+def test_a_removed_description_in_a_kept_technical_attribute_is_not_a_leak(description: str, kept: dict) -> None:
+    _, data, leaks = _deidentify(_input(SeriesDescription=description, **kept))
+    assert leaks == []
+    assert description.upper().encode() in data.upper()  # the kept attribute is still there
+
+
+@pytest.mark.req("SRS-113")
+def test_negative_control_a_removed_description_left_in_place_is_a_leak(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = engine_module.Engine._element
+
+    def forgets_series_description(self, ds, element, path, state):  # noqa: ANN001, ANN202
+        if element.keyword == "SeriesDescription":
+            return None
+        return original(self, ds, element, path, state)
+
+    monkeypatch.setattr(engine_module.Engine, "_element", forgets_series_description)
+    _, _, leaks = _deidentify(_input(SeriesDescription="Scout", ScanOptions="SCOUT MODE"))
+    assert [(leak.where, leak.found_in) for leak in leaks] == [("(0008,103E)", "(0008,103E)")]
+
+
+@pytest.mark.req("SRS-113")
+def test_the_patient_name_in_a_kept_technical_attribute_is_a_leak() -> None:
+    """Precision does not open a hole: an identifier (not a description) is searched in kept
+    attributes too, as whole tokens."""
+    _, _, leaks = _deidentify(_input(ScanOptions="DOE JOHN"))
+    assert {leak.where for leak in leaks} >= {"(0010,0010)"}
+    assert {leak.found_in for leak in leaks} == {"(0018,0022)"}
+
+
+@pytest.mark.req("SRS-113")
+def test_re_anonymizing_the_devices_own_output_gives_no_false_hit() -> None:
+    first, data, leaks = _deidentify(_input())
+    assert leaks == [] and first.file_meta.ImplementationClassUID == IMPLEMENTATION_CLASS_UID
+    again = _read(data)
+    _, _, leaks = _deidentify(again)
+    assert leaks == []
+    _, _, leaks = _deidentify(again, "retain-long-modified-dates", "clean-descriptors")
+    assert leaks == []
+
+
+@pytest.mark.req("SRS-113")
+@pytest.mark.parametrize("value", ["current", "DEIDENTIFIED", "Basic", "device_ai"])
+def test_an_input_value_equal_to_what_the_device_writes_is_not_a_leak(value: str) -> None:
+    """Accession Number ``current`` once matched the table edition the device writes into
+    De-identification Method (``PS3.15 current@...``): the flaky property test of issue 16."""
+    _, _, leaks = _deidentify(_input(AccessionNumber=value))
+    assert leaks == []
+
+
+@pytest.mark.req("SRS-113")
+def test_short_identifiers_that_occur_by_chance_are_not_searched_alone() -> None:
+    """Study ID ``1`` and a three-digit accession are not searched on their own (every
+    instance number would match); longer ones are."""
+    _, _, leaks = _deidentify(_input(StudyID="1", AccessionNumber="123"))
+    assert leaks == []
+    source = _input(AccessionNumber="99887766")
+    out = _clean_output(source)
+    out.ManufacturerModelName = "ref 99887766"
+    assert [leak.where for leak in _hits(source, part10_bytes(out))] == ["(0008,0050)"]
