@@ -1,4 +1,8 @@
-"""Property tests (hypothesis) of the de-identification engine over generated data sets."""
+"""Property tests (hypothesis) of the de-identification engine over generated data sets.
+
+Deterministic: ``derandomize=True`` draws the same examples on every run (in CI and locally)
+and no example database is read or written, so a run can neither pass nor fail by chance;
+the examples are bounded (40 and 15)."""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import io
 
 import pydicom
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydicom.datadict import DicomDictionary
 from pydicom.dataset import Dataset
@@ -15,7 +19,7 @@ from pydicom.sequence import Sequence
 from device_ai.dicom.deidentify.options import parse_options
 from device_ai.dicom.deidentify.rules import effective_action, load_rule_table
 from device_ai.dicom.deidentify.run import Deidentifier, RunConfig
-from device_ai.dicom.deidentify.values import DATE_KEEP, TEXT_KEEP
+from device_ai.dicom.deidentify.values import TEXT_KEEP
 from device_ai.dicom.writer import part10_bytes
 from tests.dicom.deid_corpus import ct_slice
 
@@ -64,13 +68,13 @@ def generated(draw: st.DrawFn) -> tuple[Dataset, list[tuple[int, str, bool]]]:
 
 
 def _on_keep_list(tag: int) -> bool:
-    """Kept by definition under the Basic Profile: a K row, or a non-identifying text or
-    code-set version outside the table (``values.TEXT_KEEP``/``DATE_KEEP``)."""
+    """Kept by definition under the Basic Profile: a K row, or a technical text attribute
+    outside the table (``values.TEXT_KEEP``). Coded text and code-set versions are kept only
+    inside a public code item, which a planted top-level value never is."""
     row = load_rule_table().lookup(tag)
     if row is not None:
         return effective_action(row, parse_options([])) == "K"
-    keyword = DicomDictionary[tag][4]
-    return keyword in TEXT_KEEP or keyword in DATE_KEEP
+    return DicomDictionary[tag][4] in TEXT_KEEP
 
 
 DEVICE_MARKING = (0x00120062, 0x00120063, 0x00120064)  # Patient Identity Removed, De-identification Method (+ Code Seq.)
@@ -90,14 +94,25 @@ def _run(ds: Dataset, secret: bytes) -> tuple[Dataset, bytes]:
     return out, data
 
 
-@pytest.mark.req("SRS-051", "SRS-058")
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def _accession_current() -> tuple[Dataset, list[tuple[int, str, bool]]]:
+    """The example that made this test flaky (issue 16): Accession Number ``current``, a word
+    the device writes itself into De-identification Method (``PS3.15 current@...``)."""
+    ds = ct_slice(0)
+    ds.AccessionNumber = "current"
+    return pydicom.dcmread(io.BytesIO(part10_bytes(ds))), [(0x00080050, "current", False)]
+
+
+@pytest.mark.req("SRS-051", "SRS-058", "SRS-113")
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(generated())
+@example(_accession_current())
 def test_no_value_outside_the_keep_list_survives(case: tuple[Dataset, list]) -> None:
     ds, planted = case
     out, _ = _run(ds, SECRET_A)
     # Searched without the marking the device writes itself: its method text ("PS3.15
-    # current@2024-09-19 ...") once matched a planted value "current" by chance.
+    # current@2024-09-19 ...") holds planted words such as "current" by chance. The self-check
+    # (``leaks == []`` in _run) exempts what the device wrote, so it no longer fails on them.
     data = part10_bytes(_without_device_marking(out))
     kept_values = {value for tag, value, _ in planted if _on_keep_list(tag)}
     survivors = [(f"{tag:08X}", value) for tag, value, _ in planted
@@ -106,7 +121,8 @@ def test_no_value_outside_the_keep_list_survives(case: tuple[Dataset, list]) -> 
 
 
 @pytest.mark.req("SRS-053", "SRS-054")
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(generated())
 def test_same_input_and_secret_same_output_other_secret_other_pseudonyms(case: tuple[Dataset, list]) -> None:
     ds, _ = case
