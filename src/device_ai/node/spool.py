@@ -300,6 +300,9 @@ class Spool:
                 if open_dir.is_dir():
                     for leftover in open_dir.glob(".*.tmp"):
                         leftover.unlink()
+                    if not any(n.endswith(INSTANCE_SUFFIX) for n in _names(open_dir)):
+                        shutil.rmtree(open_dir)  # created, then killed before its first instance landed
+                        fsync_directory(series)
                 staged = sorted(int(m[1]) for n in _names(series) if (m := _STAGING.match(n)))
                 for number in staged:
                     ready = self._finish(series, number, recovered=True)
