@@ -229,6 +229,9 @@ def _pn_terms(text: str) -> list[str]:
     return [t.strip() for t in terms if t.strip()]
 
 
+_TERM_VRS = TEXT_VRS | DATE_VRS | {"PN", "UI"}
+
+
 def collect_clean_terms(ds: Dataset, policy: Policy) -> tuple[str, ...]:
     """The identifying values of an instance that cleaning removes from text it keeps.
 
@@ -240,9 +243,9 @@ def collect_clean_terms(ds: Dataset, policy: Policy) -> tuple[str, ...]:
     terms: set[str] = set()
     retain_uids = Option.RETAIN_UIDS in policy.options
     for element in _iter_elements(ds):
-        if element.tag.is_private or element.value is None:
-            continue
         vr = element.VR
+        if vr not in _TERM_VRS or element.tag.is_private or element.value is None:
+            continue
         values = [str(v) for v in _values(element) if v is not None and str(v).strip()]
         if vr == "PN":
             for v in values:
