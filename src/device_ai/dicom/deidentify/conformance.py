@@ -20,6 +20,7 @@ from collections import Counter
 from importlib import resources
 from pathlib import Path
 
+from device_ai.dicom.deidentify.coding_schemes import public_designators
 from device_ai.dicom.deidentify.options import TABLE_OPTIONS, Option
 from device_ai.dicom.deidentify.rules import ACTION_CODES, OPTION_COLUMNS, RuleTable, Row, load_rule_table
 
@@ -110,19 +111,66 @@ de-identified instance therefore stays a valid instance of its IOD.
 
 A D value is a fixed, non-identifying value valid for the attribute's VR (for example a fixed
 code string, number, date or person name); it never derives from the original value. A D on a
-sequence keeps the sequence and de-identifies every item by the same rules.
+sequence (for example Content Sequence, Person Identification Code Sequence, Verifying Observer
+Sequence under the Basic Profile) replaces the sequence by one dummy item: its first item with
+every text, name and coded value in it replaced by a dummy or removed (no keep-list applies
+inside it, see Coded text) and its UIDs replaced as for U; the other items are removed.
+
+## Coded text
+
+Code Value, Code Meaning and the other coded text of the Code Sequence Macro (Coding Scheme
+Designator and Version, Long and URN Code Value, Context UID, Mapping Resource Name) and of
+Coding Scheme Identification Sequence items are kept only inside a real code item (a Code Value,
+Long Code Value or URN Code Value together with a Coding Scheme Designator) of a public coding
+scheme, listed in PS3.16 Table 8-1 ({schemes} designators, among them DCM, SCT, SRT, LN, UCUM,
+FMA, RADLEX, NCIt, MDC and UMLS). Private and local schemes (designators beginning with 99,
+"L", "LOCAL", any designator not in Table 8-1, and NPI, whose codes identify persons) can hold
+anything, so their coded text is treated as other free text outside the table (X/Z/D by the
+attribute's Type: replaced by a dummy or removed). Inside the items of a sequence whose action
+is D, X, Z or X/Z/U* nothing is kept by a keep-list, coded or not: X removes and Z empties the
+sequence, D keeps one dummy item, and X/Z/U* keeps its items only for the instance UIDs they
+reference (replaced as for U), any coded purpose or text in them being replaced or removed.
 
 ## Cleaning (action C)
 
 C (Clean Descriptors, Clean Structured Content, Clean Graphics, and the C entries of Retain
 Device Identity, Retain Patient Characteristics and Retain Safe Private) is applied by VR. Text
-and person names: every identifying value of the instance itself (names and their parts, IDs,
-dates, institutions, addresses) found in the text is removed, and the run's self-check then
-verifies that none of these values is left anywhere in the output. Dates: shifted as described
+and person names: every identifying value of the instance itself is removed from the text, as
+whole words, case-insensitive and whatever separates the parts of a name: every person name,
+the whole name and each family, given and middle name of two characters or more (so "CT for
+DOE^JOHN" and "Lee Kim" lose the names), IDs, addresses, institution and station values, dates
+in the usual renderings (19610704, 1961-07-04, 04.07.1961, 07/04/1961 ...) and UIDs; a value
+of 8 letters and digits or more is removed inside longer words too. The self-check then verifies
+independently that none of these values is left anywhere in the output. Dates: shifted as described
 under Dates and times when Modified Dates is selected, otherwise removed. Times of day: kept.
 UIDs: replaced as for U. Binary values (overlay and curve data) cannot be cleaned by header
 rules and are removed instead (never claimed clean). Numbers and code strings are kept. A
 sequence is kept and its items are processed by the same rules.
+
+## Self-check
+
+Every output file is checked before it is kept, by a walk of the input and of the re-read output
+written independently of the engine (it uses none of the engine's keep-lists; shared decision
+vectors check that both decide alike). Searched in every element of the output, kept ones
+included: the identifiers of the patient, the study and persons (person names and their parts
+of two characters or more, dates in the usual renderings, UIDs other than the standard's, and
+the values of the Table E.1-1 text attributes that neither Clean Descriptors nor Retain Device
+Identity nor Retain Institution Identity lists, such as IDs, accession numbers and addresses).
+Searched in the output elements the profile does not keep: text removed for safety that names
+no one (descriptions, device, station and institution text, private and file meta text), so a
+removed Series Description "Scout" recurring in the kept Scan Options "SCOUT MODE" is not taken
+for a leak. Values are compared as whole words after normalisation (case, separators, Unicode
+compatibility forms); a value of 8 letters and digits or more also inside longer words, UIDs as
+whole values only; all-digit values of fewer than 5 digits and other values of fewer than 3
+letters and digits (name parts excepted) are not searched on their own. The search list comes
+from the input alone and is never reduced by what the output keeps. The output is searched
+after decompression (deflated data is inflated), in its file meta and every element before and
+after Pixel Data at any depth, private and binary ones included (binary values for values of 4
+letters and digits or more), in every Specific Character Set declared and in UTF-8, Latin-1,
+UTF-16 and UTF-32; not searched are the pixel data itself (burned-in text is handled by
+quarantine) and binary numbers. Values the device wrote (pseudonyms, keyed UIDs, shifted dates,
+dummies, the de-identification marking, its implementation identity) are exempt, so
+de-identifying the device's own output again is not a leak. A file with a hit is not published.
 
 ## UID replacement (action U)
 
@@ -172,7 +220,8 @@ replaced as for U (kept with Retain UIDs), except UIDs defined by the standard (
 Transfer Syntaxes and the like), which are kept; DA, DT and TM values are treated as X/Z/D (kept
 with Full Dates, shifted with Modified Dates), except the versions of code sets; PN values are
 treated as X/Z/D; free text (AE, LO, LT, SH, ST, UC, UT, UR) is treated as X/Z/D except a fixed
-list of code and technique attributes that carry no identity; the items of any sequence are
+list of device and technique attributes that carry no identity (outside the items of D, X, Z and
+X/Z/U* sequences) and coded text in public code items (see Coded text); the items of any sequence are
 processed by the same rules; other values (numbers, code strings, pixel data) are kept.
 
 ## Burned-in annotation
@@ -286,7 +335,7 @@ def render(table: RuleTable | None = None) -> str:
         _counts_table(table),
         "",
         METHODS.format(options_table=_options_table(), actions_table=_actions_table(), safe_private=_safe_private(),
-                      device_dates=_device_dates(table)).rstrip(),
+                      device_dates=_device_dates(table), schemes=len(public_designators())).rstrip(),
         "",
         "## De-identified elements and actions (Table N.11-6)",
         "",
