@@ -169,10 +169,34 @@ def test_malformed_and_mismatched_instances_get_error_statuses_and_the_node_keep
 
 
 @pytest.mark.req("SRS-094")
-def test_too_large_instance_is_refused(make_node) -> None:
+def test_too_large_instance_is_refused_while_it_arrives(make_node) -> None:
+    # Aborted once its data set bytes pass the limit (never held whole in memory); the node keeps serving.
     node = make_node(node_max_instance_mb=1)
     big = series_slices(count=1, rows=800)[0]  # 800 x 800 x 2 bytes > 1 MiB
     small = series_slices(series="small", count=1)[0]
+    assoc = associate(node.port)
+    assert assoc.is_established
+    response = assoc.send_c_store(big)
+    assert "Status" not in response  # no response: the node aborted the association
+    wait_for(lambda: assoc.is_aborted)
+    assert store_all(node.port, [small]) == [0x0000]
+    assert len(_spooled()) == 1 and list((spool() / "tmp").iterdir()) == []
+    [refusal] = [e for e in events("DICOM Instances Transferred") if e["outcome"] != 0]
+    assert refusal["details"]["status"] == "0xC001" and "aborted" in refusal["details"]["reason"]
+
+
+@pytest.mark.req("SRS-094")
+def test_an_instance_crossing_the_limit_in_its_last_fragment_gets_0xc001(make_node) -> None:
+    # 2 bytes over 1 MiB: the limit is crossed only in the data set's last fragment, so the
+    # message arrives whole and the handler answers 0xC001 (the association stays usable).
+    from device_ai.node.server import MIB
+
+    node = make_node(node_max_instance_mb=1)
+    big, small = series_slices(count=2, rows=256)
+    big.add_new(0x00110010, "LO", "PAD")  # a private block that brings the data set to MiB + 2 bytes
+    big.add_new(0x00111010, "OB", b"")
+    big[0x00111010].value = b"\0" * (MIB + 2 - len(wire_bytes(big)))
+    assert len(wire_bytes(big)) == MIB + 2
     assert store_all(node.port, [big, small]) == [services.TOO_LARGE, 0x0000]
     assert len(_spooled()) == 1
 

@@ -26,6 +26,7 @@ import logging
 import ssl
 import threading
 import time
+import weakref
 from pathlib import Path
 
 from pydicom.uid import UID
@@ -91,6 +92,7 @@ class NodeServer:
         self.limits = ctx.read_limits()
         self.idle_s = settings.node_series_idle_s
         self._stop = threading.Event()
+        self._inflight: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # association -> data set bytes so far
         self._assembler: threading.Thread | None = None
         self._server = None
         self._log = None
@@ -121,7 +123,8 @@ class NodeServer:
             for sop_class in services.ACCEPTED_SOP_CLASSES:
                 ae.add_supported_context(sop_class, list(services.ACCEPTED_TRANSFER_SYNTAXES))
             handlers = [(evt.EVT_C_ECHO, self._on_echo), (evt.EVT_C_STORE, self._on_store),
-                        (evt.EVT_ACCEPTED, self._on_accepted), (evt.EVT_REJECTED, self._on_rejected)]
+                        (evt.EVT_ACCEPTED, self._on_accepted), (evt.EVT_REJECTED, self._on_rejected),
+                        (evt.EVT_PDU_RECV, self._on_pdu)]
             self._server = ae.start_server((self.settings.node_bind_address, self.settings.node_port), block=False,
                                            evt_handlers=handlers, ssl_context=self.ssl_context)
             self._ae = ae
@@ -225,6 +228,36 @@ class NodeServer:
                                    reason=_REJECT_REASONS.get(key, f"rejected {key}"))
         except Exception:
             LOG.exception("could not record a rejected association in the audit trail")
+
+    def _on_pdu(self, event) -> None:  # noqa: ANN001
+        """Count the data set bytes of the message being received (P-DATA-TF fragments, PS3.8
+        E.2) and abort the association once they pass ``node_max_instance_mb``: an oversized
+        instance is never held whole in memory. (A message that crosses the limit in its last
+        fragment is refused with 0xC001 by the C-STORE handler instead.)"""
+        items = getattr(event.pdu, "presentation_data_value_items", None)
+        if not items:
+            return
+        assoc = event.assoc
+        received = self._inflight.get(assoc, 0)
+        for item in items:
+            value = item.presentation_data_value or b""
+            if not value or value[0] & 1:  # a command fragment
+                continue
+            received += len(value) - 1
+            if value[0] & 2:  # the last fragment of the data set: the handler checks it
+                received = 0
+            elif received > self.settings.node_max_instance_mb * MIB:
+                self._inflight.pop(assoc, None)
+                assoc.abort(block=False)
+                try:
+                    self.trail.refused(status=services.TOO_LARGE, reason=f"association aborted: instance larger than "
+                                       f"{self.settings.node_max_instance_mb} MiB while receiving",
+                                       calling_ae=assoc.requestor.ae_title.strip(), peer=self._peer(assoc),
+                                       sop_class="", instance=None, serious=False)
+                except Exception:
+                    LOG.exception("could not record an aborted oversized instance in the audit trail")
+                return
+        self._inflight[assoc] = received
 
     def _on_store(self, event) -> int:  # noqa: ANN001
         try:
