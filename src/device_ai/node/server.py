@@ -1,5 +1,5 @@
 """``device-ai serve``: the Storage SCP of the DICOM node (issue 15 items 1 and 2; SRS-090 to
-SRS-098).
+SRS-099).
 
 One pynetdicom AE accepts Verification (C-ECHO) and the SOP classes and transfer syntaxes of
 :mod:`device_ai.node.services`, from the calling AE titles of the allow-list only (pynetdicom's
@@ -7,6 +7,10 @@ One pynetdicom AE accepts Verification (C-ECHO) and the SOP classes and transfer
 title is known; the C-STORE handler checks it again), and the called AE title must be the
 node's. Optional TLS (mutual when a CA file is configured), a limit on simultaneous
 associations and an idle timeout.
+
+While an instance arrives, its data set bytes are counted from the P-DATA fragments and the
+association is aborted once they pass ``node_max_instance_mb`` (pynetdicom holds a message in
+memory until it is complete: at most node_max_associations x node_max_instance_mb in all).
 
 Each C-STORE, in the association's thread: size limit, free space on the spool's file system
 (0xA700 below ``node_min_free_mb``, so senders retry later), the bytes as received written to

@@ -50,7 +50,8 @@ NOT_AUTHORIZED = 0x0124  # Refused: Not Authorized (calling AE title not allowed
 OUT_OF_RESOURCES = 0xA700  # Refused: Out of Resources (spool disk nearly full, write failed): retry later
 DATASET_MISMATCH = 0xA900  # Error: Data Set Does Not Match SOP Class (class or instance UID differs)
 CANNOT_UNDERSTAND = 0xC000  # Error: Cannot Understand (not readable within the reading limits, UIDs missing)
-TOO_LARGE = 0xC001  # Error: Cannot Understand, device meaning: larger than node_max_instance_mb
+TOO_LARGE = 0xC001  # Error: Cannot Understand, device meaning: larger than node_max_instance_mb (usually
+# the association is aborted before the instance is complete; this status when the last fragment crosses the limit)
 
 STATUS_MEANINGS: dict[int, str] = {
     SUCCESS: "Success: the instance is durable in the spool",
