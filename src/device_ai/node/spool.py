@@ -35,9 +35,14 @@ entry is written after the marker and acknowledged by ``.announced``; a marker f
 on start is announced again (the trail may then hold that entry twice, the second flagged
 ``announced_late``, never zero times).
 
-The worker (issue 15 item 3) consumes ``ready/*.json`` (:func:`ready_markers`) and keeps its own
-progress elsewhere; it must not delete a marker while its generation folder still exists
-(recovery would write it again): to purge, remove the generation folder first, then its marker.
+The worker (issue 15 item 3) consumes ``ready/*.json`` (:func:`ready_markers`; best those whose
+``.announced`` exists, so that its Analysis Run entry follows the Series Ready entry in the
+trail), reads the instances from ``Ready.files()`` (never ``open/``), and keeps its own progress
+elsewhere (e.g. ``DEVICE_AI_HOME/node/work/<S>.gen-NNNN/``). Result UIDs must depend on the
+generation (a new generation is a new analysis, never the same UIDs); a generation superseded
+by a newer ready one may be skipped. It must not delete a marker while its generation folder
+still exists (recovery would write it again): to purge, remove the generation folder first, then
+its marker and ``.announced``. Generation folders share unchanged instances by hard link.
 One process serves a home at a time (:meth:`Spool.lock`); the spool's methods are thread-safe.
 """
 
