@@ -309,3 +309,21 @@ def test_a_silent_association_is_ended_after_the_idle_timeout(make_node) -> None
     assert assoc.is_established
     wait_for(lambda: not assoc.is_established, timeout=10)  # the node aborted it; nothing was sent
     assert store_all(node.port, series_slices(count=1)) == [0x0000]
+
+
+@pytest.mark.req("SRS-092")
+def test_a_port_in_use_is_a_configuration_error_and_leaves_the_home_unlocked(monkeypatch) -> None:
+    import socket
+
+    from device_ai.node.server import NodeServer
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        node_env(monkeypatch, node_port=taken.getsockname()[1])
+        with pytest.raises(ConfigError, match="cannot listen on 127.0.0.1"):
+            NodeServer(context()).start()
+    node_env(monkeypatch)
+    node = NodeServer(context())  # the spool lock was released: a node can start on this home
+    node.start()
+    node.stop()

@@ -129,8 +129,14 @@ class NodeServer:
             handlers = [(evt.EVT_C_ECHO, self._on_echo), (evt.EVT_C_STORE, self._on_store),
                         (evt.EVT_ACCEPTED, self._on_accepted), (evt.EVT_REJECTED, self._on_rejected),
                         (evt.EVT_PDU_RECV, self._on_pdu)]
-            self._server = ae.start_server((self.settings.node_bind_address, self.settings.node_port), block=False,
-                                           evt_handlers=handlers, ssl_context=self.ssl_context)
+            address = (self.settings.node_bind_address, self.settings.node_port)
+            try:
+                self._server = ae.start_server(address, block=False, evt_handlers=handlers,
+                                               ssl_context=self.ssl_context)
+            except OSError as exc:
+                raise ConfigError(f"cannot listen on {address[0]}:{address[1]}: {exc.strerror or exc}",
+                                  hint="another program uses the port, or the address is not this machine's: "
+                                       "change node_port or node_bind_address") from exc
             self._ae = ae
             host, port = self._server.server_address[:2]
             self.trail.started({"ae_title": self.settings.node_ae_title, "address": f"{host}:{port}",
