@@ -97,6 +97,7 @@ class NodeServer:
         self.idle_s = settings.node_series_idle_s
         self._stop = threading.Event()
         self._inflight: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # association -> data set bytes so far
+        self._inflight_lock = threading.Lock()
         self._assembler: threading.Thread | None = None
         self._server = None
         self._log = None
@@ -248,7 +249,8 @@ class NodeServer:
         if not items:
             return
         assoc = event.assoc
-        received = self._inflight.get(assoc, 0)
+        with self._inflight_lock:
+            received = self._inflight.get(assoc, 0)
         for item in items:
             value = item.presentation_data_value or b""
             if not value or value[0] & 1:  # a command fragment
@@ -257,7 +259,8 @@ class NodeServer:
             if value[0] & 2:  # the last fragment of the data set: the handler checks it
                 received = 0
             elif received > self.settings.node_max_instance_mb * MIB:
-                self._inflight.pop(assoc, None)
+                with self._inflight_lock:
+                    self._inflight.pop(assoc, None)
                 assoc.abort(block=False)
                 try:
                     self.trail.refused(status=services.TOO_LARGE, reason=f"association aborted: instance larger than "
@@ -267,7 +270,8 @@ class NodeServer:
                 except Exception:
                     LOG.exception("could not record an aborted oversized instance in the audit trail")
                 return
-        self._inflight[assoc] = received
+        with self._inflight_lock:
+            self._inflight[assoc] = received
 
     def _on_store(self, event) -> int:  # noqa: ANN001
         try:
