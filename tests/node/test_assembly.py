@@ -128,3 +128,19 @@ def test_a_hand_off_that_fails_half_way_is_completed_by_the_node(make_node, monk
     assert failures == [1] and marker["generation"] == 1 and len(marker["instances"]) == 2
     [ready] = events("Series Ready")
     assert "recovered" in ready["details"]
+
+
+@pytest.mark.req("SRS-097")
+def test_a_series_sent_again_after_its_generations_were_purged_gets_the_next_number(node) -> None:
+    # A worker that purges generation folders (keeping the markers) must not make a later
+    # generation collide with an old marker name, which would never become ready.
+    import shutil
+
+    slices = series_slices(count=2)
+    assert store_all(node.port, slices[:1]) == [0]
+    [first] = node.assemble_once(now=_open(node)[1] + node.idle_s)
+    shutil.rmtree(first.folder)
+    assert store_all(node.port, slices[1:]) == [0]
+    [second] = node.assemble_once(now=_open(node)[1] + node.idle_s)
+    assert (second.generation, second.supersedes, len(second.instances)) == (2, 1, 1)
+    assert [m["generation"] for m in markers()] == [1, 2]

@@ -202,6 +202,12 @@ class Spool:
         numbers = [int(m[1]) for child in _names(series) if (m := _GEN.match(child) or _STAGING.match(child))]
         return max(numbers) if numbers else None
 
+    def _last_marked(self, series_name: str) -> int:
+        prefix = f"{series_name}.gen-"
+        numbers = [int(n[len(prefix):-5]) for n in _names(self.ready_root)
+                   if n.startswith(prefix) and n.endswith(".json") and n[len(prefix):-5].isdigit()]
+        return max(numbers, default=0)
+
     def open_series(self) -> list[tuple[str, float, str]]:
         """(series, last receipt as epoch seconds, study) of every series receiving now."""
         found = []
@@ -227,7 +233,8 @@ class Spool:
                 shutil.rmtree(open_dir)  # a timer without instances (cannot be acknowledged data)
                 fsync_directory(series)
                 return None
-            number = (self.last_generation(series) or 0) + 1
+            # markers count too: a worker may have purged old generation folders but kept their markers
+            number = max(self.last_generation(series) or 0, self._last_marked(series.name)) + 1
             staging = series / f".gen-{number:04d}.staging"
             os.rename(open_dir, staging)
             fsync_directory(series)
