@@ -156,8 +156,8 @@ def test_an_identifier_also_in_a_kept_input_value_stays_searched() -> None:
     assert {"DOE^JOHN", "DOE", "JOHN"} <= {n.value for n in needles}
     out = _clean_output(_input())
     assert _hits(source, part10_bytes(out)) == []  # negative control
-    out.ManufacturerModelName = "model JOHN"
-    assert [leak.found_in for leak in _hits(source, part10_bytes(out))] == ["(0008,1090)"]
+    out.ConvolutionKernel = "K JOHN"
+    assert [leak.found_in for leak in _hits(source, part10_bytes(out))] == ["(0018,1210)"]
 
 
 @pytest.mark.req("SRS-114")
@@ -184,10 +184,10 @@ def test_clean_descriptors_that_missed_the_name_is_caught(monkeypatch: pytest.Mo
 def test_short_name_parts_are_searched_as_whole_tokens(part: str) -> None:
     source = _input(PatientName="LEE^KIM^Li")
     out = _clean_output(source)
-    out.ManufacturerModelName = "SKIMMER FLEET Lid"  # the parts inside words: no hit
+    out.ConvolutionKernel = "SKIMMER FLEET Lid"  # the parts inside words: no hit
     assert _hits(source, part10_bytes(out)) == []
-    out.ManufacturerModelName = f"model {part.lower()} 2"
-    assert [leak.found_in for leak in _hits(source, part10_bytes(out))] == ["(0008,1090)"]
+    out.ConvolutionKernel = f"K {part.lower()} 2"
+    assert [leak.found_in for leak in _hits(source, part10_bytes(out))] == ["(0018,1210)"]
 
 
 @pytest.mark.req("SRS-114")
@@ -209,10 +209,10 @@ def test_an_identifier_in_a_declared_character_set_is_caught() -> None:
     out, _, leaks = _deidentify(source)
     assert leaks == []  # negative control
     out = _read(part10_bytes(out))
-    out.ManufacturerModelName = "модель Иванов"
+    out.ConvolutionKernel = "ядро Иванов"
     data = part10_bytes(out)
     assert "Иванов".encode("utf-8") not in data and "Иванов".encode("iso8859_5") in data
-    assert {leak.found_in for leak in _hits(source, data)} == {"(0008,1090)"}
+    assert {leak.found_in for leak in _hits(source, data)} == {"(0018,1210)"}
 
 
 @pytest.mark.req("SRS-112", "SRS-114")
@@ -232,7 +232,7 @@ def test_an_identifier_in_a_kept_public_code_meaning_is_caught() -> None:
 def test_a_date_in_another_rendering_is_caught(date: str) -> None:
     source = _input()
     out = _clean_output(source)
-    out.ManufacturerModelName = f"built {date}"
+    out.ConvolutionKernel = f"K {date}"
     assert {leak.where for leak in _hits(source, part10_bytes(out))} == {"(0010,0030)"}
 
 
@@ -301,5 +301,24 @@ def test_short_identifiers_that_occur_by_chance_are_not_searched_alone() -> None
     assert leaks == []
     source = _input(AccessionNumber="99887766")
     out = _clean_output(source)
-    out.ManufacturerModelName = "ref 99887766"
+    out.ConvolutionKernel = "K 99887766"
     assert [leak.where for leak in _hits(source, part10_bytes(out))] == ["(0008,0050)"]
+
+
+@pytest.mark.req("SRS-113")
+def test_one_name_part_in_the_equipment_identity_is_a_coincidence_the_whole_name_is_not() -> None:
+    """Patient PHANTOM^TEST scanned on "device_ai phantom generator", or a patient named Ge on
+    a GE scanner: one part of the name in Manufacturer, Model Name or the Retain Device Identity
+    attributes is not a leak; the whole name there is, and the part anywhere else is."""
+    source = _input(PatientName="PHANTOM^TEST000000", Manufacturer="device_ai phantom generator",
+                    ManufacturerModelName="PHANTOM 2")
+    out, data, leaks = _deidentify(source)
+    assert leaks == [] and b"phantom generator" in data
+    _, _, leaks = _deidentify(source, "retain-device-identity")
+    assert leaks == []
+    out = _read(part10_bytes(out))
+    out.Manufacturer = "PHANTOM TEST000000 scanners"
+    assert {leak.found_in for leak in _hits(source, part10_bytes(out))} == {"(0008,0070)"}
+    out.Manufacturer = "device_ai phantom generator"
+    out.ScanOptions = "PHANTOM"
+    assert {leak.found_in for leak in _hits(source, part10_bytes(out))} == {"(0018,0022)"}

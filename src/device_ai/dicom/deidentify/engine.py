@@ -244,14 +244,14 @@ def collect_clean_terms(ds: Dataset, policy: Policy) -> tuple[str, ...]:
     retain_uids = Option.RETAIN_UIDS in policy.options
     for element in _iter_elements(ds):
         vr = element.VR
-        if vr not in _TERM_VRS or element.tag.is_private or element.value is None:
-            continue
+        if vr not in _TERM_VRS or element.value is None or (element.tag.is_private and vr in TEXT_VRS):
+            continue  # private names, dates and UIDs are collected; private free text is not
         values = [str(v) for v in _values(element) if v is not None and str(v).strip()]
         if vr == "PN":
             for v in values:
                 terms.update(_pn_terms(v))
             continue
-        row = policy.table.lookup(int(element.tag))
+        row = None if element.tag.is_private else policy.table.lookup(int(element.tag))
         action = effective_action(row, policy.options) if row is not None else None
         if vr in DATE_VRS:
             if action == "K" or Option.RETAIN_LONG_FULL_DATES in policy.options:

@@ -26,9 +26,15 @@ letters and digits; a dotted number such as a UID or ``1961.07.04`` is one token
 matches when its tokens occur as a contiguous run of whole tokens, whatever separates them
 (``^``, spaces, punctuation): ``LEE`` matches ``Lee`` and ``DOE^LEE`` but not ``sleep``. A needle
 of 8 letters and digits or more also matches inside a longer token, except UIDs and other
-dotted numbers, which match whole values only (``1.2.3`` is not a leak inside ``1.2.3.4``). All-digit identifiers of
-fewer than 5 digits and other identifiers of fewer than 3 letters and digits are not searched
-on their own (they occur by chance: Study ID ``1``); name parts of two characters or more are.
+dotted numbers, which match whole values only (``1.2.3`` is not a leak inside ``1.2.3.4``).
+All-digit identifiers of fewer than 5 digits (dots aside) and other identifiers of fewer than 3
+letters and digits are not searched on their own (they occur by chance: Study ID ``1``); name
+parts of two characters or more are.
+
+One part of a person's name (``PHANTOM`` of ``PHANTOM^TEST``, ``GE``) is not searched in the
+equipment's identity (Manufacturer, Manufacturer's Model Name, the attributes Retain Device
+Identity lists): vendor and product names are common words and surnames, and a match there is a
+coincidence. The whole name, every other identifier and the parts everywhere else are searched.
 
 Coverage: the output is parsed again (deflated data is inflated first); every element of the
 file meta and the data set at every nesting level is searched, before and after Pixel Data,
@@ -124,6 +130,7 @@ _CODED_TEXT = frozenset({
 _CODE_VALUES = (0x00080100, 0x00080119, 0x00080120)
 _CODING_SCHEME_DESIGNATOR = 0x00080102
 _CODING_SCHEME_IDENTIFICATION = 0x00080110
+_EQUIPMENT = frozenset({0x00080070, 0x00081090})  # Manufacturer, Manufacturer's Model Name
 _META_KEPT = frozenset({0x00020001, 0x00020002, 0x00020010})  # version, SOP class, transfer syntax
 _META_INSTANCE_UID = 0x00020003
 
@@ -147,8 +154,9 @@ def _norm(text: str) -> str:
 class Needle:
     """One identifying value of the input and where it was found (no value in reports).
 
-    ``kind``: ``identifier`` (searched everywhere) or ``descriptor`` (free text removed for
-    safety, searched in the output elements the profile does not keep)."""
+    ``kind``: ``identifier`` (searched everywhere), ``name-part`` (one part of a person name:
+    searched everywhere but in the equipment's identity, see ``_equipment``) or ``descriptor``
+    (free text removed for safety, searched in the output elements the profile does not keep)."""
 
     value: str
     where: str
@@ -405,8 +413,8 @@ def _name_needles(text: str, where: str) -> list[Needle]:
         if group and group != text:
             needles.append(Needle(group, where))
         for part in group.split("^")[:3]:  # family, given, middle; not prefix and suffix
-            if len("".join(tokens(part))) >= MIN_NAME_PART:
-                needles.append(Needle(part.strip(), where))
+            if len("".join(tokens(part))) >= MIN_NAME_PART and _norm(part) != _norm(group):
+                needles.append(Needle(part.strip(), where, "name-part"))
     return needles
 
 
@@ -428,8 +436,8 @@ def _searchable(needle: Needle) -> bool:
     content = "".join(tokens(needle.value))
     if not content:
         return False
-    if content.isdigit() and len(content) < MIN_DIGITS and "." not in _norm(needle.value):
-        return False
+    if content.isdigit() and len(content) < MIN_DIGITS:
+        return False  # Study ID 1, accession 123, UID 1.2.3: such numbers occur by chance
     return len(content) >= (MIN_NAME_PART if needle.kind == "identifier" else 2)
 
 
@@ -516,6 +524,7 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
         if vr == "SQ" or tag in _PIXELS or vr in _NUMBERS:
             continue
         binary = vr in _BINARY_TEXT
+        equipment = _equipment(tag, table) and not label.startswith("meta")
         for rendering in _renderings(element, charsets):
             for text in (_RUN.findall(rendering) if binary else rendering.split("\\")):
                 toks = tokens(text)
@@ -525,11 +534,24 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
                 for needle in hits:
                     if needle.kind == "descriptor" and decision != "P":
                         continue
+                    if needle.kind == "name-part" and equipment:
+                        continue
                     if binary and len("".join(tokens(needle.value))) < MIN_BINARY:
                         continue
                     key = (needle.where, needle.value.casefold())
                     leaks.setdefault(key, Leak(needle.where, len(needle.value), label, needle.kind))
     return list(leaks.values())
+
+
+def _equipment(tag: int, table: RuleTable) -> bool:
+    """The identity of the equipment: Manufacturer, Manufacturer's Model Name and the attributes
+    Retain Device Identity lists (PS3.15 E.3.8). Vendor, product and station names are common
+    words and surnames (GE, Philips, Canon, PHANTOM): one part of a patient's name found there
+    is a coincidence, not a leak. The whole name and every other identifier are searched there."""
+    if tag in _EQUIPMENT:
+        return True
+    row = table.lookup(tag)
+    return row is not None and row.option("retain_device_identity") is not None
 
 
 def _match(toks: list[str], by_first: dict[str, list[tuple[Needle, tuple[str, ...]]]],
