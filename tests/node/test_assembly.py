@@ -144,3 +144,10 @@ def test_a_series_sent_again_after_its_generations_were_purged_gets_the_next_num
     [second] = node.assemble_once(now=_open(node)[1] + node.idle_s)
     assert (second.generation, second.supersedes, len(second.instances)) == (2, 1, 1)
     assert [m["generation"] for m in markers()] == [1, 2]
+    # folders and markers purged: the number still goes on
+    shutil.rmtree(second.folder)
+    for marker in (spool() / "ready").iterdir():
+        marker.unlink()
+    assert store_all(node.port, slices[:1]) == [0]
+    [third] = node.assemble_once(now=_open(node)[1] + node.idle_s)
+    assert third.generation == 3

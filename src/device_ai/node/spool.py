@@ -11,6 +11,7 @@ Layout under ``DEVICE_AI_HOME/node`` (every folder owner-only)::
         <I>.dcm                 I = pseudonym("instance", SOPInstanceUID): the Part 10 file as received
         .received               the idle timer: {"last": epoch s, "study": pseudonym}; rewritten
                                 atomically on every instance, so it survives a restart
+      .last-generation          the highest generation number ever given (numbers are never reused)
       .gen-NNNN.staging/        hand-off of generation N in progress (rolled forward on start)
       gen-NNNN/                 generation N: every instance of the series when it went idle
                                 (the open ones plus hard links to generation N-1's others); never
@@ -42,7 +43,8 @@ elsewhere (e.g. ``DEVICE_AI_HOME/node/work/<S>.gen-NNNN/``). Result UIDs must de
 generation (a new generation is a new analysis, never the same UIDs); a generation superseded
 by a newer ready one may be skipped. It must not delete a marker while its generation folder
 still exists (recovery would write it again): to purge, remove the generation folder first, then
-its marker and ``.announced``. Generation folders share unchanged instances by hard link.
+its marker and ``.announced``; keep ``series/<S>/.last-generation`` while the series folder is
+kept. Generation folders share unchanged instances by hard link.
 One process serves a home at a time (:meth:`Spool.lock`); the spool's methods are thread-safe.
 """
 
@@ -67,6 +69,7 @@ from device_ai.errors import ConfigError
 
 OPEN = "open"
 TIMER = ".received"
+COUNTER = ".last-generation"  # the highest generation number ever given to the series
 INSTANCE_SUFFIX = ".dcm"
 MARKER_FORMAT = 1
 _GEN = re.compile(r"^gen-(\d{4,})$")
@@ -233,8 +236,9 @@ class Spool:
                 shutil.rmtree(open_dir)  # a timer without instances (cannot be acknowledged data)
                 fsync_directory(series)
                 return None
-            # markers count too: a worker may have purged old generation folders but kept their markers
-            number = max(self.last_generation(series) or 0, self._last_marked(series.name)) + 1
+            # markers and the counter count too: a worker may have purged old generations (folders,
+            # markers): a number is never used twice for a series, so neither are result UIDs made from it
+            number = max(self.last_generation(series) or 0, self._last_marked(series.name), _counter(series)) + 1
             staging = series / f".gen-{number:04d}.staging"
             os.rename(open_dir, staging)
             fsync_directory(series)
@@ -247,6 +251,8 @@ class Spool:
         final = series / generation_name(number)
         previous = series / generation_name(number - 1) if number > 1 else None
         if staging.is_dir():
+            if _counter(series) < number:  # before the generation can be marked (and later purged)
+                _write_durably(series / COUNTER, str(number).encode())
             for leftover in staging.glob(".*.tmp"):
                 leftover.unlink()
             if previous is not None and previous.is_dir():
@@ -308,6 +314,8 @@ class Spool:
                 series = self.series_root / series_name
                 if not series.is_dir():
                     continue
+                for leftover in series.glob(".*.tmp"):  # an interrupted write of the generation counter
+                    leftover.unlink()
                 open_dir = series / OPEN
                 if open_dir.is_dir():
                     for leftover in open_dir.glob(".*.tmp"):
@@ -340,6 +348,13 @@ def _ready(root: Path, marker: Path) -> Ready:
                  folder=root / content["folder"], instances=tuple(content["instances"]),
                  supersedes=content["supersedes"], last_received_utc=content["last_received_utc"],
                  ready_utc=content["ready_utc"], marker=marker, recovered=content["recovered"])
+
+
+def _counter(series: Path) -> int:
+    try:
+        return int((series / COUNTER).read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return 0
 
 
 def _names(folder: Path) -> list[str]:
