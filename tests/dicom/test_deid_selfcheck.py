@@ -322,3 +322,11 @@ def test_one_name_part_in_the_equipment_identity_is_a_coincidence_the_whole_name
     out.Manufacturer = "device_ai phantom generator"
     out.ScanOptions = "PHANTOM"
     assert {leak.found_in for leak in _hits(source, part10_bytes(out))} == {"(0018,0022)"}
+
+
+@pytest.mark.req("SRS-114")
+def test_an_output_that_cannot_be_read_again_fails_closed() -> None:
+    source = _input()
+    out = _clean_output(source)
+    assert _hits(source, part10_bytes(out)) == []  # negative control
+    assert [leak.where for leak in _hits(source, b"\0" * 200)] == ["output"]

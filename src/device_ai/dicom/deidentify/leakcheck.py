@@ -308,11 +308,12 @@ def _walk(ds: Dataset, where: str, ctx: _Context, parent: int | None = None
         label = f"{where}({tag >> 16:04X},{tag & 0xFFFF:04X})"
         decision = _decide(ds, tag, vr, ctx)
         if vr == "SQ":
-            yield ds, element, label, vr, decision
             try:
                 items = ds[key].value or []
-            except Exception:  # noqa: BLE001 - an unparsable sequence: its bytes stay searched raw
+            except Exception:  # noqa: BLE001 - an unparsable sequence: its bytes are searched as binary
+                yield ds, element, label, "UN", "P"
                 continue
+            yield ds, element, label, vr, decision
             child = _child(ds, tag, ctx)
             for index, item in enumerate(items):
                 yield from _walk(item, f"{label}[{index}]/", child, tag)
@@ -515,7 +516,12 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
         by_first.setdefault(form[0], []).append((needle, form))
         if len(joined.replace(" ", "")) >= LONG and not any("." in t for t in form):
             long_forms.append((needle, joined))  # a UID is matched as a whole value only
-    ds = dcmread(io.BytesIO(output), force=True)
+    try:
+        ds = dcmread(io.BytesIO(output), force=True)
+    except Exception:  # noqa: BLE001 - an output that cannot be read again cannot be checked: fail closed
+        return [Leak("output", 0, "the output could not be read again to be checked")]
+    if 0x00080018 not in ds:
+        return [Leak("output", 0, "the output read again holds no SOP Instance UID")]
     charsets = frozenset(getattr(needles, "charsets", frozenset())) | _charsets(ds)
     leaks: dict[tuple[str, str], Leak] = {}
     walks = [*_meta_walk(ds, table, options), *_walk(ds, "", _Context(table, options))]
