@@ -330,3 +330,13 @@ def test_an_output_that_cannot_be_read_again_fails_closed() -> None:
     out = _clean_output(source)
     assert _hits(source, part10_bytes(out)) == []  # negative control
     assert [leak.where for leak in _hits(source, b"\0" * 200)] == ["output"]
+
+
+@pytest.mark.req("SRS-114")
+def test_a_short_name_part_in_binary_that_reads_as_text_is_caught() -> None:
+    source = _input(PatientName="LEE^KIM")
+    out = _clean_output(source)
+    out.add_new(0xFFFCFFFC, "OB", bytes(range(0, 256)) * 4)  # binary, not text: no hit
+    assert _hits(source, part10_bytes(out)) == []
+    out.add_new(0xFFFCFFFC, "OB", b"seen by KIM\0")
+    assert [leak.found_in for leak in _hits(source, part10_bytes(out))] == ["(FFFC,FFFC)"]

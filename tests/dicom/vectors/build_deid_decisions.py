@@ -132,6 +132,10 @@ vector("dates shifted with Modified Dates", ds, {"(0008,0020)": "S", "(0010,0010
 vector("dates and UIDs kept by their options", ds, {"(0008,0020)": "K", "(0020,000D)": "K"},
        options=["retain-long-full-dates", "retain-uids"])
 
+# a public attribute the dictionary does not know, encoded UN: content cannot be judged
+ds = Dataset(); ds.add_new(0x0018FF01, "UN", b"FAKE^DOE^UNKNOWN")
+vector("public attribute unknown to the dictionary (UN): removed", ds, {"(0018,FF01)": "X"})
+
 doc = {
     "description": ("De-identification decision vectors (issue 16 item 1): for each small data set (DICOM JSON "
                     "model, PS3.18 F.2) and option selection, the expected action per input element, by tag path "

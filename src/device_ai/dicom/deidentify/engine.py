@@ -8,7 +8,8 @@ dataset or embedded in an Item of a Sequence of Items"), gets exactly one action
 - an attribute outside the table is handled by its VR, as E.1.1 allows: UI values are
   remapped unless they are well-known UIDs (SOP classes, transfer syntaxes, coding schemes);
   DA/DT/TM like the table's date rows; PN and free text like an X/Z/D row unless listed in
-  ``values.TEXT_KEEP``; sequences recursed; everything else kept;
+  ``values.TEXT_KEEP``; a public attribute of VR UN (unknown to the dictionary) removed;
+  sequences recursed; everything else kept;
 - coded text (Code Value, Code Meaning, ... ``values.CODED_TEXT``) is kept only inside a real
   code item (Code Value, Long Code Value or URN Code Value plus Coding Scheme Designator) of a
   public scheme (``coding_schemes``, PS3.16 Table 8-1); in an item of a private or local
@@ -167,6 +168,10 @@ def _vr_default(element: DataElement, policy: Policy, restricted: bool = False,
         return "X/Z/D", "date/time by VR"
     if vr == "PN":
         return "X/Z/D", "person name by VR"
+    if vr == "UN":
+        # A public attribute the dictionary does not know (private ones are handled apart):
+        # its content cannot be judged, so it is removed (E.1.1: the table may not be sufficient).
+        return "X", "unknown attribute"
     if vr in TEXT_VRS:
         if keyword in TEXT_KEEP and not restricted:
             return "K", "non-identifying text attribute"

@@ -39,8 +39,9 @@ coincidence. The whole name, every other identifier and the parts everywhere els
 Coverage: the output is parsed again (deflated data is inflated first); every element of the
 file meta and the data set at every nesting level is searched, before and after Pixel Data,
 private ones included, in every Specific Character Set declared in the input or output and in
-UTF-8, Latin-1, UTF-16 and UTF-32. Binary values (OB, OW, UN, ...) are searched as text too,
-for identifiers of 4 letters and digits or more. Not searched: the pixel data itself (Pixel
+UTF-8, Latin-1, UTF-16 and UTF-32. Binary values (OB, OW, UN, ...) are searched as text too: as
+text when the bytes read as text, otherwise in their printable runs for identifiers of 4 letters
+and digits or more. Not searched: the pixel data itself (Pixel
 Data, Float and Double Float Pixel Data, at any level: burned-in text is handled by quarantine,
 ``burned_in.py``) and binary numbers (US, SS, UL, SL, UV, SV, FL, FD, AT), which cannot hold text.
 
@@ -215,8 +216,10 @@ def _is_code_item(item: Dataset, parent: int | None) -> bool:
 
 
 def _vr(element: DataElement | RawDataElement) -> str:
+    """The element's VR; UN or no VR (implicit) for a public attribute known to the dictionary
+    gives the dictionary's VR, as pydicom does when it converts the value."""
     vr = element.VR
-    if vr:
+    if vr and (vr != "UN" or element.tag.is_private):
         return str(vr)
     try:
         return dictionary_VR(element.tag).split(" or ")[0]
@@ -273,8 +276,8 @@ def _decide(ds: Dataset, tag: int, vr: str, ctx: _Context) -> str:
         if Option.RETAIN_LONG_MODIFIED_DATES in options and vr == "TM":
             return "K"
         return "P"
-    if vr == "PN":
-        return "P"
+    if vr == "PN" or vr == "UN":
+        return "P"  # UN: a public attribute unknown to the dictionary, its content cannot be judged
     if vr in _TEXT:
         if tag in _CODED_TEXT:
             return "K" if ctx.code_item and not ctx.restricted else "P"
@@ -529,9 +532,12 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
         tag = int(element.tag)
         if vr == "SQ" or tag in _PIXELS or vr in _NUMBERS:
             continue
-        binary = vr in _BINARY_TEXT
+        binary_vr = vr in _BINARY_TEXT
         equipment = _equipment(tag, table) and not label.startswith("meta")
         for rendering in _renderings(element, charsets):
+            # binary bytes that read as text are searched as text; other binary data by its
+            # printable runs, for values of MIN_BINARY letters and digits or more
+            binary = binary_vr and not _text_like(rendering)
             for text in (_RUN.findall(rendering) if binary else rendering.split("\\")):
                 toks = tokens(text)
                 if not toks or " ".join(toks) in exempt:
@@ -547,6 +553,14 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
                     key = (needle.where, needle.value.casefold())
                     leaks.setdefault(key, Leak(needle.where, len(needle.value), label, needle.kind))
     return list(leaks.values())
+
+
+def _text_like(text: str) -> bool:
+    """Whether a rendering of binary bytes reads as text (nearly all printable characters)."""
+    if not text or len(text) > 1 << 20:
+        return False
+    printable = sum(1 for c in text if c.isprintable() and c != "\ufffd")
+    return printable >= 0.95 * len(text)
 
 
 def _equipment(tag: int, table: RuleTable) -> bool:
