@@ -222,7 +222,8 @@ with Full Dates, shifted with Modified Dates), except the versions of code sets;
 treated as X/Z/D; free text (AE, LO, LT, SH, ST, UC, UT, UR) is treated as X/Z/D except a fixed
 list of device and technique attributes that carry no identity (outside the items of D, X, Z and
 X/Z/U* sequences) and coded text in public code items (see Coded text); the items of any sequence are
-processed by the same rules; other values (numbers, code strings, pixel data) are kept.
+processed by the same rules; an attribute of VR UN that the data dictionary does not know is
+removed (its content cannot be judged); other values (numbers, code strings, pixel data) are kept.
 
 ## Burned-in annotation
 
