@@ -68,3 +68,30 @@ def test_pseudonyms_are_keyed_stable_and_not_plain_hashes(tmp_path: Path, monkey
     assert a[len("study-"):] not in hashlib.sha256(uid.encode()).hexdigest()
     monkeypatch.setenv("DEVICE_AI_HOME", str(tmp_path / "site-b"))
     assert pseudonym("study", uid) != a
+
+
+@pytest.mark.req("SRS-036")
+def test_threads_creating_a_key_at_once_all_get_the_same_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by the DICOM node's concurrency test: temporary names were per process, not per thread."""
+    import threading
+
+    monkeypatch.setenv("DEVICE_AI_HOME", str(tmp_path / "home"))
+    keystore.device_home()
+    results: list[object] = []
+    start = threading.Barrier(8)
+
+    def create() -> None:
+        start.wait()
+        try:
+            results.append(keystore.secret("pseudonym-key"))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            results.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(results) == 8 and all(isinstance(r, bytes) for r in results), results
+    assert len(set(results)) == 1
+    assert not [p for p in (tmp_path / "home" / "keys").iterdir() if p.name.startswith(".")]

@@ -18,6 +18,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from device_ai.atomic_io import write_once
 from device_ai.config import load_settings
 from device_ai.errors import ConfigError
 
@@ -61,19 +62,15 @@ def _refuse_open_key(path: Path) -> None:
 
 
 def _create_exclusive(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    """Create a key file once (0600, O_EXCL-like via a hard link): if another process or thread
+    created it first, theirs is kept, so everyone ends up with the same key."""
     try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # fails if another process created the key first: keep theirs
+        write_once(path, data)
     except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
+        pass  # another creator won: keep theirs
+    except OSError as exc:
+        raise ConfigError(f"cannot create the key file {path}: {exc.strerror or exc}",
+                          hint="check free space and permissions of the key folder") from exc
 
 
 def key_path(name: str) -> Path:
