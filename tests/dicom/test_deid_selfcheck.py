@@ -340,3 +340,17 @@ def test_a_short_name_part_in_binary_that_reads_as_text_is_caught() -> None:
     assert _hits(source, part10_bytes(out)) == []
     out.add_new(0xFFFCFFFC, "OB", b"seen by KIM\0")
     assert [leak.found_in for leak in _hits(source, part10_bytes(out))] == ["(FFFC,FFFC)"]
+
+
+@pytest.mark.req("SRS-113")
+def test_a_date_inside_a_uid_kept_by_retain_uids_is_not_a_leak() -> None:
+    """Many UIDs embed the date they were made; Retain UIDs keeps them by definition. The
+    date is still caught anywhere else."""
+    source = _input(StudyDate="20040119", SOPInstanceUID="1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322")
+    source.file_meta.MediaStorageSOPInstanceUID = source.SOPInstanceUID
+    out, _, leaks = _deidentify(source, "retain-uids")
+    assert leaks == [] and out.SOPInstanceUID == source.SOPInstanceUID
+    out = _read(part10_bytes(out))
+    out.ConvolutionKernel = "K 20040119"
+    needles = identifying_values(source, load_rule_table(), frozenset({Option.BASIC, Option.RETAIN_UIDS}))
+    assert {leak.where for leak in find_leaks(part10_bytes(out), needles, set())} == {"(0008,0020)"}

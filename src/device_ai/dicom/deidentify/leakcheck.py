@@ -25,8 +25,9 @@ Matching: values are normalised (Unicode NFKC, case folded) and split into token
 letters and digits; a dotted number such as a UID or ``1961.07.04`` is one token). A needle
 matches when its tokens occur as a contiguous run of whole tokens, whatever separates them
 (``^``, spaces, punctuation): ``LEE`` matches ``Lee`` and ``DOE^LEE`` but not ``sleep``. A needle
-of 8 letters and digits or more also matches inside a longer token, except UIDs and other
-dotted numbers, which match whole values only (``1.2.3`` is not a leak inside ``1.2.3.4``).
+of 8 letters and digits or more also matches inside a longer token, but not inside a UID or
+other dotted number, and a UID matches whole values only (``1.2.3`` is not a leak inside
+``1.2.3.4``; a date inside a UID kept by Retain UIDs is what that option keeps).
 All-digit identifiers of fewer than 5 digits (dots aside) and other identifiers of fewer than 3
 letters and digits are not searched on their own (they occur by chance: Study ID ``1``); name
 parts of two characters or more are.
@@ -242,7 +243,7 @@ def _decide(ds: Dataset, tag: int, vr: str, ctx: _Context) -> str:
     the value must not appear in the output (removed, emptied, replaced)."""
     options = ctx.options
     if ctx.meta:
-        if tag in _META_KEPT or (tag == _META_INSTANCE_UID and Option.RETAIN_UIDS in options):
+        if tag in _META_KEPT or (vr == "UI" and Option.RETAIN_UIDS in options):
             return "K"
         return "P"
     if tag >> 16 & 1:
@@ -582,7 +583,9 @@ def _match(toks: list[str], by_first: dict[str, list[tuple[Needle, tuple[str, ..
             if tuple(toks[index:index + len(form)]) == form:
                 hits.append(needle)
     if long_forms:
-        joined = " ".join(toks)
+        # inside longer words, never inside a UID or other dotted number (a UID kept by Retain
+        # UIDs may hold the date it was made: the option keeps it so)
+        joined = " ".join("|" if "." in t else t for t in toks)
         hits.extend(needle for needle, form in long_forms if form in joined)
     return hits
 
