@@ -407,3 +407,43 @@ def test_the_entry_and_crosswalk_are_durable_before_out_appears(tmp_path: Path, 
                   app.AnonymizeRequest(inputs=[tmp_path / "in"], out=tmp_path / "out", crosswalk=tmp_path / "walk.bin"))
     assert seen == {"entries": [0], "crosswalk": True}
     assert FAKE_MRN.encode() not in (tmp_path / "walk.bin").read_bytes()
+
+
+# -- item 7: worker processes ---------------------------------------------------------------------
+
+@pytest.mark.req("SRS-065", "SRS-120")
+def test_worker_processes_give_the_same_run_as_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same files through a pool of 2 worker processes and through this process alone:
+    the same output names and bytes, the same report, quarantine and crosswalk content."""
+    from device_ai.dicom.deidentify.crosswalk import crosswalk_content
+
+    inp = tmp_path / "in"
+    write_study(inp / "a", slices=12)
+    write_study(inp / "b", patient_id="FAKE-MRN-2", uid_prefix="1.2.999.2", slices=12)
+    (inp / "junk.dcm").write_bytes(b"not dicom")
+    (inp / "planted.dcm").write_bytes(_slice(40, ScanOptions="TESTPATIENT"))
+    runs = {}
+    for workers in (1, 2):
+        deidentifier = Deidentifier(RunConfig(options=parse_options(["retain-long-modified-dates"]), secret=SECRET,
+                                              workers=workers))
+        assert run_module.worker_count(deidentifier.config, 30) == workers
+        result = deidentifier.run([inp], tmp_path / f"out{workers}", tmp_path / f"q{workers}")
+        assert result.workers == workers  # the pool really ran (not this process alone)
+        files = {p.relative_to(tmp_path / f"out{workers}").as_posix(): p.read_bytes()
+                 for p in (tmp_path / f"out{workers}").rglob("*") if p.is_file()}
+        runs[workers] = (files, [(q.label, q.code) for q in result.quarantined], crosswalk_content(result.replacer))
+    assert len(runs[1][0]) == 2 * 13 + 1  # two studies of 12 CT slices and a SEG, and the report
+    assert sorted(code for _, code in runs[1][1]) == ["not-dicom", "self-check"]
+    assert len(runs[1][2]["patients"]) == 2  # one fake patient per study
+    assert runs[2] == runs[1]  # the workers' keyed entries reach the crosswalk (made in this process: none)
+    # negative control: a parent that drops the workers' keyed entries has an empty crosswalk
+    real_take = Deidentifier._take
+
+    def forgetful(self, outcome, *args):  # noqa: ANN001, ANN002, ANN202
+        outcome.keyed = None
+        return real_take(self, outcome, *args)
+
+    monkeypatch.setattr(Deidentifier, "_take", forgetful)
+    result = Deidentifier(RunConfig(options=parse_options(["retain-long-modified-dates"]), secret=SECRET,
+                                    workers=2)).run([inp], tmp_path / "out3", tmp_path / "q3")
+    assert result.workers == 2 and crosswalk_content(result.replacer) != runs[1][2]

@@ -22,19 +22,28 @@ write atomically, report.
 - The output appears in one rename when the run is complete (``atomic_io.staged_directory``),
   after the quarantine copies, the report and ``before_commit`` (the crosswalk and the audit
   entry, durable first).
+- Files are de-identified (read, engine, self-check) by a pool of forked worker processes, one
+  per usable core by default (``RunConfig.workers``), at most 4 files per worker ahead of the
+  writes, so memory stays bounded; the outcomes are taken in input order, and the writes, the
+  quarantine, the report and the publication stay in this process. Small runs, and a process
+  that runs other threads, de-identify in this process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import hmac
 import json
+import multiprocessing
 import os
 import re
+import signal
 import stat
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +122,7 @@ class RunConfig:
     pixel_rules: tuple[PixelRule, ...] = ()
     limits: ReadLimits = field(default_factory=ReadLimits)
     secret: bytes | None = None  # None: the site secret from the device key store
+    workers: int = 0  # processes de-identifying files; 0: one per usable core, 1: in this process
 
 
 @dataclass(frozen=True)
@@ -155,6 +165,7 @@ class RunResult:
     actions: Counter = field(default_factory=Counter)
     replacer: KeyedReplacer | None = None
     pixels_cleaned: int = 0
+    workers: int = 1  # processes that de-identified the files (1: this process)
 
     @property
     def self_check_passed(self) -> bool:
@@ -272,6 +283,7 @@ class Deidentifier:
         self.policy = Policy(self.table, frozenset(config.options) | {Option.BASIC}, load_safe_private())
         self.engine = Engine(self.policy)
         self.replacer = KeyedReplacer(config.secret if config.secret is not None else site_secret())
+        self._escaping: set[Path] = set()
 
     def deidentify(self, ds: Dataset) -> tuple[Dataset, bytes, FileState, list[Leak]]:
         """De-identify one parsed instance (a copy is made); returns the output data set, its
@@ -334,18 +346,19 @@ class Deidentifier:
 
         files: list[Path] = []
         skipped: list[Skipped] = []
-        self._escaping: set[Path] = set()
+        self._escaping = set()
         for path in inputs:
             collect_entries(Path(path), self.config.limits, files, skipped, self._escaping)
         result = RunResult(edition=self.table.edition, options=self.policy.options, files_in=len(files),
                            replacer=self.replacer, skipped=skipped)
         names: set[str] = set()
-        with staged_directory(Path(out)) as stage:
+        with _outcomes(self, files) as (result.workers, outcomes), staged_directory(Path(out)) as stage:
             # Outputs go into the private staging folder in batches, so memory stays bounded
-            # by one batch however long the study; nothing is visible before the final rename.
+            # by one batch (plus the files in flight in the workers) however long the study;
+            # nothing is visible before the final rename.
             batch: dict[str, bytes] = {}
-            for done, path in enumerate(files, start=1):
-                self._one(path, done, result, batch, names)
+            for done, outcome in enumerate(outcomes, start=1):
+                self._take(outcome, result, batch, names)
                 if len(batch) >= _BATCH_FILES:
                     _write_staged(stage, batch)
                     batch.clear()
@@ -359,9 +372,13 @@ class Deidentifier:
                 before_commit(result)
         return result
 
-    def _one(self, path: Path, index: int, result: RunResult, outputs: dict[str, bytes], names: set[str]) -> None:
+    def _process(self, path: Path, index: int) -> _Outcome:
+        """De-identify one file (in a worker process, or in this one); no shared state changes
+        except this de-identifier's keyed replacer, whose new entries the outcome carries."""
+        logged = _logged(self.replacer)
+        before = tuple(len(mapping.order) for mapping in logged) if logged else ()
         try:
-            if path in getattr(self, "_escaping", ()):
+            if path in self._escaping:
                 raise _Quarantine("link-outside-input", "a symbolic link leading outside the input folder")
             refusal = _refuse_before_opening(path, self.config.limits)
             if refusal is not None:
@@ -374,37 +391,156 @@ class Deidentifier:
             out_ds, data, state, leaks = self._deidentify_owned(ds)
             name = self.output_name(*identity)
         except ReadLimitExceeded as exc:
-            result.quarantined.append(Quarantined(index, path, _detail(exc), code="read-limit"))
-            return
+            return _Outcome(index, path, quarantine=("read-limit", _detail(exc)))
         except DicomReadError as exc:
             code = "unreadable" if "cannot read the file" in exc.message else "not-dicom"
-            result.quarantined.append(Quarantined(index, path, _detail(exc), code=code))
-            return
+            return _Outcome(index, path, quarantine=(code, _detail(exc)))
         except _Quarantine as exc:
-            result.quarantined.append(Quarantined(index, path, exc.reason, code=exc.code))
-            return
+            return _Outcome(index, path, quarantine=(exc.code, exc.reason))
         except (OutputError, AuditError):  # not about this file: the run cannot go on
             raise
         except Exception as exc:  # noqa: BLE001 - per-file isolation: any failure quarantines this file alone
-            result.quarantined.append(Quarantined(index, path, f"could not be de-identified: {type(exc).__name__}",
-                                                  code="processing-error"))
+            return _Outcome(index, path, quarantine=("processing-error",
+                                                     f"could not be de-identified: {type(exc).__name__}"))
+        cleaned = Option.CLEAN_PIXEL_DATA in self.policy.options and out_ds.get("BurnedInAnnotation") == "NO" and \
+            any(i.CodeValue == Option.CLEAN_PIXEL_DATA.code for i in out_ds.DeidentificationMethodCodeSequence)
+        return _Outcome(index, path, name=name, data=data, actions=state.actions, leaks=leaks, pixels_cleaned=cleaned,
+                        keyed=tuple({key: m[key] for key in m.order[n:]} for m, n in zip(logged, before, strict=True))
+                        if logged else None)
+
+    def _take(self, outcome: _Outcome, result: RunResult, outputs: dict[str, bytes], names: set[str]) -> None:
+        """Record one file's outcome in ``result`` (in this process, in input order)."""
+        index, path = outcome.index, outcome.path
+        if outcome.keyed is not None:  # made in a worker process: the crosswalk needs them here
+            uids, patients, offsets = outcome.keyed
+            self.replacer.uids.update(uids)
+            self.replacer.patients.update(patients)
+            self.replacer.offsets.update(offsets)
+        if outcome.quarantine is not None:
+            result.quarantined.append(Quarantined(index, path, outcome.quarantine[1], code=outcome.quarantine[0]))
             return
-        if leaks:
+        if outcome.leaks:
             quarantined = Quarantined(index, path, "failed the leak self-check", code="self-check")
-            result.leaks[quarantined.label] = leaks
+            result.leaks[quarantined.label] = outcome.leaks
             result.quarantined.append(quarantined)
             return
-        if name in names:
+        if outcome.name in names:
             result.quarantined.append(Quarantined(index, path, "duplicate SOP Instance UID in this run",
                                                   code="duplicate-instance"))
             return
-        names.add(name)
-        outputs[name] = data
-        result.written.append(name)
-        result.actions.update(state.actions)
-        if Option.CLEAN_PIXEL_DATA in self.policy.options and out_ds.get("BurnedInAnnotation") == "NO" and \
-                any(i.CodeValue == Option.CLEAN_PIXEL_DATA.code for i in out_ds.DeidentificationMethodCodeSequence):
-            result.pixels_cleaned += 1
+        names.add(outcome.name)
+        outputs[outcome.name] = outcome.data
+        result.written.append(outcome.name)
+        result.actions.update(outcome.actions)
+        result.pixels_cleaned += bool(outcome.pixels_cleaned)
+
+
+@dataclass
+class _Outcome:
+    """What de-identifying one file gave (picklable: it comes back from a worker process)."""
+
+    index: int
+    path: Path
+    quarantine: tuple[str, str] | None = None  # reason code, detailed reason
+    name: str = ""
+    data: bytes = b""
+    actions: Counter = field(default_factory=Counter)
+    leaks: list[Leak] = field(default_factory=list)
+    pixels_cleaned: bool = False
+    keyed: tuple[dict, dict, dict] | None = None  # the replacer's entries this file added
+
+
+class _Logged(dict):
+    """A dict that remembers the order its keys were added (a worker's replacer maps, so
+    each outcome carries only the entries its file added, without rescanning the map)."""
+
+    def __init__(self, initial: dict) -> None:
+        super().__init__(initial)
+        self.order: list = list(initial)
+
+    def __setitem__(self, key: object, value: object) -> None:
+        if key not in self:
+            self.order.append(key)
+        super().__setitem__(key, value)
+
+
+def _logged(replacer: KeyedReplacer) -> tuple[_Logged, _Logged, _Logged] | None:
+    maps = (replacer.uids, replacer.patients, replacer.offsets)
+    return maps if all(isinstance(m, _Logged) for m in maps) else None  # type: ignore[return-value]
+
+
+# -- worker processes ---------------------------------------------------------------------------
+
+_MIN_FILES_PER_WORKER = 8  # fewer files than this per worker: the pool costs more than it saves
+_IN_FLIGHT_PER_WORKER = 4  # files handed to each worker ahead of the writes (bounds memory)
+_WORKER: dict[str, Deidentifier] = {}
+
+
+def worker_count(config: RunConfig, files: int) -> int:
+    """Processes to use: ``config.workers`` (0: the usable cores), at most one per
+    ``_MIN_FILES_PER_WORKER`` files; 1 means this process only."""
+    wanted = config.workers
+    if wanted <= 0:
+        wanted = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(wanted, files // _MIN_FILES_PER_WORKER))
+
+
+def _init_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it ends the pool)
+    replacer = _WORKER["deidentifier"].replacer
+    replacer.uids, replacer.patients, replacer.offsets = (
+        _Logged(replacer.uids), _Logged(replacer.patients), _Logged(replacer.offsets))
+
+
+def _work(item: tuple[int, str]) -> _Outcome:
+    index, path = item
+    return _WORKER["deidentifier"]._process(Path(path), index)
+
+
+@contextlib.contextmanager
+def _outcomes(deidentifier: Deidentifier, files: list[Path]) -> Iterator[tuple[int, Iterator[_Outcome]]]:
+    """(processes used, the outcome of every file in input order): from a pool of forked worker processes
+    (each inherits the loaded tables and the run's keyed replacer), at most
+    ``_IN_FLIGHT_PER_WORKER`` files per worker ahead of the caller; or in this process when
+    one worker is enough, ``fork`` is not available or other threads run in this process."""
+    workers = worker_count(deidentifier.config, len(files))
+    # fork only from a single-threaded process: a lock another thread holds at the fork (a
+    # server calling this) would stay locked forever in the children
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+        yield 1, (deidentifier._process(path, index) for index, path in enumerate(files, start=1))
+        return
+    _WORKER["deidentifier"] = deidentifier
+    slots = threading.Semaphore(workers * _IN_FLIGHT_PER_WORKER)
+    stop = threading.Event()
+
+    def tasks() -> Iterator[tuple[int, str]]:
+        for index, path in enumerate(files, start=1):
+            slots.acquire()  # runs in the pool's feeder thread: waits for the caller to take results
+            if stop.is_set():
+                return
+            yield index, str(path)
+
+    def taken(results: Iterator[_Outcome]) -> Iterator[_Outcome]:
+        for outcome in results:
+            slots.release()
+            yield outcome
+
+    def release_feeder() -> None:
+        stop.set()
+        slots.release()  # the feeder waits for at most one slot
+
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker)
+    try:
+        yield workers, taken(pool.imap(_work, tasks(), chunksize=1))
+        pool.close()
+    except BaseException:
+        release_feeder()
+        pool.terminate()
+        raise
+    finally:
+        release_feeder()
+        pool.join()
+        _WORKER.clear()
 
 
 def _detail(exc: DicomReadError) -> str:
