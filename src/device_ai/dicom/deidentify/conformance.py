@@ -160,8 +160,11 @@ Searched in the output elements the profile does not keep: text removed for safe
 no one (descriptions, device, station and institution text, private and file meta text), so a
 removed Series Description "Scout" recurring in the kept Scan Options "SCOUT MODE" is not taken
 for a leak. Values are compared as whole words after normalisation (case, separators, Unicode
-compatibility forms); a value of 8 letters and digits or more also inside longer words, UIDs as
-whole values only; all-digit values of fewer than 5 digits and other values of fewer than 3
+compatibility forms); a value of 8 letters and digits or more also inside longer words but never
+inside a UID or other dotted number (a UID kept by Retain UIDs may hold its creation date), UIDs
+as whole values only; one part of a person name is not searched in the equipment identity
+(Manufacturer, Manufacturer's Model Name, the Retain Device Identity attributes), where vendor
+and product names match surnames by coincidence (GE), the whole name is; all-digit values of fewer than 5 digits and other values of fewer than 3
 letters and digits (name parts excepted) are not searched on their own. The search list comes
 from the input alone and is never reduced by what the output keeps. The output is searched
 after decompression (deflated data is inflated), in its file meta and every element before and
