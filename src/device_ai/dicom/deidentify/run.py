@@ -234,7 +234,8 @@ class RunResult:
                             "kept" if Option.RETAIN_LONG_FULL_DATES in self.options else "removed per the profile"),
             "date_offset": ({"direction": "earlier: output date = input date - offset days",
                              "days_min": MIN_OFFSET_DAYS, "days_max": MAX_OFFSET_DAYS,
-                             "per": "patient (the same offset for every date of one patient, in every run under the same site secret)"}
+                             "per": "patient (the same offset for every date of one patient, in every run "
+                                    "under the same site secret)"}
                             if modified_dates else None),
         }
 
