@@ -354,3 +354,19 @@ def test_a_date_inside_a_uid_kept_by_retain_uids_is_not_a_leak() -> None:
     out.ConvolutionKernel = "K 20040119"
     needles = identifying_values(source, load_rule_table(), frozenset({Option.BASIC, Option.RETAIN_UIDS}))
     assert {leak.where for leak in find_leaks(part10_bytes(out), needles, set())} == {"(0008,0020)"}
+
+
+@pytest.mark.req("SRS-114")
+def test_a_patient_name_with_a_swapped_binary_vr_is_still_a_name() -> None:
+    from pydicom.dataelem import DataElement
+
+    ds = ct_slice(0)
+    ds["PatientName"] = DataElement(0x00100010, "OB", b"LEE^KIM ")
+    source = _read(part10_bytes(ds))
+    needles = identifying_values(source, load_rule_table(), BASIC)
+    assert {(n.value, n.kind) for n in needles if n.where == "(0010,0010)"} == {
+        ("LEE^KIM", "identifier"), ("LEE", "name-part"), ("KIM", "name-part")}
+    out = _clean_output(_input())
+    assert find_leaks(part10_bytes(out), needles, set()) == []  # negative control
+    out.ConvolutionKernel = "K KIM"
+    assert [leak.where for leak in find_leaks(part10_bytes(out), needles, set())] == ["(0010,0010)"]

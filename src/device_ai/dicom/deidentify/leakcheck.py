@@ -217,15 +217,20 @@ def _is_code_item(item: Dataset, parent: int | None) -> bool:
 
 
 def _vr(element: DataElement | RawDataElement) -> str:
-    """The element's VR; UN or no VR (implicit) for a public attribute known to the dictionary
-    gives the dictionary's VR, as pydicom does when it converts the value."""
-    vr = element.VR
-    if vr and (vr != "UN" or element.tag.is_private):
-        return str(vr)
+    """The element's VR. For a public attribute known to the dictionary, no VR (implicit) or UN
+    gives the dictionary's VR, as pydicom does when it converts the value; so does a binary VR
+    (OB, OW) on an attribute the dictionary defines as text, a name, a date or a UID (a swapped
+    VR must not turn a patient name into anonymous bytes)."""
+    vr = str(element.VR or "")
+    if element.tag.is_private and vr:
+        return vr
     try:
-        return dictionary_VR(element.tag).split(" or ")[0]
+        known = dictionary_VR(element.tag)
     except KeyError:
-        return "UN"
+        return vr or "UN"
+    if not vr or vr == "UN" or (vr in ("OB", "OW") and known in _TEXT | _DATES | {"PN", "UI"}):
+        return known.split(" or ")[0]
+    return vr
 
 
 def _private_kept(ds: Dataset, tag: int, ctx: _Context) -> bool:
