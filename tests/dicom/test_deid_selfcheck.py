@@ -24,6 +24,8 @@ from device_ai.dicom.deidentify.run import Deidentifier, RunConfig
 from device_ai.dicom.writer import part10_bytes
 from tests.dicom.deid_corpus import canary_dataset, ct_slice
 
+FAKE_ACCESSION = "FAKE-ACC-998877"  # ct_slice's Accession Number
+
 SECRET = b"test-secret-not-for-use".ljust(32, b"!")
 OPTIONS = [o for o in Option if o not in (Option.BASIC, Option.CLEAN_RECOGNIZABLE_VISUAL_FEATURES)]
 BASIC = frozenset({Option.BASIC})
@@ -370,3 +372,13 @@ def test_a_patient_name_with_a_swapped_binary_vr_is_still_a_name() -> None:
     assert find_leaks(part10_bytes(out), needles, set()) == []  # negative control
     out.ConvolutionKernel = "K KIM"
     assert [leak.where for leak in find_leaks(part10_bytes(out), needles, set())] == ["(0010,0010)"]
+
+
+@pytest.mark.req("SRS-114")
+def test_cleaning_terms_are_identifiers_and_name_parts_not_descriptors() -> None:
+    from device_ai.dicom.deidentify.leakcheck import cleaning_terms
+
+    source = _input(PatientName="LEE^KIM", SeriesDescription="AXIAL")
+    terms = cleaning_terms(identifying_values(source, load_rule_table(), BASIC))
+    assert {"LEE^KIM", "LEE", "KIM", FAKE_ACCESSION} <= set(terms)
+    assert "AXIAL" not in terms

@@ -599,3 +599,12 @@ def check_file(input_ds: Dataset, output: bytes, table: RuleTable, options: froz
                written: set[str]) -> list[Leak]:
     """The self-check of one file in one call (``input_ds`` must be the unmodified input)."""
     return find_leaks(output, identifying_values(input_ds, table, options), written, table=table, options=options)
+
+
+def cleaning_terms(needles: Iterable[Needle]) -> tuple[str, ...]:
+    """The needle values cleaning should remove from kept text (``FileState.identifiers``):
+    identifiers and name parts, longest first. Descriptors (removed free text such as a
+    private value ``AXIAL``) are left out: removing them from a kept description would only
+    spoil it, and the engine collects the instance's identifiers itself anyway."""
+    values = {n.value for n in needles if n.kind in ("identifier", "name-part")}
+    return tuple(sorted(values, key=len, reverse=True))
