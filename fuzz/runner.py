@@ -521,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(negative controls)")
     parser.add_argument("--debug", action="store_true", help="run the commands with --debug")
     parser.add_argument("--no-calibration", action="store_true")
+    parser.add_argument("--summarize", metavar="WORK", help="only summarize the records already in WORK (e.g. of "
+                        "an interrupted campaign; the ids are those with a record)")
     # the worker (internal)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tasks", help=argparse.SUPPRESS)
@@ -530,6 +532,18 @@ def main(argv: list[str] | None = None) -> int:
         return worker_main(args)
     from fuzz.mutants import default_cache
 
+    if args.summarize:
+        records = [json.loads(line) for f in sorted(Path(args.summarize).glob("w*/records.jsonl"))
+                   for line in open(f) if line.strip()]
+        records.sort(key=lambda r: (r["id"], COMMANDS.index(r["command"])))
+        campaign = Campaign(seed=args.seed, ids=sorted({r["id"] for r in records}),
+                            commands=tuple(args.commands.split(",")), jobs=args.jobs, timeout_s=args.timeout,
+                            rss_kill_mib=args.rss_kill_mib)
+        calibration = [] if args.no_calibration else calibrate(records, args.seed, Path(args.summarize),
+                                                                 Path(args.cache) if args.cache else default_cache())
+        summary = summarize(records, campaign, 0.0, calibration)
+        summary["campaign"]["note"] = f"summarized from the records in {args.summarize}"
+        return _write(summary, args.out, Path(args.summarize))
     ids = [int(x) for x in args.ids.split(",")] if args.ids else list(range(args.n))
     campaign = Campaign(seed=args.seed, ids=ids, commands=tuple(args.commands.split(",")), jobs=args.jobs,
                         timeout_s=args.timeout, rss_kill_mib=args.rss_kill_mib, inject=args.inject, debug=args.debug)
@@ -542,13 +556,17 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.time() - start
     calibration = [] if args.no_calibration else calibrate(records, args.seed, work, cache)
     summary = summarize(records, campaign, wall, calibration)
+    return _write(summary, args.out, work)
+
+
+def _write(summary: dict, out_name: str | None, work: Path) -> int:
     text = markdown(summary)
-    if args.out:
-        out = Path(args.out)
+    if out_name:
+        out = Path(out_name)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
         out.with_suffix(".md").write_text(text)
-        print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}; every record: {work / 'records.jsonl'}")
+        print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}; every record: {work}")
     print(text)
     return 0 if summary["acceptance"]["passed"] else 1
 
