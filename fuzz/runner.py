@@ -10,7 +10,10 @@ How an input runs: ``--jobs`` worker processes (fresh interpreters, ``python -m 
 with its stdout and stderr redirected to files, exactly as the console script would, and exits.
 So every input runs in its own process: its peak RSS (``ru_maxrss`` of the child, which starts
 counting at the fork) is its own, a bomb cannot inflate the figure of the next input, and a
-hang (FIFO) or runaway is killed without losing the campaign. The worker polls the child's
+hang (FIFO) or runaway is killed without losing the campaign. The child leads its own process
+group: processes the command starts (de-identification worker pools) are sampled into the
+input's RSS (their sum, every tenth poll), the largest of them is read from RUSAGE_CHILDREN, and
+the group is killed with the child; one still running after the command exited is flagged. The worker polls the child's
 ``VmHWM`` and kills it above ``--rss-kill-mib`` (default 4096) or after ``--timeout`` seconds.
 The device runs with its own ``DEVICE_AI_HOME`` (a temp folder per worker, renewed every 500
 inputs) and one inference thread per child. A forked child shares the worker's already-imported
@@ -90,6 +93,31 @@ def _status(pid: int | str) -> dict[str, int]:
     return {k: int(fields[k].split()[0]) for k in ("VmRSS", "VmHWM") if k in fields}
 
 
+def _group_rss_mib(pgid: int) -> int:
+    """Resident memory of every process in group ``pgid`` now (the command and what it started)."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                total += int(fields[21]) * resource.getpagesize()
+        except (OSError, IndexError, ValueError):
+            continue
+    return total // (1024 * 1024)
+
+
+def _kill_group(pgid: int) -> bool:
+    """SIGKILL whatever is left in the group; whether anything was."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
 def _files_under(path: Path, limit: int = 50) -> list[str]:
     if not path.is_dir():
         return [path.name] if os.path.lexists(path) else []
@@ -106,6 +134,7 @@ def _child(argv: list[str], run_dir: Path, mutant_id: int) -> None:
     """In the forked child: the CLI entry point with redirected output; never returns."""
     status = 1
     try:
+        os.setpgid(0, 0)  # its own process group: processes the command starts are killed with it
         os.environ["FUZZ_MUTANT_ID"] = str(mutant_id)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for fd, name in ((1, "stdout"), (2, "stderr")):
@@ -127,8 +156,9 @@ def _child(argv: list[str], run_dir: Path, mutant_id: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024  # the largest waited-for child
         (run_dir / "result.json").write_text(json.dumps({"rc": rc, "wall_s": wall, "peak_rss_mib": peak,
-                                                         "escaped": escaped}))
+                                                         "children_peak_rss_mib": children, "escaped": escaped}))
         status = 0
     finally:
         os._exit(status)
@@ -147,23 +177,29 @@ def run_one(mutant, command: str, base_dir: Path, timeout_s: float, rss_kill_mib
     pid = os.fork()
     if pid == 0:
         _child(argv, run_dir, mutant.id)
-    killed, hwm, status = "", 0, 0
+    killed, hwm, group, status, polls = "", 0, 0, 0, 0
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             break
         hwm = max(hwm, _status(pid).get("VmHWM", 0) // 1024)
+        polls += 1
+        if polls % 10 == 0:  # the whole group (e.g. de-identification worker processes), sampled
+            group = max(group, _group_rss_mib(pid))
         elapsed = time.perf_counter() - start
         if not killed and elapsed > timeout_s:
             killed = f"timeout after {timeout_s:.0f} s"
         elif not killed and hwm > rss_kill_mib:
             killed = f"killed at {hwm} MiB RSS"
         if killed:
+            _kill_group(pid)
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             break
         time.sleep(0.005 if elapsed < 1 else 0.05)
     elapsed = time.perf_counter() - start
+    time.sleep(0.01)
+    left_behind = _kill_group(pid) and not killed  # processes the command started and did not end
     result = {}
     if (run_dir / "result.json").exists():
         result = json.loads((run_dir / "result.json").read_text())
@@ -180,7 +216,10 @@ def run_one(mutant, command: str, base_dir: Path, timeout_s: float, rss_kill_mib
         "error_code": error.group(1) if error else "",
         "error_line": " ".join(error.group(0).split())[:240] if error else "",
         "wall_s": round(result.get("wall_s", elapsed), 4),
-        "peak_rss_mib": max(int(result.get("peak_rss_mib", 0)), hwm),
+        "peak_rss_mib": max(int(result.get("peak_rss_mib", 0)), hwm, group),
+        "process_peak_rss_mib": max(int(result.get("peak_rss_mib", 0)), hwm),
+        "children_peak_rss_mib": int(result.get("children_peak_rss_mib", 0)),
+        "group_rss_sampled_mib": group, "left_processes": left_behind,
         "worker_rss_mib": baseline,
         "published": published[:5], "published_count": len(published),
     }
@@ -269,6 +308,7 @@ class Campaign:
     rss_kill_mib: int = 4096
     inject: str = ""
     debug: bool = False
+    expensive_last: bool = False
 
 
 def run_campaign(campaign: Campaign, work: Path, cache: Path | None = None, progress: bool = False) -> list[dict]:
@@ -277,8 +317,12 @@ def run_campaign(campaign: Campaign, work: Path, cache: Path | None = None, prog
 
     work.mkdir(parents=True, exist_ok=True)
     cache = cache or default_cache()
-    # the expensive kinds first, spread over the workers, so the campaign does not end on one bomb
-    ordered = sorted(campaign.ids, key=lambda i: (kind_of(campaign.seed, i) not in EXPENSIVE_KINDS, i))
+    # the expensive kinds first (spread over the workers, so the campaign does not end on one bomb),
+    # or last (so that an interrupted campaign has every cheap input)
+    first = not campaign.expensive_last
+    ordered = sorted(campaign.ids, key=lambda i: ((kind_of(campaign.seed, i) in EXPENSIVE_KINDS) != first, i))
+    # resume: what an earlier run into the same work folder recorded is not run again
+    done = {(r["id"], r["command"]) for f in work.glob("w*/records.jsonl") for r in map(json.loads, open(f))}
     shares: list[list[int]] = [ordered[k :: campaign.jobs] for k in range(campaign.jobs)]
     procs, result_files = [], []
     env = dict(os.environ)
@@ -292,9 +336,10 @@ def run_campaign(campaign: Campaign, work: Path, cache: Path | None = None, prog
         wdir = work / f"w{k}"
         wdir.mkdir(exist_ok=True)
         tasks = wdir / "tasks.jsonl"
-        tasks.write_text("".join(json.dumps({"id": i, "commands": list(campaign.commands)}) + "\n" for i in share))
+        todo = [(i, [c for c in campaign.commands if (i, c) not in done]) for i in share]
+        tasks.write_text("".join(json.dumps({"id": i, "commands": cs}) + "\n" for i, cs in todo if cs))
         results = wdir / "records.jsonl"
-        results.write_text("")
+        results.touch()
         result_files.append(results)
         cmd = [sys.executable, "-m", "fuzz.runner", "--worker", "--tasks", str(tasks), "--results", str(results),
                "--work", str(wdir), "--cache", str(cache), "--seed", str(campaign.seed),
@@ -318,7 +363,7 @@ def run_campaign(campaign: Campaign, work: Path, cache: Path | None = None, prog
         if p.returncode:
             tail = Path(log.name).read_text()[-2000:]
             raise RuntimeError(f"fuzz worker failed (exit {p.returncode}):\n{tail}")
-    records = [json.loads(line) for f in result_files for line in open(f) if line.strip()]
+    records = [json.loads(line) for f in sorted(work.glob("w*/records.jsonl")) for line in open(f) if line.strip()]
     records.sort(key=lambda r: (r["id"], COMMANDS.index(r["command"])))
     with open(work / "records.jsonl", "w") as out:
         for record in records:
@@ -337,6 +382,10 @@ def problems(record: dict) -> list[str]:
         found.append("traceback")
     if record["killed"]:
         found.append(record["killed"])
+    if record.get("left_processes"):
+        found.append("left processes running after it exited")
+    if record.get("children_peak_rss_mib", 0) >= RSS_LIMIT_MIB:
+        found.append(f"a child process peaked at {record['children_peak_rss_mib']} MiB")
     if record["signal"]:
         found.append(f"died of signal {record['signal']}")
     if record["rc"] is None and not record["killed"] and not record["signal"]:
@@ -520,6 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inject", default="", help="MODULE:FUNCTION called in each worker before any input "
                         "(negative controls)")
     parser.add_argument("--debug", action="store_true", help="run the commands with --debug")
+    parser.add_argument("--expensive-last", action="store_true", help="run the bombs after everything else")
     parser.add_argument("--no-calibration", action="store_true")
     parser.add_argument("--summarize", metavar="WORK", help="only summarize the records already in WORK (e.g. of "
                         "an interrupted campaign; the ids are those with a record)")
@@ -546,7 +596,8 @@ def main(argv: list[str] | None = None) -> int:
         return _write(summary, args.out, Path(args.summarize))
     ids = [int(x) for x in args.ids.split(",")] if args.ids else list(range(args.n))
     campaign = Campaign(seed=args.seed, ids=ids, commands=tuple(args.commands.split(",")), jobs=args.jobs,
-                        timeout_s=args.timeout, rss_kill_mib=args.rss_kill_mib, inject=args.inject, debug=args.debug)
+                        timeout_s=args.timeout, rss_kill_mib=args.rss_kill_mib, inject=args.inject, debug=args.debug,
+                        expensive_last=args.expensive_last)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="device-ai-fuzz-"))
     cache = Path(args.cache) if args.cache else default_cache()
     print(f"fuzz: {len(ids)} mutants x {len(campaign.commands)} commands, seed {args.seed}, {args.jobs} workers; "

@@ -21,6 +21,13 @@ from fuzz.mutants import EXPENSIVE_KINDS, KINDS, generate, kind_of, remove_tree
 from fuzz.runner import EXPECTED_EXIT, RSS_LIMIT_MIB, Campaign, problems, run_campaign
 
 SEED, SAMPLE = 0, 72
+# Inputs of the sample that still break the rule, each an open finding of the fuzz campaign
+# (fuzz/results/campaign-5000-seed0.md). They must keep failing in exactly that way (so a fix
+# shows up here and the entry is removed), and nothing else may fail.
+KNOWN_OPEN = {
+    (22, "anonymize"): "peak RSS",  # 200 MiB of top-level pixel data in a sparse file: no budget charges
+    # pixel data, and de-identification does not compare its length with Rows x Columns (about 1.1 GiB)
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +43,13 @@ def test_the_fixed_sample_gives_only_typed_exits_within_1_gib(tmp_path: Path, ca
     records = run_campaign(Campaign(seed=SEED, ids=ids, jobs=2, timeout_s=120), tmp_path / "work", cache)
     assert len(records) == 2 * SAMPLE
     flagged = {(r["id"], r["command"]): problems(r) for r in records if problems(r)}
+    for key, what in KNOWN_OPEN.items():
+        assert any(what in p for p in flagged.pop(key, [])), f"{key} no longer fails with {what!r}: a fix? " \
+            "remove it from KNOWN_OPEN"
     assert not flagged, flagged
     for r in records:
         assert r["rc"] in EXPECTED_EXIT[r["command"]] and not r["traceback"], r
-        assert r["peak_rss_mib"] < RSS_LIMIT_MIB, r
+        assert r["peak_rss_mib"] < RSS_LIMIT_MIB or (r["id"], r["command"]) in KNOWN_OPEN, r
         if r["command"] == "analyze" and r["rc"] == 3:
             assert r["error_code"].startswith("DAI-2") and r["published_count"] == 0, r  # typed, nothing published
     # the sample is not trivially all-refused or all-accepted, and the bombs were refused
