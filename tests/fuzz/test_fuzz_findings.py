@@ -28,3 +28,40 @@ def test_zero_length_pixel_data_is_refused_not_an_internal_error(tmp_path: Path)
     with pytest.raises(ContractViolation, match="PixelData is empty"):
         check_header(ds, DEMO_CONTRACT)
     check_header(valid_slice(0), DEMO_CONTRACT)  # negative control: a slice with pixels passes
+
+
+@pytest.mark.req("SRS-111")
+def test_a_symbolic_link_loop_in_the_input_is_refused_not_an_internal_error(tmp_path: Path) -> None:
+    """Fuzz mutant 327 of seed 0 (special_files, symlink-loop): Path.resolve raised RuntimeError
+    ('Symlink loop') from collect_input_files, exit 70 for analyze."""
+    from device_ai.dicom.reader import collect_input_files
+    from device_ai.errors import DicomReadError
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write(valid_slice(0), folder / "s0.dcm")
+    (folder / "loop1.dcm").symlink_to("loop2.dcm")
+    (folder / "loop2.dcm").symlink_to("loop1.dcm")
+    with pytest.raises(DicomReadError, match="symbolic link loop") as info:
+        collect_input_files(folder)
+    assert len(info.value.problems) == 2
+    (folder / "loop1.dcm").unlink()
+    (folder / "loop2.dcm").unlink()
+    (folder / "again.dcm").symlink_to("s0.dcm")  # negative control: a link inside the folder is read
+    assert [p.name for p in collect_input_files(folder)] == ["again.dcm", "s0.dcm"]
+
+
+@pytest.mark.req("SRS-111")
+def test_an_unknown_transfer_syntax_uid_is_refused_not_an_internal_error(tmp_path: Path) -> None:
+    """Fuzz mutant 579 of seed 0 (transfer_syntax_lie, '1.2.3.4.5.6'): the reader parses the data set
+    as explicit VR little endian, then the pixel length check's ``is_encapsulated`` raised
+    ValueError ('UID is not a transfer syntax'), exit 70."""
+    from fuzz.dicom_bytes import file_meta
+
+    ds = valid_slice(0)
+    part = split_part10(part10(ds))
+    paths = [tmp_path / "s0.dcm", write(valid_slice(1), tmp_path / "s1.dcm")]
+    paths[0].write_bytes(file_meta("1.2.3.4.5.6", str(ds.SOPClassUID), str(ds.SOPInstanceUID)) + part.body)
+    with pytest.raises(InputRefused, match="TransferSyntaxUID 1.2.3.4.5.6 is not a transfer syntax"):
+        load_series(paths, DEMO_CONTRACT)
+    load_series([paths[1]], DEMO_CONTRACT)  # negative control: the known syntax passes

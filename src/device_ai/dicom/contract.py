@@ -156,6 +156,9 @@ def _check_file_meta(ds: Dataset, contract: InputContract) -> None:
     if media_class and media_class != sop_class:
         raise _refuse(f"MediaStorageSOPClassUID {media_class} disagrees with SOPClassUID {sop_class}; "
                       "the file is inconsistent")
+    syntax = getattr(file_meta, "TransferSyntaxUID", None) if file_meta is not None else None
+    if syntax is not None and not syntax.is_transfer_syntax:  # e.g. 1.2.3.4: the encoding is unknown
+        raise _refuse(f"TransferSyntaxUID {syntax} is not a transfer syntax; the file's encoding is unknown")
 
 
 def _check_frames(ds: Dataset, contract: InputContract) -> None:

@@ -392,8 +392,16 @@ def read_dataset(path: Path, limits: ReadLimits = ReadLimits(), *, stop_before_p
                              f"{type(exc).__name__}: {_one_line(exc)})", hint=_NOT_DICOM_HINT) from exc
 
 
-def _escapes(path: Path, root: Path) -> bool:
-    return path.is_symlink() and not path.resolve().is_relative_to(root)
+def _link_problem(path: Path, root: Path, what: str) -> str | None:
+    """Why ``path`` may not be read: a symbolic link that leads outside ``root``, or one that cannot
+    be resolved at all (a link loop: ``resolve`` raises RuntimeError before Python 3.13)."""
+    if not path.is_symlink():
+        return None
+    try:
+        inside = path.resolve().is_relative_to(root)
+    except (RuntimeError, OSError):
+        return f"{path} is a symbolic link loop"
+    return None if inside else f"{path} is a link to a {what} outside the input folder"
 
 
 def collect_input_files(input_path: Path, limits: ReadLimits = ReadLimits()) -> list[Path]:
@@ -417,15 +425,17 @@ def collect_input_files(input_path: Path, limits: ReadLimits = ReadLimits()) -> 
     escaping: list[str] = []
     for dirpath, dirnames, filenames in os.walk(input_path):
         for dirname in sorted(dirnames):
-            if _escapes(Path(dirpath) / dirname, root):
-                escaping.append(f"{Path(dirpath) / dirname} is a link to a folder outside the input folder")
+            problem = _link_problem(Path(dirpath) / dirname, root, "folder")
+            if problem:
+                escaping.append(problem)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for filename in sorted(filenames):
             if filename.startswith(".") or filename.upper() == "DICOMDIR":
                 continue
             path = Path(dirpath) / filename
-            if _escapes(path, root):
-                escaping.append(f"{path} is a link to a file outside the input folder")
+            problem = _link_problem(path, root, "file")
+            if problem:
+                escaping.append(problem)
                 continue
             files.append(path)
             if len(files) > limits.max_files:
