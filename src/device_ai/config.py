@@ -11,10 +11,10 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -33,6 +33,30 @@ def default_home() -> Path:
 def default_model_path() -> Path:
     """The embedded demo model: ``models/`` of the source tree (editable install, `make demo`)."""
     return _SOURCE_ROOT / "models" / DEFAULT_PACKAGE_NAME
+
+
+class Destination(BaseModel):
+    """Where the node sends its results: a DICOM Storage SCP (``dimse``: C-STORE) or a DICOMweb
+    server (``stow``: STOW-RS to ``url``, e.g. http://pacs:8042/dicom-web/studies)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: Literal["dimse", "stow"]
+    ae_title: str | None = None
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    url: str | None = None
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _complete(self) -> Destination:
+        if self.kind == "dimse":
+            if not (self.ae_title and self.host and self.port):
+                raise ValueError(f"destination {self.name}: kind dimse needs ae_title, host and port")
+            _check_ae_title(self.ae_title)
+        elif not (self.url and self.url.startswith(("http://", "https://"))):
+            raise ValueError(f"destination {self.name}: kind stow needs an http(s) url")
+        return self
 
 
 class Settings(BaseSettings):
@@ -85,6 +109,25 @@ class Settings(BaseSettings):
     node_tls_key_file: Path | None = Field(default=None, description="PEM private key of node_tls_cert_file")
     node_tls_ca_file: Path | None = Field(default=None, description="PEM CA bundle; when set, peers must present a "
                                           "certificate it signed (mutual TLS)")
+
+    node_destinations: tuple[Destination, ...] = Field(
+        default=(), description="where results (SEG, SR) are sent: a list of {name, kind: dimse, ae_title, host, port} "
+        "or {name, kind: stow, url}; JSON in the environment")
+    node_send_max_attempts: int = Field(default=8, ge=1, le=1000, description="failed sends of one result to one "
+                                        "destination before it goes to the dead-letter folder")
+    node_send_retry_base_s: float = Field(default=5.0, gt=0, le=3600, description="wait after the first failed "
+                                          "send, s; doubled after each further failure")
+    node_send_retry_max_s: float = Field(default=600.0, gt=0, le=86400, description="longest wait between sends, s")
+    node_analysis_max_attempts: int = Field(default=3, ge=1, le=100, description="analyses of one generation "
+                                            "interrupted by a crash before it is refused (a poison input)")
+
+    @field_validator("node_destinations")
+    @classmethod
+    def _unique_destinations(cls, value: tuple[Destination, ...]) -> tuple[Destination, ...]:
+        names = [d.name for d in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"destination names must be unique: {names}")
+        return value
 
     @field_validator("trusted_model_keys", "node_allowed_calling_aets", mode="before")
     @classmethod

@@ -32,6 +32,7 @@ class AnalysisRequest:
     model: Path | None = None
     threads: int | None = None
     explain: str | None = None  # a label name of the model
+    uid_seed: str | None = None  # result UIDs derived from it (dicom.uids.derived_uids); random when None
 
 
 def analyze(ctx: Context, request: AnalysisRequest):  # noqa: ANN201 - inference.analyze.AnalysisResult
@@ -44,6 +45,7 @@ def _analyze(ctx: Context, log, request: AnalysisRequest, prepare: Callable[[], 
              out_option: str = "--out"):  # noqa: ANN202
     """The audited analysis; ``prepare()`` (the demo's synthetic study) runs inside the action,
     after the preconditions and before the input is read."""
+    from device_ai.dicom.uids import derived_uids
     from device_ai.inference.analyze import analyze as run_pipeline
 
     with audited(log, ANALYSIS_RUN) as action:
@@ -74,7 +76,8 @@ def _analyze(ctx: Context, log, request: AnalysisRequest, prepare: Callable[[], 
 
         return run_pipeline(request.input, request.out, engine, limits=ctx.read_limits(),
                             progress=ctx.progress("analyzing slices"), observe=recorder, loaded=loaded,
-                            before_commit=before_commit)
+                            before_commit=before_commit,
+                            uid=derived_uids(request.uid_seed) if request.uid_seed is not None else None)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ choice (``atomic_io.Access``; the analysis asks for ``PUBLIC``, like its PNG and
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from pydicom.valuerep import PersonName
 
 from device_ai.atomic_io import Access
 from device_ai.dicom.series import CTSeries
+from device_ai.dicom.uids import new_uid
 from device_ai.dicom.writer import write_dataset
 from device_ai.errors import OutputError
 from device_ai.model.package.manifest import LabelDefinition
@@ -118,12 +119,17 @@ def build_seg(
     *,
     series_number: int = 300,
     device_serial_number: str = "DEMO-0001",
+    uid: Callable[[str], str] | None = None,
 ) -> hd.seg.Segmentation:
     """A BINARY Segmentation (PS3.3 A.51) of ``labelmap`` (Z, R, C; 0 = background) over ``series``.
 
     ``labelmap[z]`` belongs to ``series.datasets[z]``. Raises :class:`OutputError` if the
     label map does not fit the series or the segments, or highdicom refuses the content.
+    ``uid(role)`` gives the SEG's Series and SOP Instance UIDs (roles ``seg-series``,
+    ``seg-instance``; :func:`device_ai.dicom.uids.derived_uids` makes them deterministic); new
+    random UIDs by default.
     """
+    uid = uid or new_uid
     _check_inputs(series, labelmap, segments)
     identification = hd.AlgorithmIdentificationSequence(
         name=algorithm.name,
@@ -155,9 +161,9 @@ def build_seg(
                 pixel_array=np.ascontiguousarray(labelmap, dtype=np.uint8),
                 segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
                 segment_descriptions=descriptions,
-                series_instance_uid=hd.UID(),
+                series_instance_uid=uid("seg-series"),
                 series_number=series_number,
-                sop_instance_uid=hd.UID(),
+                sop_instance_uid=uid("seg-instance"),
                 instance_number=1,
                 manufacturer=algorithm.manufacturer,
                 manufacturer_model_name=algorithm.name[:_LO_MAX],

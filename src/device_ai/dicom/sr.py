@@ -36,7 +36,7 @@ No label values, names or codes live here: they come from the segments (the mani
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import highdicom as hd
@@ -46,6 +46,7 @@ from pydicom.sr.codedict import codes
 from device_ai.atomic_io import Access
 from device_ai.dicom.seg import AlgorithmIdentity, SegmentSpec, _family
 from device_ai.dicom.series import CTSeries
+from device_ai.dicom.uids import new_uid
 from device_ai.dicom.writer import write_dataset
 from device_ai.errors import OutputError
 
@@ -121,9 +122,12 @@ def build_sr(
     algorithm: AlgorithmIdentity,
     *,
     series_number: int = SR_SERIES_NUMBER,
+    uid: Callable[[str], str] | None = None,
 ) -> hd.sr.Comprehensive3DSR:
     """The TID 1500 report of one analysis (see the module docstring). ``seg`` is the SEG of the
-    same analysis; every segment named must be one of its segments with the same codes."""
+    same analysis; every segment named must be one of its segments with the same codes.
+    ``uid(role)`` gives the SR's Series, SOP Instance and tracking UIDs (new random UIDs by default)."""
+    uid = uid or new_uid
     described = {int(item.SegmentNumber): item for item in seg.SegmentSequence}
     for spec in [*(v.segment for v in volumes), lesion_segment]:
         item = described.get(spec.label_value)
@@ -150,7 +154,7 @@ def build_sr(
         for volume in volumes:
             spec = volume.segment
             groups.append(hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
-                tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=f"{spec.name} segment"[:_LO_MAX]),
+                tracking_identifier=hd.sr.TrackingIdentifier(uid=uid(f"sr-tracking-segment-{spec.label_value}"), identifier=f"{spec.name} segment"[:_LO_MAX]),
                 referenced_segment=referenced(spec, range(depth)),
                 finding_type=spec.property_type.code(),
                 finding_category=spec.category.code(),
@@ -161,7 +165,8 @@ def build_sr(
         for lesion in lesions:
             spot = hd.sr.SourceImageForMeasurement.from_source_image(series.datasets[lesion.diameter_slice])
             groups.append(hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
-                tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=f"Lesion {lesion.number}"),
+                tracking_identifier=hd.sr.TrackingIdentifier(uid=uid(f"sr-tracking-lesion-{lesion.number}"),
+                                                                 identifier=f"Lesion {lesion.number}"),
                 referenced_segment=referenced(lesion_segment, lesion.slices),
                 finding_type=lesion_segment.property_type.code(),
                 finding_category=lesion_segment.category.code(),
@@ -190,9 +195,9 @@ def build_sr(
             return hd.sr.Comprehensive3DSR(
                 evidence=[*series.datasets, seg],
                 content=report,
-                series_instance_uid=hd.UID(),
+                series_instance_uid=uid("sr-series"),
                 series_number=series_number,
-                sop_instance_uid=hd.UID(),
+                sop_instance_uid=uid("sr-instance"),
                 instance_number=1,
                 manufacturer=algorithm.manufacturer,
                 manufacturer_model_name=algorithm.name[:_LO_MAX],

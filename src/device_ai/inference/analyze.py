@@ -94,7 +94,8 @@ def segment_volume(
     return clean_labels(labels, voxel, manifest.postprocessing, label_defs=manifest.labels)
 
 
-def build_report(engine: LockedEngine, series: CTSeries, seg, measurements: Measurements):  # noqa: ANN001, ANN201
+def build_report(engine: LockedEngine, series: CTSeries, seg, measurements: Measurements,  # noqa: ANN001, ANN201
+                 uid: Callable[[str], str] | None = None):
     """The TID 1500 SR of ``measurements`` (from :func:`measure`), referencing ``seg``."""
     specs = segment_specs(engine.manifest)
     counts = measurements.voxel_counts or {}
@@ -107,7 +108,7 @@ def build_report(engine: LockedEngine, series: CTSeries, seg, measurements: Meas
                              slices=tuple(range(lesion.slices[0], lesion.slices[1] + 1)),
                              diameter_slice=lesion.diameter_slice)
                for lesion in measurements.lesions]
-    return build_sr(series, seg, volumes, lesions, lesion_spec, algorithm_identity(engine))
+    return build_sr(series, seg, volumes, lesions, lesion_spec, algorithm_identity(engine), uid=uid)
 
 
 def series_spacing(series: CTSeries) -> tuple[float, float, float]:
@@ -176,13 +177,15 @@ def analyze(
     observe: SliceObserver | None = None,
     loaded: Callable[[CTSeries], None] | None = None,
     before_commit: Callable[[Path, CTSeries, dict[str, Any]], list[str]] | None = None,
+    uid: Callable[[str], str] | None = None,
 ) -> AnalysisResult:
     """Analyze one CT series (a file or a folder) into ``out_dir`` (which must not exist or be empty).
 
     ``observe``: see :func:`segment_volume`; ``loaded(series)`` runs once the series passed the
     contract (the audit names it from then on). ``before_commit(stage, series, summary)`` runs when the outputs are written into the
     staging folder but before they become visible (extra outputs, the audit entry); it returns
-    the names of any files it added. If it raises, nothing is kept.
+    the names of any files it added. If it raises, nothing is kept. ``uid(role)`` gives the
+    result UIDs (:func:`device_ai.dicom.uids.derived_uids`: deterministic; random by default).
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -194,8 +197,8 @@ def analyze(
         loaded(series)
     labels = segment_volume(engine, series.hu, series_spacing(series), progress, observe)
     measurements = measure(labels, series_spacing(series), label_defs=engine.manifest.labels)
-    seg = build_seg(series, labels, segment_specs(engine.manifest), algorithm_identity(engine))
-    report = build_report(engine, series, seg, measurements)
+    seg = build_seg(series, labels, segment_specs(engine.manifest), algorithm_identity(engine), uid=uid)
+    report = build_report(engine, series, seg, measurements, uid=uid)
     with staged_directory(out_dir, access=Access.PUBLIC) as stage:
         try:
             outputs = [SEG_NAME]

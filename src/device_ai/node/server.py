@@ -22,6 +22,11 @@ an exception out of the handler: the server keeps serving.
 
 A background thread hands each series that has been idle for ``node_series_idle_s`` to
 analysis (:meth:`Spool.hand_off`). On start the spool is recovered first (:meth:`Spool.recover`).
+``serve`` also runs the worker and the outbound queue (:class:`device_ai.node.worker.Pipeline`)
+as two more threads of the same process: one process holds the spool's lock and the audit log
+handle, a SIGKILL stops everything at once (no orphaned child to race a restarted server), and
+the work that matters is CPU-bound in ONNX Runtime and numpy, which release the GIL, or waits on
+the network; every state they keep is on disk, so a restart resumes them.
 """
 
 from __future__ import annotations
@@ -82,7 +87,7 @@ def tls_context(ctx: Context) -> ssl.SSLContext | None:
 class NodeServer:
     """The node: spool, Storage SCP and assembly thread. ``start()``, then ``stop()``."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, *, pipeline: bool = False) -> None:
         settings = ctx.settings
         if not settings.node_allowed_calling_aets:
             raise ConfigError("no calling AE title is allowed to send to this node",
@@ -102,6 +107,8 @@ class NodeServer:
         self._server = None
         self._log = None
         self.trail: NodeTrail | None = None
+        self.run_pipeline = pipeline  # worker + outbound queue threads (device_ai.node.worker.Pipeline)
+        self.pipeline = None
 
     # --- life cycle ---
 
@@ -145,6 +152,11 @@ class NodeServer:
                                 "series_idle_s": f"{self.idle_s:g}"})
             self._assembler = threading.Thread(target=self._assemble_loop, name="device-ai-assembly", daemon=True)
             self._assembler.start()
+            if self.run_pipeline:
+                from device_ai.node.worker import Pipeline
+
+                self.pipeline = Pipeline(self.ctx, self.spool.root, self.trail)
+                self.pipeline.start()
             return host, port
         except BaseException:
             self._close()
@@ -161,6 +173,9 @@ class NodeServer:
         if self._assembler is not None:
             self._assembler.join(timeout=10)
             self._assembler = None
+        if self.pipeline is not None:
+            self.pipeline.stop()
+            self.pipeline = None
         try:
             if self.trail is not None and server is not None:
                 self.trail.stopped({"ae_title": self.settings.node_ae_title})
@@ -367,7 +382,7 @@ class NodeServer:
 def serve_until(ctx: Context, stop: threading.Event, announce=print) -> int:  # noqa: ANN001
     """Run the node until ``stop`` is set (the CLI sets it on SIGTERM or SIGINT)."""
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
-    node = NodeServer(ctx)
+    node = NodeServer(ctx, pipeline=True)
     host, port = node.start()
     announce(f"device-ai serve: AE {ctx.settings.node_ae_title} listening on {host}:{port}"
              f"{' (TLS)' if node.ssl_context else ''}; spool {node.spool.root}; series ready after "

@@ -13,7 +13,8 @@ from __future__ import annotations
 import threading
 
 from device_ai.audit.entry import (APPLICATION_ACTIVITY, APPLICATION_START, APPLICATION_STOP, DICOM_ASSOCIATION,
-                                   INSTANCES_TRANSFERRED, SERIES_READY, AuditObject, Outcome)
+                                   INSTANCES_TRANSFERRED, RESULT_DEAD_LETTERED, SERIES_READY, SERIES_REFUSED,
+                                   AuditObject, Outcome)
 from device_ai.node.spool import InstanceKey, Ready
 
 
@@ -75,6 +76,43 @@ class NodeTrail:
         objects = ((AuditObject(kind="study", id=ready.study),) if ready.study else ()) + (
             AuditObject(kind="series", id=ready.series),)
         self._append(SERIES_READY, objects=objects, details=details)
+
+
+    def series_refused(self, ready: Ready, *, code: str, reason: str) -> None:
+        """The worker refused a generation: no result; ``reason`` is the device's typed error message."""
+        objects = ((AuditObject(kind="study", id=ready.study),) if ready.study else ()) + (
+            AuditObject(kind="series", id=ready.series),)
+        self._append(SERIES_REFUSED, action="R", outcome=Outcome.MINOR_FAILURE, objects=objects,
+                     details={"generation": str(ready.generation), "error": code, "reason": reason})
+
+    def result_sent(self, entry: dict, destination, *, ok: bool, reason: str) -> None:  # noqa: ANN001 - Destination
+        """One attempt to send a result file to a destination (action R: the node is the source)."""
+        details = {"destination": destination.name, "kind": destination.kind, "generation": str(entry["generation"]),
+                   "result": entry["role"], "attempt": str(entry["attempts"]), "sop_class": entry["sop_class_uid"],
+                   "peer": _peer(destination)}
+        details["response" if ok else "reason"] = reason
+        self._append(INSTANCES_TRANSFERRED, action="R", outcome=Outcome.SUCCESS if ok else Outcome.MINOR_FAILURE,
+                     objects=_result_objects(entry), details=details)
+
+    def result_dead_lettered(self, entry: dict, destination, *, reason: str) -> None:  # noqa: ANN001
+        self._append(RESULT_DEAD_LETTERED, action="R", outcome=Outcome.SERIOUS_FAILURE, objects=_result_objects(entry),
+                     details={"destination": destination.name, "generation": str(entry["generation"]),
+                              "result": entry["role"], "attempts": str(entry["attempts"]), "reason": reason,
+                              "peer": _peer(destination)})
+
+
+def _peer(destination) -> str:  # noqa: ANN001
+    if destination.kind == "dimse":
+        return f"{destination.ae_title}@{destination.host}:{destination.port}"
+    return str(destination.url)
+
+
+def _result_objects(entry: dict) -> tuple[AuditObject, ...]:
+    from device_ai.pseudonyms import pseudonym
+
+    objects = (AuditObject(kind="study", id=entry["study"]),) if entry.get("study") else ()
+    return objects + (AuditObject(kind="series", id=entry["series"]),
+                      AuditObject(kind="instance", id=pseudonym("instance", entry["sop_instance_uid"]), role="result"))
 
 
 def _objects(key: InstanceKey) -> tuple[AuditObject, ...]:

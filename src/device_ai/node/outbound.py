@@ -1,0 +1,268 @@
+"""The node's outbound queue (issue 15 item 3): every result file (SEG, SR) is sent to every
+configured destination (``node_destinations``), by C-STORE (pynetdicom) or DICOMweb STOW-RS,
+with retries and exponential backoff, persisted on disk so that a restart resumes it.
+
+Layout under ``DEVICE_AI_HOME/node/outbound`` (owner-only)::
+
+    pending/<D>/<S>.gen-NNNN.<role>.json   one entry per (destination D, result file): the file to
+                                           send, attempts, next attempt (epoch s), the errors so far;
+                                           rewritten atomically after each failure
+    sent/<D>/<same name>                   created once after the destination confirmed the instance
+    dead/<D>/<same name>                   created once after node_send_max_attempts failures, with
+                                           every reason; the pending entry is then removed
+
+An entry is created once (never over one that exists in pending/, sent/ or dead/), so a worker
+that enqueues again after a crash adds nothing. Sending is at least once: a process killed
+after the destination stored an instance and before ``sent/`` was written sends it again on
+restart; the result's UIDs are the same (derived per series and generation), so the receiver
+holds the same instance, never a second result. C-STORE Success and the Warning statuses
+(0xB000, 0xB006, 0xB007) count as stored; STOW-RS counts an instance as stored only when the
+response's Referenced SOP Sequence (0008,1199) names it (the HTTP status alone is ambiguous,
+reference/integration.md §1), and reports the Failed SOP Sequence's reason otherwise.
+
+Every send, failure and dead letter is an audit entry (DICOM Instances Transferred, action R,
+or Result Dead-Lettered), naming the study, series and result instance by keyed pseudonym.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from device_ai.atomic_io import fsync_directory
+from device_ai.config import Destination, Settings
+from device_ai.node.spool import _create_once, _names, _private, _write_durably, utc_text
+
+LOG = logging.getLogger("device_ai.node.outbound")
+STORED_STATUSES = {0x0000, 0xB000, 0xB006, 0xB007}
+SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
+COMPREHENSIVE_3D_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.34"
+MAX_ERRORS_KEPT = 20
+
+
+class SendFailed(Exception):
+    """A send that did not store the instance; the message is the reason kept and audited."""
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    role: str  # "seg" or "sr"
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+
+
+def backoff_s(attempts: int, settings: Settings) -> float:
+    """Wait after the ``attempts``-th failure: base x 2^(attempts-1), at most the maximum."""
+    return min(settings.node_send_retry_max_s, settings.node_send_retry_base_s * 2 ** max(0, attempts - 1))
+
+
+class Outbound:
+    def __init__(self, root: Path, settings: Settings, trail=None) -> None:  # noqa: ANN001 - NodeTrail
+        self.root = Path(root)
+        self.base = self.root / "outbound"
+        self.settings = settings
+        self.destinations = {d.name: d for d in settings.node_destinations}
+        self.trail = trail
+        self._lock = threading.Lock()
+        for state in ("pending", "sent", "dead"):
+            for name in self.destinations:
+                _private(self.base / state / name)
+
+    # --- enqueueing (the worker) ---
+
+    def enqueue(self, key: str, *, study: str, series: str, generation: int, files: list[ResultFile]) -> int:
+        """One pending entry per destination and file unless it exists in any state; returns how many
+        were created. Idempotent."""
+        created = 0
+        with self._lock:
+            for dest in self.destinations:
+                for result in files:
+                    name = f"{key}.{result.role}.json"
+                    if any((self.base / state / dest / name).exists() for state in ("pending", "sent", "dead")):
+                        continue
+                    entry = {"format": 1, "destination": dest, "key": key, "role": result.role,
+                             "file": str(result.path.relative_to(self.root)), "sop_class_uid": result.sop_class_uid,
+                             "sop_instance_uid": result.sop_instance_uid, "study": study, "series": series,
+                             "generation": generation, "attempts": 0, "next_attempt": 0.0, "errors": [],
+                             "queued_utc": utc_text(time.time())}
+                    if _create_once(self.base / "pending" / dest / name, _dump(entry)):
+                        created += 1
+        return created
+
+    # --- sending ---
+
+    def pending(self, dest: str) -> list[Path]:
+        folder = self.base / "pending" / dest
+        return [folder / n for n in _names(folder) if n.endswith(".json")]
+
+    def send_due(self, now: float | None = None, stop: threading.Event | None = None) -> int:
+        """Try every entry whose next attempt is due; returns how many were stored."""
+        stored = 0
+        for dest in self.destinations:
+            for path in self.pending(dest):
+                if stop is not None and stop.is_set():
+                    return stored
+                try:
+                    entry = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    continue  # removed meanwhile
+                if entry["next_attempt"] > (time.time() if now is None else now):
+                    continue
+                if self._attempt(dest, path, entry):
+                    stored += 1
+        return stored
+
+    def _attempt(self, dest_name: str, path: Path, entry: dict) -> bool:
+        dest = self.destinations[dest_name]
+        file = self.root / entry["file"]
+        try:
+            detail = send(dest, file, entry["sop_class_uid"], entry["sop_instance_uid"], self.settings)
+        except SendFailed as exc:
+            self._failed(dest_name, path, entry, str(exc))
+            return False
+        except Exception as exc:  # a defect or an unreadable result file: counted like any failure
+            LOG.exception("send to %s failed unexpectedly", dest_name)
+            self._failed(dest_name, path, entry, f"internal error: {type(exc).__name__}")
+            return False
+        entry = {**entry, "attempts": entry["attempts"] + 1, "sent_utc": utc_text(time.time()), "response": detail}
+        if self.trail is not None:  # the trail first: at least once, even if killed before sent/ is written
+            self.trail.result_sent(entry, dest, ok=True, reason=detail)
+        with self._lock:
+            _create_once(self.base / "sent" / dest_name / path.name, _dump(entry))
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            fsync_directory(path.parent)
+        return True
+
+    def _failed(self, dest_name: str, path: Path, entry: dict, reason: str) -> None:
+        now = time.time()
+        attempts = entry["attempts"] + 1
+        errors = [*entry["errors"], {"utc": utc_text(now), "reason": reason}][-MAX_ERRORS_KEPT:]
+        entry = {**entry, "attempts": attempts, "errors": errors, "last_error": reason}
+        dest = self.destinations[dest_name]
+        if attempts >= self.settings.node_send_max_attempts:
+            if self.trail is not None:
+                self.trail.result_dead_lettered(entry, dest, reason=reason)
+            with self._lock:
+                _create_once(self.base / "dead" / dest_name / path.name,
+                             _dump({**entry, "dead_utc": utc_text(now)}))
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                fsync_directory(path.parent)
+            return
+        entry["next_attempt"] = now + backoff_s(attempts, self.settings)
+        if self.trail is not None:
+            self.trail.result_sent(entry, dest, ok=False, reason=reason)
+        with self._lock:
+            if path.exists():
+                _write_durably(path, _dump(entry))
+
+    # --- the thread ---
+
+    def run(self, stop: threading.Event, poll_s: float = 0.2) -> None:
+        while not stop.is_set():
+            try:
+                self.send_due(stop=stop)
+            except Exception:  # keep sending; the queue is on disk
+                LOG.exception("outbound pass failed; retrying")
+            stop.wait(poll_s)
+
+
+def _dump(entry: dict) -> bytes:
+    return json.dumps(entry, indent=1, sort_keys=True).encode()
+
+
+def send(dest: Destination, file: Path, sop_class: str, sop_instance: str, settings: Settings) -> str:
+    """Send one Part 10 file; returns a short description of the confirmation, or raises SendFailed."""
+    if dest.kind == "dimse":
+        return send_dimse(dest, file, settings.node_ae_title)
+    return send_stow(dest, file, sop_instance)
+
+
+def send_dimse(dest: Destination, file: Path, calling_ae: str) -> str:
+    import pydicom
+    from pynetdicom import AE
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    ds = pydicom.dcmread(file)
+    ae = AE(ae_title=calling_ae)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = dest.timeout_s
+    ae.connection_timeout = dest.timeout_s
+    for sop_class in (SEG_STORAGE, COMPREHENSIVE_3D_SR_STORAGE):
+        ae.add_requested_context(sop_class, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    try:
+        assoc = ae.associate(dest.host, dest.port, ae_title=dest.ae_title)
+    except OSError as exc:
+        raise SendFailed(f"cannot connect to {dest.host}:{dest.port}: {exc.strerror or exc}") from exc
+    if not assoc.is_established:
+        if assoc.is_rejected:
+            raise SendFailed(f"association rejected by {dest.ae_title}@{dest.host}:{dest.port}")
+        raise SendFailed(f"no association with {dest.ae_title}@{dest.host}:{dest.port} (not reachable or aborted)")
+    try:
+        status = assoc.send_c_store(ds)
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    if status is None or "Status" not in status:
+        raise SendFailed("no C-STORE response (timeout or association aborted)")
+    code = int(status.Status)
+    if code not in STORED_STATUSES:
+        raise SendFailed(f"C-STORE status 0x{code:04X}")
+    return f"C-STORE status 0x{code:04X}"
+
+
+def send_stow(dest: Destination, file: Path, sop_instance: str) -> str:
+    data = file.read_bytes()
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + data
+            + f"\r\n--{boundary}--\r\n".encode())
+    request = urllib.request.Request(dest.url, data=body, method="POST", headers={
+        "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
+        "Accept": "application/dicom+json"})
+    try:
+        with urllib.request.urlopen(request, timeout=dest.timeout_s) as response:  # noqa: S310 - configured URL
+            code, payload = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        code, payload = exc.code, exc.read() or b""
+    except (urllib.error.URLError, OSError) as exc:
+        raise SendFailed(f"cannot reach {dest.url}: {getattr(exc, 'reason', exc)}") from exc
+    try:
+        answer = json.loads(payload or b"{}")
+    except ValueError:
+        answer = {}
+    if isinstance(answer, list):
+        answer = answer[0] if answer else {}
+    stored = {item.get("00081155", {}).get("Value", [None])[0]
+              for item in answer.get("00081199", {}).get("Value", []) if isinstance(item, dict)}
+    if sop_instance in stored:
+        return f"STOW-RS HTTP {code}, instance in the stored-instances list"
+    failed = [item for item in answer.get("00081198", {}).get("Value", [])
+              if isinstance(item, dict) and item.get("00081155", {}).get("Value", [None])[0] == sop_instance]
+    reason = ""
+    if failed:
+        value = failed[0].get("00081197", {}).get("Value", [None])[0]
+        reason = f", Failure Reason {value:#06x}" if isinstance(value, int) else ", in the Failed SOP Sequence"
+    raise SendFailed(f"STOW-RS HTTP {code}: instance not in the stored-instances list{reason}")
+
+
+def counts(root: Path) -> dict[str, dict[str, int]]:
+    """Entries per state and destination folder found on disk (for ``status``)."""
+    base = Path(root) / "outbound"
+    found: dict[str, dict[str, int]] = {}
+    for state in ("pending", "sent", "dead"):
+        for dest in _names(base / state):
+            found.setdefault(dest, {"pending": 0, "sent": 0, "dead": 0})[state] = len(
+                [n for n in _names(base / state / dest) if n.endswith(".json")])
+    return found
+
+
+__all__ = ["Outbound", "ResultFile", "SendFailed", "backoff_s", "counts", "send"]
