@@ -118,8 +118,9 @@ class Settings(BaseSettings):
     node_send_retry_base_s: float = Field(default=5.0, gt=0, le=3600, description="wait after the first failed "
                                           "send, s; doubled after each further failure")
     node_send_retry_max_s: float = Field(default=600.0, gt=0, le=86400, description="longest wait between sends, s")
-    node_analysis_max_attempts: int = Field(default=3, ge=1, le=100, description="analyses of one generation "
-                                            "interrupted by a crash before it is refused (a poison input)")
+    node_analysis_max_attempts: int = Field(default=5, ge=1, le=1000, description="analyses of one generation "
+                                            "interrupted by the process ending (crash, kill) before it is refused as "
+                                            "a poison input")
 
     @field_validator("node_destinations")
     @classmethod
