@@ -189,3 +189,12 @@ def test_a_refused_series_gives_no_result_and_a_visible_reason(pipeline_node, st
     time.sleep(1.0)
     assert scp.files() == [] and _outbound("pending") == [] and _outbound("sent") == []
     assert not (spool() / "work" / f"{refused['series']}.gen-0001" / "result").exists()
+
+
+@pytest.mark.req("SRS-132")
+def test_a_destination_url_s_credentials_never_reach_the_trail() -> None:
+    from device_ai.config import Destination
+    from device_ai.node.trail import _peer
+
+    dest = Destination(name="web", kind="stow", url="https://site-user:secret@pacs.example:8443/dicom-web/studies")
+    assert _peer(dest) == "https://pacs.example:8443/dicom-web/studies"

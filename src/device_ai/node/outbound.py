@@ -104,10 +104,12 @@ class Outbound:
         folder = self.base / "pending" / dest
         return [folder / n for n in _names(folder) if n.endswith(".json")]
 
-    def send_due(self, now: float | None = None, stop: threading.Event | None = None) -> int:
-        """Try every entry whose next attempt is due; returns how many were stored."""
+    def send_due(self, now: float | None = None, stop: threading.Event | None = None,
+                 only: str | None = None) -> int:
+        """Try every entry whose next attempt is due (of destination ``only``, or all); returns how
+        many were stored."""
         stored = 0
-        for dest in self.destinations:
+        for dest in [only] if only is not None else list(self.destinations):
             for path in self.pending(dest):
                 if stop is not None and stop.is_set():
                     return stored
@@ -168,10 +170,12 @@ class Outbound:
 
     # --- the thread ---
 
-    def run(self, stop: threading.Event, poll_s: float = 0.2) -> None:
+    def run(self, stop: threading.Event, poll_s: float = 0.2, only: str | None = None) -> None:
+        """Send until ``stop``; the node runs one such thread per destination (``only``), so a
+        destination that hangs until its timeout does not hold the others back."""
         while not stop.is_set():
             try:
-                self.send_due(stop=stop)
+                self.send_due(stop=stop, only=only)
             except Exception:  # keep sending; the queue is on disk
                 LOG.exception("outbound pass failed; retrying")
             stop.wait(poll_s)

@@ -197,7 +197,8 @@ def _sop_instance(path: Path) -> str:
 
 
 class Pipeline:
-    """The worker and the outbound queue as two threads of the serving process (``start``/``stop``)."""
+    """The worker and the outbound queue (one sender per destination) as threads of the serving
+    process (``start``/``stop``)."""
 
     def __init__(self, ctx: Context, root: Path, trail=None) -> None:  # noqa: ANN001
         self.outbound = Outbound(root, ctx.settings, trail)
@@ -206,8 +207,11 @@ class Pipeline:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        for name, target in (("device-ai-worker", self.worker.run), ("device-ai-outbound", self.outbound.run)):
-            thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
+        threads = [threading.Thread(target=self.worker.run, args=(self._stop,), name="device-ai-worker", daemon=True)]
+        for dest in self.outbound.destinations:  # one sender per destination
+            threads.append(threading.Thread(target=self.outbound.run, args=(self._stop,), kwargs={"only": dest},
+                                            name=f"device-ai-outbound-{dest}", daemon=True))
+        for thread in threads:
             thread.start()
             self._threads.append(thread)
 
