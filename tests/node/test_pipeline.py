@@ -198,3 +198,47 @@ def test_a_destination_url_s_credentials_never_reach_the_trail() -> None:
 
     dest = Destination(name="web", kind="stow", url="https://site-user:secret@pacs.example:8443/dicom-web/studies")
     assert _peer(dest) == "https://pacs.example:8443/dicom-web/studies"
+
+
+@pytest.mark.req("SRS-127", "SRS-128")
+def test_the_queue_waits_for_the_backoff_and_dead_letters_at_exactly_n_failures(monkeypatch, tmp_path: Path) -> None:  # noqa: ANN001
+    """In process, with a sender that always fails (no network): attempt k is made only once its
+    backoff has passed, the entry stays pending after N-1 failures and is dead after N (a queue
+    that dead-letters early or never is caught)."""
+    from device_ai.node.outbound import Outbound, ResultFile, SendFailed
+
+    node_env(monkeypatch, node_destinations=destinations({"name": "scp", "kind": "dimse", "ae_title": "X",
+                                                          "host": "127.0.0.1", "port": 9}),
+             node_send_max_attempts=4, node_send_retry_base_s=10, node_send_retry_max_s=25)
+    calls: list[str] = []
+
+    def refuse(*args, **kwargs) -> str:  # noqa: ANN002, ANN003
+        calls.append("send")
+        raise SendFailed("C-STORE status 0xA700")
+
+    monkeypatch.setattr(outbound_module, "send", refuse)
+    queue = Outbound(spool(), context().settings)
+    result = spool() / "work" / "k" / "seg.dcm"
+    result.parent.mkdir(parents=True)
+    result.write_bytes(b"")
+    assert queue.enqueue("k", study="s", series="x", generation=1,
+                         files=[ResultFile("seg", result, outbound_module.SEG_STORAGE, "2.25.1")]) == 1
+    assert queue.enqueue("k", study="s", series="x", generation=1,
+                         files=[ResultFile("seg", result, outbound_module.SEG_STORAGE, "2.25.1")]) == 0
+    now = time.time()
+    waits = []
+    for attempt in range(1, 4):
+        queue.send_due(now=now)
+        [entry] = _outbound("pending")
+        assert entry["attempts"] == attempt and len(calls) == attempt
+        waits.append(entry["next_attempt"] - now)
+        queue.send_due(now=entry["next_attempt"] - 0.5)  # not yet due: no attempt
+        assert len(calls) == attempt
+        now = entry["next_attempt"]
+    assert [round(w) for w in waits] == [10, 20, 25]  # doubled, capped
+    queue.send_due(now=now)
+    assert _outbound("pending") == [] and len(calls) == 4
+    [dead] = _outbound("dead")
+    assert dead["attempts"] == 4 and [e["reason"] for e in dead["errors"]] == ["C-STORE status 0xA700"] * 4
+    assert queue.enqueue("k", study="s", series="x", generation=1,
+                         files=[ResultFile("seg", result, outbound_module.SEG_STORAGE, "2.25.1")]) == 0  # never again

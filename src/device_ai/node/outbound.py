@@ -109,6 +109,7 @@ class Outbound:
         """Try every entry whose next attempt is due (of destination ``only``, or all); returns how
         many were stored."""
         stored = 0
+        due_by = time.time() if now is None else now
         for dest in [only] if only is not None else list(self.destinations):
             for path in self.pending(dest):
                 if stop is not None and stop.is_set():
@@ -117,23 +118,23 @@ class Outbound:
                     entry = json.loads(path.read_text(encoding="utf-8"))
                 except (OSError, ValueError):
                     continue  # removed meanwhile
-                if entry["next_attempt"] > (time.time() if now is None else now):
+                if entry["next_attempt"] > due_by:
                     continue
-                if self._attempt(dest, path, entry):
+                if self._attempt(dest, path, entry, now):
                     stored += 1
         return stored
 
-    def _attempt(self, dest_name: str, path: Path, entry: dict) -> bool:
+    def _attempt(self, dest_name: str, path: Path, entry: dict, now: float | None) -> bool:
         dest = self.destinations[dest_name]
         file = self.root / entry["file"]
         try:
             detail = send(dest, file, entry["sop_class_uid"], entry["sop_instance_uid"], self.settings)
         except SendFailed as exc:
-            self._failed(dest_name, path, entry, str(exc))
+            self._failed(dest_name, path, entry, str(exc), now)
             return False
         except Exception as exc:  # a defect or an unreadable result file: counted like any failure
             LOG.exception("send to %s failed unexpectedly", dest_name)
-            self._failed(dest_name, path, entry, f"internal error: {type(exc).__name__}")
+            self._failed(dest_name, path, entry, f"internal error: {type(exc).__name__}", now)
             return False
         entry = {**entry, "attempts": entry["attempts"] + 1, "sent_utc": utc_text(time.time()), "response": detail}
         if self.trail is not None:  # the trail first: at least once, even if killed before sent/ is written
@@ -145,8 +146,9 @@ class Outbound:
             fsync_directory(path.parent)
         return True
 
-    def _failed(self, dest_name: str, path: Path, entry: dict, reason: str) -> None:
-        now = time.time()
+    def _failed(self, dest_name: str, path: Path, entry: dict, reason: str, now: float | None) -> None:
+        """The next attempt is counted from the failure (``now`` given by a test: from that time)."""
+        now = time.time() if now is None else now
         attempts = entry["attempts"] + 1
         errors = [*entry["errors"], {"utc": utc_text(now), "reason": reason}][-MAX_ERRORS_KEPT:]
         entry = {**entry, "attempts": attempts, "errors": errors, "last_error": reason}
