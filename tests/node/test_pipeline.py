@@ -175,7 +175,7 @@ def test_a_restart_resumes_the_queue(pipeline_node, storescp, tiny_model, monkey
         assert _delivered(scp, delivered) is not None  # the check catches a queue that forgets
 
 
-@pytest.mark.req("SRS-130")
+@pytest.mark.req("SRS-130", "SRS-131")
 def test_a_refused_series_gives_no_result_and_a_visible_reason(pipeline_node, storescp, tiny_model) -> None:  # noqa: ANN001
     scp = storescp()
     node = pipeline_node(node_destinations=destinations(scp.destination()))
@@ -189,6 +189,11 @@ def test_a_refused_series_gives_no_result_and_a_visible_reason(pipeline_node, st
     time.sleep(1.0)
     assert scp.files() == [] and _outbound("pending") == [] and _outbound("sent") == []
     assert not (spool() / "work" / f"{refused['series']}.gen-0001" / "result").exists()
+    from device_ai.node.status import node_status, render
+
+    status = node_status(context())  # visible to the operator
+    assert status["generations"]["refused"] == 1 and status["last_refusals"][0]["code"] == "DAI-210"
+    assert any(line.startswith("last refusals: ") and "DAI-210" in line for line in render(status))
 
 
 @pytest.mark.req("SRS-132")

@@ -22,7 +22,7 @@ from device_ai.config import Destination
 from device_ai.node.outbound import SendFailed, send_stow
 from tests.dicom.synthetic import part10
 from tests.node.conftest import NODE_AET, TIMEOUT, context, free_port, node_env, series_slices, wait_for
-from tests.node.pipeline_peers import by_modality, destinations, referenced_sources, sr_evidence, tiny_model  # noqa: F401
+from tests.node.pipeline_peers import destinations, referenced_sources, sr_evidence, tiny_model  # noqa: F401
 from tests.node.test_orthanc import PACS_AET, Orthanc, orthanc_binary
 
 PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")

@@ -12,12 +12,11 @@ import sys
 import threading
 from pathlib import Path
 
-import pydicom
 import pytest
 
 from conftest import dciodvfy_errors, require_tool
 from tests.dicom.synthetic import write
-from tests.node.conftest import SCU_AET, NODE_AET, TIMEOUT, associate, serve_process, series_slices, wait_for  # noqa: F401
+from tests.node.conftest import NODE_AET, SCU_AET, TIMEOUT, associate, series_slices, wait_for
 from tests.node.pipeline_peers import (by_modality, destinations, referenced_sources, sr_evidence, storescp,  # noqa: F401
                                        tiny_model)
 
