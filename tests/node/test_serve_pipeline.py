@@ -6,6 +6,7 @@ with SIGKILL at random moments and restarted. Model: the tiny signed test packag
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -87,9 +88,9 @@ def _send_in_background(port: int, slices, acknowledged: set[str]) -> threading.
 @pytest.mark.slow
 @pytest.mark.req("SRS-129")
 def test_sigkill_at_random_moments_loses_nothing_and_duplicates_no_result(serve_process, storescp, tiny_model) -> None:  # noqa: ANN001
-    """5 rounds: serve started, a 12-slice series sent, serve SIGKILLed at a random moment
-    (receiving, assembling, analysing or sending), restarted by the next round; then one last
-    run until everything settled."""
+    """5 rounds (DEVICE_AI_TEST_KILL_ROUNDS, e.g. 20 for the issue's figure): serve started, a
+    12-slice series sent, serve SIGKILLed at a random moment (receiving, assembling, analysing or
+    sending), restarted by the next round; then one last run until everything settled."""
     from device_ai.dicom.uids import derived_uid
     from device_ai.node.spool import ready_markers
     from device_ai.node.worker import generation_state, key_of, uid_seed
@@ -103,7 +104,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_no_result(serve_
                 "node_analysis_max_attempts": 100}  # kills are ours here, not a poison input's
     acknowledged: set[str] = set()
     series: dict[str, list] = {}
-    for round_number in range(5):
+    for round_number in range(int(os.environ.get("DEVICE_AI_TEST_KILL_ROUNDS", "5"))):
         node = serve_process(**settings) if round_number == 0 else serve_process()
         slices = series_slices(series=f"kill-{round_number}", count=12, rows=ROWS)
         series[slices[0].SeriesInstanceUID] = slices
