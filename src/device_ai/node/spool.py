@@ -64,7 +64,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from device_ai.atomic_io import fsync_directory
+from device_ai.atomic_io import fsync_directory, write_once
 from device_ai.errors import ConfigError
 
 OPEN = "open"
@@ -399,25 +399,13 @@ def _write_durably(path: Path, data: bytes) -> None:
 
 def _create_once(path: Path, data: bytes) -> bool:
     """Create ``path`` with ``data`` unless the name exists (then False, nothing changed): the
-    complete file is fsynced under a temporary name and hard-linked, so the name never holds a
-    partial file and is never replaced."""
+    name never holds a partial file and is never replaced (``atomic_io.write_once``)."""
     if path.exists():
         return False
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(name, path)
-        except FileExistsError:
-            return False
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
-    fsync_directory(path.parent)
-    return True
+        return write_once(path, data)
+    except FileExistsError:
+        return False  # another writer created it first with other bytes: theirs stays
 
 
 def _timer(folder: Path) -> tuple[float, str]:
