@@ -46,7 +46,7 @@ def test_truncation_at_every_offset_recovers_or_fails_and_verify_reports_missing
     note.write_bytes(checkpoint)
     for cut in range(len(data) + 1):
         folder = tmp_path / f"cut{cut}"
-        folder.mkdir()
+        folder.mkdir(mode=0o700)  # the device refuses a log folder others can read
         (folder / LOG_NAME).write_bytes(data[:cut])
         complete = sum(1 for end in boundaries if end <= cut)
         report = verify_log(folder, vkey, [note])
