@@ -168,6 +168,16 @@ def _with_hidden_external(where: str) -> bytes:
         node = helper.make_node("Constant", [], ["c"], value=_external("in_function"))
         model.functions.append(helper.make_function("local.test", "Hidden", [], ["c"], [node],
                                                     [helper.make_opsetid("", 17)]))
+    elif where == "function default attribute":  # found by the independent review of 09abfc8
+        node = helper.make_node("Constant", [], ["c"])
+        node.attribute.append(onnx.AttributeProto(name="value", ref_attr_name="v", type=onnx.AttributeProto.TENSOR))
+        function = helper.make_function("local.test", "Hidden", [], ["c"], [node], [helper.make_opsetid("", 17)])
+        function.attribute_proto.append(helper.make_attribute("v", _external("default_value")))
+        model.functions.append(function)
+    elif where == "training info":
+        info = onnx.TrainingInfoProto()
+        info.initialization.initializer.append(_external("training_init"))
+        model.training_info.append(info)
     else:  # a node attribute holding a list of sparse tensors
         sparse = helper.make_sparse_tensor(_external("sparse_values"), _external("sparse_indices"), [3])
         attribute = helper.make_attribute("hidden", [sparse])
@@ -176,7 +186,8 @@ def _with_hidden_external(where: str) -> bytes:
 
 
 @pytest.mark.req("SRS-008")
-@pytest.mark.parametrize("where", ["model-local function", "list of sparse tensors"])
+@pytest.mark.parametrize("where", ["model-local function", "list of sparse tensors", "function default attribute",
+                                   "training info"])
 def test_external_data_hidden_in_functions_or_sparse_tensor_lists_is_refused(
         where: str, tmp_path: Path, key: Ed25519PrivateKey, trusted: dict) -> None:
     package = make_package(tmp_path / "hidden", key, onnx_bytes=_with_hidden_external(where))

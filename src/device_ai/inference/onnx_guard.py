@@ -23,17 +23,21 @@ def _node_tensors(nodes: Iterable[onnx.NodeProto]) -> Iterator[onnx.TensorProto]
     """Every tensor held in the attributes of ``nodes``, sub-graphs included."""
     for node in nodes:
         for attribute in node.attribute:
-            if attribute.HasField("t"):
-                yield attribute.t
-            yield from attribute.tensors
-            if attribute.HasField("sparse_tensor"):
-                yield from _sparse(attribute.sparse_tensor)
-            for sparse in attribute.sparse_tensors:
-                yield from _sparse(sparse)
-            if attribute.HasField("g"):
-                yield from _graph_tensors(attribute.g)
-            for subgraph in attribute.graphs:
-                yield from _graph_tensors(subgraph)
+            yield from _attribute_tensors(attribute)
+
+
+def _attribute_tensors(attribute: onnx.AttributeProto) -> Iterator[onnx.TensorProto]:
+    if attribute.HasField("t"):
+        yield attribute.t
+    yield from attribute.tensors
+    if attribute.HasField("sparse_tensor"):
+        yield from _sparse(attribute.sparse_tensor)
+    for sparse in attribute.sparse_tensors:
+        yield from _sparse(sparse)
+    if attribute.HasField("g"):
+        yield from _graph_tensors(attribute.g)
+    for subgraph in attribute.graphs:
+        yield from _graph_tensors(subgraph)
 
 
 def _graph_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
@@ -44,10 +48,17 @@ def _graph_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
 
 
 def model_tensors(model: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
-    """Every tensor of the model: the graph's and those inside model-local functions."""
+    """Every tensor of the model: the graph's, those inside model-local functions (nodes and
+    default attribute values) and those of training info graphs."""
     yield from _graph_tensors(model.graph)
     for function in model.functions:
         yield from _node_tensors(function.node)
+        # default attribute values of the function (a Constant bound to one reaches ORT too)
+        for attribute in function.attribute_proto:
+            yield from _attribute_tensors(attribute)
+    for info in model.training_info:
+        yield from _graph_tensors(info.initialization)
+        yield from _graph_tensors(info.algorithm)
 
 
 def check_onnx_bytes(model_bytes: bytes, manifest: ModelManifest) -> None:
