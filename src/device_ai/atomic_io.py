@@ -65,6 +65,39 @@ class Access(enum.Enum):
         return 0o700 if self is Access.PRIVATE else 0o777 & ~process_umask()
 
 
+def _durable_temp(path: Path, data: bytes, mode: int | None = None) -> str:
+    """``data`` written and fsynced in a new temporary file beside ``path`` (0600 from
+    ``mkstemp``, or ``mode`` set before the fsync so it is as durable as the data); its name.
+    Nothing is left behind on failure."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    return tmp_name
+
+
+def replace_durably(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Atomic replace of ``path`` (its folder must exist): temporary file fsynced, renamed,
+    folder fsynced. OS errors propagate as they are."""
+    path = Path(path)
+    tmp_name = _durable_temp(path, data, mode)
+    try:
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    fsync_directory(path.parent)
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, access: Access = Access.PRIVATE) -> Path:
     """Write ``data`` to ``path`` atomically and durably, with the mode of ``access``.
 
@@ -73,20 +106,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, access: Access = Access.PRIVA
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                if access is not Access.PRIVATE:
-                    os.fchmod(handle.fileno(), access.file_mode())
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-            raise
-        fsync_directory(path.parent)
+        replace_durably(path, data, None if access is Access.PRIVATE else access.file_mode())
     except OSError as exc:
         raise OutputError(
             f"could not write {path}: {exc.strerror or exc}",
@@ -104,12 +124,8 @@ def write_once(path: Path, data: bytes) -> bool:
     under the same name is a :class:`FileExistsError`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp_name = _durable_temp(path, data)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         try:
             os.link(tmp_name, path)
         except FileExistsError:
