@@ -430,3 +430,34 @@ def test_dicom_modules_import_without_torch() -> None:
             "device_ai.dicom.seg, sys; assert 'torch' not in sys.modules, 'torch was imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.req("SRS-010")
+@pytest.mark.req("SRS-011")
+def test_rle_frame_that_does_not_match_the_header_is_refused_not_cut(tmp_path: Path) -> None:
+    """A frame encoded from a larger image decodes to more bytes than Rows x Columns; pydicom only
+    warns and keeps the first bytes, which would analyze a different image than the one sent."""
+    from pydicom import dcmread
+    from pydicom.encaps import generate_frames
+    from pydicom.uid import RLELossless
+
+    def rle_series(folder: Path, size: int) -> list[Path]:
+        paths = write_series(folder, phantom_hu(2, size))
+        for path in paths:
+            ds = dcmread(path)
+            ds.compress(RLELossless)
+            ds.save_as(path, enforce_file_format=True)
+        return paths
+
+    good = rle_series(tmp_path / "good", 256)
+    uncompressed = load_series(write_series(tmp_path / "plain", phantom_hu(2, 256)), DEMO_CONTRACT)
+    assert np.array_equal(load_series(good, DEMO_CONTRACT).hu, uncompressed.hu)  # control: valid RLE reads
+
+    larger = rle_series(tmp_path / "larger", 300)
+    for target, source in zip(good, larger):
+        ds = dcmread(target)
+        ds.PixelData = encapsulate(list(generate_frames(dcmread(source).PixelData, number_of_frames=1)))
+        ds.save_as(target, enforce_file_format=True)
+    with pytest.raises(DicomReadError, match="do not match the header") as info:
+        load_series(good, DEMO_CONTRACT)
+    assert "slice000.dcm" in info.value.message

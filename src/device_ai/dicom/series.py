@@ -112,16 +112,24 @@ def _decoder_problem(ds: Dataset) -> tuple[str, str] | None:
 
 def _decode(ds: Dataset) -> np.ndarray:
     """HU of one slice; DicomReadError (message without the file name) if the pixel data are corrupt."""
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             pixels = ds.pixel_array
     except Exception as exc:
-        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown")
         raise DicomReadError(
             f"pixel data cannot be decoded (transfer syntax {syntax}: {' '.join(str(exc).split())[:120]})",
             hint="the pixel data are corrupt; send the series again, uncompressed",
         ) from exc
+    if caught:
+        # A decoder warning means the data do not match the header (e.g. an RLE segment longer
+        # than Rows x Columns, silently cut by pydicom): the image shown would not be the one sent.
+        raise DicomReadError(
+            f"pixel data do not match the header (transfer syntax {syntax}: "
+            f"{' '.join(str(caught[0].message).split())[:120]})",
+            hint="the pixel data are corrupt; send the series again, uncompressed",
+        )
     if pixels.shape != (ds.Rows, ds.Columns):
         raise DicomReadError(f"pixel data have shape {pixels.shape}, the header says {ds.Rows} x {ds.Columns}",
                              hint="the pixel data are corrupt; send the series again, uncompressed")
