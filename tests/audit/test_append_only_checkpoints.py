@@ -166,3 +166,28 @@ def test_probe_replay_delete_then_model_verify_then_audit_verify_fails(
     assert cli.main(["audit", "verify"]) == AuditIntegrityError.exit_code
     assert "FAIL" in capsys.readouterr().out
     assert cli.main(["audit", "verify", "--checkpoint", str(tmp_path / "off-site")]) == AuditIntegrityError.exit_code
+
+
+@pytest.mark.req("SRS-106")
+def test_a_forged_length_on_the_last_unsigned_record_is_not_cut(tmp_path: Path) -> None:
+    """The last record was acknowledged but no checkpoint covers it yet, and nothing follows it,
+    so no hidden frame is there to find: its own checksum shows it is complete."""
+    folder = tmp_path / "audit"
+    log = AuditLog.open(folder)
+    for i in range(3):
+        log.append(ANALYSIS_RUN, details={"i": str(i)})
+    log.file.close()  # acknowledged, not yet checkpointed
+    forged = _forge_length(folder, 2, 0x000F0000)
+    assert scan(forged).torn_bytes and store.complete_frame_in(forged[scan(forged).good_end:]) is None
+    with pytest.raises(AuditIntegrityError, match="length was altered"):
+        AuditLog.open(folder)
+    assert (folder / LOG_NAME).read_bytes() == forged, "the device cut or changed the log"
+
+
+@pytest.mark.req("SRS-106")
+def test_lengthened_record_check_tells_a_forged_length_from_a_torn_write() -> None:
+    frame = store.frame(b'{"seq": 7, "event": "x"}')
+    lengthened = store.FRAME.pack(0x000F0000, struct.unpack_from(">I", frame, 4)[0]) + frame[store.FRAME.size:]
+    assert store.lengthened_record(lengthened)
+    assert not store.lengthened_record(frame[:-2])  # a torn write: the CRC covers bytes never written
+    assert not store.lengthened_record(frame[: store.FRAME.size])

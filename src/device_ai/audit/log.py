@@ -23,7 +23,7 @@ from device_ai.atomic_io import atomic_write_bytes, write_once
 from device_ai.audit import merkle
 from device_ai.audit.checkpoint import Checkpoint, parse_checkpoint, sign_note, verifier_key, verify_note
 from device_ai.audit.entry import LOG_RECOVERED, Actor, AuditEntry, AuditObject, Code, Outcome, utc_now
-from device_ai.audit.store import RecordFile, complete_frame_in, scan
+from device_ai.audit.store import RecordFile, complete_frame_in, lengthened_record, scan
 from device_ai.config import load_settings
 from device_ai.errors import AuditCheckpointFailed, AuditError, AuditIntegrityError, DeviceAIError
 from device_ai.keystore import AUDIT_KEY_NAME, device_home, ed25519_key, private_dir
@@ -113,6 +113,11 @@ class AuditLog:
                 f"audit log {self.file.path}: the record at byte {at} declares a length past the end of the file, "
                 f"but a complete record follows at byte {at + inside}: a length was altered, the tail is not a torn "
                 "write; the device will not cut it and stopped writing", hint=hint)
+        if lengthened_record(tail):
+            raise AuditIntegrityError(
+                f"audit log {self.file.path}: the record at byte {at} is complete (its checksum holds) but declares "
+                "a length past the end of the file: a length was altered, the tail is not a torn write; the device "
+                "will not cut it and stopped writing", hint=hint)
         signed = self._signed_size()
         if signed > len(self.leaf_hashes):
             raise AuditIntegrityError(

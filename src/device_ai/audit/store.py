@@ -94,6 +94,16 @@ def complete_frame_in(tail: bytes) -> int | None:
     return None
 
 
+def lengthened_record(tail: bytes) -> bool:
+    """True when the "torn" record at the start of ``tail`` is complete and only its declared
+    length was made larger: everything after its frame header checks against its CRC. A torn
+    write has a CRC over bytes that never reached the file, so it cannot check."""
+    if len(tail) <= FRAME.size:
+        return False
+    _, crc = FRAME.unpack_from(tail, 0)
+    return zlib.crc32(tail[FRAME.size :]) == crc
+
+
 def frame(payload: bytes) -> bytes:
     if len(payload) > MAX_RECORD:
         raise AuditError(f"audit entry of {len(payload)} bytes exceeds {MAX_RECORD}")
