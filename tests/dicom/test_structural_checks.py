@@ -50,9 +50,18 @@ def _refusal(paths: list[Path]) -> InputRefused:
     ("StudyTime", "256199", "StudyTime '256199' is not a valid TM value"),
     ("StudyInstanceUID", "1.2.abc..4", "StudyInstanceUID '1.2.abc..4' is not a valid UI value"),
     ("SeriesInstanceUID", "not a uid", "SeriesInstanceUID 'not a uid' is not a valid UI value"),
+    # Type 3 values of the Patient and Study modules the results repeat (independent review, issue 22)
+    ("PatientAge", "45", "PatientAge '45' is not a valid AS value"),
+    ("StudyDescription", "X" * 100, "StudyDescription 'XXXX"),
+    ("IssuerOfPatientID", "I" * 80, "IssuerOfPatientID 'IIII"),
+    ("PatientBirthTime", "256199", "PatientBirthTime '256199' is not a valid TM value"),
+    # one value where DICOM allows one (PS3.6 VM 1)
+    ("FrameOfReferenceUID", ["1.2.3", "1.2.4"], "FrameOfReferenceUID holds 2 values; DICOM allows one"),
+    ("SpacingBetweenSlices", [1.0, 2.0], "SpacingBetweenSlices holds 2 values; DICOM allows one"),
+    ("StudyDate", ["20260101", "20260102"], "StudyDate holds 2 values; DICOM allows one"),
 ])
 def test_a_malformed_value_the_result_would_copy_is_refused_before_inference(
-        keyword: str, value: str, said: str, tmp_path: Path) -> None:
+        keyword: str, value: object, said: str, tmp_path: Path) -> None:
     import warnings
 
     with warnings.catch_warnings():
@@ -131,3 +140,30 @@ def test_an_out_of_order_element_is_refused_and_an_ordered_file_is_read(tmp_path
     ordered = tmp_path / "ordered.dcm"  # negative control: the same file as written by pydicom
     ordered.write_bytes(part10(valid_slice()))
     assert read_dataset(ordered).Modality == "CT"
+
+
+@pytest.mark.req("SRS-108")
+def test_an_enumerated_value_highdicom_refuses_is_an_input_refusal_before_inference(tmp_path: Path) -> None:
+    """PatientSex 'Q' is a valid CS but not one of M, F, O: only the writers know; the pre-flight
+    builds a SEG and an SR of a one-voxel label map and turns their refusal into exit 3."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from device_ai.inference.analyze import analyze
+    from device_ai.inference.engine import LockedEngine
+    from device_ai.model.package import signing
+    from tests.package_factory import make_package
+
+    key = Ed25519PrivateKey.generate()
+    engine = LockedEngine.load(make_package(tmp_path / "pkg", key),
+                               trusted_keys={signing.key_id(key.public_key()): key.public_key()})
+    segmented = []
+    inference = lambda *args, **kwargs: segmented.append(1)  # noqa: E731 - observe: must never run
+
+    _series(tmp_path / "bad", lambda ds: setattr(ds, "PatientSex", "Q"))
+    with pytest.raises(InputRefused, match="PatientSex") as refused:
+        analyze(tmp_path / "bad", tmp_path / "out-bad", engine, observe=inference)
+    assert refused.value.exit_code == 3 and not segmented and not (tmp_path / "out-bad").exists()
+
+    _series(tmp_path / "good", lambda ds: setattr(ds, "PatientSex", "O"))  # control: a valid value
+    result = analyze(tmp_path / "good", tmp_path / "out-good", engine)
+    assert (result.out_dir / "segmentation.dcm").exists()

@@ -22,7 +22,7 @@ import numpy as np
 import device_ai
 from device_ai.atomic_io import Access, atomic_write_bytes, atomic_write_text, staged_directory
 from device_ai.dicom.contract import InputContract
-from device_ai.errors import OutputError
+from device_ai.errors import ContractViolation, OutputError
 from device_ai.dicom.reader import ReadLimits, collect_input_files
 from device_ai.dicom.seg import AlgorithmIdentity, SegmentSpec, build_seg, write_seg
 from device_ai.dicom.series import CTSeries, load_series
@@ -111,6 +111,25 @@ def build_report(engine: LockedEngine, series: CTSeries, seg, measurements: Meas
     return build_sr(series, seg, volumes, lesions, lesion_spec, algorithm_identity(engine), uid=uid)
 
 
+def preflight_outputs(engine: LockedEngine, series: CTSeries) -> None:
+    """Build a SEG and an SR of a one-voxel label map before inference, so that a value of the
+    input the results must repeat (Patient and Study modules, character set) and that highdicom
+    refuses is an input refusal up front, not a device error after inference (issue 22). The
+    writers themselves decide, so this check cannot drift from them (~0.1 s for 48 slices)."""
+    labels = np.zeros(series.hu.shape, np.uint8)
+    labels[(0,) * labels.ndim] = 1
+    try:
+        seg = build_seg(series, labels, segment_specs(engine.manifest), algorithm_identity(engine))
+        build_report(engine, series, seg, measure(labels, series_spacing(series), label_defs=engine.manifest.labels))
+    except OutputError as exc:
+        reason = " ".join(str(exc.__cause__ or exc.message).split())[:160]
+        raise ContractViolation(
+            f"the results (SEG, SR) cannot repeat this series' Patient/Study attributes: {reason}",
+            hint="correct the named value in the source images (or send them through a DICOM normalizer), "
+                 "then send the series again",
+        ) from exc
+
+
 def series_spacing(series: CTSeries) -> tuple[float, float, float]:
     return (series.slice_spacing_mm, series.pixel_spacing_mm[0], series.pixel_spacing_mm[1])
 
@@ -193,6 +212,7 @@ def analyze(
     contract = InputContract.model_validate(engine.manifest.input_contract)
     files = collect_input_files(Path(input_path), limits)
     series = load_series(files, contract, limits)
+    preflight_outputs(engine, series)
     if loaded is not None:
         loaded(series)
     labels = segment_volume(engine, series.hu, series_spacing(series), progress, observe)
