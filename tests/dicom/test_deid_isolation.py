@@ -236,6 +236,22 @@ def test_a_fifo_is_refused_before_it_is_opened(tmp_path: Path, monkeypatch: pyte
     assert run_module._refuse_before_opening(inp / "a.dcm", RunConfig().limits) is None
 
 
+@pytest.mark.req("SRS-120")
+def test_a_symbolic_link_loop_is_quarantined_and_the_other_files_published(tmp_path: Path) -> None:
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "a.dcm").write_bytes(_slice(0))
+    (inp / "loop1.dcm").symlink_to(inp / "loop2.dcm")
+    (inp / "loop2.dcm").symlink_to(inp / "loop1.dcm")
+    (inp / "inside.dcm").symlink_to(inp / "a.dcm")  # control: a link inside the input is followed
+    result = _deidentifier().run([inp], tmp_path / "out", tmp_path / "q")
+    assert sorted((q.source.name, q.code) for q in result.quarantined) == [  # the link inside was read: a duplicate
+        ("inside.dcm", "duplicate-instance"), ("loop1.dcm", "link-loop"), ("loop2.dcm", "link-loop")]
+    assert len(result.written) == 1
+    copies = [p for p in (tmp_path / "q").iterdir() if p.name != QUARANTINE_INDEX]
+    assert len(copies) == 1  # the duplicate's copy; nothing was read from the loops
+
+
 @pytest.mark.req("SRS-110", "SRS-120")
 def test_an_over_limit_file_is_refused_by_its_size_and_never_read(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:

@@ -86,6 +86,7 @@ REASON_CODES: dict[str, str] = {
     "not-dicom": "not a DICOM Part 10 file, or not parseable as one",
     "read-limit": "exceeds a configured reading limit (elements, value size, nesting, inflation)",
     "link-outside-input": "a symbolic link leading outside the input folder; not followed",
+    "link-loop": "a symbolic link that cannot be resolved (a link loop); not followed",
     "not-composite": "not a composite instance (no SOP Class or SOP Instance UID)",
     "unknown-transfer-syntax": "transfer syntax not known",
     "missing-identity": "no Patient ID, Study, Series or SOP Instance UID to name the output by",
@@ -284,7 +285,7 @@ class Deidentifier:
         self.policy = Policy(self.table, frozenset(config.options) | {Option.BASIC}, load_safe_private())
         self.engine = Engine(self.policy)
         self.replacer = KeyedReplacer(config.secret if config.secret is not None else site_secret())
-        self._escaping: set[Path] = set()
+        self._unfollowable: dict[Path, str] = {}
 
     def deidentify(self, ds: Dataset) -> tuple[Dataset, bytes, FileState, list[Leak]]:
         """De-identify one parsed instance (a copy is made); returns the output data set, its
@@ -347,9 +348,9 @@ class Deidentifier:
 
         files: list[Path] = []
         skipped: list[Skipped] = []
-        self._escaping = set()
+        self._unfollowable = {}
         for path in inputs:
-            collect_entries(Path(path), self.config.limits, files, skipped, self._escaping)
+            collect_entries(Path(path), self.config.limits, files, skipped, self._unfollowable)
         result = RunResult(edition=self.table.edition, options=self.policy.options, files_in=len(files),
                            replacer=self.replacer, skipped=skipped)
         names: set[str] = set()
@@ -379,8 +380,9 @@ class Deidentifier:
         logged = _logged(self.replacer)
         before = tuple(len(mapping.order) for mapping in logged) if logged else ()
         try:
-            if path in self._escaping:
-                raise _Quarantine("link-outside-input", "a symbolic link leading outside the input folder")
+            if path in self._unfollowable:
+                code = self._unfollowable[path]
+                raise _Quarantine(code, REASON_CODES[code])
             refusal = _refuse_before_opening(path, self.config.limits)
             if refusal is not None:
                 raise _Quarantine(*refusal)
@@ -563,13 +565,14 @@ def _refuse_before_opening(path: Path, limits: ReadLimits) -> tuple[str, str] | 
 
 
 def collect_entries(input_path: Path, limits: ReadLimits, files: list[Path], skipped: list[Skipped],
-                    escaping: set[Path]) -> None:
+                    unfollowable: dict[Path, str]) -> None:
     """Append the files of one input to ``files`` and every other entry to ``skipped``.
 
     Like ``reader.collect_input_files`` (sorted, DICOMDIR never followed, no link leading
-    outside the input followed), but per file: a link that leads outside the input goes into
-    ``escaping`` and is quarantined unread, not a refusal of the whole run, and hidden files and
-    DICOMDIR are counted, not silently left out. More than ``max_files`` files is refused."""
+    outside the input followed), but per file: a link that leads outside the input, or a link
+    loop, goes into ``unfollowable`` with its quarantine code and is quarantined unread, not a
+    refusal of the whole run; hidden files and DICOMDIR are counted, not silently left out.
+    More than ``max_files`` files is refused."""
     input_path = Path(input_path)
     if input_path.is_file() or (input_path.exists() and not input_path.is_dir()):
         if input_path.name.upper() == "DICOMDIR":
@@ -596,8 +599,9 @@ def collect_entries(input_path: Path, limits: ReadLimits, files: list[Path], ski
             elif filename.upper() == "DICOMDIR":
                 skipped.append(Skipped(path, "dicomdir"))
             else:
-                if path.is_symlink() and not path.resolve().is_relative_to(root):
-                    escaping.add(path)
+                link = _link_code(path, root)
+                if link is not None:
+                    unfollowable[path] = link
                 found.append(path)
                 if len(found) > limits.max_files:
                     raise ReadLimitExceeded(f"input holds more than {limits.max_files} files",
@@ -605,6 +609,16 @@ def collect_entries(input_path: Path, limits: ReadLimits, files: list[Path], ski
     if not found and not skipped:
         raise DicomReadError(f"folder {input_path} holds no files", hint="pass DICOM files or folders")
     files.extend(sorted(found))
+
+
+def _link_code(path: Path, root: Path) -> str | None:
+    """The quarantine code of a symbolic link that must not be followed, or None."""
+    if not path.is_symlink():
+        return None
+    try:
+        return None if path.resolve().is_relative_to(root) else "link-outside-input"
+    except (RuntimeError, OSError):  # a loop: resolve raises RuntimeError before Python 3.13
+        return "link-loop"
 
 
 class _Quarantine(Exception):
@@ -756,7 +770,7 @@ def _write_quarantine(folder: Path, result: RunResult, limits: ReadLimits = Read
     for position, item in enumerate(result.quarantined):
         copied = None
         original = None
-        if item.code not in ("not-regular-file", "over-size-limit", "link-outside-input", "unreadable"):
+        if item.code not in ("not-regular-file", "over-size-limit", "link-outside-input", "link-loop", "unreadable"):
             original = _read_regular(item.source, limits)
         if original is not None:
             data, digest = original
