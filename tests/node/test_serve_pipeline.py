@@ -13,11 +13,12 @@ import sys
 import threading
 from pathlib import Path
 
+import pydicom
 import pytest
 
 from conftest import dciodvfy_errors, require_tool
 from tests.dicom.synthetic import write
-from tests.node.conftest import NODE_AET, SCU_AET, TIMEOUT, associate, series_slices, wait_for
+from tests.node.conftest import NODE_AET, SCU_AET, TIMEOUT, associate, dataset_bytes, series_slices, wait_for
 from tests.node.pipeline_peers import (by_modality, destinations, referenced_sources, sr_evidence, storescp,  # noqa: F401
                                        tiny_model)
 
@@ -116,7 +117,16 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_no_result(serve_
     wait_for(lambda: settled(node.env), timeout=120, step=0.5)
     node.stop()
 
-    received = scp.received()
+    # Delivery is at least once (SRS-129): a process killed after storescp stored a result and before
+    # the send was recorded sends it again after the restart, with the same UIDs and bytes, and
+    # storescp (+uf) keeps each copy as a file. Every copy of one UID must be the same data set: one
+    # result per UID at the destination, never a second, different one.
+    copies: dict[str, set[bytes]] = {}
+    for path in scp.files():
+        copies.setdefault(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID, set()).add(dataset_bytes(path))
+    assert all(len(found) == 1 for found in copies.values()), "a result UID was delivered with different content"
+    print(f"{len(scp.files()) - len(copies)} result(s) delivered again after a kill (same UID, same bytes)")
+    received = list({ds.SOPInstanceUID: ds for ds in scp.received()}.values())  # one per UID
     segs, srs = by_modality(received, "SEG"), by_modality(received, "SR")
     done = [r for r in ready_markers(spool()) if generation_state(spool(), key_of(r)) == "done"]
     expected = {derived_uid(uid_seed(r), "seg-instance"): r for r in done}
