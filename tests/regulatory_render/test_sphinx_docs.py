@@ -47,7 +47,8 @@ def test_sphinx_site_builds_with_the_generated_matrices(graph: dict[str, Any], t
                          "-d", str(tmp_path / "doctrees")])
     assert status == 0
 
-    for page in ("index", "architecture", "software_development_plan", "deidentification-conformance"):
+    for page in ("index", "architecture", "software_development_plan", "deidentification-conformance",
+                 "dicom-conformance-statement"):
         assert (out / f"{page}.html").is_file(), page
     pages = {m: (out / "generated" / f"{m}.html").read_text(encoding="utf-8") for m in MATRICES}
     requirements = pages["trace-requirements"]

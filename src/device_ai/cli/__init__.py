@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Sequence
 
 import device_ai
-from device_ai.cli import analysis, anonymize, audit, model, report, serve, settings, status, trace
+from device_ai.cli import analysis, anonymize, audit, conformance, model, report, serve, settings, status, trace
 from device_ai.cli.common import adder, global_options
 from device_ai.config import using_file
 from device_ai.errors import DeviceAIError, InputRefused, InternalError, Interrupted
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add = adder(sub)
-    for module in (analysis, model, audit, settings, anonymize, trace, report, serve, status):
+    for module in (analysis, model, audit, settings, anonymize, trace, report, serve, status, conformance):
         module.register(add)
     return parser
 

@@ -45,6 +45,8 @@ LOG = logging.getLogger("device_ai.node.outbound")
 STORED_STATUSES = {0x0000, 0xB000, 0xB006, 0xB007}
 SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 COMPREHENSIVE_3D_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.34"
+STOW_CONTENT_TYPE = 'multipart/related; type="application/dicom"'  # PS3.18 10.5.1.1; a boundary is added
+STOW_ACCEPT = "application/dicom+json"  # the response: the Store Instances Response Module as DICOM JSON
 MAX_ERRORS_KEPT = 20
 
 
@@ -194,17 +196,27 @@ def send(dest: Destination, file: Path, sop_class: str, sop_instance: str, setti
     return send_stow(dest, file, sop_instance)
 
 
-def send_dimse(dest: Destination, file: Path, calling_ae: str) -> str:
-    import pydicom
+def storage_scu_ae(calling_ae: str, timeout_s: float):  # noqa: ANN201 - pynetdicom.AE
+    """The node's Application Entity as it sends results by C-STORE: its AE title as calling AE
+    title, one timeout for connecting, ACSE, DIMSE and the network, and the presentation contexts
+    it proposes (SEG and Comprehensive 3D SR, each with Explicit then Implicit VR Little Endian).
+    The conformance statement (:mod:`device_ai.node.conformance`) describes this very object."""
     from pynetdicom import AE
     from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-    ds = pydicom.dcmread(file)
     ae = AE(ae_title=calling_ae)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = dest.timeout_s
-    ae.connection_timeout = dest.timeout_s
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout_s
+    ae.connection_timeout = timeout_s
     for sop_class in (SEG_STORAGE, COMPREHENSIVE_3D_SR_STORAGE):
         ae.add_requested_context(sop_class, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    return ae
+
+
+def send_dimse(dest: Destination, file: Path, calling_ae: str) -> str:
+    import pydicom
+
+    ds = pydicom.dcmread(file)
+    ae = storage_scu_ae(calling_ae, dest.timeout_s)
     try:
         assoc = ae.associate(dest.host, dest.port, ae_title=dest.ae_title)
     except OSError as exc:
@@ -232,8 +244,7 @@ def send_stow(dest: Destination, file: Path, sop_instance: str) -> str:
     body = (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + data
             + f"\r\n--{boundary}--\r\n".encode())
     request = urllib.request.Request(dest.url, data=body, method="POST", headers={
-        "Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
-        "Accept": "application/dicom+json"})
+        "Content-Type": f"{STOW_CONTENT_TYPE}; boundary={boundary}", "Accept": STOW_ACCEPT})
     try:
         with urllib.request.urlopen(request, timeout=dest.timeout_s) as response:  # noqa: S310 - configured URL
             code, payload = response.status, response.read()
@@ -271,4 +282,4 @@ def counts(root: Path) -> dict[str, dict[str, int]]:
     return found
 
 
-__all__ = ["Outbound", "ResultFile", "SendFailed", "backoff_s", "counts", "send"]
+__all__ = ["Outbound", "ResultFile", "SendFailed", "backoff_s", "counts", "send", "storage_scu_ae"]

@@ -41,6 +41,7 @@ from pathlib import Path
 from pydicom.uid import UID
 
 from device_ai.app.context import Context
+from device_ai.config import Settings
 from device_ai.errors import ConfigError, DicomReadError
 from device_ai.keystore import private_dir
 from device_ai.node import services
@@ -50,12 +51,36 @@ from device_ai.pseudonyms import pseudonym
 
 LOG = logging.getLogger("device_ai.node")
 MIB = 1024 * 1024
-_REJECT_REASONS = {
+# A-ASSOCIATE-RJ (result, source, diagnostic) -> the reason recorded in the audit trail (and in the
+# conformance statement). The first three are the node's own policies; the last is what pynetdicom
+# sends when a User Identity handler refuses, which the node does not bind.
+REJECT_REASONS = {
     (0x01, 0x01, 0x03): "calling AE title not in the allow-list",
     (0x01, 0x01, 0x07): "called AE title is not this node's",
     (0x02, 0x03, 0x02): "too many associations (node_max_associations)",
     (0x02, 0x02, 0x01): "user identity refused",
 }
+
+
+def storage_scp_ae(settings: Settings):  # noqa: ANN201 - pynetdicom.AE
+    """The node's Application Entity as ``serve`` listens with it: AE title, association limit,
+    calling-AE allow-list, called AE title checked, timeouts, and the presentation contexts of
+    :mod:`device_ai.node.services` (Verification, then each accepted SOP class with every
+    accepted transfer syntax). The conformance statement (:mod:`device_ai.node.conformance`)
+    describes this very object, so the two cannot differ."""
+    from pynetdicom import AE
+
+    ae = AE(ae_title=settings.node_ae_title)
+    ae.maximum_associations = settings.node_max_associations
+    ae.require_calling_aet = sorted(frozenset(settings.node_allowed_calling_aets))
+    ae.require_called_aet = True
+    ae.network_timeout = settings.node_idle_timeout_s
+    ae.acse_timeout = min(30.0, settings.node_idle_timeout_s)
+    ae.dimse_timeout = settings.node_idle_timeout_s
+    ae.add_supported_context(services.VERIFICATION_SOP_CLASS)
+    for sop_class in services.ACCEPTED_SOP_CLASSES:
+        ae.add_supported_context(sop_class, list(services.ACCEPTED_TRANSFER_SYNTAXES))
+    return ae
 
 
 def spool_root(ctx: Context) -> Path:
@@ -114,7 +139,7 @@ class NodeServer:
 
     def start(self) -> tuple[str, int]:
         """Recover the spool, then listen; returns the address listened on."""
-        from pynetdicom import AE, evt
+        from pynetdicom import evt
 
         self.spool.lock()
         try:
@@ -124,16 +149,7 @@ class NodeServer:
             fresh = {ready.marker for ready in self.spool.recover()}
             for ready in self.spool.unannounced():  # made ready now, or before a crash and not yet audited
                 self._announce(ready, late=ready.marker not in fresh)
-            ae = AE(ae_title=self.settings.node_ae_title)
-            ae.maximum_associations = self.settings.node_max_associations
-            ae.require_calling_aet = sorted(self.allowed)
-            ae.require_called_aet = True
-            ae.network_timeout = self.settings.node_idle_timeout_s
-            ae.acse_timeout = min(30.0, self.settings.node_idle_timeout_s)
-            ae.dimse_timeout = self.settings.node_idle_timeout_s
-            ae.add_supported_context(services.VERIFICATION_SOP_CLASS)
-            for sop_class in services.ACCEPTED_SOP_CLASSES:
-                ae.add_supported_context(sop_class, list(services.ACCEPTED_TRANSFER_SYNTAXES))
+            ae = storage_scp_ae(self.settings)
             handlers = [(evt.EVT_C_ECHO, self._on_echo), (evt.EVT_C_STORE, self._on_store),
                         (evt.EVT_ACCEPTED, self._on_accepted), (evt.EVT_REJECTED, self._on_rejected),
                         (evt.EVT_PDU_RECV, self._on_pdu)]
@@ -251,7 +267,7 @@ class NodeServer:
             self.trail.association(accepted=False, calling_ae=assoc.requestor.ae_title.strip(),
                                    called_ae=str(called).strip(), peer=self._peer(assoc),
                                    tls=self.ssl_context is not None,
-                                   reason=_REJECT_REASONS.get(key, f"rejected {key}"))
+                                   reason=REJECT_REASONS.get(key, f"rejected {key}"))
         except Exception:
             LOG.exception("could not record a rejected association in the audit trail")
 

@@ -86,6 +86,26 @@ def environment() -> Any:
     return env
 
 
+def markdown_environment() -> Any:
+    """The Jinja2 environment for Markdown documents (MyST for the Sphinx site, CommonMark for
+    :func:`markdown_html`): no HTML autoescaping, strict undefined, templates from this package;
+    the ``md`` filter writes one value as literal text (inline syntax escaped, see
+    :func:`device_ai.regulatory.render.myst.md`)."""
+    try:
+        import jinja2
+    except ImportError as exc:
+        raise DependencyMissing("rendering the documents needs Jinja2", hint="pip install -e '.[dev]'") from exc
+    from device_ai.regulatory.render.myst import md
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("device_ai.regulatory.render", "templates"),
+        autoescape=False, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["md"] = md
+    return env
+
+
 def markdown_html(text: str) -> str:
     """CommonMark (with tables) to HTML, raw HTML disabled, for docs/*.md pages."""
     try:
