@@ -350,6 +350,7 @@ def main() -> None:
     case = generate_case(split_seeds("test", 1)[0], split="test", n_slices=args.slices, rows=args.rows)
     warm_case = generate_case(split_seeds("test", 1)[0], split="test", n_slices=10, rows=args.rows)
     reps = []
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="node-bench-") as tmp:
         scratch = Path(tmp)
         orthanc = Orthanc(scratch / "orthanc")
@@ -376,6 +377,7 @@ def main() -> None:
         if code not in (0, -signal.SIGTERM):
             raise SystemExit(f"serve ended with {code}: {(scratch / 'serve' / 'serve.out').read_text()[-3000:]}")
         filesystem = _filesystem(scratch)
+    load_after = os.getloadavg()
 
     med = statistics.median
     serve_rates = [r["serve_instances_per_s"] for r in reps]
@@ -432,10 +434,13 @@ def main() -> None:
             "writes an audit entry (fsynced) before answering; Orthanc indexes it in SQLite.",
             "The end-to-end time includes node_series_idle_s by design (the node cannot know that a series is "
             "complete before it has been idle that long; the default is 30 s).",
-            f"Machine: {os.cpu_count()} CPU cores shared with other jobs (noisy); figures vary from run to run.",
+            f"Machine: {os.cpu_count()} CPU cores shared with other jobs (noisy); figures vary from run to run. "
+            f"Load average (1 min) {load_before[0]:.1f} before the run and {load_after[0]:.1f} after it: above "
+            f"{os.cpu_count()}, other work competed for the cores.",
         ],
         "versions": {"device_ai": device_ai.__version__, "orthanc": orthanc_version, "dcmtk": _dcmtk(),
                      "pydicom": pydicom.__version__, "python": platform.python_version()},
+        "load_average_1_5_15_min": {"before": _r(list(load_before)), "after": _r(list(load_after))},
         "machine": f"{platform.machine()}, {_cpu_model()}, {os.cpu_count()} cores shared with other jobs, "
                    f"{_memory_gib()} GiB RAM, {platform.system()} {platform.release()}, temp folder on {filesystem}",
     }
