@@ -363,3 +363,35 @@ def test_no_statement_when_the_sample_objects_cannot_be_made(monkeypatch, capsys
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.startswith("error DAI-730: the sample objects of the annexes could not be made")
+
+
+@pytest.mark.req("SRS-142")
+@pytest.mark.filterwarnings("ignore:Failed to encode value")  # pydicom writing ASCII under ISO 2022 IR 87 alone
+def test_character_sets_listed_are_what_the_analysis_accepts(created, released_engine, tmp_path) -> None:
+    from device_ai.dicom.contract import InputContract
+    from device_ai.dicom.series import load_series
+    from device_ai.errors import ContractViolation
+    from device_ai.inference.analyze import analyze, preflight_outputs
+    from tests.dicom.synthetic import ct_slice, phantom_hu, write
+
+    text = statement_text(reference_settings(), created=created, reference=True)
+    section = _unescape(text.split("## 6 Support of Character Sets", 1)[1].split("## 7", 1)[0])
+    single, extensions, refused = (re.search(rf"{label}\n(.*?)[.;]\n", section, re.S)[1].split(", ")
+                                   for label in ("single values:", "ISO 2022 IR 6:", "no result:"))
+    assert "ISO_IR 192" in single and "ISO 2022 IR 87" in refused and "ISO 2022 IR 87" in extensions
+    contract = InputContract.model_validate(released_engine.manifest.input_contract)
+    hu = phantom_hu(2)
+    for value, expected in (("ISO_IR 192", True), ("ISO 2022 IR 87", False), (["ISO 2022 IR 6", "ISO 2022 IR 87"], True),
+                            ("ISO_IR 6", False)):
+        folder = tmp_path / re.sub(r"\W", "_", str(value))
+        folder.mkdir()
+        paths = []
+        for index in range(2):
+            ds = ct_slice(index, hu, series=str(value))
+            ds.SpecificCharacterSet = value
+            paths.append(write(ds, folder / f"{index}.dcm"))
+        if expected:  # what the real analysis checks before inference
+            preflight_outputs(released_engine, load_series(paths, contract))
+        else:
+            with pytest.raises(ContractViolation):
+                analyze(folder, tmp_path / f"out-{folder.name}", released_engine)  # refused before inference

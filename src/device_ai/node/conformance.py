@@ -20,7 +20,9 @@ that the running device uses:
   device's own writers (:func:`create_sample_objects`: the configured, verified model's labels
   and identity, two synthetic phantom series) and walking them: modules present, every
   attribute and how its value is set, the SR content tree, every code, template and private
-  attribute found.
+  attribute found;
+- the Specific Character Set values a series may carry, by asking the checks the analysis runs
+  before inference (the reader's and the writers' pre-flight) for every Defined Term pydicom knows.
 
 :func:`statement_text` renders the data through the regulatory document machinery (Jinja2
 templates of :mod:`device_ai.regulatory.render`): MyST Markdown (``docs/``, the Sphinx site)
@@ -101,6 +103,7 @@ class CreatedObjects:
     b: Run
     model: dict[str, str]  # name, version, manifest_sha256, identity
     sample: dict[str, Any]  # what the sample series were: seed, slices, rows, lesions
+    character_sets: dict[str, list[str]]  # Specific Character Set values the analysis accepts (see _charset_acceptance)
 
 
 _TEXT_VRS = frozenset({"LO", "SH", "PN", "LT", "ST", "UT"})
@@ -190,17 +193,52 @@ def create_sample_objects(settings: Settings) -> CreatedObjects:
                     hint="the annexes are made with the model's own contract and labels from axial CT phantoms; "
                          "use a model whose contract and labels fit them, or report this") from exc
         read = [pydicom.dcmread(io.BytesIO(part10_bytes(obj))) for obj in (seg, sr)]
+        made.append(series)
         return Run(sources=tuple(series.datasets), seg=read[0], sr=read[1])
 
+    made: list = []
     first, second = cases
     a = run(first, "a", perturb=None)
     b = run(second, "b", perturb=frozenset(_tags_in((a.seg, a.sr))))
     return CreatedObjects(
-        a=a, b=b,
+        a=a, b=b, character_sets=_charset_acceptance(engine, made[0]),
         model={"name": manifest.name, "version": manifest.version, "identity": manifest.identity,
                "manifest_sha256": package.manifest_sha256},
         sample={"seed": first.seed, "slices": int(first.hu.shape[0]), "rows": int(first.hu.shape[1]),
                 "lesions": int(_lesion_count(first.labels, lesion_value))})
+
+
+def _charset_acceptance(engine, series) -> dict[str, list[str]]:  # noqa: ANN001 - stand-in engine, CTSeries
+    """Which Specific Character Set values a series may carry, asked of the checks the analysis
+    runs before inference: the reader's (:func:`~device_ai.dicom.copied_attributes.copied_attribute_problems`)
+    and the writers' own (:func:`~device_ai.inference.analyze.preflight_outputs`: a SEG and an SR
+    are made from the series), for every Defined Term pydicom decodes, alone and, for the ISO 2022
+    code extensions, after ``ISO 2022 IR 6`` (the default repertoire with code extensions)."""
+    import copy
+    import dataclasses
+
+    from pydicom.charset import python_encoding
+
+    from device_ai.dicom.copied_attributes import copied_attribute_problems
+    from device_ai.inference.analyze import preflight_outputs
+
+    def accepted(value) -> bool:  # noqa: ANN001
+        ds = copy.deepcopy(series.datasets[0])  # one slice is enough to ask; the sources stay untouched
+        ds.SpecificCharacterSet = value
+        if copied_attribute_problems(ds):
+            return False
+        try:
+            preflight_outputs(engine, dataclasses.replace(series, datasets=(ds,), paths=series.paths[:1],
+                                                          hu=series.hu[:1]))
+        except DeviceAIError:
+            return False
+        return True
+
+    terms = sorted(term for term in python_encoding if term)  # '' is the absent value (default repertoire)
+    single = [term for term in terms if accepted(term)]
+    extensions = [term for term in terms if term.startswith("ISO 2022") and term != "ISO 2022 IR 6"
+                  and accepted(["ISO 2022 IR 6", term])]
+    return {"single": single, "refused_alone": [t for t in terms if t not in single], "extensions": extensions}
 
 
 def _tags_in(datasets: Iterable) -> set:
@@ -608,12 +646,6 @@ def _audit() -> dict[str, Any]:
             "atna_code_system_name": atna_name}
 
 
-def _character_sets() -> list[str]:
-    from pydicom.charset import python_encoding
-
-    return sorted(term for term in python_encoding if term)  # '' is the absent value (default repertoire)
-
-
 # --- the statement ----------------------------------------------------------------------------
 
 
@@ -686,7 +718,7 @@ def collect(settings: Settings, *, created: CreatedObjects | None = None, hot_fo
         "read_limits": _settings_rows(settings, ["max_file_mb", "max_inflated_mb", "max_value_mb", "max_elements"]),
         "tls": _tls(settings),
         "audit": _audit(),
-        "character_sets": _character_sets(),
+        "character_sets": created.character_sets,
         "charset_rule": charset_rule,
         "hot_folder": hot_folder,
         "seg": seg,
