@@ -430,7 +430,7 @@ def main() -> None:
         "notes": [
             "Both receivers ran on the same machine as the sender, over loopback, spool and Orthanc storage on the "
             f"same {filesystem} file system.",
-            "serve does more per instance than store it: it reads each file back with the device's reader and "
+            "serve does more per instance than storing it: it reads each file back with the device's reader and "
             "writes an audit entry (fsynced) before answering; Orthanc indexes it in SQLite.",
             "The end-to-end time includes node_series_idle_s by design (the node cannot know that a series is "
             "complete before it has been idle that long; the default is 30 s).",
