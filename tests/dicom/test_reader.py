@@ -356,3 +356,25 @@ def test_collect_input_files_skips_hidden_and_dicomdir_and_refuses_escaping_link
     assert info.value.hint
     with pytest.raises(ReadLimitExceeded, match="more than 2 files"):
         collect_input_files(folder, ReadLimits(max_files=2))
+
+
+@pytest.mark.req("SRS-010", "SRS-110")
+@pytest.mark.parametrize(("extra", "refused"), [(0, False), (2, True), (64 * 1024 * 1024, True)])
+def test_native_pixel_data_longer_than_the_image_is_refused_before_parsing(
+        tmp_path: Path, extra: int, refused: bool) -> None:
+    """Bytes past Rows x Columns x ... are no image (a bomb, or content no viewer shows); the
+    pre-scan refuses them before pydicom copies the value, in both implicit and explicit VR."""
+    ds = valid_slice()
+    ds.PixelData = ds.PixelData + b"\0" * extra
+    path = write(ds, tmp_path / "long.dcm")
+    if not refused:  # control: the exact length reads
+        assert len(read_dataset(path).PixelData) == len(ds.PixelData)
+        return
+    tracemalloc.start()
+    try:
+        with pytest.raises(DicomReadError, match="bytes past the image are not image data"):
+            read_dataset(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * path.stat().st_size  # read once; no copy of the data set, no parsed value

@@ -58,6 +58,9 @@ _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _ITEM_BYTES = {b"\xfe\xff\x00\xe0", b"\xff\xfe\xe0\x00"}  # item tag, little / big endian
 _PIXEL_DATA = 0x7FE00010
+# Image Pixel module values that fix the native pixel data length (PS3.5 §8.1.1)
+_GEOMETRY_US = {0x00280002: "SamplesPerPixel", 0x00280010: "Rows", 0x00280011: "Columns", 0x00280100: "BitsAllocated"}
+_NUMBER_OF_FRAMES = 0x00280008
 _DEFLATED = "1.2.840.10008.1.2.1.99"
 _JPIP_DEFLATED = {"1.2.840.10008.1.2.4.95", "1.2.840.10008.1.2.4.205"}
 _IMPLICIT_LE = "1.2.840.10008.1.2"
@@ -136,6 +139,7 @@ class _Scan:
         self.name = name
         self.elements = 0
         self.value_bytes = 0  # every value except the top-level PixelData
+        self.geometry: dict[str, int] = {}  # top-level Image Pixel values read so far
 
     def _u16(self, pos: int) -> int:
         return struct.unpack_from(self.endian + "H", self.data, pos)[0]
@@ -164,6 +168,29 @@ class _Scan:
                 f"CT slice besides its pixel data needs more than {self.limits.max_value_bytes // MIB} MiB",
                 hint="the file is crafted or carries a large private block; if such files are expected, raise "
                      "max_value_mb")
+
+    def _geometry(self, tag: int, pos: int, length: int) -> None:
+        if tag in _GEOMETRY_US and length == 2:
+            self.geometry[_GEOMETRY_US[tag]] = self._u16(pos)
+        elif tag == _NUMBER_OF_FRAMES and 0 < length <= 12:
+            text = self.data[pos : pos + length].decode("ascii", "replace").strip("\0 ")
+            if text.isdigit():
+                self.geometry["NumberOfFrames"] = int(text)
+
+    def _pixel_length(self, length: int) -> None:
+        """Native pixel data longer than its image are bytes no viewer shows (possibly a bomb,
+        possibly hidden content): refused before they are parsed. Shorter or unknown geometry
+        is left to the input contract, which names what is missing."""
+        g = self.geometry
+        if not all(k in g for k in ("Rows", "Columns", "BitsAllocated")):
+            return
+        bits = g["Rows"] * g["Columns"] * g.get("NumberOfFrames", 1) * g.get("SamplesPerPixel", 1) * g["BitsAllocated"]
+        expected = (bits + 7) // 8
+        if length > expected + 1:  # PS3.5 §8.1.1: one byte pads to an even length
+            raise DicomReadError(
+                f"{self.name}: PixelData holds {length} bytes but Rows x Columns x frames x samples x BitsAllocated "
+                f"needs {expected}: the bytes past the image are not image data; it was not parsed",
+                hint=_CRAFTED_HINT)
 
     def _holds_sequence(self, tag: int, pos: int, length: int) -> bool:
         """Whether pydicom will parse a defined-length implicit-VR (or UN) value as a sequence."""
@@ -220,7 +247,11 @@ class _Scan:
                     f"{self.name}: element ({tag >> 16:04X},{tag & 0xFFFF:04X}) declares {length} bytes "
                     f"but only {end - pos} remain", hint=_CRAFTED_HINT,
                 )
-            if not (tag == _PIXEL_DATA and depth == 0) and vr != b"SQ":
+            if depth == 0:
+                self._geometry(tag, pos, length)
+            if tag == _PIXEL_DATA and depth == 0:
+                self._pixel_length(length)
+            elif vr != b"SQ":
                 self._value(tag, length)
             if vr == b"SQ":
                 self.sequence(pos, pos + length, depth + 1, explicit, undefined=False)
@@ -336,12 +367,12 @@ def prescan(data: bytes, limits: ReadLimits, name: str, budget: InputBudget | No
     if syntax in _JPIP_DEFLATED:
         raise DicomReadError(f"{name}: transfer syntax {syntax} (JPIP referenced, deflated) is not supported",
                              hint="send the images with their pixel data, uncompressed or losslessly compressed")
-    body = data[start:]
+    body, offset = data, start  # no copy of the data set: a file may be hundreds of MiB
     if syntax == _DEFLATED:
-        body = _inflate(body, limits, name)
+        body, offset = _inflate(memoryview(data)[start:], limits, name), 0
     explicit, little = syntax != _IMPLICIT_LE, syntax != _EXPLICIT_BE
     scan = _Scan(body, little, limits, name)
-    scan.dataset(0, len(body), 0, explicit)
+    scan.dataset(offset, len(body), 0, explicit)
     if budget is not None:
         budget.charge(name, scan.value_bytes, scan.elements)
 

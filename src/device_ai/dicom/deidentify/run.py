@@ -726,10 +726,11 @@ def _inside(root: Path, name: str) -> bool:
     return (root / relative).resolve().is_relative_to(root)
 
 
-def _read_regular(source: Path, limits: ReadLimits) -> tuple[bytes, str] | None:
+def _read_regular(source: Path, limits: ReadLimits) -> tuple[bytearray, str] | None:
     """The bytes and SHA-256 of ``source`` if it is still a regular file within the size
     limit, else ``None``. Opened without blocking (a FIFO swapped in since cannot hang the
-    run), checked with ``fstat`` on the open file, read in chunks of at most 1 MiB."""
+    run), checked with ``fstat`` on the open file, read in chunks of at most 1 MiB into one
+    buffer of the stat'ed size (one copy of the file in memory, not chunks and their join)."""
     try:
         fd = os.open(source, _READ_FLAGS)
     except OSError:
@@ -739,20 +740,22 @@ def _read_regular(source: Path, limits: ReadLimits) -> tuple[bytes, str] | None:
         if not stat.S_ISREG(info.st_mode) or info.st_size > limits.max_file_bytes:
             return None
         digest = hashlib.sha256()
-        chunks = []
-        remaining = info.st_size
-        while remaining > 0:
-            chunk = os.read(fd, min(_COPY_CHUNK, remaining))
-            if not chunk:
+        buffer = bytearray(info.st_size)
+        view = memoryview(buffer)
+        done = 0
+        while done < info.st_size:
+            got = os.readv(fd, [view[done : done + _COPY_CHUNK]])
+            if not got:
                 break
-            digest.update(chunk)
-            chunks.append(chunk)
-            remaining -= len(chunk)
+            digest.update(view[done : done + got])
+            done += got
+        del view
+        del buffer[done:]  # a file that shrank since fstat: what was read
     except OSError:
         return None
     finally:
         os.close(fd)
-    return b"".join(chunks), digest.hexdigest()
+    return buffer, digest.hexdigest()
 
 
 def _write_quarantine(folder: Path, result: RunResult, limits: ReadLimits = ReadLimits()) -> None:
