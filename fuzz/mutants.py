@@ -622,7 +622,7 @@ def k_multi_file_bomb(ctx: _Ctx):
     """Several files, each within every per-file limit, that together exceed the per-input ones."""
     mode = ctx.rng.choice(("deflated-values", "deflated-values", "raw-values", "elements"))
     if mode == "elements":
-        count = ctx.rng.choice((21, 24))  # 21 x 99,000 > max_input_elements (2,000,000)
+        count = ctx.rng.choice((21, 24))  # 21 x 99,000 > max_input_elements (1,000,000; 2,000,000 before c8457c0)
         data = _many_elements(99_000, "elements")
         return "synthetic", f"{count} files of 99,000 private elements each", \
             [("file", f"e{i:03d}.dcm", data) for i in range(count)]

@@ -76,7 +76,8 @@ class Settings(BaseSettings):
     max_elements: int = Field(default=100_000, ge=100, description="most data elements in one file")
     max_input_value_mb: int = Field(default=256, ge=1,
                                     description="data elements besides pixel data summed over one input, MiB")
-    max_input_elements: int = Field(default=2_000_000, ge=100, description="data elements summed over one input")
+    max_input_elements: int = Field(default=1_000_000, ge=100, description="data elements summed over one input "
+                                    "(each costs about 0.5 KiB of memory while the series is assembled)")
     home: Path = Field(default_factory=default_home,
                        description="where the device keeps its own state: audit log, checkpoints, keys (owner-only)")
     audit_copy_dir: Path | None = Field(default=None, description="second location for signed audit checkpoints")

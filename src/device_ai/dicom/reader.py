@@ -95,7 +95,7 @@ class ReadLimits:
     max_elements: int = 100_000  # per file, nested items included
     max_value_bytes: int = 16 * MIB  # any one value except the top-level PixelData
     max_input_value_bytes: int = 256 * MIB  # the same, summed over every file of one input
-    max_input_elements: int = 2_000_000  # elements summed over every file of one input
+    max_input_elements: int = 1_000_000  # elements summed over one input: ~0.5 KiB each in memory; 1000 slices x 1000
 
 
 class InputBudget:

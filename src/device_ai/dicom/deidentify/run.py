@@ -776,9 +776,10 @@ def _write_quarantine(folder: Path, result: RunResult, limits: ReadLimits = Read
         if item.code not in ("not-regular-file", "over-size-limit", "link-outside-input", "link-loop", "unreadable"):
             original = _read_regular(item.source, limits)
         if original is not None:
-            data, digest = original
+            digest = original[1]
             copied = f"{item.label}-{digest[:16]}.dcm"  # the digest keeps another run's copy apart
-            atomic_write_bytes(folder / copied, data)
+            atomic_write_bytes(folder / copied, original[0])
+            original = None  # one original in memory at a time: the next may be as large
             item = Quarantined(item.index, item.source, item.reason, digest, item.code)
             result.quarantined[position] = item
         entries.append({"file": item.label, "index": item.index, "source": str(item.source), "code": item.code,
