@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     max_inflated_mb: int = Field(default=256, ge=1, description="largest inflated size of a deflated file, MiB")
     max_value_mb: int = Field(default=16, ge=1, description="largest data element besides pixel data, MiB")
     max_elements: int = Field(default=100_000, ge=100, description="most data elements in one file")
+    max_values: int = Field(default=1_000_000, ge=100,
+                            description="most values of multi-valued data elements (e.g. DS 1\\2\\3) in one file")
     max_input_value_mb: int = Field(default=256, ge=1,
                                     description="data elements besides pixel data summed over one input, MiB")
     max_input_elements: int = Field(default=1_000_000, ge=100, description="data elements summed over one input "

@@ -101,7 +101,7 @@ def test_many_elements_over_the_input_are_refused(tmp_path: Path) -> None:
     read_dataset(paths[0], budget=budget)
     per_file = budget.elements
     limits = ReadLimits(max_input_elements=per_file * 2 + 1)
-    with pytest.raises(ReadLimitExceeded, match="data elements in all"):
+    with pytest.raises(ReadLimitExceeded, match="data elements and values in all"):
         load_series(paths, DEMO_CONTRACT, limits)
     assert load_series(paths[:2], DEMO_CONTRACT, limits)
 

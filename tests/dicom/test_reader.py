@@ -378,3 +378,29 @@ def test_native_pixel_data_longer_than_the_image_is_refused_before_parsing(
     finally:
         tracemalloc.stop()
     assert peak < 2 * path.stat().st_size  # read once; no copy of the data set, no parsed value
+
+
+@pytest.mark.req("SRS-110")
+@pytest.mark.parametrize("syntax", ["explicit", "implicit"])
+def test_a_multi_valued_string_bomb_is_refused_by_its_value_count(tmp_path: Path, syntax: str) -> None:
+    """8 MiB of "0\\0\\..." is within every byte limit but 4 million objects once parsed (1.8 GB
+    measured); the pre-scan counts the values. A public DS in implicit VR (4-byte length) and a
+    private UC in explicit VR carry it."""
+    from pydicom.dataelem import DataElement
+
+    ds = valid_slice()
+    values = ["0"] * 2000
+    if syntax == "implicit":
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+        ds.add(DataElement(0x30060050, "DS", values))  # Contour Data (VM 3-3n) at the top level: 2000 values
+    else:
+        ds.add(DataElement(0x00110010, "LO", "FUZZ"))
+        ds.add(DataElement(0x00111000, "UC", values))
+    path = write(ds, tmp_path / "values.dcm")
+    assert len(read_dataset(path).get_item(0x30060050 if syntax == "implicit" else 0x00111000).value) == 2000
+    small = ReadLimits(max_values=1500)  # the same file over a lower bound: refused, with the hint
+    refused = _bounded_refusal(path, ReadLimitExceeded, small)
+    assert "more than 1500 values" in str(refused) and "max_values" in (refused.hint or "")
+    budget = reader.InputBudget(ReadLimits(max_input_elements=1000))  # values charged per input too (~100 elements)
+    with pytest.raises(ReadLimitExceeded, match="data elements and values"):
+        read_dataset(path, budget=budget)

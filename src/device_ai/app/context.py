@@ -36,5 +36,6 @@ class Context:
         settings = self.settings
         return ReadLimits(max_file_bytes=settings.max_file_mb * MIB, max_files=settings.max_files,
                           max_inflated_bytes=settings.max_inflated_mb * MIB, max_value_bytes=settings.max_value_mb * MIB,
-                          max_elements=settings.max_elements, max_input_value_bytes=settings.max_input_value_mb * MIB,
+                          max_elements=settings.max_elements, max_values=settings.max_values,
+                          max_input_value_bytes=settings.max_input_value_mb * MIB,
                           max_input_elements=settings.max_input_elements)

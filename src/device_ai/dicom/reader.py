@@ -17,7 +17,9 @@ Before pydicom sees a byte:
 - the element stream is pre-scanned (PS3.5 §7.1 element encoding, §7.5 nesting of data sets,
   honouring the transfer syntax's VR and byte order): an unknown VR, a declared length larger
   than the bytes remaining, sequences nested deeper than ``max_sequence_depth``, more than
-  ``max_elements`` elements, or a truncated item is refused.
+  ``max_elements`` elements or ``max_values`` values of multi-valued strings (each becomes an
+  object when parsed), native top-level pixel data longer than Rows x Columns x frames x samples
+  x bits (+1 padding byte), or a truncated item is refused; nothing of the file is copied.
 
 Only then is the same byte string parsed with ``pydicom.dcmread(BytesIO(data))`` (never
 ``force``), every element is converted once (pydicom converts lazily, so a malformed value
@@ -54,6 +56,8 @@ _VRS = {
     b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM", b"UC", b"UI",
     b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
 }
+# VRs whose values pydicom splits at backslashes into one Python object each (PS3.5 6.4)
+_SPLIT_VRS = {b"AE", b"AS", b"CS", b"DA", b"DS", b"DT", b"IS", b"LO", b"PN", b"SH", b"TM", b"UC", b"UI"}
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _ITEM_BYTES = {b"\xfe\xff\x00\xe0", b"\xff\xfe\xe0\x00"}  # item tag, little / big endian
@@ -93,6 +97,7 @@ class ReadLimits:
     max_inflated_bytes: int = 256 * MIB
     max_files: int = 5000
     max_elements: int = 100_000  # per file, nested items included
+    max_values: int = 1_000_000  # backslash-separated values per file (~0.45 KiB each once parsed)
     max_value_bytes: int = 16 * MIB  # any one value except the top-level PixelData
     max_input_value_bytes: int = 256 * MIB  # the same, summed over every file of one input
     max_input_elements: int = 1_000_000  # elements summed over one input: ~0.5 KiB each in memory; 1000 slices x 1000
@@ -121,7 +126,7 @@ class InputBudget:
                 hint="a CT series carries far less; if such files are expected, raise max_input_value_mb")
         if self.elements > self.limits.max_input_elements:
             raise ReadLimitExceeded(
-                f"{name}: the input holds more than {self.limits.max_input_elements} data elements in all",
+                f"{name}: the input holds more than {self.limits.max_input_elements} data elements and values in all",
                 hint="a CT series has a few hundred per slice; if such files are expected, raise max_input_elements")
 
 
@@ -138,6 +143,7 @@ class _Scan:
         self.limits = limits
         self.name = name
         self.elements = 0
+        self.values = 0  # values past the first of multi-valued strings: each a parsed object later
         self.value_bytes = 0  # every value except the top-level PixelData
         self.geometry: dict[str, int] = {}  # top-level Image Pixel values read so far
 
@@ -168,6 +174,26 @@ class _Scan:
                 f"CT slice besides its pixel data needs more than {self.limits.max_value_bytes // MIB} MiB",
                 hint="the file is crafted or carries a large private block; if such files are expected, raise "
                      "max_value_mb")
+
+    def _multiple_values(self, tag: int, vr: bytes, pos: int, length: int) -> None:
+        """Charge the values of a multi-valued string: 8 MiB of "0\\0\\..." is 4 million
+        objects (1.8 GB) once pydicom parses it, within every byte limit."""
+        if length < 2:
+            return
+        if vr == b"":
+            try:
+                vr = dictionary_VR(tag).encode()
+            except KeyError:
+                return  # private in implicit VR: read as UN bytes, never split
+        if vr not in _SPLIT_VRS:
+            return
+        self.values += self.data.count(b"\\", pos, pos + length)
+        if self.values > self.limits.max_values:
+            raise ReadLimitExceeded(
+                f"{self.name}: more than {self.limits.max_values} values in multi-valued data elements "
+                f"(at ({tag >> 16:04X},{tag & 0xFFFF:04X}))",
+                hint="a CT slice holds a few hundred; if such files are expected (an RT structure set with millions "
+                     "of contour points), raise max_values")
 
     def _geometry(self, tag: int, pos: int, length: int) -> None:
         if tag in _GEOMETRY_US and length == 2:
@@ -253,6 +279,7 @@ class _Scan:
                 self._pixel_length(length)
             elif vr != b"SQ":
                 self._value(tag, length)
+                self._multiple_values(tag, vr, pos, length)
             if vr == b"SQ":
                 self.sequence(pos, pos + length, depth + 1, explicit, undefined=False)
             elif vr in (b"", b"UN") and self._holds_sequence(tag, pos, length):
@@ -373,8 +400,8 @@ def prescan(data: bytes, limits: ReadLimits, name: str, budget: InputBudget | No
     explicit, little = syntax != _IMPLICIT_LE, syntax != _EXPLICIT_BE
     scan = _Scan(body, little, limits, name)
     scan.dataset(offset, len(body), 0, explicit)
-    if budget is not None:
-        budget.charge(name, scan.value_bytes, scan.elements)
+    if budget is not None:  # each extra value costs about what an element does
+        budget.charge(name, scan.value_bytes, scan.elements + scan.values)
 
 
 def _convert_all(ds: Dataset) -> None:
