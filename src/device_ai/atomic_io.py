@@ -17,8 +17,9 @@ import enum
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from device_ai.errors import OutputError
 
@@ -65,14 +66,17 @@ class Access(enum.Enum):
         return 0o700 if self is Access.PRIVATE else 0o777 & ~process_umask()
 
 
-def _durable_temp(path: Path, data: bytes, mode: int | None = None) -> str:
-    """``data`` written and fsynced in a new temporary file beside ``path`` (0600 from
-    ``mkstemp``, or ``mode`` set before the fsync so it is as durable as the data); its name.
-    Nothing is left behind on failure."""
+def _durable_temp(path: Path, data: bytes | Callable[[BinaryIO], object], mode: int | None = None) -> str:
+    """``data`` (bytes, or a function writing into the open file) written and fsynced in a new
+    temporary file beside ``path`` (0600 from ``mkstemp``, or ``mode`` set before the fsync so it
+    is as durable as the data); its name. Nothing is left behind on failure."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if callable(data):
+                data(handle)
+            else:
+                handle.write(data)
             handle.flush()
             if mode is not None:
                 os.fchmod(handle.fileno(), mode)
@@ -84,9 +88,10 @@ def _durable_temp(path: Path, data: bytes, mode: int | None = None) -> str:
     return tmp_name
 
 
-def replace_durably(path: Path, data: bytes, mode: int | None = None) -> None:
+def replace_durably(path: Path, data: bytes | Callable[[BinaryIO], object], mode: int | None = None) -> None:
     """Atomic replace of ``path`` (its folder must exist): temporary file fsynced, renamed,
-    folder fsynced. OS errors propagate as they are."""
+    folder fsynced; ``data`` as for :func:`_durable_temp` (a function streams a large copy).
+    OS errors propagate as they are."""
     path = Path(path)
     tmp_name = _durable_temp(path, data, mode)
     try:
@@ -96,6 +101,18 @@ def replace_durably(path: Path, data: bytes, mode: int | None = None) -> None:
             os.unlink(tmp_name)
         raise
     fsync_directory(path.parent)
+
+
+def make_dirs_durably(root: Path, relative: Path, *, access: Access = Access.PRIVATE) -> Path:
+    """``root / relative``, each missing folder below ``root`` created with ``access``'s mode and
+    its entry fsynced in its parent (``root`` itself must exist). OS errors propagate."""
+    here = Path(root)
+    for part in Path(relative).parts:
+        here = here / part
+        if not here.is_dir():
+            here.mkdir(mode=access.folder_mode())
+            fsync_directory(here.parent)
+    return here
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, access: Access = Access.PRIVATE) -> Path:
@@ -115,8 +132,9 @@ def atomic_write_bytes(path: Path, data: bytes, *, access: Access = Access.PRIVA
     return path
 
 
-def write_once(path: Path, data: bytes) -> bool:
-    """Create ``path`` durably with ``data``, never replacing an existing file (0600).
+def write_once(path: Path, data: bytes, mode: int | None = None) -> bool:
+    """Create ``path`` durably with ``data``, never replacing an existing file (0600, or
+    ``mode``, set before the fsync).
 
     The data are written and fsynced under a temporary name, then hard-linked to ``path``,
     which fails if the name exists: a file once written here is never overwritten. Returns
@@ -124,7 +142,7 @@ def write_once(path: Path, data: bytes) -> bool:
     under the same name is a :class:`FileExistsError`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_name = _durable_temp(path, data)
+    tmp_name = _durable_temp(path, data, mode)
     try:
         try:
             os.link(tmp_name, path)

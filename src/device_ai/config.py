@@ -36,16 +36,19 @@ def default_model_path() -> Path:
 
 
 class Destination(BaseModel):
-    """Where the node sends its results: a DICOM Storage SCP (``dimse``: C-STORE) or a DICOMweb
-    server (``stow``: STOW-RS to ``url``, e.g. http://pacs:8042/dicom-web/studies)."""
+    """Where the node sends its results: a DICOM Storage SCP (``dimse``: C-STORE), a DICOMweb
+    server (``stow``: STOW-RS to ``url``, e.g. http://pacs:8042/dicom-web/studies), or a folder
+    (``folder``: each result file created once under ``path``, e.g. a share a workstation reads;
+    ``device-ai watch`` writes its OUT folder this way)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
-    kind: Literal["dimse", "stow"]
+    kind: Literal["dimse", "stow", "folder"]
     ae_title: str | None = None
     host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     url: str | None = None
+    path: Path | None = None
     timeout_s: float = Field(default=30.0, gt=0, le=600)
 
     @model_validator(mode="after")
@@ -54,6 +57,9 @@ class Destination(BaseModel):
             if not (self.ae_title and self.host and self.port):
                 raise ValueError(f"destination {self.name}: kind dimse needs ae_title, host and port")
             _check_ae_title(self.ae_title)
+        elif self.kind == "folder":
+            if self.path is None or not self.path.is_absolute():
+                raise ValueError(f"destination {self.name}: kind folder needs an absolute path")
         elif not (self.url and self.url.startswith(("http://", "https://"))):
             raise ValueError(f"destination {self.name}: kind stow needs an http(s) url")
         return self
@@ -114,8 +120,8 @@ class Settings(BaseSettings):
                                           "certificate it signed (mutual TLS)")
 
     node_destinations: tuple[Destination, ...] = Field(
-        default=(), description="where results (SEG, SR) are sent: a list of {name, kind: dimse, ae_title, host, port} "
-        "or {name, kind: stow, url}; JSON in the environment")
+        default=(), description="where results (SEG, SR) are sent: a list of {name, kind: dimse, ae_title, host, "
+        "port}, {name, kind: stow, url} or {name, kind: folder, path}; JSON in the environment")
     node_send_max_attempts: int = Field(default=8, ge=1, le=1000, description="failed sends of one result to one "
                                         "destination before it goes to the dead-letter folder")
     node_send_retry_base_s: float = Field(default=5.0, gt=0, le=3600, description="wait after the first failed "
@@ -124,6 +130,8 @@ class Settings(BaseSettings):
     node_analysis_max_attempts: int = Field(default=5, ge=1, le=1000, description="analyses of one generation "
                                             "interrupted by the process ending (crash, kill) before it is refused as "
                                             "a poison input")
+    node_watch_settle_s: float = Field(default=5.0, gt=0, le=3600, description="device-ai watch takes a file of its "
+                                       "IN folder only once its size and times stayed unchanged for this long, s")
 
     @field_validator("node_destinations")
     @classmethod

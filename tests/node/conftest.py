@@ -168,22 +168,26 @@ def make_node(monkeypatch: pytest.MonkeyPatch) -> Iterator:
 
 
 class ServeProcess:
-    """`device-ai serve` as a child process (its own DEVICE_AI_HOME from the test's environment)."""
+    """`device-ai serve` as a child process (its own DEVICE_AI_HOME from the test's environment);
+    with ``arguments`` and ``ready``, another long-running command (`device-ai watch IN OUT`)."""
 
-    def __init__(self, env: dict[str, str], output: Path) -> None:
+    def __init__(self, env: dict[str, str], output: Path, arguments: tuple[str, ...] = ("serve",),
+                 ready: str = "listening on") -> None:
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.port = int(env["DEVICE_AI_NODE_PORT"])
         self.output = output  # stdout and stderr go to a file: a full pipe would block the server
+        self.arguments = arguments
+        self.ready = ready  # the line the command prints once it works
         self.process: subprocess.Popen | None = None
 
     def start(self) -> ServeProcess:
         with open(self.output, "wb") as sink:
-            self.process = subprocess.Popen([sys.executable, "-m", "device_ai.cli", "serve"], env=self.env,
+            self.process = subprocess.Popen([sys.executable, "-m", "device_ai.cli", *self.arguments], env=self.env,
                                             stdout=sink, stderr=subprocess.STDOUT)
 
         def listening() -> bool:  # the line printed once the port is open
-            assert self.process.poll() is None, f"serve exited: {self.output.read_text()}"
-            return "listening on" in self.output.read_text()
+            assert self.process.poll() is None, f"{self.arguments[0]} exited: {self.output.read_text()}"
+            return self.ready in self.output.read_text()
 
         wait_for(listening, timeout=60)
         return self

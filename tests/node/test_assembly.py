@@ -123,7 +123,7 @@ def test_a_hand_off_that_fails_half_way_is_completed_by_the_node(make_node, monk
     monkeypatch.setattr(Spool, "_mark", disk_full_once)
     node = make_node(node_series_idle_s=0.3)
     assert store_all(node.port, series_slices(count=2)) == [0, 0]
-    wait_for(markers, timeout=10)
+    wait_for(lambda: list((spool() / "ready").glob("*.announced")), timeout=10)  # the marker, then its entry
     [marker] = markers()
     assert failures == [1] and marker["generation"] == 1 and len(marker["instances"]) == 2
     [ready] = events("Series Ready")

@@ -113,16 +113,17 @@ class Crash(BaseException):
     """The process dies here (nothing after this step happens)."""
 
 
-def _crash_at(monkeypatch: pytest.MonkeyPatch, root: Path, at: int) -> list[int]:
-    """Raise Crash before the ``at``-th file-system step under ``root`` (rename, replace, link,
-    mkdir, unlink, fsync); returns a counter of the steps seen."""
+def _crash_at(monkeypatch: pytest.MonkeyPatch, root: Path | tuple[Path, ...], at: int) -> list[int]:
+    """Raise Crash before the ``at``-th file-system step under ``root`` (or any of several roots;
+    rename, replace, link, mkdir, unlink, fsync); returns a counter of the steps seen."""
+    roots = tuple(str(r) for r in (root if isinstance(root, tuple) else (root,)))
     seen = [0]
 
     def step(real):  # noqa: ANN001, ANN202
         def wrapped(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
             first = args[0]
             target = _fd_path(first) if isinstance(first, int) else str(first)
-            if target.startswith(str(root)):
+            if target.startswith(roots):
                 if seen[0] == at:
                     raise Crash(f"step {at}")
                 seen[0] += 1

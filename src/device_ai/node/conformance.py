@@ -582,8 +582,8 @@ _OVERVIEW = (
 def _destination_row(dest: Destination) -> dict[str, str]:
     from device_ai.node.trail import _peer  # the address without any user name or password
 
-    return {"name": dest.name, "kind": "C-STORE (DIMSE)" if dest.kind == "dimse" else "STOW-RS (DICOMweb)",
-            "address": _peer(dest), "timeout_s": f"{dest.timeout_s:g}"}
+    kind = {"dimse": "C-STORE (DIMSE)", "stow": "STOW-RS (DICOMweb)", "folder": "Folder (Part 10 files)"}[dest.kind]
+    return {"name": dest.name, "kind": kind, "address": _peer(dest), "timeout_s": f"{dest.timeout_s:g}"}
 
 
 def _setting_value(value: Any) -> str:

@@ -1,6 +1,7 @@
-"""The node's outbound queue (issue 15 item 3): every result file (SEG, SR) is sent to every
-configured destination (``node_destinations``), by C-STORE (pynetdicom) or DICOMweb STOW-RS,
-with retries and exponential backoff, persisted on disk so that a restart resumes it.
+"""The node's outbound queue (issue 15 items 3 and 5): every result file (SEG, SR) is sent to
+every configured destination (``node_destinations``), by C-STORE (pynetdicom), DICOMweb STOW-RS,
+or written into a folder (``device-ai watch``'s OUT), with retries and exponential backoff,
+persisted on disk so that a restart resumes it.
 
 Layout under ``DEVICE_AI_HOME/node/outbound`` (owner-only)::
 
@@ -20,6 +21,16 @@ holds the same instance, never a second result. C-STORE Success and the Warning 
 response's Referenced SOP Sequence (0008,1199) names it (the HTTP status alone is ambiguous,
 reference/integration.md §1), and reports the Failed SOP Sequence's reason otherwise.
 
+A folder destination writes ``<path>/<study>/<series>.gen-NNNN/<file>`` (:func:`result_folder`:
+keyed pseudonyms and the generation, no UID or patient value in a name; the file names are
+analyze's own, ``segmentation.dcm`` and ``measurements.dcm``). Each file is created once, by a
+hard link of a complete, fsynced temporary file (:func:`device_ai.atomic_io.write_once`), so a
+reader of the folder never sees a partial file and a file is never replaced: a send repeated
+after a crash finds the identical file and counts it as stored; a different file under that
+name (the node's state was wiped, the folder was not) is a failed attempt, never overwritten.
+Folders below ``path`` are created (modes of the process umask, like analyze's outputs);
+``path`` itself must exist (an unmounted share is a failed attempt, not a new local folder).
+
 Every send, failure and dead letter is an audit entry (DICOM Instances Transferred, action R,
 or Result Dead-Lettered), naming the study, series and result instance by keyed pseudonym.
 """
@@ -37,9 +48,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from device_ai.atomic_io import fsync_directory
+from device_ai.atomic_io import Access, fsync_directory, make_dirs_durably, write_once
 from device_ai.config import Destination, Settings
-from device_ai.node.spool import _create_once, _names, _private, _write_durably, utc_text
+from device_ai.node.spool import _create_once, _names, _private, _write_durably, generation_name, utc_text
 
 LOG = logging.getLogger("device_ai.node.outbound")
 STORED_STATUSES = {0x0000, 0xB000, 0xB006, 0xB007}
@@ -130,7 +141,7 @@ class Outbound:
         dest = self.destinations[dest_name]
         file = self.root / entry["file"]
         try:
-            detail = send(dest, file, entry["sop_class_uid"], entry["sop_instance_uid"], self.settings)
+            detail = send(dest, file, entry, self.settings)
         except SendFailed as exc:
             self._failed(dest_name, path, entry, str(exc), now)
             return False
@@ -189,11 +200,41 @@ def _dump(entry: dict) -> bytes:
     return json.dumps(entry, indent=1, sort_keys=True).encode()
 
 
-def send(dest: Destination, file: Path, sop_class: str, sop_instance: str, settings: Settings) -> str:
-    """Send one Part 10 file; returns a short description of the confirmation, or raises SendFailed."""
+def send(dest: Destination, file: Path, entry: dict, settings: Settings) -> str:
+    """Send one Part 10 file of a queue ``entry``; returns a short description of the
+    confirmation, or raises SendFailed."""
     if dest.kind == "dimse":
         return send_dimse(dest, file, settings.node_ae_title)
-    return send_stow(dest, file, sop_instance)
+    if dest.kind == "folder":
+        return write_to_folder(dest, file, result_folder(entry))
+    return send_stow(dest, file, entry["sop_instance_uid"])
+
+
+def result_folder(entry: dict) -> Path:
+    """Where a folder destination puts the results of one generation: ``<study>/<series>.gen-NNNN``
+    (keyed pseudonyms, as in the audit trail and ``device-ai status``)."""
+    return Path(entry["study"] or "study-unknown") / f"{entry['series']}.{generation_name(entry['generation'])}"
+
+
+def write_to_folder(dest: Destination, file: Path, folder: Path) -> str:
+    """Create ``dest.path/folder/<file name>`` once with the bytes of ``file`` (see the module doc)."""
+    root = Path(dest.path)
+    if not root.is_dir():
+        raise SendFailed(f"folder {root} does not exist (not mounted?)")
+    target = root / folder / file.name
+    try:
+        here = make_dirs_durably(root, folder, access=Access.PUBLIC)
+        for leftover in here.glob(f".{file.name}.*.tmp"):  # a write interrupted by a crash
+            leftover.unlink()
+        created = write_once(target, file.read_bytes(), Access.PUBLIC.file_mode())
+    except FileExistsError as exc:
+        if target.is_file():
+            raise SendFailed(f"a different file already has the name {folder / file.name} in the folder; "
+                             "it is never replaced") from exc
+        raise SendFailed(f"cannot write into {root}: {exc.strerror or exc}") from exc
+    except OSError as exc:
+        raise SendFailed(f"cannot write into {root}: {exc.strerror or exc}") from exc
+    return "written to the folder" if created else "already in the folder (identical file)"
 
 
 def storage_scu_ae(calling_ae: str, timeout_s: float):  # noqa: ANN201 - pynetdicom.AE
@@ -282,4 +323,4 @@ def counts(root: Path) -> dict[str, dict[str, int]]:
     return found
 
 
-__all__ = ["Outbound", "ResultFile", "SendFailed", "backoff_s", "counts", "send", "storage_scu_ae"]
+__all__ = ["Outbound", "ResultFile", "SendFailed", "backoff_s", "counts", "result_folder", "send", "storage_scu_ae"]

@@ -22,8 +22,10 @@ an exception out of the handler: the server keeps serving.
 
 A background thread hands each series that has been idle for ``node_series_idle_s`` to
 analysis (:meth:`Spool.hand_off`). On start the spool is recovered first (:meth:`Spool.recover`).
-``serve`` also runs the worker and the outbound queue (:class:`device_ai.node.worker.Pipeline`)
-as two more threads of the same process: one process holds the spool's lock and the audit log
+Both, and the lock and the trail, are :class:`device_ai.node.runtime.NodeRuntime`, which
+``device-ai watch`` (:mod:`device_ai.node.hot_folder`) shares. ``serve`` also runs the worker
+and the outbound queue (:class:`device_ai.node.worker.Pipeline`) as two more threads of the
+same process: one process holds the spool's lock and the audit log
 handle, a SIGKILL stops everything at once (no orphaned child to race a restarted server), and
 the work that matters is CPU-bound in ONNX Runtime and numpy, which release the GIL, or waits on
 the network; every state they keep is on disk, so a restart resumes them.
@@ -34,18 +36,15 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-import time
 import weakref
 from pathlib import Path
 
-from pydicom.uid import UID
-
 from device_ai.app.context import Context
 from device_ai.config import Settings
-from device_ai.errors import ConfigError, DicomReadError
-from device_ai.keystore import private_dir
+from device_ai.errors import ConfigError
 from device_ai.node import services
-from device_ai.node.spool import InstanceKey, Spool
+from device_ai.node.runtime import NodeRuntime
+from device_ai.node.spool import InstanceKey
 from device_ai.node.trail import NodeTrail
 from device_ai.pseudonyms import pseudonym
 
@@ -83,10 +82,6 @@ def storage_scp_ae(settings: Settings):  # noqa: ANN201 - pynetdicom.AE
     return ae
 
 
-def spool_root(ctx: Context) -> Path:
-    return private_dir(private_dir(Path(ctx.settings.home)) / "node")
-
-
 def tls_context(ctx: Context) -> ssl.SSLContext | None:
     """The server's TLS context from the configured PEM files, or None when TLS is off."""
     settings = ctx.settings
@@ -110,7 +105,7 @@ def tls_context(ctx: Context) -> ssl.SSLContext | None:
 
 
 class NodeServer:
-    """The node: spool, Storage SCP and assembly thread. ``start()``, then ``stop()``."""
+    """The node: spool, Storage SCP and assembly thread (:class:`NodeRuntime`). ``start()``, then ``stop()``."""
 
     def __init__(self, ctx: Context, *, pipeline: bool = False) -> None:
         settings = ctx.settings
@@ -122,18 +117,21 @@ class NodeServer:
         self.settings = settings
         self.allowed = frozenset(settings.node_allowed_calling_aets)
         self.ssl_context = tls_context(ctx)
-        self.spool = Spool(spool_root(ctx))
+        self.runtime = NodeRuntime(ctx, pipeline=pipeline)  # worker + outbound threads when pipeline
+        self.spool = self.runtime.spool
         self.limits = ctx.read_limits()
         self.idle_s = settings.node_series_idle_s
-        self._stop = threading.Event()
         self._inflight: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # association -> data set bytes so far
         self._inflight_lock = threading.Lock()
-        self._assembler: threading.Thread | None = None
         self._server = None
-        self._log = None
-        self.trail: NodeTrail | None = None
-        self.run_pipeline = pipeline  # worker + outbound queue threads (device_ai.node.worker.Pipeline)
-        self.pipeline = None
+
+    @property
+    def trail(self) -> NodeTrail | None:
+        return self.runtime.trail
+
+    @property
+    def pipeline(self):  # noqa: ANN201 - device_ai.node.worker.Pipeline or None
+        return self.runtime.pipeline
 
     # --- life cycle ---
 
@@ -141,14 +139,8 @@ class NodeServer:
         """Recover the spool, then listen; returns the address listened on."""
         from pynetdicom import evt
 
-        self.spool.lock()
+        self.runtime.open()
         try:
-            pseudonym("series", "0")  # create the site's pseudonym key now, not in racing association threads
-            self._log = self.ctx.open_audit_log()
-            self.trail = NodeTrail(self._log)
-            fresh = {ready.marker for ready in self.spool.recover()}
-            for ready in self.spool.unannounced():  # made ready now, or before a crash and not yet audited
-                self._announce(ready, late=ready.marker not in fresh)
             ae = storage_scp_ae(self.settings)
             handlers = [(evt.EVT_C_ECHO, self._on_echo), (evt.EVT_C_STORE, self._on_store),
                         (evt.EVT_ACCEPTED, self._on_accepted), (evt.EVT_REJECTED, self._on_rejected),
@@ -166,79 +158,29 @@ class NodeServer:
             self.trail.started({"ae_title": self.settings.node_ae_title, "address": f"{host}:{port}",
                                 "tls": "yes" if self.ssl_context else "no",
                                 "series_idle_s": f"{self.idle_s:g}"})
-            self._assembler = threading.Thread(target=self._assemble_loop, name="device-ai-assembly", daemon=True)
-            self._assembler.start()
-            if self.run_pipeline:
-                from device_ai.node.worker import Pipeline
-
-                self.pipeline = Pipeline(self.ctx, self.spool.root, self.trail)
-                self.pipeline.start()
+            self.runtime.start()
             return host, port
         except BaseException:
-            self._close()
+            self.runtime.close()
             raise
 
     def stop(self) -> None:
         """Stop listening, let running associations end, stop assembling, record the stop (idempotent)."""
-        self._stop.set()
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
             for assoc in list(self._ae.active_associations):
                 assoc.join(timeout=10)
-        if self._assembler is not None:
-            self._assembler.join(timeout=10)
-            self._assembler = None
-        if self.pipeline is not None:
-            self.pipeline.stop()
-            self.pipeline = None
+        self.runtime.stop()
         try:
             if self.trail is not None and server is not None:
                 self.trail.stopped({"ae_title": self.settings.node_ae_title})
         finally:
-            self._close()
-
-    def _close(self) -> None:
-        try:
-            if self._log is not None:
-                self._log.close()
-        finally:
-            self._log = None
-            self.spool.unlock()
-
-    # --- assembly ---
+            self.runtime.close()
 
     def assemble_once(self, now: float | None = None) -> list:
         """Hand off every series idle for ``node_series_idle_s``; returns what became ready."""
-        now = time.time() if now is None else now
-        done = []
-        for series, last, _study in self.spool.open_series():
-            if now - last >= self.idle_s:
-                ready = self.spool.hand_off(series, idle_s=self.idle_s, now=now)
-                if ready is not None:
-                    done.append(ready)
-                    self._announce(ready)
-        return done
-
-    def _announce(self, ready, *, late: bool = False) -> None:  # noqa: ANN001 - spool.Ready
-        """The Series Ready audit entry, then the spool's note that it is durable."""
-        self.trail.series_ready(ready, announced_late=late)
-        self.spool.announced(ready)
-
-    def _assemble_loop(self) -> None:
-        poll = max(0.05, min(1.0, self.idle_s / 4))
-        interrupted = False
-        while not self._stop.wait(poll):
-            try:
-                if interrupted:  # a hand-off failed half-way (disk full, I/O error): finish it first
-                    fresh = {ready.marker for ready in self.spool.complete_hand_offs()}
-                    for ready in self.spool.unannounced():
-                        self._announce(ready, late=ready.marker not in fresh)
-                    interrupted = False
-                self.assemble_once()
-            except Exception:  # keep assembling; the next pass retries (the hand-off is idempotent)
-                interrupted = True
-                LOG.exception("series assembly failed; retrying")
+        return self.runtime.assemble_once(now)
 
     # --- event handlers (association threads) ---
 
@@ -373,26 +315,14 @@ class NodeServer:
 
     def _identify(self, temp: Path, sop_class: str, affected: str) -> tuple[int, str, InstanceKey | None]:
         """Read the written file back with the device's reader; (status, reason, key or None)."""
-        from device_ai.dicom.reader import read_dataset
-
-        try:
-            ds = read_dataset(temp, self.limits, stop_before_pixels=True)
-        except DicomReadError as exc:
-            return services.CANNOT_UNDERSTAND, f"not readable ({exc.code})", None
-        uids = {}
-        for keyword in ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
-            value = UID(str(ds.get(keyword, "") or "").strip())
-            if not value or not value.is_valid:
-                return services.CANNOT_UNDERSTAND, f"{keyword} missing or not a valid UID", None
-            uids[keyword] = str(value)
-        if uids["SOPClassUID"] != sop_class:
+        found = services.identify(temp, self.limits)
+        if found.problem:
+            return services.CANNOT_UNDERSTAND, found.problem, None
+        if found.uids["SOPClassUID"] != sop_class:
             return services.DATASET_MISMATCH, "SOPClassUID differs from the request's Affected SOP Class UID", None
-        if uids["SOPInstanceUID"] != affected:
+        if found.uids["SOPInstanceUID"] != affected:
             return services.DATASET_MISMATCH, "SOPInstanceUID differs from the request's Affected SOP Instance UID", None
-        key = InstanceKey(study=pseudonym("study", uids["StudyInstanceUID"]),
-                          series=pseudonym("series", uids["SeriesInstanceUID"]),
-                          instance=pseudonym("instance", uids["SOPInstanceUID"]))
-        return services.SUCCESS, "", key
+        return services.SUCCESS, "", found.key()
 
 
 def serve_until(ctx: Context, stop: threading.Event, announce=print) -> int:  # noqa: ANN001

@@ -17,7 +17,11 @@ installed), JPIP and video syntaxes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
+
 from pydicom.uid import (
+    UID,
     CTImageStorage,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
@@ -28,6 +32,8 @@ from pydicom.uid import (
 )
 
 from device_ai.dicom.contract import CT_IMAGE_STORAGE
+from device_ai.errors import DicomReadError
+from device_ai.node.spool import InstanceKey
 
 ACCEPTED_SOP_CLASSES: tuple[str, ...] = (str(CTImageStorage),)
 assert ACCEPTED_SOP_CLASSES == (CT_IMAGE_STORAGE,)  # the contract's input, nothing else
@@ -62,3 +68,46 @@ STATUS_MEANINGS: dict[int, str] = {
                        "missing or malformed)",
     TOO_LARGE: "Error: Cannot Understand (instance larger than the configured maximum)",
 }
+
+
+IDENTIFYING_UIDS = ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")
+
+
+@dataclass(frozen=True)
+class Identified:
+    """What an instance written to the spool's ``tmp/`` is (:func:`identify`): its UIDs and
+    transfer syntax, or why it cannot be taken (``problem``, the device's fixed text, and the
+    typed ``code``; ``error`` holds the reader's error, whose message names the file)."""
+
+    uids: dict[str, str] = field(default_factory=dict)
+    transfer_syntax: str = ""
+    problem: str = ""
+    code: str = ""
+    error: DicomReadError | None = None
+
+    def key(self) -> InstanceKey:
+        from device_ai.pseudonyms import pseudonym
+
+        return InstanceKey(study=pseudonym("study", self.uids["StudyInstanceUID"]),
+                           series=pseudonym("series", self.uids["SeriesInstanceUID"]),
+                           instance=pseudonym("instance", self.uids["SOPInstanceUID"]))
+
+
+def identify(path: Path, limits) -> Identified:  # noqa: ANN001 - dicom.reader.ReadLimits
+    """Read an instance back with the device's reader and its limits (pixel data pre-scanned,
+    not decoded) and take its four identifying UIDs; what ``serve`` and ``watch`` both check
+    before :meth:`Spool.commit`."""
+    from device_ai.dicom.reader import read_dataset
+
+    try:
+        ds = read_dataset(path, limits, stop_before_pixels=True)
+    except DicomReadError as exc:
+        return Identified(problem=f"not readable ({exc.code})", code=exc.code, error=exc)
+    uids = {}
+    for keyword in IDENTIFYING_UIDS:
+        value = UID(str(ds.get(keyword, "") or "").strip())
+        if not value or not value.is_valid:
+            return Identified(uids=uids, problem=f"{keyword} missing or not a valid UID", code="DAI-201")
+        uids[keyword] = str(value)
+    syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+    return Identified(uids=uids, transfer_syntax=syntax)

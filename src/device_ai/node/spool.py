@@ -4,7 +4,7 @@ complete series is handed to analysis from here exactly once per generation (iss
 
 Layout under ``DEVICE_AI_HOME/node`` (every folder owner-only)::
 
-    serve.lock                  flock held by the one process serving this home
+    serve.lock                  flock held by the one process (serve or watch) using this home
     tmp/                        instances being received (``*.part``); removed on start
     series/<S>/                 one folder per series; S = pseudonym("series", SeriesInstanceUID)
       open/                     the generation being received
@@ -136,14 +136,14 @@ class Spool:
     # --- one server per home ---
 
     def lock(self) -> None:
-        """Hold ``serve.lock`` for this process's lifetime; a second server on the same home is
-        refused (two would break exactly-once)."""
+        """Hold ``serve.lock`` for this process's lifetime; a second ``serve`` or ``watch`` on the
+        same home is refused (two would break exactly-once)."""
         fd = os.open(self.root / "serve.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise ConfigError(f"another device-ai serve is already using the spool in {self.root}",
+            raise ConfigError(f"another device-ai serve or watch is already using the spool in {self.root}",
                               hint="stop it first, or give this one its own DEVICE_AI_HOME") from None
         self._lock_fd = fd
 

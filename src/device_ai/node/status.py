@@ -10,6 +10,7 @@ from typing import Any
 
 from device_ai.app.context import Context
 from device_ai.node import outbound
+from device_ai.node.hot_folder import WATCH_DESTINATION
 from device_ai.node.spool import OPEN, _names, ready_markers
 from device_ai.node.worker import generation_state, key_of
 
@@ -85,7 +86,8 @@ def render(status: dict[str, Any]) -> list[str]:
     if not status["outbound"]:
         lines.append("outbound: no destination configured (node_destinations)")
     for dest, q in status["outbound"].items():
-        note = "" if q["configured"] else " (no longer configured)"
+        note = "" if q["configured"] else (" (the OUT folder of device-ai watch)" if dest == WATCH_DESTINATION
+                                            else " (no longer configured)")
         lines.append(f"outbound {dest}{note}: pending {q['pending']}, sent {q['sent']}, dead letters {q['dead']}")
     for title, key in (("last refusals", "last_refusals"), ("last analysis errors", "last_analysis_errors"),
                        ("last send errors", "last_send_errors"), ("dead letters", "dead_letters")):

@@ -1,5 +1,6 @@
-"""The node's audit entries (issue 15; SRS-098): associations, receives, refusals, series
-hand-offs, start and stop, through the device's one audit log (:class:`AuditLog`).
+"""The node's audit entries (issue 15; SRS-098, SRS-139): associations, receives, refusals, files
+taken or rejected by the hot folder, series hand-offs, start and stop, through the device's one
+audit log (:class:`AuditLog`).
 
 Conventions of the trail: studies, series and instances are named by keyed pseudonym
 (:func:`device_ai.pseudonyms.pseudonym`), never by UID, and no DICOM value the sender wrote
@@ -16,6 +17,8 @@ from device_ai.audit.entry import (APPLICATION_ACTIVITY, APPLICATION_START, APPL
                                    INSTANCES_TRANSFERRED, RESULT_DEAD_LETTERED, SERIES_READY, SERIES_REFUSED,
                                    AuditObject, Outcome)
 from device_ai.node.spool import InstanceKey, Ready
+
+HOT_FOLDER = "hot folder"  # the source of what device-ai watch takes or rejects
 
 
 class NodeTrail:
@@ -47,8 +50,18 @@ class NodeTrail:
 
     def received(self, key: InstanceKey, *, calling_ae: str, peer: str, sop_class: str, transfer_syntax: str,
                  size: int, late_after: int | None, duplicate: bool) -> None:
-        details = {"status": "0x0000", "calling_ae": calling_ae, "peer": peer, "sop_class": sop_class,
-                   "transfer_syntax": transfer_syntax, "bytes": str(size)}
+        self._stored(key, {"status": "0x0000", "calling_ae": calling_ae, "peer": peer}, sop_class=sop_class,
+                     transfer_syntax=transfer_syntax, size=size, late_after=late_after, duplicate=duplicate)
+
+    def taken(self, key: InstanceKey, *, sop_class: str, transfer_syntax: str, size: int, late_after: int | None,
+              duplicate: bool) -> None:
+        """An instance taken from ``device-ai watch``'s IN folder (durable in the spool)."""
+        self._stored(key, {"source": HOT_FOLDER}, sop_class=sop_class, transfer_syntax=transfer_syntax, size=size,
+                     late_after=late_after, duplicate=duplicate)
+
+    def _stored(self, key: InstanceKey, origin: dict[str, str], *, sop_class: str, transfer_syntax: str, size: int,
+                late_after: int | None, duplicate: bool) -> None:
+        details = {**origin, "sop_class": sop_class, "transfer_syntax": transfer_syntax, "bytes": str(size)}
         if late_after is not None:
             details["late_after_generation"] = str(late_after)
         if duplicate:
@@ -63,6 +76,13 @@ class NodeTrail:
                      outcome=Outcome.SERIOUS_FAILURE if serious else Outcome.MINOR_FAILURE, objects=objects,
                      details={"status": f"0x{status:04X}", "reason": reason, "calling_ae": calling_ae, "peer": peer,
                               "sop_class": sop_class})
+
+    def rejected(self, *, code: str, reason: str, sop_class: str, instance: str | None) -> None:
+        """A file of ``device-ai watch``'s IN folder refused and moved to its rejected folder;
+        ``reason`` is the device's own fixed text (never the file's name or a value from it)."""
+        objects = (AuditObject(kind="instance", id=instance, role="refused"),) if instance else ()
+        self._append(INSTANCES_TRANSFERRED, action="C", outcome=Outcome.MINOR_FAILURE, objects=objects,
+                     details={"source": HOT_FOLDER, "error": code, "reason": reason, "sop_class": sop_class})
 
     def series_ready(self, ready: Ready, *, announced_late: bool = False) -> None:
         details = {"generation": str(ready.generation), "instances": str(len(ready.instances)),
@@ -104,6 +124,8 @@ class NodeTrail:
 def _peer(destination) -> str:  # noqa: ANN001
     if destination.kind == "dimse":
         return f"{destination.ae_title}@{destination.host}:{destination.port}"
+    if destination.kind == "folder":
+        return str(destination.path)
     from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(str(destination.url))  # never a user name or password from the URL in the trail

@@ -1,0 +1,468 @@
+"""``device-ai watch IN OUT``: the node's hot folder, for workstations without DICOM networking
+(issue 15 item 5; SRS-136 to SRS-139). Files dropped into IN go through the same spool, idle
+timer, worker and outbound queue as what ``device-ai serve`` receives
+(:class:`device_ai.node.runtime.NodeRuntime`); only the way instances arrive differs.
+
+**When a file is taken (SRS-136).** IN is polled (every ``node_watch_settle_s / 4`` seconds, at
+most 1 s; no inotify) down to ``MAX_DEPTH`` folders, looking at most ``MAX_FILES_PER_PASS``
+files per pass. Names starting with ``.`` or ``~`` and names ending in a temporary suffix
+(``TEMPORARY_SUFFIXES``: ``.part``, ``.tmp``, ...) are never looked at: write under such a name
+and rename it into place, and the file appears whole. Any other regular file is taken only
+once its device, inode, size, modification and change times were seen unchanged for
+``node_watch_settle_s`` (default 5 s): a copy still running, even a slow one, keeps changing
+them. When taken, the file is opened without following links, checked against that signature,
+read, and checked again, so bytes that changed while being read are never used. Hidden folders
+are not entered. A copy that stalls for longer than the settle interval cannot be told from a
+finished one by any poller; a file cut short that way is refused (the reader finds it
+truncated) rather than analysed, unless it is cut exactly between two data elements.
+
+**Taking a file (SRS-137).** Its bytes are written to the spool's ``tmp/`` and fsynced, read
+back with the device's reader and limits (:func:`device_ai.node.services.identify`, what
+``serve`` checks), committed (:meth:`Spool.commit`: renamed into its series, idle timer reset,
+folders fsynced), the take recorded in the audit trail, and only then is the file removed from
+IN (and IN's folder fsynced). A crash at any moment leaves the file in IN, in the spool, or in
+both; in both, it is taken again after a restart, and the spool's rule for instances already
+there applies: identical bytes change nothing. So a file is never lost and never analysed
+twice. Empty folders left in IN are not removed (a copy may be about to fill them).
+
+**Re-dropped files (the spool's rule, as for ``serve``).** A file whose SOP Instance UID is
+already in the spool is taken and removed from IN like any other: with the same bytes it
+changes nothing (while its series is still open it replaces itself; after the series was
+handed off it is recorded as a duplicate, no new generation, no new result); with different
+bytes (a corrected image) it replaces the open one, or, after the hand-off, opens the next
+generation of its series, which is analysed again and whose results have new UIDs, written
+beside the previous generation's in OUT. An identical re-drop never gives a second result.
+
+**Results (SRS-138).** OUT is a destination of the outbound queue, ``WATCH_DESTINATION``, of
+kind ``folder`` (:func:`device_ai.node.outbound.write_to_folder`): each generation's SEG and SR
+are created once as ``OUT/<study>/<series>.gen-NNNN/segmentation.dcm`` and ``measurements.dcm``
+(keyed pseudonyms, as in the audit trail and ``device-ai status``; no UID or patient value in a
+name), each by one hard link of a complete, fsynced file. The destinations of
+``node_destinations`` get the results too, as from ``serve``.
+
+**Refused files (SRS-139).** A file that is not readable DICOM within the reading limits, is
+larger than ``node_max_instance_mb``, lacks an identifying UID, is not CT Image Storage or uses
+a transfer syntax ``serve`` does not accept, is a DICOMDIR, or is a symbolic link, is moved to
+the rejected folder (default ``OUT/rejected``) under its path relative to IN (`` (1)`` added
+before the extension when that name is taken), beside ``<name>.reason.txt`` (error code, the
+device's reason, the reader's message, what to do; no traceback), and recorded in the audit
+trail (error code and the device's fixed reason, the instance by pseudonym when it could be
+read; never the file's name). The reason file is written and the refusal audited before the
+move, so a crash repeats them at worst. The other files go on.
+
+One process uses a home's spool (``serve`` or ``watch``); ``watch`` stops on SIGTERM or
+Ctrl-C after the file it is taking (the CLI sets the stop event), then stops the worker and
+the outbound queue like ``serve``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import logging
+import os
+import shutil
+import stat
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from device_ai.app.context import Context
+from device_ai.atomic_io import Access, fsync_directory, make_dirs_durably, replace_durably
+from device_ai.config import Destination
+from device_ai.errors import ConfigError
+from device_ai.node import services
+from device_ai.node.runtime import NodeRuntime
+from device_ai.node.spool import utc_text
+from device_ai.node.trail import HOT_FOLDER
+
+LOG = logging.getLogger("device_ai.node.hot_folder")
+MIB = 1024 * 1024
+WATCH_DESTINATION = "watch-out"  # the outbound queue's name for OUT (outbound/<state>/watch-out/)
+REJECTED_FOLDER = "rejected"
+REASON_SUFFIX = ".reason.txt"
+TEMPORARY_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".filepart", ".swp")
+MAX_DEPTH = 32
+MAX_FILES_PER_PASS = 10_000
+RETRY_AFTER_FAILURE_S = 30.0
+
+Signature = tuple[int, int, int, int, int]  # device, inode, size, mtime ns, ctime ns
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: str  # DAI-xxx
+    reason: str  # the device's fixed text: audit trail and reason file
+    detail: str = ""  # the reader's message (it may name the file): the reason file only
+    hint: str = ""
+    sop_class: str = ""  # a standard SOP Class UID, or empty
+    instance: str | None = None  # pseudonym of the SOP Instance UID, when it could be read
+
+
+@dataclass
+class Pass:
+    """What one scan of IN did."""
+
+    taken: int = 0
+    duplicates: int = 0  # taken; identical to the instance already handed off: nothing changed
+    rejected: int = 0
+    waiting: int = 0  # seen, not settled yet (or not taken now: spool nearly full, changed meanwhile)
+
+
+def _signature(info: os.stat_result) -> Signature:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def _skipped(name: str) -> bool:
+    return name.startswith((".", "~")) or name.lower().endswith(TEMPORARY_SUFFIXES)
+
+
+_READ_REASONS = {
+    "DAI-201": "not a readable DICOM Part 10 file",
+    "DAI-202": "truncated, or beyond a reading limit (size, elements, nesting, inflation)",
+}
+
+
+class HotFolder:
+    """``start()``, then ``scan_once()`` or ``run(stop)``, then ``stop()``."""
+
+    def __init__(self, ctx: Context, inbox: Path, out: Path, *, rejected: Path | None = None,
+                 settle_s: float | None = None, pipeline: bool = True) -> None:
+        settings = ctx.settings
+        self.inbox = Path(inbox).absolute()
+        self.out = Path(out).absolute()
+        self.rejected = Path(rejected).absolute() if rejected is not None else self.out / REJECTED_FOLDER
+        self.settle_s = settings.node_watch_settle_s if settle_s is None else settle_s
+        self.poll_s = max(0.05, min(1.0, self.settle_s / 4))
+        if any(d.name == WATCH_DESTINATION for d in settings.node_destinations):
+            raise ConfigError(f"node_destinations has a destination named {WATCH_DESTINATION}, the name of watch's OUT",
+                              hint="rename that destination")
+        out_destination = Destination(name=WATCH_DESTINATION, kind="folder", path=self.out)
+        self.ctx = dataclasses.replace(ctx, settings=settings.model_copy(
+            update={"node_destinations": (*settings.node_destinations, out_destination)}))
+        self.runtime = NodeRuntime(self.ctx, pipeline=pipeline)
+        self.spool = self.runtime.spool
+        self.limits = ctx.read_limits()
+        self.max_bytes = settings.node_max_instance_mb * MIB
+        self.min_free = settings.node_min_free_mb * MIB
+        self._folders()
+        self._watched: dict[Path, tuple[Signature, float]] = {}  # path -> (signature, first seen with it)
+        self._kept: dict[Path, Signature] = {}  # taken, but IN would not let it be removed: not taken again
+        self._retry_after: dict[Path, float] = {}  # a take that failed (not the file's fault): wait
+        self._warned: set[str] = set()
+
+    @property
+    def trail(self):  # noqa: ANN201 - NodeTrail
+        return self.runtime.trail
+
+    def _folders(self) -> None:
+        """IN must exist; IN, OUT, the rejected folder and the spool must not hold one another
+        (what the device writes would be taken as input); OUT and the rejected folder are created."""
+        if not self.inbox.is_dir():
+            raise ConfigError(f"the IN folder {self.inbox} does not exist or is not a folder",
+                              hint="create it, or give the folder files are dropped into")
+        named = {"IN": self.inbox.resolve(), "OUT": self.out.resolve(),
+                 "the rejected folder": self.rejected.resolve(), "the spool": self.spool.root.resolve()}
+        for one, other in (("IN", "OUT"), ("IN", "the rejected folder"), ("IN", "the spool"), ("OUT", "the spool"),
+                           ("the rejected folder", "the spool")):
+            a, b = named[one], named[other]
+            if a.is_relative_to(b) or b.is_relative_to(a):
+                raise ConfigError(f"{one} ({a}) and {other} ({b}) overlap: what the device writes would be taken as "
+                                  "input, or written over what it keeps",
+                                  hint="give IN, OUT and the rejected folder as separate folders, none inside another "
+                                       "(OUT may hold the rejected folder) nor inside DEVICE_AI_HOME/node")
+        for folder in (self.out, self.rejected):
+            try:
+                folder.mkdir(mode=Access.PUBLIC.folder_mode(), parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create {folder}: {exc.strerror or exc}",
+                                  hint="give an OUT (and rejected) folder this service can write") from None
+
+    # --- life cycle ---
+
+    def start(self) -> None:
+        self.runtime.open()
+        try:
+            self.trail.started({"source": HOT_FOLDER, "in": str(self.inbox), "out": str(self.out),
+                                "rejected": str(self.rejected), "settle_s": f"{self.settle_s:g}",
+                                "series_idle_s": f"{self.runtime.idle_s:g}"})
+            self.runtime.start()
+        except BaseException:
+            self.runtime.close()
+            raise
+
+    def stop(self) -> None:
+        """Stop assembling, the worker and the outbound queue; record the stop (call once)."""
+        self.runtime.stop()
+        try:
+            if self.trail is not None:
+                self.trail.stopped({"source": HOT_FOLDER, "in": str(self.inbox)})
+        finally:
+            self.runtime.close()
+
+    def run(self, stop: threading.Event) -> None:
+        """Scan IN every ``poll_s`` until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                self.scan_once(stop=stop)
+            except Exception:  # keep watching; what was not taken stays in IN
+                LOG.exception("hot folder pass failed; retrying")
+            stop.wait(self.poll_s)
+
+    # --- scanning ---
+
+    def candidates(self) -> Iterator[tuple[Path, os.stat_result]]:
+        """(path, lstat) of the regular files and links under IN that are not skipped, folder by
+        folder in name order, without entering hidden folders or links to folders."""
+        queue = deque([(self.inbox, 0)])
+        count = 0
+        while queue:
+            folder, depth = queue.popleft()
+            try:
+                with os.scandir(folder) as entries:
+                    found = sorted(entries, key=lambda e: e.name)
+            except OSError:
+                continue  # removed meanwhile, or not readable: looked at again next pass
+            for entry in found:
+                if _skipped(entry.name):
+                    continue
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISDIR(info.st_mode):
+                    if depth < MAX_DEPTH:
+                        queue.append((Path(entry.path), depth + 1))
+                    else:
+                        self._warn(f"folders deeper than {MAX_DEPTH} levels under {self.inbox} are not looked into")
+                elif stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
+                    yield Path(entry.path), info
+                    count += 1
+                    if count >= MAX_FILES_PER_PASS:
+                        return
+
+    def scan_once(self, now: float | None = None, stop: threading.Event | None = None) -> Pass:
+        """Look at IN once and take every file that has settled (``now``: a monotonic time, given
+        by tests)."""
+        now = time.monotonic() if now is None else now
+        done = Pass()
+        watched: dict[Path, tuple[Signature, float]] = {}
+        kept: dict[Path, Signature] = {}
+        due: list[tuple[Path, os.stat_result]] = []
+        for path, info in self.candidates():
+            signature = _signature(info)
+            if self._kept.get(path) == signature:
+                kept[path] = signature
+                continue
+            seen = self._watched.get(path)
+            if seen is None or seen[0] != signature:
+                seen = (signature, now)
+            watched[path] = seen
+            if now - seen[1] >= self.settle_s and now >= self._retry_after.get(path, 0.0):
+                due.append((path, info))
+            else:
+                done.waiting += 1
+        self._watched, self._kept = watched, kept
+        self._retry_after = {p: t for p, t in self._retry_after.items() if p in watched and t > now}
+        for path, info in due:
+            if stop is not None and stop.is_set():
+                break
+            try:
+                outcome = self.take(path, info)
+            except Exception:  # not the file's fault (spool or trail not writable, a defect): it stays in IN
+                LOG.exception("could not take a file from the hot folder; trying again in %g s", RETRY_AFTER_FAILURE_S)
+                self._retry_after[path] = now + RETRY_AFTER_FAILURE_S
+                outcome = "waiting"
+            setattr(done, outcome, getattr(done, outcome) + 1)
+        return done
+
+    # --- one file ---
+
+    def take(self, path: Path, info: os.stat_result) -> str:
+        """Take one settled file: ``taken``, ``duplicates``, ``rejected`` or ``waiting``."""
+        signature = _signature(info)
+        if stat.S_ISLNK(info.st_mode):
+            return self._reject(path, signature, Refusal("DAI-201", "a symbolic link (links are not followed)",
+                                                         hint="copy the file itself into the folder"))
+        if path.name.upper() == "DICOMDIR":
+            return self._reject(path, signature, Refusal(
+                "DAI-210", "a DICOMDIR (a file-set index, not an image)",
+                hint="nothing to do: the image files it indexes are taken on their own"))
+        if info.st_size > self.max_bytes:
+            return self._reject(path, signature, Refusal(
+                "DAI-202", "larger than node_max_instance_mb",
+                detail=f"{info.st_size} bytes; node_max_instance_mb is {self.max_bytes // MIB}",
+                hint="a CT slice is far smaller; raise node_max_instance_mb if such files are expected"))
+        try:
+            free = self.spool.free_bytes()
+        except OSError:
+            free = 0
+        if free - info.st_size < self.min_free:
+            self._warn(f"the spool's disk is nearly full (node_min_free_mb): files wait in {self.inbox}")
+            return "waiting"
+        data = _read_unchanged(path, signature)
+        if data is None:  # changed since it settled: it settles again
+            self._watched.pop(path, None)
+            return "waiting"
+        temp = self.spool.write_temp(data)
+        try:
+            found = services.identify(temp, self.limits)
+            refusal = _refusal(found, temp.name, str(path.relative_to(self.inbox)))
+            if refusal is not None:
+                return self._reject(path, signature, refusal)
+            key = found.key()
+            stored = self.spool.commit(temp, key)
+            self.trail.taken(key, sop_class=found.uids["SOPClassUID"], transfer_syntax=found.transfer_syntax,
+                             size=len(data), late_after=stored.late_after, duplicate=stored.duplicate)
+        finally:
+            self.spool.discard(temp)
+        self._remove(path, signature)
+        return "duplicates" if stored.duplicate else "taken"
+
+    def _remove(self, path: Path, signature: Signature) -> None:
+        """Remove a file from IN once it is durable in the spool and audited."""
+        self._watched.pop(path, None)
+        try:
+            if _signature(os.lstat(path)) != signature:
+                return  # written again since it was read: the new content settles and is taken on its own
+            os.unlink(path)
+            fsync_directory(path.parent)
+        except FileNotFoundError:
+            return
+        except OSError as exc:  # a read-only share: the spool has it; do not take it again in this run
+            self._kept[path] = signature
+            self._warn(f"cannot remove taken files from {self.inbox} ({exc.strerror or exc}); they are kept there "
+                       "and not taken again while this process runs")
+
+    def _reject(self, path: Path, signature: Signature, refusal: Refusal) -> str:
+        """Reason file, audit entry, then the file moved to the rejected folder."""
+        self._watched.pop(path, None)
+        relative = path.relative_to(self.inbox)
+        folder = make_dirs_durably(self.rejected, relative.parent, access=Access.PUBLIC)
+        target = _free_name(folder / relative.name)
+        lines = ["device-ai watch refused this file; it was not analyzed.", f"file: {relative}",
+                 f"error: {refusal.code}", f"reason: {refusal.reason}"]
+        if refusal.detail:
+            lines.append(f"detail: {' '.join(refusal.detail.split())}")
+        if refusal.hint:
+            lines.append(f"what to do: {refusal.hint}")
+        lines.append(f"when: {utc_text(time.time())}")
+        replace_durably(target.with_name(target.name + REASON_SUFFIX), ("\n".join(lines) + "\n").encode(),
+                        Access.PUBLIC.file_mode())
+        self.trail.rejected(code=refusal.code, reason=refusal.reason, sop_class=refusal.sop_class,
+                            instance=refusal.instance)
+        try:
+            if _signature(os.lstat(path)) == signature:
+                _move(path, target)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self._kept[path] = signature
+            self._warn(f"cannot move refused files out of {self.inbox} ({exc.strerror or exc}); see their reason files "
+                       f"in {self.rejected}")
+        return "rejected"
+
+    def _warn(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            LOG.warning(message)
+
+
+def _refusal(found: services.Identified, temp_name: str, name: str) -> Refusal | None:
+    """Why an identified instance cannot be taken, or None (the reader's message names the spool's
+    temporary file ``temp_name``: shown as the dropped file's ``name``)."""
+    from pydicom.uid import UID_dictionary
+
+    from device_ai.pseudonyms import pseudonym
+
+    if found.error is not None:
+        error = found.error
+        return Refusal(found.code, _READ_REASONS.get(found.code, _READ_REASONS["DAI-201"]),
+                       detail=error.message.replace(temp_name, name), hint=error.hint or "")
+    if found.problem:
+        return Refusal(found.code, found.problem, hint="the file is not a complete DICOM instance")
+    sop_class = found.uids["SOPClassUID"]
+    standard = sop_class if sop_class in UID_dictionary else ""
+    instance = pseudonym("instance", found.uids["SOPInstanceUID"])
+    if sop_class not in services.ACCEPTED_SOP_CLASSES:
+        return Refusal("DAI-210", "SOP class outside the intended use (CT Image Storage only)",
+                       detail=f"SOP Class UID {sop_class}", sop_class=standard, instance=instance,
+                       hint="drop the CT images of the series only")
+    if found.transfer_syntax not in services.ACCEPTED_TRANSFER_SYNTAXES:
+        return Refusal("DAI-210", "transfer syntax not accepted (uncompressed or lossless compression only)",
+                       detail=f"Transfer Syntax UID {found.transfer_syntax}", sop_class=standard, instance=instance,
+                       hint="export the images uncompressed or losslessly compressed")
+    return None
+
+
+def _read_unchanged(path: Path, signature: Signature) -> bytes | None:
+    """The file's bytes if it still has ``signature`` before and after they were read (not
+    following a link), else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            if _signature(os.fstat(handle.fileno())) != signature:
+                return None
+            data = handle.read(signature[2] + 1)  # one byte more than settled: a file that grew is seen
+            if len(data) != signature[2] or _signature(os.fstat(handle.fileno())) != signature:
+                return None
+    except OSError:
+        return None
+    try:
+        return data if _signature(os.lstat(path)) == signature else None
+    except OSError:
+        return None
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, or ``stem (n)suffix`` for the first n whose name is free."""
+    n = 0
+    candidate = path
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = path.with_name(f"{path.stem} ({n}){path.suffix}")
+    return candidate
+
+
+def _move(source: Path, target: Path) -> None:
+    """Move a file (or a link) durably: a rename within a file system, else a copy fsynced and
+    renamed into place (a link: created again), then the source removed. ``target`` must be a
+    free name."""
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        if source.is_symlink():
+            os.symlink(os.readlink(source), target)
+            fsync_directory(target.parent)
+        else:
+            with open(source, "rb") as src:
+                replace_durably(target, lambda handle: shutil.copyfileobj(src, handle, MIB),
+                                stat.S_IMODE(os.fstat(src.fileno()).st_mode))
+        os.unlink(source)
+    else:
+        fsync_directory(target.parent)
+    fsync_directory(source.parent)
+
+
+def watch_until(ctx: Context, inbox: Path, out: Path, stop: threading.Event, *, rejected: Path | None = None,
+                announce: Callable[..., None] = print) -> int:
+    """Run the hot folder until ``stop`` is set (the CLI sets it on SIGTERM or SIGINT)."""
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    folder = HotFolder(ctx, inbox, out, rejected=rejected)
+    folder.start()
+    try:
+        announce(f"device-ai watch: taking DICOM files from {folder.inbox} once unchanged for {folder.settle_s:g} s; "
+                 f"results in {folder.out}; refused files in {folder.rejected}; spool {folder.spool.root}; series "
+                 f"ready after {folder.runtime.idle_s:g} s idle", flush=True)
+        folder.run(stop)
+    finally:
+        folder.stop()
+    return 0

@@ -1,0 +1,122 @@
+"""What every front end of the node shares (``device-ai serve``'s Storage SCP, ``device-ai
+watch``'s hot folder; issue 15 items 1, 2, 3 and 5): one process holds the spool of
+``DEVICE_AI_HOME/node`` (:meth:`Spool.lock`) and the audit log, recovers the spool on start and
+announces what became ready, hands each series idle for ``node_series_idle_s`` to analysis
+(the assembly thread), and runs the worker and the outbound queue
+(:class:`device_ai.node.worker.Pipeline`) as threads of the same process. A front end only adds
+how instances arrive; whatever arrives goes through :meth:`Spool.commit`, so both follow the
+same completion and exactly-once rules.
+
+Order: :meth:`NodeRuntime.open` (lock, trail, recovery), the front end starts receiving and
+records its start, :meth:`NodeRuntime.start` (threads); on the way out the front end stops
+receiving, then :meth:`NodeRuntime.stop` (threads), its stop entry, :meth:`NodeRuntime.close`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from device_ai.app.context import Context
+from device_ai.keystore import private_dir
+from device_ai.node.spool import Spool
+from device_ai.node.trail import NodeTrail
+from device_ai.pseudonyms import pseudonym
+
+LOG = logging.getLogger("device_ai.node")
+
+
+def spool_root(ctx: Context) -> Path:
+    return private_dir(private_dir(Path(ctx.settings.home)) / "node")
+
+
+class NodeRuntime:
+    def __init__(self, ctx: Context, *, pipeline: bool) -> None:
+        self.ctx = ctx
+        self.spool = Spool(spool_root(ctx))
+        self.idle_s = ctx.settings.node_series_idle_s
+        self.run_pipeline = pipeline  # worker + outbound queue threads
+        self.pipeline = None
+        self.trail: NodeTrail | None = None
+        self._log = None
+        self._stop = threading.Event()
+        self._assembler: threading.Thread | None = None
+
+    def open(self) -> None:
+        """Hold the spool (one process per home), open the audit trail, recover the spool and
+        announce every generation ready but not yet in the trail."""
+        self.spool.lock()
+        try:
+            pseudonym("series", "0")  # create the site's pseudonym key now, not in racing threads
+            self._log = self.ctx.open_audit_log()
+            self.trail = NodeTrail(self._log)
+            fresh = {ready.marker for ready in self.spool.recover()}
+            for ready in self.spool.unannounced():  # made ready now, or before a crash and not yet audited
+                self._announce(ready, late=ready.marker not in fresh)
+        except BaseException:
+            self.close()
+            raise
+
+    def start(self) -> None:
+        """The assembly thread, and the worker and outbound threads when asked for."""
+        self._assembler = threading.Thread(target=self._assemble_loop, name="device-ai-assembly", daemon=True)
+        self._assembler.start()
+        if self.run_pipeline:
+            from device_ai.node.worker import Pipeline
+
+            self.pipeline = Pipeline(self.ctx, self.spool.root, self.trail)
+            self.pipeline.start()
+
+    def stop(self) -> None:
+        """Stop assembling, then the worker and the outbound queue (idempotent)."""
+        self._stop.set()
+        if self._assembler is not None:
+            self._assembler.join(timeout=10)
+            self._assembler = None
+        if self.pipeline is not None:
+            self.pipeline.stop()
+            self.pipeline = None
+
+    def close(self) -> None:
+        try:
+            if self._log is not None:
+                self._log.close()
+        finally:
+            self._log = None
+            self.spool.unlock()
+
+    # --- assembly ---
+
+    def assemble_once(self, now: float | None = None) -> list:
+        """Hand off every series idle for ``node_series_idle_s``; returns what became ready."""
+        now = time.time() if now is None else now
+        done = []
+        for series, last, _study in self.spool.open_series():
+            if now - last >= self.idle_s:
+                ready = self.spool.hand_off(series, idle_s=self.idle_s, now=now)
+                if ready is not None:
+                    done.append(ready)
+                    self._announce(ready)
+        return done
+
+    def _announce(self, ready, *, late: bool = False) -> None:  # noqa: ANN001 - spool.Ready
+        """The Series Ready audit entry, then the spool's note that it is durable."""
+        self.trail.series_ready(ready, announced_late=late)
+        self.spool.announced(ready)
+
+    def _assemble_loop(self) -> None:
+        poll = max(0.05, min(1.0, self.idle_s / 4))
+        interrupted = False
+        while not self._stop.wait(poll):
+            try:
+                if interrupted:  # a hand-off failed half-way (disk full, I/O error): finish it first
+                    fresh = {ready.marker for ready in self.spool.complete_hand_offs()}
+                    for ready in self.spool.unannounced():
+                        self._announce(ready, late=ready.marker not in fresh)
+                    interrupted = False
+                self.assemble_once()
+            except Exception:  # keep assembling; the next pass retries (the hand-off is idempotent)
+                interrupted = True
+                LOG.exception("series assembly failed; retrying")
