@@ -143,6 +143,23 @@ def test_an_out_of_order_element_is_refused_and_an_ordered_file_is_read(tmp_path
 
 
 @pytest.mark.req("SRS-108")
+def test_a_duplicated_file_meta_element_is_refused(tmp_path: Path) -> None:
+    """Two Transfer Syntax UIDs in the file meta: the reader and pydicom could each believe another."""
+    data = part10(valid_slice())
+    at = data.index(struct.pack("<HH", 0x0002, 0x0010))
+    length = struct.unpack_from("<H", data, at + 6)[0]
+    element = data[at : at + 8 + length]
+    other = struct.pack("<HH", 0x0002, 0x0010) + b"UI" + struct.pack("<H", 20) + b"1.2.840.10008.1.2.2\0"
+    doubled = tmp_path / "doubled.dcm"
+    doubled.write_bytes(data[: at + len(element)] + other + data[at + len(element):])
+    with pytest.raises(DicomReadError, match=r"file meta element \(0002,0010\) appears twice"):
+        read_dataset(doubled)
+    single = tmp_path / "single.dcm"  # negative control: the same file with one Transfer Syntax UID
+    single.write_bytes(data)
+    assert read_dataset(single).Modality == "CT"
+
+
+@pytest.mark.req("SRS-108")
 def test_an_enumerated_value_highdicom_refuses_is_an_input_refusal_before_inference(tmp_path: Path) -> None:
     """PatientSex 'Q' is a valid CS but not one of M, F, O: only the writers know; the pre-flight
     builds a SEG and an SR of a one-voxel label map and turns their refusal into exit 3."""

@@ -344,11 +344,16 @@ def _file_meta(data: bytes, name: str) -> tuple[str, int]:
     """Transfer Syntax UID and the offset where the data set starts (PS3.10 §7.1)."""
     if len(data) < 132 or data[128:132] != b"DICM":
         raise DicomReadError(f"{name}: no DICOM file header (preamble and 'DICM' prefix missing)", hint=_NOT_DICOM_HINT)
-    pos, syntax = 132, None
+    pos, syntax, previous = 132, None, -1
     while pos + 8 <= len(data):
         group, element = struct.unpack_from("<HH", data, pos)
         if group != 0x0002:
             break
+        if element <= previous:  # two Transfer Syntax UIDs: which one would the parser believe?
+            what = "appears twice" if element == previous else "is out of order"
+            raise DicomReadError(f"{name}: file meta element (0002,{element:04X}) {what} (PS3.5 7.1): the file is "
+                                 "ambiguous", hint=_CRAFTED_HINT)
+        previous = element
         vr = data[pos + 4 : pos + 6]
         if vr not in _VRS:
             raise DicomReadError(f"{name}: the file meta information is corrupt (invalid VR {vr!r})",
