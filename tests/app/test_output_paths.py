@@ -54,3 +54,34 @@ def test_an_over_long_name_is_refused_and_a_normal_one_is_not(series: Path, tmp_
     assert "300 bytes long" in err and "DAI-999" not in err
     assert cli.main(["analyze", str(series), "--out", str(tmp_path / ("x" * 200))]) == 0  # negative control
     assert ("Analysis Run", 0) in _outcomes()
+
+
+@pytest.mark.req("SRS-109")
+@pytest.mark.parametrize("target", ["empty folder", "nowhere"])
+def test_out_swapped_for_a_symbolic_link_during_the_run_publishes_nothing_there(
+        target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check before work passed; the link appears between the last check and the rename."""
+    from device_ai import atomic_io
+    from device_ai.errors import OutputError
+
+    out, pointed = tmp_path / "out", tmp_path / "elsewhere"
+    if target == "empty folder":
+        pointed.mkdir()
+    real_check = atomic_io._refuse_non_empty
+    calls = []
+
+    def check_then_swap(final_dir: Path) -> None:
+        real_check(final_dir)
+        calls.append(final_dir)
+        if len(calls) == 2:  # the check just before the rename: swap now
+            if final_dir.exists():
+                final_dir.rmdir()
+            os.symlink(pointed, final_dir)
+
+    monkeypatch.setattr(atomic_io, "_refuse_non_empty", check_then_swap)
+    with pytest.raises(OutputError, match="could not publish"):
+        with atomic_io.staged_directory(out) as stage:
+            (stage / "result.txt").write_text("result")
+    assert out.is_symlink() and len(calls) == 2
+    assert not pointed.exists() or not list(pointed.iterdir()), "the result went through the link"
+    assert not list(tmp_path.glob(".out.*")), "the staging folder was left behind"
