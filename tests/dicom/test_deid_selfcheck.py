@@ -326,6 +326,20 @@ def test_one_name_part_in_the_equipment_identity_is_a_coincidence_the_whole_name
     assert {leak.found_in for leak in _hits(source, part10_bytes(out))} == {"(0018,0022)"}
 
 
+@pytest.mark.req("SRS-113")
+def test_a_one_word_name_in_the_equipment_identity_is_a_coincidence_like_a_name_part() -> None:
+    """A name that is one word (or one word beside components the declared character set cannot
+    decode, fuzz mutant 167: ISO 2022 IR 87 with Latin-1 bytes) in Manufacturer is the same
+    coincidence as a family name alone; anywhere else it is still a leak."""
+    for name in ("PHANTOM", "PHANTOM^"):
+        source = _input(PatientName=name, Manufacturer="device_ai phantom generator")
+        out, data, leaks = _deidentify(source)
+        assert leaks == [] and b"phantom generator" in data, name
+        out = _read(part10_bytes(out))
+        out.ScanOptions = "PHANTOM"
+        assert {leak.found_in for leak in _hits(source, part10_bytes(out))} == {"(0018,0022)"}, name
+
+
 @pytest.mark.req("SRS-114")
 def test_an_output_that_cannot_be_read_again_fails_closed() -> None:
     source = _input()

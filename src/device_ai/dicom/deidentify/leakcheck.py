@@ -418,7 +418,10 @@ def _charsets(ds: Dataset) -> set[str]:
 # -- needles -----------------------------------------------------------------------------
 
 def _name_needles(text: str, where: str) -> list[Needle]:
-    needles = [Needle(text, where)]
+    # A name of one word ("PHANTOM", or "PHANTOM^" + components no decoder can read) is one name
+    # part: in the equipment's identity it is the same coincidence as the family name alone.
+    single = len(tokens(text)) == 1 and len("".join(tokens(text))) >= MIN_NAME_PART
+    needles = [Needle(text, where, "name-part" if single else "identifier")]
     for group in text.split("="):
         if group and group != text:
             needles.append(Needle(group, where))
