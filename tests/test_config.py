@@ -79,7 +79,7 @@ def test_home_copy_dir_and_origin_come_from_the_settings_file(tmp_path: Path, mo
     assert capsys.readouterr().out.startswith("site.example/audit+")
     assert (tmp_path / "home" / "keys" / "audit-checkpoint.pem").is_file()
     assert cli.main(["model", "verify", "--config", str(config)]) == 0
-    assert (tmp_path / "home" / "audit" / "audit.log").is_file() and list((tmp_path / "copy").glob("*.note"))
+    assert (tmp_path / "home" / "audit" / "audit.log").is_file() and list((tmp_path / "copy").glob("site.example%2Faudit+*/*.note"))
     import os
 
     assert "DEVICE_AI_CONFIG" not in os.environ, "--config applies to one command only"

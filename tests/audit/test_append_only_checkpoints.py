@@ -26,6 +26,11 @@ def _fill(folder: Path, count: int, copy_dir: Path | None = None) -> str:
     return vkey
 
 
+def _copies(copy_dir: Path) -> list[Path]:
+    """The notes in the copy location: each log writes into its own subfolder (SRS-145)."""
+    return sorted(copy_dir.glob("*/*.note"))
+
+
 def _delete_last_record(folder: Path) -> None:
     data = (folder / LOG_NAME).read_bytes()
     last = scan(data).records[-1]
@@ -42,14 +47,14 @@ def _one_more_action(folder: Path, copy_dir: Path) -> None:
 def test_a_deleted_record_stays_visible_after_more_use_locally_and_off_site(tmp_path: Path) -> None:
     folder, copy_dir = tmp_path / "audit", tmp_path / "off-site"
     vkey = _fill(folder, 5, copy_dir)
-    before = {p.name: p.read_bytes() for p in notes_in(copy_dir)}
+    before = {p.name: p.read_bytes() for p in _copies(copy_dir)}
     _delete_last_record(folder)
     _one_more_action(folder, copy_dir)  # the log is back at 5 records, with a different last record
 
-    after = {p.name: p.read_bytes() for p in notes_in(copy_dir)}
+    after = {p.name: p.read_bytes() for p in _copies(copy_dir)}
     assert all(after.get(name) == body for name, body in before.items()), "an off-site checkpoint was overwritten"
     assert len(after) > len(before), "the new tree head was not copied beside the old one"
-    off_site = verify_log(folder, vkey, notes_in(copy_dir))
+    off_site = verify_log(folder, vkey, _copies(copy_dir))
     assert not off_site.ok and any("rewritten" in p or "forked" in p for p in off_site.problems)
     local = verify_log(folder, vkey)
     assert not local.ok, "the local checkpoints no longer show the deleted record"
@@ -60,7 +65,7 @@ def test_negative_control_untouched_log_verifies_against_the_same_copies(tmp_pat
     folder, copy_dir = tmp_path / "audit", tmp_path / "off-site"
     vkey = _fill(folder, 5, copy_dir)
     _one_more_action(folder, copy_dir)
-    report = verify_log(folder, vkey, notes_in(copy_dir))
+    report = verify_log(folder, vkey, _copies(copy_dir))
     assert report.ok, report.problems
     assert len(report.checkpoints) >= 4  # two local and two copied tree heads, none replaced
 

@@ -68,3 +68,40 @@ def test_tampered_proofs_fail() -> None:
         merkle.verify_consistency(0, 0, [], x, y)
     with pytest.raises(merkle.ProofError):
         merkle.verify_consistency(0, 5, [], merkle.EMPTY_ROOT, root)  # no proof from the empty tree
+
+
+@pytest.mark.req("SRS-025", "SRS-028")
+def test_incremental_tree_equals_the_reference_root_and_proofs_for_every_size() -> None:
+    """MerkleTree (subtree hashes kept as leaves are appended) against the recomputing reference
+    functions and the RFC definition: every prefix root up to 300 leaves (several powers of two
+    crossed), every consistency proof up to 70."""
+    data = [f"entry {i}".encode() for i in range(300)]
+    hashes = [merkle.hash_leaf(d) for d in data]
+    tree = merkle.MerkleTree()
+    assert tree.root() == merkle.EMPTY_ROOT and len(tree) == 0
+    for n, leaf in enumerate(hashes, start=1):
+        tree.append(leaf)
+        assert tree.root() == merkle.root(hashes[:n])
+    batch = merkle.MerkleTree(hashes)
+    for n in range(301):
+        assert batch.root(n) == merkle.root(hashes[:n]), n
+    assert batch.root(37) == mth(data[:37])
+    for n in range(71):
+        for m in range(n + 1):
+            assert batch.consistency_proof(m, n) == merkle.consistency_proof(m, hashes[:n]), (m, n)
+    with pytest.raises(merkle.ProofError):
+        batch.root(301)
+    with pytest.raises(merkle.ProofError):
+        batch.consistency_proof(5, 301)
+
+
+@pytest.mark.req("SRS-025")
+def test_negative_control_incremental_tree_sees_a_changed_leaf_only_in_the_prefixes_holding_it() -> None:
+    hashes = [merkle.hash_leaf(bytes([i])) for i in range(40)]
+    changed = list(hashes)
+    changed[17] = merkle.hash_leaf(b"rewritten")
+    tree, other = merkle.MerkleTree(hashes), merkle.MerkleTree(changed)
+    assert all(tree.root(n) == other.root(n) for n in range(18))
+    assert all(tree.root(n) != other.root(n) for n in range(18, 41))
+    with pytest.raises(merkle.ProofError):
+        merkle.verify_consistency(10, 40, other.consistency_proof(10, 40), tree.root(10), tree.root(40))

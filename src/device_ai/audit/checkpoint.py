@@ -64,29 +64,55 @@ def sign_note(body: bytes, name: str, key: Ed25519PrivateKey) -> bytes:
     return body + b"\n" + line.encode()
 
 
-def verify_note(note: bytes, name: str, key: Ed25519PublicKey) -> bytes:
-    """The note body, if a signature line of ``name`` verifies; unknown signers are ignored."""
+def _split_note(note: bytes) -> tuple[bytes, list[str]]:
+    """(body, signature lines) of a signed note."""
     text = note.decode("utf-8", errors="strict") if _is_text(note) else None
     if text is None or "\n\n" not in text:
         raise AuditIntegrityError("checkpoint is not a signed note")
     body, _, signatures = text.rpartition("\n\n")
-    body_bytes = (body + "\n").encode()
-    wanted = key_id(name, key)
-    found = False
-    for line in signatures.splitlines():
-        prefix = f"{DASH} {name} "
+    return (body + "\n").encode(), signatures.splitlines()
+
+
+def _signatures_by(lines: list[str], name: str, key: Ed25519PublicKey) -> list[bytes]:
+    """The signatures in ``lines`` made under ``name`` with this key's ID (C2SP: a verifier
+    ignores signatures by keys it does not know)."""
+    prefix, wanted, found = f"{DASH} {name} ", key_id(name, key), []
+    for line in lines:
         if not line.startswith(prefix):
             continue
-        blob = base64.b64decode(line[len(prefix) :], validate=True)
-        if blob[:4] != wanted:
-            continue
         try:
-            key.verify(blob[4:], body_bytes)
+            blob = base64.b64decode(line[len(prefix) :], validate=True)
+        except ValueError as exc:
+            raise AuditIntegrityError(f"the signature line of {name} is not base64: the checkpoint was altered") from exc
+        if blob[:4] == wanted:
+            found.append(blob[4:])
+    return found
+
+
+def signed_by(note: bytes, name: str, key: Ed25519PublicKey) -> bool:
+    """Whether the note carries a signature of ``name`` under this key's ID, valid or not. A
+    note without one belongs to another log (or another key): not evidence about ours."""
+    _, lines = _split_note(note)
+    return bool(_signatures_by(lines, name, key))
+
+
+def claimed_origin(note: bytes) -> str:
+    """The origin line of a signed note, unverified (to say whose a foreign note claims to be)."""
+    body, _ = _split_note(note)
+    return body.decode().split("\n", 1)[0]
+
+
+def verify_note(note: bytes, name: str, key: Ed25519PublicKey) -> bytes:
+    """The note body, if a signature line of ``name`` verifies; unknown signers are ignored."""
+    body_bytes, lines = _split_note(note)
+    signatures = _signatures_by(lines, name, key)
+    if not signatures:
+        raise AuditIntegrityError(f"checkpoint carries no signature by {name}")
+    for signature in signatures:
+        try:
+            key.verify(signature, body_bytes)
         except InvalidSignature as exc:
             raise AuditIntegrityError("checkpoint signature does not verify: the checkpoint was altered") from exc
-        found = True
-    if not found:
-        raise AuditIntegrityError(f"checkpoint carries no signature by {name}")
     return body_bytes
 
 

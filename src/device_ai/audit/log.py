@@ -8,20 +8,29 @@ to the second location (``DEVICE_AI_AUDIT_COPY_DIR``); checkpoints are written e
 Checkpoints are append-only evidence: each is named by its size AND root and written once
 (never replaced, here or in the copy location), so a record deleted or rewritten after a
 checkpoint keeps failing verification for as long as that checkpoint exists, whatever is
-appended later. Recovery cuts a torn tail only when the cut keeps every record a signed
+appended later. In the copy location each log writes into its own subfolder, named by its
+origin and key ID (``quote(origin)+keyid``), so that several devices can share one copy
+location; notes written directly in the copy location (the layout before) are still read.
+Recovery cuts a torn tail only when the cut keeps every record a signed
 checkpoint covers and the tail holds no complete record (a forged length); otherwise the
 writer stops and an operator decides.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from collections.abc import Callable
+from glob import escape as glob_escape
 from pathlib import Path
+from urllib.parse import quote
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from device_ai.atomic_io import atomic_write_bytes, write_once
 from device_ai.audit import merkle
-from device_ai.audit.checkpoint import Checkpoint, parse_checkpoint, sign_note, verifier_key, verify_note
+from device_ai.audit.checkpoint import Checkpoint, key_id, parse_checkpoint, sign_note, verifier_key, verify_note
 from device_ai.audit.entry import LOG_RECOVERED, Actor, AuditEntry, AuditObject, Code, Outcome, utc_now
 from device_ai.audit.store import RecordFile, complete_frame_in, lengthened_record, scan
 from device_ai.config import load_settings
@@ -33,6 +42,8 @@ CHECKPOINT_DIR = "checkpoints"
 KEY_NAME = AUDIT_KEY_NAME
 CHECKPOINT_EVERY = 100
 CHECKPOINT_SECONDS = 300.0
+MAX_NOTE_BYTES = 64 * 1024  # a checkpoint note is under 1 KiB; anything far larger is not one
+_NOTE_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def default_folder() -> Path:
@@ -61,6 +72,80 @@ def notes_in(*folders: Path | None) -> list[Path]:
     return sorted(path for place in places if place.is_dir() for path in place.glob("*.note") if path.is_file())
 
 
+def _origin_prefix(origin: str) -> str:
+    return f"{quote(origin, safe='')[:200]}+"
+
+
+def copy_subfolder(copy_dir: Path, origin: str, key: Ed25519PublicKey) -> Path:
+    """Where the log ``origin`` signed by ``key`` puts its notes in a (maybe shared) copy
+    location: one subfolder per origin and key, so devices sharing the location (even under the
+    default origin name) never mix their notes."""
+    return Path(copy_dir) / f"{_origin_prefix(origin)}{key_id(origin, key).hex()}"
+
+
+def origin_copy_notes(copy_dir: Path | None, origin: str) -> list[Path]:
+    """Notes in a copy location that may be ``origin``'s, whatever key signed them (for when the
+    key is not at hand): the flat layout's notes and those of every subfolder of that origin."""
+    if copy_dir is None or not Path(copy_dir).is_dir():
+        return []
+    folders = [p for p in Path(copy_dir).glob(f"{glob_escape(_origin_prefix(origin))}*") if p.is_dir()]
+    return notes_in(copy_dir, *folders)
+
+
+def copy_notes(copy_dir: Path | None, origin: str, key: Ed25519PublicKey) -> list[Path]:
+    """The notes of a copy location that may be this log's: its own subfolder, and the notes
+    directly in the location (the flat layout written before the subfolders, shared by all)."""
+    if copy_dir is None:
+        return []
+    return notes_in(copy_dir, copy_subfolder(copy_dir, origin, key))
+
+
+def other_logs_notes(copy_dir: Path | None, origin: str, key: Ed25519PublicKey) -> tuple[int, int]:
+    """(notes in the other logs' subfolders of a copy location, those of them in subfolders named
+    for ``origin`` under another key): counted by name only, never read (they are not ours)."""
+    if copy_dir is None or not Path(copy_dir).is_dir():
+        return 0, 0
+    own, prefix, total, naming_us = copy_subfolder(copy_dir, origin, key).name, _origin_prefix(origin), 0, 0
+    for folder in Path(copy_dir).iterdir():
+        if folder.name != own and folder.is_dir():
+            count = sum(1 for _ in folder.glob("*.note"))
+            total += count
+            naming_us += count if folder.name.startswith(prefix) else 0
+    return total, naming_us
+
+
+def read_note(path: Path) -> bytes:
+    """A checkpoint note's bytes, read only if it is a regular file of at most MAX_NOTE_BYTES.
+    Anyone who can write in a copy location can put any file there: a FIFO must not block the
+    reader (O_NONBLOCK) and a huge file must not be read into memory."""
+    try:
+        fd = os.open(path, _NOTE_READ_FLAGS)
+    except OSError as exc:
+        raise AuditIntegrityError(f"{path}: cannot read the checkpoint ({exc.strerror or exc})") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise AuditIntegrityError(f"{path}: cannot read the checkpoint: not a regular file (a folder, FIFO, "
+                                      "device or socket named like a note); not read",
+                                      hint="remove it from the checkpoint folder")
+        if info.st_size > MAX_NOTE_BYTES:
+            raise AuditIntegrityError(_too_large(path, info.st_size), hint="remove it from the checkpoint folder")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(MAX_NOTE_BYTES + 1)  # one byte more: a file that grew meanwhile is seen
+    except OSError as exc:
+        raise AuditIntegrityError(f"{path}: cannot read the checkpoint ({exc.strerror or exc})") from exc
+    finally:
+        os.close(fd)
+    if len(data) > MAX_NOTE_BYTES:
+        raise AuditIntegrityError(_too_large(path, len(data)), hint="remove it from the checkpoint folder")
+    return data
+
+
+def _too_large(path: Path, size: int) -> str:
+    return (f"{path}: cannot read the checkpoint: {size} bytes, larger than any checkpoint note can be "
+            f"({MAX_NOTE_BYTES} bytes at most); not read")
+
+
 def origin_name() -> str:
     return load_settings().audit_origin
 
@@ -76,7 +161,7 @@ class AuditLog:
         self.origin = origin_name()
         self.file = RecordFile(self.folder / LOG_NAME)
         self.actor = Actor.current()
-        self.leaf_hashes: list[bytes] = []
+        self.tree = merkle.MerkleTree()  # keeps subtree hashes: a checkpoint's root costs O(log n)
         self._read_offset = 0
         self._since_checkpoint = 0
         with self.file.locked():
@@ -88,11 +173,11 @@ class AuditLog:
 
     def _refresh(self, recover: bool = False) -> None:
         """Read the records appended (by any process) since our last read; caller holds the lock."""
-        result = scan(self.file.read_from(self._read_offset), self._read_offset, len(self.leaf_hashes))
+        result = scan(self.file.read_from(self._read_offset), self._read_offset, len(self.tree))
         if result.problem:
             raise AuditIntegrityError(f"audit log {self.file.path}: {result.problem}",
                                       hint="run `device-ai audit verify`; keep the file for investigation")
-        self.leaf_hashes.extend(merkle.hash_leaf(r.payload) for r in result.records)
+        self.tree.extend(merkle.hash_leaf(r.payload) for r in result.records)
         self._read_offset = result.good_end
         if result.torn_bytes:
             if not recover:
@@ -119,9 +204,9 @@ class AuditLog:
                 "a length past the end of the file: a length was altered, the tail is not a torn write; the device "
                 "will not cut it and stopped writing", hint=hint)
         signed = self._signed_size()
-        if signed > len(self.leaf_hashes):
+        if signed > len(self.tree):
             raise AuditIntegrityError(
-                f"audit log {self.file.path}: the incomplete record at byte {at} is record {len(self.leaf_hashes)}, "
+                f"audit log {self.file.path}: the incomplete record at byte {at} is record {len(self.tree)}, "
                 f"but a signed checkpoint covers {signed} records: cutting it would remove acknowledged records; "
                 "the device stopped writing", hint=hint)
 
@@ -129,24 +214,25 @@ class AuditLog:
         """The largest tree size signed by this device's checkpoint key in any stored checkpoint."""
         public = ed25519_key(KEY_NAME).public_key()
         sizes = [0]
-        for path in notes_in(self.folder / CHECKPOINT_DIR, self.copy_dir) + [self.folder / "checkpoint.note"]:
+        places = notes_in(self.folder / CHECKPOINT_DIR) + copy_notes(self.copy_dir, self.origin, public)
+        for path in [*places, self.folder / "checkpoint.note"]:
             try:
-                checkpoint = parse_checkpoint(verify_note(path.read_bytes(), self.origin, public))
-            except (OSError, AuditIntegrityError, ValueError):
-                continue  # not ours or unreadable: `audit verify` reports it
+                checkpoint = parse_checkpoint(verify_note(read_note(path), self.origin, public))
+            except (AuditIntegrityError, ValueError):
+                continue  # not ours, unreadable or too large: `audit verify` reports it
             if checkpoint.origin == self.origin:
                 sizes.append(checkpoint.size)
         return max(sizes)
 
     def _entry(self, event: Code, action: str, outcome: Outcome, objects: tuple[AuditObject, ...],
                details: dict[str, str], event_type: Code | None = None) -> AuditEntry:
-        return AuditEntry(seq=len(self.leaf_hashes), time_utc=utc_now(), event=event, event_type=event_type,
+        return AuditEntry(seq=len(self.tree), time_utc=utc_now(), event=event, event_type=event_type,
                           action=action, outcome=outcome, actor=self.actor, objects=objects, details=details)
 
     def _append_locked(self, entries: list[AuditEntry]) -> None:
         payloads = [e.leaf_bytes() for e in entries]
         self._read_offset = self.file.append(payloads)
-        self.leaf_hashes.extend(merkle.hash_leaf(p) for p in payloads)
+        self.tree.extend(merkle.hash_leaf(p) for p in payloads)
         self._since_checkpoint += len(entries)
 
     def append(self, event: Code, *, outcome: Outcome = Outcome.SUCCESS, action: str = "E",
@@ -173,10 +259,10 @@ class AuditLog:
 
     @property
     def size(self) -> int:
-        return len(self.leaf_hashes)
+        return len(self.tree)
 
     def root(self) -> bytes:
-        return merkle.root(self.leaf_hashes)
+        return self.tree.root()
 
     def public_key(self) -> str:
         return verifier_key(self.origin, ed25519_key(KEY_NAME).public_key())
@@ -192,7 +278,8 @@ class AuditLog:
         head = Checkpoint(self.origin, self.size, self.root())
         name = checkpoint_name(head)
         try:
-            note = sign_note(head.body(), self.origin, ed25519_key(KEY_NAME))
+            key = ed25519_key(KEY_NAME)
+            note = sign_note(head.body(), self.origin, key)
             folder = private_dir(self.folder / CHECKPOINT_DIR)
             write_once(folder / name, note)
             atomic_write_bytes(self.folder / "checkpoint.note", note)  # the latest; the evidence is in checkpoints/
@@ -205,9 +292,12 @@ class AuditLog:
         if self.copy_dir is not None:
             try:
                 # The site owns the copy location's permissions (notes are signed, not secret): create it
-                # if missing, never re-mode it.
+                # if missing, never re-mode it. Our notes go in our own subfolder (the location may be
+                # shared by several devices).
                 Path(self.copy_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
-                write_once(Path(self.copy_dir) / name, note)
+                own = copy_subfolder(self.copy_dir, self.origin, key.public_key())
+                own.mkdir(mode=0o700, exist_ok=True)
+                write_once(own / name, note)
             except Exception as exc:  # the copy elsewhere is part of the evidence
                 raise AuditError(f"could not copy the checkpoint to {self.copy_dir}: {exc}") from exc
         self._since_checkpoint = 0

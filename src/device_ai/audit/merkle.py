@@ -6,13 +6,16 @@
   (§2.1.4.1) are built from the leaf hashes; the verifiers (§2.1.3.2, §2.1.4.2) follow the
   decomposition used by transparency-dev/merkle ``proof/verify.go`` and are tested against its
   vectors. Every hash must be 32 bytes; a size-0 tree has no inclusion proofs.
-Proof generation is O(n) here (it recomputes subtree hashes); the log keeps its own cache.
+- The functions ``root``/``consistency_proof`` recompute every subtree: O(n) per call, the
+  reference. :class:`MerkleTree` keeps every complete subtree's hash as leaves are appended, so
+  the root of any prefix and any consistency proof cost O(log n) hashes: the log and
+  ``audit verify`` use it (verifying C checkpoints of an n-record log is O(n + C log² n)).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 HASH_SIZE = 32
 LEAF_PREFIX = b"\x00"
@@ -168,3 +171,71 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
     hash2 = _chain_border_right(_chain_inner(seed, rest[:inner], mask), rest[inner:])
     if hash2 != root2:
         raise ProofError("consistency proof does not lead to the second root")
+
+
+class MerkleTree:
+    """Leaf hashes appended in order, with the hash of every complete (power-of-two, aligned)
+    subtree kept: ``levels[h]`` holds, 32 bytes each, the roots of leaves
+    ``[i * 2**h, (i + 1) * 2**h)``. About 64 bytes per leaf, in a few contiguous buffers."""
+
+    def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
+        self.levels: list[bytearray] = [bytearray()]
+        self.extend(leaf_hashes)
+
+    def __len__(self) -> int:
+        return len(self.levels[0]) // HASH_SIZE
+
+    def append(self, leaf_hash: bytes) -> None:
+        _check_hash("leaf hash", leaf_hash)
+        self.levels[0] += leaf_hash
+        height = 0
+        # each new right child completes its parent: carry up while the level has an even count
+        while (len(self.levels[height]) // HASH_SIZE) % 2 == 0:
+            level = self.levels[height]
+            parent = hash_children(bytes(level[-2 * HASH_SIZE : -HASH_SIZE]), bytes(level[-HASH_SIZE:]))
+            if height + 1 == len(self.levels):
+                self.levels.append(bytearray())
+            self.levels[height + 1] += parent
+            height += 1
+
+    def extend(self, leaf_hashes: Iterable[bytes]) -> None:
+        for leaf_hash in leaf_hashes:
+            self.append(leaf_hash)
+
+    def leaf(self, index: int) -> bytes:
+        return bytes(self.levels[0][index * HASH_SIZE : (index + 1) * HASH_SIZE])
+
+    def root(self, size: int | None = None) -> bytes:
+        """MTH of the first ``size`` leaves (all of them by default)."""
+        size = len(self) if size is None else size
+        if not 0 <= size <= len(self):
+            raise ProofError(f"size {size} is outside 0..{len(self)}")
+        return EMPTY_ROOT if size == 0 else self._range_root(0, size)
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        """PROOF(size1, D[size2]), equal to :func:`consistency_proof` (size1, leaves[:size2])."""
+        if not 0 <= size1 <= size2 <= len(self):
+            raise ProofError(f"sizes {size1} and {size2} are not 0 <= size1 <= size2 <= {len(self)}")
+        if size1 in (0, size2):
+            return []
+        return self._subproof(size1, 0, size2, True)
+
+    def _range_root(self, start: int, end: int) -> bytes:
+        """MTH(D[start:end]) for the subtrees RFC 9162 recursion reaches (start aligned to the
+        largest power of two that fits): stored complete subtrees, recursing on the right part."""
+        n = end - start
+        height = n.bit_length() - 1
+        if n == 1 << height and start % n == 0 and height < len(self.levels):
+            index = start >> height
+            return bytes(self.levels[height][index * HASH_SIZE : (index + 1) * HASH_SIZE])
+        k = _split(n)
+        return hash_children(self._range_root(start, start + k), self._range_root(start + k, end))
+
+    def _subproof(self, m: int, start: int, end: int, complete: bool) -> list[bytes]:
+        n = end - start
+        if m == n:
+            return [] if complete else [self._range_root(start, end)]
+        k = _split(n)
+        if m <= k:
+            return self._subproof(m, start, start + k, complete) + [self._range_root(start + k, end)]
+        return self._subproof(m - k, start + k, end, False) + [self._range_root(start, start + k)]
