@@ -20,6 +20,7 @@ def _custody(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, passphrase: str | 
     monkeypatch.setenv("DEVICE_AI_AUDIT_KEY_FILE", str(tmp_path / "vault" / "audit-signing.pem"))
     if passphrase is not None:
         (tmp_path / "passphrase").write_text(passphrase + "\n")
+        (tmp_path / "passphrase").chmod(0o600)  # owner-only, or it is refused
         monkeypatch.setenv("DEVICE_AI_AUDIT_KEY_PASSPHRASE_FILE", str(tmp_path / "passphrase"))
     return tmp_path / "vault" / "audit-signing.pem"
 

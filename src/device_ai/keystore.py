@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -53,12 +54,60 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def _refuse_open_key(path: Path) -> None:
-    mode = stat.S_IMODE(path.stat().st_mode)
+MAX_PASSPHRASE_BYTES = 1023  # the most the `cryptography` backend (OpenSSL's PEM password callback) takes
+MAX_KEY_FILE_BYTES = 64 * 1024  # a PEM Ed25519 key is a few hundred bytes
+_ROTATE = "if others did read it, rotate the key (docs/key_custody.md)"
+
+
+def read_private_file(path: Path, what: str, *, max_bytes: int, too_long: str, hint: str) -> bytes:
+    """The bytes of ``path`` (a link is followed) if it is a regular file only its owner can
+    reach, of at most ``max_bytes``; anything else is a ConfigError naming ``what`` and the file.
+
+    Special files are refused before they are read: a FIFO would block the open (or the read)
+    forever, a device may never end. ``os.stat`` refuses them before opening; the open is
+    non-blocking and the opened file is checked again (it may have been replaced meanwhile)."""
+    try:
+        _refuse_special_file(path, os.stat(path).st_mode, what, hint)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}", hint=hint) from exc
+    try:
+        info = os.fstat(fd)
+        _refuse_special_file(path, info.st_mode, what, hint)
+        _refuse_open_mode(path, info.st_mode, what)
+        if info.st_size > max_bytes:
+            raise ConfigError(f"{what} {path} holds {info.st_size} bytes; {too_long}", hint=hint)
+        return _read_all(fd, info.st_size, path, what, hint)
+    finally:
+        os.close(fd)
+
+
+def _refuse_special_file(path: Path, mode: int, what: str, hint: str) -> None:
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "a special file")
+        raise ConfigError(f"{what} {path} is not a regular file (it is {kind}); the device did not read it", hint=hint)
+
+
+def _refuse_open_mode(path: Path, mode: int, what: str) -> None:
+    mode = stat.S_IMODE(mode)
     if mode & 0o077:
-        raise ConfigError(f"the key file {path} has mode {mode:04o}: others can read it",
-                          hint=f"make it owner-only (chmod 600 {path}); if others did read it, rotate the key "
-                               "(docs/key_custody.md)")
+        who = ("others can read it" if mode & 0o044 else "others can change it" if mode & 0o022
+               else "others can reach it")
+        raise ConfigError(f"{what} {path} has mode {mode:04o}: {who}",
+                          hint=f"make it owner-only (chmod 600 {path}); {_ROTATE}")
+
+
+def _read_all(fd: int, size: int, path: Path, what: str, hint: str) -> bytes:
+    chunks: list[bytes] = []
+    try:
+        while size > 0 and (chunk := os.read(fd, size)):
+            chunks.append(chunk)
+            size -= len(chunk)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}", hint=hint) from exc
+    return b"".join(chunks)
 
 
 def _create_exclusive(path: Path, data: bytes) -> None:
@@ -80,33 +129,48 @@ def key_path(name: str) -> Path:
 
 
 def _passphrase(name: str) -> bytes | None:
+    """The audit key's passphrase (``audit_key_passphrase_file``), checked before any key is made
+    or read: the backend refuses more than 1023 bytes, and would say so only when signing."""
     file = load_settings().audit_key_passphrase_file if name == AUDIT_KEY_NAME else None
     if file is None:
         return None
-    try:
-        phrase = Path(file).read_bytes().rstrip(b"\r\n")
-    except OSError as exc:
-        raise ConfigError(f"cannot read the audit key passphrase file {file}: {exc.strerror or exc}",
-                          hint="check audit_key_passphrase_file in the configuration") from exc
+    what = "the audit key passphrase file (audit_key_passphrase_file)"
+    too_long = (f"a passphrase may have at most {MAX_PASSPHRASE_BYTES} bytes (the limit of the cryptography "
+                "backend)")
+    fix = "check audit_key_passphrase_file in the configuration: an owner-only regular file holding the passphrase"
+    phrase = read_private_file(Path(file), what, max_bytes=MAX_PASSPHRASE_BYTES + 2, too_long=too_long,
+                               hint=fix).rstrip(b"\r\n")
+    if len(phrase) > MAX_PASSPHRASE_BYTES:
+        raise ConfigError(f"{what} {file} holds a passphrase of {len(phrase)} bytes; {too_long}",
+                          hint=f"use a passphrase of at most {MAX_PASSPHRASE_BYTES} bytes")
     if not phrase:
-        raise ConfigError(f"the audit key passphrase file {file} is empty", hint="put the passphrase in it")
+        raise ConfigError(f"{what} {file} is empty", hint="put the passphrase in it")
     return phrase
 
 
-def ed25519_key(name: str) -> Ed25519PrivateKey:
-    """The device's named Ed25519 key, created on first use (encrypted when a passphrase is set)."""
+def ed25519_key(name: str, *, refuse_to_create: Callable[[], str | None] = lambda: None) -> Ed25519PrivateKey:
+    """The device's named Ed25519 key, created on first use (encrypted when a passphrase is set).
+
+    ``refuse_to_create()`` is asked only when the key file is missing: a reason (what the key
+    already vouches for, e.g. signed checkpoints) refuses to make a new one, since a new key
+    would silently orphan that evidence (docs/key_custody.md)."""
     path = key_path(name)
+    passphrase = _passphrase(name)  # before anything is created: a refused passphrase leaves no trace
     private_dir(path.parent)
-    passphrase = _passphrase(name)
-    if not path.exists():
+    if not os.path.lexists(path):  # a dangling link is not missing: it is refused when read
+        reason = refuse_to_create()
+        if reason is not None:
+            raise _missing_key(path, reason)
         encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
                       else serialization.NoEncryption())
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
         _create_exclusive(path, pem)
-    _refuse_open_key(path)
+    data = read_private_file(path, "the key file", max_bytes=MAX_KEY_FILE_BYTES,
+                             too_long="a PEM Ed25519 key is a few hundred bytes",
+                             hint=f"restore the key from its backup (docs/key_custody.md){_setting_hint(name)}")
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=passphrase)
+        key = serialization.load_pem_private_key(data, password=passphrase)
     except TypeError as exc:  # encrypted without a passphrase, or a passphrase for a plain key
         raise ConfigError(f"the key {path} {'is not encrypted' if passphrase else 'is encrypted'}: {exc}",
                           hint="set or remove audit_key_passphrase_file to match the key") from exc
@@ -116,6 +180,22 @@ def ed25519_key(name: str) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise ConfigError(f"{path} is not an Ed25519 key", hint="restore the key from its backup")
     return key
+
+
+def _setting_hint(name: str) -> str:
+    return ", or correct audit_key_file in the configuration" if name == AUDIT_KEY_NAME else ""
+
+
+def _missing_key(path: Path, reason: str) -> ConfigError:
+    """The refusal to replace a lost signing key, with where the key may be found."""
+    hint = (f"restore the key file from its backup to {path} (docs/key_custody.md, Backup); to verify without it: "
+            "device-ai audit verify --key <verifier key>; if the key is lost for good, start a new one knowingly "
+            "(docs/key_custody.md, Rotation)")
+    default = load_settings().home / "keys" / f"{AUDIT_KEY_NAME}.pem"
+    if default != path and default.is_file():
+        hint = f"the key used so far may be {default} (the default place): move it to {path}; otherwise {hint}"
+    return ConfigError(f"the audit checkpoint signing key {path} is missing, but {reason}: a new key would break "
+                       "the chain of signatures, so the device does not make one", hint=hint)
 
 
 def key_locations() -> list[dict[str, object]]:
@@ -140,8 +220,8 @@ def secret(name: str, size: int = 32) -> bytes:
     path = private_dir(device_home() / "keys") / f"{name}.bin"
     if not path.exists():
         _create_exclusive(path, os.urandom(size))
-    _refuse_open_key(path)
-    data = path.read_bytes()
+    data = read_private_file(path, "the key file", max_bytes=size, too_long=f"a {name} holds {size} bytes",
+                             hint="restore it from backup")
     if len(data) != size:
         raise ConfigError(f"secret {path} has the wrong size", hint="restore it from backup")
     return data

@@ -84,12 +84,11 @@ def verify(folder: Path | None, key: str | None, checkpoints: list[Path]):  # no
     """The verification report, or None when there is nothing to verify: no log, no local
     checkpoint and none given (a new home). A missing log with checkpoints is verified, and
     fails: the checkpoints prove that records existed."""
-    from device_ai.audit.checkpoint import parse_verifier_key, verifier_key
-    from device_ai.audit.log import (CHECKPOINT_DIR, KEY_NAME, LOG_NAME, copy_notes, notes_in, origin_copy_notes,
-                                     origin_name, other_logs_notes)
+    from device_ai.audit.checkpoint import parse_verifier_key
+    from device_ai.audit.log import (CHECKPOINT_DIR, LOG_NAME, copy_notes, device_verifier_key, notes_in,
+                                     origin_copy_notes, origin_name, other_logs_notes)
     from device_ai.audit.verify import verify_log
     from device_ai.config import load_settings
-    from device_ai.keystore import ed25519_key
 
     own_log = folder is None
     folder = folder_of(folder)
@@ -100,7 +99,7 @@ def verify(folder: Path | None, key: str | None, checkpoints: list[Path]):  # no
     copies_of_ours = own_log and origin_copy_notes(load_settings().audit_copy_dir, origin_name())
     if nothing_here and not given and not copies_of_ours:  # a new home: no key is made just to verify nothing
         return None
-    key = key or verifier_key(origin_name(), ed25519_key(KEY_NAME).public_key())
+    key = key or device_verifier_key(folder, only_existing=True)  # verifying never makes a key
     name, public = parse_verifier_key(key)
     # a folder may be a copy location shared by several devices: the notes directly in it (the
     # layout before per-log subfolders) and those in this log's own subfolder

@@ -150,6 +150,35 @@ def origin_name() -> str:
     return load_settings().audit_origin
 
 
+def vouched_for(folder: Path) -> str | None:
+    """What the signing key of the log in ``folder`` already signed, or must sign: a checkpoint
+    note of that log (by whichever key) or a record in it. None only for a new log, the one case
+    where the device makes the key (docs/key_custody.md, "When the device makes the signing key").
+    The copy location does not count: it may be shared by devices with the same origin name, and
+    a note there cannot be told apart without the key."""
+    folder = Path(folder)
+    latest = folder / "checkpoint.note"
+    notes = notes_in(folder / CHECKPOINT_DIR) + ([latest] if latest.is_symlink() or latest.exists() else [])
+    if notes:
+        return f"checkpoints of the audit log in {folder} exist (e.g. {notes[0]})"
+    try:
+        has_records = (folder / LOG_NAME).stat().st_size > 0
+    except FileNotFoundError:
+        has_records = False
+    except OSError:
+        has_records = True  # cannot tell: never assume a new log
+    return f"the audit log {folder / LOG_NAME} already holds records" if has_records else None
+
+
+def device_verifier_key(folder: Path, *, only_existing: bool = False) -> str:
+    """The verifier key of this device's signing key for the log in ``folder``: the key is made
+    only for a new log, and never with ``only_existing`` (`audit verify`, which only reads)."""
+    def refusal() -> str | None:
+        return vouched_for(folder) or ("there are checkpoints to verify" if only_existing else None)
+
+    return verifier_key(origin_name(), ed25519_key(KEY_NAME, refuse_to_create=refusal).public_key())
+
+
 class AuditLog:
     def __init__(self, folder: Path, *, copy_dir: Path | None = None, checkpoint_every: int = CHECKPOINT_EVERY,
                  checkpoint_seconds: float = CHECKPOINT_SECONDS) -> None:
@@ -159,6 +188,10 @@ class AuditLog:
         self.checkpoint_seconds = checkpoint_seconds
         self._last_checkpoint = time.monotonic()
         self.origin = origin_name()
+        # The key is opened now, before the caller's action starts: a missing, damaged or exposed
+        # key refuses the command while nothing was done, not after its work was published; the
+        # key checked is the key that signs.
+        self._key = ed25519_key(KEY_NAME, refuse_to_create=lambda: vouched_for(self.folder))
         self.file = RecordFile(self.folder / LOG_NAME)
         self.actor = Actor.current()
         self.tree = merkle.MerkleTree()  # keeps subtree hashes: a checkpoint's root costs O(log n)
@@ -212,7 +245,7 @@ class AuditLog:
 
     def _signed_size(self) -> int:
         """The largest tree size signed by this device's checkpoint key in any stored checkpoint."""
-        public = ed25519_key(KEY_NAME).public_key()
+        public = self._key.public_key()
         sizes = [0]
         places = notes_in(self.folder / CHECKPOINT_DIR) + copy_notes(self.copy_dir, self.origin, public)
         for path in [*places, self.folder / "checkpoint.note"]:
@@ -265,7 +298,7 @@ class AuditLog:
         return self.tree.root()
 
     def public_key(self) -> str:
-        return verifier_key(self.origin, ed25519_key(KEY_NAME).public_key())
+        return verifier_key(self.origin, self._key.public_key())
 
     def checkpoint(self) -> bytes:
         with self.file.locked():
@@ -278,7 +311,7 @@ class AuditLog:
         head = Checkpoint(self.origin, self.size, self.root())
         name = checkpoint_name(head)
         try:
-            key = ed25519_key(KEY_NAME)
+            key = self._key
             note = sign_note(head.body(), self.origin, key)
             folder = private_dir(self.folder / CHECKPOINT_DIR)
             write_once(folder / name, note)

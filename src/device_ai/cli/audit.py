@@ -59,11 +59,9 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_public_key(args: argparse.Namespace) -> int:  # noqa: ARG001
-    from device_ai.audit.checkpoint import verifier_key
-    from device_ai.audit.log import KEY_NAME, origin_name
-    from device_ai.keystore import ed25519_key
+    from device_ai.audit.log import default_folder, device_verifier_key
 
-    print(verifier_key(origin_name(), ed25519_key(KEY_NAME).public_key()))
+    print(device_verifier_key(default_folder()))
     return 0
 
 
