@@ -7,11 +7,13 @@ prints the effective values with secrets masked.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -39,7 +41,13 @@ class Destination(BaseModel):
     """Where the node sends its results: a DICOM Storage SCP (``dimse``: C-STORE), a DICOMweb
     server (``stow``: STOW-RS to ``url``, e.g. http://pacs:8042/dicom-web/studies), or a folder
     (``folder``: each result file created once under ``path``, e.g. a share a workstation reads;
-    ``device-ai watch`` writes its OUT folder this way)."""
+    ``device-ai watch`` writes its OUT folder this way).
+
+    A stow ``url`` may carry a user name and password (``https://user:password@host/...``): they
+    are sent as an HTTP Basic Authorization header (never forwarded on a redirect) and never shown,
+    logged, audited or kept in the queue (:func:`display_url`). Over plain ``http`` the password
+    would cross the network readable, so such a URL is refused unless the destination sets
+    ``allow_plaintext_credentials: true`` (a trusted, isolated network; tests on 127.0.0.1)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -47,9 +55,43 @@ class Destination(BaseModel):
     ae_title: str | None = None
     host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
-    url: str | None = None
+    url: str | None = Field(default=None, repr=False)  # may hold credentials: see display_url
     path: Path | None = None
     timeout_s: float = Field(default=30.0, gt=0, le=600)
+    allow_plaintext_credentials: bool = False
+
+    @property
+    def credentials(self) -> tuple[str, str] | None:
+        """User name and password of a stow URL's userinfo (percent-decoded), or None."""
+        if self.kind != "stow" or not self.url:
+            return None
+        netloc = urlsplit(self.url).netloc
+        if "@" not in netloc:
+            return None
+        user, _, password = netloc.rpartition("@")[0].partition(":")
+        return unquote(user), unquote(password)
+
+    @property
+    def request_url(self) -> str:
+        """The URL requested: ``url`` without its userinfo (the credentials go in a header)."""
+        parts = urlsplit(str(self.url))
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+    def authorization(self) -> str | None:
+        """The HTTP Basic Authorization header value for the URL's credentials, or None."""
+        credentials = self.credentials
+        if credentials is None:
+            return None
+        return "Basic " + base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode("ascii")
+
+    def address(self) -> str:
+        """Where the destination is, for people, logs, dead letters and the audit trail: never a
+        password (:func:`display_url`)."""
+        if self.kind == "dimse":
+            return f"{self.ae_title}@{self.host}:{self.port}"
+        if self.kind == "folder":
+            return str(self.path)
+        return display_url(str(self.url))
 
     @model_validator(mode="after")
     def _complete(self) -> Destination:
@@ -62,7 +104,27 @@ class Destination(BaseModel):
                 raise ValueError(f"destination {self.name}: kind folder needs an absolute path")
         elif not (self.url and self.url.startswith(("http://", "https://"))):
             raise ValueError(f"destination {self.name}: kind stow needs an http(s) url")
+        elif (self.credentials is not None and self.url.startswith("http://")
+              and not self.allow_plaintext_credentials):
+            raise ValueError(f"destination {self.name}: the url carries a user name or password over plain http, "
+                             "readable by anyone on the network; use https, or set allow_plaintext_credentials: "
+                             "true for this destination on a trusted network")
         return self
+
+
+def display_url(url: str, *, mark_credentials: bool = False) -> str:
+    """A URL as shown to people and written to logs, dead letters and the audit trail: the
+    user name and password (userinfo) removed, every query value masked (``?access_token=********``)
+    and the fragment dropped. ``mark_credentials`` (``config show``) puts ``********@`` where the
+    userinfo was, so that one sees credentials are configured. The one rendering used wherever a
+    destination URL is printed, stored or audited."""
+    parts = urlsplit(str(url))
+    host = parts.netloc.rpartition("@")[2]
+    if mark_credentials and "@" in parts.netloc:
+        host = "********@" + host
+    query = "&".join(name + ("=********" if equals else "")
+                     for name, equals, _value in (item.partition("=") for item in parts.query.split("&") if item))
+    return urlunsplit((parts.scheme, host, parts.path, query, ""))
 
 
 class Settings(BaseSettings):
@@ -201,6 +263,9 @@ def masked(settings: Settings) -> dict[str, Any]:
     for name in SECRET_FIELDS:
         if values.get(name):
             values[name] = "********"
+    for destination in values.get("node_destinations") or ():
+        if destination.get("url"):
+            destination["url"] = display_url(destination["url"], mark_credentials=True)
     return values
 
 

@@ -284,15 +284,18 @@ def send_stow(dest: Destination, file: Path, sop_instance: str) -> str:
     boundary = uuid.uuid4().hex
     body = (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + data
             + f"\r\n--{boundary}--\r\n".encode())
-    request = urllib.request.Request(dest.url, data=body, method="POST", headers={
+    request = urllib.request.Request(dest.request_url, data=body, method="POST", headers={
         "Content-Type": f"{STOW_CONTENT_TYPE}; boundary={boundary}", "Accept": STOW_ACCEPT})
+    authorization = dest.authorization()  # the URL's user name and password, HTTP Basic
+    if authorization is not None:  # not forwarded if the server redirects elsewhere
+        request.add_unredirected_header("Authorization", authorization)
     try:
         with urllib.request.urlopen(request, timeout=dest.timeout_s) as response:  # noqa: S310 - configured URL
             code, payload = response.status, response.read()
     except urllib.error.HTTPError as exc:
         code, payload = exc.code, exc.read() or b""
     except (urllib.error.URLError, OSError) as exc:
-        raise SendFailed(f"cannot reach {dest.url}: {getattr(exc, 'reason', exc)}") from exc
+        raise SendFailed(f"cannot reach {dest.address()}: {getattr(exc, 'reason', exc)}") from exc
     try:
         answer = json.loads(payload or b"{}")
     except ValueError:
@@ -305,7 +308,8 @@ def send_stow(dest: Destination, file: Path, sop_instance: str) -> str:
         return f"STOW-RS HTTP {code}, instance in the stored-instances list"
     failed = [item for item in answer.get("00081198", {}).get("Value", [])
               if isinstance(item, dict) and item.get("00081155", {}).get("Value", [None])[0] == sop_instance]
-    reason = ""
+    reason = " (authentication refused: check the user name and password of the destination's url)" \
+        if code in (401, 403) else ""
     if failed:
         value = failed[0].get("00081197", {}).get("Value", [None])[0]
         reason = f", Failure Reason {value:#06x}" if isinstance(value, int) else ", in the Failed SOP Sequence"

@@ -122,14 +122,7 @@ class NodeTrail:
 
 
 def _peer(destination) -> str:  # noqa: ANN001
-    if destination.kind == "dimse":
-        return f"{destination.ae_title}@{destination.host}:{destination.port}"
-    if destination.kind == "folder":
-        return str(destination.path)
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(str(destination.url))  # never a user name or password from the URL in the trail
-    return urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")))
+    return destination.address()  # never a user name, password or query value from a URL in the trail
 
 
 def _result_objects(entry: dict) -> tuple[AuditObject, ...]:
