@@ -185,3 +185,111 @@ def test_credentials_over_plain_http_are_refused_unless_allowed(monkeypatch) -> 
     assert load_settings().node_destinations[0].credentials == (USER, PASSWORD)
     configure("http://pacs.example/dicom-web/studies")  # no credentials: http is fine
     assert load_settings().node_destinations[0].credentials is None
+
+
+@contextlib.contextmanager
+def _storage_scp(status: int, contexts: tuple[str, ...]) -> Iterator[tuple[int, list[str]]]:
+    """A pynetdicom Storage SCP (AE title DEST) supporting only ``contexts`` whose C-STORE
+    handler answers ``status``; yields its port and the SOP Instance UIDs it was sent."""
+    from pynetdicom import AE, evt
+
+    received: list[str] = []
+
+    def on_store(event) -> int:  # noqa: ANN001
+        received.append(str(event.request.AffectedSOPInstanceUID))
+        return status
+
+    ae = AE(ae_title="DEST")
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
+    for sop_class in contexts:
+        ae.add_supported_context(sop_class)
+    port = free_port()
+    server = ae.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    try:
+        yield port, received
+    finally:
+        server.shutdown()
+
+
+def _seg_file(tmp_path: Path) -> Path:
+    """A Part 10 file with the SEG SOP class (the transport does not look further)."""
+    from pydicom.dataset import FileMetaDataset
+
+    from tests.node.conftest import series_slices
+
+    ds = series_slices("seg-transport", 1, rows=16)[0]
+    ds.SOPClassUID = outbound_module.SEG_STORAGE
+    ds.file_meta = FileMetaDataset(ds.file_meta) if hasattr(ds, "file_meta") else FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = outbound_module.SEG_STORAGE
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+    path = tmp_path / "segmentation.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _dimse(port: int):  # noqa: ANN202 - Destination
+    from device_ai.config import Destination
+
+    return Destination(name="pacs", kind="dimse", ae_title="DEST", host="127.0.0.1", port=port, timeout_s=10)
+
+
+@pytest.mark.req("SRS-125")
+def test_a_destination_without_the_seg_context_is_a_typed_failed_attempt(tmp_path: Path) -> None:
+    """An SCP accepting Comprehensive 3D SR but not Segmentation Storage: SendFailed with a
+    reason naming the refused context (before: a ValueError escaped send_dimse, logged as an
+    internal error with a traceback); nothing sent. Positive control: with SEG supported, stored."""
+    from device_ai.node.outbound import SendFailed, send_dimse
+
+    seg = _seg_file(tmp_path)
+    with _storage_scp(0x0000, (outbound_module.COMPREHENSIVE_3D_SR_STORAGE,)) as (port, received):
+        with pytest.raises(SendFailed, match="refused the Segmentation Storage presentation context"):
+            send_dimse(_dimse(port), seg, "DEVICEAI")
+        assert received == []
+    with _storage_scp(0x0000, (outbound_module.SEG_STORAGE,)) as (port, received):
+        assert send_dimse(_dimse(port), seg, "DEVICEAI") == "C-STORE status 0x0000"
+        assert len(received) == 1
+
+
+@pytest.mark.req("SRS-125")
+def test_the_queue_counts_the_refused_context_as_a_failure_without_an_internal_error(
+        monkeypatch, tmp_path: Path, caplog) -> None:  # noqa: ANN001
+    """Through the queue: the reason is kept in the entry, and no 'internal error' or traceback
+    is logged."""
+    from device_ai.node.outbound import Outbound, ResultFile
+
+    seg = _seg_file(tmp_path)
+    with _storage_scp(0x0000, (outbound_module.COMPREHENSIVE_3D_SR_STORAGE,)) as (port, _received):
+        node_env(monkeypatch, node_destinations=json.dumps([{"name": "pacs", "kind": "dimse", "ae_title": "DEST",
+                                                              "host": "127.0.0.1", "port": port, "timeout_s": 10}]))
+        queue = Outbound(spool(), context().settings)
+        result = spool() / "work" / "k" / "segmentation.dcm"
+        result.parent.mkdir(parents=True)
+        result.write_bytes(seg.read_bytes())
+        queue.enqueue("k.gen-0001", study="s", series="x", generation=1,
+                      files=[ResultFile("seg", result, outbound_module.SEG_STORAGE, "2.25.1")])
+        assert queue.send_due() == 0
+    [entry] = [json.loads(p.read_text()) for p in (spool() / "outbound" / "pending" / "pacs").glob("*.json")]
+    assert "refused the Segmentation Storage presentation context" in entry["last_error"]
+    assert "internal error" not in entry["last_error"]
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+@pytest.mark.req("SRS-125")
+@pytest.mark.parametrize(("status", "stored"), [
+    (0x0000, True), (0xB000, True), (0xB006, True), (0xB007, True),  # Success; Warning: stored (PS3.4 B.2.3)
+    (0x0001, False), (0xA700, False), (0xA7FF, False), (0xA900, False), (0xC000, False), (0xC123, False)])
+def test_only_success_and_the_storage_warnings_count_as_stored(tmp_path: Path, status: int, stored: bool) -> None:
+    """A destination answering each status: Success and the Storage Warnings 0xB000, 0xB006,
+    0xB007 (the SCP stored the instance) count as stored, every other status (failures 0xA7xx,
+    0xA900, 0xCxxx, an unknown warning 0x0001) is a failed attempt naming the status."""
+    from device_ai.node.outbound import SendFailed, send_dimse
+
+    seg = _seg_file(tmp_path)
+    with _storage_scp(status, (outbound_module.SEG_STORAGE,)) as (port, received):
+        if stored:
+            assert send_dimse(_dimse(port), seg, "DEVICEAI") == f"C-STORE status 0x{status:04X}"
+        else:
+            with pytest.raises(SendFailed, match=f"C-STORE status 0x{status:04X}"):
+                send_dimse(_dimse(port), seg, "DEVICEAI")
+        assert len(received) == 1  # the SCP did get the request: the status decides

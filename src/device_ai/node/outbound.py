@@ -56,6 +56,7 @@ LOG = logging.getLogger("device_ai.node.outbound")
 STORED_STATUSES = {0x0000, 0xB000, 0xB006, 0xB007}
 SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 COMPREHENSIVE_3D_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.34"
+SOP_CLASS_NAMES = {SEG_STORAGE: "Segmentation Storage", COMPREHENSIVE_3D_SR_STORAGE: "Comprehensive 3D SR Storage"}
 STOW_CONTENT_TYPE = 'multipart/related; type="application/dicom"'  # PS3.18 10.5.1.1; a boundary is added
 STOW_ACCEPT = "application/dicom+json"  # the response: the Store Instances Response Module as DICOM JSON
 MAX_ERRORS_KEPT = 20
@@ -267,7 +268,17 @@ def send_dimse(dest: Destination, file: Path, calling_ae: str) -> str:
             raise SendFailed(f"association rejected by {dest.ae_title}@{dest.host}:{dest.port}")
         raise SendFailed(f"no association with {dest.ae_title}@{dest.host}:{dest.port} (not reachable or aborted)")
     try:
-        status = assoc.send_c_store(ds)
+        sop_class = str(ds.SOPClassUID)
+        if not any(c.abstract_syntax == sop_class for c in assoc.accepted_contexts):
+            raise SendFailed(f"destination {dest.ae_title}@{dest.host}:{dest.port} refused the "
+                             f"{SOP_CLASS_NAMES.get(sop_class, sop_class)} presentation context; configure it to "
+                             "accept that SOP class, or remove it from node_destinations")
+        try:
+            status = assoc.send_c_store(ds)
+        except ValueError as exc:  # pynetdicom: no accepted context can carry the data set as encoded
+            raise SendFailed(f"cannot send the {SOP_CLASS_NAMES.get(sop_class, sop_class)} instance to "
+                             f"{dest.ae_title}@{dest.host}:{dest.port}: no accepted presentation context "
+                             "fits its transfer syntax") from exc
     finally:
         if assoc.is_established:
             assoc.release()
