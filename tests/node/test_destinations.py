@@ -21,6 +21,7 @@ import pytest
 
 from device_ai.node import outbound as outbound_module
 from tests.node.conftest import context, free_port, home, node_env, spool
+from tests.node.pipeline_peers import tiny_model  # noqa: F401 - fixture
 
 USER, PASSWORD = "site-user", "S3cretPassw0rd"
 INSTANCE = "2.25.4711"
@@ -293,3 +294,54 @@ def test_only_success_and_the_storage_warnings_count_as_stored(tmp_path: Path, s
             with pytest.raises(SendFailed, match=f"C-STORE status 0x{status:04X}"):
                 send_dimse(_dimse(port), seg, "DEVICEAI")
         assert len(received) == 1  # the SCP did get the request: the status decides
+
+
+@pytest.mark.req("SRS-125")
+def test_results_made_without_a_destination_are_sent_after_a_restart_with_one(monkeypatch, tmp_path: Path,
+                                                                               tiny_model) -> None:  # noqa: ANN001
+    """serve without node_destinations warns at start and keeps the results in its work folder;
+    started again with a (folder) destination, it queues and delivers them once; a destination
+    added after that does not get them (adding a destination sends from then on)."""
+    from device_ai.node.server import NodeServer, serve_until
+    from device_ai.node.worker import Worker
+    from tests.node.conftest import series_slices, store_all, wait_for
+
+    node_env(monkeypatch, node_series_idle_s=0.3)
+    said: list[str] = []
+    stop = threading.Event()
+    stop.set()  # serve_until announces, then stops at once
+    assert serve_until(context(), stop, announce=lambda text, **_: said.append(text)) == 0
+    assert any("warning: no destination configured" in line and "work" in line for line in said), said
+
+    node = NodeServer(context(), pipeline=True)
+    port = node.start()[1]
+    try:
+        assert store_all(port, series_slices("no-destination", 3, rows=256)) == [0, 0, 0]
+        done = wait_for(lambda: list((spool() / "work").glob("*/done.json")), timeout=60, step=0.2)
+    finally:
+        node.stop()
+    assert json.loads(done[0].read_text())["destinations"] == []
+    assert not (spool() / "outbound" / "pending").exists() or not list((spool() / "outbound").rglob("*.json"))
+
+    out = tmp_path / "share"
+    out.mkdir()
+    node_env(monkeypatch, node_series_idle_s=0.3,
+             node_destinations=json.dumps([{"name": "share", "kind": "folder", "path": str(out)}]))
+    said.clear()
+    assert serve_until(context(), stop, announce=lambda text, **_: said.append(text)) == 0  # queues, then stops
+    assert not any("warning" in line for line in said)
+    node = NodeServer(context(), pipeline=True)
+    node.start()
+    try:
+        delivered = wait_for(lambda: sorted(p.name for p in out.rglob("*.dcm")) or None, timeout=30, step=0.2)
+    finally:
+        node.stop()
+    assert delivered == ["measurements.dcm", "segmentation.dcm"]
+
+    node_env(monkeypatch, node_destinations=json.dumps([{"name": "share", "kind": "folder", "path": str(out)},
+                                                         {"name": "later", "kind": "folder", "path": str(out)}]))
+    from device_ai.node.outbound import Outbound
+
+    settings = context().settings
+    assert Worker(context(), spool(), Outbound(spool(), settings)).queue_never_queued() == []
+    assert not list((spool() / "outbound" / "pending" / "later").glob("*.json"))

@@ -112,6 +112,14 @@ class Outbound:
                         created += 1
         return created
 
+    def has_entries(self, key: str) -> bool:
+        """Whether any result of generation ``key`` has a queue entry, in any state, for any
+        destination folder on disk (configured now or not)."""
+        prefix = f"{key}."
+        return any(name.startswith(prefix) and name.endswith(".json")
+                   for state in ("pending", "sent", "dead") for dest in _names(self.base / state)
+                   for name in _names(self.base / state / dest))
+
     # --- sending ---
 
     def pending(self, dest: str) -> list[Path]:

@@ -333,6 +333,11 @@ def serve_until(ctx: Context, stop: threading.Event, announce=print) -> int:  # 
     announce(f"device-ai serve: AE {ctx.settings.node_ae_title} listening on {host}:{port}"
              f"{' (TLS)' if node.ssl_context else ''}; spool {node.spool.root}; series ready after "
              f"{node.idle_s:g} s idle", flush=True)
+    if not ctx.settings.node_destinations:
+        LOG.warning("no destination configured (node_destinations)")
+        announce(f"device-ai serve: warning: no destination configured (node_destinations): results stay in the "
+                 f"spool's work folder {node.spool.root / 'work'}; they are sent when serve is restarted with a "
+                 "destination", flush=True)
     try:
         stop.wait()
     finally:

@@ -11,6 +11,8 @@ State on disk under ``DEVICE_AI_HOME/node`` (owner-only), one key K = ``<S>.gen-
     work/K/result/           the analysis output (SEG, SR, summary, previews); appears in one rename
                              after its Analysis Run entry is durable, so it exists only complete
     work/K/done.json         created once after the results were queued for every destination
+                             ("destinations": the names they were queued for; [] when none was
+                             configured)
     work/K/superseded.json   created once when a newer generation of the series was ready first
                              (the older one is not analysed: its instances are all in the newer one)
     work/K/error.json        the last failure that is not the input's (model, output, audit): retried
@@ -24,6 +26,14 @@ analysed again with the same result UIDs, derived from (series pseudonym, genera
 re-run never produces a second, different result for one generation, and generation N+1 never
 reuses generation N's UIDs. Only announced markers are taken (their Series Ready entry is
 durable), so the Analysis Run entry follows it in the trail.
+
+Results made while no destination was configured stay in ``work/K/result/``; when the node
+starts with destinations (:meth:`Worker.queue_never_queued`), every done generation that was
+queued for no destination at all (done.json says ``"destinations": []``, or, written before that
+field, no queue entry names it in any state) is queued for the destinations configured now. A
+destination added later does not get the results already queued for another destination: adding
+a destination sends from then on (sending a site's whole history to a new PACS is a decision for
+the operator, not a side effect of a restart).
 """
 
 from __future__ import annotations
@@ -143,15 +153,47 @@ class Worker:
                 LOG.exception("analysis of %s failed", key)
                 self._error(work, key, starts, "DAI-999", f"internal error: {type(exc).__name__}")
                 return False
-        from device_ai.inference.analyze import SEG_NAME, SR_NAME
-
-        files = [ResultFile("seg", result / SEG_NAME, SEG_STORAGE, _sop_instance(result / SEG_NAME)),
-                 ResultFile("sr", result / SR_NAME, COMPREHENSIVE_3D_SR_STORAGE, _sop_instance(result / SR_NAME))]
+        files = self._result_files(result)
         self.outbound.enqueue(key, study=ready.study, series=ready.series, generation=ready.generation, files=files)
         _create_once(work / "done.json", json.dumps({"generation": ready.generation, "utc": utc_text(time.time()),
-                                                     "queued": [f.role for f in files]}).encode())
+                                                     "queued": [f.role for f in files],
+                                                     "destinations": sorted(self.outbound.destinations)}).encode())
         (work / "error.json").unlink(missing_ok=True)
         return True
+
+    def _result_files(self, result: Path) -> list[ResultFile]:
+        from device_ai.inference.analyze import SEG_NAME, SR_NAME
+
+        return [ResultFile("seg", result / SEG_NAME, SEG_STORAGE, _sop_instance(result / SEG_NAME)),
+                ResultFile("sr", result / SR_NAME, COMPREHENSIVE_3D_SR_STORAGE, _sop_instance(result / SR_NAME))]
+
+    def queue_never_queued(self) -> list[str]:
+        """Queue, for the destinations configured now, every done generation whose results were
+        queued for no destination (made while none was configured); returns their keys. Run once
+        when the node starts (see the module doc); idempotent (entries are created once)."""
+        if not self.outbound.destinations:
+            return []
+        queued = []
+        for ready in ready_markers(self.root):
+            key = key_of(ready)
+            work = self.work / key
+            if generation_state(self.root, key) != "done" or not (work / "result").is_dir():
+                continue
+            try:
+                done = json.loads((work / "done.json").read_bytes())
+            except (OSError, ValueError):
+                continue
+            if done.get("destinations", []) != [] or self.outbound.has_entries(key):
+                continue
+            try:
+                files = self._result_files(work / "result")
+            except Exception:  # a result folder damaged outside the node: said, not fatal
+                LOG.exception("results of %s cannot be read; not queued", key)
+                continue
+            if self.outbound.enqueue(key, study=ready.study, series=ready.series, generation=ready.generation,
+                                     files=files):
+                queued.append(key)
+        return queued
 
     def analyze(self, ready: Ready, out: Path) -> None:
         """The device's audited analyze action on the generation's folder (hidden files skipped)."""
@@ -207,6 +249,10 @@ class Pipeline:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        late = self.worker.queue_never_queued()
+        if late:
+            LOG.warning("queued the results of %d generation(s) made while no destination was configured",
+                        len(late))
         threads = [threading.Thread(target=self.worker.run, args=(self._stop,), name="device-ai-worker", daemon=True)]
         for dest in self.outbound.destinations:  # one sender per destination
             threads.append(threading.Thread(target=self.outbound.run, args=(self._stop,), kwargs={"only": dest},
