@@ -83,3 +83,30 @@ def test_home_copy_dir_and_origin_come_from_the_settings_file(tmp_path: Path, mo
     import os
 
     assert "DEVICE_AI_CONFIG" not in os.environ, "--config applies to one command only"
+
+
+@pytest.mark.req("SRS-147")
+@pytest.mark.parametrize(("value", "titles"), [
+    ('["PACS","ORTHANC"]', ("PACS", "ORTHANC")),  # before: ('["PACS"', '"ORTHANC"]')
+    (' [ "PACS" , "MY PACS" ] ', ("PACS", "MY PACS")),
+    ("PACS,ORTHANC", ("PACS", "ORTHANC")),
+    ("PACS ORTHANC", ("PACS", "ORTHANC"))])
+def test_allowed_calling_aets_read_as_a_json_list_or_separated(monkeypatch: pytest.MonkeyPatch, value: str,
+                                                                titles: tuple[str, ...]) -> None:
+    monkeypatch.setenv("DEVICE_AI_NODE_ALLOWED_CALLING_AETS", value)
+    assert load_settings().node_allowed_calling_aets == titles
+
+
+@pytest.mark.req("SRS-147")
+@pytest.mark.parametrize("value", [
+    '["PACS",',  # cut JSON: not two titles '["PACS"' and nothing
+    '["PACS",1]',
+    '["PACS","BAD\\\\TITLE"]', '["PACS","TAB\\tTITLE"]', '["PACS","BELL\\u0007"]',
+    '["12345678901234567"]', '[""]', "PACS,BAD\\TITLE"])
+def test_bad_allowed_calling_aets_are_refused_naming_the_setting(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """DAI-100 naming node_allowed_calling_aets, for a broken JSON list and for a title the AE VR
+    does not allow (backslash, control character, over 16 characters, empty)."""
+    monkeypatch.setenv("DEVICE_AI_NODE_ALLOWED_CALLING_AETS", value)
+    with pytest.raises(ConfigError, match="node_allowed_calling_aets") as refused:
+        load_settings()
+    assert refused.value.code == "DAI-100"

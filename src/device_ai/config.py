@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,8 +166,8 @@ class Settings(BaseSettings):
                                    description="address the Storage SCP listens on (0.0.0.0: every interface)")
     node_port: int = Field(default=11112, ge=1, le=65535, description="TCP port of the Storage SCP")
     node_allowed_calling_aets: Annotated[tuple[str, ...], NoDecode] = Field(
-        default=(), description="calling AE titles allowed to associate (comma or space separated); serve refuses "
-        "to start with none")
+        default=(), description="calling AE titles allowed to associate (a JSON list, or comma or space "
+        "separated); serve refuses to start with none")
     node_max_associations: int = Field(default=10, ge=1, le=200, description="most simultaneous associations")
     node_max_instance_mb: int = Field(default=64, ge=1, description="largest instance received, MiB")
     node_min_free_mb: int = Field(default=1024, ge=0, description="below this free space on the spool's file system, "
@@ -206,7 +207,18 @@ class Settings(BaseSettings):
     @field_validator("trusted_model_keys", "node_allowed_calling_aets", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
+        """A list from YAML as it is; a string (the environment) either a JSON list
+        (``["PACS","ORTHANC"]``, items may hold spaces) or items separated by commas or spaces."""
         if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                try:
+                    items = json.loads(value)
+                except ValueError as exc:
+                    raise ValueError(f"starts with '[' but is not a JSON list ({exc.msg}); write "
+                                     '["A","B"] or A,B') from None
+                if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+                    raise ValueError('a JSON value here must be a list of strings, e.g. ["A","B"]')
+                return tuple(items)
             return tuple(part for part in value.replace(",", " ").split() if part)
         return value
 
