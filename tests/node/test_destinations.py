@@ -247,6 +247,10 @@ def test_a_destination_without_the_seg_context_is_a_typed_failed_attempt(tmp_pat
         with pytest.raises(SendFailed, match="refused the Segmentation Storage presentation context"):
             send_dimse(_dimse(port), seg, "DEVICEAI")
         assert received == []
+    with _storage_scp(0x0000, ("1.2.840.10008.5.1.4.1.1.2",)) as (port, received):  # CT only: nothing accepted
+        with pytest.raises(SendFailed, match="refused every proposed presentation context .Comprehensive 3D SR "
+                                             "Storage, Segmentation Storage."):
+            send_dimse(_dimse(port), seg, "DEVICEAI")
     with _storage_scp(0x0000, (outbound_module.SEG_STORAGE,)) as (port, received):
         assert send_dimse(_dimse(port), seg, "DEVICEAI") == "C-STORE status 0x0000"
         assert len(received) == 1

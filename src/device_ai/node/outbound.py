@@ -274,6 +274,11 @@ def send_dimse(dest: Destination, file: Path, calling_ae: str) -> str:
     if not assoc.is_established:
         if assoc.is_rejected:
             raise SendFailed(f"association rejected by {dest.ae_title}@{dest.host}:{dest.port}")
+        if assoc.rejected_contexts and not assoc.accepted_contexts:  # pynetdicom aborts: nothing to send with
+            names = sorted({SOP_CLASS_NAMES.get(c.abstract_syntax, c.abstract_syntax) for c in assoc.rejected_contexts})
+            raise SendFailed(f"destination {dest.ae_title}@{dest.host}:{dest.port} refused every proposed "
+                             f"presentation context ({', '.join(names)}); configure it to accept the SOP classes "
+                             "of the results, or remove it from node_destinations")
         raise SendFailed(f"no association with {dest.ae_title}@{dest.host}:{dest.port} (not reachable or aborted)")
     try:
         sop_class = str(ds.SOPClassUID)
