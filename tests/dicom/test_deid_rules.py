@@ -255,6 +255,27 @@ def test_keep_wins_over_clean_when_options_disagree(table: RuleTable) -> None:
     assert effective_action(calibration, parse_options(["retain-long-modified-dates"])) == "C"
 
 
+
+def test_memoised_action_is_the_effective_action_of_every_row_under_every_selection() -> None:
+    """``RuleTable.action`` (memoised for speed) answers what ``effective_action`` answers, for
+    every row, under each option alone and under combinations, asked twice (the second answer
+    comes from the memo), and None for a tag the table does not list."""
+    table = RuleTable.from_json(json.loads((resources.files("device_ai.dicom.deidentify") / "data" /
+                                            "table_e1_1.json").read_text(encoding="utf-8")))  # a fresh memo
+    representative = {"(50xx,xxxx)": 0x50020030, "(60xx,3000)": 0x60023000, "(60xx,4000)": 0x60024000,
+                      "private": 0x00091010}
+    selections = [parse_options([]), *(frozenset({Option.BASIC, o}) for o in TABLE_OPTIONS),
+                  parse_options(["retain-device-identity", "retain-long-modified-dates"]),
+                  parse_options(["retain-uids", "clean-descriptors", "retain-safe-private"])]
+    for options in selections:
+        for _ in range(2):
+            for row in table.rows:
+                tag = row.value_tag if row.value_tag is not None else representative[row.tag]
+                assert table.action(tag, options) == effective_action(row, options), (row.tag, options)
+        assert table.action(0x00080016, options) is None  # SOP Class UID: not in the table
+    assert table.action(0x00100010, {Option.BASIC}) == effective_action(table.row("(0010,0010)"), {Option.BASIC})
+
+
 # -- options ----------------------------------------------------------------------------
 
 def test_the_thirteen_selections_and_their_cid_7050_codes() -> None:

@@ -396,3 +396,34 @@ def test_cleaning_terms_are_identifiers_and_name_parts_not_descriptors() -> None
     terms = cleaning_terms(identifying_values(source, load_rule_table(), BASIC))
     assert {"LEE^KIM", "LEE", "KIM", FAKE_ACCESSION} <= set(terms)
     assert "AXIAL" not in terms
+
+
+@pytest.mark.req("SRS-114")
+def test_the_search_finds_what_testing_every_needle_on_every_text_finds() -> None:
+    """The search tests the long needles only where one pass says that one of them occurs: the
+    hits are those of testing each needle on each text, on whole-token and inside-word cases."""
+    from device_ai.dicom.deidentify.leakcheck import LONG, Needle, _Search, tokens
+
+    values = ["FAKEHOSPITAL", "doe^john", "Radiology Main Wing", "19610704", "1.2.826.0.1.3680043.2.1", "LEE",
+              "mainwing", "HOSPITALS of Faketown", "SCOUT"]
+    needles = [Needle(v, f"(0000,{i:04X})") for i, v in enumerate(values)]
+    by_first: dict = {}
+    long_forms = []
+    for needle in needles:
+        form = tokens(needle.value)
+        by_first.setdefault(form[0], []).append((needle, form))
+        if len("".join(form)) >= LONG and not any("." in t for t in form):
+            long_forms.append((needle, " ".join(form)))
+    search = _Search(by_first, long_forms)
+    texts = ["THE FAKEHOSPITALWING", "Doe, John", "radiology main wing 2", "1961.07.04", "19610704X",
+             "x1.2.826.0.1.3680043.2.1", "1.2.826.0.1.3680043.2.1", "sleep lee", "the mainwingroom", "",
+             "hospitals OF faketown and FAKEHOSPITAL", "SCOUTMODE", "nothing here at all", "FAKEHOSPITA L"]
+    found_any = 0
+    for text in texts:
+        toks = tokens(text)
+        expected = [n for i, t in enumerate(toks) for n, form in by_first.get(t, ()) if toks[i:i + len(form)] == form]
+        joined = " ".join("|" if "." in t else t for t in toks)
+        expected += [n for n, form in long_forms if form in joined]
+        assert search.hits(toks) == expected, text
+        found_any += bool(expected)
+    assert found_any >= 6  # the cases do reach both kinds of match

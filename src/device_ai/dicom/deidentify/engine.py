@@ -47,7 +47,7 @@ from device_ai.dicom.deidentify.dates import UnshiftableDate, shift_da, shift_dt
 from device_ai.dicom.deidentify.iod_types import attribute_type
 from device_ai.dicom.deidentify.keyed import KeyedReplacer
 from device_ai.dicom.deidentify.options import Option
-from device_ai.dicom.deidentify.rules import RuleTable, effective_action
+from device_ai.dicom.deidentify.rules import RuleTable
 from device_ai.dicom.deidentify.safe_private import SafePrivateTable
 from device_ai.dicom.deidentify.values import CODED_TEXT, DATE_KEEP, DATE_VRS, TEXT_KEEP, TEXT_VRS, dummy_for
 
@@ -93,8 +93,14 @@ class FileState:
     context: tuple[str, bool, bool] = ("", False, False)
 
 
+@lru_cache(1 << 12)  # the same few hundred attributes in every file
 def _label(tag: BaseTag, name: str | None) -> str:
-    return f"({tag.group:04X},{tag.element:04X}) {name or keyword_for_tag(tag) or 'unknown'}"
+    return f"{_tag_text(tag)} {name or keyword_for_tag(tag) or 'unknown'}"
+
+
+@lru_cache(1 << 12)
+def _tag_text(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
 def _well_known(uid: str) -> bool:
@@ -257,7 +263,7 @@ def collect_clean_terms(ds: Dataset, policy: Policy) -> tuple[str, ...]:
                 terms.update(_pn_terms(v))
             continue
         row = None if element.tag.is_private else policy.table.lookup(int(element.tag))
-        action = effective_action(row, policy.options) if row is not None else None
+        action = policy.table.action(int(element.tag), policy.options) if row is not None else None
         if vr in DATE_VRS:
             if action == "K" or Option.RETAIN_LONG_FULL_DATES in policy.options:
                 continue
@@ -317,7 +323,7 @@ class Engine:
             tag = element.tag
             if tag.group == 0x0002:
                 continue  # the file meta is rebuilt, never copied (marking.py)
-            label = f"{where}({tag.group:04X},{tag.element:04X})"
+            label = where + _tag_text(tag)
             if tag.is_private:
                 if tag.is_private_creator:
                     creators.append(tag)
@@ -354,9 +360,9 @@ class Engine:
                 code_item: bool = False) -> tuple[str, str, str]:
         """(resolved action, label, declared action) of an element."""
         row = self.policy.table.lookup(int(element.tag))
-        if row is not None:
-            code = effective_action(row, self.policy.options)
-            name = row.name
+        action = self.policy.table.action(int(element.tag), self.policy.options)
+        if row is not None and action is not None:
+            code, name = action, row.name
         else:
             code, reason = _vr_default(element, self.policy, restricted, code_item)
             name = f"{keyword_for_tag(element.tag) or 'unknown'} [{reason}]"

@@ -42,6 +42,7 @@ def _iod_types(sop_class_uid: str) -> dict[tuple[Path, str], int] | None:
     return types
 
 
+@lru_cache(1 << 12)  # the same (class, path, keyword) recurs in every file of a series
 def attribute_type(sop_class_uid: str, path: Path, keyword: str) -> int:
     """1, 2 or 3: the strictest Type of ``keyword`` at sequence ``path`` in the IOD.
 

@@ -64,6 +64,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pydicom import dcmread
 from pydicom.charset import convert_encodings, decode_bytes
@@ -77,7 +78,7 @@ from device_ai import __version__
 from device_ai.dicom.deidentify import marking
 from device_ai.dicom.deidentify.coding_schemes import is_public_scheme
 from device_ai.dicom.deidentify.options import Option
-from device_ai.dicom.deidentify.rules import RuleTable, effective_action
+from device_ai.dicom.deidentify.rules import RuleTable
 from device_ai.dicom.deidentify.safe_private import load_safe_private
 
 MIN_LENGTH = 3  # letters and digits an identifier other than a name part needs to be searched
@@ -137,15 +138,32 @@ _META_KEPT = frozenset({0x00020001, 0x00020002, 0x00020010})  # version, SOP cla
 _META_INSTANCE_UID = 0x00020003
 
 
+@lru_cache(1)
 def device_constants() -> frozenset[str]:
     """What the device writes into every output whatever the input (never a leak)."""
     return frozenset({marking.IMPLEMENTATION_CLASS_UID, marking.IMPLEMENTATION_VERSION_NAME, marking.MANUFACTURER,
                       marking.MODEL_NAME, __version__, "De-identifying Equipment"})
 
 
-def tokens(text: str) -> list[str]:
+@lru_cache(1)
+def _device_exempt() -> frozenset[str]:
+    return frozenset(_norm(constant) for constant in device_constants())
+
+
+_CACHED_TEXT = 256  # values up to this length have their tokens memoised (they recur from file to file)
+
+
+def tokens(text: str) -> tuple[str, ...]:
     """The normalised tokens of ``text`` (NFKC, case folded; letters and digits, dotted numbers)."""
-    return _TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
+    if len(text) <= _CACHED_TEXT:
+        return _short_tokens(text)
+    return tuple(_TOKEN.findall(unicodedata.normalize("NFKC", text).casefold()))
+
+
+@lru_cache(1 << 14)
+def _short_tokens(text: str) -> tuple[str, ...]:
+    # a series repeats most of its values in every file (names, dates, descriptions, codes)
+    return tuple(_TOKEN.findall(unicodedata.normalize("NFKC", text).casefold()))
 
 
 def _norm(text: str) -> str:
@@ -221,11 +239,15 @@ def _vr(element: DataElement | RawDataElement) -> str:
     gives the dictionary's VR, as pydicom does when it converts the value; so does a binary VR
     (OB, OW) on an attribute the dictionary defines as text, a name, a date or a UID (a swapped
     VR must not turn a patient name into anonymous bytes)."""
-    vr = str(element.VR or "")
-    if element.tag.is_private and vr:
+    return _effective_vr(int(element.tag), str(element.VR or ""))
+
+
+@lru_cache(1 << 12)
+def _effective_vr(tag: int, vr: str) -> str:
+    if tag >> 16 & 1 and vr:
         return vr
     try:
-        known = dictionary_VR(element.tag)
+        known = dictionary_VR(tag)
     except KeyError:
         return vr or "UN"
     if not vr or vr == "UN" or (vr in ("OB", "OW") and known in _TEXT | _DATES | {"PN", "UI"}):
@@ -255,9 +277,8 @@ def _decide(ds: Dataset, tag: int, vr: str, ctx: _Context) -> str:
         if (tag & 0xFFFF) < 0x0100 and (tag & 0xFFFF) >= 0x0010:  # private creator
             return "K" if _creator_kept(ds, tag, ctx) else "P"
         return "K" if _private_kept(ds, tag, ctx) else "P"
-    row = ctx.table.lookup(tag)
-    if row is not None:
-        action = effective_action(row, options)
+    action = ctx.table.action(tag, options)
+    if action is not None:
         if action == "K":
             return "K"
         if action == "C":
@@ -301,9 +322,13 @@ def _creator_kept(ds: Dataset, tag: int, ctx: _Context) -> bool:
 
 def _child(ds: Dataset, tag: int, ctx: _Context) -> _Context:
     """The context of the items of sequence ``tag``."""
-    row = ctx.table.lookup(tag)
-    action = effective_action(row, ctx.options) if row is not None else "K"
+    action = ctx.table.action(tag, ctx.options) or "K"
     return _Context(ctx.table, ctx.options, restricted=ctx.restricted or action not in ("K", "C"))
+
+
+@lru_cache(1 << 12)
+def _tag_text(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
 def _walk(ds: Dataset, where: str, ctx: _Context, parent: int | None = None
@@ -314,7 +339,7 @@ def _walk(ds: Dataset, where: str, ctx: _Context, parent: int | None = None
         tag = int(key)
         element = ds.get_item(key)
         vr = _vr(element)
-        label = f"{where}({tag >> 16:04X},{tag & 0xFFFF:04X})"
+        label = where + _tag_text(tag)
         decision = _decide(ds, tag, vr, ctx)
         if vr == "SQ":
             try:
@@ -398,20 +423,16 @@ def _renderings(element: DataElement | RawDataElement, charsets: frozenset[str])
     return [r for r in out if r]
 
 
-def _charsets(ds: Dataset) -> set[str]:
-    """Every Specific Character Set declared at any level of ``ds``."""
+_SPECIFIC_CHARACTER_SET = 0x00080005
+
+
+def _charsets(walked: Iterable[tuple[Dataset, DataElement | RawDataElement, str, str, str]]) -> set[str]:
+    """Every Specific Character Set declared at any level, from a walk of every element
+    (``_walk`` reaches every item the parser can read: the same items the search walks)."""
     found: set[str] = set()
-    if 0x00080005 in ds:
-        found.update(c.strip() for c in _value_of(ds, 0x00080005).split("\\") if c.strip())
-    for key in list(ds.keys()):
-        element = ds.get_item(key)
-        if _vr(element) == "SQ":
-            try:
-                items = ds[key].value or []
-            except Exception:  # noqa: BLE001
-                continue
-            for item in items:
-                found |= _charsets(item)
+    for item, element, _label, _vr_name, _decision in walked:
+        if int(element.tag) == _SPECIFIC_CHARACTER_SET:
+            found.update(c.strip() for c in _value_of(item, _SPECIFIC_CHARACTER_SET).split("\\") if c.strip())
     return found
 
 
@@ -467,15 +488,15 @@ def identifying_values(ds: Dataset, table: RuleTable, options: frozenset[Option]
     """Every identifying value of the input that the profile does not keep (see the module
     docstring); never reduced by what the output keeps."""
     options = frozenset(options)
-    charsets = _charsets(ds)
     needles: list[Needle] = []
     walks = [*_meta_walk(ds, table, options), *_walk(ds, "", _Context(table, options))]
+    charsets = frozenset(_charsets(walks))
     for _item, element, label, vr, decision in walks:
         if decision != "P" or vr == "SQ" or int(element.tag) in _PIXELS:
             continue
         tag = int(element.tag)
         private = bool(tag >> 16 & 1)
-        texts = [t for r in _renderings(element, frozenset(charsets)) for t in r.split("\\")]
+        texts = [t for r in _renderings(element, charsets) for t in r.split("\\")]
         texts = [t.strip("\0 ") for t in texts if t.strip("\0 ")]
         if vr == "PN":
             for text in texts:
@@ -520,7 +541,7 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
         from device_ai.dicom.deidentify.rules import load_rule_table
 
         table = load_rule_table()
-    exempt = {_norm(w) for w in [*written, *device_constants()] if w}
+    exempt = {_norm(w) for w in written if w} | _device_exempt()
     forms = _forms(needles, exempt)
     by_first: dict[str, list[tuple[Needle, tuple[str, ...]]]] = {}
     long_forms = []
@@ -528,21 +549,21 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
         by_first.setdefault(form[0], []).append((needle, form))
         if len(joined.replace(" ", "")) >= LONG and not any("." in t for t in form):
             long_forms.append((needle, joined))  # a UID is matched as a whole value only
+    search = _Search(by_first, long_forms)
     try:
         ds = dcmread(io.BytesIO(output), force=True)
     except Exception:  # noqa: BLE001 - an output that cannot be read again cannot be checked: fail closed
         return [Leak("output", 0, "the output could not be read again to be checked")]
     if 0x00080018 not in ds:
         return [Leak("output", 0, "the output read again holds no SOP Instance UID")]
-    charsets = frozenset(getattr(needles, "charsets", frozenset())) | _charsets(ds)
     leaks: dict[tuple[str, str], Leak] = {}
     walks = [*_meta_walk(ds, table, options), *_walk(ds, "", _Context(table, options))]
+    charsets = frozenset(getattr(needles, "charsets", frozenset())) | _charsets(walks)
     for _item, element, label, vr, decision in walks:
         tag = int(element.tag)
         if vr == "SQ" or tag in _PIXELS or vr in _NUMBERS:
             continue
         binary_vr = vr in _BINARY_TEXT
-        equipment = _equipment(tag, table) and not label.startswith("meta")
         for rendering in _renderings(element, charsets):
             # binary bytes that read as text are searched as text; other binary data by its
             # printable runs, for values of MIN_BINARY letters and digits or more
@@ -551,11 +572,10 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
                 toks = tokens(text)
                 if not toks or " ".join(toks) in exempt:
                     continue
-                hits = _match(toks, by_first, long_forms)
-                for needle in hits:
+                for needle in search.hits(toks):
                     if needle.kind == "descriptor" and decision != "P":
                         continue
-                    if needle.kind == "name-part" and equipment:
+                    if needle.kind == "name-part" and _equipment(tag, table) and not label.startswith("meta"):
                         continue
                     if binary and len("".join(tokens(needle.value))) < MIN_BINARY:
                         continue
@@ -583,19 +603,32 @@ def _equipment(tag: int, table: RuleTable) -> bool:
     return row is not None and row.option("retain_device_identity") is not None
 
 
-def _match(toks: list[str], by_first: dict[str, list[tuple[Needle, tuple[str, ...]]]],
-           long_forms: list[tuple[Needle, str]]) -> list[Needle]:
-    hits: list[Needle] = []
-    for index, token in enumerate(toks):
-        for needle, form in by_first.get(token, ()):
-            if tuple(toks[index:index + len(form)]) == form:
-                hits.append(needle)
-    if long_forms:
-        # inside longer words, never inside a UID or other dotted number (a UID kept by Retain
-        # UIDs may hold the date it was made: the option keeps it so)
-        joined = " ".join("|" if "." in t else t for t in toks)
-        hits.extend(needle for needle, form in long_forms if form in joined)
-    return hits
+class _Search:
+    """The needles of one file, ready to be matched against the tokens of each output text."""
+
+    def __init__(self, by_first: dict[str, list[tuple[Needle, tuple[str, ...]]]],
+                 long_forms: list[tuple[Needle, str]]) -> None:
+        self.by_first = by_first
+        self.long_forms = long_forms
+        # One pass over a text tells whether any long form occurs in it at all (a regular
+        # expression search finds an alternative wherever one occurs); only then is each
+        # long form tested, so the answer is the same as testing each of them every time.
+        self.any_long = re.compile("|".join(re.escape(form) for _, form in long_forms)) if long_forms else None
+
+    def hits(self, toks: tuple[str, ...]) -> list[Needle]:
+        hits: list[Needle] = []
+        by_first = self.by_first
+        for index, token in enumerate(toks):
+            for needle, form in by_first.get(token, ()):
+                if toks[index:index + len(form)] == form:
+                    hits.append(needle)
+        if self.any_long is not None:
+            # inside longer words, never inside a UID or other dotted number (a UID kept by Retain
+            # UIDs may hold the date it was made: the option keeps it so)
+            joined = " ".join("|" if "." in t else t for t in toks)
+            if self.any_long.search(joined) is not None:
+                hits.extend(needle for needle, form in self.long_forms if form in joined)
+        return hits
 
 
 def check_file(input_ds: Dataset, output: bytes, table: RuleTable, options: frozenset[Option],

@@ -76,7 +76,7 @@ class Row:
         """The action of option ``column`` for this row, None when that option leaves it alone."""
         if column not in OPTION_VALUES:
             raise KeyError(column)
-        return dict(self.option_actions).get(column)
+        return next((action for name, action in self.option_actions if name == column), None)
 
     @property
     def value_tag(self) -> int | None:
@@ -136,6 +136,7 @@ class RuleTable:
                 patterns[row.tag] = row
         object.__setattr__(self, "_exact", MappingProxyType(exact))
         object.__setattr__(self, "_patterns", MappingProxyType(patterns))
+        object.__setattr__(self, "_actions", {})  # memo of action(): (row tag, options) -> action
 
     def lookup(self, tag: int) -> Row | None:
         """The row that applies to ``tag``, or None when the table does not list it.
@@ -150,6 +151,20 @@ class RuleTable:
             return row
         pattern = _pattern_of(tag)
         return self._patterns.get(pattern) if pattern is not None else None  # type: ignore[attr-defined]
+
+    def action(self, tag: int, options: Iterable[Option]) -> str | None:
+        """:func:`effective_action` of the row of ``tag`` under ``options``; None when the table
+        does not list it. Memoised per row and option set (both immutable): a run asks the
+        same few hundred rows for every element of every file, in the engine and the self-check."""
+        row = self.lookup(tag)
+        if row is None:
+            return None
+        selected = options if isinstance(options, frozenset) else frozenset(options)
+        key = (row.tag, selected)
+        action = self._actions.get(key)  # type: ignore[attr-defined]
+        if action is None:
+            action = self._actions[key] = effective_action(row, selected)  # type: ignore[attr-defined]
+        return action
 
     def row(self, tag: str) -> Row:
         """The row written ``tag`` in the table (``"(0010,0010)"``, ``"(50xx,xxxx)"``, ``"private"``)."""
