@@ -354,3 +354,30 @@ def test_long_runs_write_in_batches_and_a_duplicate_instance_is_quarantined(tmp_
     assert [q.reason for q in result.quarantined] == ["duplicate SOP Instance UID in this run"]
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.dcm")) == \
         sorted(result.written)
+
+
+@pytest.mark.req("SRS-051")
+@pytest.mark.parametrize("option", [None, *OPTIONS], ids=lambda o: o.cli_name if o else "basic")
+def test_clean_terms_are_collected_exactly_when_the_options_clean_a_row(canary_input: tuple, option: Option | None,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk that collects the instance's identifying terms runs only when some row can be
+    cleaned (C) under the options; the Basic Profile alone cleans nothing and skips it, and the
+    canary corpus then reaches no text cleaning (which would refuse to run without the terms)."""
+    from device_ai.dicom.deidentify import engine as engine_module
+
+    names = [option.cli_name] if option else []
+    deidentifier = _deidentifier(*names)
+    cleans = any(effective_action(row, deidentifier.policy.options) == "C" for row in load_rule_table().rows)
+    assert deidentifier.policy.cleans_text == cleans
+    calls = []
+    real = engine_module.collect_clean_terms
+    monkeypatch.setattr(engine_module, "collect_clean_terms", lambda *a: calls.append(1) or real(*a))
+    ds, _ = canary_input
+    _, _, state, leaks = deidentifier.deidentify(ds)
+    assert len(calls) == (1 if cleans else 0)
+    assert ("C" in state.decisions.values()) <= cleans  # nothing cleaned where no terms were collected
+    assert leaks == []
+    if option is None:
+        assert not cleans
+    if option is Option.CLEAN_DESCRIPTORS:
+        assert cleans and "C" in state.decisions.values()

@@ -463,3 +463,40 @@ def test_worker_processes_give_the_same_run_as_one_process(tmp_path: Path, monke
     result = Deidentifier(RunConfig(options=parse_options(["retain-long-modified-dates"]), secret=SECRET,
                                     workers=2)).run([inp], tmp_path / "out3", tmp_path / "q3")
     assert result.workers == 2 and crosswalk_content(result.replacer) != runs[1][2]
+
+
+@pytest.mark.req("SRS-065", "SRS-061")
+def test_an_output_that_fails_the_self_check_is_never_written_and_nothing_else_is_left(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outputs are written into the staging folder by the process that de-identified them, only
+    after they passed the self-check: the withheld file's bytes are never written anywhere, a
+    duplicate's file is deleted, and the published folder holds the outputs and the report only."""
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for i in range(3):
+        (inp / f"s{i}.dcm").write_bytes(_slice(i))
+    (inp / "s_copy.dcm").write_bytes((inp / "s1.dcm").read_bytes())
+    (inp / "z_planted.dcm").write_bytes(_slice(7, ScanOptions="TESTPATIENT"))  # its patient name, kept
+    written: list[tuple[str, bytes]] = []
+    real_write = run_module._write_file
+
+    def recording(path: Path, data: bytes, durable: bool = True) -> None:
+        written.append((path.name, data))
+        real_write(path, data, durable)
+
+    monkeypatch.setattr(run_module, "_write_file", recording)
+    result = Deidentifier(RunConfig(options=parse_options([]), secret=SECRET, workers=1)).run(
+        [inp], tmp_path / "out", tmp_path / "q")
+    assert sorted(q.code for q in result.quarantined) == ["duplicate-instance", "self-check"]
+    assert [name for name, _ in written] == ["000001.dcm", "000002.dcm", "000003.dcm", "000004.dcm"]
+    assert not any(b"TESTPATIENT" in data for _, data in written)  # the withheld output (index 5) never written
+    published = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*"))
+    files = [p for p in published if (tmp_path / "out" / p).is_file()]
+    assert sorted(files) == sorted([*result.written, REPORT_NAME])
+    assert not any(".incoming" in p for p in published)
+    # negative control: the same run with the self-check switched off writes the planted file
+    monkeypatch.setattr(run_module, "find_leaks", lambda *args, **kwargs: [])
+    written.clear()
+    Deidentifier(RunConfig(options=parse_options([]), secret=SECRET, workers=1)).run(
+        [inp], tmp_path / "out2", tmp_path / "q2")
+    assert any(b"TESTPATIENT" in data for _, data in written)

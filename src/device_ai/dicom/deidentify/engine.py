@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement
@@ -47,7 +47,7 @@ from device_ai.dicom.deidentify.dates import UnshiftableDate, shift_da, shift_dt
 from device_ai.dicom.deidentify.iod_types import attribute_type
 from device_ai.dicom.deidentify.keyed import KeyedReplacer
 from device_ai.dicom.deidentify.options import Option
-from device_ai.dicom.deidentify.rules import RuleTable
+from device_ai.dicom.deidentify.rules import RuleTable, effective_action
 from device_ai.dicom.deidentify.safe_private import SafePrivateTable
 from device_ai.dicom.deidentify.values import CODED_TEXT, DATE_KEEP, DATE_VRS, TEXT_KEEP, TEXT_VRS, dummy_for
 
@@ -68,6 +68,14 @@ class Policy:
     @property
     def modified_dates(self) -> bool:
         return Option.RETAIN_LONG_MODIFIED_DATES in self.options
+
+    @cached_property
+    def cleans_text(self) -> bool:
+        """Whether any row of the table is cleaned (C) under these options. Only then does the
+        engine need the instance's identifying terms (``collect_clean_terms``, a walk of every
+        element before anything changes); outside the table only dates get a C, and dates are
+        shifted, not cleaned as text. The Basic Profile alone cleans nothing."""
+        return any(effective_action(row, self.options) == "C" for row in self.table.rows)
 
 
 @dataclass
@@ -310,7 +318,7 @@ class Engine:
     # -- entry point -------------------------------------------------------------------
     def apply(self, ds: Dataset, state: FileState) -> None:
         """De-identify ``ds`` in place (the caller passes a copy; the input is never touched)."""
-        state.clean_terms = collect_clean_terms(ds, self.policy)
+        state.clean_terms = collect_clean_terms(ds, self.policy) if self.policy.cleans_text else ()
         self._dataset(ds, (), state)
 
     # -- traversal ---------------------------------------------------------------------
@@ -479,6 +487,8 @@ class Engine:
         if vr == "TM":
             return "K"  # whole-day shifts keep times of day: date and time move together (E.3.6)
         if vr in TEXT_VRS or vr == "PN":
+            if not self.policy.cleans_text:  # never: the terms were not collected (a defect, not an input problem)
+                raise AssertionError("text cleaned under options that clean no row")
             terms = tuple(state.identifiers) + tuple(state.clean_terms)
             cleaned = [_clean_text(str(v), terms) for v in _values(element) if v is not None]
             _set_values(element, cleaned)

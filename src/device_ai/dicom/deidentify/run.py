@@ -23,16 +23,22 @@ write atomically, report.
   after the quarantine copies, the report and ``before_commit`` (the crosswalk and the audit
   entry, durable first).
 - Files are de-identified (read, engine, self-check) by a pool of forked worker processes, one
-  per usable core by default (``RunConfig.workers``), at most 4 files per worker ahead of the
-  writes, so memory stays bounded; the outcomes are taken in input order, and the writes, the
-  quarantine, the report and the publication stay in this process. Small runs, and a process
-  that runs other threads, de-identify in this process.
+  per usable core by default (``RunConfig.workers``), at most 4 files per worker ahead of this
+  process, so memory stays bounded. A worker writes an output that passed the self-check into
+  the private staging folder under its input index (``.incoming/000007.dcm``), never a file that
+  failed it; this process takes the outcomes in input order, moves each accepted file to its
+  pseudonymous name (or deletes a duplicate), makes each batch durable (``syncfs``, or an fsync
+  per file) and does the quarantine, the report and the publication. The output bytes never
+  travel between processes. Small runs, and a process that runs other threads, de-identify in
+  this process, the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import errno
+import gc
 import hashlib
 import hmac
 import json
@@ -44,7 +50,6 @@ import stat
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,8 +74,8 @@ REPORT_NAME = "deidentification-report.json"
 QUARANTINE_INDEX = "quarantine.json"
 REPORT_FORMAT = 2
 Progress = Callable[[int, int], None]
-_WRITER_THREADS = 8
-_BATCH_FILES = 64  # outputs held in memory at most before they go to the staging folder
+_BATCH_FILES = 64  # outputs moved to their names and made durable together
+_INCOMING = ".incoming"  # in the staging folder: outputs as the workers wrote them, by input index
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 # Opening an input to copy it into the quarantine: never blocks on a FIFO that replaced it
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -286,6 +291,7 @@ class Deidentifier:
         self.engine = Engine(self.policy)
         self.replacer = KeyedReplacer(config.secret if config.secret is not None else site_secret())
         self._unfollowable: dict[Path, str] = {}
+        self._incoming: Path | None = None  # where _process writes the outputs of a run
 
     def deidentify(self, ds: Dataset) -> tuple[Dataset, bytes, FileState, list[Leak]]:
         """De-identify one parsed instance (a copy is made); returns the output data set, its
@@ -354,19 +360,21 @@ class Deidentifier:
         result = RunResult(edition=self.table.edition, options=self.policy.options, files_in=len(files),
                            replacer=self.replacer, skipped=skipped)
         names: set[str] = set()
-        with _outcomes(self, files) as (result.workers, outcomes), staged_directory(Path(out)) as stage:
-            # Outputs go into the private staging folder in batches, so memory stays bounded
-            # by one batch (plus the files in flight in the workers) however long the study;
+        with staged_directory(Path(out)) as stage, self._incoming_folder(stage) as incoming, \
+                _outcomes(self, files) as (result.workers, outcomes):
+            # Outputs are written into the private staging folder as they pass the self-check
+            # (no output is held in memory past its file) and moved to their names in batches;
             # nothing is visible before the final rename.
-            batch: dict[str, bytes] = {}
+            batch: dict[str, Path] = {}
             for done, outcome in enumerate(outcomes, start=1):
-                self._take(outcome, result, batch, names)
+                self._take(outcome, result, batch, names, incoming)
                 if len(batch) >= _BATCH_FILES:
                     _write_staged(stage, batch)
                     batch.clear()
                 if progress is not None:
                     progress(done, len(files))
             _write_staged(stage, batch)
+            _remove_incoming(incoming)
             if result.quarantined or result.skipped:
                 _write_quarantine(quarantine, result, self.config.limits)
             atomic_write_text(stage / REPORT_NAME, json.dumps(result.report(), indent=2, sort_keys=True) + "\n")
@@ -374,9 +382,26 @@ class Deidentifier:
                 before_commit(result)
         return result
 
+    @contextlib.contextmanager
+    def _incoming_folder(self, stage: Path) -> Iterator[Path]:
+        """The folder of the staging folder where ``_process`` writes the outputs of this run
+        (created before the worker processes fork, so that they inherit it)."""
+        incoming = stage / _INCOMING
+        try:
+            incoming.mkdir(mode=0o700)
+        except OSError as exc:
+            raise _write_error(incoming, exc) from exc
+        self._incoming = incoming
+        try:
+            yield incoming
+        finally:
+            self._incoming = None
+
     def _process(self, path: Path, index: int) -> _Outcome:
         """De-identify one file (in a worker process, or in this one); no shared state changes
-        except this de-identifier's keyed replacer, whose new entries the outcome carries."""
+        except this de-identifier's keyed replacer, whose new entries the outcome carries, and
+        the output file written under the input index into the run's incoming folder when the
+        file passed the self-check."""
         logged = _logged(self.replacer)
         before = tuple(len(mapping.order) for mapping in logged) if logged else ()
         try:
@@ -407,12 +432,26 @@ class Deidentifier:
                                                      f"could not be de-identified: {type(exc).__name__}"))
         cleaned = Option.CLEAN_PIXEL_DATA in self.policy.options and out_ds.get("BurnedInAnnotation") == "NO" and \
             any(i.CodeValue == Option.CLEAN_PIXEL_DATA.code for i in out_ds.DeidentificationMethodCodeSequence)
-        return _Outcome(index, path, name=name, data=data, actions=state.actions, leaks=leaks, pixels_cleaned=cleaned,
+        staged = self._stage_output(index, data) if not leaks else ""  # a file that failed the self-check is never written
+        return _Outcome(index, path, name=name, staged=staged, actions=state.actions, leaks=leaks,
+                        pixels_cleaned=cleaned,
                         keyed=tuple({key: m[key] for key in m.order[n:]} for m, n in zip(logged, before, strict=True))
                         if logged else None)
 
-    def _take(self, outcome: _Outcome, result: RunResult, outputs: dict[str, bytes], names: set[str]) -> None:
-        """Record one file's outcome in ``result`` (in this process, in input order)."""
+    def _stage_output(self, index: int, data: bytes) -> str:
+        """Write one output into the run's incoming folder, named by its input index; returns
+        that name. Without ``syncfs`` the file is fsynced here (else the batch is synced)."""
+        if self._incoming is None:
+            raise AssertionError("_process runs only inside run()")
+        staged = f"{index:06d}.dcm"
+        _write_file(self._incoming / staged, data, durable=_SYNCFS is None)
+        return staged
+
+    def _take(self, outcome: _Outcome, result: RunResult, outputs: dict[str, Path], names: set[str],
+              incoming: Path) -> None:
+        """Record one file's outcome in ``result`` (in this process, in input order); an
+        accepted output goes into ``outputs`` (its name -> the file a worker wrote), the file of
+        a duplicate is deleted."""
         index, path = outcome.index, outcome.path
         if outcome.keyed is not None:  # made in a worker process: the crosswalk needs them here
             uids, patients, offsets = outcome.keyed
@@ -427,12 +466,17 @@ class Deidentifier:
             result.leaks[quarantined.label] = outcome.leaks
             result.quarantined.append(quarantined)
             return
+        staged = incoming / outcome.staged
         if outcome.name in names:
+            try:
+                staged.unlink()
+            except OSError as exc:
+                raise _write_error(staged, exc) from exc
             result.quarantined.append(Quarantined(index, path, "duplicate SOP Instance UID in this run",
                                                   code="duplicate-instance"))
             return
         names.add(outcome.name)
-        outputs[outcome.name] = outcome.data
+        outputs[outcome.name] = staged
         result.written.append(outcome.name)
         result.actions.update(outcome.actions)
         result.pixels_cleaned += bool(outcome.pixels_cleaned)
@@ -446,7 +490,7 @@ class _Outcome:
     path: Path
     quarantine: tuple[str, str] | None = None  # reason code, detailed reason
     name: str = ""
-    data: bytes = b""
+    staged: str = ""  # the output file in the run's incoming folder (a plain name; none if withheld)
     actions: Counter = field(default_factory=Counter)
     leaks: list[Leak] = field(default_factory=list)
     pixels_cleaned: bool = False
@@ -532,7 +576,13 @@ def _outcomes(deidentifier: Deidentifier, files: list[Path]) -> Iterator[tuple[i
         stop.set()
         slots.release()  # the feeder waits for at most one slot
 
-    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker)
+    # The objects of this process (rule and IOD tables, caches) are the workers' too, shared page
+    # by page until written: frozen, a worker's garbage collections do not touch (and copy) them.
+    gc.freeze()
+    try:
+        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker)
+    finally:
+        gc.unfreeze()
     try:
         yield workers, taken(pool.imap(_work, tasks(), chunksize=1))
         pool.close()
@@ -645,35 +695,31 @@ def _syncfs() -> Callable[[int], int] | None:
 _SYNCFS = _syncfs()
 
 
-def _write_staged(stage: Path, outputs: dict[str, bytes]) -> None:
-    """Write the outputs durably into the staging folder.
+def _write_staged(stage: Path, outputs: dict[str, Path]) -> None:
+    """Move a batch of outputs (``outputs``: name -> the file its worker wrote in the incoming
+    folder) to their names in the staging folder, and make the batch durable.
 
-    Where Linux ``syncfs(2)`` is available the files are written, then made durable together
-    with one call on the staging folder's file system (folders included); elsewhere every file
-    and folder is fsynced. A temporary name and rename per file (``atomic_write_bytes``) would
-    add nothing: the staging folder is private until ``staged_directory`` renames it into
-    place, after fsyncing it."""
+    Where Linux ``syncfs(2)`` is available one call on the staging folder's file system makes
+    the batch durable, files, renames and folders (whichever process wrote them); elsewhere
+    each file was fsynced by its writer and every folder is fsynced here. An output never
+    replaces an existing entry. The staging folder is private until ``staged_directory``
+    renames it into place, after fsyncing it."""
     folders: set[Path] = set()
-    durable_each = _SYNCFS is None
-    with ThreadPoolExecutor(max_workers=_WRITER_THREADS) as pool:
-        written = []
-        root = stage.resolve()
-        for name, data in sorted(outputs.items()):
-            path = stage / name
-            if not _inside(root, name):
-                raise OutputError(f"refused to write an output outside the output folder ({len(name)} characters)",
-                                  hint="report it to the manufacturer: output names are keyed pseudonyms")
-            if path.parent not in folders:
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise _write_error(path, exc) from exc
-                within = Path(name).parent
-                folders.update(stage / f for f in (within, *within.parents) if f != Path("."))
-            written.append(pool.submit(_write_file, path, data, durable_each))
-        for future in written:
-            future.result()
-    if not durable_each:
+    root = stage.resolve()
+    for name, staged in sorted(outputs.items()):
+        path = stage / name
+        if not _inside(root, name):
+            raise OutputError(f"refused to write an output outside the output folder ({len(name)} characters)",
+                              hint="report it to the manufacturer: output names are keyed pseudonyms")
+        if path.parent not in folders:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _write_error(path, exc) from exc
+            within = Path(name).parent
+            folders.update(stage / f for f in (within, *within.parents) if f != Path("."))
+        _move_new(staged, path)
+    if _SYNCFS is not None:
         fd = os.open(stage, os.O_RDONLY)
         try:
             if _SYNCFS(fd) == 0:
@@ -687,6 +733,27 @@ def _write_staged(stage: Path, outputs: dict[str, bytes]) -> None:
             fsync_directory(path)
         except OSError as exc:
             raise _write_error(path, exc) from exc
+
+
+def _move_new(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target``, which must not exist (rename would replace it)."""
+    try:
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, "an entry of that name exists already")
+        os.rename(source, target)
+    except OSError as exc:
+        raise _write_error(target, exc) from exc
+
+
+def _remove_incoming(incoming: Path) -> None:
+    """Remove the emptied incoming folder: every file in it was moved to its name or deleted,
+    so anything left is an output no outcome accounted for, and the run is refused."""
+    try:
+        incoming.rmdir()
+    except OSError as exc:
+        raise OutputError(f"could not remove the staging folder's incoming files ({exc.strerror or exc}); "
+                          "nothing was published",
+                          hint="report it to the manufacturer: every de-identified file is accounted for") from exc
 
 
 def _fsync_path(path: Path) -> None:
