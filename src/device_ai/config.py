@@ -105,6 +105,10 @@ class Destination(BaseModel):
                 raise ValueError(f"destination {self.name}: kind folder needs an absolute path")
         elif not (self.url and self.url.startswith(("http://", "https://"))):
             raise ValueError(f"destination {self.name}: kind stow needs an http(s) url")
+        elif _misparsed_url(self.url):  # never echo the url: it may hold a password
+            raise ValueError(f"destination {self.name}: the url does not parse as http(s)://[user:password@]host[:port]"
+                             "/path (a '/', '?', '#' or '@' in a user name or password must be percent-encoded, "
+                             "e.g. %2F)")
         elif (self.credentials is not None and self.url.startswith("http://")
               and not self.allow_plaintext_credentials):
             raise ValueError(f"destination {self.name}: the url carries a user name or password over plain http, "
@@ -113,12 +117,26 @@ class Destination(BaseModel):
         return self
 
 
+def _misparsed_url(url: str) -> bool:
+    """Whether ``url`` would not split into host and credentials as written: a password holding an
+    unencoded '/', '?' or '#' ends the host part early and leaves '@' in the path, so it would be
+    neither sent as credentials nor hidden."""
+    parts = urlsplit(str(url))
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number (e.g. 'user:secret/x@host')
+    except ValueError:
+        return True
+    return not parts.hostname or "@" in parts.path + parts.query + parts.fragment
+
+
 def display_url(url: str, *, mark_credentials: bool = False) -> str:
     """A URL as shown to people and written to logs, dead letters and the audit trail: the
     user name and password (userinfo) removed, every query value masked (``?access_token=********``)
     and the fragment dropped. ``mark_credentials`` (``config show``) puts ``********@`` where the
     userinfo was, so that one sees credentials are configured. The one rendering used wherever a
     destination URL is printed, stored or audited."""
+    if _misparsed_url(url):
+        return "(a url that does not parse; hidden, it may hold a password)"
     parts = urlsplit(str(url))
     host = parts.netloc.rpartition("@")[2]
     if mark_credentials and "@" in parts.netloc:

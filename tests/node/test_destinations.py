@@ -349,3 +349,78 @@ def test_results_made_without_a_destination_are_sent_after_a_restart_with_one(mo
     settings = context().settings
     assert Worker(context(), spool(), Outbound(spool(), settings)).queue_never_queued() == []
     assert not list((spool() / "outbound" / "pending" / "later").glob("*.json"))
+
+
+@pytest.mark.req("SRS-126", "SRS-132")
+@pytest.mark.parametrize("password", ["S3cret/Passw0rd", "1234/x", "pa?ss", "pa#ss"])
+def test_a_password_with_an_unencoded_delimiter_is_refused_and_never_shown(monkeypatch, password: str) -> None:  # noqa: ANN001
+    """'user:S3cret/Passw0rd@host' splits at the '/': the host part is 'user:S3cret' (port 'S3cret'),
+    the password lands in the path, and it was neither sent as credentials nor hidden (independent
+    re-review F1-b). Refused at configuration, without echoing it; the encoded form is accepted."""
+    from urllib.parse import quote
+
+    from device_ai.config import display_url, load_settings
+    from device_ai.errors import ConfigError
+
+    url = f"https://{USER}:{password}@pacs.example/dicom-web/studies"
+    monkeypatch.setenv("DEVICE_AI_NODE_DESTINATIONS", json.dumps([{"name": "web", "kind": "stow", "url": url}]))
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    assert "percent-encoded" in str(refused.value) and password not in str(refused.value)
+    assert password not in display_url(url)
+    encoded = f"https://{USER}:{quote(password, safe='')}@pacs.example/dicom-web/studies"  # control
+    monkeypatch.setenv("DEVICE_AI_NODE_DESTINATIONS", json.dumps([{"name": "web", "kind": "stow", "url": encoded}]))
+    [destination] = load_settings().node_destinations
+    assert destination.credentials == (USER, password) and password not in destination.address()
+
+
+@pytest.mark.req("SRS-126")
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_basic_credentials_never_follow_a_redirect_to_another_server(monkeypatch, status: int) -> None:  # noqa: ANN001
+    """A destination that redirects (misconfigured, or hostile) never receives the Authorization
+    header at the redirect target, and a redirect is never counted as stored."""
+    elsewhere: list[dict] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def _record(self) -> None:
+            elsewhere.append({"auth": self.headers.get("Authorization"), "path": self.path})
+            self.send_response(200)
+            self.end_headers()
+
+        do_GET = do_POST = _record  # noqa: N815 - http.server's names
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    target = ThreadingHTTPServer(("127.0.0.1", free_port()), Elsewhere)
+    target_port = target.server_address[1]
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(status)
+            self.send_header("Location", f"http://127.0.0.1:{target_port}/collect")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    source = ThreadingHTTPServer(("127.0.0.1", free_port()), Redirect)
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (target, source)]
+    for thread in threads:
+        thread.start()
+    try:
+        url = f"http://{USER}:{PASSWORD}@127.0.0.1:{source.server_address[1]}/dicom-web/studies"
+        queue, log = _queue(monkeypatch, url, allow_plaintext_credentials=True)
+        try:
+            assert queue.send_due() == 0, "a redirect was counted as stored"
+        finally:
+            log.close()
+    finally:
+        for server in (source, target):
+            server.shutdown()
+            server.server_close()
+    if status in (301, 302, 303):  # followed (as a GET): the target was reached, without the header
+        assert elsewhere, "the redirect was not followed: this case would show nothing"
+    assert all(request["auth"] is None for request in elsewhere), elsewhere
