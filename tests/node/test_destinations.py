@@ -331,6 +331,29 @@ def test_results_made_without_a_destination_are_sent_after_a_restart_with_one(mo
     out.mkdir()
     node_env(monkeypatch, node_series_idle_s=0.3,
              node_destinations=json.dumps([{"name": "share", "kind": "folder", "path": str(out)}]))
+
+    # killed after the first of the two entries was made (re-review F4-b): the next start must
+    # still queue the second one, though an entry of the generation exists
+    from device_ai.node.outbound import Outbound
+
+    class Killed(BaseException):
+        pass
+
+    real_create = outbound_module._create_once
+    made: list[Path] = []
+
+    def create_then_die(path: Path, data: bytes) -> bool:
+        if made:
+            raise Killed
+        made.append(path)
+        return real_create(path, data)
+
+    monkeypatch.setattr(outbound_module, "_create_once", create_then_die)
+    with pytest.raises(Killed):
+        Worker(context(), spool(), Outbound(spool(), context().settings)).queue_never_queued()
+    monkeypatch.setattr(outbound_module, "_create_once", real_create)
+    assert len(list((spool() / "outbound" / "pending" / "share").glob("*.json"))) == 1
+
     said.clear()
     assert serve_until(context(), stop, announce=lambda text, **_: said.append(text)) == 0  # queues, then stops
     assert not any("warning" in line for line in said)
@@ -344,8 +367,6 @@ def test_results_made_without_a_destination_are_sent_after_a_restart_with_one(mo
 
     node_env(monkeypatch, node_destinations=json.dumps([{"name": "share", "kind": "folder", "path": str(out)},
                                                          {"name": "later", "kind": "folder", "path": str(out)}]))
-    from device_ai.node.outbound import Outbound
-
     settings = context().settings
     assert Worker(context(), spool(), Outbound(spool(), settings)).queue_never_queued() == []
     assert not list((spool() / "outbound" / "pending" / "later").glob("*.json"))

@@ -13,6 +13,8 @@ State on disk under ``DEVICE_AI_HOME/node`` (owner-only), one key K = ``<S>.gen-
     work/K/done.json         created once after the results were queued for every destination
                              ("destinations": the names they were queued for; [] when none was
                              configured)
+    work/K/late-queued.json  created once after a done generation queued for no destination was
+                             queued at start for the destinations configured then (every entry made)
     work/K/superseded.json   created once when a newer generation of the series was ready first
                              (the older one is not analysed: its instances are all in the newer one)
     work/K/error.json        the last failure that is not the input's (model, output, audit): retried
@@ -183,8 +185,12 @@ class Worker:
                 done = json.loads((work / "done.json").read_bytes())
             except (OSError, ValueError):
                 continue
-            if done.get("destinations", []) != [] or self.outbound.has_entries(key):
-                continue
+            recorded = done.get("destinations")
+            if recorded is None:  # done.json older than the field: any entry means it was queued then
+                if self.outbound.has_entries(key):
+                    continue
+            elif recorded != [] or (work / "late-queued.json").exists():
+                continue  # an entry alone does not mean all were made: a crash may have cut the loop
             try:
                 files = self._result_files(work / "result")
             except Exception:  # a result folder damaged outside the node: said, not fatal
@@ -193,6 +199,8 @@ class Worker:
             if self.outbound.enqueue(key, study=ready.study, series=ready.series, generation=ready.generation,
                                      files=files):
                 queued.append(key)
+            _create_once(work / "late-queued.json", json.dumps({"destinations": sorted(self.outbound.destinations),
+                                                                "utc": utc_text(time.time())}).encode())
         return queued
 
     def analyze(self, ready: Ready, out: Path) -> None:
