@@ -110,3 +110,23 @@ def test_bad_allowed_calling_aets_are_refused_naming_the_setting(monkeypatch: py
     with pytest.raises(ConfigError, match="node_allowed_calling_aets") as refused:
         load_settings()
     assert refused.value.code == "DAI-100"
+
+
+@pytest.mark.req("SRS-147")
+@pytest.mark.parametrize("title", ["BAD\\TITLE", "12345678901234567", "TAB\tTITLE"])
+def test_the_node_s_own_and_a_destination_s_ae_title_are_checked_like_the_allow_list(
+        monkeypatch: pytest.MonkeyPatch, title: str) -> None:
+    """node_ae_title and a dimse destination's ae_title get the same AE VR check (re-review:
+    only the allow-list was tested); a valid title is accepted (control)."""
+    import json
+
+    monkeypatch.setenv("DEVICE_AI_NODE_AE_TITLE", title)
+    with pytest.raises(ConfigError, match="node_ae_title"):
+        load_settings()
+    monkeypatch.setenv("DEVICE_AI_NODE_AE_TITLE", "DEVICE_AI")
+    destination = {"name": "pacs", "kind": "dimse", "ae_title": title, "host": "127.0.0.1", "port": 11112}
+    monkeypatch.setenv("DEVICE_AI_NODE_DESTINATIONS", json.dumps([destination]))
+    with pytest.raises(ConfigError, match="node_destinations.*not an AE title"):
+        load_settings()
+    monkeypatch.setenv("DEVICE_AI_NODE_DESTINATIONS", json.dumps([{**destination, "ae_title": "ORTHANC"}]))
+    assert load_settings().node_destinations[0].ae_title == "ORTHANC"
