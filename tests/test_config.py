@@ -130,3 +130,16 @@ def test_the_node_s_own_and_a_destination_s_ae_title_are_checked_like_the_allow_
         load_settings()
     monkeypatch.setenv("DEVICE_AI_NODE_DESTINATIONS", json.dumps([{**destination, "ae_title": "ORTHANC"}]))
     assert load_settings().node_destinations[0].ae_title == "ORTHANC"
+
+
+@pytest.mark.req("SRS-131")
+def test_a_yaml_syntax_error_names_the_place_not_the_line(tmp_path: Path) -> None:
+    """YAML's own message quotes the broken line, which may hold a destination URL's password
+    (independent re-review F7); the error says line and column instead."""
+    config = tmp_path / "device-ai.yaml"
+    config.write_text("node_destinations:\n  - name: web\n    kind: stow\n    url: https://u:S3cretPW@host/x: [bad\n")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(config)
+    assert "S3cretPW" not in str(refused.value) and "line 4" in str(refused.value)
+    config.write_text("max_files: 10\n")  # control: the same file, valid, loads
+    assert load_settings(config).max_files == 10

@@ -269,8 +269,15 @@ def load_settings(config_file: Path | None = None) -> Settings:
     if path is not None:
         try:
             file_values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read configuration file {path}: {exc}", hint="fix or remove the file") from exc
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration file {path}: {exc.strerror or exc}",
+                              hint="fix or remove the file") from exc
+        except yaml.YAMLError as exc:  # its text quotes the line, which may hold a destination's password
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "not valid YAML"
+            raise ConfigError(f"cannot read configuration file {path}: {problem}{where}",
+                              hint="fix the YAML syntax there (the line is not shown: it may hold a password)") from exc
         if not isinstance(file_values, dict):
             raise ConfigError(f"configuration file {path} must be a mapping of setting: value")
     env_names = {f"DEVICE_AI_{name.upper()}" for name in Settings.model_fields}
