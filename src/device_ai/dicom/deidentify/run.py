@@ -66,7 +66,7 @@ from device_ai.dicom.deidentify.options import Option
 from device_ai.dicom.deidentify.rules import load_rule_table
 from device_ai.dicom.deidentify.safe_private import load_safe_private
 from device_ai.dicom.reader import ReadLimits, read_dataset
-from device_ai.dicom.writer import part10_bytes
+from device_ai.dicom.writer import part10_bytes_with_meta
 from device_ai.errors import (AuditError, DeidentificationConfigError, DicomReadError, OutputError,
                               ReadLimitExceeded)
 
@@ -319,7 +319,7 @@ class Deidentifier:
         self.engine.apply(ds, state)
         state.written.update(mark(ds, self.policy.options, self.table.edition, pixels_cleaned))
         ds.file_meta = new_file_meta(ds, syntax)
-        data = part10_bytes(ds)
+        data = part10_bytes_with_meta(ds)  # pydicom's bytes (tests/dicom/test_writer_meta.py), a plain meta encoded directly
         return ds, data, state, find_leaks(data, needles, state.written)
 
     def output_name(self, patient_id: str, study: str, series: str, instance: str) -> str:
