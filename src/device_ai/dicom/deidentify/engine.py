@@ -35,7 +35,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
-from pydicom.datadict import keyword_for_tag
+from pydicom.datadict import dictionary_has_tag, dictionary_keyword, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -54,6 +54,7 @@ from device_ai.dicom.deidentify.values import CODED_TEXT, DATE_KEEP, DATE_VRS, T
 PATIENT_NAME = 0x00100010
 PATIENT_ID = 0x00100020
 PIXEL_DATA_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+_PATIENT_IDENTITY = frozenset({PATIENT_NAME, PATIENT_ID})
 _REMOVED_MARK = "[REMOVED]"
 
 
@@ -111,6 +112,13 @@ def _tag_text(tag: int) -> str:
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
+@lru_cache(1 << 12)
+def _keyword(tag: int) -> str:
+    """``DataElement.keyword`` of a tag: its dictionary keyword, '' if the dictionary does not
+    list it (private, unknown, repeating groups), looked up once per tag."""
+    return dictionary_keyword(tag) if dictionary_has_tag(tag) else ""
+
+
 def _well_known(uid: str) -> bool:
     return uid in UID_dictionary
 
@@ -160,7 +168,7 @@ def _vr_default(element: DataElement, policy: Policy, restricted: bool = False,
     ``restricted``: the element is inside an item of a D, X, Z or X/Z/U* sequence (no
     keep-list applies there); ``code_item``: its item is a code item of a public scheme."""
     vr = element.VR
-    keyword = element.keyword
+    keyword = _keyword(int(element.tag))
     if vr == "SQ":
         return "K", "sequence outside the table: items processed"
     if keyword in CODED_TEXT and vr in TEXT_VRS:
@@ -301,10 +309,11 @@ def _drop_orphaned_overlays(ds: Dataset, state: FileState) -> None:
     Overlay Data (60xx,3000) is Type 1 in the Overlay Plane module (PS3.3 C.9.2): the rest
     of a group that lost it would make the instance invalid, and carries no image content.
     """
-    for group in {tag.group for tag in ds.keys() if 0x6000 <= tag.group <= 0x60FF and tag.group % 2 == 0}:
+    groups = {tag >> 16 for tag in ds.keys() if 0x6000 <= tag >> 16 <= 0x60FF}  # tags are ints
+    for group in {g for g in groups if g % 2 == 0}:
         if (group << 16 | 0x3000) in ds:
             continue
-        for tag in [t for t in ds.keys() if t.group == group]:
+        for tag in [t for t in ds.keys() if t >> 16 == group]:
             del ds[tag]
         state.actions[(f"({group:04X},xxxx) overlay group without data", "X")] += 1
 
@@ -329,11 +338,12 @@ class Engine:
         code_item = _code_item(ds, path[-1] if path else None)
         for element in list(ds):
             tag = element.tag
-            if tag.group == 0x0002:
+            group = tag >> 16
+            if group == 0x0002:
                 continue  # the file meta is rebuilt, never copied (marking.py)
             label = where + _tag_text(tag)
-            if tag.is_private:
-                if tag.is_private_creator:
+            if group & 1:  # private (odd group)
+                if 0x0010 <= tag & 0xFFFF <= 0x00FF:  # private creator
                     creators.append(tag)
                 elif not restricted and self._keep_private(ds, element, state):
                     kept_private_blocks.add((tag.group, tag.element >> 8))
@@ -367,22 +377,23 @@ class Engine:
     def _action(self, element: DataElement, path: tuple[str, ...], state: FileState, restricted: bool = False,
                 code_item: bool = False) -> tuple[str, str, str]:
         """(resolved action, label, declared action) of an element."""
-        row = self.policy.table.lookup(int(element.tag))
-        action = self.policy.table.action(int(element.tag), self.policy.options)
+        tag = int(element.tag)
+        row = self.policy.table.lookup(tag)
+        action = self.policy.table.action(tag, self.policy.options)
         if row is not None and action is not None:
             code, name = action, row.name
         else:
             code, reason = _vr_default(element, self.policy, restricted, code_item)
-            name = f"{keyword_for_tag(element.tag) or 'unknown'} [{reason}]"
+            name = f"{keyword_for_tag(tag) or 'unknown'} [{reason}]"
         declared = code
         if "/" in code:
-            code = _resolve(code, attribute_type(state.sop_class_uid, path, element.keyword))
+            code = _resolve(code, attribute_type(state.sop_class_uid, path, _keyword(tag)))
         return code, name, declared
 
     def _element(self, ds: Dataset, element: DataElement, path: tuple[str, ...], state: FileState) -> None:
         where, restricted, code_item = state.context
         tag = element.tag
-        if tag in (PATIENT_NAME, PATIENT_ID):
+        if int(tag) in _PATIENT_IDENTITY:
             self._patient_identity(ds, element, state)
             state.decisions[where] = "D"
             return
