@@ -381,3 +381,47 @@ def test_clean_terms_are_collected_exactly_when_the_options_clean_a_row(canary_i
         assert not cleans
     if option is Option.CLEAN_DESCRIPTORS:
         assert cleans and "C" in state.decisions.values()
+
+
+@pytest.mark.req("SRS-051")
+@pytest.mark.parametrize("names, pixels_cleaned", [((), False), (("retain-long-modified-dates",), False),
+                                                   (("retain-long-full-dates", "clean-pixel-data"), True)])
+def test_marking_elements_are_those_attribute_assignment_gives(names: tuple[str, ...], pixels_cleaned: bool) -> None:
+    """``mark`` builds its elements directly (once validated here, not per file): the same tags,
+    dictionary VRs and values as setting the attributes by keyword, and the same bytes."""
+    from pydicom.datadict import dictionary_VR
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from device_ai.dicom.deidentify import marking
+
+    options = parse_options(list(names))
+    marked = ct_slice(0)
+    written = marking.mark(marked, options, "ed", pixels_cleaned)
+    reference = ct_slice(0)
+    applied = sorted(({Option.BASIC} | set(options)) - (set() if pixels_cleaned else {Option.CLEAN_PIXEL_DATA}),
+                     key=lambda o: o.code)
+    reference.PatientIdentityRemoved = "YES"
+    reference.DeidentificationMethod = marking.method_text(frozenset(applied), "ed")
+    codes = []
+    for meaning, value in [(o.meaning, o.code) for o in applied]:
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "DCM", meaning
+        codes.append(item)
+    reference.DeidentificationMethodCodeSequence = Sequence(codes)
+    reference.LongitudinalTemporalInformationModified = (
+        "UNMODIFIED" if "retain-long-full-dates" in names else "MODIFIED" if names else "REMOVED")
+    if pixels_cleaned:
+        reference.BurnedInAnnotation = "NO"
+    equipment = Dataset()
+    equipment.Manufacturer, equipment.ManufacturerModelName = marking.MANUFACTURER, marking.MODEL_NAME
+    equipment.SoftwareVersions = marking.__version__
+    purpose = Dataset()
+    purpose.CodeValue, purpose.CodingSchemeDesignator, purpose.CodeMeaning = "109104", "DCM", "De-identifying Equipment"
+    equipment.PurposeOfReferenceCodeSequence = Sequence([purpose])
+    reference.ContributingEquipmentSequence = Sequence([equipment])
+    assert [(e.tag, e.VR, e.value if e.VR != "SQ" else None) for e in marked.iterall()] == \
+        [(e.tag, e.VR, e.value if e.VR != "SQ" else None) for e in reference.iterall()]
+    assert all(e.VR == dictionary_VR(e.tag) for e in marked.iterall() if e.tag >> 16 in (0x0008, 0x0012, 0x0018, 0x0028, 0x0040))
+    assert part10_bytes(marked) == part10_bytes(reference)
+    assert str(reference.DeidentificationMethod) in written

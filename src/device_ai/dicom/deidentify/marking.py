@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+from pydicom import config
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID
@@ -27,12 +29,18 @@ MANUFACTURER = "device_ai project"
 MODEL_NAME = "device_ai de-identifier"
 
 
+def _element(tag: int, vr: str, value: object) -> DataElement:
+    # this module's own constants and texts, valid for their VRs: not validated again per file
+    return DataElement(tag, vr, value, validation_mode=config.IGNORE)
+
+
+def _item(*elements: DataElement) -> Dataset:
+    return Dataset({element.tag: element for element in elements})
+
+
 def _code(value: str, meaning: str) -> Dataset:
-    item = Dataset()
-    item.CodeValue = value
-    item.CodingSchemeDesignator = "DCM"
-    item.CodeMeaning = meaning
-    return item
+    return _item(_element(0x00080100, "SH", value), _element(0x00080102, "SH", "DCM"),
+                 _element(0x00080104, "LO", meaning))
 
 
 def method_text(options: frozenset[Option], edition: str) -> str:
@@ -51,26 +59,24 @@ def mark(ds: Dataset, options: frozenset[Option], edition: str, pixels_cleaned: 
     if not pixels_cleaned:
         # never claim pixel cleaning that did not happen, in the text or the codes
         applied.discard(Option.CLEAN_PIXEL_DATA)
-    ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = method_text(frozenset(applied), edition)
-    ds.DeidentificationMethodCodeSequence = Sequence(
-        [_code(o.code, o.meaning) for o in sorted(applied, key=lambda o: o.code)]
-    )
+    ds[0x00120062] = _element(0x00120062, "CS", "YES")  # Patient Identity Removed
+    ds[0x00120063] = _element(0x00120063, "LO", method_text(frozenset(applied), edition))  # De-identification Method
+    ds[0x00120064] = _element(0x00120064, "SQ", Sequence(  # De-identification Method Code Sequence
+        [_code(o.code, o.meaning) for o in sorted(applied, key=lambda o: o.code)]))
     if Option.RETAIN_LONG_FULL_DATES in options:
-        ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
+        modified = "UNMODIFIED"
     elif Option.RETAIN_LONG_MODIFIED_DATES in options:
-        ds.LongitudinalTemporalInformationModified = "MODIFIED"
+        modified = "MODIFIED"
     else:
-        ds.LongitudinalTemporalInformationModified = "REMOVED"
+        modified = "REMOVED"
+    ds[0x00280303] = _element(0x00280303, "CS", modified)  # Longitudinal Temporal Information Modified
     if pixels_cleaned:
-        ds.BurnedInAnnotation = "NO"
-    equipment = Dataset()
-    equipment.Manufacturer = MANUFACTURER
-    equipment.ManufacturerModelName = MODEL_NAME
-    equipment.SoftwareVersions = __version__
-    equipment.PurposeOfReferenceCodeSequence = Sequence([_code("109104", "De-identifying Equipment")])
+        ds[0x00280301] = _element(0x00280301, "CS", "NO")  # Burned In Annotation
+    equipment = _item(_element(0x00080070, "LO", MANUFACTURER), _element(0x00081090, "LO", MODEL_NAME),
+                      _element(0x00181020, "LO", __version__),  # Software Versions
+                      _element(0x0040A170, "SQ", Sequence([_code("109104", "De-identifying Equipment")])))
     contributing = list(ds.get("ContributingEquipmentSequence", Sequence([])))
-    ds.ContributingEquipmentSequence = Sequence(contributing + [equipment])
+    ds[0x0018A001] = _element(0x0018A001, "SQ", Sequence(contributing + [equipment]))  # Contributing Equipment Seq.
     return {str(ds.DeidentificationMethod), MANUFACTURER, MODEL_NAME, __version__, "De-identifying Equipment",
             *(o.meaning for o in applied)}
 
