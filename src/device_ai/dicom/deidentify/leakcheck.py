@@ -331,16 +331,19 @@ def _tag_text(tag: int) -> str:
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
-def _walk(ds: Dataset, where: str, ctx: _Context, parent: int | None = None
-          ) -> Iterator[tuple[Dataset, DataElement | RawDataElement, str, str, str]]:
-    """(item, element, label, VR, decision) for every element at every level, raw values."""
+def _walk(ds: Dataset, where: str, ctx: _Context, parent: int | None = None, *, lazy: bool = False
+          ) -> Iterator[tuple[Dataset, DataElement | RawDataElement, str, str, str | _Context]]:
+    """(item, element, label, VR, decision) for every element at every level, raw values.
+
+    ``lazy``: the decision is left to the caller (``_decision``): the element's context stands
+    in its place, unless the walk itself decided (an unparsable sequence is protected, "P")."""
     ctx = _Context(ctx.table, ctx.options, ctx.restricted, _is_code_item(ds, parent), ctx.meta)
     for key in list(ds.keys()):
         tag = int(key)
         element = ds.get_item(key)
         vr = _vr(element)
         label = where + _tag_text(tag)
-        decision = _decide(ds, tag, vr, ctx)
+        decision: str | _Context = ctx if lazy else _decide(ds, tag, vr, ctx)
         if vr == "SQ":
             try:
                 items = ds[key].value or []
@@ -350,16 +353,21 @@ def _walk(ds: Dataset, where: str, ctx: _Context, parent: int | None = None
             yield ds, element, label, vr, decision
             child = _child(ds, tag, ctx)
             for index, item in enumerate(items):
-                yield from _walk(item, f"{label}[{index}]/", child, tag)
+                yield from _walk(item, f"{label}[{index}]/", child, tag, lazy=lazy)
         else:
             yield ds, element, label, vr, decision
 
 
-def _meta_walk(ds: Dataset, table: RuleTable, options: frozenset[Option]
-               ) -> Iterator[tuple[Dataset, DataElement | RawDataElement, str, str, str]]:
+def _decision(item: Dataset, element: DataElement | RawDataElement, vr: str, decision: str | _Context) -> str:
+    """The decision a lazy walk left to its caller."""
+    return decision if isinstance(decision, str) else _decide(item, int(element.tag), vr, decision)
+
+
+def _meta_walk(ds: Dataset, table: RuleTable, options: frozenset[Option], *, lazy: bool = False
+               ) -> Iterator[tuple[Dataset, DataElement | RawDataElement, str, str, str | _Context]]:
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
-        yield from _walk(meta, "meta", _Context(table, options, meta=True))
+        yield from _walk(meta, "meta", _Context(table, options, meta=True), lazy=lazy)
 
 
 def decide(ds: Dataset, table: RuleTable, options: frozenset[Option]) -> dict[str, str]:
@@ -426,7 +434,7 @@ def _renderings(element: DataElement | RawDataElement, charsets: frozenset[str])
 _SPECIFIC_CHARACTER_SET = 0x00080005
 
 
-def _charsets(walked: Iterable[tuple[Dataset, DataElement | RawDataElement, str, str, str]]) -> set[str]:
+def _charsets(walked: Iterable[tuple[Dataset, DataElement | RawDataElement, str, str, str | _Context]]) -> set[str]:
     """Every Specific Character Set declared at any level, from a walk of every element
     (``_walk`` reaches every item the parser can read: the same items the search walks)."""
     found: set[str] = set()
@@ -457,13 +465,16 @@ _DATE_FORMATS = ("{y}-{m}-{d}", "{y}/{m}/{d}", "{y}.{m}.{d}", "{d}.{m}.{y}", "{d
 
 
 def _date_needles(text: str, where: str) -> list[Needle]:
-    needles = [Needle(text, where)]
-    digits = text.strip()[:8]
-    if len(digits) == 8 and digits.isdigit():
-        y, m, d = digits[:4], digits[4:6], digits[6:]
-        needles.append(Needle(digits, where))
-        needles.extend(Needle(f.format(y=y, m=m, d=d), where) for f in _DATE_FORMATS)
-    return needles
+    return [Needle(text, where), *(Needle(form, where) for form in _date_forms(text.strip()[:8]))]
+
+
+@lru_cache(1 << 10)  # a series repeats its dates in every file
+def _date_forms(digits: str) -> tuple[str, ...]:
+    """An 8-digit date as written and in the usual renderings; () for anything else."""
+    if len(digits) != 8 or not digits.isdigit():
+        return ()
+    y, m, d = digits[:4], digits[4:6], digits[6:]
+    return (digits, *(f.format(y=y, m=m, d=d) for f in _DATE_FORMATS))
 
 
 def _searchable(needle: Needle) -> bool:
@@ -557,9 +568,10 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
     if 0x00080018 not in ds:
         return [Leak("output", 0, "the output read again holds no SOP Instance UID")]
     leaks: dict[tuple[str, str], Leak] = {}
-    walks = [*_meta_walk(ds, table, options), *_walk(ds, "", _Context(table, options))]
+    # decisions only where a descriptor is found: the search never needs the others
+    walks = [*_meta_walk(ds, table, options, lazy=True), *_walk(ds, "", _Context(table, options), lazy=True)]
     charsets = frozenset(getattr(needles, "charsets", frozenset())) | _charsets(walks)
-    for _item, element, label, vr, decision in walks:
+    for item, element, label, vr, decision in walks:
         tag = int(element.tag)
         if vr == "SQ" or tag in _PIXELS or vr in _NUMBERS:
             continue
@@ -573,7 +585,7 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
                 if not toks or " ".join(toks) in exempt:
                     continue
                 for needle in search.hits(toks):
-                    if needle.kind == "descriptor" and decision != "P":
+                    if needle.kind == "descriptor" and _decision(item, element, vr, decision) != "P":
                         continue
                     if needle.kind == "name-part" and _equipment(tag, table) and not label.startswith("meta"):
                         continue
@@ -603,6 +615,11 @@ def _equipment(tag: int, table: RuleTable) -> bool:
     return row is not None and row.option("retain_device_identity") is not None
 
 
+@lru_cache(64)  # the files of one patient have the same long needles
+def _any_of(forms: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(form) for form in forms))
+
+
 class _Search:
     """The needles of one file, ready to be matched against the tokens of each output text."""
 
@@ -613,7 +630,7 @@ class _Search:
         # One pass over a text tells whether any long form occurs in it at all (a regular
         # expression search finds an alternative wherever one occurs); only then is each
         # long form tested, so the answer is the same as testing each of them every time.
-        self.any_long = re.compile("|".join(re.escape(form) for _, form in long_forms)) if long_forms else None
+        self.any_long = _any_of(tuple(form for _, form in long_forms)) if long_forms else None
 
     def hits(self, toks: tuple[str, ...]) -> list[Needle]:
         hits: list[Needle] = []

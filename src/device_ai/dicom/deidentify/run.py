@@ -51,6 +51,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from pydicom.dataset import Dataset
@@ -249,10 +250,16 @@ class RunResult:
 def _reason_for_unreadable(ds: Dataset) -> tuple[str, str] | None:
     if "SOPClassUID" not in ds or "SOPInstanceUID" not in ds:
         return "not-composite", "not a composite instance (no SOP Class or SOP Instance UID)"
-    syntax = UID(str(ds.file_meta.get("TransferSyntaxUID", "")))
-    if not syntax.is_transfer_syntax:
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    if not _is_transfer_syntax(syntax):
         return "unknown-transfer-syntax", f"unknown transfer syntax {syntax}"
     return None
+
+
+@lru_cache(64)
+def _is_transfer_syntax(uid: str) -> bool:
+    """``UID.is_transfer_syntax`` (raises for a private UID, as it does), looked up once per UID."""
+    return UID(uid).is_transfer_syntax
 
 
 _IDENTITY = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
