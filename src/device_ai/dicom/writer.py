@@ -55,18 +55,21 @@ def part10_bytes_with_meta(ds: Dataset) -> bytes:
         return part10_bytes(ds)
     if "PixelData" in ds:  # as dcmwrite: encapsulated pixel data has an undefined length (PS3.5 A.4)
         ds["PixelData"].is_undefined_length = syntax.is_compressed
+    ds.preamble = b"\0" * 128
+    header = b"".join((ds.preamble, b"DICM", _meta_group(meta)))
+    deflated = syntax == DeflatedExplicitVRLittleEndian
     buffer = DicomBytesIO()
     buffer.is_implicit_VR, buffer.is_little_endian = syntax.is_implicit_VR, syntax.is_little_endian
+    if not deflated:
+        buffer.write(header)  # the data set follows in the same buffer: no copy of the whole file to join them
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         write_elements(buffer, ds)
-    body = buffer.getvalue()
-    if syntax == DeflatedExplicitVRLittleEndian:  # PS3.5 A.5, as dcmwrite deflates it
-        compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
-        body = compressor.compress(body) + compressor.flush()
-        body += b"\0" * (len(body) % 2)
-    ds.preamble = b"\0" * 128
-    return b"".join((ds.preamble, b"DICM", _meta_group(meta), body))
+    if not deflated:
+        return buffer.getvalue()
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)  # PS3.5 A.5, as dcmwrite deflates it
+    body = compressor.compress(buffer.getvalue()) + compressor.flush()
+    return header + body + b"\0" * (len(body) % 2)
 
 
 def _plain_meta(ds: Dataset) -> tuple[str, ...] | None:

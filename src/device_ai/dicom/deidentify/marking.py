@@ -30,7 +30,8 @@ MODEL_NAME = "device_ai de-identifier"
 
 
 def _element(tag: int, vr: str, value: object) -> DataElement:
-    # this module's own constants and texts, valid for their VRs: not validated again per file
+    # this module's own constants and texts, and UIDs the engine has written (keyed, or kept by
+    # Retain UIDs as the input had them): not validated again per file (validation only warns)
     return DataElement(tag, vr, value, validation_mode=config.IGNORE)
 
 
@@ -83,10 +84,9 @@ def mark(ds: Dataset, options: frozenset[Option], edition: str, pixels_cleaned: 
 
 def new_file_meta(ds: Dataset, transfer_syntax: UID) -> FileMetaDataset:
     """A fresh File Meta group (PS3.10 7.1) naming this de-identifier, nothing of the source."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = transfer_syntax
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
-    return meta
+    return FileMetaDataset({element.tag: element for element in (
+        _element(0x00020002, "UI", ds.SOPClassUID),  # Media Storage SOP Class UID
+        _element(0x00020003, "UI", ds.SOPInstanceUID),  # Media Storage SOP Instance UID
+        _element(0x00020010, "UI", transfer_syntax),
+        _element(0x00020012, "UI", IMPLEMENTATION_CLASS_UID),
+        _element(0x00020013, "SH", IMPLEMENTATION_VERSION_NAME))})
