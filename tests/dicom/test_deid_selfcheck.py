@@ -427,3 +427,18 @@ def test_the_search_finds_what_testing_every_needle_on_every_text_finds() -> Non
         assert search.hits(toks) == expected, text
         found_any += bool(expected)
     assert found_any >= 6  # the cases do reach both kinds of match
+
+
+@pytest.mark.req("SRS-114")
+def test_a_huge_needle_is_still_searched_outside_the_combined_expression() -> None:
+    """A removed 15 MiB value is one needle; it stays out of the combined regular expression
+    (compiling it cost 1.4 GB, independent review of b8107e2) and is still found by itself."""
+    from device_ai.dicom.deidentify.leakcheck import _REGEX_FORM_MAX, Needle, _Search
+
+    huge = "x" * (_REGEX_FORM_MAX * 4)
+    short = "y" * 40
+    search = _Search({}, [(Needle(huge, "(6000,3000)"), huge), (Needle(short, "(0010,0020)"), short)])
+    assert search.huge_forms and all(len(form) <= _REGEX_FORM_MAX for _, form in search.long_forms)
+    assert [n.where for n in search.hits((huge,))] == ["(6000,3000)"]
+    assert [n.where for n in search.hits((short,))] == ["(0010,0020)"]
+    assert search.hits(("z" * 50,)) == []  # control: neither occurs

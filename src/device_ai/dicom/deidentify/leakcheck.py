@@ -620,17 +620,23 @@ def _any_of(forms: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(re.escape(form) for form in forms))
 
 
+_REGEX_FORM_MAX = 1024  # characters of a long form that may go into the combined expression
+
+
 class _Search:
     """The needles of one file, ready to be matched against the tokens of each output text."""
 
     def __init__(self, by_first: dict[str, list[tuple[Needle, tuple[str, ...]]]],
                  long_forms: list[tuple[Needle, str]]) -> None:
         self.by_first = by_first
-        self.long_forms = long_forms
         # One pass over a text tells whether any long form occurs in it at all (a regular
         # expression search finds an alternative wherever one occurs); only then is each
         # long form tested, so the answer is the same as testing each of them every time.
-        self.any_long = _any_of(tuple(form for _, form in long_forms)) if long_forms else None
+        # Forms longer than _REGEX_FORM_MAX (a removed 15 MiB overlay value is one needle) stay
+        # out of the expression: compiling it cost 1.4 GB and 30 s; they are tested with `in`.
+        self.long_forms = [item for item in long_forms if len(item[1]) <= _REGEX_FORM_MAX]
+        self.huge_forms = [item for item in long_forms if len(item[1]) > _REGEX_FORM_MAX]
+        self.any_long = _any_of(tuple(form for _, form in self.long_forms)) if self.long_forms else None
 
     def hits(self, toks: tuple[str, ...]) -> list[Needle]:
         hits: list[Needle] = []
@@ -639,12 +645,13 @@ class _Search:
             for needle, form in by_first.get(token, ()):
                 if toks[index:index + len(form)] == form:
                     hits.append(needle)
-        if self.any_long is not None:
+        if self.any_long is not None or self.huge_forms:
             # inside longer words, never inside a UID or other dotted number (a UID kept by Retain
             # UIDs may hold the date it was made: the option keeps it so)
             joined = " ".join("|" if "." in t else t for t in toks)
-            if self.any_long.search(joined) is not None:
+            if self.any_long is not None and self.any_long.search(joined) is not None:
                 hits.extend(needle for needle, form in self.long_forms if form in joined)
+            hits.extend(needle for needle, form in self.huge_forms if form in joined)
         return hits
 
 
