@@ -194,5 +194,7 @@ def test_lengthened_record_check_tells_a_forged_length_from_a_torn_write() -> No
     frame = store.frame(b'{"seq": 7, "event": "x"}')
     lengthened = store.FRAME.pack(0x000F0000, struct.unpack_from(">I", frame, 4)[0]) + frame[store.FRAME.size:]
     assert store.lengthened_record(lengthened)
+    assert store.lengthened_record(lengthened + b"X")  # a byte appended after it (independent review)
+    assert store.lengthened_record(lengthened + b"\0" * 4096)
     assert not store.lengthened_record(frame[:-2])  # a torn write: the CRC covers bytes never written
     assert not store.lengthened_record(frame[: store.FRAME.size])

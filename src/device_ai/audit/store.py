@@ -96,12 +96,20 @@ def complete_frame_in(tail: bytes) -> int | None:
 
 def lengthened_record(tail: bytes) -> bool:
     """True when the "torn" record at the start of ``tail`` is complete and only its declared
-    length was made larger: everything after its frame header checks against its CRC. A torn
-    write has a CRC over bytes that never reached the file, so it cannot check."""
+    length was made larger: some prefix of what follows its frame header (bytes may have been
+    appended after it) checks against its CRC. A torn write has a CRC over bytes that never
+    reached the file, so no prefix checks (but by a 2**-32 chance per prefix, which only makes
+    the device ask an operator instead of cutting)."""
     if len(tail) <= FRAME.size:
         return False
-    _, crc = FRAME.unpack_from(tail, 0)
-    return zlib.crc32(tail[FRAME.size :]) == crc
+    _, stored = FRAME.unpack_from(tail, 0)
+    body = memoryview(tail)[FRAME.size : FRAME.size + MAX_RECORD]
+    crc = 0
+    for end in range(len(body)):  # the CRC of every prefix, in one pass
+        crc = zlib.crc32(body[end : end + 1], crc)
+        if crc == stored:
+            return True
+    return False
 
 
 def frame(payload: bytes) -> bytes:
