@@ -97,9 +97,13 @@ def test_requirement_matrix_traces_needs_requirements_tests_and_results(package_
     assert ">failed<" in row[:row.index("</tr>")]
     row = html[html.index('<tr id="SRS-009">'):]
     assert ">skipped<" in row[:row.index("</tr>")] and ">not_verified<" in row[:row.index("</tr>")]
-    planned = next(n["id"] for n in requirements if n["fields"]["status"] == "planned")
-    row = html[html.index(f'<tr id="{planned}">'):]
-    assert ">planned<" in row[:row.index("</tr>")]
+    # a requirement that is not (or no longer) implemented shows its status, not a verdict
+    # (the last planned requirements were retired 2026-12-03; either kind will do)
+    unbuilt = [n for n in requirements if n["fields"]["status"] in ("planned", "retired")]
+    assert unbuilt, "the items hold no planned or retired requirement to show"
+    for node in unbuilt:
+        row = html[html.index(f'<tr id="{node["id"]}">'):]
+        assert f'>{node["fields"]["status"]}<' in row[:row.index("</tr>")], node["id"]
 
 
 @pytest.mark.req("SRS-045")

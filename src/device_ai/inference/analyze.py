@@ -117,7 +117,7 @@ def preflight_outputs(engine: LockedEngine, series: CTSeries) -> None:
     refuses is an input refusal up front, not a device error after inference (issue 22). The
     writers themselves decide, so this check cannot drift from them (~0.1 s for 48 slices)."""
     labels = np.zeros(series.hu.shape, np.uint8)
-    labels[(0,) * labels.ndim] = 1
+    labels[(0,) * labels.ndim] = min(label.value for label in engine.manifest.labels if label.value)
     try:
         seg = build_seg(series, labels, segment_specs(engine.manifest), algorithm_identity(engine))
         build_report(engine, series, seg, measure(labels, series_spacing(series), label_defs=engine.manifest.labels))
