@@ -113,3 +113,37 @@ def test_what_it_does_not_encode_itself_goes_to_dcmwrite(monkeypatch: pytest.Mon
     meta_in_data_set.add_new(0x00020016, "AE", "FAKE_AE")  # a meta element in the data set: dcmwrite refuses
     with pytest.raises(ValueError, match="File Meta Information"):
         writer.part10_bytes_with_meta(meta_in_data_set)
+
+
+@pytest.mark.req("SRS-065")
+@pytest.mark.parametrize("syntax", [*SYNTAXES, JPEGBaseline8Bit], ids=lambda s: s.name)
+@pytest.mark.parametrize("case", ["even-OW", "odd-OB", "element-after", "raw"])
+def test_pixel_data_appended_by_hand_is_what_dcmwrite_writes(syntax: UID, case: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pixel Data that ends the data set is appended by hand (one copy of its value): the same
+    bytes as dcmwrite, in every syntax, odd lengths padded, also as read from a file (converted
+    on the way, as dcmwrite converts it); with an element after it pydicom writes it."""
+    from device_ai.dicom import writer
+
+    ds = ct_slice(2)
+    frame = bytes(range(256)) * 2
+    if case == "odd-OB":
+        frame += b"\x07"
+    if syntax.is_compressed:
+        ds.PixelData = encapsulate([frame])
+    else:
+        ds.PixelData = frame
+    ds["PixelData"].VR = "OB" if case == "odd-OB" or syntax.is_compressed else "OW"
+    if case == "element-after":
+        ds.add_new(0xFFFCFFFC, "OB", b"\0\0")  # Data Set Trailing Padding
+    _with_meta(ds, syntax)
+    if case == "raw":  # as read from a file, nothing converted yet
+        ds = pydicom.dcmread(io.BytesIO(part10_bytes(ds)))
+        ds.file_meta = new_file_meta(ds, syntax)
+    by_hand = []
+    real = writer._write_pixel_data
+    monkeypatch.setattr(writer, "_write_pixel_data", lambda *args: by_hand.append(1) or real(*args))
+    fast, reference = _both(ds)
+    assert fast == reference
+    assert len(by_hand) == (0 if case == "element-after" else 1)
+    assert pydicom.dcmread(io.BytesIO(fast)).PixelData == pydicom.dcmread(io.BytesIO(reference)).PixelData
