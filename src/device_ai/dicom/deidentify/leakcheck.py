@@ -338,9 +338,10 @@ def _walk(ds: Dataset, where: str, ctx: _Context, parent: int | None = None, *, 
     ``lazy``: the decision is left to the caller (``_decision``): the element's context stands
     in its place, unless the walk itself decided (an unparsable sequence is protected, "P")."""
     ctx = _Context(ctx.table, ctx.options, ctx.restricted, _is_code_item(ds, parent), ctx.meta)
-    for key in list(ds.keys()):
+    for key, element in list(ds.items()):  # the elements as stored, raw or converted (no conversion)
         tag = int(key)
-        element = ds.get_item(key)
+        if isinstance(element, RawDataElement) and element.value is None:
+            element = ds.get_item(key)  # as get_item gives it (a deferred value is read)
         vr = _vr(element)
         label = where + _tag_text(tag)
         decision: str | _Context = ctx if lazy else _decide(ds, tag, vr, ctx)
