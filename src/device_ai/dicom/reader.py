@@ -411,7 +411,8 @@ def prescan(data: bytes, limits: ReadLimits, name: str, budget: InputBudget | No
 
 def _convert_all(ds: Dataset) -> None:
     """Convert every raw element once (nesting is bounded by the pre-scan)."""
-    for element in ds:  # iteration converts raw elements (pydicom 3)
+    for tag in sorted(ds.keys(), key=int):  # tag order, as iterating ds (without its Python-level tag comparisons)
+        element = ds[tag]  # converts a raw element (pydicom 3)
         if element.VR == "SQ":
             for item in element.value:
                 _convert_all(item)

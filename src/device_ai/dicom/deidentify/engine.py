@@ -294,8 +294,14 @@ def collect_clean_terms(ds: Dataset, policy: Policy) -> tuple[str, ...]:
     return tuple(sorted(terms, key=len, reverse=True))
 
 
+def _in_tag_order(ds: Dataset) -> list[DataElement]:
+    """``list(ds)``: the elements in tag order, raw ones converted, sorted on integer tags
+    (pydicom sorts on its tag class, whose comparisons are Python calls)."""
+    return [ds[tag] for tag in sorted(ds.keys(), key=int)]
+
+
 def _iter_elements(ds: Dataset):  # noqa: ANN202 - a generator of DataElement
-    for element in ds:
+    for element in _in_tag_order(ds):
         if element.VR == "SQ":
             for item in element.value or []:
                 yield from _iter_elements(item)
@@ -336,7 +342,7 @@ class Engine:
         kept_private_blocks: set[tuple[int, int]] = set()
         creators: list[BaseTag] = []
         code_item = _code_item(ds, path[-1] if path else None)
-        for element in list(ds):
+        for element in _in_tag_order(ds):
             tag = element.tag
             group = tag >> 16
             if group == 0x0002:
