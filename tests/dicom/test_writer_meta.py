@@ -147,3 +147,98 @@ def test_pixel_data_appended_by_hand_is_what_dcmwrite_writes(syntax: UID, case: 
     assert fast == reference
     assert len(by_hand) == (0 if case == "element-after" else 1)
     assert pydicom.dcmread(io.BytesIO(fast)).PixelData == pydicom.dcmread(io.BytesIO(reference)).PixelData
+
+
+def _values_data_set(charset: str | list[str] | None) -> Dataset:
+    """Plain and unusual values of every VR the encoder handles, and some it hands to pydicom."""
+    from pydicom.multival import MultiValue
+    from pydicom.valuerep import DSfloat
+
+    ds = ct_slice(4)
+    if charset is None:
+        del ds.SpecificCharacterSet
+    else:
+        ds.SpecificCharacterSet = charset
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL", "X"]  # CS, 4 values, odd joined length
+    ds.PatientSex = ""  # empty
+    ds.Modality = "CT"
+    ds.add_new(0x00080060, "CS", "CT")
+    ds.StudyDate = "20240315"
+    ds.StudyTime = "101530.5"  # odd length
+    ds.AcquisitionDateTime = "20240315101530"
+    ds.PatientAge = "063Y"
+    ds.StationName = "AE7"  # SH, odd
+    ds.InstitutionName = "Fake General Hospital"  # LO
+    ds.StudyDescription = "Étude CT" if charset in ("ISO_IR 100", "ISO_IR 192") else "CT STUDY"
+    ds.ImageComments = "x" * 71  # LT, odd
+    ds.add_new(0x00081190, "UR", "https://example.invalid/x")  # Retrieve URL
+    ds.add_new(0x00180015, "CS", ["", ""])  # two empty values
+    ds.SliceThickness = DSfloat("1.50", auto_format=False)  # the string as read
+    ds.PixelSpacing = ["0.7", "0.70"]
+    ds.WindowCenter = MultiValue(DSfloat, ["40", "-600"])
+    ds.InstanceNumber = 7
+    ds.ImagePositionPatient = [-175.5, -175.5, 12.0]
+    ds.Rows = ds.Columns = 4
+    ds.add_new(0x00280106, "US", 0)  # Smallest Image Pixel Value
+    ds.add_new(0x00181151, "IS", 120)  # X-Ray Tube Current
+    ds.add_new(0x00189311, "FD", 1.5)  # Spiral Pitch Factor
+    ds.add_new(0x00081163, "FD", [0.5, 0.625])  # Time Range
+    ds.add_new(0x00089459, "FL", 2)  # an int in a float VR
+    ds.add_new(0x00186020, "SL", -3)  # Reference Pixel X0
+    ds.add_new(0x00280034, "IS", [1, 1])  # Pixel Aspect Ratio
+    ds.add_new(0x00281101, "SS", [256, 0, 16])  # LUT descriptor: pydicom's own rule
+    ds.add_new(0x00209165, "AT", [0x00100010])  # AT: pydicom
+    ds.add_new(0x00091010, "LO", "PRIVATE TEXT")  # private
+    ds.add_new(0x00090010, "LO", "FAKE CREATOR")
+    ds.add_new(0x00080119, "UC", "A LONG CODE VALUE")  # UC: a 4-byte length
+    ds.add_new(0x00080427, "UL", 70000)  # Number of Study Records in Instance
+    ds.add_new(0x00540081, "US", 3)
+    ds.PixelData = bytes(32)
+    return ds
+
+
+@pytest.mark.req("SRS-065")
+@pytest.mark.parametrize("syntax", SYNTAXES, ids=lambda s: s.name)
+@pytest.mark.parametrize("charset", [None, "ISO_IR 100", "ISO_IR 192", ["", "ISO 2022 IR 87"], "ISO_IR 144"],
+                         ids=["default", "latin-1", "utf-8", "iso2022-jp", "cyrillic"])
+def test_plain_values_encoded_here_are_what_dcmwrite_writes(syntax: UID, charset: str | list[str] | None,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every VR the encoder writes itself, single and multiple values, empty values, odd lengths,
+    DS strings as read, ints in float VRs, in four syntaxes and five character sets (ASCII text
+    is encoded here only where the set leaves it as it is): the bytes of dcmwrite; and the
+    encoder is used (only the sequences, names, AT, SS, binary values and non-plain text are
+    left to pydicom)."""
+    from device_ai.dicom import writer
+
+    source = _with_meta(_values_data_set(charset), syntax)
+    ds = pydicom.dcmread(io.BytesIO(part10_bytes(copy.deepcopy(source))))  # as a read file, converted
+    for element in ds.iterall():
+        pass
+    ds.file_meta = new_file_meta(ds, syntax)
+    delegated: list[str] = []
+    real = writer.write_data_element
+    monkeypatch.setattr(writer, "write_data_element",
+                        lambda fp, element, encodings=None: delegated.append(element.VR) or real(fp, element, encodings))
+    fast, reference = _both(ds)
+    assert fast == reference
+    assert not set(delegated) & {"CS", "DA", "TM", "DT", "AS", "UI", "UR", "DS", "IS", "US", "UL", "SL", "FL", "FD"}
+    text_here = charset in (None, "ISO_IR 100", "ISO_IR 192")
+    delegated_text = delegated.count("LO") + delegated.count("SH") + delegated.count("LT") + delegated.count("UC")
+    if text_here:  # ASCII text here, only the non-ASCII description left to pydicom
+        assert delegated_text == (1 if charset else 0)
+    else:
+        assert delegated_text >= 5
+
+
+@pytest.mark.req("SRS-065")
+def test_a_value_too_long_for_its_length_field_and_a_changed_charset_go_to_pydicom() -> None:
+    source = _with_meta(_values_data_set(None), ExplicitVRLittleEndian)
+    ds = pydicom.dcmread(io.BytesIO(part10_bytes(copy.deepcopy(source))))
+    ds.file_meta = new_file_meta(ds, ExplicitVRLittleEndian)
+    ds.add_new(0x00180015, "CS", "A" * 70_001)  # longer than a 2-byte length: pydicom writes it as UN
+    fast, reference = _both(ds)
+    assert fast == reference
+    ds.SpecificCharacterSet = "ISO_IR 100"  # not what it was read with: pydicom re-encodes everything
+    ds.StudyDescription = "Étude"
+    fast, reference = _both(ds)
+    assert fast == reference

@@ -16,7 +16,10 @@ from pathlib import Path
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
+from pydicom.charset import default_encoding
+from pydicom.filewriter import write_data_element
 from pydicom.filewriter import write_dataset as write_elements
+from pydicom.tag import tag_in_exception
 from pydicom.multival import MultiValue
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
@@ -44,9 +47,10 @@ def part10_bytes_with_meta(ds: Dataset) -> bytes:
     Class UID and Version Name (what the de-identifier writes, ``marking.new_file_meta``), at a
     fraction of the cost: the File Meta Information group is encoded here (pydicom's generic
     path copies, validates and re-encodes it for every file), the data set by pydicom's own
-    element writer in the transfer syntax's encoding, except a Pixel Data element that ends
-    the data set, which is appended here (pydicom copies its value twice more on the way;
-    half a megabyte a CT slice). Anything else (other meta elements,
+    element writer in the transfer syntax's encoding (``_write_data_set`` encodes the plain
+    values of the common VRs itself), except a Pixel Data element that ends the data set,
+    which is appended here (pydicom copies its value twice more on the way; half a megabyte a
+    CT slice). Anything else (other meta elements,
     values that are not short ASCII UIDs and names, a syntax pydicom cannot encode for, a
     command or meta element in the data set) takes ``part10_bytes``, so the result is
     always what pydicom writes, which the tests compare byte for byte."""
@@ -69,11 +73,11 @@ def part10_bytes_with_meta(ds: Dataset) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if pixels is None:
-            write_elements(buffer, ds)
+            _write_data_set(buffer, ds, syntax)
         else:
             del ds[_PIXEL_DATA]
             try:
-                write_elements(buffer, ds)
+                _write_data_set(buffer, ds, syntax)
             finally:
                 ds[_PIXEL_DATA] = pixels
             _write_pixel_data(buffer, pixels, syntax)
@@ -82,6 +86,93 @@ def part10_bytes_with_meta(ds: Dataset) -> bytes:
     compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)  # PS3.5 A.5, as dcmwrite deflates it
     body = compressor.compress(buffer.getvalue()) + compressor.flush()
     return header + body + b"\0" * (len(body) % 2)
+
+
+# What _plain_value encodes itself; every other element is written by pydicom's write_data_element.
+_STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI", "UR"})  # pydicom: ASCII, not the charset
+_TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UC", "UT"})  # pydicom: the data set's character set
+_PLAIN_CHARSETS = frozenset({"ISO_IR 6", "ISO_IR 100", "ISO_IR 192"})  # ASCII text is its own bytes in these
+_NUMBER_FORMATS = {"US": "H", "UL": "L", "SL": "l", "SV": "q", "UV": "Q", "FL": "f", "FD": "d"}  # SS: LUT rule
+_LONG_LENGTH_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"})
+
+
+def _write_data_set(buffer: DicomBytesIO, ds: Dataset, syntax: UID) -> None:
+    """pydicom's ``write_dataset(buffer, ds)``, the plain values of the common VRs encoded
+    here: a string or list of strings of ASCII characters (AE, AS, CS, DA, DT, TM, UI, UR; text
+    VRs where the character set leaves ASCII as it is), DS and IS numbers and binary numbers.
+    Sequences, names, raw and binary values and anything unusual go to pydicom's own
+    ``write_data_element``; so does the whole data set when pydicom would re-encode it (another
+    byte order or VR encoding than it was read in, a changed character set)."""
+    implicit, little = syntax.is_implicit_VR, syntax.is_little_endian
+    charset = ds.get("SpecificCharacterSet", None)
+    if ds.original_encoding != (implicit, little) or \
+            ds.original_character_set != getattr(ds, "_character_set", None):
+        write_elements(buffer, ds)
+        return
+    plain_text = not charset or (isinstance(charset, str) and charset in _PLAIN_CHARSETS)
+    encodings = charset if charset is not None else default_encoding  # what write_dataset passes on
+    order = "<" if little else ">"
+    for tag in sorted(ds.keys(), key=int):
+        if tag & 0xFFFF == 0 and tag >> 16 > 6:
+            continue  # no retired group lengths (PS3.5 7.2), as write_dataset
+        element = ds.get_item(tag)
+        value = _plain_value(element, plain_text, order)
+        if value is None or (not implicit and element.VR not in _LONG_LENGTH_VRS and len(value) > 0xFFFF):
+            with tag_in_exception(tag):
+                write_data_element(buffer, element, encodings)
+            continue
+        if implicit:
+            header = struct.pack(order + "HHI", tag >> 16, tag & 0xFFFF, len(value))
+        elif element.VR in _LONG_LENGTH_VRS:
+            header = struct.pack(order + "HH2s2xI", tag >> 16, tag & 0xFFFF, element.VR.encode(), len(value))
+        else:
+            header = struct.pack(order + "HH2sH", tag >> 16, tag & 0xFFFF, element.VR.encode(), len(value))
+        buffer.write(header + value)
+
+
+def _plain_value(element: DataElement | object, plain_text: bool, order: str) -> bytes | None:
+    """The value bytes pydicom's writer gives a plain element, padded; None: let pydicom write it."""
+    if not isinstance(element, DataElement) or element.is_buffered:
+        return None  # raw (written as read) or buffered
+    vr, value = element.VR, element.value
+    if vr not in _STRING_VRS and vr not in _TEXT_VRS and vr not in ("DS", "IS") and vr not in _NUMBER_FORMATS:
+        return None
+    if value is None or (isinstance(value, str) and not value) or (isinstance(value, MultiValue | list) and not value):
+        return b""  # no value (VM 0): nothing is written
+    if vr in _STRING_VRS or (plain_text and vr in _TEXT_VRS):
+        text = _joined(value, lambda v: v if isinstance(v, str) else None)
+        pad = "\0" if vr == "UI" else " "
+    elif vr in ("DS", "IS"):  # as write_number_string: the string as read where there is one
+        text = _joined(value, lambda v: (v.original_string if hasattr(v, "original_string") else str(v))
+                       if isinstance(v, str | int | float) and not isinstance(v, bool) else None)
+        pad = " "
+    elif vr in _NUMBER_FORMATS:
+        return _packed(value, _NUMBER_FORMATS[vr], order)
+    else:
+        return None
+    if text is None or not text.isascii():
+        return None
+    return (text + pad if len(text) % 2 else text).encode("ascii")
+
+
+def _joined(value: object, one: object) -> str | None:
+    """The values of a single value or a list joined by backslashes (PS3.5 6.4), each given by
+    ``one`` (None if any is not plain)."""
+    items = list(value) if isinstance(value, MultiValue | list) else [value]
+    texts = [one(v) for v in items]  # type: ignore[operator]
+    return None if any(t is None for t in texts) else "\\".join(texts)
+
+
+def _packed(value: object, code: str, order: str) -> bytes | None:
+    """write_numbers: one number or a list of them (ints; floats also for FL and FD)."""
+    kinds = (int, float) if code in "fd" else (int,)
+    items = list(value) if isinstance(value, MultiValue | list) else [value]
+    if not all(isinstance(v, kinds) and not isinstance(v, bool) for v in items):
+        return None
+    try:
+        return struct.pack(f"{order}{len(items)}{code}", *items)
+    except struct.error:
+        return None  # out of range: pydicom raises its own error
 
 
 _PIXEL_DATA = 0x7FE00010
