@@ -242,3 +242,59 @@ def test_a_value_too_long_for_its_length_field_and_a_changed_charset_go_to_pydic
     ds.StudyDescription = "Étude"
     fast, reference = _both(ds)
     assert fast == reference
+
+
+def _sequences_data_set() -> Dataset:
+    from pydicom.sequence import Sequence
+
+    ds = ct_slice(5)
+    nested = Dataset()
+    nested.ConceptNameCodeSequence = Sequence([_code_item()])
+    nested.TextValue = "Ünïcode in an item with its own character set"
+    nested.SpecificCharacterSet = "ISO_IR 100"
+    ds.ContentSequence = Sequence([nested, Dataset()])  # an empty item too
+    ds.add_new(0x00081140, "SQ", Sequence([]))  # an empty sequence
+    return ds
+
+
+def _code_item() -> Dataset:
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "113100", "DCM", "Basic Profile"
+    return code
+
+
+@pytest.mark.req("SRS-065")
+@pytest.mark.parametrize("syntax", SYNTAXES, ids=lambda s: s.name)
+@pytest.mark.parametrize("as_read", [False, True], ids=["made-in-memory", "as-read"])
+def test_sequences_encoded_here_are_what_dcmwrite_writes(syntax: UID, as_read: bool,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nested sequences, empty items and sequences, an item with its own character set, items
+    and sequences of undefined length (as a modality writes them), items made in memory added
+    to a data set read from a file (what the marking adds): the bytes of dcmwrite. Only the item
+    pydicom must correct (an ambiguous VR) goes to pydicom; a data set made in memory goes to
+    pydicom whole."""
+    from pydicom.sequence import Sequence
+
+    from device_ai.dicom import writer
+
+    ds = _with_meta(_sequences_data_set(), syntax)
+    if as_read:
+        ds = pydicom.dcmread(io.BytesIO(part10_bytes(copy.deepcopy(ds))))
+        ds.ContentSequence[0]  # noqa: B018 - converted
+        ds["ContentSequence"].is_undefined_length = True  # as a modality writes them
+        ds.ContentSequence[0].is_undefined_length_sequence_item = True
+        ambiguous = Dataset()
+        ambiguous.add_new(0x00281101, "US or SS", [256, 0, 16])  # pydicom corrects it: pydicom writes the item
+        ds.add_new(0x00082112, "SQ", Sequence([ambiguous]))
+        ds.DeidentificationMethodCodeSequence = Sequence([_code_item()])  # made in memory, nothing to correct
+        ds.file_meta = new_file_meta(ds, syntax)
+    items_by_pydicom = []
+    real = writer.write_sequence_item
+    monkeypatch.setattr(writer, "write_sequence_item",
+                        lambda fp, item, encodings: items_by_pydicom.append(1) or real(fp, item, encodings))
+    fast, reference = _both(ds)
+    assert fast == reference
+    assert len(items_by_pydicom) == (1 if as_read else 0)
+    again = pydicom.dcmread(io.BytesIO(fast))
+    assert again.ContentSequence[0].ConceptNameCodeSequence[0].CodeValue == "113100"
+    assert again.ContentSequence[0].TextValue.startswith("Ünïcode")

@@ -11,15 +11,18 @@ import io
 import struct
 import warnings
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.charset import default_encoding
-from pydicom.filewriter import write_data_element
+from pydicom.charset import convert_encodings, default_encoding
+from pydicom.filewriter import write_data_element, write_sequence_item
 from pydicom.filewriter import write_dataset as write_elements
-from pydicom.tag import tag_in_exception
+from pydicom.tag import BaseTag, tag_in_exception
+from pydicom.valuerep import AMBIGUOUS_VR
 from pydicom.multival import MultiValue
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
@@ -99,35 +102,116 @@ _LONG_LENGTH_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "U
 def _write_data_set(buffer: DicomBytesIO, ds: Dataset, syntax: UID) -> None:
     """pydicom's ``write_dataset(buffer, ds)``, the plain values of the common VRs encoded
     here: a string or list of strings of ASCII characters (AE, AS, CS, DA, DT, TM, UI, UR; text
-    VRs where the character set leaves ASCII as it is), DS and IS numbers and binary numbers.
-    Sequences, names, raw and binary values and anything unusual go to pydicom's own
-    ``write_data_element``; so does the whole data set when pydicom would re-encode it (another
-    byte order or VR encoding than it was read in, a changed character set)."""
+    VRs where the character set leaves ASCII as it is), DS and IS numbers, binary numbers, and
+    sequences of items made of such values. Names, raw and binary values and anything unusual
+    go to pydicom's own ``write_data_element``, an item pydicom would correct to pydicom's
+    ``write_sequence_item``, and the whole data set to pydicom when it would re-encode it
+    (another byte order or VR encoding than it was read in, a changed character set)."""
     implicit, little = syntax.is_implicit_VR, syntax.is_little_endian
-    charset = ds.get("SpecificCharacterSet", None)
     if ds.original_encoding != (implicit, little) or \
             ds.original_character_set != getattr(ds, "_character_set", None):
         write_elements(buffer, ds)
         return
-    plain_text = not charset or (isinstance(charset, str) and charset in _PLAIN_CHARSETS)
+    charset = ds.get("SpecificCharacterSet", None)
     encodings = charset if charset is not None else default_encoding  # what write_dataset passes on
-    order = "<" if little else ">"
+    buffer.write(_encoded(ds, _Encoding(implicit, little), encodings, _plain_charset(charset)))
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    implicit: bool
+    little: bool
+
+    @property
+    def order(self) -> str:
+        return "<" if self.little else ">"
+
+
+def _plain_charset(charset: object) -> bool:
+    """Whether text in this Specific Character Set value is encoded as its ASCII characters."""
+    return not charset or (isinstance(charset, str) and charset in _PLAIN_CHARSETS)
+
+
+def _encoded(ds: Dataset, encoding: _Encoding, encodings: object, plain_text: bool) -> bytes:
+    """The elements of ``ds`` as pydicom's ``write_dataset`` encodes them (``encodings``: what it
+    passes to ``write_data_element``)."""
+    order = encoding.order
+    parts = []
     for tag in sorted(ds.keys(), key=int):
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
             continue  # no retired group lengths (PS3.5 7.2), as write_dataset
         element = ds.get_item(tag)
-        value = _plain_value(element, plain_text, order)
-        if value is None or (not implicit and element.VR not in _LONG_LENGTH_VRS and len(value) > 0xFFFF):
-            with tag_in_exception(tag):
-                write_data_element(buffer, element, encodings)
+        if isinstance(element, DataElement) and element.VR == "SQ" and not element.is_buffered:
+            parts.append(_sequence(tag, element, encoding, encodings, plain_text))
             continue
-        if implicit:
+        value = _plain_value(element, plain_text, order)
+        if value is None or (not encoding.implicit and element.VR not in _LONG_LENGTH_VRS and len(value) > 0xFFFF):
+            parts.append(_by_pydicom(lambda fp, element=element: write_data_element(fp, element, encodings),
+                                     encoding, tag))
+            continue
+        if encoding.implicit:
             header = struct.pack(order + "HHI", tag >> 16, tag & 0xFFFF, len(value))
         elif element.VR in _LONG_LENGTH_VRS:
             header = struct.pack(order + "HH2s2xI", tag >> 16, tag & 0xFFFF, element.VR.encode(), len(value))
         else:
             header = struct.pack(order + "HH2sH", tag >> 16, tag & 0xFFFF, element.VR.encode(), len(value))
-        buffer.write(header + value)
+        parts.append(header + value)
+    return b"".join(parts)
+
+
+def _sequence(tag: int, element: DataElement, encoding: _Encoding, encodings: object, plain_text: bool) -> bytes:
+    """A sequence as ``write_data_element`` and ``write_sequence`` encode it (PS3.5 7.5): an
+    undefined length and a delimiter where the element has an undefined length, each item with
+    its length or, where it had an undefined length, a delimiter."""
+    order = encoding.order
+    item_encodings = convert_encodings(encodings or [default_encoding])  # what write_sequence passes to items
+    body = b"".join(_item(item, encoding, item_encodings, plain_text) for item in element.value) \
+        if element.value else b""
+    undefined = element.is_undefined_length
+    length = 0xFFFFFFFF if undefined else len(body)
+    if encoding.implicit:
+        header = struct.pack(order + "HHI", tag >> 16, tag & 0xFFFF, length)
+    else:
+        header = struct.pack(order + "HH2s2xI", tag >> 16, tag & 0xFFFF, b"SQ", length)
+    return header + body + (struct.pack(order + "HHI", 0xFFFE, 0xE0DD, 0) if undefined else b"")
+
+
+def _item(item: Dataset, encoding: _Encoding, parent_encodings: list[str], parent_plain: bool) -> bytes:
+    """One sequence item as ``write_sequence_item`` encodes it. Where pydicom would first correct
+    the item (read in another encoding, or made in memory) and there is something to correct
+    (a raw element, an ambiguous VR), pydicom writes it."""
+    order = encoding.order
+    corrected = item.original_encoding != (encoding.implicit, encoding.little) or \
+        item.original_character_set != getattr(item, "_character_set", None)
+    if corrected and not _nothing_to_correct(item):
+        return _by_pydicom(lambda fp: write_sequence_item(fp, item, parent_encodings), encoding, 0xFFFEE000)
+    charset = item.get("SpecificCharacterSet", None)
+    encodings = charset if charset is not None else parent_encodings  # dataset.get(..., parent_encoding)
+    plain_text = parent_plain if charset is None else _plain_charset(charset)
+    body = _encoded(item, encoding, encodings, plain_text)
+    undefined = getattr(item, "is_undefined_length_sequence_item", False)
+    header = struct.pack(order + "HHI", 0xFFFE, 0xE000, 0xFFFFFFFF if undefined else len(body))
+    return header + body + (struct.pack(order + "HHI", 0xFFFE, 0xE00D, 0) if undefined else b"")
+
+
+def _nothing_to_correct(ds: Dataset) -> bool:
+    """Whether pydicom's ``correct_ambiguous_vr`` leaves ``ds`` as it is and reading its
+    elements converts nothing: every element, at every level, converted and of one VR."""
+    for element in ds.values():
+        if not isinstance(element, DataElement) or element.VR in AMBIGUOUS_VR:
+            return False
+        if element.VR == "SQ" and not all(_nothing_to_correct(item) for item in element.value or []):
+            return False
+    return True
+
+
+def _by_pydicom(write: Callable[[DicomBytesIO], None], encoding: _Encoding, tag: int) -> bytes:
+    """What one of pydicom's writers writes, in this encoding."""
+    scratch = DicomBytesIO()
+    scratch.is_implicit_VR, scratch.is_little_endian = encoding.implicit, encoding.little
+    with tag_in_exception(BaseTag(tag)):
+        write(scratch)
+    return scratch.getvalue()
 
 
 def _plain_value(element: DataElement | object, plain_text: bool, order: str) -> bytes | None:
