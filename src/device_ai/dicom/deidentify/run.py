@@ -47,6 +47,7 @@ import os
 import re
 import signal
 import stat
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -779,15 +780,24 @@ def _fsync_path(path: Path) -> None:
 
 
 def _write_file(path: Path, data: bytes, durable: bool = True) -> None:
-    """Create ``path`` (mode 0600, as ``mkstemp`` does), write ``data``, fsync it if asked."""
+    """Create ``path`` (mode 0600, as ``mkstemp`` does), write ``data``, fsync it if asked.
+
+    Not fsynced here (``syncfs`` makes the batch durable later), its writeback is started now
+    (Linux ``POSIX_FADV_DONTNEED`` writes dirty pages back without waiting), so that the batch's
+    ``syncfs`` finds most of it on disk already; durability still comes from ``syncfs`` alone."""
     try:
         with os.fdopen(os.open(path, _CREATE_FLAGS, 0o600), "wb") as handle:
             handle.write(data)
+            handle.flush()
             if durable:
-                handle.flush()
                 os.fsync(handle.fileno())
+            elif _START_WRITEBACK is not None:
+                os.posix_fadvise(handle.fileno(), 0, 0, _START_WRITEBACK)
     except OSError as exc:
         raise _write_error(path, exc) from exc
+
+
+_START_WRITEBACK = getattr(os, "POSIX_FADV_DONTNEED", None) if sys.platform.startswith("linux") else None
 
 
 def _write_error(path: Path, exc: OSError) -> OutputError:
