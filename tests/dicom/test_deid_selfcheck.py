@@ -442,3 +442,19 @@ def test_a_huge_needle_is_still_searched_outside_the_combined_expression() -> No
     assert [n.where for n in search.hits((huge,))] == ["(6000,3000)"]
     assert [n.where for n in search.hits((short,))] == ["(0010,0020)"]
     assert search.hits(("z" * 50,)) == []  # control: neither occurs
+
+
+@pytest.mark.req("SRS-114")
+def test_many_long_needles_are_searched_without_the_combined_expression() -> None:
+    """Thousands of long needles (a file of many long values) are not compiled into one
+    expression (its cost grows with their total length); each is still found, and a file with
+    few of them still gets the expression."""
+    from device_ai.dicom.deidentify.leakcheck import _REGEX_TOTAL_MAX, Needle, _Search
+
+    forms = [f"value{i:06d}xyz" for i in range(_REGEX_TOTAL_MAX // 10)]
+    search = _Search({}, [(Needle(form, f"(0009,{i % 0xFFFF:04X})"), form) for i, form in enumerate(forms)])
+    assert search.any_long is None and len(search.huge_forms) == len(forms)
+    assert [n.value for n in search.hits(("a", forms[1234], "b"))] == [forms[1234]]
+    assert search.hits(("value", "nothing")) == []
+    few = _Search({}, [(Needle(form, "(0009,1000)"), form) for form in forms[:10]])
+    assert few.any_long is not None and [n.value for n in few.hits((forms[3],))] == [forms[3]]

@@ -622,6 +622,7 @@ def _any_of(forms: tuple[str, ...]) -> re.Pattern[str]:
 
 
 _REGEX_FORM_MAX = 1024  # characters of a long form that may go into the combined expression
+_REGEX_TOTAL_MAX = 64 * 1024  # characters of all of them: more (thousands of long values) and each is tested alone
 
 
 class _Search:
@@ -635,8 +636,12 @@ class _Search:
         # long form tested, so the answer is the same as testing each of them every time.
         # Forms longer than _REGEX_FORM_MAX (a removed 15 MiB overlay value is one needle) stay
         # out of the expression: compiling it cost 1.4 GB and 30 s; they are tested with `in`.
+        # So do all forms when together they exceed _REGEX_TOTAL_MAX (a file of thousands of long
+        # values would compile into an expression as costly; the memo then holds small ones only).
         self.long_forms = [item for item in long_forms if len(item[1]) <= _REGEX_FORM_MAX]
         self.huge_forms = [item for item in long_forms if len(item[1]) > _REGEX_FORM_MAX]
+        if sum(len(form) for _, form in self.long_forms) > _REGEX_TOTAL_MAX:
+            self.long_forms, self.huge_forms = [], self.long_forms + self.huge_forms
         self.any_long = _any_of(tuple(form for _, form in self.long_forms)) if self.long_forms else None
 
     def hits(self, toks: tuple[str, ...]) -> list[Needle]:
