@@ -71,17 +71,22 @@ DIFF = Document("diff.html", "Changes since the baseline package", "IEC 62304 8.
                 "added, changed and removed items and changed verdicts", "diff.html.j2", nav="Diff")
 
 
-def environment() -> Any:
-    """The Jinja2 environment: autoescaping, strict undefined, templates from this package."""
+def _package_environment(*, autoescape: bool) -> Any:
+    """A Jinja2 environment over this package's templates, strict undefined."""
     try:
         import jinja2
     except ImportError as exc:
         raise DependencyMissing("rendering the documents needs Jinja2", hint="pip install -e '.[dev]'") from exc
-    env = jinja2.Environment(
+    return jinja2.Environment(
         loader=jinja2.PackageLoader("device_ai.regulatory.render", "templates"),
-        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        autoescape=autoescape, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+
+
+def environment() -> Any:
+    """The Jinja2 environment: autoescaping, strict undefined, templates from this package."""
+    env = _package_environment(autoescape=True)
     env.globals["anchor"] = docs.anchor
     return env
 
@@ -91,17 +96,9 @@ def markdown_environment() -> Any:
     :func:`markdown_html`): no HTML autoescaping, strict undefined, templates from this package;
     the ``md`` filter writes one value as literal text (inline syntax escaped, see
     :func:`device_ai.regulatory.render.myst.md`)."""
-    try:
-        import jinja2
-    except ImportError as exc:
-        raise DependencyMissing("rendering the documents needs Jinja2", hint="pip install -e '.[dev]'") from exc
+    env = _package_environment(autoescape=False)
     from device_ai.regulatory.render.myst import md
 
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("device_ai.regulatory.render", "templates"),
-        autoescape=False, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
     env.filters["md"] = md
     return env
 
