@@ -26,6 +26,9 @@ NODE_AET = "DEVICEAI"
 ROWS = 64  # the node does not apply the input contract (the worker does): small slices keep tests fast
 VERIFICATION = "1.2.840.10008.1.1"
 TIMEOUT = 20.0
+# SIGTERM lets an analysis in progress finish (the worker waits up to 60 s, associations and the
+# assembler 10 s each): a graceful stop may take that long on a loaded CI machine.
+STOP_TIMEOUT = 90.0
 
 
 def free_port() -> int:
@@ -201,7 +204,7 @@ class ServeProcess:
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(timeout=TIMEOUT)
+                self.process.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 os.kill(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=TIMEOUT)
