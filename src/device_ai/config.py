@@ -211,6 +211,9 @@ class Settings(BaseSettings):
     node_analysis_max_attempts: int = Field(default=5, ge=1, le=1000, description="analyses of one generation "
                                             "interrupted by the process ending (crash, kill) before it is refused as "
                                             "a poison input")
+    node_retention_hours: float = Field(default=24.0, ge=0, le=87600, description="hours after a series' outcome "
+                                       "(results confirmed by every destination, refused, or superseded) before "
+                                       "the node deletes its received instances and results; 0: at once")
     node_watch_settle_s: float = Field(default=5.0, gt=0, le=3600, description="device-ai watch takes a file of its "
                                        "IN folder only once its size and times stayed unchanged for this long, s")
 

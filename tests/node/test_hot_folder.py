@@ -130,6 +130,26 @@ def test_a_dropped_series_gives_its_seg_and_sr_in_out_once(hot_folder, tiny_mode
         in render(status)
 
 
+@pytest.mark.req("SRS-150")
+def test_with_retention_zero_the_node_deletes_a_series_once_its_results_are_delivered(hot_folder, tiny_model) -> None:  # noqa: ANN001
+    folder = hot_folder(settle_s=0.2, pipeline=True, node_series_idle_s=0.5, node_retention_hours=0)
+    stop = threading.Event()
+    scanner = threading.Thread(target=folder.run, args=(stop,), daemon=True)
+    scanner.start()
+    try:
+        for i, ds in enumerate(series_slices(series="watch-purged", count=2, rows=ROWS)):
+            drop(part10(ds), folder.inbox / f"IM{i:04d}")
+        wait_for(lambda: events("Received Series Purged"), timeout=60, step=0.2)
+    finally:
+        stop.set()
+        scanner.join(timeout=30)
+    [purged] = events("Received Series Purged")
+    assert purged["details"]["outcome"] == "delivered" and purged["details"]["instances_deleted"] == "2"
+    assert len(files_under(folder.out)) == 2  # the delivered results stay where they were delivered
+    assert [p for p in (spool() / "series").rglob("*.dcm")] == [] and list((spool() / "work").iterdir()) == []
+    assert list((spool() / "ready").iterdir()) == []
+
+
 @pytest.mark.req("SRS-137")
 def test_watch_refuses_a_missing_in_folder_and_folders_inside_one_another(tmp_path, monkeypatch, capsys) -> None:  # noqa: ANN001
     from device_ai.cli import main

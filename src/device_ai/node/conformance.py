@@ -712,7 +712,7 @@ def collect(settings: Settings, *, created: CreatedObjects | None = None, hot_fo
         "settings": settings,
         "node": {name: _setting_value(getattr(settings, f"node_{name}")) for name in (
             "series_idle_s", "send_max_attempts", "send_retry_base_s", "send_retry_max_s", "max_instance_mb",
-            "min_free_mb")},
+            "min_free_mb", "retention_hours")},
         "node_settings": _settings_rows(settings, [n for n in type(settings).model_fields if n.startswith("node_")
                                                    and n != "node_destinations"]),
         "read_limits": _settings_rows(settings, ["max_file_mb", "max_inflated_mb", "max_value_mb", "max_elements"]),

@@ -26,6 +26,8 @@ from device_ai.node.trail import NodeTrail
 from device_ai.pseudonyms import pseudonym
 
 LOG = logging.getLogger("device_ai.node")
+PURGE_EVERY_S = 60.0  # how often the assembly thread looks for generations past their retention ...
+PURGE_EVERY_MIN_S = 1.0  # ... or more often for a retention under an hour (1/60 of it, at least this)
 
 
 def spool_root(ctx: Context) -> Path:
@@ -101,6 +103,12 @@ class NodeRuntime:
                     self._announce(ready)
         return done
 
+    def purge_expired(self, now: float | None = None) -> list:
+        """Delete what is past ``node_retention_hours`` (:mod:`device_ai.node.retention`)."""
+        from device_ai.node.retention import purge_expired
+
+        return purge_expired(self.spool, self.ctx.settings.node_retention_hours * 3600, self.trail, now)
+
     def _announce(self, ready, *, late: bool = False) -> None:  # noqa: ANN001 - spool.Ready
         """The Series Ready audit entry, then the spool's note that it is durable."""
         self.trail.series_ready(ready, announced_late=late)
@@ -109,7 +117,15 @@ class NodeRuntime:
     def _assemble_loop(self) -> None:
         poll = max(0.05, min(1.0, self.idle_s / 4))
         interrupted = False
+        next_purge = 0.0  # the first pass purges what expired while the node was down
+        purge_every = min(PURGE_EVERY_S, max(PURGE_EVERY_MIN_S, self.ctx.settings.node_retention_hours * 60))
         while not self._stop.wait(poll):
+            if self.run_pipeline and time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + purge_every
+                try:
+                    self.purge_expired()
+                except Exception:  # kept for the next pass; receiving and analysing go on
+                    LOG.exception("purging the spool failed; retrying in %g s", purge_every)
             try:
                 if interrupted:  # a hand-off failed half-way (disk full, I/O error): finish it first
                     fresh = {ready.marker for ready in self.spool.complete_hand_offs()}

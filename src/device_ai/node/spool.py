@@ -41,10 +41,10 @@ The worker (issue 15 item 3) consumes ``ready/*.json`` (:func:`ready_markers`; b
 trail), reads the instances from ``Ready.files()`` (never ``open/``), and keeps its own progress
 elsewhere (e.g. ``DEVICE_AI_HOME/node/work/<S>.gen-NNNN/``). Result UIDs must depend on the
 generation (a new generation is a new analysis, never the same UIDs); a generation superseded
-by a newer ready one may be skipped. It must not delete a marker while its generation folder
-still exists (recovery would write it again): to purge, remove the generation folder first, then
-its marker and ``.announced``; keep ``series/<S>/.last-generation`` while the series folder is
-kept. Generation folders share unchanged instances by hard link.
+by a newer ready one may be skipped. A marker is never deleted while its generation folder
+still exists (recovery would write it again): :mod:`device_ai.node.retention` purges the
+generation folder first, then its marker and ``.announced``, and keeps
+``series/<S>/.last-generation``. Generation folders share unchanged instances by hard link.
 One process serves a home at a time (:meth:`Spool.lock`); the spool's methods are thread-safe.
 """
 
@@ -338,7 +338,11 @@ class Spool:
 def ready_markers(root: Path) -> list[Ready]:
     """Every hand-off marker in the spool at ``root`` (``DEVICE_AI_HOME/node``), oldest first."""
     ready_root = Path(root) / "ready"
-    markers = [_ready(Path(root), ready_root / n) for n in _names(ready_root) if n.endswith(".json")]
+    markers = []
+    for name in _names(ready_root):
+        if name.endswith(".json"):
+            with contextlib.suppress(FileNotFoundError):  # purged since the listing (node.retention)
+                markers.append(_ready(Path(root), ready_root / name))
     return sorted(markers, key=lambda r: (r.ready_utc, r.series, r.generation))
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import threading
 
 from device_ai.audit.entry import (APPLICATION_ACTIVITY, APPLICATION_START, APPLICATION_STOP, DICOM_ASSOCIATION,
-                                   INSTANCES_TRANSFERRED, RESULT_DEAD_LETTERED, SERIES_READY, SERIES_REFUSED,
-                                   AuditObject, Outcome)
+                                   INSTANCES_TRANSFERRED, RESULT_DEAD_LETTERED, SERIES_PURGED, SERIES_READY,
+                                   SERIES_REFUSED, AuditObject, Outcome)
 from device_ai.node.spool import InstanceKey, Ready
 
 HOT_FOLDER = "hot folder"  # the source of what device-ai watch takes or rejects
@@ -104,6 +104,18 @@ class NodeTrail:
             AuditObject(kind="series", id=ready.series),)
         self._append(SERIES_REFUSED, action="R", outcome=Outcome.MINOR_FAILURE, objects=objects,
                      details={"generation": str(ready.generation), "error": code, "reason": reason})
+
+    def series_purged(self, ready: Ready, *, outcome: str, outcome_utc: str, instances: int, results: int,
+                      retention_hours: float, resumed: bool = False) -> None:
+        """A generation's received instances and results deleted after its retention (action D)."""
+        objects = ((AuditObject(kind="study", id=ready.study),) if ready.study else ()) + (
+            AuditObject(kind="series", id=ready.series),)
+        details = {"generation": str(ready.generation), "outcome": outcome, "outcome_utc": outcome_utc,
+                   "instances_deleted": str(instances), "result_files_deleted": str(results),
+                   "retention_hours": f"{retention_hours:g}"}
+        if resumed:
+            details["resumed"] = "finished after an interruption (an entry for this purge may already exist)"
+        self._append(SERIES_PURGED, action="D", objects=objects, details=details)
 
     def result_sent(self, entry: dict, destination, *, ok: bool, reason: str) -> None:  # noqa: ANN001 - Destination
         """One attempt to send a result file to a destination (action R: the node is the source)."""

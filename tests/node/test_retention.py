@@ -1,0 +1,183 @@
+"""The node's retention (SRS-150): a generation's received instances and results are deleted
+node_retention_hours after its outcome, never while it may still be analysed or sent, once in
+the trail, and nothing of it is analysed, announced or sent again. In process, with a folder
+destination (the delivery confirmed by the file on disk) and the tiny signed test package."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pydicom
+import pytest
+
+from device_ai.node import retention
+from device_ai.node.outbound import Outbound
+from device_ai.node.server import NodeServer
+from device_ai.errors import InputRefused
+from device_ai.node.worker import Worker, generation_state, key_of
+from tests.node.conftest import context, events, node_env, pixel_variant, series_slices, spool, store_all
+from tests.node.pipeline_peers import tiny_model  # noqa: F401
+
+ROWS = 256
+HOUR = 3600.0
+
+
+@pytest.fixture
+def share(tmp_path):  # noqa: ANN001, ANN201
+    folder = tmp_path / "share"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def backup(tmp_path):  # noqa: ANN001, ANN201
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def retaining_node(monkeypatch: pytest.MonkeyPatch, share, backup):  # noqa: ANN001, ANN201
+    """A receiving node without worker threads (the test drives assembly, worker, sender and
+    purge), retention 1 hour, two folder destinations."""
+    node_env(monkeypatch, node_retention_hours=1, node_send_max_attempts=1,
+             node_destinations=json.dumps([{"name": "share", "kind": "folder", "path": str(share)},
+                                           {"name": "backup", "kind": "folder", "path": str(backup)}]))
+    server = NodeServer(context())
+    server.port = server.start()[1]
+    yield server
+    server.stop()
+
+
+def _ready(node, slices) -> list:  # noqa: ANN001
+    assert store_all(node.port, slices) == [0] * len(slices)
+    [(_, last, _)] = node.spool.open_series()
+    return node.assemble_once(now=last + node.idle_s)
+
+
+def _pipeline(node) -> tuple[Worker, Outbound]:  # noqa: ANN001
+    outbound = Outbound(spool(), context().settings, node.trail)
+    return Worker(context(), spool(), outbound, node.trail), outbound
+
+
+def _leftovers(ready) -> list[str]:  # noqa: ANN001
+    """What of a generation is still in the spool (the series' counter excepted)."""
+    key = key_of(ready)
+    found = [str(p.relative_to(spool())) for p in spool().rglob("*") if key in p.name or p == ready.folder]
+    return sorted(found + ([str(ready.folder)] if ready.folder.exists() else []))
+
+
+def _state(ready) -> str | None:  # noqa: ANN001
+    return generation_state(spool(), key_of(ready))
+
+
+def _purges() -> list[dict]:
+    return events("Received Series Purged")
+
+
+@pytest.mark.req("SRS-150")
+def test_a_delivered_generation_is_purged_only_after_its_retention_once_and_its_numbers_are_never_reused(
+        retaining_node, tiny_model, share) -> None:  # noqa: ANN001
+    slices = series_slices(series="keep-then-purge", count=2, rows=ROWS)
+    [first] = _ready(retaining_node, slices)
+    worker, outbound = _pipeline(retaining_node)
+    assert worker.process(first) and outbound.send_due() == 4
+    delivered = sorted(p.relative_to(share) for p in share.rglob("*.dcm"))
+    assert len(delivered) == 2
+    seg_uid = str(pydicom.dcmread(share / delivered[0]).SOPInstanceUID)
+    now = time.time()
+    # negative control: within the retention nothing goes
+    assert retaining_node.runtime.purge_expired(now=now + HOUR - 60) == []
+    assert first.folder.is_dir() and (spool() / "work" / key_of(first) / "result").is_dir() and _purges() == []
+    [purged] = retaining_node.runtime.purge_expired(now=now + HOUR + 60)
+    assert (purged.outcome.kind, purged.instances) == ("delivered", 2)
+    assert _leftovers(first) == []
+    assert (first.folder.parent / ".last-generation").read_text() == "1"
+    [entry] = _purges()
+    assert entry["action"] == "D" and entry["details"]["generation"] == "1"
+    assert entry["details"]["instances_deleted"] == "2" and entry["details"]["result_files_deleted"] != "0"
+    assert {o["kind"] for o in entry["objects"]} == {"study", "series"}
+    assert sorted(p.relative_to(share) for p in share.rglob("*.dcm")) == delivered  # the destination's copy stays
+    assert retaining_node.runtime.purge_expired(now=now + 10 * HOUR) == [] and len(_purges()) == 1
+    # the whole series sent again: a new generation, new result UIDs
+    [again] = _ready(retaining_node, slices)
+    assert again.generation == 2 and worker.process(again) and outbound.send_due() == 4
+    second = [p for p in share.rglob("*.dcm") if p.relative_to(share) not in delivered]
+    assert len(second) == 2 and seg_uid not in {str(pydicom.dcmread(p).SOPInstanceUID) for p in second}
+
+
+@pytest.mark.req("SRS-150")
+@pytest.mark.parametrize("state", ["sending", "dead-lettered", "never analysed"])
+def test_what_is_not_delivered_is_never_purged(retaining_node, tiny_model, backup, state) -> None:  # noqa: ANN001
+    [ready] = _ready(retaining_node, series_slices(series=f"kept-{state}", count=2, rows=ROWS))
+    worker, outbound = _pipeline(retaining_node)
+    if state != "never analysed":
+        assert worker.process(ready)
+    if state == "dead-lettered":  # the share has it, the backup was unmounted: one failed attempt is the last
+        backup.rmdir()
+        assert outbound.send_due() == 2
+        assert len(list((spool() / "outbound" / "dead" / "backup").glob("*.json"))) == 2
+    assert retaining_node.runtime.purge_expired(now=time.time() + 1000 * HOUR) == []
+    assert ready.folder.is_dir() and ready.marker.exists() and _purges() == []
+
+
+@pytest.mark.req("SRS-150")
+def test_a_refused_generation_is_purged_and_its_reason_kept(retaining_node, tiny_model,
+                                                           monkeypatch) -> None:  # noqa: ANN001
+    [ready] = _ready(retaining_node, series_slices(series="refused-purge", count=2, rows=ROWS))
+    worker, _ = _pipeline(retaining_node)
+
+    def refused(self, ready, out) -> None:  # noqa: ANN001 - the input contract refuses the series
+        raise InputRefused("the series is not what the model was validated for")
+
+    monkeypatch.setattr(Worker, "analyze", refused)
+    assert worker.process(ready) and _state(ready) == "refused"
+    assert retaining_node.runtime.purge_expired(now=time.time() + HOUR - 60) == []  # negative control
+    [purged] = retaining_node.runtime.purge_expired(now=time.time() + 2 * HOUR)
+    assert purged.outcome.kind == "refused" and not ready.folder.exists() and not ready.marker.exists()
+    assert (spool() / "refused" / f"{key_of(ready)}.json").exists()  # the visible reason stays
+
+
+@pytest.mark.req("SRS-150")
+def test_the_newest_generation_of_a_series_receiving_again_is_kept_for_the_next_one(retaining_node, tiny_model,
+                                                                                    share) -> None:  # noqa: ANN001
+    slices = series_slices(series="late-after-delivery", count=2, rows=ROWS)
+    [first] = _ready(retaining_node, slices)
+    worker, outbound = _pipeline(retaining_node)
+    assert worker.process(first) and outbound.send_due() == 4
+    assert store_all(retaining_node.port, [pixel_variant(slices[0])]) == [0]  # a late, corrected instance
+    assert retaining_node.runtime.purge_expired(now=time.time() + 2 * HOUR) == []
+    [second] = retaining_node.assemble_once(now=time.time() + 2 * HOUR)
+    assert second.generation == 2 and len(second.instances) == 2  # made from generation 1, which was kept
+    [purged] = retaining_node.runtime.purge_expired(now=time.time() + 3 * HOUR)  # now it may go
+    assert purged.ready.generation == 1 and second.folder.is_dir() and len(list(second.folder.glob("*.dcm"))) == 2
+
+
+@pytest.mark.req("SRS-150")
+@pytest.mark.parametrize("killed", ["before the audit entry", "after the audit entry"])
+def test_a_purge_killed_half_way_is_finished_once_and_nothing_is_analysed_again(retaining_node, tiny_model,
+                                                                               monkeypatch, killed) -> None:  # noqa: ANN001
+    [ready] = _ready(retaining_node, series_slices(series=f"killed-{killed[:6]}", count=2, rows=ROWS))
+    worker, outbound = _pipeline(retaining_node)
+    assert worker.process(ready) and outbound.send_due() == 4
+    trail = retaining_node.trail
+    real = type(trail).series_purged
+
+    def dies(self, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003 - SIGKILL at this point
+        if killed == "after the audit entry":
+            real(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(trail), "series_purged", dies)
+    with pytest.raises(KeyboardInterrupt):
+        retaining_node.runtime.purge_expired(now=time.time() + 2 * HOUR)
+    monkeypatch.setattr(type(trail), "series_purged", real)
+    assert not ready.folder.exists()  # the instances went first
+    analyses = len(events("Analysis Run"))
+    assert worker.run_once() == [] and len(events("Analysis Run")) == analyses  # not analysed again
+    assert retaining_node.runtime.purge_expired(now=time.time() + 2 * HOUR) != []
+    assert _leftovers(ready) == []
+    entries = _purges()  # at least once; the resumed pass says it resumed, with the counts of the first
+    assert len(entries) == (2 if killed == "after the audit entry" else 1)
+    assert "resumed" in entries[-1]["details"] and entries[-1]["details"]["instances_deleted"] == "2"
