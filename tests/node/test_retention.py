@@ -76,7 +76,7 @@ def _purges() -> list[dict]:
     return events("Received Series Purged")
 
 
-@pytest.mark.req("SRS-150")
+@pytest.mark.req("SRS-150", "SRS-151")
 def test_a_delivered_generation_is_purged_only_after_its_retention_once_and_its_numbers_are_never_reused(
         retaining_node, tiny_model, share) -> None:  # noqa: ANN001
     slices = series_slices(series="keep-then-purge", count=2, rows=ROWS)
@@ -86,6 +86,8 @@ def test_a_delivered_generation_is_purged_only_after_its_retention_once_and_its_
     delivered = sorted(p.relative_to(share) for p in share.rglob("*.dcm"))
     assert len(delivered) == 2
     seg_uid = str(pydicom.dcmread(share / delivered[0]).SOPInstanceUID)
+    [sr_path] = [share / p for p in delivered if p.name == "measurements.dcm"]
+    sr_uid = str(pydicom.dcmread(sr_path).SOPInstanceUID)
     now = time.time()
     # negative control: within the retention nothing goes
     assert retaining_node.runtime.purge_expired(now=now + HOUR - 60) == []
@@ -105,6 +107,10 @@ def test_a_delivered_generation_is_purged_only_after_its_retention_once_and_its_
     assert again.generation == 2 and worker.process(again) and outbound.send_due() == 4
     second = [p for p in share.rglob("*.dcm") if p.relative_to(share) not in delivered]
     assert len(second) == 2 and seg_uid not in {str(pydicom.dcmread(p).SOPInstanceUID) for p in second}
+    # it still says which result it replaces, though that result's files were purged (SRS-151)
+    [sr2] = [pydicom.dcmread(p) for p in second if p.name == "measurements.dcm"]
+    replaced = sr2.PredecessorDocumentsSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
+    assert replaced.ReferencedSOPInstanceUID == sr_uid and sr2.SeriesDescription.endswith(" #2 replaces #1")
 
 
 @pytest.mark.req("SRS-150")

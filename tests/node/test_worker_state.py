@@ -115,3 +115,42 @@ def test_a_generation_whose_analysis_was_interrupted_too_often_is_refused(ready_
     assert [e["details"]["error"] for e in events("Series Refused")] == ["DAI-999"]
     assert not list((spool() / "outbound" / "pending" / "scp").glob("*.json"))
     assert ready_markers(spool())
+
+
+@pytest.mark.dicom_tools
+@pytest.mark.req("SRS-151")
+def test_a_late_generation_says_which_result_it_replaces_and_a_first_one_replaces_none(ready_node, tiny_model,
+                                                                                       monkeypatch,
+                                                                                       dciodvfy) -> None:  # noqa: ANN001
+    from conftest import dciodvfy_errors
+    from device_ai.errors import InputRefused
+
+    slices = series_slices(series="state-lineage", count=2, rows=ROWS)
+    [first] = _ready(ready_node, slices)
+    worker = _worker(ready_node)
+    assert worker.process(first)
+    result = spool() / "work" / key_of(first) / "result"
+    seg1, sr1 = pydicom.dcmread(result / "segmentation.dcm"), pydicom.dcmread(result / "measurements.dcm")
+    assert "replaces" not in seg1.SeriesDescription and "PredecessorDocumentsSequence" not in sr1  # nothing before
+    [second] = _ready(ready_node, [pixel_variant(slices[0])])  # a late, corrected instance
+    real_analyze = Worker.analyze
+
+    def refused(self, ready, out) -> None:  # noqa: ANN001 - generation 2 refused: no result to replace
+        raise InputRefused("refused for the test")
+
+    monkeypatch.setattr(Worker, "analyze", refused)
+    assert worker.process(second)
+    monkeypatch.setattr(Worker, "analyze", real_analyze)
+    [third] = _ready(ready_node, [pixel_variant(slices[1])])
+    assert third.generation == 3 and worker.process(third)
+    result = spool() / "work" / key_of(third) / "result"
+    seg3, sr3 = pydicom.dcmread(result / "segmentation.dcm"), pydicom.dcmread(result / "measurements.dcm")
+    assert seg3.SeriesDescription.endswith(" #3 replaces #1") and sr3.SeriesDescription.endswith(" #3 replaces #1")
+    [study] = sr3.PredecessorDocumentsSequence
+    [series] = study.ReferencedSeriesSequence
+    [document] = series.ReferencedSOPSequence
+    assert study.StudyInstanceUID == sr1.StudyInstanceUID and series.SeriesInstanceUID == sr1.SeriesInstanceUID
+    assert (document.ReferencedSOPClassUID, document.ReferencedSOPInstanceUID) == (sr1.SOPClassUID, sr1.SOPInstanceUID)
+    assert seg3.SOPInstanceUID != seg1.SOPInstanceUID and sr3.SOPInstanceUID != sr1.SOPInstanceUID
+    assert dciodvfy_errors(dciodvfy, result / "measurements.dcm") == []
+    assert dciodvfy_errors(dciodvfy, result / "segmentation.dcm") == []

@@ -20,6 +20,7 @@ from device_ai.app.explanation import explain_into
 from device_ai.app.model import load_engine, model_object
 from device_ai.app.subjects import series_objects
 from device_ai.audit.entry import ANALYSIS_RUN, EXPLANATION
+from device_ai.dicom.lineage import Replaces
 from device_ai.errors import ConfigError
 
 EXPLAINED_SLICES = 3  # analyze --explain explains the three slices with the largest predicted area
@@ -33,6 +34,7 @@ class AnalysisRequest:
     threads: int | None = None
     explain: str | None = None  # a label name of the model
     uid_seed: str | None = None  # result UIDs derived from it (dicom.uids.derived_uids); random when None
+    replaces: Replaces | None = None  # the earlier result of the series this one replaces (the node)
 
 
 def analyze(ctx: Context, request: AnalysisRequest):  # noqa: ANN201 - inference.analyze.AnalysisResult
@@ -77,7 +79,8 @@ def _analyze(ctx: Context, log, request: AnalysisRequest, prepare: Callable[[], 
         return run_pipeline(request.input, request.out, engine, limits=ctx.read_limits(),
                             progress=ctx.progress("analyzing slices"), observe=recorder, loaded=loaded,
                             before_commit=before_commit,
-                            uid=derived_uids(request.uid_seed) if request.uid_seed is not None else None)
+                            uid=derived_uids(request.uid_seed) if request.uid_seed is not None else None,
+                            replaces=request.replaces)
 
 
 @dataclass(frozen=True)

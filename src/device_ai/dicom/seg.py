@@ -32,6 +32,7 @@ from pydicom.valuerep import PersonName
 
 from device_ai.atomic_io import Access
 from device_ai.dicom.series import CTSeries
+from device_ai.dicom.lineage import Replaces, describe
 from device_ai.dicom.uids import new_uid
 from device_ai.dicom.writer import write_dataset
 from device_ai.errors import OutputError
@@ -120,6 +121,7 @@ def build_seg(
     series_number: int = 300,
     device_serial_number: str = "DEMO-0001",
     uid: Callable[[str], str] | None = None,
+    replaces: Replaces | None = None,
 ) -> hd.seg.Segmentation:
     """A BINARY Segmentation (PS3.3 A.51) of ``labelmap`` (Z, R, C; 0 = background) over ``series``.
 
@@ -127,7 +129,8 @@ def build_seg(
     label map does not fit the series or the segments, or highdicom refuses the content.
     ``uid(role)`` gives the SEG's Series and SOP Instance UIDs (roles ``seg-series``,
     ``seg-instance``; :func:`device_ai.dicom.uids.derived_uids` makes them deterministic); new
-    random UIDs by default.
+    random UIDs by default. ``replaces``: the earlier result of the series this one replaces
+    (:mod:`device_ai.dicom.lineage`; its Series Description says so).
     """
     uid = uid or new_uid
     _check_inputs(series, labelmap, segments)
@@ -173,7 +176,7 @@ def build_seg(
                 content_label=CONTENT_LABEL,
                 content_creator_name=PersonName.from_named_components(
                     family_name=algorithm.manufacturer, given_name=algorithm.name),
-                series_description=f"{algorithm.name} {algorithm.version} segmentation"[:_LO_MAX],
+                series_description=describe(f"{algorithm.name} {algorithm.version} segmentation", replaces),
                 omit_empty_frames=True,
             )
     except (ValueError, TypeError) as exc:  # highdicom's validation errors

@@ -46,6 +46,7 @@ from pydicom.sr.codedict import codes
 from device_ai.atomic_io import Access
 from device_ai.dicom.seg import AlgorithmIdentity, SegmentSpec, _family
 from device_ai.dicom.series import CTSeries
+from device_ai.dicom.lineage import Replaces, describe
 from device_ai.dicom.uids import new_uid
 from device_ai.dicom.writer import write_dataset
 from device_ai.errors import OutputError
@@ -123,10 +124,13 @@ def build_sr(
     *,
     series_number: int = SR_SERIES_NUMBER,
     uid: Callable[[str], str] | None = None,
+    replaces: Replaces | None = None,
 ) -> hd.sr.Comprehensive3DSR:
     """The TID 1500 report of one analysis (see the module docstring). ``seg`` is the SEG of the
     same analysis; every segment named must be one of its segments with the same codes.
-    ``uid(role)`` gives the SR's Series, SOP Instance and tracking UIDs (new random UIDs by default)."""
+    ``uid(role)`` gives the SR's Series, SOP Instance and tracking UIDs (new random UIDs by default).
+    ``replaces``: the earlier result of the series this one replaces (:mod:`device_ai.dicom.lineage`:
+    its SR in the Predecessor Documents Sequence, the Series Description says so)."""
     uid = uid or new_uid
     described = {int(item.SegmentNumber): item for item in seg.SegmentSequence}
     for spec in [*(v.segment for v in volumes), lesion_segment]:
@@ -203,7 +207,9 @@ def build_sr(
                 manufacturer_model_name=algorithm.name[:_LO_MAX],
                 software_versions=algorithm.software_version,
                 device_serial_number=device.serial_number,
-                series_description=f"{algorithm.name} {algorithm.version} measurements"[:_LO_MAX],
+                series_description=describe(f"{algorithm.name} {algorithm.version} measurements", replaces),
+                previous_versions=([replaces.predecessor(series.datasets[0].StudyInstanceUID)]
+                                   if replaces is not None else None),
                 is_complete=True,  # every measurement the device makes for this series
                 is_verified=False,  # a machine result: no person has verified it
                 is_final=False,  # not the final clinical report

@@ -24,6 +24,7 @@ from device_ai.atomic_io import Access, atomic_write_bytes, atomic_write_text, s
 from device_ai.dicom.contract import InputContract
 from device_ai.errors import ContractViolation, OutputError
 from device_ai.dicom.reader import ReadLimits, collect_input_files
+from device_ai.dicom.lineage import Replaces
 from device_ai.dicom.seg import AlgorithmIdentity, SegmentSpec, build_seg, write_seg
 from device_ai.dicom.series import CTSeries, load_series
 from device_ai.dicom.sr import LesionFinding, SegmentVolume, build_sr, write_sr
@@ -95,7 +96,7 @@ def segment_volume(
 
 
 def build_report(engine: LockedEngine, series: CTSeries, seg, measurements: Measurements,  # noqa: ANN001, ANN201
-                 uid: Callable[[str], str] | None = None):
+                 uid: Callable[[str], str] | None = None, replaces: Replaces | None = None):
     """The TID 1500 SR of ``measurements`` (from :func:`measure`), referencing ``seg``."""
     specs = segment_specs(engine.manifest)
     counts = measurements.voxel_counts or {}
@@ -108,7 +109,7 @@ def build_report(engine: LockedEngine, series: CTSeries, seg, measurements: Meas
                              slices=tuple(range(lesion.slices[0], lesion.slices[1] + 1)),
                              diameter_slice=lesion.diameter_slice)
                for lesion in measurements.lesions]
-    return build_sr(series, seg, volumes, lesions, lesion_spec, algorithm_identity(engine), uid=uid)
+    return build_sr(series, seg, volumes, lesions, lesion_spec, algorithm_identity(engine), uid=uid, replaces=replaces)
 
 
 def preflight_outputs(engine: LockedEngine, series: CTSeries) -> None:
@@ -197,6 +198,7 @@ def analyze(
     loaded: Callable[[CTSeries], None] | None = None,
     before_commit: Callable[[Path, CTSeries, dict[str, Any]], list[str]] | None = None,
     uid: Callable[[str], str] | None = None,
+    replaces: Replaces | None = None,
 ) -> AnalysisResult:
     """Analyze one CT series (a file or a folder) into ``out_dir`` (which must not exist or be empty).
 
@@ -205,6 +207,8 @@ def analyze(
     staging folder but before they become visible (extra outputs, the audit entry); it returns
     the names of any files it added. If it raises, nothing is kept. ``uid(role)`` gives the
     result UIDs (:func:`device_ai.dicom.uids.derived_uids`: deterministic; random by default).
+    ``replaces``: the earlier result of the series that this one replaces (the node's late
+    instances; :mod:`device_ai.dicom.lineage`).
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -217,8 +221,9 @@ def analyze(
         loaded(series)
     labels = segment_volume(engine, series.hu, series_spacing(series), progress, observe)
     measurements = measure(labels, series_spacing(series), label_defs=engine.manifest.labels)
-    seg = build_seg(series, labels, segment_specs(engine.manifest), algorithm_identity(engine), uid=uid)
-    report = build_report(engine, series, seg, measurements, uid=uid)
+    seg = build_seg(series, labels, segment_specs(engine.manifest), algorithm_identity(engine), uid=uid,
+                    replaces=replaces)
+    report = build_report(engine, series, seg, measurements, uid=uid, replaces=replaces)
     with staged_directory(out_dir, access=Access.PUBLIC) as stage:
         try:
             outputs = [SEG_NAME]

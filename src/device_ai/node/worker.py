@@ -26,7 +26,11 @@ A generation is *ready* (marker, not taken), *analyzing* (claim.json, no outcome
 no done.json is queued again (idempotent: entries are created once); one without a result is
 analysed again with the same result UIDs, derived from (series pseudonym, generation), so a
 re-run never produces a second, different result for one generation, and generation N+1 never
-reuses generation N's UIDs. Only announced markers are taken (their Series Ready entry is
+reuses generation N's UIDs. A result of generation N made after an earlier generation M of the
+series produced one says it replaces it (:mod:`device_ai.dicom.lineage`: Series Descriptions
+ending ``#N replaces #M``, M's SR in the SR's Predecessor Documents Sequence); the generations
+with a result are kept in ``series/<S>/.results``, which the retention keeps like the counter.
+Only announced markers are taken (their Series Ready entry is
 durable), so the Analysis Run entry follows it in the trail.
 
 Results made while no destination was configured stay in ``work/K/result/``; when the node
@@ -48,6 +52,7 @@ import time
 from pathlib import Path
 
 from device_ai.app.context import Context
+from device_ai.dicom.lineage import Replaces
 from device_ai.errors import DeviceAIError, InputRefused
 from device_ai.node.outbound import COMPREHENSIVE_3D_SR_STORAGE, SEG_STORAGE, Outbound, ResultFile
 from device_ai.node.spool import (Ready, _create_once, _make_dir, _names, _private, _write_durably, generation_name,
@@ -55,6 +60,7 @@ from device_ai.node.spool import (Ready, _create_once, _make_dir, _names, _priva
 
 LOG = logging.getLogger("device_ai.node.worker")
 RETRY_AFTER_ERROR_S = 30.0
+RESULTS = ".results"  # in the series' spool folder: the generations that produced a result (kept after a purge)
 
 
 def key_of(ready: Ready) -> str:
@@ -63,7 +69,11 @@ def key_of(ready: Ready) -> str:
 
 def uid_seed(ready: Ready) -> str:
     """The seed of a generation's result UIDs: the series' keyed pseudonym and the generation."""
-    return f"device_ai node result/{ready.series}/{ready.generation}"
+    return generation_seed(ready.series, ready.generation)
+
+
+def generation_seed(series: str, generation: int) -> str:
+    return f"device_ai node result/{series}/{generation}"
 
 
 def generation_state(root: Path, key: str) -> str | None:
@@ -155,6 +165,7 @@ class Worker:
                 LOG.exception("analysis of %s failed", key)
                 self._error(work, key, starts, "DAI-999", f"internal error: {type(exc).__name__}")
                 return False
+        self._record_result(ready)
         files = self._result_files(result)
         self.outbound.enqueue(key, study=ready.study, series=ready.series, generation=ready.generation, files=files)
         _create_once(work / "done.json", json.dumps({"generation": ready.generation, "utc": utc_text(time.time()),
@@ -204,10 +215,29 @@ class Worker:
         return queued
 
     def analyze(self, ready: Ready, out: Path) -> None:
-        """The device's audited analyze action on the generation's folder (hidden files skipped)."""
+        """The device's audited analyze action on the generation's folder (hidden files skipped);
+        a result made after an earlier generation's result says which one it replaces."""
         from device_ai.app.analysis import AnalysisRequest, analyze
 
-        analyze(self.ctx, AnalysisRequest(input=ready.folder, out=out, uid_seed=uid_seed(ready)))
+        analyze(self.ctx, AnalysisRequest(input=ready.folder, out=out, uid_seed=uid_seed(ready),
+                                          replaces=self.replaced_by(ready)))
+
+    def replaced_by(self, ready: Ready) -> Replaces | None:
+        """The newest earlier generation of the series that has a result (kept in the series'
+        ``.results`` after its files are purged): the result ``ready``'s analysis replaces."""
+        earlier = [n for n in result_generations(self.root, ready.series) if n < ready.generation]
+        if not earlier:
+            return None
+        previous = max(earlier)
+        return Replaces(number=ready.generation, previous=previous,
+                        previous_seed=generation_seed(ready.series, previous))
+
+    def _record_result(self, ready: Ready) -> None:
+        """Add the generation to the series' ``.results`` (idempotent; before its results are queued)."""
+        known = result_generations(self.root, ready.series)
+        if ready.generation not in known:
+            _write_durably(self.root / "series" / ready.series / RESULTS,
+                           json.dumps(sorted({*known, ready.generation})).encode())
 
     def _error(self, work: Path, key: str, starts: int, code: str, message: str) -> None:
         # a handled failure is not a crash: give the start back
@@ -231,6 +261,14 @@ class Worker:
             except Exception:
                 LOG.exception("worker pass failed; retrying")
             stop.wait(poll_s)
+
+
+def result_generations(root: Path, series: str) -> list[int]:
+    """The generations of ``series`` that produced a result (``series/<S>/.results``)."""
+    try:
+        return [int(n) for n in json.loads((Path(root) / "series" / series / RESULTS).read_bytes())]
+    except (OSError, ValueError, TypeError):
+        return []
 
 
 def _starts(work: Path) -> int:
