@@ -4,52 +4,71 @@ before the first slice is read, each reason with its own message."""
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
-from device_ai.errors import ConfigError, DependencyMissing, OutputRefused
+from device_ai.dicom.paths import length_problem, path_problem, status
+from device_ai.errors import ConfigError, DependencyMissing, DicomReadError, OutputRefused
 
 
-def check_path_names(path: Path, option: str) -> None:
-    """Each component within the file system's name limit: an over-long name is the user's to
-    fix, not an internal error when the first file is written."""
-    absolute = Path(path).absolute()
-    existing = absolute
-    while not os.path.lexists(existing) and existing != existing.parent:
-        existing = existing.parent
+# Room kept under an output folder for what the device writes inside it: one more name of the
+# usual NAME_MAX (255) and its separator; the deepest output, anonymize's keyed
+# <patient>/<study>/<series>/<instance>.dcm, takes at most 20+45+45+49 = 159 bytes.
+ROOM_INSIDE_BYTES = 256
+# Bytes the longest sibling named after an output adds to its name: the atomic temporary file of
+# the crosswalk's pending name, ".{.NAME.pending}.XXXXXXXX.tmp" (23; a staging folder adds 18).
+SIBLING_EXTRA_BYTES = 24
+
+
+def check_path_names(path: Path, option: str, *, room_inside: int = 0, sibling_extra: int = 0) -> None:
+    """The whole path and each of its names within the system's limits, with ``room_inside``
+    bytes left for what is written under it and ``sibling_extra`` for a temporary name beside
+    it (``paths.length_problem``): an over-long path is the user's to fix, refused before any
+    work, not an internal error when the first file is written."""
+    problem = length_problem(path, room_inside=room_inside, sibling_extra=sibling_extra)
+    if problem is not None:
+        raise OutputRefused(f"{option}: {problem}", hint=f"choose a shorter {option} path")
+
+
+def _status(path: Path, option: str, *, follow_links: bool = False) -> os.stat_result | None:
+    """``paths.status`` of an output path: what keeps it from being looked at is an output refusal."""
     try:
-        name_max = os.pathconf(existing if existing.is_dir() else existing.parent, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        name_max = 255
-    for part in absolute.parts:
-        if len(os.fsencode(part)) > name_max:
-            raise OutputRefused(f"{option}: the name {part[:40]}... is {len(os.fsencode(part))} bytes long; this file "
-                                f"system allows {name_max}", hint=f"choose a shorter {option} path")
+        return status(path, follow_links=follow_links)
+    except DicomReadError as exc:
+        raise OutputRefused(f"{option}: {exc.message}", hint=exc.hint) from exc
 
 
 def check_output_folder(out: Path, option: str = "--out") -> None:
     """``out`` must be a folder that does not exist yet or is empty, under a writable location;
     not a symbolic link (publication renames a new folder into place: it would replace the link)."""
     out = Path(out)
-    check_path_names(out, option)
-    if out.is_symlink():
+    check_path_names(out, option, room_inside=ROOM_INSIDE_BYTES, sibling_extra=SIBLING_EXTRA_BYTES)
+    info = _status(out, option)
+    if info is not None and stat.S_ISLNK(info.st_mode):
         raise OutputRefused(f"{option} {out} is a symbolic link; results are published by renaming a new folder "
                             "into place, which would replace the link instead of writing where it points",
                             hint=f"give {option} the real folder path ({out.resolve()})")
-    if out.exists() and not out.is_dir():
+    if info is not None and not stat.S_ISDIR(info.st_mode):
         raise OutputRefused(f"{option} {out} is a file, not a folder",
                           hint=f"give {option} a folder path that does not exist yet")
-    if out.is_dir() and any(out.iterdir()):
-        raise OutputRefused(f"{option} folder {out} already exists and is not empty",
-                          hint=f"choose a new {option} folder; results are never overwritten")
+    if info is not None:
+        try:
+            empty = next(os.scandir(out), None) is None
+        except OSError as exc:
+            raise OutputRefused(f"{option}: {path_problem(out, exc)}", hint=f"choose a new {option} folder") from exc
+        if not empty:
+            raise OutputRefused(f"{option} folder {out} already exists and is not empty",
+                              hint=f"choose a new {option} folder; results are never overwritten")
     check_writable_location(out.parent if out.parent != out else out, option)
 
 
 def check_output_file(path: Path, option: str = "--out") -> None:
     """``path`` will be written (atomically): it must not be a folder, its location writable."""
     path = Path(path)
-    check_path_names(path, option)
-    if path.is_dir():
+    check_path_names(path, option, sibling_extra=SIBLING_EXTRA_BYTES)
+    info = _status(path, option, follow_links=True)
+    if info is not None and stat.S_ISDIR(info.st_mode):
         raise OutputRefused(f"{option} {path} is a folder, not a file", hint=f"give {option} a file path")
     check_writable_location(path.parent, option)
 
@@ -57,10 +76,11 @@ def check_output_file(path: Path, option: str = "--out") -> None:
 def check_writable_location(folder: Path, option: str) -> None:
     """The nearest existing folder at or above ``folder`` accepts a new entry (probed, because
     permissions alone do not show a read-only file system, and root passes every access check)."""
+    check_path_names(folder, option, room_inside=ROOM_INSIDE_BYTES)
     existing = Path(folder).absolute()
-    while not existing.exists():
+    while (info := _status(existing, option, follow_links=True)) is None:
         existing = existing.parent
-    if not existing.is_dir():
+    if not stat.S_ISDIR(info.st_mode):
         raise OutputRefused(f"{option}: {existing} is a file, so nothing can be created under it",
                           hint=f"give {option} a path under a folder")
     try:

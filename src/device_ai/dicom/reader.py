@@ -47,6 +47,7 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from device_ai.dicom.paths import path_hint, path_problem, shown, status
 from device_ai.errors import DicomReadError, ReadLimitExceeded
 
 UNDEFINED = 0xFFFFFFFF
@@ -72,6 +73,7 @@ _EXPLICIT_BE = "1.2.840.10008.1.2.2"
 MAX_PROBLEM_LINES = 20  # lines of an InputRefused's problems, then one "and N more problems" line
 _NOT_DICOM_HINT = "pass DICOM Part 10 files (as exported by a modality or PACS)"
 _CRAFTED_HINT = "the file is corrupt, truncated or crafted; it was not parsed"
+_LINK_HINT = "copy the files into the folder instead of linking them"
 # What pydicom is known to raise on malformed input (its documentation names only
 # InvalidDicomError/TypeError; issues #2330, #2332 and fuzzing harnesses show the rest).
 _PARSER_ERRORS = (
@@ -456,16 +458,17 @@ def read_dataset(path: Path, limits: ReadLimits = ReadLimits(), *, stop_before_p
                              f"{type(exc).__name__}: {_one_line(exc)})", hint=_NOT_DICOM_HINT) from exc
 
 
-def _link_problem(path: Path, root: Path, what: str) -> str | None:
-    """Why ``path`` may not be read: a symbolic link that leads outside ``root``, or one that cannot
-    be resolved at all (a link loop: ``resolve`` raises RuntimeError before Python 3.13)."""
-    if not path.is_symlink():
+def _link_problem(path: Path, info: os.stat_result, root: Path, what: str) -> str | None:
+    """Why ``path`` (whose ``lstat`` is ``info``) may not be read: a symbolic link that leads
+    outside ``root``, or one that cannot be resolved at all (a link loop: ``resolve`` raises
+    RuntimeError before Python 3.13)."""
+    if not stat.S_ISLNK(info.st_mode):
         return None
     try:
         inside = path.resolve().is_relative_to(root)
     except (RuntimeError, OSError):
-        return f"{path} is a symbolic link loop"
-    return None if inside else f"{path} is a link to a {what} outside the input folder"
+        return f"{shown(path)} is a symbolic link loop"
+    return None if inside else f"{shown(path)} is a link to a {what} outside the input folder"
 
 
 def collect_input_files(input_path: Path, limits: ReadLimits = ReadLimits()) -> list[Path]:
@@ -474,44 +477,67 @@ def collect_input_files(input_path: Path, limits: ReadLimits = ReadLimits()) -> 
     DICOMDIR files are skipped: file-set paths are never followed (PS3.10 §8;
     CVE-2026-32711). Symbolic links (files or folders) that lead outside the input folder are
     refused, every one of them named in ``problems``; links to folders inside it are not
-    followed (their files are listed anyway). More than ``max_files`` files is refused.
+    followed (their files are listed anyway). An entry that cannot be looked at, or a folder
+    that cannot be listed (a path longer than the system allows, no permission:
+    :func:`paths.status`), is refused the same way, never skipped: a slice left out would
+    change the series. More than ``max_files`` files is refused.
     """
     input_path = Path(input_path)
-    if input_path.is_file():
+    info = status(input_path, follow_links=True)
+    if info is None:
+        raise DicomReadError(f"input {shown(input_path)} does not exist",
+                             hint="pass a DICOM file or a folder of one series")
+    if not stat.S_ISDIR(info.st_mode):
         if input_path.name.upper() == "DICOMDIR":
-            raise DicomReadError(f"{input_path} is a DICOMDIR (a file-set index, not an image)",
+            raise DicomReadError(f"{shown(input_path)} is a DICOMDIR (a file-set index, not an image)",
                                  hint="pass the folder that holds the series' image files")
-        return [input_path]
-    if not input_path.is_dir():
-        raise DicomReadError(f"input {input_path} does not exist", hint="pass a DICOM file or a folder of one series")
+        return [input_path]  # not a regular file: read_dataset says so
     root = input_path.resolve()
     files: list[Path] = []
-    escaping: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(input_path):
-        for dirname in sorted(dirnames):
-            problem = _link_problem(Path(dirpath) / dirname, root, "folder")
-            if problem:
-                escaping.append(problem)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    problems: list[str] = []
+    hints: dict[str, None] = {}  # in the order found, once each
+
+    def refuse(problem: str, hint: str) -> None:
+        problems.append(problem)
+        hints[hint] = None
+
+    def looked_at(path: Path, what: str) -> bool:
+        """Whether ``path`` may be read (else its problem is recorded)."""
+        try:
+            info = status(path)
+        except DicomReadError as exc:
+            refuse(exc.message, exc.hint or "")
+            return False
+        problem = _link_problem(path, info, root, what) if info is not None else None
+        if problem:
+            refuse(problem, _LINK_HINT)
+        return problem is None
+
+    def unlistable(exc: OSError) -> None:
+        refuse(f"{path_problem(exc.filename, exc)} (a folder that cannot be listed)", path_hint(exc))
+
+    for dirpath, dirnames, filenames in os.walk(input_path, onerror=unlistable):
+        # a refused folder is not listed (one problem line each; walk never follows links anyway)
+        dirnames[:] = [d for d in sorted(dirnames) if looked_at(Path(dirpath) / d, "folder")]
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for filename in sorted(filenames):
             if filename.startswith(".") or filename.upper() == "DICOMDIR":
                 continue
             path = Path(dirpath) / filename
-            problem = _link_problem(path, root, "file")
-            if problem:
-                escaping.append(problem)
+            if not looked_at(path, "file"):
                 continue
             files.append(path)
             if len(files) > limits.max_files:
                 raise ReadLimitExceeded(f"input holds more than {limits.max_files} files",
                                         hint="pass one series folder, or raise max_files in the configuration")
-    if escaping:
-        others = len(escaping) - 1
-        more = f" (and {others} more such link{'s' if others > 1 else ''})" if others else ""
-        cut = len(escaping) - MAX_PROBLEM_LINES
-        listed = tuple(escaping[:MAX_PROBLEM_LINES]) + ((f"and {cut} more problems",) if cut > 0 else ())
-        raise DicomReadError(escaping[0] + more, problems=listed,
-                             hint="copy the files into the folder instead of linking them")
+    if problems:
+        others = len(problems) - 1
+        such = "link" if list(hints) == [_LINK_HINT] else "problem"
+        more = f" (and {others} more such {such}{'s' if others > 1 else ''})" if others else ""
+        cut = len(problems) - MAX_PROBLEM_LINES
+        listed = tuple(problems[:MAX_PROBLEM_LINES]) + ((f"and {cut} more problems",) if cut > 0 else ())
+        raise DicomReadError(problems[0] + more, problems=listed, hint="; ".join(hints))
     if not files:
-        raise DicomReadError(f"folder {input_path} holds no files", hint="pass a folder that holds one CT series")
+        raise DicomReadError(f"folder {shown(input_path)} holds no files",
+                             hint="pass a folder that holds one CT series")
     return sorted(files)

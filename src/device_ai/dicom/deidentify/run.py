@@ -67,6 +67,7 @@ from device_ai.dicom.deidentify.marking import mark, new_file_meta
 from device_ai.dicom.deidentify.options import Option
 from device_ai.dicom.deidentify.rules import load_rule_table
 from device_ai.dicom.deidentify.safe_private import load_safe_private
+from device_ai.dicom.paths import path_problem, status
 from device_ai.dicom.reader import ReadLimits, read_dataset
 from device_ai.dicom.writer import part10_bytes_with_meta
 from device_ai.errors import (AuditError, DeidentificationConfigError, DicomReadError, OutputError,
@@ -82,6 +83,9 @@ _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW",
 # Opening an input to copy it into the quarantine: never blocks on a FIFO that replaced it
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 _COPY_CHUNK = 1024 * 1024
+# Quarantined without a copy: refused before opening, or never a file that could be read
+_NOT_COPIED = frozenset({"not-regular-file", "over-size-limit", "link-outside-input", "link-loop", "unreadable",
+                         "unreadable-folder"})
 MAX_LEAK_LINES = 20  # per withheld file in the published report (the quarantine index lists all)
 
 # Why a file was not de-identified: the code and the fixed text the published report carries
@@ -94,6 +98,8 @@ REASON_CODES: dict[str, str] = {
     "read-limit": "exceeds a configured reading limit (elements, value size, nesting, inflation)",
     "link-outside-input": "a symbolic link leading outside the input folder; not followed",
     "link-loop": "a symbolic link that cannot be resolved (a link loop); not followed",
+    "unreadable-folder": "a folder that could not be looked at or listed (a path longer than the system allows, "
+                         "no permission); its files were not read",
     "not-composite": "not a composite instance (no SOP Class or SOP Instance UID)",
     "unknown-transfer-syntax": "transfer syntax not known",
     "missing-identity": "no Patient ID, Study, Series or SOP Instance UID to name the output by",
@@ -298,7 +304,7 @@ class Deidentifier:
         self.policy = Policy(self.table, frozenset(config.options) | {Option.BASIC}, load_safe_private())
         self.engine = Engine(self.policy)
         self.replacer = KeyedReplacer(config.secret if config.secret is not None else site_secret())
-        self._unfollowable: dict[Path, str] = {}
+        self._unfollowable: dict[Path, tuple[str, str]] = {}
         self._incoming: Path | None = None  # where _process writes the outputs of a run
 
     def deidentify(self, ds: Dataset) -> tuple[Dataset, bytes, FileState, list[Leak]]:
@@ -414,8 +420,7 @@ class Deidentifier:
         before = tuple(len(mapping.order) for mapping in logged) if logged else ()
         try:
             if path in self._unfollowable:
-                code = self._unfollowable[path]
-                raise _Quarantine(code, REASON_CODES[code])
+                raise _Quarantine(*self._unfollowable[path])
             refusal = _refuse_before_opening(path, self.config.limits)
             if refusal is not None:
                 raise _Quarantine(*refusal)
@@ -616,9 +621,11 @@ def _refuse_before_opening(path: Path, limits: ReadLimits) -> tuple[str, str] | 
     """A reason code when ``path`` must not be opened: not a regular file (``stat`` never opens
     it, so a FIFO cannot block the run), or larger than the limit (never read)."""
     try:
-        info = os.stat(path)
-    except OSError as exc:
-        return "unreadable", f"cannot stat the file ({exc.strerror or type(exc).__name__})"
+        info = status(path, follow_links=True)
+    except DicomReadError as exc:
+        return "unreadable", exc.message
+    if info is None:
+        return "unreadable", "the file is gone (no such file)"
     if not stat.S_ISREG(info.st_mode):
         return "not-regular-file", "not a regular file (a FIFO, device or socket)"
     if info.st_size > limits.max_file_bytes:
@@ -627,33 +634,58 @@ def _refuse_before_opening(path: Path, limits: ReadLimits) -> tuple[str, str] | 
 
 
 def collect_entries(input_path: Path, limits: ReadLimits, files: list[Path], skipped: list[Skipped],
-                    unfollowable: dict[Path, str]) -> None:
+                    unfollowable: dict[Path, tuple[str, str]]) -> None:
     """Append the files of one input to ``files`` and every other entry to ``skipped``.
 
     Like ``reader.collect_input_files`` (sorted, DICOMDIR never followed, no link leading
-    outside the input followed), but per file: a link that leads outside the input, or a link
-    loop, goes into ``unfollowable`` with its quarantine code and is quarantined unread, not a
-    refusal of the whole run; hidden files and DICOMDIR are counted, not silently left out.
-    More than ``max_files`` files is refused."""
+    outside the input followed), but per entry: a link that leads outside the input, a link
+    loop, or a folder that cannot be looked at or listed (a path longer than the system allows,
+    no permission: ``paths.status``) goes into ``unfollowable`` with its quarantine code and
+    reason and is quarantined unread, not a refusal of the whole run; hidden files and DICOMDIR
+    are counted, not silently left out. An input that cannot be looked at itself, or more than
+    ``max_files`` files, is refused."""
     input_path = Path(input_path)
-    if input_path.is_file() or (input_path.exists() and not input_path.is_dir()):
+    info = status(input_path, follow_links=True)
+    if info is None:
+        raise DicomReadError(f"input {input_path} does not exist", hint="pass DICOM files or folders")
+    if not stat.S_ISDIR(info.st_mode):
         if input_path.name.upper() == "DICOMDIR":
             skipped.append(Skipped(input_path, "dicomdir"))
         else:
             files.append(input_path)
         return
-    if not input_path.is_dir():
-        raise DicomReadError(f"input {input_path} does not exist", hint="pass DICOM files or folders")
     root = input_path.resolve()
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(input_path):
+
+    def add(path: Path) -> None:
+        found.append(path)
+        if len(found) > limits.max_files:
+            raise ReadLimitExceeded(f"input holds more than {limits.max_files} files",
+                                    hint="pass fewer files at once, or raise max_files in the configuration")
+
+    def quarantine_unread(path: Path, code: str, reason: str) -> None:
+        unfollowable[path] = (code, reason)
+        add(path)
+
+    def unlistable(exc: OSError) -> None:  # os.walk would skip the folder silently
+        quarantine_unread(Path(exc.filename), "unreadable-folder", path_problem(exc.filename, exc))
+
+    for dirpath, dirnames, filenames in os.walk(input_path, onerror=unlistable):
         here = Path(dirpath)
+        kept = []
         for dirname in sorted(dirnames):
             if dirname.startswith("."):
                 skipped.append(Skipped(here / dirname, "hidden"))
-            elif (here / dirname).is_symlink():
+                continue
+            try:
+                entry = status(here / dirname)
+            except DicomReadError as exc:  # not looked at: not listed either (one quarantine entry)
+                quarantine_unread(here / dirname, "unreadable-folder", exc.message)
+                continue
+            if entry is not None and stat.S_ISLNK(entry.st_mode):
                 skipped.append(Skipped(here / dirname, "link-to-folder"))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            kept.append(dirname)
+        dirnames[:] = kept
         for filename in sorted(filenames):
             path = here / filename
             if filename.startswith("."):
@@ -663,19 +695,22 @@ def collect_entries(input_path: Path, limits: ReadLimits, files: list[Path], ski
             else:
                 link = _link_code(path, root)
                 if link is not None:
-                    unfollowable[path] = link
-                found.append(path)
-                if len(found) > limits.max_files:
-                    raise ReadLimitExceeded(f"input holds more than {limits.max_files} files",
-                                            hint="pass fewer files at once, or raise max_files in the configuration")
+                    quarantine_unread(path, link, REASON_CODES[link])
+                else:
+                    add(path)
     if not found and not skipped:
         raise DicomReadError(f"folder {input_path} holds no files", hint="pass DICOM files or folders")
     files.extend(sorted(found))
 
 
 def _link_code(path: Path, root: Path) -> str | None:
-    """The quarantine code of a symbolic link that must not be followed, or None."""
-    if not path.is_symlink():
+    """The quarantine code of a symbolic link that must not be followed, or None (also when
+    ``path`` cannot be looked at: ``_refuse_before_opening`` quarantines it with the reason)."""
+    try:
+        info = status(path)
+    except DicomReadError:
+        return None
+    if info is None or not stat.S_ISLNK(info.st_mode):
         return None
     try:
         return None if path.resolve().is_relative_to(root) else "link-outside-input"
@@ -861,7 +896,7 @@ def _write_quarantine(folder: Path, result: RunResult, limits: ReadLimits = Read
     for position, item in enumerate(result.quarantined):
         copied = None
         original = None
-        if item.code not in ("not-regular-file", "over-size-limit", "link-outside-input", "link-loop", "unreadable"):
+        if item.code not in _NOT_COPIED:
             original = _read_regular(item.source, limits)
         if original is not None:
             digest = original[1]
