@@ -187,3 +187,31 @@ def test_a_purge_killed_half_way_is_finished_once_and_nothing_is_analysed_again(
     entries = _purges()  # at least once; the resumed pass says it resumed, with the counts of the first
     assert len(entries) == (2 if killed == "after the audit entry" else 1)
     assert "resumed" in entries[-1]["details"] and entries[-1]["details"]["instances_deleted"] == "2"
+
+
+@pytest.mark.req("SRS-150", "SRS-152")
+def test_a_dead_letter_is_kept_until_requeued_then_delivered_and_purged(retaining_node, tiny_model, backup,
+                                                                        capsys) -> None:  # noqa: ANN001
+    from device_ai.cli import main
+
+    [ready] = _ready(retaining_node, series_slices(series="requeue-me", count=2, rows=ROWS))
+    worker, outbound = _pipeline(retaining_node)
+    assert worker.process(ready)
+    backup.rmdir()  # the backup share unmounted: its two results are dead-lettered after one attempt
+    assert outbound.send_due() == 2
+    dead = spool() / "outbound" / "dead" / "backup"
+    assert len(list(dead.glob("*.json"))) == 2
+    assert main(["requeue", "--destination", "nowhere"]) == 2  # a typed refusal, nothing moved
+    assert "no destination named 'nowhere'" in capsys.readouterr().err and len(list(dead.glob("*.json"))) == 2
+    backup.mkdir()  # fixed
+    assert main(["requeue"]) == 0
+    assert "2 dead letter(s) requeued" in capsys.readouterr().out and list(dead.glob("*.json")) == []
+    requeued = events("Result Re-Queued")
+    assert len(requeued) == 2 and all(e["action"] == "U" and e["details"]["destination"] == "backup"
+                                      for e in requeued)
+    entry = json.loads(next((spool() / "outbound" / "pending" / "backup").glob("*.json")).read_text())
+    assert entry["attempts"] == 0 and entry["requeued"][0]["attempts"] == 1 and entry["errors"]  # history kept
+    assert outbound.send_due() == 2 and len(list(backup.rglob("*.dcm"))) == 2
+    assert main(["requeue"]) == 0 and "no dead letters to requeue" in capsys.readouterr().out
+    [purged] = retaining_node.runtime.purge_expired(now=time.time() + 2 * HOUR)
+    assert purged.outcome.kind == "delivered" and _leftovers(ready) == []

@@ -100,6 +100,9 @@ def render(status: dict[str, Any]) -> list[str]:
             else:
                 lines.append(f"{title}: {item['destination']} {item['result']} after {item['attempts']} attempt(s): "
                              f"{item['reason']} ({item['utc']})")
+    if status["dead_letters"]:
+        lines.append("dead letters are kept until sent: once the destination works again, run "
+                     "`device-ai requeue` (or `device-ai requeue --destination NAME`)")
     model = status["model"]
     if "error" in model:
         lines.append(f"model: {model['path']}: {model['error']}")

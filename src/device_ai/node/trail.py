@@ -14,8 +14,8 @@ from __future__ import annotations
 import threading
 
 from device_ai.audit.entry import (APPLICATION_ACTIVITY, APPLICATION_START, APPLICATION_STOP, DICOM_ASSOCIATION,
-                                   INSTANCES_TRANSFERRED, RESULT_DEAD_LETTERED, SERIES_PURGED, SERIES_READY,
-                                   SERIES_REFUSED, AuditObject, Outcome)
+                                   INSTANCES_TRANSFERRED, RESULT_DEAD_LETTERED, RESULT_REQUEUED, SERIES_PURGED,
+                                   SERIES_READY, SERIES_REFUSED, AuditObject, Outcome)
 from device_ai.node.spool import InstanceKey, Ready
 
 HOT_FOLDER = "hot folder"  # the source of what device-ai watch takes or rejects
@@ -125,6 +125,13 @@ class NodeTrail:
         details["response" if ok else "reason"] = reason
         self._append(INSTANCES_TRANSFERRED, action="R", outcome=Outcome.SUCCESS if ok else Outcome.MINOR_FAILURE,
                      objects=_result_objects(entry), details=details)
+
+    def result_requeued(self, entry: dict, destination: str, *, attempts: int) -> None:
+        """The operator sent a dead-lettered result again (``device-ai requeue``; action U)."""
+        self._append(RESULT_REQUEUED, action="U", objects=_result_objects(entry),
+                     details={"destination": destination, "generation": str(entry["generation"]),
+                              "result": entry["role"], "failed_attempts": str(attempts),
+                              "last_error": str(entry.get("last_error", ""))[:200]})
 
     def result_dead_lettered(self, entry: dict, destination, *, reason: str) -> None:  # noqa: ANN001
         self._append(RESULT_DEAD_LETTERED, action="R", outcome=Outcome.SERIOUS_FAILURE, objects=_result_objects(entry),
