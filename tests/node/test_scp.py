@@ -72,6 +72,21 @@ def test_the_running_scp_negotiates_exactly_the_declared_lists(node) -> None:
 
 
 @pytest.mark.req("SRS-091")
+def test_the_declared_list_is_the_requirements_lossless_six() -> None:
+    # Pinned here, not read from the code: a lossy or big-endian syntax added to the code's list
+    # would otherwise also be "negotiated exactly as declared" by the test above.
+    assert set(services.ACCEPTED_TRANSFER_SYNTAXES) == {
+        "1.2.840.10008.1.2",  # Implicit VR Little Endian
+        "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
+        "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
+        "1.2.840.10008.1.2.5",  # RLE Lossless
+        "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+        "1.2.840.10008.1.2.4.90",  # JPEG 2000 Image Compression (Lossless Only)
+    }
+    assert len(services.ACCEPTED_TRANSFER_SYNTAXES) == 6
+
+
+@pytest.mark.req("SRS-091")
 def test_every_accepted_transfer_syntax_is_decodable_here() -> None:
     for syntax in services.ACCEPTED_TRANSFER_SYNTAXES:
         decoder = get_decoder(syntax)

@@ -83,3 +83,35 @@ def test_unreadable_or_half_tls_configuration_is_refused_at_start(monkeypatch, p
     node_env(monkeypatch, node_tls_cert_file=pki / "server.pem", node_tls_key_file=pki / "missing.key")
     with pytest.raises(ConfigError, match="TLS files"):
         NodeServer(context())
+
+
+@pytest.mark.req("SRS-099")
+def test_without_a_ca_file_tls_is_required_but_no_client_certificate(make_node, pki) -> None:
+    node = make_node(node_tls_cert_file=pki / "server.pem", node_tls_key_file=pki / "server.key")
+    assoc = associate(node.port, tls_args=(_client(pki, certificate=False), "127.0.0.1"))
+    assert assoc.is_established  # no CA file: the peer is not asked for a certificate
+    try:
+        assert assoc.send_c_echo().Status == 0x0000
+    finally:
+        assoc.release()
+    assert not associate(node.port).is_established  # still TLS only
+
+
+@pytest.mark.req("SRS-099")
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("version", ["TLSv1_1", "TLSv1_2 (control)"])
+def test_tls_below_1_2_is_refused(make_node, pki, version) -> None:  # noqa: ANN001
+    node = make_node(node_tls_cert_file=pki / "server.pem", node_tls_key_file=pki / "server.key")
+    assert node.ssl_context.minimum_version >= ssl.TLSVersion.TLSv1_2
+    client = _client(pki, certificate=False)
+    client.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    client.maximum_version = getattr(ssl.TLSVersion, version.split()[0])
+    if version.startswith("TLSv1_1"):
+        client.set_ciphers("DEFAULT:@SECLEVEL=0")  # so that only the node's floor can refuse it (checked:
+        # this client completes a TLS 1.1 handshake with a server whose floor is lower)
+    assoc = associate(node.port, tls_args=(client, "127.0.0.1"))
+    established = assoc.is_established
+    if established:
+        assoc.release()
+    assert established == (version != "TLSv1_1")
+
