@@ -95,7 +95,10 @@ def test_success_is_sent_only_after_file_and_folder_fsync(make_node, recorded_op
             return temp
         monkeypatch.setattr(Spool, "write_temp", write_temp)
     elif mutation == "no folder fsync":
+        from device_ai import atomic_io
+
         monkeypatch.setattr(spool_module, "fsync_directory", lambda folder: None)
+        monkeypatch.setattr(atomic_io, "fsync_directory", lambda folder: None)  # spool's replace_durably
     node = make_node()
     assert store_all(node.port, series_slices(count=3)) == [0, 0, 0]
     problems = durability_violations(recorded_ops)

@@ -64,7 +64,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from device_ai.atomic_io import fsync_directory, write_once
+from device_ai.atomic_io import fsync_directory, replace_durably, write_once
 from device_ai.errors import ConfigError
 
 OPEN = "open"
@@ -387,18 +387,7 @@ def _make_dir(folder: Path) -> None:
 
 def _write_durably(path: Path, data: bytes) -> None:
     """Atomic replace of ``path`` with ``data``: temp file fsynced, renamed, folder fsynced."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
-        raise
-    fsync_directory(path.parent)
+    replace_durably(path, data)
 
 
 def _create_once(path: Path, data: bytes) -> bool:
