@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from device_ai import cli
 from device_ai.audit.checkpoint import parse_verifier_key
 from device_ai.audit.entry import ANALYSIS_RUN
-from device_ai.audit.log import (CHECKPOINT_DIR, LOG_NAME, MAX_NOTE_BYTES, AuditLog, copy_subfolder, default_folder,
-                                 notes_in, read_note)
+from device_ai.audit.log import CHECKPOINT_DIR, LOG_NAME, AuditLog, copy_subfolder, default_folder, notes_in, read_note
+from device_ai.audit.notefiles import MAX_NOTE_BYTES
 from device_ai.audit.store import scan
 from device_ai.audit.verify import verify_log
 from device_ai.errors import AuditIntegrityError

@@ -81,39 +81,8 @@ def entries(folder: Path | None, selection: EntryFilter) -> tuple[int, list[dict
 
 
 def verify(folder: Path | None, key: str | None, checkpoints: list[Path]):  # noqa: ANN201 - VerifyReport | None
-    """The verification report, or None when there is nothing to verify: no log, no local
-    checkpoint and none given (a new home). A missing log with checkpoints is verified, and
-    fails: the checkpoints prove that records existed."""
-    from device_ai.audit.checkpoint import parse_verifier_key
-    from device_ai.audit.log import (CHECKPOINT_DIR, LOG_NAME, copy_notes, device_verifier_key, notes_in,
-                                     origin_copy_notes, origin_name, other_logs_notes)
-    from device_ai.audit.verify import verify_log
-    from device_ai.config import load_settings
+    """The verification report, or None when there is nothing to verify (a new home); see
+    :func:`device_ai.audit.verify.verify_trail`."""
+    from device_ai.audit.verify import verify_trail
 
-    own_log = folder is None
-    folder = folder_of(folder)
-    given = [Path(path) for path in checkpoints]
-    for path in given:
-        _refuse_non_note(path)
-    nothing_here = not (folder / LOG_NAME).exists() and not notes_in(folder / CHECKPOINT_DIR)
-    copies_of_ours = own_log and origin_copy_notes(load_settings().audit_copy_dir, origin_name())
-    if nothing_here and not given and not copies_of_ours:  # a new home: no key is made just to verify nothing
-        return None
-    key = key or device_verifier_key(folder, only_existing=True)  # verifying never makes a key
-    name, public = parse_verifier_key(key)
-    # a folder may be a copy location shared by several devices: the notes directly in it (the
-    # layout before per-log subfolders) and those in this log's own subfolder
-    locations = [path for path in given if path.is_dir()]
-    kept = [path for path in given if not path.is_dir()]
-    if own_log:  # this device's own log: its checkpoints in the configured copy location count too
-        locations.append(load_settings().audit_copy_dir)
-    kept += [note for place in locations for note in copy_notes(place, name, public)]
-    others = [other_logs_notes(place, name, public) for place in locations]
-    return verify_log(folder, key, kept, (sum(o[0] for o in others), sum(o[1] for o in others)))
-
-
-def _refuse_non_note(path: Path) -> None:
-    """A checkpoint given on the command line: a note, or a folder of notes (an off-site copy)."""
-    if not path.is_dir() and not path.is_file():
-        raise ConfigError(f"--checkpoint {path} is neither a checkpoint note nor a folder of notes",
-                          hint="pass a checkpoint note kept elsewhere, or the folder they are copied to")
+    return verify_trail(folder, key, checkpoints)

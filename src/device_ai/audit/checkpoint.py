@@ -96,6 +96,22 @@ def signed_by(note: bytes, name: str, key: Ed25519PublicKey) -> bool:
     return bool(_signatures_by(lines, name, key))
 
 
+def signer_ids(note: bytes) -> list[tuple[str, str]]:
+    """(key name, hex key ID) of each signature line that parses, unverified: to say which key
+    signed a note that this log's key did not."""
+    _, lines = _split_note(note)
+    found = []
+    for line in lines:
+        name, _, encoded = line.removeprefix(f"{DASH} ").rpartition(" ")
+        try:
+            blob = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            continue
+        if line.startswith(f"{DASH} ") and name and len(blob) > 4:
+            found.append((name, blob[:4].hex()))
+    return found
+
+
 def claimed_origin(note: bytes) -> str:
     """The origin line of a signed note, unverified (to say whose a foreign note claims to be)."""
     body, _ = _split_note(note)

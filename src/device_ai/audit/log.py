@@ -11,6 +11,8 @@ checkpoint keeps failing verification for as long as that checkpoint exists, wha
 appended later. In the copy location each log writes into its own subfolder, named by its
 origin and key ID (``quote(origin)+keyid``), so that several devices can share one copy
 location; notes written directly in the copy location (the layout before) are still read.
+A log keeps one key and one origin for its whole life (recorded in ``signer.vkey``): opening it
+under another is refused before any work (:mod:`device_ai.audit.identity`).
 Recovery cuts a torn tail only when the cut keeps every record a signed
 checkpoint covers and the tail holds no complete record (a forged length); otherwise the
 writer stops and an operator decides.
@@ -19,12 +21,12 @@ writer stops and an operator decides.
 from __future__ import annotations
 
 import os
-import stat
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from glob import escape as glob_escape
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -32,18 +34,17 @@ from device_ai.atomic_io import atomic_write_bytes, write_once
 from device_ai.audit import merkle
 from device_ai.audit.checkpoint import Checkpoint, key_id, parse_checkpoint, sign_note, verifier_key, verify_note
 from device_ai.audit.entry import LOG_RECOVERED, Actor, AuditEntry, AuditObject, Code, Outcome, utc_now
+from device_ai.audit.identity import SIGNER_NAME, refuse_another_signer
+from device_ai.audit.notefiles import CHECKPOINT_DIR, LATEST_NAME, notes_in, read_note
 from device_ai.audit.store import RecordFile, complete_frame_in, lengthened_record, scan
 from device_ai.config import load_settings
 from device_ai.errors import AuditCheckpointFailed, AuditError, AuditIntegrityError, DeviceAIError
 from device_ai.keystore import AUDIT_KEY_NAME, device_home, ed25519_key, private_dir
 
 LOG_NAME = "audit.log"
-CHECKPOINT_DIR = "checkpoints"
 KEY_NAME = AUDIT_KEY_NAME
 CHECKPOINT_EVERY = 100
 CHECKPOINT_SECONDS = 300.0
-MAX_NOTE_BYTES = 64 * 1024  # a checkpoint note is under 1 KiB; anything far larger is not one
-_NOTE_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def default_folder() -> Path:
@@ -66,12 +67,6 @@ def checkpoint_name(checkpoint: Checkpoint) -> str:
     return f"{checkpoint.size:012d}-{checkpoint.root.hex()[:16]}.note"
 
 
-def notes_in(*folders: Path | None) -> list[Path]:
-    """The checkpoint notes (regular files ``*.note``) in each folder that exists."""
-    places = [Path(f) for f in folders if f is not None]
-    return sorted(path for place in places if place.is_dir() for path in place.glob("*.note") if path.is_file())
-
-
 def _origin_prefix(origin: str) -> str:
     return f"{quote(origin, safe='')[:200]}+"
 
@@ -92,58 +87,28 @@ def origin_copy_notes(copy_dir: Path | None, origin: str) -> list[Path]:
     return notes_in(copy_dir, *folders)
 
 
-def copy_notes(copy_dir: Path | None, origin: str, key: Ed25519PublicKey) -> list[Path]:
-    """The notes of a copy location that may be this log's: its own subfolder, and the notes
-    directly in the location (the flat layout written before the subfolders, shared by all)."""
-    if copy_dir is None:
-        return []
-    return notes_in(copy_dir, copy_subfolder(copy_dir, origin, key))
+@dataclass(frozen=True)
+class OtherLog:
+    """Another log's subfolder of a copy location, known by its name only (never read)."""
+
+    location: Path
+    folder: str  # quote(origin)+keyid
+    notes: int
+    same_origin: bool  # named for the origin being verified, under another key
+
+    def label(self) -> str:
+        quoted, _, kid = self.folder.rpartition("+")
+        return f"{unquote(quoted)} (key ID {kid}, {self.notes} note(s))"
 
 
-def other_logs_notes(copy_dir: Path | None, origin: str, key: Ed25519PublicKey) -> tuple[int, int]:
-    """(notes in the other logs' subfolders of a copy location, those of them in subfolders named
-    for ``origin`` under another key): counted by name only, never read (they are not ours)."""
+def other_logs(copy_dir: Path | None, origin: str, ours: set[str]) -> list[OtherLog]:
+    """The subfolders of a copy location other than ``ours`` (this log's, by name), with how many
+    notes each holds: counted by name only, never read (they are other logs')."""
     if copy_dir is None or not Path(copy_dir).is_dir():
-        return 0, 0
-    own, prefix, total, naming_us = copy_subfolder(copy_dir, origin, key).name, _origin_prefix(origin), 0, 0
-    for folder in Path(copy_dir).iterdir():
-        if folder.name != own and folder.is_dir():
-            count = sum(1 for _ in folder.glob("*.note"))
-            total += count
-            naming_us += count if folder.name.startswith(prefix) else 0
-    return total, naming_us
-
-
-def read_note(path: Path) -> bytes:
-    """A checkpoint note's bytes, read only if it is a regular file of at most MAX_NOTE_BYTES.
-    Anyone who can write in a copy location can put any file there: a FIFO must not block the
-    reader (O_NONBLOCK) and a huge file must not be read into memory."""
-    try:
-        fd = os.open(path, _NOTE_READ_FLAGS)
-    except OSError as exc:
-        raise AuditIntegrityError(f"{path}: cannot read the checkpoint ({exc.strerror or exc})") from exc
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise AuditIntegrityError(f"{path}: cannot read the checkpoint: not a regular file (a folder, FIFO, "
-                                      "device or socket named like a note); not read",
-                                      hint="remove it from the checkpoint folder")
-        if info.st_size > MAX_NOTE_BYTES:
-            raise AuditIntegrityError(_too_large(path, info.st_size), hint="remove it from the checkpoint folder")
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            data = handle.read(MAX_NOTE_BYTES + 1)  # one byte more: a file that grew meanwhile is seen
-    except OSError as exc:
-        raise AuditIntegrityError(f"{path}: cannot read the checkpoint ({exc.strerror or exc})") from exc
-    finally:
-        os.close(fd)
-    if len(data) > MAX_NOTE_BYTES:
-        raise AuditIntegrityError(_too_large(path, len(data)), hint="remove it from the checkpoint folder")
-    return data
-
-
-def _too_large(path: Path, size: int) -> str:
-    return (f"{path}: cannot read the checkpoint: {size} bytes, larger than any checkpoint note can be "
-            f"({MAX_NOTE_BYTES} bytes at most); not read")
+        return []
+    prefix = _origin_prefix(origin)
+    return [OtherLog(Path(copy_dir), folder.name, sum(1 for _ in folder.glob("*.note")), folder.name.startswith(prefix))
+            for folder in sorted(Path(copy_dir).iterdir()) if folder.name not in ours and folder.is_dir()]
 
 
 def origin_name() -> str:
@@ -152,12 +117,12 @@ def origin_name() -> str:
 
 def vouched_for(folder: Path) -> str | None:
     """What the signing key of the log in ``folder`` already signed, or must sign: a checkpoint
-    note of that log (by whichever key) or a record in it. None only for a new log, the one case
+    note of that log (by whichever key), a record in it, or its recorded signer. None only for a new log, the one case
     where the device makes the key (docs/key_custody.md, "When the device makes the signing key").
     The copy location does not count: it may be shared by devices with the same origin name, and
     a note there cannot be told apart without the key."""
     folder = Path(folder)
-    latest = folder / "checkpoint.note"
+    latest = folder / LATEST_NAME
     notes = notes_in(folder / CHECKPOINT_DIR) + ([latest] if latest.is_symlink() or latest.exists() else [])
     if notes:
         return f"checkpoints of the audit log in {folder} exist (e.g. {notes[0]})"
@@ -167,7 +132,10 @@ def vouched_for(folder: Path) -> str | None:
         has_records = False
     except OSError:
         has_records = True  # cannot tell: never assume a new log
-    return f"the audit log {folder / LOG_NAME} already holds records" if has_records else None
+    if has_records:
+        return f"the audit log {folder / LOG_NAME} already holds records"
+    signer = folder / SIGNER_NAME
+    return f"the audit log in {folder} names its signer ({signer})" if os.path.lexists(signer) else None
 
 
 def device_verifier_key(folder: Path, *, only_existing: bool = False) -> str:
@@ -192,6 +160,9 @@ class AuditLog:
         # key refuses the command while nothing was done, not after its work was published; the
         # key checked is the key that signs.
         self._key = ed25519_key(KEY_NAME, refuse_to_create=lambda: vouched_for(self.folder))
+        # A log signed by another key or under another origin is refused here, before any work:
+        # otherwise its old checkpoints would read as another log's and a rewrite would pass.
+        refuse_another_signer(self.folder, self.origin, self._key.public_key())
         self.file = RecordFile(self.folder / LOG_NAME)
         self.actor = Actor.current()
         self.tree = merkle.MerkleTree()  # keeps subtree hashes: a checkpoint's root costs O(log n)
@@ -247,8 +218,9 @@ class AuditLog:
         """The largest tree size signed by this device's checkpoint key in any stored checkpoint."""
         public = self._key.public_key()
         sizes = [0]
-        places = notes_in(self.folder / CHECKPOINT_DIR) + copy_notes(self.copy_dir, self.origin, public)
-        for path in [*places, self.folder / "checkpoint.note"]:
+        copies = notes_in(self.copy_dir, copy_subfolder(self.copy_dir, self.origin, public)) if self.copy_dir else []
+        places = notes_in(self.folder / CHECKPOINT_DIR) + copies
+        for path in [*places, self.folder / LATEST_NAME]:
             try:
                 checkpoint = parse_checkpoint(verify_note(read_note(path), self.origin, public))
             except (AuditIntegrityError, ValueError):
@@ -315,7 +287,7 @@ class AuditLog:
             note = sign_note(head.body(), self.origin, key)
             folder = private_dir(self.folder / CHECKPOINT_DIR)
             write_once(folder / name, note)
-            atomic_write_bytes(self.folder / "checkpoint.note", note)  # the latest; the evidence is in checkpoints/
+            atomic_write_bytes(self.folder / LATEST_NAME, note)  # the latest; the evidence is in checkpoints/
         except AuditError:
             raise
         except Exception as exc:

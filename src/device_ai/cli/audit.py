@@ -69,8 +69,8 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     audit = add("audit", None, "tamper-evident audit trail commands")
     sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     verify = add("verify", cmd_audit_verify, "verify every record, the tree and the signed checkpoints", sub)
-    verify.add_argument("--checkpoint", action="append", default=[], help="a checkpoint note kept elsewhere, or a folder of them such as a copy location (its flat notes and this log's subfolder; repeatable); the configured audit_copy_dir is always checked for this device's own log; notes signed by other logs' keys are counted as not ours, not checked")
-    verify.add_argument("--key", help="checkpoint verifier key (default: this device's)")
+    verify.add_argument("--checkpoint", action="append", default=[], help="a checkpoint note kept elsewhere, or a folder of them such as a copy location (its flat notes and this log's subfolder; repeatable); the configured audit_copy_dir is always checked for this device's own log; in a shared folder, notes of other logs are counted as not ours, not checked; in the log's own folders (and its subfolder) a note of another key or origin fails")
+    verify.add_argument("--key", help="checkpoint verifier key (default: this device's; off-site, pass the one pinned when the log was made)")
     verify.add_argument("--dir", help="audit folder (default: $DEVICE_AI_HOME/audit)")
     show = add("show", cmd_audit_show, "list entries, filtered by time, event or study pseudonym; outcome is "
                "PS3.15's: success, minor failure (refused input or arguments), serious failure", sub)
