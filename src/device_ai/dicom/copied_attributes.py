@@ -8,6 +8,22 @@ refused up front with the file and attribute named: every root attribute of the 
 modules (what highdicom copies), checked for its VR and for a single value where PS3.6 allows one.
 ``inference.analyze.preflight_outputs`` is the backstop for what only the writers know. A Type 2 attribute the source omits is
 written empty in the result, as PS3.5 §7.4.2 allows for Type 2 (the source file is untouched).
+
+**Decision (text the results repeat, issue 22 review item 4):** a text value (PN, LO, SH, UC,
+ST, LT, UT, in sequences too) whose bytes are not valid in the declared Specific Character Set
+is refused, not copied. pydicom decodes such bytes with U+FFFD replacement characters (or, for an
+escape sequence the character set does not define, leaves the ESC in the text), and the writers
+would encode that text into the SEG and SR: a result naming the patient differently from its
+source (a patient-identification hazard). Copying the raw bytes instead would need a second
+encoder beside pydicom's and highdicom's and could not be shown exact for every ISO 2022
+combination; refusing is the conservative choice. Control characters are refused too: PS3.5
+6.1.3 and Table 6.2-1 allow none in PN, LO, SH and UC (ESC only inside ISO 2022 code
+extensions, which decoding consumes), and only TAB, LF, FF and CR in ST, LT and UT; trailing NUL
+padding is dropped by pydicom and not a difference. A value decoded without replacement is
+written back with the source's character set (highdicom copies it), so the results repeat it
+character for character (byte for byte for the ISO_IR 100, ISO_IR 192 and ISO 2022 IR 87 values
+of tests/dicom/test_copied_text.py; another ISO 2022 combination may get other escape sequences
+for the same characters).
 """
 
 from __future__ import annotations
@@ -32,6 +48,8 @@ COPIED_VALUES = TYPE2_COPIED + (
 # Geometry read from every image (by the series and by the SEG's plane positions): one value each.
 USED_SINGLE_VALUES = ("SpacingBetweenSlices", "SliceThickness", "RescaleSlope", "RescaleIntercept")
 _PARSED = {"DA": DA, "TM": TM, "DT": DT}  # regular expressions pass 20261345; parsing does not
+_TEXT_VRS = {"PN", "LO", "SH", "UC", "ST", "LT", "UT"}  # decoded with the Specific Character Set
+_FREE_TEXT_CONTROLS = {"ST": "\t\n\f\r", "LT": "\t\n\f\r", "UT": "\t\n\f\r"}  # PS3.5 6.1.3
 
 
 @cache
@@ -71,6 +89,45 @@ def _value_problem(ds: Dataset, keyword: str) -> str | None:
     return None
 
 
+def _charset_name(ds: Dataset) -> str:
+    charsets = ds.get("SpecificCharacterSet")
+    if not charsets:
+        return "ISO_IR 6 (the default repertoire)"
+    return "\\".join([str(charsets)] if isinstance(charsets, str) else [str(c) for c in charsets])
+
+
+def _control(text: str, allowed: str) -> str | None:
+    """The first C0 or C1 control character (or DEL) in ``text`` that is not ``allowed``."""
+    return next((c for c in text if (c < " " or "\x7f" <= c <= "\x9f") and c not in allowed), None)
+
+
+def _text_problem(element, keyword: str, charset: str) -> str | None:  # noqa: ANN001 - DataElement
+    """Why the results could not repeat the text of ``element`` exactly (see the module's
+    decision), in sequence items too; None when they can."""
+    if element.VR == "SQ":
+        for item in element.value or ():
+            for inner in item:
+                problem = _text_problem(inner, f"{keyword} > {inner.keyword or inner.tag}", charset)
+                if problem:
+                    return problem
+        return None
+    if element.VR not in _TEXT_VRS or element.value in (None, ""):
+        return None
+    for value in element.value if element.VM > 1 else [element.value]:
+        text = str(value)
+        if "\ufffd" in text:
+            return (f"{keyword} cannot be decoded with character set {charset}: it holds bytes that are not valid "
+                    "in it, and the results would repeat it altered")
+        control = _control(text, _FREE_TEXT_CONTROLS.get(element.VR, ""))
+        if control == "\x1b":
+            return (f"{keyword} holds an escape sequence that character set {charset} does not define: its "
+                    "characters cannot be known (PS3.5 6.1.2.5)")
+        if control is not None:
+            return (f"{keyword} holds the control character U+{ord(control):04X}, which {element.VR} values may "
+                    "not contain (PS3.5 6.1.3)")
+    return None
+
+
 def copied_attribute_problems(ds: Dataset) -> list[str]:
     """One line per malformed value a result would copy (empty when all are usable)."""
     problems = []
@@ -80,9 +137,12 @@ def copied_attribute_problems(ds: Dataset) -> list[str]:
             if str(charset).strip() not in python_encoding:
                 problems.append(f"SpecificCharacterSet {str(charset)[:40]!r} is not a DICOM character set "
                                 "(PS3.3 C.12.1.1.2)")
+    charset = None if problems else _charset_name(ds)  # text is judged in a known character set only
     repeated = repeated_by_results(str(ds.get("SOPClassUID", "")))
     for keyword in dict.fromkeys(COPIED_VALUES + repeated + USED_SINGLE_VALUES):
         problem = _value_problem(ds, keyword)
+        if problem is None and charset is not None and keyword in ds:
+            problem = _text_problem(ds.data_element(keyword), keyword, charset)
         if problem:
             problems.append(problem)
     return problems
