@@ -28,6 +28,17 @@ from device_ai.errors import ContractViolation
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 _OUTSIDE = "the input is outside this model's intended use and was not analyzed"
 _SQUARE_TOLERANCE = 1e-3  # relative difference of row and column spacing still called square
+# Hounsfield units a CT image's declared stored value range may map to. Physical CT numbers lie
+# from -1024 (air; lower values are padding) to about +30,700 (extended CT scales for metal), but
+# the declared range (BitsStored, PixelRepresentation) is wider than the pixels use: signed 16 bits
+# with intercept -1024 give -33,792..31,743, unsigned 16 bits with intercept -8192 (an extended
+# scale) -8,192..57,343, signed 16 bits at slope 2 -67,584..63,486. Twice the 16-bit span, +-131,072
+# (2**17), keeps these; a rescale mapping the range further (slope 1e38, intercept 1e30) does not
+# give CT numbers, and overflows float32 where it goes on.
+PLAUSIBLE_HU = (-131072.0, 131072.0)
+# The stored range must spread over at least 1 HU: below that (slope 1e-320, 0 in float32) every
+# pixel would become the intercept, an image without content that the model would still segment.
+MIN_HU_SPAN = 1.0
 
 
 class InputContract(BaseModel):
@@ -219,15 +230,46 @@ def _check_position(ds: Dataset, contract: InputContract) -> None:
     _numbers(ds, "ImagePositionPatient", 3)
 
 
+def _stored_range(ds: Dataset) -> tuple[int, int, str] | None:
+    """The lowest and highest stored value BitsStored and PixelRepresentation allow, and how
+    they say so (None when they are unusable: their own checks say why)."""
+    try:
+        bits, signed = _integer(ds, "BitsStored"), _integer(ds, "PixelRepresentation")
+    except ContractViolation:
+        return None
+    if not 1 <= bits <= 64 or signed not in (0, 1):
+        return None
+    label = f"BitsStored {bits}, {'signed' if signed else 'unsigned'}"
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1, label) if signed else (0, (1 << bits) - 1, label)
+
+
+def _check_hu_range(slope: float, intercept: float, stored: tuple[int, int, str]) -> None:
+    """The stored range mapped to HU as ``series._decode`` computes them (float32) must be finite,
+    within ``PLAUSIBLE_HU`` and spread over at least ``MIN_HU_SPAN``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        ends = np.array(stored[:2], np.float32) * np.float32(slope) + np.float32(intercept)
+    low, high = float(ends.min()), float(ends.max())
+    found = (f"RescaleSlope {slope:g} and RescaleIntercept {intercept:g} map the stored values {stored[0]}..{stored[1]} "
+             f"({stored[2]}) to {low:g}..{high:g} HU")
+    if not (np.isfinite(ends).all() and PLAUSIBLE_HU[0] <= low and high <= PLAUSIBLE_HU[1]):
+        raise _refuse(f"{found}; CT numbers lie within {PLAUSIBLE_HU[0]:g}..{PLAUSIBLE_HU[1]:g} HU")
+    if high - low < MIN_HU_SPAN:
+        raise _refuse(f"{found}: less than {MIN_HU_SPAN:g} HU between the lowest and highest value, the image "
+                      "would hold no contrast; RescaleSlope is implausibly small")
+
+
 def _check_rescale(ds: Dataset, contract: InputContract) -> None:
     if contract.rescale_required:
         slope = _numbers(ds, "RescaleSlope", 1)[0]
         if slope == 0:
             raise _refuse("RescaleSlope is 0; a non-zero slope is needed to compute Hounsfield units")
-        _numbers(ds, "RescaleIntercept", 1)
+        intercept = _numbers(ds, "RescaleIntercept", 1)[0]
         rescale_type = _get(ds, "RescaleType")
         if rescale_type is not None and str(rescale_type).strip() != "HU":
             raise _refuse(f"RescaleType is {rescale_type}; this model needs Hounsfield units (HU)")
+        stored = _stored_range(ds)
+        if stored is not None:
+            _check_hu_range(slope, intercept, stored)
 
 
 def _check_pixel_data(ds: Dataset, contract: InputContract) -> None:
