@@ -1,0 +1,281 @@
+"""Independent review (helper-34) of the node's retention (SRS-150), result lineage (SRS-151) and
+requeue (SRS-152): defects found, each as a strict xfail beside a control that passes.
+
+The interleavings are injected deterministically (a wrapper runs the other actor at the point
+where its thread or process could run); each control runs the same steps one after the other
+and must pass, so the assertion can hold and the xfail fails only because of the interleaving.
+In process, folder destinations (a delivery is the file on disk), the tiny signed test package.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import time
+
+import pydicom
+import pytest
+
+from device_ai.errors import InferenceError
+from device_ai.node import outbound as outbound_module
+from device_ai.node import retention
+from device_ai.node import spool as spool_module
+from device_ai.node.outbound import Outbound
+from device_ai.node.requeue import requeue_dead
+from device_ai.node.server import NodeServer
+from device_ai.node.trail import NodeTrail
+from device_ai.node.worker import Worker, generation_state, key_of
+from tests.node.conftest import context, events, node_env, pixel_variant, series_slices, spool, store_all
+from tests.node.pipeline_peers import tiny_model  # noqa: F401
+
+ROWS = 256
+HOUR = 3600.0
+
+
+class Killed(BaseException):
+    """SIGKILL at this point (nothing after it runs)."""
+
+
+@pytest.fixture
+def share(tmp_path):  # noqa: ANN001, ANN201
+    folder = tmp_path / "share"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def backup(tmp_path):  # noqa: ANN001, ANN201
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def node(monkeypatch: pytest.MonkeyPatch, share, backup):  # noqa: ANN001, ANN201
+    """A receiving node without worker threads (the test drives assembly, worker, sender and
+    purge), retention 1 hour, two folder destinations, one failed attempt dead-letters."""
+    node_env(monkeypatch, node_retention_hours=1, node_send_max_attempts=1,
+             node_destinations=json.dumps([{"name": "share", "kind": "folder", "path": str(share)},
+                                           {"name": "backup", "kind": "folder", "path": str(backup)}]))
+    server = NodeServer(context())
+    server.port = server.start()[1]
+    yield server
+    server.stop()
+
+
+def _ready(node, slices, now: float | None = None) -> list:  # noqa: ANN001
+    assert store_all(node.port, slices) == [0] * len(slices)
+    [(_, last, _)] = node.spool.open_series()
+    return node.assemble_once(now=max(now or 0.0, last + node.idle_s))
+
+
+def _pipeline(node) -> tuple[Worker, Outbound]:  # noqa: ANN001
+    outbound = Outbound(spool(), context().settings, node.trail)
+    return Worker(context(), spool(), outbound, node.trail), outbound
+
+
+def _delivered(folder) -> list[str]:  # noqa: ANN001
+    return sorted(p.name for p in folder.rglob("*.dcm"))
+
+
+def _dead_letter_backup(node, backup) -> tuple[Worker, Outbound, object]:  # noqa: ANN001
+    """Generation 1 analysed; the share gets both results, the backup (unmounted) none: 2 dead letters."""
+    [ready] = _ready(node, series_slices(series="review-requeue", count=2, rows=ROWS))
+    worker, outbound = _pipeline(node)
+    assert worker.process(ready)
+    backup.rmdir()
+    assert outbound.send_due() == 2
+    return worker, outbound, ready
+
+
+@pytest.mark.req("SRS-150")
+@pytest.mark.parametrize("order", [
+    "hand-off finished before the purge (control)",
+    pytest.param("purge before the hand-off is finished (the assembly loop's order)", marks=pytest.mark.xfail(
+        strict=True, reason="review helper-34: NodeRuntime._assemble_loop runs purge_expired before "
+        "complete_hand_offs after a failed hand-off, and retention._remove_generation protects the newest "
+        "generation only while open/ exists, not while .gen-N.staging/ does: the previous generation is "
+        "purged and generation N is made from the late instances alone (disk full makes this likely: the "
+        "hand-off keeps failing until the purge frees space)")),
+])
+def test_an_interrupted_hand_off_is_made_from_the_whole_previous_generation(node, tiny_model, monkeypatch,
+                                                                             order) -> None:  # noqa: ANN001
+    slices = series_slices(series="review-handoff", count=2, rows=ROWS)
+    [first] = _ready(node, slices)
+    worker, outbound = _pipeline(node)
+    assert worker.process(first) and outbound.send_due() == 4
+    assert store_all(node.port, [pixel_variant(slices[0])]) == [0]  # a late, corrected instance
+    later = time.time() + 2 * HOUR  # generation 1 is past its retention
+
+    def disk_full(path, data) -> None:  # noqa: ANN001 - the generation counter cannot be written
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(spool_module, "_write_durably", disk_full)
+        with pytest.raises(OSError):
+            node.assemble_once(now=later)
+    assert not (first.folder.parent / "open").exists()  # open/ renamed to .gen-0002.staging/
+    if order.startswith("purge"):
+        node.runtime.purge_expired(now=later)
+    [second] = node.spool.complete_hand_offs()  # what the loop's next pass does ("interrupted")
+    node.runtime.purge_expired(now=later)
+    assert second.generation == 2
+    assert len(second.instances) == 2, f"generation 2 holds {second.instances}: generation 1's other instance lost"
+
+
+@pytest.mark.req("SRS-150", "SRS-152")
+@pytest.mark.parametrize("order", [
+    "requeue before the purge looks (control)",
+    pytest.param("requeue between the purge's listing of pending/ and of dead/", marks=pytest.mark.xfail(
+        strict=True, reason="review helper-34: retention.queue_entries lists pending/ before dead/, and requeue "
+        "(another process, no lock) creates the pending entry before it removes the dead one: a purge that "
+        "lists in between sees neither, takes the generation for delivered and deletes the result and the "
+        "requeued entry; the backup never gets it, the trail says re-queued and then purged 'delivered'")),
+])
+def test_a_requeued_result_is_never_purged_before_it_is_delivered(node, tiny_model, backup, monkeypatch,
+                                                                  order) -> None:  # noqa: ANN001
+    worker, outbound, ready = _dead_letter_backup(node, backup)
+    backup.mkdir()  # fixed; the operator runs device-ai requeue while the node runs
+    later = time.time() + 2 * HOUR
+    real_names, fired = retention._names, []
+
+    def names(folder):  # noqa: ANN001, ANN202 - the other process runs once the purge listed pending/
+        if folder == spool() / "outbound" / "sent" and not fired:
+            fired.append(True)
+            assert len(requeue_dead(context())) == 2
+        return real_names(folder)
+
+    if order.startswith("requeue before"):
+        assert len(requeue_dead(context())) == 2
+        purged_early = node.runtime.purge_expired(now=later)
+    else:
+        with monkeypatch.context() as patched:
+            patched.setattr(retention, "_names", names)
+            purged_early = node.runtime.purge_expired(now=later)
+        assert fired
+    outbound.send_due()
+    assert purged_early == [] and _delivered(backup) == ["measurements.dcm", "segmentation.dcm"]
+
+
+@pytest.mark.req("SRS-152")
+@pytest.mark.parametrize("order", [
+    "requeue after the sender's pass (control)",
+    pytest.param("requeue while the sender dead-letters the entry", marks=pytest.mark.xfail(
+        strict=True, reason="review helper-34: Outbound._failed creates dead/X and then removes pending/X; a "
+        "requeue in between finds pending/X, takes it for its own, writes Result Re-Queued and removes dead/X; "
+        "the sender then removes pending/X: the result has no entry left, is never sent to that destination, "
+        "and the generation counts as delivered and is purged")),
+])
+def test_a_requeue_during_a_dead_lettering_loses_no_result(node, tiny_model, backup, monkeypatch,
+                                                           order) -> None:  # noqa: ANN001
+    [ready] = _ready(node, series_slices(series="review-dead-race", count=2, rows=ROWS))
+    worker, outbound = _pipeline(node)
+    assert worker.process(ready)
+    backup.rmdir()
+    real_create, fired = outbound_module._create_once, []
+
+    def create(path, data):  # noqa: ANN001, ANN202
+        created = real_create(path, data)
+        if path.parent == spool() / "outbound" / "dead" / "backup" and not fired:
+            fired.append(True)
+            requeue_dead(context(), "backup")  # the operator's command, between the sender's two steps
+        return created
+
+    if order.startswith("requeue while"):
+        with monkeypatch.context() as patched:
+            patched.setattr(outbound_module, "_create_once", create)
+            assert outbound.send_due() == 2
+        assert fired
+    else:
+        assert outbound.send_due() == 2
+    backup.mkdir()
+    requeue_dead(context(), "backup")
+    outbound.send_due()
+    assert _delivered(backup) == ["measurements.dcm", "segmentation.dcm"]
+    assert node.runtime.purge_expired(now=time.time() + 2 * HOUR) != []
+
+
+@pytest.mark.req("SRS-152")
+@pytest.mark.parametrize("killed", [
+    "not killed (control)",
+    pytest.param("killed after the move, before its audit entry", marks=pytest.mark.xfail(
+        strict=True, reason="review helper-34: requeue creates pending/ before it writes the Result Re-Queued "
+        "entry (the node writes the trail first elsewhere); killed in between, the running sender delivers the "
+        "result with no re-queue in the trail, and the dead letter stays (status lists it, retention keeps the "
+        "generation until another requeue sends it again)")),
+])
+def test_every_requeued_result_that_is_sent_again_is_in_the_trail(node, tiny_model, backup, monkeypatch,
+                                                                  killed) -> None:  # noqa: ANN001
+    worker, outbound, ready = _dead_letter_backup(node, backup)
+    backup.mkdir()
+    if killed.startswith("killed"):
+        def dies(self, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+            raise Killed
+
+        with monkeypatch.context() as patched:
+            patched.setattr(NodeTrail, "result_requeued", dies)
+            with pytest.raises(Killed):
+                requeue_dead(context(), "backup")
+    else:
+        requeue_dead(context(), "backup")
+    outbound.send_due()  # the running node's sender
+    sent_again = {e["details"]["result"] for e in events("DICOM Instances Transferred")
+                  if e["details"].get("destination") == "backup" and "response" in e["details"]}
+    requeued = {e["details"]["result"] for e in events("Result Re-Queued")}
+    assert sent_again and sent_again <= requeued, f"sent again {sent_again}, re-queued in the trail {requeued}"
+    assert list((spool() / "outbound" / "dead" / "backup").glob("*.json")) == []
+
+
+@pytest.mark.req("SRS-151")
+@pytest.mark.parametrize("failure", [
+    "no failure (control)",
+    pytest.param("generation 2's analysis fails once (model or output error)", marks=pytest.mark.xfail(
+        strict=True, reason="review helper-34: a generation whose analysis failed keeps claim.json, so it is "
+        "never superseded: retried after generation 3 was analysed and sent, it is analysed from the older "
+        "instances and delivered last, saying '#2 replaces #1' beside '#3 replaces #1'; a reader taking the "
+        "newest arrival gets the older data")),
+])
+def test_results_are_delivered_in_generation_order_and_each_replaces_the_one_before(node, tiny_model, share,
+                                                                                     monkeypatch, failure) -> None:  # noqa: ANN001
+    slices = series_slices(series="review-lineage", count=2, rows=ROWS)
+    [first] = _ready(node, slices)
+    worker, outbound = _pipeline(node)
+    delivered: list[str] = []
+
+    def deliver() -> None:  # the SR descriptions in the order the share received them
+        outbound.send_due()
+        for path in sorted(share.rglob("measurements.dcm")):
+            description = str(pydicom.dcmread(path).SeriesDescription)
+            if description not in delivered:
+                delivered.append(description)
+
+    assert worker.process(first)
+    deliver()
+    [second] = _ready(node, [pixel_variant(slices[0])])
+    if failure.startswith("generation 2"):
+        real = Worker.analyze
+
+        def fails(self, ready, out) -> None:  # noqa: ANN001
+            raise InferenceError("the engine failed for the test")
+
+        monkeypatch.setattr(Worker, "analyze", fails)
+        assert worker.run_once() == []
+        monkeypatch.setattr(Worker, "analyze", real)
+        [third] = _ready(node, [pixel_variant(slices[1])])
+        assert worker.process(third)
+        deliver()
+        later = Worker(context(), spool(), outbound, node.trail)  # the retry, 30 s later
+        later.run_once()
+        deliver()
+    else:
+        assert worker.run_once() == [key_of(second)]
+        deliver()
+        [third] = _ready(node, [pixel_variant(slices[1])])
+        assert worker.process(third)
+        deliver()
+    suffixes = [d[d.index(" #"):] if " #" in d else "" for d in delivered]
+    numbers = [int(s.split()[0][1:]) if s else 1 for s in suffixes]
+    assert numbers == sorted(numbers), f"delivered in this order: {suffixes}"
+    for before, (number, suffix) in zip(numbers, list(zip(numbers, suffixes))[1:]):
+        assert suffix == f" #{number} replaces #{before}", f"delivered in this order: {suffixes}"
+    assert generation_state(spool(), key_of(third)) == "done"
