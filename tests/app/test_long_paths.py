@@ -200,3 +200,23 @@ def test_status_names_a_path_it_cannot_look_at_and_reads_a_normal_one(tmp_path: 
     assert len(refused.value.message) < 300 and refused.value.hint
     assert status(tmp_path / "missing") is None
     assert status(tmp_path) is not None  # negative control
+
+
+@pytest.mark.req("SRS-109")
+@pytest.mark.parametrize("name", ["c" * 300, "c" * 20 + ".bin (control: a legal name)"])
+def test_a_crosswalk_or_signing_key_name_over_name_max_is_refused_not_an_internal_error(
+        name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Found by the review of item 3: these two outputs checked `exists()` before the path checks.
+    series = tmp_path / "IN"
+    write_series(series, phantom_hu(SLICES, 256))
+    crosswalk, key = tmp_path / name, tmp_path / "keys" / name
+    key.parent.mkdir()
+    anonymized = main(["anonymize", str(series), str(tmp_path / "OUT"), "--crosswalk", str(crosswalk)])
+    made_key = main(["model", "keygen", "--out", str(key)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if len(name) > 255:
+        assert (anonymized, made_key) == (OutputRefused.exit_code, 6) and err.count("DAI-501") == 2
+        assert not (tmp_path / "OUT").exists() and list(key.parent.iterdir()) == []
+    else:
+        assert (anonymized, made_key) == (0, 0) and crosswalk.is_file() and key.is_file()

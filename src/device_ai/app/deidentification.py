@@ -113,10 +113,10 @@ def anonymize(ctx: Context, request: AnonymizeRequest):  # noqa: ANN201 - deiden
 
 
 def _check_new_crosswalk(path: Path) -> None:
-    if path.exists():
+    preconditions.check_output_file(path, "--crosswalk")  # first: a name too long is refused, not an OSError
+    if path.exists() or path.is_symlink():
         raise OutputRefused(f"--crosswalk {path} already exists; it may be the only way back from an earlier run",
                           hint="give --crosswalk a new file name")
-    preconditions.check_output_file(path, "--crosswalk")
 
 
 def read_crosswalk(ctx: Context, path: Path) -> dict:

@@ -78,8 +78,11 @@ def create_signing_key(out: Path) -> tuple[str, str]:
     from device_ai.errors import OutputError
     from device_ai.model.package import signing
 
+    from device_ai.app import preconditions
+
     out = Path(out)
-    if out.exists():
+    preconditions.check_output_file(out, "--out")  # first: a name too long is refused, not an OSError
+    if out.exists() or out.is_symlink():
         raise OutputError(f"{out} exists; refusing to overwrite a signing key", hint="choose another path")
     key = Ed25519PrivateKey.generate()
     atomic_write_bytes(out, signing.private_key_pem(key))
