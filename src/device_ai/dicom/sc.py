@@ -3,7 +3,10 @@
 Each object says plainly what it is: a derived explanation, not for diagnosis, in its
 Series Description, Derivation Description, Image Comments and burned-in legend; Burned In
 Annotation is YES (the legend is in the pixels); Image Type is DERIVED\\SECONDARY; the source
-CT instance is referenced in the Source Image Sequence (PS3.3 C.7.6.1.1.4).
+CT instance is referenced in the Source Image Sequence (PS3.3 C.7.6.1.1.4). The Series
+Description (LO, at most 64 characters) always keeps its "NOT FOR DIAGNOSIS": a long label name
+is shortened instead. The Image Comments repeat the burned-in title and reading line (what the
+colours and the outline mean, what the map is not) for a viewer that shows text.
 """
 
 from __future__ import annotations
@@ -20,6 +23,18 @@ from device_ai.atomic_io import Access
 from device_ai.dicom.writer import write_dataset
 
 NOT_FOR_DIAGNOSIS = "DERIVED EXPLANATION - NOT FOR DIAGNOSIS"
+LO_MAX = 64  # characters of a Long String (PS3.5 6.2), e.g. the Series Description
+
+
+def series_description(method: str, label: str) -> str:
+    """``"{method} {label} - DERIVED EXPLANATION - NOT FOR DIAGNOSIS"`` in at most 64
+    characters; a label too long for the rest is cut and ends in ``..``."""
+    suffix = f" - {NOT_FOR_DIAGNOSIS}"
+    room = LO_MAX - len(method) - 1 - len(suffix)
+    if room < 3:
+        raise ValueError(f"the method name {method!r} leaves no room for a label in the Series Description")
+    name = label if len(label) <= room else label[:room - 2] + ".."
+    return f"{method} {name}{suffix}"
 
 
 def build_explanation_sc(
@@ -32,8 +47,12 @@ def build_explanation_sc(
     method: str,
     label: str,
     model_identity: str,
+    title: str | None = None,
+    reading: str | None = None,
 ) -> hd.sc.SCImage:
-    """An RGB Secondary Capture of ``rgb`` (rows, cols, 3) derived from one source CT slice."""
+    """An RGB Secondary Capture of ``rgb`` (rows, cols, 3) derived from one source CT slice;
+    ``title`` and ``reading``: the burned-in legend's title and reading line, repeated in the
+    Image Comments."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sc = hd.sc.SCImage.from_ref_dataset(
@@ -52,14 +71,16 @@ def build_explanation_sc(
             manufacturer="device_ai",
             transfer_syntax_uid="1.2.840.10008.1.2.1",
         )
-    sc.SeriesDescription = f"{method} {label} - {NOT_FOR_DIAGNOSIS}"[:64]
+    sc.SeriesDescription = series_description(method, label)
     sc.ImageType = ["DERIVED", "SECONDARY"]
     sc.BurnedInAnnotation = "YES"
     if "Laterality" not in sc:
         sc.Laterality = ""  # Type 2C (General Series): unpaired body part, so present and empty
-    sc.DerivationDescription = (f"{method} explanation of label '{label}' for {model_identity}; "
-                                "derived image, not for diagnosis")[:1024]
-    sc.ImageComments = f"{NOT_FOR_DIAGNOSIS}. {method} heat map of '{label}' overlaid on the source slice."
+    sc.DerivationDescription = (f"{method} explanation of label '{label}' for {model_identity}; relative map "
+                                "(per slice, not a probability); derived image, not for diagnosis")[:1024]
+    sc.ImageComments = " ".join(part for part in (
+        f"{NOT_FOR_DIAGNOSIS}. {method} heat map of '{label}' overlaid on the source slice.",
+        f"Title: {title}." if title else None, reading) if part)
     reference = Dataset()
     reference.ReferencedSOPClassUID = source.SOPClassUID
     reference.ReferencedSOPInstanceUID = source.SOPInstanceUID

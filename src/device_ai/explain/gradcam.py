@@ -38,6 +38,13 @@ def description(model: DinoSegmenter) -> str:
     return f"Grad-CAM, block {len(model.backbone.blocks) - 1} MLP input (mean-centred)"
 
 
+def patch_grid(model: DinoSegmenter) -> int:
+    """Tokens per side of the grid the map is computed on (input size / patch size, e.g. 16 for
+    224 / 14): the map's true resolution before upsampling. The twin is built from the package
+    manifest's architecture only (``model.twin.load_twin``), so this is the manifest's figure."""
+    return model.cfg.input_size // model.backbone.patch_size  # square inputs only (SegmenterConfig)
+
+
 def gradcam(model: DinoSegmenter, image: np.ndarray, label: int, target_mask: np.ndarray) -> np.ndarray:
     """The released Grad-CAM map (H, W), float32 in [0, 1], of ``label`` on a preprocessed image
     (1, 3, H, W); ``target_mask`` (H, W) bool: where the label's logits are summed (the locked
@@ -66,7 +73,7 @@ def gradcam(model: DinoSegmenter, image: np.ndarray, label: int, target_mask: np
     finally:
         handle.remove()
     tokens = kept[0]
-    side = model.cfg.input_size // backbone.patch_size  # square inputs only (SegmenterConfig)
+    side = patch_grid(model)
     first = 1 + backbone.num_register_tokens  # the CLS and register tokens are not on the grid
     activations = tokens.detach()[0, first:].reshape(side, side, -1)
     gradients = tokens.grad[0, first:].reshape(side, side, -1)

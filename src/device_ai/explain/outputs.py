@@ -26,6 +26,9 @@ from device_ai.inference.previews import SLICE_NUMBERING, slice_file_stem, slice
 
 SUMMARY_NAME = "explanation.json"
 FILE_PREFIX = "explain"
+STATEMENT = ("Derived explanation of the locked result. Not for diagnosis. The map is relative (per slice, scaled "
+             "to the slice's highest value, not a probability) at the model's patch resolution; it is not evidence "
+             "that the result is correct and has not been validated as showing what drove the result.")
 
 
 def _png_bytes(rgb: np.ndarray) -> bytes:
@@ -44,18 +47,23 @@ def write_explanations(folder: Path, engine: LockedEngine, series: CTSeries, exp
         position = slice_position(series.datasets, item.slice_index)
         stem = slice_file_stem(FILE_PREFIX, position.number)
         atomic_write_bytes(folder / f"{stem}.png", _png_bytes(item.rgb), access=Access.PUBLIC)
+        legend = item.legend
         sc = build_explanation_sc(series.datasets[item.slice_index], item.rgb, series_instance_uid=series_uid,
                                   series_number=301, instance_number=number, method=METHOD, label=label_name,
-                                  model_identity=engine.manifest.identity)
+                                  model_identity=engine.manifest.identity,
+                                  title=legend.title if legend else None, reading=legend.reading if legend else None)
         write_sc(sc, folder / f"{stem}.dcm", access=Access.PUBLIC)
         files = [f"{stem}.png", f"{stem}.dcm"]
         written += files
         slices.append({"files": files, **position.as_dict(), "twin_ort_mask_agreement": item.agreement,
                        "empty_map": item.empty})
+    legend = explanations[0].legend if explanations else None
     atomic_write_text(folder / SUMMARY_NAME, json.dumps({
         "method": METHOD, "configuration": explanations[0].configuration if explanations else None,
         "label": label_name, "model_manifest_sha256": engine.package.manifest_sha256,
-        "statement": "Derived explanation of the locked result. Not for diagnosis.",
+        "statement": STATEMENT,
+        "title": legend.title if legend else None,
+        "reading": legend.reading if legend else None,
         "numbering": SLICE_NUMBERING,
         "slices": slices,
         "outputs": written,

@@ -1,5 +1,12 @@
 """Explaining an analyzed series: for the slices where the label was found, Grad-CAM on the
-twin (only if it agrees with the locked ORT result) and its rendering at source resolution."""
+twin (only if it agrees with the locked ORT result) and its rendering at source resolution.
+
+What the image says it is (issue 21, item 8): the map is relative (per slice, scaled to the
+slice's own highest value, not a probability), coarse (one value per transformer patch, then
+upsampled) and not validated as showing what drove the result (issue 21's independent review:
+model-free maps of the target region do as well on the faithfulness check). The title, the
+statement and the reading line under the colour bar say so in words a reader cannot skip.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from device_ai.dicom.sc import NOT_FOR_DIAGNOSIS
 from device_ai.dicom.series import CTSeries
 from device_ai.explain.consistency import check_twin_agreement
-from device_ai.explain.gradcam import description, gradcam
+from device_ai.explain.gradcam import description, gradcam, patch_grid
 from device_ai.explain.recorded import SliceRecorder
 from device_ai.explain.render import overlay
 from device_ai.inference.engine import LockedEngine
@@ -23,6 +31,31 @@ Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
+class Legend:
+    """The words burned into an explanation image."""
+
+    title: str  # what the colours show, first line of the top banner
+    statement: str  # method, model, derived and not for diagnosis
+    reading: str  # under the colour bar: what the colours and the outline mean, what the map is not
+
+    def text(self, empty: bool) -> str:
+        """The legend as ``render.overlay`` takes it (the reading line after an empty line)."""
+        title = self.title + (" - map empty: nothing above the slice average" if empty else "")
+        return f"{title}\n{self.statement}\n\n{self.reading}"
+
+
+def legend_for(label_name: str, model_identity: str, grid: int) -> Legend:
+    """The legend of an explanation of ``label_name`` (the label the user asked for) whose map
+    has ``grid`` x ``grid`` values (``gradcam.patch_grid`` of the twin)."""
+    return Legend(
+        title=f"where evidence for '{label_name}' exceeds the slice average (relative, {grid}x{grid} patch resolution)",
+        statement=f"{METHOD}, {model_identity} - {NOT_FOR_DIAGNOSIS}",
+        reading=(f"colour bar: relative to this slice's highest value, not a probability. White outline: the "
+                 f"predicted {label_name} region. Not evidence that the result is correct."),
+    )
+
+
+@dataclass(frozen=True)
 class SliceExplanation:
     slice_index: int
     agreement: float
@@ -30,6 +63,7 @@ class SliceExplanation:
     rgb: np.ndarray  # (rows, cols, 3) overlay with legend
     configuration: str  # the Grad-CAM configuration, e.g. "Grad-CAM, block 3 MLP input (mean-centred)"
     empty: bool = False  # the map is all zero: no evidence above the mean token at that layer
+    legend: Legend | None = None  # the words burned into ``rgb``
 
 
 def _candidates(engine: LockedEngine, series: CTSeries, label: int, max_slices: int,
@@ -69,6 +103,7 @@ def explain_series(
     manifest = engine.manifest
     name = next(item.name for item in manifest.labels if item.value == label)
     configuration = description(twin)
+    legend = legend_for(name, manifest.identity, patch_grid(twin))
     results = []
     rows, cols = series.hu.shape[1:]
     chosen = _candidates(engine, series, label, max_slices, recorded, scan_progress)
@@ -78,13 +113,9 @@ def explain_series(
         heat = np.clip(resize_plane(cam, rows, cols), 0.0, 1.0)
         mask = logits_to_labels(logits[0], rows, cols) == label
         empty = not cam.any()  # no evidence above the mean token at this layer: say so, show nothing
-        legend = (f"{METHOD}: why '{name}' ({manifest.identity})" + (" - map empty" if empty else "")
-                  + "\nDERIVED EXPLANATION - NOT FOR DIAGNOSIS"
-                  + f"\n\nred-yellow = regions that raised the model's score for {name}; white outline ="
-                  + f" the {name} result; not a segmentation; not for diagnosis")
         results.append(SliceExplanation(index, agreement, heat, overlay(series.hu[index], heat, mask,
-                                                                          manifest.preprocessing, legend),
-                                        configuration, empty))
+                                                                          manifest.preprocessing, legend.text(empty)),
+                                        configuration, empty, legend))
         if progress is not None:
             progress(done, len(chosen))
     return sorted(results, key=lambda r: r.slice_index)
