@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import time
+from datetime import UTC, datetime
 
 import pydicom
 import pytest
@@ -279,3 +280,94 @@ def test_results_are_delivered_in_generation_order_and_each_replaces_the_one_bef
     for before, (number, suffix) in zip(numbers, list(zip(numbers, suffixes))[1:]):
         assert suffix == f" #{number} replaces #{before}", f"delivered in this order: {suffixes}"
     assert generation_state(spool(), key_of(third)) == "done"
+
+
+@pytest.mark.req("SRS-150")
+@pytest.mark.parametrize("killed", [
+    "not killed (control)",
+    pytest.param("killed before the audit entry, finished on the next pass", marks=pytest.mark.xfail(
+        strict=True, reason="review helper-34: a resumed purge takes its outcome from purging.json with since=0.0 "
+        "(retention._resumed), and _purge writes outcome_utc=utc_text(outcome.since): the Received Series Purged "
+        "entry says the outcome was at 1970-01-01T00:00:00Z, so the trail cannot show the retention was kept")),
+])
+def test_the_purge_entry_says_when_the_outcome_was(node, tiny_model, monkeypatch, killed) -> None:  # noqa: ANN001
+    [ready] = _ready(node, series_slices(series="review-outcome-utc", count=2, rows=ROWS))
+    worker, outbound = _pipeline(node)
+    assert worker.process(ready) and outbound.send_due() == 4
+    sent_at = time.time()
+    later = sent_at + 2 * HOUR
+    if killed.startswith("killed"):
+        def dies(self, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+            raise Killed
+
+        with monkeypatch.context() as patched:
+            patched.setattr(NodeTrail, "series_purged", dies)
+            with pytest.raises(Killed):
+                node.runtime.purge_expired(now=later)
+    assert node.runtime.purge_expired(now=later)
+    [entry] = events("Received Series Purged")
+    outcome_at = datetime.strptime(entry["details"]["outcome_utc"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=UTC).timestamp()
+    assert abs(outcome_at - sent_at) < 60, entry["details"]
+
+
+@pytest.mark.req("SRS-150", "SRS-151")
+@pytest.mark.parametrize("when", [
+    "the corrected slice arrives within the retention (control)",
+    pytest.param("the corrected slice arrives after the purge", marks=pytest.mark.xfail(
+        strict=True, reason="review helper-34: after its generations were purged, a series' late instance makes "
+        "a generation of that instance alone (retention.py's module doc says so), which is analysed and delivered "
+        "as '#2 replaces #1', with the complete series' SR as its predecessor: a measurement of one slice "
+        "presented as replacing the measurement of the whole series (watch with node_retention_hours 0 does this "
+        "for every correction)")),
+])
+def test_a_result_that_replaces_another_is_made_from_at_least_as_much_of_the_series(node, tiny_model, when) -> None:  # noqa: ANN001
+    slices = series_slices(series="review-partial", count=3, rows=ROWS)
+    [first] = _ready(node, slices)
+    worker, outbound = _pipeline(node)
+    assert worker.process(first) and outbound.send_due() == 4
+    if when.endswith("after the purge"):
+        assert node.runtime.purge_expired(now=time.time() + 2 * HOUR)
+    [second] = _ready(node, [pixel_variant(slices[0])])
+    assert worker.process(second)
+    if when.endswith("(control)"):
+        assert generation_state(spool(), key_of(second)) == "done"
+    if generation_state(spool(), key_of(second)) == "done":  # a result that says it replaces #1 (refusing is fine)
+        sr = pydicom.dcmread(spool() / "work" / key_of(second) / "result" / "measurements.dcm")
+        assert sr.SeriesDescription.endswith(" #2 replaces #1")
+        assert len(second.instances) >= len(first.instances), (
+            f"'#2 replaces #1' made from {len(second.instances)} of the {len(first.instances)} instances")
+
+
+@pytest.mark.req("SRS-152")
+@pytest.mark.parametrize("second", [
+    "one requeue after the other (control)",
+    pytest.param("a second requeue while the first runs", marks=pytest.mark.xfail(
+        strict=True, reason="review helper-34: requeue takes no lock; the first finds the pending entry the second "
+        "made, writes a second Result Re-Queued entry for it, and dies on dead/X already removed: DAI-999 "
+        "internal error (FileNotFoundError), exit 70, 3 Re-Queued entries for 2 results moved")),
+])
+def test_requeues_run_together_move_each_result_once_and_fail_cleanly(node, tiny_model, backup, monkeypatch,
+                                                                     capsys, second) -> None:  # noqa: ANN001
+    from device_ai.cli import main
+    from device_ai.node import requeue as requeue_module
+
+    _dead_letter_backup(node, backup)
+    backup.mkdir()
+    real, fired = requeue_module._create_once, []
+
+    def create(path, data):  # noqa: ANN001, ANN202 - the other operator's command runs here
+        if not fired:
+            fired.append(True)
+            requeue_dead(context())
+        return real(path, data)
+
+    if second.startswith("a second"):
+        with monkeypatch.context() as patched:
+            patched.setattr(requeue_module, "_create_once", create)
+            code = main(["requeue"])
+    else:
+        requeue_dead(context())
+        code = main(["requeue"])
+    assert code == 0 and "DAI-999" not in capsys.readouterr().err
+    assert len(events("Result Re-Queued")) == 2
