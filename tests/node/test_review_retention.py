@@ -371,3 +371,23 @@ def test_requeues_run_together_move_each_result_once_and_fail_cleanly(node, tiny
         code = main(["requeue"])
     assert code == 0 and "DAI-999" not in capsys.readouterr().err
     assert len(events("Result Re-Queued")) == 2
+
+
+@pytest.mark.req("SRS-097", "SRS-150")
+@pytest.mark.parametrize("when", [
+    "re-sent within the retention (control)",
+    pytest.param("re-sent after the purge", marks=pytest.mark.xfail(
+        strict=True, reason="review helper-34: SRS-097 and SRS-137 (approved) say an instance re-sent with the "
+        "same bytes changes nothing (no new generation, no second result); Spool.commit compares with the last "
+        "generation's folder, which the retention deleted: a sender's retry or an identical re-drop after the "
+        "purge opens a generation of its own, analysed and delivered again. SRS-150 states no exception")),
+])
+def test_an_instance_re_sent_with_the_same_bytes_changes_nothing(node, tiny_model, when) -> None:  # noqa: ANN001
+    slices = series_slices(series="review-identical", count=2, rows=ROWS)
+    [first] = _ready(node, slices)
+    worker, outbound = _pipeline(node)
+    assert worker.process(first) and outbound.send_due() == 4
+    if when.endswith("after the purge"):
+        assert node.runtime.purge_expired(now=time.time() + 2 * HOUR)
+    assert store_all(node.port, [slices[0]]) == [0]  # the same instance, the same bytes
+    assert node.spool.open_series() == []
