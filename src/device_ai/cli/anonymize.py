@@ -10,13 +10,19 @@ from pathlib import Path
 
 from device_ai import app
 from device_ai.cli.common import context, optional_path
-from device_ai.errors import DeidentificationFailed, InputRefused
+from device_ai.errors import ConfigError, DeidentificationFailed, InputRefused
 
 
 def cmd_anonymize(args: argparse.Namespace) -> int:
     """Exit 0: every file de-identified; 3: some quarantined (reason codes listed); 11: the
-    self-check held back some files (quarantined), the others were published."""
+    self-check held back some files (quarantined), the others were published. With ``--batch``
+    see :func:`cmd_anonymize_batch`."""
     from device_ai.dicom.deidentify.run import QUARANTINE_INDEX, REASON_CODES
+
+    if args.batch:
+        return cmd_anonymize_batch(args)
+    if args.workers is not None or args.scheduler:
+        raise ConfigError("--workers and --scheduler apply to --batch only", hint="add --batch, or leave them out")
 
     request = app.AnonymizeRequest(inputs=[Path(p) for p in args.input], out=Path(args.out),
                                    options=args.option or [], crosswalk=optional_path(args.crosswalk),
@@ -45,6 +51,38 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_anonymize_batch(args: argparse.Namespace) -> int:
+    """A job over the studies under one folder (device_ai.batch); the exit code is the job's
+    (``JobResult.exit_code``: 0, 3, 11, or a failed unit's error exit code)."""
+    from device_ai.batch import BatchAnonymizeRequest, anonymize_batch
+
+    if len(args.input) != 1:
+        raise ConfigError(f"--batch takes one input folder and OUT, not {len(args.input)} inputs",
+                          hint="device-ai anonymize --batch IN OUT")
+    if args.crosswalk:
+        raise ConfigError("--crosswalk is not available with --batch yet (the crosswalk would carry original "
+                          "identifiers through the cluster)", hint="run without --crosswalk, or without --batch")
+    if args.workers is not None and (args.workers < 1 or args.scheduler):
+        raise ConfigError(f"--workers {args.workers}: give a number of local worker processes from 1, "
+                          "and not with --scheduler (the cluster has its own)", hint="e.g. --workers 2")
+    request = BatchAnonymizeRequest(input=Path(args.input[0]), out=Path(args.out), options=args.option or [],
+                                    quarantine=optional_path(args.quarantine), pixel_rules=optional_path(args.pixel_rules),
+                                    workers=args.workers or 0, scheduler=args.scheduler)
+    result = anonymize_batch(context(args), request)
+    print(f"batch job {result.job}: {result.units} unit(s) (studies) under {args.input[0]}; "
+          f"{result.published} published now, {result.already_published} published before (skipped), "
+          f"{len(result.failed)} failed" + (f", {result.resumed} completed after an interrupted run" if result.resumed
+                                            else "") + (f"; ran on {result.engine}" if result.engine else ""))
+    print(f"files: {result.written} de-identified into {args.out}, {result.quarantined} quarantined in "
+          f"{request.quarantine_folder}, {result.skipped} skipped (PS3.15 {result.edition}; options: {result.options})")
+    for unit, code in sorted(result.failed.items()):
+        print(f"  unit {unit} [{code}]: not published; the ledger keeps it for the next run", file=sys.stderr)
+    if result.withheld:
+        print(f"error {DeidentificationFailed.code}: the self-check held back {result.withheld} file(s) (quarantined)",
+              file=sys.stderr)
+    return result.exit_code
+
+
 def cmd_anonymize_crosswalk(args: argparse.Namespace) -> int:
     print(json.dumps(app.read_crosswalk(context(args), Path(args.file)), indent=2, sort_keys=True))
     return 0
@@ -61,6 +99,12 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     anonymize.add_argument("--crosswalk", metavar="FILE", help="also write the encrypted original-to-pseudonym crosswalk")
     anonymize.add_argument("--quarantine", metavar="DIR", help="folder for refused originals (default: OUT-quarantine)")
     anonymize.add_argument("--pixel-rules", metavar="FILE", help="JSON regions to blank for --option clean-pixel-data")
+    anonymize.add_argument("--batch", action="store_true",
+                           help="IN is a folder of studies: de-identify them as a resumable job (one unit per study) "
+                                "on a local Dask cluster; re-run the same command to resume")
+    anonymize.add_argument("--workers", type=int, metavar="N", help="--batch: local worker processes (default: cores)")
+    anonymize.add_argument("--scheduler", metavar="ADDR",
+                           help="--batch: an existing Dask scheduler, tcp://HOST:PORT, instead of a local cluster")
     crosswalk = add("anonymize-crosswalk", cmd_anonymize_crosswalk,
                     "decrypt a crosswalk written by this device (authorised re-identification; audited)")
     crosswalk.add_argument("file")

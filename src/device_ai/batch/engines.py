@@ -1,0 +1,155 @@
+"""Where units run: in this process, on a ``dask.distributed.LocalCluster`` of worker
+processes, or on an existing Dask cluster (``--scheduler tcp://HOST:PORT``).
+
+An engine takes tasks and yields their results as they finish; it knows nothing of ledgers,
+audit logs or publication (the coordinator's). At most ``in_flight`` tasks are with the
+cluster at a time, so a job of a million units does not put a million tasks on the scheduler.
+A task whose worker process dies is re-run by Dask on another worker (the scheduler's
+``allowed-failures`` times); past that its result is a :class:`~device_ai.batch.errors.WorkerLost`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from device_ai.batch.errors import SchedulerUnreachable, WorkerLost
+
+CONNECT_TIMEOUT_S = 30
+_IN_FLIGHT_PER_WORKER = 4
+
+
+@dataclass(frozen=True)
+class Lost:
+    """A task no worker could finish (its worker processes died); ``error`` is typed."""
+
+    task: Any
+    error: WorkerLost
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class InProcessEngine:
+    """Runs each task here, one after the other (one study, tests, no cluster)."""
+
+    name = "in-process"
+    dashboard: str | None = None
+    workers = 1
+
+    def run(self, function: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        for task in tasks:
+            yield function(task)
+
+    def close(self) -> None:
+        pass
+
+
+class DaskEngine:
+    """A Dask client on a local cluster it starts (``address`` None) or on ``address``."""
+
+    def __init__(self, workers: int = 0, address: str | None = None) -> None:
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError as exc:  # a dependency of the package: missing means a broken install
+            raise SchedulerUnreachable(f"dask.distributed is not installed ({exc.name} is missing)",
+                                       hint="install the device with its dependencies (pip install device-ai)") from exc
+        # The cluster's own log lines (a worker restarted after it died) are not the operator's: the
+        # job reports what happened to each unit
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        self.cluster = None
+        self.client = None
+        try:
+            if address is None:
+                self.workers = workers or default_workers()
+                self.name = f"LocalCluster ({self.workers} worker processes)"
+                # processes, one thread each: a unit is CPU-bound Python; 127.0.0.1 only
+                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                            host="127.0.0.1", dashboard_address="127.0.0.1:0")
+                self.client = Client(self.cluster, timeout=CONNECT_TIMEOUT_S)
+            else:
+                self.name = f"Dask scheduler {address}"
+                self.client = Client(address, timeout=CONNECT_TIMEOUT_S)
+                self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            where = address or "the local cluster"
+            raise SchedulerUnreachable(f"could not reach {where}: {exc}",
+                                       hint="check --scheduler (tcp://HOST:PORT) and that the scheduler runs"
+                                       if address else "check free memory and that 127.0.0.1 ports can be opened") from exc
+        self.dashboard = self.client.dashboard_link if _has_dashboard(self.client) else None
+
+    def worker_pids(self) -> dict[str, int]:
+        """Worker address -> process id (what a test kills)."""
+        return self.client.run(os.getpid)
+
+    def run(self, function: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        """Each task's result (or a :class:`Lost`) as it finishes, in no particular order."""
+        from dask.distributed import as_completed
+        from distributed.scheduler import KilledWorker
+
+        pending = iter(tasks)
+        futures: dict[Any, tuple[Any, Any]] = {}  # key -> (future, task)
+        window = as_completed()
+        limit = max(1, self.workers * _IN_FLIGHT_PER_WORKER)
+
+        def submit_next() -> bool:
+            for task in pending:
+                future = self.client.submit(function, task, pure=False)
+                futures[future.key] = (future, task)
+                window.add(future)
+                return True
+            return False
+
+        for _ in range(limit):
+            if not submit_next():
+                break
+        try:
+            for future in window:
+                _, task = futures.pop(future.key)
+                try:
+                    result = future.result()
+                except KilledWorker:
+                    result = Lost(task, WorkerLost(
+                        f"unit {getattr(task, 'unit', '?')}: the worker processes running it died as many times as "
+                        "the scheduler allows; nothing of it was published",
+                        hint="run the command again (the unit is retried); check the workers' memory if it repeats"))
+                except Exception as exc:  # the task itself never raises: this is the cluster failing
+                    raise SchedulerUnreachable(f"the Dask cluster failed while running units: {type(exc).__name__}: "
+                                               f"{exc}", hint="run the command again; finished units are kept") from exc
+                finally:
+                    future.release()
+                yield result
+                submit_next()
+        finally:
+            if futures:  # the job stopped early: nothing more for the cluster to do
+                with contextlib.suppress(Exception):
+                    self.client.cancel([future for future, _ in futures.values()])
+
+    def close(self) -> None:
+        for part in (self.client, self.cluster):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part.close()
+
+
+def _has_dashboard(client: Any) -> bool:
+    try:
+        return bool(client.scheduler_info().get("services", {}).get("dashboard"))
+    except Exception:  # noqa: BLE001 - no dashboard is an ordinary state
+        return False
+
+
+def engine_for(workers: int, scheduler: str | None, units_to_run: int):  # noqa: ANN201 - an engine
+    """In this process for at most one unit (no cluster to start); a local cluster otherwise;
+    the given scheduler when named."""
+    if scheduler:
+        return DaskEngine(address=scheduler)
+    if units_to_run <= 1:
+        return InProcessEngine()
+    return DaskEngine(workers=workers)
