@@ -187,7 +187,7 @@ def _job_folder(out: Path):  # noqa: ANN202 - Iterator[Ledger]
     """OUT and its job folder (0700), the coordinator's lock (one coordinator per job), the ledger."""
     folder = out / publication.JOB_FOLDER
     try:
-        out.mkdir(mode=0o700, exist_ok=True)
+        out.mkdir(mode=0o700, parents=True, exist_ok=True)
         folder.mkdir(mode=0o700, exist_ok=True)
         fsync_directory(out)
         fsync_directory(out.parent)
@@ -252,6 +252,7 @@ class _Coordinator:
         self.out, self.quarantine = Path(request.out), request.quarantine_folder
         self.template = template
         self._logged_attempts: dict[str, int] | None = None
+        self._resumed: set[str] = set()  # completed from a killed run's leftovers: published now, not before
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -389,6 +390,8 @@ class _Coordinator:
                 self.ledger.published(record.unit, seq if seq is not None else -1)
                 publication.discard(self.out, self.quarantine, record.attempt)
                 self.result.resumed += 1
+                self.result.published += 1
+                self._resumed.add(record.unit)
                 continue
             staged = publication.attempt_output(self.out, record.attempt, record.unit)
             intact = (staged.is_dir() and folder_digest(staged) == record.output_digest) if record.output_digest else \
@@ -397,6 +400,7 @@ class _Coordinator:
             if intact:
                 self._record_and_publish(record.unit, record.attempt, record.output_digest, record.report, seq)
                 self.result.resumed += 1
+                self._resumed.add(record.unit)
                 continue
             if seq is not None:  # recorded but its files are gone: say so, then run it again
                 self.log.append(DEIDENTIFICATION, action="C", outcome=Outcome.SERIOUS_FAILURE,
@@ -443,6 +447,8 @@ class _Coordinator:
     def _check_published(self, units: dict[str, Unit]) -> None:
         """A published unit is skipped only if its folder still shows the recorded digest."""
         for record in self.ledger.units_where("state = ?", (PUBLISHED,)):
+            if record.unit in self._resumed:
+                continue
             self.result.already_published += 1
             if not record.output_digest:
                 continue

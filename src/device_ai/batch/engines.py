@@ -19,7 +19,6 @@ from typing import Any
 
 from device_ai.batch.errors import SchedulerUnreachable, WorkerLost
 
-CONNECT_TIMEOUT_S = 30
 _IN_FLIGHT_PER_WORKER = 4
 
 
@@ -71,10 +70,11 @@ class DaskEngine:
                 # processes, one thread each: a unit is CPU-bound Python; 127.0.0.1 only
                 self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                             host="127.0.0.1", dashboard_address="127.0.0.1:0")
-                self.client = Client(self.cluster, timeout=CONNECT_TIMEOUT_S)
+                self.client = Client(self.cluster)
             else:
                 self.name = f"Dask scheduler {address}"
-                self.client = Client(address, timeout=CONNECT_TIMEOUT_S)
+                # waits distributed.comm.timeouts.connect (Dask's configuration; 30 s by default)
+                self.client = Client(address)
                 self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
         except (OSError, TimeoutError) as exc:
             self.close()

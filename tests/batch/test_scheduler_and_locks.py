@@ -1,0 +1,74 @@
+"""``--scheduler``: a job on an existing Dask cluster (a LocalCluster the test starts, 2 worker
+processes on 127.0.0.1); workers holding another site secret refuse every unit (DAI-122)
+instead of writing other pseudonyms; a second coordinator on the same job is refused (DAI-123);
+an unreachable scheduler is a typed refusal."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dask.distributed import LocalCluster
+
+from device_ai.app.context import Context
+from device_ai.batch import BatchAnonymizeRequest, anonymize_batch
+from device_ai.config import Settings
+from tests.batch.helpers import LEDGER, dicom_tree, ledger_rows, make_studies
+
+CLI = [sys.executable, "-m", "device_ai.cli"]
+
+
+def _cluster(**worker_env: str) -> LocalCluster:
+    return LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                        env=worker_env or None)
+
+
+@pytest.mark.req("SRS-160", "SRS-164")
+def test_an_existing_cluster_runs_the_job_and_workers_with_another_secret_refuse(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    make_studies(inputs, 3)
+    cluster = _cluster()
+    try:  # the control: the cluster's workers share the coordinator's key store
+        result = anonymize_batch(Context(settings=Settings()),
+                                 BatchAnonymizeRequest(input=inputs, out=tmp_path / "ok", scheduler=cluster.scheduler_address))
+    finally:
+        cluster.close()
+    assert result.engine.startswith("Dask scheduler tcp://127.0.0.1:") and result.published == 3
+    assert result.exit_code == 0 and len(dicom_tree(tmp_path / "ok")) == 6
+
+    cluster = _cluster(DEVICE_AI_HOME=str(tmp_path / "another-site"))
+    try:
+        result = anonymize_batch(Context(settings=Settings()), BatchAnonymizeRequest(
+            input=inputs, out=tmp_path / "refused", scheduler=cluster.scheduler_address))
+    finally:
+        cluster.close()
+    assert sorted(result.failed.values()) == ["DAI-122"] * 3 and result.published == 0
+    assert result.exit_code == 2  # a configuration error of the cluster, not of the input
+    assert dicom_tree(tmp_path / "refused") == {}
+    assert {r["state"] for r in ledger_rows(tmp_path / "refused").values()} == {"failed"}
+
+
+@pytest.mark.req("SRS-163")
+def test_a_second_coordinator_and_an_unreachable_scheduler_are_refused(tmp_path: Path) -> None:
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    make_studies(inputs, 1)
+    first = subprocess.run([*CLI, "anonymize", "--batch", str(inputs), str(out)], capture_output=True, text=True,
+                           timeout=240)
+    assert first.returncode == 0, first.stderr
+    lock = os.open(out / LEDGER.parent / "job.lock", os.O_RDWR)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running coordinator holds it
+        second = subprocess.run([*CLI, "anonymize", "--batch", str(inputs), str(out)], capture_output=True,
+                                text=True, timeout=240)
+    finally:
+        os.close(lock)
+    assert second.returncode == 2 and "DAI-123" in second.stderr and "Traceback" not in second.stderr
+    unreachable = subprocess.run([*CLI, "anonymize", "--batch", str(inputs), str(tmp_path / "other"), "--scheduler",
+                                  "tcp://127.0.0.1:9"], capture_output=True, text=True, timeout=240,
+                                 env={**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"})
+    assert unreachable.returncode == 2 and "DAI-121" in unreachable.stderr, unreachable.stderr
+    assert "Traceback" not in unreachable.stderr
