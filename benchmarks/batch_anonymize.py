@@ -13,6 +13,9 @@ starts (a LocalCluster's start-up is reported on its own): ``in-process`` (no Da
 ``LocalCluster`` with 1 and with 2 worker processes. Repetitions are interleaved (1, 2,
 in-process, 2, 1, ...) so that machine noise hits each alike; the medians are reported.
 
+Calibration: the same two engines then run pure-CPU tasks (0.05 s each, no I/O); their 2/1 ratio
+is what the machine allowed a second worker at the time (on a shared machine it may be 1).
+
 Scheduler overhead per unit: (median seconds of the tiny job on 1 Dask worker - on the
 in-process engine) / units, i.e. what Dask adds per unit over running the same units in the
 coordinator; and the round trip of a no-op task through the same engine loop.
@@ -20,6 +23,10 @@ coordinator; and the round trip of a no-op task through the same engine loop.
 A benchmark, not a test: timing assertions do not belong in tests on a shared machine.
 
     python benchmarks/batch_anonymize.py [--studies 16] [--slices 24] [--rows 256] [--tiny 60] [--reps 3]
+    TMPDIR=/dev/shm python benchmarks/batch_anonymize.py --out benchmarks/results/batch_anonymize_tmpfs.json
+
+The second form keeps every write in memory (tmpfs: fsync and syncfs cost nothing), which
+separates the cost of durable writes on a shared disk from the rest.
 """
 
 from __future__ import annotations
@@ -58,6 +65,20 @@ def _noop(task: int) -> int:
     return task
 
 
+def _burn(task: int) -> int:
+    """0.05 s of CPU in pure Python: what the machine's free cores allow, without any I/O."""
+    started = time.process_time()
+    while time.process_time() - started < 0.05:
+        pass
+    return task
+
+
+def cpu_tasks_per_s(engine, tasks: int) -> float:  # noqa: ANN001
+    started = time.perf_counter()
+    assert sum(1 for _ in engine.run(_burn, range(tasks))) == tasks
+    return tasks / (time.perf_counter() - started)
+
+
 def write_corpus(folder: Path, studies: int, slices: int, rows: int, first: int) -> None:
     from device_ai.training.ct_series import write_ct_series
     from device_ai.training.phantoms import generate_case, split_seeds
@@ -88,6 +109,19 @@ def noop_round_trip(engine, tasks: int) -> float:  # noqa: ANN001
     done = sum(1 for _ in engine.run(_noop, range(tasks)))
     assert done == tasks
     return (time.perf_counter() - started) / tasks
+
+
+def _filesystem(folder: Path) -> str:
+    """The file system type of ``folder`` (the longest mount point above it, /proc/mounts)."""
+    best, kind = "", "unknown"
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            _, point, fstype = line.split()[:3]
+            if str(folder).startswith(point.rstrip("/") + "/") and len(point) > len(best):
+                best, kind = point, fstype
+    except OSError:
+        pass
+    return f"{kind} ({best or '?'})"
 
 
 def _commit() -> str:
@@ -139,6 +173,8 @@ def main() -> None:
                 seconds[name].append(job_seconds(work / "units", work / "scratch", kept[name], args.studies))
                 tiny[name].append(job_seconds(work / "tiny", work / "scratch", kept[name], args.tiny))
         round_trip = {name: noop_round_trip(engines[name], 200) for name in ("dask_1_worker", "dask_2_workers")}
+        # calibration, same engines, right after: pure CPU tasks (no I/O, no device code)
+        calibration = {name: cpu_tasks_per_s(engines[name], 40) for name in ("dask_1_worker", "dask_2_workers")}
         for engine in engines.values():
             engine.close()
         rate = {n: args.studies / statistics.median(s) for n, s in seconds.items()}
@@ -150,6 +186,7 @@ def main() -> None:
                        "bytes_per_file_approx": args.rows * args.rows * 2,
                        "tiny_units": args.tiny, "tiny_unit": "1 file of 16x16"},
             "repetitions": args.reps,
+            "work_filesystem": _filesystem(work),  # where corpus, outputs, ledger and audit log were (TMPDIR)
             "measured": {"started_utc": started_utc, "commit": _commit(),
                          "load_average_1_5_15_before": [round(x, 2) for x in load_before],
                          "load_average_1_5_15_after": [round(x, 2) for x in os.getloadavg()]},
@@ -162,6 +199,10 @@ def main() -> None:
             "tiny_units_per_s": {n: round(r, 1) for n, r in tiny_rate.items()},
             "scheduler_overhead_ms_per_unit": round(overhead_ms, 2),
             "noop_task_round_trip_ms": {n: round(v * 1000, 2) for n, v in round_trip.items()},
+            "calibration_cpu_tasks_per_s": {n: round(v, 2) for n, v in calibration.items()},
+            "calibration_ratio_2_workers_over_1": round(calibration["dask_2_workers"] / calibration["dask_1_worker"], 3),
+            "calibration_note": "40 tasks of 0.05 s CPU each (pure Python, no I/O): the ratio the machine allows "
+                                "2 worker processes at the time of the run; read ratio_2_workers_over_1 against it",
             "note": "each job is the whole coordinator (discovery, ledger, one audit entry per unit, publication, "
                     "merged report), engines started before the clock; overhead = (tiny job on 1 Dask worker - "
                     "tiny job in-process) / tiny units",
@@ -172,7 +213,8 @@ def main() -> None:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         print(f"units/s  : 1 worker {rate['dask_1_worker']:.2f}, 2 workers {rate['dask_2_workers']:.2f}, "
               f"in-process {rate['in_process']:.2f}  ({args.studies} units of {args.slices} files)")
-        print(f"ratio    : 2 workers / 1 worker = {result['ratio_2_workers_over_1']}")
+        print(f"ratio    : 2 workers / 1 worker = {result['ratio_2_workers_over_1']} (pure CPU tasks on the same "
+              f"engines: {result['calibration_ratio_2_workers_over_1']})")
         print(f"overhead : {overhead_ms:.2f} ms per unit (tiny units: 1 Dask worker vs in-process); "
               f"no-op task round trip {result['noop_task_round_trip_ms']} ms")
         print(f"startup  : {startup} s; load {load_before} before, {os.getloadavg()} after")

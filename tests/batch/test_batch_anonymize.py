@@ -169,9 +169,15 @@ def test_discovery_reads_headers_from_a_prefix_and_falls_back_to_the_reader(tmp_
     ds = dcmread(path)
     expected = (str(ds.PatientID), str(ds.StudyInstanceUID))
     assert units.header_identity(path, ReadLimits()) == expected
-    # a private block before the study UID longer than the prefix: the fallback reads it
+    # a private block before the study UID longer than the first prefix: the second one reaches it
     ds.add_new(0x00190010, "LO", "SYNTHETIC PRIVATE")
-    ds.add_new(0x00191000, "OB", b"\0" * (units.HEADER_PREFIX + 10))
+    ds.add_new(0x00191000, "OB", b"\0" * 20_000)
+    medium = tmp_path / "medium.dcm"
+    ds.save_as(medium, enforce_file_format=True)
+    assert units._prefix_identity(medium.read_bytes()[:units.HEADER_PREFIXES[0]]) is None
+    assert units.header_identity(medium, ReadLimits()) == expected
+    # longer than the last prefix: the reader (with its limits) reads it
+    ds[0x00191000].value = b"\0" * (units.HEADER_PREFIX + 10)
     big = tmp_path / "big.dcm"
     ds.save_as(big, enforce_file_format=True)
     assert units._prefix_identity(big.read_bytes()[:units.HEADER_PREFIX]) is None

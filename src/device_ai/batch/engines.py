@@ -132,10 +132,15 @@ class DaskEngine:
                     self.client.cancel([future for future, _ in futures.values()])
 
     def close(self) -> None:
-        for part in (self.client, self.cluster):
-            if part is not None:
-                with contextlib.suppress(Exception):
-                    part.close()
+        # a worker's heartbeat cut by the shutdown is logged as an error by Dask: expected here
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
+        try:
+            for part in (self.client, self.cluster):
+                if part is not None:
+                    with contextlib.suppress(Exception):
+                        part.close()
+        finally:
+            logging.getLogger("distributed").setLevel(logging.ERROR)
 
 
 def _has_dashboard(client: Any) -> bool:

@@ -11,8 +11,9 @@ their reason codes, as a single run would).
 
 Discovery is cheap: the walk is the single run's (``run.collect_entries``: hidden files and
 DICOMDIR counted as skipped, links leading outside IN and folders that cannot be listed
-quarantined unread), and each file's header is read from a bounded prefix (``HEADER_PREFIX``
-bytes, never the pixel data), stopping after the Study Instance UID. A file whose prefix does
+quarantined unread), and each file's header is read from a bounded prefix (16 KiB, then 256 KiB
+when the header is longer; never the pixel data of a CT slice), stopping after the Study
+Instance UID. A file whose prefix does
 not reach it, or whose transfer syntax is deflated, is read with the device's reader and its
 limits (``reader.read_dataset``), pixel data left out.
 """
@@ -36,7 +37,9 @@ from device_ai.dicom.reader import ReadLimits, read_dataset
 from device_ai.errors import DicomReadError
 
 UNASSIGNED = "unassigned"
-HEADER_PREFIX = 256 * 1024  # bytes read for a header; a CT header is a few KiB
+# Bytes read for a header: a CT header is a few KiB; a larger prefix is tried before the reader
+HEADER_PREFIXES = (16 * 1024, 256 * 1024)
+HEADER_PREFIX = HEADER_PREFIXES[-1]
 _PATIENT_ID, _STUDY_UID = 0x00100020, 0x0020000D
 # Deflated syntaxes: inflating a prefix is not bounded by the read limits; the reader's is
 _DEFLATED = (b"1.2.840.10008.1.2.1.99", b"1.2.840.10008.1.2.4.95")
@@ -74,14 +77,18 @@ def header_identity(path: Path, limits: ReadLimits) -> tuple[str, str] | None:
         return None
     if info is None or not stat.S_ISREG(info.st_mode) or info.st_size > limits.max_file_bytes:
         return None
+    values, prefix = None, b""
     try:
         with open(path, "rb") as handle:
-            prefix = handle.read(min(info.st_size, HEADER_PREFIX))
+            for size in HEADER_PREFIXES:
+                prefix += handle.read(min(info.st_size, size) - len(prefix))
+                if any(uid in prefix[:_META_BYTES] for uid in _DEFLATED):
+                    break
+                values = _prefix_identity(prefix)
+                if values is not None or len(prefix) >= info.st_size:
+                    break
     except OSError:
         return None
-    values = None
-    if not any(uid in prefix[:_META_BYTES] for uid in _DEFLATED):
-        values = _prefix_identity(prefix)
     if values is None and (len(prefix) < info.st_size or any(uid in prefix[:_META_BYTES] for uid in _DEFLATED)):
         try:
             ds = read_dataset(path, limits, stop_before_pixels=True)
