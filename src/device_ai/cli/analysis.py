@@ -11,7 +11,7 @@ from pathlib import Path
 from device_ai import app
 from device_ai.cli.common import context, optional_path
 from device_ai.cli.progress import Progress
-from device_ai.errors import AcceptanceNotMet, DependencyMissing
+from device_ai.errors import AcceptanceNotMet, ConfigError, DependencyMissing
 
 
 def print_summary(summary: dict, out_dir: Path) -> None:
@@ -59,8 +59,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    report = app.validate(context(args), patients=args.patients, seed=args.seed, out=optional_path(args.out),
-                          model=optional_path(args.model))
+    if args.workers is not None or args.scheduler:  # the cases on Dask worker processes (device_ai.batch)
+        from device_ai.batch.validation_job import validate_batch
+
+        if args.workers is not None and (args.workers < 1 or args.scheduler):
+            raise ConfigError(f"--workers {args.workers}: give a number of local worker processes from 1, and not "
+                              "with --scheduler (the cluster has its own)", hint="e.g. --workers 2")
+        report = validate_batch(context(args), patients=args.patients, seed=args.seed, out=optional_path(args.out),
+                                model=optional_path(args.model), workers=args.workers or 0, scheduler=args.scheduler)
+    else:
+        report = app.validate(context(args), patients=args.patients, seed=args.seed, out=optional_path(args.out),
+                              model=optional_path(args.model))
     print(json.dumps(report["summary"], indent=2, sort_keys=True))
     if not report["summary"]["acceptance"]["passed"]:
         raise AcceptanceNotMet("the validation study's acceptance criteria were not met (see 'acceptance' above)",
@@ -214,6 +223,10 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     validate.add_argument("--patients", type=int, default=40, help="held-out synthetic patients (>= 20)")
     validate.add_argument("--seed", type=int, default=0, help="base seed of the test split")
     validate.add_argument("--out", help="write the full report (JSON) here")
+    validate.add_argument("--workers", type=int, metavar="N",
+                          help="evaluate the cases on N local Dask worker processes (same figures as one process)")
+    validate.add_argument("--scheduler", metavar="ADDR", help="evaluate the cases on an existing Dask scheduler, "
+                                                              "tcp://HOST:PORT")
 
     phantom = add("phantom", cmd_phantom, "write synthetic CT phantom series (fake patients) as DICOM")
     phantom.add_argument("--out", required=True)
