@@ -153,6 +153,10 @@ def test_a_rerun_with_other_options_or_a_foreign_out_is_refused_before_any_work(
                              text=True, timeout=240)
     assert refused.returncode == 6 and "DAI-501" in refused.stderr and "no batch job ledger" in refused.stderr
     assert sorted(p.name for p in foreign.iterdir()) == ["x"]
+    inside = subprocess.run([*CLI, "anonymize", "--batch", str(inputs), str(inputs / "out")], capture_output=True,
+                            text=True, timeout=240)
+    assert inside.returncode == 6 and "DAI-501" in inside.stderr and "one inside the other" in inside.stderr
+    assert not (inputs / "out").exists()
 
 
 @pytest.mark.req("SRS-160")

@@ -143,6 +143,7 @@ def anonymize_batch(ctx: Context, request: BatchAnonymizeRequest,
                 hint="pass --pixel-rules FILE with the regions to blank, or run without clean-pixel-data")
         out, quarantine = Path(request.out), request.quarantine_folder
         _check_input(Path(request.input))
+        _check_apart(Path(request.input), out, quarantine)
         _check_job_root(out)
         preconditions.check_writable_location(quarantine, "--quarantine")
         secret = site_secret()
@@ -169,6 +170,18 @@ def _check_input(folder: Path) -> None:
     if not folder.is_dir():
         raise InputRefused(f"IN {folder} is not a folder; --batch de-identifies the studies found under a folder",
                            hint="pass the folder holding the studies, or run without --batch for single files")
+
+
+def _check_apart(folder: Path, out: Path, quarantine: Path) -> None:
+    """OUT and the quarantine folder outside IN, and IN outside both: a re-run walks IN again, and
+    would take the job's own outputs (or quarantined originals) for new studies."""
+    source = folder.resolve()
+    for option, target in (("OUT", out), ("--quarantine", quarantine)):
+        place = target.resolve()
+        if place.is_relative_to(source) or source.is_relative_to(place):
+            raise OutputRefused(f"{option} {target} and IN {folder} lie one inside the other; a re-run of the job "
+                                "would read its own outputs as input",
+                                hint=f"choose an {option} folder outside IN")
 
 
 def _check_job_root(out: Path) -> None:
