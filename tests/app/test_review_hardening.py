@@ -146,15 +146,21 @@ def _text_series(folder: Path, charsets: list[str | None], raw: list[dict[str, b
 
 
 @pytest.mark.req("SRS-108")
-@pytest.mark.xfail(strict=True, reason="review helper-40: without Specific Character Set the repertoire is ASCII "
-                   "(PS3.5 6.1.2.2), but pydicom decodes 0xDC as Latin-1 and the name is accepted and written into "
-                   "SEG and SR without a character set (copied_attributes' decision: bytes not valid in the declared "
-                   "character set are refused)")
 def test_non_ascii_bytes_without_a_character_set_are_refused(tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     _text_series(tmp_path / "in", [None] * SLICES, [{"PatientName": b"M\xdcLLER^TEST"}] * SLICES)
     code, out, err = _analyze(tmp_path, capsys)
-    assert code == 3 and "PatientName" in err, out + err
+    assert code == 3 and "PatientName" in err and "slice000.dcm" in err and "Traceback" not in err, out + err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.req("SRS-108")
+def test_control_ascii_text_without_a_character_set_is_analyzed(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    _text_series(tmp_path / "in", [None] * SLICES, [{"PatientName": b"MUELLER^TEST"}] * SLICES)
+    code, _, err = _analyze(tmp_path, capsys)
+    assert code == 0, err
+    assert pydicom.dcmread(tmp_path / "out" / "segmentation.dcm").PatientName == "MUELLER^TEST"
 
 
 @pytest.mark.req("SRS-108")

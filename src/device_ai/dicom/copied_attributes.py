@@ -24,6 +24,11 @@ written back with the source's character set (highdicom copies it), so the resul
 character for character (byte for byte for the ISO_IR 100, ISO_IR 192 and ISO 2022 IR 87 values
 of tests/dicom/test_copied_text.py; another ISO 2022 combination may get other escape sequences
 for the same characters).
+Without a Specific Character Set (or with ISO_IR 6 / ISO 2022 IR 6 alone) the repertoire is the
+default one, ASCII (PS3.5 6.1.2.2); pydicom still decodes other bytes as Latin-1, so a byte above
+0x7F there is not valid in the declared character set either and is refused by the same rule (the
+results would otherwise carry a Latin-1 reading under no character set, which a reader may take
+differently).
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ USED_SINGLE_VALUES = ("SpacingBetweenSlices", "SliceThickness", "RescaleSlope", 
 _PARSED = {"DA": DA, "TM": TM, "DT": DT}  # regular expressions pass 20261345; parsing does not
 _TEXT_VRS = {"PN", "LO", "SH", "UC", "ST", "LT", "UT"}  # decoded with the Specific Character Set
 _FREE_TEXT_CONTROLS = {"ST": "\t\n\f\r", "LT": "\t\n\f\r", "UT": "\t\n\f\r"}  # PS3.5 6.1.3
+_DEFAULT_REPERTOIRE = ("", "ISO_IR 6", "ISO 2022 IR 6")  # declared terms meaning ASCII only (PS3.5 6.1.2.2)
+DEFAULT_CHARSET_NAME = "ISO_IR 6 (the default repertoire)"
 
 
 @cache
@@ -89,10 +96,18 @@ def _value_problem(ds: Dataset, keyword: str) -> str | None:
     return None
 
 
+def _ascii_only(ds: Dataset) -> bool:
+    """Whether ``ds`` declares the default repertoire only (no Specific Character Set, an empty
+    one, or ISO_IR 6 alone)."""
+    charsets = ds.get("SpecificCharacterSet")
+    values = [] if not charsets else [charsets] if isinstance(charsets, str) else list(charsets)
+    return all(str(value).strip() in _DEFAULT_REPERTOIRE for value in values)
+
+
 def _charset_name(ds: Dataset) -> str:
     charsets = ds.get("SpecificCharacterSet")
     if not charsets:
-        return "ISO_IR 6 (the default repertoire)"
+        return DEFAULT_CHARSET_NAME
     return "\\".join([str(charsets)] if isinstance(charsets, str) else [str(c) for c in charsets])
 
 
@@ -101,13 +116,14 @@ def _control(text: str, allowed: str) -> str | None:
     return next((c for c in text if (c < " " or "\x7f" <= c <= "\x9f") and c not in allowed), None)
 
 
-def _text_problem(element, keyword: str, charset: str) -> str | None:  # noqa: ANN001 - DataElement
-    """Why the results could not repeat the text of ``element`` exactly (see the module's
-    decision), in sequence items too; None when they can."""
+def _text_problem(element, keyword: str, charset: str, ascii_only: bool = False) -> str | None:  # noqa: ANN001
+    """Why the results could not repeat the text of ``element`` (a DataElement) exactly (see the
+    module's decision), in sequence items too; None when they can. ``ascii_only``: the default
+    repertoire is declared, so any character beyond ASCII came from bytes it does not define."""
     if element.VR == "SQ":
         for item in element.value or ():
             for inner in item:
-                problem = _text_problem(inner, f"{keyword} > {inner.keyword or inner.tag}", charset)
+                problem = _text_problem(inner, f"{keyword} > {inner.keyword or inner.tag}", charset, ascii_only)
                 if problem:
                     return problem
         return None
@@ -118,6 +134,10 @@ def _text_problem(element, keyword: str, charset: str) -> str | None:  # noqa: A
         if "\ufffd" in text:
             return (f"{keyword} cannot be decoded with character set {charset}: it holds bytes that are not valid "
                     "in it, and the results would repeat it altered")
+        if ascii_only and any(c > "\x7f" for c in text):
+            return (f"{keyword} holds bytes above 0x7F but no Specific Character Set is declared: the default "
+                    "repertoire is ASCII (PS3.5 6.1.2.2), so its characters cannot be known and the results would "
+                    "repeat a guess")
         control = _control(text, _FREE_TEXT_CONTROLS.get(element.VR, ""))
         if control == "\x1b":
             return (f"{keyword} holds an escape sequence that character set {charset} does not define: its "
@@ -138,11 +158,12 @@ def copied_attribute_problems(ds: Dataset) -> list[str]:
                 problems.append(f"SpecificCharacterSet {str(charset)[:40]!r} is not a DICOM character set "
                                 "(PS3.3 C.12.1.1.2)")
     charset = None if problems else _charset_name(ds)  # text is judged in a known character set only
+    ascii_only = _ascii_only(ds)
     repeated = repeated_by_results(str(ds.get("SOPClassUID", "")))
     for keyword in dict.fromkeys(COPIED_VALUES + repeated + USED_SINGLE_VALUES):
         problem = _value_problem(ds, keyword)
         if problem is None and charset is not None and keyword in ds:
-            problem = _text_problem(ds.data_element(keyword), keyword, charset)
+            problem = _text_problem(ds.data_element(keyword), keyword, charset, ascii_only)
         if problem:
             problems.append(problem)
     return problems
