@@ -66,7 +66,7 @@ from device_ai.batch.report import merged_report
 from device_ai.batch.unit_work import UnitResult, UnitTask, deidentify_unit, folder_digest, secret_check
 from device_ai.batch.units import UNASSIGNED, Discovery, Unit, discover
 from device_ai.errors import (AuditError, DeidentificationConfigError, DeidentificationFailed, DeviceAIError, InputRefused,
-                              OutputRefused, ReadLimitExceeded)
+                              OutputError, OutputRefused, ReadLimitExceeded)
 
 LEDGER_NAME = "ledger.sqlite"
 LOCK_NAME = "job.lock"
@@ -81,6 +81,7 @@ class BatchAnonymizeRequest:
     options: list[str] = field(default_factory=list)
     quarantine: Path | None = None  # default: OUT-quarantine beside OUT
     pixel_rules: Path | None = None
+    crosswalk: Path | None = None  # the job's encrypted crosswalk (batch.crosswalk)
     workers: int = 0  # local cluster worker processes; 0: one per usable core
     scheduler: str | None = None  # tcp://HOST:PORT of an existing Dask scheduler
 
@@ -151,18 +152,29 @@ def anonymize_batch(ctx: Context, request: BatchAnonymizeRequest,
         naming = Deidentifier(RunConfig(options=options, pixel_rules=rules, limits=limits, secret=secret, workers=1))
         option_names = ",".join(sorted(o.cli_name for o in naming.policy.options))
         job_action.details = {"options": option_names, "table_edition": naming.table.edition}
+        if request.crosswalk is not None:
+            preconditions.check_output_file(Path(request.crosswalk), "--crosswalk")
         with _job_folder(out) as ledger:
             job = _job_identity(ledger, request, secret, option_names, naming.table.edition)
             job_action.details["batch_job"] = job
+            crosswalk_check = _check_crosswalk(ledger, request)
             result = JobResult(job=job, edition=naming.table.edition, options=option_names)
             coordinator = _Coordinator(ctx, log, ledger, request, result, UnitTask(
                 unit="", files=(), staging_root=str(publication.staging_root(out)),
                 quarantine_root=str(publication.staging_root(quarantine)), options=frozenset(naming.policy.options),
-                pixel_rules=tuple(rules), limits=limits, secret_check=secret_check(secret)))
+                pixel_rules=tuple(rules), limits=limits, secret_check=secret_check(secret),
+                crosswalk_check=crosswalk_check))
             discovery = discover(Path(request.input), limits, lambda p, s: _unit_id(naming, p, s), secret)
             coordinator.run(discovery, engine_factory)
-            job_action.succeeded(coordinator.end_details(), outcome=result.outcome)
-            coordinator.write_report(discovery)
+            pending = coordinator.prepare_crosswalk()
+            try:
+                job_action.succeeded(coordinator.end_details(), outcome=result.outcome)
+                coordinator.write_report(discovery)
+                coordinator.finish_crosswalk(pending)
+            finally:
+                if pending is not None:
+                    with contextlib.suppress(OSError):
+                        pending.unlink()
         return result
 
 
@@ -227,9 +239,27 @@ def _keyed(secret: bytes, kind: str, value: str) -> str:
     return hmac.new(secret, f"device-ai batch {kind}\x1f{value}".encode(), hashlib.sha256).hexdigest()
 
 
+def _check_crosswalk(ledger: Ledger, request: BatchAnonymizeRequest) -> str:
+    """The crosswalk key's check value for the workers ("" without --crosswalk); FILE must be new
+    or the crosswalk this job wrote (a re-run replaces it with a larger one), never another file."""
+    if request.crosswalk is None:
+        return ""
+    from device_ai.batch.crosswalk import sha256_of
+    from device_ai.dicom.deidentify.crosswalk import KEY_NAME
+    from device_ai.keystore import secret as keystore_secret
+
+    existing = sha256_of(Path(request.crosswalk))
+    identity = ledger.identity()
+    if existing is not None and existing not in (identity.get("crosswalk_sha256"), identity.get("crosswalk_pending_sha256")):
+        raise OutputRefused(f"--crosswalk {request.crosswalk} already exists and is not this job's crosswalk; it may "
+                            "be the only way back from an earlier run", hint="give --crosswalk a new file name")
+    return secret_check(keystore_secret(KEY_NAME))
+
+
 def _job_identity(ledger: Ledger, request: BatchAnonymizeRequest, secret: bytes, options: str, edition: str) -> str:
     """The job id; a new job records what it is, a re-run must be the same job."""
     wanted = {"input": _keyed(secret, "input", str(Path(request.input).resolve())),
+              "crosswalk": "yes" if request.crosswalk is not None else "no",
               "quarantine": _keyed(secret, "quarantine", str(request.quarantine_folder.resolve())),
               "options": options, "table_edition": edition, "secret_check": secret_check(secret)}
     recorded = ledger.identity()
@@ -334,7 +364,7 @@ class _Coordinator:
         t = self.template
         return UnitTask(unit=unit.id, files=tuple(str(f) for f in unit.files), staging_root=t.staging_root,
                         quarantine_root=t.quarantine_root, options=t.options, pixel_rules=t.pixel_rules,
-                        limits=t.limits, secret_check=t.secret_check)
+                        limits=t.limits, secret_check=t.secret_check, crosswalk_check=t.crosswalk_check)
 
     # -- one result ---------------------------------------------------------------------------
 
@@ -364,7 +394,8 @@ class _Coordinator:
             entry_seq = self.log.append(DEIDENTIFICATION, action="C", objects=self._objects(unit), details={
                 **self._unit_details(unit, attempt), "files": str(report.get("files_processed", 0)),
                 "written": str(report.get("files_written", 0)), "quarantined": str(quarantined), "skipped": "0",
-                "self_check": f"withheld {withheld}" if withheld else "passed", "crosswalk": "no"},
+                "self_check": f"withheld {withheld}" if withheld else "passed",
+                "crosswalk": "yes" if self.request.crosswalk is not None else "no"},
                 outcome=Outcome.MINOR_FAILURE if quarantined else Outcome.SUCCESS).seq
         try:
             publication.publish(self.out, self.quarantine, unit, _label(unit), attempt, has_output=bool(digest))
@@ -516,7 +547,37 @@ class _Coordinator:
                 "units_already_published": str(r.already_published), "units_failed": str(len(r.failed)),
                 "units_resumed": str(r.resumed), "duplicates_discarded": str(r.duplicates_discarded),
                 "files": str(r.files_in), "written": str(r.written), "quarantined": str(r.quarantined),
-                "engine": r.engine or "none (nothing to run)"}
+                "engine": r.engine or "none (nothing to run)",
+                "crosswalk": "yes" if self.request.crosswalk is not None else "no"}
+
+    def prepare_crosswalk(self) -> Path | None:
+        """The union of the published units' parts, encrypted under a pending name beside FILE
+        (its digest in the ledger first, so a kill after the rename leaves FILE this job's)."""
+        if self.request.crosswalk is None:
+            return None
+        from device_ai.batch.crosswalk import merged_content, part_of, write_content
+
+        published = [r.unit for r in self.ledger.units_where("state = ?", (PUBLISHED,))]
+        parts = [part_of(self.quarantine, _label(unit)) for unit in published]
+        missing = [unit for unit, part in zip(published, parts, strict=True) if not part.is_file()]
+        if missing:
+            raise OutputError(f"the crosswalk parts of {len(missing)} published unit(s) are missing from "
+                              f"{self.quarantine} (e.g. {missing[0]}); no crosswalk was written",
+                              hint="restore the quarantine folder from its copy; the published outputs stay")
+        final = Path(self.request.crosswalk)
+        pending = final.with_name(f".{final.name}.pending")
+        digest = write_content(pending, merged_content(parts))
+        self.ledger.set_identity({"crosswalk_pending_sha256": digest})
+        return pending
+
+    def finish_crosswalk(self, pending: Path | None) -> None:
+        if pending is None:
+            return
+        from device_ai.batch.crosswalk import put_in_place, sha256_of
+
+        digest = sha256_of(pending)
+        put_in_place(pending, Path(self.request.crosswalk))
+        self.ledger.set_identity({"crosswalk_sha256": digest or ""})
 
     def write_report(self, discovery: Discovery) -> None:
         reports = {r.unit: r.report for r in self.ledger.units_where("state = ?", (PUBLISHED,))}

@@ -29,6 +29,7 @@ from device_ai.errors import DeviceAIError, InputRefused, InternalError
 
 STAGING = "staging"
 OUTPUT = "out"
+CROSSWALK_PART = "crosswalk.part"  # in the unit's quarantine folder: encrypted, never in OUT
 _CHECK = b"device-ai batch secret check"
 _DEIDENTIFIERS: dict[tuple, object] = {}  # per worker process: the rule tables load once
 
@@ -50,6 +51,7 @@ class UnitTask:
     pixel_rules: tuple[PixelRule, ...]
     limits: ReadLimits
     secret_check: str
+    crosswalk_check: str = ""  # the crosswalk key's check value when a crosswalk is wanted, else ""
 
 
 @dataclass
@@ -108,6 +110,15 @@ def _run(task: UnitTask, attempt: str, result: UnitResult) -> None:
         raise WorkerSecretMismatch(
             f"worker process {os.getpid()} holds another de-identification secret than the coordinator; "
             "its pseudonyms would differ", hint="give every worker the site's key store (DEVICE_AI_HOME/keys)")
+    if task.crosswalk_check:
+        from device_ai.dicom.deidentify.crosswalk import KEY_NAME
+        from device_ai.keystore import secret as keystore_secret
+
+        if secret_check(keystore_secret(KEY_NAME)) != task.crosswalk_check:
+            raise WorkerSecretMismatch(
+                f"worker process {os.getpid()} holds another crosswalk key than the coordinator; the coordinator "
+                "could not read its part of the crosswalk", hint="give every worker the site's key store "
+                                                                 "(DEVICE_AI_HOME/keys)")
     deidentifier = _deidentifier(task, secret)
     deidentifier.replacer = KeyedReplacer(secret)  # a unit's entries only: a long-lived worker does not grow
     out = Path(task.staging_root) / attempt / OUTPUT
@@ -123,6 +134,11 @@ def _run(task: UnitTask, attempt: str, result: UnitResult) -> None:
         raise UnitMismatch(f"unit {task.unit}: the de-identified output holds {len(stray)} file(s) outside the unit's "
                            "study folder (the files' identity read now differs from discovery); nothing was published",
                            hint="run the command again; if it repeats, de-identify these files without --batch")
+    if task.crosswalk_check:  # this unit's part, encrypted under the crosswalk key, beside its quarantine
+        from device_ai.dicom.deidentify.crosswalk import write_crosswalk
+
+        quarantine.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_crosswalk(quarantine / CROSSWALK_PART, run.replacer)
     result.outputs = [n[len(expected_prefix):] for n in names if n != report_name]
     result.output_digest = folder_digest(folder) if folder is not None and folder.exists() else ""
     result.report = run.report()

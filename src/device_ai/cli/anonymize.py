@@ -59,15 +59,13 @@ def cmd_anonymize_batch(args: argparse.Namespace) -> int:
     if len(args.input) != 1:
         raise ConfigError(f"--batch takes one input folder and OUT, not {len(args.input)} inputs",
                           hint="device-ai anonymize --batch IN OUT")
-    if args.crosswalk:
-        raise ConfigError("--crosswalk is not available with --batch yet (the crosswalk would carry original "
-                          "identifiers through the cluster)", hint="run without --crosswalk, or without --batch")
     if args.workers is not None and (args.workers < 1 or args.scheduler):
         raise ConfigError(f"--workers {args.workers}: give a number of local worker processes from 1, "
                           "and not with --scheduler (the cluster has its own)", hint="e.g. --workers 2")
     request = BatchAnonymizeRequest(input=Path(args.input[0]), out=Path(args.out), options=args.option or [],
                                     quarantine=optional_path(args.quarantine), pixel_rules=optional_path(args.pixel_rules),
-                                    workers=args.workers or 0, scheduler=args.scheduler)
+                                    crosswalk=optional_path(args.crosswalk), workers=args.workers or 0,
+                                    scheduler=args.scheduler)
     result = anonymize_batch(context(args), request)
     print(f"batch job {result.job}: {result.units} unit(s) (studies) under {args.input[0]}; "
           f"{result.published} published now, {result.already_published} published before (skipped), "
@@ -75,6 +73,9 @@ def cmd_anonymize_batch(args: argparse.Namespace) -> int:
                                             else "") + (f"; ran on {result.engine}" if result.engine else ""))
     print(f"files: {result.written} de-identified into {args.out}, {result.quarantined} quarantined in "
           f"{request.quarantine_folder}, {result.skipped} skipped (PS3.15 {result.edition}; options: {result.options})")
+    if args.crosswalk:
+        print(f"crosswalk of the {result.already_published + result.published} published unit(s): {args.crosswalk} "
+              "(encrypted)")
     for unit, code in sorted(result.failed.items()):
         print(f"  unit {unit} [{code}]: not published; the ledger keeps it for the next run", file=sys.stderr)
     if result.withheld:
