@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset
 
 from device_ai.atomic_io import Access, atomic_write_bytes, atomic_write_text, staged_directory
-from device_ai.explain.render import SHOWN_FROM, heat_colors, overlay
+from device_ai.explain.render import SHOWN_FROM, bar_colors, overlay
 from device_ai.inference.analyze import analyze
 from device_ai.inference.engine import LockedEngine
 from device_ai.inference.preprocess import DEFAULT_PREPROCESSING
@@ -137,10 +137,11 @@ def test_explanation_has_a_colour_bar_and_a_reading_line_that_fit() -> None:
               "red-yellow = regions that raised the model's score for Lesion; white outline = the Lesion "
               "result; not a segmentation; not for diagnosis")
     rgb = overlay(hu, heat, mask, DEFAULT_PREPROCESSING, legend)
-    assert rgb.shape == (256, 256, 3)  # same geometry as the source slice (the SC is derived from it)
+    assert rgb.shape[1] == 256 and rgb.shape[0] > 256  # the slice's width; the legend above and below it
     bottom = rgb[160:]
-    scale = heat_colors(np.linspace(SHOWN_FROM, 1.0, 200))
-    assert (bottom == scale[0]).all(axis=-1).any() and (bottom == scale[-1]).all(axis=-1).any()
+    scale = bar_colors(np.linspace(SHOWN_FROM, 1.0, 4096)[1:])  # the overlay's colours (heat above SHOWN_FROM)
+    low_end = {tuple(c) for c in bar_colors(np.linspace(SHOWN_FROM, SHOWN_FROM + 0.02, 64)[1:])}
+    assert low_end & {tuple(c) for c in bottom.reshape(-1, 3)} and (bottom == scale[-1]).all(axis=-1).any()
     present = {tuple(c) for c in bottom.reshape(-1, 3)} & {tuple(c) for c in scale}
     assert len(present) >= 50  # a gradient, low to high
     assert (bottom == 255).all(axis=-1).any()  # "low"/"high" and the reading line, in white

@@ -6,7 +6,9 @@ Annotation is YES (the legend is in the pixels); Image Type is DERIVED\\SECONDAR
 CT instance is referenced in the Source Image Sequence (PS3.3 C.7.6.1.1.4). The Series
 Description (LO, at most 64 characters) always keeps its "NOT FOR DIAGNOSIS": a long label name
 is shortened instead. The Image Comments repeat the burned-in title and reading line (what the
-colours and the outline mean, what the map is not) for a viewer that shows text.
+colours and the outline mean, what the map is not) for a viewer that shows text, each sentence
+capitalised. The pixels are the whole explanation canvas (the slice with its legend above and
+below it, ``explain.render.overlay``), so Rows is the slice's plus the banners'.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def build_explanation_sc(
     title: str | None = None,
     reading: str | None = None,
 ) -> hd.sc.SCImage:
-    """An RGB Secondary Capture of ``rgb`` (rows, cols, 3) derived from one source CT slice;
+    """An RGB Secondary Capture of ``rgb`` (rows, cols, 3; the canvas, taller than the slice) derived from one
+    source CT slice;
     ``title`` and ``reading``: the burned-in legend's title and reading line, repeated in the
     Image Comments."""
     with warnings.catch_warnings():
@@ -78,8 +81,8 @@ def build_explanation_sc(
         sc.Laterality = ""  # Type 2C (General Series): unpaired body part, so present and empty
     sc.DerivationDescription = (f"{method} explanation of label '{label}' for {model_identity}; relative map "
                                 "(per slice, not a probability); derived image, not for diagnosis")[:1024]
-    sc.ImageComments = " ".join(part for part in (
-        f"{NOT_FOR_DIAGNOSIS}. {method} heat map of '{label}' overlaid on the source slice.",
+    sc.ImageComments = " ".join(part[:1].upper() + part[1:] for part in (
+        f"{NOT_FOR_DIAGNOSIS}. {method} heat map of '{label}' on the source slice, legend above and below it.",
         f"Title: {title}." if title else None, reading) if part)
     reference = Dataset()
     reference.ReferencedSOPClassUID = source.SOPClassUID

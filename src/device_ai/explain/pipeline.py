@@ -20,7 +20,7 @@ from device_ai.dicom.series import CTSeries
 from device_ai.explain.consistency import check_twin_agreement
 from device_ai.explain.gradcam import description, gradcam, patch_grid
 from device_ai.explain.recorded import SliceRecorder
-from device_ai.explain.render import overlay
+from device_ai.explain.render import SHOWN_FROM, overlay
 from device_ai.inference.engine import LockedEngine
 from device_ai.inference.postprocess import logits_to_labels
 from device_ai.inference.preprocess import preprocess_slice, resize_plane
@@ -50,8 +50,9 @@ def legend_for(label_name: str, model_identity: str, grid: int) -> Legend:
     return Legend(
         title=f"where evidence for '{label_name}' exceeds the slice average (relative, {grid}x{grid} patch resolution)",
         statement=f"{METHOD}, {model_identity} - {NOT_FOR_DIAGNOSIS}",
-        reading=(f"colour bar: relative to this slice's highest value, not a probability. White outline: the "
-                 f"predicted {label_name} region. Not evidence that the result is correct."),
+        reading=(f"Colour bar: relative to this slice's highest value (100%), not a probability; under "
+                 f"{SHOWN_FROM:.0%} not coloured. Coloured areas are not findings. White outline: the predicted "
+                 f"{label_name} region. Not evidence that the result is correct."),
     )
 
 
@@ -60,7 +61,7 @@ class SliceExplanation:
     slice_index: int
     agreement: float
     heat: np.ndarray  # (rows, cols) in [0, 1]
-    rgb: np.ndarray  # (rows, cols, 3) overlay with legend
+    rgb: np.ndarray  # (banner + rows + banner, cols, 3): the slice with the legend around it
     configuration: str  # the Grad-CAM configuration, e.g. "Grad-CAM, block 3 MLP input (mean-centred)"
     empty: bool = False  # the map is all zero: no evidence above the mean token at that layer
     legend: Legend | None = None  # the words burned into ``rgb``
