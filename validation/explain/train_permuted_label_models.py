@@ -3,8 +3,9 @@ them as verification fixtures.
 
 Adebayo et al. (2018, §4.2) retrain the *whole* model on permuted labels until it memorises
 them; a map that still looks like the real model's then does not depend on the relation between
-images and labels that the real model learnt. Each model here is the released architecture and
-training plan, trained from scratch for ``cases.PERMUTED_MODEL_STEPS`` steps on 48 training
+images and labels that the real model learnt. Each model here is the released architecture with
+a reduced recipe, not the released training plan (1,600 steps on 300 patients; issue 21): the
+plan's other settings, trained from scratch for ``cases.PERMUTED_MODEL_STEPS`` steps on 48 training
 slices whose label maps were permuted across slices (``cases.train_permuted_label_model``,
 `validation/explain/study/cases.py`: training is study code, not device code).
 

@@ -134,8 +134,9 @@ def permuted_label_pool(seed: int, size: int) -> SlicePool:
 
 
 def train_permuted_label_model(seed: int, size: int) -> DinoSegmenter:
-    """The released architecture and training plan (initialised from ``seed``), trained from
-    scratch for ``PERMUTED_MODEL_STEPS`` steps on ``permuted_label_pool(seed)``: the model of
+    """The released architecture with a reduced recipe, not the released training plan (1,600
+    steps on 300 patients; issue 21): the plan's other settings (initialised from ``seed``), trained
+    from scratch for ``PERMUTED_MODEL_STEPS`` steps on ``permuted_label_pool(seed)``: the model of
     Adebayo et al.'s data-randomization test. 45 to 60 min on 2 cores; deterministic on a given
     machine and software stack."""
     plan = TrainingPlan(seed=seed, steps=PERMUTED_MODEL_STEPS, train_patients=12)
