@@ -11,6 +11,7 @@ import base64
 import contextlib
 import json
 import os
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -243,6 +244,11 @@ class Settings(BaseSettings):
             return tuple(part for part in value.replace(",", " ").split() if part)
         return value
 
+    @field_validator("audit_origin")
+    @classmethod
+    def _audit_origin(cls, value: str) -> str:
+        return _check_origin(value)
+
     @field_validator("node_ae_title")
     @classmethod
     def _ae_title(cls, value: str) -> str:
@@ -252,6 +258,22 @@ class Settings(BaseSettings):
     @classmethod
     def _ae_titles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(_check_ae_title(v) for v in value)
+
+
+ORIGIN_ALLOWED = ("letters, digits and punctuation such as '.', '/', '-', '_', ':' (any script, UTF-8), without '+', "
+                  "spaces or control characters, e.g. site.example/ct1")
+
+
+def _check_origin(value: str) -> str:
+    """C2SP signed-note key names and tlog-checkpoint origins hold no '+' (it ends the name in a
+    verifier key) and no Unicode space; a newline or other control character would split the
+    note's lines. Refused here, at load, before a log is signed under it."""
+    bad = sorted({c for c in value if c == "+" or c.isspace() or unicodedata.category(c) in ("Cc", "Cs")})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise ValueError(f"{value!r} cannot name the audit log in its signed checkpoints: it holds {shown}; allowed: "
+                         f"{ORIGIN_ALLOWED}")
+    return value
 
 
 def _check_ae_title(value: str) -> str:

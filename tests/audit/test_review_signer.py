@@ -1,7 +1,9 @@
 """Independent review (helper-37) of the audit log's signer identity (984a74b, SRS-156, SRS-145).
 
-Proven defects are strict xfails with the finding as reason; each has a control that passes
-today, so that a fix cannot make the xfail pass by breaking the legitimate case. Three passing
+Proven defects were strict xfails with the finding as reason (4dd73c6); each has a control that
+passes, so that a fix cannot make the test pass by breaking the legitimate case. The defects were
+fixed by helper-41 and the xfail marks removed (the findings' text is kept in the section titles
+and in git history; finding 1's test now expects the open to be refused too). Three passing
 tests close clauses that mutation showed untested: the recorded signer alone refuses the open,
 `audit verify` verifies the recorded signer's notes, and recovery counts only notes its own key
 signed in the copy location's flat layout.
@@ -97,12 +99,6 @@ def _verify(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 # --- Finding 1 (high): the origin alone changed; the key file is never touched ---------------
 
 @pytest.mark.req("SRS-156")
-@pytest.mark.xfail(strict=True, reason=(
-    "review finding (helper-37): editing a record, deleting checkpoints/, checkpoint.note and signer.vkey and "
-    "changing only audit_origin (the key file untouched) passes `audit verify` on the device and against the "
-    "off-site copy without --key: the old notes, in a subfolder named by the same key's ID under the old origin, "
-    "are listed as another log's. The device could tell: key_id(old origin, its own key) equals that folder's "
-    "key ID. docs/key_custody.md and the SRS-156 rationale say the attacker must also control the key file"))
 def test_a_changed_origin_with_the_same_key_and_local_evidence_removed_fails_verify(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     offsite = _device(tmp_path, monkeypatch)
@@ -111,7 +107,13 @@ def test_a_changed_origin_with_the_same_key_and_local_evidence_removed_fails_ver
     _edit_record(1)
     _remove_local_evidence()
     monkeypatch.setenv("DEVICE_AI_AUDIT_ORIGIN", "site.example/ct1-b")
-    _record(1)  # the device takes the log as the new origin's: nothing local says otherwise
+    log_before = (default_folder() / LOG_NAME).read_bytes()
+    # fixed (helper-41): the copy location's old subfolder is this key's under the old origin, so
+    # the open is refused (the review's step took the log as the new origin's) and writes nothing
+    with pytest.raises(AuditIntegrityError, match="under another origin 'site.example/ct1'"):
+        _record(1)
+    assert (default_folder() / LOG_NAME).read_bytes() == log_before
+    assert not (default_folder() / SIGNER_NAME).exists()
     assert key_path("audit-checkpoint").read_bytes() == key_before, "the key file was not touched"
     code, out = _verify(capsys, "--dir", str(default_folder()), "--checkpoint", str(offsite))
     assert code == FAILED, out  # against the off-site copy, without --key
@@ -143,15 +145,8 @@ def test_control_a_documented_rotation_new_origin_and_new_key_still_verifies_bot
 
 @pytest.mark.req("SRS-156")
 @pytest.mark.parametrize("origin", [
-    pytest.param("site.example/ct+1", marks=pytest.mark.xfail(strict=True, reason=(
-        "review finding (helper-37): audit_origin may hold '+', which splits the verifier key: the first command "
-        "writes a signer.vkey that cannot be parsed, every later audited command is refused with DAI-701 'signer "
-        "file is damaged' (hint: restore from backup) and `audit verify` fails; C2SP key names exclude '+', the "
-        "setting should be refused at start (DAI-100)"))),
-    pytest.param("site\nct1", marks=pytest.mark.xfail(strict=True, reason=(
-        "review finding (helper-37): audit_origin may hold a newline: the notes' origin line becomes 'site', the "
-        "second audited command is refused with DAI-701 ('names origin site') and verify fails; the setting "
-        "should be refused at start (DAI-100)"))),
+    pytest.param("site.example/ct+1", id="plus"),
+    pytest.param("site\nct1", id="newline"),
     pytest.param(SITE_ORIGIN, id="control-site-origin"),
 ])
 def test_an_origin_is_either_refused_at_start_or_keeps_working(
@@ -172,13 +167,8 @@ def test_an_origin_is_either_refused_at_start_or_keeps_working(
 
 @pytest.mark.req("SRS-156")
 @pytest.mark.parametrize("replace", [
-    pytest.param("a file", marks=pytest.mark.xfail(strict=True, reason=(
-        "review finding (helper-37): checkpoints/ replaced by a regular file: identity._sample catches only "
-        "FileNotFoundError, so every audited command exits 70 (DAI-999 internal error, NotADirectoryError); "
-        "before 984a74b it was DAI-700 exit 7; issue 22 item 4: no exit 70 for an audit file a user can make"))),
-    pytest.param("a symlink loop", marks=pytest.mark.xfail(strict=True, reason=(
-        "review finding (helper-37): checkpoints/ as a link to itself: exit 70 (DAI-999, OSError ELOOP) from "
-        "identity._sample"))),
+    pytest.param("a file"),
+    pytest.param("a symlink loop"),
     pytest.param("nothing", id="control-removed"),
 ])
 def test_a_checkpoints_path_that_is_not_a_folder_is_a_typed_refusal(
@@ -205,10 +195,6 @@ def test_a_checkpoints_path_that_is_not_a_folder_is_a_typed_refusal(
 # --- Finding 4 (low): `watch` refused by the signer check has created OUT already ------------
 
 @pytest.mark.req("SRS-156")
-@pytest.mark.xfail(strict=True, reason=(
-    "review finding (helper-37): SRS-156 says a log under another key or origin is refused 'before the command "
-    "does anything', but `watch IN OUT` creates OUT and OUT/rejected (HotFolder._folders) before the audit log is "
-    "opened, and leaves them after the DAI-701 refusal"))
 def test_watch_refused_for_another_signer_creates_no_out_folder(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     _device(tmp_path, monkeypatch)
@@ -225,10 +211,6 @@ def test_watch_refused_for_another_signer_creates_no_out_folder(
 # --- Finding 5 (low): a malformed --key is not named -----------------------------------------
 
 @pytest.mark.req("SRS-156")
-@pytest.mark.xfail(strict=True, reason=(
-    "review finding (helper-37): `audit verify --key <malformed>` prints 'error DAI-701: not a signed-note "
-    "verifier key: not enough values to unpack ...' (exit 8): it does not say that the --key argument is wrong, "
-    "nor what to give (the output of `device-ai audit public-key`)"))
 def test_a_malformed_key_argument_is_named(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     _device(tmp_path, monkeypatch)

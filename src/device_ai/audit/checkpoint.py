@@ -45,8 +45,12 @@ def verifier_key(name: str, key: Ed25519PublicKey) -> str:
 
 
 def parse_verifier_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
+    parts = vkey.strip().split("+", 2)  # the name has no "+"; base64 may
+    if len(parts) != 3 or not all(parts):
+        raise AuditIntegrityError("not a signed-note verifier key: it must be three parts joined by '+' "
+                                  "(name+keyID+key)")
     try:
-        name, kid_hex, b64 = vkey.strip().split("+", 2)  # the name has no "+"; base64 may
+        name, kid_hex, b64 = parts
         raw = base64.b64decode(b64, validate=True)
         if raw[:1] != ED25519 or len(raw) != 33:
             raise ValueError("not an Ed25519 note key")
@@ -110,6 +114,20 @@ def signer_ids(note: bytes) -> list[tuple[str, str]]:
         if line.startswith(f"{DASH} ") and name and len(blob) > 4:
             found.append((name, blob[:4].hex()))
     return found
+
+
+def signed_under_other_origin(note: bytes, origin: str, key: Ed25519PublicKey) -> str | None:
+    """The name, other than ``origin``, under which ``key`` made a signature of ``note`` that
+    verifies; None when there is none. A key signs one origin: such a note means the key was
+    used for another log (the origin setting changed while the key stayed)."""
+    for name, kid in signer_ids(note):
+        if name != origin and kid == key_id(name, key).hex():
+            try:
+                verify_note(note, name, key)
+            except AuditIntegrityError:
+                continue  # a planted or altered note is not evidence of what this key signed
+            return name
+    return None
 
 
 def claimed_origin(note: bytes) -> str:

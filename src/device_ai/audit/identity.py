@@ -6,9 +6,11 @@ before that file existed, when it is first opened by the key its own checkpoints
 log's own checkpoint folder (``checkpoints/``, ``checkpoint.note``) and its own subfolder of a
 copy location hold its notes only: a note there that another key or another origin signed
 means that the key file or the ``audit_origin`` setting changed, or that the note was planted;
-it is never "another log's". Opening a log under another key or origin is refused before any
-work, and ``audit verify`` reports such notes. In-place key rotation is not supported yet
-(docs/key_custody.md, Rotation).
+it is never "another log's". A key signs one origin: a subfolder of the copy location holding
+notes this key signed under another origin means the origin changed while the key stayed
+(that log's local evidence may have been removed). Opening a log under another key or origin,
+or with such a subfolder, is refused before any work, and ``audit verify`` reports both.
+In-place key rotation is not supported yet (docs/key_custody.md, Rotation).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from device_ai.atomic_io import write_once
 from device_ai.audit.checkpoint import claimed_origin, key_id, parse_verifier_key, signed_by, signer_ids, verifier_key
+from device_ai.audit.copyplace import OwnKeyElsewhere, own_key_under_other_origins
 from device_ai.audit.notefiles import CHECKPOINT_DIR, LATEST_NAME, read_note
 from device_ai.errors import AuditError, AuditIntegrityError
 
@@ -79,21 +82,29 @@ def _sample(folder: Path) -> list[Path]:
     """The latest note and the oldest and newest of ``checkpoints/`` (names sort by size):
     enough to see a changed key or origin, whose notes are all older than the change. One
     directory listing, no stat per note: a long-running device holds many thousands."""
+    checkpoints = folder / CHECKPOINT_DIR
     try:
-        with os.scandir(folder / CHECKPOINT_DIR) as entries:
+        with os.scandir(checkpoints) as entries:
             names = [e.name for e in entries if e.name.endswith(".note") and e.is_file()]
     except FileNotFoundError:
         names = []
+    except OSError as exc:  # a file, a link loop, no permission: the evidence is not where it belongs
+        raise AuditIntegrityError(
+            f"{checkpoints}: cannot read this log's checkpoint folder ({exc.strerror or exc}): it must be a folder "
+            "holding the log's signed checkpoints; the device stopped before doing anything",
+            hint=f"move {checkpoints} aside and restore the checkpoints folder from its backup (or, if it never held "
+                 "any, remove it), then run `device-ai audit verify`; keep what was there for investigation") from exc
     latest = folder / LATEST_NAME
     ends = sorted({min(names), max(names)}) if names else []
     return [*([latest] if latest.is_file() else []), *(folder / CHECKPOINT_DIR / name for name in ends)]
 
 
-def refuse_another_signer(folder: Path, origin: str, key: Ed25519PublicKey) -> None:
+def refuse_another_signer(folder: Path, origin: str, key: Ed25519PublicKey, copy_dir: Path | None = None) -> None:
     """Before an audited command does anything: refuse the log in ``folder`` when its recorded
-    signer or one of its own notes says that another key or another origin signed it; then
-    record the signer of a log that has none yet. Reads at most four small files (`audit verify`
-    reads every note)."""
+    signer or one of its own notes says that another key or another origin signed it, or when
+    the copy location holds notes this key signed under another origin; then record the signer
+    of a log that has none yet. Reads at most four small local files and lists the copy
+    location (`audit verify` reads every note)."""
     folder = Path(folder)
     mine = verifier_key(origin, key)
     recorded = read_signer(folder)
@@ -115,5 +126,28 @@ def refuse_another_signer(folder: Path, origin: str, key: Ed25519PublicKey) -> N
                 f"{stopped}",
                 hint=f"{RESTORE}; if neither changed, run `device-ai audit verify` and have the folder investigated; "
                      f"{NO_ROTATION}")
+    refuse_own_key_under_another_origin(folder, origin, key, copy_dir)
     if recorded is None:
         write_signer(folder, mine)
+
+
+def own_key_problem(found: OwnKeyElsewhere, origin: str, key: Ed25519PublicKey) -> str:
+    """What a copy-location folder of this key under another origin means."""
+    return (f"{found.folder}: the copy location holds notes signed by this log's key (key ID "
+            f"{key_id(origin, key).hex()} under {origin!r}) under another origin {found.origin!r} (e.g. "
+            f"{found.note.name}): a key signs one log under one origin, so the audit_origin setting changed while "
+            "the key stayed, and that log's records may have been edited or deleted with its local checkpoints")
+
+
+def refuse_own_key_under_another_origin(folder: Path, origin: str, key: Ed25519PublicKey,
+                                        copy_dir: Path | None) -> None:
+    """Refuse to sign under ``origin`` with a key that signed another origin's notes in the copy
+    location: after an origin change with the local evidence removed, nothing else on the
+    device names the old origin. The documented rotation uses a new key, which never matches."""
+    for found in own_key_under_other_origins(copy_dir, origin, key)[:1]:
+        raise AuditIntegrityError(
+            f"the audit log in {folder} cannot be signed as {describe(verifier_key(origin, key))}: "
+            f"{own_key_problem(found, origin, key)}; the device stopped before doing anything",
+            hint=f"set audit_origin back to {found.origin!r} and restore that log's folder (and key) from its "
+                 "backup, then run `device-ai audit verify --key <its pinned verifier key>`; to start a new log, "
+                 "archive the old one and use a new origin AND a new key (docs/key_custody.md, Rotation)")

@@ -11,8 +11,10 @@ checkpoint keeps failing verification for as long as that checkpoint exists, wha
 appended later. In the copy location each log writes into its own subfolder, named by its
 origin and key ID (``quote(origin)+keyid``), so that several devices can share one copy
 location; notes written directly in the copy location (the layout before) are still read.
-A log keeps one key and one origin for its whole life (recorded in ``signer.vkey``): opening it
-under another is refused before any work (:mod:`device_ai.audit.identity`).
+A log keeps one key and one origin for its whole life (recorded in ``signer.vkey``), and a key
+signs one origin: opening a log under another key or origin, or with a key whose notes under
+another origin are in the copy location, is refused before any work
+(:mod:`device_ai.audit.identity`).
 Recovery cuts a torn tail only when the cut keeps every record a signed
 checkpoint covers and the tail holds no complete record (a forged length); otherwise the
 writer stops and an operator decides.
@@ -26,13 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from glob import escape as glob_escape
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from device_ai.atomic_io import atomic_write_bytes, write_once
 from device_ai.audit import merkle
-from device_ai.audit.checkpoint import Checkpoint, key_id, parse_checkpoint, sign_note, verifier_key, verify_note
+from device_ai.audit.checkpoint import Checkpoint, parse_checkpoint, sign_note, verifier_key, verify_note
+from device_ai.audit.copyplace import copy_subfolder, origin_prefix
 from device_ai.audit.entry import LOG_RECOVERED, Actor, AuditEntry, AuditObject, Code, Outcome, utc_now
 from device_ai.audit.identity import SIGNER_NAME, refuse_another_signer
 from device_ai.audit.notefiles import CHECKPOINT_DIR, LATEST_NAME, notes_in, read_note
@@ -67,23 +70,12 @@ def checkpoint_name(checkpoint: Checkpoint) -> str:
     return f"{checkpoint.size:012d}-{checkpoint.root.hex()[:16]}.note"
 
 
-def _origin_prefix(origin: str) -> str:
-    return f"{quote(origin, safe='')[:200]}+"
-
-
-def copy_subfolder(copy_dir: Path, origin: str, key: Ed25519PublicKey) -> Path:
-    """Where the log ``origin`` signed by ``key`` puts its notes in a (maybe shared) copy
-    location: one subfolder per origin and key, so devices sharing the location (even under the
-    default origin name) never mix their notes."""
-    return Path(copy_dir) / f"{_origin_prefix(origin)}{key_id(origin, key).hex()}"
-
-
 def origin_copy_notes(copy_dir: Path | None, origin: str) -> list[Path]:
     """Notes in a copy location that may be ``origin``'s, whatever key signed them (for when the
     key is not at hand): the flat layout's notes and those of every subfolder of that origin."""
     if copy_dir is None or not Path(copy_dir).is_dir():
         return []
-    folders = [p for p in Path(copy_dir).glob(f"{glob_escape(_origin_prefix(origin))}*") if p.is_dir()]
+    folders = [p for p in Path(copy_dir).glob(f"{glob_escape(origin_prefix(origin))}*") if p.is_dir()]
     return notes_in(copy_dir, *folders)
 
 
@@ -106,7 +98,7 @@ def other_logs(copy_dir: Path | None, origin: str, ours: set[str]) -> list[Other
     notes each holds: counted by name only, never read (they are other logs')."""
     if copy_dir is None or not Path(copy_dir).is_dir():
         return []
-    prefix = _origin_prefix(origin)
+    prefix = origin_prefix(origin)
     return [OtherLog(Path(copy_dir), folder.name, sum(1 for _ in folder.glob("*.note")), folder.name.startswith(prefix))
             for folder in sorted(Path(copy_dir).iterdir()) if folder.name not in ours and folder.is_dir()]
 
@@ -162,7 +154,7 @@ class AuditLog:
         self._key = ed25519_key(KEY_NAME, refuse_to_create=lambda: vouched_for(self.folder))
         # A log signed by another key or under another origin is refused here, before any work:
         # otherwise its old checkpoints would read as another log's and a rewrite would pass.
-        refuse_another_signer(self.folder, self.origin, self._key.public_key())
+        refuse_another_signer(self.folder, self.origin, self._key.public_key(), self.copy_dir)
         self.file = RecordFile(self.folder / LOG_NAME)
         self.actor = Actor.current()
         self.tree = merkle.MerkleTree()  # keeps subtree hashes: a checkpoint's root costs O(log n)

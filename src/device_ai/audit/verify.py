@@ -24,14 +24,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from device_ai.audit import merkle
 from device_ai.audit.checkpoint import (Checkpoint, claimed_origin, parse_checkpoint, parse_verifier_key, signed_by,
-                                        verifier_key, verify_note)
-from device_ai.audit.identity import SIGNER_NAME, describe, foreign_signer, read_signer
-from device_ai.audit.log import (LOG_NAME, OtherLog, copy_subfolder, default_folder, device_verifier_key, log_bytes,
-                                 origin_copy_notes, origin_name, other_logs)
+                                        signed_under_other_origin, verifier_key, verify_note)
+from device_ai.audit.copyplace import OwnKeyElsewhere, own_key_under_other_origins
+from device_ai.audit.identity import SIGNER_NAME, describe, foreign_signer, own_key_problem, read_signer
+from device_ai.audit.log import (KEY_NAME, LOG_NAME, OtherLog, copy_subfolder, default_folder, device_verifier_key,
+                                 log_bytes, origin_copy_notes, origin_name, other_logs)
 from device_ai.audit.notefiles import CHECKPOINT_DIR, LATEST_NAME, notes_in, read_note
 from device_ai.audit.store import scan
 from device_ai.config import Settings, load_settings
 from device_ai.errors import AuditIntegrityError, ConfigError
+from device_ai.keystore import key_path
 
 # Devices that never set audit_origin share this name: a note under it signed by another key may
 # be another device's. A site-chosen origin names one log: another key under it is a problem.
@@ -130,13 +132,15 @@ def _foreign_problems(foreign: dict[tuple[Path, str], list[Path]]) -> list[str]:
 
 
 def verify_log(folder: Path, verifier_key: str, extra: list[Path] | None = None,
-               other_logs: list[OtherLog] | None = None, *, own: list[Path] | None = None) -> VerifyReport:
+               other_logs: list[OtherLog] | None = None, *, own: list[Path] | None = None,
+               own_key_elsewhere: list[OwnKeyElsewhere] | None = None) -> VerifyReport:
     """Check the log in ``folder``; problems are collected, the first bad record named.
 
     Its ``checkpoints/``, ``checkpoint.note`` and ``own`` (its subfolder of a copy location)
     must hold its notes only; ``extra`` are notes from shared folders, where a note without a
-    signature of this log's key is another log's. ``other_logs``: the other logs' subfolders of
-    the copy locations, counted as not ours without being read."""
+    signature of this log's key is another log's, unless this log's key signed it under
+    another origin (a problem, as is each folder of ``own_key_elsewhere``). ``other_logs``: the
+    other logs' subfolders of the copy locations, counted as not ours without being read."""
     folder = Path(folder)
     data = log_bytes(folder)  # a missing log is an empty one: checkpoints then show what was lost
     result = scan(data)
@@ -150,6 +154,11 @@ def verify_log(folder: Path, verifier_key: str, extra: list[Path] | None = None,
     signers, signer_problem = _signers(folder, verifier_key)
     report.problems += [signer_problem] if signer_problem else []
     name, key = signers[0]
+    report.problems += [own_key_problem(found, name, key) for found in own_key_elsewhere or []]
+    checkpoints = folder / CHECKPOINT_DIR
+    if os.path.lexists(checkpoints) and (checkpoints.is_symlink() or not checkpoints.is_dir()):
+        report.problems.append(f"{checkpoints}: not a folder (a file or a link): this log's checkpoints are not "
+                               "where they belong; restore the folder from its backup")
     latest = folder / LATEST_NAME
     local = [*notes_in(folder / CHECKPOINT_DIR), *([latest] if os.path.lexists(latest) else [])]
     sources = [(path, True) for path in [*local, *(own or [])]] + [(path, False) for path in extra or []]
@@ -165,6 +174,10 @@ def verify_log(folder: Path, verifier_key: str, extra: list[Path] | None = None,
             signer = next(((n, k) for n, k in signers if signed_by(note, n, k)), None)
             if signer is None and must_be_ours:
                 foreign.setdefault((path.parent, foreign_signer(note, name, key) or ""), []).append(path)
+                continue
+            if signer is None and (other := next(filter(None, (signed_under_other_origin(note, n, k)
+                                                                for n, k in signers)), None)):
+                report.problems.append(f"{path}: signed by this log's key under another origin {other!r}: {CHANGED}")
                 continue
             if signer is None:
                 report.not_ours += 1
@@ -208,14 +221,21 @@ def verify_trail(folder: Path | None, key: str | None, checkpoints: list[Path]) 
     whose notes in the configured copy location count too. A missing log with checkpoints is
     verified, and fails: the checkpoints prove that records existed."""
     own_log = folder is None
+    if folder is not None:
+        _refuse_non_folder(Path(folder))
     folder = Path(folder) if folder is not None else default_folder()
+    pinned = _given_key(key) if key is not None else None
     given = [Path(path) for path in checkpoints]
     for path in given:
         _refuse_non_note(path)
     copy_dir = load_settings().audit_copy_dir if own_log else None
     beside = [folder / LOG_NAME, folder / LATEST_NAME, folder / SIGNER_NAME]
     nothing_here = not any(os.path.lexists(path) for path in beside) and not notes_in(folder / CHECKPOINT_DIR)
-    if nothing_here and not given and not (own_log and origin_copy_notes(copy_dir, origin_name())):
+    origins = {origin_name(), *([pinned[0]] if pinned else [])}  # a pinned key's origin may not be the setting's
+    in_copy = own_log and any(origin_copy_notes(copy_dir, origin) for origin in origins)
+    # the device's key exists once a log was made: its notes may be in the copy location under another origin
+    key_made = own_log and pinned is None and os.path.lexists(key_path(KEY_NAME))
+    if nothing_here and not given and not in_copy and not key_made:
         return None  # a new home: no key is made just to verify nothing
     key = key or device_verifier_key(folder, only_existing=True)  # verifying never makes a key
     signers, _ = _signers(folder, key)  # a problem with them is reported by verify_log
@@ -223,16 +243,45 @@ def verify_trail(folder: Path | None, key: str | None, checkpoints: list[Path]) 
     # layout before per-log subfolders) may be anyone's; this log's subfolders are its own
     locations = [path for path in given if path.is_dir()] + ([copy_dir] if copy_dir is not None else [])
     shared = [path for path in given if not path.is_dir()] + notes_in(*locations)
-    own, others = [], []
+    own, others, elsewhere = [], [], []
     for place in locations:
         ours = {copy_subfolder(place, name, public).name for name, public in signers}
         own += notes_in(*(Path(place) / sub for sub in sorted(ours)))
         others += other_logs(place, signers[0][0], ours)
-    return verify_log(folder, key, shared, others, own=own)
+        for name, public in signers:
+            found = own_key_under_other_origins(place, name, public, skip=ours)
+            elsewhere += [one for one in found if one.folder not in {e.folder for e in elsewhere}]
+    report = verify_log(folder, key, shared, others, own=own, own_key_elsewhere=elsewhere)
+    if nothing_here and report.ok and not report.records and not report.checkpoints and not given:
+        return None  # only a key: nothing it signed was found
+    return report
+
+
+def _given_key(key: str) -> tuple[str, Ed25519PublicKey]:
+    """The verifier key given with --key, or a ConfigError that says what one looks like."""
+    try:
+        return parse_verifier_key(key)
+    except AuditIntegrityError as exc:
+        shown = key if len(key) <= 80 else f"{key[:77]}..."
+        raise ConfigError(
+            f"--key {shown!r} is not a checkpoint verifier key ({exc.message}); a verifier key is one line "
+            "'origin+keyID+key', e.g. 'site.example/ct1+5eec3453+AR...' (C2SP signed-note, Ed25519)",
+            hint="pass the verifier key pinned when the log was made (the output of `device-ai audit public-key` on "
+                 "that device, kept in the site's key custody record), as text, not a file name: "
+                 "--key \"$(cat FILE)\"") from exc
+
+
+def _refuse_non_folder(folder: Path) -> None:
+    """--dir: an audit folder that exists; a mistyped one must not verify as an empty log."""
+    if not os.path.isdir(folder):  # False for any error (a name too long too): then say what it is
+        what = "does not exist" if not os.path.lexists(folder) else "is not a folder"
+        raise ConfigError(f"--dir {folder} {what}: there is no audit log there to verify",
+                          hint="give the audit folder (the one holding audit.log, checkpoints/ and signer.vkey), "
+                               "or its copy; leave --dir out to verify this device's own log")
 
 
 def _refuse_non_note(path: Path) -> None:
     """A checkpoint given on the command line: a note, or a folder of notes (an off-site copy)."""
-    if not path.is_dir() and not path.is_file():
+    if not os.path.isdir(path) and not os.path.isfile(path):  # any error reads as neither
         raise ConfigError(f"--checkpoint {path} is neither a checkpoint note nor a folder of notes",
                           hint="pass a checkpoint note kept elsewhere, or the folder they are copied to")
