@@ -152,7 +152,7 @@ def test_series_is_sorted_by_position_not_by_name_or_instance_number(tmp_path: P
     assert [p.name for p in series.paths] == [f"{order.index(i):02d}.dcm" for i in range(hu.shape[0])]
     assert series.hu.dtype == np.float32 and series.hu.shape == hu.shape
     assert np.array_equal(series.hu, hu)
-    assert not series.hu.flags.writeable
+    assert not series.hu[0].flags.writeable and not np.asarray(series.hu).flags.writeable
     assert series.pixel_spacing_mm == (0.75, 0.75)
     assert series.slice_thickness_mm == 2.5 and series.slice_spacing_mm == pytest.approx(2.5)
     first = series.datasets[0]

@@ -17,9 +17,13 @@ Before pydicom sees a byte:
 - the element stream is pre-scanned (PS3.5 §7.1 element encoding, §7.5 nesting of data sets,
   honouring the transfer syntax's VR and byte order): an unknown VR, a declared length larger
   than the bytes remaining, sequences nested deeper than ``max_sequence_depth``, more than
-  ``max_elements`` elements or ``max_values`` values of multi-valued strings (each becomes an
-  object when parsed), native top-level pixel data longer than Rows x Columns x frames x samples
-  x bits (+1 padding byte), or a truncated item is refused; nothing of the file is copied.
+  ``max_elements`` elements or ``max_values`` values of multi-valued strings or binary numbers
+  (each becomes an object when parsed; the VR counted is the one pydicom will use, private
+  dictionary included), native top-level pixel data longer than Rows x Columns x frames x
+  samples x bits (+1 padding byte), or a truncated item is refused; nothing of the file is copied;
+- with an :class:`InputBudget`, what the input's files cost in memory is charged to one budget
+  (``max_input_memory_bytes``): a file is read, inflated and parsed only if that fits beside
+  what the input already holds.
 
 Only then is the same byte string parsed with ``pydicom.dcmread(BytesIO(data))`` (never
 ``force``), every element is converted once (pydicom converts lazily, so a malformed value
@@ -43,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
-from pydicom.datadict import dictionary_VR
+from pydicom.datadict import dictionary_VR, private_dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
@@ -59,6 +63,9 @@ _VRS = {
 }
 # VRs whose values pydicom splits at backslashes into one Python object each (PS3.5 6.4)
 _SPLIT_VRS = {b"AE", b"AS", b"CS", b"DA", b"DS", b"DT", b"IS", b"LO", b"PN", b"SH", b"TM", b"UC", b"UI"}
+_SPLIT_VR_NAMES = {vr.decode() for vr in _SPLIT_VRS}
+# VRs that pydicom parses into one Python number per value (PS3.5 Table 6.2-1), and their size
+_NUMBER_BYTES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "AT": 4, "FD": 8, "SV": 8, "UV": 8}
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _ITEM_BYTES = {b"\xfe\xff\x00\xe0", b"\xff\xfe\xe0\x00"}  # item tag, little / big endian
@@ -103,20 +110,56 @@ class ReadLimits:
     max_value_bytes: int = 16 * MIB  # any one value except the top-level PixelData
     max_input_value_bytes: int = 256 * MIB  # the same, summed over every file of one input
     max_input_elements: int = 1_000_000  # elements summed over one input: ~0.5 KiB each in memory; 1000 slices x 1000
+    max_input_memory_bytes: int = 640 * MIB  # what one input may make the analysis hold at once (InputBudget)
+
+
+ELEMENT_BYTES = 512  # a parsed data element or value in memory, at most (measured ~0.5 KiB for a CT slice's)
+_MEMORY_HINT = ("split the series (fewer slices per input) or remove large private data before sending it; the limit "
+                "keeps one analysis within the memory the device is specified for")
 
 
 class InputBudget:
     """What one input (a folder or series) has cost so far; each file read is charged to it,
-    so many files that are each within the per-file bounds cannot add up to a bomb."""
+    so many files that are each within the per-file bounds cannot add up to a bomb.
+
+    Memory (issue 22: one analysis stays under 1 GiB for any input): ``held`` estimates what
+    the input's parsed data sets keep (their values and ``ELEMENT_BYTES`` per element or
+    value) plus what the caller reserves for the results (:meth:`reserve`: the label volume,
+    the SEG frames). A file is read only if its bytes fit beside what is held, and parsed only
+    if its parse (bytes, inflated data set, parsed values) fits too; anything over
+    ``max_input_memory_bytes`` is refused before the memory is allocated, never after. What
+    the process costs whatever the input (interpreter, libraries, ONNX Runtime session) is not
+    counted here."""
 
     def __init__(self, limits: ReadLimits) -> None:
         self.limits = limits
         self.value_bytes = 0
         self.elements = 0
+        self.held = 0
+        self.over_memory = False
 
     def exhausted(self) -> bool:
         return (self.value_bytes > self.limits.max_input_value_bytes
-                or self.elements > self.limits.max_input_elements)
+                or self.elements > self.limits.max_input_elements
+                or self.over_memory)
+
+    def admit(self, name: str, transient: int, what: str) -> None:
+        """Refuse if ``transient`` bytes more than what is held would pass the memory limit."""
+        if self.held + transient > self.limits.max_input_memory_bytes:
+            self.refuse(name, transient, what)
+
+    def refuse(self, name: str, needed: int, what: str) -> None:
+        """The memory refusal: the input as a whole is over its limit (reading stops)."""
+        self.over_memory = True
+        raise ReadLimitExceeded(
+            f"{name}: {what} would need about {-(-needed // MIB)} MiB beside the {self.held // MIB} MiB this input "
+            f"already holds, above the limit of {self.limits.max_input_memory_bytes // MIB} MiB for one input",
+            hint=_MEMORY_HINT)
+
+    def reserve(self, name: str, nbytes: int, what: str) -> None:
+        """Hold ``nbytes`` more for this input (``what`` says for what), or refuse."""
+        self.admit(name, nbytes, what)
+        self.held += nbytes
 
     def charge(self, name: str, value_bytes: int, elements: int) -> None:
         self.value_bytes += value_bytes
@@ -130,6 +173,7 @@ class InputBudget:
             raise ReadLimitExceeded(
                 f"{name}: the input holds more than {self.limits.max_input_elements} data elements and values in all",
                 hint="a CT series has a few hundred per slice; if such files are expected, raise max_input_elements")
+        self.reserve(name, value_bytes + elements * ELEMENT_BYTES, "its parsed data elements")
 
 
 def _one_line(exc: BaseException, limit: int = 160) -> str:
@@ -177,25 +221,52 @@ class _Scan:
                 hint="the file is crafted or carries a large private block; if such files are expected, raise "
                      "max_value_mb")
 
-    def _multiple_values(self, tag: int, vr: bytes, pos: int, length: int) -> None:
-        """Charge the values of a multi-valued string: 8 MiB of "0\\0\\..." is 4 million
-        objects (1.8 GB) once pydicom parses it, within every byte limit."""
+    def _parsed_vr(self, tag: int, vr: bytes, length: int, creators: dict[int, str]) -> str:
+        """The VR pydicom gives the value once parsed (its ``raw_element_vr`` hook): the explicit
+        VR, else the public dictionary's, else the private dictionary's under the block's
+        creator (PS3.5 7.8.1); "" when pydicom keeps the bytes (UN)."""
+        if vr and vr != b"UN":
+            return vr.decode()
+        element = tag & 0xFFFF
+        try:
+            if tag >> 16 & 1:  # private
+                if 0x10 <= element <= 0xFF:
+                    return "LO"  # a private creator
+                creator = creators.get((tag >> 16) << 8 | element >> 8)
+                return private_dictionary_VR(tag, creator) if creator and element > 0xFF else ""
+            if vr == b"UN" and length >= 0xFFFF:  # pydicom keeps a long explicit UN as bytes
+                return ""
+            return dictionary_VR(tag)
+        except KeyError:
+            return "UL" if element == 0 and not vr else ""  # a group length (implicit VR)
+
+    def _multiple_values(self, tag: int, vr: bytes, pos: int, length: int, creators: dict[int, str]) -> None:
+        """Charge the values of a multi-valued element: 8 MiB of "0\\0\\..." is 4 million objects
+        (1.8 GB) once pydicom parses it, and 15 MiB of US (implicit VR, or a private tag under
+        a creator pydicom knows) is 8 million integers (0.3 GB), within every byte limit."""
         if length < 2:
             return
-        if vr == b"":
-            try:
-                vr = dictionary_VR(tag).encode()
-            except KeyError:
-                return  # private in implicit VR: read as UN bytes, never split
-        if vr not in _SPLIT_VRS:
+        parsed = self._parsed_vr(tag, vr, length, creators)
+        kinds = set(parsed.replace(" or ", " ").split())  # e.g. "US or SS", "US or OW"
+        sizes = [_NUMBER_BYTES[kind] for kind in kinds if kind in _NUMBER_BYTES]
+        if sizes:  # binary numbers: one Python object each, past the first
+            self.values += max(0, length // min(sizes) - 1)
+        elif kinds & _SPLIT_VR_NAMES:
+            self.values += self.data.count(b"\\", pos, pos + length)
+        else:
             return
-        self.values += self.data.count(b"\\", pos, pos + length)
         if self.values > self.limits.max_values:
             raise ReadLimitExceeded(
                 f"{self.name}: more than {self.limits.max_values} values in multi-valued data elements "
                 f"(at ({tag >> 16:04X},{tag & 0xFFFF:04X}))",
                 hint="a CT slice holds a few hundred; if such files are expected (an RT structure set with millions "
                      "of contour points), raise max_values")
+
+    def _creator(self, tag: int, pos: int, length: int, creators: dict[int, str]) -> None:
+        """Note a private creator (gggg,0010-00FF): the private dictionary is looked up under it."""
+        if tag >> 16 & 1 and 0x10 <= tag & 0xFFFF <= 0xFF and length <= 64:
+            text = self.data[pos : pos + length].decode("latin-1").rstrip(" \0")
+            creators[(tag >> 16) << 8 | tag & 0xFF] = text
 
     def _geometry(self, tag: int, pos: int, length: int) -> None:
         if tag in _GEOMETRY_US and length == 2:
@@ -233,6 +304,7 @@ class _Scan:
 
     def dataset(self, pos: int, end: int, depth: int, explicit: bool, until_item_end: bool = False) -> int:
         previous = -1
+        creators: dict[int, str] = {}  # this data set's private creators, by group and block
         while pos < end:
             if pos + 8 > end:
                 raise self._truncated(pos)
@@ -281,7 +353,8 @@ class _Scan:
                 self._pixel_length(length)
             elif vr != b"SQ":
                 self._value(tag, length)
-                self._multiple_values(tag, vr, pos, length)
+                self._creator(tag, pos, length, creators)
+                self._multiple_values(tag, vr, pos, length, creators)
             if vr == b"SQ":
                 self.sequence(pos, pos + length, depth + 1, explicit, undefined=False)
             elif vr in (b"", b"UN") and self._holds_sequence(tag, pos, length):
@@ -377,14 +450,21 @@ def _file_meta(data: bytes, name: str) -> tuple[str, int]:
     return syntax, pos
 
 
-def _inflate(payload: bytes, limits: ReadLimits, name: str) -> bytes:
-    """Inflate a deflated data set (PS3.5 A.5, raw deflate) to at most ``max_inflated_bytes``."""
+def _inflate(payload: bytes, limits: ReadLimits, name: str, budget: InputBudget | None = None,
+             beside: int = 0) -> bytes:
+    """Inflate a deflated data set (PS3.5 A.5, raw deflate) to at most ``max_inflated_bytes``,
+    and to no more than fits in ``budget`` beside ``beside`` bytes (the file's own)."""
+    cap = limits.max_inflated_bytes
+    if budget is not None:
+        cap = max(0, min(cap, budget.limits.max_input_memory_bytes - budget.held - beside))
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     try:
-        out = inflater.decompress(payload, limits.max_inflated_bytes)
+        out = inflater.decompress(payload, cap)
     except zlib.error as exc:
         raise DicomReadError(f"{name}: deflated data set is corrupt ({exc})", hint=_CRAFTED_HINT) from exc
     if inflater.unconsumed_tail:
+        if cap < limits.max_inflated_bytes:  # within the per-file cap, but not beside what the input holds
+            budget.refuse(name, beside + cap + 1, "inflating its deflated data set")
         raise ReadLimitExceeded(
             f"{name}: deflated data set inflates beyond {limits.max_inflated_bytes // MIB} MiB",
             hint="the file is a decompression bomb or far larger than any CT slice; it was not parsed",
@@ -396,19 +476,23 @@ def _inflate(payload: bytes, limits: ReadLimits, name: str) -> bytes:
 
 def prescan(data: bytes, limits: ReadLimits, name: str, budget: InputBudget | None = None) -> None:
     """Refuse, before parsing, what would make the parser misbehave (see module doc), and
-    charge the file's elements and non-pixel bytes to ``budget``."""
+    charge the file's elements and non-pixel bytes to ``budget``, then refuse if parsing the
+    file (its bytes, pydicom's own inflated copy, the values it copies out) would not fit
+    beside what the input holds."""
     syntax, start = _file_meta(data, name)
     if syntax in _JPIP_DEFLATED:
         raise DicomReadError(f"{name}: transfer syntax {syntax} (JPIP referenced, deflated) is not supported",
                              hint="send the images with their pixel data, uncompressed or losslessly compressed")
     body, offset = data, start  # no copy of the data set: a file may be hundreds of MiB
     if syntax == _DEFLATED:
-        body, offset = _inflate(memoryview(data)[start:], limits, name), 0
+        body, offset = _inflate(memoryview(data)[start:], limits, name, budget, beside=len(data)), 0
     explicit, little = syntax != _IMPLICIT_LE, syntax != _EXPLICIT_BE
     scan = _Scan(body, little, limits, name)
     scan.dataset(offset, len(body), 0, explicit)
     if budget is not None:  # each extra value costs about what an element does
         budget.charge(name, scan.value_bytes, scan.elements + scan.values)
+        inflated = len(body) if body is not data else 0
+        budget.admit(name, len(data) + 2 * inflated if inflated else 2 * len(data), "parsing it")
 
 
 def _convert_all(ds: Dataset) -> None:
@@ -420,13 +504,9 @@ def _convert_all(ds: Dataset) -> None:
                 _convert_all(item)
 
 
-def read_dataset(path: Path, limits: ReadLimits = ReadLimits(), *, stop_before_pixels: bool = False,
-                 budget: InputBudget | None = None) -> Dataset:
-    """Read one untrusted DICOM Part 10 file (PS3.10 §7) within ``limits``.
-
-    Raises :class:`DicomReadError` (or its child :class:`ReadLimitExceeded`) with a one-line
-    message naming the file on anything wrong; never returns a partially parsed data set.
-    """
+def read_file_bytes(path: Path, limits: ReadLimits = ReadLimits(), budget: InputBudget | None = None) -> bytes:
+    """The bytes of one regular file within ``max_file_bytes`` (and, with ``budget``, only if
+    they fit beside what the input holds), read once; DicomReadError naming the file otherwise."""
     path = Path(path)
     name = path.name
     try:
@@ -438,12 +518,20 @@ def read_dataset(path: Path, limits: ReadLimits = ReadLimits(), *, stop_before_p
         if size > limits.max_file_bytes:
             raise ReadLimitExceeded(f"{name}: file is {size} bytes, above the limit of {limits.max_file_bytes}",
                                     hint="raise max_file_mb in the configuration if such files are expected")
+        if budget is not None:
+            budget.admit(name, size, "reading the file")
         # read(n) allocates n bytes up front: ask for the stat'ed size, never more
         with open(path, "rb") as handle:
-            data = handle.read(size)
+            return handle.read(size)
     except OSError as exc:
         raise DicomReadError(f"{name}: cannot read the file ({exc.strerror or _one_line(exc)})",
                              hint="check that the file exists and is readable by this service") from exc
+
+
+def parse_dataset(data: bytes, name: str, limits: ReadLimits = ReadLimits(), *, stop_before_pixels: bool = False,
+                  budget: InputBudget | None = None) -> Dataset:
+    """Parse the bytes of one untrusted DICOM Part 10 file (``name`` for messages): prescan,
+    then pydicom, every element converted; DicomReadError naming the file on anything wrong."""
     prescan(data, limits, name, budget)
     try:
         with warnings.catch_warnings():
@@ -456,6 +544,18 @@ def read_dataset(path: Path, limits: ReadLimits = ReadLimits(), *, stop_before_p
     except Exception as exc:  # not in the known set: still a refusal, flagged as unexpected
         raise DicomReadError(f"{name}: not readable as DICOM (unexpected parser failure "
                              f"{type(exc).__name__}: {_one_line(exc)})", hint=_NOT_DICOM_HINT) from exc
+
+
+def read_dataset(path: Path, limits: ReadLimits = ReadLimits(), *, stop_before_pixels: bool = False,
+                 budget: InputBudget | None = None) -> Dataset:
+    """Read one untrusted DICOM Part 10 file (PS3.10 §7) within ``limits``.
+
+    Raises :class:`DicomReadError` (or its child :class:`ReadLimitExceeded`) with a one-line
+    message naming the file on anything wrong; never returns a partially parsed data set.
+    """
+    path = Path(path)
+    return parse_dataset(read_file_bytes(path, limits, budget), path.name, limits,
+                         stop_before_pixels=stop_before_pixels, budget=budget)
 
 
 def _link_problem(path: Path, info: os.stat_result, root: Path, what: str) -> str | None:

@@ -10,6 +10,11 @@ C.7.6.2.1.1: the normal is the cross product of the row and column direction cos
 by InstanceNumber. Pixel data are decoded only if this installation has a decoder for the
 transfer syntax (PS3.5 §10, Annex A), then rescaled to HU (PS3.3 C.11.1.1.2).
 
+Memory (issue 20 item 2, issue 22 item 3): a checked series keeps each slice's header, not its
+pixel data; its HU are decoded a slice at a time from the files, whose bytes must still be the
+ones checked (:class:`HUVolume`). What the caller will hold per voxel is charged to the input's
+memory budget while the headers are read, before anything is decoded.
+
 Every file is checked, and a refusal lists every problem found (``InputRefused.problems``),
 not only the first: one line per problem naming the file(s), the files that share one
 problem on one line (the first three named, then the count), at most ``MAX_PROBLEM_LINES``
@@ -25,20 +30,23 @@ file means reading every file (each within the reading limits) even after the fi
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
+import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.mixins import NDArrayOperatorsMixin
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from device_ai.dicom.contract import InputContract, header_problems
 from device_ai.dicom.copied_attributes import copied_attribute_problems, fill_empty_type2
-from device_ai.dicom.reader import MAX_PROBLEM_LINES, InputBudget, ReadLimits, read_dataset
+from device_ai.dicom.reader import MAX_PROBLEM_LINES, InputBudget, ReadLimits, parse_dataset, read_file_bytes
 from device_ai.errors import ContractViolation, DicomReadError, InputRefused, ReadLimitExceeded
 
 _OUTSIDE = "the input is outside this model's intended use and was not analyzed"
@@ -56,13 +64,106 @@ _NAMED_FILES = 3  # files named on the line of a problem that several files shar
 _GEOMETRY = ("Rows", "Columns", "PixelSpacing", "ImageOrientationPatient", "SliceThickness")
 
 
+@dataclass(frozen=True, eq=False)
+class HUVolume(NDArrayOperatorsMixin):
+    """The HU of a checked series (float32, Z x R x C), decoded one slice at a time.
+
+    ``volume[z]`` reads slice ``z``'s file again (within the same limits), checks that its
+    bytes still have the SHA-256 they had when the series was checked, decodes and rescales
+    it (read-only array), and keeps nothing. A file that changed or vanished is refused
+    (:class:`DicomReadError` naming it), so the pixels analysed are the pixels checked.
+
+    Decision (issue 20 item 2, issue 22 item 3): re-read and compare a digest rather than keep
+    the checked pixel bytes. Kept bytes would cost Z x R x C x 2 bytes (500 MiB at the
+    contract's 1000 slices of 512 x 512, half of the 1 GiB an analysis may use); re-reading
+    costs one file at a time, and a digest of the whole file makes the re-read data set
+    byte-identical to the checked one, so the same decoder gives the same HU.
+
+    Whole-volume use (``np.asarray(volume)``, arithmetic, masks) materialises the volume once
+    and keeps it: for training, validation and tests, never on the analysis path.
+    """
+
+    paths: tuple[Path, ...]
+    digests: tuple[bytes, ...]  # SHA-256 of each file's bytes as checked
+    rows: int
+    columns: int
+    limits: ReadLimits = ReadLimits()
+
+    dtype = np.dtype(np.float32)
+    ndim = 3
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.paths), self.rows, self.columns)
+
+    @property
+    def size(self) -> int:
+        return len(self.paths) * self.rows * self.columns
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self):  # noqa: ANN204 - slices in order, one at a time
+        return (self.plane(index) for index in range(len(self.paths)))
+
+    def plane(self, index: int) -> np.ndarray:
+        """HU of slice ``index`` (R, C), float32, read-only, from its file as checked."""
+        try:
+            return self.decoded(index)
+        except DicomReadError as exc:
+            name = self.paths[index].name
+            raise type(exc)(f"{name}: {_unnamed(name, exc.message)}", hint=exc.hint) from exc
+
+    def decoded(self, index: int) -> np.ndarray:
+        """:meth:`plane`, its DicomReadError without the file name (``load_series`` names it)."""
+        path = self.paths[index]
+        data = read_file_bytes(path, self.limits)
+        if hashlib.sha256(data).digest() != self.digests[index]:
+            raise DicomReadError("the file changed after it was checked; the series was not analysed",
+                                 hint="do not change or replace the input files while they are analysed; run again "
+                                      "on the complete series")
+        hu = _decode(parse_dataset(data, path.name, self.limits))
+        if hu.shape != (self.rows, self.columns):
+            raise DicomReadError(f"the slice is {hu.shape[0]} x {hu.shape[1]}, the series {self.rows} x {self.columns}")
+        hu.flags.writeable = False
+        return hu
+
+    def __getitem__(self, key):  # noqa: ANN001, ANN204
+        if isinstance(key, (int, np.integer)):
+            index = int(key)
+            if not -len(self.paths) <= index < len(self.paths):
+                raise IndexError(f"slice {index} of a series of {len(self.paths)}")
+            return self.plane(index % len(self.paths))
+        if isinstance(key, slice):  # a series of some of the slices, still decoded on demand
+            return dataclasses.replace(self, paths=self.paths[key], digests=self.digests[key])
+        if isinstance(key, tuple) and key and isinstance(key[0], (int, np.integer)):
+            return self[key[0]][key[1:]]
+        return np.asarray(self)[key]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:  # noqa: ANN001
+        whole = self.__dict__.get("_whole")
+        if whole is None:
+            whole = np.stack(list(self)) if self.paths else np.zeros(self.shape, np.float32)
+            whole.flags.writeable = False
+            object.__setattr__(self, "_whole", whole)
+        if dtype is not None and np.dtype(dtype) != whole.dtype:
+            return whole.astype(dtype)
+        return whole.copy() if copy else whole
+
+    def __repr__(self) -> str:
+        return f"HUVolume(shape={self.shape}, files={len(self.paths)})"
+
+
 @dataclass(frozen=True)
 class CTSeries:
-    """One checked CT series, slices sorted along the slice normal (index 0 = lowest position)."""
+    """One checked CT series, slices sorted along the slice normal (index 0 = lowest position).
+
+    ``datasets`` hold every header attribute but no pixel data (dropped once each slice's
+    pixel data decoded during the check); ``hu`` gives the HU slice by slice (:class:`HUVolume`)."""
 
     datasets: tuple[Dataset, ...]
     paths: tuple[Path, ...]
-    hu: np.ndarray  # float32 (Z, R, C), read-only
+    hu: HUVolume  # float32 (Z, R, C), decoded on demand
     pixel_spacing_mm: tuple[float, float]  # (row spacing, column spacing): PixelSpacing order
     slice_thickness_mm: float
     slice_spacing_mm: float  # from positions; = thickness for a single slice
@@ -359,12 +460,22 @@ def _check_positions(entries: Sequence[tuple[Path, Dataset]], problems: _Problem
     return order
 
 
-def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimits = ReadLimits()) -> CTSeries:
+def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimits = ReadLimits(), *,
+                held_per_voxel: float = 0.0) -> CTSeries:
     """Read, check and assemble one series; raise DicomReadError / ContractViolation otherwise.
 
     Every file is checked; the refusal (an :class:`InputRefused`, or its child
     :class:`DicomReadError` / :class:`ContractViolation` when every problem is of that kind)
     carries every problem in ``problems`` (see the module doc).
+
+    Memory: one file's bytes and pixels at a time. A file's pixel data and bytes are dropped
+    once its header is checked; the SHA-256 of the bytes is kept for :class:`HUVolume`. When
+    every header and the series as a whole pass, each slice is decoded once from its file
+    (read again, digest compared), so a corrupt one is a refusal before any inference, and
+    nothing is decoded for an input refused otherwise. The input's :class:`InputBudget` is
+    charged with the parsed headers and, per slice, with ``held_per_voxel`` bytes per pixel
+    (what the caller will hold per voxel: the analysis's label volume and SEG frames), so an
+    input too large for the memory limit is refused before anything grows with it.
     """
     if not paths:
         raise DicomReadError("no input files", hint=_ONE_SERIES)
@@ -375,16 +486,18 @@ def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimi
     problems = _Problems(paths)
     entries: list[tuple[Path, Dataset]] = []
     seen: list[tuple[Path, _SeriesSeen]] = []
+    digests: dict[Path, bytes] = {}
     budget = InputBudget(limits)
     for path in paths:
         try:
-            ds = read_dataset(path, limits, budget=budget)
+            data = read_file_bytes(path, limits, budget)
+            digest = hashlib.sha256(data).digest()
+            ds = parse_dataset(data, path.name, limits, budget=budget)
+            del data
         except DicomReadError as exc:
             if budget.exhausted():
                 raise  # the input as a whole is over budget: stop reading now, not after every file
-            prefix = f"{path.name}: "
-            what = exc.message[len(prefix):] if exc.message.startswith(prefix) else exc.message
-            problems.add(path, what, type(exc), exc.hint or _MIXED_HINT)
+            problems.add(path, _unnamed(path.name, exc.message), type(exc), exc.hint or _MIXED_HINT)
             continue
         info = _SeriesSeen.of(ds)
         if info.uid:
@@ -396,12 +509,16 @@ def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimi
         for what in malformed:
             problems.add(path, what, DicomReadError, _MALFORMED_HINT)
         refused = refused or malformed
-        undecodable = None if refused else _decoder_problem(ds)
-        if undecodable:
-            problems.add(path, undecodable[0], DicomReadError, undecodable[1])
-        if not refused and not undecodable:
+        no_decoder = None if refused else _decoder_problem(ds)
+        if no_decoder:
+            problems.add(path, no_decoder[0], DicomReadError, no_decoder[1])
+        if not refused and not no_decoder:
             if info.uid:
                 fill_empty_type2(ds)  # in memory only: the results carry them empty (Type 2)
+                budget.reserve(path.name, int(int(ds.Rows) * int(ds.Columns) * held_per_voxel),
+                               "its share of the results (label volume, SEG frames)")
+                _drop_pixels(ds)
+                digests[path] = digest
                 entries.append((path, ds))
             else:  # asked of files inside the contract only: for the others it would be noise
                 problems.add(path, "SeriesInstanceUID is missing; this model needs it and does not guess it")
@@ -427,17 +544,16 @@ def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimi
         raise _refusal(problems)
 
     entries = [entries[i] for i in order]
-    slices = []
-    for path, ds in entries:
+    first = entries[0][1]
+    hu = HUVolume(paths=tuple(path for path, _ in entries), digests=tuple(digests[path] for path, _ in entries),
+                  rows=int(first.Rows), columns=int(first.Columns), limits=limits)
+    for index, (path, _) in enumerate(entries):
         try:
-            slices.append(_decode(ds))
+            hu.decoded(index)  # decoded now to refuse a corrupt slice, again (same bytes) when analysed
         except DicomReadError as exc:
-            problems.add(path, exc.message, DicomReadError, exc.hint or _MIXED_HINT)
+            problems.add(path, _unnamed(path.name, exc.message), type(exc), exc.hint or _MIXED_HINT)
     if problems:
         raise _refusal(problems)
-    hu = np.stack(slices)
-    hu.flags.writeable = False
-    first = entries[0][1]
     row_spacing, column_spacing = (float(v) for v in _floats(first, "PixelSpacing"))
     thickness = float(_floats(first, "SliceThickness")[0])
     spacing = thickness
@@ -456,3 +572,19 @@ def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimi
         series_instance_uid=str(first.SeriesInstanceUID).strip(),
         frame_of_reference_uid=str(first.FrameOfReferenceUID).strip(),
     )
+
+
+def _unnamed(name: str, message: str) -> str:
+    """A reader message without its leading file name (the problem line names the file)."""
+    prefix = f"{name}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def _drop_pixels(ds: Dataset) -> None:
+    """Keep the header only: the pixel data (and pydicom's decoded copy, cleared with it) and
+    the file's bytes, which pydicom keeps as the data set's ``buffer``, are let go."""
+    for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    if getattr(ds, "buffer", None) is not None:
+        ds.buffer = None

@@ -24,12 +24,14 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial.distance import pdist
 
+from device_ai.inference.components import FULL_CONNECTIVITY  # noqa: F401 - where training and validation take it
+from device_ai.inference.components import Components, component_slabs, label_components, slab_starts
 from device_ai.inference.preprocess import resize_plane
 from device_ai.model.package.manifest import LabelDefinition, LabelRole, PostprocessingSpec, find_label
 
 POSTPROCESSING_VERSION = "seg-post-v1"
-# 26-connectivity: what counts as one lesion, for the device and its validation alike
-FULL_CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)
+# FULL_CONNECTIVITY (26-connectivity, defined in components and used from here by training and
+# validation): what counts as one lesion, for the device and its validation alike
 
 DEFAULT_POSTPROCESSING = PostprocessingSpec(
     version=POSTPROCESSING_VERSION, min_lesion_volume_mm3=100.0, keep_largest_foreground_component=True
@@ -75,83 +77,120 @@ def logits_to_labels(logits: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 
 def clean_labels(labels: np.ndarray, voxel_volume_mm3: float, spec: PostprocessingSpec = DEFAULT_POSTPROCESSING,
-                 *, label_defs: Sequence[LabelDefinition]) -> np.ndarray:
-    """Apply steps 2 and 3 to a (Z, R, C) label volume; returns a new array.
+                 *, label_defs: Sequence[LabelDefinition], in_place: bool = False) -> np.ndarray:
+    """Apply steps 2 and 3 to a (Z, R, C) label volume; returns a new array (``labels`` itself,
+    changed, with ``in_place``).
 
     ``label_defs``: the manifest's labels (``manifest.labels``), which say which value is the
-    organ and which the lesion."""
+    organ and which the lesion. Components are found slab by slab (:mod:`components`), with
+    the result of ``ndimage.label`` on the whole volume and no int32 volume."""
     if spec.version != POSTPROCESSING_VERSION:
         raise ValueError(f"postprocessing {spec.version} is not implemented (this is {POSTPROCESSING_VERSION})")
     organ, lesion = _role_value(label_defs, LabelRole.ORGAN), _role_value(label_defs, LabelRole.LESION)
-    out = labels.copy()
+    out = labels if in_place else labels.copy()
     if spec.keep_largest_foreground_component:
-        components, count = ndimage.label(out > 0, structure=FULL_CONNECTIVITY)
-        if count > 1:
-            sizes = np.bincount(components.ravel())
-            sizes[0] = 0
-            out[components != int(np.argmax(sizes))] = 0
-    lesions, count = ndimage.label(out == lesion, structure=FULL_CONNECTIVITY)
-    if count:
-        sizes = np.bincount(lesions.ravel())
-        small = np.flatnonzero(sizes * voxel_volume_mm3 < spec.min_lesion_volume_mm3)
-        small = small[small > 0]
-        if small.size:
-            out[np.isin(lesions, small)] = organ
+        foreground = _equal_to(None)
+        parts = label_components(out, foreground)
+        if parts.count > 1:
+            keep = int(np.argmax(parts.sizes))  # sizes[0] is 0; a tie keeps the first in raster order
+            for z0, z1, component in component_slabs(out, foreground, parts):
+                out[z0:z1][component != keep] = 0
+    is_lesion = _equal_to(lesion)
+    parts = label_components(out, is_lesion)
+    if parts.count:
+        small = parts.sizes * voxel_volume_mm3 < spec.min_lesion_volume_mm3
+        small[0] = False
+        if small.any():
+            for z0, z1, component in component_slabs(out, is_lesion, parts):
+                out[z0:z1][small[component]] = organ
     return out
+
+
+def _equal_to(value: int | None):  # noqa: ANN202
+    """The mask of a slab: voxels of ``value``, or every labelled voxel for None."""
+    return (lambda slab: slab > 0) if value is None else (lambda slab: slab == value)
+
+
+def _plane_diameter(plane: np.ndarray, row_mm: float, col_mm: float) -> float | None:
+    """Longest distance (mm) between the centres of two boundary pixels of a 2D mask; None
+    under two pixels. Only boundary pixels can be the farthest pair (an interior pixel lies
+    inside the convex hull of its four neighbours), so only they are compared."""
+    edge = plane & ~ndimage.binary_erosion(plane, border_value=0)
+    rows, cols = np.nonzero(edge)
+    if rows.size < 2:
+        return None
+    return float(pdist(np.column_stack((rows * float(row_mm), cols * float(col_mm)))).max())
 
 
 def max_inplane_diameter(mask: np.ndarray, row_mm: float, col_mm: float) -> tuple[float, int]:
     """(diameter in mm, slice index) of the longest distance between the centres of two pixels of
     ``mask`` (Z, R, C) that lie in one slice, over all slices; (0.0, 0) for an empty mask and 0.0
-    for a single pixel. Only boundary pixels can be the farthest pair (an interior pixel lies
-    inside the convex hull of its four neighbours), so only they are compared."""
+    for a single pixel."""
     best, where = 0.0, 0
     for z in np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1)):
-        plane = mask[z]
-        edge = plane & ~ndimage.binary_erosion(plane, border_value=0)
-        rows, cols = np.nonzero(edge)
-        if rows.size < 2:
-            continue
-        longest = float(pdist(np.column_stack((rows * float(row_mm), cols * float(col_mm)))).max())
-        if longest > best:
+        longest = _plane_diameter(mask[z], row_mm, col_mm)
+        if longest is not None and longest > best:
             best, where = longest, int(z)
     if not best and mask.any():
         where = int(np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))[0])
     return best, where
 
 
+def _lesion_diameters(labels: np.ndarray, is_lesion, parts: Components, row_mm: float,  # noqa: ANN001
+                      col_mm: float) -> tuple[list[float], list[int]]:
+    """:func:`max_inplane_diameter` of every component of ``parts`` (each in its own box, as
+    ``ndimage.find_objects`` gives it), slab by slab: (diameters, absolute slice of each)."""
+    boxes = parts.boxes
+    best = [0.0] * (parts.count + 1)
+    where = [int(boxes[index, 0]) for index in range(parts.count + 1)]  # no diameter: its first slice
+    for z0, z1, component in component_slabs(labels, is_lesion, parts):
+        for k in range(z1 - z0):
+            plane = component[k]
+            for index in np.flatnonzero(np.bincount(plane.ravel(), minlength=parts.count + 1)[1:]) + 1:
+                _, y0, x0, _, y1, x1 = (int(v) for v in boxes[index])
+                longest = _plane_diameter(plane[y0:y1, x0:x1] == index, row_mm, col_mm)
+                if longest is not None and longest > best[index]:
+                    best[index], where[index] = longest, z0 + k
+    return best, where
+
+
 def measure(labels: np.ndarray, spacing_zyx_mm: tuple[float, float, float], *,
             label_defs: Sequence[LabelDefinition]) -> Measurements:
     """Volume in mL of every label of ``label_defs`` (the manifest's labels) and per-lesion
-    measurements of a cleaned (Z, R, C) label volume."""
+    measurements of a cleaned (Z, R, C) label volume, slab by slab (no whole-volume temporaries)."""
     dz, dy, dx = spacing_zyx_mm
     voxel = float(dz * dy * dx)
     lesion = _role_value(label_defs, LabelRole.LESION)
-    lesions_map, count = ndimage.label(labels == lesion, structure=FULL_CONNECTIVITY)
+    is_lesion = _equal_to(lesion)
+    parts = label_components(labels, is_lesion, stats=True)
+    diameters, diameter_slices = _lesion_diameters(labels, is_lesion, parts, dy, dx)
     lesions = []
-    for index, box in enumerate(ndimage.find_objects(lesions_map), start=1):
-        if box is None:
-            continue
-        component = lesions_map[box] == index
-        centroid = ndimage.center_of_mass(component)
-        centroid = tuple(float(c + s.start) for c, s in zip(centroid, box))
-        extents_mm = [(s.stop - s.start) * d for s, d in zip(box, (dz, dy, dx))]
-        voxels = int(np.count_nonzero(component))
-        diameter, diameter_slice = max_inplane_diameter(component, dy, dx)
+    for index in range(1, parts.count + 1):
+        start, stop = parts.boxes[index, :3].tolist(), parts.boxes[index, 3:].tolist()
+        voxels = int(parts.sizes[index])
+        # ndimage.center_of_mass of the component in its box, plus the box start: the sums of
+        # integer coordinates are exact, so the same division gives the same value
+        centroid = tuple(float(np.float64(int(total) - voxels * first) / voxels + first)
+                         for total, first in zip(parts.sums[index].tolist(), start))
+        extents_mm = [(b - a) * d for a, b, d in zip(start, stop, (dz, dy, dx))]
         lesions.append(
             LesionMeasurement(
                 index=len(lesions) + 1,
                 volume_ml=round(voxels * voxel / 1000.0, 4),
                 centroid_voxel=centroid,
                 max_inplane_extent_mm=round(float(max(extents_mm[1:])), 2),
-                slices=(int(box[0].start), int(box[0].stop - 1)),
+                slices=(int(start[0]), int(stop[0] - 1)),
                 voxel_count=voxels,
                 volume_mm3=voxels * voxel,
-                max_inplane_diameter_mm=diameter,
-                diameter_slice=int(box[0].start) + diameter_slice,
+                max_inplane_diameter_mm=diameters[index],
+                diameter_slice=diameter_slices[index],
             )
         )
-    counts = {label.name: int(np.count_nonzero(labels == label.value)) for label in label_defs}
+    counts = {label.name: 0 for label in label_defs}
+    for z0, z1 in slab_starts(labels.shape):
+        slab = labels[z0:z1]
+        for label in label_defs:
+            counts[label.name] += int(np.count_nonzero(slab == label.value))
     return Measurements(
         voxel_volume_mm3=voxel,
         volumes_ml={name: round(count * voxel / 1000.0, 4) for name, count in counts.items()},

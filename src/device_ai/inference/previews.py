@@ -31,6 +31,7 @@ from PIL import Image, ImageDraw, ImageFont
 from pydicom.dataset import Dataset
 from scipy import ndimage
 
+from device_ai.inference.components import slab_starts
 from device_ai.inference.preprocess import window
 from device_ai.model.package.manifest import LabelDefinition, LabelRole, PreprocessingSpec
 
@@ -99,7 +100,10 @@ def select_preview_slices(labels: np.ndarray, label_defs: Sequence[LabelDefiniti
     the manifest, lesion labels first, then the middle slice; at most ``count``."""
     chosen: list[int] = []
     ordered = sorted(label_defs, key=lambda label: (label.role is not LabelRole.LESION, label.value))
-    areas = [(labels == label.value).reshape(labels.shape[0], -1).sum(axis=1) for label in ordered]
+    areas = [np.zeros(labels.shape[0], np.int64) for _ in ordered]
+    for z0, z1 in slab_starts(labels.shape):  # a slab at a time: no whole-volume mask
+        for area, label in zip(areas, ordered):
+            area[z0:z1] = np.count_nonzero(labels[z0:z1] == label.value, axis=(1, 2))
     for candidate in [int(np.argmax(area)) if area.max() > 0 else None for area in areas] + [labels.shape[0] // 2]:
         if candidate is not None and candidate not in chosen:
             chosen.append(candidate)

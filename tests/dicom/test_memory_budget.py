@@ -1,0 +1,194 @@
+"""Memory bounded per input (issue 22 item 3): binary multi-valued numbers count as values
+(SRS-173), and what an analysis will hold is charged to one budget and refused before it is
+allocated (SRS-172). Peak RSS is measured by benchmarks/analyze_profile.py, not here."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from device_ai.dicom import series as series_module
+from device_ai.dicom.contract import DEMO_CONTRACT
+from device_ai.dicom.reader import ELEMENT_BYTES, MIB, InputBudget, ReadLimits, read_dataset
+from device_ai.dicom.series import load_series
+from device_ai.errors import ReadLimitExceeded
+from device_ai.inference import analyze as analyze_module
+from device_ai.inference.engine import LockedEngine
+from device_ai.model.package import signing
+from tests.dicom.synthetic import ct_slice, phantom_hu, write
+from tests.dicom.test_input_budget import write_slice
+from tests.package_factory import make_package
+
+FRAME_NUMBERS = 0x00286020  # Frame Numbers of Interest, US 1-n (public dictionary)
+
+
+def _slice_with(path: Path, index: int, syntax: str, elements: list[tuple[int, str, object]],
+                hu: np.ndarray | None = None) -> Path:
+    ds = ct_slice(index, phantom_hu(4) if hu is None else hu)
+    ds.file_meta.TransferSyntaxUID = syntax
+    for tag, vr, value in elements:
+        ds.add_new(tag, vr, value)
+    return write(ds, path)
+
+
+def _splice(path: Path, tag: int, value: bytes, vr: bytes = b"") -> Path:
+    """Insert an element just before the pixel data, implicit VR or (``vr``) explicit with a
+    4-byte length, as bytes: no Python list is ever built and pydicom's writer never sees it."""
+    data = path.read_bytes()
+    at = data.rindex(struct.pack("<HH", 0x7FE0, 0x0010))
+    header = struct.pack("<HH", tag >> 16, tag & 0xFFFF) + (vr + b"\0\0" if vr else b"") + struct.pack("<I", len(value))
+    path.write_bytes(data[:at] + header + value + data[at:])
+    return path
+
+
+@pytest.mark.req("SRS-173")
+def test_binary_numbers_count_as_values_as_pydicom_parses_them(tmp_path: Path) -> None:
+    limits = ReadLimits(max_values=1000)
+    cases = {  # name: (transfer syntax, elements, values pydicom makes of them)
+        "implicit US": (ImplicitVRLittleEndian, [(FRAME_NUMBERS, "US", list(range(1500)))], 1500),
+        "private US under a known creator": (ImplicitVRLittleEndian, [
+            (0x00090010, "LO", "AEGIS_DICOM_2.00"), (0x00091000, "US", list(range(1500)))], 1500),
+        "explicit UN of a public US tag": (ExplicitVRLittleEndian, [(FRAME_NUMBERS, "UN", bytes(3000))], 1500),
+    }
+    for name, (syntax, elements, count) in cases.items():
+        if elements[-1][1] == "UN":
+            path = _splice(_slice_with(tmp_path / f"{len(name)}.dcm", 0, syntax, []), FRAME_NUMBERS, bytes(3000), b"UN")
+        else:
+            path = _slice_with(tmp_path / f"{len(name)}.dcm", 0, syntax, elements)
+        parsed = read_dataset(path)  # default limits: read, and pydicom makes the numbers counted
+        value = parsed[elements[-1][0]].value
+        assert len(value) == count and isinstance(value[0], int), name
+        with pytest.raises(ReadLimitExceeded, match=r"more than 1000 values in multi-valued data elements"):
+            read_dataset(path, limits)
+    # negative controls: what pydicom keeps as bytes is not counted
+    kept = {
+        "private US under an unknown creator": (ImplicitVRLittleEndian, [
+            (0x00090010, "LO", "NO SUCH VENDOR"), (0x00091000, "US", list(range(1500)))]),
+        "the same numbers as OW": (ExplicitVRLittleEndian, [(0x00091000, "OW", bytes(3000)),
+                                                           (0x00090010, "LO", "NO SUCH VENDOR")]),
+    }
+    for name, (syntax, elements) in kept.items():
+        path = _slice_with(tmp_path / f"kept{len(name)}.dcm", 0, syntax, elements)
+        assert isinstance(read_dataset(path, limits)[0x00091000].value, bytes), name
+    assert len(read_dataset(_slice_with(tmp_path / "few.dcm", 0, ImplicitVRLittleEndian,
+                                        [(FRAME_NUMBERS, "US", list(range(900)))]), limits)[FRAME_NUMBERS].value) == 900
+
+
+@pytest.mark.req("SRS-173", "SRS-172")
+def test_the_reviews_15_mib_us_slices_are_refused_with_the_default_limits(tmp_path: Path) -> None:
+    """Issue 22's review: 16 implicit VR slices each with 15 MiB of US values peaked at 5.4 GiB.
+    Two such slices here (the refusal is per file); the same slices without the value are read."""
+    folder = tmp_path / "series"
+    folder.mkdir()
+    hu = phantom_hu(2)
+    paths = [_slice_with(folder / f"s{i}.dcm", i, ImplicitVRLittleEndian, [], hu) for i in range(2)]
+    assert load_series(paths, DEMO_CONTRACT).hu.shape[0] == 2  # negative control
+    for path in paths:
+        _splice(path, FRAME_NUMBERS, bytes(range(256)) * (15 * MIB // 256))
+    with pytest.raises(ReadLimitExceeded) as info:
+        load_series(paths, DEMO_CONTRACT)
+    assert "2 of 2 files" in info.value.message and "more than 1000000 values" in info.value.message
+    assert info.value.exit_code == 3 and info.value.code == "DAI-202"
+
+
+def _header_charge(path: Path) -> int:
+    budget = InputBudget(ReadLimits())
+    read_dataset(path, budget=budget)
+    return budget.held
+
+
+@pytest.mark.req("SRS-172")
+def test_a_series_over_the_memory_budget_is_refused_before_any_slice_is_decoded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hu = phantom_hu(3)
+    paths = [write(ct_slice(i, hu), tmp_path / f"s{i}.dcm") for i in range(3)]
+    per_voxel = 8.0
+    voxels = int(hu.shape[1] * hu.shape[2] * per_voxel)
+    headers = [_header_charge(path) for path in paths]
+    assert all(ELEMENT_BYTES * 50 < h < 64 * 1024 for h in headers)  # ~70 elements of a slice, 512 bytes each
+    exact = sum(headers) + 3 * voxels  # what the series holds by the budget's arithmetic
+
+    def no_decoding(ds: pydicom.Dataset) -> np.ndarray:
+        raise AssertionError("a slice was decoded although the input is over its memory budget")
+
+    monkeypatch.setattr(series_module, "_decode", no_decoding)
+    with pytest.raises(ReadLimitExceeded) as info:
+        load_series(paths, DEMO_CONTRACT, ReadLimits(max_input_memory_bytes=exact - 1), held_per_voxel=per_voxel)
+    assert info.value.message.startswith("s2.dcm: its share of the results (label volume, SEG frames) would need")
+    assert "for one input" in info.value.message and "split the series" in info.value.hint
+    monkeypatch.undo()
+    # negative control: one byte more and the same series is read
+    assert load_series(paths, DEMO_CONTRACT, ReadLimits(max_input_memory_bytes=exact),
+                       held_per_voxel=per_voxel).hu.shape == hu.shape
+
+
+@pytest.mark.req("SRS-172")
+def test_a_file_is_not_read_nor_inflated_beyond_what_fits(tmp_path: Path) -> None:
+    big = write_slice(tmp_path / "big.dcm", 3 * MIB)
+    with pytest.raises(ReadLimitExceeded, match=r"big.dcm: reading the file would need about 4 MiB beside the 0 MiB"):
+        read_dataset(big, budget=InputBudget(ReadLimits(max_input_memory_bytes=2 * MIB)))
+    deflated = write_slice(tmp_path / "deflated.dcm", 3 * MIB, deflate=True)  # 3 KiB on disk
+    with pytest.raises(ReadLimitExceeded, match=r"deflated.dcm: inflating its deflated data set would need about"):
+        read_dataset(deflated, budget=InputBudget(ReadLimits(max_input_memory_bytes=2 * MIB)))
+    with pytest.raises(ReadLimitExceeded, match=r"deflated.dcm: parsing it would need about"):
+        read_dataset(deflated, budget=InputBudget(ReadLimits(max_input_memory_bytes=int(5 * MIB))))
+    for path in (big, deflated):  # negative control: within a budget that fits, both are read
+        assert read_dataset(path, budget=InputBudget(ReadLimits(max_input_memory_bytes=16 * MIB))).Modality == "CT"
+
+
+@pytest.mark.req("SRS-172")
+def test_reading_stops_at_the_first_memory_refusal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = [write_slice(tmp_path / f"s{i}.dcm", 3 * MIB, index=i) for i in range(4)]
+    read: list[str] = []
+    real = series_module.read_file_bytes
+
+    def counting(path: Path, *args, **kwargs) -> bytes:  # noqa: ANN002, ANN003
+        read.append(Path(path).name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(series_module, "read_file_bytes", counting)
+    with pytest.raises(ReadLimitExceeded, match="for one input"):
+        load_series(paths, DEMO_CONTRACT, ReadLimits(max_input_memory_bytes=12 * MIB))
+    assert read == ["s0.dcm", "s1.dcm"]  # s1's parse did not fit beside s0's values: s2 and s3 never read
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> LockedEngine:
+    key = Ed25519PrivateKey.generate()
+    path = make_package(tmp_path_factory.mktemp("pkg") / "tiny", key)
+    return LockedEngine.load(path, trusted_keys={signing.key_id(key.public_key()): key.public_key()})
+
+
+@pytest.mark.req("SRS-172")
+def test_analyze_charges_its_label_volume_and_seg_and_refuses_before_inference(
+        engine: LockedEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hu = phantom_hu(3)
+    folder = tmp_path / "series"
+    folder.mkdir()
+    paths = [write(ct_slice(i, hu), folder / f"s{i}.dcm") for i in range(3)]
+    per_voxel = analyze_module.held_bytes_per_voxel(engine.manifest)
+    assert len(engine.manifest.labels) == 2 and per_voxel == 2.25  # labels 1 + max(SEG built 1.25, written 0.75)
+    voxels = int(hu.shape[1] * hu.shape[2] * per_voxel)
+    # room for every header and for parsing the largest file, and for one slice's share of the results
+    limit = sum(_header_charge(p) for p in paths) + 2 * max(p.stat().st_size for p in paths) + voxels
+    limits = ReadLimits(max_input_memory_bytes=limit)
+
+    def no_inference(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        raise AssertionError("inference ran although the input is over its memory budget")
+
+    monkeypatch.setattr(analyze_module, "segment_volume", no_inference)
+    with pytest.raises(ReadLimitExceeded) as info:
+        analyze_module.analyze(folder, tmp_path / "out", engine, limits=limits)
+    assert info.value.exit_code == 3 and "for one input" in info.value.message
+    assert not (tmp_path / "out").exists()
+    monkeypatch.undo()
+    # negative controls: the same limit without the analysis's share per voxel reads the series,
+    # and the analysis runs within the default budget
+    assert load_series(paths, DEMO_CONTRACT, limits).hu.shape == hu.shape
+    assert analyze_module.analyze(folder, tmp_path / "out", engine).labels.shape == hu.shape
