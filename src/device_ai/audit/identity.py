@@ -62,7 +62,7 @@ def read_signer(folder: Path) -> str | None:
     hint = "restore the audit folder from its backup, or have it investigated"
     data = read_note(path, "the log's signer file", hint=hint)
     try:
-        text = data.decode("ascii").strip()
+        text = data.decode("utf-8").strip()  # an origin may be any script (C2SP: UTF-8)
         parse_verifier_key(text)
     except (UnicodeDecodeError, AuditIntegrityError) as exc:
         raise AuditIntegrityError(f"{path}: the log's signer file is damaged: not a verifier key", hint=hint) from exc
