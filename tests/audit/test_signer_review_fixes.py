@@ -274,3 +274,25 @@ def test_negative_control_a_new_home_with_a_shared_copy_location_has_nothing_to_
     code, out = _verify(capsys)
     assert code == 0 and "nothing to verify" in out, out
     assert not key_path("audit-checkpoint").exists(), "verifying made a key"
+
+
+@pytest.mark.req("SRS-156", "SRS-028")
+def test_residual_risk_under_the_default_origin_a_replaced_key_passes_only_without_the_pin(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/key_custody.md's table, 'key replaced, default origin kept': with the key in its
+    default place, write access to DEVICE_AI_HOME alone passes the device's own verification
+    (the old notes are reported, not failed); only the pinned key against the copy location fails."""
+    from tests.audit.test_review_signer import _edit_record, _swap_key
+
+    offsite = _device(tmp_path, monkeypatch, origin=None)
+    pinned = _record(3)
+    _edit_record(1)
+    _swap_key()  # a file under DEVICE_AI_HOME/keys
+    _remove_local_evidence()
+    _record(1)
+    code, out = _verify(capsys)
+    assert code == 0 and "name this log's origin but are signed by another key" in out, out
+    code, out = _verify(capsys, "--dir", str(default_folder()), "--checkpoint", str(offsite))
+    assert code == 0, out
+    code, out = _verify(capsys, "--key", pinned, "--dir", str(default_folder()), "--checkpoint", str(offsite))
+    assert code == FAILED and "the log was rewritten" in out, out
