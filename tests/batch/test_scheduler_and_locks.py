@@ -72,3 +72,27 @@ def test_a_second_coordinator_and_an_unreachable_scheduler_are_refused(tmp_path:
                                  env={**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"})
     assert unreachable.returncode == 2 and "DAI-121" in unreachable.stderr, unreachable.stderr
     assert "Traceback" not in unreachable.stderr
+
+
+@pytest.mark.req("SRS-162")
+def test_a_cluster_without_workers_stops_the_job_with_a_typed_error(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scheduler whose workers are all gone (here: one started without any) does not make the
+    job wait forever: after NO_WORKER_S it stops with DAI-121, its units pending for the next run."""
+    from device_ai.batch import engines
+    from device_ai.errors import ConfigError
+
+    monkeypatch.setattr(engines, "NO_WORKER_S", 2.0)
+    monkeypatch.setattr(engines, "_WATCH_S", 0.5)
+    inputs = tmp_path / "in"
+    make_studies(inputs, 2)
+    cluster = LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None)
+    try:
+        with pytest.raises(ConfigError, match="no worker process has been connected") as raised:
+            anonymize_batch(Context(settings=Settings()), BatchAnonymizeRequest(
+                input=inputs, out=tmp_path / "out", scheduler=cluster.scheduler_address))
+    finally:
+        cluster.close()
+    assert raised.value.code == "DAI-121"
+    assert {r["state"] for r in ledger_rows(tmp_path / "out").values()} == {"pending"}
+    assert dicom_tree(tmp_path / "out") == {}

@@ -20,6 +20,8 @@ from typing import Any
 from device_ai.batch.errors import SchedulerUnreachable, WorkerLost
 
 _IN_FLIGHT_PER_WORKER = 4
+_WATCH_S = 5.0  # how often a run with nothing finished looks for workers
+NO_WORKER_S = 60.0  # a run with no worker connected this long stops (typed), instead of waiting forever
 
 
 @dataclass(frozen=True)
@@ -84,52 +86,83 @@ class DaskEngine:
                                        if address else "check free memory and that 127.0.0.1 ports can be opened") from exc
         self.dashboard = self.client.dashboard_link if _has_dashboard(self.client) else None
 
-    def worker_pids(self) -> dict[str, int]:
-        """Worker address -> process id (what a test kills)."""
-        return self.client.run(os.getpid)
+    def worker_pids(self, busy_only: bool = False) -> dict[str, int]:
+        """Worker address -> process id (``busy_only``: of the workers running a unit now), for
+        operators and tests. A local cluster's are its nannies' child processes (no message to a
+        worker that may be dying); an existing cluster's workers are asked."""
+        workers = self.client.scheduler_info().get("workers", {})
+        if busy_only:
+            busy = {address for address, keys in self.client.processing().items() if keys}
+            workers = {address: info for address, info in workers.items() if address in busy}
+        if self.cluster is None:
+            return self.client.run(os.getpid, workers=list(workers)) if workers else {}
+        pids = {address: getattr(self.cluster.workers.get(info.get("name")), "pid", None)
+                for address, info in workers.items()}
+        return {address: pid for address, pid in pids.items() if pid}
 
     def run(self, function: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
-        """Each task's result (or a :class:`Lost`) as it finishes, in no particular order."""
-        from dask.distributed import as_completed
+        """Each task's result (or a :class:`Lost`) as it finishes, in no particular order. With no
+        worker connected for ``NO_WORKER_S`` seconds the run stops (SchedulerUnreachable): the
+        units not finished stay in the ledger for the next run, rather than waiting forever."""
+        from distributed import wait
         from distributed.scheduler import KilledWorker
 
         pending = iter(tasks)
         futures: dict[Any, tuple[Any, Any]] = {}  # key -> (future, task)
-        window = as_completed()
         limit = max(1, self.workers * _IN_FLIGHT_PER_WORKER)
 
         def submit_next() -> bool:
             for task in pending:
                 future = self.client.submit(function, task, pure=False)
                 futures[future.key] = (future, task)
-                window.add(future)
                 return True
             return False
 
         for _ in range(limit):
             if not submit_next():
                 break
+        without_workers = 0.0
         try:
-            for future in window:
-                _, task = futures.pop(future.key)
+            while futures:
                 try:
-                    result = future.result()
-                except KilledWorker:
-                    result = Lost(task, WorkerLost(
-                        f"unit {getattr(task, 'unit', '?')}: the worker processes running it died as many times as "
-                        "the scheduler allows; nothing of it was published",
-                        hint="run the command again (the unit is retried); check the workers' memory if it repeats"))
-                except Exception as exc:  # the task itself never raises: this is the cluster failing
-                    raise SchedulerUnreachable(f"the Dask cluster failed while running units: {type(exc).__name__}: "
-                                               f"{exc}", hint="run the command again; finished units are kept") from exc
-                finally:
-                    future.release()
-                yield result
-                submit_next()
+                    done, _ = wait([f for f, _ in futures.values()], timeout=_WATCH_S, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    without_workers = 0.0 if self._has_workers() else without_workers + _WATCH_S
+                    if without_workers >= NO_WORKER_S:
+                        raise SchedulerUnreachable(
+                            f"no worker process has been connected to {self.name} for {NO_WORKER_S:.0f} s; "
+                            f"{len(futures)} unit(s) in progress were not finished",
+                            hint="run the command again (finished units are kept); check the workers") from None
+                    continue
+                without_workers = 0.0
+                for future in done:
+                    _, task = futures.pop(future.key)
+                    try:
+                        result = future.result()
+                    except KilledWorker:
+                        result = Lost(task, WorkerLost(
+                            f"unit {getattr(task, 'unit', getattr(task, 'number', '?'))}: the worker processes running "
+                            "it died as many times as the scheduler allows; nothing of it was published",
+                            hint="run the command again (the unit is retried); check the workers' memory if it "
+                                 "repeats"))
+                    except Exception as exc:  # the task itself never raises: this is the cluster failing
+                        raise SchedulerUnreachable(f"the Dask cluster failed while running units: "
+                                                   f"{type(exc).__name__}: {exc}",
+                                                   hint="run the command again; finished units are kept") from exc
+                    finally:
+                        future.release()
+                    yield result
+                    submit_next()
         finally:
             if futures:  # the job stopped early: nothing more for the cluster to do
                 with contextlib.suppress(Exception):
                     self.client.cancel([future for future, _ in futures.values()])
+
+    def _has_workers(self) -> bool:
+        try:
+            return bool(self.client.scheduler_info().get("workers"))
+        except Exception:  # noqa: BLE001 - a scheduler that does not answer has no worker for us
+            return False
 
     def close(self) -> None:
         # a worker's heartbeat cut by the shutdown is logged as an error by Dask: expected here
