@@ -217,16 +217,23 @@ COMMANDS = ["analyze --model", "explain --model", "model verify", "model info", 
             "audit verify --dir", "trace build --root", "watch IN", "phantom --out"]
 
 
+# Fixed (helper-42): each path is looked at through paths.status (app.preconditions), an input as the
+# command's own input error, an output as DAI-501; the path shortened in the message.
+EXPECTED = {"analyze --model": (4, "DAI-300"), "explain --model": (4, "DAI-300"), "model verify": (4, "DAI-300"),
+            "model info": (4, "DAI-300"), "audit verify --checkpoint": (2, "DAI-100"),
+            "audit verify --dir": (2, "DAI-100"), "trace build --root": (2, "DAI-100"), "watch IN": (2, "DAI-100"),
+            "phantom --out": (6, "DAI-501")}
+
+
 @pytest.mark.req("SRS-017")
-@pytest.mark.xfail(strict=True, reason="review helper-40: a name over NAME_MAX in these user paths is an internal "
-                   "error (exit 70, DAI-999 'OSError: [Errno 36] File name too long'); 4302baa made paths.status for "
-                   "the analyze/anonymize walks and the output checks only")
 @pytest.mark.parametrize("command", COMMANDS)
 def test_a_user_path_with_a_name_over_name_max_is_a_typed_error(command: str, tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     code = main(_path_commands(tmp_path, tmp_path / LONG_NAME)[command])
     err = capsys.readouterr().err
     assert code != 70 and "DAI-999" not in err and "Traceback" not in err, err
+    assert code == EXPECTED[command][0] and err.startswith(f"error {EXPECTED[command][1]}: "), err
+    assert "300 bytes long" in err and LONG_NAME not in err, err  # the limit named, the path shortened
 
 
 @pytest.mark.req("SRS-017")
@@ -239,9 +246,6 @@ def test_control_the_same_commands_with_a_short_missing_path_are_typed(command: 
 
 
 @pytest.mark.req("SRS-109")
-@pytest.mark.xfail(strict=True, reason="review helper-40: SRS-109 refuses every --out that is a symbolic link, but "
-                   "check_output_file (validate --out) follows it: validate ran and replaced the link by its report "
-                   "(exit 0)")
 def test_an_output_file_that_is_a_symbolic_link_is_refused(tmp_path: Path) -> None:
     from device_ai.app.preconditions import check_output_file
     from device_ai.errors import OutputRefused
@@ -324,9 +328,6 @@ def _reject_deep_junk(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, out_name:
 
 
 @pytest.mark.req("SRS-139")
-@pytest.mark.xfail(strict=True, reason="review helper-40: when the refused file's place under the rejected folder "
-                   "would pass PATH_MAX, make_dirs_durably raises ENAMETOOLONG: 'could not take a file' with a "
-                   "traceback in the log, retried every 30 s, never moved aside nor audited")
 def test_a_refused_file_too_deep_for_the_rejected_folder_is_still_moved_aside(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     done, junk = _reject_deep_junk(monkeypatch, tmp_path, "o" * 200)

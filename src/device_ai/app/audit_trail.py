@@ -83,6 +83,11 @@ def entries(folder: Path | None, selection: EntryFilter) -> tuple[int, list[dict
 def verify(folder: Path | None, key: str | None, checkpoints: list[Path]):  # noqa: ANN201 - VerifyReport | None
     """The verification report, or None when there is nothing to verify (a new home); see
     :func:`device_ai.audit.verify.verify_trail`."""
+    from device_ai.app.preconditions import check_input_path
     from device_ai.audit.verify import verify_trail
 
+    if folder is not None:  # a name too long for the system is the user's to fix, not an internal error
+        check_input_path(folder, "--dir")
+    for path in checkpoints:
+        check_input_path(path, "--checkpoint")
     return verify_trail(folder, key, checkpoints)

@@ -59,7 +59,7 @@ def anonymize(ctx: Context, request: AnonymizeRequest):  # noqa: ANN201 - deiden
                 hint="pass --pixel-rules FILE with the regions to blank, or run without clean-pixel-data "
                      "(instances that may carry burned-in text are then quarantined)")
         preconditions.check_output_folder(request.out, "OUT")
-        preconditions.check_writable_location(request.quarantine_folder, "--quarantine")
+        preconditions.check_output_place(request.quarantine_folder, "--quarantine")  # a link, a file, too long: refused
         if request.crosswalk is not None:
             _check_new_crosswalk(Path(request.crosswalk))
         deidentifier = Deidentifier(RunConfig(options=options, pixel_rules=rules, limits=ctx.read_limits()))

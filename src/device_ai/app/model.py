@@ -21,6 +21,17 @@ def model_path(ctx: Context, path: Path | None) -> Path:
     return Path(path) if path else ctx.settings.model_path
 
 
+def checked_model_path(ctx: Context, path: Path | None) -> Path:
+    """The package folder, after checking that it can be looked at: a name or path too long for
+    the system is refused as the package is (DAI-300, as a missing one), not an internal error."""
+    from device_ai.app.preconditions import check_input_path
+    from device_ai.errors import ModelIntegrityError
+
+    folder = model_path(ctx, path)
+    check_input_path(folder, "model package", error=ModelIntegrityError)
+    return folder
+
+
 def load_engine(ctx: Context, log, path: Path | None = None, threads: int | None = None,  # noqa: ANN001, ANN201
                 action=None):  # noqa: ANN001 - AuditedAction of a standalone verification
     """The locked engine of the package at ``path`` (default: the configured model); its
@@ -28,7 +39,7 @@ def load_engine(ctx: Context, log, path: Path | None = None, threads: int | None
     from device_ai.inference.engine import EngineOptions, LockedEngine
 
     try:
-        engine = LockedEngine.load(model_path(ctx, path), trusted_keys=trusted_keys(ctx),
+        engine = LockedEngine.load(checked_model_path(ctx, path), trusted_keys=trusted_keys(ctx),
                                    options=EngineOptions(threads=threads or ctx.settings.inference_threads))
     except AuditError:
         raise
@@ -66,7 +77,7 @@ def model_info(ctx: Context, path: Path | None = None):  # noqa: ANN201 - Verifi
     """The verified package for display (read-only, not an audited action)."""
     from device_ai.model.package.verify import verify_package
 
-    return verify_package(model_path(ctx, path), trusted_keys(ctx))
+    return verify_package(checked_model_path(ctx, path), trusted_keys(ctx))
 
 
 def create_signing_key(out: Path) -> tuple[str, str]:

@@ -8,8 +8,8 @@ import stat
 import tempfile
 from pathlib import Path
 
-from device_ai.dicom.paths import length_problem, path_problem, status
-from device_ai.errors import ConfigError, DependencyMissing, DicomReadError, OutputRefused
+from device_ai.dicom.paths import length_problem, path_problem, shown, status
+from device_ai.errors import ConfigError, DependencyMissing, DeviceAIError, DicomReadError, OutputRefused
 
 
 # Room kept under an output folder for what the device writes inside it: one more name of the
@@ -39,6 +39,45 @@ def _status(path: Path, option: str, *, follow_links: bool = False) -> os.stat_r
         raise OutputRefused(f"{option}: {exc.message}", hint=exc.hint) from exc
 
 
+def check_input_path(path: Path, option: str, *, error: type[DeviceAIError] = ConfigError) -> os.stat_result | None:
+    """The status of an input path the user named (links followed), or None when nothing is
+    there (the caller says what that means). What keeps it from being looked at (a name or the
+    whole path longer than the system allows, a folder that may not be searched, a NUL byte) is
+    the command's own input error ``error``, naming ``option`` and the shortened path."""
+    try:
+        return status(path, follow_links=True)
+    except DicomReadError as exc:
+        raise error(f"{option} {exc.message}", hint=exc.hint) from exc
+
+
+def check_input_folder(folder: Path, option: str, *, error: type[DeviceAIError] = ConfigError) -> None:
+    """``folder`` (an input the user named) is a folder that can be looked at; else ``error``."""
+    info = check_input_path(folder, option, error=error)
+    if info is None or not stat.S_ISDIR(info.st_mode):
+        raise error(f"{option} {shown(folder)} does not exist or is not a folder",
+                    hint=f"give {option} an existing folder")
+
+
+def _refuse_link(path: Path, info: os.stat_result | None, option: str, how: str) -> None:
+    if info is not None and stat.S_ISLNK(info.st_mode):
+        raise OutputRefused(f"{option} {shown(path)} is a symbolic link; {how}, which would replace the link or write "
+                            "where it points instead of where the option says",
+                            hint=f"give {option} the real path ({shown(Path(path).resolve())})")
+
+
+def check_output_place(folder: Path, option: str) -> None:
+    """An output folder that may exist and hold earlier output (watch's OUT and rejected folder,
+    anonymize's quarantine, phantom --out): not a symbolic link, not a file, within the system's
+    limits with room for what is written inside, and writable (created later by its writer)."""
+    folder = Path(folder)
+    check_path_names(folder, option, room_inside=ROOM_INSIDE_BYTES, sibling_extra=SIBLING_EXTRA_BYTES)
+    info = _status(folder, option)
+    _refuse_link(folder, info, option, "results are written under it by creating and renaming entries")
+    if info is not None and not stat.S_ISDIR(info.st_mode):
+        raise OutputRefused(f"{option} {shown(folder)} is a file, not a folder", hint=f"give {option} a folder path")
+    check_writable_location(folder if info is not None else folder.parent, option)
+
+
 def check_output_folder(out: Path, option: str = "--out") -> None:
     """``out`` must be a folder that does not exist yet or is empty, under a writable location;
     not a symbolic link (publication renames a new folder into place: it would replace the link)."""
@@ -46,11 +85,11 @@ def check_output_folder(out: Path, option: str = "--out") -> None:
     check_path_names(out, option, room_inside=ROOM_INSIDE_BYTES, sibling_extra=SIBLING_EXTRA_BYTES)
     info = _status(out, option)
     if info is not None and stat.S_ISLNK(info.st_mode):
-        raise OutputRefused(f"{option} {out} is a symbolic link; results are published by renaming a new folder "
+        raise OutputRefused(f"{option} {shown(out)} is a symbolic link; results are published by renaming a new folder "
                             "into place, which would replace the link instead of writing where it points",
-                            hint=f"give {option} the real folder path ({out.resolve()})")
+                            hint=f"give {option} the real folder path ({shown(out.resolve())})")
     if info is not None and not stat.S_ISDIR(info.st_mode):
-        raise OutputRefused(f"{option} {out} is a file, not a folder",
+        raise OutputRefused(f"{option} {shown(out)} is a file, not a folder",
                           hint=f"give {option} a folder path that does not exist yet")
     if info is not None:
         try:
@@ -58,18 +97,20 @@ def check_output_folder(out: Path, option: str = "--out") -> None:
         except OSError as exc:
             raise OutputRefused(f"{option}: {path_problem(out, exc)}", hint=f"choose a new {option} folder") from exc
         if not empty:
-            raise OutputRefused(f"{option} folder {out} already exists and is not empty",
+            raise OutputRefused(f"{option} folder {shown(out)} already exists and is not empty",
                               hint=f"choose a new {option} folder; results are never overwritten")
     check_writable_location(out.parent if out.parent != out else out, option)
 
 
 def check_output_file(path: Path, option: str = "--out") -> None:
-    """``path`` will be written (atomically): it must not be a folder, its location writable."""
+    """``path`` will be written (atomically, by renaming a new file into place): it must not be a
+    symbolic link (the rename would replace the link) nor a folder, its location writable."""
     path = Path(path)
     check_path_names(path, option, sibling_extra=SIBLING_EXTRA_BYTES)
-    info = _status(path, option, follow_links=True)
+    info = _status(path, option)
+    _refuse_link(path, info, option, "the file is written by renaming a new file into place")
     if info is not None and stat.S_ISDIR(info.st_mode):
-        raise OutputRefused(f"{option} {path} is a folder, not a file", hint=f"give {option} a file path")
+        raise OutputRefused(f"{option} {shown(path)} is a folder, not a file", hint=f"give {option} a file path")
     check_writable_location(path.parent, option)
 
 
@@ -81,13 +122,13 @@ def check_writable_location(folder: Path, option: str) -> None:
     while (info := _status(existing, option, follow_links=True)) is None:
         existing = existing.parent
     if not stat.S_ISDIR(info.st_mode):
-        raise OutputRefused(f"{option}: {existing} is a file, so nothing can be created under it",
+        raise OutputRefused(f"{option}: {shown(existing)} is a file, so nothing can be created under it",
                           hint=f"give {option} a path under a folder")
     try:
         probe = tempfile.mkdtemp(prefix=".device-ai-probe.", dir=existing)
         os.rmdir(probe)
     except OSError as exc:
-        raise OutputRefused(f"{option}: the location {existing} is not writable ({exc.strerror or exc})",
+        raise OutputRefused(f"{option}: the location {shown(existing)} is not writable ({exc.strerror or exc})",
                           hint=f"choose a {option} location you can write to") from exc
 
 

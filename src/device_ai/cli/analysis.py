@@ -78,9 +78,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_phantom(args: argparse.Namespace) -> int:
+    from device_ai.app.preconditions import check_output_place
     from device_ai.training.ct_series import write_ct_series
     from device_ai.training.phantoms import generate_case, split_seeds
 
+    check_output_place(Path(args.out), "--out")  # before any work (SRS-109); it may hold earlier phantoms
     for seed in split_seeds(args.split, args.count, base_seed=args.seed):
         case = generate_case(seed, split=args.split, n_slices=args.slices)
         paths = write_ct_series(case, Path(args.out) / case.patient_id)

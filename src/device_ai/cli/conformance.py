@@ -23,6 +23,10 @@ def commands() -> set[str]:
 def cmd_conformance(args: argparse.Namespace) -> int:
     from device_ai.node.conformance import reference_settings, statement_text, write_statement
 
+    if args.out is not None:  # before any work (SRS-109): the statement is written by renaming a new file into place
+        from device_ai.app.preconditions import check_output_file
+
+        check_output_file(Path(args.out), "--out")
     fmt = args.format or ("html" if args.out and args.out.lower().endswith((".html", ".htm")) else "markdown")
     settings = reference_settings() if args.reference else context(args).settings
     text = statement_text(settings, fmt=fmt, hot_folder="watch" in commands(), reference=args.reference)

@@ -16,9 +16,12 @@ from device_ai.errors import ConfigError, TraceGateFailed
 
 
 def cmd_trace_build(args: argparse.Namespace) -> int:
+    from device_ai.app import preconditions
     from device_ai.regulatory.trace import build
 
     root = Path(args.root)
+    preconditions.check_input_folder(root, "--root")  # before any work: a path the system cannot use is typed
+    preconditions.check_output_file(Path(args.out), "--out")
     graph = build(root, [Path(p) for p in args.results], Path(args.out))
     tests = sum(1 for node in graph["nodes"] if node["kind"] == "test")
     print(f"trace graph: {len(graph['nodes'])} nodes ({tests} tests), {len(graph['edges'])} edges, "

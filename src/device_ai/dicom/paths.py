@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from pathlib import Path
 
 from device_ai.errors import DicomReadError
@@ -33,6 +34,15 @@ def shown(path: object) -> str:
     if len(text) <= SHOWN_HEAD + SHOWN_TAIL + 20:
         return text
     return f"{text[:SHOWN_HEAD]}...{text[-SHOWN_TAIL:]} ({len(os.fsencode(os.fspath(path)))} bytes)"
+
+
+_LONG_WORD = re.compile(r"\S{%d,}" % (SHOWN_HEAD + SHOWN_TAIL + 21))
+
+
+def shortened(text: str) -> str:
+    """``text`` for a one-line message with every long word (a path, usually: an error's text may
+    quote a 4,000-byte one) shortened to its two ends by :func:`shown`."""
+    return _LONG_WORD.sub(lambda match: shown(match[0]), text)
 
 
 def _limit(path: Path, name: str, default: int) -> int:

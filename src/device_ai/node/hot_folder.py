@@ -48,7 +48,17 @@ before the extension when that name is taken), beside ``<name>.reason.txt`` (err
 device's reason, the reader's message, what to do; no traceback), and recorded in the audit
 trail (error code and the device's fixed reason, the instance by pseudonym when it could be
 read; never the file's name). The reason file is written and the refusal audited before the
-move, so a crash repeats them at worst. The other files go on.
+move, so a crash repeats them at worst. The other files go on. Where the file's place under the
+rejected folder would pass the system's path limits, it goes directly into the rejected folder
+under a short name: the first characters of its name after a digest of its path relative to IN
+(the reason file keeps that path). A file whose own path is longer than the system allows cannot
+be opened by it: it is refused (DAI-201) and moved aside by its folder the same way.
+
+**Paths (SRS-109, SRS-017).** IN is an input: a path the system cannot look at is refused as a
+missing IN is (DAI-100, exit 2). OUT and the rejected folder are output paths, checked before
+anything is written: a symbolic link, a file, a name or path too long for what is written inside
+(``preconditions.check_output_place``) is refused with DAI-501 (exit 6). They may already exist and
+hold earlier results.
 
 One process uses a home's spool (``serve`` or ``watch``); ``watch`` stops on SIGTERM or
 Ctrl-C after the file it is taking (the CLI sets the stop event), then stops the worker and
@@ -59,6 +69,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import hashlib
 import logging
 import os
 import shutil
@@ -70,9 +81,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from device_ai.app import preconditions
 from device_ai.app.context import Context
 from device_ai.atomic_io import Access, fsync_directory, make_dirs_durably, replace_durably
 from device_ai.config import Destination
+from device_ai.dicom.paths import length_problem
 from device_ai.errors import ConfigError
 from device_ai.node import services
 from device_ai.node.runtime import NodeRuntime
@@ -148,6 +161,7 @@ class HotFolder:
         self.limits = ctx.read_limits()
         self.max_bytes = settings.node_max_instance_mb * MIB
         self.min_free = settings.node_min_free_mb * MIB
+        self._check_paths()
         self._folders()
         self._watched: dict[Path, tuple[Signature, float]] = {}  # path -> (signature, first seen with it)
         self._kept: dict[Path, Signature] = {}  # taken, but IN would not let it be removed: not taken again
@@ -157,6 +171,13 @@ class HotFolder:
     @property
     def trail(self):  # noqa: ANN201 - NodeTrail
         return self.runtime.trail
+
+    def _check_paths(self) -> None:
+        """IN (an input) can be looked at; OUT and the rejected folder are usable output places
+        (not a link, not a file, room for what is written inside): before anything is created."""
+        preconditions.check_input_path(self.inbox, "the IN folder")  # missing: refused by _folders
+        preconditions.check_output_place(self.out, "OUT")
+        preconditions.check_output_place(self.rejected, "--rejected")
 
     def _folders(self) -> None:
         """IN must exist; IN, OUT, the rejected folder and the spool must not hold one another
@@ -235,8 +256,13 @@ class HotFolder:
                     continue
                 try:
                     info = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
+                except OSError as exc:  # a path too long for the system: looked at through its folder
+                    try:
+                        info = _lstat(Path(entry.path)) if exc.errno == errno.ENAMETOOLONG else None
+                    except OSError:
+                        info = None
+                    if info is None:
+                        continue
                 if stat.S_ISDIR(info.st_mode):
                     if depth < MAX_DEPTH:
                         queue.append((Path(entry.path), depth + 1))
@@ -288,6 +314,10 @@ class HotFolder:
     def take(self, path: Path, info: os.stat_result) -> str:
         """Take one settled file: ``taken``, ``duplicates``, ``rejected`` or ``waiting``."""
         signature = _signature(info)
+        if (too_long := length_problem(path)) is not None:  # cannot be opened by its path
+            return self._reject(path, signature, Refusal(
+                "DAI-201", "a path longer than this system allows", detail=too_long,
+                hint="drop files into IN under shorter folder and file names"))
         if stat.S_ISLNK(info.st_mode):
             return self._reject(path, signature, Refusal("DAI-201", "a symbolic link (links are not followed)",
                                                          hint="copy the file itself into the folder"))
@@ -345,8 +375,7 @@ class HotFolder:
         """Reason file, audit entry, then the file moved to the rejected folder."""
         self._watched.pop(path, None)
         relative = path.relative_to(self.inbox)
-        folder = make_dirs_durably(self.rejected, relative.parent, access=Access.PUBLIC)
-        target = _free_name(folder / relative.name)
+        target = self._rejected_place(relative)
         lines = ["device-ai watch refused this file; it was not analyzed.", f"file: {relative}",
                  f"error: {refusal.code}", f"reason: {refusal.reason}"]
         if refusal.detail:
@@ -359,7 +388,7 @@ class HotFolder:
         self.trail.rejected(code=refusal.code, reason=refusal.reason, sop_class=refusal.sop_class,
                             instance=refusal.instance)
         try:
-            if _signature(os.lstat(path)) == signature:
+            if (now := _lstat(path)) is not None and _signature(now) == signature:
                 _move(path, target)
         except FileNotFoundError:
             pass
@@ -368,6 +397,18 @@ class HotFolder:
             self._warn(f"cannot move refused files out of {self.inbox} ({exc.strerror or exc}); see their reason files "
                        f"in {self.rejected}")
         return "rejected"
+
+    def _rejected_place(self, relative: Path) -> Path:
+        """A free name for a refused file: its path relative to IN under the rejected folder, or,
+        when that (with a ' (n)' and the reason suffix) would pass the system's limits, a short
+        name directly in the rejected folder: a digest of ``relative`` and the first characters
+        of its name (at most 48 characters: 192 bytes, within NAME_MAX with the suffixes)."""
+        room = len(REASON_SUFFIX) + 8
+        if length_problem(self.rejected / relative, sibling_extra=room) is None:
+            folder = make_dirs_durably(self.rejected, relative.parent, access=Access.PUBLIC)
+            return _free_name(folder / relative.name)
+        digest = hashlib.sha256(os.fsencode(relative)).hexdigest()[:16]
+        return _free_name(self.rejected / f"{digest}-{relative.name[:48]}")
 
     def _warn(self, message: str) -> None:
         if message not in self._warned:
@@ -424,6 +465,29 @@ def _read_unchanged(path: Path, signature: Signature) -> bytes | None:
         return None
 
 
+def _parent_fd(path: Path) -> int:
+    """A descriptor of ``path``'s folder, for a name whose whole path is too long to use."""
+    return os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    """``lstat`` of ``path``, through its folder when the whole path is too long; None when gone."""
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+    fd = _parent_fd(path)
+    try:
+        return os.stat(path.name, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _free_name(path: Path) -> Path:
     """``path``, or ``stem (n)suffix`` for the first n whose name is free."""
     n = 0
@@ -441,6 +505,15 @@ def _move(source: Path, target: Path) -> None:
     try:
         os.rename(source, target)
     except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # the source's path is too long: renamed through its folder
+            fd = _parent_fd(source)
+            try:
+                os.rename(source.name, target, src_dir_fd=fd)  # another file system (EXDEV): left, warned
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            fsync_directory(target.parent)
+            return
         if exc.errno != errno.EXDEV:
             raise
         if source.is_symlink():
