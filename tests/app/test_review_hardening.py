@@ -270,8 +270,6 @@ def test_control_an_output_folder_that_is_a_symbolic_link_is_refused(tmp_path: P
 
 
 @pytest.mark.req("SRS-028")
-@pytest.mark.xfail(strict=True, reason="review helper-40: audit verify --dir of a folder that does not exist prints "
-                   "'OK: no audit entries yet' and exits 0; a mistyped off-site folder verifies as good")
 def test_audit_verify_of_a_folder_that_does_not_exist_fails(tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["audit", "verify", "--dir", str(tmp_path / "no-such-audit-folder")])
