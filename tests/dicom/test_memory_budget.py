@@ -192,3 +192,37 @@ def test_analyze_charges_its_label_volume_and_seg_and_refuses_before_inference(
     # and the analysis runs within the default budget
     assert load_series(paths, DEMO_CONTRACT, limits).hu.shape == hu.shape
     assert analyze_module.analyze(folder, tmp_path / "out", engine).labels.shape == hu.shape
+
+
+@pytest.mark.req("SRS-172")
+def test_analyze_explain_charges_the_explanation_model_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """analyze --explain loads PyTorch and the twin while the labels and the SEG are held: that is
+    charged before any file is read, and the refusal's hint says so; audited as the refusal."""
+    from device_ai import app
+    from device_ai.app.analysis import explanation_held_bytes
+    from device_ai.app.audit_trail import EntryFilter, entries
+    from device_ai.app.context import Context
+    from device_ai.config import Settings, default_model_path
+    from device_ai.training.ct_series import write_ct_series
+    from device_ai.training.phantoms import generate_case, split_seeds
+
+    series = tmp_path / "series"
+    write_ct_series(generate_case(split_seeds("test", 1)[0], split="test", n_slices=3, rows=256), series)
+    twin = explanation_held_bytes(LockedEngine.load(default_model_path()))
+    assert 340 * MIB < twin < 360 * MIB  # measured: 345 MiB more for analyze --explain than for analyze
+    limit = twin - MIB  # room for the series, not for the twin beside it
+    monkeypatch.setattr(Context, "read_limits", lambda self: ReadLimits(max_input_memory_bytes=limit))
+    ctx = app.Context(settings=Settings())
+    with pytest.raises(ReadLimitExceeded) as info:
+        app.analyze(ctx, app.AnalysisRequest(input=series, out=tmp_path / "explained", explain="Lesion"))
+    assert info.value.message.startswith("the analysis: the explanation model that --explain loads")
+    assert "the limit includes the explanation model" in info.value.hint and info.value.exit_code == 3
+    assert not (tmp_path / "explained").exists()
+    _, recorded = entries(None, EntryFilter())
+    last = recorded[-1]
+    assert (last["event"]["meaning"], last["details"].get("error")) == ("Analysis Run", "DAI-202")
+    # negative controls: the same limit analyses without --explain, and --explain within a larger one
+    assert app.analyze(ctx, app.AnalysisRequest(input=series, out=tmp_path / "plain")).labels.shape[0] == 3
+    monkeypatch.setattr(Context, "read_limits", lambda self: ReadLimits(max_input_memory_bytes=twin + 8 * MIB))
+    app.analyze(ctx, app.AnalysisRequest(input=series, out=tmp_path / "explained", explain="Lesion"))
+    assert (tmp_path / "explained" / "explanation.json").exists()

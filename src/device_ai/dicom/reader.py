@@ -137,6 +137,7 @@ class InputBudget:
         self.elements = 0
         self.held = 0
         self.over_memory = False
+        self.besides: list[str] = []  # what the caller holds besides the input, said in a refusal's hint
 
     def exhausted(self) -> bool:
         return (self.value_bytes > self.limits.max_input_value_bytes
@@ -154,12 +155,17 @@ class InputBudget:
         raise ReadLimitExceeded(
             f"{name}: {what} would need about {-(-needed // MIB)} MiB beside the {self.held // MIB} MiB this input "
             f"already holds, above the limit of {self.limits.max_input_memory_bytes // MIB} MiB for one input",
-            hint=_MEMORY_HINT)
+            hint=_MEMORY_HINT + (f"; the limit includes {'; '.join(self.besides)}" if self.besides else ""))
 
     def reserve(self, name: str, nbytes: int, what: str) -> None:
         """Hold ``nbytes`` more for this input (``what`` says for what), or refuse."""
         self.admit(name, nbytes, what)
         self.held += nbytes
+
+    def hold_besides(self, what: str, nbytes: int) -> None:
+        """Hold what the caller needs besides the input (e.g. the explanation model), first."""
+        self.besides.append(f"{what}: {-(-nbytes // MIB)} MiB")
+        self.reserve("the analysis", nbytes, what)
 
     def charge(self, name: str, value_bytes: int, elements: int) -> None:
         self.value_bytes += value_bytes

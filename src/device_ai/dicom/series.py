@@ -461,7 +461,7 @@ def _check_positions(entries: Sequence[tuple[Path, Dataset]], problems: _Problem
 
 
 def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimits = ReadLimits(), *,
-                held_per_voxel: float = 0.0) -> CTSeries:
+                held_per_voxel: float = 0.0, held_besides: dict[str, int] | None = None) -> CTSeries:
     """Read, check and assemble one series; raise DicomReadError / ContractViolation otherwise.
 
     Every file is checked; the refusal (an :class:`InputRefused`, or its child
@@ -474,8 +474,9 @@ def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimi
     (read again, digest compared), so a corrupt one is a refusal before any inference, and
     nothing is decoded for an input refused otherwise. The input's :class:`InputBudget` is
     charged with the parsed headers and, per slice, with ``held_per_voxel`` bytes per pixel
-    (what the caller will hold per voxel: the analysis's label volume and SEG frames), so an
-    input too large for the memory limit is refused before anything grows with it.
+    (what the caller will hold per voxel: the analysis's label volume and SEG frames), after
+    ``held_besides`` (what the caller holds whatever the input: what -> bytes), so an input too
+    large for the memory limit is refused before anything grows with it.
     """
     if not paths:
         raise DicomReadError("no input files", hint=_ONE_SERIES)
@@ -488,6 +489,8 @@ def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimi
     seen: list[tuple[Path, _SeriesSeen]] = []
     digests: dict[Path, bytes] = {}
     budget = InputBudget(limits)
+    for what, nbytes in (held_besides or {}).items():
+        budget.hold_besides(what, nbytes)
     for path in paths:
         try:
             data = read_file_bytes(path, limits, budget)

@@ -214,6 +214,7 @@ def analyze(
     before_commit: Callable[[Path, CTSeries, dict[str, Any]], list[str]] | None = None,
     uid: Callable[[str], str] | None = None,
     replaces: Replaces | None = None,
+    held_besides: dict[str, int] | None = None,
 ) -> AnalysisResult:
     """Analyze one CT series (a file or a folder) into ``out_dir`` (which must not exist or be empty).
 
@@ -223,14 +224,16 @@ def analyze(
     the names of any files it added. If it raises, nothing is kept. ``uid(role)`` gives the
     result UIDs (:func:`device_ai.dicom.uids.derived_uids`: deterministic; random by default).
     ``replaces``: the earlier result of the series that this one replaces (the node's late
-    instances; :mod:`device_ai.dicom.lineage`).
+    instances; :mod:`device_ai.dicom.lineage`). ``held_besides``: what ``before_commit`` will
+    hold beside the results (what -> bytes), charged to the input's memory budget first.
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
     limits = limits or ReadLimits()
     contract = InputContract.model_validate(engine.manifest.input_contract)
     files = collect_input_files(Path(input_path), limits)
-    series = load_series(files, contract, limits, held_per_voxel=held_bytes_per_voxel(engine.manifest))
+    series = load_series(files, contract, limits, held_per_voxel=held_bytes_per_voxel(engine.manifest),
+                         held_besides=held_besides)
     preflight_outputs(engine, series)
     if loaded is not None:
         loaded(series)
