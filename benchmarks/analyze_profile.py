@@ -5,7 +5,9 @@ Series: phantoms/1 cases (``generate_case``, the test split's first seed) of 50,
 slices at 512x512, written once by ``write_ct_series`` into ``--work`` and reused by later
 runs. Each size is analyzed by the real command (``device_ai.cli.main`` with ``analyze IN
 --out OUT``, a fresh ``DEVICE_AI_HOME`` each) in a fresh child process; the parent takes the
-child's peak RSS from ``os.wait4`` (``ru_maxrss``, KiB on Linux) and its wall time.
+child's wall time, and the child's peak RSS is its own ``VmHWM`` when the command returned
+(``ru_maxrss`` from ``os.wait4`` is kept beside it: on Linux it also counts the parent's
+high-water mark at the fork, which is why phantoms are generated in a process of their own).
 
 Stage times come from wrappers this script installs in the child around the functions the
 pipeline calls (by module attribute, so the product code carries no timing hooks); a call
@@ -122,6 +124,14 @@ def child(input_dir: str, out_dir: str, record: str, threads: int) -> int:
     return 0
 
 
+def in_subprocess(*argv: str) -> Path:
+    """Run this script's ``--make`` step in its own process: the phantoms it generates never
+    grow this process, whose memory a forked child's ``ru_maxrss`` would otherwise report
+    (Linux saves the pre-exec address space's high-water mark into the child's)."""
+    done = subprocess.run([sys.executable, __file__, "--make", *argv], capture_output=True, text=True, check=True)
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
 def make_series(work: Path, slices: int, rows: int) -> Path:
     from device_ai.training.ct_series import write_ct_series
     from device_ai.training.phantoms import generate_case, split_seeds
@@ -136,7 +146,49 @@ def make_series(work: Path, slices: int, rows: int) -> Path:
     return folder
 
 
-def run_one(series: Path, threads: int) -> dict:
+REVIEW_CASES = {  # issue 22's independent review: inputs that peaked at 2.9, 4.9 and 5.4 GiB
+    "rle-400": "400 slices 512x512, RLE Lossless",
+    "deflated-600": "600 slices 512x512, Deflated Explicit VR Little Endian",
+    "implicit-us-16": "16 slices 512x512, Implicit VR Little Endian, each with a 15 MiB US value (0028,6020)",
+}
+
+
+def make_review_case(work: Path, name: str) -> Path:
+    """The review's inputs rebuilt from phantoms/1 series (written once into ``work``)."""
+    import struct
+
+    import pydicom
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
+
+    folder = work / f"review-{name}"
+    done = folder / ".complete"
+    if done.exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    slices = {"rle-400": 400, "deflated-600": 600, "implicit-us-16": 16}[name]
+    source = make_series(work, slices, 512)
+    for path in sorted(source.glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        target = folder / path.name
+        if name == "rle-400":
+            ds.compress(RLELossless)
+            ds.save_as(target, enforce_file_format=True)
+        elif name == "deflated-600":
+            ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+            ds.save_as(target, enforce_file_format=True)
+        else:  # 15 MiB of US values spliced in before the pixel data (pydicom would build 8 million ints)
+            ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+            ds.save_as(target, enforce_file_format=True)
+            data = target.read_bytes()
+            at = data.rindex(struct.pack("<HH", 0x7FE0, 0x0010))
+            value = bytes(range(256)) * (15 * 1024 * 1024 // 256)
+            target.write_bytes(data[:at] + struct.pack("<HHI", 0x0028, 0x6020, len(value)) + value + data[at:])
+    done.write_text("written by benchmarks/analyze_profile.py\n")
+    return folder
+
+
+def run_one(series: Path, threads: int, refusal_allowed: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="analyze-profile-") as tmp:
         record = Path(tmp) / "record.json"
         env = {**os.environ, "DEVICE_AI_HOME": str(Path(tmp) / "home")}
@@ -151,6 +203,10 @@ def run_one(series: Path, threads: int) -> dict:
         if process.returncode or not record.exists():
             raise SystemExit(f"child failed ({process.returncode}): {stderr[-2000:]}")
         result = json.loads(record.read_text())
+        peak = round(result["hwm_after_stage_mib"]["end"], 1)
+        if result["exit"] != 0 and refusal_allowed:
+            return {"exit": result["exit"], "peak_rss_mib": peak, "wait4_maxrss_mib": round(usage.ru_maxrss / 1024, 1),
+                    "wall_s": round(wall, 2), "message": " ".join((stdout + stderr).split())[:400]}
         if result["exit"] != 0:
             raise SystemExit(f"analyze exited {result['exit']}: {stdout[-1000:]} {stderr[-2000:]}")
         summary = json.loads((Path(tmp) / "out" / "summary.json").read_text())
@@ -158,9 +214,11 @@ def run_one(series: Path, threads: int) -> dict:
     stages["other"] = result["in_process_s"] - sum(stages.values())
     slices = summary["input"]["slices"]
     return {
+        "exit": 0,
         "slices": slices,
         "rows": summary["input"]["rows"],
-        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "peak_rss_mib": peak,
+        "wait4_maxrss_mib": round(usage.ru_maxrss / 1024, 1),
         "wall_s": round(wall, 2),
         "child_start_s": round(wall - result["in_process_s"], 2),
         "s_per_slice": round(wall / slices, 4),
@@ -178,6 +236,8 @@ def run_one(series: Path, threads: int) -> dict:
 
 def per_slice(runs: list[dict]) -> dict:
     """Growth from the shortest to the longest series: memory and time per added slice."""
+    if len(runs) < 2:
+        return {}
     first, last = runs[0], runs[-1]
     added = last["slices"] - first["slices"]
     if added <= 0:
@@ -195,28 +255,48 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", default="run", help="name of this run in the result file (e.g. before, after)")
     parser.add_argument("--commit", default="", help="the code's commit, recorded with the run")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 150, 300])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[50, 150, 300])
+    parser.add_argument("--review", nargs="*", default=[], choices=sorted(REVIEW_CASES),
+                        help="also analyze these inputs of issue 22's review (peak RSS and exit code)")
     parser.add_argument("--rows", type=int, default=512)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "analyze-profile-series"))
     parser.add_argument("--out", default="benchmarks/results/analyze_profile.json")
     parser.add_argument("--child", nargs=3, metavar=("INPUT", "OUT", "RECORD"), help=argparse.SUPPRESS)
+    parser.add_argument("--make", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         raise SystemExit(child(*args.child, threads=args.threads))
+    if args.make:
+        kind, *rest = args.make
+        made = make_series(Path(args.work), int(rest[0]), int(rest[1])) if kind == "series" else \
+            make_review_case(Path(args.work), rest[0])
+        print(made)
+        return
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     runs = []
     for slices in args.sizes:
-        series = make_series(work, slices, args.rows)
+        series = in_subprocess("series", str(slices), str(args.rows), "--work", str(work))
         run = run_one(series, args.threads)
         print(f"{args.label}: {slices} slices: peak {run['peak_rss_mib']} MiB, {run['wall_s']} s, "
               f"{run['s_per_slice']} s/slice; stages {run['stages_s']}", flush=True)
         runs.append(run)
+    review = {}
+    for name in args.review:
+        result = run_one(in_subprocess("review", name, "--work", str(work)), args.threads, refusal_allowed=True)
+        review[name] = {"input": REVIEW_CASES[name], "commit": args.commit, "when": time.strftime("%Y-%m-%dT%H:%M"),
+                        **result}
+        print(f"{args.label}: review {name}: exit {result['exit']}, peak {result['peak_rss_mib']} MiB, "
+              f"{result['wall_s']} s {result.get('message', '')[:200]}", flush=True)
     out = Path(args.out)
     record = json.loads(out.read_text()) if out.exists() else {"benchmark": "benchmarks/analyze_profile.py",
                                                                 "runs": {}}
+    previous = record["runs"].get(args.label, {})
+    if not runs:  # a run of review cases only keeps the sizes recorded under this label
+        runs = previous.get("runs", [])
+    review = {**previous.get("review_cases", {}), **review}
     record["runs"][args.label] = {
         "commit": args.commit,
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -226,6 +306,7 @@ def main() -> None:
         "series": {"generator": "phantoms/1", "seed": "split_seeds('test', 1)[0]", "rows": args.rows},
         "runs": runs,
         "growth": per_slice(runs),
+        "review_cases": review,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
