@@ -200,14 +200,16 @@ def released_engine() -> LockedEngine:
     return LockedEngine.load(default_model_path())
 
 
-@pytest.fixture(scope="module")
-def phantom_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=[(0, 16, 3), (1, 12, 1), (2, 20, 4)], ids=lambda p: f"case{p[0]}-{p[1]}slices")
+def phantom_dir(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> tuple[Path, int]:
+    """Test-split phantoms (seed index, slices, slices per slab in the streamed analysis)."""
     from device_ai.training.ct_series import write_ct_series
     from device_ai.training.phantoms import generate_case, split_seeds
 
+    index, slices, slab = request.param
     folder = tmp_path_factory.mktemp("series") / "PHANTOM"
-    write_ct_series(generate_case(split_seeds("test", 1)[0], split="test", n_slices=16, rows=256), folder)
-    return folder
+    write_ct_series(generate_case(split_seeds("test", 3)[index], split="test", n_slices=slices, rows=256), folder)
+    return folder, slab
 
 
 def _comparable(ds: pydicom.Dataset) -> pydicom.Dataset:
@@ -249,10 +251,12 @@ def _whole_volume_outputs(engine: LockedEngine, folder: Path, out: Path) -> tupl
 
 @pytest.mark.req("SRS-171", "SRS-170", "SRS-014")
 def test_the_streamed_analysis_writes_the_whole_volume_pipelines_seg_and_sr(
-        released_engine: LockedEngine, phantom_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        released_engine: LockedEngine, phantom_dir: tuple[Path, int], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    phantom_dir, slab = phantom_dir
     labels, seg_path, sr_path = _whole_volume_outputs(released_engine, phantom_dir, tmp_path / "reference")
     assert {ORGAN, LESION} <= set(np.unique(labels).tolist())  # something to compare: organ and lesion found
-    monkeypatch.setattr(components, "SLAB_VOXELS", 3 * 256 * 256)  # slabs of 3 slices: joins on the real path
+    monkeypatch.setattr(components, "SLAB_VOXELS", slab * 256 * 256)  # joins across slabs on the real path
     result = analyze(phantom_dir, tmp_path / "streamed", released_engine, uid=derived_uids("streaming-equivalence"))
     assert np.array_equal(result.labels, labels)
     assert result.summary["lesion_count"] >= 1
