@@ -72,14 +72,17 @@ RESCALE_DEFECTS = [
                  id="slope 2e-5: -0.66..0.66 HU, no contrast"),
     pytest.param("1", "100000", lambda hu: np.clip(hu + 1024, 0, 4095), 12, 0,
                  id="intercept 100000: 100024..101174 HU, no CT number"),
+    pytest.param("1", "-131072", lambda hu: (hu > -500).astype(int), 1, 0,
+                 id="BitsStored 1, intercept -131072: no CT number"),
+    pytest.param("-1", "-1024", lambda hu: np.round(hu + 1024), 12, 0, id="slope -1: tissue at -2088 HU"),
+    pytest.param("0.001", "-1024", lambda hu: np.round(hu + 1024), 12, 0, id="slope 0.001: -1024..-1023 HU"),
+    pytest.param("3", "-1024", lambda hu: np.round(hu + 1024), 12, 0, id="slope 3: muscle at 2168 HU"),
 ]
 
 
+# Fixed (helper-44): the decoded HU of each slice are checked (contract.decoded_hu_problem) as the
+# slice is decoded, at load and again during inference; refused DAI-210 (exit 3), audited, nothing published.
 @pytest.mark.req("SRS-011")
-@pytest.mark.xfail(strict=True, reason="review helper-40: the plausibility check judges the range BitsStored "
-                   "declares (65,535 x 2e-5 = 1.31 HU >= MIN_HU_SPAN; 100,000..104,095 within +-131,072), not the "
-                   "HU of the image; an image without contrast or without any CT number is analyzed (exit 0) and "
-                   "lesions of 102.6 mL / 275.4 mL are published")
 @pytest.mark.parametrize(("slope", "intercept", "stored", "bits", "signed"), RESCALE_DEFECTS)
 def test_a_rescale_giving_an_image_without_ct_content_is_refused(slope: str, intercept: str, stored, bits: int,
                                                                   signed: int, tmp_path: Path,
@@ -87,6 +90,63 @@ def test_a_rescale_giving_an_image_without_ct_content_is_refused(slope: str, int
     _rescaled_series(tmp_path / "in", slope, intercept, stored, bits=bits, signed=signed)
     code, _, err = _analyze(tmp_path, capsys)
     assert code == 3 and "DAI-210" in err and not (tmp_path / "out").exists(), err
+    assert "slice000.dcm" in err and "after RescaleSlope and RescaleIntercept" in err and "Traceback" not in err, err
+    assert [(e["outcome"] != 0, e["details"].get("error")) for e in _recorded("Analysis Run")] == [(True, "DAI-210")]
+
+
+def _recorded(event: str) -> list[dict]:
+    from device_ai.app.audit_trail import EntryFilter, entries
+
+    return entries(None, EntryFilter(event=event))[1]
+
+
+@pytest.mark.req("SRS-011")
+def test_an_implausible_slice_found_during_inference_is_refused_and_audited(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check runs again when inference decodes a slice: a refusal there (here the first slice
+    decoded after load_series decoded all three) is DAI-210, audited, nothing published."""
+    from device_ai.dicom import series as series_module
+
+    calls = []
+
+    def late(hu):  # noqa: ANN001, ANN202
+        calls.append(1)
+        return "implausible during inference" if len(calls) > SLICES else None
+
+    monkeypatch.setattr(series_module, "decoded_hu_problem", late)
+    _rescaled_series(tmp_path / "in", "1", "-1024", lambda hu: np.round(hu + 1024), bits=12, signed=0)
+    code, _, err = _analyze(tmp_path, capsys)
+    assert len(calls) > SLICES and code == 3 and "DAI-210" in err and "implausible during inference" in err, err
+    assert "slice000.dcm" in err and not (tmp_path / "out").exists(), err
+    assert [(e["outcome"] != 0, e["details"].get("error")) for e in _recorded("Analysis Run")] == [(True, "DAI-210")]
+
+
+@pytest.mark.req("SRS-011")
+@pytest.mark.parametrize(("what", "hu"), [
+    ("a uniform image (no contrast)", np.full((256, 256), 40.0, np.float32)),
+    ("no CT number (all 5000 HU)", np.full((256, 256), 5000.0, np.float32)),
+    ("air and bone only, no soft tissue", np.where(np.arange(256 * 256).reshape(256, 256) % 2, -1000.0, 2000.0)),
+    ("not finite", np.full((256, 256), np.inf, np.float32)),
+])
+def test_decoded_hu_check_refuses_images_without_body_ct_content(what: str, hu: np.ndarray) -> None:
+    from device_ai.dicom.contract import decoded_hu_problem
+
+    assert decoded_hu_problem(hu) is not None, what
+
+
+@pytest.mark.req("SRS-011")
+def test_control_decoded_hu_check_passes_body_slices() -> None:
+    """Controls: the phantom, with noise (sigma 20 HU), with 21.5 % padding at -3024 HU outside the
+    reconstruction circle, a small field of view inside the body (fat and muscle), with bone."""
+    from device_ai.dicom.contract import decoded_hu_problem
+
+    rng = np.random.default_rng(7)
+    body = phantom_hu(1, 256)[0]
+    r, c = np.mgrid[0:256, 0:256]
+    padded = np.where((r - 127.5) ** 2 + (c - 127.5) ** 2 > 128 ** 2, -3024.0, body)
+    inside = np.where(c < 100, -100.0, 40.0) + rng.normal(0, 20, (256, 256))
+    for hu in (body, body + rng.normal(0, 20, body.shape), padded, inside, np.where(r < 20, 1800.0, body)):
+        assert decoded_hu_problem(hu.astype(np.float32)) is None
 
 
 @pytest.mark.req("SRS-011")
@@ -96,32 +156,42 @@ def test_control_a_usual_12_bit_rescale_is_analyzed(tmp_path: Path, capsys: pyte
     assert code == 0 and "Organ 18.3 mL, Lesion 1.1 mL" in out, err
 
 
+# Fixed (helper-44): the pixels are decoded without pydicom's masking of the bits above BitsStored
+# and refused (DAI-210) when a stored value does not fit BitsStored / PixelRepresentation.
 @pytest.mark.req("SRS-011")
-@pytest.mark.xfail(strict=True, reason="review helper-40: stored values outside BitsStored 12 (signed) are masked by "
-                   "pydicom without a word (stored 2524 -> -1572: 1500 HU bone read as -2596 HU) and the series is "
-                   "analyzed with other volumes than the same image stored in 16 bits; the header is ambiguous, "
-                   "like a PixelData length the contract already refuses")
-def test_stored_values_beyond_bits_stored_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _rescaled_series(tmp_path / "in", "1", "-1024", lambda hu: np.round(hu + 1024), bits=12, signed=1, bone=True)
+@pytest.mark.parametrize(("bits", "signed", "bone"), [(12, 1, True), (12, 0, True), (10, 0, False)])
+def test_stored_values_beyond_bits_stored_are_refused(bits: int, signed: int, bone: bool, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Signed 12 bits: bone stored 2524 (> 2047); unsigned 12 bits: stored -1 in the body would be
+    65535; unsigned 10 bits: the body stored 1064 (> 1023)."""
+    stored = (lambda hu: np.round(hu + 1024)) if signed or bits == 10 else (lambda hu: np.where(hu > 0, -1, 24))
+    _rescaled_series(tmp_path / "in", "1", "-1024", stored, bits=bits, signed=signed, bone=bone)
     code, out, err = _analyze(tmp_path, capsys)
-    assert code == 3, out + err
+    assert code == 3 and "DAI-210" in err and f"do not fit BitsStored {bits}" in err, out + err
+    assert "slice000.dcm" in err and not (tmp_path / "out").exists(), err
 
 
 @pytest.mark.req("SRS-011")
 def test_control_the_same_image_is_read_as_stored_in_16_bits_and_within_12(tmp_path: Path) -> None:
-    """The masking changes what the model sees: the 16-bit image keeps its 1500 HU bone; 12-bit values
-    within the range are read unchanged."""
+    """The 16-bit image keeps its 1500 HU bone; 12-bit values within the range (signed, negative
+    values sign-extended as written) are read unchanged; the 12-bit image with bone is refused
+    (pydicom alone would have read the bone as -2596 HU)."""
     from device_ai.dicom.contract import DEMO_CONTRACT
     from device_ai.dicom.series import load_series
+    from device_ai.errors import ContractViolation
 
     _rescaled_series(tmp_path / "s16", "1", "-1024", lambda hu: np.round(hu + 1024), bone=True)
     _rescaled_series(tmp_path / "s12", "1", "-1024", lambda hu: np.round(hu + 1024), bits=12, signed=1, bone=True)
     _rescaled_series(tmp_path / "ok12", "1", "-1024", lambda hu: np.round(hu + 1024), bits=12, signed=1)
+    _rescaled_series(tmp_path / "neg12", "1", "0", lambda hu: np.round(hu), bits=12, signed=1)
     hu16 = next(iter(load_series(sorted((tmp_path / "s16").iterdir()), DEMO_CONTRACT).hu))
-    hu12 = next(iter(load_series(sorted((tmp_path / "s12").iterdir()), DEMO_CONTRACT).hu))
     ok12 = next(iter(load_series(sorted((tmp_path / "ok12").iterdir()), DEMO_CONTRACT).hu))
-    assert float(hu16.max()) == 1500.0 and float(hu12.min()) == -2596.0
+    neg12 = next(iter(load_series(sorted((tmp_path / "neg12").iterdir()), DEMO_CONTRACT).hu))
+    assert float(hu16.max()) == 1500.0
     assert (float(ok12.min()), float(ok12.max())) == (-1000.0, 80.0)
+    assert (float(neg12.min()), float(neg12.max())) == (-1000.0, 80.0)
+    with pytest.raises(ContractViolation, match="stored pixel values 24..2524 do not fit BitsStored 12, signed"):
+        load_series(sorted((tmp_path / "s12").iterdir()), DEMO_CONTRACT)
 
 
 # --- text and identity the results repeat (879c6ba, SRS-108, SRS-075) -----------------------------
@@ -172,20 +242,43 @@ def test_control_the_same_bytes_declared_latin_1_reach_the_results_unchanged(
     assert pydicom.dcmread(tmp_path / "out" / "segmentation.dcm").PatientName == "M\u00dcLLER^TEST"
 
 
+# Fixed (helper-44): series._check_patient refuses slices whose PatientID, PatientName,
+# PatientBirthDate, PatientSex (decoded) or SpecificCharacterSet differ (DAI-210, exit 3).
+PATIENT_DEFECTS = [
+    pytest.param(["ISO_IR 100"] * SLICES, [{"PatientID": b"FAKE-0002"}] + [{"PatientID": b"FAKE-0001"}] * 2,
+                 "PatientID", id="PatientID"),
+    pytest.param(["ISO_IR 100"] * SLICES, [{"PatientName": b"FAKE^TWO"}] + [{"PatientName": b"FAKE^ONE"}] * 2,
+                 "PatientName", id="PatientName"),
+    pytest.param(["ISO_IR 100"] * SLICES, [{"PatientBirthDate": b"19010101"}] + [{"PatientBirthDate": b"19020202"}] * 2,
+                 "PatientBirthDate", id="PatientBirthDate"),
+    pytest.param(["ISO_IR 100"] * SLICES, [{"PatientSex": b"F "}] + [{"PatientSex": b"M "}] * 2,
+                 "PatientSex", id="PatientSex"),
+    pytest.param(["ISO_IR 144"] + ["ISO_IR 100"] * 2, [{"PatientName": b"M\xdcLLER^TEST"}] * SLICES,
+                 "SpecificCharacterSet", id="same name bytes under another character set"),
+]
+
+
 @pytest.mark.req("SRS-075")
-@pytest.mark.xfail(strict=True, reason="review helper-40: slices of one study whose Patient IDs (or names) differ "
-                   "are analyzed (exit 0); the SEG and SR name the first slice's patient only (identity checks cover "
-                   "Study, Frame of Reference and SOP Instance UIDs, not the patient)")
-def test_slices_naming_different_patients_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _text_series(tmp_path / "in", ["ISO_IR 100"] * SLICES,
-                 [{"PatientID": b"FAKE-0001"}] + [{"PatientID": b"FAKE-0002"}] * (SLICES - 1))
+@pytest.mark.parametrize(("charsets", "raw", "keyword"), PATIENT_DEFECTS)
+def test_slices_naming_different_patients_are_refused(charsets: list, raw: list, keyword: str, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    _text_series(tmp_path / "in", charsets, raw)
     code, out, err = _analyze(tmp_path, capsys)
-    assert code == 3 and "PatientID" in err, out + err
+    assert code == 3 and "DAI-210" in err and f"different {keyword}s" in err and "slice000.dcm" in err, out + err
+    assert "slice001.dcm" not in err and "FAKE" not in err and not (tmp_path / "out").exists(), err
 
 
 @pytest.mark.req("SRS-075")
 def test_control_one_patient_id_is_analyzed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _text_series(tmp_path / "in", ["ISO_IR 100"] * SLICES, [{"PatientID": b"FAKE-0001"}] * SLICES)
+    code, _, err = _analyze(tmp_path, capsys)
+    assert code == 0, err
+
+
+@pytest.mark.req("SRS-075")
+def test_control_one_patient_name_under_one_non_default_character_set_is_analyzed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _text_series(tmp_path / "in", ["ISO_IR 192"] * SLICES, [{"PatientName": b"M\xc3\x9cLLER^TEST"}] * SLICES)
     code, _, err = _analyze(tmp_path, capsys)
     assert code == 0, err
 

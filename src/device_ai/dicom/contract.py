@@ -258,6 +258,65 @@ def _check_hu_range(slope: float, intercept: float, stored: tuple[int, int, str]
                       "would hold no contrast; RescaleSlope is implausibly small")
 
 
+# What the DECODED image of a body CT slice holds (SRS-011), checked on each slice as it is decoded
+# (series.HUVolume): the header check above cannot see a rescale that is plausible for the declared
+# range but wrong for the pixels (slope 2e-5, intercept 100000, a slope of -1, 0.001 or 3).
+# - CT numbers: air is -1000 HU, water 0, cortical bone up to ~2000 and dense bone/contrast ~3000;
+#   -1100..3100 HU leaves 100 HU of noise beyond both. Pixels outside it are padding outside the
+#   reconstruction circle (-2048/-3024 HU; the circle leaves 1 - pi/4 = 21.5 % of a square image
+#   outside) or metal: at least half of a slice's pixels must lie inside.
+# - Soft tissue: a slice through a body holds fat (-100), water (0) or soft tissue (+40..+80), still
+#   there with contrast (enhanced organs ~100..200 HU): at least 1 % of the pixels (a 5 x 5 cm patch
+#   of a 50 cm field of view) within -200..300 HU. A wrong slope moves it away (x3: muscle at 2168 HU;
+#   x-1: -2088 HU; x0.001: -1023 HU). Known limit: a slice of air only (above the vertex) is refused.
+# - Contrast: the 1st to 99th percentile of a body slice spans at least the 140 HU between fat and
+#   muscle (air against tissue: ~1000 HU); below 100 HU the image holds no anatomy the model could
+#   segment (slope 2e-5: 1.3 HU). Plain noise of a uniform object (sigma 10 HU) spans ~47 HU.
+CT_NUMBER_HU = (-1100.0, 3100.0)
+MIN_CT_NUMBER_SHARE = 0.5
+SOFT_TISSUE_HU = (-200.0, 300.0)
+MIN_SOFT_TISSUE_SHARE = 0.01
+MIN_SPREAD_HU = 100.0
+SPREAD_PERCENTILES = (1.0, 99.0)
+
+
+def decoded_hu_problem(hu: np.ndarray) -> str | None:
+    """Why the decoded HU of one slice are not those of a body CT (the thresholds above), or None."""
+    values = np.asarray(hu, dtype=np.float32).ravel()
+    if values.size == 0 or not np.isfinite(values).all():
+        return "the image holds values that are not finite numbers after RescaleSlope and RescaleIntercept"
+    share = float(np.count_nonzero((values >= CT_NUMBER_HU[0]) & (values <= CT_NUMBER_HU[1]))) / values.size
+    low, high = (float(v) for v in np.percentile(values, SPREAD_PERCENTILES))
+    tissue = float(np.count_nonzero((values >= SOFT_TISSUE_HU[0]) & (values <= SOFT_TISSUE_HU[1]))) / values.size
+    found = (f"after RescaleSlope and RescaleIntercept the image spans {float(values.min()):g}..{float(values.max()):g}"
+             f" HU (1st..99th percentile {low:g}..{high:g})")
+    if share < MIN_CT_NUMBER_SHARE:
+        return (f"{found}, {share:.0%} of the pixels within {CT_NUMBER_HU[0]:g}..{CT_NUMBER_HU[1]:g} HU (CT numbers "
+                f"from air to bone); at least {MIN_CT_NUMBER_SHARE:.0%} expected: the rescale does not give HU")
+    if high - low < MIN_SPREAD_HU:
+        return (f"{found}: less than {MIN_SPREAD_HU:g} HU of contrast, no anatomy (air, fat, soft tissue) to "
+                "analyse; the rescale is implausible")
+    if tissue < MIN_SOFT_TISSUE_SHARE:
+        return (f"{found}, {tissue:.1%} of the pixels within {SOFT_TISSUE_HU[0]:g}..{SOFT_TISSUE_HU[1]:g} HU (fat, "
+                f"water, soft tissue); at least {MIN_SOFT_TISSUE_SHARE:.0%} expected in a slice of a body: the "
+                "rescale is implausible or the slice shows no body")
+    return None
+
+
+def stored_values_problem(pixels: np.ndarray, ds: Dataset) -> str | None:
+    """Why the stored values (decoded without masking the bits above BitsStored) do not fit the range
+    BitsStored and PixelRepresentation declare, or None: a value beyond it would be read as another
+    one (BitsStored 12, signed: 2524 as -1572), the image meant is ambiguous."""
+    stored = _stored_range(ds)
+    if stored is None or pixels.size == 0:
+        return None
+    low, high = int(pixels.min()), int(pixels.max())
+    if low >= stored[0] and high <= stored[1]:
+        return None
+    return (f"stored pixel values {low}..{high} do not fit {stored[2]} ({stored[0]}..{stored[1]}); they would be "
+            "read as other values: the image is ambiguous")
+
+
 def _check_rescale(ds: Dataset, contract: InputContract) -> None:
     if contract.rescale_required:
         slope = _numbers(ds, "RescaleSlope", 1)[0]

@@ -44,7 +44,7 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
-from device_ai.dicom.contract import InputContract, header_problems
+from device_ai.dicom.contract import InputContract, decoded_hu_problem, header_problems, stored_values_problem
 from device_ai.dicom.copied_attributes import copied_attribute_problems, fill_empty_type2
 from device_ai.dicom.reader import MAX_PROBLEM_LINES, InputBudget, ReadLimits, parse_dataset, read_file_bytes
 from device_ai.errors import ContractViolation, DicomReadError, InputRefused, ReadLimitExceeded
@@ -110,12 +110,13 @@ class HUVolume(NDArrayOperatorsMixin):
         """HU of slice ``index`` (R, C), float32, read-only, from its file as checked."""
         try:
             return self.decoded(index)
-        except DicomReadError as exc:
+        except (DicomReadError, ContractViolation) as exc:
             name = self.paths[index].name
             raise type(exc)(f"{name}: {_unnamed(name, exc.message)}", hint=exc.hint) from exc
 
     def decoded(self, index: int) -> np.ndarray:
-        """:meth:`plane`, its DicomReadError without the file name (``load_series`` names it)."""
+        """:meth:`plane`, its DicomReadError or ContractViolation (stored values beyond BitsStored, HU
+        that are not those of a body CT) without the file name (``load_series`` names it)."""
         path = self.paths[index]
         data = read_file_bytes(path, self.limits)
         if hashlib.sha256(data).digest() != self.digests[index]:
@@ -212,11 +213,14 @@ def _decoder_problem(ds: Dataset) -> tuple[str, str] | None:
 
 
 def _decode(ds: Dataset) -> np.ndarray:
-    """HU of one slice; DicomReadError (message without the file name) if the pixel data are corrupt."""
+    """HU of one slice; DicomReadError (message without the file name) if the pixel data are corrupt,
+    ContractViolation if stored values do not fit BitsStored or the HU are not those of a body CT."""
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "unknown")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            # unmasked: pydicom would drop the bits above BitsStored without a word (stored_values_problem)
+            ds.pixel_array_options(correct_unused_bits=False)
             pixels = ds.pixel_array
     except Exception as exc:
         raise DicomReadError(
@@ -234,8 +238,15 @@ def _decode(ds: Dataset) -> np.ndarray:
     if pixels.shape != (ds.Rows, ds.Columns):
         raise DicomReadError(f"pixel data have shape {pixels.shape}, the header says {ds.Rows} x {ds.Columns}",
                              hint="the pixel data are corrupt; send the series again, uncompressed")
+    ambiguous = stored_values_problem(pixels, ds)
+    if ambiguous:
+        raise ContractViolation(ambiguous, hint=_OUTSIDE)
     slope, intercept = float(ds.RescaleSlope), float(ds.RescaleIntercept)
-    return (pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)).astype(np.float32)
+    hu = (pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)).astype(np.float32)
+    implausible = decoded_hu_problem(hu)
+    if implausible:
+        raise ContractViolation(implausible, hint=_OUTSIDE)
+    return hu
 
 
 def _display_names(paths: Sequence[Path]) -> dict[Path, str]:
@@ -394,6 +405,36 @@ def _check_identity(entries: Sequence[tuple[Path, Dataset]], problems: _Problems
                 if value != common:
                     problems.add(path, f"the slices of one series carry different {keyword}s ({count} of "
                                  f"{len(entries)} slices share another one)", hint=_ONE_SERIES)
+    _check_patient(entries, problems)
+
+
+# The results (SEG, SR) name one patient, taken from the first slice: every slice must name the
+# same one, its text decoded with its own Specific Character Set, under the same character set (the
+# same bytes under another one are another name; copied to the results, they would be re-encoded).
+_PATIENT = ("SpecificCharacterSet", "PatientID", "PatientName", "PatientBirthDate", "PatientSex")
+_PATIENT_HINT = "the slices name different patients; send the slices of one patient's series only"
+
+
+def _patient_value(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword, "")
+    if keyword == "SpecificCharacterSet":
+        values = [value] if isinstance(value, str) else list(value or [])
+        return "\\".join(str(v).strip().upper() for v in values)
+    return str(value or "").strip()
+
+
+def _check_patient(entries: Sequence[tuple[Path, Dataset]], problems: _Problems) -> None:
+    """One patient (PS3.3 C.7.1.1) under one Specific Character Set: the slices off the most common
+    value are named (empty Type 2 values must agree too)."""
+    for keyword in _PATIENT:
+        values = {path: _patient_value(ds, keyword) for path, ds in entries}
+        if len(set(values.values())) < 2:
+            continue
+        common, count = Counter(values.values()).most_common(1)[0]
+        for path, value in values.items():
+            if value != common:
+                problems.add(path, f"the slices of one series carry different {keyword}s ({count} of "
+                             f"{len(entries)} slices share another one)", hint=_PATIENT_HINT)
 
 
 def _check_geometry(entries: Sequence[tuple[Path, Dataset]], problems: _Problems, tolerance: float = 1e-4) -> None:
@@ -552,8 +593,8 @@ def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimi
                   rows=int(first.Rows), columns=int(first.Columns), limits=limits)
     for index, (path, _) in enumerate(entries):
         try:
-            hu.decoded(index)  # decoded now to refuse a corrupt slice, again (same bytes) when analysed
-        except DicomReadError as exc:
+            hu.decoded(index)  # decoded now to refuse a corrupt or implausible slice, again (same bytes) when analysed
+        except (DicomReadError, ContractViolation) as exc:
             problems.add(path, _unnamed(path.name, exc.message), type(exc), exc.hint or _MIXED_HINT)
     if problems:
         raise _refusal(problems)
