@@ -102,9 +102,15 @@ def test_a_delivered_generation_is_purged_only_after_its_retention_once_and_its_
     assert {o["kind"] for o in entry["objects"]} == {"study", "series"}
     assert sorted(p.relative_to(share) for p in share.rglob("*.dcm")) == delivered  # the destination's copy stays
     assert retaining_node.runtime.purge_expired(now=now + 10 * HOUR) == [] and len(_purges()) == 1
-    # the whole series sent again: a new generation, new result UIDs
-    [again] = _ready(retaining_node, slices)
-    assert again.generation == 2 and worker.process(again) and outbound.send_due() == 4
+    # the same series sent again, byte for byte: nothing new (SRS-097), no generation
+    assert store_all(retaining_node.port, slices) == [0, 0]
+    [(_, last, _)] = retaining_node.spool.open_series()
+    assert retaining_node.assemble_once(now=last + retaining_node.idle_s) == []
+    assert retaining_node.spool.open_series() == [] and len(events("Series Ready")) == 1
+    # the whole series sent again with one slice corrected: a new generation, new result UIDs
+    [again] = _ready(retaining_node, [slices[0], pixel_variant(slices[1])])
+    assert again.generation == 2 and again.purged_missing == 0
+    assert worker.process(again) and outbound.send_due() == 4
     second = [p for p in share.rglob("*.dcm") if p.relative_to(share) not in delivered]
     assert len(second) == 2 and seg_uid not in {str(pydicom.dcmread(p).SOPInstanceUID) for p in second}
     # it still says which result it replaces, though that result's files were purged (SRS-151)
@@ -213,5 +219,83 @@ def test_a_dead_letter_is_kept_until_requeued_then_delivered_and_purged(retainin
     assert entry["attempts"] == 0 and entry["requeued"][0]["attempts"] == 1 and entry["errors"]  # history kept
     assert outbound.send_due() == 2 and len(list(backup.rglob("*.dcm"))) == 2
     assert main(["requeue"]) == 0 and "no dead letters to requeue" in capsys.readouterr().out
+    [purged] = retaining_node.runtime.purge_expired(now=time.time() + 2 * HOUR)
+    assert purged.outcome.kind == "delivered" and _leftovers(ready) == []
+
+
+@pytest.mark.req("SRS-150")
+@pytest.mark.parametrize("sent", ["the corrected slice alone", "the whole series, corrected (control)"])
+def test_after_a_purge_a_part_of_the_series_is_refused_not_analysed_alone(retaining_node, tiny_model, sent) -> None:  # noqa: ANN001
+    slices = series_slices(series=f"after-purge-{sent[:5]}", count=3, rows=ROWS)
+    [first] = _ready(retaining_node, slices)
+    worker, outbound = _pipeline(retaining_node)
+    assert worker.process(first) and outbound.send_due() == 4
+    assert len(retaining_node.runtime.purge_expired(now=time.time() + 2 * HOUR)) == 1
+    corrected = pixel_variant(slices[2])
+    [late] = _ready(retaining_node, [corrected] if sent.startswith("the corrected") else [*slices[:2], corrected])
+    analyses = len(events("Analysis Run"))
+    assert worker.process(late)
+    if sent.startswith("the corrected"):
+        assert (late.purged_missing, _state(late)) == (2, "refused") and len(events("Analysis Run")) == analyses
+        [refusal] = events("Series Refused")
+        assert refusal["details"]["error"] == "DAI-210" and "retention" in refusal["details"]["reason"]
+    else:
+        assert (late.purged_missing, _state(late)) == (0, "done") and len(events("Analysis Run")) == analyses + 1
+
+
+@pytest.mark.req("SRS-150")
+def test_one_destination_confirmed_and_another_still_sending_is_not_purged_and_a_superseded_one_is(
+        retaining_node, tiny_model, share) -> None:  # noqa: ANN001
+    slices = series_slices(series="half-sent", count=2, rows=ROWS)
+    [first] = _ready(retaining_node, slices)
+    worker, outbound = _pipeline(retaining_node)
+    assert worker.process(first)
+    assert outbound.send_due(only="share") == 2  # the backup not yet
+    assert retaining_node.runtime.purge_expired(now=time.time() + 100 * HOUR) == []
+    assert first.folder.is_dir() and _purges() == []
+    assert outbound.send_due(only="backup") == 2
+    # a generation superseded before its analysis is purged too (its instances are in the next one)
+    [second] = _ready(retaining_node, [pixel_variant(slices[0])])
+    [third] = _ready(retaining_node, [pixel_variant(slices[1])])
+    assert worker.run_once() and _state(second) == "superseded" and _state(third) == "done"
+    assert outbound.send_due() == 4
+    kinds = sorted(p.outcome.kind for p in retaining_node.runtime.purge_expired(now=time.time() + 2 * HOUR))
+    assert kinds == ["delivered", "delivered", "superseded"]
+    entries = {e["details"]["generation"]: e["details"] for e in _purges()}
+    assert entries["1"]["instances_kept_by_later_generation"] == "1"  # the unchanged slice lives on in 2 and 3
+
+
+@pytest.mark.req("SRS-150")
+def test_the_purge_runs_at_least_every_minute_and_more_often_for_a_short_retention() -> None:
+    from device_ai.node.runtime import PURGE_EVERY_MIN_S, purge_interval_s
+
+    assert purge_interval_s(24) == 60 and purge_interval_s(87600) == 60
+    assert purge_interval_s(0.5) == 30 and purge_interval_s(0) == PURGE_EVERY_MIN_S
+
+
+
+@pytest.mark.req("SRS-152", "SRS-150")
+def test_dead_letters_of_a_removed_destination_are_named_then_given_up_and_the_series_purged(
+        retaining_node, tiny_model, share, backup, monkeypatch, capsys) -> None:  # noqa: ANN001
+    from device_ai.cli import main
+    from device_ai.node.status import node_status, render
+
+    [ready] = _ready(retaining_node, series_slices(series="removed-destination", count=2, rows=ROWS))
+    worker, outbound = _pipeline(retaining_node)
+    assert worker.process(ready)
+    backup.rmdir()
+    assert outbound.send_due() == 2  # share has them; backup's two are dead letters
+    assert any("device-ai requeue" in line for line in render(node_status(context())))
+    node_env(monkeypatch, node_destinations=json.dumps([{"name": "share", "kind": "folder", "path": str(share)}]))
+    assert main(["requeue"]) == 0  # the backup is no longer configured: its dead letters are left, and named
+    out = capsys.readouterr().out
+    assert "no dead letters to requeue" in out and "left: dead letters of backup" in out
+    assert retaining_node.runtime.purge_expired(now=time.time() + 100 * HOUR) == []  # still kept
+    assert main(["requeue", "--discard"]) == 2 and "--discard needs --destination" in capsys.readouterr().err
+    assert main(["requeue", "--discard", "--destination", "backup"]) == 0
+    assert "2 result(s) given up for backup" in capsys.readouterr().out
+    gone = events("Result Discarded")
+    assert len(gone) == 2 and all(e["action"] == "D" and e["details"]["from"] == "dead" for e in gone)
+    assert not any("device-ai requeue" in line for line in render(node_status(context())))
     [purged] = retaining_node.runtime.purge_expired(now=time.time() + 2 * HOUR)
     assert purged.outcome.kind == "delivered" and _leftovers(ready) == []

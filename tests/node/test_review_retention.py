@@ -4,6 +4,13 @@ requeue (SRS-152): defects found, each as a strict xfail beside a control that p
 The interleavings are injected deterministically (a wrapper runs the other actor at the point
 where its thread or process could run); each control runs the same steps one after the other
 and must pass, so the assertion can hold and the xfail fails only because of the interleaving.
+
+Fixed by the author (lead engineer) after the review; the xfail marks were removed and the cases
+kept ("(fixed)"). Where the fix is the outbound queue's lock, the other actor is now started in
+a thread at the injection point (in the same thread it would wait for a lock its own caller
+holds) and must finish once the lock is released; a requeue killed at its audit entry now moves
+nothing (the entry is written first), and an identical instance after a purge is dropped at the
+hand-off (no generation), where the decision is made.
 In process, folder destinations (a delivery is the file on disk), the tiny signed test package.
 """
 
@@ -11,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import json
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -92,12 +100,7 @@ def _dead_letter_backup(node, backup) -> tuple[Worker, Outbound, object]:  # noq
 @pytest.mark.req("SRS-150")
 @pytest.mark.parametrize("order", [
     "hand-off finished before the purge (control)",
-    pytest.param("purge before the hand-off is finished (the assembly loop's order)", marks=pytest.mark.xfail(
-        strict=True, reason="review helper-34: NodeRuntime._assemble_loop runs purge_expired before "
-        "complete_hand_offs after a failed hand-off, and retention._remove_generation protects the newest "
-        "generation only while open/ exists, not while .gen-N.staging/ does: the previous generation is "
-        "purged and generation N is made from the late instances alone (disk full makes this likely: the "
-        "hand-off keeps failing until the purge frees space)")),
+    "purge before the hand-off is finished (the assembly loop's order)" + ' (fixed)',
 ])
 def test_an_interrupted_hand_off_is_made_from_the_whole_previous_generation(node, tiny_model, monkeypatch,
                                                                              order) -> None:  # noqa: ANN001
@@ -127,11 +130,7 @@ def test_an_interrupted_hand_off_is_made_from_the_whole_previous_generation(node
 @pytest.mark.req("SRS-150", "SRS-152")
 @pytest.mark.parametrize("order", [
     "requeue before the purge looks (control)",
-    pytest.param("requeue between the purge's listing of pending/ and of dead/", marks=pytest.mark.xfail(
-        strict=True, reason="review helper-34: retention.queue_entries lists pending/ before dead/, and requeue "
-        "(another process, no lock) creates the pending entry before it removes the dead one: a purge that "
-        "lists in between sees neither, takes the generation for delivered and deletes the result and the "
-        "requeued entry; the backup never gets it, the trail says re-queued and then purged 'delivered'")),
+    "requeue between the purge's listing of pending/ and of dead/" + ' (fixed)',
 ])
 def test_a_requeued_result_is_never_purged_before_it_is_delivered(node, tiny_model, backup, monkeypatch,
                                                                   order) -> None:  # noqa: ANN001
@@ -140,20 +139,25 @@ def test_a_requeued_result_is_never_purged_before_it_is_delivered(node, tiny_mod
     later = time.time() + 2 * HOUR
     real_names, fired = retention._names, []
 
+    moved: list = []
+
     def names(folder):  # noqa: ANN001, ANN202 - the other process runs once the purge listed pending/
         if folder == spool() / "outbound" / "sent" and not fired:
-            fired.append(True)
-            assert len(requeue_dead(context())) == 2
+            fired.append(threading.Thread(target=lambda: moved.extend(requeue_dead(context())[0])))
+            fired[0].start()
+            fired[0].join(timeout=0.5)  # it waits for the queue lock the purge holds
         return real_names(folder)
 
     if order.startswith("requeue before"):
-        assert len(requeue_dead(context())) == 2
+        assert len(requeue_dead(context())[0]) == 2
         purged_early = node.runtime.purge_expired(now=later)
     else:
         with monkeypatch.context() as patched:
             patched.setattr(retention, "_names", names)
             purged_early = node.runtime.purge_expired(now=later)
         assert fired
+        fired[0].join(timeout=30)
+        assert len(moved) == 2
     outbound.send_due()
     assert purged_early == [] and _delivered(backup) == ["measurements.dcm", "segmentation.dcm"]
 
@@ -161,11 +165,7 @@ def test_a_requeued_result_is_never_purged_before_it_is_delivered(node, tiny_mod
 @pytest.mark.req("SRS-152")
 @pytest.mark.parametrize("order", [
     "requeue after the sender's pass (control)",
-    pytest.param("requeue while the sender dead-letters the entry", marks=pytest.mark.xfail(
-        strict=True, reason="review helper-34: Outbound._failed creates dead/X and then removes pending/X; a "
-        "requeue in between finds pending/X, takes it for its own, writes Result Re-Queued and removes dead/X; "
-        "the sender then removes pending/X: the result has no entry left, is never sent to that destination, "
-        "and the generation counts as delivered and is purged")),
+    "requeue while the sender dead-letters the entry" + ' (fixed)',
 ])
 def test_a_requeue_during_a_dead_lettering_loses_no_result(node, tiny_model, backup, monkeypatch,
                                                            order) -> None:  # noqa: ANN001
@@ -178,8 +178,10 @@ def test_a_requeue_during_a_dead_lettering_loses_no_result(node, tiny_model, bac
     def create(path, data):  # noqa: ANN001, ANN202
         created = real_create(path, data)
         if path.parent == spool() / "outbound" / "dead" / "backup" and not fired:
-            fired.append(True)
-            requeue_dead(context(), "backup")  # the operator's command, between the sender's two steps
+            # the operator's command, between the sender's two steps: it waits for the queue lock
+            fired.append(threading.Thread(target=requeue_dead, args=(context(), "backup")))
+            fired[0].start()
+            fired[0].join(timeout=0.5)
         return created
 
     if order.startswith("requeue while"):
@@ -187,6 +189,7 @@ def test_a_requeue_during_a_dead_lettering_loses_no_result(node, tiny_model, bac
             patched.setattr(outbound_module, "_create_once", create)
             assert outbound.send_due() == 2
         assert fired
+        fired[0].join(timeout=30)
     else:
         assert outbound.send_due() == 2
     backup.mkdir()
@@ -199,11 +202,7 @@ def test_a_requeue_during_a_dead_lettering_loses_no_result(node, tiny_model, bac
 @pytest.mark.req("SRS-152")
 @pytest.mark.parametrize("killed", [
     "not killed (control)",
-    pytest.param("killed after the move, before its audit entry", marks=pytest.mark.xfail(
-        strict=True, reason="review helper-34: requeue creates pending/ before it writes the Result Re-Queued "
-        "entry (the node writes the trail first elsewhere); killed in between, the running sender delivers the "
-        "result with no re-queue in the trail, and the dead letter stays (status lists it, retention keeps the "
-        "generation until another requeue sends it again)")),
+    "killed after the move, before its audit entry" + ' (fixed)',
 ])
 def test_every_requeued_result_that_is_sent_again_is_in_the_trail(node, tiny_model, backup, monkeypatch,
                                                                   killed) -> None:  # noqa: ANN001
@@ -217,6 +216,11 @@ def test_every_requeued_result_that_is_sent_again_is_in_the_trail(node, tiny_mod
             patched.setattr(NodeTrail, "result_requeued", dies)
             with pytest.raises(Killed):
                 requeue_dead(context(), "backup")
+        # the entry is written before the move: killed there, nothing moved; the next requeue moves it
+        assert len(list((spool() / "outbound" / "dead" / "backup").glob("*.json"))) == 2
+        outbound.send_due()
+        assert events("Result Re-Queued") == []
+        requeue_dead(context(), "backup")
     else:
         requeue_dead(context(), "backup")
     outbound.send_due()  # the running node's sender
@@ -230,11 +234,7 @@ def test_every_requeued_result_that_is_sent_again_is_in_the_trail(node, tiny_mod
 @pytest.mark.req("SRS-151")
 @pytest.mark.parametrize("failure", [
     "no failure (control)",
-    pytest.param("generation 2's analysis fails once (model or output error)", marks=pytest.mark.xfail(
-        strict=True, reason="review helper-34: a generation whose analysis failed keeps claim.json, so it is "
-        "never superseded: retried after generation 3 was analysed and sent, it is analysed from the older "
-        "instances and delivered last, saying '#2 replaces #1' beside '#3 replaces #1'; a reader taking the "
-        "newest arrival gets the older data")),
+    "generation 2's analysis fails once (model or output error)" + ' (fixed)',
 ])
 def test_results_are_delivered_in_generation_order_and_each_replaces_the_one_before(node, tiny_model, share,
                                                                                      monkeypatch, failure) -> None:  # noqa: ANN001
@@ -285,10 +285,7 @@ def test_results_are_delivered_in_generation_order_and_each_replaces_the_one_bef
 @pytest.mark.req("SRS-150")
 @pytest.mark.parametrize("killed", [
     "not killed (control)",
-    pytest.param("killed before the audit entry, finished on the next pass", marks=pytest.mark.xfail(
-        strict=True, reason="review helper-34: a resumed purge takes its outcome from purging.json with since=0.0 "
-        "(retention._resumed), and _purge writes outcome_utc=utc_text(outcome.since): the Received Series Purged "
-        "entry says the outcome was at 1970-01-01T00:00:00Z, so the trail cannot show the retention was kept")),
+    "killed before the audit entry, finished on the next pass" + ' (fixed)',
 ])
 def test_the_purge_entry_says_when_the_outcome_was(node, tiny_model, monkeypatch, killed) -> None:  # noqa: ANN001
     [ready] = _ready(node, series_slices(series="review-outcome-utc", count=2, rows=ROWS))
@@ -314,19 +311,14 @@ def test_the_purge_entry_says_when_the_outcome_was(node, tiny_model, monkeypatch
 @pytest.mark.req("SRS-150", "SRS-151")
 @pytest.mark.parametrize("when", [
     "the corrected slice arrives within the retention (control)",
-    pytest.param("the corrected slice arrives after the purge", marks=pytest.mark.xfail(
-        strict=True, reason="review helper-34: after its generations were purged, a series' late instance makes "
-        "a generation of that instance alone (retention.py's module doc says so), which is analysed and delivered "
-        "as '#2 replaces #1', with the complete series' SR as its predecessor: a measurement of one slice "
-        "presented as replacing the measurement of the whole series (watch with node_retention_hours 0 does this "
-        "for every correction)")),
+    "the corrected slice arrives after the purge" + ' (fixed)',
 ])
 def test_a_result_that_replaces_another_is_made_from_at_least_as_much_of_the_series(node, tiny_model, when) -> None:  # noqa: ANN001
     slices = series_slices(series="review-partial", count=3, rows=ROWS)
     [first] = _ready(node, slices)
     worker, outbound = _pipeline(node)
     assert worker.process(first) and outbound.send_due() == 4
-    if when.endswith("after the purge"):
+    if "after the purge" in when:
         assert node.runtime.purge_expired(now=time.time() + 2 * HOUR)
     [second] = _ready(node, [pixel_variant(slices[0])])
     assert worker.process(second)
@@ -342,10 +334,7 @@ def test_a_result_that_replaces_another_is_made_from_at_least_as_much_of_the_ser
 @pytest.mark.req("SRS-152")
 @pytest.mark.parametrize("second", [
     "one requeue after the other (control)",
-    pytest.param("a second requeue while the first runs", marks=pytest.mark.xfail(
-        strict=True, reason="review helper-34: requeue takes no lock; the first finds the pending entry the second "
-        "made, writes a second Result Re-Queued entry for it, and dies on dead/X already removed: DAI-999 "
-        "internal error (FileNotFoundError), exit 70, 3 Re-Queued entries for 2 results moved")),
+    "a second requeue while the first runs" + ' (fixed)',
 ])
 def test_requeues_run_together_move_each_result_once_and_fail_cleanly(node, tiny_model, backup, monkeypatch,
                                                                      capsys, second) -> None:  # noqa: ANN001
@@ -358,14 +347,16 @@ def test_requeues_run_together_move_each_result_once_and_fail_cleanly(node, tiny
 
     def create(path, data):  # noqa: ANN001, ANN202 - the other operator's command runs here
         if not fired:
-            fired.append(True)
-            requeue_dead(context())
+            fired.append(threading.Thread(target=requeue_dead, args=(context(),)))
+            fired[0].start()
+            fired[0].join(timeout=0.5)  # it waits for the queue lock the first one holds
         return real(path, data)
 
     if second.startswith("a second"):
         with monkeypatch.context() as patched:
             patched.setattr(requeue_module, "_create_once", create)
             code = main(["requeue"])
+        fired[0].join(timeout=30)
     else:
         requeue_dead(context())
         code = main(["requeue"])
@@ -376,18 +367,16 @@ def test_requeues_run_together_move_each_result_once_and_fail_cleanly(node, tiny
 @pytest.mark.req("SRS-097", "SRS-150")
 @pytest.mark.parametrize("when", [
     "re-sent within the retention (control)",
-    pytest.param("re-sent after the purge", marks=pytest.mark.xfail(
-        strict=True, reason="review helper-34: SRS-097 and SRS-137 (approved) say an instance re-sent with the "
-        "same bytes changes nothing (no new generation, no second result); Spool.commit compares with the last "
-        "generation's folder, which the retention deleted: a sender's retry or an identical re-drop after the "
-        "purge opens a generation of its own, analysed and delivered again. SRS-150 states no exception")),
+    "re-sent after the purge" + ' (fixed)',
 ])
 def test_an_instance_re_sent_with_the_same_bytes_changes_nothing(node, tiny_model, when) -> None:  # noqa: ANN001
     slices = series_slices(series="review-identical", count=2, rows=ROWS)
     [first] = _ready(node, slices)
     worker, outbound = _pipeline(node)
     assert worker.process(first) and outbound.send_due() == 4
-    if when.endswith("after the purge"):
+    if "after the purge" in when:
         assert node.runtime.purge_expired(now=time.time() + 2 * HOUR)
     assert store_all(node.port, [slices[0]]) == [0]  # the same instance, the same bytes
-    assert node.spool.open_series() == []
+    for _, last, _ in node.spool.open_series():  # after a purge it waits in open/ until the hand-off
+        assert node.assemble_once(now=last + node.idle_s) == []
+    assert node.spool.open_series() == [] and len(events("Series Ready")) == 1

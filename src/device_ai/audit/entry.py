@@ -65,11 +65,13 @@ SERIES_REFUSED = _dev("DAI010", "Series Refused")  # the node's worker: a genera
 RESULT_DEAD_LETTERED = _dev("DAI011", "Result Dead-Lettered")  # the node: a result given up for a destination
 SERIES_PURGED = _dev("DAI012", "Received Series Purged")  # the node: a generation's instances and results deleted
 RESULT_REQUEUED = _dev("DAI013", "Result Re-Queued")  # the operator: a dead-lettered result sent again
+RESULT_DISCARDED = _dev("DAI014", "Result Discarded")  # the operator: a result given up for a destination
 
 EVENTS = {c.code: c for c in (
     APPLICATION_ACTIVITY, INSTANCES_TRANSFERRED, EXPORT, IMPORT, QUERY, SECURITY_ALERT, USER_AUTHENTICATION,
     DEIDENTIFICATION, MODEL_VERIFIED, MODEL_REFUSED, ANALYSIS_RUN, LOG_RECOVERED, EXPLANATION, VALIDATION_RUN,
     DICOM_ASSOCIATION, SERIES_READY, SERIES_REFUSED, RESULT_DEAD_LETTERED, SERIES_PURGED, RESULT_REQUEUED,
+    RESULT_DISCARDED,
 )}
 
 

@@ -35,10 +35,6 @@ class Replaces:
     def suffix(self) -> str:
         return f" #{self.number} replaces #{self.previous}"
 
-    def describe(self, description: str) -> str:
-        suffix = self.suffix()
-        return description[:LO_MAX - len(suffix)] + suffix
-
     def predecessor(self, study_instance_uid: str) -> Dataset:
         """What highdicom needs of the replaced SR for the Predecessor Documents Sequence."""
         ds = Dataset()
@@ -49,5 +45,8 @@ class Replaces:
         return ds
 
 
-def describe(description: str, replaces: Replaces | None) -> str:
-    return replaces.describe(description) if replaces is not None else description[:LO_MAX]
+def describe(subject: str, role: str, replaces: Replaces | None) -> str:
+    """``<subject> <role>[ #N replaces #M]`` in 64 characters: a long subject (the algorithm's
+    name and version) is cut, never the role (SEG and SR stay told apart) nor the suffix."""
+    tail = f" {role}" + (replaces.suffix() if replaces is not None else "")
+    return subject[:max(0, LO_MAX - len(tail))] + tail

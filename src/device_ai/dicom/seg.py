@@ -176,7 +176,7 @@ def build_seg(
                 content_label=CONTENT_LABEL,
                 content_creator_name=PersonName.from_named_components(
                     family_name=algorithm.manufacturer, given_name=algorithm.name),
-                series_description=describe(f"{algorithm.name} {algorithm.version} segmentation", replaces),
+                series_description=describe(f"{algorithm.name} {algorithm.version}", "segmentation", replaces),
                 omit_empty_frames=True,
             )
     except (ValueError, TypeError) as exc:  # highdicom's validation errors

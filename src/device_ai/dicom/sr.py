@@ -207,7 +207,7 @@ def build_sr(
                 manufacturer_model_name=algorithm.name[:_LO_MAX],
                 software_versions=algorithm.software_version,
                 device_serial_number=device.serial_number,
-                series_description=describe(f"{algorithm.name} {algorithm.version} measurements", replaces),
+                series_description=describe(f"{algorithm.name} {algorithm.version}", "measurements", replaces),
                 previous_versions=([replaces.predecessor(series.datasets[0].StudyInstanceUID)]
                                    if replaces is not None else None),
                 is_complete=True,  # every measurement the device makes for this series

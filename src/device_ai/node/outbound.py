@@ -11,6 +11,7 @@ Layout under ``DEVICE_AI_HOME/node/outbound`` (owner-only)::
     sent/<D>/<same name>                   created once after the destination confirmed the instance
     dead/<D>/<same name>                   created once after node_send_max_attempts failures, with
                                            every reason; the pending entry is then removed
+    .lock                                  flock held while an entry changes state (:func:`queue_lock`)
 
 An entry is created once (never over one that exists in pending/, sent/ or dead/), so a worker
 that enqueues again after a crash adds nothing. Sending is at least once: a process killed
@@ -38,8 +39,10 @@ or Result Dead-Lettered), naming the study, series and result instance by keyed 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
+import os
 import threading
 import time
 import urllib.error
@@ -60,6 +63,22 @@ SOP_CLASS_NAMES = {SEG_STORAGE: "Segmentation Storage", COMPREHENSIVE_3D_SR_STOR
 STOW_CONTENT_TYPE = 'multipart/related; type="application/dicom"'  # PS3.18 10.5.1.1; a boundary is added
 STOW_ACCEPT = "application/dicom+json"  # the response: the Store Instances Response Module as DICOM JSON
 MAX_ERRORS_KEPT = 20
+
+
+@contextlib.contextmanager
+def queue_lock(root: Path):  # noqa: ANN201 - a context manager
+    """Held while an entry changes state (pending -> sent or dead, dead -> pending by ``device-ai
+    requeue``) and while the retention looks at a generation's entries: across the node's
+    threads and other processes (an flock on ``outbound/.lock``), so that no one ever sees an
+    entry in neither state, or moves one that another is moving."""
+    folder = Path(root) / "outbound"
+    _private(folder)
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
 
 
 class SendFailed(Exception):
@@ -161,7 +180,7 @@ class Outbound:
         entry = {**entry, "attempts": entry["attempts"] + 1, "sent_utc": utc_text(time.time()), "response": detail}
         if self.trail is not None:  # the trail first: at least once, even if killed before sent/ is written
             self.trail.result_sent(entry, dest, ok=True, reason=detail)
-        with self._lock:
+        with self._lock, queue_lock(self.root):
             _create_once(self.base / "sent" / dest_name / path.name, _dump(entry))
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
@@ -178,7 +197,7 @@ class Outbound:
         if attempts >= self.settings.node_send_max_attempts:
             if self.trail is not None:
                 self.trail.result_dead_lettered(entry, dest, reason=reason)
-            with self._lock:
+            with self._lock, queue_lock(self.root):
                 _create_once(self.base / "dead" / dest_name / path.name,
                              _dump({**entry, "dead_utc": utc_text(now)}))
                 with contextlib.suppress(FileNotFoundError):
@@ -188,7 +207,7 @@ class Outbound:
         entry["next_attempt"] = now + backoff_s(attempts, self.settings)
         if self.trail is not None:
             self.trail.result_sent(entry, dest, ok=False, reason=reason)
-        with self._lock:
+        with self._lock, queue_lock(self.root):
             if path.exists():
                 _write_durably(path, _dump(entry))
 
@@ -351,4 +370,5 @@ def counts(root: Path) -> dict[str, dict[str, int]]:
     return found
 
 
-__all__ = ["Outbound", "ResultFile", "SendFailed", "backoff_s", "counts", "result_folder", "send", "storage_scu_ae"]
+__all__ = ["Outbound", "ResultFile", "SendFailed", "backoff_s", "counts", "queue_lock", "result_folder", "send",
+           "storage_scu_ae"]

@@ -5,10 +5,13 @@ deletes it (SRS-150). Re-queueing moves each entry back to ``pending/`` with its
 counted from zero (its errors are kept, and ``requeued`` says when and how often), so the
 running node (``serve`` or ``watch``, which may keep running) sends it on its next pass.
 
-Each entry is created in ``pending/`` before it is removed from ``dead/`` (a kill in between
-leaves both; the next requeue finds the pending one and only removes the dead one), and each
-re-queue is a Result Re-Queued audit entry (DAI013, action U) naming the study, series and
-result by keyed pseudonym.
+Each move holds the queue's lock (:func:`device_ai.node.outbound.queue_lock`), so the sender
+and the retention never see an entry in neither state and two requeues never move one twice.
+Its Result Re-Queued audit entry (DAI013, action U, naming the study, series and result by keyed
+pseudonym) is written first: a kill after it leaves the dead letter, which the next requeue
+moves (the trail may then say it twice, never zero times). Dead letters of a destination no
+longer configured are left (and named); ``--discard`` gives a destination's dead letters up
+for good (Result Discarded, DAI014, action D), so that the retention can delete the series.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from device_ai.app.context import Context
 from device_ai.atomic_io import fsync_directory
 from device_ai.errors import ConfigError
 from device_ai.node.hot_folder import WATCH_DESTINATION
-from device_ai.node.outbound import _dump
-from device_ai.node.spool import _create_once, _names, utc_text
+from device_ai.node.outbound import _dump, queue_lock
+from device_ai.node.spool import _create_once, _names, _private, utc_text
 
 
 @dataclass(frozen=True)
@@ -33,40 +36,81 @@ class Requeued:
     attempts: int  # failed attempts before it was dead-lettered
 
 
-def requeue_dead(ctx: Context, destination: str | None = None) -> list[Requeued]:
-    """Move the dead letters of ``destination`` (or of every destination) back to pending."""
-    root = Path(ctx.settings.home) / "node"
-    base = root / "outbound"
-    known = {d.name for d in ctx.settings.node_destinations} | {WATCH_DESTINATION}
+def requeue_dead(ctx: Context, destination: str | None = None) -> tuple[list[Requeued], list[str]]:
+    """Move the dead letters of ``destination`` (or of every configured destination) back to
+    pending; returns what moved and the destinations whose dead letters were left because they
+    are no longer configured (``discard_dead`` removes those)."""
+    base = Path(ctx.settings.home) / "node" / "outbound"
+    known = _known(ctx)
     found = [d for d in _names(base / "dead") if (base / "dead" / d).is_dir()]
     if destination is not None:
-        if destination not in known:
-            raise ConfigError(f"no destination named {destination!r} is configured",
-                              hint=f"use one of: {', '.join(sorted(known))} (node_destinations; "
-                                   f"{WATCH_DESTINATION} is device-ai watch's OUT folder)")
+        _check_named(destination, known)
         found = [d for d in found if d == destination]
-    unknown = [d for d in found if d not in known]
-    if unknown:  # a destination removed from the configuration: pending entries would never be sent
-        raise ConfigError(f"dead letters of destinations no longer configured: {', '.join(unknown)}",
-                          hint="configure them again, or name a configured one with --destination")
+    left = sorted(d for d in found if d not in known and _names(base / "dead" / d))
     done: list[Requeued] = []
     with ctx.open_audit_log() as log:
         from device_ai.node.trail import NodeTrail
 
         trail = NodeTrail(log)
-        for dest in found:
+        for dest in [d for d in found if d in known]:
             dead, pending = base / "dead" / dest, base / "pending" / dest
             for name in [n for n in _names(dead) if n.endswith(".json")]:
-                entry = json.loads((dead / name).read_text(encoding="utf-8"))
-                now = time.time()
-                again = {k: v for k, v in entry.items() if k != "dead_utc"}
-                again.update(attempts=0, next_attempt=0.0,
-                             requeued=[*entry.get("requeued", []), {"utc": utc_text(now), "dead_utc": entry.get(
-                                 "dead_utc", ""), "attempts": entry.get("attempts", 0)}])
-                pending.mkdir(mode=0o700, parents=True, exist_ok=True)
-                if _create_once(pending / name, _dump(again)) or (pending / name).exists():
-                    trail.result_requeued(entry, dest, attempts=int(entry.get("attempts", 0)))
+                with queue_lock(base.parent):  # the sender's moves and another requeue wait
+                    try:
+                        entry = json.loads((dead / name).read_text(encoding="utf-8"))
+                    except FileNotFoundError:
+                        continue  # moved by a requeue running at the same time
+                    attempts = int(entry.get("attempts", 0))
+                    again = {k: v for k, v in entry.items() if k != "dead_utc"}
+                    again.update(attempts=0, next_attempt=0.0, requeued=[*entry.get("requeued", []), {
+                        "utc": utc_text(time.time()), "dead_utc": entry.get("dead_utc", ""), "attempts": attempts}])
+                    trail.result_requeued(entry, dest, attempts=attempts)  # the trail first: never a move unsaid
+                    _private(pending)
+                    _create_once(pending / name, _dump(again))
                     (dead / name).unlink()
                     fsync_directory(dead)
-                    done.append(Requeued(dest, name[:-len(".json")], int(entry.get("attempts", 0))))
+                done.append(Requeued(dest, name[:-len(".json")], attempts))
+    return done, left
+
+
+def discard_dead(ctx: Context, destination: str) -> list[Requeued]:
+    """Give up the dead letters of ``destination`` for good (and, for a destination no longer
+    configured, its pending entries, which nothing would send): each moves to
+    ``outbound/discarded/<D>/`` with a Result Discarded audit entry (DAI014, action D), so the
+    retention may then delete the generation."""
+    base = Path(ctx.settings.home) / "node" / "outbound"
+    known = _known(ctx)
+    states = ["dead"] if destination in known else ["dead", "pending"]
+    done: list[Requeued] = []
+    with ctx.open_audit_log() as log:
+        from device_ai.node.trail import NodeTrail
+
+        trail = NodeTrail(log)
+        for state in states:
+            folder, discarded = base / state / destination, base / "discarded" / destination
+            for name in [n for n in _names(folder) if n.endswith(".json")]:
+                with queue_lock(base.parent):
+                    try:
+                        entry = json.loads((folder / name).read_text(encoding="utf-8"))
+                    except FileNotFoundError:
+                        continue
+                    trail.result_discarded(entry, destination, state=state)
+                    _private(discarded)
+                    _create_once(discarded / name, _dump({**entry, "discarded_utc": utc_text(time.time()),
+                                                          "discarded_from": state}))
+                    (folder / name).unlink()
+                    fsync_directory(folder)
+                done.append(Requeued(destination, name[:-len(".json")], int(entry.get("attempts", 0))))
     return done
+
+
+def _known(ctx: Context) -> set[str]:
+    return {d.name for d in ctx.settings.node_destinations} | {WATCH_DESTINATION}
+
+
+def _check_named(destination: str, known: set[str]) -> None:
+    if destination not in known:
+        raise ConfigError(f"no destination named {destination!r} is configured",
+                          hint=f"use one of: {', '.join(sorted(known))} (node_destinations; "
+                               f"{WATCH_DESTINATION} is device-ai watch's OUT folder), or give up a removed "
+                               "destination's results with --discard --destination NAME")

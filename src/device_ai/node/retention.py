@@ -5,8 +5,9 @@ association (0xA700).
 
 A generation's outcome, and the time it counts from:
 
-* *delivered*: done, and every result queued for it is confirmed by its destination (``sent/``;
-  none pending, none dead-lettered); from the newest confirmation.
+* *delivered*: done, and every result queued for it is confirmed by its destination (``sent/``)
+  or given up by the operator (``device-ai requeue --discard``: ``discarded/``); none pending,
+  none dead-lettered; from the newest of those.
 * *refused* (no result; the reason stays in ``refused/K.json``) or *superseded* (a newer
   generation holds all its instances): from that decision.
 
@@ -24,9 +25,12 @@ the queue entries, the marker and its ``.announced``, and ``work/K``. A purge fo
 a later pass is finished; its entry is written at least once, and one written by a resumed
 purge says so (the process may have died after writing it and before ``purged.json``). ``series/<S>/.last-generation``
 stays: a series sent again after its purge gets the next generation number, so its results never
-reuse a purged generation's UIDs. Instances of a series that arrive after its generations were
-purged start a generation of their own (the node no longer holds the others): send the whole
-series again to have it analysed again.
+reuse a purged generation's UIDs. Purging a series' newest generation keeps the SHA-256 of its
+instances (``series/<S>/.purged``, no patient data): instances that arrive later with the bytes
+they had then make no generation (SRS-097); with one new or changed instance every instance
+received makes the next generation, and the worker refuses it when it lacks instances of the
+purged one (``purged_missing``: a part of a series is never analysed alone): send the whole
+series again.
 """
 
 from __future__ import annotations
@@ -41,11 +45,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device_ai.atomic_io import fsync_directory
-from device_ai.node.spool import OPEN, Ready, Spool, _create_once, _make_dir, _names, generation_name, ready_markers, utc_text
+from device_ai.node.outbound import queue_lock
+from device_ai.node.spool import (_GEN, _STAGING, OPEN, PURGED, Ready, Spool, _create_once, _make_dir, _names, _purged,
+                                  _write_durably, generation_name, instance_digest, ready_markers, utc_text)
 from device_ai.node.worker import generation_state, key_of
 
 LOG = logging.getLogger("device_ai.node.retention")
-QUEUE_STATES = ("pending", "sent", "dead")
+QUEUE_STATES = ("pending", "sent", "dead", "discarded")
 PURGING_PREFIX = ".purging-"
 
 
@@ -81,10 +87,12 @@ def outcome_of(root: Path, ready: Ready) -> GenerationOutcome | None:
         return GenerationOutcome("superseded", _mtime(work / "superseded.json"))
     if state != "done":
         return None
-    entries = queue_entries(root, key)
-    if entries["pending"] or entries["dead"] or not entries["sent"]:
+    with queue_lock(root):  # no entry is between two states while they are listed
+        entries = queue_entries(root, key)
+    if entries["pending"] or entries["dead"] or not (entries["sent"] or entries["discarded"]):
         return None  # being sent, given up (the operator's decision), or never queued (no destination yet)
-    return GenerationOutcome("delivered", max(_mtime(path) for path in [*entries["sent"], work / "done.json"]))
+    return GenerationOutcome("delivered", max(_mtime(path) for path in [*entries["sent"], *entries["discarded"],
+                                                                         work / "done.json"]))
 
 
 def expired(root: Path, retention_s: float, now: float | None = None) -> list[tuple[Ready, GenerationOutcome]]:
@@ -118,8 +126,10 @@ def _purge(spool: Spool, ready: Ready, outcome: GenerationOutcome, trail, retent
     intent = work / "purging.json"  # what is about to be deleted, counted before anything is
     resumed = intent.exists()
     if not resumed:
-        _create_once(intent, json.dumps({"instances": _count(ready.folder, ".dcm"), "results": _count(work / "result"),
-                                         "outcome": outcome.kind, "utc": utc_text(time.time())}).encode())
+        deleted, kept = _instance_counts(ready.folder)
+        _create_once(intent, json.dumps({"instances": deleted, "kept_by_later_generation": kept,
+                                         "results": _count(work / "result"), "outcome": outcome.kind,
+                                         "since": outcome.since, "utc": utc_text(time.time())}).encode())
     counts = json.loads(intent.read_bytes())
     if not _remove_generation(spool, ready):
         intent.unlink()  # nothing was deleted: the next pass starts afresh
@@ -130,32 +140,44 @@ def _purge(spool: Spool, ready: Ready, outcome: GenerationOutcome, trail, retent
         fsync_directory(work)
     if not (work / "purged.json").exists():
         if trail is not None:  # durable before purged.json: written at least once; a repeat says so
-            trail.series_purged(ready, outcome=counts["outcome"], outcome_utc=utc_text(outcome.since),
+            trail.series_purged(ready, outcome=counts["outcome"], outcome_utc=utc_text(counts["since"]),
                                 instances=counts["instances"], results=counts["results"],
-                                retention_hours=retention_s / 3600, resumed=resumed)
+                                kept=counts["kept_by_later_generation"], retention_hours=retention_s / 3600,
+                                resumed=resumed)
         _create_once(work / "purged.json", json.dumps({"generation": ready.generation, "utc": utc_text(time.time())}).encode())
-    for paths in queue_entries(root, key).values():
-        for path in paths:
-            path.unlink(missing_ok=True)
-        for folder in {path.parent for path in paths}:
-            fsync_directory(folder)
+    with queue_lock(root):
+        for paths in queue_entries(root, key).values():
+            for path in paths:
+                path.unlink(missing_ok=True)
+            for folder in {path.parent for path in paths}:
+                fsync_directory(folder)
     ready.marker.unlink(missing_ok=True)  # the marker before .announced: never an unannounced marker
     fsync_directory(ready.marker.parent)
     ready.marker.with_suffix(".announced").unlink(missing_ok=True)
     shutil.rmtree(work)
     fsync_directory(work.parent)
-    return Purged(ready, GenerationOutcome(counts["outcome"], outcome.since), counts["instances"])
+    return Purged(ready, GenerationOutcome(counts["outcome"], counts["since"]), counts["instances"])
 
 
 def _remove_generation(spool: Spool, ready: Ready) -> bool:
     """Remove the generation's folder (renamed first, so a half-removed folder is never taken
-    for a generation); False when its series is receiving and this is its newest generation."""
+    for a generation); False when it is its series' newest and the series is receiving again or
+    a hand-off is under way (the next generation is made from it). Removing the newest
+    generation records its instances' digests (``series/<S>/.purged``, see the module doc)."""
     series = ready.folder.parent
     purging = series / f"{PURGING_PREFIX}{generation_name(ready.generation)}"
     with spool._lock:
-        if (series / OPEN).is_dir() and Spool.last_generation(series) == ready.generation:
+        names = _names(series)
+        newest = max((int(m[1]) for n in names if (m := _GEN.match(n))), default=0)
+        busy = OPEN in names or any(_STAGING.match(n) for n in names)
+        if ready.generation >= newest and busy:
             return False
         if ready.folder.is_dir():
+            if ready.generation >= newest:  # what a later instance is compared with (SRS-097 after a purge)
+                digests = {**_purged(series)[1],  # merged: a partial later generation forgets none of them
+                           **{n: instance_digest(ready.folder / n) for n in _names(ready.folder) if n.endswith(".dcm")}}
+                _write_durably(series / PURGED, json.dumps({"generation": ready.generation,
+                                                            "instances": digests}, sort_keys=True).encode())
             os.rename(ready.folder, purging)
             fsync_directory(series)
     if purging.exists():  # no hand-off links from a .purging- folder: removed outside the lock
@@ -168,9 +190,23 @@ def _resumed(root: Path, ready: Ready) -> GenerationOutcome | None:
     """A purge begun on an earlier pass (its queue entries may be gone already): always finished."""
     intent = Path(root) / "work" / key_of(ready) / "purging.json"
     try:
-        return GenerationOutcome(json.loads(intent.read_bytes())["outcome"], 0.0)
+        content = json.loads(intent.read_bytes())
+        return GenerationOutcome(content["outcome"], float(content["since"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _instance_counts(folder: Path) -> tuple[int, int]:
+    """(instance files this purge deletes, those a later generation still holds by hard link)."""
+    deleted = kept = 0
+    for name in _names(folder):
+        if name.endswith(".dcm"):
+            try:
+                links = (folder / name).stat().st_nlink
+            except FileNotFoundError:
+                continue
+            deleted, kept = (deleted + 1, kept) if links <= 1 else (deleted, kept + 1)
+    return deleted, kept
 
 
 def _count(folder: Path, suffix: str = "") -> int:

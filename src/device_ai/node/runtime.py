@@ -34,6 +34,12 @@ def spool_root(ctx: Context) -> Path:
     return private_dir(private_dir(Path(ctx.settings.home)) / "node")
 
 
+def purge_interval_s(retention_hours: float) -> float:
+    """How often the assembly thread purges: every minute, more often for a retention under an
+    hour (1/60 of it, at least PURGE_EVERY_MIN_S)."""
+    return min(PURGE_EVERY_S, max(PURGE_EVERY_MIN_S, retention_hours * 60))
+
+
 class NodeRuntime:
     def __init__(self, ctx: Context, *, pipeline: bool) -> None:
         self.ctx = ctx
@@ -118,14 +124,8 @@ class NodeRuntime:
         poll = max(0.05, min(1.0, self.idle_s / 4))
         interrupted = False
         next_purge = 0.0  # the first pass purges what expired while the node was down
-        purge_every = min(PURGE_EVERY_S, max(PURGE_EVERY_MIN_S, self.ctx.settings.node_retention_hours * 60))
+        purge_every = purge_interval_s(self.ctx.settings.node_retention_hours)
         while not self._stop.wait(poll):
-            if self.run_pipeline and time.monotonic() >= next_purge:
-                next_purge = time.monotonic() + purge_every
-                try:
-                    self.purge_expired()
-                except Exception:  # kept for the next pass; receiving and analysing go on
-                    LOG.exception("purging the spool failed; retrying in %g s", purge_every)
             try:
                 if interrupted:  # a hand-off failed half-way (disk full, I/O error): finish it first
                     fresh = {ready.marker for ready in self.spool.complete_hand_offs()}
@@ -136,3 +136,10 @@ class NodeRuntime:
             except Exception:  # keep assembling; the next pass retries (the hand-off is idempotent)
                 interrupted = True
                 LOG.exception("series assembly failed; retrying")
+            # after the hand-offs (a generation being handed off is also protected by the purge itself)
+            if self.run_pipeline and time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + purge_every
+                try:
+                    self.purge_expired()
+                except Exception:  # kept for the next pass; receiving and analysing go on
+                    LOG.exception("purging the spool failed; retrying in %g s", purge_every)

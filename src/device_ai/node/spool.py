@@ -53,6 +53,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import filecmp
+import hashlib
 import json
 import os
 import re
@@ -70,6 +71,7 @@ from device_ai.errors import ConfigError
 OPEN = "open"
 TIMER = ".received"
 COUNTER = ".last-generation"  # the highest generation number ever given to the series
+PURGED = ".purged"  # digests of the instances of the series' newest generation when the retention deleted it
 INSTANCE_SUFFIX = ".dcm"
 MARKER_FORMAT = 1
 _GEN = re.compile(r"^gen-(\d{4,})$")
@@ -117,6 +119,7 @@ class Ready:
     ready_utc: str
     marker: Path
     recovered: bool = False  # written by recovery on start (the hand-off was interrupted)
+    purged_missing: int = 0  # instances of the series deleted by the retention that this generation lacks
 
     def files(self) -> list[Path]:
         return [self.folder / name for name in self.instances]
@@ -236,6 +239,10 @@ class Spool:
                 shutil.rmtree(open_dir)  # a timer without instances (cannot be acknowledged data)
                 fsync_directory(series)
                 return None
+            if self._unchanged_since_purge(series, open_dir):
+                shutil.rmtree(open_dir)  # re-sent with the bytes they had when purged: nothing new (SRS-097)
+                fsync_directory(series)
+                return None
             # markers and the counter count too: a worker may have purged old generations (folders,
             # markers): a number is never used twice for a series, so neither are result UIDs made from it
             number = max(self.last_generation(series) or 0, self._last_marked(series.name), _counter(series)) + 1
@@ -243,6 +250,18 @@ class Spool:
             os.rename(open_dir, staging)
             fsync_directory(series)
             return self._finish(series, number, now=now)
+
+    def _unchanged_since_purge(self, series: Path, open_dir: Path) -> bool:
+        """Every instance received since the series' newest generation was purged has the bytes
+        it had then (a sender retrying, a study sent again): no new generation is made. With one
+        new or changed instance, the generation holds every instance received, identical or not,
+        so a whole series sent again after a purge is analysed again (the worker refuses one made
+        from a part of it: ``purged_missing``)."""
+        purged_generation, purged = _purged(series)
+        if purged_generation is None or purged_generation < max(self.last_generation(series) or 0, _counter(series)):
+            return False
+        names = [n for n in _names(open_dir) if n.endswith(INSTANCE_SUFFIX)]
+        return all(purged.get(n) == instance_digest(open_dir / n) for n in names)
 
     def _finish(self, series: Path, number: int, *, now: float | None = None, recovered: bool = False) -> Ready | None:
         """Roll the staging folder of generation ``number`` forward (idempotent): link the
@@ -275,6 +294,8 @@ class Spool:
             "folder": str(final.relative_to(self.root)), "instances": list(instances),
             "supersedes": number - 1 if number > 1 else None, "last_received_utc": utc_text(last),
             "ready_utc": utc_text(ready_at), "recovered": recovered,
+            # instances of the purged generation this one was not made with (they are gone)
+            "purged_missing": _missing_after_purge(series, number, instances),
         }
         if not _create_once(marker, json.dumps(content, indent=1, sort_keys=True).encode()):
             return None  # already ready: never twice
@@ -351,7 +372,31 @@ def _ready(root: Path, marker: Path) -> Ready:
     return Ready(series=content["series"], study=content["study"], generation=content["generation"],
                  folder=root / content["folder"], instances=tuple(content["instances"]),
                  supersedes=content["supersedes"], last_received_utc=content["last_received_utc"],
-                 ready_utc=content["ready_utc"], marker=marker, recovered=content["recovered"])
+                 ready_utc=content["ready_utc"], marker=marker, recovered=content["recovered"],
+                 purged_missing=int(content.get("purged_missing", 0)))
+
+
+def instance_digest(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _purged(series: Path) -> tuple[int | None, dict[str, str]]:
+    """(generation, instance name -> SHA-256) of the series' newest generation when the retention
+    deleted it; (None, {}) when none was."""
+    try:
+        content = json.loads((series / PURGED).read_bytes())
+        return int(content["generation"]), dict(content["instances"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, {}
+
+
+def _missing_after_purge(series: Path, number: int, instances: tuple[str, ...]) -> int:
+    """How many instances of the purged generation ``number`` - 1 generation ``number`` lacks."""
+    purged_generation, purged = _purged(series)
+    if purged_generation is None or purged_generation != number - 1:
+        return 0
+    return len(set(purged) - set(instances))
 
 
 def _counter(series: Path) -> int:

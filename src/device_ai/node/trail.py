@@ -14,8 +14,8 @@ from __future__ import annotations
 import threading
 
 from device_ai.audit.entry import (APPLICATION_ACTIVITY, APPLICATION_START, APPLICATION_STOP, DICOM_ASSOCIATION,
-                                   INSTANCES_TRANSFERRED, RESULT_DEAD_LETTERED, RESULT_REQUEUED, SERIES_PURGED,
-                                   SERIES_READY, SERIES_REFUSED, AuditObject, Outcome)
+                                   INSTANCES_TRANSFERRED, RESULT_DEAD_LETTERED, RESULT_DISCARDED, RESULT_REQUEUED,
+                                   SERIES_PURGED, SERIES_READY, SERIES_REFUSED, AuditObject, Outcome)
 from device_ai.node.spool import InstanceKey, Ready
 
 HOT_FOLDER = "hot folder"  # the source of what device-ai watch takes or rejects
@@ -106,12 +106,13 @@ class NodeTrail:
                      details={"generation": str(ready.generation), "error": code, "reason": reason})
 
     def series_purged(self, ready: Ready, *, outcome: str, outcome_utc: str, instances: int, results: int,
-                      retention_hours: float, resumed: bool = False) -> None:
+                      retention_hours: float, kept: int = 0, resumed: bool = False) -> None:
         """A generation's received instances and results deleted after its retention (action D)."""
         objects = ((AuditObject(kind="study", id=ready.study),) if ready.study else ()) + (
             AuditObject(kind="series", id=ready.series),)
         details = {"generation": str(ready.generation), "outcome": outcome, "outcome_utc": outcome_utc,
-                   "instances_deleted": str(instances), "result_files_deleted": str(results),
+                   "instances_deleted": str(instances), "instances_kept_by_later_generation": str(kept),
+                   "result_files_deleted": str(results),
                    "retention_hours": f"{retention_hours:g}"}
         if resumed:
             details["resumed"] = "finished after an interruption (an entry for this purge may already exist)"
@@ -132,6 +133,12 @@ class NodeTrail:
                      details={"destination": destination, "generation": str(entry["generation"]),
                               "result": entry["role"], "failed_attempts": str(attempts),
                               "last_error": str(entry.get("last_error", ""))[:200]})
+
+    def result_discarded(self, entry: dict, destination: str, *, state: str) -> None:
+        """The operator gave up a result for a destination (``device-ai requeue --discard``; action D)."""
+        self._append(RESULT_DISCARDED, action="D", objects=_result_objects(entry),
+                     details={"destination": destination, "generation": str(entry["generation"]),
+                              "result": entry["role"], "from": state, "failed_attempts": str(entry.get("attempts", 0))})
 
     def result_dead_lettered(self, entry: dict, destination, *, reason: str) -> None:  # noqa: ANN001
         self._append(RESULT_DEAD_LETTERED, action="R", outcome=Outcome.SERIOUS_FAILURE, objects=_result_objects(entry),

@@ -53,7 +53,7 @@ from pathlib import Path
 
 from device_ai.app.context import Context
 from device_ai.dicom.lineage import Replaces
-from device_ai.errors import DeviceAIError, InputRefused
+from device_ai.errors import ContractViolation, DeviceAIError, InputRefused
 from device_ai.node.outbound import COMPREHENSIVE_3D_SR_STORAGE, SEG_STORAGE, Outbound, ResultFile
 from device_ai.node.spool import (Ready, _create_once, _make_dir, _names, _private, _write_durably, generation_name,
                                   ready_markers, utc_text)
@@ -139,9 +139,18 @@ class Worker:
         _make_dir(work)
         result = work / "result"
         if not result.is_dir():
-            if newest is not None and newest > ready.generation and not (work / "claim.json").exists():
+            # a newer generation holds every instance of this one: its result would be delivered after
+            # a newer one and misread as the latest (also after a failed, retried analysis)
+            if newest is not None and newest > ready.generation:
                 _create_once(work / "superseded.json", json.dumps(
                     {"generation": ready.generation, "by_generation": newest, "utc": utc_text(time.time())}).encode())
+                return True
+            if ready.purged_missing:
+                self.refuse(ready, ContractViolation.code,
+                            f"{ready.purged_missing} instance(s) of this series were deleted by the node's retention "
+                            f"(node_retention_hours) before these {len(ready.instances)} arrived; the series cannot be "
+                            "analysed from the new instances alone",
+                            "send the whole series again (every instance); identical instances change nothing")
                 return True
             starts = _starts(work)
             if starts >= self.max_starts:
