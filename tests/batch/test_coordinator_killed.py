@@ -172,3 +172,40 @@ def test_control_a_resume_that_does_not_look_for_the_entry_writes_it_twice(tmp_p
     anonymize_batch(Context(settings=Settings()), BatchAnonymizeRequest(input=inputs, out=out),
                     engine_factory=lambda *args: DaskEngine(workers=2))
     assert sorted(len(seqs) for seqs in unit_successes(job_entries()).values()) == [1, 1, 2]
+
+
+@pytest.mark.req("SRS-163")
+@pytest.mark.parametrize("resume", ["as built", "published folder not recognised (negative control)"])
+def test_a_unit_without_output_stopped_after_its_quarantine_rename_gets_no_false_failure_entry(
+        resume: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review helper-47: a unit whose files are all quarantined (no study folder), stopped after
+    its quarantine folder was renamed into place and before the ledger said published, was taken
+    for lost on the re-run: a DAI-500 'files are gone' entry superseding its success entry, then a
+    second success entry. The files were not gone."""
+    from device_ai.batch.engines import InProcessEngine
+
+    home = os.environ["DEVICE_AI_HOME"]
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    for index in range(2):
+        (inputs / f"junk{index}.bin").write_bytes(b"not DICOM " * 50)  # quarantined: the unit has no output
+
+    def stop_after(self: Ledger, unit: str, seq: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Ledger, "published", stop_after)
+    with pytest.raises(KeyboardInterrupt):
+        anonymize_batch(Context(settings=Settings()), BatchAnonymizeRequest(input=inputs, out=out),
+                        engine_factory=lambda *args: InProcessEngine())
+    monkeypatch.undo()
+    monkeypatch.setenv("DEVICE_AI_HOME", home)
+    if resume.startswith("published folder not recognised"):
+        monkeypatch.setattr(anonymize_job, "_label", lambda unit: "elsewhere")
+    anonymize_batch(Context(settings=Settings()), BatchAnonymizeRequest(input=inputs, out=out),
+                    engine_factory=lambda *args: InProcessEngine())
+    failures = [e for e in job_entries() if e["details"].get("supersedes")]
+    if resume == "as built":
+        assert failures == [] and all(r["state"] == "published" for r in ledger_rows(out).values())
+        assert all(len(seqs) == 1 for seqs in unit_successes(job_entries()).values())
+    else:
+        assert failures and failures[0]["details"]["error"] == "DAI-500"

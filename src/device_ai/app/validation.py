@@ -21,22 +21,31 @@ def validate(ctx: Context, *, patients: int, seed: int, out: Path | None = None,
     from device_ai.training.evaluate import MIN_PATIENTS, run_validation
 
     with ctx.open_audit_log() as log, audited(log, VALIDATION_RUN) as action:
-        action.details = {"patients": str(patients), "base_seed": str(seed)}
-        preconditions.check_patients(patients, MIN_PATIENTS)
-        preconditions.check_seed(seed)
-        if out is not None:
-            preconditions.check_output_file(Path(out))
-        engine = load_engine(ctx, log, model)
-        action.objects = (model_object(engine),)
+        engine = start_validation(ctx, log, action, patients=patients, seed=seed, out=out, model=model,
+                                  min_patients=MIN_PATIENTS)
         report = run_validation(engine, patients=patients, base_seed=seed, progress=ctx.progress("validation cases"))
         passed = report["summary"]["acceptance"]["passed"]
         action.succeeded({"acceptance": "passed" if passed else "failed", "report": "written" if out else "none"})
         if out is not None:
-            _publish_report(Path(out), report)
+            publish_report(Path(out), report)
     return report
 
 
-def _publish_report(out: Path, report: dict[str, Any]) -> None:
+def start_validation(ctx: Context, log, action, *, patients: int, seed: int, out: Path | None,  # noqa: ANN001, ANN201
+                     model: Path | None, min_patients: int):
+    """What every validation run does first, in one process or on a cluster (batch): the
+    arguments and the output checked, the model verified and named in the action; the engine."""
+    action.details = {"patients": str(patients), "base_seed": str(seed)}
+    preconditions.check_patients(patients, min_patients)
+    preconditions.check_seed(seed)
+    if out is not None:
+        preconditions.check_output_file(Path(out))
+    engine = load_engine(ctx, log, model)
+    action.objects = (model_object(engine),)
+    return engine
+
+
+def publish_report(out: Path, report: dict[str, Any]) -> None:
     """Write the report; if the write fails after its rename (the folder sync), the report of a
     failed action is removed again, so it is not visible."""
     from device_ai.training.evaluate import report_text, write_report

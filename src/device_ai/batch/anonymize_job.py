@@ -429,7 +429,11 @@ class _Coordinator:
         """Units a killed coordinator left between 'recording' and 'published'."""
         for record in self.ledger.units_where("state = ?", (RECORDING,)):
             final = self.out / record.unit
-            if record.output_digest and final.is_dir() and folder_digest(final) == record.output_digest:
+            staged_quarantine = publication.staging_root(self.quarantine) / record.attempt
+            published = (final.is_dir() and folder_digest(final) == record.output_digest) if record.output_digest else (
+                # a unit without output (all quarantined): its quarantine folder was renamed into place
+                not staged_quarantine.exists() and (Path(self.quarantine) / _label(record.unit)).is_dir())
+            if published:
                 seq = self._entry_of(record.attempt)
                 self.ledger.published(record.unit, seq if seq is not None else -1)
                 publication.discard(self.out, self.quarantine, record.attempt)

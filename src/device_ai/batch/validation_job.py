@@ -11,7 +11,6 @@ finished. The report file is written after the Validation Run entry, as by ``app
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -19,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from device_ai.app import preconditions
 from device_ai.app.audited import audited
 from device_ai.app.context import Context
-from device_ai.app.model import load_engine, model_object, model_path, trusted_keys
+from device_ai.app.model import model_path
+from device_ai.app.validation import publish_report, start_validation
 from device_ai.audit.entry import VALIDATION_RUN
 from device_ai.batch.engines import Lost, engine_for
 from device_ai.errors import DeviceAIError, InputRefused, InternalError, ModelIntegrityError
@@ -93,13 +92,8 @@ def validate_batch(ctx: Context, *, patients: int, seed: int, out: Path | None =
     from device_ai.training.phantoms import split_seeds
 
     with ctx.open_audit_log() as log, audited(log, VALIDATION_RUN) as action:
-        action.details = {"patients": str(patients), "base_seed": str(seed)}
-        preconditions.check_patients(patients, MIN_PATIENTS)
-        preconditions.check_seed(seed)
-        if out is not None:
-            preconditions.check_output_file(Path(out))
-        engine = load_engine(ctx, log, model)
-        action.objects = (model_object(engine),)
+        engine = start_validation(ctx, log, action, patients=patients, seed=seed, out=out, model=model,
+                                  min_patients=MIN_PATIENTS)
         package = str(Path(model_path(ctx, model)).resolve())
         tasks = [CaseTask(number, case_seed, package, engine.package.manifest_sha256,
                           tuple(ctx.settings.trusted_model_keys))
@@ -110,7 +104,7 @@ def validate_batch(ctx: Context, *, patients: int, seed: int, out: Path | None =
         passed = report["summary"]["acceptance"]["passed"]
         action.succeeded({"acceptance": "passed" if passed else "failed", "report": "written" if out else "none"})
         if out is not None:
-            _publish_report(Path(out), report)
+            publish_report(Path(out), report)
     return report
 
 
@@ -153,16 +147,3 @@ def _case_error(outcome: CaseResult) -> DeviceAIError:
     error = (InputRefused if outcome.error_input else DeviceAIError)(outcome.error_message)
     error.code, error.exit_code = outcome.error_code, outcome.error_exit  # the worker's, recorded as such
     return error
-
-
-def _publish_report(out: Path, report: dict[str, Any]) -> None:
-    """As ``app.validate``: a report whose write fails after its rename is removed again."""
-    from device_ai.training.evaluate import report_text, write_report
-
-    try:
-        write_report(out, report)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            if out.read_text(encoding="utf-8") == report_text(report):
-                out.unlink()
-        raise
