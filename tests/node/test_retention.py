@@ -299,3 +299,43 @@ def test_dead_letters_of_a_removed_destination_are_named_then_given_up_and_the_s
     assert not any("device-ai requeue" in line for line in render(node_status(context())))
     [purged] = retaining_node.runtime.purge_expired(now=time.time() + 2 * HOUR)
     assert purged.outcome.kind == "delivered" and _leftovers(ready) == []
+
+
+@pytest.mark.req("SRS-150")
+def test_a_refused_part_purged_in_between_does_not_stop_the_whole_corrected_series(retaining_node, tiny_model) -> None:  # noqa: ANN001
+    # Review helper-46: generation 1 (A, B, C) analysed and purged; C' alone refused (a part) and
+    # purged too; then A, B, C' sent: it must be analysed (was: taken for 'unchanged', nothing made).
+    slices = series_slices(series="part-then-whole", count=3, rows=ROWS)
+    [first] = _ready(retaining_node, slices)
+    worker, outbound = _pipeline(retaining_node)
+    assert worker.process(first) and outbound.send_due() == 4
+    assert len(retaining_node.runtime.purge_expired(now=time.time() + 2 * HOUR)) == 1
+    corrected = pixel_variant(slices[2])
+    [part] = _ready(retaining_node, [corrected])
+    assert worker.process(part) and _state(part) == "refused"
+    assert [p.outcome.kind for p in retaining_node.runtime.purge_expired(now=time.time() + 4 * HOUR)] == ["refused"]
+    analyses = len(events("Analysis Run"))
+    [whole] = _ready(retaining_node, [*slices[:2], corrected])
+    assert (whole.generation, whole.purged_missing) == (3, 0)
+    assert worker.process(whole) and _state(whole) == "done" and len(events("Analysis Run")) == analyses + 1
+    # and the original bytes of generation 1, sent again now, are a change against generation 3 (no shortcut)
+    [reverted] = _ready(retaining_node, [slices[2]])
+    assert reverted.generation == 4 and reverted.purged_missing == 0
+
+
+@pytest.mark.req("SRS-152")
+@pytest.mark.parametrize("name", ["../pending/share", "..", "bakcup", "share (control)"])
+def test_discard_refuses_a_name_that_is_not_a_destination_of_the_queue(retaining_node, tiny_model, backup, name,
+                                                                       capsys) -> None:  # noqa: ANN001
+    from device_ai.cli import main
+
+    [ready] = _ready(retaining_node, series_slices(series=f"discard-{len(name)}", count=2, rows=ROWS))
+    worker, _ = _pipeline(retaining_node)
+    assert worker.process(ready)  # 2 results pending for share and 2 for backup, none sent
+    pending = sorted((spool() / "outbound" / "pending").rglob("*.json"))
+    code = main(["requeue", "--discard", "--destination", name.split(" ")[0]])
+    if name.endswith("(control)"):
+        assert code == 0 and "0 result(s) given up for share" in capsys.readouterr().out  # no dead letters
+    else:
+        assert code == 2 and "DAI-100" in capsys.readouterr().err  # a typed refusal, nothing moved
+    assert sorted((spool() / "outbound" / "pending").rglob("*.json")) == pending and events("Result Discarded") == []

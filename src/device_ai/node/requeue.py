@@ -17,6 +17,7 @@ for good (Result Discarded, DAI014, action D), so that the retention can delete 
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,9 @@ from device_ai.errors import ConfigError
 from device_ai.node.hot_folder import WATCH_DESTINATION
 from device_ai.node.outbound import _dump, queue_lock
 from device_ai.node.spool import _create_once, _names, _private, utc_text
+
+
+DESTINATION_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,31}")  # as config.Destination.name, never '.' or '..'
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,10 @@ def discard_dead(ctx: Context, destination: str) -> list[Requeued]:
     retention may then delete the generation."""
     base = Path(ctx.settings.home) / "node" / "outbound"
     known = _known(ctx)
+    queued = {d for state in ("dead", "pending") for d in _names(base / state) if (base / state / d).is_dir()}
+    if not DESTINATION_NAME.fullmatch(destination) or destination not in known | queued:
+        raise ConfigError(f"no destination named {destination!r} is configured or has results in the queue",
+                          hint=f"use one of: {', '.join(sorted(known | queued))}")
     states = ["dead"] if destination in known else ["dead", "pending"]
     done: list[Requeued] = []
     with ctx.open_audit_log() as log:
@@ -109,7 +117,7 @@ def _known(ctx: Context) -> set[str]:
 
 
 def _check_named(destination: str, known: set[str]) -> None:
-    if destination not in known:
+    if not DESTINATION_NAME.fullmatch(destination) or destination not in known:
         raise ConfigError(f"no destination named {destination!r} is configured",
                           hint=f"use one of: {', '.join(sorted(known))} (node_destinations; "
                                f"{WATCH_DESTINATION} is device-ai watch's OUT folder), or give up a removed "

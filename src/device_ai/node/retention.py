@@ -25,12 +25,14 @@ the queue entries, the marker and its ``.announced``, and ``work/K``. A purge fo
 a later pass is finished; its entry is written at least once, and one written by a resumed
 purge says so (the process may have died after writing it and before ``purged.json``). ``series/<S>/.last-generation``
 stays: a series sent again after its purge gets the next generation number, so its results never
-reuse a purged generation's UIDs. Purging a series' newest generation keeps the SHA-256 of its
-instances (``series/<S>/.purged``, no patient data): instances that arrive later with the bytes
-they had then make no generation (SRS-097); with one new or changed instance every instance
-received makes the next generation, and the worker refuses it when it lacks instances of the
-purged one (``purged_missing``: a part of a series is never analysed alone): send the whole
-series again.
+reuse a purged generation's UIDs. Purging a generation that was analysed keeps the SHA-256 of
+its instances (``series/<S>/.purged``, merged with those of earlier analysed ones; no patient
+data): the series as last analysed. Once no generation of the series is left, instances that
+arrive with the bytes they had then make no generation (SRS-097); with one new or changed
+instance every instance received makes the next generation, and the worker refuses any
+generation that lacks an instance of that record (``purged_missing``: a part of a series is
+never analysed alone): send the whole series again. A refused or superseded generation is
+never recorded (it may hold a part of the series only).
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ def _purge(spool: Spool, ready: Ready, outcome: GenerationOutcome, trail, retent
                                          "results": _count(work / "result"), "outcome": outcome.kind,
                                          "since": outcome.since, "utc": utc_text(time.time())}).encode())
     counts = json.loads(intent.read_bytes())
-    if not _remove_generation(spool, ready):
+    if not _remove_generation(spool, ready, analysed=counts["outcome"] == "delivered"):
         intent.unlink()  # nothing was deleted: the next pass starts afresh
         fsync_directory(work)
         return None
@@ -159,11 +161,12 @@ def _purge(spool: Spool, ready: Ready, outcome: GenerationOutcome, trail, retent
     return Purged(ready, GenerationOutcome(counts["outcome"], counts["since"]), counts["instances"])
 
 
-def _remove_generation(spool: Spool, ready: Ready) -> bool:
+def _remove_generation(spool: Spool, ready: Ready, *, analysed: bool) -> bool:
     """Remove the generation's folder (renamed first, so a half-removed folder is never taken
     for a generation); False when it is its series' newest and the series is receiving again or
-    a hand-off is under way (the next generation is made from it). Removing the newest
-    generation records its instances' digests (``series/<S>/.purged``, see the module doc)."""
+    a hand-off is under way (the next generation is made from it). Removing a generation that
+    was analysed records its instances' digests (``series/<S>/.purged``, see the module doc); a
+    refused or superseded one is never the baseline (it may be a part of the series)."""
     series = ready.folder.parent
     purging = series / f"{PURGING_PREFIX}{generation_name(ready.generation)}"
     with spool._lock:
@@ -173,9 +176,10 @@ def _remove_generation(spool: Spool, ready: Ready) -> bool:
         if ready.generation >= newest and busy:
             return False
         if ready.folder.is_dir():
-            if ready.generation >= newest:  # what a later instance is compared with (SRS-097 after a purge)
-                digests = {**_purged(series)[1],  # merged: a partial later generation forgets none of them
-                           **{n: instance_digest(ready.folder / n) for n in _names(ready.folder) if n.endswith(".dcm")}}
+            recorded, known = _purged(series)
+            if analysed and ready.generation > (recorded or 0):  # the series as last analysed (module doc)
+                digests = {**known, **{n: instance_digest(ready.folder / n) for n in _names(ready.folder)
+                                       if n.endswith(".dcm")}}
                 _write_durably(series / PURGED, json.dumps({"generation": ready.generation,
                                                             "instances": digests}, sort_keys=True).encode())
             os.rename(ready.folder, purging)

@@ -258,8 +258,8 @@ class Spool:
         so a whole series sent again after a purge is analysed again (the worker refuses one made
         from a part of it: ``purged_missing``)."""
         purged_generation, purged = _purged(series)
-        if purged_generation is None or purged_generation < max(self.last_generation(series) or 0, _counter(series)):
-            return False
+        if purged_generation is None or self.last_generation(series) is not None:
+            return False  # no record, or a generation is still on disk (the commit compared with it)
         names = [n for n in _names(open_dir) if n.endswith(INSTANCE_SUFFIX)]
         return all(purged.get(n) == instance_digest(open_dir / n) for n in names)
 
@@ -295,7 +295,7 @@ class Spool:
             "supersedes": number - 1 if number > 1 else None, "last_received_utc": utc_text(last),
             "ready_utc": utc_text(ready_at), "recovered": recovered,
             # instances of the purged generation this one was not made with (they are gone)
-            "purged_missing": _missing_after_purge(series, number, instances),
+            "purged_missing": _missing_after_purge(series, instances),
         }
         if not _create_once(marker, json.dumps(content, indent=1, sort_keys=True).encode()):
             return None  # already ready: never twice
@@ -391,12 +391,11 @@ def _purged(series: Path) -> tuple[int | None, dict[str, str]]:
         return None, {}
 
 
-def _missing_after_purge(series: Path, number: int, instances: tuple[str, ...]) -> int:
-    """How many instances of the purged generation ``number`` - 1 generation ``number`` lacks."""
-    purged_generation, purged = _purged(series)
-    if purged_generation is None or purged_generation != number - 1:
-        return 0
-    return len(set(purged) - set(instances))
+def _missing_after_purge(series: Path, instances: tuple[str, ...]) -> int:
+    """How many instances of the series as last analysed (the retention's record) a generation
+    holding ``instances`` lacks. Generations only grow (each holds its predecessor's instances), so only a
+    purge can make one lack an instance that an analysed generation held."""
+    return len(set(_purged(series)[1]) - set(instances))
 
 
 def _counter(series: Path) -> int:
