@@ -132,6 +132,25 @@ def test_the_node_s_own_and_a_destination_s_ae_title_are_checked_like_the_allow_
     assert load_settings().node_destinations[0].ae_title == "ORTHANC"
 
 
+@pytest.mark.req("SRS-152")
+@pytest.mark.parametrize("name", [".", "..", ".x", "a/b", "share.1 (control)", "backup-2 (control)"])
+def test_a_destination_name_is_a_plain_folder_name_never_dot_or_hidden(monkeypatch: pytest.MonkeyPatch,
+                                                                       name: str) -> None:
+    """The name is the destination's folder in the outbound queue (outbound/<state>/<name>/):
+    '.', '..' or a hidden name would step outside its folder or be one requeue cannot name
+    (re-review helper-48)."""
+    import json
+
+    plain = name.split(" ")[0]
+    monkeypatch.setenv("DEVICE_AI_NODE_DESTINATIONS", json.dumps([{"name": plain, "kind": "folder", "path": "/tmp"}]))
+    if name.endswith("(control)"):
+        assert load_settings().node_destinations[0].name == plain
+    else:
+        with pytest.raises(ConfigError, match="node_destinations") as refused:
+            load_settings()
+        assert refused.value.code == "DAI-100"
+
+
 @pytest.mark.req("SRS-131")
 def test_a_yaml_syntax_error_names_the_place_not_the_line(tmp_path: Path) -> None:
     """YAML's own message quotes the broken line, which may hold a destination URL's password

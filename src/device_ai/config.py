@@ -52,7 +52,8 @@ class Destination(BaseModel):
     ``allow_plaintext_credentials: true`` (a trusted, isolated network; tests on 127.0.0.1)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+    # a folder name in the outbound queue (outbound/<state>/<name>/): no leading dot, so never '.', '..' or hidden
+    name: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
     kind: Literal["dimse", "stow", "folder"]
     ae_title: str | None = None
     host: str | None = None
