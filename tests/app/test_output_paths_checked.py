@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from device_ai.cli import main
-from tests.app.test_review_hardening import _deep_file
 from tests.dicom.synthetic import phantom_hu, write_series
 
 
@@ -131,6 +130,28 @@ def test_control_an_existing_output_place_with_earlier_results_passes(tmp_path: 
 # --- hot folder: a file whose own path is longer than the system allows (SRS-139) ---------------
 
 
+def _file_over_path_max_in_a_listable_folder(top: Path, data: bytes) -> Path:
+    """A file whose path is over PATH_MAX in a folder whose own path is under it, whatever the
+    length of ``top`` (folders of 200-byte names until the path is 3,846..4,046 bytes, then a
+    250-byte file name)."""
+    name = "d" * 200
+    fd, depth, levels = os.open(top, os.O_RDONLY | os.O_DIRECTORY), len(os.fsencode(top)), 0
+    try:
+        while depth + 201 <= 4046:
+            os.mkdir(name, dir_fd=fd)
+            inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd, depth, levels = inner, depth + 201, levels + 1
+        leaf = "j" * 246 + ".bin"
+        assert depth < 4095 < depth + 1 + len(leaf)
+        out = os.open(leaf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=fd)
+        os.write(out, data)
+        os.close(out)
+    finally:
+        os.close(fd)
+    return top.joinpath(*[name] * levels, leaf)
+
+
 @pytest.mark.req("SRS-139")
 def test_a_hot_folder_file_whose_path_is_over_path_max_is_refused_and_moved_aside(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -140,7 +161,7 @@ def test_a_hot_folder_file_whose_path_is_over_path_max_is_refused_and_moved_asid
     node_env(monkeypatch)
     inbox = tmp_path / "in"
     inbox.mkdir()
-    junk = _deep_file(inbox, 4200, b"not an image\n")
+    junk = _file_over_path_max_in_a_listable_folder(inbox, b"not an image\n")
     with pytest.raises(OSError) as caught:  # the control: by its path, the system refuses to look at it
         os.lstat(junk)
     assert caught.value.errno == errno.ENAMETOOLONG
