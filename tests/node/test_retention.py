@@ -215,6 +215,10 @@ def test_a_dead_letter_is_kept_until_requeued_then_delivered_and_purged(retainin
     requeued = events("Result Re-Queued")
     assert len(requeued) == 2 and all(e["action"] == "U" and e["details"]["destination"] == "backup"
                                       for e in requeued)
+    for entry in requeued:  # named by keyed pseudonyms: the study, the series and the result instance
+        kinds = {(o["kind"], o.get("role")) for o in entry["objects"]}
+        assert {k for k, _ in kinds} == {"study", "series", "instance"} and ("instance", "result") in kinds
+        assert ready.series in {o["id"] for o in entry["objects"]}
     entry = json.loads(next((spool() / "outbound" / "pending" / "backup").glob("*.json")).read_text())
     assert entry["attempts"] == 0 and entry["requeued"][0]["attempts"] == 1 and entry["errors"]  # history kept
     assert outbound.send_due() == 2 and len(list(backup.rglob("*.dcm"))) == 2
@@ -339,3 +343,24 @@ def test_discard_refuses_a_name_that_is_not_a_destination_of_the_queue(retaining
     else:
         assert code == 2 and "DAI-100" in capsys.readouterr().err  # a typed refusal, nothing moved
     assert sorted((spool() / "outbound" / "pending").rglob("*.json")) == pending and events("Result Discarded") == []
+
+
+@pytest.mark.req("SRS-152")
+def test_discard_gives_up_a_removed_destinations_pending_results_but_never_a_configured_ones(
+        retaining_node, tiny_model, share, monkeypatch, capsys) -> None:  # noqa: ANN001
+    from device_ai.cli import main
+
+    [ready] = _ready(retaining_node, series_slices(series="discard-pending", count=2, rows=ROWS))
+    worker, _ = _pipeline(retaining_node)
+    assert worker.process(ready)  # two results pending for share and two for backup, none sent
+    pending = spool() / "outbound" / "pending"
+    assert main(["requeue", "--discard", "--destination", "share"]) == 0  # control: configured, pending kept
+    assert len(list((pending / "share").glob("*.json"))) == 2 and events("Result Discarded") == []
+    node_env(monkeypatch, node_destinations=json.dumps([{"name": "share", "kind": "folder", "path": str(share)}]))
+    assert main(["requeue", "--discard", "--destination", "backup"]) == 0  # backup removed from the configuration
+    assert "2 result(s) given up for backup" in capsys.readouterr().out
+    assert list((pending / "backup").glob("*.json")) == [] and len(list((pending / "share").glob("*.json"))) == 2
+    gone = events("Result Discarded")
+    assert len(gone) == 2 and {e["details"]["from"] for e in gone} == {"pending"}
+    assert len(list((spool() / "outbound" / "discarded" / "backup").glob("*.json"))) == 2
+
