@@ -57,23 +57,9 @@ def requeue_dead(ctx: Context, destination: str | None = None) -> tuple[list[Req
 
         trail = NodeTrail(log)
         for dest in [d for d in found if d in known]:
-            dead, pending = base / "dead" / dest, base / "pending" / dest
-            for name in [n for n in _names(dead) if n.endswith(".json")]:
-                with queue_lock(base.parent):  # the sender's moves and another requeue wait
-                    try:
-                        entry = json.loads((dead / name).read_text(encoding="utf-8"))
-                    except FileNotFoundError:
-                        continue  # moved by a requeue running at the same time
-                    attempts = int(entry.get("attempts", 0))
-                    again = {k: v for k, v in entry.items() if k != "dead_utc"}
-                    again.update(attempts=0, next_attempt=0.0, requeued=[*entry.get("requeued", []), {
-                        "utc": utc_text(time.time()), "dead_utc": entry.get("dead_utc", ""), "attempts": attempts}])
-                    trail.result_requeued(entry, dest, attempts=attempts)  # the trail first: never a move unsaid
-                    _private(pending)
-                    _create_once(pending / name, _dump(again))
-                    (dead / name).unlink()
-                    fsync_directory(dead)
-                done.append(Requeued(dest, name[:-len(".json")], attempts))
+            done += _move_entries(base, base / "dead" / dest, base / "pending" / dest, dest, _requeued,
+                                  lambda entry, dest=dest: trail.result_requeued(
+                                      entry, dest, attempts=int(entry.get("attempts", 0))))
     return done, left
 
 
@@ -95,21 +81,39 @@ def discard_dead(ctx: Context, destination: str) -> list[Requeued]:
 
         trail = NodeTrail(log)
         for state in states:
-            folder, discarded = base / state / destination, base / "discarded" / destination
-            for name in [n for n in _names(folder) if n.endswith(".json")]:
-                with queue_lock(base.parent):
-                    try:
-                        entry = json.loads((folder / name).read_text(encoding="utf-8"))
-                    except FileNotFoundError:
-                        continue
-                    trail.result_discarded(entry, destination, state=state)
-                    _private(discarded)
-                    _create_once(discarded / name, _dump({**entry, "discarded_utc": utc_text(time.time()),
-                                                          "discarded_from": state}))
-                    (folder / name).unlink()
-                    fsync_directory(folder)
-                done.append(Requeued(destination, name[:-len(".json")], int(entry.get("attempts", 0))))
+            done += _move_entries(base, base / state / destination, base / "discarded" / destination, destination,
+                                  lambda entry, state=state: {**entry, "discarded_utc": utc_text(time.time()),
+                                                              "discarded_from": state},
+                                  lambda entry, state=state: trail.result_discarded(entry, destination, state=state))
     return done
+
+
+def _requeued(entry: dict) -> dict:
+    """A dead letter as a pending entry again: attempts from zero, its errors kept, the re-queue noted."""
+    return {**{k: v for k, v in entry.items() if k != "dead_utc"}, "attempts": 0, "next_attempt": 0.0,
+            "requeued": [*entry.get("requeued", []), {"utc": utc_text(time.time()), "dead_utc": entry.get("dead_utc", ""),
+                                                      "attempts": int(entry.get("attempts", 0))}]}
+
+
+def _move_entries(base: Path, source: Path, target: Path, destination: str, rewrite, audit) -> list[Requeued]:  # noqa: ANN001
+    """Move every entry of ``source`` to ``target`` (as ``rewrite(entry)``), each under the queue's
+    lock, its audit entry (``audit(entry)``) written first: the trail never misses a move, a
+    kill after it leaves the entry where it was, and an entry another requeue moved meanwhile
+    is skipped."""
+    moved: list[Requeued] = []
+    for name in [n for n in _names(source) if n.endswith(".json")]:
+        with queue_lock(base.parent):  # the sender's moves and another requeue wait
+            try:
+                entry = json.loads((source / name).read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                continue  # moved by a requeue running at the same time
+            audit(entry)
+            _private(target)
+            _create_once(target / name, _dump(rewrite(entry)))
+            (source / name).unlink()
+            fsync_directory(source)
+        moved.append(Requeued(destination, name[:-len(".json")], int(entry.get("attempts", 0))))
+    return moved
 
 
 def _known(ctx: Context) -> set[str]:
