@@ -115,6 +115,13 @@ def wait_for(predicate, timeout: float = TIMEOUT, step: float = 0.05):  # noqa: 
     raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
 
 
+def handed_off(node, slices) -> list:  # noqa: ANN001 - NodeServer; returns the generations made ready
+    """Store ``slices`` on an in-process node, then hand their series off as if it went idle."""
+    assert store_all(node.port, slices) == [0] * len(slices)
+    [(_, last, _)] = node.spool.open_series()
+    return node.assemble_once(now=last + node.idle_s)
+
+
 def dataset_bytes(path: Path) -> bytes:
     """The data set of a Part 10 file without its preamble and file meta (what went over the wire)."""
     import pydicom

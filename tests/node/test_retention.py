@@ -11,12 +11,12 @@ import time
 import pydicom
 import pytest
 
-from device_ai.node import retention
 from device_ai.node.outbound import Outbound
 from device_ai.node.server import NodeServer
 from device_ai.errors import InputRefused
 from device_ai.node.worker import Worker, generation_state, key_of
-from tests.node.conftest import context, events, node_env, pixel_variant, series_slices, spool, store_all
+from tests.node.conftest import (context, events, handed_off, node_env, pixel_variant, series_slices, spool,
+                                 store_all)
 from tests.node.pipeline_peers import tiny_model  # noqa: F401
 
 ROWS = 256
@@ -50,12 +50,6 @@ def retaining_node(monkeypatch: pytest.MonkeyPatch, share, backup):  # noqa: ANN
     server.stop()
 
 
-def _ready(node, slices) -> list:  # noqa: ANN001
-    assert store_all(node.port, slices) == [0] * len(slices)
-    [(_, last, _)] = node.spool.open_series()
-    return node.assemble_once(now=last + node.idle_s)
-
-
 def _pipeline(node) -> tuple[Worker, Outbound]:  # noqa: ANN001
     outbound = Outbound(spool(), context().settings, node.trail)
     return Worker(context(), spool(), outbound, node.trail), outbound
@@ -80,7 +74,7 @@ def _purges() -> list[dict]:
 def test_a_delivered_generation_is_purged_only_after_its_retention_once_and_its_numbers_are_never_reused(
         retaining_node, tiny_model, share) -> None:  # noqa: ANN001
     slices = series_slices(series="keep-then-purge", count=2, rows=ROWS)
-    [first] = _ready(retaining_node, slices)
+    [first] = handed_off(retaining_node, slices)
     worker, outbound = _pipeline(retaining_node)
     assert worker.process(first) and outbound.send_due() == 4
     delivered = sorted(p.relative_to(share) for p in share.rglob("*.dcm"))
@@ -108,7 +102,7 @@ def test_a_delivered_generation_is_purged_only_after_its_retention_once_and_its_
     assert retaining_node.assemble_once(now=last + retaining_node.idle_s) == []
     assert retaining_node.spool.open_series() == [] and len(events("Series Ready")) == 1
     # the whole series sent again with one slice corrected: a new generation, new result UIDs
-    [again] = _ready(retaining_node, [slices[0], pixel_variant(slices[1])])
+    [again] = handed_off(retaining_node, [slices[0], pixel_variant(slices[1])])
     assert again.generation == 2 and again.purged_missing == 0
     assert worker.process(again) and outbound.send_due() == 4
     second = [p for p in share.rglob("*.dcm") if p.relative_to(share) not in delivered]
@@ -122,7 +116,7 @@ def test_a_delivered_generation_is_purged_only_after_its_retention_once_and_its_
 @pytest.mark.req("SRS-150")
 @pytest.mark.parametrize("state", ["sending", "dead-lettered", "never analysed"])
 def test_what_is_not_delivered_is_never_purged(retaining_node, tiny_model, backup, state) -> None:  # noqa: ANN001
-    [ready] = _ready(retaining_node, series_slices(series=f"kept-{state}", count=2, rows=ROWS))
+    [ready] = handed_off(retaining_node, series_slices(series=f"kept-{state}", count=2, rows=ROWS))
     worker, outbound = _pipeline(retaining_node)
     if state != "never analysed":
         assert worker.process(ready)
@@ -137,7 +131,7 @@ def test_what_is_not_delivered_is_never_purged(retaining_node, tiny_model, backu
 @pytest.mark.req("SRS-150")
 def test_a_refused_generation_is_purged_and_its_reason_kept(retaining_node, tiny_model,
                                                            monkeypatch) -> None:  # noqa: ANN001
-    [ready] = _ready(retaining_node, series_slices(series="refused-purge", count=2, rows=ROWS))
+    [ready] = handed_off(retaining_node, series_slices(series="refused-purge", count=2, rows=ROWS))
     worker, _ = _pipeline(retaining_node)
 
     def refused(self, ready, out) -> None:  # noqa: ANN001 - the input contract refuses the series
@@ -155,7 +149,7 @@ def test_a_refused_generation_is_purged_and_its_reason_kept(retaining_node, tiny
 def test_the_newest_generation_of_a_series_receiving_again_is_kept_for_the_next_one(retaining_node, tiny_model,
                                                                                     share) -> None:  # noqa: ANN001
     slices = series_slices(series="late-after-delivery", count=2, rows=ROWS)
-    [first] = _ready(retaining_node, slices)
+    [first] = handed_off(retaining_node, slices)
     worker, outbound = _pipeline(retaining_node)
     assert worker.process(first) and outbound.send_due() == 4
     assert store_all(retaining_node.port, [pixel_variant(slices[0])]) == [0]  # a late, corrected instance
@@ -170,7 +164,7 @@ def test_the_newest_generation_of_a_series_receiving_again_is_kept_for_the_next_
 @pytest.mark.parametrize("killed", ["before the audit entry", "after the audit entry"])
 def test_a_purge_killed_half_way_is_finished_once_and_nothing_is_analysed_again(retaining_node, tiny_model,
                                                                                monkeypatch, killed) -> None:  # noqa: ANN001
-    [ready] = _ready(retaining_node, series_slices(series=f"killed-{killed[:6]}", count=2, rows=ROWS))
+    [ready] = handed_off(retaining_node, series_slices(series=f"killed-{killed[:6]}", count=2, rows=ROWS))
     worker, outbound = _pipeline(retaining_node)
     assert worker.process(ready) and outbound.send_due() == 4
     trail = retaining_node.trail
@@ -200,7 +194,7 @@ def test_a_dead_letter_is_kept_until_requeued_then_delivered_and_purged(retainin
                                                                         capsys) -> None:  # noqa: ANN001
     from device_ai.cli import main
 
-    [ready] = _ready(retaining_node, series_slices(series="requeue-me", count=2, rows=ROWS))
+    [ready] = handed_off(retaining_node, series_slices(series="requeue-me", count=2, rows=ROWS))
     worker, outbound = _pipeline(retaining_node)
     assert worker.process(ready)
     backup.rmdir()  # the backup share unmounted: its two results are dead-lettered after one attempt
@@ -231,12 +225,12 @@ def test_a_dead_letter_is_kept_until_requeued_then_delivered_and_purged(retainin
 @pytest.mark.parametrize("sent", ["the corrected slice alone", "the whole series, corrected (control)"])
 def test_after_a_purge_a_part_of_the_series_is_refused_not_analysed_alone(retaining_node, tiny_model, sent) -> None:  # noqa: ANN001
     slices = series_slices(series=f"after-purge-{sent[:5]}", count=3, rows=ROWS)
-    [first] = _ready(retaining_node, slices)
+    [first] = handed_off(retaining_node, slices)
     worker, outbound = _pipeline(retaining_node)
     assert worker.process(first) and outbound.send_due() == 4
     assert len(retaining_node.runtime.purge_expired(now=time.time() + 2 * HOUR)) == 1
     corrected = pixel_variant(slices[2])
-    [late] = _ready(retaining_node, [corrected] if sent.startswith("the corrected") else [*slices[:2], corrected])
+    [late] = handed_off(retaining_node, [corrected] if sent.startswith("the corrected") else [*slices[:2], corrected])
     analyses = len(events("Analysis Run"))
     assert worker.process(late)
     if sent.startswith("the corrected"):
@@ -251,7 +245,7 @@ def test_after_a_purge_a_part_of_the_series_is_refused_not_analysed_alone(retain
 def test_one_destination_confirmed_and_another_still_sending_is_not_purged_and_a_superseded_one_is(
         retaining_node, tiny_model, share) -> None:  # noqa: ANN001
     slices = series_slices(series="half-sent", count=2, rows=ROWS)
-    [first] = _ready(retaining_node, slices)
+    [first] = handed_off(retaining_node, slices)
     worker, outbound = _pipeline(retaining_node)
     assert worker.process(first)
     assert outbound.send_due(only="share") == 2  # the backup not yet
@@ -259,8 +253,8 @@ def test_one_destination_confirmed_and_another_still_sending_is_not_purged_and_a
     assert first.folder.is_dir() and _purges() == []
     assert outbound.send_due(only="backup") == 2
     # a generation superseded before its analysis is purged too (its instances are in the next one)
-    [second] = _ready(retaining_node, [pixel_variant(slices[0])])
-    [third] = _ready(retaining_node, [pixel_variant(slices[1])])
+    [second] = handed_off(retaining_node, [pixel_variant(slices[0])])
+    [third] = handed_off(retaining_node, [pixel_variant(slices[1])])
     assert worker.run_once() and _state(second) == "superseded" and _state(third) == "done"
     assert outbound.send_due() == 4
     kinds = sorted(p.outcome.kind for p in retaining_node.runtime.purge_expired(now=time.time() + 2 * HOUR))
@@ -284,7 +278,7 @@ def test_dead_letters_of_a_removed_destination_are_named_then_given_up_and_the_s
     from device_ai.cli import main
     from device_ai.node.status import node_status, render
 
-    [ready] = _ready(retaining_node, series_slices(series="removed-destination", count=2, rows=ROWS))
+    [ready] = handed_off(retaining_node, series_slices(series="removed-destination", count=2, rows=ROWS))
     worker, outbound = _pipeline(retaining_node)
     assert worker.process(ready)
     backup.rmdir()
@@ -310,20 +304,20 @@ def test_a_refused_part_purged_in_between_does_not_stop_the_whole_corrected_seri
     # Review helper-46: generation 1 (A, B, C) analysed and purged; C' alone refused (a part) and
     # purged too; then A, B, C' sent: it must be analysed (was: taken for 'unchanged', nothing made).
     slices = series_slices(series="part-then-whole", count=3, rows=ROWS)
-    [first] = _ready(retaining_node, slices)
+    [first] = handed_off(retaining_node, slices)
     worker, outbound = _pipeline(retaining_node)
     assert worker.process(first) and outbound.send_due() == 4
     assert len(retaining_node.runtime.purge_expired(now=time.time() + 2 * HOUR)) == 1
     corrected = pixel_variant(slices[2])
-    [part] = _ready(retaining_node, [corrected])
+    [part] = handed_off(retaining_node, [corrected])
     assert worker.process(part) and _state(part) == "refused"
     assert [p.outcome.kind for p in retaining_node.runtime.purge_expired(now=time.time() + 4 * HOUR)] == ["refused"]
     analyses = len(events("Analysis Run"))
-    [whole] = _ready(retaining_node, [*slices[:2], corrected])
+    [whole] = handed_off(retaining_node, [*slices[:2], corrected])
     assert (whole.generation, whole.purged_missing) == (3, 0)
     assert worker.process(whole) and _state(whole) == "done" and len(events("Analysis Run")) == analyses + 1
     # and the original bytes of generation 1, sent again now, are a change against generation 3 (no shortcut)
-    [reverted] = _ready(retaining_node, [slices[2]])
+    [reverted] = handed_off(retaining_node, [slices[2]])
     assert reverted.generation == 4 and reverted.purged_missing == 0
 
 
@@ -333,7 +327,7 @@ def test_discard_refuses_a_name_that_is_not_a_destination_of_the_queue(retaining
                                                                        capsys) -> None:  # noqa: ANN001
     from device_ai.cli import main
 
-    [ready] = _ready(retaining_node, series_slices(series=f"discard-{len(name)}", count=2, rows=ROWS))
+    [ready] = handed_off(retaining_node, series_slices(series=f"discard-{len(name)}", count=2, rows=ROWS))
     worker, _ = _pipeline(retaining_node)
     assert worker.process(ready)  # 2 results pending for share and 2 for backup, none sent
     pending = sorted((spool() / "outbound" / "pending").rglob("*.json"))
@@ -350,7 +344,7 @@ def test_discard_gives_up_a_removed_destinations_pending_results_but_never_a_con
         retaining_node, tiny_model, share, monkeypatch, capsys) -> None:  # noqa: ANN001
     from device_ai.cli import main
 
-    [ready] = _ready(retaining_node, series_slices(series="discard-pending", count=2, rows=ROWS))
+    [ready] = handed_off(retaining_node, series_slices(series="discard-pending", count=2, rows=ROWS))
     worker, _ = _pipeline(retaining_node)
     assert worker.process(ready)  # two results pending for share and two for backup, none sent
     pending = spool() / "outbound" / "pending"

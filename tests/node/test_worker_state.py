@@ -17,7 +17,7 @@ from device_ai.node.outbound import Outbound
 from device_ai.node.server import NodeServer
 from device_ai.node.spool import ready_markers
 from device_ai.node.worker import Worker, key_of
-from tests.node.conftest import context, events, node_env, pixel_variant, series_slices, spool, store_all
+from tests.node.conftest import context, events, handed_off, node_env, pixel_variant, series_slices, spool
 from tests.node.pipeline_peers import tiny_model  # noqa: F401
 
 ROWS = 256
@@ -32,12 +32,6 @@ def ready_node(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
     server.port = server.start()[1]
     yield server
     server.stop()
-
-
-def _ready(node, slices) -> list:  # noqa: ANN001
-    assert store_all(node.port, slices) == [0] * len(slices)
-    [(_, last, _)] = node.spool.open_series()
-    return node.assemble_once(now=last + node.idle_s)
 
 
 def _worker(node) -> Worker:  # noqa: ANN001
@@ -57,7 +51,7 @@ def test_a_generation_analysed_again_gets_the_same_uids_and_a_late_one_new_ones(
 
         monkeypatch.setattr(worker_module, "uid_seed", lambda ready: uuid.uuid4().hex)
     slices = series_slices(series="state-uids", count=2, rows=ROWS)
-    [first] = _ready(ready_node, slices)
+    [first] = handed_off(ready_node, slices)
     worker = _worker(ready_node)
     assert worker.process(first)
     before = _seg_uid(first)
@@ -66,7 +60,7 @@ def test_a_generation_analysed_again_gets_the_same_uids_and_a_late_one_new_ones(
         entry.unlink()
     assert worker.process(first)
     again = _seg_uid(first)
-    [second] = _ready(ready_node, [pixel_variant(slices[0])])  # a late, corrected instance: generation 2
+    [second] = handed_off(ready_node, [pixel_variant(slices[0])])  # a late, corrected instance: generation 2
     assert second.generation == 2 and worker.process(second)
     if uids == "derived":
         assert again == before and _seg_uid(second) != before
@@ -77,7 +71,7 @@ def test_a_generation_analysed_again_gets_the_same_uids_and_a_late_one_new_ones(
 @pytest.mark.req("SRS-129")
 def test_a_crash_between_the_result_and_its_queue_entries_queues_each_result_once(ready_node, tiny_model,
                                                                                   monkeypatch) -> None:  # noqa: ANN001
-    [ready] = _ready(ready_node, series_slices(series="state-queue", count=2, rows=ROWS))
+    [ready] = handed_off(ready_node, series_slices(series="state-queue", count=2, rows=ROWS))
     real = Outbound.enqueue
 
     def crash(self, key, **kwargs) -> int:  # noqa: ANN001, ANN003 - killed after the first entry
@@ -99,7 +93,7 @@ def test_a_crash_between_the_result_and_its_queue_entries_queues_each_result_onc
 @pytest.mark.req("SRS-129", "SRS-130")
 def test_a_generation_whose_analysis_was_interrupted_too_often_is_refused(ready_node, tiny_model,
                                                                           monkeypatch) -> None:  # noqa: ANN001
-    [ready] = _ready(ready_node, series_slices(series="state-poison", count=2, rows=ROWS))
+    [ready] = handed_off(ready_node, series_slices(series="state-poison", count=2, rows=ROWS))
     worker = _worker(ready_node)
 
     def killed(self, ready, out) -> None:  # noqa: ANN001 - the process ends during the analysis
@@ -126,13 +120,13 @@ def test_a_late_generation_says_which_result_it_replaces_and_a_first_one_replace
     from device_ai.errors import InputRefused
 
     slices = series_slices(series="state-lineage", count=2, rows=ROWS)
-    [first] = _ready(ready_node, slices)
+    [first] = handed_off(ready_node, slices)
     worker = _worker(ready_node)
     assert worker.process(first)
     result = spool() / "work" / key_of(first) / "result"
     seg1, sr1 = pydicom.dcmread(result / "segmentation.dcm"), pydicom.dcmread(result / "measurements.dcm")
     assert "replaces" not in seg1.SeriesDescription and "PredecessorDocumentsSequence" not in sr1  # nothing before
-    [second] = _ready(ready_node, [pixel_variant(slices[0])])  # a late, corrected instance
+    [second] = handed_off(ready_node, [pixel_variant(slices[0])])  # a late, corrected instance
     real_analyze = Worker.analyze
 
     def refused(self, ready, out) -> None:  # noqa: ANN001 - generation 2 refused: no result to replace
@@ -141,7 +135,7 @@ def test_a_late_generation_says_which_result_it_replaces_and_a_first_one_replace
     monkeypatch.setattr(Worker, "analyze", refused)
     assert worker.process(second)
     monkeypatch.setattr(Worker, "analyze", real_analyze)
-    [third] = _ready(ready_node, [pixel_variant(slices[1])])
+    [third] = handed_off(ready_node, [pixel_variant(slices[1])])
     assert third.generation == 3 and worker.process(third)
     result = spool() / "work" / key_of(third) / "result"
     seg3, sr3 = pydicom.dcmread(result / "segmentation.dcm"), pydicom.dcmread(result / "measurements.dcm")
