@@ -22,6 +22,7 @@ class Context:
     settings: Settings
     progress: ProgressFactory = no_progress
     audit_folder: Path | None = None
+    status: Callable[[str], None] | None = None  # a long job's progress lines (batch.progress), for the operator
 
     def open_audit_log(self):  # noqa: ANN201 - AuditLog, imported lazily with the log's key store
         from device_ai.audit.log import AuditLog

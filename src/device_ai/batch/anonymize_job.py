@@ -62,6 +62,7 @@ from device_ai.batch import publish as publication
 from device_ai.batch.engines import Lost, engine_for
 from device_ai.batch.errors import JobLocked, JobMismatch, PublishedOutputAltered
 from device_ai.batch.ledger import FAILED, PENDING, PUBLISHED, RECORDING, Ledger
+from device_ai.batch.progress import JobProgress
 from device_ai.batch.report import merged_report
 from device_ai.batch.unit_work import UnitResult, UnitTask, deidentify_unit, folder_digest, secret_check
 from device_ai.batch.units import UNASSIGNED, Discovery, Unit, discover
@@ -319,11 +320,12 @@ class _Coordinator:
         to_run = [u for u in to_run if u not in over]
         self._write_walk_index(discovery)
         if to_run:
-            self._run_units(to_run, engine_factory)
+            self._run_units(to_run, engine_factory, refused=[u.id for u in over])
         self._clear_staging()
         self._tally(discovery)
 
-    def _run_units(self, to_run: list[Unit], engine_factory: Callable[..., object]) -> None:
+    def _run_units(self, to_run: list[Unit], engine_factory: Callable[..., object], refused: list[str]) -> None:
+        """``refused``: this run's units refused before running (counted as failed in the progress)."""
         for root in (publication.staging_root(self.out), publication.staging_root(self.quarantine)):
             try:  # private: the quarantine side holds copies of identifiable originals
                 root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -334,12 +336,12 @@ class _Coordinator:
         engine = engine_factory(self.request.workers, self.request.scheduler, len(to_run))
         try:
             self.result.engine, self.result.dashboard = engine.name, engine.dashboard
-            label = f"de-identifying {len(to_run)} unit(s) on {engine.name}" + (
-                f" (dashboard {engine.dashboard})" if engine.dashboard else "")
-            progress = self.ctx.progress(label)
+            progress = JobProgress(len(to_run) + len(refused), self.ctx.status, what="units (studies)")
+            progress.announce(engine.name, engine.dashboard)
+            for unit in refused:
+                progress.finished(unit, failed=True)
             queue = list(to_run)
             tries: dict[str, int] = {}
-            done = 0
             while queue:
                 retry: list[Unit] = []
                 for outcome in engine.run(deidentify_unit, (self._task(u, tries) for u in queue)):
@@ -350,11 +352,11 @@ class _Coordinator:
                             continue
                         self._record_failure(unit, "", outcome.error)
                     else:
+                        unit = outcome.unit
                         self._take(outcome)
-                    done += 1
-                    if progress is not None:
-                        progress(done, len(to_run))
+                    progress.finished(unit, failed=unit in self.result.failed)
                 queue = retry
+            progress.end()
         finally:
             engine.close()
 

@@ -24,6 +24,7 @@ from device_ai.app.model import model_path
 from device_ai.app.validation import publish_report, start_validation
 from device_ai.audit.entry import VALIDATION_RUN
 from device_ai.batch.engines import Lost, engine_for
+from device_ai.batch.progress import JobProgress
 from device_ai.errors import DeviceAIError, InputRefused, InternalError, ModelIntegrityError
 
 MAX_ATTEMPTS = 3  # a case whose worker was lost is handed out again, up to this
@@ -115,7 +116,8 @@ def _run_cases(ctx: Context, tasks: list[CaseTask], engine, action) -> list[dict
     tries = {task.number: 0 for task in tasks}
     try:
         action.details["engine"] = engine.name
-        progress = ctx.progress(f"validation cases on {engine.name}")
+        progress = JobProgress(len(tasks), ctx.status, what="validation cases")
+        progress.announce(engine.name, engine.dashboard)
         queue = list(tasks)
         while queue:
             retry = []
@@ -135,9 +137,9 @@ def _run_cases(ctx: Context, tasks: list[CaseTask], engine, action) -> list[dict
                 if outcome.error_code:  # as the single run: a case that fails fails the study
                     raise _case_error(outcome)
                 results[outcome.number] = outcome.result
-                if progress is not None:
-                    progress(len(results), len(tasks))
+                progress.finished(str(outcome.number))
             queue = retry
+        progress.end()
     finally:
         engine.close()
     return [results[number] for number in sorted(results)]

@@ -8,14 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from device_ai.app.context import Context
-from device_ai.cli.progress import Progress
+from device_ai.cli.progress import Progress, status_line
 from device_ai.config import load_settings
 
 Command = Callable[[argparse.Namespace], int]
 
 
 def context(args: argparse.Namespace) -> Context:
-    return Context(settings=load_settings(Path(args.config) if args.config else None), progress=Progress)
+    return Context(settings=load_settings(Path(args.config) if args.config else None), progress=Progress,
+                   status=status_line)
 
 
 def optional_path(value: str | None) -> Path | None:

@@ -21,3 +21,8 @@ class Progress:
         elif percent // 25 != self._last // 25 or done == total:
             print(f"{self.label}: {done}/{total}", file=sys.stderr, flush=True)
         self._last = percent
+
+
+def status_line(line: str) -> None:
+    """A batch job's progress line (computed by device_ai.batch.progress), on stderr."""
+    print(line, file=sys.stderr, flush=True)
