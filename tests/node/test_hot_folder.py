@@ -522,3 +522,38 @@ def test_watch_killed_at_random_moments_loses_nothing_and_writes_each_result_onc
         seg = pydicom.dcmread(expected[derived_uid(uid_seed(newest), "seg-instance")])
         assert referenced_sources(seg) == {ds.SOPInstanceUID for ds in slices}
     assert len(events("Application Activity")) >= rounds + 2  # each start, and the last stop
+
+
+@pytest.mark.req("SRS-152", "SRS-138")
+def test_watch_out_dead_letters_are_requeued_by_the_operator_and_then_delivered(hot_folder, tiny_model,
+                                                                                 capsys) -> None:  # noqa: ANN001
+    # Review helper-49: requeue of watch's OUT entries (destination watch-out) was untested.
+    from device_ai.cli import main
+
+    folder = hot_folder(settle_s=0.2, pipeline=True, node_series_idle_s=0.5, node_send_max_attempts=1)
+    dead = spool() / "outbound" / "dead" / WATCH_DESTINATION
+    sent = spool() / "outbound" / "sent" / WATCH_DESTINATION
+    away = folder.out.with_name("out-unmounted")
+    folder.out.rename(away)  # OUT unmounted while watch runs: its results are dead-lettered after one attempt
+    stop = threading.Event()
+    scanner = threading.Thread(target=folder.run, args=(stop,), daemon=True)
+    scanner.start()
+    try:
+        for i, ds in enumerate(series_slices(series="watch-requeue", count=2, rows=ROWS)):
+            drop(part10(ds), folder.inbox / f"IM{i:04d}")
+        wait_for(lambda: len(list(dead.glob("*.json"))) == 2, timeout=60, step=0.1)
+        time.sleep(0.5)
+        assert not folder.out.exists() and list(sent.glob("*.json")) == []  # control: nothing delivered yet
+        away.rename(folder.out)  # mounted again
+        assert main(["requeue", "--destination", WATCH_DESTINATION]) == 0  # while watch keeps running
+        assert "2 dead letter(s) requeued" in capsys.readouterr().out
+        wait_for(lambda: len(list(sent.glob("*.json"))) == 2, timeout=60, step=0.1)
+    finally:
+        stop.set()
+        scanner.join(timeout=30)
+    assert list(dead.glob("*.json")) == []
+    assert sorted(p.name for p in files_under(folder.out)) == ["measurements.dcm", "segmentation.dcm"]
+    requeued = events("Result Re-Queued")
+    assert len(requeued) == 2 and {e["details"]["destination"] for e in requeued} == {WATCH_DESTINATION}
+    written = [e for e in events("DICOM Instances Transferred") if e["action"] == "R" and e["outcome"] == 0]
+    assert len(written) == 2  # delivered once each, after the requeue
