@@ -38,6 +38,11 @@ def explanation_held_bytes(engine) -> int:  # noqa: ANN001 - inference.engine.Lo
     return PYTORCH_HELD_BYTES + 2 * len(engine.package.files[TWIN_NAME])
 
 
+def analysis_details(summary: dict) -> dict[str, str]:
+    """The Analysis Run entry's details of a published analysis (``analyze``, ``analyze --batch``)."""
+    return {"slices": str(summary["input"]["slices"]), "lesion_count": str(summary["lesion_count"])}
+
+
 @dataclass(frozen=True)
 class AnalysisRequest:
     input: Path
@@ -85,7 +90,7 @@ def _analyze(ctx: Context, log, request: AnalysisRequest, prepare: Callable[[], 
             if label is not None:
                 with action.nested(EXPLANATION) as step:
                     written = explain_into(ctx, step, stage, engine, series, label, EXPLAINED_SLICES, recorder)
-            action.succeeded({"slices": str(summary["input"]["slices"]), "lesion_count": str(summary["lesion_count"])})
+            action.succeeded(analysis_details(summary))
             return written
 
         return run_pipeline(request.input, request.out, engine, limits=ctx.read_limits(),

@@ -42,9 +42,6 @@ unit's input was refused, else 0, as for a single run.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
-import hmac
 import json
 import os
 import shutil
@@ -56,11 +53,12 @@ from pathlib import Path
 from device_ai.app import preconditions
 from device_ai.app.audited import audited, outcome_of
 from device_ai.app.context import Context
-from device_ai.atomic_io import atomic_write_text, fsync_directory
+from device_ai.atomic_io import atomic_write_text
 from device_ai.audit.entry import DEIDENTIFICATION, AuditObject, Outcome
 from device_ai.batch import publish as publication
 from device_ai.batch.engines import Lost, engine_for
-from device_ai.batch.errors import JobLocked, JobMismatch, PublishedOutputAltered
+from device_ai.batch.errors import JobMismatch, PublishedOutputAltered
+from device_ai.batch.job_root import check_apart, check_job_root, job_folder, keyed
 from device_ai.batch.ledger import FAILED, PENDING, PUBLISHED, RECORDING, Ledger
 from device_ai.batch.progress import JobProgress
 from device_ai.batch.report import merged_report
@@ -69,8 +67,6 @@ from device_ai.batch.units import UNASSIGNED, Discovery, Unit, discover
 from device_ai.errors import (AuditError, DeidentificationConfigError, DeidentificationFailed, DeviceAIError, InputRefused,
                               OutputError, OutputRefused, ReadLimitExceeded)
 
-LEDGER_NAME = "ledger.sqlite"
-LOCK_NAME = "job.lock"
 WALK_INDEX = "walk.json"
 MAX_ATTEMPTS_PER_RUN = 3  # a unit whose worker is lost is handed out again, up to this, per run
 
@@ -145,8 +141,8 @@ def anonymize_batch(ctx: Context, request: BatchAnonymizeRequest,
                 hint="pass --pixel-rules FILE with the regions to blank, or run without clean-pixel-data")
         out, quarantine = Path(request.out), request.quarantine_folder
         _check_input(Path(request.input))
-        _check_apart(Path(request.input), out, quarantine)
-        _check_job_root(out)
+        check_apart(Path(request.input), {"OUT": out, "--quarantine": quarantine})
+        check_job_root(out)
         preconditions.check_writable_location(quarantine, "--quarantine")
         secret = site_secret()
         limits = ctx.read_limits()
@@ -155,7 +151,7 @@ def anonymize_batch(ctx: Context, request: BatchAnonymizeRequest,
         job_action.details = {"options": option_names, "table_edition": naming.table.edition}
         if request.crosswalk is not None:
             preconditions.check_output_file(Path(request.crosswalk), "--crosswalk")
-        with _job_folder(out) as ledger:
+        with job_folder(out, Ledger) as ledger:
             job = _job_identity(ledger, request, secret, option_names, naming.table.edition)
             job_action.details["batch_job"] = job
             crosswalk_check = _check_crosswalk(ledger, request)
@@ -185,61 +181,6 @@ def _check_input(folder: Path) -> None:
                            hint="pass the folder holding the studies, or run without --batch for single files")
 
 
-def _check_apart(folder: Path, out: Path, quarantine: Path) -> None:
-    """OUT and the quarantine folder outside IN, and IN outside both: a re-run walks IN again, and
-    would take the job's own outputs (or quarantined originals) for new studies."""
-    source = folder.resolve()
-    for option, target in (("OUT", out), ("--quarantine", quarantine)):
-        place = target.resolve()
-        if place.is_relative_to(source) or source.is_relative_to(place):
-            raise OutputRefused(f"{option} {target} and IN {folder} lie one inside the other; a re-run of the job "
-                                "would read its own outputs as input",
-                                hint=f"choose an {option} folder outside IN")
-
-
-def _check_job_root(out: Path) -> None:
-    """OUT is new or empty (a new job), or holds a job ledger (a re-run); nothing else."""
-    if (out / publication.JOB_FOLDER / LEDGER_NAME).is_file() and not out.is_symlink():
-        preconditions.check_path_names(out, "OUT", room_inside=preconditions.ROOM_INSIDE_BYTES)
-        return
-    try:
-        preconditions.check_output_folder(out, "OUT")
-    except OutputRefused as exc:
-        raise OutputRefused(f"{exc.message} (and it holds no batch job ledger to resume)", hint=exc.hint) from exc
-
-
-@contextlib.contextmanager
-def _job_folder(out: Path):  # noqa: ANN202 - Iterator[Ledger]
-    """OUT and its job folder (0700), the coordinator's lock (one coordinator per job), the ledger."""
-    folder = out / publication.JOB_FOLDER
-    try:
-        out.mkdir(mode=0o700, parents=True, exist_ok=True)
-        folder.mkdir(mode=0o700, exist_ok=True)
-        fsync_directory(out)
-        fsync_directory(out.parent)
-        lock = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-    except OSError as exc:
-        raise OutputRefused(f"cannot create the job folder {folder}: {exc.strerror or exc}",
-                            hint="choose an OUT location you can write to") from exc
-    try:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            raise JobLocked(f"another coordinator is running the job in {out}",
-                            hint="wait for it to finish, or stop it; then run the command again") from exc
-        ledger = Ledger(folder / LEDGER_NAME)
-        try:
-            yield ledger
-        finally:
-            ledger.close()
-    finally:
-        os.close(lock)
-
-
-def _keyed(secret: bytes, kind: str, value: str) -> str:
-    return hmac.new(secret, f"device-ai batch {kind}\x1f{value}".encode(), hashlib.sha256).hexdigest()
-
-
 def _check_crosswalk(ledger: Ledger, request: BatchAnonymizeRequest) -> str:
     """The crosswalk key's check value for the workers ("" without --crosswalk); FILE must be new
     or the crosswalk this job wrote (a re-run replaces it with a larger one), never another file."""
@@ -259,9 +200,9 @@ def _check_crosswalk(ledger: Ledger, request: BatchAnonymizeRequest) -> str:
 
 def _job_identity(ledger: Ledger, request: BatchAnonymizeRequest, secret: bytes, options: str, edition: str) -> str:
     """The job id; a new job records what it is, a re-run must be the same job."""
-    wanted = {"input": _keyed(secret, "input", str(Path(request.input).resolve())),
+    wanted = {"input": keyed(secret, "input", str(Path(request.input).resolve())),
               "crosswalk": "yes" if request.crosswalk is not None else "no",
-              "quarantine": _keyed(secret, "quarantine", str(request.quarantine_folder.resolve())),
+              "quarantine": keyed(secret, "quarantine", str(request.quarantine_folder.resolve())),
               "options": options, "table_edition": edition, "secret_check": secret_check(secret)}
     recorded = ledger.identity()
     if not recorded:

@@ -28,11 +28,12 @@ def attempt_output(out: Path, attempt: str, unit: str) -> Path:
     return staging_root(out) / attempt / OUTPUT / unit
 
 
-def publish(out: Path, quarantine: Path, unit: str, label: str, attempt: str, has_output: bool) -> None:
+def publish(out: Path, quarantine: Path | None, unit: str, label: str, attempt: str, has_output: bool) -> None:
     """Move the attempt's quarantine folder to QUARANTINE/<label> (replacing an earlier failed
-    attempt's), then its study folder to OUT/<unit>; then remove what is left of the attempt."""
-    staged_quarantine = staging_root(quarantine) / attempt
-    if staged_quarantine.exists():
+    attempt's), then its study folder to OUT/<unit>; then remove what is left of the attempt.
+    A job without a quarantine (``analyze --batch``) passes None."""
+    staged_quarantine = staging_root(quarantine) / attempt if quarantine is not None else None
+    if staged_quarantine is not None and staged_quarantine.exists():
         final = Path(quarantine) / label
         if final.exists():  # an earlier attempt that failed: this unit was never published
             shutil.rmtree(final)
@@ -47,17 +48,17 @@ def publish(out: Path, quarantine: Path, unit: str, label: str, attempt: str, ha
             except OSError as exc:
                 raise _error(target.parent, exc) from exc
             if os.path.lexists(target):
-                raise _error(target, FileExistsError(errno.EEXIST, "a study folder of that name is already published"))
+                raise _error(target, FileExistsError(errno.EEXIST, "a unit folder of that name is already published"))
             _rename(source, target)
         elif not target.exists():
-            raise OutputError(f"unit {unit}: its de-identified files are gone from the staging folder; nothing "
-                              "was published", hint="run the command again: the unit is de-identified again")
+            raise OutputError(f"unit {unit}: its output files are gone from the staging folder; nothing "
+                              "was published", hint="run the command again: the unit runs again")
     discard(out, quarantine, attempt)
 
 
-def discard(out: Path, quarantine: Path, attempt: str) -> None:
+def discard(out: Path, quarantine: Path | None, attempt: str) -> None:
     """Remove an attempt's staging folders (a duplicate result, a failure, or what publication left)."""
-    for root in (staging_root(out), staging_root(quarantine)):
+    for root in (staging_root(out), *((staging_root(quarantine),) if quarantine is not None else ())):
         shutil.rmtree(root / attempt, ignore_errors=True)
 
 

@@ -40,7 +40,7 @@ UNASSIGNED = "unassigned"
 # Bytes read for a header: a CT header is a few KiB; a larger prefix is tried before the reader
 HEADER_PREFIXES = (16 * 1024, 256 * 1024)
 HEADER_PREFIX = HEADER_PREFIXES[-1]
-_PATIENT_ID, _STUDY_UID = 0x00100020, 0x0020000D
+_PATIENT_ID, _STUDY_UID, _SERIES_UID = 0x00100020, 0x0020000D, 0x0020000E
 # Deflated syntaxes: inflating a prefix is not bounded by the read limits; the reader's is
 _DEFLATED = (b"1.2.840.10008.1.2.1.99", b"1.2.840.10008.1.2.4.95")
 _META_BYTES = 4096  # where the transfer syntax of any real file lies
@@ -71,6 +71,24 @@ class Discovery:
 def header_identity(path: Path, limits: ReadLimits) -> tuple[str, str] | None:
     """(Patient ID, Study Instance UID) as the de-identifier keys them, or None when the file
     gives no such pair (it is then the unassigned unit's)."""
+    values = _read_header(path, limits, _prefix_identity, lambda ds: (
+        ds[_PATIENT_ID].value if _PATIENT_ID in ds else None, ds.get("StudyInstanceUID"), _PATIENT_ID in ds))
+    return _keyed_values(values) if values is not None else None
+
+
+def header_series(path: Path, limits: ReadLimits) -> str | None:
+    """The Series Instance UID of a file (``analyze --batch``'s unit), read as
+    :func:`header_identity` reads; None when the file gives none."""
+    value = _read_header(path, limits, _prefix_series, lambda ds: ds.get("SeriesInstanceUID"))
+    if not isinstance(value, str) or not value.strip("\0 "):
+        return None
+    return value.strip("\0 ")
+
+
+def _read_header(path: Path, limits: ReadLimits, from_prefix: Callable[[bytes], object | None],
+                 from_dataset: Callable[[object], object]) -> object | None:
+    """``from_prefix(prefix)`` of a bounded prefix of the file (None: not reached), else
+    ``from_dataset`` of the reader's read (its limits, no pixel data); None when unreadable."""
     try:
         info = status(path, follow_links=True)
     except DicomReadError:
@@ -84,7 +102,7 @@ def header_identity(path: Path, limits: ReadLimits) -> tuple[str, str] | None:
                 prefix += handle.read(min(info.st_size, size) - len(prefix))
                 if any(uid in prefix[:_META_BYTES] for uid in _DEFLATED):
                     break
-                values = _prefix_identity(prefix)
+                values = from_prefix(prefix)
                 if values is not None or len(prefix) >= info.st_size:
                     break
     except OSError:
@@ -94,8 +112,22 @@ def header_identity(path: Path, limits: ReadLimits) -> tuple[str, str] | None:
             ds = read_dataset(path, limits, stop_before_pixels=True)
         except DicomReadError:
             return None
-        values = (ds[_PATIENT_ID].value if _PATIENT_ID in ds else None, ds.get("StudyInstanceUID"), _PATIENT_ID in ds)
-    return _keyed_values(values) if values is not None else None
+        values = from_dataset(ds)
+    return values
+
+
+def _prefix_series(prefix: bytes) -> str | None:
+    """The Series Instance UID's value from the prefix, or None when the prefix does not reach it."""
+    from pydicom.filereader import read_partial
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = read_partial(io.BytesIO(prefix), stop_when=lambda tag, vr, length: tag > _SERIES_UID,
+                              specific_tags=[_SERIES_UID])
+            return ds[_SERIES_UID].value if _SERIES_UID in ds else None
+    except Exception:  # noqa: BLE001 - any parser failure: the reader with its limits decides
+        return None
 
 
 def _prefix_identity(prefix: bytes) -> tuple[object, object, bool] | None:
@@ -133,6 +165,16 @@ def discover(input_folder: Path, limits: ReadLimits, unit_id: Callable[[str, str
     """The units under ``input_folder``: ``unit_id(patient, study)`` names a study's unit (the
     keyed folder name). The single run's limit on files per input applies per unit here
     (a unit above it is refused by the coordinator), not to the whole archive."""
+    def unit_of(path: Path) -> str:
+        identity = header_identity(path, limits)
+        return UNASSIGNED if identity is None else unit_id(*identity)
+
+    return discover_units(input_folder, limits, unit_of, secret)
+
+
+def discover_units(input_folder: Path, limits: ReadLimits, unit_of: Callable[[Path], str], secret: bytes) -> Discovery:
+    """The units under ``input_folder``, each file in the unit ``unit_of(path)`` names (read
+    from its header), with the single run's walk."""
     files: list[Path] = []
     skipped: list[Skipped] = []
     unfollowable: dict[Path, tuple[str, str]] = {}
@@ -140,9 +182,7 @@ def discover(input_folder: Path, limits: ReadLimits, unit_id: Callable[[str, str
     grouped: dict[str, list[Path]] = {}
     readable = [path for path in files if path not in unfollowable]
     for path in readable:
-        identity = header_identity(path, limits)
-        key = UNASSIGNED if identity is None else unit_id(*identity)
-        grouped.setdefault(key, []).append(path)
+        grouped.setdefault(unit_of(path), []).append(path)
     root = Path(input_folder)
     units = [Unit(key, tuple(paths), input_digest(root, paths, secret)) for key, paths in sorted(grouped.items())]
     return Discovery(units=units, skipped=skipped, unfollowable=unfollowable, files=len(files))

@@ -11,7 +11,6 @@ finished. The report file is written after the Validation Run entry, as by ``app
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,10 +24,9 @@ from device_ai.app.validation import publish_report, start_validation
 from device_ai.audit.entry import VALIDATION_RUN
 from device_ai.batch.engines import Lost, engine_for
 from device_ai.batch.progress import JobProgress
-from device_ai.errors import DeviceAIError, InputRefused, InternalError, ModelIntegrityError
+from device_ai.errors import DeviceAIError, InputRefused, InternalError
 
 MAX_ATTEMPTS = 3  # a case whose worker was lost is handed out again, up to this
-_ENGINES: dict[tuple[str, str], object] = {}  # per worker process: the package loads and verifies once
 
 
 @dataclass(frozen=True)
@@ -68,21 +66,9 @@ def evaluate_case_task(task: CaseTask) -> CaseResult:
 
 
 def _engine(task: CaseTask):  # noqa: ANN202 - LockedEngine
-    from device_ai.inference.engine import EngineOptions, LockedEngine
-    from device_ai.model.package import signing
+    from device_ai.batch.worker_engine import verified_engine
 
-    key = (task.package, task.manifest_sha256)
-    if key not in _ENGINES:
-        keys = [signing.public_key_from_b64(text) for text in task.trusted_keys]
-        # one thread: the cluster's processes are the parallelism
-        engine = LockedEngine.load(Path(task.package), trusted_keys={signing.key_id(k): k for k in keys},
-                                   options=EngineOptions(threads=1))
-        if engine.package.manifest_sha256 != task.manifest_sha256:
-            raise ModelIntegrityError(
-                f"worker process {os.getpid()} found another model package at {task.package} than the coordinator "
-                "verified (its manifest digest differs)", hint="give every worker the same model package")
-        _ENGINES[key] = engine
-    return _ENGINES[key]
+    return verified_engine(task.package, task.manifest_sha256, task.trusted_keys)
 
 
 def validate_batch(ctx: Context, *, patients: int, seed: int, out: Path | None = None, model: Path | None = None,

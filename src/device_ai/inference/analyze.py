@@ -203,7 +203,7 @@ def build_summary(
 
 
 def analyze(
-    input_path: Path,
+    input_path: Path | list[Path],
     out_dir: Path,
     engine: LockedEngine,
     *,
@@ -216,7 +216,8 @@ def analyze(
     replaces: Replaces | None = None,
     held_besides: dict[str, int] | None = None,
 ) -> AnalysisResult:
-    """Analyze one CT series (a file or a folder) into ``out_dir`` (which must not exist or be empty).
+    """Analyze one CT series (a file, a folder, or the list of its files that ``analyze --batch``
+    found by Series Instance UID) into ``out_dir`` (which must not exist or be empty).
 
     ``observe``: see :func:`segment_volume`; ``loaded(series)`` runs once the series passed the
     contract (the audit names it from then on). ``before_commit(stage, series, summary)`` runs when the outputs are written into the
@@ -231,7 +232,8 @@ def analyze(
     out_dir = Path(out_dir)
     limits = limits or ReadLimits()
     contract = InputContract.model_validate(engine.manifest.input_contract)
-    files = collect_input_files(Path(input_path), limits)
+    files = [Path(f) for f in input_path] if isinstance(input_path, list) else collect_input_files(Path(input_path),
+                                                                                                     limits)
     series = load_series(files, contract, limits, held_per_voxel=held_bytes_per_voxel(engine.manifest),
                          held_besides=held_besides)
     preflight_outputs(engine, series)
