@@ -46,7 +46,12 @@ def test_rate_eta_and_counts_with_a_fake_clock() -> None:
     assert lines[-1] == "units: 3 done, 0 failed, 3/10 (0.46/s, ETA 0:00:16)"
     final = progress.end()
     assert (final.done, final.failed, final.total) == (3, 0, 10) and final.eta_s == pytest.approx(7 / (3 / 6.5))
-    assert len(lines) == 5 and lines[-1] == lines[-2], "end() reports whatever the interval"
+    assert len(lines) == 4, "end() repeated the counts the last line gave"
+    clock.now += 0.1
+    progress.finished("d", failed=True)  # within the interval: no line ...
+    assert len(lines) == 4
+    progress.end()  # ... but the end gives one, whatever the interval
+    assert lines[-1] == "units: 3 done, 1 failed, 4/10 (0.61/s, ETA 0:00:10)"
     # negative controls of the arithmetic: before any unit the rate is 0 and the ETA unknown;
     # finished, the ETA is 0
     assert Snapshot(done=0, failed=0, total=4, elapsed_s=3.0).line() == "units: 0 done, 0 failed, 0/4 (0.00/s, ETA unknown)"

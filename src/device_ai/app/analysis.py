@@ -18,7 +18,7 @@ from device_ai.app.audited import audited
 from device_ai.app.context import Context
 from device_ai.app.explanation import explain_into
 from device_ai.app.model import load_engine, model_object
-from device_ai.app.subjects import series_objects
+from device_ai.app.subjects import analysis_details, series_objects
 from device_ai.audit.entry import ANALYSIS_RUN, EXPLANATION
 from device_ai.dicom.lineage import Replaces
 from device_ai.errors import ConfigError
@@ -36,11 +36,6 @@ def explanation_held_bytes(engine) -> int:  # noqa: ANN001 - inference.engine.Lo
     from device_ai.model.package.manifest import TWIN_NAME
 
     return PYTORCH_HELD_BYTES + 2 * len(engine.package.files[TWIN_NAME])
-
-
-def analysis_details(summary: dict) -> dict[str, str]:
-    """The Analysis Run entry's details of a published analysis (``analyze``, ``analyze --batch``)."""
-    return {"slices": str(summary["input"]["slices"]), "lesion_count": str(summary["lesion_count"])}
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ class JobProgress:
         self.started = clock()
         self._finished: dict[str, bool] = {}  # unit -> failed; a unit counted once (a retry, a duplicate)
         self._last: float | None = None
+        self._last_counts: tuple[int, int] | None = None  # (done, failed) of the last line
 
     def announce(self, engine: str, dashboard: str | None) -> None:
         """Where the run's units go, and the Dask dashboard when the cluster has one."""
@@ -80,12 +81,16 @@ class JobProgress:
                         elapsed_s=(self.clock() if now is None else now) - self.started)
 
     def end(self) -> Snapshot:
-        """The final line, whatever the interval; returns the final counts."""
+        """The final line, whatever the interval (unless the last line said these counts already);
+        returns the final counts."""
         now = self.clock()
-        self._emit(now)
-        return self.snapshot(now)
+        final = self.snapshot(now)
+        if self._last_counts != (final.done, final.failed):
+            self._emit(now)
+        return final
 
     def _emit(self, now: float) -> None:
-        self._last = now
+        snapshot = self.snapshot(now)
+        self._last, self._last_counts = now, (snapshot.done, snapshot.failed)
         if self.report is not None:
-            self.report(self.snapshot(now).line(self.what))
+            self.report(snapshot.line(self.what))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -29,11 +30,45 @@ def print_summary(summary: dict, out_dir: Path) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    if args.batch:
+        return cmd_analyze_batch(args)
+    if args.workers is not None or args.scheduler:
+        raise ConfigError("--workers and --scheduler apply to --batch only", hint="add --batch, or leave them out")
+    if args.batch_out is not None or args.out is None:
+        raise ConfigError("analyze takes one input and --out FOLDER (IN OUT without --out is analyze --batch)",
+                          hint="device-ai analyze INPUT --out FOLDER, or device-ai analyze --batch IN OUT")
     result = app.analyze(context(args), app.AnalysisRequest(
         input=Path(args.input), out=Path(args.out), model=optional_path(args.model), threads=args.threads,
         explain=args.explain))
     print_summary(result.summary, result.out_dir)
     return 0
+
+
+def cmd_analyze_batch(args: argparse.Namespace) -> int:
+    """A job over the CT series under one folder (device_ai.batch.analyze_job); the exit code is
+    the job's (0, 3 when a unit's input was refused, or a failed unit's error exit code)."""
+    from device_ai.batch.analyze_job import BatchAnalyzeRequest, analyze_batch
+
+    out = args.batch_out or args.out
+    if out is None or (args.batch_out and args.out):
+        raise ConfigError("analyze --batch takes IN and OUT", hint="device-ai analyze --batch IN OUT")
+    if args.explain or args.threads is not None:
+        raise ConfigError("--explain and --threads apply to one analysis, not to --batch",
+                          hint="leave them out; each worker process runs one inference thread")
+    if args.workers is not None and (args.workers < 1 or args.scheduler):
+        raise ConfigError(f"--workers {args.workers}: give a number of local worker processes from 1, "
+                          "and not with --scheduler (the cluster has its own)", hint="e.g. --workers 2")
+    result = analyze_batch(context(args), BatchAnalyzeRequest(
+        input=Path(args.input), out=Path(out), model=optional_path(args.model), workers=args.workers or 0,
+        scheduler=args.scheduler))
+    print(f"batch job {result.job}: {result.units} unit(s) (series) under {args.input}; "
+          f"{result.published} published now, {result.already_published} published before (skipped), "
+          f"{len(result.failed)} failed" + (f", {result.resumed} completed after an interrupted run" if result.resumed
+                                            else "") + (f"; ran on {result.engine}" if result.engine else ""))
+    print(f"results in {out}/<series pseudonym>/ (each folder's summary.json names its series)")
+    for unit, code in sorted(result.failed.items()):
+        print(f"  unit {unit} [{code}]: not published; the ledger keeps it for the next run", file=sys.stderr)
+    return result.exit_code
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -158,11 +193,18 @@ def _train_on_dicom(args: argparse.Namespace) -> int:
 
 def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     analyze = add("analyze", cmd_analyze, "analyze one CT series (file or folder) into DICOM SEG, JSON and PNG")
-    analyze.add_argument("input", help="a DICOM file, or a folder holding one CT series")
-    analyze.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
+    analyze.add_argument("input", help="a DICOM file, or a folder holding one CT series (--batch: many series)")
+    analyze.add_argument("batch_out", nargs="?", metavar="OUT", help="--batch: the job's output folder")
+    analyze.add_argument("--out", help="output folder (must not exist or be empty)")
     analyze.add_argument("--model", help="model package folder (default: the embedded demo model)")
     analyze.add_argument("--threads", type=int, help="inference threads (default from config)")
     analyze.add_argument("--explain", metavar="LABEL", help="also write Grad-CAM explanations of LABEL (e.g. Lesion)")
+    analyze.add_argument("--batch", action="store_true",
+                         help="IN is a folder of CT series: analyze them as a resumable job (one unit per series) on "
+                              "a local Dask cluster; re-run the same command to resume")
+    analyze.add_argument("--workers", type=int, metavar="N", help="--batch: local worker processes (default: cores)")
+    analyze.add_argument("--scheduler", metavar="ADDR",
+                         help="--batch: an existing Dask scheduler, tcp://HOST:PORT, instead of a local cluster")
 
     demo = add("demo", cmd_demo, "generate a synthetic CT study and analyze it with the embedded model")
     demo.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "device-ai-demo"),
