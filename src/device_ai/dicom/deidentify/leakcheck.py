@@ -315,9 +315,15 @@ def _decide(ds: Dataset, tag: int, vr: str, ctx: _Context) -> str:
 
 
 def _creator_kept(ds: Dataset, tag: int, ctx: _Context) -> bool:
-    group, block = tag >> 16, tag & 0xFF
-    return any((t >> 16) == group and ((t & 0xFFFF) >> 8) == block and _private_kept(ds, t, ctx)
-               for t in (int(k) for k in ds.keys()))
+    """Whether the private creator ``tag`` stays: some element of its block is kept.
+
+    Looks up the block's 256 possible tags, never every element of the data set (per creator,
+    that scan made a data set of 99,000 private elements in 387 blocks cost 38 million steps)."""
+    if ctx.restricted or Option.RETAIN_SAFE_PRIVATE not in ctx.options:
+        return False  # no private element is kept (_private_kept)
+    first = (tag >> 16) << 16 | (tag & 0xFF) << 8
+    stored = ds.keys()
+    return any(t in stored and _private_kept(ds, t, ctx) for t in range(first, first + 0x100))
 
 
 def _child(ds: Dataset, tag: int, ctx: _Context) -> _Context:

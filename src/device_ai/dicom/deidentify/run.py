@@ -22,9 +22,11 @@ write atomically, report.
 - The output appears in one rename when the run is complete (``atomic_io.staged_directory``),
   after the quarantine copies, the report and ``before_commit`` (the crosswalk and the audit
   entry, durable first).
-- Files are de-identified (read, engine, self-check) by a pool of forked worker processes, one
-  per usable core by default (``RunConfig.workers``), at most 8 files per worker ahead of this
-  process, so memory stays bounded. A worker writes an output that passed the self-check into
+- Files are de-identified (read, engine, self-check) by this process and a pool of forked
+  worker processes, one process per usable core by default (``RunConfig.workers``) and only as
+  many as fit 1 GiB together (each forked process is resident with this one's pages), this
+  process taking every chunk of files that falls to it in turn, at most 8 files per worker
+  ahead of this process, so memory stays bounded. A worker writes an output that passed the self-check into
   the private staging folder under its input index (``.incoming/000007.dcm``), never a file that
   failed it; this process takes the outcomes in input order, moves each accepted file to its
   pseudonymous name (or deletes a duplicate), makes each batch durable (``syncfs``, or an fsync
@@ -532,6 +534,15 @@ def _logged(replacer: KeyedReplacer) -> tuple[_Logged, _Logged, _Logged] | None:
 # -- worker processes ---------------------------------------------------------------------------
 
 _MIN_FILES_PER_WORKER = 8  # fewer files than this per worker: the pool costs more than it saves
+# What the run's processes may hold together, resident memory summed over them (SRS-111: a run
+# peaks below 1 GiB). A forked worker starts resident with every page this process holds (RSS
+# counts a shared page in each process that maps it), so each process costs about this one's
+# size, whatever the input.
+_RUN_MEMORY_BYTES = 1024 * 1024 * 1024
+# What de-identifying one file may add to the process that does it, measured: a 512x512 CT slice
+# 2-3 MiB, a slice carrying a 16 MiB private OB (deflated) 32 MiB, a file of 99,000 private
+# elements (just under max_elements) 62 MiB.
+_FILE_RESERVE_BYTES = 64 * 1024 * 1024
 # Files go to a worker 4 at a time and come back together (a quarter of the parent's hand-offs,
 # which cost it about 1 ms per file one by one); a worker holds one file's data at a time and
 # the outcomes waiting here carry no output bytes, so 8 files per worker ahead stay small.
@@ -540,13 +551,49 @@ _IN_FLIGHT_PER_WORKER = 8  # files handed to each worker ahead of this process
 _WORKER: dict[str, Deidentifier] = {}
 
 
-def worker_count(config: RunConfig, files: int) -> int:
-    """Processes to use: ``config.workers`` (0: the usable cores), at most one per
-    ``_MIN_FILES_PER_WORKER`` files; 1 means this process only."""
+def worker_count(config: RunConfig, files: int, resident: int | None = None) -> int:
+    """Processes that de-identify (this one included): ``config.workers``, or with 0 the
+    usable cores, as many as fit ``_RUN_MEMORY_BYTES`` (``resident``: this process's resident
+    bytes, read from /proc when not given); at most one per ``_MIN_FILES_PER_WORKER`` files;
+    1 means this process only."""
+    most = files // _MIN_FILES_PER_WORKER
     wanted = config.workers
-    if wanted <= 0:
+    if wanted <= 0 and most > 1:
         wanted = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(wanted, files // _MIN_FILES_PER_WORKER))
+        wanted = min(wanted, processes_within_memory(_resident_bytes() if resident is None else resident))
+    return max(1, min(wanted, most))
+
+
+def processes_within_memory(resident: int) -> int:
+    """Processes that fit the run's memory bound: this one (``resident`` bytes) and each forked
+    worker (starting at ``resident``), each with the file it de-identifies, together within
+    ``_RUN_MEMORY_BYTES``."""
+    return max(1, _RUN_MEMORY_BYTES // (resident + _FILE_RESERVE_BYTES))
+
+
+def _resident_bytes() -> int:
+    """This process's resident memory (VmRSS) after returning freed heap to the system (what a
+    forked worker would start with); 0 where /proc cannot tell (no bound applied)."""
+    _trim_heap()
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _trim_heap() -> None:
+    """glibc ``malloc_trim(0)``: freed heap goes back to the system instead of being inherited,
+    resident, by every forked worker (41 MiB of a 345 MiB process, measured)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _init_worker() -> None:
@@ -563,31 +610,45 @@ def _work(item: tuple[int, str]) -> _Outcome:
 
 @contextlib.contextmanager
 def _outcomes(deidentifier: Deidentifier, files: list[Path]) -> Iterator[tuple[int, Iterator[_Outcome]]]:
-    """(processes used, the outcome of every file in input order): from a pool of forked worker processes
-    (each inherits the loaded tables and the run's keyed replacer), at most
-    ``_IN_FLIGHT_PER_WORKER`` files per worker ahead of the caller; or in this process when
-    one worker is enough, ``fork`` is not available or other threads run in this process."""
+    """(processes used, the outcome of every file in input order).
+
+    With ``workers`` processes, ``workers - 1`` forked worker processes (each inherits the
+    loaded tables and the run's keyed replacer) take every chunk of ``_CHUNK`` files but one in
+    ``workers``, at most ``_IN_FLIGHT_PER_WORKER`` files per worker ahead of the caller, and
+    this process de-identifies the remaining chunks itself as the caller reaches them (it would
+    otherwise only wait: one process fewer holds a copy of this one). In this process alone
+    when one process is enough, ``fork`` is not available or other threads run in this process."""
     workers = worker_count(deidentifier.config, len(files))
     # fork only from a single-threaded process: a lock another thread holds at the fork (a
     # server calling this) would stay locked forever in the children
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
         yield 1, (deidentifier._process(path, index) for index, path in enumerate(files, start=1))
         return
+    forked = workers - 1
     _WORKER["deidentifier"] = deidentifier
-    slots = threading.Semaphore(workers * _IN_FLIGHT_PER_WORKER)
+    slots = threading.Semaphore(forked * _IN_FLIGHT_PER_WORKER)
     stop = threading.Event()
+
+    def pooled(index: int) -> bool:  # chunks 0, workers, 2 workers, ... are this process's
+        return (index - 1) // _CHUNK % workers != 0
 
     def tasks() -> Iterator[tuple[int, str]]:
         for index, path in enumerate(files, start=1):
+            if not pooled(index):
+                continue
             slots.acquire()  # runs in the pool's feeder thread: waits for the caller to take results
             if stop.is_set():
                 return
             yield index, str(path)
 
-    def taken(results: Iterator[_Outcome]) -> Iterator[_Outcome]:
-        for outcome in results:
-            slots.release()
-            yield outcome
+    def in_order(results: Iterator[_Outcome]) -> Iterator[_Outcome]:
+        for index, path in enumerate(files, start=1):
+            if pooled(index):
+                outcome = next(results)  # imap keeps the order the tasks were given in
+                slots.release()
+                yield outcome
+            else:
+                yield deidentifier._process(path, index)
 
     def release_feeder() -> None:
         stop.set()
@@ -597,11 +658,11 @@ def _outcomes(deidentifier: Deidentifier, files: list[Path]) -> Iterator[tuple[i
     # by page until written: frozen, a worker's garbage collections do not touch (and copy) them.
     gc.freeze()
     try:
-        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker)
+        pool = multiprocessing.get_context("fork").Pool(forked, initializer=_init_worker)
     finally:
         gc.unfreeze()
     try:
-        yield workers, taken(pool.imap(_work, tasks(), chunksize=_CHUNK))
+        yield workers, in_order(pool.imap(_work, tasks(), chunksize=_CHUNK))
         pool.close()
     except BaseException:
         release_feeder()
