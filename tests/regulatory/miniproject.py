@@ -58,7 +58,8 @@ def default_items() -> dict[str, Any]:
             {"id": "SOUP-numpy", "package": "numpy", "version": ">=1.26", "purpose": "arrays", "runtime": True,
              "software_items": ["SI-CORE"], "functional_requirements": "array maths",
              "performance_requirements": "fast enough", "hardware_software_requirements": "CPython 3.11",
-             "anomaly_review": "2026-11-01: no open issue affects us", "related_risks": ["RISK-001"]}]},
+             "anomaly_review": "2026-11-01: no open issue affects us", "anomaly_review_state": "complete",
+             "related_risks": ["RISK-001"]}]},
         "traceability/anomalies.yaml": {"anomalies": []},
         "risk/plan.yaml": {"risk_management_plan": PLAN},
         "risk/hazards.yaml": {"hazards": [
@@ -67,7 +68,9 @@ def default_items() -> dict[str, Any]:
             {"id": "RISK-001", "hazard": "HAZ-001", "sequence_of_events": ["bad input", "accepted"],
              "situation": "A clinician reads a wrong mask.", "harm": "Delayed diagnosis.", "severity": "S3",
              "p1": "P3", "p2": "P3", "controls": ["RC-001"], "residual": {"p1": "P1", "p2": "P3"},
-             "residual_rationale": "Refusal of bad input."}]},
+             "residual_rationale": "Refusal of bad input.",
+             "effectiveness": [{"controls": ["RC-001"], "reduces": ["p1"], "requirements": ["SRS-002"],
+                                "measure": "12 of 12 malformed inputs refused"}]}]},
         "risk/controls.yaml": {"risk_controls": [
             {"id": "RC-001", "title": "Refuse bad input", "text": "Bad input is refused.", "type": "inherent",
              "implemented_by": ["SRS-002"], "status": "approved"}]},

@@ -98,6 +98,9 @@ def test_risk_control_with_no_verification(root: Path) -> None:
     report = gate(root, write_results(root, {TEST_A: ("passed", ["SRS-001"])}))
     assert gap_lines(report) == [
         "GAP RC-001: risk control: not verified: SRS-002 no test verifies it",
+        "GAP RISK-001: effectiveness: evidence 1 (RC-001): SRS-002 is not verified",
+        "GAP RISK-001: risk reduction: P1 reduced crediting controls not in effect (ISO 14971 7.2): RC-001 is not "
+        "verified (SRS-002): withdraw the reduction or bring the controls into effect",
         "GAP SRS-002: verification: no test verifies it",
     ]
 
@@ -133,6 +136,8 @@ def test_uncontrolled_risk_must_be_acceptable_and_residual_not_unacceptable(root
     gaps = gap_lines(gate(root, write_results(root, passing_results())))
     assert gaps == [
         "GAP RISK-002: risk: no risk controls and the initial risk (S2, P=P2) is alara",
+        "GAP RISK-003: effectiveness: P2 reduced without effectiveness evidence (a measured record or challenge-tested "
+        "requirements; ISO 14971 7.2)",
         "GAP RISK-003: risk: residual risk (S3, P=P2) is unacceptable",
         "GAP RISK-004: risk: residual risk (S3, P=P1) is ALARA and needs residual_rationale (ISO 14971 7.4)",
     ]

@@ -17,6 +17,10 @@ Gaps (each printed as ``GAP ID: topic: what is missing``):
 - **review / suspect** (IEC 62304 8.2.3, 8.2.4): an item never reviewed; an item changed since its
   review, and every item and test linked to it (suspect) until the change is reviewed.
 - **graph**: the graph was built at another commit than the one checked out.
+- **overclaims** (:mod:`.overclaim`, ISO 14971 7.2-8): a residual reduction crediting a control not
+  in effect, or without effectiveness evidence; a re-specified requirement without an independent
+  review; benefit-risk prose whose claimed states contradict the graph; with ``--release``, a
+  runtime SOUP entry whose anomaly list review is not complete.
 
 Outside the gate: ``planned`` and ``draft`` requirements and controls, hazardous situations that
 rely on them and open anomalies are listed as **open**. A planned requirement that already has a
@@ -32,7 +36,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from device_ai.regulatory import evidence
+from device_ai.regulatory import evidence, overclaim
 from device_ai.regulatory.documents import VERIFICATION_RECORDS
 from device_ai.regulatory.items import SOUP_CURATED_FIELDS, normalize_package
 from device_ai.regulatory.risk import evaluate_situation, probability_rank
@@ -272,7 +276,14 @@ def _runs_and_anomalies(ctx: _Context) -> Iterator[Finding]:
             yield Finding("open", node["id"], "anomaly", node["fields"]["title"])
 
 
-_CHECKS = (_graph_freshness, _requirements, _controls, _risks, _soup, _documents, _reviews, _runs_and_anomalies)
+def _overclaims(ctx: _Context) -> Iterator[Finding]:
+    for rule in overclaim.RULES:
+        for section, item, topic, message in rule(ctx):
+            yield Finding(section, item, topic, message)  # type: ignore[arg-type]
+
+
+_CHECKS = (_graph_freshness, _requirements, _controls, _risks, _soup, _documents, _reviews, _runs_and_anomalies,
+           _overclaims)
 
 
 def check_graph(graph: Mapping[str, Any], *, head: str | None, release: bool = False) -> CheckReport:

@@ -18,6 +18,7 @@ Renderers and ``trace check`` read only this graph.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tomllib
@@ -35,7 +36,7 @@ from device_ai.regulatory.fingerprint import fingerprint
 from device_ai.regulatory.items import HazardousSituation, Link, SoftwareItem, SoupItem, normalize_package
 from device_ai.regulatory.loader import Located, Project
 from device_ai.regulatory.results import LoadedRun
-from device_ai.regulatory.review import last_reviews, review_state
+from device_ai.regulatory.review import independent_reviews, last_reviews, review_state
 from device_ai.regulatory.risk import evaluate_situation
 
 SCHEMA = "device-ai/trace-graph/1"
@@ -132,6 +133,8 @@ def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None
         fp = fingerprint(located.item)
         review = latest.get(item_id)
         nodes[item_id] = _item_node(located, item_id, located.item.KIND, fp, review, review_state(fp, review))
+        nodes[item_id]["independent_reviews"] = [r.model_dump(exclude={"id", "fingerprint"})
+                                                 for r in independent_reviews(project, item_id, fp)]
 
     raw_edges: list[tuple[str, str, str]] = []
     for item_id, located in sorted(project.items.items()):
@@ -208,6 +211,13 @@ def _attach_risk_evaluations(project: Project, nodes: dict[str, dict[str, Any]])
     for located in project.of(HazardousSituation):
         node = nodes[located.item.id]
         node["evaluation"] = evaluate_situation(plan, node["fields"])
+        node["effectiveness_records"] = {evidence.record: _file_sha256(project.root / evidence.record)
+                                         for evidence in located.item.effectiveness if evidence.record}
+
+
+def _file_sha256(path: Path) -> str | None:
+    """SHA-256 of a committed evidence record, None when it does not exist (a gap in trace check)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":"))

@@ -32,6 +32,8 @@ SafetyClass = Literal["A", "B", "C"]
 ControlType = Literal["inherent", "protective", "information"]
 Acceptability = Literal["acceptable", "alara", "unacceptable"]
 AnomalyStatus = Literal["open", "closed"]
+AnomalyReviewState = Literal["complete", "partial", "pending"]
+Factor = Literal["p1", "p2"]
 
 #: ID pattern per prefix. Numbered IDs have at least three digits (``SRS-012``, ``SRS-1234``).
 ID_PATTERNS: dict[str, re.Pattern[str]] = {
@@ -114,6 +116,9 @@ class Item(_Strict):
     KIND: ClassVar[str] = "item"
     #: Fields whose change makes linked items suspect (reference/regulatory.md §6.4).
     FINGERPRINT_FIELDS: ClassVar[tuple[str, ...]] = ()
+    #: Fingerprinted only when not empty, so that adding such a field to the schema does not
+    #: change the fingerprint (and the review state) of items that do not use it.
+    OPTIONAL_FINGERPRINT_FIELDS: ClassVar[tuple[str, ...]] = ()
 
     id: str
 
@@ -124,7 +129,9 @@ class Item(_Strict):
     def meaningful_fields(self) -> dict[str, Any]:
         """The fingerprinted fields as plain JSON data."""
         data = self.model_dump(mode="json")
-        return {name: data[name] for name in self.FINGERPRINT_FIELDS}
+        fields = {name: data[name] for name in self.FINGERPRINT_FIELDS}
+        fields.update({name: data[name] for name in self.OPTIONAL_FINGERPRINT_FIELDS if data[name]})
+        return fields
 
 
 class UserNeed(Item):
@@ -140,11 +147,21 @@ class UserNeed(Item):
     stakeholder: Text
 
 
+class Respecification(_Strict):
+    """An acceptance criterion changed after results against it were seen (a post-hoc change):
+    when, what changed, and the record (anomaly or study file) that holds the figures seen before."""
+
+    date: Text
+    change: Text
+    record: Text
+
+
 class SoftwareRequirement(Item):
     """A software requirement (IEC 62304 5.2.1, 5.2.2; risk control requirements 5.2.3)."""
 
     KIND: ClassVar[str] = "requirement"
     FINGERPRINT_FIELDS: ClassVar[tuple[str, ...]] = ("title", "text", "status", "category")
+    OPTIONAL_FINGERPRINT_FIELDS: ClassVar[tuple[str, ...]] = ("respecifications",)
 
     id: SrsId
     title: Text
@@ -154,6 +171,8 @@ class SoftwareRequirement(Item):
     satisfies: list[UnId] = Field(min_length=1)
     software_items: list[SiId] = Field(min_length=1)
     rationale: Text | None = None
+    #: Each time the acceptance criterion changed after results against it were seen.
+    respecifications: list[Respecification] = Field(default_factory=list)
 
     def links(self) -> Iterator[Link]:
         for target in self.satisfies:
@@ -210,6 +229,8 @@ class SoupItem(Item):
     performance_requirements: Text | None = None
     hardware_software_requirements: Text | None = None
     anomaly_review: Text | None = None
+    #: Whether the supplier's anomaly list was reviewed in full (IEC 62304 7.1.3); absent = pending.
+    anomaly_review_state: AnomalyReviewState | None = None
     related_risks: list[RiskId] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -356,6 +377,29 @@ class ResidualEstimate(_Strict):
     p2: ProbabilityLevel
 
 
+class EffectivenessEvidence(_Strict):
+    """What shows that ``controls`` are effective for one hazardous situation, i.e. earn the
+    reduction of the factors in ``reduces`` (ISO 14971 7.2: verification of effectiveness, kept
+    apart from verification of implementation). ``record`` is a committed file with the measured
+    result (study, validation, benchmark, challenge run); ``requirements`` are requirements whose
+    verification exercises the hazardous sequence itself over a challenge set. ``measure`` says
+    what was measured, over how many cases, with what outcome. Rules: :mod:`.overclaim`."""
+
+    controls: list[RcId] = Field(min_length=1)
+    reduces: list[Factor] = Field(min_length=1)
+    measure: Text
+    record: Text | None = None
+    requirements: list[SrsId] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names_evidence(self) -> EffectivenessEvidence:
+        if self.record is None and not self.requirements:
+            raise ValueError("effectiveness evidence names a record (a committed results file) or requirements")
+        if self.record is not None and (self.record.startswith("/") or ".." in self.record.split("/")):
+            raise ValueError(f"record {self.record!r} must be a path inside the repository")
+        return self
+
+
 class HazardousSituation(Item):
     """Hazard, sequence of events, hazardous situation and harm with severity, P1 and P2
     (ISO 14971 5.4, 5.5; IEC 62304 7.1, 7.3.3 traceability to the controls)."""
@@ -364,6 +408,7 @@ class HazardousSituation(Item):
     FINGERPRINT_FIELDS: ClassVar[tuple[str, ...]] = (
         "hazard", "sequence_of_events", "situation", "harm", "severity", "p1", "p2", "residual",
     )
+    OPTIONAL_FINGERPRINT_FIELDS: ClassVar[tuple[str, ...]] = ("effectiveness",)
 
     id: RiskId
     hazard: HazId
@@ -376,6 +421,7 @@ class HazardousSituation(Item):
     controls: list[RcId] = Field(default_factory=list)
     residual: ResidualEstimate | None = None
     residual_rationale: Text | None = None
+    effectiveness: list[EffectivenessEvidence] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _controlled_means_residual(self) -> HazardousSituation:
@@ -408,6 +454,13 @@ class RiskControl(Item):
             yield Link("implemented_by", "implemented_by", target, ("SRS",))
 
 
+class Claim(_Strict):
+    """``item`` is in ``state`` (see :mod:`.overclaim` for the states of each kind)."""
+
+    item: Text
+    state: Text
+
+
 class BenefitRisk(_Strict):
     """The benefit-risk analysis and overall residual risk statement (ISO 14971 7.4, 8)."""
 
@@ -418,10 +471,15 @@ class BenefitRisk(_Strict):
     benefits: Prose
     statement: Prose
     overall_residual_risk: Prose
+    #: The state the prose gives each item it names; ``trace check`` compares them with the graph.
+    claims: list[Claim] = Field(default_factory=list)
 
     def meaningful_fields(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
-        return {name: data[name] for name in self.FINGERPRINT_FIELDS}
+        fields = {name: data[name] for name in self.FINGERPRINT_FIELDS}
+        if data["claims"]:
+            fields["claims"] = data["claims"]
+        return fields
 
 
 class ModelArtefact(Item):

@@ -45,6 +45,25 @@ def last_reviews(project: Project) -> dict[str, Review]:
     return latest
 
 
+#: Wording by which a record's ``by`` disclaims independence (the records are prose: see below).
+_NOT_INDEPENDENT = ("not independent", "not an independent", "not a independent", "author-side", "(author")
+
+
+def is_independent(by: str) -> bool:
+    """Whether a review record says it is independent of the author: its ``by`` names the word
+    "independent" and none of the disclaimers ("not independent", "not an independent",
+    "author-side", "(author..."). Records carry no structured role yet (issue 19 item 3, signed
+    approvals by named roles, will replace this), so the rule reads the words reviewers write."""
+    text = " ".join(by.lower().split())
+    return "independent" in text and not any(phrase in text for phrase in _NOT_INDEPENDENT)
+
+
+def independent_reviews(project: Project, item_id: str, current: str) -> list[Review]:
+    """The independent review records of ``item_id`` at its current fingerprint, oldest first."""
+    return [located.item for located in project.reviews
+            if located.item.id == item_id and located.item.fingerprint == current and is_independent(located.item.by)]
+
+
 def review_state(current: str, review: Review | None) -> ReviewState:
     """``reviewed`` at this fingerprint, ``changed`` since the last review, or never ``unreviewed``."""
     if review is None:

@@ -168,7 +168,10 @@ def release_notes_page(view: TraceView) -> str:
     body += ["## Unresolved anomalies (IEC 62304 5.8.2, 5.8.3)", ""]
     body += table(["ID", "Anomaly", "Evaluation", "Related", "Status"],
                   ([md(a["id"]), md(a["title"]), md(a["evaluation"]), ids(a["related"]), md(a["status"])]
-                   for a in docs.anomalies(view)))
+                   for a in docs.anomalies(view) if a["status"] == "open"))
+    closed = [a["id"] for a in docs.anomalies(view) if a["status"] == "closed"]
+    if closed:  # closed anomalies are resolved: named, not listed as unresolved (their rows are in the V&V report)
+        body += ["", f"Closed anomalies, not listed above ({len(closed)}): {ids(closed)} (V&V report).", ""]
     return _page(PAGES[4][1], "Version, verification status, open items and known anomalies of this build "
                  "(IEC 62304 5.8.2-5.8.4).", view, body)
 
