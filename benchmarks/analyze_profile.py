@@ -73,8 +73,17 @@ def _hwm_mib() -> float:
     return float("nan")
 
 
-def child(input_dir: str, out_dir: str, record: str, threads: int) -> int:
-    """Run ``device-ai analyze`` in this process with stage wrappers; write the stage record."""
+def child(input_dir: str, out_dir: str, record: str, threads: int, limit_mib: int = 0) -> int:
+    """Run ``device-ai analyze`` in this process with stage wrappers; write the stage record.
+    ``limit_mib``: another max_input_memory_bytes (to measure what a refused input would cost)."""
+    if limit_mib:
+        import dataclasses
+
+        from device_ai.app.context import Context
+
+        default_limits = Context.read_limits
+        Context.read_limits = lambda self: dataclasses.replace(default_limits(self),
+                                                               max_input_memory_bytes=limit_mib * 1024 * 1024)
     seconds: dict[str, float] = {}
     calls: dict[str, int] = {}
     peaks: dict[str, float] = {}
@@ -132,16 +141,27 @@ def in_subprocess(*argv: str) -> Path:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
-def make_series(work: Path, slices: int, rows: int) -> Path:
-    from device_ai.training.ct_series import write_ct_series
+def make_series(work: Path, slices: int, rows: int, headers: str = "phantom") -> Path:
+    """A phantoms/1 series; ``headers="realistic"`` pads every slice's header to a scanner's
+    (``training.ct_headers.realistic_header``: 400 elements, four sequences, 6 KiB private OB)."""
+    from device_ai.training.ct_series import case_key, dataset_bytes, slice_dataset, write_ct_series
     from device_ai.training.phantoms import generate_case, split_seeds
 
-    folder = work / f"series-{slices}x{rows}"
+    folder = work / (f"series-{slices}x{rows}" + ("" if headers == "phantom" else f"-{headers}"))
     done = folder / ".complete"
     if not done.exists():
         shutil.rmtree(folder, ignore_errors=True)
         case = generate_case(split_seeds("test", 1)[0], split="test", n_slices=slices, rows=rows)
-        write_ct_series(case, folder)
+        if headers == "phantom":
+            write_ct_series(case, folder)
+        else:
+            from device_ai.training.ct_headers import realistic_header
+
+            folder.mkdir(parents=True)
+            key = case_key(case)
+            for index in range(slices):
+                ds = realistic_header(slice_dataset(case, index, key=key))
+                (folder / f"CT{index + 1:06d}.dcm").write_bytes(dataset_bytes(ds))
         done.write_text("written by benchmarks/analyze_profile.py\n")
     return folder
 
@@ -188,12 +208,12 @@ def make_review_case(work: Path, name: str) -> Path:
     return folder
 
 
-def run_one(series: Path, threads: int, refusal_allowed: bool = False) -> dict:
+def run_one(series: Path, threads: int, refusal_allowed: bool = False, limit_mib: int = 0) -> dict:
     with tempfile.TemporaryDirectory(prefix="analyze-profile-") as tmp:
         record = Path(tmp) / "record.json"
         env = {**os.environ, "DEVICE_AI_HOME": str(Path(tmp) / "home")}
         command = [sys.executable, __file__, "--child", str(series), str(Path(tmp) / "out"), str(record),
-                   "--threads", str(threads)]
+                   "--threads", str(threads), "--limit-mib", str(limit_mib)]
         start = time.perf_counter()
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         _, status, usage = os.wait4(process.pid, 0)
@@ -236,6 +256,7 @@ def run_one(series: Path, threads: int, refusal_allowed: bool = False) -> dict:
 
 def per_slice(runs: list[dict]) -> dict:
     """Growth from the shortest to the longest series: memory and time per added slice."""
+    runs = [run for run in runs if run["exit"] == 0]
     if len(runs) < 2:
         return {}
     first, last = runs[0], runs[-1]
@@ -259,6 +280,10 @@ def main() -> None:
     parser.add_argument("--review", nargs="*", default=[], choices=sorted(REVIEW_CASES),
                         help="also analyze these inputs of issue 22's review (peak RSS and exit code)")
     parser.add_argument("--rows", type=int, default=512)
+    parser.add_argument("--headers", choices=["phantom", "realistic"], default="phantom",
+                        help="the slices' headers: the phantom's (~60 elements) or a scanner's (400, ct_headers)")
+    parser.add_argument("--limit-mib", type=int, default=0,
+                        help="analyze under this max_input_memory_bytes instead of the default (diagnosis only)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "analyze-profile-series"))
     parser.add_argument("--out", default="benchmarks/results/analyze_profile.json")
@@ -266,10 +291,10 @@ def main() -> None:
     parser.add_argument("--make", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        raise SystemExit(child(*args.child, threads=args.threads))
+        raise SystemExit(child(*args.child, threads=args.threads, limit_mib=args.limit_mib))
     if args.make:
         kind, *rest = args.make
-        made = make_series(Path(args.work), int(rest[0]), int(rest[1])) if kind == "series" else \
+        made = make_series(Path(args.work), int(rest[0]), int(rest[1]), rest[2]) if kind == "series" else \
             make_review_case(Path(args.work), rest[0])
         print(made)
         return
@@ -278,10 +303,14 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     runs = []
     for slices in args.sizes:
-        series = in_subprocess("series", str(slices), str(args.rows), "--work", str(work))
-        run = run_one(series, args.threads)
-        print(f"{args.label}: {slices} slices: peak {run['peak_rss_mib']} MiB, {run['wall_s']} s, "
-              f"{run['s_per_slice']} s/slice; stages {run['stages_s']}", flush=True)
+        series = in_subprocess("series", str(slices), str(args.rows), args.headers, "--work", str(work))
+        run = {"slices": slices, **run_one(series, args.threads, refusal_allowed=True, limit_mib=args.limit_mib)}
+        if run["exit"]:
+            print(f"{args.label}: {slices} slices: exit {run['exit']}, peak {run['peak_rss_mib']} MiB "
+                  f"{run['message'][:300]}", flush=True)
+        else:
+            print(f"{args.label}: {slices} slices: peak {run['peak_rss_mib']} MiB, {run['wall_s']} s, "
+                  f"{run['s_per_slice']} s/slice; stages {run['stages_s']}", flush=True)
         runs.append(run)
     review = {}
     for name in args.review:
@@ -303,7 +332,9 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]},
         "threads": args.threads,
-        "series": {"generator": "phantoms/1", "seed": "split_seeds('test', 1)[0]", "rows": args.rows},
+        "series": {"generator": "phantoms/1", "seed": "split_seeds('test', 1)[0]", "rows": args.rows,
+                   "headers": args.headers},
+        "max_input_memory_mib": args.limit_mib or "default",
         "runs": runs,
         "growth": per_slice(runs),
         "review_cases": review,

@@ -15,7 +15,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from device_ai.dicom import series as series_module
 from device_ai.dicom.contract import DEMO_CONTRACT
-from device_ai.dicom.reader import ELEMENT_BYTES, MIB, InputBudget, ReadLimits, read_dataset
+from device_ai.dicom.reader import ELEMENT_BYTES, MIB, InputBudget, ReadLimits, held_bytes, read_dataset
 from device_ai.dicom.series import load_series
 from device_ai.errors import ReadLimitExceeded
 from device_ai.inference import analyze as analyze_module
@@ -110,8 +110,8 @@ def test_a_series_over_the_memory_budget_is_refused_before_any_slice_is_decoded(
     paths = [write(ct_slice(i, hu), tmp_path / f"s{i}.dcm") for i in range(3)]
     per_voxel = 8.0
     voxels = int(hu.shape[1] * hu.shape[2] * per_voxel)
-    headers = [_header_charge(path) for path in paths]
-    assert all(ELEMENT_BYTES * 50 < h < 64 * 1024 for h in headers)  # ~70 elements of a slice, 512 bytes each
+    headers = [held_bytes(ds) for ds in load_series(paths, DEMO_CONTRACT).datasets]  # what the series keeps
+    assert all(ELEMENT_BYTES * 50 < h < 64 * 1024 for h in headers)  # ~70 elements of a slice, 640 bytes each
     exact = sum(headers) + 3 * voxels  # what the series holds by the budget's arithmetic
 
     def no_decoding(ds: pydicom.Dataset) -> np.ndarray:
@@ -153,9 +153,15 @@ def test_reading_stops_at_the_first_memory_refusal(tmp_path: Path, monkeypatch: 
         return real(path, *args, **kwargs)
 
     monkeypatch.setattr(series_module, "read_file_bytes", counting)
+    header = read_dataset(paths[0], stop_before_pixels=True)
+    per_voxel = 3 * MIB / (int(header.Rows) * int(header.Columns))  # each slice's share of the results: 3 MiB
     with pytest.raises(ReadLimitExceeded, match="for one input"):
-        load_series(paths, DEMO_CONTRACT, ReadLimits(max_input_memory_bytes=12 * MIB))
-    assert read == ["s0.dcm", "s1.dcm"]  # s1's parse did not fit beside s0's values: s2 and s3 never read
+        load_series(paths, DEMO_CONTRACT, ReadLimits(max_input_memory_bytes=12 * MIB), held_per_voxel=per_voxel)
+    assert read == ["s0.dcm", "s1.dcm"]  # s1's parse did not fit beside s0's share: s2 and s3 never read
+    # negative control: the private values are not kept once checked, so without the shares every file is read
+    read.clear()
+    load_series(paths, DEMO_CONTRACT, ReadLimits(max_input_memory_bytes=12 * MIB))
+    assert read[:4] == ["s0.dcm", "s1.dcm", "s2.dcm", "s3.dcm"]
 
 
 @pytest.fixture(scope="module")
@@ -173,10 +179,12 @@ def test_analyze_charges_its_label_volume_and_seg_and_refuses_before_inference(
     folder.mkdir()
     paths = [write(ct_slice(i, hu), folder / f"s{i}.dcm") for i in range(3)]
     per_voxel = analyze_module.held_bytes_per_voxel(engine.manifest)
-    assert len(engine.manifest.labels) == 2 and per_voxel == 2.25  # labels 1 + max(SEG built 1.25, written 0.75)
+    assert len(engine.manifest.labels) == 2 and per_voxel == 1.75  # labels 1 + SEG written 3 x 2 bits
     voxels = int(hu.shape[1] * hu.shape[2] * per_voxel)
-    # room for every header and for parsing the largest file, and for one slice's share of the results
-    limit = sum(_header_charge(p) for p in paths) + 2 * max(p.stat().st_size for p in paths) + voxels
+    kept = [held_bytes(ds) for ds in load_series(paths, DEMO_CONTRACT).datasets]
+    # room for the headers kept of the first two slices, for parsing the last one and for one slice's
+    # share of the results: not for two shares beside the last parse
+    limit = sum(kept[:2]) + _header_charge(paths[2]) + 2 * paths[2].stat().st_size + voxels
     limits = ReadLimits(max_input_memory_bytes=limit)
 
     def no_inference(*args, **kwargs) -> None:  # noqa: ANN002, ANN003

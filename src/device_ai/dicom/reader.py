@@ -50,6 +50,7 @@ import pydicom
 from pydicom.datadict import dictionary_VR, private_dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
 
 from device_ai.dicom.paths import path_hint, path_problem, shown, status
 from device_ai.errors import DicomReadError, ReadLimitExceeded
@@ -113,7 +114,10 @@ class ReadLimits:
     max_input_memory_bytes: int = 640 * MIB  # what one input may make the analysis hold at once (InputBudget)
 
 
-ELEMENT_BYTES = 512  # a parsed data element or value in memory, at most (measured ~0.5 KiB for a CT slice's)
+# A parsed data element or value in memory, with a margin: measured (tracemalloc, pydicom 3.0, every
+# element converted) 490 bytes per element or value of a phantom slice's header (70, 34 KiB), 420 of a
+# scanner's (445, 184 KiB; training.ct_headers) and 500 of the part of it a series keeps (series.py).
+ELEMENT_BYTES = 640
 _MEMORY_HINT = ("split the series (fewer slices per input) or remove large private data before sending it; the limit "
                 "keeps one analysis within the memory the device is specified for")
 
@@ -124,7 +128,8 @@ class InputBudget:
 
     Memory (issue 22: one analysis stays under 1 GiB for any input): ``held`` estimates what
     the input's parsed data sets keep (their values and ``ELEMENT_BYTES`` per element or
-    value) plus what the caller reserves for the results (:meth:`reserve`: the label volume,
+    value; :meth:`settle` lowers a file's charge to the part of its header the caller keeps)
+    plus what the caller reserves for the results (:meth:`reserve`: the label volume,
     the SEG frames). A file is read only if its bytes fit beside what is held, and parsed only
     if its parse (bytes, inflated data set, parsed values) fits too; anything over
     ``max_input_memory_bytes`` is refused before the memory is allocated, never after. What
@@ -162,6 +167,11 @@ class InputBudget:
         self.admit(name, nbytes, what)
         self.held += nbytes
 
+    def settle(self, since: int, nbytes: int) -> None:
+        """What was charged since ``held`` was ``since`` is now ``nbytes`` at most (a parsed
+        header cut down to what is kept: :func:`held_bytes`)."""
+        self.held = since + min(nbytes, self.held - since)
+
     def hold_besides(self, what: str, nbytes: int) -> None:
         """Hold what the caller needs besides the input (e.g. the explanation model), first."""
         self.besides.append(f"{what}: {-(-nbytes // MIB)} MiB")
@@ -180,6 +190,22 @@ class InputBudget:
                 f"{name}: the input holds more than {self.limits.max_input_elements} data elements and values in all",
                 hint="a CT series has a few hundred per slice; if such files are expected, raise max_input_elements")
         self.reserve(name, value_bytes + elements * ELEMENT_BYTES, "its parsed data elements")
+
+
+def held_bytes(ds: Dataset) -> int:
+    """What a parsed data set keeps, by the budget's arithmetic (:meth:`InputBudget.charge`):
+    ``ELEMENT_BYTES`` per element, sequence item and value past the first, and its text and bytes."""
+    total = 0
+    for element in ds.values():
+        value = element.value
+        total += ELEMENT_BYTES
+        if element.VR == "SQ":
+            total += sum(ELEMENT_BYTES + held_bytes(item) for item in value or ())
+        elif isinstance(value, (list, tuple, MultiValue)):
+            total += ELEMENT_BYTES * max(0, len(value) - 1) + sum(len(str(v)) for v in value)
+        elif value is not None:
+            total += len(value) if isinstance(value, (bytes, str)) else len(str(value))
+    return total
 
 
 def _one_line(exc: BaseException, limit: int = 160) -> str:

@@ -101,13 +101,14 @@ def segment_volume(
 def held_bytes_per_voxel(manifest: ModelManifest) -> float:
     """What an analysis holds at its peak per voxel of its series, charged to the input's
     memory budget before the series is decoded (:func:`load_series`): the uint8 label volume
-    (1 byte), then either the SEG being built (the sorted copy of the label map that
-    ``dicom.seg`` takes to check its values, 1 byte, and highdicom's BINARY frames, one bit per
-    voxel and segment) or the SEG being written (its frames held and about twice more while
-    encoded and written). Measured at 300 slices of 512 x 512 and two segments: labels 75 MiB,
-    building the SEG +75 MiB, frames 14 MiB, writing +18 MiB."""
+    (1 byte) and the SEG: highdicom's BINARY frames (one bit per voxel and segment) while it is
+    built, and while it is written those frames and about twice more (the encoded data set and
+    the bytes written), 3 bits per voxel and segment. ``dicom.seg`` checks the label values
+    without a sorted copy of the label map (it took 1 byte per voxel more until issue 22's
+    realistic-header measurement). Measured at 1000 slices of 512 x 512 and two segments
+    (benchmarks/analyze_profile.py, "realistic-after"): see SRS-172."""
     segments = len(manifest.labels)
-    return 1.0 + max(1.0 + segments / 8, 3 * segments / 8)
+    return 1.0 + 3 * segments / 8
 
 
 def build_report(engine: LockedEngine, series: CTSeries, seg, measurements: Measurements,  # noqa: ANN001, ANN201
