@@ -38,14 +38,15 @@ from device_ai.atomic_io import atomic_write_text
 from device_ai.audit.entry import ANALYSIS_RUN, AuditObject, Outcome
 from device_ai.batch import publish as publication
 from device_ai.batch.analyze_work import ERROR_NOTE, SeriesResult, SeriesTask, analyze_unit
-from device_ai.batch.engines import Lost, engine_for
+from device_ai.batch.coordination import logged_attempts, run_units, unit_failure
+from device_ai.batch.engines import engine_for
 from device_ai.batch.errors import JobMismatch, PublishedOutputAltered
 from device_ai.batch.job_root import check_apart, check_job_root, job_folder, keyed
 from device_ai.batch.ledger import FAILED, PENDING, PUBLISHED, RECORDING, Ledger
 from device_ai.batch.progress import JobProgress
 from device_ai.batch.unit_work import folder_digest, secret_check
 from device_ai.batch.units import UNASSIGNED, Discovery, Unit, discover_units, header_series
-from device_ai.errors import AuditError, DeviceAIError, InputRefused, ReadLimitExceeded
+from device_ai.errors import AuditError, DeviceAIError, InputRefused, OutputRefused, ReadLimitExceeded
 
 MAX_ATTEMPTS_PER_RUN = 3  # a unit whose worker is lost is handed out again, up to this, per run
 FAILED_NOTES = "failed"  # OUT/.device-ai-batch/failed/<unit>.txt: why a unit was refused (may name input files)
@@ -139,18 +140,9 @@ def _job_identity(ledger: Ledger, request: BatchAnalyzeRequest, key: bytes, mani
     return recorded["job"]
 
 
-class _UnitFailed(DeviceAIError):
-    """A unit's typed failure as the worker returned it (code and class, not the object)."""
-
-
-class _UnitInputRefused(InputRefused):
-    """A unit's refused input as the worker returned it."""
-
-
 def _failure(outcome: SeriesResult) -> DeviceAIError:
-    error = (_UnitInputRefused if outcome.error_input else _UnitFailed)(f"unit {outcome.unit}: {outcome.error_class}")
-    error.code, error.exit_code = outcome.error_code, outcome.error_exit  # the worker's error, recorded as such
-    return error
+    return unit_failure(outcome.error_code, outcome.error_input, f"unit {outcome.unit}: {outcome.error_class}",
+                        outcome.error_exit)
 
 
 class _Coordinator:
@@ -192,8 +184,6 @@ class _Coordinator:
         try:
             root.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
-            from device_ai.errors import OutputRefused
-
             raise OutputRefused(f"cannot create the staging folder {root}: {exc.strerror or exc}",
                                 hint="check the permissions of OUT") from exc
         engine = engine_factory(request.workers, request.scheduler, len(to_run))
@@ -203,29 +193,14 @@ class _Coordinator:
             progress.announce(engine.name, engine.dashboard)
             for unit in refused:
                 progress.finished(unit, failed=True)
-            queue = list(to_run)
-            tries: dict[str, int] = {}
-            while queue:
-                retry: list[Unit] = []
-                for outcome in engine.run(analyze_unit, (self._task(u, tries) for u in queue)):
-                    if isinstance(outcome, Lost):
-                        unit = outcome.task.unit
-                        if tries[unit] < MAX_ATTEMPTS_PER_RUN:
-                            retry.append(next(u for u in queue if u.id == unit))
-                            continue
-                        self._record_failure(unit, "", (), outcome.error)
-                    else:
-                        unit = outcome.unit
-                        self._take(outcome)
-                    progress.finished(unit, failed=unit in self.result.failed)
-                queue = retry
-            progress.end()
+            run_units(engine, analyze_unit, to_run, self._task, self._take,
+                      lambda unit, error: self._record_failure(unit, "", (), error),
+                      lambda unit: unit in self.result.failed, progress, MAX_ATTEMPTS_PER_RUN)
         finally:
             engine.close()
 
-    def _task(self, unit: Unit, tries: dict[str, int]) -> SeriesTask:
+    def _task(self, unit: Unit) -> SeriesTask:
         self.ledger.started(unit.id)
-        tries[unit.id] = tries.get(unit.id, 0) + 1
         t = self.template
         return SeriesTask(unit=unit.id, files=tuple(str(f) for f in unit.files), staging_root=t.staging_root,
                           package=t.package, manifest_sha256=t.manifest_sha256, trusted_keys=t.trusted_keys,
@@ -312,16 +287,7 @@ class _Coordinator:
     def _entry_of(self, attempt: str) -> int | None:
         """The sequence number of the success entry the log holds for ``attempt``, if any."""
         if self._logged_attempts is None:
-            from device_ai.app.audit_trail import EntryFilter, entries
-
-            _, found = entries(self.ctx.audit_folder, EntryFilter(event=ANALYSIS_RUN.code))
-            self._logged_attempts = {}
-            for entry in found:
-                details = entry.get("details", {})
-                if details.get("batch_attempt") and "error" not in details:
-                    self._logged_attempts[details["batch_attempt"]] = entry["seq"]
-                elif details.get("batch_attempt") and details.get("supersedes"):
-                    self._logged_attempts.pop(details["batch_attempt"], None)
+            self._logged_attempts = logged_attempts(self.ctx.audit_folder, ANALYSIS_RUN.code)
         return self._logged_attempts.get(attempt)
 
     def _clear_staging(self) -> None:

@@ -56,7 +56,8 @@ from device_ai.app.context import Context
 from device_ai.atomic_io import atomic_write_text
 from device_ai.audit.entry import DEIDENTIFICATION, AuditObject, Outcome
 from device_ai.batch import publish as publication
-from device_ai.batch.engines import Lost, engine_for
+from device_ai.batch.coordination import logged_attempts, run_units, unit_failure
+from device_ai.batch.engines import engine_for
 from device_ai.batch.errors import JobMismatch, PublishedOutputAltered
 from device_ai.batch.job_root import check_apart, check_job_root, job_folder, keyed
 from device_ai.batch.ledger import FAILED, PENDING, PUBLISHED, RECORDING, Ledger
@@ -216,20 +217,6 @@ def _job_identity(ledger: Ledger, request: BatchAnonymizeRequest, secret: bytes,
     return recorded["job"]
 
 
-class _UnitFailed(DeviceAIError):
-    """A unit's typed failure as the worker returned it (code and class, not the object)."""
-
-
-class _UnitInputRefused(InputRefused):
-    """A unit's refused input as the worker returned it."""
-
-
-def _failure(code: str, input_refused: bool, message: str, exit_code: int) -> DeviceAIError:
-    error = (_UnitInputRefused if input_refused else _UnitFailed)(message)
-    error.code, error.exit_code = code, exit_code  # the worker's error, recorded as such
-    return error
-
-
 class _Coordinator:
     def __init__(self, ctx: Context, log, ledger: Ledger, request: BatchAnonymizeRequest,  # noqa: ANN001
                  result: JobResult, template: UnitTask) -> None:
@@ -281,29 +268,14 @@ class _Coordinator:
             progress.announce(engine.name, engine.dashboard)
             for unit in refused:
                 progress.finished(unit, failed=True)
-            queue = list(to_run)
-            tries: dict[str, int] = {}
-            while queue:
-                retry: list[Unit] = []
-                for outcome in engine.run(deidentify_unit, (self._task(u, tries) for u in queue)):
-                    if isinstance(outcome, Lost):
-                        unit = outcome.task.unit
-                        if tries[unit] < MAX_ATTEMPTS_PER_RUN:
-                            retry.append(next(u for u in queue if u.id == unit))
-                            continue
-                        self._record_failure(unit, "", outcome.error)
-                    else:
-                        unit = outcome.unit
-                        self._take(outcome)
-                    progress.finished(unit, failed=unit in self.result.failed)
-                queue = retry
-            progress.end()
+            run_units(engine, deidentify_unit, to_run, self._task, self._take,
+                      lambda unit, error: self._record_failure(unit, "", error),
+                      lambda unit: unit in self.result.failed, progress, MAX_ATTEMPTS_PER_RUN)
         finally:
             engine.close()
 
-    def _task(self, unit: Unit, tries: dict[str, int]) -> UnitTask:
+    def _task(self, unit: Unit) -> UnitTask:
         self.ledger.started(unit.id)
-        tries[unit.id] = tries.get(unit.id, 0) + 1
         t = self.template
         return UnitTask(unit=unit.id, files=tuple(str(f) for f in unit.files), staging_root=t.staging_root,
                         quarantine_root=t.quarantine_root, options=t.options, pixel_rules=t.pixel_rules,
@@ -320,7 +292,7 @@ class _Coordinator:
         if outcome.failed:
             self._keep_error_note(outcome.unit, outcome.attempt)
             publication.discard(self.out, self.quarantine, outcome.attempt)
-            self._record_failure(outcome.unit, outcome.attempt, _failure(
+            self._record_failure(outcome.unit, outcome.attempt, unit_failure(
                 outcome.error_code, outcome.error_input, f"unit {outcome.unit}: {outcome.error_class}",
                 outcome.error_exit))
             return
@@ -405,16 +377,7 @@ class _Coordinator:
     def _entry_of(self, attempt: str) -> int | None:
         """The sequence number of the success entry the log holds for ``attempt``, if any."""
         if self._logged_attempts is None:
-            from device_ai.app.audit_trail import EntryFilter, entries
-
-            _, found = entries(self.ctx.audit_folder, EntryFilter(event=DEIDENTIFICATION.code))
-            self._logged_attempts = {}
-            for entry in found:
-                details = entry.get("details", {})
-                if details.get("batch_attempt") and "error" not in details:
-                    self._logged_attempts[details["batch_attempt"]] = entry["seq"]
-                elif details.get("batch_attempt") and details.get("supersedes"):
-                    self._logged_attempts.pop(details["batch_attempt"], None)
+            self._logged_attempts = logged_attempts(self.ctx.audit_folder, DEIDENTIFICATION.code)
         return self._logged_attempts.get(attempt)
 
     def _clear_staging(self) -> None:
