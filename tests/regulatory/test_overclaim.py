@@ -225,9 +225,9 @@ def test_benefit_risk_text_must_claim_states_that_match_the_graph(root: Path) ->
 
     def honest(items: dict) -> None:
         items["risk/benefit.yaml"]["benefit_risk"]["overall_residual_risk"] = \
-            "Acceptable; SRS-002 is verified, RC-001 in effect and RISK-001 is alara."
+            "Acceptable; SRS-002 and RC-001 are verified and RISK-001 is alara."
         items["risk/benefit.yaml"]["benefit_risk"]["claims"] = [
-            {"item": "SRS-002", "state": "verified"}, {"item": "RC-001", "state": "in effect"},
+            {"item": "SRS-002", "state": "verified"}, {"item": "RC-001", "state": "verified"},
             {"item": "RISK-001", "state": "alara"}]
 
     _rewrite(root, honest)

@@ -104,6 +104,12 @@ def test_requirement_matrix_traces_needs_requirements_tests_and_results(package_
     for node in unbuilt:
         row = html[html.index(f'<tr id="{node["id"]}">'):]
         assert f'>{node["fields"]["status"]}<' in row[:row.index("</tr>")], node["id"]
+    # a criterion changed after results were seen is flagged beside the verdict, never shown as plainly verified
+    respecified = {n["id"] for n in requirements if n["fields"].get("respecifications")}
+    assert respecified, "the items hold no re-specified requirement to show"
+    for node in requirements:
+        row = html[html.index(f'<tr id="{node["id"]}">'):]
+        assert (">re-specified<" in row[:row.index("</tr>")]) == (node["id"] in respecified), node["id"]
 
 
 @pytest.mark.req("SRS-045")

@@ -31,8 +31,9 @@ factors.
    reviewers otherwise; while planned or draft it is open.
 4. **benefit-risk claims** (SRS-183; ISO 14971 7.4, 8): every SRS, RC, RISK and ANOM ID named in
    the benefit-risk prose needs a ``claims`` entry, and each claim must equal the graph's state:
-   for a requirement ``verified`` or ``not verified`` when approved, else its status; for a
-   control ``in effect`` or ``not in effect`` when approved, else its status; for a hazardous
+   for a requirement or a control ``verified`` or ``not verified`` when approved (a control:
+   implemented by approved requirements all verified; effectiveness is rule 2's), else its
+   status; for a hazardous
    situation its residual acceptability; for an anomaly ``open`` or ``closed``.
 5. **soup anomaly review** (SRS-184; IEC 62304 7.1.3): a runtime SOUP entry whose
    ``anomaly_review_state`` is not ``complete`` (partial, pending, or not stated) is a gap with
@@ -174,7 +175,7 @@ def observed_state(ctx: Any, item: str) -> str | None:
     if kind == "risk_control":
         if fields["status"] != "approved":
             return str(fields["status"])
-        return "not in effect" if control_gap(ctx, item) else "in effect"
+        return "not verified" if control_gap(ctx, item) else "verified"
     if kind == "hazardous_situation":
         plan = next(ctx.of_kind("risk_plan"), None)
         return None if plan is None else str(evaluate_situation(plan["fields"], fields)["residual"]["acceptability"])

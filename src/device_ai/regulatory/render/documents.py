@@ -87,6 +87,9 @@ def requirements_matrix(view: TraceView) -> dict[str, Any]:
             "user_needs": view.targets(SATISFIES, rid), "sis": view.targets(ALLOCATED, rid),
             "controls": view.sources(IMPLEMENTED_BY, rid), "tests": _tests_of(view, rid),
             "verdict": view.verdict(rid), "suspect": list(node.get("suspect_because") or []),
+            # a criterion changed after results were seen: shown beside the verdict, with who reviewed it independently
+            "respecified": [str(c["date"]) for c in f.get("respecifications") or []],
+            "independent": [str(r["by"]) for r in node.get("independent_reviews") or []],
         })
     needs = []
     for node in view.of("user_need"):
