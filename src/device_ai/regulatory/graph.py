@@ -4,9 +4,11 @@
 (:mod:`.results`) and writes one graph (DESIGN.md: "the trace graph is data first"; IEC 62304
 5.1.1 c, 5.7.4, 7.3.3 traceability; reference/regulatory.md §6.1):
 
-- ``nodes``: ``{kind, id, fields, fingerprint, source, review, review_state, suspect_because}``;
-  requirements carry their ``verification`` verdict, hazardous situations their ``evaluation``,
-  tests their ``results`` per run;
+- ``nodes``: ``{kind, id, fields, fingerprint, source, review, review_state, suspect_because,
+  independent_reviews}`` (``independent_reviews``: the records at the current fingerprint that
+  :func:`.review.is_independent` accepts); requirements carry their ``verification`` verdict,
+  hazardous situations their ``evaluation`` and ``effectiveness_records`` (SHA-256 of each
+  evidence record, None when missing), tests their ``results`` per run;
 - ``edges``: ``{kind, source, target, reviewed: {source, target}, suspect}`` where ``reviewed``
   holds the fingerprints each end had when last reviewed;
 - ``runs`` (the 5.7.5 run headers), ``documents``, ``environment`` and the ``head`` commit.
