@@ -134,8 +134,13 @@ def test_risk_documents_trace_hazards_situations_controls_and_verification(packa
     report = (package_dir / "risk-report.html").read_text(encoding="utf-8")
     situations = [n for n in graph["nodes"] if n["kind"] == "hazardous_situation"]
     assert len(situations) >= 15
+    assert any(n["fields"].get("effectiveness") for n in situations)
     for node in situations:
         assert f'<tr id="{node["id"]}">' in matrix and f'<tr id="{node["id"]}">' in report
+        row = report[report.index(f'<tr id="{node["id"]}">'):]
+        row = row[:row.index("</tr>")]
+        # each reduction's effectiveness evidence is shown beside its rationale (ISO 14971 7.2)
+        assert row.count('class="effectiveness"') == len(node["fields"].get("effectiveness") or []), node["id"]
         for control in node["fields"]["controls"]:
             assert f'id="{node["id"]}-{control}"' in matrix
     for node in (n for n in graph["nodes"] if n["kind"] in ("hazard", "risk_control")):

@@ -234,7 +234,7 @@ def risk_report(view: TraceView) -> dict[str, Any]:
         f = fields(node)
         sid = str(node["id"])
         situations.append({"id": sid, **{k: f.get(k) for k in ("sequence_of_events", "situation", "harm", "severity",
-                                                                 "residual_rationale")},
+                                                                 "residual_rationale", "effectiveness")},
                            "hazards": view.targets(CAUSED_BY, sid), "evaluation": view.evaluation(sid),
                            "controls": [{"id": c, "title": fields(view.get(c)).get("title"),
                                          "type": fields(view.get(c)).get("type"),
