@@ -178,3 +178,81 @@ def test_this_process_de_identifies_its_share_beside_one_forked_worker(tmp_path:
     finally:
         Deidentifier._process = real  # type: ignore[method-assign]
     assert {line.split()[1] for line in log.read_text().splitlines()} == {str(os.getpid())}
+
+
+# -- private elements the profile removes are never converted -----------------------------------
+
+def _with_private(index: int, implicit: bool = False) -> bytes:
+    """A CT slice of the de-identification corpus carrying private elements of many VRs, some
+    holding its identifying values (the self-check must find those wherever they reappear)."""
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    from device_ai.dicom.writer import part10_bytes
+    from tests.dicom.deid_corpus import FAKE_MRN, ct_slice
+
+    ds = ct_slice(index)
+    ds.add_new(0x00090010, "LO", "FAKE VENDOR")
+    ds.add_new(0x00091001, "LO", "TESTPATIENT^JOHN")
+    ds.add_new(0x00091002, "PN", "TESTPATIENT^JOHN")
+    ds.add_new(0x00091003, "DA", "19700101")
+    ds.add_new(0x00091004, "UI", "1.2.999.77.1")
+    ds.add_new(0x00091005, "OB", b"MRN " + FAKE_MRN.encode() + b"\0")
+    ds.add_new(0x00091006, "US", 7)
+    ds.add_new(0x00091007, "LO", "")
+    ds.add_new(0x00091008, "UN", b"Tom Vendor\0")
+    item = Dataset()
+    item.add_new(0x00110010, "LO", "FAKE VENDOR")
+    item.add_new(0x00111001, "LO", FAKE_MRN)
+    ds.add_new(0x00091009, "SQ", Sequence([item]))
+    ds.add_new(0x70530010, "LO", "Philips PET Private Group")
+    ds.add_new(0x70531000, "DS", "1.5")  # Retain Safe Private keeps it
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    return part10_bytes(ds)
+
+
+@pytest.mark.req("SRS-111", "SRS-114")
+@pytest.mark.parametrize("options", [[], ["retain-safe-private"], ["clean-descriptors", "retain-safe-private"]])
+@pytest.mark.parametrize("implicit", [False, True])
+def test_removed_private_elements_are_never_converted_and_change_nothing(
+        options: list[str], implicit: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read for de-identification, private data elements of an explicit VR (not SQ, not UN) stay
+    as read: the output, the self-check's search list and its result are those of a fully
+    converted read, and no conversion is spent on them."""
+    import pydicom.dataset
+
+    from device_ai.dicom.reader import read_dataset
+
+    path = tmp_path / "s.dcm"
+    path.write_bytes(_with_private(3, implicit))
+    config = RunConfig(options=parse_options(options), secret=SECRET)
+    converted: list[int] = []
+    real = pydicom.dataset.convert_raw_data_element
+
+    def counting(raw, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        converted.append(int(raw.tag))
+        return real(raw, *args, **kwargs)
+
+    monkeypatch.setattr(pydicom.dataset, "convert_raw_data_element", counting)
+    runs = {}
+    for raw_private in (False, True):
+        converted.clear()
+        ds = read_dataset(path, raw_private=raw_private)
+        deidentifier = Deidentifier(config)
+        needles = leakcheck.identifying_values(ds, deidentifier.table, deidentifier.policy.options)
+        out, data, state, leaks = deidentifier._deidentify_owned(ds)
+        private_converted = {t for t in converted if t >> 16 & 1 and t & 0xFFFF >= 0x1000}
+        runs[raw_private] = (data, leaks, {(n.value, n.where) for n in needles}, private_converted)
+    full, raw = runs[False], runs[True]
+    assert raw[0] == full[0] and raw[1] == full[1]  # the same output bytes, the same self-check result
+    assert raw[2] >= full[2]  # the search list is never smaller (raw text gives more renderings, not fewer)
+    assert ("TESTPATIENT^JOHN", "(0009,1001)") in raw[2] and any("(0009,1005)" in w for _, w in raw[2])
+    if implicit or Deidentifier(config).policy.cleans_text:
+        # no VR written: converted to learn it, as before; an option that cleans text (Retain
+        # Safe Private cleans private text) collects its terms from every converted value first
+        assert raw[3] == full[3]
+    else:
+        assert raw[3] <= {0x00091008, 0x00091009}, sorted(hex(t) for t in raw[3])  # UN and SQ are converted
+        # negative control: a full conversion converts every private data element
+        assert {0x00091001, 0x00091002, 0x00091005} <= full[3]

@@ -48,6 +48,7 @@ from pathlib import Path
 
 import pydicom
 from pydicom.datadict import dictionary_VR, private_dictionary_VR
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
@@ -527,13 +528,23 @@ def prescan(data: bytes, limits: ReadLimits, name: str, budget: InputBudget | No
         budget.admit(name, len(data) + 2 * inflated if inflated else 2 * len(data), "parsing it")
 
 
-def _convert_all(ds: Dataset) -> None:
-    """Convert every raw element once (nesting is bounded by the pre-scan)."""
+def _convert_all(ds: Dataset, raw_private: bool = False) -> None:
+    """Convert every raw element once (nesting is bounded by the pre-scan); with
+    ``raw_private``, private data elements of an explicit VR other than SQ and UN stay as read."""
     for tag in sorted(ds.keys(), key=int):  # tag order, as iterating ds (without its Python-level tag comparisons)
+        if raw_private and tag >> 16 & 1 and tag & 0xFFFF >= 0x1000 and \
+                _explicit_plain(ds.get_item(tag, keep_deferred=True)):
+            continue
         element = ds[tag]  # converts a raw element (pydicom 3)
         if element.VR == "SQ":
             for item in element.value:
-                _convert_all(item)
+                _convert_all(item, raw_private)
+
+
+def _explicit_plain(element: object) -> bool:
+    """A raw element whose VR was written (explicit VR) and needs no lookup (not UN) or parsing
+    of items (not SQ): converting it would give the same VR and the value's own bytes."""
+    return isinstance(element, RawDataElement) and element.VR not in (None, "UN", "SQ")
 
 
 def read_file_bytes(path: Path, limits: ReadLimits = ReadLimits(), budget: InputBudget | None = None) -> bytes:
@@ -561,15 +572,19 @@ def read_file_bytes(path: Path, limits: ReadLimits = ReadLimits(), budget: Input
 
 
 def parse_dataset(data: bytes, name: str, limits: ReadLimits = ReadLimits(), *, stop_before_pixels: bool = False,
-                  budget: InputBudget | None = None) -> Dataset:
+                  budget: InputBudget | None = None, raw_private: bool = False) -> Dataset:
     """Parse the bytes of one untrusted DICOM Part 10 file (``name`` for messages): prescan,
-    then pydicom, every element converted; DicomReadError naming the file on anything wrong."""
+    then pydicom, every element converted; DicomReadError naming the file on anything wrong.
+
+    ``raw_private`` (de-identification): private data elements ((gggg,xxyy) of an odd group,
+    xx from 10) of an explicit VR other than SQ and UN are left as read; the profile removes
+    them unconverted unless an option keeps them (converting 99,000 took 1 s of a file's 2.2 s)."""
     prescan(data, limits, name, budget)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels)
-            _convert_all(ds)
+            _convert_all(ds, raw_private)
         return ds
     except _PARSER_ERRORS as exc:
         raise DicomReadError(f"{name}: not readable as DICOM ({_one_line(exc)})", hint=_NOT_DICOM_HINT) from exc
@@ -579,7 +594,7 @@ def parse_dataset(data: bytes, name: str, limits: ReadLimits = ReadLimits(), *, 
 
 
 def read_dataset(path: Path, limits: ReadLimits = ReadLimits(), *, stop_before_pixels: bool = False,
-                 budget: InputBudget | None = None) -> Dataset:
+                 budget: InputBudget | None = None, raw_private: bool = False) -> Dataset:
     """Read one untrusted DICOM Part 10 file (PS3.10 §7) within ``limits``.
 
     Raises :class:`DicomReadError` (or its child :class:`ReadLimitExceeded`) with a one-line
@@ -587,7 +602,7 @@ def read_dataset(path: Path, limits: ReadLimits = ReadLimits(), *, stop_before_p
     """
     path = Path(path)
     return parse_dataset(read_file_bytes(path, limits, budget), path.name, limits,
-                         stop_before_pixels=stop_before_pixels, budget=budget)
+                         stop_before_pixels=stop_before_pixels, budget=budget, raw_private=raw_private)
 
 
 def _link_problem(path: Path, info: os.stat_result, root: Path, what: str) -> str | None:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 from pydicom.datadict import dictionary_has_tag, dictionary_keyword, keyword_for_tag
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
@@ -300,6 +300,14 @@ def _in_tag_order(ds: Dataset) -> list[DataElement]:
     return [ds[tag] for tag in sorted(ds.keys(), key=int)]
 
 
+def _stored_in_tag_order(ds: Dataset) -> list[tuple[BaseTag, DataElement | RawDataElement]]:
+    """(tag, element) in tag order as ``_in_tag_order`` gives them, except private data elements
+    ((gggg,xxyy), xx from 10), which are taken as stored: raw ones are not converted, since the
+    profile removes them unread unless an option keeps them."""
+    return [(tag, ds.get_item(tag, keep_deferred=True) if tag >> 16 & 1 and tag & 0xFFFF >= 0x1000 else ds[tag])
+            for tag in sorted(ds.keys(), key=int)]
+
+
 def _iter_elements(ds: Dataset):  # noqa: ANN202 - a generator of DataElement
     for element in _in_tag_order(ds):
         if element.VR == "SQ":
@@ -342,8 +350,7 @@ class Engine:
         kept_private_blocks: set[tuple[int, int]] = set()
         creators: list[BaseTag] = []
         code_item = _code_item(ds, path[-1] if path else None)
-        for element in _in_tag_order(ds):
-            tag = element.tag
+        for tag, element in _stored_in_tag_order(ds):
             group = tag >> 16
             if group == 0x0002:
                 continue  # the file meta is rebuilt, never copied (marking.py)
@@ -351,11 +358,12 @@ class Engine:
             if group & 1:  # private (odd group)
                 if 0x0010 <= tag & 0xFFFF <= 0x00FF:  # private creator
                     creators.append(tag)
-                elif not restricted and self._keep_private(ds, element, state):
+                elif not restricted and self._keep_private(ds, tag, state):
+                    ds[tag]  # noqa: B018 - converted if the reader left it raw (reader.parse_dataset raw_private)
                     kept_private_blocks.add((tag.group, tag.element >> 8))
                     state.decisions[label] = "K"
                 else:
-                    del ds[tag]
+                    del ds[tag]  # removed as stored, raw or converted
                     state.actions[("private attribute", "X")] += 1
                     state.decisions[label] = "X"
                 continue
@@ -369,10 +377,9 @@ class Engine:
                 state.decisions[f"{where}({tag.group:04X},{tag.element:04X})"] = "K"
         _drop_orphaned_overlays(ds, state)
 
-    def _keep_private(self, ds: Dataset, element: DataElement, state: FileState) -> bool:
+    def _keep_private(self, ds: Dataset, tag: BaseTag, state: FileState) -> bool:
         if Option.RETAIN_SAFE_PRIVATE not in self.policy.options:
             return False
-        tag = element.tag
         creator_element = ds.get((tag.group, tag.element >> 8))
         creator = str(creator_element.value).strip() if creator_element is not None else ""
         if self.policy.safe_private.is_safe(creator, tag.group, tag.element & 0xFF):

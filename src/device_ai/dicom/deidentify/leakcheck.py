@@ -346,8 +346,8 @@ def _walk(ds: Dataset, where: str, ctx: _Context, parent: int | None = None, *, 
     ctx = _Context(ctx.table, ctx.options, ctx.restricted, _is_code_item(ds, parent), ctx.meta)
     for key, element in list(ds.items()):  # the elements as stored, raw or converted (no conversion)
         tag = int(key)
-        if isinstance(element, RawDataElement) and element.value is None:
-            element = ds.get_item(key)  # as get_item gives it (a deferred value is read)
+        if isinstance(element, RawDataElement) and element.value is None and element.length:
+            element = ds.get_item(key)  # as get_item gives it (a deferred value is read; an empty one is empty)
         vr = _vr(element)
         label = where + _tag_text(tag)
         decision: str | _Context = ctx if lazy else _decide(ds, tag, vr, ctx)

@@ -426,7 +426,7 @@ class Deidentifier:
             refusal = _refuse_before_opening(path, self.config.limits)
             if refusal is not None:
                 raise _Quarantine(*refusal)
-            ds = read_dataset(path, self.config.limits)
+            ds = read_dataset(path, self.config.limits, raw_private=True)  # removed private elements: never converted
             unreadable = _reason_for_unreadable(ds)
             if unreadable is not None:
                 raise _Quarantine(*unreadable)
@@ -619,6 +619,21 @@ def _outcomes(deidentifier: Deidentifier, files: list[Path]) -> Iterator[tuple[i
     otherwise only wait: one process fewer holds a copy of this one). In this process alone
     when one process is enough, ``fork`` is not available or other threads run in this process."""
     workers = worker_count(deidentifier.config, len(files))
+    # The objects of this process (rule and IOD tables, caches) are frozen for the run: the many
+    # garbage collections of a run (a file of 99,000 elements allocates as many objects) do not
+    # scan them again each time (a fifth of such a file's time), and a forked worker's do not
+    # touch (and copy) them, shared page by page until written.
+    gc.freeze()
+    try:
+        with _processes(deidentifier, files, workers) as outcomes:
+            yield outcomes
+    finally:
+        gc.unfreeze()
+
+
+@contextlib.contextmanager
+def _processes(deidentifier: Deidentifier, files: list[Path], workers: int
+               ) -> Iterator[tuple[int, Iterator[_Outcome]]]:
     # fork only from a single-threaded process: a lock another thread holds at the fork (a
     # server calling this) would stay locked forever in the children
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
@@ -654,13 +669,7 @@ def _outcomes(deidentifier: Deidentifier, files: list[Path]) -> Iterator[tuple[i
         stop.set()
         slots.release()  # the feeder waits for at most one slot
 
-    # The objects of this process (rule and IOD tables, caches) are the workers' too, shared page
-    # by page until written: frozen, a worker's garbage collections do not touch (and copy) them.
-    gc.freeze()
-    try:
-        pool = multiprocessing.get_context("fork").Pool(forked, initializer=_init_worker)
-    finally:
-        gc.unfreeze()
+    pool = multiprocessing.get_context("fork").Pool(forked, initializer=_init_worker)
     try:
         yield workers, in_order(pool.imap(_work, tasks(), chunksize=_CHUNK))
         pool.close()
