@@ -180,3 +180,38 @@ def test_the_seg_refuses_label_values_no_segment_describes(realistic_slices: lis
     labels[0, 30, 30], labels[0, 40, 40] = 7, 3
     with pytest.raises(OutputError, match=r"holds values \[3, 7\] that no segment describes"):
         build_seg(series, labels, specs, algorithm)
+
+
+@pytest.mark.req("SRS-172")
+def test_many_one_element_items_are_charged_at_least_what_they_hold() -> None:
+    """A sequence item is a data set of its own (about 1.3 KiB besides its elements): 2000 items
+    of one PatientID each are charged what they hold once parsed (traced), which the per-element
+    rate alone would not cover (control)."""
+    import gc
+    import tracemalloc
+
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from device_ai.dicom.reader import ITEM_BYTES, parse_dataset
+
+    ds = slice_dataset(generate_case(split_seeds("test", 1)[0], split="test", n_slices=1, rows=256), 0)
+    items = []
+    for index in range(2000):
+        item = Dataset()
+        item.PatientID = f"SYN{index}"
+        items.append(item)
+    ds.OtherPatientIDsSequence = Sequence(items)  # Patient module: a series keeps it
+    data = dataset_bytes(ds)
+    budget = InputBudget(ReadLimits())
+    series_module._kept_header(parse_dataset(data, "s.dcm", budget=InputBudget(ReadLimits())))  # caches loaded
+    gc.collect()
+    tracemalloc.start()
+    try:
+        kept = series_module._kept_header(parse_dataset(data, "s.dcm", budget=budget))
+        gc.collect()
+        traced = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held_bytes(kept) >= traced and budget.held >= traced
+    assert held_bytes(kept) - 2000 * (ITEM_BYTES - ELEMENT_BYTES) < traced  # control: per element only

@@ -112,13 +112,20 @@ class ReadLimits:
     max_value_bytes: int = 16 * MIB  # any one value except the top-level PixelData
     max_input_value_bytes: int = 256 * MIB  # the same, summed over every file of one input
     max_input_elements: int = 1_000_000  # elements summed over one input: ~0.5 KiB each in memory; 1000 slices x 1000
-    max_input_memory_bytes: int = 640 * MIB  # what one input may make the analysis hold at once (InputBudget)
+    # What one input may make the analysis hold at once (InputBudget). Beside it the process costs
+    # about 205 MiB (measured: 1000 slices of 512 x 512 with scanner headers charged 499 MiB and
+    # peaked at 703 MiB, benchmarks/results/analyze_profile.json "realistic-after"), so an input
+    # charged the whole 640 MiB peaks near 845 MiB: 1 GiB (issue 22) with a margin of 179 MiB.
+    max_input_memory_bytes: int = 640 * MIB
 
 
 # A parsed data element or value in memory, with a margin: measured (tracemalloc, pydicom 3.0, every
 # element converted) 490 bytes per element or value of a phantom slice's header (70, 34 KiB), 420 of a
 # scanner's (445, 184 KiB; training.ct_headers) and 500 of the part of it a series keeps (series.py).
 ELEMENT_BYTES = 640
+# A sequence item (a pydicom Dataset of its own): measured 1.3 KiB besides its elements (2000 items of
+# one PatientID each: 3.6 MiB), so an input of many one-element items is not charged less than it holds.
+ITEM_BYTES = 3 * ELEMENT_BYTES
 _MEMORY_HINT = ("split the series (fewer slices per input) or remove large private data before sending it; the limit "
                 "keeps one analysis within the memory the device is specified for")
 
@@ -178,7 +185,9 @@ class InputBudget:
         self.besides.append(f"{what}: {-(-nbytes // MIB)} MiB")
         self.reserve("the analysis", nbytes, what)
 
-    def charge(self, name: str, value_bytes: int, elements: int) -> None:
+    def charge(self, name: str, value_bytes: int, elements: int, items: int = 0) -> None:
+        """Count ``elements`` (sequence items among them) and ``value_bytes`` against the input's
+        limits and hold what they cost parsed (``items`` at ``ITEM_BYTES`` each)."""
         self.value_bytes += value_bytes
         self.elements += elements
         if self.value_bytes > self.limits.max_input_value_bytes:
@@ -190,18 +199,20 @@ class InputBudget:
             raise ReadLimitExceeded(
                 f"{name}: the input holds more than {self.limits.max_input_elements} data elements and values in all",
                 hint="a CT series has a few hundred per slice; if such files are expected, raise max_input_elements")
-        self.reserve(name, value_bytes + elements * ELEMENT_BYTES, "its parsed data elements")
+        self.reserve(name, value_bytes + elements * ELEMENT_BYTES + items * (ITEM_BYTES - ELEMENT_BYTES),
+                     "its parsed data elements")
 
 
 def held_bytes(ds: Dataset) -> int:
     """What a parsed data set keeps, by the budget's arithmetic (:meth:`InputBudget.charge`):
-    ``ELEMENT_BYTES`` per element, sequence item and value past the first, and its text and bytes."""
+    ``ELEMENT_BYTES`` per element and value past the first, ``ITEM_BYTES`` per sequence item, and
+    its text and bytes."""
     total = 0
     for element in ds.values():
         value = element.value
         total += ELEMENT_BYTES
         if element.VR == "SQ":
-            total += sum(ELEMENT_BYTES + held_bytes(item) for item in value or ())
+            total += sum(ITEM_BYTES + held_bytes(item) for item in value or ())
         elif isinstance(value, (list, tuple, MultiValue)):
             total += ELEMENT_BYTES * max(0, len(value) - 1) + sum(len(str(v)) for v in value)
         elif value is not None:
@@ -223,6 +234,7 @@ class _Scan:
         self.name = name
         self.elements = 0
         self.values = 0  # values past the first of multi-valued strings: each a parsed object later
+        self.items = 0  # sequence items: each a data set once parsed (ITEM_BYTES)
         self.value_bytes = 0  # every value except the top-level PixelData
         self.geometry: dict[str, int] = {}  # top-level Image Pixel values read so far
 
@@ -421,6 +433,7 @@ class _Scan:
                 return pos
             if tag != _ITEM:
                 raise DicomReadError(f"{self.name}: sequence item expected at byte {pos - 8}", hint=_CRAFTED_HINT)
+            self.items += 1
             if length == UNDEFINED:
                 pos = self.dataset(pos, end, depth, explicit, until_item_end=True)
             else:
@@ -523,7 +536,7 @@ def prescan(data: bytes, limits: ReadLimits, name: str, budget: InputBudget | No
     scan = _Scan(body, little, limits, name)
     scan.dataset(offset, len(body), 0, explicit)
     if budget is not None:  # each extra value costs about what an element does
-        budget.charge(name, scan.value_bytes, scan.elements + scan.values)
+        budget.charge(name, scan.value_bytes, scan.elements + scan.values, scan.items)
         inflated = len(body) if body is not data else 0
         budget.admit(name, len(data) + 2 * inflated if inflated else 2 * len(data), "parsing it")
 
