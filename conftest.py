@@ -13,6 +13,9 @@ def _device_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     """Every test gets its own DEVICE_AI_HOME: no test writes to the real device state."""
     monkeypatch.setenv("DEVICE_AI_HOME", str(tmp_path_factory.mktemp("device_home")))
     monkeypatch.delenv("DEVICE_AI_AUDIT_COPY_DIR", raising=False)
+    # Tests run the demonstration model on synthetic data only: the setting a site would need to
+    # do the same (RC-035). tests/app/test_clinical_use_lock.py removes it to test the refusal.
+    monkeypatch.setenv("DEVICE_AI_DEMONSTRATION_MODE", "true")
 
 
 def require_tool(name: str) -> str:

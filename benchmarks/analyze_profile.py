@@ -211,7 +211,8 @@ def make_review_case(work: Path, name: str) -> Path:
 def run_one(series: Path, threads: int, refusal_allowed: bool = False, limit_mib: int = 0) -> dict:
     with tempfile.TemporaryDirectory(prefix="analyze-profile-") as tmp:
         record = Path(tmp) / "record.json"
-        env = {**os.environ, "DEVICE_AI_HOME": str(Path(tmp) / "home")}
+        env = {**os.environ, "DEVICE_AI_HOME": str(Path(tmp) / "home"),
+               "DEVICE_AI_DEMONSTRATION_MODE": "true"}  # the demonstration model on synthetic series (RC-035)
         command = [sys.executable, __file__, "--child", str(series), str(Path(tmp) / "out"), str(record),
                    "--threads", str(threads), "--limit-mib", str(limit_mib)]
         start = time.perf_counter()

@@ -77,7 +77,7 @@ def reproduce(seed: int, mutant_id: int, command: str) -> str:
     tail = f"analyze /tmp/fuzz-m{mutant_id} --out {out}" if command == "analyze" else \
         f"anonymize /tmp/fuzz-m{mutant_id} {out}"
     return (f".venv/bin/python -m fuzz.mutants --seed {seed} --id {mutant_id} /tmp/fuzz-m{mutant_id} && "
-            f"DEVICE_AI_HOME=$(mktemp -d) .venv/bin/device-ai --debug {tail}")
+            f"DEVICE_AI_HOME=$(mktemp -d) DEVICE_AI_DEMONSTRATION_MODE=1 .venv/bin/device-ai --debug {tail}")
 
 
 # ------------------------------------------------------------------------------------------
@@ -328,6 +328,7 @@ def run_campaign(campaign: Campaign, work: Path, cache: Path | None = None, prog
     env = dict(os.environ)
     env.pop("DEVICE_AI_CONFIG", None)
     env["DEVICE_AI_INFERENCE_THREADS"] = "1"
+    env["DEVICE_AI_DEMONSTRATION_MODE"] = "true"  # the demonstration model on synthetic mutants (RC-035)
     # this checkout's device (src/) and harness, also when run from another worktree of the repository
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     for k, share in enumerate(shares):
@@ -417,7 +418,7 @@ def fresh_peak(argv: list[str], home: Path, timeout_s: float = 600) -> dict:
     """``argv`` through ``python -m device_ai.cli`` in a fresh interpreter: exit code and peak RSS."""
     code = ("import resource, sys\nfrom device_ai.cli import main\nrc = main(sys.argv[1:])\n"
             "print('FUZZ_PEAK', rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)\n")
-    env = dict(os.environ, DEVICE_AI_HOME=str(home), DEVICE_AI_INFERENCE_THREADS="1")
+    env = dict(os.environ, DEVICE_AI_HOME=str(home), DEVICE_AI_INFERENCE_THREADS="1", DEVICE_AI_DEMONSTRATION_MODE="true")
     env.pop("DEVICE_AI_CONFIG", None)
     try:
         result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env,

@@ -157,6 +157,9 @@ class Settings(BaseSettings):
     trusted_model_keys: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), description="base64 Ed25519 public keys of model signers this site trusts"
     )
+    demonstration_mode: bool = Field(
+        default=False, description="let analyze, explain and the node run a model package that is not for clinical "
+        "use (the embedded demonstration model) - synthetic data only, never on a site that analyses patient data")
     inference_threads: int = Field(default=2, ge=1, le=256, description="ONNX Runtime intra-op threads (fixed)")
     max_file_mb: int = Field(default=512, ge=1, description="largest DICOM file read, MiB")
     max_files: int = Field(default=5000, ge=1, description="most files in one analyze input")

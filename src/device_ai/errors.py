@@ -120,6 +120,14 @@ class ModelIntegrityError(DeviceAIError):
     exit_code = 4
 
 
+class NotForClinicalUse(ModelIntegrityError):
+    """The package verified, but its manifest says it is not for clinical use (clinical_use
+    false: the demonstration model) and the device is not in demonstration mode: it is not
+    run on what may be patient data (RC-035)."""
+
+    code = "DAI-320"
+
+
 class CheckpointMismatch(ModelIntegrityError):
     """A backbone checkpoint's digest matched, but its keys or shapes are not those of the
     configured backbone (``problems`` names every missing, unexpected or misshapen key); it

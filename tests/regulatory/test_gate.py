@@ -121,7 +121,7 @@ def test_risk_control_not_implemented_by_an_approved_requirement(root: Path) -> 
                     "GAP RC-003: risk control: not implemented by an approved requirement: SRS-003 (planned)"]
 
 
-@pytest.mark.req("SRS-043")
+@pytest.mark.req("SRS-043", "SRS-186")
 def test_uncontrolled_risk_must_be_acceptable_and_residual_not_unacceptable(root: Path) -> None:
     def change(items: dict) -> None:
         situations = items["risk/hazardous_situations.yaml"]["hazardous_situations"]
@@ -133,14 +133,19 @@ def test_uncontrolled_risk_must_be_acceptable_and_residual_not_unacceptable(root
         situations.append({**base, "id": "RISK-005", "controls": [], "residual": None, "severity": "S1"})  # fine
 
     _rewrite(root, change)
-    gaps = gap_lines(gate(root, write_results(root, passing_results())))
+    results = write_results(root, passing_results())
+    gaps = gap_lines(gate(root, results))
     assert gaps == [
         "GAP RISK-002: risk: no risk controls and the initial risk (S2, P=P2) is alara",
         "GAP RISK-003: effectiveness: P2 reduced without effectiveness evidence (a measured record or challenge-tested "
         "requirements; ISO 14971 7.2)",
-        "GAP RISK-003: risk: residual risk (S3, P=P2) is unacceptable",
         "GAP RISK-004: risk: residual risk (S3, P=P1) is ALARA and needs residual_rationale (ISO 14971 7.4)",
     ]
+    # SRS-186: an unacceptable residual blocks the release; in development it is listed as open
+    opened = [f.line() for f in gate(root, results).section("open") if f.item == "RISK-003"]
+    assert opened == ["OPEN RISK-003: risk: residual risk (S3, P=P2) is unacceptable: the device is not releasable "
+                      "(a gap with --release)"]
+    assert "GAP RISK-003: risk: residual risk (S3, P=P2) is unacceptable" in gap_lines(gate(root, results, release=True))
 
 
 @pytest.mark.req("SRS-043")

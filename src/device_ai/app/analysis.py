@@ -47,6 +47,7 @@ class AnalysisRequest:
     explain: str | None = None  # a label name of the model
     uid_seed: str | None = None  # result UIDs derived from it (dicom.uids.derived_uids); random when None
     replaces: Replaces | None = None  # the earlier result of the series this one replaces (the node)
+    synthetic_input: bool = False  # the input is the device's own phantom (demo): no patient data
 
 
 def analyze(ctx: Context, request: AnalysisRequest):  # noqa: ANN201 - inference.analyze.AnalysisResult
@@ -66,7 +67,7 @@ def _analyze(ctx: Context, log, request: AnalysisRequest, prepare: Callable[[], 
         preconditions.check_output_folder(request.out, out_option)
         if request.explain:
             preconditions.require_explanations()
-        engine = load_engine(ctx, log, request.model, request.threads)
+        engine = load_engine(ctx, log, request.model, request.threads, patient_data=not request.synthetic_input)
         action.objects = (model_object(engine),)
         label = preconditions.label_value(engine.manifest, request.explain, "--explain") if request.explain else None
         recorder = None
@@ -132,7 +133,8 @@ def demo(ctx: Context, out: Path, *, seed: int, slices: int | None, model: Path 
 
     with ctx.open_audit_log() as log:
         try:
-            result = _analyze(ctx, log, AnalysisRequest(input=study_dir, out=out / "result", model=model),
+            result = _analyze(ctx, log, AnalysisRequest(input=study_dir, out=out / "result", model=model,
+                                                            synthetic_input=True),
                               prepare=prepare, out_option="demo --out (its result folder)")
         except BaseException:  # not published: keep no synthetic study (a published one keeps its input)
             for folder in created:

@@ -33,14 +33,21 @@ def checked_model_path(ctx: Context, path: Path | None) -> Path:
 
 
 def load_engine(ctx: Context, log, path: Path | None = None, threads: int | None = None,  # noqa: ANN001, ANN201
-                action=None):  # noqa: ANN001 - AuditedAction of a standalone verification
+                action=None, *, patient_data: bool = True):  # noqa: ANN001 - AuditedAction of a standalone verification
     """The locked engine of the package at ``path`` (default: the configured model); its
-    verification, and any refusal with its error code, is an audit entry."""
+    verification, and any refusal with its error code, is an audit entry.
+
+    ``patient_data``: the engine will run on inputs that may come from patients (analyze,
+    explain, the node, analyze --batch); a package that is not for clinical use is then refused
+    (:func:`check_clinical_use`). Verification and the validation study on the device's own
+    phantoms pass False."""
     from device_ai.inference.engine import EngineOptions, LockedEngine
 
     try:
         engine = LockedEngine.load(checked_model_path(ctx, path), trusted_keys=trusted_keys(ctx),
                                    options=EngineOptions(threads=threads or ctx.settings.inference_threads))
+        if patient_data:
+            check_clinical_use(ctx, engine.manifest)
     except AuditError:
         raise
     except Exception as exc:  # an interruption is not a refusal: the enclosing action records it
@@ -54,12 +61,29 @@ def load_engine(ctx: Context, log, path: Path | None = None, threads: int | None
         raise
     package = engine.package
     details = {"signer": package.signer_key_id, "pinned_release": str(package.pinned_release)}
+    if patient_data and not engine.manifest.clinical_use:
+        details["demonstration_mode"] = "true"  # the only way such a package runs here (check_clinical_use)
     if action is not None:
         action.objects = (model_object(engine),)
         action.succeeded(details)
     else:
         log.append(MODEL_VERIFIED, action="R", objects=(model_object(engine),), details=details)
     return engine
+
+
+def check_clinical_use(ctx: Context, manifest) -> None:  # noqa: ANN001 - ModelManifest
+    """RC-035: a package whose manifest says it is not for clinical use (the demonstration
+    model, trained on synthetic phantoms) runs on what may be patient data only when the site
+    has switched demonstration mode on; the labelling alone does not keep it off patients."""
+    from device_ai.errors import NotForClinicalUse
+
+    if not manifest.clinical_use and not ctx.settings.demonstration_mode:
+        raise NotForClinicalUse(
+            f"model package {manifest.identity} is not for clinical use (a demonstration model with no clinical "
+            "validation): refused for analysis",
+            hint="on synthetic data only, set demonstration_mode: true (DEVICE_AI_DEMONSTRATION_MODE=1); never where "
+                 "patient data are analysed. `device-ai demo` runs it on a synthetic study without that setting; "
+                 "`device-ai validate` and `model verify` need no setting")
 
 
 def model_object(engine) -> AuditObject:  # noqa: ANN001
@@ -70,7 +94,7 @@ def verify_model(ctx: Context, path: Path | None = None):  # noqa: ANN201 - Veri
     """``model verify``: every byte and the signature, audited; returns the verified package.
     Its own action: an interrupted verification is recorded as a failed one."""
     with ctx.open_audit_log() as log, audited(log, MODEL_VERIFIED, "R", refused_event=MODEL_REFUSED) as action:
-        return load_engine(ctx, log, path, threads=1, action=action).package
+        return load_engine(ctx, log, path, threads=1, action=action, patient_data=False).package
 
 
 def model_info(ctx: Context, path: Path | None = None):  # noqa: ANN201 - VerifiedPackage

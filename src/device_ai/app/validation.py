@@ -40,7 +40,7 @@ def start_validation(ctx: Context, log, action, *, patients: int, seed: int, out
     preconditions.check_seed(seed)
     if out is not None:
         preconditions.check_output_file(Path(out))
-    engine = load_engine(ctx, log, model)
+    engine = load_engine(ctx, log, model, patient_data=False)  # the device's own phantoms
     action.objects = (model_object(engine),)
     return engine
 

@@ -8,8 +8,9 @@ Gaps (each printed as ``GAP ID: topic: what is missing``):
 - **risk control** (ISO 14971 7.1, 7.2; IEC 62304 5.2.3, 7.3.1): an approved control not
   implemented by an approved requirement, or whose approved requirements are not all verified.
 - **risk** (ISO 14971 5.5, 7.3, 7.4): a hazardous situation without controls whose initial risk
-  is not acceptable; a residual risk that is unacceptable, or ALARA without a rationale; a control
-  that is retired.
+  is not acceptable; a residual risk that is ALARA without a rationale; a control that is retired;
+  with ``release``, a residual risk that is unacceptable (without it, such a situation is listed as
+  open and "not releasable": SRS-186, ANOM-015).
 - **soup** (IEC 62304 5.3.3, 5.3.4, 7.1.3, 8.1.2): a SOUP entry missing curated fields or not
   allocated to a software item; a runtime dependency of the package without a SOUP entry.
 - **document** (IEC 62304 per class): a document the system's safety class needs is missing;
@@ -174,7 +175,10 @@ def _risks(ctx: _Context) -> Iterator[Finding]:
         if pending:
             yield Finding("open", item, "risk", "relies on control(s) not yet approved: " + ", ".join(pending))
         if residual["acceptability"] == "unacceptable":
-            yield Finding("gap", item, "risk", f"residual risk ({fields['severity']}, P={residual['p']}) is unacceptable")
+            # SRS-186 (ANOM-015): the release is blocked; development evidence keeps being recorded
+            yield Finding("gap" if ctx.release else "open", item, "risk",
+                          f"residual risk ({fields['severity']}, P={residual['p']}) is unacceptable"
+                          + ("" if ctx.release else ": the device is not releasable (a gap with --release)"))
         elif residual["acceptability"] == "alara" and not fields.get("residual_rationale"):
             yield Finding("gap", item, "risk", f"residual risk ({fields['severity']}, P={residual['p']}) is ALARA "
                           "and needs residual_rationale (ISO 14971 7.4)")

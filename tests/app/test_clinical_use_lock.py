@@ -1,0 +1,85 @@
+"""RC-035 (SRS-185): a model package that is not for clinical use (the embedded demonstration
+model) is refused for analysis of what may be patient data unless the site switched
+demonstration mode on; its own synthetic demo, verification and the validation study on the
+device's phantoms need no setting. The suite's conftest switches the mode on (synthetic data
+only); these tests take it away."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from device_ai.cli import main
+from device_ai.model.package import signing
+from tests.node.conftest import events
+from tests.package_factory import make_package, manifest_fields
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from device_ai.training.ct_series import write_ct_series
+    from device_ai.training.phantoms import generate_case, split_seeds
+
+    folder = tmp_path_factory.mktemp("in") / "series"
+    write_ct_series(generate_case(split_seeds("test", 1)[0], n_slices=2), folder)
+    return folder
+
+
+@pytest.fixture
+def no_demonstration_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEVICE_AI_DEMONSTRATION_MODE", raising=False)
+
+
+@pytest.mark.req("SRS-185")
+def test_the_demonstration_model_is_refused_for_analysis_without_demonstration_mode(
+        series, tmp_path, no_demonstration_mode, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "result"
+    assert main(["analyze", str(series), "--out", str(out)]) == 4
+    err = capsys.readouterr().err
+    assert "DAI-320" in err and "not for clinical use" in err and "demonstration_mode" in err
+    assert "Traceback" not in err and not out.exists()  # nothing written
+    [refused] = events("Model Refused")
+    assert refused["details"]["error"] == "DAI-320"
+    [run] = events("Analysis Run")
+    assert run["outcome"] != 0 and run["details"]["error"] == "DAI-320"  # the trail says what happened
+    assert events("Model Verified") == []
+
+
+@pytest.mark.req("SRS-185")
+def test_with_demonstration_mode_the_same_analysis_runs_and_the_trail_says_so(
+        series, tmp_path, monkeypatch, capsys) -> None:  # noqa: ANN001
+    monkeypatch.setenv("DEVICE_AI_DEMONSTRATION_MODE", "true")  # control: the setting is what decides
+    assert main(["analyze", str(series), "--out", str(tmp_path / "result")]) == 0
+    [verified] = events("Model Verified")
+    assert verified["details"]["demonstration_mode"] == "true"
+
+
+@pytest.mark.req("SRS-185")
+def test_a_package_for_clinical_use_needs_no_setting(series, tmp_path, no_demonstration_mode,
+                                                     monkeypatch, capsys) -> None:  # noqa: ANN001
+    key = Ed25519PrivateKey.generate()
+    monkeypatch.setenv("DEVICE_AI_TRUSTED_MODEL_KEYS", signing.public_key_to_b64(key.public_key()))
+    clinical = make_package(tmp_path / "pkg", key, fields={**manifest_fields(), "clinical_use": True})
+    demo = make_package(tmp_path / "demo-pkg", key, fields=manifest_fields())  # control: clinical_use false
+    assert main(["analyze", str(series), "--out", str(tmp_path / "a"), "--model", str(clinical)]) == 0
+    [verified] = events("Model Verified")
+    assert "demonstration_mode" not in verified["details"]
+    assert main(["analyze", str(series), "--out", str(tmp_path / "b"), "--model", str(demo)]) == 4
+    assert "DAI-320" in capsys.readouterr().err
+
+
+@pytest.mark.req("SRS-185")
+def test_verification_and_the_synthetic_demo_need_no_setting(tmp_path, no_demonstration_mode, capsys) -> None:  # noqa: ANN001
+    assert main(["model", "verify"]) == 0
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--slices", "2"]) == 0
+    assert events("Model Refused") == []
+
+
+@pytest.mark.req("SRS-185")
+def test_explain_is_refused_too(series, tmp_path, no_demonstration_mode, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "explained"
+    assert main(["explain", str(series), "--label", "Lesion", "--out", str(out)]) == 4
+    assert "DAI-320" in capsys.readouterr().err and not out.exists()
+    assert [e["details"]["error"] for e in events("Model Refused")] == ["DAI-320"]
