@@ -127,10 +127,12 @@ def test_series_on_two_workers_are_published_once_with_the_single_runs_results(t
     series = _archive(inputs)
     singles = _single_runs(tmp_path, series)
     single_entries = {e["objects"][1]["id"]: e for e in _analysis_entries()}  # series pseudonym -> its entry
+    (inputs / "notes.txt").write_text("not DICOM\n")  # no Series Instance UID: the unit 'unassigned', refused
     result = analyze_batch(_context(), BatchAnalyzeRequest(input=inputs, out=out), engine_factory=_two_workers)
 
     assert result.engine == "LocalCluster (2 worker processes)"
-    assert (result.units, result.published, result.duplicates_discarded) == (GOOD + 1, GOOD, 0)
+    assert (result.units, result.published, result.duplicates_discarded) == (GOOD + 2, GOOD, 0)
+    assert result.failed.pop("unassigned") == "DAI-201"
     assert list(result.failed.values()) == ["DAI-210"] and result.exit_code == 3
     refused = next(iter(result.failed))
     assert "Rows is 64" in failed_note(out, refused).read_text()
@@ -151,8 +153,8 @@ def test_series_on_two_workers_are_published_once_with_the_single_runs_results(t
         assert entry["objects"] == single["objects"] and entry["outcome"] == 0
         assert {k: entry["details"][k] for k in single["details"]} == single["details"]
     failures = [e for e in found if "error" in e["details"]]
-    assert [(e["details"]["batch_unit"], e["details"]["error"], e["outcome"]) for e in failures] == \
-        [(refused, "DAI-210", 4)]
+    assert sorted((e["details"]["batch_unit"], e["details"]["error"], e["outcome"]) for e in failures) == \
+        sorted([(refused, "DAI-210", 4), ("unassigned", "DAI-201", 4)])
     steps = [e["details"]["batch_step"] for e in _analysis_entries() if e["details"].get("batch_job") == result.job
              and "batch_step" in e["details"]]
     assert steps == ["started", "finished"]
@@ -163,11 +165,11 @@ def test_series_on_two_workers_are_published_once_with_the_single_runs_results(t
     again = subprocess.run([*CLI, "analyze", "--batch", str(inputs), str(out), "--workers", "2"],
                            capture_output=True, text=True, timeout=240)
     assert again.returncode == 3, again.stderr
-    assert f"0 published now, {GOOD} published before (skipped), 1 failed" in again.stdout
+    assert f"0 published now, {GOOD} published before (skipped), 2 failed" in again.stdout
     assert f"unit {refused} [DAI-210]" in again.stderr and "Traceback" not in again.stderr
     after = _unit_entries(result.job)
     assert [e for e in after if "error" not in e["details"]] == successes, "a published series was recorded again"
-    assert len(after) == len(found) + 1  # the refused series, refused again
+    assert len(after) == len(found) + 2  # the refused units, refused again
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [p.name for p in published]
     assert verify(None, None, []).ok
 
