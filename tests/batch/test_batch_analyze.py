@@ -319,3 +319,33 @@ def test_a_series_stopped_between_its_entry_and_the_ledger_is_completed_once(
         assert result.resumed == 1 and len(found) == 2, "the stopped series was recorded again"
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(ledger_rows(out))
     assert verify(None, None, []).ok
+
+
+@pytest.mark.req("SRS-174")
+def test_a_rerun_of_another_job_or_into_a_foreign_out_is_refused_before_any_work(tmp_path: Path) -> None:
+    """Through the command line: OUT holding the ledger of a job over another IN is refused
+    (DAI-120, exit 2), as are an OUT that is neither new, empty nor a job's and an OUT inside IN
+    (DAI-501); nothing is written there. Control: the same IN again is accepted (exit 0)."""
+    first_in, other_in, out = tmp_path / "in", tmp_path / "other", tmp_path / "out"
+    make_studies(first_in, 1, slices=2, rows=256)
+    make_studies(other_in, 1, slices=2, rows=256)
+    done = subprocess.run([*CLI, "analyze", "--batch", str(first_in), str(out)], capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, done.stderr
+    same = subprocess.run([*CLI, "analyze", "--batch", str(first_in), str(out)], capture_output=True, text=True,
+                          timeout=240)
+    assert same.returncode == 0 and "1 published before (skipped)" in same.stdout, same.stderr
+    other = subprocess.run([*CLI, "analyze", "--batch", str(other_in), str(out)], capture_output=True, text=True,
+                           timeout=240)
+    assert other.returncode == 2 and "DAI-120" in other.stderr and "input" in other.stderr, other.stderr
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "x").write_text("someone else's\n")
+    refused = subprocess.run([*CLI, "analyze", "--batch", str(first_in), str(foreign)], capture_output=True,
+                             text=True, timeout=240)
+    assert refused.returncode == 6 and "DAI-501" in refused.stderr and "no batch job ledger" in refused.stderr
+    assert sorted(p.name for p in foreign.iterdir()) == ["x"]
+    inside = subprocess.run([*CLI, "analyze", "--batch", str(first_in), str(first_in / "out")], capture_output=True,
+                            text=True, timeout=240)
+    assert inside.returncode == 6 and "one inside the other" in inside.stderr and not (first_in / "out").exists()
+    assert "Traceback" not in other.stderr + refused.stderr + inside.stderr
