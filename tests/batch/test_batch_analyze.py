@@ -349,3 +349,22 @@ def test_a_rerun_of_another_job_or_into_a_foreign_out_is_refused_before_any_work
                             text=True, timeout=240)
     assert inside.returncode == 6 and "one inside the other" in inside.stderr and not (first_in / "out").exists()
     assert "Traceback" not in other.stderr + refused.stderr + inside.stderr
+
+
+@pytest.mark.req("SRS-174")
+def test_a_series_result_for_a_published_unit_is_discarded(tmp_path: Path) -> None:
+    """Every series handed to a real 2-process LocalCluster twice (two real runs, two results):
+    the second result to arrive is discarded, one folder and one success entry per series."""
+    from tests.batch.test_duplicate_result import _EveryTaskTwice
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    make_studies(inputs, 2, slices=2, rows=256)
+    result = analyze_batch(_context(), BatchAnalyzeRequest(input=inputs, out=out),
+                           engine_factory=lambda *args: _EveryTaskTwice(workers=2))
+    assert (result.published, result.duplicates_discarded, result.exit_code) == (2, 2, 0)
+    found = _unit_entries(result.job)
+    assert sorted(e["details"]["batch_unit"] for e in found) == sorted(ledger_rows(out))
+    assert all("error" not in e["details"] for e in found)
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(ledger_rows(out))
+    assert not any((out / ".device-ai-batch" / "staging").iterdir())
+    assert verify(None, None, []).ok
