@@ -277,8 +277,7 @@ def test_control_without_the_ledgers_published_check_a_rerun_records_a_series_ag
 
 @pytest.mark.req("SRS-174")
 @pytest.mark.parametrize("step", ["before-rename", "after-rename", "results gone (negative control)"])
-def test_a_series_stopped_between_its_entry_and_the_ledger_is_completed_once(
-        step: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_series_stopped_between_its_entry_and_the_ledger_is_completed_once(step: str, tmp_path: Path) -> None:
     """The coordinator stopped (KeyboardInterrupt, as a kill stops it) after a unit's Analysis
     Run entry and before its rename, or after the rename and before the ledger said published:
     the re-run completes it without a second entry. Control: with the staged results removed
@@ -287,7 +286,6 @@ def test_a_series_stopped_between_its_entry_and_the_ledger_is_completed_once(
     from device_ai.batch.engines import InProcessEngine
     from device_ai.batch.ledger import Ledger
 
-    home = os.environ["DEVICE_AI_HOME"]
     inputs, out = tmp_path / "in", tmp_path / "out"
     make_studies(inputs, 2, slices=2, rows=256)
     request = BatchAnalyzeRequest(input=inputs, out=out)
@@ -295,14 +293,13 @@ def test_a_series_stopped_between_its_entry_and_the_ledger_is_completed_once(
     def stop(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    if step == "after-rename":
-        monkeypatch.setattr(Ledger, "published", stop)
-    else:
-        monkeypatch.setattr(publish, "publish", stop)
-    with pytest.raises(KeyboardInterrupt):
-        analyze_batch(_context(), request, engine_factory=lambda *args: InProcessEngine())
-    monkeypatch.undo()
-    monkeypatch.setenv("DEVICE_AI_HOME", home)
+    with pytest.MonkeyPatch.context() as stopped:  # only the first run is stopped
+        if step == "after-rename":
+            stopped.setattr(Ledger, "published", stop)
+        else:
+            stopped.setattr(publish, "publish", stop)
+        with pytest.raises(KeyboardInterrupt):
+            analyze_batch(_context(), request, engine_factory=lambda *args: InProcessEngine())
     recording = [u for u, r in ledger_rows(out).items() if r["state"] == "recording"]
     assert len(recording) == 1
     if step.startswith("results gone"):
@@ -368,3 +365,32 @@ def test_a_series_result_for_a_published_unit_is_discarded(tmp_path: Path) -> No
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(ledger_rows(out))
     assert not any((out / ".device-ai-batch" / "staging").iterdir())
     assert verify(None, None, []).ok
+
+
+@pytest.mark.req("SRS-174")
+@pytest.mark.parametrize("link", ["leading outside IN", "none (control)"])
+def test_a_link_leading_outside_in_is_refused_and_never_read(link: str, tmp_path: Path) -> None:
+    """A link under IN to the slices of a series outside IN: those files are the unit
+    'not-followed', refused (DAI-201) by the coordinator without being read, so the outside
+    series is not analyzed; the series inside IN is. Control: without the link, one unit."""
+    from device_ai.batch.engines import InProcessEngine
+
+    inputs, outside, out = tmp_path / "in", tmp_path / "outside", tmp_path / "out"
+    make_studies(inputs, 1, slices=2, rows=256)
+    make_studies(outside, 1, slices=2, rows=256, first=1)
+    if link != "none (control)":
+        (inputs / "linked").mkdir()
+        for path in sorted(outside.rglob("*.dcm")):
+            (inputs / "linked" / path.name).symlink_to(path)
+    result = analyze_batch(_context(), BatchAnalyzeRequest(input=inputs, out=out),
+                           engine_factory=lambda *args: InProcessEngine())
+    assert result.published == 1
+    published = [p for p in out.iterdir() if not p.name.startswith(".")]
+    assert [json.loads((p / "summary.json").read_text())["input"]["slices"] for p in published] == [2]
+    if link == "none (control)":
+        assert result.failed == {} and result.units == 1
+        return
+    assert result.failed == {"not-followed": "DAI-201"} and result.exit_code == 3
+    assert "outside" in failed_note(out, "not-followed").read_text()
+    failures = [e for e in _unit_entries(result.job) if "error" in e["details"]]
+    assert [(e["details"]["batch_unit"], e["details"]["error"]) for e in failures] == [("not-followed", "DAI-201")]

@@ -59,6 +59,14 @@ def test_rate_eta_and_counts_with_a_fake_clock() -> None:
     assert Snapshot(done=1, failed=0, total=4, elapsed_s=2.0).eta_s == 6.0
     assert Snapshot(done=0, failed=0, total=2, elapsed_s=7325.2).line().endswith("ETA unknown)")
     assert JobProgress(1, None, clock=clock).end().total == 1  # no sink: nothing printed, counts kept
+    # a unit refused before running: failed, no line of its own, not in the rate
+    lines.clear()
+    progress = JobProgress(3, lines.append, what="units", clock=clock)
+    progress.refused("over")
+    assert lines == []
+    clock.now += 2.0
+    progress.finished("a")
+    assert lines == ["units: 1 done, 1 failed, 2/3 (0.50/s, ETA 0:00:02)"]
 
 
 @pytest.mark.req("SRS-175")

@@ -3,7 +3,9 @@
 Units: the files under IN sharing a Series Instance UID (read from each header within the
 read limits, ``units.header_series``), each named by the series' keyed pseudonym
 (``series-<hex>``, as the audit log names it); files without one form the unit ``unassigned``,
-which the pipeline refuses like any input that is not a CT series. Worker processes run the
+which the pipeline refuses like any input that is not a CT series; entries the walk does not
+follow (links leading outside IN, folders that cannot be listed) form the unit ``not-followed``,
+refused by the coordinator (DAI-201) and never read. Worker processes run the
 single ``analyze`` pipeline on a unit (:mod:`device_ai.batch.analyze_work`) and return its
 Analysis Run record; the coordinator alone writes the audit log and the ledger and publishes.
 
@@ -46,9 +48,10 @@ from device_ai.batch.ledger import FAILED, PENDING, PUBLISHED, RECORDING, Ledger
 from device_ai.batch.progress import JobProgress
 from device_ai.batch.unit_work import folder_digest, secret_check
 from device_ai.batch.units import UNASSIGNED, Discovery, Unit, discover_units, header_series
-from device_ai.errors import AuditError, DeviceAIError, InputRefused, OutputRefused, ReadLimitExceeded
+from device_ai.errors import AuditError, DeviceAIError, DicomReadError, InputRefused, OutputRefused, ReadLimitExceeded
 
 MAX_ATTEMPTS_PER_RUN = 3  # a unit whose worker is lost is handed out again, up to this, per run
+NOT_FOLLOWED = "not-followed"  # the unit of the entries the walk did not follow: refused, never read
 FAILED_NOTES = "failed"  # OUT/.device-ai-batch/failed/<unit>.txt: why a unit was refused (may name input files)
 
 
@@ -154,10 +157,8 @@ class _Coordinator:
 
     def run(self, discovery: Discovery, engine_factory: Callable[..., object], request: BatchAnalyzeRequest) -> None:
         units = {unit.id: unit for unit in discovery.units}
-        if discovery.unfollowable:  # not read (links out of IN, unlistable folders): refused with the unassigned
-            unassigned = units.get(UNASSIGNED)
-            paths = (*(unassigned.files if unassigned else ()), *sorted(discovery.unfollowable))
-            units[UNASSIGNED] = Unit(UNASSIGNED, tuple(paths), unassigned.input_digest if unassigned else "unread")
+        if discovery.unfollowable:  # links out of IN, folders that cannot be listed: never read, refused here
+            units[NOT_FOLLOWED] = Unit(NOT_FOLLOWED, tuple(sorted(discovery.unfollowable)), "not read")
         self.result.units = len(units)
         self._check_inputs_unchanged(units)
         self.ledger.add_units([(u.id, len(u.files), u.input_digest) for u in units.values()])
@@ -173,6 +174,14 @@ class _Coordinator:
             self._record_failure(unit.id, "", (), ReadLimitExceeded(
                 f"unit {unit.id} holds {len(unit.files)} files, above max_files {self.template.limits.max_files}",
                 hint="raise max_files in the configuration if such series are expected"))
+        for unit in [u for u in to_run if u.id == NOT_FOLLOWED]:
+            over.append(unit)
+            reasons = sorted({reason for _, reason in discovery.unfollowable.values()})
+            self._keep_note(unit.id, "\n".join(f"{path}: {reason}" for path, (_, reason) in
+                                               sorted(discovery.unfollowable.items())))
+            self._record_failure(unit.id, "", (), DicomReadError(
+                f"{len(unit.files)} entries under IN were not read ({'; '.join(reasons)[:200]})",
+                hint="move the files into IN, or make the folders readable; then run the command again"))
         to_run = [u for u in to_run if u not in over]
         if to_run:
             self._run_units(to_run, engine_factory, request, refused=[u.id for u in over])
@@ -192,7 +201,7 @@ class _Coordinator:
             progress = JobProgress(len(to_run) + len(refused), self.ctx.status, what="units (series)")
             progress.announce(engine.name, engine.dashboard)
             for unit in refused:
-                progress.finished(unit, failed=True)
+                progress.refused(unit)
             run_units(engine, analyze_unit, to_run, self._task, self._take,
                       lambda unit, error: self._record_failure(unit, "", (), error),
                       lambda unit: unit in self.result.failed, progress, MAX_ATTEMPTS_PER_RUN)
@@ -336,10 +345,13 @@ class _Coordinator:
     def _keep_error_note(self, unit: str, attempt: str) -> None:
         note = publication.staging_root(self.out) / attempt / ERROR_NOTE
         if note.is_file():
-            with contextlib.suppress(DeviceAIError, OSError):
-                folder = self.out / publication.JOB_FOLDER / FAILED_NOTES
-                folder.mkdir(mode=0o700, exist_ok=True)
-                atomic_write_text(folder / f"{unit}.txt", note.read_text())
+            with contextlib.suppress(OSError):
+                self._keep_note(unit, note.read_text())
+
+    def _keep_note(self, unit: str, text: str) -> None:
+        with contextlib.suppress(DeviceAIError, OSError):
+            failed_note(self.out, unit).parent.mkdir(mode=0o700, exist_ok=True)
+            atomic_write_text(failed_note(self.out, unit), text.rstrip("\n") + "\n")
 
     def end_details(self) -> dict[str, str]:
         r = self.result

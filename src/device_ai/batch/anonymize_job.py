@@ -267,7 +267,7 @@ class _Coordinator:
             progress = JobProgress(len(to_run) + len(refused), self.ctx.status, what="units (studies)")
             progress.announce(engine.name, engine.dashboard)
             for unit in refused:
-                progress.finished(unit, failed=True)
+                progress.refused(unit)
             run_units(engine, deidentify_unit, to_run, self._task, self._take,
                       lambda unit, error: self._record_failure(unit, "", error),
                       lambda unit: unit in self.result.failed, progress, MAX_ATTEMPTS_PER_RUN)

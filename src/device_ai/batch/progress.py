@@ -21,6 +21,7 @@ class Snapshot:
     failed: int  # units finished with a typed error
     total: int  # units this run has to run
     elapsed_s: float
+    not_run: int = 0  # of the failed: refused before running (above max_files), in no time
 
     @property
     def finished(self) -> int:
@@ -28,8 +29,10 @@ class Snapshot:
 
     @property
     def rate(self) -> float:
-        """Units finished per second so far (0 before the first one)."""
-        return self.finished / self.elapsed_s if self.finished and self.elapsed_s > 0 else 0.0
+        """Units run per second so far (0 before the first one); the units refused without
+        running are left out, as they took no time."""
+        ran = self.finished - self.not_run
+        return ran / self.elapsed_s if ran > 0 and self.elapsed_s > 0 else 0.0
 
     @property
     def eta_s(self) -> float | None:
@@ -60,6 +63,7 @@ class JobProgress:
         self.started = clock()
         self._finished: dict[str, bool] = {}  # unit -> failed; a unit counted once (a retry, a duplicate)
         self._last: float | None = None
+        self._not_run: set[str] = set()
         self._last_counts: tuple[int, int] | None = None  # (done, failed) of the last line
 
     def announce(self, engine: str, dashboard: str | None) -> None:
@@ -68,9 +72,15 @@ class JobProgress:
             self.report(f"{self.what}: {self.total} to run on {engine}"
                         + (f"; Dask dashboard {dashboard}" if dashboard else ""))
 
+    def refused(self, unit: str) -> None:
+        """``unit`` was refused before running: a failed unit, no line of its own, not in the rate."""
+        self._finished[unit] = True
+        self._not_run.add(unit)
+
     def finished(self, unit: str, failed: bool = False) -> None:
         """``unit`` ended (its latest outcome counts); a line when one is due."""
         self._finished[unit] = failed
+        self._not_run.discard(unit)
         now = self.clock()
         if self._last is None or now - self._last >= self.interval_s:
             self._emit(now)
@@ -78,7 +88,7 @@ class JobProgress:
     def snapshot(self, now: float | None = None) -> Snapshot:
         failed = sum(self._finished.values())
         return Snapshot(done=len(self._finished) - failed, failed=failed, total=self.total,
-                        elapsed_s=(self.clock() if now is None else now) - self.started)
+                        elapsed_s=(self.clock() if now is None else now) - self.started, not_run=len(self._not_run))
 
     def end(self) -> Snapshot:
         """The final line, whatever the interval (unless the last line said these counts already);
