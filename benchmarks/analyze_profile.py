@@ -141,9 +141,15 @@ def in_subprocess(*argv: str) -> Path:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
+NEAR_LIMIT_ITEMS = 36  # Other Patient IDs items per slice: 1000 slices of 512 x 512 charged 633 of 640 MiB
+
+
 def make_series(work: Path, slices: int, rows: int, headers: str = "phantom") -> Path:
     """A phantoms/1 series; ``headers="realistic"`` pads every slice's header to a scanner's
-    (``training.ct_headers.realistic_header``: 400 elements, four sequences, 6 KiB private OB)."""
+    (``training.ct_headers.realistic_header``: 400 elements, four sequences, 6 KiB private OB);
+    ``"near-limit"`` adds ``NEAR_LIMIT_ITEMS`` Other Patient IDs items (Patient module, kept by
+    the series and repeated by the results), so that 1000 slices are charged nearly the whole
+    default budget: what an input admitted at the limit costs."""
     from device_ai.training.ct_series import case_key, dataset_bytes, slice_dataset, write_ct_series
     from device_ai.training.phantoms import generate_case, split_seeds
 
@@ -161,6 +167,17 @@ def make_series(work: Path, slices: int, rows: int, headers: str = "phantom") ->
             key = case_key(case)
             for index in range(slices):
                 ds = realistic_header(slice_dataset(case, index, key=key))
+                if headers == "near-limit":
+                    from pydicom.dataset import Dataset
+                    from pydicom.sequence import Sequence
+
+                    items = []
+                    for number in range(NEAR_LIMIT_ITEMS):
+                        item = Dataset()
+                        item.PatientID, item.TypeOfPatientID = f"SYN-OTHER-{number:04d}", "TEXT"
+                        item.IssuerOfPatientID = "SYNTHETIC ISSUER"
+                        items.append(item)
+                    ds.OtherPatientIDsSequence = Sequence(items)
                 (folder / f"CT{index + 1:06d}.dcm").write_bytes(dataset_bytes(ds))
         done.write_text("written by benchmarks/analyze_profile.py\n")
     return folder
@@ -281,8 +298,9 @@ def main() -> None:
     parser.add_argument("--review", nargs="*", default=[], choices=sorted(REVIEW_CASES),
                         help="also analyze these inputs of issue 22's review (peak RSS and exit code)")
     parser.add_argument("--rows", type=int, default=512)
-    parser.add_argument("--headers", choices=["phantom", "realistic"], default="phantom",
-                        help="the slices' headers: the phantom's (~60 elements) or a scanner's (400, ct_headers)")
+    parser.add_argument("--headers", choices=["phantom", "realistic", "near-limit"], default="phantom",
+                        help="the slices' headers: the phantom's (~60 elements), a scanner's (400, ct_headers) "
+                             "or a scanner's with 36 Other Patient IDs items (near the default memory budget)")
     parser.add_argument("--limit-mib", type=int, default=0,
                         help="analyze under this max_input_memory_bytes instead of the default (diagnosis only)")
     parser.add_argument("--threads", type=int, default=2)
