@@ -115,7 +115,8 @@ class ReadLimits:
     # What one input may make the analysis hold at once (InputBudget). Beside it the process costs
     # about 205 MiB (measured: 1000 slices of 512 x 512 with scanner headers charged 499 MiB and
     # peaked at 703 MiB, benchmarks/results/analyze_profile.json "realistic-after"), so an input
-    # charged the whole 640 MiB peaks near 845 MiB: 1 GiB (issue 22) with a margin of 179 MiB.
+    # charged the whole 640 MiB peaks near 845 MiB: 1 GiB (issue 22) with a margin of 179 MiB. Measured
+    # near the limit ("near-limit-after"): 1000 such slices with 36 more header items, charged 633 MiB, 772 MiB.
     max_input_memory_bytes: int = 640 * MIB
 
 
