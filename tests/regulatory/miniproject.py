@@ -7,6 +7,7 @@ thing at a time. Nothing here reads the real repository's items.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ def default_items() -> dict[str, Any]:
              "anomaly_review": "2026-11-01: no open issue affects us", "anomaly_review_state": "complete",
              "related_risks": ["RISK-001"]}]},
         "traceability/anomalies.yaml": {"anomalies": []},
-        "risk/plan.yaml": {"risk_management_plan": PLAN},
+        "risk/plan.yaml": {"risk_management_plan": copy.deepcopy(PLAN)},  # a test may edit its own copy
         "risk/hazards.yaml": {"hazards": [
             {"id": "HAZ-001", "title": "Wrong mask", "description": "A wrong mask is shown.", "category": "output"}]},
         "risk/hazardous_situations.yaml": {"hazardous_situations": [

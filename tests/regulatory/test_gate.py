@@ -131,6 +131,8 @@ def test_uncontrolled_risk_must_be_acceptable_and_residual_not_unacceptable(root
         situations.append({**base, "id": "RISK-003", "residual": {"p1": "P2", "p2": "P2"}})  # S3 P2 unacceptable
         situations.append({**base, "id": "RISK-004", "residual_rationale": None})  # alara without rationale
         situations.append({**base, "id": "RISK-005", "controls": [], "residual": None, "severity": "S1"})  # fine
+        # the overall conclusion must not say acceptable beside an unacceptable residual (SRS-183)
+        items["risk/benefit.yaml"]["benefit_risk"]["overall_residual_risk"] = "Not acceptable: a residual is unacceptable."
 
     _rewrite(root, change)
     results = write_results(root, passing_results())

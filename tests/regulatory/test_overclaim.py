@@ -164,7 +164,7 @@ def test_respecified_requirement_needs_an_independent_review(root: Path) -> None
     from device_ai.regulatory.review import record_reviews
 
     record_reviews(load_project(root), ["SRS-001"], by="Ann Other (independent review; not the author)",
-                   date="2026-12-02T00:00:00Z", commit=None)
+                   date="2026-12-02T00:00:00Z", commit=None, independent=True)
     report = gate(root, write_results(root, passing_results()))
     assert report.passed, report.lines()
     assert "WARNING SRS-001: re-specified: acceptance criterion changed after results were seen (2026-12-01 " \
@@ -269,3 +269,130 @@ def test_complete_or_non_runtime_soup_review_passes_a_release(root: Path) -> Non
     gaps = _gate_gaps(root, release=True)
     assert [g for g in gaps if "SOUP-torch" in g] == []
     assert any(g.startswith("GAP SOUP-numpy: soup anomaly review") for g in gaps)
+
+
+@pytest.mark.req("SRS-181")
+@pytest.mark.parametrize(("measure", "figure"), [
+    ("12 of 12 refused", True), ("3/3", True), ("0.95 sensitivity", True), ("120 s", True), ("peak 512 MiB", True),
+    ("exit 3 x4134", True), ("5 cases refused", True), ("195 Merkle test vectors", True),
+    ("label present", False), ("checked with the model (v2)", False), ("SRS-002 passes", False), ("masks 0x01", False),
+])
+def test_measure_needs_a_figure_that_is_a_measurement(root: Path, measure: str, figure: bool) -> None:
+    def change(items: dict) -> None:
+        _situation(items)["effectiveness"][0]["measure"] = measure
+
+    _rewrite(root, change)
+    expected = [] if figure else ["GAP RISK-001: effectiveness: evidence 1 (RC-001): measure states no figure (how "
+                                  "many cases, what outcome)"]
+    assert _gate_gaps(root) == expected
+
+
+@pytest.mark.req("SRS-181")
+@pytest.mark.parametrize(("record", "content", "problem"), [
+    ("verification/test-results/run.json", "{}", "is a test or test result, not a measured outcome"),
+    ("study/tests/data/outcome.csv", "a,b\n", "is a test or test result, not a measured outcome"),
+    ("tests_e2e/measure.py", "x = 1\n", "is a test or test result, not a measured outcome"),
+    ("risk/hazardous_situations.yaml", None, "is the risk file or the trace items, not a measured outcome"),
+    ("validation/results/empty.json", "", "is empty"),
+])
+def test_a_record_is_judged_by_its_whole_path_and_content(root: Path, record: str, content: str | None,
+                                                           problem: str) -> None:
+    if content is not None:
+        (root / record).parent.mkdir(parents=True, exist_ok=True)
+        (root / record).write_text(content)
+
+    def change(items: dict) -> None:
+        _situation(items)["effectiveness"] = [{"controls": ["RC-001"], "reduces": ["p1"], "record": record,
+                                               "measure": "12 of 12 refused"}]
+
+    _rewrite(root, change)
+    assert _gate_gaps(root) == [f"GAP RISK-001: effectiveness: evidence 1 (RC-001): record {record} {problem}"]
+
+
+@pytest.mark.req("SRS-182")
+def test_independence_is_the_records_field_and_prose_counts_only_for_old_house_records(root: Path) -> None:
+    from device_ai.regulatory.loader import load_project
+    from device_ai.regulatory.review import STRUCTURED_SINCE, record_reviews
+
+    def change(items: dict) -> None:
+        items["traceability/requirements.yaml"]["software_requirements"][0]["respecifications"] = [
+            {"date": "2026-12-01", "change": "criterion lowered", "record": "ANOM-001"}]
+
+    _rewrite(root, change)
+    # a new record without --independent is not independent, whatever its words say
+    record_reviews(load_project(root), ["SRS-001"], by="Ann Other (independent review; not the author)",
+                   date="2026-12-04T00:00:00Z", commit=None)
+    assert any(g.startswith("GAP SRS-001: re-specified") for g in _gate_gaps(root))
+    text = (root / "traceability/reviews.yaml").read_text()
+    assert "independent: false" in text and "independent: null" not in text
+    # a record without the field dated after the change does not count either (written by hand)
+    (root / "traceability/reviews.yaml").write_text(text.replace("  independent: false\n", ""))
+    assert any(g.startswith("GAP SRS-001: re-specified") for g in _gate_gaps(root))
+    # dated before it, the exact house phrase counts (records kept as they were written)
+    (root / "traceability/reviews.yaml").write_text(
+        text.replace("  independent: false\n", "").replace("2026-12-04T00:00:00Z", "2026-12-02T00:00:00Z"))
+    assert "2026-12-02T00:00:00Z" < STRUCTURED_SINCE
+    assert not any(g.startswith("GAP SRS-001") for g in _gate_gaps(root))
+    # the field decides: an author's record marked independent: true counts, prose does not matter
+    (root / "traceability/reviews.yaml").write_text(text.replace("independent: false", "independent: true"))
+    assert not any(g.startswith("GAP SRS-001") for g in _gate_gaps(root))
+
+
+@pytest.mark.req("SRS-182")
+def test_trace_review_cli_writes_the_independent_field(root: Path) -> None:
+    import yaml
+
+    from device_ai.cli import main
+
+    assert main(["trace", "review", "SRS-001", "--by", "Ann Other", "--independent", "--root", str(root)]) == 0
+    assert main(["trace", "review", "SRS-002", "--by", "Ann Other", "--root", str(root)]) == 0
+    records = yaml.safe_load((root / "traceability/reviews.yaml").read_text())["reviews"]
+    assert [(r["id"], r["independent"]) for r in records[-2:]] == [("SRS-001", True), ("SRS-002", False)]
+
+
+@pytest.mark.req("SRS-183")
+@pytest.mark.parametrize("text", ["risk-001 is acceptable.", "Only RISK 001 and rc001 remain.", "SRS-002 is verified, "
+                                  "risk_001 too."])
+def test_ids_in_any_case_or_separator_need_claims(root: Path, text: str) -> None:
+    def change(items: dict) -> None:
+        items["risk/benefit.yaml"]["benefit_risk"]["statement"] = text
+
+    _rewrite(root, change)
+    gaps = _gate_gaps(root)
+    assert len(gaps) == 1 and gaps[0].startswith("GAP BENEFIT-RISK: benefit-risk: names items without a claimed "
+                                                 "state the gate can check:") and "RISK-001" in gaps[0]
+
+
+@pytest.mark.req("SRS-183")
+@pytest.mark.parametrize(("text", "said"), [
+    ("RISK-001 is acceptable.", "acceptable"), ("SRS-002, RC-001 and RISK-001 are verified.", "verified"),
+    ("Open items (RISK-001, closed).", "closed"),
+])
+def test_a_state_the_prose_gives_an_id_must_be_its_claim(root: Path, text: str, said: str) -> None:
+    def change(items: dict) -> None:
+        items["risk/benefit.yaml"]["benefit_risk"]["statement"] = text
+        items["risk/benefit.yaml"]["benefit_risk"]["claims"] = [
+            {"item": "SRS-002", "state": "verified"}, {"item": "RC-001", "state": "verified"},
+            {"item": "RISK-001", "state": "alara"}]
+
+    _rewrite(root, change)
+    assert _gate_gaps(root) == [f"GAP BENEFIT-RISK: benefit-risk: the prose says RISK-001 is {said!r}, its claim "
+                                "says 'alara'"]
+
+
+@pytest.mark.req("SRS-183")
+def test_overall_acceptable_with_an_unacceptable_residual_is_a_gap(root: Path) -> None:
+    def change(items: dict) -> None:
+        _situation(items)["residual"] = {"p1": "P3", "p2": "P3"}  # S3/P3: unacceptable
+        _situation(items)["effectiveness"] = []
+
+    _rewrite(root, change)
+    assert "GAP BENEFIT-RISK: benefit-risk: concludes the overall residual risk acceptable while residual risks are " \
+           "unacceptable: RISK-001" in _gate_gaps(root)
+
+    def honest(items: dict) -> None:
+        change(items)
+        items["risk/benefit.yaml"]["benefit_risk"]["overall_residual_risk"] = "Not acceptable: a residual is."
+
+    _rewrite(root, honest)
+    assert not any("concludes the overall" in g for g in _gate_gaps(root))

@@ -64,7 +64,7 @@ def test_changed_text_marks_tests_and_controls_suspect_until_reviewed(root: Path
     assert gate(root, results).passed
     last = yaml.safe_load((root / "traceability/reviews.yaml").read_text())["reviews"][-1]
     assert last == {"id": "SRS-002", "fingerprint": node["SRS-002"]["fingerprint"], "by": "Ann Other",
-                    "date": "2026-12-01T09:00:00Z", "commit": HEAD}
+                    "date": "2026-12-01T09:00:00Z", "commit": HEAD, "independent": False}
 
 
 @pytest.mark.req("SRS-044")

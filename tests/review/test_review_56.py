@@ -86,9 +86,6 @@ def test_control_a_test_result_at_the_top_level_is_not_a_record(tmp_path: Path) 
 
 
 @pytest.mark.req("SRS-181")
-@pytest.mark.xfail(strict=True, reason="review 56: overclaim.is_test_artefact looks only at the first path part, so a "
-                   "pytest result file under another folder (verification/test-results/requirements.json) is accepted "
-                   "as a measured effectiveness record; SRS-181 says a test result is not one. Expected a gap, got none")
 def test_a_test_result_in_a_sub_folder_is_not_a_record(tmp_path: Path) -> None:
     _record(tmp_path, "verification/test-results/requirements.json")
     gaps = _gaps(_project(tmp_path, _record_evidence("verification/test-results/requirements.json")))
@@ -101,9 +98,6 @@ def test_control_evidence_by_the_controls_own_requirement_passes(tmp_path: Path)
 
 
 @pytest.mark.req("SRS-181")
-@pytest.mark.xfail(strict=True, reason="review 56: an effectiveness entry may name any approved, verified requirement, "
-                   "even one that implements none of the entry's controls (here SRS-001 for RC-001, implemented by "
-                   "SRS-002): the rule cannot be fooled more cheaply. Expected a gap, got none")
 def test_evidence_requirements_must_belong_to_the_credited_controls(tmp_path: Path) -> None:
     def change(items: dict) -> None:
         _situation(items)["effectiveness"][0]["requirements"] = ["SRS-001"]
@@ -122,9 +116,6 @@ def test_control_independent_records(by: str) -> None:
 
 
 @pytest.mark.req("SRS-182")
-@pytest.mark.xfail(strict=True, reason="review 56: review.is_independent takes 'non-independent', 'not-independent' and "
-                   "an unparenthesised 'author' as independent (only '(author' is a disclaimer, while SRS-182 says "
-                   "'author' disclaims). Expected False for each, got True")
 @pytest.mark.parametrize("by", ["helper-53 (non-independent; the author)", "helper-53 (not-independent)",
                                 "helper-53 (independent review; author)", "the author (self-review, independently re-run)"])
 def test_author_records_are_not_independent(by: str) -> None:
@@ -148,10 +139,6 @@ def test_control_a_false_claim_is_a_gap(tmp_path: Path) -> None:
 
 
 @pytest.mark.req("SRS-183")
-@pytest.mark.xfail(strict=True, reason="review 56: the rule compares the claims list with the graph, never the prose "
-                   "with the claims: prose that calls SRS-002 'not yet verified' (the issue 19 defect) passes beside a "
-                   "true claim 'verified'. SRS-183's title says the text cannot contradict the graph. Expected a gap, "
-                   "got none")
 def test_prose_contradicting_its_own_true_claim_is_a_gap(tmp_path: Path) -> None:
     gaps = _gaps(_project(tmp_path, _benefit("SRS-002 is not yet verified.", [{"item": "SRS-002",
                                                                                 "state": "verified"}])))
@@ -161,10 +148,6 @@ def test_prose_contradicting_its_own_true_claim_is_a_gap(tmp_path: Path) -> None
 # --- test isolation (the SRS-180 test of the author mutates the shared plan) -----------------
 
 @pytest.mark.req("SRS-180")
-@pytest.mark.xfail(strict=True, reason="review 56: miniproject.default_items() returns the module-level PLAN itself, "
-                   "so test_overclaim.py::test_no_reduction_may_list_a_control_not_yet_in_effect (which sets S3/P3 to "
-                   "alara) changes the acceptability matrix of every later test in the same process: an unacceptable "
-                   "residual then passes the gate. Expected a fresh plan per call, got the shared one")
 def test_default_items_give_each_test_its_own_plan() -> None:
     matrix = miniproject.PLAN["acceptability"]["S3"]
     before = matrix["P3"]

@@ -46,7 +46,7 @@ def cmd_trace_review(args: argparse.Namespace) -> int:
 
     if bool(args.ids) == bool(args.all):
         raise ConfigError("give item IDs or --all, not both or neither", hint="device-ai trace review SRS-012 --by NAME")
-    outcome = review(Path(args.root), None if args.all else args.ids, by=args.by)
+    outcome = review(Path(args.root), None if args.all else args.ids, by=args.by, independent=args.independent)
     for record in outcome.added if not args.all else ():
         print(f"reviewed {record.id} at {record.fingerprint[:12]} by {record.by} ({record.date})")
     if outcome.unchanged and not args.all:
@@ -79,4 +79,7 @@ def register(add: Callable[..., Any]) -> None:
     review.add_argument("ids", nargs="*", metavar="ID", help="item IDs, e.g. SRS-012 RC-003")
     review.add_argument("--all", action="store_true", help="review every item not yet reviewed at its content")
     review.add_argument("--by", required=True, help="the reviewer's name")
+    review.add_argument("--independent", action="store_true",
+                        help="the reviewer is independent of the author (recorded as independent: true; default "
+                             "false)")
     review.add_argument("--root", default=".", help="project root (default: the current folder)")

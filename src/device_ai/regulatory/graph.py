@@ -6,7 +6,7 @@
 
 - ``nodes``: ``{kind, id, fields, fingerprint, source, review, review_state, suspect_because,
   independent_reviews}`` (``independent_reviews``: the records at the current fingerprint that
-  :func:`.review.is_independent` accepts); requirements carry their ``verification`` verdict,
+  :func:`.review.counts_as_independent` accepts); requirements carry their ``verification`` verdict,
   hazardous situations their ``evaluation`` and ``effectiveness_records`` (SHA-256 of each
   evidence record, None when missing), tests their ``results`` per run;
 - ``edges``: ``{kind, source, target, reviewed: {source, target}, suspect}`` where ``reviewed``

@@ -517,6 +517,9 @@ class Review(_Strict):
     by: Text
     date: Text
     commit: str | None
+    #: Whether the reviewer is independent of the author (``trace review --independent``); absent
+    #: on records written before the field existed (their ``by`` is read by a strict whitelist).
+    independent: bool | None = None
 
 
 #: Item kinds kept in lists, keyed by the prefix of their IDs.

@@ -14,27 +14,44 @@ factors.
 2. **effectiveness** (SRS-181; ISO 14971 7.2 verification of effectiveness, kept apart from
    verification of implementation): every reduced factor needs at least one ``effectiveness``
    entry that ``reduces`` it. An entry names only controls the situation lists; states in
-   ``measure`` a figure (at least one digit: how many cases, what outcome); and rests on
-   - a ``record``: a file that exists when the graph is built and is not a test module or a test
-     result (nothing under ``tests/`` or ``test-results/``, no ``test_*.py``, ``*_test.py``,
-     ``conftest.py``): a pass/fail verdict shows that a control is implemented, a measured
-     outcome (study, validation, benchmark, challenge run) that it works; or
-   - ``requirements``, each approved and verified on this commit, whose verification exercises
-     the hazardous sequence itself over a challenge set (the reviewer judges that; the gate
-     checks status and verdict).
+   ``measure`` a figure that is a measurement (:data:`MEASUREMENT`): a count or ratio ("12 of
+   12", "3/3", "x866", "0.95", "95 %"), or a number with a unit ("120 s", "512 MiB", "1.5x") or
+   with a counted noun at most four words on ("5 cases", "4 package files", "195 Merkle test
+   vectors"); a digit inside a word or an ID ("(v2)", "SRS-002") is no figure; and rests on
+   - a ``record``: a non-empty file that exists when the graph is built and is judged by its
+     whole path (:func:`is_test_artefact`): no test module (anything under a ``tests`` folder at
+     any depth, a ``.py`` file under a folder named ``tests*``, ``test_*.py``, ``*_test.py``,
+     ``conftest.py``), no test result (anything under a folder named ``test-results*`` at any
+     depth), not the risk file or the trace items themselves (``risk/*.yaml``,
+     ``traceability/*.yaml``): a pass/fail verdict shows that a control is implemented, a
+     measured outcome (study, validation, benchmark, challenge run) that it works; or
+   - ``requirements``, each approved, verified on this commit and implementing at least one of
+     the entry's controls, whose verification exercises the hazardous sequence itself over a
+     challenge set (the reviewer judges that; the gate checks status, verdict and the link).
    A control of type ``information`` is credited only by a ``record`` (a usability or other
    study): tests show the words are there, not that users read and follow them.
+   Limitation: the graph keeps each record's SHA-256 (``effectiveness_records``), but the
+   situation's review fingerprint does not include it, so a record rewritten after the review
+   does not make the situation suspect; the reviewer compares the digest by hand.
 3. **re-specified** (SRS-182; IEC 62304 5.2.6, 8.2.3): a requirement whose acceptance criterion
    changed after results were seen (``respecifications``) is always listed with its dates and
    its independent review status: a gap when it is approved (or retired) without an independent
-   review record at its current content (:func:`.review.is_independent`), a warning with the
+   review record at its current content (:func:`.review.counts_as_independent`: the record's
+   ``independent`` field, or for an older record without it an exact house phrase), a warning with the
    reviewers otherwise; while planned or draft it is open.
 4. **benefit-risk claims** (SRS-183; ISO 14971 7.4, 8): every SRS, RC, RISK and ANOM ID named in
-   the benefit-risk prose needs a ``claims`` entry, and each claim must equal the graph's state:
-   for a requirement or a control ``verified`` or ``not verified`` when approved (a control:
-   implemented by approved requirements all verified; effectiveness is rule 2's), else its
-   status; for a hazardous
-   situation its residual acceptability; for an anomaly ``open`` or ``closed``.
+   the benefit-risk prose (any case, with a hyphen, a space or nothing before the number:
+   ``risk-001``, ``RC 001``) needs a ``claims`` entry, and each claim must equal the graph's
+   state: for a requirement or a control ``verified`` or ``not verified`` when approved (a
+   control: implemented by approved requirements all verified; effectiveness is rule 2's), else
+   its status; for a hazardous situation its residual acceptability; for an anomaly ``open`` or
+   ``closed``. The prose may state a state only next to the IDs it is about (``SRS-002 is not
+   yet verified``, ``RISK-001 and RISK-022 are unacceptable``, ``(ANOM-012, ANOM-013, open)``):
+   a state word right after an ID or a list of IDs (optionally after ``is``/``are``/``remains``
+   and ``not``/``not yet``) is what the prose asserts of each of them, and it must equal the
+   claim (:func:`prose_states`). A state said elsewhere in a sentence is not read (the reviewer
+   judges it). An overall residual risk that opens with ``acceptable`` while any hazardous
+   situation's residual is unacceptable is a gap.
 5. **soup anomaly review** (SRS-184; IEC 62304 7.1.3): a runtime SOUP entry whose
    ``anomaly_review_state`` is not ``complete`` (partial, pending, or not stated) is a gap with
    ``--release`` and a warning otherwise.
@@ -51,7 +68,14 @@ from device_ai.regulatory.risk import evaluate_situation
 
 Raw = tuple[str, str, str, str]
 NOT_YET = ("planned", "draft")
-_NAMED_ID = re.compile(r"\b(?:SRS|RC|RISK|ANOM)-\d{3,}\b")
+_NAMED_ID = re.compile(r"\b(SRS|RC|RISK|ANOM)[\s\-\u2010\u2011_]?(\d{3,})\b", re.IGNORECASE)
+_STATE = (r"(?:not\s+(?:yet\s+)?)?(?:verified|unverified|acceptable|unacceptable|alara|open|closed|planned|draft|"
+          r"approved|retired)")
+#: Between two IDs of one list: a comma, "and", "or" (with an optional closing bracket).
+_LIST_GAP = re.compile(r"\s*\)?\s*(?:,\s*(?:(?:and|or)\s+)?|(?:and|or)\s+|/\s*)", re.IGNORECASE)
+#: A state asserted right after an ID or a list of IDs.
+_ASSERTED = re.compile(r"\s*\)?\s*[,:\u2014-]?\s*(?:(?:is|are|remains?|stays?|was|were)\s+)?(?:(?:still|now)\s+)?"
+                       rf"({_STATE})\b", re.IGNORECASE)
 
 
 def reduced_factors(plan: dict[str, Any], fields: dict[str, Any]) -> list[str]:
@@ -76,12 +100,49 @@ def control_gap(ctx: Any, control: str) -> str | None:
     return f"{control} is not verified ({', '.join(unverified)})" if unverified else None
 
 
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+#: A figure that is a measurement (SRS-181): a count or ratio, a decimal or percentage, a number
+#: with a unit, or a number with a counted noun at most four words on. A digit that continues a
+#: word or an ID ("v2", "SRS-002", "0x01") starts no figure.
+_NUMBER = r"(?<![\w.\-])\d[\d,]*(?:\.\d+)?"
+_UNITS = r"(?:ms|s|µs|us|sec|seconds?|min|minutes?|h|hours?|Hz|B|bytes?|KiB|MiB|GiB|TiB|kB|KB|MB|GB|TB|mm|cm|HU|px|x|%)"
+_COUNTED = (r"(?:cases?|files?|slices?|series|studies|study|instances?|inputs?|mutants?|vectors?|patterns?|samples?|"
+            r"offsets?|kinds?|selections?|attributes?|runs?|trials?|records?|entries|entry|items?|images?|volumes?|"
+            r"patients?|packages?|associations?|requests?|errors?|bits?|bytes?|frames?|segments?|labels?|keys?|"
+            r"signatures?|readers?|users?|participants?|tasks?|times|repetitions?|iterations?|seeds?|folders?)")
+MEASUREMENT = re.compile(
+    rf"{_NUMBER}\s*(?:of|/|out of)\s*\d"                      # 12 of 12, 3/3
+    rf"|(?<![\w.\-])\d*\.\d+(?![\w.])"                      # 0.95
+    rf"|(?<![\w\-])x\s?\d[\d,]*\b"                         # x866
+    rf"|{_NUMBER}\s*{_UNITS}(?![\w])"                         # 120 s, 512 MiB, 1.5x, 95 %
+    rf"|{_NUMBER}\s+(?:[\w\-]+\s+){{0,4}}?{_COUNTED}\b",     # 5 cases, 195 Merkle test vectors
+    re.IGNORECASE)
+
+
+def is_measurement(measure: str) -> bool:
+    """Whether ``measure`` states a figure that is a measurement (:data:`MEASUREMENT`)."""
+    return MEASUREMENT.search(measure) is not None
+
+
 def is_test_artefact(path: str) -> bool:
-    """A test module or a pytest result file: evidence of implementation, not of effectiveness."""
+    """A test module or a pytest result file, judged by the whole path: evidence of
+    implementation, not of effectiveness."""
     parts = PurePosixPath(path).parts
-    name = parts[-1] if parts else ""
-    return (bool(parts) and parts[0] in ("tests", "test-results")) or name == "conftest.py" \
-        or (name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")))
+    if not parts:
+        return False
+    folders, name = [p.lower() for p in parts[:-1]], parts[-1].lower()
+    if "tests" in folders or any(f.startswith("test-results") or f.startswith("test_results") for f in folders):
+        return True
+    if name == "conftest.py" or (name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))):
+        return True
+    return name.endswith(".py") and any(f.startswith("tests") for f in folders)
+
+
+def is_item_file(path: str) -> bool:
+    """The risk file or the trace items themselves: what is judged cannot be its own record."""
+    parts = PurePosixPath(path).parts
+    return len(parts) == 2 and parts[0] in ("risk", "traceability") and parts[1].endswith((".yaml", ".yml"))
 
 
 def _situations(ctx: Any) -> Iterator[tuple[dict[str, Any], list[str]]]:
@@ -110,19 +171,27 @@ def _entry_problems(ctx: Any, node: dict[str, Any], entry: dict[str, Any]) -> It
             yield f"{control} is not a control of {node['id']}"
         elif ctx.nodes[control]["fields"]["type"] == "information" and not entry.get("record"):
             yield f"{control} is information for safety: its effectiveness needs a record (usability or other study)"
-    if not re.search(r"\d", entry["measure"]):
+    if not is_measurement(entry["measure"]):
         yield "measure states no figure (how many cases, what outcome)"
     record = entry.get("record")
     if record:
+        digest = node.get("effectiveness_records", {}).get(record)
         if is_test_artefact(record):
             yield f"record {record} is a test or test result, not a measured outcome"
-        elif node.get("effectiveness_records", {}).get(record) is None:
+        elif is_item_file(record):
+            yield f"record {record} is the risk file or the trace items, not a measured outcome"
+        elif digest is None:
             yield f"record {record} does not exist"
+        elif digest == EMPTY_SHA256:
+            yield f"record {record} is empty"
     for requirement in entry.get("requirements", []):
         if ctx.status(requirement) != "approved":
             yield f"{requirement} is {ctx.status(requirement) or 'unknown'}"
         elif ctx.verdicts[requirement].status != "verified":
             yield f"{requirement} is not verified"
+        elif not any(requirement in ctx.nodes[c]["fields"]["implemented_by"] for c in entry["controls"]
+                     if c in ctx.nodes and ctx.nodes[c]["kind"] == "risk_control"):
+            yield f"{requirement} implements none of {', '.join(entry['controls'])}"
 
 
 def effectiveness(ctx: Any) -> Iterator[Raw]:
@@ -188,23 +257,65 @@ def _prose(value: Any) -> str:
     return " ".join(value) if isinstance(value, list) else str(value)
 
 
+def _canonical_state(words: str) -> str:
+    text = " ".join(words.lower().split()).replace("not yet ", "not ")
+    return {"unverified": "not verified", "not acceptable": "unacceptable"}.get(text, text)
+
+
+def named_ids(text: str) -> list[tuple[str, int, int]]:
+    """The SRS, RC, RISK and ANOM IDs named in ``text`` (any case or separator), normalised,
+    with their spans."""
+    return [(f"{m.group(1).upper()}-{m.group(2)}", m.start(), m.end()) for m in _NAMED_ID.finditer(text)]
+
+
+def prose_states(text: str) -> list[tuple[str, str]]:
+    """``(ID, state)`` for each state the prose asserts right after an ID or a list of IDs."""
+    found: list[tuple[str, str]] = []
+    ids = named_ids(text)
+    group: list[str] = []
+    for index, (item, _start, end) in enumerate(ids):
+        group.append(item)
+        following = ids[index + 1] if index + 1 < len(ids) else None
+        if following is not None and _LIST_GAP.fullmatch(text[end:following[1]]):
+            continue  # the list goes on
+        asserted = _ASSERTED.match(text, end)
+        if asserted:
+            found.extend((member, _canonical_state(asserted.group(1))) for member in group)
+        group = []
+    return found
+
+
 def benefit_claims(ctx: Any) -> Iterator[Raw]:
     node = next(ctx.of_kind("benefit_risk"), None)
     if node is None:
         return
     fields = node["fields"]
-    text = " ".join(_prose(fields[name]) for name in ("benefits", "statement", "overall_residual_risk"))
+    texts = [_prose(fields[name]) for name in ("benefits", "statement", "overall_residual_risk")]
     claims = {claim["item"]: claim["state"] for claim in fields.get("claims") or []}
-    unclaimed = sorted(set(_NAMED_ID.findall(text)) - set(claims))
+    named = {item for text in texts for item, _s, _e in named_ids(text)}
+    unclaimed = sorted(named - set(claims))
     if unclaimed:
         yield ("gap", node["id"], "benefit-risk", "names items without a claimed state the gate can check: "
                + ", ".join(unclaimed))
+    asserted = sorted({pair for text in texts for pair in prose_states(text)})
+    for item, said in asserted:
+        if item in claims and said != claims[item]:
+            yield ("gap", node["id"], "benefit-risk", f"the prose says {item} is {said!r}, its claim says "
+                   f"{claims[item]!r}")
     for item, claimed in sorted(claims.items()):
         actual = observed_state(ctx, item)
         if actual is None:
             yield ("gap", node["id"], "benefit-risk", f"claims {item} is {claimed!r}, but the graph has no such item")
         elif actual != claimed:
             yield ("gap", node["id"], "benefit-risk", f"says {item} is {claimed!r}, the graph shows {actual!r}")
+    conclusion = re.match(r"\s*(not\s+acceptable|unacceptable|acceptable)\b", _prose(fields["overall_residual_risk"]),
+                          re.IGNORECASE)
+    if conclusion and _canonical_state(conclusion.group(1)) == "acceptable":
+        unacceptable = sorted(n["id"] for n in ctx.of_kind("hazardous_situation")
+                              if observed_state(ctx, n["id"]) == "unacceptable")
+        if unacceptable:
+            yield ("gap", node["id"], "benefit-risk", "concludes the overall residual risk acceptable while residual "
+                   "risks are unacceptable: " + ", ".join(unacceptable))
 
 
 def soup_anomaly_reviews(ctx: Any) -> Iterator[Raw]:

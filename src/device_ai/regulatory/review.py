@@ -1,8 +1,8 @@
 """Review records: the baseline that suspect links are measured against.
 
-``device-ai trace review ID --by NAME`` appends ``{id, fingerprint, by, date, commit}`` to
-``traceability/reviews.yaml`` (who reviewed what, at which content, when and on which commit:
-more than doorstop's hash-only ``reviewed:``; IEC 62304 8.2.3, 8.2.4; reference/regulatory.md
+``device-ai trace review ID --by NAME [--independent]`` appends ``{id, fingerprint, by, date,
+commit, independent}`` to ``traceability/reviews.yaml`` (who reviewed what, at which content,
+when, on which commit, and whether independently of the author: more than doorstop's hash-only ``reviewed:``; IEC 62304 8.2.3, 8.2.4; reference/regulatory.md
 §0.3, §6.4). An item whose current fingerprint differs from its last review is *changed*, and
 every item and test linked to it is *suspect* until the change is reviewed. The file is written
 atomically and only by this module; earlier records are kept as the review history.
@@ -10,6 +10,7 @@ atomically and only by this module; earlier records are kept as the review histo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -45,23 +46,39 @@ def last_reviews(project: Project) -> dict[str, Review]:
     return latest
 
 
-#: Wording by which a record's ``by`` disclaims independence (the records are prose: see below).
-_NOT_INDEPENDENT = ("not independent", "not an independent", "not a independent", "author-side", "(author")
+#: The exact house forms by which a record written before the ``independent`` field existed
+#: (before :data:`STRUCTURED_SINCE`) said it was independent: anything else, however worded, is
+#: not independent ("non-independent", "(independent review; author)", "self-review,
+#: independently re-run" are not).
+_LEGACY_INDEPENDENT = (
+    re.compile(r"[\w.\- ]+ \(independent review; not the author\)"),
+    re.compile(r"independent reviewer helper \(did not write issue \d+ code(?: or fixes)?\), session [\w\- ]+(?: \(\d+\))?"),
+)
+#: Records dated from here on carry ``independent``; one without it is not independent.
+STRUCTURED_SINCE = "2026-12-03T21:30:00Z"
 
 
 def is_independent(by: str) -> bool:
-    """Whether a review record says it is independent of the author: its ``by`` names the word
-    "independent" and none of the disclaimers ("not independent", "not an independent",
-    "author-side", "(author..."). Records carry no structured role yet (issue 19 item 3, signed
-    approvals by named roles, will replace this), so the rule reads the words reviewers write."""
-    text = " ".join(by.lower().split())
-    return "independent" in text and not any(phrase in text for phrase in _NOT_INDEPENDENT)
+    """Whether a legacy record's ``by`` (no ``independent`` field) is one of the exact house
+    forms of an independent review (:data:`_LEGACY_INDEPENDENT`): a strict whitelist, so no
+    wording can make an author's record pass (SRS-182)."""
+    text = " ".join(by.split())
+    return any(form.fullmatch(text) for form in _LEGACY_INDEPENDENT)
+
+
+def counts_as_independent(record: Review) -> bool:
+    """A record is independent when it says so in its ``independent`` field; a record without
+    the field counts only when dated before :data:`STRUCTURED_SINCE` and its ``by`` is a house
+    form (:func:`is_independent`)."""
+    if record.independent is not None:
+        return record.independent
+    return record.date < STRUCTURED_SINCE and is_independent(record.by)
 
 
 def independent_reviews(project: Project, item_id: str, current: str) -> list[Review]:
     """The independent review records of ``item_id`` at its current fingerprint, oldest first."""
     return [located.item for located in project.reviews
-            if located.item.id == item_id and located.item.fingerprint == current and is_independent(located.item.by)]
+            if located.item.id == item_id and located.item.fingerprint == current and counts_as_independent(located.item)]
 
 
 def review_state(current: str, review: Review | None) -> ReviewState:
@@ -80,9 +97,10 @@ class ReviewOutcome:
 
 
 def record_reviews(project: Project, ids: Iterable[str] | None, *, by: str, date: str,
-                   commit: str | None) -> ReviewOutcome:
+                   commit: str | None, independent: bool = False) -> ReviewOutcome:
     """Record reviews of ``ids`` (None: every item not yet reviewed at its current fingerprint)
-    and write ``traceability/reviews.yaml`` atomically.
+    and write ``traceability/reviews.yaml`` atomically. ``independent``: the reviewer is
+    independent of the author (recorded as the record's ``independent`` field, SRS-182).
 
     Raises :class:`~device_ai.errors.ConfigError` for an empty reviewer name or an unknown ID.
     """
@@ -104,7 +122,7 @@ def record_reviews(project: Project, ids: Iterable[str] | None, *, by: str, date
         if (item_id, current, by) in done or (ids is None and review_state(current, latest.get(item_id)) == "reviewed"):
             unchanged.append(item_id)
             continue
-        added.append(Review(id=item_id, fingerprint=current, by=by, date=date, commit=commit))
+        added.append(Review(id=item_id, fingerprint=current, by=by, date=date, commit=commit, independent=independent))
     if added:
         records = [located.item for located in project.reviews] + added
         write_reviews(project, records)
@@ -113,6 +131,14 @@ def record_reviews(project: Project, ids: Iterable[str] | None, *, by: str, date
 
 def write_reviews(project: Project, records: list[Review]) -> None:
     """Write every review record, in order, to ``traceability/reviews.yaml`` (atomic)."""
-    body = yaml.safe_dump({REVIEWS_FILE.key: [record.model_dump() for record in records]}, sort_keys=False,
+    body = yaml.safe_dump({REVIEWS_FILE.key: [_record_data(record) for record in records]}, sort_keys=False,
                           allow_unicode=True, default_flow_style=False, width=120)
     atomic_write_text(project.root / REVIEWS_FILE.path, _HEADER + body)
+
+
+def _record_data(record: Review) -> dict[str, object]:
+    """A record as written: a legacy record without ``independent`` is written as it was."""
+    data = record.model_dump()
+    if data["independent"] is None:
+        del data["independent"]
+    return data

@@ -72,6 +72,7 @@ def check(root: Path, graph_path: Path, *, release: bool = False, head: str | No
                        release=release)
 
 
-def review(root: Path, ids: Sequence[str] | None, *, by: str) -> ReviewOutcome:
+def review(root: Path, ids: Sequence[str] | None, *, by: str, independent: bool = False) -> ReviewOutcome:
     """Record reviews (``ids`` None: every item not reviewed at its current content)."""
-    return record_reviews(load_project(root), ids, by=by, date=utc_now(), commit=git_head(root))
+    return record_reviews(load_project(root), ids, by=by, date=utc_now(), commit=git_head(root),
+                          independent=independent)
