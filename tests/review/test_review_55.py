@@ -1,8 +1,8 @@
 """Independent review (helper-55) of SRS-186 / ANOM-015 (the gate's unacceptable-residual rule,
 re-specified after results were seen: a gap only with ``trace check --release``).
 
-The strict xfail shows a defect found in review (expected vs actual in its reason), next to
-controls that pass. The mini project is written into ``tmp_path``; nothing reads the real items.
+The last test shows a defect found in review (the package judged by the development gate),
+strict xfail until the lead's fix made it pass, next to controls that pass. The mini project is written into ``tmp_path``; nothing reads the real items.
 """
 
 from __future__ import annotations
@@ -64,12 +64,8 @@ def test_control_the_release_gate_reports_the_unacceptable_residual(tmp_path: Pa
 
 
 @pytest.mark.req("SRS-186")
-@pytest.mark.xfail(strict=True, reason=(
-    "review defect (helper-55): `report package` builds the submission package through "
-    "regulatory/package.py gate_gaps, which calls the development gate (check(root, graph), no release=True); "
-    "since SRS-186 an unacceptable residual is no gap there, so a device whose residual risk is unacceptable "
-    "gets a non-draft submission package (release notes included) without --allow-gaps. Expected: "
-    "TraceGateFailed naming 'GAP RISK-001: risk: residual risk (S3, P=P3) is unacceptable'; actual: [] (no gap)"))
+# Review defect (helper-55), fixed by the lead: `report package` judged the package by the development
+# gate (no release=True), so since SRS-186 an unacceptable residual gave a non-draft submission package.
 def test_an_unacceptable_residual_keeps_report_package_from_writing_a_submission(tmp_path: Path,
                                                                                 monkeypatch) -> None:  # noqa: ANN001
     root, graph = _project(tmp_path, unacceptable=True)

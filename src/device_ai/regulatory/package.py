@@ -156,11 +156,13 @@ def build_package(graph: Mapping[str, Any], *, root: Path, out: Path, baseline: 
 
 
 def gate_gaps(root: Path, graph_path: Path, *, allow_gaps: bool) -> list[str]:
-    """The trace gate's gap lines for a package of ``graph_path``: refuses (TraceGateFailed,
-    every gap in ``problems``) unless ``allow_gaps``; then the gaps make the package a draft."""
+    """The trace gate's gap lines for a package of ``graph_path``, judged by the release rules (a
+    submission package is a release: an unacceptable residual risk or an incomplete runtime SOUP
+    review is a gap, SRS-184/SRS-186): refuses (TraceGateFailed, every gap in ``problems``) unless
+    ``allow_gaps``; then the gaps make the package a draft."""
     from device_ai.regulatory.trace import check
 
-    gaps = [finding.line() for finding in check(Path(root), Path(graph_path)).section("gap")]
+    gaps = [finding.line() for finding in check(Path(root), Path(graph_path), release=True).section("gap")]
     if gaps and not allow_gaps:
         raise TraceGateFailed(f"{len(gaps)} gap(s) in the evidence: the package would present unverified items as "
                               "evidence; nothing was written", problems=tuple(gaps),
