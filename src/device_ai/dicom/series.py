@@ -551,6 +551,7 @@ def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimi
             ds = parse_dataset(data, path.name, limits, budget=budget)
             del data
         except DicomReadError as exc:
+            data = None  # a refused file's bytes go now, not when the next file's bytes are already read
             if budget.exhausted():
                 raise  # the input as a whole is over budget: stop reading now, not after every file
             problems.add(path, _unnamed(path.name, exc.message), type(exc), exc.hint or _MIXED_HINT)
