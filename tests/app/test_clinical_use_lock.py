@@ -83,3 +83,30 @@ def test_explain_is_refused_too(series, tmp_path, no_demonstration_mode, capsys)
     assert main(["explain", str(series), "--label", "Lesion", "--out", str(out)]) == 4
     assert "DAI-320" in capsys.readouterr().err and not out.exists()
     assert [e["details"]["error"] for e in events("Model Refused")] == ["DAI-320"]
+
+
+@pytest.mark.req("SRS-185")
+def test_a_node_that_analyses_refuses_to_start_with_the_demonstration_model(tmp_path, no_demonstration_mode,
+                                                                            monkeypatch) -> None:  # noqa: ANN001
+    # Review helper-55: the node accepted series and then refused each analysis, two serious-failure
+    # entries every retry for as long as it ran; it now refuses to start (serve and watch open this runtime).
+    from device_ai.app.context import Context
+    from device_ai.config import load_settings
+    from device_ai.errors import NotForClinicalUse
+    from device_ai.node.runtime import NodeRuntime
+
+    with pytest.raises(NotForClinicalUse, match="not for clinical use"):
+        NodeRuntime(Context(settings=load_settings()), pipeline=True).open()
+    assert events("Analysis Run") == [] and events("Model Refused") == []
+    monkeypatch.setenv("DEVICE_AI_DEMONSTRATION_MODE", "true")  # control: with the mode the runtime opens
+    runtime = NodeRuntime(Context(settings=load_settings()), pipeline=True)
+    runtime.open()
+    runtime.close()
+
+
+@pytest.mark.req("SRS-185")
+def test_analyze_batch_is_refused_before_any_unit_runs(series, tmp_path, no_demonstration_mode, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "batch-out"
+    assert main(["analyze", "--batch", str(series.parent), str(out), "--workers", "1"]) == 4
+    assert "DAI-320" in capsys.readouterr().err and not out.exists()
+    assert [e["details"]["error"] for e in events("Model Refused")] == ["DAI-320"]

@@ -54,7 +54,11 @@ class NodeRuntime:
 
     def open(self) -> None:
         """Hold the spool (one process per home), open the audit trail, recover the spool and
-        announce every generation ready but not yet in the trail."""
+        announce every generation ready but not yet in the trail. A node that analyses refuses
+        to start with a package that is not for clinical use outside demonstration mode
+        (RC-035), instead of accepting patient series it would refuse, one entry pair per retry."""
+        if self.run_pipeline:
+            self._check_model_use()
         self.spool.lock()
         try:
             pseudonym("series", "0")  # create the site's pseudonym key now, not in racing threads
@@ -66,6 +70,16 @@ class NodeRuntime:
         except BaseException:
             self.close()
             raise
+
+    def _check_model_use(self) -> None:
+        from device_ai.app.model import check_clinical_use, model_info
+        from device_ai.errors import DeviceAIError
+
+        try:
+            manifest = model_info(self.ctx).manifest
+        except DeviceAIError:
+            return  # a package that does not verify is refused, and audited, by each analysis as before
+        check_clinical_use(self.ctx, manifest)
 
     def start(self) -> None:
         """The assembly thread, and the worker and outbound threads when asked for."""
