@@ -1,7 +1,8 @@
 """Independent review (helper-59) of SRS-172 (memory bounded per input) and SRS-173 (binary
 multi-valued numbers counted as values).
 
-Each defect is a strict xfail beside a control that passes:
+Each defect was a strict xfail beside a control that passes; three were fixed by the lead the same
+session and are normal tests now (the self-check duplicate lines stay a strict xfail):
 
 - SRS-172: ``reader.held_bytes`` charges a kept text value by its number of characters
   (``len(str(value))``), but CPython holds a str of characters beyond Latin-1 at 2 or 4 bytes
@@ -106,8 +107,7 @@ def test_control_ascii_description_is_charged_what_it_holds(tmp_path: Path) -> N
 
 
 @pytest.mark.req("SRS-172")
-@pytest.mark.xfail(strict=True, reason="review 59: held_bytes counts characters, not the bytes a str "
-                   "of 4-byte characters (and a PersonName's raw bytes beside it) holds")
+# Was a strict xfail (review 59); fixed by the lead, now a normal test.
 def test_four_byte_characters_in_kept_text_are_charged_what_they_hold(tmp_path: Path) -> None:
     held, charged = _extra(tmp_path, "\U0001F600" * _CHARS)
     assert held <= 1.25 * charged, f"held {held / 2**20:.2f} MiB, charged {charged / 2**20:.2f} MiB"
@@ -127,8 +127,7 @@ def test_control_private_us_under_a_known_creator_is_counted(tmp_path: Path) -> 
 
 
 @pytest.mark.req("SRS-173")
-@pytest.mark.xfail(strict=True, reason="review 59: a private creator longer than 64 bytes (trailing padding) "
-                   "is ignored by the pre-scan but stripped and used by pydicom")
+# Was a strict xfail (review 59); fixed by the lead, now a normal test.
 def test_private_us_under_a_padded_creator_is_counted(tmp_path: Path) -> None:
     path = _private_us(tmp_path, "AEGIS_DICOM_2.00" + " " * 84)
     assert len(read_dataset(path)[0x00091000].value) == 1500  # pydicom still parses 1500 numbers
@@ -173,8 +172,7 @@ def test_control_one_file_refused_after_parsing_peaks_at_its_bytes_and_its_parse
 
 
 @pytest.mark.req("SRS-172")
-@pytest.mark.xfail(strict=True, reason="review 59: load_series keeps a file refused after parsing bound as `ds` "
-                   "(pixel data included) while the next file is read and parsed (measured 4.0 files' bytes)")
+# Was a strict xfail (review 59); fixed by the lead, now a normal test.
 def test_a_file_refused_after_parsing_is_released_before_the_next_file_is_read(tmp_path: Path) -> None:
     paths = _refused_after_parsing(tmp_path / "two", 2)
     assert _traced_peak(paths) < 2.5 * paths[0].stat().st_size

@@ -41,6 +41,7 @@ import io
 import os
 import stat
 import struct
+import sys
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
+from pydicom.valuerep import PersonName
 
 from device_ai.dicom.paths import path_hint, path_problem, shown, status
 from device_ai.errors import DicomReadError, ReadLimitExceeded
@@ -204,10 +206,27 @@ class InputBudget:
                      "its parsed data elements")
 
 
+_EMPTY_STR_BYTES = sys.getsizeof("")
+
+
+def _value_bytes(value: object) -> int:
+    """What one value's payload holds in memory: a str 1, 2 or 4 bytes per character (CPython
+    stores the widest character's width), a person name its text and its raw bytes beside it,
+    bytes their length, a number or date its text (review 59: characters were counted)."""
+    if isinstance(value, bytes):
+        return len(value)
+    if isinstance(value, str):
+        return sys.getsizeof(value) - _EMPTY_STR_BYTES
+    if isinstance(value, PersonName):
+        raw = value.original_string
+        return sys.getsizeof(str(value)) - _EMPTY_STR_BYTES + (len(raw) if isinstance(raw, bytes) else 0)
+    return len(str(value))
+
+
 def held_bytes(ds: Dataset) -> int:
     """What a parsed data set keeps, by the budget's arithmetic (:meth:`InputBudget.charge`):
     ``ELEMENT_BYTES`` per element and value past the first, ``ITEM_BYTES`` per sequence item, and
-    its text and bytes."""
+    its text and bytes as they are held (:func:`_value_bytes`)."""
     total = 0
     for element in ds.values():
         value = element.value
@@ -215,9 +234,9 @@ def held_bytes(ds: Dataset) -> int:
         if element.VR == "SQ":
             total += sum(ITEM_BYTES + held_bytes(item) for item in value or ())
         elif isinstance(value, (list, tuple, MultiValue)):
-            total += ELEMENT_BYTES * max(0, len(value) - 1) + sum(len(str(v)) for v in value)
+            total += ELEMENT_BYTES * max(0, len(value) - 1) + sum(_value_bytes(v) for v in value)
         elif value is not None:
-            total += len(value) if isinstance(value, (bytes, str)) else len(str(value))
+            total += _value_bytes(value)
     return total
 
 
@@ -310,9 +329,11 @@ class _Scan:
 
     def _creator(self, tag: int, pos: int, length: int, creators: dict[int, str]) -> None:
         """Note a private creator (gggg,0010-00FF): the private dictionary is looked up under it."""
-        if tag >> 16 & 1 and 0x10 <= tag & 0xFFFF <= 0xFF and length <= 64:
-            text = self.data[pos : pos + length].decode("latin-1").rstrip(" \0")
-            creators[(tag >> 16) << 8 | tag & 0xFF] = text
+        if tag >> 16 & 1 and 0x10 <= tag & 0xFFFF <= 0xFF:
+            # pydicom strips trailing spaces and NULs and uses the creator whatever its padding (review 59)
+            text = bytes(self.data[pos : pos + length]).rstrip(b" \0")
+            if len(text) <= 64:
+                creators[(tag >> 16) << 8 | tag & 0xFF] = text.decode("latin-1")
 
     def _geometry(self, tag: int, pos: int, length: int) -> None:
         if tag in _GEOMETRY_US and length == 2:
