@@ -22,7 +22,7 @@ Control: each arm's untrained model (step 0) is evaluated too and must score far
 trained one (a pipeline that scores well without a model proves nothing). A pilot of this size
 is under-trained against the 2600-step plans: it can rank the arms, not predict release figures.
 
-Usage: python -m validation.model_errors.pilot_windows --out validation/model_errors/results/pilot_windows
+Usage: python -m validation.model_errors.pilot_windows --out validation/model_errors/results/pilot_windows [--arms A]
 """
 
 from __future__ import annotations
@@ -120,35 +120,51 @@ def evaluate(model: DinoSegmenter, windows, size: int) -> dict:  # noqa: ANN001
             "mean_lesion_dice": float(np.mean(lesions)), "organ_dice_by_gap": by_gap, "cases": cases}
 
 
+def run_arm(arm: str, size: int) -> dict:
+    started = time.perf_counter()
+    windows = ARMS[arm]
+    images, labels = pool(windows, size)
+    untrained = evaluate(train(images, labels, 0), windows, size)
+    trained = evaluate(train(images, labels, STEPS), windows, size)
+    return {"windows": windows, "wall_s": round(time.perf_counter() - started, 1),
+            "untrained": {k: v for k, v in untrained.items() if k != "cases"}, "trained": trained}
+
+
+def decide(arms: dict) -> dict:
+    """The pre-registered decision rule and control, applied to both arms' results."""
+    a, b = arms["A"]["trained"], arms["B"]["trained"]
+    low = "15-25 HU"
+    decision = {
+        "criterion": "B - A >= 0.03 in the 15-25 HU bin and B's mean organ Dice >= A's",
+        "low_gap_difference": None if a["organ_dice_by_gap"][low] is None or b["organ_dice_by_gap"][low] is None
+        else b["organ_dice_by_gap"][low] - a["organ_dice_by_gap"][low],
+        "mean_difference": b["mean_organ_dice"] - a["mean_organ_dice"]}
+    decision["carry_B"] = bool(decision["low_gap_difference"] is not None and decision["low_gap_difference"] >= 0.03
+                               and decision["mean_difference"] >= 0)
+    control = all(arms[x]["untrained"]["mean_organ_dice"] < arms[x]["trained"]["mean_organ_dice"] - 0.3 for x in ARMS)
+    return {"decision": decision, "control_passed": control}
+
+
 def main() -> None:
+    # Each arm is written to <out>-arm-<X>.json when it finishes (a long run can be done one arm
+    # at a time); the decision is written to <out>.json once both arm files exist.
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--arms", nargs="+", choices=sorted(ARMS), default=sorted(ARMS))
     args = parser.parse_args()
     size = DEMO_SEGMENTER.input_size
-    result = {"steps": STEPS, "train_patients": TRAIN_PATIENTS, "dev_patients": DEV_PATIENTS, "arms": {}}
-    for arm, windows in ARMS.items():
-        started = time.perf_counter()
-        images, labels = pool(windows, size)
-        untrained = evaluate(train(images, labels, 0), windows, size)
-        trained = evaluate(train(images, labels, STEPS), windows, size)
-        result["arms"][arm] = {"windows": windows, "wall_s": round(time.perf_counter() - started, 1),
-                               "untrained": {k: v for k, v in untrained.items() if k != "cases"}, "trained": trained}
-        print(arm, json.dumps({k: v for k, v in trained.items() if k != "cases"}), flush=True)
-    a, b = result["arms"]["A"]["trained"], result["arms"]["B"]["trained"]
-    low = "15-25 HU"
-    result["decision"] = {
-        "criterion": "B - A >= 0.03 in the 15-25 HU bin and B's mean organ Dice >= A's",
-        "low_gap_difference": None if a["organ_dice_by_gap"][low] is None else
-        b["organ_dice_by_gap"][low] - a["organ_dice_by_gap"][low],
-        "mean_difference": b["mean_organ_dice"] - a["mean_organ_dice"]}
-    result["decision"]["carry_B"] = bool(result["decision"]["low_gap_difference"] is not None
-                                         and result["decision"]["low_gap_difference"] >= 0.03
-                                         and result["decision"]["mean_difference"] >= 0)
-    result["control_passed"] = all(result["arms"][x]["untrained"]["mean_organ_dice"] <
-                                   result["arms"][x]["trained"]["mean_organ_dice"] - 0.3 for x in ARMS)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    (args.out.parent / (args.out.name + ".json")).write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result["decision"]), "control passed:", result["control_passed"])
+    arm_file = lambda arm: args.out.parent / f"{args.out.name}-arm-{arm}.json"  # noqa: E731
+    for arm in args.arms:
+        result = run_arm(arm, size)
+        arm_file(arm).write_text(json.dumps(result, indent=1) + "\n")
+        print(arm, json.dumps({k: v for k, v in result["trained"].items() if k != "cases"}), flush=True)
+    if all(arm_file(arm).exists() for arm in ARMS):
+        arms = {arm: json.loads(arm_file(arm).read_text()) for arm in ARMS}
+        result = {"steps": STEPS, "train_patients": TRAIN_PATIENTS, "dev_patients": DEV_PATIENTS, "arms": arms,
+                  **decide(arms)}
+        (args.out.parent / (args.out.name + ".json")).write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result["decision"]), "control passed:", result["control_passed"])
 
 
 if __name__ == "__main__":
