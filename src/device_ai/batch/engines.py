@@ -73,6 +73,9 @@ class DaskEngine:
                 self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                             host="127.0.0.1", dashboard_address="127.0.0.1:0")
                 self.client = Client(self.cluster)
+                # its workers print on our stderr: no traceback for the heartbeat cut at shutdown
+                from device_ai.batch.worker_logging import QuietWorkerShutdown
+                self.client.register_plugin(QuietWorkerShutdown())
             else:
                 self.name = f"Dask scheduler {address}"
                 # waits distributed.comm.timeouts.connect (Dask's configuration; 30 s by default)
