@@ -26,7 +26,7 @@ LONG_NODE = ("tests/regulatory_render/test_wide.py::test_a_parametrized_case_wit
 
 def copy_items(root: Path) -> Path:
     """Copy what the trace graph and the documents read into ``root``."""
-    for folder in ("traceability", "risk", "docs"):
+    for folder in ("traceability", "risk", "security", "docs"):
         # docs/_build and docs/generated are `make docs` outputs (ignored by git), not items
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("_build", "generated"))
     for manifest in sorted(REPO.glob("models/*/manifest.json")):

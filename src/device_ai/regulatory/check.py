@@ -18,6 +18,11 @@ Gaps (each printed as ``GAP ID: topic: what is missing``):
 - **review / suspect** (IEC 62304 8.2.3, 8.2.4): an item never reviewed; an item changed since its
   review, and every item and test linked to it (suspect) until the change is reviewed.
 - **graph**: the graph was built at another commit than the one checked out.
+- **security** (:mod:`.security`, FDA 524B): an interface of the cybersecurity file that no threat
+  names, or that names code not in the source tree; an ALARA residual security risk without a
+  rationale; with ``--release``, a threat that no control mitigates, or whose controls are not all
+  in effect (implemented and verified on this commit), and a threat whose residual security risk
+  is unacceptable (without it, such threats are listed as open: the device is not releasable).
 - **overclaims** (:mod:`.overclaim`, ISO 14971 7.2-8): a residual reduction crediting a control not
   in effect, or without effectiveness evidence; a re-specified requirement without an independent
   review; benefit-risk prose whose claimed states contradict the graph; with ``--release``, a
@@ -37,7 +42,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from device_ai.regulatory import evidence, overclaim
+from device_ai.regulatory import evidence, overclaim, security
 from device_ai.regulatory.documents import VERIFICATION_RECORDS
 from device_ai.regulatory.items import SOUP_CURATED_FIELDS, normalize_package
 from device_ai.regulatory.risk import evaluate_situation, probability_rank
@@ -106,6 +111,12 @@ def _context(graph: Mapping[str, Any], head: str | None, release: bool) -> _Cont
         tests = ctx.incoming.get(("verifies", node["id"]), [])
         ctx.verdicts[node["id"]] = evidence.verdict(tests, results, exclusions)
     return ctx
+
+
+def gate_context(graph: Mapping[str, Any], *, head: str | None, release: bool = False) -> _Context:
+    """The indexes and verdicts the rules judge with, for documents that show what the gate sees
+    (:func:`device_ai.regulatory.security.assess`)."""
+    return _context(graph, head, release)
 
 
 def _graph_freshness(ctx: _Context) -> Iterator[Finding]:
@@ -286,8 +297,14 @@ def _overclaims(ctx: _Context) -> Iterator[Finding]:
             yield Finding(section, item, topic, message)  # type: ignore[arg-type]
 
 
+def _security(ctx: _Context) -> Iterator[Finding]:
+    for rule in security.RULES:
+        for section, item, topic, message in rule(ctx):
+            yield Finding(section, item, topic, message)  # type: ignore[arg-type]
+
+
 _CHECKS = (_graph_freshness, _requirements, _controls, _risks, _soup, _documents, _reviews, _runs_and_anomalies,
-           _overclaims)
+           _overclaims, _security)
 
 
 def check_graph(graph: Mapping[str, Any], *, head: str | None, release: bool = False) -> CheckReport:

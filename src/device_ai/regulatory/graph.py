@@ -8,7 +8,8 @@
   independent_reviews}`` (``independent_reviews``: the records at the current fingerprint that
   :func:`.review.counts_as_independent` accepts); requirements carry their ``verification`` verdict,
   hazardous situations their ``evaluation`` and ``effectiveness_records`` (SHA-256 of each
-  evidence record, None when missing), tests their ``results`` per run;
+  evidence record, None when missing), threats their ``evaluation`` under the security plan,
+  security interfaces their ``missing_modules``, tests their ``results`` per run;
 - ``edges``: ``{kind, source, target, reviewed: {source, target}, suspect}`` where ``reviewed``
   holds the fingerprints each end had when last reviewed;
 - ``runs`` (the 5.7.5 run headers), ``documents``, ``environment`` and the ``head`` commit.
@@ -40,6 +41,8 @@ from device_ai.regulatory.loader import Located, Project
 from device_ai.regulatory.results import LoadedRun
 from device_ai.regulatory.review import independent_reviews, last_reviews, review_state
 from device_ai.regulatory.risk import evaluate_situation
+from device_ai.regulatory.security import evaluate_threat
+from device_ai.regulatory.security_items import SecurityInterface, Threat
 
 SCHEMA = "device-ai/trace-graph/1"
 PACKAGE = "device-ai"
@@ -128,7 +131,7 @@ def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None
     latest = last_reviews(project)
     nodes: dict[str, dict[str, Any]] = {}
     located_all: list[tuple[str, Located[Any]]] = sorted(project.items.items())
-    for extra in (project.plan, project.benefit):
+    for extra in (project.plan, project.benefit, project.security_plan):
         if extra is not None:
             located_all.append((extra.item.id, extra))
     for item_id, located in located_all:
@@ -145,6 +148,9 @@ def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None
             raw_edges.append((link.kind, item_id, link.target))
         if isinstance(located.item, HazardousSituation) and project.plan is not None:
             raw_edges.append(("evaluated_against", item_id, project.plan.item.id))
+    if project.security_plan is not None:
+        raw_edges.extend((link.kind, project.security_plan.item.id, link.target)
+                         for link in project.security_plan.item.links())
     test_nodes, test_edges = _test_nodes(runs, set(nodes))
     raw_edges.extend(test_edges)
     for node in test_nodes:
@@ -169,6 +175,7 @@ def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None
                       key=lambda r: r["id"])
     _attach_verdicts(nodes, edges, run_rows, head)
     _attach_risk_evaluations(project, nodes)
+    _attach_threat_evaluations(project, nodes)
 
     if runtime is None:
         runtime_source, runtime = runtime_requirements(project.root)
@@ -215,6 +222,28 @@ def _attach_risk_evaluations(project: Project, nodes: dict[str, dict[str, Any]])
         node["evaluation"] = evaluate_situation(plan, node["fields"])
         node["effectiveness_records"] = {evidence.record: _file_sha256(project.root / evidence.record)
                                          for evidence in located.item.effectiveness if evidence.record}
+
+
+def _attach_threat_evaluations(project: Project, nodes: dict[str, dict[str, Any]]) -> None:
+    """Each threat's initial and residual security risk under the security plan's matrix, and each
+    interface's ``missing_modules``: the modules it names that are not in the source tree (the
+    security file must describe the device as built; :mod:`.security`)."""
+    for located in project.of(SecurityInterface):
+        nodes[located.item.id]["missing_modules"] = [m for m in located.item.modules
+                                                     if not _module_exists(project.root, m)]
+    if project.security_plan is None:
+        return
+    plan = nodes[project.security_plan.item.id]["fields"]
+    for located in project.of(Threat):
+        node = nodes[located.item.id]
+        node["evaluation"] = evaluate_threat(plan, node["fields"])
+
+
+def _module_exists(root: Path, module: str) -> bool:
+    """Whether ``module`` (``a.b.c``) is a module or package under ``root/src`` or ``root``."""
+    relative = Path(*module.split("."))
+    return any((base / relative).with_suffix(".py").is_file() or (base / relative / "__init__.py").is_file()
+               for base in (root / "src", root))
 
 
 def _file_sha256(path: Path) -> str | None:

@@ -46,9 +46,15 @@ ID_PATTERNS: dict[str, re.Pattern[str]] = {
     "RISK": re.compile(r"RISK-\d{3,}"),
     "RC": re.compile(r"RC-\d{3,}"),
     "MODEL": re.compile(r"MODEL-[A-Za-z0-9._-]+"),
+    # the cybersecurity file (security/, :mod:`.security_items`)
+    "ASSET": re.compile(r"ASSET-[A-Z0-9]+(?:-[A-Z0-9]+)*"),
+    "IF": re.compile(r"IF-[A-Z0-9]+(?:-[A-Z0-9]+)*"),
+    "THR": re.compile(r"THR-\d{3,}"),
+    "SUC": re.compile(r"SUC-\d{3,}"),
 }
 _EXAMPLES = {"UN": "UN-001", "SRS": "SRS-012", "SI": "SI-INFERENCE", "SOUP": "SOUP-numpy", "ANOM": "ANOM-001",
-             "HAZ": "HAZ-001", "RISK": "RISK-001", "RC": "RC-001", "MODEL": "MODEL-name-1.0.0"}
+             "HAZ": "HAZ-001", "RISK": "RISK-001", "RC": "RC-001", "MODEL": "MODEL-name-1.0.0",
+             "ASSET": "ASSET-AUDIT-LOG", "IF": "IF-DICOM-SCP", "THR": "THR-001", "SUC": "SUC-001"}
 SEVERITY_LEVEL = re.compile(r"S\d+")
 PROBABILITY_LEVEL = re.compile(r"P\d+")
 

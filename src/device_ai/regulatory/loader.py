@@ -1,4 +1,4 @@
-"""Load the device file (``traceability/``, ``risk/``, ``models/*/manifest.json``) into typed items.
+"""Load the device file (``traceability/``, ``risk/``, ``security/``, ``models/*/manifest.json``) into typed items.
 
 Every problem is reported with ``file:line`` and the item's ID: a malformed item (missing field,
 value outside its set, ID of the wrong form, unknown field), a duplicate ID, a YAML syntax error,
@@ -38,6 +38,13 @@ from device_ai.regulatory.items import (
     UserNeed,
     id_prefix,
 )
+from device_ai.regulatory.security_items import (
+    SecurityAsset,
+    SecurityInterface,
+    SecurityPlan,
+    SecurityUseCase,
+    Threat,
+)
 from device_ai.regulatory.yaml_lines import LineDict, LineList, YamlLocatedError, line_of, load_yaml
 
 T = TypeVar("T", bound=BaseModel)
@@ -65,6 +72,11 @@ ITEM_FILES: tuple[FileSpec, ...] = (
     FileSpec("risk/controls.yaml", "risk_controls", RiskControl),
     FileSpec("risk/plan.yaml", "risk_management_plan", RiskManagementPlan, single=True),
     FileSpec("risk/benefit.yaml", "benefit_risk", BenefitRisk, single=True),
+    FileSpec("security/assets.yaml", "assets", SecurityAsset),
+    FileSpec("security/interfaces.yaml", "interfaces", SecurityInterface),
+    FileSpec("security/threats.yaml", "threats", Threat),
+    FileSpec("security/use_cases.yaml", "security_use_cases", SecurityUseCase),
+    FileSpec("security/plan.yaml", "security_plan", SecurityPlan, single=True),
 )
 REVIEWS_FILE = FileSpec("traceability/reviews.yaml", "reviews", Review)
 MODELS_GLOB = "models/*/manifest.json"
@@ -91,6 +103,7 @@ class Project:
     items: dict[str, Located[Any]] = field(default_factory=dict)
     plan: Located[RiskManagementPlan] | None = None
     benefit: Located[BenefitRisk] | None = None
+    security_plan: Located[SecurityPlan] | None = None
     reviews: list[Located[Review]] = field(default_factory=list)
 
     def of(self, kind: type[T]) -> Iterator[Located[T]]:
@@ -286,6 +299,9 @@ def load_project(root: Path) -> Project:
                 project.plan = located
             elif isinstance(model, BenefitRisk):
                 project.benefit = located
+            elif isinstance(model, SecurityPlan):
+                project.security_plan = located
+                raws[SecurityPlan.id] = raw
             else:
                 _register(project, raws, located, raw, problems)
     for model, _raw, line in _read_file(root, REVIEWS_FILE, problems):
@@ -300,12 +316,41 @@ def load_project(root: Path) -> Project:
         _register(project, raws, Located(artefact, rel, 1), LineDict(1), problems)
     _check_links(project, raws, problems)
     _check_levels(project, raws, problems)
+    _check_security_plan(project, raws, problems)
     if problems.lines:
         raise TraceabilityError(
             f"{len(problems.lines)} problem(s) in the traceability and risk items", problems=tuple(problems.lines),
             hint="fix each file:line listed above; IDs are stable and never reused",
         )
     return project
+
+
+def _check_security_plan(project: Project, raws: dict[str, LineDict], problems: _Problems) -> None:
+    """The security plan's references to assets, and each threat's levels against the plan's scales."""
+    located = project.security_plan
+    if located is not None:
+        raw = raws[SecurityPlan.id]
+        for link in located.item.links():
+            if link.target not in project.items and link.target not in problems.invalid_ids:
+                problems.add(f"{located.file}:{raw.key_lines.get(link.field, located.line)}", SecurityPlan.id,
+                             f"{link.field} refers to {link.target}, which does not exist")
+    threats = list(project.of(Threat))
+    if threats and located is None:
+        problems.add(f"{threats[0].file}:1", None, "threats need security/plan.yaml (their impact and exploitability "
+                     "scales)")
+        return
+    if located is None:
+        return
+    plan = located.item
+    impacts, exploitabilities = {x.level for x in plan.impact}, {x.level for x in plan.exploitability}
+    for threat_at in threats:
+        threat, raw = threat_at.item, raws[threat_at.item.id]
+        for name, allowed in (("impact", impacts), ("exploitability", exploitabilities),
+                              ("residual_exploitability", exploitabilities)):
+            value = getattr(threat, name)
+            if value is not None and value not in allowed:
+                problems.add(f"{threat_at.file}:{line_of(raw, (name,), threat_at.line)}", threat.id,
+                             f"{name} {value} is not a level of the security plan ({', '.join(sorted(allowed))})")
 
 
 def _register(project: Project, raws: dict[str, LineDict], located: Located[Any], raw: LineDict,

@@ -29,12 +29,15 @@ _HEADER = ("# Review records (suspect-link baseline, IEC 62304 8.2.3/8.2.4). Wri
 
 
 def reviewable(project: Project) -> dict[str, Fingerprinted]:
-    """Every item that has a fingerprint, by ID (items, the risk plan, the benefit statement)."""
+    """Every item that has a fingerprint, by ID (items, the risk plan, the benefit statement, the
+    security plan)."""
     found: dict[str, Fingerprinted] = {item_id: located.item for item_id, located in project.items.items()}
     if project.plan is not None:
         found[project.plan.item.id] = project.plan.item
     if project.benefit is not None:
         found[project.benefit.item.id] = project.benefit.item
+    if project.security_plan is not None:
+        found[project.security_plan.item.id] = project.security_plan.item
     return found
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from device_ai.errors import DependencyMissing, TraceabilityError
 from device_ai.regulatory.render import documents as docs
+from device_ai.regulatory.render import security as security_docs
 from device_ai.regulatory.render.diff import diff_graphs
 from device_ai.regulatory.render.view import TraceView
 
@@ -64,6 +65,18 @@ DOCUMENTS: tuple[Document, ...] = (
     Document("release-notes.html", "Release notes and unresolved anomalies", "IEC 62304 5.8.2-5.8.4; FDA version "
              "history and unresolved anomalies", "version, verification status, open items and known anomalies",
              "release_notes.html.j2", nav="Release notes"),
+    Document("security-risk.html", "Cybersecurity: threat model and security risk report",
+             "FDA premarket cybersecurity guidance (threat model, security risk management report, testing); "
+             "FD&C 524B", "assets, interfaces, STRIDE threats with their controls' state on this commit, initial and "
+             "residual security risk, open items and the security testing evidence", "security_risk.html.j2",
+             nav="Security risk"),
+    Document("security-architecture.html", "Cybersecurity architecture views",
+             "FDA premarket cybersecurity guidance (architecture views)",
+             "global system, multi-patient harm, updatability/patchability and security use case views generated "
+             "from the cybersecurity file", "security_views.html.j2", nav="Security views"),
+    Document("security-plan.html", "Vulnerability and patch management plan", "FD&C 524B(b)(1), (b)(2)",
+             "monitoring, coordinated disclosure, assessment, timelines, update paths and end of support",
+             "security_plan.html.j2", nav="Security plan"),
     Document("trace-graph.json", "Trace graph (JSON)", "IEC 62304 5.1.1 c",
              "the typed graph every document was rendered from (input of baseline diffs)"),
 )
@@ -152,6 +165,9 @@ def render_all(view: TraceView, *, root: Path, sbom: Mapping[str, Any], model_ma
                                   "deviations": docs.deviations(view), "models": docs.models(view),
                                   "diff": diff_graphs(baseline, view) if baseline is not None else None},
         "diff.html.j2": {"diff": diff_graphs(baseline, view) if baseline is not None else None},
+        "security_risk.html.j2": {"report": security_docs.security_report(view)},
+        "security_views.html.j2": {"views": security_docs.architecture_views(view)},
+        "security_plan.html.j2": {"plan": security_docs.vulnerability_plan(view)},
     }
     out: dict[str, str] = {}
     for doc in listed:
