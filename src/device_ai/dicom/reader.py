@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import struct
 import sys
@@ -48,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
+from pydicom.charset import CODES_TO_ENCODINGS
 from pydicom.datadict import dictionary_VR, private_dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
@@ -68,6 +70,14 @@ _VRS = {
 # VRs whose values pydicom splits at backslashes into one Python object each (PS3.5 6.4)
 _SPLIT_VRS = {b"AE", b"AS", b"CS", b"DA", b"DS", b"DT", b"IS", b"LO", b"PN", b"SH", b"TM", b"UC", b"UI"}
 _SPLIT_VR_NAMES = {vr.decode() for vr in _SPLIT_VRS}
+# VRs that pydicom decodes with the data set's Specific Character Set (PS3.5 6.1.2.3): a str of 1, 2
+# or 4 bytes per character (CPython stores the widest character's width), so at most 4 bytes per
+# byte once decoded (a replacement character stands for one undecodable byte)
+_CHARSET_TEXT = {"LO", "LT", "PN", "SH", "ST", "UC", "UT"}
+_WIDENS = re.compile(rb"[\x80-\xff\x1b]")  # only such bytes (or an escape sequence) decode wider than ASCII
+_DECODED_WIDTH = 4
+# The ISO 2022 escape sequences pydicom's decoder recognises (and drops from the decoded text)
+_ESCAPES = re.compile(b"|".join(re.escape(code) for code in sorted(CODES_TO_ENCODINGS, key=len, reverse=True)))
 # VRs that pydicom parses into one Python number per value (PS3.5 Table 6.2-1), and their size
 _NUMBER_BYTES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "AT": 4, "FD": 8, "SV": 8, "UV": 8}
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
@@ -147,8 +157,9 @@ class InputBudget:
     the process costs whatever the input (interpreter, libraries, ONNX Runtime session) is not
     counted here."""
 
-    def __init__(self, limits: ReadLimits) -> None:
+    def __init__(self, limits: ReadLimits, hint: str = _MEMORY_HINT) -> None:
         self.limits = limits
+        self.hint = hint  # what to do about a memory refusal
         self.value_bytes = 0
         self.elements = 0
         self.held = 0
@@ -171,26 +182,30 @@ class InputBudget:
         raise ReadLimitExceeded(
             f"{name}: {what} would need about {-(-needed // MIB)} MiB beside the {self.held // MIB} MiB this input "
             f"already holds, above the limit of {self.limits.max_input_memory_bytes // MIB} MiB for one input",
-            hint=_MEMORY_HINT + (f"; the limit includes {'; '.join(self.besides)}" if self.besides else ""))
+            hint=self.hint + (f"; the limit includes {'; '.join(self.besides)}" if self.besides else ""))
 
     def reserve(self, name: str, nbytes: int, what: str) -> None:
         """Hold ``nbytes`` more for this input (``what`` says for what), or refuse."""
         self.admit(name, nbytes, what)
         self.held += nbytes
 
-    def settle(self, since: int, nbytes: int) -> None:
-        """What was charged since ``held`` was ``since`` is now ``nbytes`` at most (a parsed
-        header cut down to what is kept: :func:`held_bytes`)."""
-        self.held = since + min(nbytes, self.held - since)
+    def settle(self, name: str, since: int, nbytes: int) -> None:
+        """What was charged since ``held`` was ``since`` is now ``nbytes``: what the part of a
+        parsed header that is kept holds (:func:`held_bytes`), never less (review 62: keeping the
+        smaller of it and the pre-scan's charge left text wider than its bytes held at 4x its
+        charge); refused if that no longer fits."""
+        self.held = since
+        self.reserve(name, nbytes, "the part of its header kept for the analysis")
 
     def hold_besides(self, what: str, nbytes: int) -> None:
         """Hold what the caller needs besides the input (e.g. the explanation model), first."""
         self.besides.append(f"{what}: {-(-nbytes // MIB)} MiB")
         self.reserve("the analysis", nbytes, what)
 
-    def charge(self, name: str, value_bytes: int, elements: int, items: int = 0) -> None:
+    def charge(self, name: str, value_bytes: int, elements: int, items: int = 0, wider: int = 0) -> None:
         """Count ``elements`` (sequence items among them) and ``value_bytes`` against the input's
-        limits and hold what they cost parsed (``items`` at ``ITEM_BYTES`` each)."""
+        limits and hold what they cost parsed (``items`` at ``ITEM_BYTES`` each; ``wider``: what
+        decoded text holds beyond its bytes)."""
         self.value_bytes += value_bytes
         self.elements += elements
         if self.value_bytes > self.limits.max_input_value_bytes:
@@ -202,7 +217,7 @@ class InputBudget:
             raise ReadLimitExceeded(
                 f"{name}: the input holds more than {self.limits.max_input_elements} data elements and values in all",
                 hint="a CT series has a few hundred per slice; if such files are expected, raise max_input_elements")
-        self.reserve(name, value_bytes + elements * ELEMENT_BYTES + items * (ITEM_BYTES - ELEMENT_BYTES),
+        self.reserve(name, value_bytes + wider + elements * ELEMENT_BYTES + items * (ITEM_BYTES - ELEMENT_BYTES),
                      "its parsed data elements")
 
 
@@ -226,8 +241,10 @@ def _value_bytes(value: object) -> int:
 def held_bytes(ds: Dataset) -> int:
     """What a parsed data set keeps, by the budget's arithmetic (:meth:`InputBudget.charge`):
     ``ELEMENT_BYTES`` per element and value past the first, ``ITEM_BYTES`` per sequence item, and
-    its text and bytes as they are held (:func:`_value_bytes`)."""
-    total = 0
+    its text and bytes as they are held (:func:`_value_bytes`); its File Meta Information too
+    (review 62: a kept header keeps it)."""
+    meta = getattr(ds, "file_meta", None)
+    total = held_bytes(meta) if meta is not None else 0
     for element in ds.values():
         value = element.value
         total += ELEMENT_BYTES
@@ -256,6 +273,7 @@ class _Scan:
         self.values = 0  # values past the first of multi-valued strings: each a parsed object later
         self.items = 0  # sequence items: each a data set once parsed (ITEM_BYTES)
         self.value_bytes = 0  # every value except the top-level PixelData
+        self.wider = 0  # what text decoded with the character set holds beyond its bytes
         self.geometry: dict[str, int] = {}  # top-level Image Pixel values read so far
 
     def _u16(self, pos: int) -> int:
@@ -305,14 +323,12 @@ class _Scan:
         except KeyError:
             return "UL" if element == 0 and not vr else ""  # a group length (implicit VR)
 
-    def _multiple_values(self, tag: int, vr: bytes, pos: int, length: int, creators: dict[int, str]) -> None:
+    def _multiple_values(self, tag: int, kinds: set[str], pos: int, length: int) -> None:
         """Charge the values of a multi-valued element: 8 MiB of "0\\0\\..." is 4 million objects
         (1.8 GB) once pydicom parses it, and 15 MiB of US (implicit VR, or a private tag under
         a creator pydicom knows) is 8 million integers (0.3 GB), within every byte limit."""
         if length < 2:
             return
-        parsed = self._parsed_vr(tag, vr, length, creators)
-        kinds = set(parsed.replace(" or ", " ").split())  # e.g. "US or SS", "US or OW"
         sizes = [_NUMBER_BYTES[kind] for kind in kinds if kind in _NUMBER_BYTES]
         if sizes:  # binary numbers: one Python object each, past the first
             self.values += max(0, length // min(sizes) - 1)
@@ -327,11 +343,24 @@ class _Scan:
                 hint="a CT slice holds a few hundred; if such files are expected (an RT structure set with millions "
                      "of contour points), raise max_values")
 
+    def _wider(self, kinds: set[str], pos: int, length: int) -> None:
+        """What text decoded with the character set holds beyond its bytes (review 62): up to 3
+        bytes more per byte when any byte may decode to a wider character (a 4-byte character
+        makes the whole str 4 bytes per character), and a person name's raw bytes besides."""
+        if kinds & _CHARSET_TEXT:
+            if _WIDENS.search(self.data, pos, pos + length) is not None:
+                self.wider += (_DECODED_WIDTH - 1) * length
+            if "PN" in kinds:
+                self.wider += length  # PersonName keeps the encoded bytes beside its text
+
     def _creator(self, tag: int, pos: int, length: int, creators: dict[int, str]) -> None:
         """Note a private creator (gggg,0010-00FF): the private dictionary is looked up under it."""
         if tag >> 16 & 1 and 0x10 <= tag & 0xFFFF <= 0xFF:
-            # pydicom strips trailing spaces and NULs and uses the creator whatever its padding (review 59)
-            text = bytes(self.data[pos : pos + length]).rstrip(b" \0")
+            # pydicom drops the ISO 2022 escape sequences it knows when it decodes the creator (review
+            # 62; all of them here, even one whose character set is not declared: then more values are
+            # counted than pydicom parses, never fewer), then strips trailing spaces and NULs and uses
+            # it whatever its padding (review 59)
+            text = _ESCAPES.sub(b"", bytes(self.data[pos : pos + length])).rstrip(b" \0")
             if len(text) <= 64:
                 creators[(tag >> 16) << 8 | tag & 0xFF] = text.decode("latin-1")
 
@@ -421,7 +450,10 @@ class _Scan:
             elif vr != b"SQ":
                 self._value(tag, length)
                 self._creator(tag, pos, length, creators)
-                self._multiple_values(tag, vr, pos, length, creators)
+                parsed = self._parsed_vr(tag, vr, length, creators)
+                kinds = set(parsed.replace(" or ", " ").split())  # e.g. "US or SS", "US or OW"
+                self._multiple_values(tag, kinds, pos, length)
+                self._wider(kinds, pos, length)
             if vr == b"SQ":
                 self.sequence(pos, pos + length, depth + 1, explicit, undefined=False)
             elif vr in (b"", b"UN") and self._holds_sequence(tag, pos, length):
@@ -483,8 +515,9 @@ class _Scan:
         raise self._truncated(pos)
 
 
-def _file_meta(data: bytes, name: str) -> tuple[str, int]:
-    """Transfer Syntax UID and the offset where the data set starts (PS3.10 §7.1)."""
+def _file_meta(data: bytes, name: str, scan: _Scan | None = None) -> tuple[str, int]:
+    """Transfer Syntax UID and the offset where the data set starts (PS3.10 §7.1); each element
+    is counted in ``scan`` (a parsed header keeps its file meta: review 62)."""
     if len(data) < 132 or data[128:132] != b"DICM":
         raise DicomReadError(f"{name}: no DICOM file header (preamble and 'DICM' prefix missing)", hint=_NOT_DICOM_HINT)
     pos, syntax, previous = 132, None, -1
@@ -510,6 +543,9 @@ def _file_meta(data: bytes, name: str) -> tuple[str, int]:
         if length == UNDEFINED or start + length > len(data):
             raise DicomReadError(f"{name}: the file meta information is corrupt (element (0002,{element:04X}) "
                                  "runs past the end)", hint=_NOT_DICOM_HINT)
+        if scan is not None:
+            scan._count()
+            scan._value(0x00020000 | element, length)
         if element == 0x0010:
             syntax = data[start : start + length].decode("ascii", "replace").strip("\0 ")
         pos = start + length
@@ -547,7 +583,8 @@ def prescan(data: bytes, limits: ReadLimits, name: str, budget: InputBudget | No
     charge the file's elements and non-pixel bytes to ``budget``, then refuse if parsing the
     file (its bytes, pydicom's own inflated copy, the values it copies out) would not fit
     beside what the input holds."""
-    syntax, start = _file_meta(data, name)
+    meta = _Scan(data, True, limits, name)
+    syntax, start = _file_meta(data, name, meta)
     if syntax in _JPIP_DEFLATED:
         raise DicomReadError(f"{name}: transfer syntax {syntax} (JPIP referenced, deflated) is not supported",
                              hint="send the images with their pixel data, uncompressed or losslessly compressed")
@@ -558,7 +595,8 @@ def prescan(data: bytes, limits: ReadLimits, name: str, budget: InputBudget | No
     scan = _Scan(body, little, limits, name)
     scan.dataset(offset, len(body), 0, explicit)
     if budget is not None:  # each extra value costs about what an element does
-        budget.charge(name, scan.value_bytes, scan.elements + scan.values, scan.items)
+        budget.charge(name, meta.value_bytes + scan.value_bytes, meta.elements + scan.elements + scan.values,
+                      scan.items, scan.wider)
         inflated = len(body) if body is not data else 0
         budget.admit(name, len(data) + 2 * inflated if inflated else 2 * len(data), "parsing it")
 

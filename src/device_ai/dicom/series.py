@@ -556,8 +556,8 @@ def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimi
         try:
             digest, ds = _digest_and_parse(path, limits, budget)
         except DicomReadError as exc:
-            if budget.exhausted():
-                raise  # the input as a whole is over budget: stop reading now, not after every file
+            if budget.exhausted():  # the input as a whole is over budget: stop reading now, not after every file
+                raise _over_budget(exc, path, paths) from None
             problems.add(path, _unnamed(path.name, exc.message), type(exc), exc.hint or _MIXED_HINT)
             continue
         info = _SeriesSeen.of(ds)
@@ -577,9 +577,12 @@ def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimi
             if info.uid:
                 fill_empty_type2(ds)  # in memory only: the results carry them empty (Type 2)
                 ds = _kept_header(ds)
-                budget.settle(held_before, held_bytes(ds))
-                budget.reserve(path.name, int(int(ds.Rows) * int(ds.Columns) * held_per_voxel),
-                               "its share of the results (label volume, SEG frames)")
+                try:
+                    budget.settle(path.name, held_before, held_bytes(ds))
+                    budget.reserve(path.name, int(int(ds.Rows) * int(ds.Columns) * held_per_voxel),
+                                   "its share of the results (label volume, SEG frames)")
+                except ReadLimitExceeded as exc:
+                    raise _over_budget(exc, path, paths) from None
                 digests[path] = digest
                 entries.append((path, ds))
             else:  # asked of files inside the contract only: for the others it would be noise
@@ -634,6 +637,13 @@ def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimi
         series_instance_uid=str(first.SeriesInstanceUID).strip(),
         frame_of_reference_uid=str(first.FrameOfReferenceUID).strip(),
     )
+
+
+def _over_budget(exc: DicomReadError, path: Path, paths: Sequence[Path]) -> DicomReadError:
+    """The refusal of an input over its memory budget, naming the file as a problem line does (its
+    path below the folder all inputs share: the reader knows the file's name only)."""
+    shown = _display_names(paths)[path]
+    return type(exc)(f"{shown}: {_unnamed(path.name, exc.message)}", problems=exc.problems, hint=exc.hint)
 
 
 def _unnamed(name: str, message: str) -> str:

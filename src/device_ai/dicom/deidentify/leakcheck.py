@@ -80,6 +80,7 @@ from device_ai.dicom.deidentify.coding_schemes import is_public_scheme
 from device_ai.dicom.deidentify.options import Option
 from device_ai.dicom.deidentify.rules import RuleTable
 from device_ai.dicom.deidentify.safe_private import load_safe_private
+from device_ai.dicom.reader import InputBudget
 
 MIN_LENGTH = 3  # letters and digits an identifier other than a name part needs to be searched
 MIN_DIGITS = 5  # digits an all-digit identifier needs to be searched
@@ -94,6 +95,17 @@ _BINARY_TEXT = frozenset({"OB", "OW", "OD", "OF", "OL", "OV", "UN"})
 _NUMBERS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT"})
 _PIXELS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 _RUN = re.compile(r"[^\x00-\x1f\x7f-\x9f\ufffd]{4,}")
+_PIECE = re.compile(r"[^\\]+")  # the values of a rendering, as str.split("\\") gives them (empty ones aside)
+# Memory (review 62: one file of 3 x 15 MiB random private bytes made millions of needles, 10 GB),
+# charged to the file's budget when one is given (InputBudget, as the reader charges its parse):
+# - rendering one value: at most its bytes again (rstrip), one rendering of up to 4 bytes a byte
+#   (CPython's widest character) and one piece of it as long, made one rendering at a time;
+_RENDERING_BYTES_PER_BYTE = 10
+# - each needle, and what find_leaks makes of it (tokens, the joined form, its index entries):
+#   measured (tracemalloc) 723 bytes per printable run of random bytes (13.7 characters), 12 bytes a
+#   character of a 4 MiB value (its tokens tuple), 8.5 KiB per 2,000-character value.
+NEEDLE_BYTES = 1024
+NEEDLE_BYTES_PER_CHARACTER = 16
 
 # The self-check's own list of technical text kept outside restricted items (by tag, written
 # independently of the engine's ``values.TEXT_KEEP``; the decision vectors check they agree).
@@ -403,39 +415,97 @@ def _python_codecs(charsets: Iterable[str]) -> list[str]:
     return codecs
 
 
-def _renderings(element: DataElement | RawDataElement, charsets: frozenset[str]) -> list[str]:
+def _renderings(element: DataElement | RawDataElement, charsets: frozenset[str]) -> Iterator[str]:
     """Every text rendering of an element's value: its declared character sets, UTF-8, Latin-1,
-    UTF-16 and UTF-32 (the latter two where the bytes hold NULs)."""
+    UTF-16 and UTF-32 (the latter two where the bytes hold NULs). Made one at a time (review 62:
+    together they held up to 85 times the value's bytes); two may be equal (the same needles,
+    which ``_Found`` keeps once, and the same leaks, keyed by value) or empty (no text)."""
     raw = _raw_bytes(element)
     if raw is None:
         value = element.value
         if value is None:
-            return []
-        if isinstance(value, list | tuple | MultiValue):
-            return ["\\".join(str(v) for v in value)]
-        return [str(value)]
+            return
+        yield "\\".join(str(v) for v in value) if isinstance(value, list | tuple | MultiValue) else str(value)
+        return
     data = raw.rstrip(b"\0 ")
     if not data:
-        return []
+        return
     if data.isascii() and b"\0" not in data:
-        return [data.decode("ascii")]
-    out = {data.decode("latin-1"), data.decode("utf-8", errors="replace")}
+        yield data.decode("ascii")
+        return
+    yield data.decode("latin-1")
+    yield data.decode("utf-8", errors="replace")
     declared = sorted(charsets)
     if declared:
         try:
-            out.add(decode_bytes(data, _python_codecs(declared) or ["iso8859"], set(b"\\^=")))
+            decoded = decode_bytes(data, _python_codecs(declared) or ["iso8859"], set(b"\\^="))
         except Exception:  # noqa: BLE001 - undecodable in the declared sets: the others remain
-            pass
+            decoded = ""
+        yield decoded
+        del decoded  # not held while the next rendering is made
         for codec in _python_codecs(declared):
-            out.add(data.decode(codec, errors="replace"))
+            yield data.decode(codec, errors="replace")
     if b"\0" in data:
-        out.add(data.replace(b"\0", b" ").decode("latin-1"))
+        yield data.replace(b"\0", b" ").decode("latin-1")
         for codec in ("utf-16-le", "utf-16-be"):
-            out.add(raw.decode(codec, errors="replace"))
-            out.add(raw[1:].decode(codec, errors="replace"))
+            yield raw.decode(codec, errors="replace")
+            yield raw[1:].decode(codec, errors="replace")
         for codec in ("utf-32-le", "utf-32-be"):
-            out.add(raw[: len(raw) - len(raw) % 4].decode(codec, errors="replace"))
-    return [r for r in out if r]
+            yield raw[: len(raw) - len(raw) % 4].decode(codec, errors="replace")
+
+
+def _rendering_bytes(element: DataElement | RawDataElement) -> int:
+    """What rendering ``element`` may hold at once (``_RENDERING_BYTES_PER_BYTE`` of its bytes; a
+    converted value's text, 4 bytes a character, and a piece of it)."""
+    raw = _raw_bytes(element)
+    if raw is not None:
+        return _RENDERING_BYTES_PER_BYTE * len(raw)
+    value = element.value
+    if isinstance(value, str | bytes):
+        return 8 * len(value)
+    if isinstance(value, list | tuple | MultiValue):
+        return 8 * sum(len(str(v)) + 1 for v in value)
+    return 0
+
+
+def _texts(element: DataElement | RawDataElement, charsets: frozenset[str]) -> Iterator[str]:
+    """The values of every rendering (split at backslashes, stripped of NULs and spaces, empty
+    ones left out), one at a time."""
+    for rendering in _renderings(element, charsets):
+        for piece in _PIECE.finditer(rendering):
+            text = piece[0].strip("\0 ")
+            if text:
+                yield text
+
+
+class _Found:
+    """The searchable needles of one file, each kept once and charged to ``budget`` (when given)
+    as it is found, so that a file whose values make more needles than fit is refused (the
+    budget's ReadLimitExceeded, DAI-202: the run quarantines it) before they are made."""
+
+    def __init__(self, budget: InputBudget | None, name: str) -> None:
+        self.budget = budget
+        self.name = name
+        self.needles: dict[Needle, None] = {}  # an ordered set
+
+    def charged(self, needle: Needle) -> Needle:
+        """``needle``, charged before anything is made of it (its tokens)."""
+        if self.budget is not None:
+            self.budget.reserve(self.name, NEEDLE_BYTES + NEEDLE_BYTES_PER_CHARACTER * len(needle.value),
+                                "the self-check's list of its identifying values")
+        return needle
+
+    def keep(self, needle: Needle) -> None:
+        """Keep a charged needle if it is searched at all."""
+        if _searchable(needle):
+            self.needles[needle] = None
+
+    def add(self, needle: Needle) -> None:
+        self.keep(self.charged(needle))
+
+    def extend(self, needles: Iterable[Needle]) -> None:
+        for needle in needles:
+            self.add(needle)
 
 
 _SPECIFIC_CHARACTER_SET = 0x00080005
@@ -502,11 +572,13 @@ def _identifying_text(tag: int, ctx_table: RuleTable) -> bool:
                                    ("clean_descriptors", "retain_device_identity", "retain_institution_identity"))
 
 
-def identifying_values(ds: Dataset, table: RuleTable, options: frozenset[Option]) -> Needles:
+def identifying_values(ds: Dataset, table: RuleTable, options: frozenset[Option], *,
+                       budget: InputBudget | None = None, name: str = "") -> Needles:
     """Every identifying value of the input that the profile does not keep (see the module
-    docstring); never reduced by what the output keeps."""
+    docstring); never reduced by what the output keeps. With ``budget``, what the renderings and
+    the needles cost is charged to it (``name``: the file, for its refusal)."""
     options = frozenset(options)
-    needles: list[Needle] = []
+    needles = _Found(budget, name)
     walks = [*_meta_walk(ds, table, options), *_walk(ds, "", _Context(table, options))]
     charsets = frozenset(_charsets(walks))
     for _item, element, label, vr, decision in walks:
@@ -514,8 +586,9 @@ def identifying_values(ds: Dataset, table: RuleTable, options: frozenset[Option]
             continue
         tag = int(element.tag)
         private = bool(tag >> 16 & 1)
-        texts = [t for r in _renderings(element, charsets) for t in r.split("\\")]
-        texts = [t.strip("\0 ") for t in texts if t.strip("\0 ")]
+        if budget is not None:
+            budget.admit(name, _rendering_bytes(element), "the self-check's renderings of one of its values")
+        texts = _texts(element, charsets)
         if vr == "PN":
             for text in texts:
                 needles.extend(_name_needles(text, label))
@@ -527,14 +600,15 @@ def identifying_values(ds: Dataset, table: RuleTable, options: frozenset[Option]
         elif vr in _TEXT:
             strong = not private and not label.startswith("meta") and _identifying_text(tag, table)
             for text in texts:
-                if len("".join(tokens(text))) >= MIN_LENGTH or not strong:
-                    needles.append(Needle(text, label, "identifier" if strong else "descriptor"))
+                needle = needles.charged(Needle(text, label, "identifier" if strong else "descriptor"))
+                if not strong or len("".join(tokens(text))) >= MIN_LENGTH:
+                    needles.keep(needle)
         elif vr in _BINARY_TEXT:
             for text in texts:
-                for run in _RUN.findall(text):
-                    if any(c.isalpha() for c in run):
-                        needles.append(Needle(run.strip(), label, "descriptor"))
-    return Needles((n for n in needles if _searchable(n)), table, options, charsets)
+                for run in _RUN.finditer(text):
+                    if any(c.isalpha() for c in run[0]):
+                        needles.add(Needle(run[0].strip(), label, "descriptor"))
+    return Needles(needles.needles, table, options, charsets)
 
 
 # -- the search --------------------------------------------------------------------------
@@ -587,7 +661,8 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
             # binary bytes that read as text are searched as text; other binary data by its
             # printable runs, for values of MIN_BINARY letters and digits or more
             binary = binary_vr and not _text_like(rendering)
-            for text in (_RUN.findall(rendering) if binary else rendering.split("\\")):
+            for match in (_RUN if binary else _PIECE).finditer(rendering):  # one at a time, not a list of them
+                text = match[0]
                 toks = tokens(text)
                 if not toks or " ".join(toks) in exempt:
                     continue

@@ -70,7 +70,7 @@ from device_ai.dicom.deidentify.options import Option
 from device_ai.dicom.deidentify.rules import load_rule_table
 from device_ai.dicom.deidentify.safe_private import load_safe_private
 from device_ai.dicom.paths import path_problem, status
-from device_ai.dicom.reader import ReadLimits, read_dataset
+from device_ai.dicom.reader import InputBudget, ReadLimits, read_dataset
 from device_ai.dicom.writer import part10_bytes_with_meta
 from device_ai.errors import (AuditError, DeidentificationConfigError, DicomReadError, OutputError,
                               ReadLimitExceeded)
@@ -82,6 +82,10 @@ Progress = Callable[[int, int], None]
 _BATCH_FILES = 64  # outputs moved to their names and made durable together
 _INCOMING = ".incoming"  # in the staging folder: outputs as the workers wrote them, by input index
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+# What to do about a file over its memory budget (InputBudget, one per file: review 62)
+_MEMORY_HINT = ("remove the file's large private or binary data, or leave the file out; the limit keeps de-identifying "
+                "one file (its values, and the self-check's search for each of them) within the memory the device is "
+                "specified for")
 # Opening an input to copy it into the quarantine: never blocks on a FIFO that replaced it
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 _COPY_CHUNK = 1024 * 1024
@@ -97,7 +101,7 @@ REASON_CODES: dict[str, str] = {
     "over-size-limit": "larger than the configured max_file_mb; refused by its size, not read",
     "unreadable": "the file could not be opened or read",
     "not-dicom": "not a DICOM Part 10 file, or not parseable as one",
-    "read-limit": "exceeds a configured reading limit (elements, value size, nesting, inflation)",
+    "read-limit": "exceeds a configured reading limit (elements, value size, nesting, inflation, memory for one file)",
     "link-outside-input": "a symbolic link leading outside the input folder; not followed",
     "link-loop": "a symbolic link that cannot be resolved (a link loop); not followed",
     "unreadable-folder": "a folder that could not be looked at or listed (a path longer than the system allows, "
@@ -314,9 +318,12 @@ class Deidentifier:
         Part 10 bytes, the per-file state and any leaks the self-check found."""
         return self._deidentify_owned(copy.deepcopy(ds))
 
-    def _deidentify_owned(self, ds: Dataset) -> tuple[Dataset, bytes, FileState, list[Leak]]:
+    def _deidentify_owned(self, ds: Dataset, budget: InputBudget | None = None,
+                          name: str = "") -> tuple[Dataset, bytes, FileState, list[Leak]]:
         """:meth:`deidentify` of a data set no one else holds (just read by the run): changed
-        in place, without the deep copy (which also copies the read buffer, the whole file)."""
+        in place, without the deep copy (which also copies the read buffer, the whole file).
+        With ``budget`` (the file's, charged by its reading), the self-check's search list is
+        charged to it too (``name``: the file, for its refusal)."""
         pixels_cleaned = False
         reason = burned_in_reason(ds)
         if reason is not None:
@@ -327,7 +334,7 @@ class Deidentifier:
                 raise _Quarantine("burned-in", reason + ("" if Option.CLEAN_PIXEL_DATA not in self.policy.options
                                                          else "; no configured pixel cleaning rule covers it"))
             pixels_cleaned = True
-        needles = identifying_values(ds, self.table, self.policy.options)
+        needles = identifying_values(ds, self.table, self.policy.options, budget=budget, name=name)
         identifiers = tuple(sorted({n.value for n in needles}, key=len, reverse=True))
         state = FileState(sop_class_uid=str(ds.SOPClassUID), original_patient_id=str(ds.get("PatientID", "") or ""),
                           replacer=self.replacer, policy=self.policy, identifiers=identifiers)
@@ -426,15 +433,20 @@ class Deidentifier:
             refusal = _refuse_before_opening(path, self.config.limits)
             if refusal is not None:
                 raise _Quarantine(*refusal)
-            ds = read_dataset(path, self.config.limits, raw_private=True)  # removed private elements: never converted
+            # One file is one input here: what reading it and the self-check's search list hold is
+            # charged to one budget (max_input_memory_mb; review 62: 3 x 15 MiB of random private
+            # bytes peaked at 10 GB), a file over it quarantined as over a reading limit.
+            budget = InputBudget(self.config.limits, hint=_MEMORY_HINT)
+            ds = read_dataset(path, self.config.limits, raw_private=True, budget=budget)  # private: not converted
             unreadable = _reason_for_unreadable(ds)
             if unreadable is not None:
                 raise _Quarantine(*unreadable)
             identity = _identity(ds)
-            out_ds, data, state, leaks = self._deidentify_owned(ds)
+            out_ds, data, state, leaks = self._deidentify_owned(ds, budget, path.name)
             name = self.output_name(*identity)
-        except ReadLimitExceeded as exc:
-            return _Outcome(index, path, quarantine=("read-limit", _detail(exc)))
+        except ReadLimitExceeded as exc:  # with what to do: the index is where the operator reads it
+            reason = _detail(exc) + (f" ({exc.hint})" if exc.hint else "")
+            return _Outcome(index, path, quarantine=("read-limit", reason))
         except DicomReadError as exc:
             code = "unreadable" if "cannot read the file" in exc.message else "not-dicom"
             return _Outcome(index, path, quarantine=(code, _detail(exc)))
