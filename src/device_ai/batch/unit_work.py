@@ -25,7 +25,8 @@ from pathlib import Path
 from device_ai.dicom.deidentify.burned_in import PixelRule
 from device_ai.dicom.deidentify.options import Option
 from device_ai.dicom.reader import ReadLimits
-from device_ai.errors import DeviceAIError, InputRefused, InternalError
+from device_ai.batch.unit_failure import run_unit
+from device_ai.errors import DeviceAIError
 
 STAGING = "staging"
 OUTPUT = "out"
@@ -87,16 +88,7 @@ def deidentify_unit(task: UnitTask) -> UnitResult:
     failure (it is returned, typed), so no exception object crosses the wire."""
     attempt = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
     result = UnitResult(unit=task.unit, attempt=attempt, worker_pid=os.getpid())
-    try:
-        _run(task, attempt, result)
-    except DeviceAIError as exc:
-        result.error_code, result.error_class, result.error_exit = exc.code, type(exc).__name__, exc.exit_code
-        result.error_input = isinstance(exc, InputRefused)
-        _write_error_note(task, attempt, exc.one_line())
-    except Exception as exc:  # noqa: BLE001 - a defect in one unit fails that unit, not the job
-        result.error_code, result.error_class, result.error_exit = InternalError.code, type(exc).__name__, \
-            InternalError.exit_code
-        _write_error_note(task, attempt, f"{InternalError.code}: {type(exc).__name__}")
+    run_unit(result, lambda: _run(task, attempt, result), lambda note: _write_error_note(task, attempt, note))
     return result
 
 
