@@ -1,4 +1,4 @@
-"""``device-ai report package | docs``: documents rendered from the trace graph (issue 6).
+"""``device-ai report package | lock | docs``: documents rendered from the trace graph (issue 6).
 
 The work is in
 :mod:`device_ai.regulatory.package` (the submission package) and
@@ -42,6 +42,28 @@ def cmd_report_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_lock(args: argparse.Namespace) -> int:
+    """Write the runtime lock file, or check one against the installed environment."""
+    from device_ai.atomic_io import atomic_write_text
+    from device_ai.errors import TraceabilityError
+    from device_ai.regulatory import lock
+
+    if args.check:
+        found = lock.check(Path(args.check))
+        for line in found:
+            print(line)
+        if found:
+            raise TraceabilityError(f"{args.check} does not match the installed runtime closure ({len(found)} "
+                                    "difference(s), listed above)",
+                                    hint="install the locked versions, or write the lock again: device-ai report "
+                                         "lock --out runtime.lock (a SOUP change: re-curate it)")
+        print(f"{args.check} matches the installed runtime closure")
+        return 0
+    atomic_write_text(Path(args.out), lock.installed_lock_text())
+    print(f"runtime lock -> {args.out}")
+    return 0
+
+
 def register(add: Callable[..., Any]) -> None:
     """Add the ``report`` command group to the CLI (``add`` is :func:`device_ai.cli.build_parser`'s helper)."""
     report = add("report", None, "regulatory documents rendered from the trace graph")
@@ -56,6 +78,11 @@ def register(add: Callable[..., Any]) -> None:
     package.add_argument("--allow-gaps", action="store_true", help="build a draft package even when `trace check` "
                          "finds gaps (they are listed; default: refuse)")
     package.add_argument("--root", default=".", help="repository root holding docs/ and models/ (default: .)")
+    lock = add("lock", cmd_report_lock, "write (--out) or check (--check) the lock file of the exact runtime "
+               "closure: every runtime distribution pinned with its installed-files digest", sub)
+    target = lock.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", help="lock file to write, e.g. runtime.lock")
+    target.add_argument("--check", help="lock file to compare with the installed environment")
     docs = add("docs", cmd_report_docs, "write the trace matrices, requirement list and release notes as "
                "MyST Markdown pages for the Sphinx site (make docs)", sub)
     docs.add_argument("--out", required=True, help="folder of generated pages, e.g. docs/generated (replaced whole; "

@@ -27,6 +27,9 @@ Gaps (each printed as ``GAP ID: topic: what is missing``):
   in effect, or without effectiveness evidence; a re-specified requirement without an independent
   review; benefit-risk prose whose claimed states contradict the graph; with ``--release``, a
   runtime SOUP entry whose anomaly list review is not complete.
+- **sbom** (:mod:`.supply_chain`, FDA 524B): with ``--release`` (warnings without), a runtime
+  component (distribution, CPython, native library, model) without an assessed entry, support
+  level, end of support or vulnerability assessment; an assessment too old; an unresolved one.
 
 Outside the gate: ``planned`` and ``draft`` requirements and controls, hazardous situations that
 rely on them and open anomalies are listed as **open**. A planned requirement that already has a
@@ -42,7 +45,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from device_ai.regulatory import evidence, overclaim, security
+from device_ai.regulatory import evidence, overclaim, security, supply_chain
 from device_ai.regulatory.documents import VERIFICATION_RECORDS
 from device_ai.regulatory.items import SOUP_CURATED_FIELDS, normalize_package
 from device_ai.regulatory.risk import evaluate_situation, probability_rank
@@ -298,7 +301,7 @@ def _overclaims(ctx: _Context) -> Iterator[Finding]:
 
 
 def _security(ctx: _Context) -> Iterator[Finding]:
-    for rule in security.RULES:
+    for rule in (*security.RULES, *supply_chain.RULES):
         for section, item, topic, message in rule(ctx):
             yield Finding(section, item, topic, message)  # type: ignore[arg-type]
 

@@ -7,9 +7,10 @@
 - ``nodes``: ``{kind, id, fields, fingerprint, source, review, review_state, suspect_because,
   independent_reviews}`` (``independent_reviews``: the records at the current fingerprint that
   :func:`.review.counts_as_independent` accepts); requirements carry their ``verification`` verdict,
-  hazardous situations their ``evaluation`` and ``effectiveness_records`` (SHA-256 of each
-  evidence record, None when missing), threats their ``evaluation`` under the security plan,
-  security interfaces their ``missing_modules``, tests their ``results`` per run;
+  hazardous situations their ``evaluation``, ``effectiveness_records`` (SHA-256 of each
+  evidence record, None when missing) and ``effectiveness_test_output`` (the records whose content
+  is generated test output: :mod:`.record_content`), threats their ``evaluation`` under the
+  security plan, security interfaces their ``missing_modules``, tests their ``results`` per run;
 - ``edges``: ``{kind, source, target, reviewed: {source, target}, suspect}`` where ``reviewed``
   holds the fingerprints each end had when last reviewed;
 - ``runs`` (the 5.7.5 run headers), ``documents``, ``environment`` and the ``head`` commit.
@@ -38,9 +39,11 @@ from device_ai.regulatory.documents import document_status, system_class
 from device_ai.regulatory.fingerprint import fingerprint
 from device_ai.regulatory.items import HazardousSituation, Link, SoftwareItem, SoupItem, normalize_package
 from device_ai.regulatory.loader import Located, Project
+from device_ai.regulatory.record_content import generated_test_output
 from device_ai.regulatory.results import LoadedRun
 from device_ai.regulatory.review import independent_reviews, last_reviews, review_state
 from device_ai.regulatory.risk import evaluate_situation
+from device_ai.regulatory.runtime_components import installed_runtime_components
 from device_ai.regulatory.security import evaluate_threat
 from device_ai.regulatory.security_items import SecurityInterface, Threat
 
@@ -122,11 +125,16 @@ def _test_nodes(runs: Sequence[LoadedRun], known: set[str]) -> tuple[list[dict[s
 
 
 def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None,
-                runtime: Sequence[str] | None = None, installed: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+                runtime: Sequence[str] | None = None, installed: Mapping[str, str | None] | None = None,
+                components: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """The trace graph of ``project`` with the test ``runs``, judged against commit ``head``.
 
     ``runtime`` are the runtime dependencies that need SOUP entries (default: those of the
     installed device-ai); ``installed`` their installed versions (default: looked up).
+    ``components`` are the SBOM's runtime components (``{name, version, type}``) that need a
+    support and vulnerability assessment (:mod:`.supply_chain`); by default those of the installed
+    device-ai when ``runtime`` is looked up too, none when the caller gives ``runtime`` (a
+    synthetic environment gives both).
     """
     latest = last_reviews(project)
     nodes: dict[str, dict[str, Any]] = {}
@@ -177,6 +185,10 @@ def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None
     _attach_risk_evaluations(project, nodes)
     _attach_threat_evaluations(project, nodes)
 
+    if components is None and runtime is None:
+        components = installed_runtime_components()
+    elif components is None:
+        components = []
     if runtime is None:
         runtime_source, runtime = runtime_requirements(project.root)
     else:
@@ -193,7 +205,10 @@ def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None
         "documents": document_status(project.root, safety),
         "environment": {"package": PACKAGE, "runtime_requirements": runtime,
                         "runtime_requirements_source": runtime_source,
-                        "installed": {k: versions.get(k) for k in sorted(versions)}},
+                        "installed": {k: versions.get(k) for k in sorted(versions)},
+                        "sbom_components": None if components is None else sorted(
+                            ({"name": str(c["name"]), "version": c.get("version"), "type": str(c["type"])}
+                             for c in components), key=lambda c: (c["name"], c["version"] or ""))},
         "runs": run_rows,
         "nodes": sorted(nodes.values(), key=lambda n: (n["kind"], n["id"])),
         "edges": edges,
@@ -222,6 +237,10 @@ def _attach_risk_evaluations(project: Project, nodes: dict[str, dict[str, Any]])
         node["evaluation"] = evaluate_situation(plan, node["fields"])
         node["effectiveness_records"] = {evidence.record: _file_sha256(project.root / evidence.record)
                                          for evidence in located.item.effectiveness if evidence.record}
+        # SRS-181: a record whose content is generated test output, wherever it lives
+        node["effectiveness_test_output"] = {
+            record: kind for record in node["effectiveness_records"]
+            if (kind := generated_test_output(project.root / record))}
 
 
 def _attach_threat_evaluations(project: Project, nodes: dict[str, dict[str, Any]]) -> None:

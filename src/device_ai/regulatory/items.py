@@ -51,10 +51,13 @@ ID_PATTERNS: dict[str, re.Pattern[str]] = {
     "IF": re.compile(r"IF-[A-Z0-9]+(?:-[A-Z0-9]+)*"),
     "THR": re.compile(r"THR-\d{3,}"),
     "SUC": re.compile(r"SUC-\d{3,}"),
+    # a runtime component of the SBOM with its support and vulnerability assessment (security/components.yaml)
+    "CMP": re.compile(r"CMP-[A-Za-z0-9](?:[A-Za-z0-9._+-]*[A-Za-z0-9])?"),
 }
 _EXAMPLES = {"UN": "UN-001", "SRS": "SRS-012", "SI": "SI-INFERENCE", "SOUP": "SOUP-numpy", "ANOM": "ANOM-001",
              "HAZ": "HAZ-001", "RISK": "RISK-001", "RC": "RC-001", "MODEL": "MODEL-name-1.0.0",
-             "ASSET": "ASSET-AUDIT-LOG", "IF": "IF-DICOM-SCP", "THR": "THR-001", "SUC": "SUC-001"}
+             "ASSET": "ASSET-AUDIT-LOG", "IF": "IF-DICOM-SCP", "THR": "THR-001", "SUC": "SUC-001",
+             "CMP": "CMP-numpy"}
 SEVERITY_LEVEL = re.compile(r"S\d+")
 PROBABILITY_LEVEL = re.compile(r"P\d+")
 

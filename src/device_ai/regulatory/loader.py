@@ -38,6 +38,7 @@ from device_ai.regulatory.items import (
     UserNeed,
     id_prefix,
 )
+from device_ai.regulatory.component_items import RuntimeComponent
 from device_ai.regulatory.security_items import (
     SecurityAsset,
     SecurityInterface,
@@ -77,6 +78,7 @@ ITEM_FILES: tuple[FileSpec, ...] = (
     FileSpec("security/threats.yaml", "threats", Threat),
     FileSpec("security/use_cases.yaml", "security_use_cases", SecurityUseCase),
     FileSpec("security/plan.yaml", "security_plan", SecurityPlan, single=True),
+    FileSpec("security/components.yaml", "components", RuntimeComponent),
 )
 REVIEWS_FILE = FileSpec("traceability/reviews.yaml", "reviews", Review)
 MODELS_GLOB = "models/*/manifest.json"

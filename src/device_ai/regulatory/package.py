@@ -27,6 +27,7 @@ from typing import Any
 import device_ai
 from device_ai.atomic_io import atomic_write_bytes, staged_directory
 from device_ai.errors import TraceabilityError, TraceGateFailed
+from device_ai.regulatory import runtime_components
 from device_ai.regulatory import sbom as sbom_module
 from device_ai.regulatory import trace
 from device_ai.regulatory.graph import graph_json
@@ -103,11 +104,20 @@ def load_baseline(folder: Path) -> TraceView:
         raise TraceabilityError(f"the baseline's {GRAPH} is not JSON: {exc}") from exc
 
 
-def build_sbom_text(view: TraceView) -> str:
-    """The package's CycloneDX SBOM, validated against the schema (IEC 62304 8.1.2; FDA 524B)."""
+def build_sbom_text(view: TraceView, manifests: Mapping[str, Any] | None = None) -> str:
+    """The package's CycloneDX SBOM, validated against the schema (IEC 62304 8.1.2; FDA 524B): the
+    installed closure, CPython and the native libraries of the runtime wheels, the model packages
+    (``manifests``: parsed manifest by model node ID) and the support and VEX entries of
+    ``security/components.yaml``."""
     soup = [{"id": str(n["id"]), **fields(n)} for n in view.of("soup")]
-    document = sbom_module.build_sbom(sbom_module.closure(), soup, main_version=view.software_version,
-                                      timestamp=view.recorded_date(), tool_version=device_ai.__version__)
+    packages = sbom_module.closure()
+    extras = runtime_components.extra_components(p.name for p in packages if p.scope == "required")
+    models = [{"id": str(n["id"]), **fields(n), "manifest": (manifests or {}).get(str(n["id"]))}
+              for n in view.of("model")]
+    assessments = [{"id": str(n["id"]), **fields(n)} for n in view.of("sbom_component")]
+    document = sbom_module.build_sbom(packages, soup, main_version=view.software_version,
+                                      timestamp=view.recorded_date(), tool_version=device_ai.__version__,
+                                      extras=extras, models=models, assessments=assessments)
     text = sbom_module.sbom_text(document)
     sbom_module.validate(text)
     return text
@@ -120,10 +130,10 @@ def package_files(graph: Mapping[str, Any], *, root: Path, baseline: Path | None
     manifest then say it is a draft and list them."""
     view = TraceView.from_graph(graph)
     old = load_baseline(baseline) if baseline is not None else None
-    sbom_text = build_sbom_text(view)
+    manifests = model_manifests(view, Path(root))
+    sbom_text = build_sbom_text(view, manifests)
     sbom = json.loads(sbom_text)
-    rendered = render_all(view, root=Path(root), sbom=sbom, model_manifests=model_manifests(view, Path(root)),
-                          baseline=old)
+    rendered = render_all(view, root=Path(root), sbom=sbom, model_manifests=manifests, baseline=old)
     files: dict[str, bytes] = {name: text.encode("utf-8") for name, text in rendered.items()}
     files[SBOM] = sbom_text.encode("utf-8")
     files[GRAPH] = graph_json(graph).encode("utf-8")

@@ -29,7 +29,9 @@ from importlib import metadata
 from typing import Any
 
 from device_ai.errors import DependencyMissing, TraceabilityError
+from device_ai.regulatory import runtime_components
 from device_ai.regulatory.items import normalize_package
+from device_ai.regulatory.runtime_components import ExtraComponent
 
 MAIN = "device-ai"
 SPEC_VERSION = "1.6"
@@ -204,15 +206,25 @@ def _soup_properties(soup: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def build_sbom(packages: Sequence[Package], soup: Sequence[Mapping[str, Any]], *, main_version: str,
-               timestamp: str | None, tool_version: str) -> dict[str, Any]:
+               timestamp: str | None, tool_version: str, extras: Sequence[ExtraComponent] = (),
+               models: Sequence[Mapping[str, Any]] = (), assessments: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """The CycloneDX 1.6 SBOM as a JSON-ready dict, merged with the curated ``soup`` items
     (each ``{"id", "package", "version", ...}`` as in ``traceability/soup.yaml``).
+
+    ``extras`` are CPython and the native libraries (:mod:`.runtime_components`), ``models`` the
+    locked model packages (``{"id", "name", "version", "manifest_sha256", "package", "manifest"}``),
+    listed as ``machine-learning-model`` components with a model card from the manifest;
+    ``assessments`` the entries of ``security/components.yaml`` (``{"id", "name", "version",
+    "support_level", ..., "vex"}``): each component assessed for its version carries its support
+    level, end of support and VEX as ``device-ai:support:*`` / ``device-ai:vex:*`` properties, and
+    every known vulnerability is a CycloneDX ``vulnerabilities`` entry with its ``analysis``
+    (the VEX lives in the SBOM, so its ``affects`` references cannot drift from the components).
 
     ``timestamp`` (``YYYY-MM-DDTHH:MM:SSZ``) must be a recorded input; None leaves it out.
     The serial number is derived from the content, so equal inputs give equal bytes.
     """
     try:
-        from cyclonedx.model import Property
+        from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, Property, XsUri
         from cyclonedx.model.bom import Bom, BomMetaData
         from cyclonedx.model.component import Component, ComponentScope, ComponentType
         from cyclonedx.model.dependency import Dependency
@@ -224,6 +236,7 @@ def build_sbom(packages: Sequence[Package], soup: Sequence[Mapping[str, Any]], *
                                 hint="pip install -e '.[dev]' (it installs cyclonedx-python-lib)") from exc
 
     curated = {normalize(str(item["package"])): item for item in soup}
+    assessed = {(str(a["name"]), str(a["version"])): a for a in assessments}
     root = Component(name=MAIN, version=main_version, type=ComponentType.APPLICATION, bom_ref=_bom_ref(MAIN, main_version),
                      description="device_ai: DINOv2 segmentation of DICOM CT with a locked ONNX Runtime core",
                      purl=PackageURL(type="pypi", name=MAIN, version=main_version))
@@ -239,6 +252,7 @@ def build_sbom(packages: Sequence[Package], soup: Sequence[Mapping[str, Any]], *
             props.append(("device-ai:soup:curated", "no: transitive dependency of " + (", ".join(pulled) or MAIN)))
         if package.record_sha256:
             props.append(("device-ai:record_sha256", package.record_sha256))
+        props += _assessment_properties(assessed.get((package.name, package.version)), package.scope == "required")
         licenses = _licenses(package.license)
         components.append(Component(
             name=package.name, version=package.version, type=ComponentType.LIBRARY,
@@ -248,14 +262,155 @@ def build_sbom(packages: Sequence[Package], soup: Sequence[Mapping[str, Any]], *
             properties=[Property(name=k, value=v) for k, v in sorted(props)],
         ))
     refs = {package.name: component.bom_ref for package, component in zip(packages, components, strict=True)}
+    shipped_by: dict[str, list[Any]] = {}
+    extra_components = []
+    for extra in extras:
+        props = [*runtime_components.properties(extra),
+                 *_assessment_properties(assessed.get((extra.name, str(extra.version))), True)]
+        component = Component(
+            name=extra.name, version=extra.version, bom_ref=extra.bom_ref,
+            type=ComponentType.PLATFORM if extra.type == "platform" else ComponentType.LIBRARY,
+            purl=PackageURL(type="generic", name=extra.name, version=extra.version), cpe=extra.cpe,
+            scope=ComponentScope.REQUIRED, publisher=extra.supplier,
+            properties=[Property(name=k, value=v) for k, v in sorted(props)])
+        extra_components.append(component)
+        for dist in sorted({f.distribution for f in extra.files}):
+            shipped_by.setdefault(dist, []).append(component.bom_ref)
+    model_components = []
+    for model in models:
+        props = [("device-ai:model:id", str(model["id"])), ("device-ai:model:package", str(model["package"])),
+                 ("device-ai:model:manifest_sha256", str(model["manifest_sha256"]))]
+        manifest = model.get("manifest") or {}
+        props += [(f"device-ai:model:file:{name}", str(digest)) for name, digest in sorted((manifest.get("files") or
+                                                                                            {}).items())]
+        props += _assessment_properties(assessed.get((str(model["name"]), str(model["version"]))), True)
+        model_components.append(Component(
+            name=str(model["name"]), version=str(model["version"]), bom_ref=_model_ref(model),
+            type=ComponentType.MACHINE_LEARNING_MODEL, scope=ComponentScope.REQUIRED,
+            description=manifest.get("description"), publisher="device_ai manufacturer",
+            hashes=[HashType(alg=HashAlgorithm.SHA_256, content=str(model["manifest_sha256"]))],
+            external_references=[ExternalReference(type=ExternalReferenceType.DOCUMENTATION,
+                                                   url=XsUri("model_card.html"),
+                                                   comment="the model card of the submission package")],
+            properties=[Property(name=k, value=v) for k, v in sorted(props)]))
     direct = sorted(n for n in _main_direct() if n in refs)
-    dependencies = [Dependency(ref=root.bom_ref, dependencies=[Dependency(ref=refs[n]) for n in direct if n in refs])]
+    root_deps = [refs[n] for n in direct if n in refs]
+    root_deps += [c.bom_ref for c in extra_components if c.type == ComponentType.PLATFORM]
+    root_deps += [c.bom_ref for c in model_components]
+    dependencies = [Dependency(ref=root.bom_ref, dependencies=[Dependency(ref=r) for r in root_deps])]
     dependencies += [Dependency(ref=component.bom_ref,
-                                dependencies=[Dependency(ref=refs[d]) for d in package.requires])
+                                dependencies=[Dependency(ref=refs[d]) for d in package.requires]
+                                + [Dependency(ref=r) for r in shipped_by.get(package.name, [])])
                      for package, component in zip(packages, components, strict=True)]
-    bom = Bom(components=components, metadata=BomMetaData(component=root, tools=tools), dependencies=dependencies)
+    dependencies += [Dependency(ref=c.bom_ref) for c in (*extra_components, *model_components)]
+    bom = Bom(components=[*components, *extra_components, *model_components],
+              metadata=BomMetaData(component=root, tools=tools), dependencies=dependencies)
     data = json.loads(JsonV1Dot6(bom).output_as_string())
+    cards = {_model_ref(m): model_card(m.get("manifest") or {}) for m in models}
+    for component in data.get("components", []):
+        if component["bom-ref"] in cards:
+            component["modelCard"] = cards[component["bom-ref"]]
+    refs_by_key = {(c["name"], c.get("version")): c["bom-ref"] for c in data.get("components", [])}
+    vulnerabilities = _vulnerabilities(assessments, refs_by_key)
+    if vulnerabilities:
+        data["vulnerabilities"] = vulnerabilities
     return _deterministic(data, timestamp)
+
+
+def _model_ref(model: Mapping[str, Any]) -> str:
+    return f"model:{model['name']}@{model['version']}"
+
+
+def _assessment_properties(entry: Mapping[str, Any] | None, runtime: bool) -> list[tuple[str, str]]:
+    """The 524B fields of a component's entry in ``security/components.yaml`` as SBOM properties;
+    a runtime component without one says so (the release gate refuses it: :mod:`.supply_chain`)."""
+    if entry is None:
+        return [("device-ai:vex:status", "not assessed: no entry in security/components.yaml for this version "
+                 "(a gap of trace check --release)")] if runtime else []
+    props = [("device-ai:sbom:entry", str(entry["id"]))]
+    for key in ("support_level", "support_source", "end_of_support", "end_of_support_note"):
+        if entry.get(key):
+            props.append((f"device-ai:support:{key}", " ".join(str(entry[key]).split())))
+    vex = entry.get("vex")
+    if not vex:
+        props.append(("device-ai:vex:status", "not assessed: the entry has no vulnerability assessment (a gap of "
+                      "trace check --release)"))
+        return props
+    props += [("device-ai:vex:status", "assessed"), ("device-ai:vex:date", str(vex["date"])),
+              ("device-ai:vex:assessor", str(vex["assessor"])),
+              ("device-ai:vex:sources", " | ".join(" ".join(str(s).split()) for s in vex["sources"]))]
+    if vex.get("no_known_vulnerability"):
+        props.append(("device-ai:vex:no_known_vulnerability", " ".join(str(vex["no_known_vulnerability"]).split())))
+    else:
+        props.append(("device-ai:vex:known_vulnerabilities", ", ".join(v["id"] for v in vex["vulnerabilities"])))
+    return props
+
+
+def _vulnerabilities(assessments: Sequence[Mapping[str, Any]],
+                     refs: Mapping[tuple[str, str | None], str]) -> list[dict[str, Any]]:
+    """One CycloneDX vulnerability per (ID, affected component) with its VEX ``analysis``."""
+    found = []
+    for entry in assessments:
+        ref = refs.get((str(entry["name"]), str(entry["version"])))
+        vex = entry.get("vex") or {}
+        if ref is None:
+            continue
+        for vulnerability in vex.get("vulnerabilities") or ():
+            analysis: dict[str, Any] = {"state": vulnerability["state"],
+                                        "detail": " ".join(str(vulnerability["detail"]).split()),
+                                        "lastUpdated": f"{vex['date']}T00:00:00Z"}
+            if vulnerability.get("justification"):
+                analysis["justification"] = vulnerability["justification"]
+            found.append({"bom-ref": f"vex:{vulnerability['id']}:{ref}", "id": vulnerability["id"],
+                          "source": {"url": vulnerability["source"]}, "analysis": analysis,
+                          "affects": [{"ref": ref}],
+                          "properties": [{"name": "device-ai:vex:assessor", "value": str(vex["assessor"])},
+                                         {"name": "device-ai:sbom:entry", "value": str(entry["id"])}]})
+    return sorted(found, key=lambda v: v["bom-ref"])
+
+
+def model_card(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """A CycloneDX ``modelCard`` from the fields of a locked model package's manifest: architecture,
+    input and output, the intended use and clinical-use flag, and the metrics with their 95 %
+    confidence intervals as the manifest states them (nothing added)."""
+    card: dict[str, Any] = {}
+    parameters: dict[str, Any] = {}
+    architecture = manifest.get("architecture") or {}
+    if architecture.get("kind"):
+        parameters["architectureFamily"] = str(architecture["kind"])
+    if manifest.get("description"):
+        parameters["modelArchitecture"] = str(manifest["description"])
+    for key, name in (("input", "inputs"), ("output", "outputs")):
+        spec = manifest.get(key) or {}
+        if spec:
+            parameters[name] = [{"format": f"{spec.get('name', key)}: {spec.get('dtype', '?')} "
+                                           f"{list(spec.get('shape') or [])}"}]
+    if parameters:
+        card["modelParameters"] = parameters
+    metrics = []
+    for name, value in sorted((manifest.get("metrics") or {}).items()):
+        if not isinstance(value, Mapping):
+            continue
+        figure = value.get("mean", value.get("value"))
+        if figure is None:
+            continue
+        metric: dict[str, Any] = {"type": name, "value": repr(figure)}
+        if isinstance(value.get("ci95"), list) and len(value["ci95"]) == 2:
+            metric["confidenceInterval"] = {"lowerBound": repr(value["ci95"][0]), "upperBound": repr(value["ci95"][1])}
+        metrics.append(metric)
+    if metrics:
+        card["quantitativeAnalysis"] = {"performanceMetrics": metrics}
+    considerations: dict[str, Any] = {}
+    if manifest.get("intended_use"):
+        considerations["useCases"] = [" ".join(str(manifest["intended_use"]).split())]
+    if manifest.get("clinical_use") is False:
+        considerations["technicalLimitations"] = ["clinical_use: false (the manifest marks the model not for "
+                                                  "clinical use)"]
+    if considerations:
+        card["considerations"] = considerations
+    card["properties"] = [{"name": "device-ai:model_card", "value": "model_card.html (the package's model card, "
+                           "rendered from the same manifest)"}]
+    return card
 
 
 def _main_direct() -> set[str]:

@@ -6,7 +6,7 @@ Each takes the project root explicitly; the CLI only parses arguments and prints
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ def load_runs(root: Path, paths: Sequence[Path]) -> list[LoadedRun]:
 
 
 def build(root: Path, results: Sequence[Path], out: Path | None = None, *, head: str | None = None,
-          runtime: Sequence[str] | None = None) -> dict[str, Any]:
+          runtime: Sequence[str] | None = None, components: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Load the items and runs at ``root``, build the graph and (if ``out``) write it.
 
     ``head`` defaults to ``git rev-parse HEAD`` at ``root``; ``runtime`` to the installed
@@ -47,7 +47,7 @@ def build(root: Path, results: Sequence[Path], out: Path | None = None, *, head:
     """
     project = load_project(root)
     graph = build_graph(project, load_runs(root, results), head=git_head(root) if head is None else head,
-                        runtime=runtime)
+                        runtime=runtime, components=components)
     if out is not None:
         write_graph(graph, out)
     return graph

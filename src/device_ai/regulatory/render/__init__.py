@@ -211,5 +211,18 @@ def _sbom_rows(sbom: Mapping[str, Any], view: TraceView) -> list[dict[str, Any]]
                      "scope": component.get("scope"), "purl": component.get("purl"),
                      "publisher": component.get("publisher"), "licenses": licenses, "soup_id": soup_id,
                      "curated": curated, "transitive": props.get("device-ai:soup:curated"),
-                     "version_mismatch": bool(curated) and str(curated.get("version")) != str(component.get("version"))})
+                     "version_mismatch": bool(curated) and str(curated.get("version")) != str(component.get("version")),
+                     "type": component.get("type"), "support": _support_row(props, component, sbom)})
     return rows
+
+
+def _support_row(props: Mapping[str, str], component: Mapping[str, Any], sbom: Mapping[str, Any]) -> dict[str, Any]:
+    """The FDA 524B fields of one SBOM component (support level, end of support, VEX), as the SBOM
+    states them (:func:`device_ai.regulatory.sbom.build_sbom`)."""
+    known = [{"id": v["id"], "state": v["analysis"]["state"], "justification": v["analysis"].get("justification")}
+             for v in sbom.get("vulnerabilities", []) if any(a["ref"] == component.get("bom-ref") for a in v["affects"])]
+    return {"entry": props.get("device-ai:sbom:entry"), "level": props.get("device-ai:support:support_level"),
+            "end": props.get("device-ai:support:end_of_support") or props.get("device-ai:support:end_of_support_note"),
+            "status": props.get("device-ai:vex:status"), "date": props.get("device-ai:vex:date"),
+            "assessor": props.get("device-ai:vex:assessor"), "none": props.get("device-ai:vex:no_known_vulnerability"),
+            "known": known}
