@@ -114,7 +114,10 @@ def test_every_runtime_component_says_whether_it_is_assessed(document: dict[str,
         if status[0] == "assessed":
             p = props(component)
             assert p["device-ai:vex:date"] and p["device-ai:vex:assessor"] and p["device-ai:vex:sources"]
-            assert p["device-ai:support:support_level"]
+            assert p["device-ai:sbom:entry"]  # the components.yaml entry it comes from
+    python = props(by_name(document)["cpython"][0])  # the curated entry's support fields reach the SBOM
+    assert python["device-ai:support:support_level"] == ["security-fixes-only"]
+    assert python["device-ai:support:end_of_support"] == ["2027-10-31"]
 
 
 def _entry(name: str, version: str, vulnerabilities: list[dict[str, Any]]) -> dict[str, Any]:
