@@ -21,9 +21,24 @@ def _commit(root: Path) -> str:
     return subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
 
 
+def assessed_components(root: Path, runtime: list[str]) -> None:
+    """security/components.yaml with a complete entry for every installed runtime component of
+    ``runtime`` (its closure, CPython, native libraries), so that the SBOM rules (SRS-196) pass."""
+    from device_ai.regulatory.runtime_components import installed_runtime_components
+
+    entries = [{"id": f"CMP-{c['name']}-{c['version']}", "name": c["name"], "version": c["version"],
+                "support_level": "actively-maintained", "support_source": "test", "end_of_support": "2099-12-31",
+                "vex": {"date": "2026-11-30", "assessor": "Test", "sources": ["test"],
+                        "no_known_vulnerability": "none in the test's sources"}}
+               for c in installed_runtime_components(runtime) or ()]
+    (root / "security").mkdir(exist_ok=True)
+    (root / "security" / "components.yaml").write_text(yaml.safe_dump({"components": entries}), encoding="utf-8")
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> tuple[Path, str]:
     write_project(tmp_path)
+    assessed_components(tmp_path, ["numpy"])
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "device-ai"\ndependencies = ["numpy>=1.26"]\n')
     (tmp_path / ".gitignore").write_text("test-results/\ntrace/\n")
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)

@@ -132,9 +132,9 @@ def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None
     ``runtime`` are the runtime dependencies that need SOUP entries (default: those of the
     installed device-ai); ``installed`` their installed versions (default: looked up).
     ``components`` are the SBOM's runtime components (``{name, version, type}``) that need a
-    support and vulnerability assessment (:mod:`.supply_chain`); by default those of the installed
-    device-ai when ``runtime`` is looked up too, none when the caller gives ``runtime`` (a
-    synthetic environment gives both).
+    support and vulnerability assessment (:mod:`.supply_chain`); by default the installed closure
+    of the looked-up ``runtime`` requirements with CPython and their native libraries, none when
+    the caller gives ``runtime`` (a synthetic environment gives both).
     """
     latest = last_reviews(project)
     nodes: dict[str, dict[str, Any]] = {}
@@ -185,14 +185,13 @@ def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None
     _attach_risk_evaluations(project, nodes)
     _attach_threat_evaluations(project, nodes)
 
-    if components is None and runtime is None:
-        components = installed_runtime_components()
-    elif components is None:
-        components = []
+    given = runtime is not None
     if runtime is None:
         runtime_source, runtime = runtime_requirements(project.root)
     else:
         runtime_source, runtime = "given", sorted({normalize_package(n) for n in runtime})
+    if components is None:  # the closure of the same runtime requirements the SOUP rule checks
+        components = [] if given else installed_runtime_components(runtime)
     soup_packages = sorted({normalize_package(x.item.package) for x in project.of(SoupItem)})
     names = sorted(set(runtime or ()) | set(soup_packages))
     versions = installed_versions(names) if installed is None else dict(installed)

@@ -225,26 +225,37 @@ def extra_components(runtime_distributions: Iterable[str]) -> list[ExtraComponen
     return sorted(found, key=lambda c: (c.name, c.version or ""))
 
 
-def component_keys(packages: Iterable[Any], extras: Iterable[ExtraComponent]) -> list[dict[str, Any]]:
-    """What the trace graph records of the runtime components (:mod:`.supply_chain` checks each
-    has an assessment): ``{name, version, type}`` of every runtime distribution and extra."""
-    rows = [{"name": p.name, "version": p.version, "type": "library"} for p in packages if p.scope == "required"]
-    rows += [{"name": c.name, "version": c.version, "type": c.type} for c in extras]
-    return sorted(rows, key=lambda r: (r["name"], r["version"] or ""))
-
-
-def installed_runtime_components() -> list[dict[str, Any]] | None:
-    """The runtime components of the installed device-ai (Python distributions, CPython, native
-    libraries), None when device-ai is not installed (the gate reports that)."""
-    from device_ai.errors import TraceabilityError
+def installed_closure(names: Iterable[str]) -> dict[str, str] | None:
+    """``{normalized name: installed version}`` of ``names`` and everything they require (no
+    extras, markers evaluated here); None when one of them is not installed."""
     from device_ai.regulatory import sbom
 
-    try:
-        packages = sbom.closure(extras=())
-    except TraceabilityError:
+    found: dict[str, str] = {}
+    queue = sorted(set(names))
+    while queue:
+        name = queue.pop(0)
+        if name in found:
+            continue
+        dist = sbom._distribution(name)
+        if dist is None:
+            return None
+        found[name] = dist.version
+        queue.extend(r for r in sbom._requirements(dist, ()) if r not in found)
+    return found
+
+
+def installed_runtime_components(runtime: Iterable[str] | None) -> list[dict[str, Any]] | None:
+    """The runtime components of the installed closure of the ``runtime`` requirements (the ones
+    the SOUP rule checks, from pyproject.toml or the installed metadata): Python distributions,
+    CPython, native libraries. None when they are unknown or not installed (the gate reports that)."""
+    if runtime is None:
         return None
-    runtime = [p for p in packages if p.scope == "required"]
-    return component_keys(runtime, extra_components(p.name for p in runtime))
+    versions = installed_closure(runtime)
+    if versions is None:
+        return None
+    rows = [{"name": name, "version": version, "type": "library"} for name, version in versions.items()]
+    rows += [{"name": c.name, "version": c.version, "type": c.type} for c in extra_components(versions)]
+    return sorted(rows, key=lambda r: (r["name"], r["version"] or ""))
 
 
 def properties(component: ExtraComponent) -> list[tuple[str, str]]:
