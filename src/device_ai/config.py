@@ -161,6 +161,9 @@ class Settings(BaseSettings):
         default=False, description="let analyze, explain and the node run a model package that is not for clinical "
         "use (the embedded demonstration model) - synthetic data only, never on a site that analyses patient data")
     inference_threads: int = Field(default=2, ge=1, le=256, description="ONNX Runtime intra-op threads (fixed)")
+    inference_device: Literal["cpu", "cuda"] = Field(
+        default="cpu", description="where ONNX Runtime runs the model: cpu, or cuda (refused, nothing run, when this "
+        "ONNX Runtime cannot run it on CUDA; analyze --batch runs on the cpu only and refuses cuda)")
     max_file_mb: int = Field(default=512, ge=1, description="largest DICOM file read, MiB")
     max_files: int = Field(default=5000, ge=1, description="most files in one analyze input")
     max_inflated_mb: int = Field(default=256, ge=1, description="largest inflated size of a deflated file, MiB")

@@ -147,6 +147,15 @@ class InferenceError(DeviceAIError):
     exit_code = 5
 
 
+class AcceleratorUnavailable(InferenceError):
+    """Inference on an accelerator (CUDA) was configured, but this ONNX Runtime cannot run the
+    model there (no CUDA execution provider in the installed build, or its libraries did not
+    load and ONNX Runtime fell back to another provider). Nothing ran: the device never runs
+    silently on another provider than the one configured."""
+
+    code = "DAI-401"
+
+
 class OutputError(DeviceAIError):
     """An output could not be written; nothing partial was left behind."""
 

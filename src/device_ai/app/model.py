@@ -45,7 +45,8 @@ def load_engine(ctx: Context, log, path: Path | None = None, threads: int | None
 
     try:
         engine = LockedEngine.load(checked_model_path(ctx, path), trusted_keys=trusted_keys(ctx),
-                                   options=EngineOptions(threads=threads or ctx.settings.inference_threads))
+                                   options=EngineOptions(threads=threads or ctx.settings.inference_threads,
+                                                         device=ctx.settings.inference_device))
         if patient_data:
             check_clinical_use(ctx, engine.manifest)
     except AuditError:
@@ -60,7 +61,8 @@ def load_engine(ctx: Context, log, path: Path | None = None, threads: int | None
                              hint=audit_error.hint) from exc
         raise
     package = engine.package
-    details = {"signer": package.signer_key_id, "pinned_release": str(package.pinned_release)}
+    details = {"signer": package.signer_key_id, "pinned_release": str(package.pinned_release),
+               "execution_provider": engine.execution_provider}
     if patient_data and not engine.manifest.clinical_use:
         details["demonstration_mode"] = "true"  # the only way such a package runs here (check_clinical_use)
     if action is not None:

@@ -48,7 +48,9 @@ from device_ai.batch.ledger import FAILED, PENDING, PUBLISHED, RECORDING, Ledger
 from device_ai.batch.progress import JobProgress
 from device_ai.batch.unit_work import folder_digest, secret_check
 from device_ai.batch.units import UNASSIGNED, Discovery, Unit, discover_units, header_series
-from device_ai.errors import AuditError, DeviceAIError, DicomReadError, InputRefused, OutputRefused, ReadLimitExceeded
+from device_ai.errors import (
+    AuditError, ConfigError, DeviceAIError, DicomReadError, InputRefused, OutputRefused, ReadLimitExceeded,
+)
 
 MAX_ATTEMPTS_PER_RUN = 3  # a unit whose worker is lost is handed out again, up to this, per run
 NOT_FOLLOWED = "not-followed"  # the unit of the entries the walk did not follow: refused, never read
@@ -103,6 +105,11 @@ def analyze_batch(ctx: Context, request: BatchAnalyzeRequest,
                                hint="pass the folder holding the series, or run without --batch for one series")
         check_apart(source, {"OUT": out})
         check_job_root(out)
+        if ctx.settings.inference_device != "cpu":  # the workers build CPU engines: never run elsewhere than configured
+            raise ConfigError(f"analyze --batch runs its workers on the CPU; inference_device is "
+                              f"{ctx.settings.inference_device}; nothing was run",
+                              hint="run the job with DEVICE_AI_INFERENCE_DEVICE=cpu, or analyze the series one by one "
+                                   "(without --batch) on the accelerator")
         engine = load_engine(ctx, log, request.model, threads=1)  # the Model Verified entry, as a single run
         job_action.objects = (model_object(engine),)
         key = secret(SECRET_NAME)

@@ -56,7 +56,8 @@ class NodeRuntime:
         """Hold the spool (one process per home), open the audit trail, recover the spool and
         announce every generation ready but not yet in the trail. A node that analyses refuses
         to start with a package that is not for clinical use outside demonstration mode
-        (RC-035), instead of accepting patient series it would refuse, one entry pair per retry."""
+        (RC-035), or with an inference device this ONNX Runtime lacks (SRS-200), instead of accepting
+        patient series it would refuse, one entry pair per retry."""
         if self.run_pipeline:
             self._check_model_use()
         self.spool.lock()
@@ -80,6 +81,10 @@ class NodeRuntime:
         except DeviceAIError:
             return  # a package that does not verify is refused, and audited, by each analysis as before
         check_clinical_use(self.ctx, manifest)
+        # SRS-200: a provider this ONNX Runtime lacks refuses the start, not every series after it
+        from device_ai.inference.engine import execution_providers
+
+        execution_providers(self.ctx.settings.inference_device)
 
     def start(self) -> None:
         """The assembly thread, and the worker and outbound threads when asked for."""
