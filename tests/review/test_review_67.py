@@ -13,7 +13,10 @@ negative control (the mode on: the input is read; a package for clinical use rec
 SRS-186: a passing test pins the command line's --release (dropping it passed tests/regulatory).
 The strict xfails show what the review found, each beside a passing control: the re-specification
 is recorded in no requirement's ``respecifications`` (the gate's SRS-182 rule never lists it), and,
-low, the --release help does not name its SRS-186 effect.
+low, the --release help does not name its SRS-186 effect. Both were strict xfails (review 67);
+fixed by helper-69: the re-specification is recorded in the ``respecifications`` of SRS-043 (whose
+text now states the rule its tests check) and of SRS-186, dated 2026-12-03 (commit 0fe2877) with
+ANOM-015 as record, and the --release help names the unacceptable residual risk.
 Synthetic data only (the device's own phantoms, a tiny signed test package, the mini project).
 """
 
@@ -267,10 +270,6 @@ def test_control_an_earlier_re_specification_is_recorded_on_its_requirement() ->
 
 
 @pytest.mark.req("SRS-186")
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "review 67: ANOM-015's change of the gate rule after the 2 gaps were seen is recorded in no requirement's "
-    "respecifications (not SRS-043, whose approved text is unchanged although its tagged test now expects the "
-    "opposite, nor SRS-186), so trace check's re-specified rule (SRS-182) never lists it"))
 def test_the_re_specified_gate_rule_is_recorded_where_the_gate_lists_it() -> None:
     assert set(_respecified_by("ANOM-015")) & {"SRS-043", "SRS-186"}
 
@@ -288,8 +287,5 @@ def test_control_the_release_option_help_names_what_it_adds(capsys) -> None:  # 
 
 
 @pytest.mark.req("SRS-186")
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "review 67 (low): `trace check --help` describes --release without its SRS-186 effect: an unacceptable "
-    "residual risk is a gap only with --release (open, 'not releasable', without it)"))
 def test_the_release_option_help_says_an_unacceptable_residual_is_a_gap(capsys) -> None:  # noqa: ANN001
     assert "unacceptable" in _release_help(capsys)

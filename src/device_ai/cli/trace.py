@@ -73,7 +73,10 @@ def register(add: Callable[..., Any]) -> None:
     check.add_argument("--root", default=".", help="project root whose HEAD commit is checked (default: .)")
     check.add_argument("--release", action="store_true",
                        help="release build: results from a dirty work tree are not evidence, and a SOUP "
-                            "version that differs from the installed one is a gap")
+                            "version that differs from the installed one, an unacceptable residual risk (without "
+                            "--release listed as open: not releasable; SRS-186), an incomplete runtime SOUP anomaly "
+                            "review, a threat without controls in effect or with an unacceptable residual, and an "
+                            "unassessed runtime SBOM component are gaps")
 
     review = add("review", cmd_trace_review, "record a review of items (clears their suspect links)", trace_sub)
     review.add_argument("ids", nargs="*", metavar="ID", help="item IDs, e.g. SRS-012 RC-003")

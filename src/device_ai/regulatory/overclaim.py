@@ -15,16 +15,23 @@ factors.
    verification of implementation): every reduced factor needs at least one ``effectiveness``
    entry that ``reduces`` it. An entry names only controls the situation lists; states in
    ``measure`` a figure that is a measurement (:data:`MEASUREMENT`): a count or ratio ("12 of
-   12", "3/3", "x866", "0.95", "95 %"), or a number with a unit ("120 s", "512 MiB", "1.5x") or
-   with a counted noun at most four words on ("5 cases", "4 package files", "195 Merkle test
-   vectors"); a digit inside a word or an ID ("(v2)", "SRS-002") is no figure; and rests on
-   - a ``record``: a non-empty file that exists when the graph is built and is judged by its
-     whole path (:func:`is_test_artefact`): no test module (anything under a ``tests`` folder at
-     any depth, a ``.py`` file under a folder named ``tests*``, ``test_*.py``, ``*_test.py``,
-     ``conftest.py``), no test result (anything under a folder named ``test-results*`` at any
-     depth), not the risk file or the trace items themselves (``risk/*.yaml``,
-     ``traceability/*.yaml``): a pass/fail verdict shows that a control is implemented, a
-     measured outcome (study, validation, benchmark, challenge run) that it works; or
+   12", "3/3", "x866", "95 %"), a proportion ("0.95", "1.0") or a number after a comparison sign
+   ("= 3.2", ">= 40"), or a number with a unit ("120 s", "512 MiB", "1.5x") or with a counted
+   noun at most four words on ("5 cases", "4 package files", "195 Merkle test vectors"); a digit
+   inside a word or an ID ("(v2)", "SRS-002") is no figure, a number that names something
+   (:data:`NOT_A_FIGURE`: a date or time, a version, a standard and its clause, a clause, section,
+   annex, issue or item number) is none, and a bare decimal above 1 ("Python 3.11", "7.2") reads
+   as a version or clause number; and rests on
+   - a ``record``: a non-empty file that exists when the graph is built and that is, by its whole
+     path (:func:`is_test_artefact`), no test module (anything under a ``tests`` folder at any
+     depth, a ``.py`` file under a folder named ``tests*``, ``test_*.py``, ``*_test.py``,
+     ``conftest.py``) and no test result (anything under a folder named ``test-results*`` at any
+     depth); by its content (:mod:`.record_content`), wherever it lives, no generated test output
+     (a pytest result document, a JUnit XML report, a runner's console summary, a Python test
+     module) and no byte copy of a loaded test-results file; and not the risk file or the trace
+     items themselves (``risk/*.yaml``, ``traceability/*.yaml``): a pass/fail verdict shows that
+     a control is implemented, a measured outcome (study, validation, benchmark, challenge run)
+     that it works; or
    - ``requirements``, each approved, verified on this commit and implementing at least one of
      the entry's controls, whose verification exercises the hazardous sequence itself over a
      challenge set (the reviewer judges that; the gate checks status, verdict and the link).
@@ -40,18 +47,26 @@ factors.
    ``independent`` field, or for an older record without it an exact house phrase), a warning with the
    reviewers otherwise; while planned or draft it is open.
 4. **benefit-risk claims** (SRS-183; ISO 14971 7.4, 8): every SRS, RC, RISK and ANOM ID named in
-   the benefit-risk prose (any case, with a hyphen, a space or nothing before the number:
-   ``risk-001``, ``RC 001``) needs a ``claims`` entry, and each claim must equal the graph's
+   the benefit-risk prose (any case, with any dash-like character (:data:`DASHES`), a space, an
+   underscore or nothing before the number: ``risk-001``, ``RISK–001``, ``RC 001``) needs a
+   ``claims`` entry, and each claim must equal the graph's
    state: for a requirement or a control ``verified`` or ``not verified`` when approved (a
    control: implemented by approved requirements all verified; effectiveness is rule 2's), else
    its status; for a hazardous situation its residual acceptability; for an anomaly ``open`` or
    ``closed``. The prose may state a state only next to the IDs it is about (``SRS-002 is not
    yet verified``, ``RISK-001 and RISK-022 are unacceptable``, ``(ANOM-012, ANOM-013, open)``):
-   a state word right after an ID or a list of IDs (optionally after ``is``/``are``/``remains``
-   and ``not``/``not yet``) is what the prose asserts of each of them, and it must equal the
-   claim (:func:`prose_states`). A state said elsewhere in a sentence is not read (the reviewer
-   judges it). An overall residual risk that opens with ``acceptable`` while any hazardous
-   situation's residual is unacceptable is a gap.
+   a state word right after an ID or a list of IDs, or after their glosses in brackets
+   (``RISK-001 (missed lesion) is acceptable``; optionally after ``is``/``are``/``remains`` and
+   ``not``/``not yet``) is what the prose asserts of each of them, and it must equal the claim
+   (:func:`prose_states`). A state said elsewhere in a sentence is not read (the reviewer judges
+   it). Any sentence that concludes the overall residual risk acceptable while a hazardous
+   situation's residual is unacceptable is a gap (:func:`overall_acceptable`): in the overall
+   residual risk field, or in the other fields when it is about the overall or residual risk,
+   the device or the benefit-risk; "acceptable" negated (not, no, never, cannot... among the
+   four words before), hypothetical (would, could, if, once...), or said of an item (a state
+   given to an ID, or an ID named before it in a sentence that does not say "overall") is not
+   such a conclusion. Limitation: a negation further back, or a conclusion without the word
+   acceptable ("the benefits outweigh the risks"), is the reviewer's to judge.
 5. **soup anomaly review** (SRS-184; IEC 62304 7.1.3): a runtime SOUP entry whose
    ``anomaly_review_state`` is not ``complete`` (partial, pending, or not stated) is a gap with
    ``--release`` and a warning otherwise.
@@ -68,14 +83,20 @@ from device_ai.regulatory.risk import evaluate_situation
 
 Raw = tuple[str, str, str, str]
 NOT_YET = ("planned", "draft")
-_NAMED_ID = re.compile(r"\b(SRS|RC|RISK|ANOM)[\s\-\u2010\u2011_]?(\d{3,})\b", re.IGNORECASE)
+#: Every dash-like character a word processor or keyboard makes of a hyphen (hyphen-minus, the
+#: Unicode hyphens and dashes, minus sign, small and full-width hyphen-minus).
+DASHES = "\\-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+_NAMED_ID = re.compile(rf"\b(SRS|RC|RISK|ANOM)(?:\s*[{DASHES}]\s*|[\s_])?(\d{{3,}})\b", re.IGNORECASE)
 _STATE = (r"(?:not\s+(?:yet\s+)?)?(?:verified|unverified|acceptable|unacceptable|alara|open|closed|planned|draft|"
           r"approved|retired)")
-#: Between two IDs of one list: a comma, "and", "or" (with an optional closing bracket).
-_LIST_GAP = re.compile(r"\s*\)?\s*(?:,\s*(?:(?:and|or)\s+)?|(?:and|or)\s+|/\s*)", re.IGNORECASE)
-#: A state asserted right after an ID or a list of IDs.
-_ASSERTED = re.compile(r"\s*\)?\s*[,:\u2014-]?\s*(?:(?:is|are|remains?|stays?|was|were)\s+)?(?:(?:still|now)\s+)?"
-                       rf"({_STATE})\b", re.IGNORECASE)
+#: A gloss in brackets after an ID ("RISK-001 (missed lesion)", "[see RC-002]"): skipped when
+#: reading what the prose says of the ID.
+_GLOSS = r"(?:\s*(?:\([^()\[\]]*\)|\[[^()\[\]]*\]))*"
+#: Between two IDs of one list: a comma, "and", "or" (with an optional closing bracket or gloss).
+_LIST_GAP = re.compile(rf"{_GLOSS}\s*\)?\s*(?:,\s*(?:(?:and|or)\s+)?|(?:and|or)\s+|/\s*)", re.IGNORECASE)
+#: A state asserted right after an ID or a list of IDs (and its gloss).
+_ASSERTED = re.compile(rf"{_GLOSS}\s*\)?\s*[,:{DASHES}]?\s*(?:(?:is|are|remains?|stays?|was|were)\s+)?"
+                       rf"(?:(?:still|now)\s+)?({_STATE})\b", re.IGNORECASE)
 
 
 def reduced_factors(plan: dict[str, Any], fields: dict[str, Any]) -> list[str]:
@@ -102,10 +123,12 @@ def control_gap(ctx: Any, control: str) -> str | None:
 
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-#: A figure that is a measurement (SRS-181): a count or ratio, a decimal or percentage, a number
-#: with a unit, or a number with a counted noun at most four words on. A digit that continues a
-#: word or an ID ("v2", "SRS-002", "0x01") starts no figure.
-_NUMBER = r"(?<![\w.\-])\d[\d,]*(?:\.\d+)?"
+#: A figure that is a measurement (SRS-181): a count or ratio, a proportion (a decimal from 0 to
+#: 1) or a number after a comparison sign, a number with a unit, or a number with a counted noun
+#: at most four words on. A digit that continues a word or an ID ("v2", "SRS-002", "0x01") starts
+#: no figure, and a bare decimal above 1 reads as a version or clause number ("Python 3.11",
+#: "7.2"): it is a figure only with a unit or counted noun ("1.5x", "2.5 s").
+_NUMBER = rf"(?<![\w.{DASHES}])\d[\d,]*(?:\.\d+)?"
 _UNITS = r"(?:ms|s|µs|us|sec|seconds?|min|minutes?|h|hours?|Hz|B|bytes?|KiB|MiB|GiB|TiB|kB|KB|MB|GB|TB|mm|cm|HU|px|x|%)"
 _COUNTED = (r"(?:cases?|files?|slices?|series|studies|study|instances?|inputs?|mutants?|vectors?|patterns?|samples?|"
             r"offsets?|kinds?|selections?|attributes?|runs?|trials?|records?|entries|entry|items?|images?|volumes?|"
@@ -113,16 +136,37 @@ _COUNTED = (r"(?:cases?|files?|slices?|series|studies|study|instances?|inputs?|m
             r"signatures?|readers?|users?|participants?|tasks?|times|repetitions?|iterations?|seeds?|folders?)")
 MEASUREMENT = re.compile(
     rf"{_NUMBER}\s*(?:of|/|out of)\s*\d"                      # 12 of 12, 3/3
-    rf"|(?<![\w.\-])\d*\.\d+(?![\w.])"                      # 0.95
-    rf"|(?<![\w\-])x\s?\d[\d,]*\b"                         # x866
+    rf"|(?<![\w.{DASHES}])(?:0?\.\d+|1\.0+)(?![\w.])"        # 0.95, .5, 1.0: a proportion
+    rf"|(?:[=<>\u2264\u2265\u00b1\u2248]|\+/-)\s*\d"            # = 3.2, >= 40, ± 0.4
+    rf"|(?<![\w{DASHES}])x\s?\d[\d,]*\b"                     # x866
     rf"|{_NUMBER}\s*{_UNITS}(?![\w])"                         # 120 s, 512 MiB, 1.5x, 95 %
     rf"|{_NUMBER}\s+(?:[\w\-]+\s+){{0,4}}?{_COUNTED}\b",     # 5 cases, 195 Merkle test vectors
     re.IGNORECASE)
 
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+          r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?")
+#: Numbers that name rather than measure (SRS-181), blanked out before :data:`MEASUREMENT` is
+#: applied: dates and times, versions, and standards with their clause numbers.
+NOT_A_FIGURE = re.compile(
+    rf"\b\d{{4}}[{DASHES}/.]\d{{1,2}}[{DASHES}/.]\d{{1,2}}(?:[T ]\d{{1,2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?Z?)?(?!\d)"
+    rf"|\b\d{{1,2}}[{DASHES}/.]\d{{1,2}}[{DASHES}/.](?:\d{{4}}|\d{{2}})(?![\d.])"   # 2026-12-03, 03.12.2026
+    rf"|\b\d{{1,2}}\s+{_MONTH}\s+\d{{4}}\b|\b{_MONTH}\s+(?:\d{{1,2}}(?:st|nd|rd|th)?,?\s+)?\d{{4}}\b"
+    # 3 December 2026, Dec 3, 2026, December 2026 (a month name counts only with its year)
+    rf"|\b\d{{1,2}}:\d{{2}}(?::\d{{2}})?\b"                                # 20:23
+    rf"|\b\d+(?:\.\d+){{2,}}\b"                                        # 3.0.2
+    rf"|\b(?:v|ver|version|release|rev|revision|build|edition)\.?\s*\d+(?:\.\d+)*\b"
+    rf"|\b(?:ISO|IEC|EN|IEEE|AAMI|ANSI|ASTM|UL|NIST|RFC|FIPS|CFR|MDR|IVDR|PS)(?:[\s/]+(?:ISO|IEC|TR|TS|SP))*"
+    rf"\s*\d[\d{DASHES}]*(?::\d{{4}})?(?:\s*,?\s*\d+(?:\.\d+)+)?"            # ISO 14971:2019 7.2
+    rf"|(?:\b(?:clauses?|sections?|sect\.|annex(?:es)?|chapters?|articles?|art\.|paragraphs?|para\.|tables?|"
+    rf"figures?|fig\.|parts?|steps?|issues?|items?|pages?|lines?|rules?|criteri(?:on|a))|\u00a7)\s*"
+    rf"\(?\d+(?:\.\d+)*[a-z]?\)?(?:\s*(?:,|and|to|-)\s*\d+(?:\.\d+)*)*",                # clause 7.2, § 4.1
+    re.IGNORECASE)
+
 
 def is_measurement(measure: str) -> bool:
-    """Whether ``measure`` states a figure that is a measurement (:data:`MEASUREMENT`)."""
-    return MEASUREMENT.search(measure) is not None
+    """Whether ``measure`` states a figure that is a measurement (:data:`MEASUREMENT`) once the
+    numbers that name something (:data:`NOT_A_FIGURE`) are blanked out."""
+    return MEASUREMENT.search(NOT_A_FIGURE.sub(" ~ ", measure)) is not None
 
 
 def is_test_artefact(path: str) -> bool:
@@ -176,8 +220,14 @@ def _entry_problems(ctx: Any, node: dict[str, Any], entry: dict[str, Any]) -> It
     record = entry.get("record")
     if record:
         digest = node.get("effectiveness_records", {}).get(record)
+        copied = [run["source"] for run in ctx.graph.get("runs", []) if digest and run.get("sha256") == digest]
+        output = node.get("effectiveness_test_output", {}).get(record)
         if is_test_artefact(record):
             yield f"record {record} is a test or test result, not a measured outcome"
+        elif copied:
+            yield f"record {record} is a copy of the test results {copied[0]}, not a measured outcome"
+        elif output:
+            yield f"record {record} is by its content {output}, not a measured outcome"
         elif is_item_file(record):
             yield f"record {record} is the risk file or the trace items, not a measured outcome"
         elif digest is None:
@@ -268,9 +318,10 @@ def named_ids(text: str) -> list[tuple[str, int, int]]:
     return [(f"{m.group(1).upper()}-{m.group(2)}", m.start(), m.end()) for m in _NAMED_ID.finditer(text)]
 
 
-def prose_states(text: str) -> list[tuple[str, str]]:
-    """``(ID, state)`` for each state the prose asserts right after an ID or a list of IDs."""
-    found: list[tuple[str, str]] = []
+def _assertions(text: str) -> list[tuple[list[str], str, int, int]]:
+    """``(IDs, state, start, end)`` for each state the prose asserts right after an ID or a list
+    of IDs (and its gloss in brackets); ``start``/``end`` span the state's words."""
+    found: list[tuple[list[str], str, int, int]] = []
     ids = named_ids(text)
     group: list[str] = []
     for index, (item, _start, end) in enumerate(ids):
@@ -280,8 +331,53 @@ def prose_states(text: str) -> list[tuple[str, str]]:
             continue  # the list goes on
         asserted = _ASSERTED.match(text, end)
         if asserted:
-            found.extend((member, _canonical_state(asserted.group(1))) for member in group)
+            found.append((group, _canonical_state(asserted.group(1)), asserted.start(1), asserted.end(1)))
         group = []
+    return found
+
+
+def prose_states(text: str) -> list[tuple[str, str]]:
+    """``(ID, state)`` for each state the prose asserts right after an ID or a list of IDs."""
+    return [(member, state) for group, state, _start, _end in _assertions(text) for member in group]
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+_ACCEPTABLE = re.compile(r"\bacceptabl[ey]\b", re.IGNORECASE)
+#: A negation among the four words before "acceptable" ("is not acceptable", "no longer acceptable").
+_NEGATED = re.compile(r"(?:\b(?:not|no|never|neither|nor|cannot|without)\b|n't\b)(?:\W+\w+){0,3}\W*\Z",
+                      re.IGNORECASE)
+#: A hypothetical rather than a conclusion: a modal or condition just before, or a condition right after.
+_HYPOTHETICAL_BEFORE = re.compile(r"\b(?:would|could|might|if|once|unless|provided)\b(?:\W+\w+){0,5}\W*\Z",
+                                  re.IGNORECASE)
+_HYPOTHETICAL_AFTER = re.compile(r"\W*(?:only\s+)?(?:if|once|when|unless|provided|after)\b", re.IGNORECASE)
+#: What the sentence must be about, outside the overall residual risk field, to conclude overall.
+_OVERALL_SUBJECT = re.compile(r"\b(?:overall|residual\s+risks?|the\s+device|benefit\W+risk)\b", re.IGNORECASE)
+
+
+def overall_acceptable(text: str, *, overall_field: bool) -> list[str]:
+    """The sentences of ``text`` that conclude the overall residual risk acceptable (ISO 14971 8):
+    "acceptable" (or "acceptably") not negated, not hypothetical (would, if, once...), not a state
+    the prose gives an ID (:func:`prose_states`), in the overall residual risk field or in a
+    sentence about the overall or residual risk, the device or the benefit-risk; an ID named
+    before it in the sentence makes it about that item unless the sentence says "overall"."""
+    taken = [(start, end) for _group, _state, start, end in _assertions(text)]
+    found: list[str] = []
+    position = 0
+    for sentence in _SENTENCE_END.split(text):
+        begin = text.index(sentence, position)
+        position = begin + len(sentence)
+        for word in _ACCEPTABLE.finditer(sentence):
+            at = begin + word.start()
+            before, after = sentence[:word.start()], sentence[word.end():]
+            if any(start <= at < end for start, end in taken) or _NEGATED.search(before) \
+                    or _HYPOTHETICAL_BEFORE.search(before) or _HYPOTHETICAL_AFTER.match(after):
+                continue
+            overall = re.search(r"\boverall\b", before, re.IGNORECASE) is not None
+            if named_ids(before) and not overall:
+                continue
+            if overall_field or _OVERALL_SUBJECT.search(before):
+                found.append(sentence.strip())
+                break
     return found
 
 
@@ -308,9 +404,10 @@ def benefit_claims(ctx: Any) -> Iterator[Raw]:
             yield ("gap", node["id"], "benefit-risk", f"claims {item} is {claimed!r}, but the graph has no such item")
         elif actual != claimed:
             yield ("gap", node["id"], "benefit-risk", f"says {item} is {claimed!r}, the graph shows {actual!r}")
-    conclusion = re.match(r"\s*(not\s+acceptable|unacceptable|acceptable)\b", _prose(fields["overall_residual_risk"]),
-                          re.IGNORECASE)
-    if conclusion and _canonical_state(conclusion.group(1)) == "acceptable":
+    concluded = [sentence for name in ("benefits", "statement", "overall_residual_risk")
+                 for sentence in overall_acceptable(_prose(fields[name]),
+                                                    overall_field=name == "overall_residual_risk")]
+    if concluded:
         unacceptable = sorted(n["id"] for n in ctx.of_kind("hazardous_situation")
                               if observed_state(ctx, n["id"]) == "unacceptable")
         if unacceptable:
