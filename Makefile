@@ -10,10 +10,12 @@ TEST_WORKERS ?= 2
 
 .PHONY: demo test test-fast test-kill-rounds docs model validate benchmark fuzz clean-venv
 
-$(STAMP): pyproject.toml
+# runtime.lock pins the runtime closure (SRS-199): a fresh clone installs exactly the versions
+# the SBOM, the SOUP items and the vulnerability assessments were written for.
+$(STAMP): pyproject.toml runtime.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[train,dev]'
+	$(BIN)/pip install --quiet -c runtime.lock -e '.[train,dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
