@@ -15,16 +15,12 @@ from device_ai.cli import main
 from device_ai.model.package import signing
 from tests.node.conftest import events
 from tests.package_factory import make_package, manifest_fields
+from tests.phantom_series import two_slice_phantom_series
 
 
 @pytest.fixture(scope="module")
 def series(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from device_ai.training.ct_series import write_ct_series
-    from device_ai.training.phantoms import generate_case, split_seeds
-
-    folder = tmp_path_factory.mktemp("in") / "series"
-    write_ct_series(generate_case(split_seeds("test", 1)[0], n_slices=2), folder)
-    return folder
+    return two_slice_phantom_series(tmp_path_factory)
 
 
 @pytest.fixture
