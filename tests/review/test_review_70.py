@@ -31,6 +31,10 @@ control that passes:
   analysis or de-identification path converts them today (200 x 64 KiB of US in the meta, 6.5 M
   values: anonymize exit 0 at 235 MiB, analyze exit 0 at 349 MiB; converted they hold 262 MiB).
 
+- SRS-110/SRS-172: the fragments of a value other than the top-level pixel data encoded with an
+  undefined length (PS3.5 A.4 encoding of a private OB) are counted as elements only: not against
+  max_value_mb or max_input_value_mb, and not charged as values the parsed header holds.
+
 Memory is asserted as traced allocations (tracemalloc), never as time.
 """
 
@@ -258,3 +262,44 @@ def test_numbers_in_the_file_meta_count_against_max_values(tmp_path: Path) -> No
         assert "more than 1000 values" in refused.message
     else:
         raise AssertionError("2000 US values in the file meta were read under max_values=1000")
+
+
+# -- SRS-110/SRS-172: the fragments of a non-pixel encapsulated value are no value to the pre-scan ---------
+
+def _private_ob(tmp_path: Path, encapsulated: bool) -> Path:
+    """A slice with 3 x 1 MiB in a private OB: three fragments of an undefined-length value (PS3.5 A.4
+    encoding outside the pixel data) or, for the control, one defined-length value."""
+    ds = ct_slice(0, phantom_hu(4, 64))
+    block = ds.private_block(0x0011, "FAKE VENDOR REVIEW 70", create=True)
+    block.add_new(0x00, "OB", bytes(3 * MIB))
+    if encapsulated:
+        from pydicom.encaps import encapsulate
+        ds[block.get_tag(0x00)].value = encapsulate([bytes(MIB)] * 3, has_bot=False)
+        ds[block.get_tag(0x00)].is_undefined_length = True
+    return write(ds, tmp_path / f"{'encapsulated' if encapsulated else 'plain'}.dcm")
+
+
+@pytest.mark.req("SRS-110", "SRS-172")
+def test_control_a_private_value_over_max_value_bytes_is_refused_and_charged(tmp_path: Path) -> None:
+    path = _private_ob(tmp_path, encapsulated=False)
+    with pytest.raises(ReadLimitExceeded, match="holds 3 MiB"):
+        read_dataset(path, ReadLimits(max_value_bytes=2 * MIB))
+    budget = InputBudget(ReadLimits())
+    read_dataset(path, budget=budget)
+    assert budget.value_bytes >= 3 * MIB
+
+
+@pytest.mark.req("SRS-110", "SRS-172")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="review 70: the fragments of an undefined-length value other than the pixel data are "
+                          "counted as elements only: no max_value_mb, no max_input_value_mb, no charge of the "
+                          "bytes the parsed header holds (3 x 4 MiB read under max_value_mb 1 and "
+                          "max_input_value_mb 2, charged 0 bytes)")
+def test_an_encapsulated_private_value_is_within_the_value_limits_and_charged(tmp_path: Path) -> None:
+    path = _private_ob(tmp_path, encapsulated=True)
+    budget = InputBudget(ReadLimits())
+    try:
+        read_dataset(path, ReadLimits(max_value_bytes=2 * MIB), budget=budget)
+    except ReadLimitExceeded:
+        return  # refused by the value limit: as the defined-length value is
+    assert budget.value_bytes >= 3 * MIB, f"charged {budget.value_bytes} value bytes for 3 MiB of fragments"
