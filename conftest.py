@@ -26,7 +26,7 @@ def require_tool(name: str) -> str:
     """
     path = shutil.which(name)
     if path is None:
-        message = f"external tool {name!r} not found (Debian packages dcmtk / dicom3tools)"
+        message = f"external tool {name!r} not found (Debian packages dcmtk / dicom3tools / chromium / poppler-utils)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message + "; CI must install it (.ci/run)")
         pytest.skip(message)

@@ -22,7 +22,8 @@ def cmd_report_package(args: argparse.Namespace) -> int:
     graph = read_graph(Path(args.graph))
     gaps = gate_gaps(Path(args.root), Path(args.graph), allow_gaps=args.allow_gaps)
     result = build_package(graph, root=Path(args.root), out=Path(args.out),
-                           baseline=Path(args.baseline) if args.baseline else None, draft_gaps=gaps)
+                           baseline=Path(args.baseline) if args.baseline else None, draft_gaps=gaps,
+                           pdf=args.pdf, chromium=args.chromium)
     if gaps:
         print(f"warning: a DRAFT package with {len(gaps)} gap(s) in the evidence (--allow-gaps); it is not a "
               "submission, and its index.html and manifest.json say so", file=sys.stderr)
@@ -78,6 +79,10 @@ def register(add: Callable[..., Any]) -> None:
     package.add_argument("--allow-gaps", action="store_true", help="build a draft package even when `trace check` "
                          "finds gaps (they are listed; default: refuse)")
     package.add_argument("--root", default=".", help="repository root holding docs/ and models/ (default: .)")
+    package.add_argument("--pdf", action="store_true", help="also print every HTML document to PDF with headless "
+                         "Chromium 131+ (document ID, revision and page N of M on every page, bookmarks)")
+    package.add_argument("--chromium", help="Chromium binary for --pdf (default: chromium, chromium-browser, "
+                         "google-chrome or google-chrome-stable on PATH)")
     lock = add("lock", cmd_report_lock, "write (--out) or check (--check) the lock file of the exact runtime "
                "closure: every runtime distribution pinned with its installed-files digest", sub)
     target = lock.add_mutually_exclusive_group(required=True)

@@ -8,7 +8,9 @@ documentation; EU MDR Annex II).
   :data:`device_ai.regulatory.render.DOCUMENTS` (plus ``diff.html`` with a baseline);
 - ``sbom.cdx.json``, the CycloneDX SBOM merged with the SOUP curation;
 - ``trace-graph.json``, the graph itself (what a later package diffs against);
-- ``manifest.json``: the SHA-256 and size of every other file.
+- ``manifest.json``: the SHA-256 and size of every other file and the control block (ID, revision,
+  date, author, approval) of every document (:mod:`device_ai.regulatory.render.control`);
+- with ``--pdf``, one PDF per HTML document printed by headless Chromium (:mod:`device_ai.regulatory.pdf`).
 
 Built twice from the same graph, repository and environment, the package is byte-identical:
 no wall clock, sorted everything, the SBOM serial number derived from its content. The folder
@@ -31,7 +33,9 @@ from device_ai.regulatory import runtime_components
 from device_ai.regulatory import sbom as sbom_module
 from device_ai.regulatory import trace
 from device_ai.regulatory.graph import graph_json
+from device_ai.regulatory.pdf import Printer, print_documents
 from device_ai.regulatory.render import render_all, render_index
+from device_ai.regulatory.render import control as doc_control
 from device_ai.regulatory.render.documents import fields
 from device_ai.regulatory.render.view import TraceView
 
@@ -124,10 +128,10 @@ def build_sbom_text(view: TraceView, manifests: Mapping[str, Any] | None = None)
 
 
 def package_files(graph: Mapping[str, Any], *, root: Path, baseline: Path | None = None,
-                  draft_gaps: Sequence[str] = ()) -> dict[str, bytes]:
+                  draft_gaps: Sequence[str] = (), printer: Printer | None = None) -> dict[str, bytes]:
     """Every file of the package, ``{relative name: bytes}``, the manifest last (IEC 62304 5.8.7, 5.8.8).
     ``draft_gaps``: the trace gate's gaps of a draft built despite them; the index and the
-    manifest then say it is a draft and list them."""
+    manifest then say it is a draft and list them. ``printer``: also a PDF of every HTML document."""
     view = TraceView.from_graph(graph)
     old = load_baseline(baseline) if baseline is not None else None
     manifests = model_manifests(view, Path(root))
@@ -138,7 +142,14 @@ def package_files(graph: Mapping[str, Any], *, root: Path, baseline: Path | None
     files[SBOM] = sbom_text.encode("utf-8")
     files[GRAPH] = graph_json(graph).encode("utf-8")
     digests = {name: sha256_hex(data) for name, data in files.items()}
-    files["index.html"] = render_index(view, digests, has_diff=old is not None, draft_gaps=draft_gaps).encode("utf-8")
+    files["index.html"] = render_index(view, digests, has_diff=old is not None, draft_gaps=draft_gaps,
+                                       pdf=printer is not None).encode("utf-8")
+    documents = {name: doc_control.block(view, name) for name in [*files, MANIFEST]}
+    if printer is not None:
+        html = {name: data.decode("utf-8") for name, data in files.items() if name.endswith(".html")}
+        files.update(print_documents(html, binary=printer.binary, recorded_utc=view.recorded_date()))
+        for name in html:
+            documents[name]["pdf"] = name[:-5] + ".pdf"
     manifest = {
         "schema": SCHEMA,
         "software": {"name": "device-ai", "version": view.software_version},
@@ -148,6 +159,8 @@ def package_files(graph: Mapping[str, Any], *, root: Path, baseline: Path | None
         "status": "draft" if draft_gaps else "complete",
         "draft_gaps": list(draft_gaps),
         "sbom_serial_number": sbom.get("serialNumber"),
+        "documents": dict(sorted(documents.items())),
+        "pdf_printer": None if printer is None else printer.version,
         "files": {name: {"sha256": sha256_hex(data), "bytes": len(data)} for name, data in sorted(files.items())},
     }
     files[MANIFEST] = (json.dumps(manifest, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
@@ -155,9 +168,12 @@ def package_files(graph: Mapping[str, Any], *, root: Path, baseline: Path | None
 
 
 def build_package(graph: Mapping[str, Any], *, root: Path, out: Path, baseline: Path | None = None,
-                  draft_gaps: Sequence[str] = ()) -> PackageResult:
-    """Write the submission package to ``out`` (must not exist or be empty), in one rename."""
-    files = package_files(graph, root=root, baseline=baseline, draft_gaps=draft_gaps)
+                  draft_gaps: Sequence[str] = (), pdf: bool = False,
+                  chromium: str | Path | None = None) -> PackageResult:
+    """Write the submission package to ``out`` (must not exist or be empty), in one rename; with
+    ``pdf`` the PDFs too (Chromium from ``chromium`` or PATH, found before anything is rendered)."""
+    printer = Printer.find(chromium) if pdf else None
+    files = package_files(graph, root=root, baseline=baseline, draft_gaps=draft_gaps, printer=printer)
     out = Path(out)
     with staged_directory(out) as stage:
         for name, data in files.items():

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from device_ai.errors import DependencyMissing, TraceabilityError
+from device_ai.regulatory.render import control as doc_control
 from device_ai.regulatory.render import documents as docs
 from device_ai.regulatory.render import security as security_docs
 from device_ai.regulatory.render.diff import diff_graphs
@@ -101,7 +102,34 @@ def environment() -> Any:
     """The Jinja2 environment: autoescaping, strict undefined, templates from this package."""
     env = _package_environment(autoescape=True)
     env.globals["anchor"] = docs.anchor
+    env.globals["print_page"] = PrintPage()
+    env.filters["css_string"] = css_string
     return env
+
+
+@dataclass(frozen=True)
+class PrintPage:
+    """The printed page of every document (A4; margins in mm, top right bottom left): the @page rule
+    of base.html.j2, and what the PDF checks take as the content area."""
+
+    size: str = "A4"
+    margins_mm: tuple[float, float, float, float] = (16, 11, 15, 11)
+
+    @property
+    def margin_css(self) -> str:
+        return " ".join(f"{m:g}mm" for m in self.margins_mm)
+
+
+def css_string(value: Any) -> Any:
+    """``value`` as a quoted CSS string for a ``<style>`` element: quotes, backslashes, controls and
+    ``<>&`` as CSS escapes (HTML escaping does not apply inside ``<style>``)."""
+    from markupsafe import Markup
+
+    out = ['"']
+    for char in str(value):
+        out.append(f"\\{ord(char):x} " if char in '"\\<>&' or ord(char) < 0x20 or ord(char) == 0x7F else char)
+    out.append('"')
+    return Markup("".join(out))
 
 
 def markdown_environment() -> Any:
@@ -174,18 +202,22 @@ def render_all(view: TraceView, *, root: Path, sbom: Mapping[str, Any], model_ma
         if doc.template is None:
             continue
         template = env.get_template(doc.template)
-        out[doc.file] = template.render(**common, **context[doc.template], doc=doc)
+        out[doc.file] = template.render(**common, **context[doc.template], doc=doc,
+                                        control=doc_control.block(view, doc.file))
     return out
 
 
-def render_index(view: TraceView, files: Mapping[str, str], *, has_diff: bool, draft_gaps: Sequence[str] = ()) -> str:
-    """The package index: every document with its clause, summary and SHA-256; a draft (built
-    despite gaps in the evidence) says so first and lists the gaps."""
+def render_index(view: TraceView, files: Mapping[str, str], *, has_diff: bool, draft_gaps: Sequence[str] = (),
+                 pdf: bool = False) -> str:
+    """The package index: every document with its ID, clause, summary and SHA-256 (and its PDF with
+    ``pdf``); a draft (built despite gaps in the evidence) says so first and lists the gaps."""
     listed = list(DOCUMENTS) + ([DIFF] if has_diff else [])
     return environment().get_template("index.html.j2").render(
         view=view, summary=docs.summary(view), documents=listed, head=view.head, version=view.software_version,
         digests=files, has_diff=has_diff, draft_gaps=list(draft_gaps), doc=Document("index.html", "Submission package", "IEC 62304 5.8; "
-                                                       "FDA premarket software; EU MDR Annex II", ""))
+                                                       "FDA premarket software; EU MDR Annex II", ""),
+        control=doc_control.block(view, "index.html"), ids={d.file: doc_control.document_id(d.file) for d in listed},
+        pdf=pdf)
 
 
 def _markdown_or_none(root: Path, relative: str) -> str | None:

@@ -71,9 +71,37 @@ def summary(view: TraceView) -> dict[str, Any]:
     }
 
 
-def _tests_of(view: TraceView, requirement_id: str) -> list[dict[str, str]]:
-    return [{"id": t, "anchor": anchor(t), "outcome": view.test_outcome(t)}
-            for t in view.sources(VERIFIES, requirement_id)]
+# the order in which a collapsed entry's cases decide its outcome: the worst case shows
+COLLAPSE_ORDER = ("error", "failed", "xpassed", "stale", "not run", "skipped", "xfailed", "passed")
+
+
+def test_function(node_id: str) -> str:
+    """The test function of a pytest node id: ``file::test_f[case]`` -> ``file::test_f`` (parameter
+    ids may hold anything, so the first ``[`` after the first ``::`` starts them)."""
+    start = node_id.find("::")
+    bracket = node_id.find("[", start) if start >= 0 else -1
+    return node_id[:bracket] if bracket > 0 and node_id.endswith("]") else node_id
+
+
+def _tests_of(view: TraceView, requirement_id: str) -> list[dict[str, Any]]:
+    """The verifying tests of a requirement, one entry per test function: parametrized cases collapsed
+    into their count and an outcome summary (the V&V report keeps every record; SRS-203)."""
+    functions: dict[str, list[str]] = {}
+    for test_id in view.sources(VERIFIES, requirement_id):  # sorted: a function's cases are consecutive
+        functions.setdefault(test_function(test_id), []).append(test_id)
+    entries = []
+    for function, cases in functions.items():
+        outcomes = Counter(view.test_outcome(case) for case in cases)
+        ranked = sorted(outcomes, key=lambda o: (COLLAPSE_ORDER.index(o) if o in COLLAPSE_ORDER else -1, o))
+        summary = ", ".join(f"{outcomes[o]} {o}" for o in ranked)
+        parametrized = any(case != function for case in cases)
+        file, _, name = function.partition("::")
+        entries.append({"id": function, "file": file, "name": name or function, "anchor": anchor(cases[0]),
+                        "outcome": ranked[0], "cases": len(cases),
+                        "parametrized": parametrized, "summary": summary,
+                        "result": f"{len(cases)} case{'s' if len(cases) != 1 else ''}: {summary}" if parametrized
+                        else ranked[0]})
+    return entries
 
 
 def requirements_matrix(view: TraceView) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def requirements_page(view: TraceView) -> str:
     body += ["## Requirements, tests and verdicts", "",
              "A test counts only by its outcome on this commit; `stale` and `not run` are not evidence.", ""]
     body += table(["Requirement", "Title", "User needs", "Tests (outcome on this commit)", "Verdict"],
-                  ([md(r["id"]), md(r["title"]), ids(r["user_needs"]), _with_verdicts(r["tests"], "outcome"),
+                  ([md(r["id"]), md(r["title"]), ids(r["user_needs"]), _with_verdicts(r["tests"], "result"),
                     md(r["verdict"]) + (" (suspect: " + ids(r["suspect"]) + ")" if r["suspect"] else "")
                     + (f"; re-specified {ids(r['respecified'])}, independent review: {ids(r['independent'])}"
                        if r["respecified"] else "")]
