@@ -30,10 +30,14 @@ control that passes:
   values of its binary numbers, which pydicom parses into numbers like any other element's. No
   analysis or de-identification path converts them today (200 x 64 KiB of US in the meta, 6.5 M
   values: anonymize exit 0 at 235 MiB, analyze exit 0 at 349 MiB; converted they hold 262 MiB).
+  Was a strict xfail (review 70); fixed by helper-75 (the meta's binary numbers counted against
+  max_values with the data set's).
 
 - SRS-110/SRS-172: the fragments of a value other than the top-level pixel data encoded with an
   undefined length (PS3.5 A.4 encoding of a private OB) are counted as elements only: not against
   max_value_mb or max_input_value_mb, and not charged as values the parsed header holds.
+  Was a strict xfail (review 70); fixed by helper-75 (the fragments counted as one value, as
+  pydicom keeps them).
 
 Memory is asserted as traced allocations (tracemalloc), never as time.
 """
@@ -248,11 +252,6 @@ def test_control_numbers_in_the_data_set_count_against_max_values(tmp_path: Path
 
 
 @pytest.mark.req("SRS-173")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="review 70 (low): the pre-scan counts the file meta's elements and bytes (review 62) but not "
-                          "its values; pydicom parses a meta US/UL/FL... element into numbers like any other (200 x "
-                          "64 KiB of US in the meta: 6.5 M values read, 262 MiB once converted; the device does not "
-                          "convert them today: anonymize exit 0 at 235 MiB)")
 def test_numbers_in_the_file_meta_count_against_max_values(tmp_path: Path) -> None:
     path = _numbers_in(tmp_path, "meta")
     assert len(read_dataset(path).file_meta[0x00021000].value) == _VALUES  # pydicom parses them into numbers
@@ -290,11 +289,6 @@ def test_control_a_private_value_over_max_value_bytes_is_refused_and_charged(tmp
 
 
 @pytest.mark.req("SRS-110", "SRS-172")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="review 70: the fragments of an undefined-length value other than the pixel data are "
-                          "counted as elements only: no max_value_mb, no max_input_value_mb, no charge of the "
-                          "bytes the parsed header holds (3 x 4 MiB read under max_value_mb 1 and "
-                          "max_input_value_mb 2, charged 0 bytes)")
 def test_an_encapsulated_private_value_is_within_the_value_limits_and_charged(tmp_path: Path) -> None:
     path = _private_ob(tmp_path, encapsulated=True)
     budget = InputBudget(ReadLimits())

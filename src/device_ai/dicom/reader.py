@@ -433,7 +433,9 @@ class _Scan:
                 length, pos = self._u32(pos + 4), pos + 8
             if length == UNDEFINED:
                 if tag == _PIXEL_DATA or vr in (b"OB", b"OW"):  # encapsulated (PS3.5 A.4)
-                    pos = self.fragments(pos, end)
+                    start, pos = pos, self.fragments(pos, end)
+                    if tag != _PIXEL_DATA or depth:  # pydicom keeps the fragments as one value (review 70)
+                        self._value(tag, pos - start)
                 else:  # SQ, UN or implicit-VR sequence of undefined length (PS3.5 §7.5.1)
                     inner_explicit = explicit and vr != b"UN"  # UN sequences are implicit VR (PS3.5 §6.2.2)
                     pos = self.sequence(pos, end, depth + 1, inner_explicit, undefined=True)
@@ -546,6 +548,8 @@ def _file_meta(data: bytes, name: str, scan: _Scan | None = None) -> tuple[str, 
         if scan is not None:
             scan._count()
             scan._value(0x00020000 | element, length)
+            # its binary numbers are parsed into one object each like the data set's (review 70)
+            scan._multiple_values(0x00020000 | element, {vr.decode()}, start, length)
         if element == 0x0010:
             syntax = data[start : start + length].decode("ascii", "replace").strip("\0 ")
         pos = start + length
@@ -593,6 +597,7 @@ def prescan(data: bytes, limits: ReadLimits, name: str, budget: InputBudget | No
         body, offset = _inflate(memoryview(data)[start:], limits, name, budget, beside=len(data)), 0
     explicit, little = syntax != _IMPLICIT_LE, syntax != _EXPLICIT_BE
     scan = _Scan(body, little, limits, name)
+    scan.values = meta.values  # max_values counts the file's values, its meta's among them
     scan.dataset(offset, len(body), 0, explicit)
     if budget is not None:  # each extra value costs about what an element does
         budget.charge(name, meta.value_bytes + scan.value_bytes, meta.elements + scan.elements + scan.values,
