@@ -13,6 +13,8 @@ control that passes:
   engine keeps the pixel data, and ``part10_bytes_with_meta`` makes the output's bytes; none of it
   is charged. End to end (defaults): ``anonymize`` of one 580-frame 512 x 512 CT (290 MiB of native
   pixel data; 2 x its bytes fit the 640 MiB budget) exits 0 at a peak RSS of 1324 MiB (PSS 1286 MiB).
+  Was a strict xfail (review 70); fixed by helper-75 (the read buffer, the pixel data and the output's
+  bytes twice are charged to the file's budget before de-identifying it).
 - The worker pool of ``anonymize`` is sized at 64 MiB a file (``_FILE_RESERVE_BYTES``) while each
   process may hold a whole per-file budget (640 MiB): 16 files each with 14 x 15 MiB of deflated
   private OB (each admitted by its own budget: 210 MiB charged and its parse, 630 of 640 MiB) are
@@ -123,10 +125,6 @@ def test_control_a_multiframe_file_whose_parse_does_not_fit_is_quarantined(warm:
 
 
 @pytest.mark.req("SRS-172")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="review 70: anonymize charges a file's reading and self-check only; the buffer pydicom "
-                          "keeps, the pixel data and the output's Part 10 bytes are not charged (one 580-frame "
-                          "512 x 512 CT: exit 0 at 1324 MiB RSS)")
 def test_anonymize_of_a_multiframe_file_admitted_by_its_budget_stays_within_it(warm: Path, tmp_path: Path) -> None:
     _, peak = _anonymized_peak(_multiframe(tmp_path / "mf.dcm", 88), tmp_path / "out")  # 11 MiB: 2 x 11 fit (today)
     assert peak <= 1.25 * _LIMIT, f"traced peak {peak / MIB:.0f} MiB for a budget of {_LIMIT // MIB} MiB"

@@ -84,8 +84,8 @@ _INCOMING = ".incoming"  # in the staging folder: outputs as the workers wrote t
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 # What to do about a file over its memory budget (InputBudget, one per file: review 62)
 _MEMORY_HINT = ("remove the file's large private or binary data, or leave the file out; the limit keeps de-identifying "
-                "one file (its values, and the self-check's search for each of them) within the memory the device is "
-                "specified for")
+                "one file (its values, its pixel data, its output's bytes and the self-check's search for each value) "
+                "within the memory the device is specified for")
 # Opening an input to copy it into the quarantine: never blocks on a FIFO that replaced it
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 _COPY_CHUNK = 1024 * 1024
@@ -442,6 +442,7 @@ class Deidentifier:
             if unreadable is not None:
                 raise _Quarantine(*unreadable)
             identity = _identity(ds)
+            _hold_for_deidentifying(budget, ds, path)
             out_ds, data, state, leaks = self._deidentify_owned(ds, budget, path.name)
             name = self.output_name(*identity)
         except ReadLimitExceeded as exc:  # with what to do: the index is where the operator reads it
@@ -544,6 +545,19 @@ def _logged(replacer: KeyedReplacer) -> tuple[_Logged, _Logged, _Logged] | None:
 
 
 # -- worker processes ---------------------------------------------------------------------------
+
+def _hold_for_deidentifying(budget: InputBudget, ds: Dataset, path: Path) -> None:
+    """Charge what de-identifying a read file holds besides its parsed values (review 70: a
+    580-frame CT admitted at 2 x its bytes peaked at 4 x): the read buffer pydicom's data set
+    keeps (the file's bytes), the pixel data the engine keeps, and the output's Part 10 bytes
+    twice (the buffer they are encoded in and the bytes returned: the values and the pixel
+    data again). Refused (over the file's budget) before any of it is allocated."""
+    value = ds.get("PixelData")
+    pixels = len(value) if isinstance(value, bytes | bytearray) else 0
+    output = budget.value_bytes + pixels
+    budget.reserve(path.name, path.stat().st_size + pixels + 2 * output,
+                   "de-identifying it (its pixel data and its output's bytes)")
+
 
 _MIN_FILES_PER_WORKER = 8  # fewer files than this per worker: the pool costs more than it saves
 # What the run's processes may hold together, resident memory summed over them (SRS-111: a run
