@@ -28,6 +28,8 @@ control that passes:
   Description holding one 4-byte character (each kept header held, 600 MiB in all) exit 0 at 1027
   MiB (/usr/bin/time: 1,051,532 KiB); with 6 x 15 MiB of private OB in the first slice too (read
   first: admitted), exit 0 at 1207 MiB (PSS 1145 MiB).
+  Was a strict xfail (review 70); fixed by helper-75 (the second reading is charged to a budget
+  holding what the series holds, checked when the series is).
 - SRS-173 (low): the pre-scan counts the File Meta Information's elements and bytes but not the
   values of its binary numbers, which pydicom parses into numbers like any other element's. No
   analysis or de-identification path converts them today (200 x 64 KiB of US in the meta, 6.5 M
@@ -211,11 +213,6 @@ def test_control_decoding_an_ordinary_slice_again_fits_beside_what_the_series_ho
 
 
 @pytest.mark.req("SRS-172")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="review 70: HUVolume.decoded reads and parses a checked slice again without the budget; a "
-                          "slice admitted while little was held costs its bytes and parse again beside everything "
-                          "the series holds (10 slices of a 15 MiB UTF-8 description, the first with 90 MiB of "
-                          "private OB: analyze exit 0 at 1207 MiB RSS)")
 def test_decoding_a_checked_slice_again_fits_beside_what_the_series_holds(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     held, peak = _held_and_decode_peak(tmp_path / "private", 12 * MIB, monkeypatch)  # admitted today: 12 + 2 x 12

@@ -221,6 +221,14 @@ class InputBudget:
                      "its parsed data elements")
 
 
+def budget_beside(limits: ReadLimits, held: int) -> InputBudget:
+    """A budget for reading one file again beside ``held`` bytes an input already holds (review 70:
+    a checked slice decoded again costs its bytes and parse again)."""
+    budget = InputBudget(limits)
+    budget.held = held
+    return budget
+
+
 _EMPTY_STR_BYTES = sys.getsizeof("")
 
 

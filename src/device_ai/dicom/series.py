@@ -51,6 +51,7 @@ from device_ai.dicom.reader import (
     MAX_PROBLEM_LINES,
     InputBudget,
     ReadLimits,
+    budget_beside,
     held_bytes,
     parse_dataset,
     read_file_bytes,
@@ -97,6 +98,9 @@ class HUVolume(NDArrayOperatorsMixin):
     rows: int
     columns: int
     limits: ReadLimits = ReadLimits()
+    # what the checked series holds (its kept headers, the results' reservations): a slice is read
+    # and parsed again only if that fits beside it, as at its first reading (review 70)
+    held: int = 0
 
     dtype = np.dtype(np.float32)
     ndim = 3
@@ -127,12 +131,13 @@ class HUVolume(NDArrayOperatorsMixin):
         """:meth:`plane`, its DicomReadError or ContractViolation (stored values beyond BitsStored, HU
         that are not those of a body CT) without the file name (``load_series`` names it)."""
         path = self.paths[index]
-        data = read_file_bytes(path, self.limits)
+        budget = budget_beside(self.limits, self.held)
+        data = read_file_bytes(path, self.limits, budget)
         if hashlib.sha256(data).digest() != self.digests[index]:
             raise DicomReadError("the file changed after it was checked; the series was not analysed",
                                  hint="do not change or replace the input files while they are analysed; run again "
                                       "on the complete series")
-        hu = _decode(parse_dataset(data, path.name, self.limits))
+        hu = _decode(parse_dataset(data, path.name, self.limits, budget=budget))
         if hu.shape != (self.rows, self.columns):
             raise DicomReadError(f"the slice is {hu.shape[0]} x {hu.shape[1]}, the series {self.rows} x {self.columns}")
         hu.flags.writeable = False
@@ -611,10 +616,12 @@ def load_series(paths: Sequence[Path], contract: InputContract, limits: ReadLimi
     entries = [entries[i] for i in order]
     first = entries[0][1]
     hu = HUVolume(paths=tuple(path for path, _ in entries), digests=tuple(digests[path] for path, _ in entries),
-                  rows=int(first.Rows), columns=int(first.Columns), limits=limits)
+                  rows=int(first.Rows), columns=int(first.Columns), limits=limits, held=budget.held)
     for index, (path, _) in enumerate(entries):
         try:
             hu.decoded(index)  # decoded now to refuse a corrupt or implausible slice, again (same bytes) when analysed
+        except ReadLimitExceeded as exc:  # its second reading does not fit beside what the series holds
+            raise _over_budget(exc, path, paths) from None
         except (DicomReadError, ContractViolation) as exc:
             problems.add(path, _unnamed(path.name, exc.message), type(exc), exc.hint or _MIXED_HINT)
     if problems:
