@@ -20,6 +20,8 @@ control that passes:
   private OB (each admitted by its own budget: 210 MiB charged and its parse, 630 of 640 MiB) are
   de-identified by 2 processes at once, exit 0, at 1223 MiB of RSS summed over the run's processes
   (PSS 1132 MiB); one such file alone: 627 MiB.
+  Was a strict xfail (review 70); fixed by helper-75 (the pool gives each file its share of the bound,
+  run.pool_plan; a pooled file over it is de-identified again alone after the pool).
 - Analysis: a checked slice is decoded again (``HUVolume.decoded``: the file read and parsed again)
   without the budget, when the budget holds the whole series' kept headers and reservations. A
   slice admitted while little was held (its bytes and its parse beside it) costs the same again
@@ -151,10 +153,6 @@ def test_control_with_a_small_per_file_budget_the_pool_fits_the_run_bound(
 
 
 @pytest.mark.req("SRS-172")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="review 70: the pool counts 64 MiB a file (_FILE_RESERVE_BYTES), each process may hold a "
-                          "640 MiB per-file budget (16 files of 14 x 15 MiB deflated private OB: exit 0 at 1223 MiB "
-                          "RSS summed over the 2 processes, PSS 1132 MiB)")
 def test_the_pool_with_the_default_per_file_budget_fits_the_run_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     workers, together = _pool_bound(monkeypatch, ReadLimits())
     assert together <= run_module._RUN_MEMORY_BYTES, f"{workers} processes may hold {together / MIB:.0f} MiB"

@@ -53,6 +53,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -306,6 +307,7 @@ class Deidentifier:
                 "remove or distort faces in pixel data",
                 hint="run without it; head CT/MR volumes may still allow a face to be reconstructed")
         self.config = config
+        self.pool_memory_bytes: int | None = None  # in a pooled run, each file's memory budget (review 70)
         self.table = load_rule_table()
         self.policy = Policy(self.table, frozenset(config.options) | {Option.BASIC}, load_safe_private())
         self.engine = Engine(self.policy)
@@ -427,6 +429,7 @@ class Deidentifier:
         file passed the self-check."""
         logged = _logged(self.replacer)
         before = tuple(len(mapping.order) for mapping in logged) if logged else ()
+        budget = None
         try:
             if path in self._unfollowable:
                 raise _Quarantine(*self._unfollowable[path])
@@ -436,7 +439,10 @@ class Deidentifier:
             # One file is one input here: what reading it and the self-check's search list hold is
             # charged to one budget (max_input_memory_mb; review 62: 3 x 15 MiB of random private
             # bytes peaked at 10 GB), a file over it quarantined as over a reading limit.
-            budget = InputBudget(self.config.limits, hint=_MEMORY_HINT)
+            limits = self.config.limits
+            if self.pool_memory_bytes is not None:  # one of the pool's processes: its share of the run's bound
+                limits = dataclasses.replace(limits, max_input_memory_bytes=self.pool_memory_bytes)
+            budget = InputBudget(limits, hint=_MEMORY_HINT)
             ds = read_dataset(path, self.config.limits, raw_private=True, budget=budget)  # private: not converted
             unreadable = _reason_for_unreadable(ds)
             if unreadable is not None:
@@ -447,7 +453,8 @@ class Deidentifier:
             name = self.output_name(*identity)
         except ReadLimitExceeded as exc:  # with what to do: the index is where the operator reads it
             reason = _detail(exc) + (f" ({exc.hint})" if exc.hint else "")
-            return _Outcome(index, path, quarantine=("read-limit", reason))
+            return _Outcome(index, path, quarantine=("read-limit", reason),
+                            over_memory=budget is not None and budget.over_memory)
         except DicomReadError as exc:
             code = "unreadable" if "cannot read the file" in exc.message else "not-dicom"
             return _Outcome(index, path, quarantine=(code, _detail(exc)))
@@ -523,6 +530,7 @@ class _Outcome:
     leaks: list[Leak] = field(default_factory=list)
     pixels_cleaned: bool = False
     keyed: tuple[dict, dict, dict] | None = None  # the replacer's entries this file added
+    over_memory: bool = False  # refused by its memory budget (a pooled file: tried again alone)
 
 
 class _Logged(dict):
@@ -586,15 +594,34 @@ def worker_count(config: RunConfig, files: int, resident: int | None = None) -> 
     wanted = config.workers
     if wanted <= 0 and most > 1:
         wanted = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        wanted = min(wanted, processes_within_memory(_resident_bytes() if resident is None else resident))
+        wanted = min(wanted, processes_within_memory(_resident_bytes() if resident is None else resident,
+                                                     config.limits.max_input_memory_bytes))
     return max(1, min(wanted, most))
 
 
-def processes_within_memory(resident: int) -> int:
+def processes_within_memory(resident: int, per_file: int = _FILE_RESERVE_BYTES) -> int:
     """Processes that fit the run's memory bound: this one (``resident`` bytes) and each forked
-    worker (starting at ``resident``), each with the file it de-identifies, together within
-    ``_RUN_MEMORY_BYTES``."""
-    return max(1, _RUN_MEMORY_BYTES // (resident + _FILE_RESERVE_BYTES))
+    worker (starting at ``resident``), each with the file it de-identifies (``per_file``: its
+    memory budget), together within ``_RUN_MEMORY_BYTES``."""
+    return max(1, _RUN_MEMORY_BYTES // (resident + per_file))
+
+
+def pool_plan(config: RunConfig, files: int, resident: int | None = None) -> tuple[int, int]:
+    """(processes, each file's memory budget in them). Review 70: a process may hold a whole
+    per-file budget (640 MiB by default), so the pool shares the run's bound instead: as many
+    processes as fit with ``_FILE_RESERVE_BYTES`` a file (what an ordinary CT file costs, with
+    room), each file's budget then the bound shared among them, never more than configured; so
+    processes x (resident + budget) stays within ``_RUN_MEMORY_BYTES``. A pooled file over its
+    share is de-identified again after the pool, in this process alone, with the configured
+    budget (:func:`_processes`)."""
+    resident = _resident_bytes() if resident is None else resident
+    budget = config.limits.max_input_memory_bytes
+    ordinary = dataclasses.replace(config, limits=dataclasses.replace(
+        config.limits, max_input_memory_bytes=min(budget, _FILE_RESERVE_BYTES)))
+    workers = worker_count(ordinary, files, resident)
+    if workers > 1:
+        budget = min(budget, max(_FILE_RESERVE_BYTES, _RUN_MEMORY_BYTES // workers - resident))
+    return workers, budget
 
 
 def _resident_bytes() -> int:
@@ -644,21 +671,21 @@ def _outcomes(deidentifier: Deidentifier, files: list[Path]) -> Iterator[tuple[i
     this process de-identifies the remaining chunks itself as the caller reaches them (it would
     otherwise only wait: one process fewer holds a copy of this one). In this process alone
     when one process is enough, ``fork`` is not available or other threads run in this process."""
-    workers = worker_count(deidentifier.config, len(files))
+    workers, budget = pool_plan(deidentifier.config, len(files))
     # The objects of this process (rule and IOD tables, caches) are frozen for the run: the many
     # garbage collections of a run (a file of 99,000 elements allocates as many objects) do not
     # scan them again each time (a fifth of such a file's time), and a forked worker's do not
     # touch (and copy) them, shared page by page until written.
     gc.freeze()
     try:
-        with _processes(deidentifier, files, workers) as outcomes:
+        with _processes(deidentifier, files, workers, budget) as outcomes:
             yield outcomes
     finally:
         gc.unfreeze()
 
 
 @contextlib.contextmanager
-def _processes(deidentifier: Deidentifier, files: list[Path], workers: int
+def _processes(deidentifier: Deidentifier, files: list[Path], workers: int, budget: int | None = None
                ) -> Iterator[tuple[int, Iterator[_Outcome]]]:
     # fork only from a single-threaded process: a lock another thread holds at the fork (a
     # server calling this) would stay locked forever in the children
@@ -683,19 +710,35 @@ def _processes(deidentifier: Deidentifier, files: list[Path], workers: int
             yield index, str(path)
 
     def in_order(results: Iterator[_Outcome]) -> Iterator[_Outcome]:
+        again: list[tuple[int, Path]] = []  # over the pool's share of memory: tried alone after the pool
         for index, path in enumerate(files, start=1):
             if pooled(index):
                 outcome = next(results)  # imap keeps the order the tasks were given in
                 slots.release()
-                yield outcome
             else:
+                outcome = deidentifier._process(path, index)
+            if outcome.over_memory and deidentifier.pool_memory_bytes is not None:
+                again.append((index, path))
+            else:
+                yield outcome
+        if again:
+            pool.close()
+            pool.join()  # the workers have exited: this process alone holds a file now
+            deidentifier.pool_memory_bytes = None
+            for index, path in again:
                 yield deidentifier._process(path, index)
 
     def release_feeder() -> None:
         stop.set()
         slots.release()  # the feeder waits for at most one slot
 
-    pool = multiprocessing.get_context("fork").Pool(forked, initializer=_init_worker)
+    if budget is not None and budget < deidentifier.config.limits.max_input_memory_bytes:
+        deidentifier.pool_memory_bytes = budget  # the workers fork with it
+    try:
+        pool = multiprocessing.get_context("fork").Pool(forked, initializer=_init_worker)
+    except BaseException:
+        deidentifier.pool_memory_bytes = None
+        raise
     try:
         yield workers, in_order(pool.imap(_work, tasks(), chunksize=_CHUNK))
         pool.close()
@@ -707,6 +750,7 @@ def _processes(deidentifier: Deidentifier, files: list[Path], workers: int
         release_feeder()
         pool.join()
         _WORKER.clear()
+        deidentifier.pool_memory_bytes = None
 
 
 def _detail(exc: DicomReadError) -> str:
