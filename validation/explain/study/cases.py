@@ -143,12 +143,19 @@ def train_permuted_label_model(seed: int, size: int) -> DinoSegmenter:
     return train_model(plan, permuted_label_pool(seed, size))
 
 
-def memorisation(model: DinoSegmenter, pool: SlicePool) -> dict[str, float]:
-    """How well ``model`` fits the labels of ``pool`` (for a permuted-label model,
-    ``permuted_label_pool(seed)``): pixel accuracy, and recall and precision of the lesion label."""
+def predictions(model: DinoSegmenter, planes: np.ndarray) -> np.ndarray:
+    """``model``'s label map of each plane (N, H, W), in batches of 8."""
     with torch.no_grad():
-        predicted = np.concatenate([model(torch.from_numpy(normalize(pool.planes[i:i + 8]))).argmax(1).numpy()
-                                    for i in range(0, len(pool.planes), 8)])
+        return np.concatenate([model(torch.from_numpy(normalize(planes[i:i + 8]))).argmax(1).numpy()
+                               for i in range(0, len(planes), 8)])
+
+
+def memorisation(model: DinoSegmenter, pool: SlicePool, *, predicted: np.ndarray | None = None) -> dict[str, float]:
+    """How well ``model`` fits the labels of ``pool`` (for a permuted-label model,
+    ``permuted_label_pool(seed)``): pixel accuracy, and recall and precision of the lesion label.
+    ``predicted``: ``predictions(model, pool.planes)`` when already computed (the permuted pools
+    of every seed share their planes; only the labels differ)."""
+    predicted = predictions(model, pool.planes) if predicted is None else predicted
     lesion, found = pool.labels == LESION, predicted == LESION
     return {
         "pixel_accuracy": float((predicted == pool.labels).mean()),
