@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from device_ai.inference.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize
-from validation.explain.study.faithfulness import curves, deletion_auc
+from validation.explain.study.faithfulness import STEPS, _remove, _target, curves, deletion_auc
 
 SIZE = 40
 LESION = 1
@@ -58,3 +58,48 @@ def test_an_unknown_removal_is_refused() -> None:
     image, lesion = _scene()
     with pytest.raises(ValueError, match="removal"):
         curves(_run(lesion), image, LESION, lesion, lesion.astype(np.float32), removal="blur")
+
+
+def _deletion_auc_running_every_image(run, image, region, saliency, removal):  # noqa: ANN001, ANN202
+    """The deletion AUC as the study first computed it: the intact image and every step's image
+    run, nothing shared."""
+    order = np.argsort(-saliency.ravel(), kind="stable")
+    reference = _target(run, image, LESION, region)
+    fractions = np.linspace(0.0, 1.0, STEPS + 1)
+    values = []
+    for fraction in fractions:
+        chosen = np.zeros(saliency.size, dtype=bool)
+        chosen[order[: int(round(fraction * saliency.size))]] = True
+        values.append(_target(run, _remove(image, chosen.reshape(saliency.shape), removal), LESION, region) / reference)
+    return float(np.trapezoid(values, fractions))
+
+
+@pytest.mark.parametrize("removal", ["air", "imputed"])
+def test_the_shared_runs_give_the_same_aucs_bit_for_bit_with_fewer_runs(removal: str) -> None:
+    """The shortcuts: nothing removed is the intact image, whose output the curve already has;
+    with ``memo`` (as wins_over_random uses it), every pixel removed is the same image whatever
+    the image was, run once for all curves, and an intact image is run once for consecutive
+    curves of it. The AUCs must be exactly those of running every image, with fewer runs."""
+    image, lesion = _scene()
+    other = normalize(np.flipud(image[0, 0] * IMAGENET_STD[0] + IMAGENET_MEAN[0])[None].copy())
+    maps = [lesion.astype(np.float32) + 0.01 * np.random.default_rng(0).random(lesion.shape).astype(np.float32),
+            np.random.default_rng(1).random(lesion.shape).astype(np.float32)]
+    calls = {"count": 0}
+
+    def counted(image: np.ndarray) -> np.ndarray:
+        calls["count"] += 1
+        return _run(lesion)(image)
+
+    def aucs(compute) -> tuple[list[float], int]:  # noqa: ANN001
+        calls["count"] = 0
+        return [compute(picture, saliency) for picture in (image, other) for saliency in maps], calls["count"]
+
+    everything, runs_everything = aucs(lambda i, m: _deletion_auc_running_every_image(counted, i, lesion, m, removal))
+    plain, runs_plain = aucs(lambda i, m: deletion_auc(counted, i, LESION, lesion, m, removal=removal))
+    memo: dict = {}
+    shared, runs_shared = aucs(lambda i, m: deletion_auc(counted, i, LESION, lesion, m, removal=removal, memo=memo))
+    assert plain == everything and shared == everything  # exactly, not approximately
+    assert len(set(everything)) == 4  # four different curves
+    assert runs_everything == 4 * (STEPS + 2)  # the intact image and 17 steps per curve
+    assert runs_plain == 4 * (STEPS + 1)  # step 0 is the intact image
+    assert runs_shared == 2 + 4 * (STEPS - 1) + 1  # one intact run per image, one all-removed run

@@ -62,3 +62,23 @@ def test_the_channels_stay_one_grey_image() -> None:
 def test_mismatched_shapes_are_refused() -> None:
     with pytest.raises(ValueError, match="mask"):
         impute(normalize(np.zeros((1, SIZE, SIZE), dtype=np.float32)), np.zeros((SIZE, SIZE + 1), dtype=bool))
+
+
+def test_every_pixel_removed_is_solved_once_and_is_the_same_for_any_image() -> None:
+    """The all-removed imputation depends on no pixel of the image: its stored result is, bit for
+    bit, what a fresh solve of another image gives."""
+    from validation.explain.study import imputation
+
+    everything = np.ones((SIZE, SIZE), dtype=bool)
+    first = normalize(np.random.default_rng(3).random((1, SIZE, SIZE)).astype(np.float32))
+    second = normalize(np.random.default_rng(4).random((1, SIZE, SIZE)).astype(np.float32))
+    imputation._EVERY_PIXEL_REMOVED.clear()
+    stored = impute(first, everything)
+    imputation._EVERY_PIXEL_REMOVED.clear()
+    fresh = impute(second, everything)
+    assert np.array_equal(stored, fresh) and stored.dtype == fresh.dtype == np.float32
+    assert len(imputation._EVERY_PIXEL_REMOVED) == 1
+    again = impute(first, everything)
+    assert np.array_equal(again, fresh) and again is not imputation._EVERY_PIXEL_REMOVED[next(iter(
+        imputation._EVERY_PIXEL_REMOVED))]  # a copy: a caller cannot change the stored result
+    assert not np.array_equal(impute(first, everything, seed=1), fresh)  # the key holds the noise's seed

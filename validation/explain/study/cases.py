@@ -196,11 +196,11 @@ def wins_over_random(run: Run, cases: list[Case], maps: list[np.ndarray], remova
     """Per case: is the map's deletion AUC (through ``run``, pixels removed by ``removal``) below
     that of the study's random map (``default_rng(0)``, one per case in order)?"""
     rng = np.random.default_rng(0)
-    wins = []
+    wins, memo = [], {}  # memo: the run of the image with every pixel removed, the same for every case
     for case, saliency in zip(cases, maps):
         random_map = rng.random(case.region.shape).astype(np.float32)
-        ours = deletion_auc(run, case.image, LESION, case.region, saliency, removal=removal)
-        baseline = deletion_auc(run, case.image, LESION, case.region, random_map, removal=removal)
+        ours = deletion_auc(run, case.image, LESION, case.region, saliency, removal=removal, memo=memo)
+        baseline = deletion_auc(run, case.image, LESION, case.region, random_map, removal=removal, memo=memo)
         wins.append(bool(ours < baseline))
     return wins
 
