@@ -290,3 +290,36 @@ def test_an_encapsulated_private_value_is_within_the_value_limits_and_charged(tm
     except ReadLimitExceeded:
         return  # refused by the value limit: as the defined-length value is
     assert budget.value_bytes >= 3 * MIB, f"charged {budget.value_bytes} value bytes for 3 MiB of fragments"
+
+
+# -- SRS-111 (found by helper-70's independent mutant set): a malformed UID makes anonymize exit 11 ---------
+
+def _uid_slice(tmp_path: Path, study_uid: str) -> Path:
+    """A slice whose Study Instance UID is ``study_uid``, with decimal strings written as a scanner writes them."""
+    ds = ct_slice(0, phantom_hu(4, 64))
+    ds.StudyInstanceUID = study_uid
+    ds.ImageOrientationPatient = ["1.0", "0.0", "0.0", "0.0", "1.0", "0.0"]
+    (tmp_path / "in").mkdir()
+    return write(ds, tmp_path / "in" / "uid.dcm")
+
+
+def _anonymized(tmp_path: Path, source: Path) -> run_module.RunResult:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Deidentifier(RunConfig(secret=SECRET, workers=1)).run([source], tmp_path / "out", tmp_path / "q")
+
+
+@pytest.mark.req("SRS-111")
+def test_control_a_slice_with_an_ordinary_study_uid_is_anonymized(tmp_path: Path) -> None:
+    result = _anonymized(tmp_path, _uid_slice(tmp_path, "2.25.70707070707070707070"))
+    assert len(result.written) == 1 and result.withheld_by_self_check == 0
+
+
+@pytest.mark.req("SRS-111")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="review 70: mutant 506 of helper-70's set (Study Instance UID '0.0' in one slice): the "
+                          "self-check finds '0.0' in the kept decimal strings and withholds the file, anonymize "
+                          "exits 11 (SRS-111: exit 0 or the input refusal exit 3)")
+def test_a_slice_with_the_study_uid_0_0_is_anonymized_or_refused_not_withheld(tmp_path: Path) -> None:
+    result = _anonymized(tmp_path, _uid_slice(tmp_path, "0.0"))
+    assert result.withheld_by_self_check == 0, [q.code for q in result.quarantined]
