@@ -307,6 +307,24 @@ def test_short_identifiers_that_occur_by_chance_are_not_searched_alone() -> None
     assert [leak.where for leak in _hits(source, part10_bytes(out))] == ["(0008,0050)"]
 
 
+@pytest.mark.req("SRS-113", "SRS-111")
+@pytest.mark.parametrize("short_uid", ["0.0", "1.2.3", "1.2.34"])
+def test_a_dotted_number_of_few_digits_is_not_searched_alone_a_longer_uid_is(short_uid: str) -> None:
+    """A Study Instance UID ``0.0`` (review 70, mutant 506) equals a kept Image Orientation value:
+    a dotted number of fewer than 5 digits is not searched on its own, like an all-digit one;
+    a longer UID copied into a kept attribute stays a leak (control)."""
+    source = _input(StudyInstanceUID=short_uid)
+    out = _clean_output(source)
+    out.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+    out.ConvolutionKernel = short_uid
+    assert _hits(source, part10_bytes(out)) == []
+    long_uid = "1.2.826.0.1.3680043.99.7"
+    source = _input(StudyInstanceUID=long_uid)
+    out = _clean_output(source)
+    out.ConvolutionKernel = long_uid
+    assert [leak.where for leak in _hits(source, part10_bytes(out))] == ["(0020,000D)"]
+
+
 @pytest.mark.req("SRS-113")
 def test_one_name_part_in_the_equipment_identity_is_a_coincidence_the_whole_name_is_not() -> None:
     """Patient PHANTOM^TEST scanned on "device_ai phantom generator", or a patient named Ge on

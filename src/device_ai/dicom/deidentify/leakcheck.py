@@ -558,7 +558,8 @@ def _searchable(needle: Needle) -> bool:
     content = "".join(tokens(needle.value))
     if not content:
         return False
-    if content.isdigit() and len(content) < MIN_DIGITS:
+    digits = content.replace(".", "")  # a dotted number is one token: its dots aside (review 70: UID '0.0')
+    if digits.isdigit() and len(digits) < MIN_DIGITS:
         return False  # Study ID 1, accession 123, UID 1.2.3: such numbers occur by chance
     return len(content) >= (MIN_NAME_PART if needle.kind == "identifier" else 2)
 
