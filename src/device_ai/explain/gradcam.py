@@ -60,23 +60,23 @@ def gradcam(model: DinoSegmenter, image: np.ndarray, label: int, target_mask: np
     kept: list[torch.Tensor] = []
 
     def keep(module: torch.nn.Module, inputs: object, output: torch.Tensor) -> None:
-        if output.requires_grad:
-            output.retain_grad()
         kept.append(output)
 
     handle = backbone.blocks[-1].norm2.register_forward_hook(keep)
     try:
         with torch.enable_grad():
             logits = model(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)))
-            model.zero_grad(set_to_none=True)
-            logits[0, label][region].sum().backward()
+            # Only the gradient at the site: autograd walks back from the target to the site and
+            # no further (not through the earlier blocks, no parameter gradients). The same
+            # operations give the site's gradient as a full backward() does, bit for bit.
+            (site_gradient,) = torch.autograd.grad(logits[0, label][region].sum(), kept[0])
     finally:
         handle.remove()
     tokens = kept[0]
     side = patch_grid(model)
     first = 1 + backbone.num_register_tokens  # the CLS and register tokens are not on the grid
     activations = tokens.detach()[0, first:].reshape(side, side, -1)
-    gradients = tokens.grad[0, first:].reshape(side, side, -1)
+    gradients = site_gradient[0, first:].reshape(side, side, -1)
     activations = activations - activations.mean(dim=(0, 1), keepdim=True)
     cam = F.relu((activations * gradients.mean(dim=(0, 1))).sum(dim=-1))
     cam = F.interpolate(cam[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
