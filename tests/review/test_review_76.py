@@ -68,13 +68,9 @@ def test_control_a_removed_descriptor_left_in_place_is_a_leak(keyword: str, wher
 
 
 @pytest.mark.req("SRS-113")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="review 76: the self-check's digit rule (fewer than 5 digits not searched) applies to "
-                          "descriptors too, which the docstring gives for identifiers only; since 9071233 a removed "
-                          "descriptor that is a short dotted number (Patient Comments '4.7.61', Series Description "
-                          "'1.5') left in place by the engine is not a leak (it was before 9071233)")
 @pytest.mark.parametrize("keyword, where, value", [("PatientComments", "(0010,4000)", "4.7.61"),
                                                    ("SeriesDescription", "(0008,103E)", "1.5")])
 def test_a_removed_descriptor_that_is_a_short_dotted_number_left_in_place_is_a_leak(
         keyword: str, where: str, value: str) -> None:
+    """Was a strict xfail (review 76); fixed by the lead: the dots-aside digit rule applies to identifiers only."""
     assert _leaks_where({keyword: value}, {keyword: value}) == [where]

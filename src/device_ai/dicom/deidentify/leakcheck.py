@@ -558,7 +558,9 @@ def _searchable(needle: Needle) -> bool:
     content = "".join(tokens(needle.value))
     if not content:
         return False
-    digits = content.replace(".", "")  # a dotted number is one token: its dots aside (review 70: UID '0.0')
+    # an identifier's dotted number is one token: its dots aside (review 70: UID '0.0'); a descriptor
+    # is searched only where the output removes, so a short dotted one stays searched (review 76)
+    digits = content.replace(".", "") if needle.kind == "identifier" else content
     if digits.isdigit() and len(digits) < MIN_DIGITS:
         return False  # Study ID 1, accession 123, UID 1.2.3: such numbers occur by chance
     return len(content) >= (MIN_NAME_PART if needle.kind == "identifier" else 2)
