@@ -325,6 +325,47 @@ def test_a_dotted_number_of_few_digits_is_not_searched_alone_a_longer_uid_is(sho
     assert [leak.where for leak in _hits(source, part10_bytes(out))] == ["(0020,000D)"]
 
 
+@pytest.mark.req("SRS-113", "SRS-111")
+@pytest.mark.parametrize("vr", ["LO", "UT", "AE"])
+def test_a_specific_character_set_with_a_swapped_vr_is_kept_not_a_leak(vr: str) -> None:
+    """Fuzz campaign 6 (mutants 51, 1882, 4695): Specific Character Set written as LO, UT or AE
+    was judged by that VR, became a removed descriptor, and the engine's kept value a leak (exit
+    11). It is kept whatever its VR; the patient's name written into it is still found (control)."""
+    ds = ct_slice(0)
+    ds.PatientName = "DOE^JOHN"
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds[0x00080005].VR = vr
+    source = _read(part10_bytes(ds))
+    assert source[0x00080005].VR == vr
+    _, _, leaks = _deidentify(source)
+    assert leaks == []
+    out = _clean_output(source)
+    out.SpecificCharacterSet = "DOE^JOHN"
+    assert "(0010,0010)" in [leak.where for leak in _hits(source, part10_bytes(out))]
+
+
+@pytest.mark.req("SRS-113", "SRS-111")
+def test_a_number_in_a_swapped_date_is_not_a_date_a_real_date_is() -> None:
+    """Fuzz campaign 6 (mutant 2341): a private DS swapped to DA holding '0.000000' was searched
+    as a date and found in the kept Gantry/Detector Tilt '0.000000' (exit 11). A value with no
+    possible month is not a date; a date in the same place copied into a kept attribute is a leak
+    (control)."""
+    def source_with(value: str) -> Dataset:
+        ds = ct_slice(0)
+        ds.add_new(0x00430010, "LO", "GEMS_PARM_01")
+        ds.add_new(0x00431031, "DA", value)
+        return _read(part10_bytes(ds))
+
+    source = source_with("0.000000")
+    out = _clean_output(source)
+    out.GantryDetectorTilt = "0.000000"
+    assert _hits(source, part10_bytes(out)) == []
+    source = source_with("19550312")
+    out = _clean_output(source)
+    out.ConvolutionKernel = "19550312"
+    assert [leak.where for leak in _hits(source, part10_bytes(out))] == ["(0043,1031)"]
+
+
 @pytest.mark.req("SRS-113")
 def test_one_name_part_in_the_equipment_identity_is_a_coincidence_the_whole_name_is_not() -> None:
     """Patient PHANTOM^TEST scanned on "device_ai phantom generator", or a patient named Ge on

@@ -94,6 +94,7 @@ _DATES = frozenset({"DA", "DT"})
 _BINARY_TEXT = frozenset({"OB", "OW", "OD", "OF", "OL", "OV", "UN"})
 _NUMBERS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT"})
 _PIXELS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+_SPECIFIC_CHARACTER_SET = 0x00080005
 _RUN = re.compile(r"[^\x00-\x1f\x7f-\x9f\ufffd]{4,}")
 _PIECE = re.compile(r"[^\\]+")  # the values of a rendering, as str.split("\\") gives them (empty ones aside)
 # Memory (review 62: one file of 3 x 15 MiB random private bytes made millions of needles, 10 GB),
@@ -289,6 +290,8 @@ def _decide(ds: Dataset, tag: int, vr: str, ctx: _Context) -> str:
         if (tag & 0xFFFF) < 0x0100 and (tag & 0xFFFF) >= 0x0010:  # private creator
             return "K" if _creator_kept(ds, tag, ctx) else "P"
         return "K" if _private_kept(ds, tag, ctx) else "P"
+    if tag == _SPECIFIC_CHARACTER_SET:
+        return "K"  # kept as its dictionary VR (CS) keeps it, whatever VR it carries (campaign 6: CS -> LO, UT, AE)
     action = ctx.table.action(tag, options)
     if action is not None:
         if action == "K":
@@ -542,7 +545,22 @@ _DATE_FORMATS = ("{y}-{m}-{d}", "{y}/{m}/{d}", "{y}.{m}.{d}", "{d}.{m}.{y}", "{d
 
 
 def _date_needles(text: str, where: str) -> list[Needle]:
+    if not _could_be_a_date(text):
+        return []  # a number in a date's place (a swapped VR, campaign 6: '0.000000'): not a date
     return [Needle(text, where), *(Needle(form, where) for form in _date_forms(text.strip()[:8]))]
+
+
+def _could_be_a_date(text: str) -> bool:
+    """Whether a date value may name a day: any text with a letter or of fewer than 6 digits (the
+    searchable rule judges those), else digits with a month 01-12 read as YYYYMM..., DDMMYYYY or
+    MMDDYYYY."""
+    if any(c.isalpha() for c in text):
+        return True
+    digits = "".join(c for c in text if c.isdigit())
+    if len(digits) < 6:
+        return True
+    months = [digits[4:6]] + ([digits[2:4], digits[0:2]] if len(digits) == 8 else [])
+    return any("01" <= month <= "12" for month in months)
 
 
 @lru_cache(1 << 10)  # a series repeats its dates in every file
