@@ -344,25 +344,35 @@ def test_a_specific_character_set_with_a_swapped_vr_is_kept_not_a_leak(vr: str) 
     assert "(0010,0010)" in [leak.where for leak in _hits(source, part10_bytes(out))]
 
 
-@pytest.mark.req("SRS-113", "SRS-111")
-def test_a_number_in_a_swapped_date_is_not_a_date_a_real_date_is() -> None:
-    """Fuzz campaign 6 (mutant 2341): a private DS swapped to DA holding '0.000000' was searched
-    as a date and found in the kept Gantry/Detector Tilt '0.000000' (exit 11). A value with no
-    possible month is not a date; a date in the same place copied into a kept attribute is a leak
-    (control)."""
-    def source_with(value: str) -> Dataset:
-        ds = ct_slice(0)
-        ds.add_new(0x00430010, "LO", "GEMS_PARM_01")
-        ds.add_new(0x00431031, "DA", value)
-        return _read(part10_bytes(ds))
+def _private_date(value: str) -> Dataset:
+    ds = ct_slice(0)
+    ds.add_new(0x00430010, "LO", "GEMS_PARM_01")
+    ds.add_new(0x00431031, "DA", value)
+    return _read(part10_bytes(ds))
 
-    source = source_with("0.000000")
+
+@pytest.mark.req("SRS-113", "SRS-111")
+@pytest.mark.parametrize("number, kept", [("0.000000", "GantryDetectorTilt"), ("10.000000", "SliceThickness"),
+                                          ("12.500000", "SliceThickness")])
+def test_a_decimal_number_in_a_swapped_date_is_not_a_date(number: str, kept: str) -> None:
+    """Fuzz campaign 6 (mutant 2341): a private DS swapped to DA holding '0.000000' was searched
+    as a date and found in the kept Gantry/Detector Tilt '0.000000' (exit 11); a number shaped
+    as a DS value is not a date needle (review 78: '10.000000', '12.500000' too)."""
+    source = _private_date(number)
     out = _clean_output(source)
-    out.GantryDetectorTilt = "0.000000"
+    setattr(out, kept, number)
     assert _hits(source, part10_bytes(out)) == []
-    source = source_with("19550312")
+
+
+@pytest.mark.req("SRS-113")
+@pytest.mark.parametrize("date", ["19550312", "1955-3-12", "12.3.1955", "12/3/1955", "12/03/55", "551203",
+                                  "19551203", "1955.31.03", "19550312101500.000"])
+def test_a_date_even_malformed_in_a_date_element_stays_a_needle(date: str) -> None:
+    """Control (review 78): a date in the same place, in any form the month positions would not
+    tell, copied into a kept attribute is a leak."""
+    source = _private_date(date)
     out = _clean_output(source)
-    out.ConvolutionKernel = "19550312"
+    out.ConvolutionKernel = date
     assert [leak.where for leak in _hits(source, part10_bytes(out))] == ["(0043,1031)"]
 
 

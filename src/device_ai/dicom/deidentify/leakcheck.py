@@ -46,6 +46,10 @@ and digits or more. Not searched: the pixel data itself (Pixel
 Data, Float and Double Float Pixel Data, at any level: burned-in text is handled by quarantine,
 ``burned_in.py``) and binary numbers (US, SS, UL, SL, UV, SV, FL, FD, AT), which cannot hold text.
 
+Specific Character Set is kept whatever VR it carries (a swapped VR must not make it a removed
+descriptor); a date value shaped as a decimal number (``0.000000``, a DS under a swapped VR) is
+not a date needle, every other date value is, malformed ones included.
+
 Exempt: what the engine wrote (the ``written`` values: keyed pseudonyms and UIDs, shifted dates,
 dummies, the de-identification marking) and the device's own constants (its Implementation
 Class UID and Version Name, manufacturer and model name, version): an output value equal to one
@@ -511,7 +515,6 @@ class _Found:
             self.add(needle)
 
 
-_SPECIFIC_CHARACTER_SET = 0x00080005
 
 
 def _charsets(walked: Iterable[tuple[Dataset, DataElement | RawDataElement, str, str, str | _Context]]) -> set[str]:
@@ -551,16 +554,13 @@ def _date_needles(text: str, where: str) -> list[Needle]:
 
 
 def _could_be_a_date(text: str) -> bool:
-    """Whether a date value may name a day: any text with a letter or of fewer than 6 digits (the
-    searchable rule judges those), else digits with a month 01-12 read as YYYYMM..., DDMMYYYY or
-    MMDDYYYY."""
-    if any(c.isalpha() for c in text):
-        return True
-    digits = "".join(c for c in text if c.isdigit())
-    if len(digits) < 6:
-        return True
-    months = [digits[4:6]] + ([digits[2:4], digits[0:2]] if len(digits) == 8 else [])
-    return any("01" <= month <= "12" for month in months)
+    """Whether a date value may name a day: anything but a decimal number shaped as a DS value
+    ('0.000000', '12.5', '1.5e-05'), which a swapped VR puts in a date's place. Every other form,
+    malformed dates included ('1961-7-4', '4/7/61'), stays a needle (review 78)."""
+    return _DECIMAL_NUMBER.fullmatch(text.strip()) is None
+
+
+_DECIMAL_NUMBER = re.compile(r"[+-]?\d{1,5}\.\d*(?:[eE][+-]?\d+)?|[+-]?\d{1,5}[eE][+-]?\d+")
 
 
 @lru_cache(1 << 10)  # a series repeats its dates in every file
