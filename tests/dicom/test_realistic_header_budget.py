@@ -77,10 +77,10 @@ def _recorded(paths: list[Path], limits: ReadLimits, per_voxel: float, monkeypat
     """The series and what each file needed at its first reading; ``rereads`` gets what each
     needed when read again for its HU (load_series decodes every checked slice, review 70)."""
     _RecordingBudget.needs, _RecordingRereadBudget.needs = {}, {}
-    monkeypatch.setattr(series_module, "InputBudget", _RecordingBudget)
-    monkeypatch.setattr(series_module, "budget_beside", _recording_budget_beside)
-    series = load_series(paths, DEMO_CONTRACT, limits, held_per_voxel=per_voxel)
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:  # undoes only these two, not the caller's patches
+        patch.setattr(series_module, "InputBudget", _RecordingBudget)
+        patch.setattr(series_module, "budget_beside", _recording_budget_beside)
+        series = load_series(paths, DEMO_CONTRACT, limits, held_per_voxel=per_voxel)
     if rereads is not None:
         rereads.update(_RecordingRereadBudget.needs)
     return series, dict(_RecordingBudget.needs)

@@ -515,8 +515,6 @@ class _Found:
             self.add(needle)
 
 
-
-
 def _charsets(walked: Iterable[tuple[Dataset, DataElement | RawDataElement, str, str, str | _Context]]) -> set[str]:
     """Every Specific Character Set declared at any level, from a walk of every element
     (``_walk`` reaches every item the parser can read: the same items the search walks)."""
@@ -553,14 +551,14 @@ def _date_needles(text: str, where: str) -> list[Needle]:
     return [Needle(text, where), *(Needle(form, where) for form in _date_forms(text.strip()[:8]))]
 
 
+_DECIMAL_NUMBER = re.compile(r"[+-]?\d{1,5}\.\d*(?:[eE][+-]?\d+)?|[+-]?\d{1,5}[eE][+-]?\d+")
+
+
 def _could_be_a_date(text: str) -> bool:
     """Whether a date value may name a day: anything but a decimal number shaped as a DS value
     ('0.000000', '12.5', '1.5e-05'), which a swapped VR puts in a date's place. Every other form,
     malformed dates included ('1961-7-4', '4/7/61'), stays a needle (review 78)."""
     return _DECIMAL_NUMBER.fullmatch(text.strip()) is None
-
-
-_DECIMAL_NUMBER = re.compile(r"[+-]?\d{1,5}\.\d*(?:[eE][+-]?\d+)?|[+-]?\d{1,5}[eE][+-]?\d+")
 
 
 @lru_cache(1 << 10)  # a series repeats its dates in every file
