@@ -9,7 +9,13 @@ test_deid_selfcheck + 2 of review 76; b7635ec reverted: 2 of review 76; the Spec
 rule removed: 3; the set's value left out of the search: 3 (the control); the decimal rule removed:
 3; 10ec7ab's month rule back: 7; the decimal pattern without its 5-digit bound: 1.
 
-Defects, each a strict xfail beside a passing control (D1, D2 and D4 XPASS under a scratch fix:
+Fixed by the lead after this review (D1-D4): the xfails below are ordinary tests now; each failed
+on 143da4c (strict xfail) and passes on the fix. D1: the decimal rule applies only where the dictionary
+does not define the attribute as a date; D2: both tags in ``_CODED_TEXT``; D3: the engine handles a
+dictionary text/name/date/time/UID attribute carrying a non-identifying VR as X/Z/D and the self-check
+judges it by the dictionary VR (``_protective_vr``); D4: short numbers are searched in their own place.
+
+Defects as found, each a strict xfail beside a passing control (D1, D2 and D4 XPASS under a scratch fix:
 the decimal rule removed, the two tags added to ``_CODED_TEXT``, 9071233 reverted):
 
 - D1 (low, SRS-113, missed leak): the decimal-number rule is applied to every DA/DT value, also to
@@ -105,8 +111,6 @@ def test_control_a_birth_date_left_in_place_is_found(monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.req("SRS-113")
-@pytest.mark.xfail(strict=True, reason="review 80 D1: a public date attribute's value shaped as a decimal "
-                                       "number is no needle (10ec7ab/c336c9c); an engine that leaves it is not caught")
 @pytest.mark.parametrize("date", ["1961.0704", "1961.07"])
 def test_a_decimal_shaped_birth_date_left_in_place_is_found(monkeypatch: pytest.MonkeyPatch, date: str) -> None:
     assert _left_in_place(monkeypatch, "PatientBirthDate", date) == [("(0010,0030)", "(0010,0030)")]
@@ -168,9 +172,6 @@ def test_control_a_coded_cs_attribute_as_cs_is_kept_and_no_leak(keyword: str, va
 
 
 @pytest.mark.req("SRS-111", "SRS-113")
-@pytest.mark.xfail(strict=True, reason="review 80 D2: Mapping Resource / Context Identifier with a text VR "
-                                       "in a public code item: the engine keeps them (CODED_TEXT), the "
-                                       "self-check judges a removed descriptor: false leak, exit 11")
 @pytest.mark.parametrize("vr", ["LO", "UT", "AE"])
 @pytest.mark.parametrize("keyword, value", [("MappingResource", "DCMR"), ("ContextIdentifier", "CID4031X")])
 def test_a_coded_cs_attribute_with_a_swapped_text_vr_is_not_a_leak(keyword: str, value: str, vr: str) -> None:
@@ -200,16 +201,12 @@ def test_control_a_public_date_outside_the_table_is_removed(vr: str) -> None:
 
 
 @pytest.mark.req("SRS-111")
-@pytest.mark.xfail(strict=True, reason="review 80 D3: a public date outside the table carried as OB is kept by "
-                                       "the engine (by VR) and found by the self-check (by dictionary): exit 11")
 def test_a_public_date_outside_the_table_carried_as_ob_is_removed_not_withheld() -> None:
     leaks, data = _outside_date("OB")
     assert leaks == [] and FAKE_DATE.encode() not in data
 
 
 @pytest.mark.req("SRS-113")
-@pytest.mark.xfail(strict=True, reason="review 80 D3: a public date outside the table carried as CS/DS/IS is "
-                                       "kept by the engine and not searched by the self-check: unnoticed")
 @pytest.mark.parametrize("vr", ["CS", "DS", "IS"])
 def test_a_public_date_outside_the_table_with_a_number_vr_is_removed_or_found(vr: str) -> None:
     leaks, data = _outside_date(vr)
@@ -224,8 +221,6 @@ def test_control_an_accession_of_5_digits_dots_aside_left_in_place_is_found(monk
 
 
 @pytest.mark.req("SRS-113")
-@pytest.mark.xfail(strict=True, reason="review 80 D4: an identifier of < 5 digits dots aside is not searched at "
-                                       "all, also where the profile removes it; left in place it is not found")
 def test_a_short_dotted_accession_left_in_place_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _left_in_place(monkeypatch, "AccessionNumber", "12.34") == [("(0008,0050)", "(0008,0050)")]
 

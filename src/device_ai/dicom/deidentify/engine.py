@@ -9,6 +9,8 @@ dataset or embedded in an Item of a Sequence of Items"), gets exactly one action
   remapped unless they are well-known UIDs (SOP classes, transfer syntaxes, coding schemes);
   DA/DT/TM like the table's date rows; PN and free text like an X/Z/D row unless listed in
   ``values.TEXT_KEEP``; a public attribute of VR UN (unknown to the dictionary) removed;
+  one the dictionary defines as text, a name, a date, a time or a UID but which carries a VR
+  judged as not identifying (a swapped VR: a date as CS or OB) handled like an X/Z/D row;
   sequences recursed; everything else kept;
 - coded text (Code Value, Code Meaning, ... ``values.CODED_TEXT``) is kept only inside a real
   code item (Code Value, Long Code Value or URN Code Value plus Coding Scheme Designator) of a
@@ -35,7 +37,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
-from pydicom.datadict import dictionary_has_tag, dictionary_keyword, keyword_for_tag
+from pydicom.datadict import dictionary_has_tag, dictionary_keyword, dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -119,6 +121,17 @@ def _keyword(tag: int) -> str:
     return dictionary_keyword(tag) if dictionary_has_tag(tag) else ""
 
 
+_IDENTIFYING_VRS = TEXT_VRS | DATE_VRS | frozenset({"TM", "PN", "UI"})
+
+
+@lru_cache(1 << 12)
+def _dictionary_vr(tag: int) -> str:
+    """The dictionary's (first) VR of a public attribute; '' for a private or unknown one."""
+    if tag >> 16 & 1 or not dictionary_has_tag(tag):
+        return ""
+    return dictionary_VR(tag).split(" or ")[0]
+
+
 def _well_known(uid: str) -> bool:
     return uid in UID_dictionary
 
@@ -171,6 +184,12 @@ def _vr_default(element: DataElement, policy: Policy, restricted: bool = False,
     keyword = _keyword(int(element.tag))
     if vr == "SQ":
         return "K", "sequence outside the table: items processed"
+    known = _dictionary_vr(int(element.tag))
+    if known in _IDENTIFYING_VRS and vr not in _IDENTIFYING_VRS:
+        # a date, time, name, UID or text attribute carrying a VR judged as not identifying (a
+        # swapped VR: Secondary Review Date as CS or OB): judged as what the dictionary says it
+        # is, never kept by the VR it carries (review 80 D3; the self-check judges it the same way)
+        return "X/Z/D", f"{known} attribute carried as {vr or 'no VR'}"
     if keyword in CODED_TEXT and vr in TEXT_VRS:
         if code_item and not restricted:
             return "K", "coded text of a public code item"

@@ -28,9 +28,10 @@ matches when its tokens occur as a contiguous run of whole tokens, whatever sepa
 of 8 letters and digits or more also matches inside a longer token, but not inside a UID or
 other dotted number, and a UID matches whole values only (``1.2.3`` is not a leak inside
 ``1.2.3.4``; a date inside a UID kept by Retain UIDs is what that option keeps).
-All-digit identifiers of fewer than 5 digits (dots aside) and other identifiers of fewer than 3
-letters and digits are not searched on their own (they occur by chance: Study ID ``1``); name
-parts of two characters or more are.
+All-digit identifiers of fewer than 5 digits (dots aside) are searched only in the output
+element in the place they came from (they occur by chance elsewhere: Study ID ``12``; left in
+place, accession ``12.34`` is a leak); other identifiers of fewer than 3 letters and digits are
+not searched; name parts of two characters or more are.
 
 One part of a person's name (``PHANTOM`` of ``PHANTOM^TEST``, ``GE``) is not searched in the
 equipment's identity (Manufacturer, Manufacturer's Model Name, the attributes Retain Device
@@ -46,9 +47,12 @@ and digits or more. Not searched: the pixel data itself (Pixel
 Data, Float and Double Float Pixel Data, at any level: burned-in text is handled by quarantine,
 ``burned_in.py``) and binary numbers (US, SS, UL, SL, UV, SV, FL, FD, AT), which cannot hold text.
 
-Specific Character Set is kept whatever VR it carries (a swapped VR must not make it a removed
-descriptor); a date value shaped as a decimal number (``0.000000``, a DS under a swapped VR) is
-not a date needle, every other date value is, malformed ones included.
+Swapped VRs: Specific Character Set is kept whatever VR it carries (a swapped VR must not make
+it a removed descriptor); a public attribute outside Table E.1-1 whose dictionary VR is text, a
+name, a date, a time or a UID is judged by that VR whatever VR it carries (the engine removes it
+when the VR it carries is one judged as not identifying); a date value shaped as a decimal number
+(``0.000000``, a DS under a swapped VR) is not a date needle unless the dictionary defines the
+attribute as a date; every other date value is, malformed ones included.
 
 Exempt: what the engine wrote (the ``written`` values: keyed pseudonyms and UIDs, shifted dates,
 dummies, the de-identification marking) and the device's own constants (its Implementation
@@ -140,6 +144,8 @@ _CODED_TEXT = frozenset({
     0x00080119,  # Long Code Value
     0x00080120,  # URN Code Value
     0x00080117,  # Context UID
+    0x0008010F,  # Context Identifier (CS: kept in a code item whatever text VR it carries, review 80 D2)
+    0x00080105,  # Mapping Resource (CS, idem)
     0x00080122,  # Mapping Resource Name
     0x00080115,  # Coding Scheme Name
     0x00080114,  # Coding Scheme External ID
@@ -272,6 +278,26 @@ def _effective_vr(tag: int, vr: str) -> str:
     return vr
 
 
+_SENSITIVE = _TEXT | _DATES | frozenset({"TM", "PN", "UI"})
+
+
+@lru_cache(1 << 12)
+def _protective_vr(tag: int, vr: str) -> str:
+    """For a public attribute outside Table E.1-1 whose dictionary VR is text, a name, a date, a
+    time or a UID but which carries a VR judged as not identifying (CS, DS, IS, OB, a number...):
+    the dictionary's VR, so that the attribute is judged (and its value searched) as what it is
+    (review 80 D3: Secondary Review Date carried as CS left a date unnoticed). The engine removes
+    such an attribute (``engine._vr_default``), so the two agree."""
+    if tag >> 16 & 1 or vr in _SENSITIVE or vr == "SQ":
+        return vr
+    try:
+        known = dictionary_VR(tag)
+    except KeyError:
+        return vr
+    first = known.split(" or ")[0]
+    return first if first in _SENSITIVE else vr
+
+
 def _private_kept(ds: Dataset, tag: int, ctx: _Context) -> bool:
     if ctx.restricted or Option.RETAIN_SAFE_PRIVATE not in ctx.options:
         return False
@@ -368,6 +394,8 @@ def _walk(ds: Dataset, where: str, ctx: _Context, parent: int | None = None, *, 
         if isinstance(element, RawDataElement) and element.value is None and element.length:
             element = ds.get_item(key)  # as get_item gives it (a deferred value is read; an empty one is empty)
         vr = _vr(element)
+        if not ctx.meta and ctx.table.lookup(tag) is None:
+            vr = _protective_vr(tag, vr)
         label = where + _tag_text(tag)
         decision: str | _Context = ctx if lazy else _decide(ds, tag, vr, ctx)
         if vr == "SQ":
@@ -503,9 +531,11 @@ class _Found:
         return needle
 
     def keep(self, needle: Needle) -> None:
-        """Keep a charged needle if it is searched at all."""
+        """Keep a charged needle if it is searched at all (a short number: in its own place only)."""
         if _searchable(needle):
             self.needles[needle] = None
+        elif _short_number(needle):
+            self.needles[Needle(needle.value, needle.where, "in-place")] = None
 
     def add(self, needle: Needle) -> None:
         self.keep(self.charged(needle))
@@ -545,8 +575,8 @@ _DATE_FORMATS = ("{y}-{m}-{d}", "{y}/{m}/{d}", "{y}.{m}.{d}", "{d}.{m}.{y}", "{d
                  "{d}-{m}-{y}", "{m}-{d}-{y}")
 
 
-def _date_needles(text: str, where: str) -> list[Needle]:
-    if not _could_be_a_date(text):
+def _date_needles(text: str, where: str, *, a_date_by_the_dictionary: bool = False) -> list[Needle]:
+    if not a_date_by_the_dictionary and not _could_be_a_date(text):
         return []  # a number in a date's place (a swapped VR, campaign 6: '0.000000'): not a date
     return [Needle(text, where), *(Needle(form, where) for form in _date_forms(text.strip()[:8]))]
 
@@ -568,6 +598,24 @@ def _date_forms(digits: str) -> tuple[str, ...]:
         return ()
     y, m, d = digits[:4], digits[4:6], digits[6:]
     return (digits, *(f.format(y=y, m=m, d=d) for f in _DATE_FORMATS))
+
+
+@lru_cache(1 << 10)
+def _dictionary_date(tag: int) -> bool:
+    """Whether the dictionary defines public attribute ``tag`` as a date (DA or DT)."""
+    try:
+        return dictionary_VR(tag).split(" or ")[0] in _DATES
+    except KeyError:
+        return False
+
+
+def _short_number(needle: Needle) -> bool:
+    """An identifier of fewer than MIN_DIGITS digits, dots aside (Study ID 1, accession 123, UID
+    1.2.3): such numbers occur by chance elsewhere, so they are searched only in the place they
+    came from (review 80 D4: an accession '12.34' the engine left in place is a leak)."""
+    content = "".join(tokens(needle.value))
+    digits = content.replace(".", "")
+    return needle.kind == "identifier" and bool(digits) and digits.isdigit() and len(digits) < MIN_DIGITS
 
 
 def _searchable(needle: Needle) -> bool:
@@ -612,8 +660,9 @@ def identifying_values(ds: Dataset, table: RuleTable, options: frozenset[Option]
             for text in texts:
                 needles.extend(_name_needles(text, label))
         elif vr in _DATES:
+            dated = not private and _dictionary_date(tag)  # review 80 D1: '1961.0704' in Patient's Birth Date
             for text in texts:
-                needles.extend(_date_needles(text, label))
+                needles.extend(_date_needles(text, label, a_date_by_the_dictionary=dated))
         elif vr == "UI":
             needles.extend(Needle(t, label) for t in texts if t not in UID_dictionary)
         elif vr in _TEXT:
@@ -687,6 +736,8 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
                     continue
                 for needle in search.hits(toks):
                     if needle.kind == "descriptor" and _decision(item, element, vr, decision) != "P":
+                        continue
+                    if needle.kind == "in-place" and label != needle.where:
                         continue
                     if needle.kind == "name-part" and _equipment(tag, table) and not label.startswith("meta"):
                         continue
