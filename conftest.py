@@ -8,6 +8,13 @@ import shutil
 import pytest
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` run first, in their collected order (a stable sort). Under xdist the
+    scheduler hands out tests in collection order: the longest ones (up to 4 minutes) then start
+    early and the run does not end with one worker busy on one of them and the other idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def _device_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test gets its own DEVICE_AI_HOME: no test writes to the real device state."""

@@ -18,6 +18,7 @@ from device_ai.config import Settings
 PATIENTS = 20  # the protocol's minimum
 
 
+@pytest.mark.slow  # about 70 s: the protocol's 20 patients validated twice
 @pytest.mark.req("SRS-165")
 def test_validate_on_two_workers_writes_the_single_process_report(tmp_path: Path) -> None:
     single = app.validate(Context(settings=Settings()), patients=PATIENTS, seed=0, out=tmp_path / "single.json")
