@@ -11,6 +11,7 @@ import io
 
 import pydicom
 import pytest
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import DeflatedExplicitVRLittleEndian
@@ -372,6 +373,64 @@ def test_a_date_even_malformed_in_a_date_element_stays_a_needle(date: str) -> No
     out = _clean_output(source)
     out.ConvolutionKernel = date
     assert [leak.where for leak in _hits(source, part10_bytes(out))] == ["(0043,1031)"]
+
+
+def _swapped(keyword: str, vr: str, value: str, *, nested: bool = False) -> Dataset:
+    ds = ct_slice(0)
+    tag = tag_for_keyword(keyword)
+    if nested:  # an item of Referenced Image Sequence, as campaign 7's mutant 1305
+        item = Dataset()
+        item.add_new(tag, vr, value)
+        item.ReferencedSOPInstanceUID = "1.2.826.0.1.3680043.2.1125.99.7"
+        ds.ReferencedImageSequence = Sequence([item])
+    else:
+        ds.add_new(tag, vr, value)
+    source = _read(part10_bytes(ds))
+    assert (source.ReferencedImageSequence[0] if nested else source)[tag].VR == vr
+    return source
+
+
+@pytest.mark.req("SRS-113", "SRS-111")
+@pytest.mark.parametrize("vr", ["UI", "PN"])
+def test_a_decimal_number_under_a_swapped_uid_or_name_vr_is_not_a_needle(vr: str) -> None:
+    """Fuzz campaign 7 (seed 2, mutant 892): Slice Location '-2.2841' (DS) swapped to UI was
+    searched as a UID and found in the kept Image Position (exit 11). A value shaped as a decimal
+    number in an attribute the dictionary does not define as a UID or a name is a number."""
+    source = _swapped("SliceLocation", vr, "-2.2841")
+    out = _clean_output(source)
+    out.ImagePositionPatient = [-120.5, -98.25, -2.2841]
+    assert _hits(source, part10_bytes(out)) == []
+
+
+@pytest.mark.req("SRS-113")
+@pytest.mark.parametrize("vr, value", [("UI", "1.2.826.0.1.3680043.2.1125.99.123456"), ("PN", "DOE^JANE")])
+def test_a_uid_or_a_name_under_the_same_swapped_vr_stays_a_needle(vr: str, value: str) -> None:
+    """Control: a real UID or name in the same swapped place, copied into a kept attribute, is a leak."""
+    source = _swapped("SliceLocation", vr, value)
+    out = _clean_output(source)
+    out.ConvolutionKernel = value
+    assert {leak.where for leak in _hits(source, part10_bytes(out))} == {"(0020,1041)"}
+
+
+@pytest.mark.req("SRS-113", "SRS-111")
+def test_a_standard_uid_under_a_swapped_vr_is_not_a_needle() -> None:
+    """Fuzz campaign 7 (seed 2, mutant 1305): Referenced SOP Class UID (CT Image Storage) swapped
+    UI -> PN in a Referenced Image Sequence item became a name needle, found in the kept SOP Class
+    UID (exit 11). A UID of the standard names no one, whatever VR carries it."""
+    source = _swapped("ReferencedSOPClassUID", "PN", "1.2.840.10008.5.1.4.1.1.2", nested=True)
+    out = _clean_output(source)
+    assert out.SOPClassUID == "1.2.840.10008.5.1.4.1.1.2"
+    assert _hits(source, part10_bytes(out)) == []
+
+
+@pytest.mark.req("SRS-113")
+def test_a_private_uid_under_the_same_swapped_vr_stays_a_needle() -> None:
+    """Control: a UID that is not the standard's, in the same place, copied into a kept attribute."""
+    uid = "1.2.826.0.1.3680043.2.1125.99.654321"
+    source = _swapped("ReferencedSOPClassUID", "PN", uid, nested=True)
+    out = _clean_output(source)
+    out.ConvolutionKernel = uid
+    assert [leak.where for leak in _hits(source, part10_bytes(out))] == ["(0008,1140)[0]/(0008,1150)"]
 
 
 @pytest.mark.req("SRS-113")

@@ -226,7 +226,10 @@ treated as X/Z/D; free text (AE, LO, LT, SH, ST, UC, UT, UR) is treated as X/Z/D
 list of device and technique attributes that carry no identity (outside the items of D, X, Z and
 X/Z/U* sequences) and coded text in public code items (see Coded text); the items of any sequence are
 processed by the same rules; an attribute of VR UN that the data dictionary does not know is
-removed (its content cannot be judged); other values (numbers, code strings, pixel data) are kept.
+removed (its content cannot be judged); an attribute the dictionary defines as text, a name, a
+date, a time or a UID that carries another VR (a swapped VR, such as a date written as CS or OB)
+is treated as X/Z/D, never kept by the VR it carries; other values (numbers, code strings, pixel
+data) are kept.
 
 ## Burned-in annotation
 

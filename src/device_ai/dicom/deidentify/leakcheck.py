@@ -50,9 +50,10 @@ Data, Float and Double Float Pixel Data, at any level: burned-in text is handled
 Swapped VRs: Specific Character Set is kept whatever VR it carries (a swapped VR must not make
 it a removed descriptor); a public attribute outside Table E.1-1 whose dictionary VR is text, a
 name, a date, a time or a UID is judged by that VR whatever VR it carries (the engine removes it
-when the VR it carries is one judged as not identifying); a date value shaped as a decimal number
-(``0.000000``, a DS under a swapped VR) is not a date needle unless the dictionary defines the
-attribute as a date; every other date value is, malformed ones included.
+when the VR it carries is one judged as not identifying); a value shaped as a decimal number
+(``0.000000``, ``-2.2841``: a DS under a swapped VR) is not a date, name or UID needle unless the
+dictionary defines the attribute as one; every other date value is, malformed ones included. A
+UID of the standard is never a needle, whatever VR carries it.
 
 Exempt: what the engine wrote (the ``written`` values: keyed pseudonyms and UIDs, shifted dates,
 dummies, the de-identification marking) and the device's own constants (its Implementation
@@ -531,7 +532,11 @@ class _Found:
         return needle
 
     def keep(self, needle: Needle) -> None:
-        """Keep a charged needle if it is searched at all (a short number: in its own place only)."""
+        """Keep a charged needle if it is searched at all (a short number: in its own place only).
+        A UID of the standard (a SOP class, a transfer syntax) names no one, whatever VR carries it
+        (campaign 7: Referenced SOP Class UID swapped UI -> PN)."""
+        if needle.value.strip("\0 ") in UID_dictionary:
+            return
         if _searchable(needle):
             self.needles[needle] = None
         elif _short_number(needle):
@@ -600,13 +605,22 @@ def _date_forms(digits: str) -> tuple[str, ...]:
     return (digits, *(f.format(y=y, m=m, d=d) for f in _DATE_FORMATS))
 
 
-@lru_cache(1 << 10)
-def _dictionary_date(tag: int) -> bool:
-    """Whether the dictionary defines public attribute ``tag`` as a date (DA or DT)."""
+@lru_cache(1 << 12)
+def _dictionary_vr(tag: int) -> str:
+    """The dictionary's (first) VR of public attribute ``tag``; '' for a private or unknown one."""
+    if tag >> 16 & 1:
+        return ""
     try:
-        return dictionary_VR(tag).split(" or ")[0] in _DATES
+        return dictionary_VR(tag).split(" or ")[0]
     except KeyError:
-        return False
+        return ""
+
+
+def _a_number_in_its_place(text: str, tag: int, vr: str) -> bool:
+    """A value shaped as a decimal number (``-2.2841``) in an attribute the dictionary does not
+    define with ``vr`` (a swapped VR, a private attribute): a number, not a person's name or a UID
+    (campaign 7: Slice Location swapped DS -> UI was found in the kept Image Position)."""
+    return _dictionary_vr(tag) != vr and _DECIMAL_NUMBER.fullmatch(text.strip()) is not None
 
 
 def _short_number(needle: Needle) -> bool:
@@ -658,13 +672,14 @@ def identifying_values(ds: Dataset, table: RuleTable, options: frozenset[Option]
         texts = _texts(element, charsets)
         if vr == "PN":
             for text in texts:
-                needles.extend(_name_needles(text, label))
+                if not _a_number_in_its_place(text, tag, vr):
+                    needles.extend(_name_needles(text, label))
         elif vr in _DATES:
-            dated = not private and _dictionary_date(tag)  # review 80 D1: '1961.0704' in Patient's Birth Date
+            dated = _dictionary_vr(tag) in _DATES  # review 80 D1: '1961.0704' in Patient's Birth Date
             for text in texts:
                 needles.extend(_date_needles(text, label, a_date_by_the_dictionary=dated))
         elif vr == "UI":
-            needles.extend(Needle(t, label) for t in texts if t not in UID_dictionary)
+            needles.extend(Needle(t, label) for t in texts if not _a_number_in_its_place(t, tag, vr))
         elif vr in _TEXT:
             strong = not private and not label.startswith("meta") and _identifying_text(tag, table)
             for text in texts:
