@@ -433,6 +433,31 @@ def test_a_private_uid_under_the_same_swapped_vr_stays_a_needle() -> None:
     assert [leak.where for leak in _hits(source, part10_bytes(out))] == ["(0008,1140)[0]/(0008,1150)"]
 
 
+@pytest.mark.req("SRS-111", "SRS-113")
+@pytest.mark.parametrize("keyword, value, option", [("StudyDate", "19550312", "retain-long-modified-dates"),
+                                                     ("StudyDescription", "CHEST FAKE-MRN-000123", "clean-descriptors")])
+@pytest.mark.parametrize("vr", ["CS", "OB"])
+def test_a_cleaned_row_carrying_a_swapped_vr_is_removed_not_kept(keyword: str, value: str, option: str,
+                                                                 vr: str) -> None:
+    """A Table E.1-1 row that an option cleans (C: dates shifted, descriptions cleaned) but whose
+    value carries a VR judged as not identifying was kept as it stood (the cleaning dispatched on
+    the VR it carries): the date, or the patient ID in the description, went out. It is removed."""
+    source = _swapped(keyword, vr, value.encode() if vr == "OB" else value)
+    out, data, leaks = _deidentify(source, option)
+    assert leaks == [] and keyword not in _read(data)
+
+
+@pytest.mark.req("SRS-111", "SRS-113")
+@pytest.mark.parametrize("keyword, value, option", [("StudyDate", "19550312", "retain-long-modified-dates"),
+                                                     ("StudyDescription", "CHEST FAKE-MRN-000123", "clean-descriptors")])
+def test_control_a_cleaned_row_with_its_own_vr_is_cleaned_and_kept(keyword: str, value: str, option: str) -> None:
+    """Control: with its dictionary VR the same row is kept, shifted or cleaned (not removed)."""
+    source = _swapped(keyword, "DA" if keyword == "StudyDate" else "LO", value)
+    _, data, leaks = _deidentify(source, option)
+    kept = str(_read(data)[keyword].value)
+    assert leaks == [] and kept and kept != value
+
+
 @pytest.mark.req("SRS-113")
 def test_one_name_part_in_the_equipment_identity_is_a_coincidence_the_whole_name_is_not() -> None:
     """Patient PHANTOM^TEST scanned on "device_ai phantom generator", or a patient named Ge on

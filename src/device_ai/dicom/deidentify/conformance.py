@@ -228,8 +228,9 @@ X/Z/U* sequences) and coded text in public code items (see Coded text); the item
 processed by the same rules; an attribute of VR UN that the data dictionary does not know is
 removed (its content cannot be judged); an attribute the dictionary defines as text, a name, a
 date, a time or a UID that carries another VR (a swapped VR, such as a date written as CS or OB)
-is treated as X/Z/D, never kept by the VR it carries; other values (numbers, code strings, pixel
-data) are kept.
+is treated as X/Z/D, never kept by the VR it carries (a row of Table E.1-1 that an option
+cleans, C, is removed when its value carries such a VR); other values (numbers, code strings,
+pixel data) are kept.
 
 ## Burned-in annotation
 

@@ -10,7 +10,8 @@ dataset or embedded in an Item of a Sequence of Items"), gets exactly one action
   DA/DT/TM like the table's date rows; PN and free text like an X/Z/D row unless listed in
   ``values.TEXT_KEEP``; a public attribute of VR UN (unknown to the dictionary) removed;
   one the dictionary defines as text, a name, a date, a time or a UID but which carries a VR
-  judged as not identifying (a swapped VR: a date as CS or OB) handled like an X/Z/D row;
+  judged as not identifying (a swapped VR: a date as CS or OB) handled like an X/Z/D row (a
+  table row the options clean, C, removed when its value carries such a VR);
   sequences recursed; everything else kept;
 - coded text (Code Value, Code Meaning, ... ``values.CODED_TEXT``) is kept only inside a real
   code item (Code Value, Long Code Value or URN Code Value plus Coding Scheme Designator) of a
@@ -522,6 +523,12 @@ class Engine:
 
     def _clean(self, ds: Dataset, element: DataElement, state: FileState) -> str:
         vr = element.VR
+        if _dictionary_vr(int(element.tag)) in _IDENTIFYING_VRS and vr not in _IDENTIFYING_VRS:
+            # a date or text row carrying a swapped VR (a Study Date as CS) cannot be shifted or
+            # cleaned as what it carries, and keeping it would keep the date or text: removed
+            del ds[element.tag]
+            state.actions[(_label(element.tag, None), f"X ({_dictionary_vr(int(element.tag))} carried as {vr})")] += 1
+            return "X"
         if vr in DATE_VRS:
             if self.policy.modified_dates:
                 return self._shift(element, state)
