@@ -19,6 +19,10 @@ Q1 (does the rule fire on ordinary files?): no. pydicom's 178 readable bundled t
 element carries a VR outside its dictionary entry (only the "US or SS" / "OB or OW" entries vary,
 and their first VR is not identifying), so the rule fires nowhere (probe below, with a mutated
 control). dciodvfy is not installed here: validity judged by re-reading the output with pydicom.
+Fixed by the lead after this review (A, B, B2): the strict xfails below are ordinary tests; each
+failed on e5c854a. A: a dictionary UI carried as another VR keeps a UID of the standard; B/B2: the
+engine's dictionary lookup (``_dictionary_vr``) asks ``dictionary_VR``, which knows the repeaters.
+
 Defects found, each a strict xfail beside a passing control:
 
 - A (low/medium, SRS-111, introduced by 11b2296): the rule runs before the well-known-UID keep
@@ -156,9 +160,6 @@ def test_control_the_sop_class_uid_as_ui_is_kept() -> None:
 
 
 @pytest.mark.req("SRS-111")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="review 81 A: SOP Class UID carried as CS gets the CS dummy 'DEIDENTIFIED' "
-                   "(and so does Media Storage SOP Class UID): no longer a CT instance")
 def test_the_sop_class_uid_carried_as_cs_stays_the_ct_image_storage_uid() -> None:
     out, _, leaks = _sop_class_carried_as("CS")
     assert leaks == []
@@ -189,9 +190,6 @@ def test_control_a_repeater_text_attribute_as_lo_is_removed() -> None:
 
 
 @pytest.mark.req("SRS-111")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="review 81 B: engine._dictionary_vr misses repeater entries "
-                   "(dictionary_has_tag False): engine keeps, self-check finds, false exit 11")
 @pytest.mark.parametrize("vr", ["CS", "IS", "OB"])
 def test_a_repeater_text_attribute_with_a_swapped_vr_is_removed_not_withheld(vr: str) -> None:
     leaks, data = _repeater(vr)
@@ -218,9 +216,6 @@ def test_control_a_curve_description_as_lo_is_cleaned() -> None:
 
 
 @pytest.mark.req("SRS-111", "SRS-113")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="review 81 B2: 1ab52e2's swapped-VR removal in _clean asks the repeater-blind "
-                   "engine._dictionary_vr: Curve Description as CS kept uncleaned, institution name unnoticed")
 def test_a_curve_description_with_a_swapped_vr_is_not_kept_uncleaned_unnoticed() -> None:
     leaks, data = _curve_description("CS")
     assert b"FAKEVILLE" not in data or leaks

@@ -128,9 +128,12 @@ _IDENTIFYING_VRS = TEXT_VRS | DATE_VRS | frozenset({"TM", "PN", "UI"})
 @lru_cache(1 << 12)
 def _dictionary_vr(tag: int) -> str:
     """The dictionary's (first) VR of a public attribute; '' for a private or unknown one."""
-    if tag >> 16 & 1 or not dictionary_has_tag(tag):
+    if tag >> 16 & 1:
         return ""
-    return dictionary_VR(tag).split(" or ")[0]
+    try:  # dictionary_VR also knows the repeating groups (review 81 B: Coefficient Coding (0028,0412))
+        return dictionary_VR(tag).split(" or ")[0]
+    except KeyError:
+        return ""
 
 
 def _well_known(uid: str) -> bool:
@@ -186,15 +189,19 @@ def _vr_default(element: DataElement, policy: Policy, restricted: bool = False,
     if vr == "SQ":
         return "K", "sequence outside the table: items processed"
     known = _dictionary_vr(int(element.tag))
-    if known in _IDENTIFYING_VRS and vr not in _IDENTIFYING_VRS:
-        # a date, time, name, UID or text attribute carrying a VR judged as not identifying (a
-        # swapped VR: Secondary Review Date as CS or OB): judged as what the dictionary says it
-        # is, never kept by the VR it carries (review 80 D3; the self-check judges it the same way)
-        return "X/Z/D", f"{known} attribute carried as {vr or 'no VR'}"
-    if keyword in CODED_TEXT and vr in TEXT_VRS:
+    swapped = known in _IDENTIFYING_VRS and vr not in _IDENTIFYING_VRS
+    if keyword in CODED_TEXT and (vr in TEXT_VRS or (swapped and known in TEXT_VRS)):
         if code_item and not restricted:
             return "K", "coded text of a public code item"
         return "X/Z/D", "coded text outside a public code item"
+    if swapped:
+        # a date, time, name, UID or text attribute carrying a VR judged as not identifying (a
+        # swapped VR: Secondary Review Date as CS or OB): judged as what the dictionary says it
+        # is, never kept by the VR it carries (review 80 D3; the self-check judges it the same way);
+        # a UID of the standard stays (review 81 A: SOP Class UID as CS)
+        if known == "UI" and all(_well_known(str(v).strip("\0 ")) for v in _values(element) if v):
+            return "K", "well-known UID carried as " + (vr or "no VR")
+        return "X/Z/D", f"{known} attribute carried as {vr or 'no VR'}"
     if vr == "UI":
         values = _values(element)
         if all(_well_known(str(v)) for v in values if v):
