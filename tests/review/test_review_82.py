@@ -6,6 +6,12 @@ is removed) and f435428 (``engine._vr_default``: coded text before the swapped-V
 dictionary-UI attribute carried as another VR keeps a UID of the standard; ``engine._dictionary_vr``
 asks ``dictionary_VR``, repeaters included). SRS-111 (anonymize exits 0 or 3), SRS-113 (self-check).
 
+Fixed by the lead after this review: R1 - the number rule applies only where the dictionary does not
+define the attribute as identifying (private, unknown, or a number such as Slice Location); R2 -
+``engine._clean`` removes a C row whose carried VR it would treat otherwise than its dictionary VR
+(``_cleaned_as``: a date or a description carried as TM). The strict xfails below are ordinary
+tests now; each failed on d0833ba.
+
 Q1 (98865a3: can a real identifier escape as "a number in its place"?): yes, where an identifying
 attribute carries a swapped identifying VR. The rule asks only "is the dictionary VR the carried
 VR", so it also applies to attributes whose dictionary VR is itself identifying: Patient ID or
@@ -120,8 +126,6 @@ def test_control_a_decimal_shaped_identifier_in_its_own_vr_left_in_place_is_foun
     assert (where, where) in _left_in_place(monkeypatch, keyword, vr, value)
 
 
-@pytest.mark.xfail(strict=True, reason="review 82 R1: 98865a3's number rule applies to attributes whose dictionary "
-                                       "VR is itself identifying (Patient ID as PN/UI): no needle")
 @pytest.mark.req("SRS-113")
 @pytest.mark.parametrize("keyword, vr, value", [("PatientID", "PN", NUMBER_ID), ("PatientID", "UI", NUMBER_ID),
                                                 ("AccessionNumber", "UI", NUMBER_ID),
@@ -144,8 +148,6 @@ def test_control_a_decimal_shaped_patient_id_as_lo_also_in_a_kept_attribute_is_f
     assert _id_also_kept("LO") == ["(0010,0020)"]
 
 
-@pytest.mark.xfail(strict=True, reason="review 82 R1: Patient ID '12345.678' carried as PN is no needle: the "
-                                       "same value in a kept attribute goes out unnoticed (exit 0, not 11)")
 @pytest.mark.req("SRS-113")
 def test_a_decimal_shaped_patient_id_as_pn_also_in_a_kept_attribute_is_found() -> None:
     assert _id_also_kept("PN") == ["(0010,0020)"]
@@ -189,8 +191,6 @@ def test_control_a_c_row_carried_as_cs_is_removed(row: str) -> None:
     assert leaks == [] and (b"20010203" if row == "date" else b"FAKEVILLE") not in data
 
 
-@pytest.mark.xfail(strict=True, reason="review 82 R2: a C row carried as TM is kept as it stands by engine._clean "
-                                       "('times of day') and kept by the self-check: date unshifted, text uncleaned")
 @pytest.mark.req("SRS-111", "SRS-113")
 @pytest.mark.parametrize("row", ["date", "description"])
 def test_a_c_row_carried_as_tm_is_not_kept_unshifted_or_uncleaned_unnoticed(row: str) -> None:
@@ -251,11 +251,11 @@ def _fired(ds: Dataset, table, where: str = "") -> list[str]:  # noqa: ANN001
             continue
         known = engine_module._dictionary_vr(tag)
         if (table.action(tag, CLEANING) == "C" and known in engine_module._IDENTIFYING_VRS
-                and element.VR not in engine_module._IDENTIFYING_VRS):
+                and engine_module._cleaned_as(known) != engine_module._cleaned_as(element.VR)):
             found.append(f"{where}{element.tag} C {element.VR}")
         if element.VR in ("PN", "UI", "DA") and element.value not in (None, ""):
             values = element.value if element.VM > 1 else [element.value]
-            if any(leakcheck._a_number_in_its_place(str(v), tag, element.VR) for v in values):
+            if any(leakcheck._a_number_in_its_place(str(v), tag) for v in values):
                 found.append(f"{where}{element.tag} number {element.VR}")
     return found
 

@@ -125,6 +125,16 @@ def _keyword(tag: int) -> str:
 _IDENTIFYING_VRS = TEXT_VRS | DATE_VRS | frozenset({"TM", "PN", "UI"})
 
 
+def _cleaned_as(vr: str) -> str:
+    """How ``_clean`` treats a value of ``vr``: dates are shifted, text and names cleaned, times
+    kept, UIDs remapped, anything else kept or removed as binary."""
+    if vr in DATE_VRS:
+        return "date"
+    if vr in TEXT_VRS or vr == "PN":
+        return "text"
+    return vr
+
+
 @lru_cache(1 << 12)
 def _dictionary_vr(tag: int) -> str:
     """The dictionary's (first) VR of a public attribute; '' for a private or unknown one."""
@@ -530,11 +540,13 @@ class Engine:
 
     def _clean(self, ds: Dataset, element: DataElement, state: FileState) -> str:
         vr = element.VR
-        if _dictionary_vr(int(element.tag)) in _IDENTIFYING_VRS and vr not in _IDENTIFYING_VRS:
-            # a date or text row carrying a swapped VR (a Study Date as CS) cannot be shifted or
-            # cleaned as what it carries, and keeping it would keep the date or text: removed
+        known = _dictionary_vr(int(element.tag))
+        if known in _IDENTIFYING_VRS and _cleaned_as(known) != _cleaned_as(vr):
+            # a date or text row carrying a swapped VR (a Study Date as CS or TM, a description as
+            # TM) cannot be shifted or cleaned as what it carries, and keeping it would keep the
+            # date or the text (reviews 81 C, 82 R2): removed
             del ds[element.tag]
-            state.actions[(_label(element.tag, None), f"X ({_dictionary_vr(int(element.tag))} carried as {vr})")] += 1
+            state.actions[(_label(element.tag, None), f"X ({known} carried as {vr})")] += 1
             return "X"
         if vr in DATE_VRS:
             if self.policy.modified_dates:

@@ -51,8 +51,9 @@ Swapped VRs: Specific Character Set is kept whatever VR it carries (a swapped VR
 it a removed descriptor); a public attribute outside Table E.1-1 whose dictionary VR is text, a
 name, a date, a time or a UID is judged by that VR whatever VR it carries (the engine removes it
 when the VR it carries is one judged as not identifying); a value shaped as a decimal number
-(``0.000000``, ``-2.2841``: a DS under a swapped VR) is not a date, name or UID needle unless the
-dictionary defines the attribute as one; every other date value is, malformed ones included. A
+(``0.000000``, ``-2.2841``: a DS under a swapped VR) in a private attribute or one the dictionary
+does not define as identifying (text, a name, a date, a time, a UID) is not a date, name or UID
+needle; every other date value is, malformed ones included. A
 UID of the standard is never a needle, whatever VR carries it.
 
 Exempt: what the engine wrote (the ``written`` values: keyed pseudonyms and UIDs, shifted dates,
@@ -580,20 +581,11 @@ _DATE_FORMATS = ("{y}-{m}-{d}", "{y}/{m}/{d}", "{y}.{m}.{d}", "{d}.{m}.{y}", "{d
                  "{d}-{m}-{y}", "{m}-{d}-{y}")
 
 
-def _date_needles(text: str, where: str, *, a_date_by_the_dictionary: bool = False) -> list[Needle]:
-    if not a_date_by_the_dictionary and not _could_be_a_date(text):
-        return []  # a number in a date's place (a swapped VR, campaign 6: '0.000000'): not a date
+def _date_needles(text: str, where: str) -> list[Needle]:
     return [Needle(text, where), *(Needle(form, where) for form in _date_forms(text.strip()[:8]))]
 
 
 _DECIMAL_NUMBER = re.compile(r"[+-]?\d{1,5}\.\d*(?:[eE][+-]?\d+)?|[+-]?\d{1,5}[eE][+-]?\d+")
-
-
-def _could_be_a_date(text: str) -> bool:
-    """Whether a date value may name a day: anything but a decimal number shaped as a DS value
-    ('0.000000', '12.5', '1.5e-05'), which a swapped VR puts in a date's place. Every other form,
-    malformed dates included ('1961-7-4', '4/7/61'), stays a needle (review 78)."""
-    return _DECIMAL_NUMBER.fullmatch(text.strip()) is None
 
 
 @lru_cache(1 << 10)  # a series repeats its dates in every file
@@ -616,11 +608,16 @@ def _dictionary_vr(tag: int) -> str:
         return ""
 
 
-def _a_number_in_its_place(text: str, tag: int, vr: str) -> bool:
-    """A value shaped as a decimal number (``-2.2841``) in an attribute the dictionary does not
-    define with ``vr`` (a swapped VR, a private attribute): a number, not a person's name or a UID
-    (campaign 7: Slice Location swapped DS -> UI was found in the kept Image Position)."""
-    return _dictionary_vr(tag) != vr and _DECIMAL_NUMBER.fullmatch(text.strip()) is not None
+def _a_number_in_its_place(text: str, tag: int) -> bool:
+    """A value shaped as a decimal number, as a DS value is ('0.000000', '-2.2841', '1.5e-05'), in
+    an attribute the dictionary does not define as identifying (text, a name, a date, a time, a
+    UID): a private or unknown attribute, or a number under a swapped VR. It is a number, not a
+    date, a name or a UID (campaign 6: a private DS as DA '0.000000' found in the kept Gantry/Detector
+    Tilt; campaign 7: Slice Location as UI '-2.2841' found in the kept Image Position). In an
+    identifying attribute (a Patient ID '12345.678' carried as UI, a birth date '1961.0704') every
+    value stays a needle (reviews 80 D1 and 82 R1); so does every other form of a date, malformed
+    ones included ('1961-7-4', '4/7/61'; review 78)."""
+    return _dictionary_vr(tag) not in _SENSITIVE and _DECIMAL_NUMBER.fullmatch(text.strip()) is not None
 
 
 def _short_number(needle: Needle) -> bool:
@@ -672,14 +669,14 @@ def identifying_values(ds: Dataset, table: RuleTable, options: frozenset[Option]
         texts = _texts(element, charsets)
         if vr == "PN":
             for text in texts:
-                if not _a_number_in_its_place(text, tag, vr):
+                if not _a_number_in_its_place(text, tag):
                     needles.extend(_name_needles(text, label))
         elif vr in _DATES:
-            dated = _dictionary_vr(tag) in _DATES  # review 80 D1: '1961.0704' in Patient's Birth Date
             for text in texts:
-                needles.extend(_date_needles(text, label, a_date_by_the_dictionary=dated))
+                if not _a_number_in_its_place(text, tag):
+                    needles.extend(_date_needles(text, label))
         elif vr == "UI":
-            needles.extend(Needle(t, label) for t in texts if not _a_number_in_its_place(t, tag, vr))
+            needles.extend(Needle(t, label) for t in texts if not _a_number_in_its_place(t, tag))
         elif vr in _TEXT:
             strong = not private and not label.startswith("meta") and _identifying_text(tag, table)
             for text in texts:
