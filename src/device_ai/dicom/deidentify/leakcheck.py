@@ -284,20 +284,27 @@ _SENSITIVE = _TEXT | _DATES | frozenset({"TM", "PN", "UI"})
 
 
 @lru_cache(1 << 12)
+def _dictionary_vr(tag: int) -> str:
+    """The dictionary's (first) VR of public attribute ``tag``; '' for a private or unknown one."""
+    if tag >> 16 & 1:
+        return ""
+    try:
+        return dictionary_VR(tag).split(" or ")[0]
+    except KeyError:
+        return ""
+
+
+@lru_cache(1 << 12)
 def _protective_vr(tag: int, vr: str) -> str:
     """For a public attribute outside Table E.1-1 whose dictionary VR is text, a name, a date, a
     time or a UID but which carries a VR judged as not identifying (CS, DS, IS, OB, a number...):
     the dictionary's VR, so that the attribute is judged (and its value searched) as what it is
     (review 80 D3: Secondary Review Date carried as CS left a date unnoticed). The engine removes
     such an attribute (``engine._vr_default``), so the two agree."""
-    if tag >> 16 & 1 or vr in _SENSITIVE or vr == "SQ":
+    if vr in _SENSITIVE or vr == "SQ":
         return vr
-    try:
-        known = dictionary_VR(tag)
-    except KeyError:
-        return vr
-    first = known.split(" or ")[0]
-    return first if first in _SENSITIVE else vr
+    known = _dictionary_vr(tag)
+    return known if known in _SENSITIVE else vr
 
 
 def _private_kept(ds: Dataset, tag: int, ctx: _Context) -> bool:
@@ -595,17 +602,6 @@ def _date_forms(digits: str) -> tuple[str, ...]:
         return ()
     y, m, d = digits[:4], digits[4:6], digits[6:]
     return (digits, *(f.format(y=y, m=m, d=d) for f in _DATE_FORMATS))
-
-
-@lru_cache(1 << 12)
-def _dictionary_vr(tag: int) -> str:
-    """The dictionary's (first) VR of public attribute ``tag``; '' for a private or unknown one."""
-    if tag >> 16 & 1:
-        return ""
-    try:
-        return dictionary_VR(tag).split(" or ")[0]
-    except KeyError:
-        return ""
 
 
 def _a_number_in_its_place(text: str, tag: int) -> bool:
