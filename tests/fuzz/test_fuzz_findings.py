@@ -91,3 +91,23 @@ def test_a_refused_files_bytes_are_released_before_the_next_file_is_read(tmp_pat
     finally:
         tracemalloc.stop()
     assert excess < peak < 1.5 * excess  # one file's bytes at a time (the first bound: the file was read)
+
+
+@pytest.mark.req("SRS-111")
+def test_a_multi_valued_transfer_syntax_uid_is_refused_not_an_internal_error(tmp_path: Path) -> None:
+    """Independent set of helper-79, mutants 265/487 (bad_ts, multi-valued): (0002,0010) holding
+    two UIDs read as a MultiValue, and the file meta check's ``is_transfer_syntax`` raised
+    AttributeError, exit 70 for analyze (anonymize quarantined the file)."""
+    from fuzz.dicom_bytes import file_meta
+
+    ds = valid_slice(0)
+    part = split_part10(part10(ds))
+    paths = [tmp_path / "s0.dcm", write(valid_slice(1), tmp_path / "s1.dcm")]
+    two = "1.2.840.10008.1.2.1\\1.2.840.10008.1.2"
+    paths[0].write_bytes(file_meta(two, str(ds.SOPClassUID), str(ds.SOPInstanceUID)) + part.body)
+    with pytest.raises(InputRefused, match=r"s0\.dcm: TransferSyntaxUID holds 2 values "
+                       r"\(1\.2\.840\.10008\.1\.2\.1\\1\.2\.840\.10008\.1\.2\); a file has exactly one"):
+        load_series(paths, DEMO_CONTRACT)
+    one = tmp_path / "one.dcm"  # negative control: the first of the two values alone passes
+    one.write_bytes(file_meta("1.2.840.10008.1.2.1", str(ds.SOPClassUID), str(ds.SOPInstanceUID)) + part.body)
+    load_series([one, paths[1]], DEMO_CONTRACT)

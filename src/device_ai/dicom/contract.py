@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.uid import UID
 
 from device_ai.errors import ContractViolation
 
@@ -119,6 +120,13 @@ def _in_range(name: str, value: float, bounds: tuple[float, float], unit: str = 
         raise _refuse(f"{name} is {value:g}{unit}; this model accepts {low:g} to {high:g}{unit}")
 
 
+def _printable_values(values: MultiValue) -> str:
+    """At most three values, each cut to 64 characters, backslash-joined as DICOM writes them; one
+    terminal line (control characters become '?')."""
+    shown = "\\".join(str(v)[:64] for v in list(values)[:3]) + ("\\..." if len(values) > 3 else "")
+    return "".join(c if c.isprintable() else "?" for c in shown)
+
+
 def _uid(ds: Dataset, keyword: str) -> str:
     return str(_get(ds, keyword) or "").strip()
 
@@ -168,6 +176,9 @@ def _check_file_meta(ds: Dataset, contract: InputContract) -> None:
         raise _refuse(f"MediaStorageSOPClassUID {media_class} disagrees with SOPClassUID {sop_class}; "
                       "the file is inconsistent")
     syntax = getattr(file_meta, "TransferSyntaxUID", None) if file_meta is not None else None
+    if isinstance(syntax, MultiValue):  # a file has one encoding (PS3.10 7.1: VM 1)
+        raise _refuse(f"TransferSyntaxUID holds {len(syntax)} values ({_printable_values(syntax)}); "
+                      "a file has exactly one transfer syntax, so its encoding is ambiguous")
     if syntax is not None and not syntax.is_transfer_syntax:  # e.g. 1.2.3.4: the encoding is unknown
         raise _refuse(f"TransferSyntaxUID {syntax} is not a transfer syntax; the file's encoding is unknown")
 
@@ -340,8 +351,8 @@ def _check_pixel_data(ds: Dataset, contract: InputContract) -> None:
 
 def _check_pixel_length(ds: Dataset, contract: InputContract) -> None:
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    if syntax is None or syntax.is_encapsulated:
-        return  # compressed frames have no fixed length; decoding checks them
+    if not isinstance(syntax, UID) or not syntax.is_transfer_syntax or syntax.is_encapsulated:
+        return  # compressed frames have no fixed length (decoding checks them); _check_file_meta names a bad syntax
     try:
         frames = int(ds.get("NumberOfFrames") or 1)
         expected = int(ds.Rows) * int(ds.Columns) * frames * int(ds.SamplesPerPixel) * int(ds.BitsAllocated) // 8
