@@ -242,3 +242,38 @@ def test_analyze_explain_charges_the_explanation_model_first(tmp_path: Path, mon
     monkeypatch.setattr(Context, "read_limits", lambda self: ReadLimits(max_input_memory_bytes=twin + 8 * MIB))
     app.analyze(ctx, app.AnalysisRequest(input=series, out=tmp_path / "explained", explain="Lesion"))
     assert (tmp_path / "explained" / "explanation.json").exists()
+
+
+@pytest.mark.req("SRS-172")
+def test_a_deflated_data_set_costs_its_inflated_size_once_and_a_bomb_nothing() -> None:
+    """Independent set of helper-79 (mutants 170/290/350/410/590/710/1070): zlib's one-shot
+    inflation (output blocks joined at the end) peaked at twice the inflated size, so two
+    processes each inflating a 250 MiB deflated slice took anonymize to 1.1 GiB although each
+    was charged once. Now the size is counted a piece at a time, then written into one buffer."""
+    import tracemalloc
+    import zlib
+
+    from device_ai.dicom.reader import _INFLATE_PIECE, _inflate
+
+    size = 24 * MIB
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    payload = compressor.compress(bytes(size)) + compressor.flush()
+
+    def peak_of(inflate) -> int:  # noqa: ANN001
+        tracemalloc.start()
+        try:
+            assert len(inflate()) == size
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    assert peak_of(lambda: _inflate(payload, ReadLimits(), "s.dcm")) < size + 4 * _INFLATE_PIECE
+    # negative control: the one-shot inflation it replaces is caught by the same measure
+    assert peak_of(lambda: zlib.decompressobj(-zlib.MAX_WBITS).decompress(payload, 256 * MIB)) > 1.8 * size
+    tracemalloc.start()  # over the cap: refused after counting, nothing of its size allocated
+    try:
+        with pytest.raises(ReadLimitExceeded, match="inflates beyond 16 MiB"):
+            _inflate(payload, ReadLimits(max_inflated_bytes=16 * MIB), "s.dcm")
+        assert tracemalloc.get_traced_memory()[1] < 4 * _INFLATE_PIECE  # a piece (twice, while inflated)
+    finally:
+        tracemalloc.stop()
