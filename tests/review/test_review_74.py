@@ -383,14 +383,11 @@ def test_control_srs_043_and_srs_186_record_the_same_re_specification() -> None:
     for item in ("SRS-043", "SRS-186"):
         (change,) = _requirement(item)["respecifications"]
         assert (change["date"], change["record"]) == ("2026-12-03", "ANOM-015")
-    assert "An unacceptable residual risk is a gap only with --release (SRS-186)." in \
-        " ".join(_requirement("SRS-043")["text"].split())
+    assert "An unacceptable residual risk of a hazardous situation with risk controls is a gap only with --release " \
+        "(SRS-186)." in " ".join(_requirement("SRS-043")["text"].split())  # the lead's text of 2026-12-05
 
 
 @pytest.mark.req("SRS-043")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="review 74: SRS-043's text omits rules its tests check (dirty work tree, SOUP version drift, "
-                          "a retired requirement still verified)")
 def test_srs_043_states_the_rules_its_tests_check() -> None:
     text = " ".join(_requirement("SRS-043")["text"].split()).lower()
     assert "dirty" in text, "test_dirty_work_tree_warns_and_fails_for_a_release"
@@ -418,9 +415,6 @@ def test_a_situation_without_controls_and_an_unacceptable_risk_is_a_gap_in_every
 
 
 @pytest.mark.req("SRS-186")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="review 74: SRS-043 and SRS-186 say an unacceptable residual is open without --release; a "
-                          "situation without controls is a gap in every run and neither text says which rule wins")
 def test_the_texts_say_a_situation_without_controls_is_a_gap_in_every_run() -> None:
     """The sentence that makes an unacceptable residual a gap only with --release must say which
     situations it is about (those with controls) or except those without."""
