@@ -44,7 +44,8 @@ PYTHONPATH (never src/), run against the tests tagged SRS-043 or SRS-186 in test
 reviews 74/84 (55 tests): 24 killed, 2 survived before this file - M10 (draft and planned controls
 judged like approved ones: review 84's test_a_risk_control_not_implemented_is_a_gap_as_the_text_says
 passes on either behaviour, ``gap or "approved risk control" in text``) and M23 (the incomplete-run
-warning removed). Both killed by tests here (re-run with this file: 26 of 26 killed). Killed by the earlier tests: stale graph, failure
+warning removed). Both killed by tests here (re-run with this file: 26 of 26 killed).
+Killed by the earlier tests: stale graph, failure
 outweighs a pass, error not failing, skipped or xfail/xpass as evidence, stale results as evidence,
 retired requirement, control not implemented / by no approved requirement / not verified, retired
 control, initial ALARA no gap, no-controls rule only with --release, ALARA rationale, SOUP curated
