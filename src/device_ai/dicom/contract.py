@@ -22,8 +22,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.uid import UID
 
+from device_ai.dicom.paths import printable
 from device_ai.errors import ContractViolation
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -123,8 +123,7 @@ def _in_range(name: str, value: float, bounds: tuple[float, float], unit: str = 
 def _printable_values(values: MultiValue) -> str:
     """At most three values, each cut to 64 characters, backslash-joined as DICOM writes them; one
     terminal line (control characters become '?')."""
-    shown = "\\".join(str(v)[:64] for v in list(values)[:3]) + ("\\..." if len(values) > 3 else "")
-    return "".join(c if c.isprintable() else "?" for c in shown)
+    return printable("\\".join(str(v)[:64] for v in list(values)[:3]) + ("\\..." if len(values) > 3 else ""))
 
 
 def _uid(ds: Dataset, keyword: str) -> str:
@@ -351,8 +350,8 @@ def _check_pixel_data(ds: Dataset, contract: InputContract) -> None:
 
 def _check_pixel_length(ds: Dataset, contract: InputContract) -> None:
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    if not isinstance(syntax, UID) or not syntax.is_transfer_syntax or syntax.is_encapsulated:
-        return  # compressed frames have no fixed length (decoding checks them); _check_file_meta names a bad syntax
+    if syntax is None or syntax.is_encapsulated:
+        return  # compressed frames have no fixed length; decoding checks them
     try:
         frames = int(ds.get("NumberOfFrames") or 1)
         expected = int(ds.Rows) * int(ds.Columns) * frames * int(ds.SamplesPerPixel) * int(ds.BitsAllocated) // 8

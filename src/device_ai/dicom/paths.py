@@ -24,13 +24,14 @@ _PATH_MAX, _NAME_MAX = 4096, 255  # Linux defaults, when pathconf cannot say
 _SHORTER_HINT = "move or copy the files to a shorter path (fewer or shorter folder names), then run again"
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
+    """One line on a terminal: control characters (a crafted file name, a value) become '?'."""
     return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def shown(path: object) -> str:
     """``path`` for a message: printable, and shortened to its two ends when long."""
-    text = _printable(os.fsdecode(os.fspath(path)))
+    text = printable(os.fsdecode(os.fspath(path)))
     if len(text) <= SHOWN_HEAD + SHOWN_TAIL + 20:
         return text
     return f"{text[:SHOWN_HEAD]}...{text[-SHOWN_TAIL:]} ({len(os.fsencode(os.fspath(path)))} bytes)"
@@ -72,7 +73,7 @@ def length_problem(path: object, *, room_inside: int = 0, sibling_extra: int = 0
         extra = sibling_extra if index == len(absolute.parts) - 1 else 0
         if len(os.fsencode(part)) + extra > name_max:
             kept = f" with {extra} bytes kept for the temporary name beside it" if extra else ""
-            return (f"{shown(path)}: the name {_printable(part)[:SHOWN_HEAD]}... is {len(os.fsencode(part))} bytes "
+            return (f"{shown(path)}: the name {printable(part)[:SHOWN_HEAD]}... is {len(os.fsencode(part))} bytes "
                     f"long; this file system allows {name_max - extra}{kept}")
     return None
 

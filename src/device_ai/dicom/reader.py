@@ -575,7 +575,7 @@ _INFLATE_PIECE = MIB  # its output blocks are joined too: a piece costs about tw
 
 
 def _inflate(payload: bytes, limits: ReadLimits, name: str, budget: InputBudget | None = None,
-             beside: int = 0) -> bytes | bytearray:
+             beside: int = 0) -> bytearray:
     """Inflate a deflated data set (PS3.5 A.5, raw deflate) to at most ``max_inflated_bytes``,
     and to no more than fits in ``budget`` beside ``beside`` bytes (the file's own). Its size
     is counted first, a piece at a time (nothing kept), so a data set over either bound is

@@ -47,6 +47,7 @@ from pydicom.uid import UID
 
 from device_ai.dicom.contract import InputContract, decoded_hu_problem, header_problems, stored_values_problem
 from device_ai.dicom.copied_attributes import copied_attribute_problems, fill_empty_type2, repeated_by_results
+from device_ai.dicom.paths import printable
 from device_ai.dicom.reader import (
     MAX_PROBLEM_LINES,
     InputBudget,
@@ -198,13 +199,8 @@ def _normal(ds: Dataset) -> np.ndarray:
     return normal / np.linalg.norm(normal)
 
 
-def _printable(text: str) -> str:
-    """One line on a terminal: control characters (a crafted file name, a value) become '?'."""
-    return "".join(c if c.isprintable() else "?" for c in text)
-
-
 def _text(ds: Dataset, keyword: str, limit: int = 64) -> str:
-    return _printable(" ".join(str(ds.get(keyword, "") or "").split())[:limit])
+    return printable(" ".join(str(ds.get(keyword, "") or "").split())[:limit])
 
 
 def _decoder_problem(ds: Dataset) -> tuple[str, str] | None:
@@ -272,7 +268,7 @@ def _display_names(paths: Sequence[Path]) -> dict[Path, str]:
         common = ""
     names = {}
     for path in paths:
-        names[path] = _printable(os.path.relpath(path, common) if common else str(path))
+        names[path] = printable(os.path.relpath(path, common) if common else str(path))
     return names
 
 
@@ -323,7 +319,7 @@ class _Problems:
         names = _display_names(list(self.paths))
         lines = []
         for files, what in self._groups():
-            shown = [names.get(path, _printable(str(path))) for path in files]
+            shown = [names.get(path, printable(str(path))) for path in files]
             if len(shown) == 1:
                 who = shown[0]
             elif len(shown) <= _NAMED_FILES:
@@ -392,7 +388,7 @@ def _series_lines(seen: Sequence[tuple[Path, _SeriesSeen]]) -> list[str]:
         description = f'"{info.description}"' if info.description else "no description"
         count = f"{len(members)} file{'s' if len(members) > 1 else ''}"
         lines.append(f"series {index} of {len(by_uid)}: Series Number {info.number or 'none'}, {description}, "
-                     f"{info.modality or 'no modality'}, {count}, e.g. {_printable(str(path))}")
+                     f"{info.modality or 'no modality'}, {count}, e.g. {printable(str(path))}")
     return lines
 
 
