@@ -433,6 +433,43 @@ def test_a_private_uid_under_the_same_swapped_vr_stays_a_needle() -> None:
     assert [leak.where for leak in _hits(source, part10_bytes(out))] == ["(0008,1140)[0]/(0008,1150)"]
 
 
+def _station_as_date(value: str) -> Dataset:
+    """Fuzz campaign 9 (seed 4, mutant 528): Station Name (SH) carried as DA, the equipment named
+    by the same word as the kept Manufacturer."""
+    ds = ct_slice(0)
+    ds.Manufacturer = "device_ai phantom generator"
+    del ds.StationName
+    ds.add_new(0x00081010, "DA", value)
+    source = _read(part10_bytes(ds))
+    assert source[0x00081010].VR == "DA"
+    return source
+
+
+@pytest.mark.req("SRS-113", "SRS-111")
+def test_a_station_name_under_a_swapped_date_vr_is_judged_as_the_text_it_is() -> None:
+    """Campaign 9, mutant 528: 'PHANTOM' was searched as a date (an identifier) and found in the
+    kept Manufacturer (exit 11). Judged by its dictionary VR it is a device-identity descriptor:
+    the engine removes it, and the word in the kept Manufacturer is no leak."""
+    source = _station_as_date("PHANTOM")
+    out, data, leaks = _deidentify(source)
+    assert leaks == [] and 0x00081010 not in _read(data) and b"phantom generator" in data
+    assert _hits(source, data) == []
+
+
+@pytest.mark.req("SRS-113")
+def test_control_the_swapped_station_name_is_still_found_where_the_output_removes() -> None:
+    """Control: the same value copied into an attribute the profile removes is a leak, and a name
+    written into Station Name under the same swapped VR still finds the patient's name."""
+    source = _station_as_date("FAKESTATION7")
+    out = _clean_output(source)
+    out.StudyDescription = "FAKESTATION7"
+    assert [leak.where for leak in _hits(source, part10_bytes(out))] == ["(0008,1010)"]
+    source = _swapped("PatientName", "DA", "DOE^JANE")
+    out = _clean_output(source)
+    out.ConvolutionKernel = "DOE^JANE"
+    assert {leak.where for leak in _hits(source, part10_bytes(out))} == {"(0010,0010)"}
+
+
 @pytest.mark.req("SRS-111", "SRS-113")
 @pytest.mark.parametrize("keyword, value, option", [("StudyDate", "19550312", "retain-long-modified-dates"),
                                                      ("StudyDescription", "CHEST FAKE-MRN-000123", "clean-descriptors")])

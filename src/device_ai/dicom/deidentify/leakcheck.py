@@ -616,6 +616,16 @@ def _a_number_in_its_place(text: str, tag: int) -> bool:
     return _dictionary_vr(tag) not in _SENSITIVE and _DECIMAL_NUMBER.fullmatch(text.strip()) is not None
 
 
+def _needle_vr(tag: int, vr: str) -> str:
+    """The VR whose needles a value makes: for a public attribute the dictionary defines as text or
+    a name but which carries a date VR (DA, DT), the dictionary's. Its value is a station, a
+    description, a name, not a date (campaign 9: Station Name carried as DA 'PHANTOM' searched as a
+    date, that is an identifier, and found in the kept Manufacturer 'device_ai phantom generator'),
+    and as text it is an identifier or a descriptor as its Table E.1-1 row says."""
+    known = _dictionary_vr(tag)
+    return known if vr in _DATES and known in _TEXT | {"PN"} else vr
+
+
 def _short_number(needle: Needle) -> bool:
     """An identifier of fewer than MIN_DIGITS digits, dots aside (Study ID 1, accession 123, UID
     1.2.3): such numbers occur by chance elsewhere, so they are searched only in the place they
@@ -663,6 +673,7 @@ def identifying_values(ds: Dataset, table: RuleTable, options: frozenset[Option]
         if budget is not None:
             budget.admit(name, _rendering_bytes(element), "the self-check's renderings of one of its values")
         texts = _texts(element, charsets)
+        vr = _needle_vr(tag, vr)
         if vr == "PN":
             for text in texts:
                 if not _a_number_in_its_place(text, tag):
