@@ -181,6 +181,10 @@ def _risks(ctx: _Context) -> Iterator[Finding]:
             if initial["acceptability"] != "acceptable":
                 yield Finding("gap", item, "risk", f"no risk controls and the initial risk ({fields['severity']}, "
                               f"P={initial['p']}) is {initial['acceptability']}")
+            elif residual["acceptability"] == "alara" and not fields.get("residual_rationale"):
+                # SRS-043 (review 85): the ALARA clause holds for every situation, a claimed residual too
+                yield Finding("gap", item, "risk", f"residual risk ({fields['severity']}, P={residual['p']}) is ALARA "
+                              "and needs residual_rationale (ISO 14971 7.4)")
             continue
         retired = [c for c in controls if ctx.status(c) == "retired"]
         if retired:
@@ -279,9 +283,16 @@ def _reviews(ctx: _Context) -> Iterator[Finding]:
 def _runs_and_anomalies(ctx: _Context) -> Iterator[Finding]:
     for run in ctx.graph["runs"]:
         git = run["header"]["git"]
-        if not ctx.release and git["commit"] == ctx.head and git["dirty"]:
-            yield Finding("warning", run["id"], "dirty work tree", f"results in {run['source']} were recorded with "
-                          "uncommitted changes (a gap with --release)")
+        if git["commit"] == ctx.head and git["dirty"] is not False:
+            # SRS-043 (review 85): a release rests on committed code only; a dirty run on HEAD is named,
+            # never silently dropped, so a failure it recorded cannot vanish from the release gate
+            state = "uncommitted changes" if git["dirty"] else "an unknown work-tree state"
+            if ctx.release:
+                yield Finding("gap", run["id"], "dirty work tree", f"results in {run['source']} were recorded with "
+                              f"{state}: not evidence for a release (commit, then run the tests again)")
+            else:
+                yield Finding("warning", run["id"], "dirty work tree", f"results in {run['source']} were recorded "
+                              f"with {state} (a gap with --release)")
         if run["header"].get("exit_status", 0) not in (0, 1, 5):
             yield Finding("warning", run["id"], "incomplete run", f"pytest ended with exit status "
                           f"{run['header']['exit_status']} (interrupted or usage error): {run['source']}")
