@@ -195,3 +195,105 @@ def test_over_the_whole_image_a_body_silhouette_would_look_like_the_explanation(
     inside = median_checked(compare(real_maps, silhouettes, [case.body for case in cases]))
     print(f"body-silhouette noise against the real maps: whole image {whole:+.2f}, inside the body {inside:+.2f}")
     assert whole >= SPEARMAN_BELOW and abs(inside) < 0.1, (whole, inside)
+
+
+# --- The pre-registered faithfulness study (issue 21; validation/explain/preregistered, addendum A8) ---
+# The registered run's results.json is the evidence; these tests check that it is the plan's run,
+# recompute its verdicts from its per-slice figures, and hold the requirement and risk texts to them.
+
+PREREGISTERED = Path(__file__).resolve().parents[1] / "validation" / "explain" / "preregistered"
+REPOSITORY = Path(__file__).resolve().parents[1]
+# Controls that pass "faithful" in the registered run although the plan requires them to fail (A8):
+# kept as strict expected failures, whose reasons quote the figures; filled in from the results.
+PASSING_CONTROLS: dict[str, str] = {}
+
+
+def _registered() -> dict:
+    return json.loads((PREREGISTERED / "results.json").read_text(encoding="utf-8"))
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _explained(results: dict) -> list[dict]:
+    return [r for r in results["slices"] if "excluded" not in r]
+
+
+def _control_params() -> list:
+    from validation.explain.preregistered import measures
+
+    return [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=PASSING_CONTROLS[name]))
+            if name in PASSING_CONTROLS else name for name in (*measures.NEGATIVE_CONTROLS, *measures.MODEL_FREE)]
+
+
+@pytest.mark.req("SRS-068")
+def test_the_preregistered_study_result_is_the_registered_run_of_the_plan() -> None:
+    from device_ai.config import default_model_path
+    from validation.explain.preregistered import run
+
+    results = _registered()
+    assert results["registered_run"] and results["clean_tree"], "not the registered run (addendum A9)"
+    assert results["plan_sha256"] == _sha256(run.PLAN), "the plan changed after the registered run"
+    assert results["model_manifest_sha256"] == _sha256(default_model_path() / "manifest.json")
+    assert results["base_seed"] == run.BASE_SEED and results["patients"] == run.PATIENTS
+    assert len(results["slices"]) == results["slices_selected"] == len(run.selected_slices())
+
+
+@pytest.mark.req("SRS-068")
+def test_the_recorded_verdicts_are_those_of_the_per_slice_figures() -> None:
+    from validation.explain.preregistered import run
+
+    results = _registered()
+    explained = _explained(results)
+    recomputed = json.loads(json.dumps(run.judged(explained)))
+    assert recomputed == results["judgement"]
+    without_first = json.loads(json.dumps(run.judged([r for r in explained if r["position"] != 0])))
+    assert without_first == results["sensitivity_without_position_0"]
+
+
+@pytest.mark.req("SRS-068")
+@pytest.mark.parametrize("control", _control_params())
+def test_each_control_and_model_free_baseline_fails_the_faithfulness_criterion(control: str) -> None:
+    verdict = _registered()["judgement"]["verdicts"][control]
+    print(f"{control}: F1 {verdict['F1']}, F2 {verdict['F2']}")
+    assert not verdict["faithful"], f"{control} passes the criterion the default must pass: it does not discriminate"
+
+
+@pytest.mark.req("SRS-068")
+@pytest.mark.parametrize("baseline", ["blurred target", "edges"])
+def test_a_model_free_map_in_the_default_s_place_earns_no_credit(baseline: str) -> None:
+    """Negative control of the decision rule: the registered figures with a model-free baseline's in
+    the default's place are refused credit."""
+    from validation.explain.preregistered import run
+
+    explained = _explained(_registered())
+    for record in explained:
+        record["maps"]["default"] = dict(record["maps"][baseline])
+        record["empty_maps"] = [name for name in record["empty_maps"] if name != "default"]
+    assert not run.judged(explained)["credit_allowed"]
+
+
+@pytest.mark.req("SRS-068")
+def test_the_requirement_and_risk_file_claim_no_more_than_the_registered_decision() -> None:
+    import yaml
+
+    judgement = _registered()["judgement"]
+    requirements = {r["id"]: r for r in yaml.safe_load((REPOSITORY / "traceability" / "requirements.yaml").read_text())}
+    controls = {c["id"]: c for c in yaml.safe_load((REPOSITORY / "risk" / "controls.yaml").read_text())}
+    risks = {r["id"]: r for r in yaml.safe_load((REPOSITORY / "risk" / "hazardous_situations.yaml").read_text())}
+    if judgement["credit_allowed"]:
+        return  # credit still needs the independent review of the results (the plan's decision)
+    assert requirements["SRS-068"]["status"] != "approved" and controls["RC-017"]["status"] != "approved"
+    text = " ".join(str(requirements["SRS-068"].get(key, "")) for key in ("text", "rationale"))
+    failed = [f"{name} passes" for name, fails in judgement["fails_as_it_must"].items() if not fails]
+    failed += [f"does not beat {name}" for name, beat in judgement["default_beats"].items() if not beat["passed"]]
+    if not judgement["verdicts"]["default"]["faithful"]:
+        failed.append("default fails")
+    assert failed, "no credit, yet every condition holds: the decision rule is broken"
+    for condition in failed:
+        assert condition in text, f"SRS-068 does not say that {condition!r} did not hold"
+    risk = risks["RISK-014"]
+    assert (risk["residual"]["p1"], risk["residual"]["p2"]) == (risk["p1"], risk["p2"]), "RC-017 credited without evidence"

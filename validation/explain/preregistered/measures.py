@@ -6,7 +6,9 @@ functions of maps and per-slice figures so that each can be tested on a closed-f
   target with the most relevant removed first (MoRF); removed pixels are imputed.
 - ``gap``: the mean deletion AUC of reference random maps minus the map's deletion AUC.
 - ``clustered_ci``: percentile interval of the mean over slices, resampling patients.
-- ``judge``: the plan's criteria F1, F2, "faithful", discrimination and beating the baselines.
+- ``patient_t_ci``: t-interval of the mean of the patient means (addendum A5).
+- ``judge``: the plan's criteria F1, F2, "faithful", discrimination and beating the baselines. The
+  default must pass under both intervals; a control or baseline fails only under the percentile one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, stats
 
 from validation.explain.study.faithfulness import Run, _intact_target, _removed_target
 
@@ -27,8 +29,14 @@ BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 11
 BLUR_SIGMA = 8.0
 EDGE_SIGMA = 2.0
-NEGATIVE_CONTROLS = ("inverted", "randomized twin", "random")
+RANDOMIZATION_SEEDS = (0, 1, 2, 3, 4)  # addendum A4: each draw must fail
+RANDOMIZED_TWINS = tuple(f"randomized twin {seed}" for seed in RANDOMIZATION_SEEDS)
+# Addendum A3: inverted and random cannot pass by construction (consistency checks of the code);
+# discrimination is shown only by the randomized twins and the model-free baselines.
+CONSISTENCY_CHECKS = ("inverted", "random")
+NEGATIVE_CONTROLS = (*CONSISTENCY_CHECKS, *RANDOMIZED_TWINS)
 MODEL_FREE = ("blurred target", "edges")
+DISCRIMINATING = (*RANDOMIZED_TWINS, *MODEL_FREE)
 
 
 def scaled(saliency: np.ndarray) -> np.ndarray:
@@ -44,12 +52,12 @@ def inverted(saliency: np.ndarray) -> np.ndarray:
 
 
 def blurred_target(region: np.ndarray) -> np.ndarray:
-    """The explained region as 0/1, blurred: a map that holds nothing of the model."""
+    """The explained region as 0/1, blurred: the engine's output, none of the model's internals."""
     return ndimage.gaussian_filter(region.astype(np.float32), BLUR_SIGMA).astype(np.float32)
 
 
 def edges(plane: np.ndarray) -> np.ndarray:
-    """The slice's own edges: Sobel gradient magnitude of the window-unit plane, smoothed."""
+    """The slice's own edges: the window-unit plane blurred (sigma 2 px), then its Sobel magnitude."""
     smooth = ndimage.gaussian_filter(plane.astype(np.float64), EDGE_SIGMA)
     return np.hypot(ndimage.sobel(smooth, axis=0), ndimage.sobel(smooth, axis=1)).astype(np.float32)
 
@@ -96,40 +104,79 @@ def clustered_ci(values: Sequence[float], patients: Sequence[int], *, resamples:
     return float(values.mean()), float(low), float(high)
 
 
-def f1(gaps: Sequence[float], patients: Sequence[int]) -> dict:
-    share = float(np.mean(np.asarray(gaps) >= GAP_AT_LEAST))
-    mean, low, high = clustered_ci(gaps, patients)
-    return {"share_gap_at_least": share, "mean": mean, "ci": [low, high],
-            "passed": bool(share >= GAP_SHARE and low > GAP_MEAN_LOWER_BOUND)}
+def patient_t_ci(values: Sequence[float], patients: Sequence[int]) -> tuple[float, float, float]:
+    """(mean, low, high) of the mean of the patient means, t-interval with df = patients - 1; with one
+    patient the interval is unbounded (not estimable)."""
+    values, patients = np.asarray(values, dtype=np.float64), np.asarray(patients)
+    means = np.array([values[patients == p].mean() for p in np.unique(patients)])
+    if means.size < 2:
+        return float(means.mean()), float("-inf"), float("inf")
+    half = float(stats.t.ppf(0.975, means.size - 1) * means.std(ddof=1) / np.sqrt(means.size))
+    return float(means.mean()), float(means.mean() - half), float(means.mean() + half)
 
 
-def f2(roads: Sequence[float], patients: Sequence[int]) -> dict:
-    mean, low, high = clustered_ci(roads, patients)
-    return {"mean": mean, "ci": [low, high], "passed": bool(low > ROAD_MARGIN)}
+def _intervals(values: Sequence[float], patients: Sequence[int]) -> dict:
+    mean, low, high = clustered_ci(values, patients)
+    _, t_low, t_high = patient_t_ci(values, patients)
+    return {"mean": mean, "ci": [low, high], "t_ci": [t_low, t_high]}
 
 
-def beats(default: Mapping[str, Sequence[float]], baseline: Mapping[str, Sequence[float]],
+def _governing_low(figure: Mapping, strict: bool) -> float:
+    """The lower bound that decides: for the default (strict) the lower of the two intervals' bounds,
+    for a control or baseline the percentile bound (addendum A5)."""
+    return min(figure["ci"][0], figure["t_ci"][0]) if strict else figure["ci"][0]
+
+
+def f1(gaps: Sequence[float], patients: Sequence[int], *, strict: bool = True,
+       empty: Sequence[bool] | None = None) -> dict:
+    """Gap >= 0.1 on 90% of slices and the mean gap's lower bound > 0.3. ``empty`` marks slices whose
+    map is all zero; they count as gap < 0.1 whatever their figure (addendum A2)."""
+    counted = np.asarray(gaps) >= GAP_AT_LEAST
+    if empty is not None:
+        counted &= ~np.asarray(empty, dtype=bool)
+    out = {"share_gap_at_least": float(np.mean(counted)), **_intervals(gaps, patients)}
+    out["passed"] = bool(out["share_gap_at_least"] >= GAP_SHARE and _governing_low(out, strict) > GAP_MEAN_LOWER_BOUND)
+    return out
+
+
+def f2(roads: Sequence[float], patients: Sequence[int], *, strict: bool = True) -> dict:
+    out = _intervals(roads, patients)
+    out["passed"] = bool(_governing_low(out, strict) > ROAD_MARGIN)
+    return out
+
+
+def beats(default: Mapping[str, Sequence[float]], other: Mapping[str, Sequence[float]],
           patients: Sequence[int]) -> dict:
-    """Paired: baseline AUC - default AUC, and default ROAD - baseline ROAD; both CIs above 0."""
-    auc = np.asarray(baseline["auc"]) - np.asarray(default["auc"])
-    road = np.asarray(default["road"]) - np.asarray(baseline["road"])
-    auc_mean, auc_low, auc_high = clustered_ci(auc, patients)
-    road_mean, road_low, road_high = clustered_ci(road, patients)
-    return {"auc_difference": {"mean": auc_mean, "ci": [auc_low, auc_high]},
-            "road_difference": {"mean": road_mean, "ci": [road_low, road_high]},
-            "passed": bool(auc_low > 0 and road_low > 0)}
+    """Paired: other AUC - default AUC, and default ROAD - other ROAD; both lower bounds above 0 under
+    both intervals (the default's claim, so the stricter governs)."""
+    auc = _intervals(np.asarray(other["auc"]) - np.asarray(default["auc"]), patients)
+    road = _intervals(np.asarray(default["road"]) - np.asarray(other["road"]), patients)
+    return {"auc_difference": auc, "road_difference": road,
+            "passed": bool(_governing_low(auc, True) > 0 and _governing_low(road, True) > 0)}
 
 
-def judge(per_map: Mapping[str, Mapping[str, Sequence[float]]], patients: Sequence[int]) -> dict:
+def judge(per_map: Mapping[str, Mapping[str, Sequence[float]]], patients: Sequence[int], *,
+          empty_default: Sequence[bool] | None = None) -> dict:
     """The plan's verdicts from the per-slice figures: ``per_map[name]`` has ``gap``, ``road`` and
     ``auc`` lists in slice order (``default`` and every control and baseline)."""
+    missing = {"default", *NEGATIVE_CONTROLS, *MODEL_FREE} - set(per_map)
+    if missing:
+        raise ValueError(f"the plan judges every map; missing: {sorted(missing)}")
     verdicts = {}
     for name, figures in per_map.items():
-        first, second = f1(figures["gap"], patients), f2(figures["road"], patients)
-        verdicts[name] = {"F1": first, "F2": second, "faithful": first["passed"] and second["passed"]}
-    discrimination = {name: not verdicts[name]["faithful"] for name in (*NEGATIVE_CONTROLS, *MODEL_FREE)}
+        strict = name == "default"
+        first = f1(figures["gap"], patients, strict=strict, empty=empty_default if strict else None)
+        second = f2(figures["road"], patients, strict=strict)
+        verdicts[name] = {"F1": first, "F2": second, "faithful": first["passed"] and second["passed"],
+                          "interval": "both (the stricter)" if strict else "percentile"}
+    controls = [name for name in per_map if name != "default"]
+    fails = {name: not verdicts[name]["faithful"] for name in controls}
     against = {name: beats(per_map["default"], per_map[name], patients) for name in MODEL_FREE}
-    decision = (verdicts["default"]["faithful"] and all(discrimination.values())
+    randomized = {name: beats(per_map["default"], per_map[name], patients)
+                  for name in RANDOMIZED_TWINS if name in per_map}
+    decision = (verdicts["default"]["faithful"] and all(fails.values())
                 and all(b["passed"] for b in against.values()))
-    return {"verdicts": verdicts, "fails_as_it_must": discrimination, "default_beats": against,
+    return {"verdicts": verdicts, "fails_as_it_must": fails,
+            "discrimination_evidence": {name: fails[name] for name in DISCRIMINATING if name in fails},
+            "default_beats": against, "default_vs_randomized_twins": randomized,
             "credit_allowed": bool(decision)}
