@@ -139,6 +139,8 @@ def test_uncontrolled_risk_must_be_acceptable_and_residual_not_unacceptable(root
     gaps = gap_lines(gate(root, results))
     assert gaps == [
         "GAP RISK-002: risk: no risk controls and the initial risk (S2, P=P2) is alara",
+        # review 86 note D: the no-controls gap no longer hides the residual's missing ALARA rationale
+        "GAP RISK-002: risk: residual risk (S2, P=P2) is ALARA and needs residual_rationale (ISO 14971 7.4)",
         "GAP RISK-003: effectiveness: P2 reduced without effectiveness evidence (a measured record or challenge-tested "
         "requirements; ISO 14971 7.2)",
         "GAP RISK-004: risk: residual risk (S3, P=P1) is ALARA and needs residual_rationale (ISO 14971 7.4)",

@@ -177,27 +177,26 @@ def _risks(ctx: _Context) -> Iterator[Finding]:
         result = evaluate_situation(plan["fields"], fields)
         initial, residual = result["initial"], result["residual"]
         controls = fields["controls"]
-        if not controls:
-            if initial["acceptability"] != "acceptable":
-                yield Finding("gap", item, "risk", f"no risk controls and the initial risk ({fields['severity']}, "
-                              f"P={initial['p']}) is {initial['acceptability']}")
-            elif residual["acceptability"] == "alara" and not fields.get("residual_rationale"):
-                # SRS-043 (review 85): the ALARA clause holds for every situation, a claimed residual too
-                yield Finding("gap", item, "risk", f"residual risk ({fields['severity']}, P={residual['p']}) is ALARA "
-                              "and needs residual_rationale (ISO 14971 7.4)")
-            continue
+        uncontrolled = not controls and initial["acceptability"] != "acceptable"
+        if uncontrolled:
+            yield Finding("gap", item, "risk", f"no risk controls and the initial risk ({fields['severity']}, "
+                          f"P={initial['p']}) is {initial['acceptability']}")
         retired = [c for c in controls if ctx.status(c) == "retired"]
         if retired:
             yield Finding("gap", item, "risk", "controlled by retired control(s): " + ", ".join(retired))
         pending = [c for c in controls if ctx.status(c) in NOT_YET]
         if pending:
             yield Finding("open", item, "risk", "relies on control(s) not yet approved: " + ", ".join(pending))
-        if residual["acceptability"] == "unacceptable":
+        # SRS-043 (reviews 85, 86): the residual clauses hold for every situation, one without controls
+        # too (its claimed residual is judged as claimed), and a blank rationale is no rationale
+        # An uncontrolled, unacceptable situation is already a gap in every run (reviews 74, 84): no
+        # second, weaker "open" finding for it.
+        if residual["acceptability"] == "unacceptable" and not uncontrolled:
             # SRS-186 (ANOM-015): the release is blocked; development evidence keeps being recorded
             yield Finding("gap" if ctx.release else "open", item, "risk",
                           f"residual risk ({fields['severity']}, P={residual['p']}) is unacceptable"
                           + ("" if ctx.release else ": the device is not releasable (a gap with --release)"))
-        elif residual["acceptability"] == "alara" and not fields.get("residual_rationale"):
+        elif residual["acceptability"] == "alara" and not str(fields.get("residual_rationale") or "").strip():
             yield Finding("gap", item, "risk", f"residual risk ({fields['severity']}, P={residual['p']}) is ALARA "
                           "and needs residual_rationale (ISO 14971 7.4)")
         if probability_rank(residual["p"]) > probability_rank(initial["p"]):
@@ -288,11 +287,11 @@ def _runs_and_anomalies(ctx: _Context) -> Iterator[Finding]:
             # never silently dropped, so a failure it recorded cannot vanish from the release gate
             state = "uncommitted changes" if git["dirty"] else "an unknown work-tree state"
             if ctx.release:
-                yield Finding("gap", run["id"], "dirty work tree", f"results in {run['source']} were recorded with "
-                              f"{state}: not evidence for a release (commit, then run the tests again)")
+                yield Finding("gap", run["id"], "dirty work tree", f"results in {run['source']} were recorded on this "
+                              f"commit with {state}: not evidence for a release (commit, then run the tests again)")
             else:
                 yield Finding("warning", run["id"], "dirty work tree", f"results in {run['source']} were recorded "
-                              f"with {state} (a gap with --release)")
+                              f"on this commit with {state} (a gap with --release)")
         if run["header"].get("exit_status", 0) not in (0, 1, 5):
             yield Finding("warning", run["id"], "incomplete run", f"pytest ended with exit status "
                           f"{run['header']['exit_status']} (interrupted or usage error): {run['source']}")
