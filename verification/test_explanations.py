@@ -276,24 +276,45 @@ def test_a_model_free_map_in_the_default_s_place_earns_no_credit(baseline: str) 
     assert not run.judged(explained)["credit_allowed"]
 
 
-@pytest.mark.req("SRS-068")
-def test_the_requirement_and_risk_file_claim_no_more_than_the_registered_decision() -> None:
+# What every text that speaks for the explanation says when the decision gives no credit, and the
+# positive claims none of them may make (review 88, defect 2: quoting the failures is not enough).
+NO_CREDIT = "the pre-registered decision rule allows no credit"
+OVERCLAIMS = (r"(?<!not )(?<!never )\b(?:verified|shown|demonstrated|proven|validated)\s+(?:to be\s+|as\s+)?faithful",
+              r"(?<!not )\b(?:is|are)\s+faithful", r"\bRC-017\s+(?:is|was)\s+(?:verified\s+|now\s+)?effective")
+
+
+def _records(path: Path, key: str) -> dict:
     import yaml
 
+    return {record["id"]: record for record in yaml.safe_load(path.read_text(encoding="utf-8"))[key]}
+
+
+@pytest.mark.req("SRS-068")
+def test_the_requirement_and_risk_file_claim_no_more_than_the_registered_decision() -> None:
+    import re
+
     judgement = _registered()["judgement"]
-    requirements = {r["id"]: r for r in yaml.safe_load((REPOSITORY / "traceability" / "requirements.yaml").read_text())}
-    controls = {c["id"]: c for c in yaml.safe_load((REPOSITORY / "risk" / "controls.yaml").read_text())}
-    risks = {r["id"]: r for r in yaml.safe_load((REPOSITORY / "risk" / "hazardous_situations.yaml").read_text())}
+    requirements = _records(REPOSITORY / "traceability" / "requirements.yaml", "software_requirements")
+    controls = _records(REPOSITORY / "risk" / "controls.yaml", "risk_controls")
+    risks = _records(REPOSITORY / "risk" / "hazardous_situations.yaml", "hazardous_situations")
     if judgement["credit_allowed"]:
         return  # credit still needs the independent review of the results (the plan's decision)
     assert requirements["SRS-068"]["status"] != "approved" and controls["RC-017"]["status"] != "approved"
-    text = " ".join(str(requirements["SRS-068"].get(key, "")) for key in ("text", "rationale"))
+    srs = " ".join(" ".join(str(requirements["SRS-068"].get(key, "")).split()) for key in ("text", "rationale"))
     failed = [f"{name} passes" for name, fails in judgement["fails_as_it_must"].items() if not fails]
     failed += [f"does not beat {name}" for name, beat in judgement["default_beats"].items() if not beat["passed"]]
     if not judgement["verdicts"]["default"]["faithful"]:
         failed.append("default fails")
     assert failed, "no credit, yet every condition holds: the decision rule is broken"
     for condition in failed:
-        assert condition in text, f"SRS-068 does not say that {condition!r} did not hold"
+        assert condition in srs, f"SRS-068 does not say that {condition!r} did not hold"
     risk = risks["RISK-014"]
     assert (risk["residual"]["p1"], risk["residual"]["p2"]) == (risk["p1"], risk["p2"]), "RC-017 credited without evidence"
+    readme = REPOSITORY / "README.md"
+    texts = {"SRS-068": srs, "RC-017": " ".join(f"{controls['RC-017']['title']} {controls['RC-017']['text']}".split()),
+             "RISK-014": " ".join(str(risk.get("residual_rationale", "")).split()),
+             "README": " ".join(readme.read_text(encoding="utf-8").split()) if readme.exists() else ""}
+    for name, text in texts.items():
+        assert NO_CREDIT in text, f"{name} does not say {NO_CREDIT!r}"
+        claims = [m.group(0) for pattern in OVERCLAIMS for m in re.finditer(pattern, text, flags=re.IGNORECASE)]
+        assert not claims, f"{name} claims what the registered decision does not give: {claims}"

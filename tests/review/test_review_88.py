@@ -21,6 +21,12 @@ Defects (strict expected failures: each turns red once it is fixed; remove the m
 5. run.py:199-201: addendum A1 says every later dry run uses base seed 23; the script accepts
    ``--limit N --out F`` at the registered seed 11 (it would show registered figures before the run).
 
+Lead, 2026-12-06: all five fixed (the A8 test reads the mappings by key and requires the no-credit
+statement in SRS-068, RC-017, RISK-014 and the README, with no positive faithfulness claim in any;
+the first line lists every control that does not fail; a control with a non-finite figure does not
+count as failing; a dry run must use base seed 23). The five strict xfails are plain tests; the
+honest projects of controls 1 and 2 now carry the no-credit statement (see ``_project``).
+
 Controls (plain tests) show that each probe tells right from wrong. Pins (plain tests) of what the
 script does right, each checked against one-line edits made by hand in scratch copies under /tmp
 (never in /work/main), each killed by the pin named:
@@ -87,13 +93,22 @@ def _blob_passes() -> dict:
 
 def _project(tmp_path: Path, srs_text: str | None = None, shape: str = "mapping") -> Path:
     """Copies of the project's three YAML files; ``shape="list"`` rewrites each as the bare list the
-    A8 test assumes; ``srs_text`` replaces SRS-068's text."""
+    A8 test assumes; ``srs_text`` replaces SRS-068's text (and its rationale, which the fixed test
+    reads too). Lead, 2026-12-06: RC-017, RISK-014 and a README say the fixed test's no-credit
+    statement, so that only ``srs_text`` decides."""
+    from verification.test_explanations import NO_CREDIT
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "README.md").write_text(f"Explanations: {NO_CREDIT}.\n", encoding="utf-8")
     for relative, key in YAMLS.items():
         data = _SAFE_LOAD((REPOSITORY / relative).read_text(encoding="utf-8"))
-        if srs_text is not None and key == "software_requirements":
-            for record in data[key]:
-                if record["id"] == "SRS-068":
-                    record["text"] = srs_text
+        for record in data[key]:
+            if srs_text is not None and record["id"] == "SRS-068":
+                record["text"], record["rationale"] = srs_text, "See the text."
+            if record["id"] == "RC-017":
+                record["text"] = f"Planned control, not in effect: {NO_CREDIT}."
+            if record["id"] == "RISK-014":
+                record["residual_rationale"] = f"No reduction: {NO_CREDIT}."
         target = tmp_path / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(yaml.safe_dump(data[key] if shape == "list" else data), encoding="utf-8")
@@ -120,12 +135,9 @@ def _a8_test(monkeypatch: pytest.MonkeyPatch, results: dict, project: Path):
 # --- Defect 1: the A8 requirement/risk test cannot read the project's files -----------------------
 
 @pytest.mark.req("SRS-068")
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="review 88 defect 1: verification/test_explanations.py:284-286 iterate YAML mappings as "
-                          "lists (TypeError) before checking anything")
 def test_defect_1_the_requirement_test_refuses_an_unquoted_failure_on_the_project_s_files(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    check = _a8_test(monkeypatch, _blob_passes(), _project(tmp_path))
+    check = _a8_test(monkeypatch, _blob_passes(), _project(tmp_path, "Not met."))
     with pytest.raises(AssertionError, match="SRS-068 does not say"):
         check()
 
@@ -139,7 +151,8 @@ def test_control_1_on_files_it_can_read_the_probe_tells_an_unquoted_from_a_quote
     monkeypatch.setattr(yaml, "safe_load", lambda text: _Both(_SAFE_LOAD(text)))  # readable as written or fixed
     with pytest.raises(AssertionError, match="SRS-068 does not say"):
         _a8_test(monkeypatch, _blob_passes(), _project(tmp_path / "a"))()  # wrong: failures not quoted -> refused
-    honest = "Not met: blurred target passes the criterion, and the default does not beat blurred target."
+    honest = ("Not met: blurred target passes the criterion, and the default does not beat blurred target; "
+              "the pre-registered decision rule allows no credit.")
     _a8_test(monkeypatch, _blob_passes(), _project(tmp_path / "b", honest))()  # right: accepted
 
 
@@ -150,9 +163,6 @@ OVERCLAIM = ("The default explanation is verified faithful and RC-017 is effecti
 
 
 @pytest.mark.req("SRS-068")
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception,
-                   reason="review 88 defect 2: verification/test_explanations.py:290-299 only look for the failed "
-                          "conditions as substrings; a text claiming credit is accepted")
 def test_defect_2_an_overclaiming_text_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     project = _project(tmp_path, OVERCLAIM)
     monkeypatch.setattr(yaml, "safe_load", lambda text: _Both(_SAFE_LOAD(text)))  # past defect 1, either way it is fixed
@@ -165,7 +175,8 @@ def test_defect_2_an_overclaiming_text_is_refused(monkeypatch: pytest.MonkeyPatc
 def test_control_2_the_probe_refuses_an_approved_status_and_a_missing_condition(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(yaml, "safe_load", lambda text: _Both(_SAFE_LOAD(text)))
-    honest = "Not met: blurred target passes the criterion, and the default does not beat blurred target."
+    honest = ("Not met: blurred target passes the criterion, and the default does not beat blurred target; "
+              "the pre-registered decision rule allows no credit.")
     _a8_test(monkeypatch, _blob_passes(), _project(tmp_path / "ok", honest))()  # right: accepted
     with pytest.raises(AssertionError, match="does not beat blurred target"):
         _a8_test(monkeypatch, _blob_passes(), _project(tmp_path / "half", "Not met: blurred target passes."))()
@@ -186,8 +197,6 @@ def _first_line(judgement: dict) -> str:
 
 
 @pytest.mark.req("SRS-068")
-@pytest.mark.xfail(strict=True, reason="review 88 defect 3: report.py:102 lists only discriminating controls; an "
-                                       "inverted map that passes shows as 'none' beside 'Credit NOT allowed'")
 def test_defect_3_the_first_line_names_a_consistency_check_that_passes() -> None:
     judgement = measures.judge(_maps(inverted=_fig(0.6, 0.8, 0.2)), TWELVE)
     assert not judgement["credit_allowed"]
@@ -204,8 +213,6 @@ def test_control_3_the_first_line_names_a_discriminating_control_that_passes() -
 # --- Defect 4: a NaN makes a control fail as it must ----------------------------------------------
 
 @pytest.mark.req("SRS-068")
-@pytest.mark.xfail(strict=True, reason="review 88 defect 4: measures.py:138/144 compare NaN bounds as False, so a "
-                                       "passing randomized twin with one NaN slice counts as failing and credit is allowed")
 def test_defect_4_a_non_finite_control_figure_does_not_earn_credit() -> None:
     twin = _fig(0.6, 0.8, 0.2)
     twin["gap"][-1] = twin["road"][-1] = math.nan
@@ -238,8 +245,6 @@ def _stub_main(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> int:
 
 
 @pytest.mark.req("SRS-068")
-@pytest.mark.xfail(strict=True, reason="review 88 defect 5: run.py:199-201 accept --limit at base seed 11; "
-                                       "addendum A1 requires base seed 23 for every later dry run")
 def test_defect_5_a_dry_run_on_the_registered_seed_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         _stub_main(monkeypatch, ["--limit", "2", "--out", str(tmp_path / "dry.json")])
@@ -351,3 +356,19 @@ def test_pin_density_ring_and_equality() -> None:
     assert measured["ring_window_mean"] == pytest.approx(0.5) and measured["density"] == "hyperdense"  # equal
     plane[lesion] = 0.49
     assert run.density(plane, lesion)["density"] == "hypodense"
+
+
+@pytest.mark.req("SRS-068")
+def test_lead_an_overclaim_beside_the_no_credit_statement_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    """Lead, 2026-12-06 (defect 2's fix): the statement does not license a claim next to it."""
+    from verification.test_explanations import NO_CREDIT
+
+    quoted = "blurred target passes the criterion, and the default does not beat blurred target"
+    for number, claim in enumerate(("The default explanation is verified faithful.", "RC-017 is effective.",
+                                    "The map is faithful to the model.")):
+        project = _project(tmp_path / str(number), f"Not met: {quoted}; {NO_CREDIT}. {claim}")
+        with pytest.raises(AssertionError, match="claims what the registered decision does not give"):
+            _a8_test(monkeypatch, _blob_passes(), project)()
+    honest = _project(tmp_path / "honest", f"Not met: {quoted}; {NO_CREDIT}. The map is not faithful.")
+    _a8_test(monkeypatch, _blob_passes(), honest)()  # control: a negated claim is fine

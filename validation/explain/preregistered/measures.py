@@ -170,7 +170,10 @@ def judge(per_map: Mapping[str, Mapping[str, Sequence[float]]], patients: Sequen
         verdicts[name] = {"F1": first, "F2": second, "faithful": first["passed"] and second["passed"],
                           "interval": "both (the stricter)" if strict else "percentile"}
     controls = [name for name in per_map if name != "default"]
-    fails = {name: not verdicts[name]["faithful"] for name in controls}
+    # A non-finite figure compares False and would make a control "fail" by accident (review 88,
+    # defect 4): a control counts as failing only on finite figures.
+    finite = {name: all(np.isfinite(per_map[name][key]).all() for key in ("gap", "road", "auc")) for name in controls}
+    fails = {name: finite[name] and not verdicts[name]["faithful"] for name in controls}
     against = {name: beats(per_map["default"], per_map[name], patients) for name in MODEL_FREE}
     randomized = {name: beats(per_map["default"], per_map[name], patients)
                   for name in RANDOMIZED_TWINS if name in per_map}

@@ -99,7 +99,8 @@ def _role(name: str) -> str:
 
 def _first_line(results: Mapping) -> str:
     judgement = results["judgement"]
-    failed_controls = [n for n, fails in judgement["discrimination_evidence"].items() if not fails]
+    # Every control that does not fail as it must, consistency checks included (review 88, defect 3).
+    failed_controls = [n for n, fails in judgement["fails_as_it_must"].items() if not fails]
     parts = []
     if results["excluded_over_25_percent"]:
         parts.append(f"MORE THAN 25% OF THE SELECTED SLICES WERE EXCLUDED ({len(results['excluded'])} of "

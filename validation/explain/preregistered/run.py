@@ -197,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"another seed only for a dry run ({DRY_RUN_SEED}, addendum A1)")
     args = parser.parse_args(argv)
     dry = args.limit is not None or args.base_seed != BASE_SEED
+    if dry and args.base_seed != DRY_RUN_SEED:
+        parser.error(f"a dry run uses base seed {DRY_RUN_SEED} (addendum A1): give --base-seed {DRY_RUN_SEED}")
     if dry and args.out == HERE / "results.json":
         parser.error("a dry run (--limit or another --base-seed) must not write the registered results: give --out")
     if args.out == HERE / "results.json" and _git("status", "--porcelain") != "":
