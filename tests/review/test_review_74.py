@@ -383,8 +383,10 @@ def test_control_srs_043_and_srs_186_record_the_same_re_specification() -> None:
     for item in ("SRS-043", "SRS-186"):
         (change,) = _requirement(item)["respecifications"]
         assert (change["date"], change["record"]) == ("2026-12-03", "ANOM-015")
-    assert "An unacceptable residual risk of a hazardous situation with risk controls is a gap only with --release " \
-        "(SRS-186)." in " ".join(_requirement("SRS-043")["text"].split())  # the lead's text of 2026-12-05
+    # Lead, 2026-12-06 (review 89 defect 3): the clause's text of 2026-12-05 was replaced after review 86;
+    # the re-specified clause (unacceptable residual a gap only with --release) is pinned in its new words.
+    assert "unacceptable residual risk, claimed or estimated, is a gap only with --release (SRS-186)" in \
+        " ".join(_requirement("SRS-043")["text"].split())
 
 
 @pytest.mark.req("SRS-043")
