@@ -563,9 +563,7 @@ def test_c18_a_situation_listing_only_a_draft_control_is_not_without_controls(tm
 # --- defect 3: a test linked to SRS-043 fails on the reviewed commit ------------------------------
 
 @pytest.mark.req("SRS-043")
-@pytest.mark.xfail(strict=True, reason="review 89 defect 3: tests/review/test_review_74.py:386 (tagged SRS-043) "
-                   "pins SRS-043's text of 2026-12-05, which ac649a8 replaced; it fails on ac649a8, so SRS-043 "
-                   "approved would be a gap ('test(s) failed on this commit')")
+# Lead, 2026-12-06: defect 3 fixed (test_review_74 pins the new wording); the strict xfail is a plain test.
 def test_d3_every_test_linked_to_srs_043_in_review_74_passes() -> None:
     import tests.review.test_review_74 as review_74
 
