@@ -151,11 +151,16 @@ def provenance() -> dict:
             "versions": {name: importlib.metadata.version(name) for name in ("onnxruntime", "torch", "numpy", "scipy")}}
 
 
-def judged(explained: list[dict]) -> dict:
-    """The plan's verdicts on these explained slices (the default's empty maps count as gap < 0.1)."""
-    patients = [r["patient"] for r in explained]
+def _figures(explained: list[dict]) -> tuple[dict, list[str]]:
+    """Per map, the per-slice ``auc``, ``gap`` and ``road`` lists in slice order, and the slices' patients."""
     per_map = {name: {key: [r["maps"][name][key] for r in explained] for key in ("auc", "gap", "road")}
                for name in MAPS}
+    return per_map, [r["patient"] for r in explained]
+
+
+def judged(explained: list[dict]) -> dict:
+    """The plan's verdicts on these explained slices (the default's empty maps count as gap < 0.1)."""
+    per_map, patients = _figures(explained)
     return measures.judge(per_map, patients, empty_default=["default" in r["empty_maps"] for r in explained])
 
 
@@ -169,9 +174,7 @@ def run(workers: int, limit: int | None, base_seed: int = BASE_SEED) -> dict:
     else:
         records = [slice_figures(*s) for s in slices]
     explained = [r for r in records if "excluded" not in r]
-    patients = [r["patient"] for r in explained]
-    per_map = {name: {key: [r["maps"][name][key] for r in explained] for key in ("auc", "gap", "road")}
-               for name in MAPS}
+    per_map, patients = _figures(explained)
     excluded = [{k: r[k] for k in ("position", "pool_index", "patient", "excluded")} for r in records if "excluded" in r]
     return {"plan": "validation/explain/preregistered/PREREGISTRATION.md", **origin,
             "registered_run": limit is None and base_seed == BASE_SEED and origin["clean_tree"],
