@@ -149,8 +149,12 @@ def test_control_1_on_files_it_can_read_the_probe_tells_an_unquoted_from_a_quote
         data = _SAFE_LOAD((REPOSITORY / relative).read_text(encoding="utf-8"))
         assert isinstance(data, dict) and list(data) == [key]
     monkeypatch.setattr(yaml, "safe_load", lambda text: _Both(_SAFE_LOAD(text)))  # readable as written or fixed
+    from verification.test_explanations import NO_CREDIT
+
     with pytest.raises(AssertionError, match="SRS-068 does not say"):
-        _a8_test(monkeypatch, _blob_passes(), _project(tmp_path / "a"))()  # wrong: failures not quoted -> refused
+        # wrong: failures not quoted -> refused. Lead, 2026-12-06: an explicit text, since the
+        # project's own SRS-068 now quotes the registered run's failures (which name the same maps).
+        _a8_test(monkeypatch, _blob_passes(), _project(tmp_path / "a", f"Not met: {NO_CREDIT}."))()
     honest = ("Not met: blurred target passes the criterion, and the default does not beat blurred target; "
               "the pre-registered decision rule allows no credit.")
     _a8_test(monkeypatch, _blob_passes(), _project(tmp_path / "b", honest))()  # right: accepted
