@@ -470,6 +470,50 @@ def test_control_the_swapped_station_name_is_still_found_where_the_output_remove
     assert {leak.where for leak in _hits(source, part10_bytes(out))} == {"(0010,0010)"}
 
 
+def _description_as_uid() -> Dataset:
+    """Fuzz campaign 10 (seed 5, mutant 1842): Study Description (LO) carried as UI, its value the
+    same word as the kept Position Reference Indicator (a public sample names both 'Brain-MRA')."""
+    source = _swapped("StudyDescription", "UI", "Brain-MRA")
+    source.PositionReferenceIndicator = "Brain-MRA"
+    return source
+
+
+@pytest.mark.req("SRS-113", "SRS-111")
+def test_a_study_description_under_a_swapped_uid_vr_is_judged_as_the_text_it_is() -> None:
+    """Campaign 10, mutant 1842: 'Brain-MRA' was searched as a UID (an identifier) and found in the
+    kept Position Reference Indicator (exit 11). Judged by its dictionary VR it is a descriptor:
+    the engine removes it, and the same word in an attribute the profile keeps is no leak."""
+    source = _description_as_uid()
+    out, data, leaks = _deidentify(source)
+    assert leaks == [] and 0x00081030 not in _read(data) and _read(data).PositionReferenceIndicator == "Brain-MRA"
+    assert _hits(source, data) == []
+
+
+@pytest.mark.req("SRS-113")
+def test_control_the_swapped_description_is_still_found_where_the_output_removes() -> None:
+    """Control: the same value copied into an attribute the profile removes is a leak; a Patient ID
+    under the same swapped VR is still an identifier found in a kept attribute."""
+    source = _description_as_uid()
+    out = _clean_output(source)
+    out.SeriesDescription = "Brain-MRA"
+    assert [leak.where for leak in _hits(source, part10_bytes(out))] == ["(0008,1030)"]
+    source = _swapped("PatientID", "UI", "ZQX448812")
+    out = _clean_output(source)
+    out.ConvolutionKernel = "ZQX448812"
+    assert {leak.where for leak in _hits(source, part10_bytes(out))} == {"(0010,0020)"}
+
+
+@pytest.mark.req("SRS-113")
+def test_a_patient_id_under_a_swapped_time_vr_is_still_a_needle() -> None:
+    """No branch made needles of a TM value: a Patient ID carried as TM was searched for nowhere.
+    Judged by its dictionary VR (LO) it is an identifier, found in a kept attribute."""
+    source = _swapped("PatientID", "TM", "ZQX448812")
+    out = _clean_output(source)
+    assert _hits(source, part10_bytes(out)) == []  # negative control: the real output is clean
+    out.ConvolutionKernel = "ZQX448812"
+    assert {leak.where for leak in _hits(source, part10_bytes(out))} == {"(0010,0020)"}
+
+
 @pytest.mark.req("SRS-111", "SRS-113")
 @pytest.mark.parametrize("keyword, value, option", [("StudyDate", "19550312", "retain-long-modified-dates"),
                                                      ("StudyDescription", "CHEST FAKE-MRN-000123", "clean-descriptors")])
@@ -482,6 +526,50 @@ def test_a_cleaned_row_carrying_a_swapped_vr_is_removed_not_kept(keyword: str, v
     source = _swapped(keyword, vr, value.encode() if vr == "OB" else value)
     out, data, leaks = _deidentify(source, option)
     assert leaks == [] and keyword not in _read(data)
+
+
+def _description_as_uid() -> Dataset:
+    """Fuzz campaign 10 (seed 5, mutant 1842): Study Description (LO) carried as UI, its value the
+    same word as the kept Position Reference Indicator (a public sample names both 'Brain-MRA')."""
+    source = _swapped("StudyDescription", "UI", "Brain-MRA")
+    source.PositionReferenceIndicator = "Brain-MRA"
+    return source
+
+
+@pytest.mark.req("SRS-113", "SRS-111")
+def test_a_study_description_under_a_swapped_uid_vr_is_judged_as_the_text_it_is() -> None:
+    """Campaign 10, mutant 1842: 'Brain-MRA' was searched as a UID (an identifier) and found in the
+    kept Position Reference Indicator (exit 11). Judged by its dictionary VR it is a descriptor:
+    the engine removes it, and the same word in an attribute the profile keeps is no leak."""
+    source = _description_as_uid()
+    out, data, leaks = _deidentify(source)
+    assert leaks == [] and 0x00081030 not in _read(data) and _read(data).PositionReferenceIndicator == "Brain-MRA"
+    assert _hits(source, data) == []
+
+
+@pytest.mark.req("SRS-113")
+def test_control_the_swapped_description_is_still_found_where_the_output_removes() -> None:
+    """Control: the same value copied into an attribute the profile removes is a leak; a Patient ID
+    under the same swapped VR is still an identifier found in a kept attribute."""
+    source = _description_as_uid()
+    out = _clean_output(source)
+    out.SeriesDescription = "Brain-MRA"
+    assert [leak.where for leak in _hits(source, part10_bytes(out))] == ["(0008,1030)"]
+    source = _swapped("PatientID", "UI", "ZQX448812")
+    out = _clean_output(source)
+    out.ConvolutionKernel = "ZQX448812"
+    assert {leak.where for leak in _hits(source, part10_bytes(out))} == {"(0010,0020)"}
+
+
+@pytest.mark.req("SRS-113")
+def test_a_patient_id_under_a_swapped_time_vr_is_still_a_needle() -> None:
+    """No branch made needles of a TM value: a Patient ID carried as TM was searched for nowhere.
+    Judged by its dictionary VR (LO) it is an identifier, found in a kept attribute."""
+    source = _swapped("PatientID", "TM", "ZQX448812")
+    out = _clean_output(source)
+    assert _hits(source, part10_bytes(out)) == []  # negative control: the real output is clean
+    out.ConvolutionKernel = "ZQX448812"
+    assert {leak.where for leak in _hits(source, part10_bytes(out))} == {"(0010,0020)"}
 
 
 @pytest.mark.req("SRS-111", "SRS-113")

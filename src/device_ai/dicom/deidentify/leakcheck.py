@@ -618,12 +618,16 @@ def _a_number_in_its_place(text: str, tag: int) -> bool:
 
 def _needle_vr(tag: int, vr: str) -> str:
     """The VR whose needles a value makes: for a public attribute the dictionary defines as text or
-    a name but which carries a date VR (DA, DT), the dictionary's. Its value is a station, a
-    description, a name, not a date (campaign 9: Station Name carried as DA 'PHANTOM' searched as a
-    date, that is an identifier, and found in the kept Manufacturer 'device_ai phantom generator'),
-    and as text it is an identifier or a descriptor as its Table E.1-1 row says."""
+    a name but which carries another identifying VR (a date, a time, a UID, a name), the
+    dictionary's. Its value is a station, a description, a name, not a date or a UID, and as text
+    it is an identifier or a descriptor as its Table E.1-1 row says, the same judgement the engine
+    makes by the dictionary VR. Campaign 9: Station Name carried as DA 'PHANTOM' was searched as a
+    date, that is an identifier, and found in the kept Manufacturer 'device_ai phantom generator';
+    campaign 10: Study Description carried as UI 'Brain-MRA' was searched as a UID and found in the
+    kept Position Reference Indicator 'Brain-MRA'. A Patient ID carried as TM made no needle at all
+    before (no branch reads TM); judged as the LO it is, it is an identifier."""
     known = _dictionary_vr(tag)
-    return known if vr in _DATES and known in _TEXT | {"PN"} else vr
+    return known if known in _TEXT | {"PN"} and vr in _SENSITIVE else vr
 
 
 def _short_number(needle: Needle) -> bool:
