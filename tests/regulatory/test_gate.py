@@ -209,6 +209,29 @@ def test_graph_built_at_another_commit_is_stale(root: Path) -> None:
 
 
 @pytest.mark.req("SRS-043")
+@pytest.mark.parametrize("uncommitted", [None, [], ["risk/hazardous_situations.yaml"]])
+def test_a_graph_built_from_uncommitted_item_files_warns_and_fails_for_a_release(
+        root: Path, uncommitted: list[str] | None) -> None:
+    """Review 89 O1: the graph names a commit, its items are read from the work tree. Item files
+    that differ from the commit are a warning, a gap with --release; none (the control) or an
+    unknown state (outside git: the results then carry no commit either) is neither."""
+    from device_ai.regulatory.check import check_graph
+    from tests.regulatory.miniproject import HEAD, build
+
+    graph = build(root, write_results(root, passing_results()))
+    assert "uncommitted_items" not in graph["head"]  # the mini project is not a git work tree
+    if uncommitted is not None:
+        graph["head"]["uncommitted_items"] = uncommitted
+    development, release = check_graph(graph, head=HEAD), check_graph(graph, head=HEAD, release=True)
+    listed = bool(uncommitted)
+    line = "uncommitted changes to risk/hazardous_situations.yaml"
+    assert any(line in f.message for f in development.section("warning")) is listed
+    assert not any(f.item == "GRAPH" for f in development.section("gap"))
+    assert any(f.item == "GRAPH" and line in f.message for f in release.section("gap")) is listed
+    assert release.passed is not listed and development.passed
+
+
+@pytest.mark.req("SRS-043")
 def test_soup_version_drift_warns_and_fails_for_a_release(root: Path) -> None:
     def change(items: dict) -> None:
         items["traceability/soup.yaml"]["soup"][0]["version"] = "0.0.1"

@@ -127,6 +127,17 @@ def _graph_freshness(ctx: _Context) -> Iterator[Finding]:
     if built != ctx.head:
         yield Finding("gap", "GRAPH", "stale graph", f"built at commit {evidence.short(built)}, HEAD is "
                       f"{evidence.short(ctx.head)}: run device-ai trace build")
+    # review 89 O1: the graph names a commit, but its items are read from the work tree; edits not
+    # committed (a residual lowered, a review recorded) would pass a release no committed file supports
+    uncommitted = ctx.graph["head"].get("uncommitted_items")
+    if uncommitted:
+        listed = ", ".join(uncommitted)
+        if ctx.release:
+            yield Finding("gap", "GRAPH", "uncommitted items", f"built from uncommitted changes to {listed}: not "
+                          "evidence for a release (commit them, then run device-ai trace build again)")
+        else:
+            yield Finding("warning", "GRAPH", "uncommitted items", f"built from uncommitted changes to {listed} "
+                          "(a gap with --release)")
 
 
 def _requirements(ctx: _Context) -> Iterator[Finding]:

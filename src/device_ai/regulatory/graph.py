@@ -126,8 +126,12 @@ def _test_nodes(runs: Sequence[LoadedRun], known: set[str]) -> tuple[list[dict[s
 
 def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None,
                 runtime: Sequence[str] | None = None, installed: Mapping[str, str | None] | None = None,
-                components: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+                components: Sequence[Mapping[str, Any]] | None = None,
+                uncommitted: Sequence[str] | None = None) -> dict[str, Any]:
     """The trace graph of ``project`` with the test ``runs``, judged against commit ``head``.
+
+    ``uncommitted``: the item files that differ from ``head`` in the work tree they were read from
+    (None: not known, e.g. outside git); the release gate refuses a graph built from such edits.
 
     ``runtime`` are the runtime dependencies that need SOUP entries (default: those of the
     installed device-ai); ``installed`` their installed versions (default: looked up).
@@ -199,7 +203,7 @@ def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None
     return {
         "schema": SCHEMA,
         "generator": {"name": "device-ai trace build", "version": device_ai.__version__},
-        "head": {"commit": head},
+        "head": {"commit": head, **({} if uncommitted is None else {"uncommitted_items": sorted(uncommitted)})},
         "safety_class": safety,
         "documents": document_status(project.root, safety),
         "environment": {"package": PACKAGE, "runtime_requirements": runtime,

@@ -82,6 +82,8 @@ ITEM_FILES: tuple[FileSpec, ...] = (
 )
 REVIEWS_FILE = FileSpec("traceability/reviews.yaml", "reviews", Review)
 MODELS_GLOB = "models/*/manifest.json"
+# every file the items are read from (a git pathspec each): a release graph is built from them committed
+ITEM_PATHS: tuple[str, ...] = (*(spec.path for spec in ITEM_FILES), REVIEWS_FILE.path, MODELS_GLOB)
 
 
 @dataclass(frozen=True)

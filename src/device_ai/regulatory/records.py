@@ -68,6 +68,15 @@ def git_dirty(root: Path) -> bool | None:
     return None if out is None else bool(out.strip())
 
 
+def git_uncommitted(root: Path, paths: Sequence[str]) -> list[str] | None:
+    """Which of ``paths`` (files or globs relative to ``root``) differ from HEAD or are untracked and
+    not ignored, sorted; None outside a git work tree."""
+    out = _git(root, "status", "--porcelain", "--untracked-files=all", "--", *paths)
+    if out is None:
+        return None
+    return sorted({line[3:].split(" -> ")[-1].strip('"') for line in out.splitlines() if line.strip()})
+
+
 def installed_distributions() -> dict[str, str]:
     """Every installed distribution, ``{normalized name: version}``."""
     found: dict[str, str] = {}
