@@ -34,6 +34,7 @@ import torch
 
 from device_ai.model.twin import load_twin
 from validation.explain.study.cases import (
+    PERMUTED_MODEL_SEEDS,
     Case,
     beats_random_on_deletion,
     default_map_spearman,
@@ -325,3 +326,55 @@ def test_the_requirement_and_risk_file_claim_no_more_than_the_registered_decisio
         assert NO_CREDIT in text, f"{name} does not say {NO_CREDIT!r}"
         claims = [m.group(0) for pattern in OVERCLAIMS for m in re.finditer(pattern, text, flags=re.IGNORECASE)]
         assert not claims, f"{name} claims what the registered decision does not give: {claims}"
+
+
+# --- Issue 21 item 6: the permuted-label fixtures against digests pinned outside their folder ------
+
+_PIN = r"seed(\d+)\.safetensors\s+SHA-256\s+([0-9a-f]{64})"
+
+
+def _pinned_fixture_digests() -> dict[int, str]:
+    """The SHA-256 of each permuted-label fixture as ANOM-012's (reviewed) evaluation pins it."""
+    import re
+
+    evaluation = " ".join(_records(REPOSITORY / "traceability" / "anomalies.yaml", "anomalies")["ANOM-012"]["evaluation"].split())
+    return {int(seed): digest for seed, digest in re.findall(_PIN, evaluation)}
+
+
+def _fixture_mismatches(directory: Path, pins: dict[int, str]) -> list[str]:
+    """What in ``directory`` differs from ``pins``: a weight file, or the record beside it."""
+    found = []
+    for seed, digest in sorted(pins.items()):
+        if _sha256(directory / f"seed{seed}.safetensors") != digest:
+            found.append(f"seed{seed}.safetensors")
+        if json.loads((directory / f"seed{seed}.json").read_text(encoding="utf-8"))["sha256"] != digest:
+            found.append(f"seed{seed}.json")
+    return found
+
+
+@pytest.mark.req("SRS-070")
+def test_the_permuted_label_fixtures_are_the_ones_pinned_in_the_reviewed_anomaly_record() -> None:
+    pins = _pinned_fixture_digests()
+    assert set(pins) == set(PERMUTED_MODEL_SEEDS), f"ANOM-012 pins seeds {sorted(pins)}, the study uses {PERMUTED_MODEL_SEEDS}"
+    assert _fixture_mismatches(PERMUTED_LABEL_MODELS, pins) == []
+
+
+@pytest.mark.req("SRS-070")
+def test_control_a_fixture_replaced_with_its_record_is_refused_by_the_pins(tmp_path: Path) -> None:
+    """Control: the fixture folder's own check (a weight file against the record beside it) passes
+    a fixture replaced together with its record; the pins outside the folder do not."""
+    import shutil
+
+    pins = _pinned_fixture_digests()
+    copy = tmp_path / "fixtures"
+    shutil.copytree(PERMUTED_LABEL_MODELS, copy)
+    assert _fixture_mismatches(copy, pins) == []  # the unchanged copy passes
+    seed = min(pins)
+    weights = bytearray((copy / f"seed{seed}.safetensors").read_bytes())
+    weights[-1] ^= 0x01  # one bit of the last weight
+    (copy / f"seed{seed}.safetensors").write_bytes(bytes(weights))
+    record = json.loads((copy / f"seed{seed}.json").read_text(encoding="utf-8"))
+    record["sha256"] = _sha256(copy / f"seed{seed}.safetensors")  # the record replaced with it
+    (copy / f"seed{seed}.json").write_text(json.dumps(record), encoding="utf-8")
+    load_permuted_label_models(copy)  # the folder's own check is satisfied
+    assert _fixture_mismatches(copy, pins) == [f"seed{seed}.safetensors", f"seed{seed}.json"]
