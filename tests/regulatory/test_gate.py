@@ -219,7 +219,7 @@ def test_a_graph_built_from_uncommitted_item_files_warns_and_fails_for_a_release
     from tests.regulatory.miniproject import HEAD, build
 
     graph = build(root, write_results(root, passing_results()))
-    assert "uncommitted_items" not in graph["head"]  # the mini project is not a git work tree
+    assert graph["head"]["uncommitted_items"] is None  # the mini project is not a git work tree
     if uncommitted is not None:
         graph["head"]["uncommitted_items"] = uncommitted
     development, release = check_graph(graph, head=HEAD), check_graph(graph, head=HEAD, release=True)

@@ -29,6 +29,12 @@ Clause by clause (what changed):
   stale, not evidence, not listed (test_b2, grid dirty True/None/False x HEAD/OTHER; control False).
 - the sentence itself (test_the_text_names_the_uncommitted_items_rule).
 
+Lead, 2026-12-06: defects 1 and 2 and O1 fixed (records.git_uncommitted compares each file read, and
+each committed manifest matching loader.MODEL_MANIFEST, with HEAD's blob; trace.build passes
+loader.item_files; check.py refuses a graph without the key with --release). The strict xfails are
+plain tests; the pins of the defects, u02's rename (both names now), u05 (absent key), u06 (key
+None outside git) and u07 now assert the fixed behaviour. SRS-043's text names the comparison.
+
 Defects (each a strict xfail beside a passing pin and control):
 
 1. The rule asks git status which item files changed (records.py:74: untracked-and-not-ignored,
@@ -214,7 +220,9 @@ def test_u02_staged_deleted_renamed_untracked_and_spaced_item_files_are_listed(t
         expected = ["risk/benefit.yaml"]
     elif state == "renamed-model":
         _git(root, "mv", "models/seg-1.0.0", "models/seg-1.0.1")
-        expected = ["models/seg-1.0.1/manifest.json"]  # the file now read; the old name is gone
+        # Lead, 2026-12-06 (after defect 1's fix, a comparison with HEAD): both names, the file now
+        # read and the committed one gone
+        expected = ["models/seg-1.0.0/manifest.json", "models/seg-1.0.1/manifest.json"]
     elif state == "untracked-model":
         _manifest(root, "models/seg-2.0.0/manifest.json", version="2.0.0")
         expected = ["models/seg-2.0.0/manifest.json"]
@@ -274,17 +282,24 @@ def test_u04_the_cli_lists_a_staged_uncommitted_item_edit_as_a_warning_and_with_
 
 
 @pytest.mark.req("SRS-043")
-@pytest.mark.parametrize("recorded", [["risk/controls.yaml", "traceability/reviews.yaml"], [], None])
+@pytest.mark.parametrize("recorded", [["risk/controls.yaml", "traceability/reviews.yaml"], [], None, "absent"])
 def test_u05_the_rule_lists_every_recorded_file_a_warning_and_with_release_a_gap(
-        tmp_path: Path, recorded: list[str] | None) -> None:
-    """Unit level (check.py:130-140): two files, both named; [] and an absent key (the controls) are
-    neither warning nor gap."""
+        tmp_path: Path, recorded: list[str] | str | None) -> None:
+    """Unit level (check.py:130-140): two files, both named; [] and None (not known: outside git) are
+    neither warning nor gap. Lead, 2026-12-06 (O1 of this review): an absent key, a graph of an older
+    version, is a warning and with --release a gap ("run device-ai trace build")."""
     root = _project(tmp_path)
     graph = build(root, write_results(root, passing_results()))
     graph["head"].pop("uncommitted_items", None)
-    if recorded is not None:
+    if recorded != "absent":
         graph["head"]["uncommitted_items"] = recorded
     development, release = check_graph(graph, head=HEAD), check_graph(graph, head=HEAD, release=True)
+    if recorded == "absent":
+        older = "uncommitted items: the graph does not record whether its item files match the commit: run device-ai trace build"
+        assert _graph_findings(development) == [f"WARNING GRAPH: {older}"]
+        assert _graph_findings(release) == [f"GAP GRAPH: {older}"]
+        assert development.passed and not release.passed
+        return
     if recorded:
         listed = "risk/controls.yaml, traceability/reviews.yaml"
         assert _graph_findings(development) == [
@@ -320,7 +335,7 @@ def test_u06_outside_git_the_rule_is_silent_but_no_result_is_evidence(
     for extra in ((), ("--release",)):
         code, out = _cli(capsys, root, *extra)
         graph = json.loads((root / "trace" / "graph.json").read_text(encoding="utf-8"))
-        assert ("uncommitted_items" in graph["head"]) is in_git
+        assert (graph["head"]["uncommitted_items"] is not None) is in_git  # None: not known
         gaps = [line for line in out if line.startswith("GAP")]
         if in_git:
             assert code == 0 and gaps == [], out
@@ -333,9 +348,10 @@ def test_u06_outside_git_the_rule_is_silent_but_no_result_is_evidence(
 
 @pytest.mark.req("SRS-043")
 @pytest.mark.parametrize("key", ["absent", "present"])  # present: the control
-def test_u07_a_graph_without_the_record_older_generator_is_not_refused(tmp_path: Path, key: str) -> None:
+def test_u07_a_graph_without_the_record_older_generator_is_refused(tmp_path: Path, key: str) -> None:
     """Observation O1: a graph written before ed77ee5 (no head.uncommitted_items) of a work tree
-    with an uncommitted item edit passes --release; the same graph with the record does not."""
+    with an uncommitted item edit passed --release; the same graph with the record did not.
+    Lead, 2026-12-06: O1 fixed (check.py: an absent key is a gap with --release); both refused."""
     root, _head = _git_project(tmp_path)
     _append(root / "risk/hazardous_situations.yaml")
     graph = build(root, write_results(root, passing_results()))
@@ -343,8 +359,8 @@ def test_u07_a_graph_without_the_record_older_generator_is_not_refused(tmp_path:
     if key == "absent":
         del graph["head"]["uncommitted_items"]
     release = check_graph(graph, head=HEAD, release=True)
-    assert bool(_graph_findings(release)) is (key == "present")
-    assert release.passed is (key == "absent")
+    assert len(_graph_findings(release)) == 1 and not release.passed
+    assert ("does not record" in _graph_findings(release)[0]) is (key == "absent")
 
 
 # --- (b) the two text fixes of ed77ee5 against check.py ---------------------------------------------
@@ -456,24 +472,21 @@ def test_d1_item_files_git_status_does_not_show_pass_the_release_gate(
     """records.py:74 asks git status (untracked, not ignored): an ignored new model manifest, read
     into the graph (MODEL-seg-1.0.0), and a skip-worktree risk file are in no commit, yet
     uncommitted_items is [] and --release exits 0. The control, the same manifest untracked and not
-    ignored, is listed and a gap."""
+    ignored, is listed and a gap. Lead, 2026-12-06: defect 1 fixed (records.git_uncommitted compares
+    each file read with HEAD's blob): all three are listed and a gap."""
     code, out, graph = _release_with_an_item_file_no_commit_holds(tmp_path, capsys, how)
     if how != "skip-worktree":
         assert any(node["id"] == "MODEL-seg-1.0.0" for node in graph["nodes"])
-    if how == "untracked":
-        assert graph["head"]["uncommitted_items"] == [MANIFEST]
-        assert code == 13 and [x for x in out if x.startswith("GAP")] == [
-            f"GAP GRAPH: uncommitted items: built from uncommitted changes to {MANIFEST}: not evidence for a "
-            "release (commit them, then run device-ai trace build again)"], out
-    else:
-        assert graph["head"]["uncommitted_items"] == [] and code == 0, out
-        assert not [x for x in out if x.startswith("GAP")]
+    listed = "risk/hazardous_situations.yaml" if how == "skip-worktree" else MANIFEST
+    assert graph["head"]["uncommitted_items"] == [listed]
+    assert code == 13 and [x for x in out if x.startswith("GAP")] == [
+        f"GAP GRAPH: uncommitted items: built from uncommitted changes to {listed}: not evidence for a "
+        "release (commit them, then run device-ai trace build again)"], out
 
 
 @pytest.mark.req("SRS-043")
 @pytest.mark.parametrize("how", ["ignored", "skip-worktree"])
-@pytest.mark.xfail(strict=True, reason="review 90 defect 1: an item file in no commit that git status does not show "
-                   "(ignored, skip-worktree) is not listed, and --release passes (records.py:74, check.py:132)")
+# Lead, 2026-12-06: defect 1 fixed; the strict xfail is a plain test.
 def test_d1_a_graph_built_from_an_item_file_in_no_commit_is_a_gap_with_release(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str) -> None:
     code, out, graph = _release_with_an_item_file_no_commit_holds(tmp_path, capsys, how)
@@ -504,14 +517,16 @@ def _nested_manifest_listed(root: Path, rel: str) -> tuple[list[str], bool]:
 def test_d2_an_edit_to_a_nested_manifest_the_loader_does_not_read_is_listed_and_a_gap(tmp_path: Path, rel: str) -> None:
     """loader.py:84, :313 vs :86: Path.glob('models/*/manifest.json') reads one level; as a git pathspec
     (records.py:74) '*' also matches '/', so an edit to models/<m>/<sub>/manifest.json is listed and
-    a gap with --release, though no item is read from it. The control: the manifest the loader reads."""
+    a gap with --release, though no item is read from it. The control: the manifest the loader reads.
+    Lead, 2026-12-06: defect 2 fixed (the manifests are the files Path.glob reads, and at HEAD those
+    matching loader.MODEL_MANIFEST, one folder deep): only the control is listed."""
     listed, gap = _nested_manifest_listed(tmp_path, rel)
-    assert listed == [rel] and gap
+    nested = "calibration" in rel
+    assert listed == ([] if nested else [rel]) and gap is not nested
 
 
 @pytest.mark.req("SRS-043")
-@pytest.mark.xfail(strict=True, reason="review 90 defect 2: the git pathspec models/*/manifest.json (loader.py:86, "
-                   "records.py:74) matches nested files the loader does not read (Path.glob, loader.py:313)")
+# Lead, 2026-12-06: defect 2 fixed; the strict xfail is a plain test.
 def test_d2_an_edit_to_a_file_the_items_are_not_read_from_is_not_a_gap(tmp_path: Path) -> None:
     listed, gap = _nested_manifest_listed(tmp_path, "models/seg-1.0.0/calibration/manifest.json")
     assert listed == [] and not gap
@@ -521,6 +536,8 @@ def test_d2_an_edit_to_a_file_the_items_are_not_read_from_is_not_a_gap(tmp_path:
 def test_the_text_names_the_uncommitted_items_rule() -> None:
     """The ed77ee5 sentence, and review 89's clause controls still in it."""
     text = _text("SRS-043")
-    assert re.search(r"a graph built from item files that differ from the commit, and a curated SOUP version that "
+    # Lead, 2026-12-06: the sentence after defect 1/2 and O1's fixes names the comparison and an older graph
+    assert re.search(r"a graph built from item files that differ from the commit \(compared by content, ignored files "
+                     r"included\) or that does not record whether they do, and a curated SOUP version that "
                      r"does not describe the installed one are warnings, and gaps with --release", text), text
     assert "built at another commit" in text and "class-specific document" in text

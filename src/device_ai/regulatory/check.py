@@ -129,7 +129,11 @@ def _graph_freshness(ctx: _Context) -> Iterator[Finding]:
                       f"{evidence.short(ctx.head)}: run device-ai trace build")
     # review 89 O1: the graph names a commit, but its items are read from the work tree; edits not
     # committed (a residual lowered, a review recorded) would pass a release no committed file supports
-    uncommitted = ctx.graph["head"].get("uncommitted_items")
+    if "uncommitted_items" not in ctx.graph["head"]:  # a graph of an older version (review 90, O1)
+        yield Finding("gap" if ctx.release else "warning", "GRAPH", "uncommitted items", "the graph does not record "
+                      "whether its item files match the commit: run device-ai trace build")
+        return
+    uncommitted = ctx.graph["head"]["uncommitted_items"]  # None: not known (outside git: no run is evidence)
     if uncommitted:
         listed = ", ".join(uncommitted)
         if ctx.release:

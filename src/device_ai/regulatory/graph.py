@@ -203,7 +203,7 @@ def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None
     return {
         "schema": SCHEMA,
         "generator": {"name": "device-ai trace build", "version": device_ai.__version__},
-        "head": {"commit": head, **({} if uncommitted is None else {"uncommitted_items": sorted(uncommitted)})},
+        "head": {"commit": head, "uncommitted_items": None if uncommitted is None else sorted(uncommitted)},
         "safety_class": safety,
         "documents": document_status(project.root, safety),
         "environment": {"package": PACKAGE, "runtime_requirements": runtime,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,8 +83,15 @@ ITEM_FILES: tuple[FileSpec, ...] = (
 )
 REVIEWS_FILE = FileSpec("traceability/reviews.yaml", "reviews", Review)
 MODELS_GLOB = "models/*/manifest.json"
-# every file the items are read from (a git pathspec each): a release graph is built from them committed
-ITEM_PATHS: tuple[str, ...] = (*(spec.path for spec in ITEM_FILES), REVIEWS_FILE.path, MODELS_GLOB)
+# the fixed files the items are read from, and the model manifests as MODELS_GLOB reads them (one
+# folder deep): a release graph is built from them as committed (check.py, review 89 O1)
+ITEM_PATHS: tuple[str, ...] = (*(spec.path for spec in ITEM_FILES), REVIEWS_FILE.path)
+MODEL_MANIFEST = re.compile(r"models/[^/]+/manifest\.json")
+
+
+def item_files(root: Path) -> list[str]:
+    """Every file the items of the project at ``root`` are read from, as paths relative to it."""
+    return [*ITEM_PATHS, *(path.relative_to(root).as_posix() for path in sorted(Path(root).glob(MODELS_GLOB)))]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 from device_ai.errors import TraceabilityError
 from device_ai.regulatory.check import CheckReport, check_graph
 from device_ai.regulatory.graph import SCHEMA, build_graph, write_graph
-from device_ai.regulatory.loader import ITEM_PATHS, load_project
+from device_ai.regulatory.loader import MODEL_MANIFEST, item_files, load_project
 from device_ai.regulatory.records import git_head, git_uncommitted, utc_now
 from device_ai.regulatory.results import LoadedRun, load_run
 from device_ai.regulatory.review import ReviewOutcome, record_reviews
@@ -47,7 +47,7 @@ def build(root: Path, results: Sequence[Path], out: Path | None = None, *, head:
     """
     project = load_project(root)
     graph = build_graph(project, load_runs(root, results), head=git_head(root) if head is None else head,
-                        runtime=runtime, components=components, uncommitted=git_uncommitted(root, ITEM_PATHS))
+                        runtime=runtime, components=components, uncommitted=git_uncommitted(root, item_files(root), at_head=MODEL_MANIFEST))
     if out is not None:
         write_graph(graph, out)
     return graph
