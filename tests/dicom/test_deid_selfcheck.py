@@ -514,6 +514,43 @@ def test_a_patient_id_under_a_swapped_time_vr_is_still_a_needle() -> None:
     assert {leak.where for leak in _hits(source, part10_bytes(out))} == {"(0010,0020)"}
 
 
+def _identity_removed_as_name() -> Dataset:
+    """Fuzz campaign 11 (seed 6, mutant 4315): Patient Identity Removed (CS) carried as PN 'YES',
+    the value the device itself writes there."""
+    return _swapped("PatientIdentityRemoved", "PN", "YES")
+
+
+@pytest.mark.req("SRS-113", "SRS-111")
+def test_the_value_the_device_writes_into_a_marking_attribute_is_not_the_input_s() -> None:
+    """Campaign 11, mutant 4315: the input's 'YES' under a swapped name VR is a name needle, and the
+    'YES' the device writes into Patient Identity Removed matched it (exit 11). The device's own
+    marking value there is not searched."""
+    source = _identity_removed_as_name()
+    out, data, leaks = _deidentify(source)
+    assert leaks == [] and _read(data)[0x00120062].VR == "CS" and _read(data).PatientIdentityRemoved == "YES"
+    assert _hits(source, data) == []
+
+
+@pytest.mark.req("SRS-113")
+def test_control_the_marking_exemption_covers_only_the_device_s_own_value_in_its_own_place() -> None:
+    """Controls: the same needle copied into another attribute is still a leak; an input name in
+    Patient Identity Removed (not a value the device writes) is still found there; a value the device
+    writes in the code sequence is not exempt at the top level of another marking attribute."""
+    source = _identity_removed_as_name()
+    out = _clean_output(source)
+    out.ConvolutionKernel = "YES"
+    assert [leak.where for leak in _hits(source, part10_bytes(out))] == ["(0012,0062)"]
+    source = _swapped("PatientName", "PN", "ZQXNAME^JANE")
+    out = _clean_output(source)
+    out[0x00120062].value = "ZQXNAME"
+    assert {leak.where for leak in _hits(source, part10_bytes(out))} == {"(0010,0010)"}
+    from device_ai.dicom.deidentify.leakcheck import _device_marking
+
+    assert _device_marking("(0012,0062)", "YES") and _device_marking("(0012,0064)[0]/(0008,0100)", "113100")
+    assert not _device_marking("(0012,0062)", "113100") and not _device_marking("(0012,0064)", "YES")
+    assert not _device_marking("(0008,0080)", "YES")
+
+
 @pytest.mark.req("SRS-111", "SRS-113")
 @pytest.mark.parametrize("keyword, value, option", [("StudyDate", "19550312", "retain-long-modified-dates"),
                                                      ("StudyDescription", "CHEST FAKE-MRN-000123", "clean-descriptors")])

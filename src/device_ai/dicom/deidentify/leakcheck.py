@@ -715,6 +715,16 @@ def _forms(needles: Iterable[Needle], exempt: set[str]) -> list[tuple[Needle, tu
     return out
 
 
+def _device_marking(label: str, rendering: str) -> bool:
+    """Whether ``rendering`` at ``label`` of the output is a value the device writes there itself
+    (marking.DEVICE_MARKING_VALUES): at the top level of the marking attribute, exactly that value."""
+    top = label.split("/", 1)[0].split("[", 1)[0]
+    for tag, values in marking.DEVICE_MARKING_VALUES.items():
+        if top == _tag_text(tag):
+            return rendering.strip() in values and ("/" in label) is (tag == 0x00120064)
+    return False
+
+
 def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table: RuleTable | None = None,
                options: frozenset[Option] | None = None) -> list[Leak]:
     """The needles present in the Part 10 file ``output`` (none is the only passing result)."""
@@ -749,6 +759,8 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
             continue
         binary_vr = vr in _BINARY_TEXT
         for rendering in _renderings(element, charsets):
+            if _device_marking(label, rendering):
+                continue
             # binary bytes that read as text are searched as text; other binary data by its
             # printable runs, for values of MIN_BINARY letters and digits or more
             binary = binary_vr and not _text_like(rendering)

@@ -52,6 +52,17 @@ def method_text(options: frozenset[Option], edition: str) -> str:
     return text if len(text) <= 64 else f"device_ai {__version__} PS3.15 {edition} Basic+{len(others)} options"
 
 
+# What mark() writes into the PS3.15 marking attributes whatever the input, by the top-level
+# attribute (the code sequence: its items' values); the leak self-check does not take these values
+# there for the input's (campaign 11: Patient Identity Removed carried as PN 'YES' made a name
+# needle that the 'YES' written here matched)
+DEVICE_MARKING_VALUES: dict[int, frozenset[str]] = {
+    0x00120062: frozenset({"YES"}),  # Patient Identity Removed
+    0x00280303: frozenset({"UNMODIFIED", "MODIFIED", "REMOVED"}),  # Longitudinal Temporal Information Modified
+    0x00120064: frozenset({"DCM", *(o.code for o in Option), *(o.meaning for o in Option)}),  # Method Code Sequence
+}
+
+
 def mark(ds: Dataset, options: frozenset[Option], edition: str, pixels_cleaned: bool) -> set[str]:
     """Write the de-identification attributes PS3.15 requires into ``ds``; returns the texts
     written, which the leak self-check must not mistake for input values (an input whose
