@@ -134,6 +134,11 @@ def _graph_freshness(ctx: _Context) -> Iterator[Finding]:
                       "whether its item files match the commit: run device-ai trace build")
         return
     uncommitted = ctx.graph["head"]["uncommitted_items"]  # None: not known (outside git: no run is evidence)
+    if isinstance(uncommitted, str):  # git is there but failed (review 92, defect 1)
+        yield Finding("gap" if ctx.release else "warning", "GRAPH", "uncommitted items", "the item files could not "
+                      "be compared with the commit (git failed: a clean filter or a time-out): fix git, then run "
+                      "device-ai trace build")
+        return
     if uncommitted:
         listed = ", ".join(uncommitted)
         if ctx.release:

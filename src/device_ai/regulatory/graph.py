@@ -127,11 +127,12 @@ def _test_nodes(runs: Sequence[LoadedRun], known: set[str]) -> tuple[list[dict[s
 def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None,
                 runtime: Sequence[str] | None = None, installed: Mapping[str, str | None] | None = None,
                 components: Sequence[Mapping[str, Any]] | None = None,
-                uncommitted: Sequence[str] | None = None) -> dict[str, Any]:
+                uncommitted: Sequence[str] | str | None = None) -> dict[str, Any]:
     """The trace graph of ``project`` with the test ``runs``, judged against commit ``head``.
 
     ``uncommitted``: the item files that differ from ``head`` in the work tree they were read from
-    (None: not known, e.g. outside git); the release gate refuses a graph built from such edits.
+    (None: not known, outside git; records.NOT_COMPARED: git failed); the release gate refuses a
+    graph built from such edits, or that could not be compared.
 
     ``runtime`` are the runtime dependencies that need SOUP entries (default: those of the
     installed device-ai); ``installed`` their installed versions (default: looked up).
@@ -203,7 +204,7 @@ def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None
     return {
         "schema": SCHEMA,
         "generator": {"name": "device-ai trace build", "version": device_ai.__version__},
-        "head": {"commit": head, "uncommitted_items": None if uncommitted is None else sorted(uncommitted)},
+        "head": {"commit": head, "uncommitted_items": _recorded(uncommitted)},
         "safety_class": safety,
         "documents": document_status(project.root, safety),
         "environment": {"package": PACKAGE, "runtime_requirements": runtime,
@@ -216,6 +217,12 @@ def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None
         "nodes": sorted(nodes.values(), key=lambda n: (n["kind"], n["id"])),
         "edges": edges,
     }
+
+
+def _recorded(uncommitted: Sequence[str] | str | None) -> list[str] | str | None:
+    """The item files that differ from the commit as the graph records them: a sorted list, None
+    (not known: outside git) or records.NOT_COMPARED (git failed)."""
+    return uncommitted if uncommitted is None or isinstance(uncommitted, str) else sorted(uncommitted)
 
 
 def _attach_verdicts(nodes: dict[str, dict[str, Any]], edges: list[dict[str, Any]], runs: list[dict[str, Any]],

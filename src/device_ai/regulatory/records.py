@@ -69,27 +69,94 @@ def git_dirty(root: Path) -> bool | None:
     return None if out is None else bool(out.strip())
 
 
-def git_uncommitted(root: Path, paths: Sequence[str], *, at_head: re.Pattern[str] | None = None) -> list[str] | None:
-    """Which of the files ``paths`` (relative to ``root``), and of the files at HEAD whose path
-    ``at_head`` matches, differ from HEAD's copy: changed, in no commit, or deleted, sorted; None
-    outside a git work tree or before the first commit. Compared by content (the work-tree file's
-    blob id, ``git hash-object``, against HEAD's), not by ``git status``: an ignored, skip-worktree
-    or assume-unchanged file is judged like any other (review 90, defect 1)."""
-    folders = sorted({Path(path).parts[0] for path in paths} | ({"."} if at_head is not None else set()))
-    listing = _git(root, "ls-tree", "-r", "-z", "HEAD", "--", *folders)
+#: git_uncommitted's answer when git is there but a comparison failed (a clean filter that fails, a
+#: time-out): the release gate refuses a graph that records it (review 92, defect 1)
+NOT_COMPARED = "not compared"
+
+
+def _git_bytes(root: Path, *args: str) -> bytes | None:
+    try:
+        result = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+def _committed(root: Path, *paths: str) -> dict[str, tuple[str, str]] | None:
+    """``{path: (mode, blob id)}`` of the files under ``paths`` at HEAD; names as the file system
+    gives them (os.fsdecode: a name that is not UTF-8 is no error, review 92 defect 3)."""
+    listing = _git_bytes(root, "ls-tree", "-r", "-z", "HEAD", "--", *paths)
     if listing is None:
         return None
-    committed = {}
-    for entry in filter(None, listing.split("\0")):
-        meta, _, name = entry.partition("\t")
-        committed[name] = meta.split()[2]
-    wanted = set(paths) | {name for name in committed if at_head is not None and at_head.fullmatch(name)}
-    present = sorted(name for name in wanted if (root / name).is_file())
-    hashes = _git(root, "hash-object", "--", *present) if present else ""
-    if hashes is None:
+    found = {}
+    for entry in filter(None, listing.split(b"\0")):
+        meta, _, name = entry.partition(b"\t")
+        mode, _kind, blob = meta.decode("ascii").split()
+        found[os.fsdecode(name)] = (mode, blob)
+    return found
+
+
+def _blob_id(data: bytes, algorithm: str) -> str:
+    """The id git gives a blob of ``data`` (no filter applied)."""
+    return hashlib.new(algorithm, b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _differs(root: Path, name: str, entry: tuple[str, str] | None, algorithm: str) -> bool | None:
+    """Whether the work-tree file ``name`` differs from HEAD's ``entry``; None when its bytes differ
+    but git's filters (end-of-line conversion, a clean filter) may make them equal."""
+    path = root / name
+    if entry is None:
+        return path.is_file()  # in no commit: a difference if the loader would read it
+    mode, blob = entry
+    if not os.path.lexists(path):
+        return True  # deleted
+    if path.is_symlink() != (mode == "120000"):
+        return True  # a link became a file, or a file a link
+    if path.is_symlink():  # the link as committed, and what the loader reads through it as committed
+        if _blob_id(os.fsencode(os.readlink(path)), algorithm) != blob:
+            return True
+        try:
+            target = path.resolve(strict=True).relative_to(root.resolve()).as_posix()
+        except (OSError, ValueError):
+            return True  # a link out of the project or to nothing: not something a commit pins
+        committed = _committed(root, target) or {}
+        return _differs(root, target, committed.get(target), algorithm)
+    return None if _blob_id(path.read_bytes(), algorithm) != blob else False
+
+
+def git_uncommitted(root: Path, paths: Sequence[str], *,
+                    at_head: re.Pattern[str] | None = None) -> list[str] | str | None:
+    """Which of the files ``paths`` (relative to ``root``), and of the files at HEAD whose path
+    ``at_head`` matches (its first folder is listed), differ from HEAD's copy: changed, in no
+    commit, or deleted, sorted. Compared by content, not by ``git status``: an ignored,
+    skip-worktree or assume-unchanged file is judged like any other (review 90, defect 1). A file
+    is unchanged when its bytes are HEAD's blob, or git's filters make them so (``git hash-object``:
+    an LF blob checked out with CRLF); a symlink when the link and its target are (review 92,
+    defect 2). None outside a git work tree or before the first commit; NOT_COMPARED when git is
+    there but a comparison fails."""
+    if _git(root, "rev-parse", "--verify", "--quiet", "HEAD") is None:
         return None
-    blobs = dict(zip(present, hashes.split()))
-    return sorted(name for name in wanted if blobs.get(name) != committed.get(name))
+    folders = {Path(path).parts[0] for path in paths}
+    if at_head is not None:
+        folders.add(at_head.pattern.split("/", 1)[0])
+    committed = _committed(root, *sorted(folders))
+    if committed is None:
+        return NOT_COMPARED
+    algorithm = (_git(root, "rev-parse", "--show-object-format") or "sha1").strip() or "sha1"
+    wanted = set(paths) | {name for name in committed if at_head is not None and at_head.fullmatch(name)}
+    changed, filtered = [], []
+    for name in sorted(wanted):
+        differs = _differs(root, name, committed.get(name), algorithm)
+        if differs is None:
+            filtered.append(name)
+        elif differs:
+            changed.append(name)
+    if filtered:
+        hashes = _git_bytes(root, "hash-object", "--", *filtered)
+        if hashes is None:
+            return NOT_COMPARED
+        changed += [name for name, blob in zip(filtered, hashes.split()) if blob.decode("ascii") != committed[name][1]]
+    return sorted(changed)
 
 
 def installed_distributions() -> dict[str, str]:
