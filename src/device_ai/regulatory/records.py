@@ -96,66 +96,85 @@ def _committed(root: Path, *paths: str) -> dict[str, tuple[str, str]] | None:
     return found
 
 
+def _blobs_at_head(root: Path, names: Sequence[str]) -> dict[str, str | None] | None:
+    """The blob id the commit's tree yields for each of ``names`` with its symbolic links followed
+    inside the tree, as the loader follows them in the work tree (``git cat-file --follow-symlinks``,
+    review 93 defects 1 and 3); None for no blob (missing, a folder, a link out of the tree,
+    dangling, a loop). None overall when git fails."""
+    request = b"".join(b"HEAD:./" + os.fsencode(name) + b"\n" for name in names)  # ./: relative to root
+    try:
+        result = subprocess.run(["git", "cat-file", "--batch-check", "--follow-symlinks"], cwd=root, input=request,
+                                capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if result.returncode != 0:
+        return None
+    lines = iter(result.stdout.split(b"\n"))
+    found: dict[str, str | None] = {}
+    for name in names:
+        first, _, rest = next(lines, b"").partition(b" ")
+        if first in (b"symlink", b"dangling", b"loop", b"notdir"):
+            next(lines, b"")  # these answers take a second line: the path or the link's target
+            found[name] = None
+        else:
+            found[name] = first.decode("ascii", "replace") if rest.startswith(b"blob ") else None
+    return found
+
+
+_UNREADABLE = object()
+
+
+def _work_tree_bytes(path: Path) -> bytes | object | None:
+    """What the loader reads at ``path`` (links followed): its bytes, None when there is nothing
+    (absent, a dangling link), _UNREADABLE when it cannot be read (a folder, a link loop)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return _UNREADABLE
+
+
 def _blob_id(data: bytes, algorithm: str) -> str:
     """The id git gives a blob of ``data`` (no filter applied)."""
     return hashlib.new(algorithm, b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def _differs(root: Path, name: str, entry: tuple[str, str] | None, algorithm: str) -> bool | None:
-    """Whether the work-tree file ``name`` differs from HEAD's ``entry``; None when its bytes differ
-    but git's filters (end-of-line conversion, a clean filter) may make them equal."""
-    path = root / name
-    if entry is None:
-        return path.is_file()  # in no commit: a difference if the loader would read it
-    mode, blob = entry
-    if not os.path.lexists(path):
-        return True  # deleted
-    if path.is_symlink() != (mode == "120000"):
-        return True  # a link became a file, or a file a link
-    if path.is_symlink():  # the link as committed, and what the loader reads through it as committed
-        if _blob_id(os.fsencode(os.readlink(path)), algorithm) != blob:
-            return True
-        try:
-            target = path.resolve(strict=True).relative_to(root.resolve()).as_posix()
-        except (OSError, ValueError):
-            return True  # a link out of the project or to nothing: not something a commit pins
-        committed = _committed(root, target) or {}
-        return _differs(root, target, committed.get(target), algorithm)
-    return None if _blob_id(path.read_bytes(), algorithm) != blob else False
+def git_uncommitted(root: Path, paths: Sequence[str], *, at_head: re.Pattern[str] | None = None) -> list[str] | str:
+    """Which of the files ``paths`` (relative to ``root``, a git work tree with a commit), and of the
+    files at HEAD whose path ``at_head`` matches (its first folder is listed), read other content
+    than the commit yields for them: changed, in no commit, deleted, unreadable; sorted.
 
-
-def git_uncommitted(root: Path, paths: Sequence[str], *,
-                    at_head: re.Pattern[str] | None = None) -> list[str] | str | None:
-    """Which of the files ``paths`` (relative to ``root``), and of the files at HEAD whose path
-    ``at_head`` matches (its first folder is listed), differ from HEAD's copy: changed, in no
-    commit, or deleted, sorted. Compared by content, not by ``git status``: an ignored,
-    skip-worktree or assume-unchanged file is judged like any other (review 90, defect 1). A file
-    is unchanged when its bytes are HEAD's blob, or git's filters make them so (``git hash-object``:
-    an LF blob checked out with CRLF); a symlink when the link and its target are (review 92,
-    defect 2). None outside a git work tree or before the first commit; NOT_COMPARED when git is
-    there but a comparison fails."""
-    if _git(root, "rev-parse", "--verify", "--quiet", "HEAD") is None:
-        return None
-    folders = {Path(path).parts[0] for path in paths}
+    Compared by content, not by ``git status``, so an ignored, skip-worktree or assume-unchanged
+    file is judged like any other (review 90). Symbolic links are followed on both sides: in the
+    work tree as the loader reads, in the commit's tree by git (review 93). A file is unchanged when
+    its bytes are the commit's blob, or git's filters make them so (``git hash-object``: an LF blob
+    checked out with CRLF; review 92). NOT_COMPARED when git fails."""
+    names = set(paths)
     if at_head is not None:
-        folders.add(at_head.pattern.split("/", 1)[0])
-    committed = _committed(root, *sorted(folders))
-    if committed is None:
+        listed = _committed(root, at_head.pattern.split("/", 1)[0])
+        if listed is None:
+            return NOT_COMPARED
+        names |= {name for name in listed if at_head.fullmatch(name)}
+    ordered = sorted(names)
+    heads = _blobs_at_head(root, ordered)
+    if heads is None:
         return NOT_COMPARED
-    algorithm = (_git(root, "rev-parse", "--show-object-format") or "sha1").strip() or "sha1"
-    wanted = set(paths) | {name for name in committed if at_head is not None and at_head.fullmatch(name)}
+    reported = (_git(root, "rev-parse", "--show-object-format") or "").strip()
+    algorithm = reported if reported in ("sha1", "sha256") else "sha1"  # older git: SHA-1 only
     changed, filtered = [], []
-    for name in sorted(wanted):
-        differs = _differs(root, name, committed.get(name), algorithm)
-        if differs is None:
+    for name in ordered:
+        data, blob = _work_tree_bytes(root / name), heads[name]
+        if data is None or blob is None or data is _UNREADABLE:
+            if not (data is None and blob is None):
+                changed.append(name)
+        elif _blob_id(data, algorithm) != blob:  # type: ignore[arg-type]
             filtered.append(name)
-        elif differs:
-            changed.append(name)
     if filtered:
         hashes = _git_bytes(root, "hash-object", "--", *filtered)
-        if hashes is None:
+        if hashes is None or len(hashes.split()) != len(filtered):
             return NOT_COMPARED
-        changed += [name for name, blob in zip(filtered, hashes.split()) if blob.decode("ascii") != committed[name][1]]
+        changed += [name for name, blob in zip(filtered, hashes.split()) if blob.decode("ascii") != heads[name]]
     return sorted(changed)
 
 

@@ -46,8 +46,12 @@ def build(root: Path, results: Sequence[Path], out: Path | None = None, *, head:
     device-ai's runtime dependencies.
     """
     project = load_project(root)
-    graph = build_graph(project, load_runs(root, results), head=git_head(root) if head is None else head,
-                        runtime=runtime, components=components, uncommitted=git_uncommitted(root, item_files(root), at_head=MODEL_MANIFEST))
+    checked_out = git_head(root)
+    # the item files compared with the commit when there is one (outside git: not known, and no run
+    # there is evidence); git failing after the commit is known is NOT_COMPARED (review 93, defect 2)
+    uncommitted = None if checked_out is None else git_uncommitted(root, item_files(root), at_head=MODEL_MANIFEST)
+    graph = build_graph(project, load_runs(root, results), head=checked_out if head is None else head,
+                        runtime=runtime, components=components, uncommitted=uncommitted)
     if out is not None:
         write_graph(graph, out)
     return graph
