@@ -318,7 +318,11 @@ def test_h05_a_failing_ls_tree_or_hash_object_is_not_compared(tmp_path: Path, mo
     """A git whose ls-tree or hash-object exits 1 (simulated by a wrapper on PATH) when the risk
     file was edited: git_uncommitted answers records.NOT_COMPARED, and trace build records it.
     Control: the real git, the edit listed."""
-    root, _ = _repo(tmp_path / "p")
+    # Lead, 2026-12-06 (review 94's fix): ls-tree now runs only on a models/ tree at HEAD, so the
+    # ls-tree case commits a model manifest first
+    from tests.review.test_review_92 import _manifest
+
+    root, _ = _repo(tmp_path / "p", before_commit=_manifest if failing == "ls-tree" else None)
     _append(root / RISK)
     if failing is not None:
         monkeypatch.setenv("PATH", _fake_git(tmp_path / "bin", failing, "exit 1"))

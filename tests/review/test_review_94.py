@@ -30,6 +30,11 @@ files included) or that does not record whether they do ... warnings, and gaps w
   exception (what cannot be read is _UNREADABLE, records.py:132-135, and listed).
 - the model manifests at HEAD (records.py:153-158): DEFECT 1.
 
+Lead, 2026-12-06: defect 1 fixed: the model manifests at HEAD are the entries of models/ as the
+commit yields it with links followed (records._entries_at_head: cat-file --follow-symlinks on
+HEAD:./models, then ls-tree of that tree), each entry's manifest resolved the same way; the pin
+asserts the fix and the strict xfail is a plain test. Notes N1-N5 left as judged.
+
 Defect (a strict xfail beside a passing pin and control):
 
 1. A model folder committed as a symbolic link (models/seg-1.0.0 -> ../store/seg-1.0.0, or models/ itself
@@ -356,16 +361,14 @@ def test_d1_a_model_folder_committed_as_a_link_and_removed_is_not_listed(tmp_pat
     _remove_model(root, linked)
     assert _git(root, "status", "--porcelain").startswith(" D ")
     code, gaps, graph = _release(root, head)
-    if linked:
-        assert (_listed(root), graph["head"]["uncommitted_items"], code, gaps) == ([], [], 0, [])
-    else:
-        assert _listed(root) == [MANIFEST]
-        assert (code, [g[:len(GRAPH_GAP)] for g in gaps]) == (13, [GRAPH_GAP]), gaps
+    # Lead, 2026-12-06: defect 1 fixed (the entries of models/ as the commit yields it, links
+    # followed, each entry's manifest resolved by cat-file --follow-symlinks): listed every way
+    assert _listed(root) == [MANIFEST] and graph["head"]["uncommitted_items"] == [MANIFEST]
+    assert (code, [g[:len(GRAPH_GAP)] for g in gaps]) == (13, [GRAPH_GAP]), gaps
 
 
 @pytest.mark.req("SRS-043")
-@pytest.mark.xfail(strict=True, reason="review 94 defect 1: a committed model-folder link removed from the work "
-                   "tree is not listed (ls-tree does not follow links); --release passes")
+# Lead, 2026-12-06: defect 1 fixed; the strict xfail is a plain test.
 def test_d1_a_removed_linked_model_is_listed_and_a_gap_with_release(tmp_path: Path) -> None:
     root, head = _unassessed_model(tmp_path, "model-folder")
     _remove_model(root, "model-folder")

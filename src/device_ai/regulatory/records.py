@@ -82,25 +82,11 @@ def _git_bytes(root: Path, *args: str) -> bytes | None:
     return result.stdout if result.returncode == 0 else None
 
 
-def _committed(root: Path, *paths: str) -> dict[str, tuple[str, str]] | None:
-    """``{path: (mode, blob id)}`` of the files under ``paths`` at HEAD; names as the file system
-    gives them (os.fsdecode: a name that is not UTF-8 is no error, review 92 defect 3)."""
-    listing = _git_bytes(root, "ls-tree", "-r", "-z", "HEAD", "--", *paths)
-    if listing is None:
-        return None
-    found = {}
-    for entry in filter(None, listing.split(b"\0")):
-        meta, _, name = entry.partition(b"\t")
-        mode, _kind, blob = meta.decode("ascii").split()
-        found[os.fsdecode(name)] = (mode, blob)
-    return found
-
-
-def _blobs_at_head(root: Path, names: Sequence[str]) -> dict[str, str | None] | None:
-    """The blob id the commit's tree yields for each of ``names`` with its symbolic links followed
-    inside the tree, as the loader follows them in the work tree (``git cat-file --follow-symlinks``,
-    review 93 defects 1 and 3); None for no blob (missing, a folder, a link out of the tree,
-    dangling, a loop). None overall when git fails."""
+def _objects_at_head(root: Path, names: Sequence[str]) -> dict[str, tuple[str, str] | None] | None:
+    """``(type, id)`` of the object the commit's tree yields for each of ``names`` with its symbolic
+    links followed inside the tree, as the loader follows them in the work tree (``git cat-file
+    --follow-symlinks``, review 93 defects 1 and 3); None for nothing (missing, a link out of the
+    tree, dangling, a loop). None overall when git fails."""
     request = b"".join(b"HEAD:./" + os.fsencode(name) + b"\n" for name in names)  # ./: relative to root
     try:
         result = subprocess.run(["git", "cat-file", "--batch-check", "--follow-symlinks"], cwd=root, input=request,
@@ -110,15 +96,37 @@ def _blobs_at_head(root: Path, names: Sequence[str]) -> dict[str, str | None] | 
     if result.returncode != 0:
         return None
     lines = iter(result.stdout.split(b"\n"))
-    found: dict[str, str | None] = {}
+    found: dict[str, tuple[str, str] | None] = {}
     for name in names:
         first, _, rest = next(lines, b"").partition(b" ")
         if first in (b"symlink", b"dangling", b"loop", b"notdir"):
             next(lines, b"")  # these answers take a second line: the path or the link's target
             found[name] = None
         else:
-            found[name] = first.decode("ascii", "replace") if rest.startswith(b"blob ") else None
+            kind = rest.split(b" ", 1)[0]
+            found[name] = (kind.decode("ascii"), first.decode("ascii")) if kind in (b"blob", b"tree") else None
     return found
+
+
+def _blobs_at_head(root: Path, names: Sequence[str]) -> dict[str, str | None] | None:
+    """The blob id the commit yields for each of ``names`` (links followed); None for no blob."""
+    objects = _objects_at_head(root, names)
+    if objects is None:
+        return None
+    return {name: found[1] if found and found[0] == "blob" else None for name, found in objects.items()}
+
+
+def _entries_at_head(root: Path, folder: str) -> list[str] | None:
+    """The names in ``folder`` as the commit yields it, links followed (a model folder committed as
+    a link, or the folder itself one: review 94 defect 1); [] when there is none; None when git fails."""
+    objects = _objects_at_head(root, [folder])
+    if objects is None:
+        return None
+    found = objects[folder]
+    if found is None or found[0] != "tree":
+        return []
+    listing = _git_bytes(root, "ls-tree", "-z", "--name-only", found[1])
+    return None if listing is None else [f"{folder}/{os.fsdecode(name)}" for name in filter(None, listing.split(b"\0"))]
 
 
 _UNREADABLE = object()
@@ -151,11 +159,13 @@ def git_uncommitted(root: Path, paths: Sequence[str], *, at_head: re.Pattern[str
     its bytes are the commit's blob, or git's filters make them so (``git hash-object``: an LF blob
     checked out with CRLF; review 92). NOT_COMPARED when git fails."""
     names = set(paths)
-    if at_head is not None:
-        listed = _committed(root, at_head.pattern.split("/", 1)[0])
-        if listed is None:
+    if at_head is not None:  # e.g. models/<name>/manifest.json: each entry of models/ at HEAD, links followed
+        folder, _, leaf = at_head.pattern.partition("/")
+        entries = _entries_at_head(root, folder)
+        if entries is None:
             return NOT_COMPARED
-        names |= {name for name in listed if at_head.fullmatch(name)}
+        leaf = leaf.rsplit("/", 1)[-1].replace("\\", "")
+        names |= {candidate for entry in entries if at_head.fullmatch(candidate := f"{entry}/{leaf}")}
     ordered = sorted(names)
     heads = _blobs_at_head(root, ordered)
     if heads is None:
