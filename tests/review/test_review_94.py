@@ -151,7 +151,9 @@ ANSWERS = {
     "out.yaml": (False, True),  # 'symlink <n>' + the link text: a link out of the tree (note N2)
     "dangling.yaml": (False, False),  # 'dangling <n>' + the path: nothing on either side
     "loop1.yaml": (False, True),  # 'loop <n>' + the path; unreadable in the work tree (note N3)
-    "plain.yaml/notdir": (False, True),  # 'notdir <n>' + the path; NotADirectoryError in the work tree (N3)
+    # Lead, 2026-12-06 (review 95 defect 1's fix): NotADirectoryError is nothing there, as 'notdir'
+    # at HEAD: nothing on either side, not listed
+    "plain.yaml/notdir": (False, False),  # 'notdir <n>' + the path
     "folder": (False, True),  # '<id> tree <n>'; a folder is unreadable (N3)
     "missing.yaml": (False, False),  # '<name> missing'
     "z-last.yaml": (True, False),  # after every two-line answer: still its own blob

@@ -20,6 +20,10 @@ files included) or that does not record whether they do ... warnings, and gaps w
 - a clean, ordinary repository with a file in models/ (records.py:127-129, 168, 140-143): DEFECT 1.
 - a project below the repository top (records.py:128): DEFECT 2.
 
+Lead, 2026-12-06: defects 1 and 2 fixed (records._entries_at_head: ls-tree --full-tree, only the
+folders and links of models/ at HEAD; records._work_tree_bytes: NotADirectoryError is nothing there).
+The pins assert the fix, the strict xfails are plain tests. Not re-reviewed independently.
+
 Defects (each a strict xfail beside passing pins and controls):
 
 1. Any entry of HEAD's models/ that is not a folder - models/README.md, models/.gitkeep, a link to a file
@@ -137,8 +141,9 @@ def test_d1_a_file_in_models_is_listed_in_a_clean_repository(tmp_path: Path, ent
         files[f"models/{entry}"] = "x\n"
     root = _plain(tmp_path / "r", files, links)
     assert subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True).stdout == ""
-    expected = [] if entry is None else [f"models/{entry}/manifest.json"]
-    assert _listed(root) == expected
+    # Lead, 2026-12-06: defect 1 fixed (only folders and links of models/ at HEAD; NotADirectoryError
+    # is nothing there): nothing listed either way
+    assert _listed(root) == []
 
 
 @pytest.mark.req("SRS-043")
@@ -148,16 +153,12 @@ def test_d1_a_models_readme_fails_release_in_a_clean_repository(tmp_path: Path, 
     committed models/README.md --release exits 13 with one GRAPH gap; without it, 0 and no gap."""
     root, head = _repo(tmp_path / "p", model=True, before_commit=_readme if readme else None)
     code, gaps, graph = _release(root, head)
-    if readme:
-        assert graph["head"]["uncommitted_items"] == ["models/README.md/manifest.json"]
-        assert (code, [g[:len(GRAPH_GAP)] for g in gaps]) == (13, [GRAPH_GAP]), gaps
-    else:
-        assert (code, gaps, graph["head"]["uncommitted_items"]) == (0, [], [])
+    # Lead, 2026-12-06: defect 1 fixed: a clean project passes with or without the README
+    assert (code, gaps, graph["head"]["uncommitted_items"]) == (0, [], [])
 
 
 @pytest.mark.req("SRS-043")
-@pytest.mark.xfail(strict=True, reason="review 95 defect 1: a file in models/ is listed as an uncommitted "
-                   "item file; a clean project fails --release (records.py:128-129, 142-143, 168)")
+# Lead, 2026-12-06: defect 1 fixed; the strict xfail is a plain test.
 def test_d1_a_clean_repository_with_a_models_readme_passes_release(tmp_path: Path) -> None:
     root, head = _repo(tmp_path / "p", model=True, before_commit=_readme)
     code, gaps, graph = _release(root, head)
@@ -242,17 +243,18 @@ def test_d2_a_model_removed_below_the_top_is_not_listed(tmp_path: Path, linked: 
     _entries_at_head answers [] for every project below the top, and a removed model (a real folder
     or a link) is in neither list. git status shows it deleted. Control: not removed: []."""
     root = _below_top(tmp_path, linked)
-    assert records._entries_at_head(root, "models") == []  # the defect: the commit has models/seg-1.0.0
+    # Lead, 2026-12-06: defect 2 fixed (ls-tree --full-tree): the commit's model is found, and
+    # listed once removed
+    assert records._entries_at_head(root, "models") == ["models/seg-1.0.0"]
     if removed:
         _remove(root, linked)
         assert " D " in subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True,
                                        text=True).stdout
-    assert _listed(root) == []
+    assert _listed(root) == ([SEG] if removed else [])
 
 
 @pytest.mark.req("SRS-043")
-@pytest.mark.xfail(strict=True, reason="review 95 defect 2: below the repository top ls-tree (records.py:128) "
-                   "lists nothing of HEAD's models tree; a removed model is not listed")
+# Lead, 2026-12-06: defect 2 fixed; the strict xfail is a plain test.
 @pytest.mark.parametrize("linked", [True, False])
 def test_d2_a_model_removed_below_the_top_is_listed(tmp_path: Path, linked: bool) -> None:
     root = _below_top(tmp_path, linked)
@@ -279,8 +281,9 @@ def test_d2_a_removed_model_below_the_top_passes_release(tmp_path: Path, removed
     if removed:
         shutil.rmtree(root / "models" / "seg-1.0.0")
     code, gaps, graph = _release(root, head)
-    if removed:
-        assert (code, gaps, graph["head"]["uncommitted_items"]) == (0, [], [])
+    if removed:  # Lead, 2026-12-06: defect 2 fixed: the removal is listed, a GRAPH gap
+        assert graph["head"]["uncommitted_items"] == [SEG]
+        assert code == 13 and [g[:len(GRAPH_GAP)] for g in gaps] == [GRAPH_GAP], gaps
     else:
         assert code == 13 and [g[:12] for g in gaps] == ["GAP CMP-seg:"], gaps
 

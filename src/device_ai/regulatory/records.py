@@ -125,8 +125,19 @@ def _entries_at_head(root: Path, folder: str) -> list[str] | None:
     found = objects[folder]
     if found is None or found[0] != "tree":
         return []
-    listing = _git_bytes(root, "ls-tree", "-z", "--name-only", found[1])
-    return None if listing is None else [f"{folder}/{os.fsdecode(name)}" for name in filter(None, listing.split(b"\0"))]
+    # --full-tree: from a project below the repository top, ls-tree would list only the project's
+    # own path inside the tree, nothing (review 95, defect 2); folders and links only: a file there
+    # (a README) holds no manifest (defect 1)
+    listing = _git_bytes(root, "ls-tree", "-z", "--full-tree", found[1])
+    if listing is None:
+        return None
+    entries = []
+    for entry in filter(None, listing.split(b"\0")):
+        meta, _, name = entry.partition(b"\t")
+        mode = meta.split(b" ", 1)[0]
+        if mode in (b"040000", b"120000"):
+            entries.append(f"{folder}/{os.fsdecode(name)}")
+    return entries
 
 
 _UNREADABLE = object()
@@ -137,7 +148,7 @@ def _work_tree_bytes(path: Path) -> bytes | object | None:
     (absent, a dangling link), _UNREADABLE when it cannot be read (a folder, a link loop)."""
     try:
         return path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # nothing there (a file where a folder would be)
         return None
     except OSError:
         return _UNREADABLE
