@@ -73,6 +73,37 @@ def test_a_malformed_value_the_result_would_copy_is_refused_before_inference(
     assert "send the series again" in (refused.hint or "")
 
 
+def _swapped_vr(tag: int, vr: str, value: object):  # noqa: ANN202
+    def change(ds: pydicom.Dataset) -> None:
+        ds.add_new(tag, vr, value)
+    return change
+
+
+@pytest.mark.req("SRS-108")
+@pytest.mark.parametrize(("tag", "vr", "value", "said"), [
+    # fuzz campaign 12 (seed 7): highdicom repeats the acquisition equipment in the SEG's Contributing
+    # Equipment Sequence; under a swapped VR its writing failed with a TypeError (exit 70)
+    (0x00080070, "SL", 1, "Manufacturer carries VR SL; DICOM defines it as LO"),  # mutant 570
+    (0x00080080, "AT", 0x00100010, "InstitutionName carries VR AT; DICOM defines it as LO"),  # mutant 3094
+    (0x00100020, "SL", 7, "PatientID carries VR SL; DICOM defines it as LO"),  # a copied Patient value
+])
+def test_a_copied_value_under_a_swapped_vr_is_refused_before_inference(
+        tag: int, vr: str, value: object, said: str, tmp_path: Path) -> None:
+    refused = _refusal(_series(tmp_path / "in", _swapped_vr(tag, vr, value)))
+    assert isinstance(refused, DicomReadError) and refused.exit_code == 3
+    assert any(said in line and "slice000.dcm" in line for line in refused.problems), refused.problems
+
+
+@pytest.mark.req("SRS-108")
+def test_control_the_same_attributes_under_their_own_vr_are_read_and_written(tmp_path: Path) -> None:
+    """Control: Manufacturer and Institution Name under their own VR pass the check and the
+    series loads."""
+    paths = _series(tmp_path / "in", lambda ds: (_swapped_vr(0x00080070, "LO", "FAKE VENDOR")(ds),
+                                                 _swapped_vr(0x00080080, "LO", "FAKE HOSPITAL")(ds)))
+    series = load_series(paths, DEMO_CONTRACT)
+    assert all(copied_attribute_problems(ds) == [] for ds in series.datasets)
+
+
 @pytest.mark.req("SRS-108")
 def test_negative_control_valid_values_pass_the_copied_attribute_check() -> None:
     ds = valid_slice()

@@ -37,7 +37,7 @@ from functools import cache
 
 from pydicom import config
 from pydicom.charset import python_encoding
-from pydicom.datadict import dictionary_VM
+from pydicom.datadict import dictionary_VM, dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.valuerep import DA, DT, TM, validate_value
 
@@ -50,6 +50,11 @@ TYPE2_COPIED = (
 COPIED_VALUES = TYPE2_COPIED + (
     "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "SOPInstanceUID", "SOPClassUID",
 )
+# The acquisition equipment highdicom repeats in a result's Contributing Equipment Sequence
+# (ContributingEquipment.for_image_acquisition): each must carry its own VR (fuzz campaign 12:
+# Manufacturer carried as SL, Institution Name as AT, stopped the SEG's writing: exit 70).
+EQUIPMENT_COPIED = ("Manufacturer", "ManufacturerModelName", "SoftwareVersions", "DeviceSerialNumber",
+                    "InstitutionName", "InstitutionalDepartmentName", "InstitutionAddress", "StationName")
 # Geometry read from every image (by the series and by the SEG's plane positions): one value each.
 USED_SINGLE_VALUES = ("SpacingBetweenSlices", "SliceThickness", "RescaleSlope", "RescaleIntercept")
 _PARSED = {"DA": DA, "TM": TM, "DT": DT}  # regular expressions pass 20261345; parsing does not
@@ -82,6 +87,9 @@ def _value_problem(ds: Dataset, keyword: str) -> str | None:
     element = ds.data_element(keyword)
     if element is None or element.value in (None, "") or element.VR == "SQ":
         return None
+    known = dictionary_VR(element.tag)
+    if element.VR not in known.split(" or "):  # a result would write the value under the VR it carries
+        return f"{keyword} carries VR {element.VR}; DICOM defines it as {known} (PS3.6)"
     if element.VM > 1 and dictionary_VM(element.tag) == "1":
         return f"{keyword} holds {element.VM} values; DICOM allows one (PS3.6)"
     values = element.value if element.VM > 1 else [element.value]
@@ -160,7 +168,7 @@ def copied_attribute_problems(ds: Dataset) -> list[str]:
     charset = None if problems else _charset_name(ds)  # text is judged in a known character set only
     ascii_only = _ascii_only(ds)
     repeated = repeated_by_results(str(ds.get("SOPClassUID", "")))
-    for keyword in dict.fromkeys(COPIED_VALUES + repeated + USED_SINGLE_VALUES):
+    for keyword in dict.fromkeys(COPIED_VALUES + repeated + EQUIPMENT_COPIED + USED_SINGLE_VALUES):
         problem = _value_problem(ds, keyword)
         if problem is None and charset is not None and keyword in ds:
             problem = _text_problem(ds.data_element(keyword), keyword, charset, ascii_only)
