@@ -479,6 +479,32 @@ def test_control_the_swapped_station_name_is_still_found_where_the_output_remove
     assert _planted(_swapped("PatientName", "DA", "DOE^JANE"), ConvolutionKernel="DOE^JANE") == {"(0010,0010)"}
 
 
+_PROCEDURE_ITEM = (b"\xfe\xff\x00\xe0\x36\x00\x00\x00\x08\x00\x00\x01SH\x06\x00FUZZ01\x08\x00\x02\x01SH\x06\x00"
+                   b"99FUZZ\x08\x00\x04\x01LO\x12\x00phantom procedure ")
+
+
+@pytest.mark.req("SRS-111", "SRS-113")
+def test_a_sequence_carried_as_binary_is_not_kept() -> None:
+    """Fuzz campaign 12 (seed 7, mutant 4796): Procedure Code Sequence (outside Table E.1-1) carried
+    as OL holds its item as bytes; the engine kept it unprocessed and the self-check found the
+    patient's family name 'PHANTOM' in 'phantom procedure' (exit 11). Its items cannot be processed
+    or judged: the attribute is not kept, and the output is clean."""
+    source = _swapped("ProcedureCodeSequence", "OL", _PROCEDURE_ITEM)
+    source.PatientName = "PHANTOM^TEST"
+    assert 0x00081032 not in _published_clean(source)
+
+
+@pytest.mark.req("SRS-111")
+def test_control_the_same_sequence_as_a_sequence_is_kept_and_its_items_processed() -> None:
+    """Control: as a sequence, its public code item is processed and kept."""
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "FUZZ01", "DCM", "phantom procedure"
+    ds = ct_slice(0)
+    ds.ProcedureCodeSequence = Sequence([item])
+    published = _published_clean(_read(part10_bytes(ds)))
+    assert published.ProcedureCodeSequence[0].CodeValue == "FUZZ01"
+
+
 def _description_as_uid() -> Dataset:
     """Fuzz campaign 10 (seed 5, mutant 1842): Study Description (LO) carried as UI, its value the
     same word as the kept Position Reference Indicator (a public sample names both 'Brain-MRA')."""

@@ -199,6 +199,10 @@ def _vr_default(element: DataElement, policy: Policy, restricted: bool = False,
     if vr == "SQ":
         return "K", "sequence outside the table: items processed"
     known = _dictionary_vr(int(element.tag))
+    if known == "SQ":
+        # a sequence carried as another VR (fuzz campaign 12: Procedure Code Sequence as OL): its
+        # items are opaque bytes, not processed, so nothing in them is judged: not kept
+        return "X/Z/D", f"sequence carried as {vr or 'no VR'}: its items cannot be processed"
     swapped = known in _IDENTIFYING_VRS and vr not in _IDENTIFYING_VRS
     if keyword in CODED_TEXT and (vr in TEXT_VRS or (swapped and known in TEXT_VRS)):
         if code_item and not restricted:
