@@ -74,9 +74,9 @@ def git_dirty(root: Path) -> bool | None:
 NOT_COMPARED = "not compared"
 
 
-def _git_bytes(root: Path, *args: str) -> bytes | None:
+def _git_bytes(root: Path, *args: str, stdin: bytes | None = None) -> bytes | None:
     try:
-        result = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=30, check=False)
+        result = subprocess.run(["git", *args], cwd=root, input=stdin, capture_output=True, timeout=30, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout if result.returncode == 0 else None
@@ -88,14 +88,10 @@ def _objects_at_head(root: Path, names: Sequence[str]) -> dict[str, tuple[str, s
     --follow-symlinks``, review 93 defects 1 and 3); None for nothing (missing, a link out of the
     tree, dangling, a loop). None overall when git fails."""
     request = b"".join(b"HEAD:./" + os.fsencode(name) + b"\n" for name in names)  # ./: relative to root
-    try:
-        result = subprocess.run(["git", "cat-file", "--batch-check", "--follow-symlinks"], cwd=root, input=request,
-                                capture_output=True, timeout=30, check=False)
-    except (OSError, subprocess.SubprocessError):
+    answer = _git_bytes(root, "cat-file", "--batch-check", "--follow-symlinks", stdin=request)
+    if answer is None:
         return None
-    if result.returncode != 0:
-        return None
-    lines = iter(result.stdout.split(b"\n"))
+    lines = iter(answer.split(b"\n"))
     found: dict[str, tuple[str, str] | None] = {}
     for name in names:
         first, _, rest = next(lines, b"").partition(b" ")

@@ -715,14 +715,22 @@ def _forms(needles: Iterable[Needle], exempt: set[str]) -> list[tuple[Needle, tu
     return out
 
 
-def _device_marking(label: str, rendering: str) -> bool:
-    """Whether ``rendering`` at ``label`` of the output is a value the device writes there itself
-    (marking.DEVICE_MARKING_VALUES): at the top level of the marking attribute, exactly that value."""
+@lru_cache(1)
+def _marking_by_label() -> dict[str, frozenset[str]]:
+    return {_tag_text(tag): values for tag, values in marking.DEVICE_MARKING_VALUES.items()}
+
+
+def _device_marking_values(label: str) -> frozenset[str]:
+    """The values the device writes itself at ``label`` of the output (marking.DEVICE_MARKING_VALUES):
+    a marking attribute's at its top level, the code sequence's inside its items; none elsewhere."""
     top = label.split("/", 1)[0].split("[", 1)[0]
-    for tag, values in marking.DEVICE_MARKING_VALUES.items():
-        if top == _tag_text(tag):
-            return rendering.strip() in values and ("/" in label) is (tag == 0x00120064)
-    return False
+    values = _marking_by_label().get(top, frozenset())
+    return values if ("/" in label) is (top == _tag_text(0x00120064)) else frozenset()
+
+
+def _device_marking(label: str, rendering: str) -> bool:
+    """Whether ``rendering`` at ``label`` is exactly a value the device writes there itself."""
+    return rendering.strip() in _device_marking_values(label)
 
 
 def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table: RuleTable | None = None,
@@ -758,8 +766,9 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
         if vr == "SQ" or tag in _PIXELS or vr in _NUMBERS:
             continue
         binary_vr = vr in _BINARY_TEXT
+        marked = _device_marking_values(label)  # per element, not per rendering
         for rendering in _renderings(element, charsets):
-            if _device_marking(label, rendering):
+            if marked and rendering.strip() in marked:
                 continue
             # binary bytes that read as text are searched as text; other binary data by its
             # printable runs, for values of MIN_BINARY letters and digits or more
