@@ -31,6 +31,12 @@ Gaps (each printed as ``GAP ID: topic: what is missing``):
   component (distribution, CPython, native library, model) without an assessed entry, support
   level, end of support or vulnerability assessment; an assessment too old; an unresolved one.
 
+- **regulatory wrapper** (:mod:`.submission`, MDR Annex II 4; IEC 62304): a GSPR that applies, or
+  an IEC 62304 clause the system's class needs, with no evidence (or marked not applicable); with
+  ``--release`` (open without), a row whose evidence is not in effect on this commit, and a clause
+  that claims ``conforms`` while its evidence is not in effect, or says ``partial`` or
+  ``not_conforming``.
+
 Outside the gate: ``planned`` and ``draft`` requirements and controls, hazardous situations that
 rely on them and open anomalies are listed as **open**. A planned requirement that already has a
 passing test is a **warning** ("planned but verified: approve it?"), as are results from a dirty
@@ -45,7 +51,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from device_ai.regulatory import evidence, overclaim, security, supply_chain
+from device_ai.regulatory import evidence, overclaim, security, submission, supply_chain
 from device_ai.regulatory.documents import VERIFICATION_RECORDS
 from device_ai.regulatory.items import SOUP_CURATED_FIELDS, normalize_package
 from device_ai.regulatory.risk import evaluate_situation, probability_rank
@@ -336,8 +342,14 @@ def _security(ctx: _Context) -> Iterator[Finding]:
             yield Finding(section, item, topic, message)  # type: ignore[arg-type]
 
 
+def _submission(ctx: _Context) -> Iterator[Finding]:
+    for rule in submission.RULES:
+        for section, item, topic, message in rule(ctx):
+            yield Finding(section, item, topic, message)  # type: ignore[arg-type]
+
+
 _CHECKS = (_graph_freshness, _requirements, _controls, _risks, _soup, _documents, _reviews, _runs_and_anomalies,
-           _overclaims, _security)
+           _overclaims, _security, _submission)
 
 
 def check_graph(graph: Mapping[str, Any], *, head: str | None, release: bool = False) -> CheckReport:

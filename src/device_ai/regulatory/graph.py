@@ -144,7 +144,7 @@ def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None
     latest = last_reviews(project)
     nodes: dict[str, dict[str, Any]] = {}
     located_all: list[tuple[str, Located[Any]]] = sorted(project.items.items())
-    for extra in (project.plan, project.benefit, project.security_plan):
+    for extra in (project.plan, project.benefit, project.security_plan, project.device):
         if extra is not None:
             located_all.append((extra.item.id, extra))
     for item_id, located in located_all:
@@ -161,9 +161,9 @@ def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None
             raw_edges.append((link.kind, item_id, link.target))
         if isinstance(located.item, HazardousSituation) and project.plan is not None:
             raw_edges.append(("evaluated_against", item_id, project.plan.item.id))
-    if project.security_plan is not None:
-        raw_edges.extend((link.kind, project.security_plan.item.id, link.target)
-                         for link in project.security_plan.item.links())
+    for single in (project.security_plan, project.device):
+        if single is not None:
+            raw_edges.extend((link.kind, single.item.id, link.target) for link in single.item.links())
     test_nodes, test_edges = _test_nodes(runs, set(nodes))
     raw_edges.extend(test_edges)
     for node in test_nodes:

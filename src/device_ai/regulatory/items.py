@@ -53,11 +53,15 @@ ID_PATTERNS: dict[str, re.Pattern[str]] = {
     "SUC": re.compile(r"SUC-\d{3,}"),
     # a runtime component of the SBOM with its support and vulnerability assessment (security/components.yaml)
     "CMP": re.compile(r"CMP-[A-Za-z0-9](?:[A-Za-z0-9._+-]*[A-Za-z0-9])?"),
+    # the regulatory wrapper (submission/, :mod:`.submission_items`): MDR Annex I GSPR numbering and
+    # IEC 62304 clause numbers
+    "GSPR": re.compile(r"GSPR-\d+(?:\.\d+)*"),
+    "C62304": re.compile(r"C62304-\d+(?:\.\d+)*"),
 }
 _EXAMPLES = {"UN": "UN-001", "SRS": "SRS-012", "SI": "SI-INFERENCE", "SOUP": "SOUP-numpy", "ANOM": "ANOM-001",
              "HAZ": "HAZ-001", "RISK": "RISK-001", "RC": "RC-001", "MODEL": "MODEL-name-1.0.0",
              "ASSET": "ASSET-AUDIT-LOG", "IF": "IF-DICOM-SCP", "THR": "THR-001", "SUC": "SUC-001",
-             "CMP": "CMP-numpy"}
+             "CMP": "CMP-numpy", "GSPR": "GSPR-17.2", "C62304": "C62304-5.1.1"}
 SEVERITY_LEVEL = re.compile(r"S\d+")
 PROBABILITY_LEVEL = re.compile(r"P\d+")
 

@@ -47,6 +47,7 @@ from device_ai.regulatory.security_items import (
     SecurityUseCase,
     Threat,
 )
+from device_ai.regulatory.submission_items import ConformityRow, DeviceDescription, GsprRow, document_evidence
 from device_ai.regulatory.yaml_lines import LineDict, LineList, YamlLocatedError, line_of, load_yaml
 
 T = TypeVar("T", bound=BaseModel)
@@ -80,6 +81,9 @@ ITEM_FILES: tuple[FileSpec, ...] = (
     FileSpec("security/use_cases.yaml", "security_use_cases", SecurityUseCase),
     FileSpec("security/plan.yaml", "security_plan", SecurityPlan, single=True),
     FileSpec("security/components.yaml", "components", RuntimeComponent),
+    FileSpec("submission/gspr.yaml", "gspr", GsprRow),
+    FileSpec("submission/iec62304.yaml", "iec62304", ConformityRow),
+    FileSpec("submission/device.yaml", "device", DeviceDescription, single=True),
 )
 REVIEWS_FILE = FileSpec("traceability/reviews.yaml", "reviews", Review)
 MODELS_GLOB = "models/*/manifest.json"
@@ -116,6 +120,7 @@ class Project:
     plan: Located[RiskManagementPlan] | None = None
     benefit: Located[BenefitRisk] | None = None
     security_plan: Located[SecurityPlan] | None = None
+    device: Located[DeviceDescription] | None = None
     reviews: list[Located[Review]] = field(default_factory=list)
 
     def of(self, kind: type[T]) -> Iterator[Located[T]]:
@@ -314,6 +319,9 @@ def load_project(root: Path) -> Project:
             elif isinstance(model, SecurityPlan):
                 project.security_plan = located
                 raws[SecurityPlan.id] = raw
+            elif isinstance(model, DeviceDescription):
+                project.device = located
+                raws[DeviceDescription.id] = raw
             else:
                 _register(project, raws, located, raw, problems)
     for model, _raw, line in _read_file(root, REVIEWS_FILE, problems):
@@ -329,6 +337,7 @@ def load_project(root: Path) -> Project:
     _check_links(project, raws, problems)
     _check_levels(project, raws, problems)
     _check_security_plan(project, raws, problems)
+    _check_submission(project, raws, problems)
     if problems.lines:
         raise TraceabilityError(
             f"{len(problems.lines)} problem(s) in the traceability and risk items", problems=tuple(problems.lines),
@@ -363,6 +372,37 @@ def _check_security_plan(project: Project, raws: dict[str, LineDict], problems: 
             if value is not None and value not in allowed:
                 problems.add(f"{threat_at.file}:{line_of(raw, (name,), threat_at.line)}", threat.id,
                              f"{name} {value} is not a level of the security plan ({', '.join(sorted(allowed))})")
+
+
+def _check_submission(project: Project, raws: dict[str, LineDict], problems: _Problems) -> None:
+    """The regulatory wrapper's references: each package document ID a GSPR or IEC 62304 row names
+    is a document of the package (render.control.DOCUMENT_IDS), each variant of the device
+    description a model package, each performance record a file of the project (SRS-204)."""
+    from device_ai.regulatory.render.control import DOCUMENT_IDS  # the table of package documents
+
+    known = set(DOCUMENT_IDS.values())
+    for kind in (GsprRow, ConformityRow):
+        for located in project.of(kind):
+            raw = raws[located.item.id]
+            for doc_id in document_evidence(located.item.evidence):
+                if doc_id not in known:
+                    line = _link_line(raw, "evidence", doc_id, located.line)
+                    problems.add(f"{located.file}:{line}", located.item.id,
+                                 f"evidence refers to {doc_id}, which is not a document of the package")
+    device = project.device
+    if device is None:
+        return
+    raw = raws[DeviceDescription.id]
+    for link in device.item.links():
+        if link.target not in project.items or id_prefix(link.target) not in link.allowed:
+            line = _link_line(raw, link.field, link.target, device.line)
+            problems.add(f"{device.file}:{line}", DeviceDescription.id,
+                         f"{link.field} refers to {link.target}, which does not exist")
+    for record in device.item.performance_records:
+        if not (project.root / record).is_file():
+            line = _link_line(raw, "performance_records", record, device.line)
+            problems.add(f"{device.file}:{line}", DeviceDescription.id,
+                         f"performance_records names {record}, which is not a file of the project")
 
 
 def _register(project: Project, raws: dict[str, LineDict], located: Located[Any], raw: LineDict,

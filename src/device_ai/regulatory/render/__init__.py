@@ -19,6 +19,7 @@ from device_ai.errors import DependencyMissing, TraceabilityError
 from device_ai.regulatory.render import control as doc_control
 from device_ai.regulatory.render import documents as docs
 from device_ai.regulatory.render import security as security_docs
+from device_ai.regulatory.render import submission as submission_docs
 from device_ai.regulatory.render.diff import diff_graphs
 from device_ai.regulatory.render.view import TraceView
 
@@ -78,6 +79,19 @@ DOCUMENTS: tuple[Document, ...] = (
     Document("security-plan.html", "Vulnerability and patch management plan", "FD&C 524B(b)(1), (b)(2)",
              "monitoring, coordinated disclosure, assessment, timelines, update paths and end of support",
              "security_plan.html.j2", nav="Security plan"),
+    Document("device-description.html", "Device description and specification", "EU MDR Annex II 1",
+             "intended purpose, users, principles of operation, inputs and outputs, classification (the "
+             "manufacturer's position) and the model packages as variants", "device_description.html.j2",
+             nav="Device description"),
+    Document("ifu.html", "Instructions for use (content)", "EU MDR Annex II 2, Annex I 23.4",
+             "intended use, contraindications, warnings and precautions, how to read each output, what the device "
+             "does not do", "ifu.html.j2", nav="IFU"),
+    Document("gspr.html", "General safety and performance requirements checklist", "EU MDR Annex I; Annex II 4",
+             "each GSPR with applicability, methods, standards and its evidence with the evidence's state on this "
+             "commit", "gspr.html.j2", nav="GSPR"),
+    Document("iec62304-conformity.html", "IEC 62304 conformity matrix", "IEC 62304:2006+A1:2015 clauses 4-9",
+             "each clause with its classes, evidence, stated status and the state the gate shows on this commit",
+             "iec62304_conformity.html.j2", nav="IEC 62304"),
     Document("trace-graph.json", "Trace graph (JSON)", "IEC 62304 5.1.1 c",
              "the typed graph every document was rendered from (input of baseline diffs)"),
 )
@@ -196,6 +210,10 @@ def render_all(view: TraceView, *, root: Path, sbom: Mapping[str, Any], model_ma
         "security_risk.html.j2": {"report": security_docs.security_report(view)},
         "security_views.html.j2": {"views": security_docs.architecture_views(view)},
         "security_plan.html.j2": {"plan": security_docs.vulnerability_plan(view)},
+        "device_description.html.j2": {"device": submission_docs.device(view)},
+        "ifu.html.j2": {"device": submission_docs.device(view)},
+        "gspr.html.j2": {"gspr": submission_docs.gspr(view)},
+        "iec62304_conformity.html.j2": {"matrix": submission_docs.conformity(view)},
     }
     out: dict[str, str] = {}
     for doc in listed:

@@ -44,6 +44,10 @@ DOCUMENT_IDS: Mapping[str, str] = {
     "security-risk.html": "DAI-DOC-SEC-RISK",
     "security-architecture.html": "DAI-DOC-SEC-ARCH",
     "security-plan.html": "DAI-DOC-SEC-PLAN",
+    "gspr.html": "DAI-DOC-GSPR",
+    "iec62304-conformity.html": "DAI-DOC-IEC62304",
+    "device-description.html": "DAI-DOC-DEVICE",
+    "ifu.html": "DAI-DOC-IFU",
     "trace-graph.json": "DAI-DOC-TRACE-GRAPH",
     "diff.html": "DAI-DOC-DIFF",
 }
