@@ -26,9 +26,12 @@ LONG_NODE = ("tests/regulatory_render/test_wide.py::test_a_parametrized_case_wit
 
 def copy_items(root: Path) -> Path:
     """Copy what the trace graph and the documents read into ``root``."""
-    for folder in ("traceability", "risk", "security", "docs"):
+    for folder in ("traceability", "risk", "security", "submission", "docs"):
         # docs/_build and docs/generated are `make docs` outputs (ignored by git), not items
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("_build", "generated"))
+    # the device description's performance records (submission/device.yaml) must exist
+    shutil.copytree(REPO / "validation" / "results", root / "validation" / "results")
+    shutil.copy2(REPO / "validation" / "PROTOCOL.md", root / "validation" / "PROTOCOL.md")
     for manifest in sorted(REPO.glob("models/*/manifest.json")):
         target = root / manifest.relative_to(REPO)
         target.parent.mkdir(parents=True)
