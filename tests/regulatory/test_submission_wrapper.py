@@ -320,7 +320,6 @@ def test_a_gspr_with_open_points_is_not_shown_as_plainly_met(tmp_path: Path) -> 
 def test_the_repository_wrapper_documents_print_without_overlapping_text(tmp_path: Path) -> None:
     """The four documents rendered from the repository's own submission/ data, printed as the package's
     --pdf does: every page carries the ID, revision and page N of M, and no text overlaps or is cut off."""
-    import shutil
 
     from conftest import require_tool
     from device_ai.regulatory import pdf as pdf_module
@@ -328,15 +327,11 @@ def test_the_repository_wrapper_documents_print_without_overlapping_text(tmp_pat
     from device_ai.regulatory.render import PrintPage
     from device_ai.regulatory.render.control import block
     from tests.regulatory_render import pdf_checks as checks
-    from tests.regulatory_render.conftest import REPO, build_graph, copy_items, sample_results, write_run
+    from tests.regulatory_render.conftest import build_graph, copy_items, sample_results, write_run
 
     printer = pdf_module.Printer.find(require_tool("chromium"))
+    # copy_items brings submission/ and the validation records the device description names
     root = copy_items(tmp_path / "project")
-    shutil.copytree(REPO / "submission", root / "submission")
-    for record in ("validation/results/demo-dinov2-seg-1.0.0.json",
-                   "validation/results/external-demo-dinov2-seg-1.0.0.json", "validation/PROTOCOL.md"):
-        (root / record).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / record, root / record)
     view = TraceView.from_graph(build_graph(root, write_run(tmp_path / "results.json", root, sample_results())))
     docs = [d for d in DOCUMENTS if d.file in WRAPPER_FILES]
     html = render_all(view, root=root, sbom={}, model_manifests={}, files=docs)
