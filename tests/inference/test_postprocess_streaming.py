@@ -274,3 +274,19 @@ def test_the_streamed_analysis_writes_the_whole_volume_pipelines_seg_and_sr(
                     uid=derived_uids("streaming-equivalence"))
     changed = _comparable(pydicom.dcmread(write_seg(seg, tmp_path / "changed.dcm")))
     assert changed != _comparable(pydicom.dcmread(seg_path))
+
+
+@pytest.mark.req("SRS-171")
+@pytest.mark.parametrize("depth", [1, 2, 7])
+def test_the_preflight_s_one_voxel_map_measures_the_same_on_its_first_slice(depth: int) -> None:
+    """analyze.preflight_outputs measures only the first slice of its one-voxel label map: the
+    measurements must equal the whole volume's. Control: a voxel in the last slice is not seen there."""
+    spacing = (2.5, 0.7, 0.7)
+    for value in (ORGAN, LESION):
+        labels = np.zeros((depth, 9, 11), np.uint8)
+        labels[0, 0, 0] = value
+        assert measure(labels[:1], spacing, label_defs=DEMO_LABELS) == measure(labels, spacing, label_defs=DEMO_LABELS)
+    if depth > 1:
+        labels = np.zeros((depth, 9, 11), np.uint8)
+        labels[-1, 0, 0] = LESION
+        assert measure(labels[:1], spacing, label_defs=DEMO_LABELS) != measure(labels, spacing, label_defs=DEMO_LABELS)

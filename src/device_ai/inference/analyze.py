@@ -135,9 +135,12 @@ def preflight_outputs(engine: LockedEngine, series: CTSeries) -> None:
     writers themselves decide, so this check cannot drift from them (~0.1 s for 48 slices)."""
     labels = np.zeros(series.hu.shape, np.uint8)
     labels[(0,) * labels.ndim] = min(label.value for label in engine.manifest.labels if label.value)
+    # The one labelled voxel is in the first slice, so that slice's measurements are the whole
+    # volume's: measuring it alone spares two component passes over every slice (2.2 s at 300).
+    measurements = measure(labels[:1], series_spacing(series), label_defs=engine.manifest.labels)
     try:
         seg = build_seg(series, labels, segment_specs(engine.manifest), algorithm_identity(engine))
-        build_report(engine, series, seg, measure(labels, series_spacing(series), label_defs=engine.manifest.labels))
+        build_report(engine, series, seg, measurements)
     except OutputError as exc:
         reason = " ".join(str(exc.__cause__ or exc.message).split())[:160]
         raise ContractViolation(
