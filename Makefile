@@ -71,6 +71,7 @@ validate: $(STAMP)
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/latency.py
 	$(BIN)/python benchmarks/model_limit.py
+	$(BIN)/python benchmarks/ort_settings.py
 
 # Fuzz campaign (issue 22 item 5; not part of `make test`, which runs a fixed 72-mutant sample):
 # FUZZ_N seeded mutants (fuzz/mutants.py) each through `analyze` and `anonymize`, FUZZ_JOBS

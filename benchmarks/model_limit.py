@@ -14,7 +14,7 @@ fraction of it the locked ORT FP32 engine reaches, per part, in one run (issue 2
 3. Achieved: ORT profiling of the real model (same options) over N slices: kernel time per
    part and op type, GFLOP/s and fraction of the limit per part; time_at_limit = sum over
    parts of flops_part / attainable_part.
-4. ORT FP32 vs PyTorch eager per slice, interleaved as benchmarks/latency.py does.
+4. ORT FP32 vs PyTorch eager per slice, in quiet blocks as benchmarks/latency.py does (ANOM-017).
 
 A benchmark, not a test: nothing here asserts a time.
 
@@ -593,33 +593,23 @@ def profile_model(model_bytes: bytes, original: onnx.ModelProto, options, images
 # ----------------------------------------------------------------------------------------------
 
 def interleaved_latency(engine, twin, images: list, rounds: int) -> dict:  # noqa: ANN001
+    """ORT and eager timed as benchmarks/latency.py does: quiet blocks, the order alternating (ANOM-017:
+    back to back, ORT's spinning threads slowed the eager run after it). ``rounds`` slices per runtime."""
     import torch
+    from quiet_blocks import quiet_blocks
 
-    def ort_once(image: np.ndarray) -> float:
-        start = time.perf_counter()
-        engine.run(image)
-        return time.perf_counter() - start
-
-    def torch_once(image: np.ndarray) -> float:
-        tensor = torch.from_numpy(image)
-        start = time.perf_counter()
+    def eager(image: np.ndarray) -> None:
         with torch.inference_mode():
-            twin(tensor)
-        return time.perf_counter() - start
+            twin(torch.from_numpy(image))
 
     for image in images[:3]:
-        ort_once(image)
-        torch_once(image)
-    ort_times, torch_times = [], []
-    for round_index in range(rounds):
-        image = images[round_index % len(images)]
-        order = (ort_once, torch_once) if round_index % 2 == 0 else (torch_once, ort_once)
-        for runner in order:
-            (ort_times if runner is ort_once else torch_times).append(runner(image))
-    ort_ms = statistics.median(ort_times) * 1000
-    torch_ms = statistics.median(torch_times) * 1000
-    return {"rounds": rounds, "ort_fp32_ms_median": ort_ms, "torch_eager_ms_median": torch_ms,
-            "speedup_ort_over_torch": torch_ms / ort_ms}
+        engine.run(image)
+        eager(image)
+    times = quiet_blocks({"ort": engine.run, "eager": eager}, images, max(1, math.ceil(rounds / len(images))))
+    ort_ms = statistics.median(times["ort"]) * 1000
+    torch_ms = statistics.median(times["eager"]) * 1000
+    return {"rounds": len(times["ort"]), "method": "quiet_blocks", "ort_fp32_ms_median": ort_ms,
+            "torch_eager_ms_median": torch_ms, "speedup_ort_over_torch": torch_ms / ort_ms}
 
 
 class _NoSpinEngine:
@@ -702,7 +692,7 @@ def main() -> None:  # noqa: PLR0915
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(default_model_path()))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=60, help="interleaved ORT/eager rounds (latency.py)")
+    parser.add_argument("--rounds", type=int, default=60, help="slices per runtime in the ORT/eager comparison (quiet blocks, latency.py)")
     parser.add_argument("--slices", type=int, default=60, help="profiled slices of the real model")
     parser.add_argument("--reps", type=int, default=60, help="runs per single-op shape")
     parser.add_argument("--trusted-key", action="append", default=[], help="base64 public key of a site-trusted signer")
@@ -835,8 +825,8 @@ def main() -> None:  # noqa: PLR0915
         "nodes": nodes,
         "attention_subnormals": denormals,
         "latency": {**latency, "repeat_after_profile": latency_after, "each_alone": alone,
-                    "interleaved_ort_spinning_off": {**no_spin, "note": "a session like the engine's plus "
-                                                     "session.intra_op.allow_spinning=0 (not the engine's setting)"}},
+                    "quiet_blocks_ort_spinning_off": {**no_spin, "note": "a session like the engine's plus "
+                                                      "session.intra_op.allow_spinning=0 (not the engine's setting)"}},
         "summary": {
             "ort_fp32_ms_median": ort_ms,
             "torch_eager_ms_median": latency["torch_eager_ms_median"],
@@ -919,7 +909,7 @@ def main() -> None:  # noqa: PLR0915
               f"{row['matmul_real_denormal_as_zero_kernel_ms']:.3f}")
     print(f"\nalone (not interleaved): ORT {alone['ort_fp32_ms_median']:.2f} ms, eager "
           f"{alone['torch_eager_ms_median']:.2f} ms, {alone['speedup_ort_over_torch']:.2f}x")
-    print(f"interleaved, ORT spinning off: ORT {no_spin['ort_fp32_ms_median']:.2f} ms, eager "
+    print(f"quiet blocks, ORT spinning off: ORT {no_spin['ort_fp32_ms_median']:.2f} ms, eager "
           f"{no_spin['torch_eager_ms_median']:.2f} ms, {no_spin['speedup_ort_over_torch']:.2f}x")
     print(f"\nORT FP32     : {ort_ms:8.2f} ms/slice (median of {args.rounds})")
     print(f"PyTorch eager: {latency['torch_eager_ms_median']:8.2f} ms/slice")

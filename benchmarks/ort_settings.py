@@ -11,10 +11,14 @@ Candidates (one change from the engine's settings at a time; then, in a second i
 against the engine's settings, the combination of every single change that was at least 3% faster,
 deterministic and changed no label):
 graph optimization level (disabled, basic, extended, all), intra-op threads (1, 2), the CPU
-memory arena off, memory pattern off, parallel execution mode, and IOBinding (inputs bound as
+memory arena off, memory pattern off, parallel execution mode, the intra-op threads not spinning after a
+run (``session.intra_op.allow_spinning=0``), and IOBinding (inputs bound as
 OrtValues and the output pre-allocated) instead of ``session.run``. Batching several slices per
 run is not measured: the released graph's input is fixed at batch 1 (``[1, 3, 224, 224]``) and
 re-exporting it with a dynamic batch is a new model package (the JSON says so).
+
+Every setting is timed in quiet blocks (``quiet_blocks``: a pause before each setting's block, so that
+another session's spinning threads do not share the cores with it; ANOM-017).
 
 A benchmark, not a test: the machine is shared, figures compare settings side by side in one run.
 
@@ -28,12 +32,12 @@ import json
 import os
 import platform
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from quiet_blocks import QUIET_GAP_S, quiet_blocks
 
 from device_ai.config import default_model_path
 from device_ai.inference.engine import EngineOptions, session_options
@@ -50,7 +54,7 @@ LEVELS = {
 
 
 def _options(threads: int, *, level: str = "all", arena: bool = True, mem_pattern: bool = True,
-             parallel: bool = False) -> ort.SessionOptions:
+             parallel: bool = False, spinning: bool = True) -> ort.SessionOptions:
     so = session_options(EngineOptions(threads=threads))  # the engine's settings, then one change
     so.graph_optimization_level = LEVELS[level]
     so.enable_cpu_mem_arena = arena
@@ -58,6 +62,8 @@ def _options(threads: int, *, level: str = "all", arena: bool = True, mem_patter
     if parallel:
         so.execution_mode = ort.ExecutionMode.ORT_PARALLEL
         so.inter_op_num_threads = threads
+    if not spinning:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return so
 
 
@@ -71,6 +77,7 @@ def candidates(threads: int) -> dict[str, dict]:
     found["arena=off"] = {"arena": False}
     found["mem_pattern=off"] = {"mem_pattern": False}
     found["parallel"] = {"parallel": True}
+    found["spinning=off"] = {"spinning": False}
     found["iobinding"] = {"iobinding": True}
     return found
 
@@ -98,21 +105,9 @@ class Runner:
         self.session.run_with_iobinding(binding)
         return self._out.copy()
 
-    def time(self, image: np.ndarray) -> float:
-        start = time.perf_counter()
-        self.once(image)
-        return time.perf_counter() - start
-
 
 def _interleaved(runners: dict[str, Runner], images: list[np.ndarray], rounds: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    names = list(runners)
-    for r in range(rounds):
-        order = names if r % 2 == 0 else names[::-1]
-        for name in order:
-            for image in images:
-                times[name].append(runners[name].time(image))
-    return times
+    return quiet_blocks({name: runner.once for name, runner in runners.items()}, images, rounds)
 
 
 def _agreement(reference: list[np.ndarray], other: list[np.ndarray]) -> dict:
@@ -174,6 +169,7 @@ def main() -> None:
         "model": f"{manifest.name} {manifest.version}",
         "input_shape": list(manifest.input.shape),
         "threads": args.threads, "rounds": args.rounds, "slices": args.slices,
+        "method": f"quiet_blocks, {QUIET_GAP_S} s pause before each setting's block",
         "baseline": "engine = device_ai.inference.engine.session_options (the locked settings)",
         "settings": rows,
         "fastest": fastest,
