@@ -376,19 +376,29 @@ def _check_security_plan(project: Project, raws: dict[str, LineDict], problems: 
 
 def _check_submission(project: Project, raws: dict[str, LineDict], problems: _Problems) -> None:
     """The regulatory wrapper's references: each package document ID a GSPR or IEC 62304 row names
-    is a document of the package (render.control.DOCUMENT_IDS), each variant of the device
-    description a model package, each performance record a file of the project (SRS-204)."""
-    from device_ai.regulatory.render.control import DOCUMENT_IDS  # the table of package documents
+    is a document every package writes (render.control.DOCUMENT_IDS less CONDITIONAL_DOCUMENTS: a
+    document written only with an option, such as diff.html, is not in every package, so it cannot
+    be evidence in effect; SRS-204, SRS-206), each variant of the device description a model
+    package, each performance record a file of the project (SRS-204)."""
+    from device_ai.regulatory.render.control import CONDITIONAL_DOCUMENTS, DOCUMENT_IDS  # package documents
 
+    conditional = {DOCUMENT_IDS[name]: (name, option) for name, option in CONDITIONAL_DOCUMENTS.items()}
     known = set(DOCUMENT_IDS.values())
     for kind in (GsprRow, ConformityRow):
         for located in project.of(kind):
             raw = raws[located.item.id]
             for doc_id in document_evidence(located.item.evidence):
-                if doc_id not in known:
-                    line = _link_line(raw, "evidence", doc_id, located.line)
-                    problems.add(f"{located.file}:{line}", located.item.id,
-                                 f"evidence refers to {doc_id}, which is not a document of the package")
+                if doc_id in conditional:
+                    name, option = conditional[doc_id]
+                    message = (f"evidence refers to {doc_id} ({name}), which the package writes only with "
+                               f"`{option}`: cite evidence every package holds (the requirement or record it "
+                               "shows)")
+                elif doc_id not in known:
+                    message = f"evidence refers to {doc_id}, which is not a document of the package"
+                else:
+                    continue
+                line = _link_line(raw, "evidence", doc_id, located.line)
+                problems.add(f"{located.file}:{line}", located.item.id, message)
     device = project.device
     if device is None:
         return

@@ -21,8 +21,9 @@ system's safety class (the graph's ``safety_class``).
    any of its evidence is not in effect claims conformity the graph does not show; a row that says
    ``partial`` or ``not_conforming`` is a non-conformity. Both are open, and gaps with ``--release``.
 
-Dangling evidence (an item that does not exist, a ``DAI-DOC`` ID that is not a package document)
-is refused when the items are loaded (:mod:`.loader`, SRS-204).
+Dangling evidence (an item that does not exist, a ``DAI-DOC`` ID that is not a package document,
+or that names a document the package writes only with an option, such as ``diff.html``) is refused
+when the items are loaded (:mod:`.loader`, SRS-204).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def evidence_state(ctx: Any, ref: str) -> str | None:
     """Why the evidence ``ref`` is not in effect on the checked commit, None when it is.
 
     A package document (``DAI-DOC-...``) is in effect: the loader checked it is one of the
-    package's documents, and the package renders it from this graph. Software items, SOUP, security
+    documents every package writes (not one written only with an option, such as diff.html), and
+    the package renders it from this graph. Software items, SOUP, security
     interfaces, anomalies and model packages are records: in effect when they exist."""
     if DOCUMENT_ID.fullmatch(ref):
         return None
@@ -123,11 +125,15 @@ def conformity_claims(ctx: Any) -> Iterator[Raw]:
 
 RULES = (rows_without_evidence, evidence_not_in_effect, conformity_claims)
 
+#: The state of a clause the system's class needs that the matrix marks not_applicable: a gap.
+NEEDED_NOT_APPLICABLE = "marked not applicable, but needed"
+
 
 def assess(ctx: Any) -> dict[str, dict[str, Any]]:
     """Every GSPR and IEC 62304 row as the documents show it, by ID: whether the row is required,
     each evidence reference with why it is not in effect (None when it is), and the row's state as
-    the gate judges it: ``no evidence``, ``evidence not in effect``, ``not shown`` (a conformity
+    the gate judges it: :data:`NEEDED_NOT_APPLICABLE` (a clause the class needs that the matrix
+    marks not_applicable), ``no evidence``, ``evidence not in effect``, ``not shown`` (a conformity
     claimed that the graph does not show), the row's own status, ``shown, with open points`` (a GSPR
     whose evidence is in effect but that names what it does not show yet), or ``shown``."""
     found: dict[str, dict[str, Any]] = {}
@@ -139,6 +145,8 @@ def assess(ctx: Any) -> dict[str, dict[str, Any]]:
         in_effect = all(e["not_in_effect"] is None for e in evidence)
         if not required:
             state = "not required"
+        elif node["kind"] == "iec62304_clause" and fields["status"] == "not_applicable":
+            state = NEEDED_NOT_APPLICABLE  # a gap in every run (rows_without_evidence), never a neutral state
         elif not evidence:
             state = "no evidence"
         elif node["kind"] == "iec62304_clause" and fields["status"] != "conforms":

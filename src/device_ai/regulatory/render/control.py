@@ -51,6 +51,9 @@ DOCUMENT_IDS: Mapping[str, str] = {
     "trace-graph.json": "DAI-DOC-TRACE-GRAPH",
     "diff.html": "DAI-DOC-DIFF",
 }
+# documents the package writes only with an option, and which option: not every package holds them,
+# so the regulatory wrapper may not cite them as evidence (SRS-204, SRS-206)
+CONDITIONAL_DOCUMENTS: Mapping[str, str] = {"diff.html": "report package --baseline"}
 # IDs of document kinds that no longer exist: never given to another kind
 RETIRED_IDS: frozenset[str] = frozenset()
 
