@@ -3,7 +3,7 @@
 ONNX Runtime's intra-op worker threads spin after a run returns, waiting for the next one; a run
 of another runtime timed right after it shares the cores with those spinning threads. On the
 2-core reference machine that made PyTorch eager 49 ms per slice instead of 29 ms
-(benchmarks/results/model_limit.json, 'latency'), and the recorded ORT/eager ratio 3.5x instead
+(benchmarks/results/model_limit.json as committed in 4eaa956, 'latency'), and the recorded ORT/eager ratio 3.5x instead
 of about 1.7x (ANOM-017). So each runtime is timed in a block of consecutive slices (its own steady
 state, as in a series), after a quiet gap long enough for the previous runtime's threads to stop
 spinning and one untimed run that wakes its own; the order of the blocks alternates round by round

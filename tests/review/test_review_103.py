@@ -56,6 +56,10 @@ SRS-209 (README blocks generated from the result files):
   moved by 1e-6 is found, and the study's first 39 or 41 patients disagree (test_h13); note N5.
 - DEFECT 2 and DEFECT 3.
 
+Lead, 2026-12-06: defect 1 fixed (verification/test_evidence_records.py recomputes the control's ratio and the
+biased speedup from their medians); its pins assert the fix, its xfail is a plain test. Defects 2 and 3 open at
+the time of writing. Not re-reviewed independently.
+
 Defects (each a strict xfail beside a passing pin and a control):
 
 1. (SRS-024) verification/test_evidence_records.py:35-36 recomputes the result's ratio from its medians and
@@ -365,17 +369,15 @@ def test_d1_a_ratio_that_disagrees_with_its_medians_passes(monkeypatch: pytest.M
     as written) nor the biased speedup: a control whose second session is at 36.00 ms (1.46x the engine's
     24.64 ms, failing the control) with ratio_to_engine left at 0.996 passes, and so does the biased
     speedup edited to 3.535 (its medians give 2.343). The README renders both as written ('36.00 ms |
-    1.00x (below 1.4x'). Control: the same records with consistent ratios (h05) fail or pass as they should."""
-    assert _passes(monkeypatch, record, released_package)
+    1.00x (below 1.4x'). Control: the same records with consistent ratios (h05) fail or pass as they should.
+    Lead, 2026-12-06: fixed (every ratio recomputed from its medians); the pin asserts the fix."""
+    assert not _passes(monkeypatch, record, released_package)
     block = " ".join(_render_latency(record).split())
     if record is INCONSISTENT_CONTROL:
         assert "a second session of the same engine 36.00 ms | 1.00x (below 1.4x" in block
 
 
 @pytest.mark.req("SRS-024")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="review 103 defect 1: the control's ratio and the biased speedup are not checked "
-                          "against their medians")
 @pytest.mark.parametrize("record", [INCONSISTENT_CONTROL, INCONSISTENT_BIASED], ids=["control", "biased"])
 def test_d1_every_recorded_ratio_must_agree_with_its_medians(monkeypatch: pytest.MonkeyPatch,
                                                              released_package: Path, record: dict) -> None:
