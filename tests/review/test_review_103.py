@@ -57,8 +57,11 @@ SRS-209 (README blocks generated from the result files):
 - DEFECT 2 and DEFECT 3.
 
 Lead, 2026-12-06: defect 1 fixed (verification/test_evidence_records.py recomputes the control's ratio and the
-biased speedup from their medians); its pins assert the fix, its xfail is a plain test. Defects 2 and 3 open at
-the time of writing. Not re-reviewed independently.
+biased speedup from their medians); defect 2 fixed (tools/published_figures.py refuses a study without the
+manifest's test patients or without a lesion among them, FiguresError naming the file); defect 3 fixed (the
+training-generator clause, the carry-over sentence and the back-to-back "overstated"/"(biased)" wording are said
+only where the figures support them). Their pins assert the fixes, their xfails are plain tests. Not re-reviewed
+independently.
 
 Defects (each a strict xfail beside a passing pin and a control):
 
@@ -581,13 +584,11 @@ def test_d2_a_study_without_evaluable_cases_raises_zero_division(tmp_path: Path)
     sources = _project_copy(tmp_path)
     figures.render_all(sources)
     _edit_json(sources.study, lambda d: d.update(cases=[]))
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(figures.FiguresError):  # lead, 2026-12-06: fixed; the pin asserts the fix
         figures.render_all(sources)
 
 
 @pytest.mark.req("SRS-209")
-@pytest.mark.xfail(strict=True, raises=ZeroDivisionError,
-                   reason="review 103 defect 2: a study without cases ends in a traceback, not a FiguresError")
 @pytest.mark.parametrize("cases", ["none", "lesion-free"])
 def test_d2_a_study_without_evaluable_cases_is_refused_naming_the_file(tmp_path: Path, capsys,
                                                                        monkeypatch: pytest.MonkeyPatch,
@@ -641,7 +642,8 @@ def test_d3_a_fixed_conclusion_contradicts_the_changed_figures(tmp_path: Path, c
     0.963x) is still said to have 'overstated the ratio'. Control: with the committed files each sentence
     is true and present (test_d3_control)."""
     name, edit, block, sentence = CONCLUSIONS[case]
-    assert sentence in _rendered_after(tmp_path, name, edit, block)
+    # lead, 2026-12-06: fixed (each conclusion derived from the figures); the pin asserts the fix
+    assert sentence not in _rendered_after(tmp_path, name, edit, block)
 
 
 @pytest.mark.req("SRS-209")
@@ -656,8 +658,6 @@ def test_d3_control_the_committed_files_support_each_sentence() -> None:
 
 
 @pytest.mark.req("SRS-209")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="review 103 defect 3: fixed conclusions in the generated blocks contradict changed figures")
 @pytest.mark.parametrize("case", list(CONCLUSIONS))
 def test_d3_every_conclusion_follows_from_the_figures(tmp_path: Path, case: str) -> None:
     """The correct behaviour: a sentence the figures do not support is not rendered."""
