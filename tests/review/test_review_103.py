@@ -407,11 +407,22 @@ def test_h06_the_original_result_stays_visible() -> None:
     anomaly = anomalies["ANOM-017"]
     for figure in ("3.535x", "14.13", "49.96", "3.2x to 3.6x", "4eaa956", "1.4x"):
         assert figure in anomaly["description"]
-    assert anomaly["status"] == "open" and anomaly["related"] == ["SRS-024"]
+    # lead, 2026-12-06: closed once SRS-024 was approved with its independent record (reviews 105, 106)
+    assert anomaly["status"] in ("open", "closed") and anomaly["related"] == ["SRS-024"]
     requirements = {r["id"]: r for r in yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())[
         "software_requirements"]}
     srs = requirements["SRS-024"]
-    assert srs["status"] == "draft" and "1.4x" in srs["text"]
+    assert "1.4x" in srs["text"]
+    # lead, 2026-12-06: approved after re-reviews 105 and 106; a re-specified item is approved only with an
+    # independent review record at its approved content
+    from device_ai.regulatory.fingerprint import fingerprint
+    from device_ai.regulatory.loader import load_project
+    from device_ai.regulatory.review import independent_reviews
+
+    project = load_project(ROOT)
+    entry = project.items["SRS-024"]
+    current = fingerprint(getattr(entry, "item", entry))
+    assert srs["status"] == "draft" or independent_reviews(project, "SRS-024", current)
     assert [r["record"] for r in srs["respecifications"]] == ["ANOM-017"]
     biased = _committed()["back_to_back_biased"]
     assert biased["speedup_ort_over_torch"] == 2.343 and "not the result" in biased["note"]
