@@ -48,6 +48,7 @@ import sys
 import warnings
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pydicom
@@ -82,6 +83,28 @@ _DECODED_WIDTH = 4
 _ESCAPES = re.compile(b"|".join(re.escape(code) for code in sorted(CODES_TO_ENCODINGS, key=len, reverse=True)))
 # VRs that pydicom parses into one Python number per value (PS3.5 Table 6.2-1), and their size
 _NUMBER_BYTES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "AT": 4, "FD": 8, "SV": 8, "UV": 8}
+
+
+@dataclass(frozen=True)
+class _VrTraits:
+    """What the pre-scan charges for a value of a parsed VR (``"US or SS"`` names several)."""
+
+    number_bytes: int  # the smallest binary number size among them (one object per value); 0: none
+    splits: bool  # a string VR that pydicom splits at backslashes
+    charset_text: bool  # text decoded with the Specific Character Set
+    person_name: bool
+
+
+@lru_cache(256)  # a few dozen VR names and their "X or Y" forms: memoised, not rebuilt per element
+def _vr_traits(parsed: str) -> _VrTraits:
+    kinds = set(parsed.replace(" or ", " ").split())  # e.g. "US or SS", "US or OW"
+    sizes = [_NUMBER_BYTES[kind] for kind in kinds if kind in _NUMBER_BYTES]
+    return _VrTraits(min(sizes) if sizes else 0, bool(kinds & _SPLIT_VR_NAMES), bool(kinds & _CHARSET_TEXT),
+                     "PN" in kinds)
+
+
+# an explicit VR other than UN is the VR pydicom parses (``_Scan._parsed_vr``): its traits by its bytes
+_EXPLICIT_TRAITS = {vr: _vr_traits(vr.decode()) for vr in _VRS if vr != b"UN"}
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 _ITEM, _ITEM_END, _SEQ_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _ITEM_BYTES = {b"\xfe\xff\x00\xe0", b"\xff\xfe\xe0\x00"}  # item tag, little / big endian
@@ -333,16 +356,15 @@ class _Scan:
         except KeyError:
             return "UL" if element == 0 and not vr else ""  # a group length (implicit VR)
 
-    def _multiple_values(self, tag: int, kinds: set[str], pos: int, length: int) -> None:
+    def _multiple_values(self, tag: int, traits: _VrTraits, pos: int, length: int) -> None:
         """Charge the values of a multi-valued element: 8 MiB of "0\\0\\..." is 4 million objects
         (1.8 GB) once pydicom parses it, and 15 MiB of US (implicit VR, or a private tag under
         a creator pydicom knows) is 8 million integers (0.3 GB), within every byte limit."""
         if length < 2:
             return
-        sizes = [_NUMBER_BYTES[kind] for kind in kinds if kind in _NUMBER_BYTES]
-        if sizes:  # binary numbers: one Python object each, past the first
-            self.values += max(0, length // min(sizes) - 1)
-        elif kinds & _SPLIT_VR_NAMES:
+        if traits.number_bytes:  # binary numbers: one Python object each, past the first
+            self.values += max(0, length // traits.number_bytes - 1)
+        elif traits.splits:
             self.values += self.data.count(b"\\", pos, pos + length)
         else:
             return
@@ -353,14 +375,14 @@ class _Scan:
                 hint="a CT slice holds a few hundred; if such files are expected (an RT structure set with millions "
                      "of contour points), raise max_values")
 
-    def _wider(self, kinds: set[str], pos: int, length: int) -> None:
+    def _wider(self, traits: _VrTraits, pos: int, length: int) -> None:
         """What text decoded with the character set holds beyond its bytes (review 62): up to 3
         bytes more per byte when any byte may decode to a wider character (a 4-byte character
         makes the whole str 4 bytes per character), and a person name's raw bytes besides."""
-        if kinds & _CHARSET_TEXT:
+        if traits.charset_text:
             if _WIDENS.search(self.data, pos, pos + length) is not None:
                 self.wider += (_DECODED_WIDTH - 1) * length
-            if "PN" in kinds:
+            if traits.person_name:
                 self.wider += length  # PersonName keeps the encoded bytes beside its text
 
     def _creator(self, tag: int, pos: int, length: int, creators: dict[int, str]) -> None:
@@ -461,11 +483,13 @@ class _Scan:
                 self._pixel_length(length)
             elif vr != b"SQ":
                 self._value(tag, length)
-                self._creator(tag, pos, length, creators)
-                parsed = self._parsed_vr(tag, vr, length, creators)
-                kinds = set(parsed.replace(" or ", " ").split())  # e.g. "US or SS", "US or OW"
-                self._multiple_values(tag, kinds, pos, length)
-                self._wider(kinds, pos, length)
+                if tag >> 16 & 1:  # (only a private tag can be a creator: no call for the others)
+                    self._creator(tag, pos, length, creators)
+                traits = _EXPLICIT_TRAITS.get(vr) or _vr_traits(self._parsed_vr(tag, vr, length, creators))
+                if traits.number_bytes or traits.splits:  # (the others have no values to count)
+                    self._multiple_values(tag, traits, pos, length)
+                if traits.charset_text:
+                    self._wider(traits, pos, length)
             if vr == b"SQ":
                 self.sequence(pos, pos + length, depth + 1, explicit, undefined=False)
             elif vr in (b"", b"UN") and self._holds_sequence(tag, pos, length):
@@ -559,7 +583,7 @@ def _file_meta(data: bytes, name: str, scan: _Scan | None = None) -> tuple[str, 
             scan._count()
             scan._value(0x00020000 | element, length)
             # its binary numbers are parsed into one object each like the data set's (review 70)
-            scan._multiple_values(0x00020000 | element, {vr.decode()}, start, length)
+            scan._multiple_values(0x00020000 | element, _vr_traits(vr.decode()), start, length)
         if element == 0x0010:
             syntax = data[start : start + length].decode("ascii", "replace").strip("\0 ")
         pos = start + length
