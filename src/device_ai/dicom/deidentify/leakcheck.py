@@ -403,8 +403,10 @@ def _walk(ds: Dataset, where: str, ctx: _Context, parent: int | None = None, *, 
         if isinstance(element, RawDataElement) and element.value is None and element.length:
             element = ds.get_item(key)  # as get_item gives it (a deferred value is read; an empty one is empty)
         vr = _vr(element)
-        if not ctx.meta and ctx.table.lookup(tag) is None:
-            vr = _protective_vr(tag, vr)
+        if not ctx.meta:
+            protective = _protective_vr(tag, vr)  # memoised; the table is asked only when it differs
+            if protective != vr and ctx.table.lookup(tag) is None:
+                vr = protective
         label = where + _tag_text(tag)
         decision: str | _Context = ctx if lazy else _decide(ds, tag, vr, ctx)
         if vr == "SQ":
@@ -516,10 +518,16 @@ def _texts(element: DataElement | RawDataElement, charsets: frozenset[str]) -> I
     """The values of every rendering (split at backslashes, stripped of NULs and spaces, empty
     ones left out), one at a time."""
     for rendering in _renderings(element, charsets):
-        for piece in _PIECE.finditer(rendering):
-            text = piece[0].strip("\0 ")
+        # a short rendering is split (faster, its few values), a long one matched a value at a time
+        for piece in rendering.split("\\") if len(rendering) <= _CACHED_TEXT else _values(rendering):
+            text = piece.strip("\0 ")
             if text:
                 yield text
+
+
+def _values(rendering: str) -> Iterator[str]:
+    """The non-empty values of a rendering, one at a time."""
+    return (match[0] for match in _PIECE.finditer(rendering))
 
 
 class _Found:
@@ -543,19 +551,33 @@ class _Found:
         """Keep a charged needle if it is searched at all (a short number: in its own place only).
         A UID of the standard (a SOP class, a transfer syntax) names no one, whatever VR carries it
         (campaign 7: Referenced SOP Class UID swapped UI -> PN)."""
-        if needle.value.strip("\0 ") in UID_dictionary:
-            return
-        if _searchable(needle):
+        value, kind = needle.value, needle.kind
+        # the verdict depends on the value and kind only; short values recur in every file of a series
+        searched = _searched_as(value, kind) if len(value) <= _CACHED_TEXT else _searched_as.__wrapped__(value, kind)
+        if searched == kind:
             self.needles[needle] = None
-        elif _short_number(needle):
-            self.needles[Needle(needle.value, needle.where, "in-place")] = None
+        elif searched is not None:
+            self.needles[Needle(value, needle.where, searched)] = None
 
     def add(self, needle: Needle) -> None:
         self.keep(self.charged(needle))
 
     def extend(self, needles: Iterable[Needle]) -> None:
+        charged, keep = self.charged, self.keep  # (bound once: a file makes dozens of needles)
         for needle in needles:
-            self.add(needle)
+            keep(charged(needle))
+
+
+@lru_cache(1 << 14)
+def _searched_as(value: str, kind: str) -> str | None:
+    """How a needle of ``value`` and ``kind`` is searched (``_Found.keep``): as its ``kind``,
+    ``in-place`` (a short number) or not at all (None)."""
+    if value.strip("\0 ") in UID_dictionary:
+        return None
+    needle = Needle(value, "", kind)
+    if _searchable(needle):
+        return kind
+    return "in-place" if _short_number(needle) else None
 
 
 def _charsets(walked: Iterable[tuple[Dataset, DataElement | RawDataElement, str, str, str | _Context]]) -> set[str]:
@@ -616,6 +638,7 @@ def _a_number_in_its_place(text: str, tag: int) -> bool:
     return _dictionary_vr(tag) not in _SENSITIVE and _DECIMAL_NUMBER.fullmatch(text.strip()) is not None
 
 
+@lru_cache(1 << 12)
 def _needle_vr(tag: int, vr: str) -> str:
     """The VR whose needles a value makes: for a public attribute the dictionary defines as text or
     a name but which carries another identifying VR (a date, a time, a UID, a name), the
@@ -720,6 +743,7 @@ def _marking_by_label() -> dict[str, frozenset[str]]:
     return {_tag_text(tag): values for tag, values in marking.DEVICE_MARKING_VALUES.items()}
 
 
+@lru_cache(1 << 12)  # the same labels in every output of a series
 def _device_marking_values(label: str) -> frozenset[str]:
     """The values the device writes itself at ``label`` of the output (marking.DEVICE_MARKING_VALUES):
     a marking attribute's at its top level, the code sequence's inside its items; none elsewhere."""
@@ -773,8 +797,7 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
             # binary bytes that read as text are searched as text; other binary data by its
             # printable runs, for values of MIN_BINARY letters and digits or more
             binary = binary_vr and not _text_like(rendering)
-            for match in (_RUN if binary else _PIECE).finditer(rendering):  # one at a time, not a list of them
-                text = match[0]
+            for text in _pieces(rendering, binary):
                 toks = tokens(text)
                 if not toks or " ".join(toks) in exempt:
                     continue
@@ -790,6 +813,15 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
                     key = (needle.where, needle.value.casefold())
                     leaks.setdefault(key, Leak(needle.where, len(needle.value), label, needle.kind))
     return list(leaks.values())
+
+
+def _pieces(rendering: str, binary: bool) -> Iterator[str]:
+    """The texts of a rendering searched one by one: printable runs of binary data, else its
+    values (empty ones make no tokens). One at a time, not a list of them, except for a short
+    rendering (a list of a few short values, split faster than matched)."""
+    if binary:
+        return (match[0] for match in _RUN.finditer(rendering))
+    return iter(rendering.split("\\")) if len(rendering) <= _CACHED_TEXT else _values(rendering)
 
 
 def _text_like(text: str) -> bool:
