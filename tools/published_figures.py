@@ -5,7 +5,9 @@ Two blocks of README.md sit between marker comments and are rendered here, never
 - ``performance``: the standalone study (validation/results/<model>.json), the external validation of
   the same package (validation/results/external-<model>.json) and the release evaluation the signed
   manifest carries (models/<model>/manifest.json, read only);
-- ``latency``: benchmarks/results/latency.json.
+- ``latency``: benchmarks/results/latency.json;
+- ``training``: the training and export record of the signed manifest (models/<model>/manifest.json);
+- ``end_to_end``: the newest run of benchmarks/results/analyze_profile.json (the whole analyze path).
 
     .venv/bin/python tools/published_figures.py --check   # exit 1 naming each block that differs
     .venv/bin/python tools/published_figures.py --write   # rewrite the blocks in README.md
@@ -75,6 +77,10 @@ class Sources:
     def latency(self) -> Path:
         return self.root / self.relative("latency")
 
+    @property
+    def profile(self) -> Path:
+        return self.root / self.relative("profile")
+
     def relative(self, name: str) -> str:
         """The path the README cites (relative to the project root)."""
         return FILES[name].format(model=self.model)
@@ -85,8 +91,11 @@ FILES = {
     "external": "validation/results/external-{model}.json",
     "manifest": "models/{model}/manifest.json",
     "latency": "benchmarks/results/latency.json",
+    "profile": "benchmarks/results/analyze_profile.json",
 }
-BLOCK_FILES = {"performance": ("study", "external", "manifest"), "latency": ("latency",)}
+BLOCK_FILES = {"performance": ("study", "external", "manifest"), "latency": ("latency",), "training": ("manifest",),
+               "end_to_end": ("profile",)}
+END_TO_END_LIMIT = 1.5  # issue 20: end to end at most 1.5x the pure-inference time of the longest series
 
 
 # --- reading ------------------------------------------------------------------------------------------
@@ -395,6 +404,53 @@ def render_latency(sources: Sources) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- training and end to end --------------------------------------------------------------------------
+
+def render_training(sources: Sources) -> str:
+    """What the signed manifest records of the released model's training and export (nothing else)."""
+    manifest = _load(sources.manifest)
+    get = lambda *keys: _field(manifest, sources.manifest, *keys)  # noqa: E731
+    seconds = get("training", "wall_time_s")
+    return (f"The model was trained with `device-ai train --seed {get('training', 'seed')}` ({get('training', 'steps')} "
+            f"steps, {get('training', 'train_patients')} synthetic patients, {get('training', 'torch_threads')} CPU "
+            f"threads). The signed manifest (`{sources.relative('manifest')}`) records {seconds:.0f} s "
+            f"({seconds / 60:.1f} minutes) for data generation and training; it does not record the machine, nor the "
+            f"time of export and release evaluation. Export parity on {get('export', 'parity_cases')} verification "
+            f"slices: max-abs logit difference {get('export', 'parity_max_abs_logit_diff'):.1e}, argmax agreement "
+            f"{100 * get('export', 'parity_mask_agreement'):.1f}%.\n")
+
+
+def _newest_profile_run(profile: Mapping[str, Any], path: Path) -> tuple[str, Mapping[str, Any]]:
+    runs = _field(profile, path, "runs")
+    if not isinstance(runs, Mapping) or not runs:
+        raise FiguresError(f"{path}: no runs; run benchmarks/analyze_profile.py")
+    name = max(runs, key=lambda key: str(_field(runs[key], path, "when")))
+    return name, runs[name]
+
+
+def render_end_to_end(sources: Sources) -> str:
+    """The whole analyze path of the newest profile run: its longest series beside its shortest."""
+    path = sources.profile
+    name, run = _newest_profile_run(_load(path), path)
+    sizes = sorted(_field(run, path, "runs"), key=lambda entry: entry["slices"])
+    short, long = sizes[0], sizes[-1]
+    stages = {stage: float(seconds) for stage, seconds in long["stages_s"].items()}
+    in_process, inference = sum(stages.values()), stages["inference"]
+    ratio = in_process / inference
+    spread = long["in_process_s_per_slice"] / short["in_process_s_per_slice"]
+    ranked = sorted(((s, v) for s, v in stages.items() if s != "inference"), key=lambda item: -item[1])
+    return (f"The whole analyze path, measured by `benchmarks/analyze_profile.py` (`{sources.relative('profile')}`, "
+            f"run '{name}' of {_field(run, path, 'when')[:10]}, commit {_field(run, path, 'commit')}, "
+            f"{_field(run, path, 'threads')} threads, synthetic {long['rows']} x {long['rows']} series): "
+            f"{long['slices']} slices took {in_process:.1f} s in the process (plus {long['child_start_s']:.1f} s of "
+            f"interpreter start and imports), of which inference {inference:.1f} s: end to end "
+            f"**{ratio:.2f}x the pure inference time** (issue 20 asks for at most {END_TO_END_LIMIT}x: "
+            f"{_met(ratio <= END_TO_END_LIMIT)}). The largest other stages: "
+            + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in ranked[:4])
+            + f". Peak memory {long['peak_rss_mib']:.0f} MiB; time per slice in the process {long['slices']} slices "
+            f"against {short['slices']}: {spread:.2f}x.\n")
+
+
 # --- README blocks ------------------------------------------------------------------------------------
 
 WIDTH = 100  # the README's prose is wrapped near this width; tables and list items stay one line each
@@ -409,7 +465,8 @@ def _wrap(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
-RENDERERS: dict[str, Callable[[Sources], str]] = {"performance": render_performance, "latency": render_latency}
+RENDERERS: dict[str, Callable[[Sources], str]] = {"performance": render_performance, "latency": render_latency,
+                                                  "training": render_training, "end_to_end": render_end_to_end}
 
 def _start_marker(name: str) -> str:
     files = ", ".join(FILES[key].format(model=MODEL) for key in BLOCK_FILES[name])

@@ -193,6 +193,76 @@ def test_latency_block_refuses_an_unknown_method_or_missing_field(tmp_path: Path
         _latency_block(tmp_path, incomplete)
 
 
+# --- the training and end-to-end blocks ---------------------------------------------------------------
+
+def _committed_block(name: str) -> str:
+    text = README.read_text(encoding="utf-8")
+    start, end = figures._span(text, name, README)
+    return text[start:end]
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.req("SRS-209")
+def test_training_block_follows_the_manifest(tmp_path: Path) -> None:
+    sources = _project_copy(tmp_path)
+    assert figures._wrap(figures.render_training(sources)) == _committed_block("training")  # control
+    block = _flat(figures.render_training(sources))
+    assert "1487 s (24.8 minutes)" in block and "1600 steps, 300 synthetic patients" in block
+    _edit_json(sources.manifest, lambda d: d["training"].update(wall_time_s=3600.0, steps=2400))
+    changed = _flat(figures.render_training(sources))
+    assert "3600 s (60.0 minutes)" in changed and "2400 steps" in changed
+    assert figures._wrap(figures.render_training(sources)) != _committed_block("training")
+
+
+def _profile_with(sources: Any, edit) -> str:
+    _edit_json(sources.profile, edit)
+    return _flat(figures.render_end_to_end(sources))
+
+
+def _newest(data: dict[str, Any]) -> dict[str, Any]:
+    return max(data["runs"].values(), key=lambda run: run["when"])
+
+
+@pytest.mark.req("SRS-209")
+def test_end_to_end_block_follows_the_newest_profile_run_and_its_verdict(tmp_path: Path) -> None:
+    sources = _project_copy(tmp_path)
+    assert figures._wrap(figures.render_end_to_end(sources)) == _committed_block("end_to_end")  # control
+    data = json.loads(sources.profile.read_text(encoding="utf-8"))
+    longest = max(_newest(data)["runs"], key=lambda entry: entry["slices"])
+    ratio = sum(longest["stages_s"].values()) / longest["stages_s"]["inference"]
+    assert f"**{ratio:.2f}x the pure inference time**" in _flat(figures.render_end_to_end(sources))
+
+    # the ratio and its verdict come from the stage times: a run where the other stages cost little meets 1.5x
+    def cheap_stages(d: dict[str, Any]) -> None:
+        for entry in _newest(d)["runs"]:
+            entry["stages_s"] = {stage: (10.0 if stage == "inference" else 0.1) for stage in entry["stages_s"]}
+    block = _profile_with(sources, cheap_stages)
+    assert "at most 1.5x: met" in block and "NOT met" not in block
+    assert ratio > 1.5 and "at most 1.5x: NOT met" in _flat(figures.render_all(figures.Sources())["end_to_end"])
+
+    # a run with a later date is the one cited
+    def later_run(d: dict[str, Any]) -> None:
+        run = copy.deepcopy(_newest(d))
+        run.update(when="2999-01-01T00:00:00+0000", commit="abcdef0")
+        d["runs"]["a-later-run"] = run
+    block = _profile_with(sources, later_run)
+    assert "run 'a-later-run' of 2999-01-01, commit abcdef0" in block
+
+
+@pytest.mark.req("SRS-209")
+def test_end_to_end_block_refuses_a_profile_without_runs_or_stage_times(tmp_path: Path) -> None:
+    sources = _project_copy(tmp_path)
+    _edit_json(sources.profile, lambda d: [entry.pop("stages_s") for entry in _newest(d)["runs"]])
+    with pytest.raises(figures.FiguresError, match="block 'end_to_end' cannot be rendered"):
+        figures.render_all(sources)
+    _edit_json(sources.profile, lambda d: d.update(runs={}))
+    with pytest.raises(figures.FiguresError, match="no runs"):
+        figures.render_all(sources)
+
+
 # --- the signed manifest and the model card against the standalone study ------------------------------
 
 def _disagreements(stated: Mapping[str, Any], derived: Mapping[str, Any], where: str = "") -> list[str]:
