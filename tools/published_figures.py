@@ -7,7 +7,9 @@ Two blocks of README.md sit between marker comments and are rendered here, never
   manifest carries (models/<model>/manifest.json, read only);
 - ``latency``: benchmarks/results/latency.json;
 - ``training``: the training and export record of the signed manifest (models/<model>/manifest.json);
-- ``end_to_end``: the newest run of benchmarks/results/analyze_profile.json (the whole analyze path).
+- ``end_to_end``: the newest run of benchmarks/results/analyze_profile.json (the whole analyze path);
+- ``audit_throughput``: benchmarks/results/audit_appends.json;
+- ``node_receive``: benchmarks/results/node_receive.json.
 
     .venv/bin/python tools/published_figures.py --check   # exit 1 naming each block that differs
     .venv/bin/python tools/published_figures.py --write   # rewrite the blocks in README.md
@@ -81,6 +83,14 @@ class Sources:
     def profile(self) -> Path:
         return self.root / self.relative("profile")
 
+    @property
+    def audit(self) -> Path:
+        return self.root / self.relative("audit")
+
+    @property
+    def node(self) -> Path:
+        return self.root / self.relative("node")
+
     def relative(self, name: str) -> str:
         """The path the README cites (relative to the project root)."""
         return FILES[name].format(model=self.model)
@@ -92,9 +102,11 @@ FILES = {
     "manifest": "models/{model}/manifest.json",
     "latency": "benchmarks/results/latency.json",
     "profile": "benchmarks/results/analyze_profile.json",
+    "audit": "benchmarks/results/audit_appends.json",
+    "node": "benchmarks/results/node_receive.json",
 }
 BLOCK_FILES = {"performance": ("study", "external", "manifest"), "latency": ("latency",), "training": ("manifest",),
-               "end_to_end": ("profile",)}
+               "end_to_end": ("profile",), "audit_throughput": ("audit",), "node_receive": ("node",)}
 END_TO_END_LIMIT = 1.5  # issue 20: end to end at most 1.5x the pure-inference time of the longest series
 
 
@@ -451,6 +463,37 @@ def render_end_to_end(sources: Sources) -> str:
             f"against {short['slices']}: {spread:.2f}x.\n")
 
 
+# --- audit and node benchmarks ------------------------------------------------------------------------
+
+def render_audit_throughput(sources: Sources) -> str:
+    audit = _load(sources.audit)
+    get = lambda *keys: _field(audit, sources.audit, *keys)  # noqa: E731
+
+    def pair(key: str) -> str:
+        ours, sqlite = get(key, "ours_per_s"), get(key, "sqlite_wal_full_per_s")
+        return f"{ours:,.0f}/s against {sqlite:,.0f}/s ({ours / sqlite:.2f}x)"
+    return (f"Throughput (`benchmarks/audit_appends.py`, `{sources.relative('audit')}`, {get('appends')} durable "
+            f"appends per writer setting, same disk, one run), ours against SQLite WAL `synchronous=FULL`: one writer "
+            f"{pair('1_writer')}; four writer processes {pair('4_writer')}.\n")
+
+
+def render_node_receive(sources: Sources) -> str:
+    node = _load(sources.node)
+    get = lambda *keys: _field(node, sources.node, *keys)  # noqa: E731
+    series = get("series")
+    return (f"Receive rate (`benchmarks/node_receive.py`, `{sources.relative('node')}` of {get('date_utc')[:10]}, "
+            f"commit {get('commit')}; dcmtk `storescu` sends the same {series['slices']} synthetic "
+            f"{series['rows']} x {series['columns']} slices to both, {get('repetitions')} repetitions, on "
+            f"{get('machine')}): **`serve` {get('serve', 'instances_per_s_median')} instances/s, Orthanc "
+            f"{get('versions', 'orthanc')} {get('orthanc', 'instances_per_s_median')} (its defaults, files synced): "
+            f"ratio {get('ratio_serve_over_orthanc'):.2f}** (median of the per-repetition ratios "
+            f"{get('ratio_per_repetition_median'):.2f}); from the last instance acknowledged to SEG and SR stored in "
+            f"Orthanc **{get('end_to_end', 'seconds_median')} s** (median), of which "
+            f"{get('end_to_end', 'until_ready_s_median')} s waiting for the series to go idle (`node_series_idle_s` "
+            f"{get('node_series_idle_s'):g} s in the benchmark; 30 s by default) and "
+            f"{get('end_to_end', 'analysis_s_median')} s analysis with the embedded model.\n")
+
+
 # --- README blocks ------------------------------------------------------------------------------------
 
 WIDTH = 100  # the README's prose is wrapped near this width; tables and list items stay one line each
@@ -466,7 +509,9 @@ def _wrap(text: str) -> str:
 
 
 RENDERERS: dict[str, Callable[[Sources], str]] = {"performance": render_performance, "latency": render_latency,
-                                                  "training": render_training, "end_to_end": render_end_to_end}
+                                                  "training": render_training, "end_to_end": render_end_to_end,
+                                                  "audit_throughput": render_audit_throughput,
+                                                  "node_receive": render_node_receive}
 
 def _start_marker(name: str) -> str:
     files = ", ".join(FILES[key].format(model=MODEL) for key in BLOCK_FILES[name])

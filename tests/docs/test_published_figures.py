@@ -263,6 +263,29 @@ def test_end_to_end_block_refuses_a_profile_without_runs_or_stage_times(tmp_path
         figures.render_all(sources)
 
 
+@pytest.mark.req("SRS-209")
+@pytest.mark.parametrize(("name", "block", "edit", "said"), [
+    ("audit", "audit_throughput", lambda d: d["1_writer"].update(ours_per_s=9000.0), "one writer 9,000/s against"),
+    ("node", "node_receive", lambda d: d["serve"].update(instances_per_s_median=41.7), "**`serve` 41.7 instances/s"),
+    ("node", "node_receive", lambda d: d["end_to_end"].update(seconds_median=31.5), "Orthanc **31.5 s** (median)"),
+])
+def test_audit_and_node_blocks_follow_their_result_files(tmp_path: Path, name, block, edit, said) -> None:
+    sources = _project_copy(tmp_path)
+    assert figures.render_all(sources)[block] == _committed_block(block)  # control: the copy gives the README
+    _edit_json(getattr(sources, name), edit)
+    rendered = figures.render_all(sources)[block]
+    assert rendered != _committed_block(block) and said in _flat(rendered)
+
+
+@pytest.mark.req("SRS-209")
+def test_audit_ratio_is_recomputed_from_the_rates_not_copied(tmp_path: Path) -> None:
+    sources = _project_copy(tmp_path)
+    _edit_json(sources.audit, lambda d: d["4_writer"].update(ratio=9.99))  # a stale stored ratio is not shown
+    block = _flat(figures.render_all(sources)["audit_throughput"])
+    data = json.loads(sources.audit.read_text(encoding="utf-8"))["4_writer"]
+    assert f"({data['ours_per_s'] / data['sqlite_wal_full_per_s']:.2f}x)" in block and "9.99" not in block
+
+
 # --- the signed manifest and the model card against the standalone study ------------------------------
 
 def _disagreements(stated: Mapping[str, Any], derived: Mapping[str, Any], where: str = "") -> list[str]:
