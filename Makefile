@@ -46,8 +46,9 @@ test-kill-rounds: $(STAMP)
 	DEVICE_AI_TEST_KILL_ROUNDS=$(KILL_ROUNDS) $(BIN)/python -m pytest -q \
 	  tests/node/test_serve_pipeline.py::test_sigkill_at_random_moments_loses_nothing_and_duplicates_no_result
 
-# The Sphinx site (docs/_build/html): the hand-written pages of docs/ and the pages generated from
-# the trace graph (trace matrices, requirement list, release notes). The graph is built from the
+# The Sphinx site (docs/_build/html): the hand-written pages of docs/ and every document of the
+# submission package of this graph (report docs: the package's own files, the bytes `report package
+# --allow-gaps` writes, under package/, with an index page). The graph is built from the
 # last `make test` results when present, else from no results (`trace build` then records no run
 # and no test: every approved requirement shows `no_tests`).
 # Offline; warnings are errors.

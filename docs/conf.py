@@ -1,7 +1,9 @@
 """Sphinx configuration of the device_ai documentation site (``make docs``).
 
-The hand-written pages of ``docs/`` (MyST Markdown) and the pages that ``device-ai report docs``
-generates from the trace graph into ``docs/generated/`` (ignored by git). Offline by design: no
+The hand-written pages of ``docs/`` (MyST Markdown) and what ``device-ai report docs`` writes into
+``docs/generated/`` (ignored by git): the submission package's own files under ``extra/package/``,
+copied as-is to ``package/`` of the site (``html_extra_path``), and a MyST index page of them
+(``generated/index.md``). Offline by design: no
 extension that downloads, no intersphinx inventories, no wall-clock date on the pages. Warnings
 are errors (``sphinx-build -W``).
 """
@@ -26,4 +28,6 @@ html_theme = "alabaster"
 html_title = f"device_ai {release}"
 html_last_updated_fmt = None
 html_show_sourcelink = False
+# the package's files, published byte for byte (no second renderer): _build/html/package/
+html_extra_path = ["generated/extra"]
 html_theme_options = {"page_width": "1280px", "sidebar_width": "240px"}

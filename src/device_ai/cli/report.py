@@ -1,9 +1,9 @@
 """``device-ai report package | lock | docs``: documents rendered from the trace graph (issue 6).
 
-The work is in
-:mod:`device_ai.regulatory.package` (the submission package) and
-:mod:`device_ai.regulatory.render.myst` (MyST pages for the Sphinx site in ``docs/``). Expected problems (no graph, a graph of another schema,
-an altered baseline, an existing output folder) are typed errors with a hint, never a traceback.
+The work is in :mod:`device_ai.regulatory.package` (the submission package) and
+:mod:`device_ai.regulatory.render.myst` (the same package published on the Sphinx site in
+``docs/``). Expected problems (no graph, a graph of another schema, an altered baseline, an
+existing output folder) are typed errors with a hint, never a traceback.
 """
 
 from __future__ import annotations
@@ -34,11 +34,17 @@ def cmd_report_package(args: argparse.Namespace) -> int:
 
 
 def cmd_report_docs(args: argparse.Namespace) -> int:
-    """Write the generated MyST pages of the Sphinx site (``make docs`` builds the site from them)."""
-    from device_ai.regulatory.package import read_graph
+    """Write the package's documents and their MyST index for the Sphinx site (``make docs`` builds
+    the site from them); with gaps in the evidence the published package is a draft and says so."""
+    from device_ai.regulatory.package import gate_gaps, read_graph
     from device_ai.regulatory.render.myst import write_pages
 
-    written = write_pages(read_graph(Path(args.graph)), Path(args.out))
+    graph = read_graph(Path(args.graph))
+    gaps = gate_gaps(Path(args.root), Path(args.graph), allow_gaps=True)
+    written = write_pages(graph, Path(args.out), root=Path(args.root), draft_gaps=gaps)
+    if gaps:
+        print(f"warning: the published package is a DRAFT with {len(gaps)} gap(s) in the evidence (device-ai "
+              "trace check --release lists them); its index.html and manifest.json say so", file=sys.stderr)
     print(f"documentation pages: {len(written)} files -> {args.out}")
     return 0
 
@@ -88,9 +94,10 @@ def register(add: Callable[..., Any]) -> None:
     target = lock.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", help="lock file to write, e.g. runtime.lock")
     target.add_argument("--check", help="lock file to compare with the installed environment")
-    docs = add("docs", cmd_report_docs, "write the trace matrices, requirement list and release notes as "
-               "MyST Markdown pages for the Sphinx site (make docs)", sub)
+    docs = add("docs", cmd_report_docs, "publish the submission package's documents (the same bytes as report "
+               "package --allow-gaps) with a MyST index page for the Sphinx site (make docs)", sub)
     docs.add_argument("--out", required=True, help="folder of generated pages, e.g. docs/generated (replaced whole; "
                       "a non-empty folder this command did not write is refused)")
     docs.add_argument("--graph", default="trace/graph.json", help="trace graph from device-ai trace build "
                       "(default: trace/graph.json)")
+    docs.add_argument("--root", default=".", help="repository root holding docs/ and models/ (default: .)")
