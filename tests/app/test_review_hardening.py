@@ -103,17 +103,23 @@ def _recorded(event: str) -> list[dict]:
 @pytest.mark.req("SRS-011")
 def test_an_implausible_slice_found_during_inference_is_refused_and_audited(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The check runs again when inference decodes a slice: a refusal there (here the first slice
-    decoded after load_series decoded all three) is DAI-210, audited, nothing published."""
+    """A refusal when inference decodes a slice again (here the first slice decoded after load_series
+    decoded and checked all three) is DAI-210, audited, nothing published. Since the analysis no
+    longer repeats the value checks on bytes whose digest passed them (the same bytes give the same
+    values), the refusal is planted in the decoder itself."""
     from device_ai.dicom import series as series_module
+    from device_ai.errors import ContractViolation
 
     calls = []
+    decode = series_module._decode
 
-    def late(hu):  # noqa: ANN001, ANN202
-        calls.append(1)
-        return "implausible during inference" if len(calls) > SLICES else None
+    def late(ds, **options):  # noqa: ANN001, ANN003, ANN202
+        calls.append(options)
+        if len(calls) > SLICES:
+            raise ContractViolation("implausible during inference")
+        return decode(ds, **options)
 
-    monkeypatch.setattr(series_module, "decoded_hu_problem", late)
+    monkeypatch.setattr(series_module, "_decode", late)
     _rescaled_series(tmp_path / "in", "1", "-1024", lambda hu: np.round(hu + 1024), bits=12, signed=0)
     code, _, err = _analyze(tmp_path, capsys)
     assert len(calls) > SLICES and code == 3 and "DAI-210" in err and "implausible during inference" in err, err

@@ -91,9 +91,9 @@ def test_nothing_is_decoded_for_an_input_refused_otherwise_and_each_slice_once_w
     decoded: list[int] = []
     real = series_module._decode
 
-    def counting(ds: pydicom.Dataset) -> np.ndarray:
+    def counting(ds: pydicom.Dataset, **options: bool) -> np.ndarray:
         decoded.append(int(ds.InstanceNumber))
-        return real(ds)
+        return real(ds, **options)
 
     monkeypatch.setattr(series_module, "_decode", counting)
     write_series(tmp_path / "good", hu)
@@ -107,6 +107,35 @@ def test_nothing_is_decoded_for_an_input_refused_otherwise_and_each_slice_once_w
     with pytest.raises(Exception):
         load_series(collect_input_files(tmp_path / "bad"), DEMO_CONTRACT)
     assert decoded == []
+
+
+@pytest.mark.req("SRS-170")
+def test_value_checks_run_at_load_and_are_not_repeated_on_the_same_bytes(tmp_path: Path, hu: np.ndarray,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stored-value and HU checks run when load_series decodes each slice; the analysis's later
+    decode of the same bytes (digest compared) skips them, and gives the same values as a checked one."""
+    checks: list[bool] = []
+    real = series_module._decode
+
+    def recording(ds: pydicom.Dataset, **options: bool) -> np.ndarray:
+        checks.append(options.get("value_checks", True))
+        return real(ds, **options)
+
+    monkeypatch.setattr(series_module, "_decode", recording)
+    write_series(tmp_path / "good", hu)
+    series = load_series(collect_input_files(tmp_path / "good"), DEMO_CONTRACT)
+    assert checks == [True] * 4
+    checks.clear()
+    planes = [series.hu[index] for index in range(4)]
+    assert checks == [False] * 4
+    assert all(np.array_equal(plane, series.hu.decoded(index)) for index, plane in enumerate(planes))
+    # control: a file changed after the check is refused before any decode, checks or not
+    changed = sorted((tmp_path / "good").iterdir())[1]
+    changed.write_bytes(changed.read_bytes()[:-2] + b"\x00\x01")
+    checks.clear()
+    with pytest.raises(DicomReadError, match="changed after it was checked"):
+        series.hu[1]
+    assert checks == []
 
 
 @pytest.fixture(scope="module")

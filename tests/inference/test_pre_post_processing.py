@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from device_ai.inference.postprocess import (
     DEFAULT_POSTPROCESSING,
     clean_labels,
+    first_argmax,
     logits_to_labels,
     measure,
 )
@@ -101,3 +104,24 @@ def test_postprocessing_refuses_labels_without_an_organ_and_a_lesion() -> None:
     only_organ = tuple(label for label in DEMO_LABELS if label.role is LabelRole.ORGAN)
     with pytest.raises(ValueError, match="needs one lesion label"):
         clean_labels(np.zeros((1, 4, 4), np.uint8), 1.0, label_defs=only_organ)
+
+
+@pytest.mark.req("SRS-013")
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.integers(1, 4), st.integers(1, 12), st.integers(1, 12), st.data())
+def test_first_argmax_equals_numpy_argmax_ties_nan_and_infinities_included(channels, rows, cols, data) -> None:
+    """The label map's argmax (a faster equivalent of np.argmax over the channel axis) gives numpy's
+    labels exactly: small integer logits make ties common; NaN and infinities are drawn too."""
+    values = st.one_of(st.integers(-2, 2).map(float), st.sampled_from([np.nan, np.inf, -np.inf]))
+    planes = [np.array(data.draw(st.lists(values, min_size=rows * cols, max_size=rows * cols)),
+                       dtype=np.float32).reshape(rows, cols) for _ in range(channels)]
+    assert np.array_equal(first_argmax(planes), np.argmax(np.stack(planes), axis=0).astype(np.uint8))
+
+
+@pytest.mark.req("SRS-013")
+def test_first_argmax_keeps_the_first_channel_on_ties_where_a_last_wins_variant_differs() -> None:
+    planes = [np.ones((2, 2), np.float32), np.ones((2, 2), np.float32), np.zeros((2, 2), np.float32)]
+    assert np.all(first_argmax(planes) == 0)
+    # control: the comparison a careless rewrite would use (>=) takes the last tied channel
+    last_wins = np.where(planes[1] >= planes[0], 1, 0)
+    assert not np.array_equal(first_argmax(planes), last_wins)

@@ -72,8 +72,26 @@ def _role_value(label_defs: Sequence[LabelDefinition], role: LabelRole) -> int:
 
 def logits_to_labels(logits: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """(C, h, w) logits of one slice -> (rows, cols) uint8 argmax at source resolution."""
-    upsampled = np.stack([resize_plane(channel, rows, cols) for channel in logits])
-    return np.argmax(upsampled, axis=0).astype(np.uint8)
+    return first_argmax([resize_plane(channel, rows, cols) for channel in logits])
+
+
+def first_argmax(planes: Sequence[np.ndarray]) -> np.ndarray:
+    """``np.argmax(np.stack(planes), axis=0).astype(np.uint8)``, the first channel on ties, in a few
+    passes over whole planes: numpy's argmax along the first axis walks the stack with a stride and
+    cost as much as the upsampling itself. A NaN (which np.argmax takes as the maximum and no
+    comparison sees) falls back to np.argmax."""
+    with np.errstate(invalid="ignore", over="ignore"):  # a NaN or infinities: then np.argmax decides
+        finite_sums = all(np.isfinite(np.sum(plane)) for plane in planes)
+    if not finite_sums:
+        return np.argmax(np.stack(planes), axis=0).astype(np.uint8)
+    best = np.array(planes[0], dtype=np.float32, copy=True)
+    index = np.zeros(best.shape, dtype=np.uint8)
+    higher = np.empty(best.shape, dtype=bool)
+    for channel, plane in enumerate(planes[1:], start=1):
+        np.greater(plane, best, out=higher)
+        np.copyto(best, plane, where=higher)
+        np.copyto(index, channel, where=higher)
+    return index
 
 
 def clean_labels(labels: np.ndarray, voxel_volume_mm3: float, spec: PostprocessingSpec = DEFAULT_POSTPROCESSING,
