@@ -18,6 +18,8 @@ from typing import Any
 from device_ai.errors import DependencyMissing, TraceabilityError
 from device_ai.regulatory.render import control as doc_control
 from device_ai.regulatory.render import documents as docs
+from device_ai.regulatory.render import revisions
+from device_ai.regulatory.render import specification as spec
 from device_ai.regulatory.render import security as security_docs
 from device_ai.regulatory.render import submission as submission_docs
 from device_ai.regulatory.render.diff import diff_graphs
@@ -40,6 +42,10 @@ DOCUMENTS: tuple[Document, ...] = (
     Document("trace-requirements.html", "Traceability: user needs, requirements, tests, results",
              "IEC 62304 5.1.1 c, 5.2.6, 5.7.4; FDA SRS", "every requirement with its user needs, software items, "
              "risk controls, verifying tests and their results on this commit", "trace_requirements.html.j2", nav="Requirements matrix"),
+    Document("srs.html", "Software requirements specification", "IEC 62304 5.2; FDA SRS",
+             "every requirement by category with its full text, acceptance criterion, rationale, status, "
+             "re-specifications, user needs, software items, risk controls and the verdict of its tests",
+             "srs.html.j2", nav="SRS"),
     Document("trace-risk.html", "Traceability: hazards, hazardous situations, risk controls, verification",
              "ISO 14971 7.1-7.3; IEC 62304 7.3.3", "each hazardous situation with its hazard, initial and residual "
              "risk, controls and the verification of the requirements that implement them", "trace_risk.html.j2", nav="Risk matrix"),
@@ -64,6 +70,13 @@ DOCUMENTS: tuple[Document, ...] = (
              "build", "sdp.html.j2", nav="Development plan"),
     Document("architecture.html", "Software architecture", "IEC 62304 5.3",
              "docs/architecture.md with the software items, their classes and allocation", "architecture.html.j2", nav="Architecture"),
+    Document("sds.html", "Software design specification", "IEC 62304 5.3, 5.4; FDA SDS, architecture diagram",
+             "each software item with its class, source files and their public interfaces, allocated requirements "
+             "and the dependencies between items, read statically from the source", "sds.html.j2", nav="SDS"),
+    Document("revision-history.html", "Revision history of the device file",
+             "FDA software version history; IEC 62304 8.3",
+             "the commits that changed the requirements, risk, security and submission files or a model manifest, "
+             "from git", "revision_history.html.j2", nav="Revisions"),
     Document("release-notes.html", "Release notes and unresolved anomalies", "IEC 62304 5.8.2-5.8.4; FDA version "
              "history and unresolved anomalies", "version, verification status, open items and known anomalies",
              "release_notes.html.j2", nav="Release notes"),
@@ -188,6 +201,7 @@ def render_all(view: TraceView, *, root: Path, sbom: Mapping[str, Any], model_ma
     listed = list(files) + ([DIFF] if baseline is not None else [])
     common = {"view": view, "summary": docs.summary(view), "documents": listed, "head": view.head,
               "version": view.software_version, "has_diff": baseline is not None}
+    design = spec.sds(view, root)  # the source read once for the SDS and the architecture diagram
     context: dict[str, Mapping[str, Any]] = {
         "trace_requirements.html.j2": {"matrix": docs.requirements_matrix(view)},
         "trace_risk.html.j2": {"matrix": docs.risk_matrix(view)},
@@ -202,7 +216,10 @@ def render_all(view: TraceView, *, root: Path, sbom: Mapping[str, Any], model_ma
                         "items": docs.software_items(view), "documents_status": view.graph.get("documents", []),
                         "runs": docs.run_rows(view)},
         "architecture.html.j2": {"arch_html": _markdown_or_none(root, "docs/architecture.md"),
-                                 "items": docs.software_items(view)},
+                                 "items": docs.software_items(view), "arch": spec.architecture(design)},
+        "srs.html.j2": {"srs": spec.srs(view)},
+        "sds.html.j2": {"sds": design},
+        "revision_history.html.j2": {"history": revisions.history(root, view.head)},
         "release_notes.html.j2": {"planned": docs.planned(view), "anomalies": docs.anomalies(view),
                                   "deviations": docs.deviations(view), "models": docs.models(view),
                                   "diff": diff_graphs(baseline, view) if baseline is not None else None},
