@@ -290,3 +290,29 @@ def test_the_preflight_s_one_voxel_map_measures_the_same_on_its_first_slice(dept
         labels = np.zeros((depth, 9, 11), np.uint8)
         labels[-1, 0, 0] = LESION
         assert measure(labels[:1], spacing, label_defs=DEMO_LABELS) != measure(labels, spacing, label_defs=DEMO_LABELS)
+
+
+@pytest.mark.req("SRS-171")
+@pytest.mark.parametrize("seed", range(4))
+def test_a_slab_labelled_in_its_box_equals_ndimage_label_of_the_whole_slab(seed: int) -> None:
+    """components._label labels only the rows and columns that hold selected voxels; the labels (values,
+    numbering, dtype) equal ndimage.label of the whole slab, masks touching every border included."""
+    rng = np.random.default_rng(seed)
+    for _ in range(150):
+        shape = (int(rng.integers(1, 5)), int(rng.integers(1, 24)), int(rng.integers(1, 24)))
+        mask = rng.random(shape) < rng.choice([0.0, 0.01, 0.1, 0.4, 0.9])
+        expected, count = ndimage.label(mask, structure=components.FULL_CONNECTIVITY)
+        local, local_count = components._label(mask)
+        assert local_count == count and local.dtype == expected.dtype and np.array_equal(local, expected)
+
+
+@pytest.mark.req("SRS-171")
+def test_a_box_one_row_short_would_lose_voxels_the_check_sees() -> None:
+    """Control: labelling a box that misses the last selected row gives other labels than ndimage."""
+    mask = np.zeros((2, 6, 6), bool)
+    mask[0, 1, 1] = mask[1, 5, 4] = True  # a voxel on the last row
+    expected, _ = ndimage.label(mask, structure=components.FULL_CONNECTIVITY)
+    short = np.zeros(mask.shape, np.int32)
+    short[:, 1:5, 1:5], _ = ndimage.label(mask[:, 1:5, 1:5], structure=components.FULL_CONNECTIVITY)
+    assert not np.array_equal(short, expected)
+    assert np.array_equal(components._label(mask)[0], expected)

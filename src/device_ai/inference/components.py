@@ -93,6 +93,21 @@ def _slab_stats(local: np.ndarray, count: int, z0: int) -> tuple[np.ndarray, np.
     return boxes, sums[1:].astype(np.int64)
 
 
+def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """``ndimage.label(mask, structure=FULL_CONNECTIVITY)`` of a slab, labelling only the box of rows
+    and columns that holds selected voxels (a lesion's few, or the body's part of the image): the
+    same components in the same raster order, so the same labels, placed back in a zero slab."""
+    rows = np.flatnonzero(mask.any(axis=(0, 2)))
+    local = np.zeros(mask.shape, np.int32)
+    if rows.size == 0:
+        return local, 0
+    cols = np.flatnonzero(mask.any(axis=(0, 1)))
+    box = (slice(None), slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
+    labelled, count = ndimage.label(mask[box], structure=FULL_CONNECTIVITY)
+    local[box] = labelled
+    return local, int(count)
+
+
 def label_components(volume: np.ndarray, select: Select, *, stats: bool = False,
                      slab_voxels: int | None = None) -> Components:
     """Pass 1: label every slab, join across slab boundaries, number as ``ndimage.label``.
@@ -101,7 +116,7 @@ def label_components(volume: np.ndarray, select: Select, *, stats: bool = False,
     offsets, sizes, boxes, sums, edges = [], [], [], [], []
     total, last = 0, None
     for z0, z1 in slabs:
-        local, count = ndimage.label(select(volume[z0:z1]), structure=FULL_CONNECTIVITY)
+        local, count = _label(select(volume[z0:z1]))
         offsets.append(total)
         sizes.append(np.bincount(local.ravel(), minlength=count + 1)[1:].astype(np.int64))
         if stats:
@@ -148,5 +163,5 @@ def component_slabs(volume: np.ndarray, select: Select,
     """Pass 2: (first, stop, component of every voxel of the slab), slab by slab, from the same
     ``select`` as :func:`label_components` on a volume whose slabs ahead are unchanged."""
     for index, (z0, z1) in enumerate(components.slabs):
-        local, count = ndimage.label(select(volume[z0:z1]), structure=FULL_CONNECTIVITY)
+        local, count = _label(select(volume[z0:z1]))
         yield z0, z1, components.lookup(index, count)[local]
