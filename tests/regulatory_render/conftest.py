@@ -31,7 +31,10 @@ def copy_items(root: Path) -> Path:
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("_build", "generated"))
     # the device description's performance records (submission/device.yaml) must exist
     shutil.copytree(REPO / "validation" / "results", root / "validation" / "results")
-    shutil.copy2(REPO / "validation" / "PROTOCOL.md", root / "validation" / "PROTOCOL.md")
+    # the AI validation report's protocols, training plans and statements (ai-validation.html)
+    for source in [*REPO.glob("validation/*.md"), *REPO.glob("validation/*.yaml"), REPO / "validation/int8/PROTOCOL.md"]:
+        (root / source.relative_to(REPO)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, root / source.relative_to(REPO))
     for manifest in sorted(REPO.glob("models/*/manifest.json")):
         target = root / manifest.relative_to(REPO)
         target.parent.mkdir(parents=True)

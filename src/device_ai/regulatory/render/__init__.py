@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from device_ai.errors import DependencyMissing, TraceabilityError
+from device_ai.regulatory.render import ai_validation
 from device_ai.regulatory.render import control as doc_control
 from device_ai.regulatory.render import documents as docs
 from device_ai.regulatory.render import revisions
@@ -65,6 +66,12 @@ DOCUMENTS: tuple[Document, ...] = (
     Document("model-card.html", "Model card", "FDA AI-enabled device software functions (draft, model card)",
              "identity, intended use, input contract, labels, training, export, metrics and digests of each "
              "locked model package", "model_card.html.j2", nav="Model card"),
+    Document("ai-validation.html", "AI model validation report",
+             "FDA AI-enabled device software functions (draft): data management, performance validation, "
+             "PCCP position; EU MDR Annex XIV clinical evaluation (synthetic only)",
+             "the standalone study and the pre-registered external validation side by side with every criterion, "
+             "subgroup and verdict, the data sets, candidates not released, the INT8 study, known limitations and "
+             "the PCCP position, from the committed result files", "ai_validation.html.j2", nav="AI validation"),
     Document("sdp.html", "Software development plan", "IEC 62304 5.1, 6.1, 8, 9",
              "the plan (docs/software_development_plan.md) with the software items, documents and tools of this "
              "build", "sdp.html.j2", nav="Development plan"),
@@ -212,6 +219,7 @@ def render_all(view: TraceView, *, root: Path, sbom: Mapping[str, Any], model_ma
         "soup.html.j2": {"components": _sbom_rows(sbom, view), "sbom": sbom},
         "model_card.html.j2": {"models": [(m, model_manifests.get(str(m["id"]))) for m in docs.models(view)],
                                "anomalies": docs.anomalies(view)},
+        "ai_validation.html.j2": {"report": ai_validation.report(view, root, model_manifests)},
         "sdp.html.j2": {"plan_html": _markdown_or_none(root, "docs/software_development_plan.md"),
                         "items": docs.software_items(view), "documents_status": view.graph.get("documents", []),
                         "runs": docs.run_rows(view)},

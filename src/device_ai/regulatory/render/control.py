@@ -38,6 +38,7 @@ DOCUMENT_IDS: Mapping[str, str] = {
     "soup.html": "DAI-DOC-SOUP",
     "sbom.cdx.json": "DAI-DOC-SBOM",
     "model-card.html": "DAI-DOC-MODEL-CARD",
+    "ai-validation.html": "DAI-DOC-AI-VAL",
     "sdp.html": "DAI-DOC-SDP",
     "architecture.html": "DAI-DOC-SAD",
     "srs.html": "DAI-DOC-SRS",
