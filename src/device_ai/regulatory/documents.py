@@ -3,7 +3,10 @@
 The standard names activities, not files (reference/regulatory.md §3.1); this table is our split.
 Each document lists the repository files that make it up; a document is present when every one of
 its entries exists (an entry may name alternatives). The verification records are the test-result
-runs, checked by ``trace check`` against the current commit rather than by file.
+runs, checked by ``trace check`` against the current commit rather than by file. A document marked
+``release_only`` (the regulatory wrapper, EU MDR Annex II 1, 2, 4) is needed for a release:
+``trace check --release`` lists it when missing, the check without ``--release`` does not (review 101
+N4: before, nothing required the wrapper to exist).
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ class Document:
     clause: str
     classes: tuple[str, ...]
     entries: tuple[tuple[str, ...], ...]  # every entry must exist; an entry lists alternatives
+    release_only: bool = False  # needed for a release (trace check --release), not for development
 
 
 VERIFICATION_RECORDS = "DOC-VER"
+REGULATORY_WRAPPER = "DOC-WRAPPER"
 
 DOCUMENTS: tuple[Document, ...] = (
     Document("DOC-SDP", "Software development plan", "IEC 62304 5.1", ("A", "B", "C"),
@@ -46,6 +51,10 @@ DOCUMENTS: tuple[Document, ...] = (
              (("traceability/anomalies.yaml",),)),
     Document(VERIFICATION_RECORDS, "Verification records (test runs on this commit)", "IEC 62304 5.7.5, 5.6.7",
              ("A", "B", "C"), ()),
+    Document(REGULATORY_WRAPPER, "Regulatory wrapper: GSPR checklist, IEC 62304 conformity matrix, device "
+             "description and IFU content (needed for a release)", "EU MDR Annex II 1, 2, 4; IEC 62304 conformity",
+             ("A", "B", "C"), (("submission/gspr.yaml",), ("submission/iec62304.yaml",), ("submission/device.yaml",)),
+             release_only=True),
 )
 
 
@@ -67,5 +76,6 @@ def document_status(root: Path, safety_class: str) -> list[dict[str, Any]]:
             else:
                 found.append(hit)
         rows.append({"id": doc.id, "title": doc.title, "clause": doc.clause, "classes": list(doc.classes),
-                     "required": safety_class in doc.classes, "found": found, "missing": missing})
+                     "required": safety_class in doc.classes, "release_only": doc.release_only, "found": found,
+                     "missing": missing})
     return rows

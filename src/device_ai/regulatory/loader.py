@@ -179,6 +179,8 @@ def _validate(spec: FileSpec, raw: Any, rel: str, default_line: int, problems: _
         problems.add(f"{rel}:{line}", None, f"expected a mapping (an item with fields), got {type(raw).__name__}")
         return None
     item_id = str(raw.get("id")) if "id" in raw else None
+    if spec.single:  # one item per file, named by its class (DEVICE-DESCRIPTION ...), as the loader's own checks do
+        item_id = getattr(spec.model, "id", None)
     try:
         return spec.model.model_validate(raw)
     except ValidationError as exc:

@@ -13,7 +13,8 @@ description with the instructions for use.
   purpose, users, principles of operation, inputs and outputs, classification rationale as the
   manufacturer's position, variants as model packages) and the content of the instructions for
   use (intended use, contraindications, warnings and precautions, how to read each output, what
-  the device does not do).
+  the device does not do) and the label content (Annex I 23.2: each particular with its value, or why
+  the project has none, or why it does not apply).
 
 ``evidence`` names traced items (:data:`EVIDENCE_PREFIXES`) and/or package document IDs
 (``DAI-DOC-...``, :data:`device_ai.regulatory.render.control.DOCUMENT_IDS`); the loader refuses an
@@ -142,6 +143,35 @@ class InstructionsForUse(_Strict):
     installation: Prose
 
 
+#: Where a label value comes from when the project has it only at build time: the package's software version.
+LabelSource = Literal["software_version"]
+#: How a particular of the label is given, in the order a row is checked.
+LABEL_FORMS: tuple[str, ...] = ("value", "value_from", "not_defined", "not_applicable")
+
+
+class LabelParticular(_Strict):
+    """One particular MDR Annex I 23.2 asks the label to carry (``point``: its letter, ``item``: our
+    own short wording), given in exactly one form: the ``value`` the project has, ``value_from`` a
+    value the package fills in when rendered (the software version), ``not_defined`` why the project
+    has none yet (never an invented value), or ``not_applicable`` why the particular does not apply to
+    this device."""
+
+    point: Text
+    item: Text
+    value: Text | None = None
+    value_from: LabelSource | None = None
+    not_defined: Text | None = None
+    not_applicable: Text | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> LabelParticular:
+        given = [name for name in LABEL_FORMS if (getattr(self, name) or "").strip()]
+        if len(given) != 1:
+            raise ValueError(f"a label particular needs exactly one of {', '.join(LABEL_FORMS)} (got "
+                             f"{', '.join(given) or 'none'})")
+        return self
+
+
 class DeviceDescription(_Strict):
     """The device description and specification (MDR Annex II 1.1) and the content of the
     instructions for use (Annex II 2; Annex I 23.4). ``variants`` are the locked model packages;
@@ -154,6 +184,7 @@ class DeviceDescription(_Strict):
         "name", "intended_purpose", "users", "environment", "principles_of_operation", "inputs", "outputs",
         "classification", "variants", "performance_records", "ifu",
     )
+    OPTIONAL_FINGERPRINT_FIELDS: ClassVar[tuple[str, ...]] = ("label",)
 
     name: Text
     manufacturer_note: Text
@@ -168,6 +199,8 @@ class DeviceDescription(_Strict):
     novel_features: Prose
     performance_records: list[Text] = Field(min_length=1)
     ifu: InstructionsForUse
+    #: The label content (MDR Annex I 23.2), fingerprinted only when given.
+    label: list[LabelParticular] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _records_inside(self) -> DeviceDescription:
@@ -182,4 +215,6 @@ class DeviceDescription(_Strict):
 
     def meaningful_fields(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
-        return {name: data[name] for name in self.FINGERPRINT_FIELDS}
+        fields = {name: data[name] for name in self.FINGERPRINT_FIELDS}
+        fields.update({name: data[name] for name in self.OPTIONAL_FINGERPRINT_FIELDS if data[name]})
+        return fields

@@ -91,4 +91,24 @@ def device(view: TraceView) -> dict[str, Any]:
                          "manifest_sha256": m.get("manifest_sha256"), "intended_use": m.get("intended_use"),
                          "clinical_use": m.get("clinical_use")})
     f["variant_rows"] = variants
+    f["label_rows"] = label_rows(view, f.get("label") or [])
     return f
+
+
+#: What each form of a label particular is called on the page.
+LABEL_STATES: Mapping[str, str] = {"value": "given", "value_from": "given", "not_defined": "not defined",
+                                   "not_applicable": "not applicable"}
+
+
+def label_rows(view: TraceView, label: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The label content (MDR Annex I 23.2) as the package states it: a value the package fills in
+    (``value_from``: the software version of the graph's build) is resolved here, so the page shows
+    the version the package was built with, never one typed by hand."""
+    sources = {"software_version": view.software_version}
+    rows = []
+    for particular in label:
+        form = next(name for name in LABEL_STATES if particular.get(name))
+        text = sources[particular["value_from"]] if form == "value_from" else particular[form]
+        rows.append({"point": particular["point"], "item": particular["item"], "state": LABEL_STATES[form],
+                     "text": text, "from_package": form == "value_from"})
+    return rows
