@@ -28,7 +28,7 @@ demo: $(STAMP)
 # are listed; the target fails when either the tests or the gate failed.
 test: $(STAMP)
 	rm -f test-results/requirements.json
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --req-report test-results/requirements.json; tests=$$?; \
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --durations=25 --req-report test-results/requirements.json; tests=$$?; \
 	$(BIN)/device-ai trace build --results test-results/requirements.json --out trace/graph.json && \
 	$(BIN)/device-ai trace check --graph trace/graph.json; gate=$$?; \
 	if [ $$tests -ne 0 ]; then exit $$tests; fi; exit $$gate
