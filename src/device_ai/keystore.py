@@ -134,10 +134,16 @@ def _passphrase(name: str) -> bytes | None:
     file = load_settings().audit_key_passphrase_file if name == AUDIT_KEY_NAME else None
     if file is None:
         return None
-    what = "the audit key passphrase file (audit_key_passphrase_file)"
+    return read_passphrase(Path(file), "the audit key passphrase file (audit_key_passphrase_file)",
+                           fix="check audit_key_passphrase_file in the configuration: an owner-only regular file "
+                               "holding the passphrase")
+
+
+def read_passphrase(file: Path, what: str, *, fix: str) -> bytes:
+    """The passphrase in ``file`` (an owner-only regular file; one trailing newline ignored), checked
+    against the backend's limit; ``what`` names the file and ``fix`` says what to do in the errors."""
     too_long = (f"a passphrase may have at most {MAX_PASSPHRASE_BYTES} bytes (the limit of the cryptography "
                 "backend)")
-    fix = "check audit_key_passphrase_file in the configuration: an owner-only regular file holding the passphrase"
     phrase = read_private_file(Path(file), what, max_bytes=MAX_PASSPHRASE_BYTES + 2, too_long=too_long,
                                hint=fix).rstrip(b"\r\n")
     if len(phrase) > MAX_PASSPHRASE_BYTES:
@@ -166,19 +172,30 @@ def ed25519_key(name: str, *, refuse_to_create: Callable[[], str | None] = lambd
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
         _create_exclusive(path, pem)
+    return load_ed25519_private_key(
+        path, passphrase, read_hint=f"restore the key from its backup (docs/key_custody.md){_setting_hint(name)}",
+        passphrase_hint="set or remove audit_key_passphrase_file to match the key",
+        damaged_hint="restore the key from its backup, or check audit_key_passphrase_file")
+
+
+def load_ed25519_private_key(path: Path, passphrase: bytes | None, *, read_hint: str, passphrase_hint: str,
+                             damaged_hint: str,
+                             wrong_kind_hint: str = "restore the key from its backup") -> Ed25519PrivateKey:
+    """The Ed25519 private key in the PEM file ``path`` (an owner-only regular file, read as
+    :func:`read_private_file` reads), decrypted with ``passphrase`` when given; every failure a
+    ConfigError naming the file, with the hint that fits it."""
     data = read_private_file(path, "the key file", max_bytes=MAX_KEY_FILE_BYTES,
-                             too_long="a PEM Ed25519 key is a few hundred bytes",
-                             hint=f"restore the key from its backup (docs/key_custody.md){_setting_hint(name)}")
+                             too_long="a PEM Ed25519 key is a few hundred bytes", hint=read_hint)
     try:
         key = serialization.load_pem_private_key(data, password=passphrase)
     except TypeError as exc:  # encrypted without a passphrase, or a passphrase for a plain key
         raise ConfigError(f"the key {path} {'is not encrypted' if passphrase else 'is encrypted'}: {exc}",
-                          hint="set or remove audit_key_passphrase_file to match the key") from exc
+                          hint=passphrase_hint) from exc
     except (ValueError, OSError) as exc:
         raise ConfigError(f"the key file {path} cannot be read as a PEM private key (wrong passphrase, or damaged)",
-                          hint="restore the key from its backup, or check audit_key_passphrase_file") from exc
+                          hint=damaged_hint) from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"{path} is not an Ed25519 key", hint="restore the key from its backup")
+        raise ConfigError(f"{path} is not an Ed25519 key", hint=wrong_kind_hint)
     return key
 
 

@@ -42,7 +42,8 @@ def test_every_document_has_its_control_block_in_the_page_and_the_manifest(packa
         if name.endswith(".html"):
             shown = _shown((package_dir / name).read_text(encoding="utf-8"))
             assert shown == {"id": entry["id"], "revision": entry["revision"], "date": DATE,
-                             "author": entry["author"], "approval": "not approved (draft)"}, name
+                             "author": entry["author"], "approval": "not approved (draft)",
+                             "reviews": control.reviews_text(entry["reviews"])}, name
 
 
 @pytest.mark.req("SRS-201")

@@ -47,7 +47,9 @@ def test_manifest_holds_the_sha256_of_every_other_file(package_dir: Path) -> Non
     assert pkg.verify_package(package_dir) == []
     index = files["index.html"].decode()
     for name in ("trace-requirements.html", "sbom.cdx.json", "trace-graph.json"):
-        assert manifest["files"][name]["sha256"] in index  # the index lists each document's digest
+        # the index lists each document's signed digest (the file's, less its approval region: SRS-214)
+        assert manifest["documents"][name]["signed_sha256"] in index
+    assert manifest["files"]["sbom.cdx.json"]["sha256"] == manifest["documents"]["sbom.cdx.json"]["signed_sha256"]
 
 
 @pytest.mark.req("SRS-046")

@@ -16,7 +16,10 @@ from typing import Any
 
 
 def cmd_report_package(args: argparse.Namespace) -> int:
-    """Write the package (IEC 62304 5.8; FDA premarket software documentation) and say where."""
+    """Write the package (IEC 62304 5.8; FDA premarket software documentation) and say where;
+    with ``--verify``, check an existing one instead."""
+    if args.verify:
+        return _verify_package(args)
     from device_ai.regulatory.package import build_package, gate_gaps, read_graph
 
     graph = read_graph(Path(args.graph))
@@ -30,6 +33,30 @@ def cmd_report_package(args: argparse.Namespace) -> int:
     print(f"submission package: {len(result.files)} files -> {result.out} "
           f"(manifest.json SHA-256 {result.manifest_sha256})")
     print(f"open {result.out / 'index.html'}")
+    return 0
+
+
+def _verify_package(args: argparse.Namespace) -> int:
+    """Every file against the manifest, every signature against the trusted signers, the seal."""
+    from device_ai.cli.review import trusted_path
+    from device_ai.errors import TraceabilityError
+    from device_ai.regulatory.approvals import load_trusted
+    from device_ai.regulatory.package import verify_package
+    from device_ai.regulatory.package_signing import check_signatures
+
+    folder, trusted = Path(args.verify), load_trusted(trusted_path(args))
+    altered = verify_package(folder)
+    report = check_signatures(folder, trusted)
+    for line in report.notes:
+        print(f"note: {line}")
+    approved = sorted(name for name, state in report.states.items() if state == "approved")
+    print(f"{len(approved)} of {len(report.states)} documents approved"
+          f"{': ' + ', '.join(approved) if approved else ''}; manifest: {report.seal}")
+    problems = [*altered, *report.problems]
+    if problems:
+        raise TraceabilityError(f"{folder}: {len(problems)} problem(s) with the package's files or signatures",
+                                problems=tuple(problems), hint="do not submit this package; rebuild and sign it again")
+    print(f"{folder}: every file matches the manifest and no signature is altered")
     return 0
 
 
@@ -77,7 +104,12 @@ def register(add: Callable[..., Any]) -> None:
     sub = report.add_subparsers(dest="report_command", metavar="ACTION", required=True)
     package = add("package", cmd_report_package, "write the submission package: HTML documents, SBOM, "
                   "trace graph and a SHA-256 manifest", sub)
-    package.add_argument("--out", required=True, help="package folder to create (must not exist or be empty)")
+    target = package.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", help="package folder to create (must not exist or be empty)")
+    target.add_argument("--verify", metavar="DIR", help="check an existing package instead: every file against the "
+                        "manifest, every signature against the trusted signers (--trusted), the manifest's seal")
+    package.add_argument("--trusted", help="trusted signers YAML for --verify (default: "
+                         "ROOT/traceability/signers.yaml)")
     package.add_argument("--graph", default="trace/graph.json", help="trace graph from device-ai trace build "
                          "(default: trace/graph.json)")
     package.add_argument("--baseline", help="an earlier package folder: adds diff.html (added, changed, removed "

@@ -9,8 +9,12 @@ documentation; EU MDR Annex II).
 - ``sbom.cdx.json``, the CycloneDX SBOM merged with the SOUP curation;
 - ``trace-graph.json``, the graph itself (what a later package diffs against);
 - ``manifest.json``: the SHA-256 and size of every other file and the control block (ID, revision,
-  date, author, approval) of every document (:mod:`device_ai.regulatory.render.control`);
+  date, author, approval, the reviews it rests on, the signed SHA-256 approvals cover) of every
+  document (:mod:`device_ai.regulatory.render.control`);
 - with ``--pdf``, one PDF per HTML document printed by headless Chromium (:mod:`device_ai.regulatory.pdf`).
+
+``device-ai review sign`` later adds ``approvals.json`` (document signatures) and ``manifest.sig``
+(the seal), which the manifest does not list (:mod:`device_ai.regulatory.package_signing`).
 
 Built twice from the same graph, repository and environment, the package is byte-identical:
 no wall clock, sorted everything, the SBOM serial number derived from its content. The folder
@@ -29,7 +33,7 @@ from typing import Any
 import device_ai
 from device_ai.atomic_io import atomic_write_bytes, staged_directory
 from device_ai.errors import TraceabilityError, TraceGateFailed
-from device_ai.regulatory import runtime_components
+from device_ai.regulatory import approvals, runtime_components
 from device_ai.regulatory import sbom as sbom_module
 from device_ai.regulatory import trace
 from device_ai.regulatory.graph import graph_json
@@ -141,10 +145,13 @@ def package_files(graph: Mapping[str, Any], *, root: Path, baseline: Path | None
     files: dict[str, bytes] = {name: text.encode("utf-8") for name, text in rendered.items()}
     files[SBOM] = sbom_text.encode("utf-8")
     files[GRAPH] = graph_json(graph).encode("utf-8")
-    digests = {name: sha256_hex(data) for name, data in files.items()}
+    # the index lists each document's signed digest: a signature added later leaves it true
+    digests = {name: doc_control.signed_sha256(name, data) for name, data in files.items()}
     files["index.html"] = render_index(view, digests, has_diff=old is not None, draft_gaps=draft_gaps,
                                        pdf=printer is not None).encode("utf-8")
     documents = {name: doc_control.block(view, name) for name in [*files, MANIFEST]}
+    for name, data in files.items():
+        documents[name]["signed_sha256"] = doc_control.signed_sha256(name, data)
     if printer is not None:
         html = {name: data.decode("utf-8") for name, data in files.items() if name.endswith(".html")}
         files.update(print_documents(html, binary=printer.binary, recorded_utc=view.recorded_date()))
@@ -163,8 +170,13 @@ def package_files(graph: Mapping[str, Any], *, root: Path, baseline: Path | None
         "pdf_printer": None if printer is None else printer.version,
         "files": {name: {"sha256": sha256_hex(data), "bytes": len(data)} for name, data in sorted(files.items())},
     }
-    files[MANIFEST] = (json.dumps(manifest, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    files[MANIFEST] = manifest_bytes(manifest)
     return dict(sorted(files.items()))
+
+
+def manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
+    """``manifest.json`` as written: sorted keys, one-space indent, UTF-8, a final newline."""
+    return (json.dumps(manifest, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def build_package(graph: Mapping[str, Any], *, root: Path, out: Path, baseline: Path | None = None,
@@ -196,8 +208,12 @@ def gate_gaps(root: Path, graph_path: Path, *, allow_gaps: bool) -> list[str]:
     return gaps
 
 
-def verify_package(folder: Path) -> list[str]:
-    """Files of a package whose bytes differ from its manifest, or that are missing or unlisted."""
+def verify_package(folder: Path, trusted: Mapping[str, approvals.TrustedSigner] | None = None) -> list[str]:
+    """Files of a package whose bytes differ from its manifest, or that are missing or unlisted.
+    With ``trusted`` (the verifier's trusted signers), also every signature that does not verify,
+    covers other bytes, or disagrees with what a page shows, and a manifest signature that does not
+    verify (:func:`device_ai.regulatory.package_signing.check_signatures`; an unsigned manifest is no
+    problem: a package is a draft until sealed)."""
     folder = Path(folder)
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
@@ -207,7 +223,8 @@ def verify_package(folder: Path) -> list[str]:
     problems = []
     present = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     for name in present:
-        if name != MANIFEST and name not in listed:
+        # the signature files are added after the manifest (review sign) and verify themselves
+        if name != MANIFEST and name not in listed and name not in approvals.SIGNATURE_FILES:
             problems.append(f"{name}: not in the manifest")
     for name, entry in sorted(listed.items()):
         path = folder / name
@@ -215,4 +232,8 @@ def verify_package(folder: Path) -> list[str]:
             problems.append(f"{name}: missing")
         elif sha256_hex(path.read_bytes()) != entry.get("sha256"):
             problems.append(f"{name}: SHA-256 differs from the manifest")
+    if trusted is not None:
+        from device_ai.regulatory.package_signing import check_signatures
+
+        problems += check_signatures(folder, trusted).problems
     return problems

@@ -12,7 +12,8 @@ file and line, and (b) its outcome and failure message; this header holds the ru
 (c)    ``software`` (package name and version), ``git`` (commit, dirty working tree)
 (d)    ``environment`` (hash and list of installed distributions), ``runtime``
        (Python, ONNX Runtime, torch, numpy versions), ``platform``, ``hardware``
-(e)    ``test_tools`` (pytest, pytest-xdist, this plugin), ``command``
+(e)    ``test_tools`` (pytest, pytest-xdist, this plugin), ``external_tools`` (every program the
+       tests call, with its version or ``absent``: :mod:`.external_tools`), ``command``
 (f)    ``date_utc`` (start of the run), ``finished_utc``
 (g)    ``tester``; ``ci_run_id`` ties the record to the CI run
 =====  ==============================================================================
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import device_ai
+from device_ai.regulatory.external_tools import tool_versions
 
 SCHEMA = "device-ai/test-results/1"
 ENVIRONMENT_KIND = "installed-distributions (no lockfile in the repository)"
@@ -249,7 +251,8 @@ def run_header(root: Path, *, started_utc: str, command: Sequence[str] = (), git
     """The run-level IEC 62304 5.7.5 record fields for a test run at ``root``.
 
     ``git`` may be passed in when it was read before the tests ran (the tests may write files);
-    ``env`` defaults to ``os.environ`` (CI run id, tester).
+    ``env`` defaults to ``os.environ`` (CI run id, tester, and the PATH the external tools are
+    looked up on).
     """
     env = dict(os.environ) if env is None else env
     if git is None:
@@ -271,6 +274,7 @@ def run_header(root: Path, *, started_utc: str, command: Sequence[str] = (), git
         },
         "test_tools": {"pytest": _version("pytest"), "pytest-xdist": _version("pytest-xdist"),
                        "device_ai_req_plugin": device_ai.__version__},
+        "external_tools": tool_versions(env.get("PATH")),
         "platform": {"system": platform.system(), "release": platform.release(), "machine": platform.machine(),
                      "python_executable": sys.executable},
         "hardware": {"cpu_model": cpu_model(), "cpu_cores": os.cpu_count(), "memory_bytes": _memory_bytes()},

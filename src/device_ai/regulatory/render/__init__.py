@@ -134,8 +134,12 @@ def _package_environment(*, autoescape: bool) -> Any:
 
 def environment() -> Any:
     """The Jinja2 environment: autoescaping, strict undefined, templates from this package."""
+    from markupsafe import Markup
+
     env = _package_environment(autoescape=True)
     env.globals["anchor"] = docs.anchor
+    env.globals["approval_html"] = lambda approval: Markup(doc_control.approval_html(approval))
+    env.globals["reviews_text"] = doc_control.reviews_text
     env.globals["print_page"] = PrintPage()
     env.filters["css_string"] = css_string
     return env

@@ -204,6 +204,7 @@ def run_rows(view: TraceView) -> list[dict[str, Any]]:
                 ("(d) platform", ", ".join(f"{k} {v}" for k, v in sorted((header.get("platform") or {}).items()))),
                 ("(d) hardware", ", ".join(f"{k} {v}" for k, v in sorted((header.get("hardware") or {}).items()))),
                 ("(e) test tools", ", ".join(f"{k} {v}" for k, v in sorted((header.get("test_tools") or {}).items()))),
+                ("(e) external tools", external_tools_text(header)),
                 ("(e) command", " ".join(str(c) for c in header.get("command") or [])),
                 ("(f) date (UTC)", f"{header.get('date_utc')} to {header.get('finished_utc', 'n/a')}"),
                 ("(g) tester", str(header.get("tester"))),
@@ -211,6 +212,15 @@ def run_rows(view: TraceView) -> list[dict[str, Any]]:
             ],
         })
     return rows
+
+
+def external_tools_text(header: Mapping[str, Any]) -> str:
+    """The external programs of a run header with their versions; said when the run did not record them."""
+    tools = header.get("external_tools")
+    if not isinstance(tools, Mapping):
+        return "not recorded (a run before external tool versions were recorded)"
+    return "; ".join(f"{name}: {(entry or {}).get('version') if isinstance(entry, Mapping) else entry}"
+                     for name, entry in sorted(tools.items()))
 
 
 def test_records(view: TraceView) -> list[dict[str, Any]]:
