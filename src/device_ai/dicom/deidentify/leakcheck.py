@@ -466,12 +466,16 @@ def _renderings(element: DataElement | RawDataElement, charsets: frozenset[str])
     UTF-16 and UTF-32 (the latter two where the bytes hold NULs). Made one at a time (review 62:
     together they held up to 85 times the value's bytes); two may be equal (the same needles,
     which ``_Found`` keeps once, and the same leaks, keyed by value) or empty (no text)."""
-    raw = _raw_bytes(element)
+    return _value_renderings(element.value, charsets)
+
+
+def _value_renderings(value: object, charsets: frozenset[str]) -> Iterator[str]:
+    """:func:`_renderings` of an element whose value is ``value``."""
+    raw = bytes(value) if isinstance(value, bytes | bytearray) else None  # as _raw_bytes gives it
     if raw is None:
-        value = element.value
         if value is None:
             return
-        yield "\\".join(str(v) for v in value) if isinstance(value, list | tuple | MultiValue) else str(value)
+        yield _converted_text(value)
         return
     data = raw.rstrip(b"\0 ")
     if not data:
@@ -514,10 +518,40 @@ def _rendering_bytes(element: DataElement | RawDataElement) -> int:
     return 0
 
 
+def _converted_text(value: object) -> str:
+    """The one rendering of a converted (not bytes) value: its values joined by backslashes."""
+    return "\\".join(str(v) for v in value) if isinstance(value, list | tuple | MultiValue) else str(value)
+
+
+def _short_source(value: object) -> bytes | str | None:
+    """What the renderings of a value of up to ``_CACHED_TEXT`` bytes or characters are made
+    from, as a memo key: its bytes (``bytes`` only: a bytearray is not hashable) or its one
+    converted rendering; None for a longer value, an empty one or bytes in a bytearray (made
+    one rendering at a time, not memoised: review 62)."""
+    if type(value) is bytes:
+        return value if len(value) <= _CACHED_TEXT else None
+    if value is None or isinstance(value, bytes | bytearray):
+        return None
+    if isinstance(value, list | tuple | MultiValue) and len(value) > _CACHED_TEXT:
+        return None  # longer joined (not joined here only to be measured)
+    text = _converted_text(value)
+    return text if len(text) <= _CACHED_TEXT else None
+
+
+def _source_renderings(source: bytes | str, charsets: frozenset[str]) -> Iterator[str]:
+    """The renderings of a value from its :func:`_short_source`."""
+    return iter((source,)) if isinstance(source, str) else _value_renderings(source, charsets)
+
+
 def _texts(element: DataElement | RawDataElement, charsets: frozenset[str]) -> Iterator[str]:
     """The values of every rendering (split at backslashes, stripped of NULs and spaces, empty
     ones left out), one at a time."""
-    for rendering in _renderings(element, charsets):
+    return _split_texts(_renderings(element, charsets))
+
+
+def _split_texts(renderings: Iterable[str]) -> Iterator[str]:
+    """:func:`_texts` of these renderings."""
+    for rendering in renderings:
         # a short rendering is split (faster, its few values), a long one matched a value at a time
         for piece in rendering.split("\\") if len(rendering) <= _CACHED_TEXT else _values(rendering):
             text = piece.strip("\0 ")
@@ -690,6 +724,7 @@ def identifying_values(ds: Dataset, table: RuleTable, options: frozenset[Option]
     the needles cost is charged to it (``name``: the file, for its refusal)."""
     options = frozenset(options)
     needles = _Found(budget, name)
+    charged, keep = needles.charged, needles.keep
     walks = [*_meta_walk(ds, table, options), *_walk(ds, "", _Context(table, options))]
     charsets = frozenset(_charsets(walks))
     for _item, element, label, vr, decision in walks:
@@ -699,30 +734,59 @@ def identifying_values(ds: Dataset, table: RuleTable, options: frozenset[Option]
         private = bool(tag >> 16 & 1)
         if budget is not None:
             budget.admit(name, _rendering_bytes(element), "the self-check's renderings of one of its values")
-        texts = _texts(element, charsets)
         vr = _needle_vr(tag, vr)
-        if vr == "PN":
-            for text in texts:
-                if not _a_number_in_its_place(text, tag):
-                    needles.extend(_name_needles(text, label))
-        elif vr in _DATES:
-            for text in texts:
-                if not _a_number_in_its_place(text, tag):
-                    needles.extend(_date_needles(text, label))
-        elif vr == "UI":
-            needles.extend(Needle(t, label) for t in texts if not _a_number_in_its_place(t, tag))
-        elif vr in _TEXT:
-            strong = not private and not label.startswith("meta") and _identifying_text(tag, table)
-            for text in texts:
-                needle = needles.charged(Needle(text, label, "identifier" if strong else "descriptor"))
-                if not strong or len("".join(tokens(text))) >= MIN_LENGTH:
-                    needles.keep(needle)
-        elif vr in _BINARY_TEXT:
-            for text in texts:
-                for run in _RUN.finditer(text):
-                    if any(c.isalpha() for c in run[0]):
-                        needles.add(Needle(run[0].strip(), label, "descriptor"))
+        if vr not in _NEEDLE_VRS:
+            continue  # no needles (the renderings would be made for nothing)
+        strong = vr in _TEXT and not private and not label.startswith("meta") and _identifying_text(tag, table)
+        # A short value's needles are memoised (a series repeats most values in every file) and
+        # charged one by one all the same; a longer one's are made one rendering at a time.
+        source = _short_source(element.value)
+        made = (_value_needles(_texts(element, charsets), tag, vr, strong) if source is None
+                else _short_value_needles(source, charsets, tag, vr, strong))
+        for value, kind, kept in made:
+            needle = charged(Needle(value, label, kind))
+            if kept:
+                keep(needle)
     return Needles(needles.needles, table, options, charsets)
+
+
+_NEEDLE_VRS = _TEXT | _DATES | _BINARY_TEXT | frozenset({"PN", "UI"})  # the VRs whose values make needles
+
+
+def _value_needles(texts: Iterable[str], tag: int, vr: str, strong: bool) -> Iterator[tuple[str, str, bool]]:
+    """(value, kind, kept) of each needle the texts of one value of ``tag`` make, in order; a
+    needle not kept (a strong identifier of fewer than MIN_LENGTH letters and digits) is still
+    charged. ``vr``: its needle VR (``_needle_vr``); ``strong``: an identifying text attribute."""
+    if vr == "PN":
+        for text in texts:
+            if not _a_number_in_its_place(text, tag):
+                for needle in _name_needles(text, ""):
+                    yield needle.value, needle.kind, True
+    elif vr in _DATES:
+        for text in texts:
+            if not _a_number_in_its_place(text, tag):
+                for needle in _date_needles(text, ""):
+                    yield needle.value, needle.kind, True
+    elif vr == "UI":
+        for text in texts:
+            if not _a_number_in_its_place(text, tag):
+                yield text, "identifier", True
+    elif vr in _TEXT:
+        for text in texts:
+            yield text, "identifier" if strong else "descriptor", not strong or len("".join(tokens(text))) >= MIN_LENGTH
+    elif vr in _BINARY_TEXT:
+        for text in texts:
+            for run in _RUN.finditer(text):
+                if any(c.isalpha() for c in run[0]):
+                    yield run[0].strip(), "descriptor", True
+
+
+@lru_cache(1 << 13)
+def _short_value_needles(source: bytes | str, charsets: frozenset[str], tag: int, vr: str,
+                         strong: bool) -> tuple[tuple[str, str, bool], ...]:
+    """:func:`_value_needles` of a value of up to ``_CACHED_TEXT`` bytes or characters (its
+    :func:`_short_source`), all of them: a few dozen at most, made before they are charged."""
+    return tuple(_value_needles(_split_texts(_source_renderings(source, charsets)), tag, vr, strong))
 
 
 # -- the search --------------------------------------------------------------------------
@@ -791,28 +855,50 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
             continue
         binary_vr = vr in _BINARY_TEXT
         marked = _device_marking_values(label)  # per element, not per rendering
-        for rendering in _renderings(element, charsets):
-            if marked and rendering.strip() in marked:
+        # A short value's texts are memoised (a series repeats most values in every file)
+        source = _short_source(element.value)
+        searched = (_searched_texts(_renderings(element, charsets), binary_vr, marked) if source is None
+                    else _short_searched_texts(source, charsets, binary_vr, marked))
+        for toks, joined, binary in searched:
+            if joined in exempt:
                 continue
-            # binary bytes that read as text are searched as text; other binary data by its
-            # printable runs, for values of MIN_BINARY letters and digits or more
-            binary = binary_vr and not _text_like(rendering)
-            for text in _pieces(rendering, binary):
-                toks = tokens(text)
-                if not toks or " ".join(toks) in exempt:
+            for needle in search.hits(toks):
+                if needle.kind == "descriptor" and _decision(item, element, vr, decision) != "P":
                     continue
-                for needle in search.hits(toks):
-                    if needle.kind == "descriptor" and _decision(item, element, vr, decision) != "P":
-                        continue
-                    if needle.kind == "in-place" and label != needle.where:
-                        continue
-                    if needle.kind == "name-part" and _equipment(tag, table) and not label.startswith("meta"):
-                        continue
-                    if binary and len("".join(tokens(needle.value))) < MIN_BINARY:
-                        continue
-                    key = (needle.where, needle.value.casefold())
-                    leaks.setdefault(key, Leak(needle.where, len(needle.value), label, needle.kind))
+                if needle.kind == "in-place" and label != needle.where:
+                    continue
+                if needle.kind == "name-part" and _equipment(tag, table) and not label.startswith("meta"):
+                    continue
+                if binary and len("".join(tokens(needle.value))) < MIN_BINARY:
+                    continue
+                key = (needle.where, needle.value.casefold())
+                leaks.setdefault(key, Leak(needle.where, len(needle.value), label, needle.kind))
     return list(leaks.values())
+
+
+def _searched_texts(renderings: Iterable[str], binary_vr: bool, marked: frozenset[str]
+                    ) -> Iterator[tuple[tuple[str, ...], str, bool]]:
+    """(tokens, tokens joined by spaces, searched as binary) of each text of an output value
+    that has tokens, one at a time: ``renderings`` but those that are exactly a value the device
+    writes there (``marked``), each split into values (a binary VR's bytes that do not read as
+    text: into printable runs, searched for values of MIN_BINARY letters and digits or more)."""
+    for rendering in renderings:
+        if marked and rendering.strip() in marked:
+            continue
+        binary = binary_vr and not _text_like(rendering)
+        for text in _pieces(rendering, binary):
+            toks = tokens(text)
+            if toks:
+                yield toks, " ".join(toks), binary
+
+
+@lru_cache(1 << 13)
+def _short_searched_texts(source: bytes | str, charsets: frozenset[str], binary_vr: bool,
+                          marked: frozenset[str]) -> tuple[tuple[tuple[str, ...], str, bool], ...]:
+    """:func:`_searched_texts` of a value of up to ``_CACHED_TEXT`` bytes or characters (its
+    :func:`_short_source`), each text once: a text met again in the same value finds the same
+    needles in the same output element, which ``find_leaks`` records once (the first time)."""
+    return tuple(dict.fromkeys(_searched_texts(_source_renderings(source, charsets), binary_vr, marked)))
 
 
 def _pieces(rendering: str, binary: bool) -> Iterator[str]:

@@ -1,0 +1,187 @@
+"""The self-check's and the engine's speed memos (issue 16 speed criterion, ANOM-011) change
+nothing: each memoised path gives what the path it short-cuts gives, on varied data sets,
+with a negative control showing the comparison catches a memo keyed too coarsely.
+
+- ``leakcheck._short_value_needles`` (the needles of a value of up to 256 bytes or characters)
+  and ``leakcheck._short_searched_texts`` (the tokens of such an output value), against the
+  unmemoised path (``_short_source`` answering None makes every value take it): the same
+  needles in the same order, the same budget charges (the same refusal at the same needle), the
+  same leaks in the same order.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+from functools import lru_cache
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+
+from device_ai.dicom.deidentify import leakcheck
+from device_ai.dicom.deidentify.leakcheck import find_leaks, identifying_values
+from device_ai.dicom.deidentify.options import parse_options
+from device_ai.dicom.deidentify.rules import load_rule_table
+from device_ai.dicom.deidentify.run import Deidentifier, RunConfig
+from device_ai.dicom.reader import InputBudget, ReadLimits, parse_dataset
+from device_ai.dicom.writer import part10_bytes
+from device_ai.errors import ReadLimitExceeded
+from tests.dicom.deid_corpus import canary_dataset, ct_slice
+
+SECRET = b"test-secret-not-for-use".ljust(32, b"!")
+OPTION_SETS = [(), ("retain-safe-private", "clean-descriptors", "retain-device-identity", "retain-long-modified-dates"),
+               ("retain-uids", "retain-long-full-dates", "retain-patient-characteristics", "retain-safe-private")]
+
+
+def _clear_memos() -> None:
+    leakcheck._short_value_needles.cache_clear()
+    leakcheck._short_searched_texts.cache_clear()
+
+
+def _adversarial(index: int) -> Dataset:
+    """A CT slice whose values take every rendering path: non-ASCII names in a declared
+    character set, NUL and space padding, several values, PN component groups, dates as numbers,
+    binary values with printable runs and UTF-16 text, values at the 256-character boundary."""
+    ds = ct_slice(index)
+    ds.SpecificCharacterSet = ["ISO_IR 100", "ISO 2022 IR 87"] if index % 2 else "ISO_IR 192"
+    ds.PatientName = "MÜLLER^JÖRG^Å=ミュラー^ヨルグ" if index % 2 else "DOE^JOHN^Q^^JR"
+    ds.OtherPatientNames = ["FAKE^OTHER", "ÄLTER^NAME", ""]
+    ds.StudyDescription = "FAKE STUDY\\SECOND VALUE\0"
+    ds.SeriesDescription = "x" * (255 + index % 3) + "\\TAIL"
+    ds.InstitutionName = "Ünïversity Hospital of Nowhere "
+    ds.StudyDate = "12345.678" if index % 3 == 0 else "20240315"
+    ds.AccessionNumber = "1234"
+    ds.add_new(0x00091010, "DA", "12345.678")  # a number in a private attribute: not a date needle
+    ds.add_new(0x00090010, "LO", "FAKE_VENDOR_MEMO")
+    ds.add_new(0x00091011, "OB", b"\x01\x02\x03\x04\x05\x06\x07\x08 DOE" + b"\x00PRIVATE-RUN-NAME\x00")
+    ds.add_new(0x00091012, "OB", "FAKE^UTF16^NAME".encode("utf-16-le"))
+    ds.add_new(0x00091013, "UN", b"JOHN DOE\\1961-07-04\\FAKE-MRN-556677")
+    ds.add_new(0x00091014, "OB", b"A" * 256)
+    ds.add_new(0x00091015, "OB", b"B" * 257)
+    return ds
+
+
+def _inputs() -> list[Dataset]:
+    """Fresh data sets (a search converts what it reads): as read, values raw, and as the
+    reader gives them (public values converted, private ones raw: ``parse_dataset``)."""
+    canary, _ = canary_dataset()
+    encoded = [part10_bytes(ds) for ds in (canary, ct_slice(0), ct_slice(1), *(_adversarial(i) for i in range(6)))]
+    return ([pydicom.dcmread(io.BytesIO(data)) for data in encoded]
+            + [parse_dataset(data, "f.dcm", raw_private=True) for data in encoded])
+
+
+def _outputs(datasets: list[Dataset], options: tuple[str, ...]) -> list[tuple[Dataset, bytes, set[str]]]:
+    deidentifier = Deidentifier(RunConfig(options=parse_options(options), secret=SECRET))
+    outputs = []
+    for ds in datasets:
+        out, data, state, _ = deidentifier.deidentify(ds)
+        outputs.append((out, data, state.written))
+    return outputs
+
+
+def _needles_and_leaks(options: tuple[str, ...], keep: object = None) -> list[object]:
+    """Every needle (value, where, kind, in order), the character sets and every leak (in order)
+    of each input (``keep``: those for which it is true): in its de-identified output, in its
+    own bytes (an output that leaks everything) and in its output with its private elements
+    planted back."""
+    table, selected = load_rule_table(), parse_options(options)
+    datasets = [ds for ds in _inputs() if keep is None or keep(ds)]
+    outputs = _outputs([copy.deepcopy(ds) for ds in datasets], options)
+    found: list[object] = []
+    for ds, (_, data, written) in zip(datasets, outputs, strict=True):
+        own = part10_bytes(copy.deepcopy(ds))
+        needles = identifying_values(ds, table, selected)
+        found.append([(n.value, n.where, n.kind) for n in needles])
+        found.append(sorted(needles.charsets))
+        planted = pydicom.dcmread(io.BytesIO(data))
+        for tag, element in copy.deepcopy(ds).items():
+            if tag.is_private:
+                planted[tag] = element
+        for output in (data, own, part10_bytes(planted)):
+            found.append(find_leaks(output, needles, written))
+    return found
+
+
+@pytest.mark.req("SRS-113", "SRS-114", "SRS-065")
+@pytest.mark.parametrize("options", OPTION_SETS)
+def test_memoised_needles_and_leaks_equal_the_unmemoised_path(options: tuple[str, ...],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear_memos()
+    memoised = _needles_and_leaks(options)
+    again = _needles_and_leaks(options)  # answered from the memos this time
+    with monkeypatch.context() as m:
+        m.setattr(leakcheck, "_short_source", lambda value: None)
+        unmemoised = _needles_and_leaks(options)
+    assert memoised == unmemoised
+    assert again == unmemoised
+    assert any(leaks for leaks in memoised if isinstance(leaks, list) and leaks and isinstance(leaks[0], leakcheck.Leak))
+    assert leakcheck._short_value_needles.cache_info().hits and leakcheck._short_searched_texts.cache_info().hits
+
+
+def _refusal(ds: Dataset, limit: int) -> tuple[str, int]:
+    budget = InputBudget(ReadLimits(max_input_memory_bytes=limit))
+    try:
+        identifying_values(ds, load_rule_table(), parse_options([]), budget=budget, name="f.dcm")
+    except ReadLimitExceeded as exc:
+        return exc.one_line(), budget.held
+    return "", budget.held
+
+
+@pytest.mark.req("SRS-065")
+def test_memoised_needles_are_charged_one_by_one_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = _inputs()[3]
+    _, total = _refusal(ds, 1 << 30)
+    for limit in (total // 3, total // 2, total - 1):  # refused after some needles were charged
+        _clear_memos()
+        memoised = [_refusal(ds, limit), _refusal(ds, limit)]
+        with monkeypatch.context() as m:
+            m.setattr(leakcheck, "_short_source", lambda value: None)
+            unmemoised = _refusal(ds, limit)
+        assert memoised == [unmemoised, unmemoised]
+        assert unmemoised[0] and 0 < unmemoised[1] <= limit
+
+
+def _coarse(function, *kept: int):  # noqa: ANN001, ANN202 - a memo keyed on some of the arguments only
+    @lru_cache(None)
+    def by_key(key: tuple) -> object:
+        return function.__wrapped__(*by_key.arguments)
+
+    def memo(*arguments: object) -> object:
+        by_key.arguments = arguments
+        return by_key(tuple(arguments[i] for i in kept))
+    return memo
+
+
+@pytest.mark.req("SRS-065")
+def test_control_a_needle_memo_without_the_tag_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """'12345.678' is a date needle in Study Date and a number in a private DA: a memo keyed
+    without the tag answers one of them wrongly, and the comparison sees it."""
+    def dates_as_numbers(ds: Dataset) -> bool:
+        value = ds.get_item(0x00080020).value  # not converted (ds.StudyDate would convert it)
+        return (value.decode() if isinstance(value, bytes) else str(value)).strip() == "12345.678"
+
+    with monkeypatch.context() as m:
+        m.setattr(leakcheck, "_short_source", lambda value: None)
+        unmemoised = _needles_and_leaks((), dates_as_numbers)
+    assert len(unmemoised) == 20  # two data sets as read, two as the reader gives them
+    with monkeypatch.context() as m:
+        m.setattr(leakcheck, "_short_value_needles", _coarse(leakcheck._short_value_needles, 0, 1, 3, 4))
+        assert _needles_and_leaks((), dates_as_numbers) != unmemoised
+
+
+@pytest.mark.req("SRS-065")
+def test_control_a_text_memo_without_the_binary_flag_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same bytes in an OB (searched by printable runs, name parts of 4 letters or more)
+    and in an LT (searched as text): a memo keyed without the flag answers the LT as the OB."""
+    needles = [leakcheck.Needle("QZX", "(0010,0010)", "name-part")]  # a name part of 3 letters
+    out = ct_slice(1)
+    value = b"\x01\x02\x03\x04\x05\x06\x07\x08 QZX"
+    out.add_new(0x00091001, "OB", value)
+    out.add_new(0x00091002, "LT", value.decode("latin-1"))
+    output = part10_bytes(out)
+    leaks = find_leaks(output, needles, set())
+    assert [leak.found_in for leak in leaks] == ["(0009,1002)"]
+    with monkeypatch.context() as m:
+        m.setattr(leakcheck, "_short_searched_texts", _coarse(leakcheck._short_searched_texts, 0, 1, 3))
+        assert find_leaks(output, needles, set()) != leaks
