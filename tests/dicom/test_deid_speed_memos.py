@@ -7,6 +7,10 @@ with a negative control showing the comparison catches a memo keyed too coarsely
   unmemoised path (``_short_source`` answering None makes every value take it): the same
   needles in the same order, the same budget charges (the same refusal at the same needle), the
   same leaks in the same order.
+- ``Engine._action``'s memo (the action of an attribute by tag, VR, place and SOP class, not
+  for a UID outside the table, whose action depends on its values), against an engine that
+  remembers nothing (``_ACTION_MEMO`` 0): the same output bytes, actions, decisions, written
+  values and leaks for a run of files through one engine.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
+from device_ai.dicom.deidentify import engine as engine_module
 from device_ai.dicom.deidentify import leakcheck
+from device_ai.dicom.deidentify.keyed import KeyedReplacer
 from device_ai.dicom.deidentify.leakcheck import find_leaks, identifying_values
 from device_ai.dicom.deidentify.options import parse_options
 from device_ai.dicom.deidentify.rules import load_rule_table
@@ -185,3 +191,69 @@ def test_control_a_text_memo_without_the_binary_flag_is_caught(monkeypatch: pyte
     with monkeypatch.context() as m:
         m.setattr(leakcheck, "_short_searched_texts", _coarse(leakcheck._short_searched_texts, 0, 1, 3))
         assert find_leaks(output, needles, set()) != leaks
+
+
+def _through_one_engine(datasets: list[Dataset], options: tuple[str, ...]) -> list[object]:
+    """Each file's output bytes, actions, decisions, written values and leaks, all de-identified
+    by one de-identifier (its engine remembers across files, as in a run)."""
+    deidentifier = Deidentifier(RunConfig(options=parse_options(options), secret=SECRET))
+    results: list[object] = []
+    for ds in datasets:
+        _, data, state, leaks = deidentifier.deidentify(ds)
+        results.append((data, sorted(state.actions.items()), state.decisions, sorted(state.written), leaks))
+    return results
+
+
+def _uid_references(*uids: str) -> list[Dataset]:
+    """CT slices whose Referenced SOP Class UID (outside Table E.1-1) is each of ``uids``."""
+    datasets = []
+    for index, uid in enumerate(uids):
+        ds = ct_slice(index)
+        ds.add_new(0x00081150, "UI", uid)
+        datasets.append(pydicom.dcmread(io.BytesIO(part10_bytes(ds))))
+    return datasets
+
+
+@pytest.mark.req("SRS-065")
+@pytest.mark.parametrize("options", OPTION_SETS)
+def test_the_engine_memo_gives_what_the_engine_without_it_gives(options: tuple[str, ...],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def inputs() -> list[Dataset]:
+        return _inputs() + _uid_references("1.2.840.10008.5.1.4.1.1.2", "1.2.999.5", "1.2.840.10008.5.1.4.1.1.2")
+
+    memoised = _through_one_engine(inputs(), options)
+    with monkeypatch.context() as m:
+        m.setattr(engine_module, "_ACTION_MEMO", 0)
+        unmemoised = _through_one_engine(inputs(), options)
+    assert memoised == unmemoised
+    engine = Deidentifier(RunConfig(options=parse_options(options), secret=SECRET)).engine
+    ds = inputs()[1]
+    state = engine_module.FileState(sop_class_uid=str(ds.SOPClassUID), original_patient_id="x",
+                                    replacer=KeyedReplacer(SECRET), policy=engine.policy)
+    for element in ds:
+        assert engine._action(element, (), state) == engine._action(element, (), state) \
+            == engine._unmemoised_action(element, (), state)
+    assert engine._actions  # remembered
+
+
+@pytest.mark.req("SRS-065")
+def test_control_an_engine_memo_that_also_remembers_uids_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside the table a well-known UID is kept and another remapped: an engine that
+    remembered the first file's action for the second leaves the second's UID in place."""
+    def inputs() -> list[Dataset]:
+        return _uid_references("1.2.840.10008.5.1.4.1.1.2", "1.2.999.5")
+
+    reference = _through_one_engine(inputs(), ())
+    assert reference[1][4] == []  # the second file's UID remapped: no leak
+
+    def remembers_all(self, element, path, state, restricted=False, code_item=False):  # noqa: ANN001, ANN202
+        key = (int(element.tag), element.VR, restricted, code_item, path, state.sop_class_uid)
+        if key not in self._actions:
+            self._actions[key] = self._unmemoised_action(element, path, state, restricted, code_item)
+        return self._actions[key]
+
+    with monkeypatch.context() as m:
+        m.setattr(engine_module.Engine, "_action", remembers_all)
+        eager = _through_one_engine(inputs(), ())
+    assert eager != reference
+    assert eager[1][4]  # the kept UID is found by the self-check

@@ -105,8 +105,13 @@ class FileState:
     context: tuple[str, bool, bool] = ("", False, False)
 
 
+def _label(tag: BaseTag | int, name: str | None) -> str:
+    # memoised on the tag as an int: pydicom's tag class compares in Python, an int in C
+    return _int_label(int(tag), name)
+
+
 @lru_cache(1 << 12)  # the same few hundred attributes in every file
-def _label(tag: BaseTag, name: str | None) -> str:
+def _int_label(tag: int, name: str | None) -> str:
     return f"{_tag_text(tag)} {name or keyword_for_tag(tag) or 'unknown'}"
 
 
@@ -373,11 +378,17 @@ def _drop_orphaned_overlays(ds: Dataset, state: FileState) -> None:
         state.actions[(f"({group:04X},xxxx) overlay group without data", "X")] += 1
 
 
+_ACTION_MEMO = 4096  # (attribute, VR, place, SOP class) actions an engine remembers
+
+
 class Engine:
     """Applies a :class:`Policy` to data sets (in place on a copy the caller owns)."""
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
+        # _action's answers that do not depend on the value, by (tag, VR, restricted, code item,
+        # sequence path, SOP class): every file of a series asks the same ones again
+        self._actions: dict[tuple, tuple[str, str, str]] = {}
 
     # -- entry point -------------------------------------------------------------------
     def apply(self, ds: Dataset, state: FileState) -> None:
@@ -395,7 +406,7 @@ class Engine:
             group = tag >> 16
             if group == 0x0002:
                 continue  # the file meta is rebuilt, never copied (marking.py)
-            label = where + _tag_text(tag)
+            label = where + _tag_text(int(tag))  # (an int: the memo compares it in C)
             if group & 1:  # private (odd group)
                 if 0x0010 <= tag & 0xFFFF <= 0x00FF:  # private creator
                     creators.append(tag)
@@ -431,6 +442,20 @@ class Engine:
     def _action(self, element: DataElement, path: tuple[str, ...], state: FileState, restricted: bool = False,
                 code_item: bool = False) -> tuple[str, str, str]:
         """(resolved action, label, declared action) of an element."""
+        tag = int(element.tag)
+        key = (tag, element.VR, restricted, code_item, path, state.sop_class_uid)
+        found = self._actions.get(key)
+        if found is None:
+            found = self._unmemoised_action(element, path, state, restricted, code_item)
+            # outside the table a UID's action depends on its values (well-known or not)
+            if len(self._actions) < _ACTION_MEMO and (self.policy.table.lookup(tag) is not None or (
+                    element.VR != "UI" and _dictionary_vr(tag) != "UI")):
+                self._actions[key] = found
+        return found
+
+    def _unmemoised_action(self, element: DataElement, path: tuple[str, ...], state: FileState,
+                           restricted: bool = False, code_item: bool = False) -> tuple[str, str, str]:
+        """:meth:`_action` worked out (the memo's reference)."""
         tag = int(element.tag)
         row = self.policy.table.lookup(tag)
         action = self.policy.table.action(tag, self.policy.options)
