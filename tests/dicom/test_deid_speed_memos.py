@@ -5,7 +5,8 @@ with a negative control showing the comparison catches a memo keyed too coarsely
 - ``leakcheck._short_value_needles`` (the needles of a value of up to 256 bytes or characters)
   and ``leakcheck._short_searched_texts`` (the tokens of such an output value), against the
   unmemoised path (``_short_source`` answering None makes every value take it): the same
-  needles in the same order, the same budget charges (the same refusal at the same needle), the
+  needles in the same order, the same budget charges (the same refusal at the same needle; the
+  memoised needles of one value are charged at once when all of them fit, else one by one), the
   same leaks in the same order.
 - ``Engine._action``'s memo (the action of an attribute by tag, VR, place and SOP class, not
   for a UID outside the table, whose action depends on its values), against an engine that
@@ -148,6 +149,27 @@ def test_memoised_needles_are_charged_one_by_one_as_before(monkeypatch: pytest.M
         assert unmemoised[0] and 0 < unmemoised[1] <= limit
 
 
+@pytest.mark.req("SRS-065")
+def test_control_charging_a_value_at_once_past_the_limit_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value's needles charged at once even when they do not all fit: refused for the whole
+    value's size, not at the needle that does not fit, and the comparison sees it."""
+    ds = _inputs()[3]
+    _, total = _refusal(ds, 1 << 30)
+    limits = (total // 3, total // 2, total - 1)
+    with monkeypatch.context() as m:
+        m.setattr(leakcheck, "_short_source", lambda value: None)
+        unmemoised = [_refusal(ds, limit) for limit in limits]
+
+    def at_once(self, sizes, total):  # noqa: ANN001, ANN202
+        if self.budget is not None:
+            self.budget.reserve(self.name, total, leakcheck._NEEDLE_CHARGE)
+
+    with monkeypatch.context() as m:
+        m.setattr(leakcheck._Found, "charge_all", at_once)
+        _clear_memos()
+        assert [_refusal(ds, limit) for limit in limits] != unmemoised
+
+
 def _coarse(function, *kept: int):  # noqa: ANN001, ANN202 - a memo keyed on some of the arguments only
     @lru_cache(None)
     def by_key(key: tuple) -> object:
@@ -160,9 +182,10 @@ def _coarse(function, *kept: int):  # noqa: ANN001, ANN202 - a memo keyed on som
 
 
 @pytest.mark.req("SRS-065")
-def test_control_a_needle_memo_without_the_tag_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    """'12345.678' is a date needle in Study Date and a number in a private DA: a memo keyed
-    without the tag answers one of them wrongly, and the comparison sees it."""
+def test_control_a_needle_memo_without_the_attribute_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A memo keyed without the attribute (tag and label) answers '12345.678' in a private DA
+    as in Study Date (a date needle there, a number here) and a Series Date's needles for the
+    Acquisition Date of the same value: the comparison sees it."""
     def dates_as_numbers(ds: Dataset) -> bool:
         value = ds.get_item(0x00080020).value  # not converted (ds.StudyDate would convert it)
         return (value.decode() if isinstance(value, bytes) else str(value)).strip() == "12345.678"

@@ -284,6 +284,14 @@ _SENSITIVE = _TEXT | _DATES | frozenset({"TM", "PN", "UI"})
 
 
 @lru_cache(1 << 12)
+def _stored_vr(element_tag: int, stored: str | None, tag: int) -> tuple[str, str]:
+    """(``_vr`` of an element of ``element_tag`` stored with VR ``stored``, ``_protective_vr`` of
+    that VR at ``tag``): both looked up at once by the walk."""
+    vr = _effective_vr(element_tag, str(stored or ""))
+    return vr, _protective_vr(tag, vr)
+
+
+@lru_cache(1 << 12)
 def _dictionary_vr(tag: int) -> str:
     """The dictionary's (first) VR of public attribute ``tag``; '' for a private or unknown one."""
     if tag >> 16 & 1:
@@ -402,11 +410,9 @@ def _walk(ds: Dataset, where: str, ctx: _Context, parent: int | None = None, *, 
         tag = int(key)
         if isinstance(element, RawDataElement) and element.value is None and element.length:
             element = ds.get_item(key)  # as get_item gives it (a deferred value is read; an empty one is empty)
-        vr = _vr(element)
-        if not ctx.meta:
-            protective = _protective_vr(tag, vr)  # memoised; the table is asked only when it differs
-            if protective != vr and ctx.table.lookup(tag) is None:
-                vr = protective
+        vr, protective = _stored_vr(int(element.tag), element.VR, tag)
+        if protective != vr and not ctx.meta and ctx.table.lookup(tag) is None:  # the table asked only then
+            vr = protective
         label = where + _tag_text(tag)
         decision: str | _Context = ctx if lazy else _decide(ds, tag, vr, ctx)
         if vr == "SQ":
@@ -577,21 +583,27 @@ class _Found:
     def charged(self, needle: Needle) -> Needle:
         """``needle``, charged before anything is made of it (its tokens)."""
         if self.budget is not None:
-            self.budget.reserve(self.name, NEEDLE_BYTES + NEEDLE_BYTES_PER_CHARACTER * len(needle.value),
-                                "the self-check's list of its identifying values")
+            self.budget.reserve(self.name, _needle_bytes(needle.value), _NEEDLE_CHARGE)
         return needle
 
+    def charge_all(self, sizes: tuple[int, ...], total: int) -> None:
+        """Charge needles of ``sizes`` (``_needle_bytes``; ``total``: their sum) as ``charged``
+        does one by one: at once when all of them fit (each one-by-one check would pass, the
+        sizes being positive), else one by one, so that the same needle is refused."""
+        budget = self.budget
+        if budget is None:
+            return
+        if budget.held + total <= budget.limits.max_input_memory_bytes:
+            budget.reserve(self.name, total, _NEEDLE_CHARGE)
+        else:
+            for size in sizes:
+                budget.reserve(self.name, size, _NEEDLE_CHARGE)
+
     def keep(self, needle: Needle) -> None:
-        """Keep a charged needle if it is searched at all (a short number: in its own place only).
-        A UID of the standard (a SOP class, a transfer syntax) names no one, whatever VR carries it
-        (campaign 7: Referenced SOP Class UID swapped UI -> PN)."""
-        value, kind = needle.value, needle.kind
-        # the verdict depends on the value and kind only; short values recur in every file of a series
-        searched = _searched_as(value, kind) if len(value) <= _CACHED_TEXT else _searched_as.__wrapped__(value, kind)
-        if searched == kind:
-            self.needles[needle] = None
-        elif searched is not None:
-            self.needles[Needle(value, needle.where, searched)] = None
+        """Keep a charged needle if it is searched at all (``_kept``)."""
+        kept = _kept(needle)
+        if kept is not None:
+            self.needles[kept] = None
 
     def add(self, needle: Needle) -> None:
         self.keep(self.charged(needle))
@@ -600,6 +612,26 @@ class _Found:
         charged, keep = self.charged, self.keep  # (bound once: a file makes dozens of needles)
         for needle in needles:
             keep(charged(needle))
+
+
+_NEEDLE_CHARGE = "the self-check's list of its identifying values"
+
+
+def _needle_bytes(value: str) -> int:
+    """What a needle of ``value`` is charged (``NEEDLE_BYTES`` and its characters)."""
+    return NEEDLE_BYTES + NEEDLE_BYTES_PER_CHARACTER * len(value)
+
+
+def _kept(needle: Needle) -> Needle | None:
+    """The needle kept for ``needle`` if it is searched at all (a short number: in its own place
+    only, as an ``in-place`` needle). A UID of the standard (a SOP class, a transfer syntax) names
+    no one, whatever VR carries it (campaign 7: Referenced SOP Class UID swapped UI -> PN)."""
+    value, kind = needle.value, needle.kind
+    # the verdict depends on the value and kind only; short values recur in every file of a series
+    searched = _searched_as(value, kind) if len(value) <= _CACHED_TEXT else _searched_as.__wrapped__(value, kind)
+    if searched == kind:
+        return needle
+    return Needle(value, needle.where, searched) if searched is not None else None
 
 
 @lru_cache(1 << 14)
@@ -724,7 +756,7 @@ def identifying_values(ds: Dataset, table: RuleTable, options: frozenset[Option]
     the needles cost is charged to it (``name``: the file, for its refusal)."""
     options = frozenset(options)
     needles = _Found(budget, name)
-    charged, keep = needles.charged, needles.keep
+    charged, keep, found = needles.charged, needles.keep, needles.needles
     walks = [*_meta_walk(ds, table, options), *_walk(ds, "", _Context(table, options))]
     charsets = frozenset(_charsets(walks))
     for _item, element, label, vr, decision in walks:
@@ -738,16 +770,20 @@ def identifying_values(ds: Dataset, table: RuleTable, options: frozenset[Option]
         if vr not in _NEEDLE_VRS:
             continue  # no needles (the renderings would be made for nothing)
         strong = vr in _TEXT and not private and not label.startswith("meta") and _identifying_text(tag, table)
-        # A short value's needles are memoised (a series repeats most values in every file) and
-        # charged one by one all the same; a longer one's are made one rendering at a time.
+        # A short value's needles are memoised (a series repeats most values in every file),
+        # charged as before; a longer one's are made, charged and kept one rendering at a time.
         source = _short_source(element.value)
-        made = (_value_needles(_texts(element, charsets), tag, vr, strong) if source is None
-                else _short_value_needles(source, charsets, tag, vr, strong))
-        for value, kind, kept in made:
+        if source is not None:
+            sizes, total, kept_needles = _short_value_needles(source, charsets, tag, vr, strong, label)
+            needles.charge_all(sizes, total)
+            for needle in kept_needles:
+                found[needle] = None
+            continue
+        for value, kind, kept in _value_needles(_texts(element, charsets), tag, vr, strong):
             needle = charged(Needle(value, label, kind))
             if kept:
                 keep(needle)
-    return Needles(needles.needles, table, options, charsets)
+    return Needles(found, table, options, charsets)
 
 
 _NEEDLE_VRS = _TEXT | _DATES | _BINARY_TEXT | frozenset({"PN", "UI"})  # the VRs whose values make needles
@@ -782,24 +818,44 @@ def _value_needles(texts: Iterable[str], tag: int, vr: str, strong: bool) -> Ite
 
 
 @lru_cache(1 << 13)
-def _short_value_needles(source: bytes | str, charsets: frozenset[str], tag: int, vr: str,
-                         strong: bool) -> tuple[tuple[str, str, bool], ...]:
-    """:func:`_value_needles` of a value of up to ``_CACHED_TEXT`` bytes or characters (its
-    :func:`_short_source`), all of them: a few dozen at most, made before they are charged."""
-    return tuple(_value_needles(_split_texts(_source_renderings(source, charsets)), tag, vr, strong))
+def _short_value_needles(source: bytes | str, charsets: frozenset[str], tag: int, vr: str, strong: bool,
+                         label: str) -> tuple[tuple[int, ...], int, tuple[Needle, ...]]:
+    """What the needles of a value of up to ``_CACHED_TEXT`` bytes or characters (its
+    :func:`_short_source`) at ``label`` cost and give, all of them (a few dozen at most, made
+    before they are charged): the size charged for each needle in order, their sum, and the
+    needles kept (``_kept`` of those :func:`_value_needles` keeps), in order."""
+    sizes, kept_needles = [], []
+    for value, kind, kept in _value_needles(_split_texts(_source_renderings(source, charsets)), tag, vr, strong):
+        sizes.append(_needle_bytes(value))
+        needle = _kept(Needle(value, label, kind)) if kept else None
+        if needle is not None:
+            kept_needles.append(needle)
+    return tuple(sizes), sum(sizes), tuple(kept_needles)
 
 
 # -- the search --------------------------------------------------------------------------
 
-def _forms(needles: Iterable[Needle], exempt: set[str]) -> list[tuple[Needle, tuple[str, ...], str]]:
+def _forms(needles: Iterable[Needle], exempt: set[str]) -> list[tuple[Needle, tuple[str, ...], str, bool]]:
+    """(needle, its tokens, joined by spaces, matched inside longer words) of each needle with
+    tokens that is not exempt."""
     out = []
     for needle in needles:
-        form = tuple(tokens(needle.value))
-        joined = " ".join(form)
+        value = needle.value
+        form, joined, long = _short_form(value) if len(value) <= _CACHED_TEXT else _short_form.__wrapped__(value)
         if not form or joined in exempt:
             continue
-        out.append((needle, form, joined))
+        out.append((needle, form, joined, long))
     return out
+
+
+@lru_cache(1 << 14)  # the needles of a series recur in every file
+def _short_form(value: str) -> tuple[tuple[str, ...], str, bool]:
+    """A needle value's tokens, the tokens joined by spaces, and whether it also matches inside
+    longer words (LONG letters and digits or more, and no dotted number: a UID is matched as a
+    whole value only)."""
+    form = tuple(tokens(value))
+    joined = " ".join(form)
+    return form, joined, len(joined.replace(" ", "")) >= LONG and not any("." in t for t in form)
 
 
 @lru_cache(1)
@@ -834,9 +890,9 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
     forms = _forms(needles, exempt)
     by_first: dict[str, list[tuple[Needle, tuple[str, ...]]]] = {}
     long_forms = []
-    for needle, form, joined in forms:
+    for needle, form, joined, long in forms:
         by_first.setdefault(form[0], []).append((needle, form))
-        if len(joined.replace(" ", "")) >= LONG and not any("." in t for t in form):
+        if long:
             long_forms.append((needle, joined))  # a UID is matched as a whole value only
     search = _Search(by_first, long_forms)
     try:
