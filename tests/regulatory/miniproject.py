@@ -132,12 +132,14 @@ def passing_results() -> dict[str, tuple[str, list[str]]]:
     return {TEST_A: ("passed", ["SRS-001"]), TEST_B: ("passed", ["SRS-002"])}
 
 
-def baseline(root: Path, ids: list[str] | None = None) -> None:
-    """Review every item (or ``ids``) at its current content."""
+def baseline(root: Path, ids: list[str] | None = None, *, independent: bool = True) -> None:
+    """Review every item (or ``ids``) at its current content; ``independent`` records the reviews as
+    independent (a release needs them: the gate's 'author review only' rule)."""
     from device_ai.regulatory.loader import load_project
     from device_ai.regulatory.review import record_reviews
 
-    record_reviews(load_project(root), ids, by="Rev Iewer", date="2026-11-30T00:00:00Z", commit=HEAD)
+    record_reviews(load_project(root), ids, by="Rev Iewer", date="2026-11-30T00:00:00Z", commit=HEAD,
+                   independent=independent)
 
 
 def build(root: Path, *results: Path, head: str = HEAD) -> dict[str, Any]:

@@ -112,3 +112,27 @@ def test_review_needs_a_name_and_known_ids_and_skips_unchanged(root: Path) -> No
     assert [r.id for r in outcome.added] == ["SRS-001"] and outcome.added[0].by == "Independent QA"
     again = record_reviews(load_project(root), ["SRS-001"], by="Independent QA", date="d3", commit=None)
     assert again.added == () and again.unchanged == ("SRS-001",)
+
+
+@pytest.mark.req("SRS-215")
+def test_a_release_needs_an_independent_review_of_every_item_at_its_current_content(tmp_path: Path) -> None:
+    """Issue 19 item 3: with --release, an item reviewed at its current content only by its author (records
+    without ``independent``) is a gap naming the reviewer; without --release it is not; an independent record
+    at the same content clears it, and one at an earlier content does not."""
+    write_project(tmp_path)
+    baseline(tmp_path, independent=False)
+    results = write_results(tmp_path, passing_results())
+    author_only = [line for line in gap_lines(gate(tmp_path, results, release=True)) if ": author review only:" in line]
+    assert "GAP SRS-001: author review only: reviewed at its current content only by Rev Iewer on " \
+           "2026-11-30T00:00:00Z, not independently" in " ".join(author_only)
+    assert not [line for line in gap_lines(gate(tmp_path, results)) if ": author review only:" in line]
+    record_reviews(load_project(tmp_path), ["SRS-001"], by="Ann Other", date="2026-12-01T00:00:00Z", commit=HEAD,
+                   independent=True)  # an independent record at the current content
+    after = [line for line in gap_lines(gate(tmp_path, results, release=True)) if ": author review only:" in line]
+    assert not any(line.startswith("GAP SRS-001:") for line in after) and any(l.startswith("GAP SRS-002:") for l in after)
+    # control: SRS-001 changed after its independent review needs a new one (changed, then author-only again)
+    _edit_requirement(tmp_path, "SRS-001", title="Requirement SRS-001, reworded")
+    record_reviews(load_project(tmp_path), ["SRS-001"], by="The Author", date="2026-12-02T00:00:00Z", commit=HEAD)
+    again = gap_lines(gate(tmp_path, results, release=True))
+    assert any(line.startswith("GAP SRS-001: author review only: reviewed at its current content only by The Author")
+               for line in again)

@@ -714,7 +714,7 @@ def test_o1_uncommitted_item_edits_reviewed_and_built_pass_the_release_gate(
     if edit:
         path = root / "risk" / "hazardous_situations.yaml"
         path.write_text(path.read_text(encoding="utf-8").replace("p1: P2", "p1: P1"), encoding="utf-8")
-        assert main(["trace", "review", "RISK-001", "--by", "Some One", "--root", str(root)]) == 0
+        assert main(["trace", "review", "RISK-001", "--by", "Some One", "--independent", "--root", str(root)]) == 0
         status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True).stdout
         assert "risk/hazardous_situations.yaml" in status  # the work tree is dirty
     code, out = _cli(capsys, root, "--release")

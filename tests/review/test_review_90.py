@@ -442,14 +442,14 @@ def _release_with_an_item_file_no_commit_holds(root: Path, capsys: pytest.Captur
         _git(root, "update-index", "--skip-worktree", "risk/hazardous_situations.yaml")
         path = root / "risk/hazardous_situations.yaml"
         path.write_text(path.read_text(encoding="utf-8").replace("p1: P2", "p1: P1"), encoding="utf-8")
-        assert main(["trace", "review", "RISK-001", "--by", "Some One", "--root", str(root)]) == 0
+        assert main(["trace", "review", "RISK-001", "--by", "Some One", "--independent", "--root", str(root)]) == 0
     else:
         root, head = _git_project(root)
         if how == "ignored":
             _append(root / ".gitignore", "models/\n")
         _manifest(root)
         _assess_model(root)
-        assert main(["trace", "review", "--all", "--by", "Some One", "--root", str(root)]) == 0
+        assert main(["trace", "review", "--all", "--by", "Some One", "--independent", "--root", str(root)]) == 0
     subprocess.run([*GIT, "add", "-A"], cwd=root, check=True)
     if how == "untracked":
         _git(root, "rm", "-q", "--cached", MANIFEST)

@@ -354,7 +354,7 @@ def _lowered_after_testing(tmp_path: Path, capsys: pytest.CaptureFixture[str], *
         (root / ".git" / "info" / "attributes").write_text("models/** filter=lfs diff=lfs merge=lfs -text\n")
     path = root / RISK
     path.write_text(path.read_text(encoding="utf-8").replace("p1: P2", "p1: P1"), encoding="utf-8")
-    assert main(["trace", "review", "RISK-001", "--by", "Some One", "--root", str(root)]) == 0
+    assert main(["trace", "review", "RISK-001", "--by", "Some One", "--independent", "--root", str(root)]) == 0
     code, out = _cli(capsys, root, "--release")
     graph = json.loads((root / "trace" / "graph.json").read_text(encoding="utf-8"))
     assert "p1: P2" in _git(root, "show", f"HEAD:{RISK}")

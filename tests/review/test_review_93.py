@@ -465,7 +465,7 @@ def _lowered_in_the_work_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert code == 13 and any(g.startswith("GAP RISK-001") for g in gaps), gaps
     path = root / RISK
     path.write_text(path.read_text(encoding="utf-8").replace("p1: P2", "p1: P1"), encoding="utf-8")
-    assert main(["trace", "review", "RISK-001", "--by", "Some One", "--root", str(root)]) == 0
+    assert main(["trace", "review", "RISK-001", "--by", "Some One", "--independent", "--root", str(root)]) == 0
     capsys.readouterr()
     return root, head
 

@@ -17,7 +17,8 @@ Gaps (each printed as ``GAP ID: topic: what is missing``):
   no test run was recorded on this commit; with ``--release``, the regulatory wrapper
   (``submission/gspr.yaml``, ``iec62304.yaml``, ``device.yaml``) is missing, in whole or in part.
 - **review / suspect** (IEC 62304 8.2.3, 8.2.4): an item never reviewed; an item changed since its
-  review, and every item and test linked to it (suspect) until the change is reviewed.
+  review, and every item and test linked to it (suspect) until the change is reviewed; with
+  ``--release``, an item whose current content has only non-independent reviews (its author's).
 - **graph**: the graph was built at another commit than the one checked out.
 - **security** (:mod:`.security`, FDA 524B): an interface of the cybersecurity file that no threat
   names, or that names code not in the source tree; an ALARA residual security risk without a
@@ -301,6 +302,12 @@ def _reviews(ctx: _Context) -> Iterator[Finding]:
             yield Finding("gap", node["id"], "changed", f"changed since its review by {review['by']} on {review['date']} "
                           f"(commit {evidence.short(review['commit'])}); linked items suspect until it is reviewed: "
                           + (", ".join(linked) or "none"))
+        elif state == "reviewed" and ctx.release and not node.get("independent_reviews"):
+            # issue 19 item 3: a release rests on reviews by someone other than the author
+            review = node["review"]
+            yield Finding("gap", node["id"], "author review only", f"reviewed at its current content only by "
+                          f"{review['by']} on {review['date']}, not independently: a release needs a review by "
+                          f"someone other than the author (device-ai trace review {node['id']} --by NAME --independent)")
         if node.get("suspect_because"):
             yield Finding("gap", node["id"], "suspect", "linked to " + ", ".join(node["suspect_because"])
                           + ", changed since review")
