@@ -25,6 +25,7 @@ import json
 import re
 import sys
 import textwrap
+from datetime import datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -436,8 +437,22 @@ def _newest_profile_run(profile: Mapping[str, Any], path: Path) -> tuple[str, Ma
     runs = _field(profile, path, "runs")
     if not isinstance(runs, Mapping) or not runs:
         raise FiguresError(f"{path}: no runs; run benchmarks/analyze_profile.py")
-    name = max(runs, key=lambda key: str(_field(runs[key], path, "when")))
-    return name, runs[name]
+    def instant(key: str) -> datetime:  # "when" carries its UTC offset: compared as instants, not as text
+        when = _field(runs[key], path, "when")
+        try:
+            moment = datetime.strptime(str(when), "%Y-%m-%dT%H:%M:%S%z")
+        except ValueError:
+            raise FiguresError(f"{path}: run '{key}' has 'when' {when!r}, not YYYY-MM-DDTHH:MM:SS+HHMM; "
+                               "regenerate it with benchmarks/analyze_profile.py") from None
+        return moment
+
+    moments = {key: instant(key) for key in runs}
+    newest = max(moments.values())
+    names = [key for key, moment in moments.items() if moment == newest]
+    if len(names) > 1:
+        raise FiguresError(f"{path}: runs {', '.join(names)} share the newest time {newest.isoformat()}; "
+                           "which one the README cites would be arbitrary: relabel or remove one")
+    return names[0], runs[names[0]]
 
 
 def render_end_to_end(sources: Sources) -> str:

@@ -57,6 +57,10 @@ Defects (each a strict xfail beside a passing pin and a control):
    sentence is true). Xfail test_d2_the_candidates_sentence_follows_their_verdicts. Fix: list the failing
    candidates there, and say of a passing one that it passed and was not released (or why).
 
+Lead, 2026-12-06: defect 1 fixed (published_figures compares 'when' as instants; two runs at the newest instant
+are refused, N2); defect 2 fixed (the candidates sentence names failed and passing candidates by their verdicts).
+Each defect's pin is inverted and its xfail is a plain test. Not re-reviewed independently.
+
 Notes (no xfail):
 N1 The end_to_end ratio excludes interpreter start and imports (in the process only): 24.46 / 7.737 = 3.16x; with
    the child's wall time 26.6 s it is 3.44x. The sentence names the 2.1 s separately, and the verdict (NOT met
@@ -214,7 +218,8 @@ def test_h04_no_performance_figure_is_typed_outside_the_generated_blocks() -> No
 
 
 @pytest.mark.req("SRS-209")
-def test_h05_note_n2_a_tie_in_when_cites_the_first_run_in_file_order(tmp_path: Path) -> None:
+def test_h05_note_n2_a_tie_in_when_is_refused(tmp_path: Path) -> None:
+    """Note N2 pinned a tie citing the first run in file order; the lead's fix of defect 1 refuses a tie."""
     sources = _project_copy(tmp_path)
 
     def tie(d: dict[str, Any]) -> None:
@@ -222,7 +227,8 @@ def test_h05_note_n2_a_tie_in_when_cites_the_first_run_in_file_order(tmp_path: P
         run["commit"] = "7ie7ie7"
         d["runs"]["same-second"] = run
     _edit_json(sources.profile, tie)
-    assert "run 'after-preflight' of" in _flat(figures.render_end_to_end(sources))
+    with pytest.raises(figures.FiguresError, match="share the newest time"):
+        figures.render_end_to_end(sources)
 
 
 def _profile_with_run(tmp_path: Path, when: str) -> str:
@@ -240,8 +246,16 @@ OLDER_IN_CET = "2026-12-06T22:00:00+0100"  # 21:00 UTC, 31 minutes before 'after
 
 
 @pytest.mark.req("SRS-209")
-def test_d1_newest_run_is_chosen_by_text(tmp_path: Path) -> None:
-    assert "run 'other-run' of 2026-12-06, commit 0ffset0" in _profile_with_run(tmp_path, OLDER_IN_CET)
+def test_d1_newest_run_is_no_longer_chosen_by_text(tmp_path: Path) -> None:
+    """Pin of the defect, inverted by the lead's fix (runs compared as instants)."""
+    assert "run 'other-run' of" not in _profile_with_run(tmp_path, OLDER_IN_CET)
+
+
+@pytest.mark.req("SRS-209")
+def test_d1_fix_two_runs_at_the_same_instant_are_refused(tmp_path: Path) -> None:
+    """Lead, with the fix (review 115 N2): two runs at the newest instant, however written, are refused."""
+    with pytest.raises(figures.FiguresError, match="share the newest time"):
+        _profile_with_run(tmp_path, "2026-12-06T22:31:12+0100")
 
 
 @pytest.mark.req("SRS-209")
@@ -251,8 +265,6 @@ def test_d1_control_a_later_instant_is_cited(tmp_path: Path) -> None:
 
 
 @pytest.mark.req("SRS-209")
-@pytest.mark.xfail(strict=True, reason="review 115 defect 1: the newest profile run is chosen by comparing 'when' "
-                                       "as text, not as an instant")
 def test_d1_the_newest_instant_is_cited(tmp_path: Path) -> None:
     assert "run 'after-preflight' of" in _profile_with_run(tmp_path, OLDER_IN_CET)
 
@@ -379,23 +391,26 @@ def test_d2_control_every_candidate_fails_and_the_sentence_says_so(tmp_path: Pat
     page = _candidates_page(tmp_path, None)
     assert _candidate_verdicts(page) == ["fails", "fails"]
     assert _applied(page) == ("Applied so far: demo-dinov2-seg 2.0.0, demo-dinov2-seg 2.1.0 trained as new package "
-                              "versions and not released after failing the same validation.")
+                              "versions and not released; demo-dinov2-seg 2.0.0, demo-dinov2-seg 2.1.0 after failing "
+                              "the same validation.")
 
 
 @pytest.mark.req("SRS-212")
-def test_d2_a_passing_candidate_is_said_to_have_failed(tmp_path: Path) -> None:
+def test_d2_a_passing_candidate_is_no_longer_said_to_have_failed(tmp_path: Path) -> None:
+    """Pin of the defect, inverted by the lead's fix (the sentence follows each candidate's verdict)."""
     page = _candidates_page(tmp_path, "demo-dinov2-seg-2.1.0")
     assert _candidate_verdicts(page) == ["fails", "passes"]
-    assert "demo-dinov2-seg 2.1.0 trained as new package versions and not released after failing" in _applied(page)
+    assert "demo-dinov2-seg 2.1.0 after failing" not in _applied(page)
+    assert "demo-dinov2-seg 2.1.0 passing it but not released" in _applied(page)
 
 
 @pytest.mark.req("SRS-212")
-@pytest.mark.xfail(strict=True, reason="review 115 defect 2: the template says every candidate failed the "
-                                       "validation, whatever its verdict")
 def test_d2_the_candidates_sentence_follows_their_verdicts(tmp_path: Path) -> None:
     applied = _applied(_candidates_page(tmp_path, "demo-dinov2-seg-2.1.0"))
-    failed_part = applied.split("after failing")[0] if "after failing" in applied else ""
-    assert "2.1.0" not in failed_part
+    # the candidates named as failing: after the last ';' before "after failing" (lead: the fixed sentence first
+    # lists every candidate, then the failed ones, then the passing ones)
+    failed_part = applied.split("after failing")[0].rsplit(";", 1)[-1] if "after failing" in applied else ""
+    assert "2.1.0" not in failed_part and "2.0.0" in failed_part
 
 
 # --- SRS-215 ----------------------------------------------------------------------------------------------
