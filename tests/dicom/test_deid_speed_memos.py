@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import io
+import tracemalloc
 from functools import lru_cache
 
 import pydicom
@@ -280,3 +281,30 @@ def test_control_an_engine_memo_that_also_remembers_uids_is_caught(monkeypatch: 
         eager = _through_one_engine(inputs(), ())
     assert eager != reference
     assert eager[1][4]  # the kept UID is found by the self-check
+
+
+@pytest.mark.req("SRS-065", "SRS-111")
+def test_the_memos_stay_small_whatever_the_values() -> None:
+    """Review 62's concern: a memo must not hold what the file's budget no longer charges. A value
+    of more than _MEMO_ITEMS needles or texts is remembered as None (made again each time); the
+    memos hold at most _MEMO_ENTRIES entries each, ~20 MiB in all at worst."""
+    _clear_memos()
+    charsets = frozenset({"ISO_IR 192"})
+    many = "\\".join(f"AB{i:02d}^CD{i:02d}" for i in range(20)).encode()  # 20 names: 60 needles, 20 texts
+    assert len(many) <= leakcheck._CACHED_TEXT
+    assert leakcheck._short_value_needles(many, charsets, 0x00101001, "PN", False, "(0010,1001)") is None
+    assert leakcheck._short_searched_texts(many, charsets, False, frozenset()) is None
+    assert len(list(leakcheck._value_needles(leakcheck._split_texts([many.decode()]), 0x00101001, "PN", False))) == 60
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for index in range(leakcheck._MEMO_ENTRIES + 500):  # the worst a small value can make: 16 long needles and texts
+        parts = [f"{index:05d}{part:02d}" + "N" * 7 for part in range(16)]
+        value = "\\".join(parts).encode()
+        assert leakcheck._short_value_needles(value, charsets, 0x00081030, "LO", False, f"({index})") is not None
+        assert leakcheck._short_searched_texts(value, charsets, False, frozenset()) is not None
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert leakcheck._short_value_needles.cache_info().currsize == leakcheck._MEMO_ENTRIES
+    assert leakcheck._short_searched_texts.cache_info().currsize == leakcheck._MEMO_ENTRIES
+    assert held < 24 * 1024 * 1024, held
+    _clear_memos()

@@ -773,8 +773,9 @@ def identifying_values(ds: Dataset, table: RuleTable, options: frozenset[Option]
         # A short value's needles are memoised (a series repeats most values in every file),
         # charged as before; a longer one's are made, charged and kept one rendering at a time.
         source = _short_source(element.value)
-        if source is not None:
-            sizes, total, kept_needles = _short_value_needles(source, charsets, tag, vr, strong, label)
+        made = _short_value_needles(source, charsets, tag, vr, strong, label) if source is not None else None
+        if made is not None:
+            sizes, total, kept_needles = made
             needles.charge_all(sizes, total)
             for needle in kept_needles:
                 found[needle] = None
@@ -817,15 +818,26 @@ def _value_needles(texts: Iterable[str], tag: int, vr: str, strong: bool) -> Ite
                     yield run[0].strip(), "descriptor", True
 
 
-@lru_cache(1 << 13)
+# A series repeats most values in every file. The memos of a value's needles and texts keep at
+# most _MEMO_ITEMS of them for a value of up to _CACHED_TEXT characters (at most ~10 KiB an entry:
+# ~20 MiB per process at worst, ~1 MiB for a CT series); a value that makes more is remembered as
+# None and made again each time, as without the memo (its needles charged, never held between files).
+_MEMO_ENTRIES = 2048
+_MEMO_ITEMS = 16
+
+
+@lru_cache(_MEMO_ENTRIES)
 def _short_value_needles(source: bytes | str, charsets: frozenset[str], tag: int, vr: str, strong: bool,
-                         label: str) -> tuple[tuple[int, ...], int, tuple[Needle, ...]]:
+                         label: str) -> tuple[tuple[int, ...], int, tuple[Needle, ...]] | None:
     """What the needles of a value of up to ``_CACHED_TEXT`` bytes or characters (its
-    :func:`_short_source`) at ``label`` cost and give, all of them (a few dozen at most, made
-    before they are charged): the size charged for each needle in order, their sum, and the
-    needles kept (``_kept`` of those :func:`_value_needles` keeps), in order."""
+    :func:`_short_source`) at ``label`` cost and give, all of them (made before they are charged:
+    at most ``_MEMO_ITEMS``): the size charged for each needle in order, their sum, and the
+    needles kept (``_kept`` of those :func:`_value_needles` keeps), in order; None for a value
+    that makes more needles (made, charged and kept one by one by the caller)."""
     sizes, kept_needles = [], []
     for value, kind, kept in _value_needles(_split_texts(_source_renderings(source, charsets)), tag, vr, strong):
+        if len(sizes) == _MEMO_ITEMS:
+            return None  # more than a memo entry keeps
         sizes.append(_needle_bytes(value))
         needle = _kept(Needle(value, label, kind)) if kept else None
         if needle is not None:
@@ -848,7 +860,7 @@ def _forms(needles: Iterable[Needle], exempt: set[str]) -> list[tuple[Needle, tu
     return out
 
 
-@lru_cache(1 << 14)  # the needles of a series recur in every file
+@lru_cache(1 << 12)  # the needles of a series recur in every file
 def _short_form(value: str) -> tuple[tuple[str, ...], str, bool]:
     """A needle value's tokens, the tokens joined by spaces, and whether it also matches inside
     longer words (LONG letters and digits or more, and no dotted number: a UID is matched as a
@@ -913,8 +925,9 @@ def find_leaks(output: bytes, needles: list[Needle], written: set[str], *, table
         marked = _device_marking_values(label)  # per element, not per rendering
         # A short value's texts are memoised (a series repeats most values in every file)
         source = _short_source(element.value)
-        searched = (_searched_texts(_renderings(element, charsets), binary_vr, marked) if source is None
-                    else _short_searched_texts(source, charsets, binary_vr, marked))
+        searched = _short_searched_texts(source, charsets, binary_vr, marked) if source is not None else None
+        if searched is None:
+            searched = _searched_texts(_renderings(element, charsets), binary_vr, marked)
         for toks, joined, binary in searched:
             if joined in exempt:
                 continue
@@ -948,13 +961,15 @@ def _searched_texts(renderings: Iterable[str], binary_vr: bool, marked: frozense
                 yield toks, " ".join(toks), binary
 
 
-@lru_cache(1 << 13)
+@lru_cache(_MEMO_ENTRIES)
 def _short_searched_texts(source: bytes | str, charsets: frozenset[str], binary_vr: bool,
-                          marked: frozenset[str]) -> tuple[tuple[tuple[str, ...], str, bool], ...]:
+                          marked: frozenset[str]) -> tuple[tuple[tuple[str, ...], str, bool], ...] | None:
     """:func:`_searched_texts` of a value of up to ``_CACHED_TEXT`` bytes or characters (its
     :func:`_short_source`), each text once: a text met again in the same value finds the same
-    needles in the same output element, which ``find_leaks`` records once (the first time)."""
-    return tuple(dict.fromkeys(_searched_texts(_source_renderings(source, charsets), binary_vr, marked)))
+    needles in the same output element, which ``find_leaks`` records once (the first time).
+    None for a value of more than ``_MEMO_ITEMS`` texts (searched one at a time by the caller)."""
+    texts = dict.fromkeys(_searched_texts(_source_renderings(source, charsets), binary_vr, marked))
+    return tuple(texts) if len(texts) <= _MEMO_ITEMS else None  # None: more than a memo entry keeps
 
 
 def _pieces(rendering: str, binary: bool) -> Iterator[str]:
