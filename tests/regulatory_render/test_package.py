@@ -148,6 +148,11 @@ def test_risk_documents_trace_hazards_situations_controls_and_verification(packa
     for node in (n for n in graph["nodes"] if n["kind"] in ("hazard", "risk_control")):
         assert f'<tr id="{node["id"]}">' in report
     assert "acc-unacceptable" in report and "Overall residual risk" in report and "Open items" in report
+    # issue 19: the header cited ISO 14971 clause 9 that the content did not back; it now says what is not done
+    meta = report[report.index('<div class="meta">'):]
+    meta = meta[:meta.index("</div>")]
+    assert "9 and 10: not done" in meta and ", 9" not in meta
+    assert 'id="clause-9-10"><span class="badge b-bad">not done</span>' in report
     soup = (package_dir / "trace-soup.html").read_text(encoding="utf-8")
     for node in (n for n in graph["nodes"] if n["kind"] == "soup"):
         assert f'<tr id="{node["id"]}">' in soup

@@ -56,7 +56,7 @@ DOCUMENTS: tuple[Document, ...] = (
     Document("vv-report.html", "Software verification report", "IEC 62304 5.6.7, 5.7.4, 5.7.5, 5.8.2, 9.8",
              "summary, run records with the 5.7.5 fields, every test record, deviations and anomalies",
              "vv_report.html.j2", nav="V&V report"),
-    Document("risk-report.html", "Risk management report", "ISO 14971 4.4, 5, 6, 7, 8, 9",
+    Document("risk-report.html", "Risk management report", "ISO 14971 4.4, 5, 6, 7, 8 (9 and 10: not done, section 7)",
              "plan and acceptability, hazards, hazardous situations with P1/P2/severity, controls, residual "
              "risk, benefit-risk and the overall residual risk", "risk_report.html.j2", nav="Risk report"),
     Document("soup.html", "SOUP list and software bill of materials", "IEC 62304 8.1.2, 5.3.3, 5.3.4, 7.1.3; FDA 524B",
