@@ -44,6 +44,9 @@ Defect (a strict xfail beside a passing pin and a control):
    test_d1_a_manifest_listing_a_forged_signature_is_reported. Fix: compare the whole approval block
    (``entry["approval"] != approval``).
 
+Lead, 2026-12-06: defect 1 fixed (package_signing compares the manifest's whole approval block, signatures
+included, after the state); the pin asserts the report and the xfail is a plain test. Not re-reviewed.
+
 Notes (no xfail):
 N1 (SRS-213) C62304-4.4 is status "conforms" while its note says "Does not apply, with nothing to conform to";
    the conformity page's state counts therefore count one conforming clause that is really not applicable. The
@@ -432,7 +435,7 @@ def test_h34_a_manifest_claiming_another_state_is_reported(package: Path, keys: 
 
 
 @pytest.mark.req("SRS-214")
-def test_d1_a_manifest_listing_a_forged_signature_is_not_reported(package: Path, keys: dict, tmp_path: Path) -> None:
+def test_d1_a_manifest_listing_a_forged_signature_was_not_reported(package: Path, keys: dict, tmp_path: Path) -> None:
     """Pin of defect 1 (package_signing.py:216-218): a signature approvals.json does not hold, shown as valid in
     the manifest, with the state left as it was, passes --verify."""
     trusted = _trusted(keys, tmp_path)
@@ -442,11 +445,12 @@ def test_d1_a_manifest_listing_a_forged_signature_is_not_reported(package: Path,
     shown = _manifest(package)["documents"]["srs.html"]["approval"]["signatures"]
     assert [(s["role"], s["status"]) for s in shown] == [("author", "valid"), ("qa-ra", "valid")]
     assert len(_signatures(package)) == 1
-    assert verify_package(package, trusted) == []
+    # lead's fix: the whole block is compared; the pin now sees the forged signature reported
+    assert verify_package(package, trusted) == [
+        "srs.html: the manifest lists other signatures or roles than approvals.json gives for it"]
 
 
 @pytest.mark.req("SRS-214")
-@pytest.mark.xfail(strict=True, reason="review 116 defect 1: the manifest's approval block is compared by state only")
 def test_d1_a_manifest_listing_a_forged_signature_is_reported(package: Path, keys: dict, tmp_path: Path) -> None:
     trusted = _trusted(keys, tmp_path)
     sign_document(package, "DAI-DOC-SRS", role="author", name=PEOPLE["author"], key=keys["author"], date=DATE,

@@ -213,9 +213,13 @@ def check_signatures(folder: Path, trusted: Mapping[str, TrustedSigner]) -> Sign
         if control.with_approval(file, data, approval) != data:
             missing = ", missing " + ", ".join(approval["missing_roles"]) if approval["missing_roles"] else ""
             problems.append(f"{file}: the page does not show what its signatures give ({approval['state']}{missing})")
-        if (entry.get("approval") or {}).get("state") != approval["state"]:
-            problems.append(f"{file}: the manifest lists the approval {(entry.get('approval') or {}).get('state')!r}, "
+        listed = entry.get("approval") or {}
+        if listed.get("state") != approval["state"]:
+            problems.append(f"{file}: the manifest lists the approval {listed.get('state')!r}, "
                             f"its signatures give {approval['state']!r}")
+        elif listed != json.loads(json.dumps(approval)):  # the whole block, signatures included (review 116 d1)
+            problems.append(f"{file}: the manifest lists other signatures or roles than {approvals.APPROVALS} "
+                            "gives for it")
     seal = _seal_state(folder, raw, manifest, trusted, problems, notes)
     return SignatureReport(tuple(problems), tuple(notes), states, seal)
 
