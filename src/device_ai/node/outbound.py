@@ -43,6 +43,7 @@ import fcntl
 import json
 import logging
 import os
+import ssl
 import threading
 import time
 import urllib.error
@@ -54,6 +55,14 @@ from pathlib import Path
 from device_ai.atomic_io import Access, fsync_directory, make_dirs_durably, write_once
 from device_ai.config import Destination, Settings
 from device_ai.node.spool import _create_once, _names, _private, _write_durably, generation_name, utc_text
+from device_ai.node.transport_security import (
+    TransportSecurity,
+    TransportSecurityError,
+    check_stow_url,
+    client_context,
+    dimse_tls_args,
+    handshake_failure,
+)
 
 LOG = logging.getLogger("device_ai.node.outbound")
 STORED_STATUSES = {0x0000, 0xB000, 0xB006, 0xB007}
@@ -85,6 +94,16 @@ class SendFailed(Exception):
     """A send that did not store the instance; the message is the reason kept and audited."""
 
 
+class CertificateRefused(SendFailed):
+    """The destination's TLS certificate did not verify (unknown authority, wrong name, expired):
+    nothing was sent to it."""
+
+
+class InsecureTransportRefused(SendFailed):
+    """The destination's transport security refuses the send as configured (plain http, or a CA
+    bundle or client certificate that cannot be loaded): nothing was sent."""
+
+
 @dataclass(frozen=True)
 class ResultFile:
     role: str  # "seg" or "sr"
@@ -99,11 +118,13 @@ def backoff_s(attempts: int, settings: Settings) -> float:
 
 
 class Outbound:
-    def __init__(self, root: Path, settings: Settings, trail=None) -> None:  # noqa: ANN001 - NodeTrail
+    def __init__(self, root: Path, settings: Settings, trail=None,  # noqa: ANN001 - NodeTrail
+                 transport: dict[str, TransportSecurity] | None = None) -> None:
         self.root = Path(root)
         self.base = self.root / "outbound"
         self.settings = settings
         self.destinations = {d.name: d for d in settings.node_destinations}
+        self.transport = dict(transport or {})  # per destination name; absent: plain, as before
         self.trail = trail
         self._lock = threading.Lock()
         for state in ("pending", "sent", "dead"):
@@ -169,7 +190,7 @@ class Outbound:
         dest = self.destinations[dest_name]
         file = self.root / entry["file"]
         try:
-            detail = send(dest, file, entry, self.settings)
+            detail = send(dest, file, entry, self.settings, self.transport.get(dest_name))
         except SendFailed as exc:
             self._failed(dest_name, path, entry, str(exc), now)
             return False
@@ -228,14 +249,16 @@ def _dump(entry: dict) -> bytes:
     return json.dumps(entry, indent=1, sort_keys=True).encode()
 
 
-def send(dest: Destination, file: Path, entry: dict, settings: Settings) -> str:
-    """Send one Part 10 file of a queue ``entry``; returns a short description of the
-    confirmation, or raises SendFailed."""
+def send(dest: Destination, file: Path, entry: dict, settings: Settings,
+         security: TransportSecurity | None = None) -> str:
+    """Send one Part 10 file of a queue ``entry`` (with the destination's transport ``security``,
+    :mod:`.transport_security`); returns a short description of the confirmation, or raises
+    SendFailed."""
     if dest.kind == "dimse":
-        return send_dimse(dest, file, settings.node_ae_title)
+        return send_dimse(dest, file, settings.node_ae_title, security)
     if dest.kind == "folder":
         return write_to_folder(dest, file, result_folder(entry))
-    return send_stow(dest, file, entry["sop_instance_uid"])
+    return send_stow(dest, file, entry["sop_instance_uid"], security)
 
 
 def result_folder(entry: dict) -> Path:
@@ -281,16 +304,26 @@ def storage_scu_ae(calling_ae: str, timeout_s: float):  # noqa: ANN201 - pynetdi
     return ae
 
 
-def send_dimse(dest: Destination, file: Path, calling_ae: str) -> str:
+def send_dimse(dest: Destination, file: Path, calling_ae: str, security: TransportSecurity | None = None) -> str:
     import pydicom
 
+    try:
+        tls_args = dimse_tls_args(security, str(dest.host))
+    except TransportSecurityError as exc:
+        raise InsecureTransportRefused(f"destination {dest.name}: {exc}") from exc
     ds = pydicom.dcmread(file)
     ae = storage_scu_ae(calling_ae, dest.timeout_s)
     try:
-        assoc = ae.associate(dest.host, dest.port, ae_title=dest.ae_title)
+        assoc = ae.associate(dest.host, dest.port, ae_title=dest.ae_title, tls_args=tls_args)
     except OSError as exc:
         raise SendFailed(f"cannot connect to {dest.host}:{dest.port}: {exc.strerror or exc}") from exc
     if not assoc.is_established:
+        reason = None if tls_args is None else handshake_failure(str(dest.host), int(dest.port), tls_args[0],
+                                                                  dest.timeout_s)
+        if reason is not None:
+            raise CertificateRefused(f"TLS with {dest.ae_title}@{dest.host}:{dest.port} refused: {reason}; the "
+                                     "server's certificate must be signed by the destination's CA bundle and name "
+                                     "its host")
         if assoc.is_rejected:
             raise SendFailed(f"association rejected by {dest.ae_title}@{dest.host}:{dest.port}")
         if assoc.rejected_contexts and not assoc.accepted_contexts:  # pynetdicom aborts: nothing to send with
@@ -322,7 +355,13 @@ def send_dimse(dest: Destination, file: Path, calling_ae: str) -> str:
     return f"C-STORE status 0x{code:04X}"
 
 
-def send_stow(dest: Destination, file: Path, sop_instance: str) -> str:
+def send_stow(dest: Destination, file: Path, sop_instance: str, security: TransportSecurity | None = None) -> str:
+    try:
+        check_stow_url(dest.request_url, security, dest.name)
+        context = client_context(security) if security is not None and dest.request_url.startswith("https:") \
+            else None
+    except TransportSecurityError as exc:
+        raise InsecureTransportRefused(str(exc)) from exc
     data = file.read_bytes()
     boundary = uuid.uuid4().hex
     body = (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + data
@@ -333,11 +372,17 @@ def send_stow(dest: Destination, file: Path, sop_instance: str) -> str:
     if authorization is not None:  # not forwarded if the server redirects elsewhere
         request.add_unredirected_header("Authorization", authorization)
     try:
-        with urllib.request.urlopen(request, timeout=dest.timeout_s) as response:  # noqa: S310 - configured URL
+        with urllib.request.urlopen(request, timeout=dest.timeout_s,  # noqa: S310 - configured URL
+                                    context=context) as response:
             code, payload = response.status, response.read()
     except urllib.error.HTTPError as exc:
         code, payload = exc.code, exc.read() or b""
     except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            raise CertificateRefused(f"TLS with {dest.address()} refused: {reason.verify_message or reason}; the "
+                                     "server's certificate must be signed by a trusted CA (the destination's CA "
+                                     "bundle) and name its host") from exc
         raise SendFailed(f"cannot reach {dest.address()}: {getattr(exc, 'reason', exc)}") from exc
     try:
         answer = json.loads(payload or b"{}")
@@ -370,5 +415,5 @@ def counts(root: Path) -> dict[str, dict[str, int]]:
     return found
 
 
-__all__ = ["Outbound", "ResultFile", "SendFailed", "backoff_s", "counts", "queue_lock", "result_folder", "send",
-           "storage_scu_ae"]
+__all__ = ["CertificateRefused", "InsecureTransportRefused", "Outbound", "ResultFile", "SendFailed", "backoff_s",
+           "counts", "queue_lock", "result_folder", "send", "storage_scu_ae"]
