@@ -39,6 +39,25 @@ def default_model_path() -> Path:
     return _SOURCE_ROOT / "models" / DEFAULT_PACKAGE_NAME
 
 
+class TransportSecurity(BaseModel):
+    """The transport security of one destination (:mod:`device_ai.node.transport_security`: TLS for
+    C-STORE, certificate checks and the plain-http refusal for STOW-RS; threats THR-010/011/014)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    tls: bool = False  # C-STORE over TLS (DICOM PS3.15 B.1); STOW-RS follows its URL's scheme
+    ca_bundle: Path | None = None  # PEM certificates that verify the server; None: the system trust store
+    client_certificate: Path | None = None  # PEM, for a destination that requires mutual TLS
+    client_key: Path | None = None
+    check_hostname: bool = True
+    allow_insecure_http: bool = False  # STOW-RS over plain http: results readable on the network
+
+    @model_validator(mode="after")
+    def _pairs(self) -> TransportSecurity:
+        if (self.client_certificate is None) != (self.client_key is None):
+            raise ValueError("client_certificate and client_key go together (mutual TLS needs both)")
+        return self
+
+
 class Destination(BaseModel):
     """Where the node sends its results: a DICOM Storage SCP (``dimse``: C-STORE), a DICOMweb
     server (``stow``: STOW-RS to ``url``, e.g. http://pacs:8042/dicom-web/studies), or a folder
@@ -62,6 +81,7 @@ class Destination(BaseModel):
     path: Path | None = None
     timeout_s: float = Field(default=30.0, gt=0, le=600)
     allow_plaintext_credentials: bool = False
+    transport: TransportSecurity | None = None  # TLS / certificate checks; None: plain C-STORE as before
 
     @property
     def credentials(self) -> tuple[str, str] | None:

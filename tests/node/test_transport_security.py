@@ -192,10 +192,12 @@ def test_a_server_certificate_of_another_ca_or_host_is_refused_and_nothing_is_se
 
 
 @pytest.mark.req(REQ)
+@pytest.mark.parametrize("from_config", [False, True], ids=["given", "configured"])
 def test_through_the_queue_a_refused_certificate_is_a_failed_attempt_never_marked_sent(
-        monkeypatch, tmp_path: Path) -> None:  # noqa: ANN001
+        monkeypatch, tmp_path: Path, from_config: bool) -> None:  # noqa: ANN001
     """Through the outbound queue: the impostor's certificate leaves the entry pending with the
-    reason (no sent/ entry); with the site's CA and SCP the same queue sends it (control)."""
+    reason (no sent/ entry); with the site's CA and SCP the same queue sends it (control). "configured":
+    the destination's ``transport`` block of the node configuration, as a site sets it."""
     from device_ai.node.outbound import Outbound, ResultFile
 
     seg = _seg_file(tmp_path)
@@ -203,10 +205,12 @@ def test_through_the_queue_a_refused_certificate_is_a_failed_attempt_never_marke
     security = {"pacs": _security(tls=True, ca_bundle=site.ca)}
     for pki, stored in ((impostor, 0), (site, 1)):
         with _tls_storage_scp(_server_context(pki)) as (port, received):
+            configured = {"transport": {"tls": True, "ca_bundle": str(site.ca)}} if from_config else {}
             node_env(monkeypatch, node_destinations=json.dumps([{
                 "name": "pacs", "kind": "dimse", "ae_title": "DEST", "host": "127.0.0.1", "port": port,
-                "timeout_s": 10}]), node_send_max_attempts=5)
-            queue = Outbound(spool(), context().settings, transport=security)
+                "timeout_s": 10, **configured}]), node_send_max_attempts=5)
+            queue = (Outbound(spool(), context().settings) if from_config
+                     else Outbound(spool(), context().settings, transport=security))
             result = spool() / "work" / "k" / "segmentation.dcm"
             result.parent.mkdir(parents=True, exist_ok=True)
             result.write_bytes(seg.read_bytes())

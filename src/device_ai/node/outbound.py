@@ -124,7 +124,9 @@ class Outbound:
         self.base = self.root / "outbound"
         self.settings = settings
         self.destinations = {d.name: d for d in settings.node_destinations}
-        self.transport = dict(transport or {})  # per destination name; absent: plain, as before
+        # per destination name, from the configuration unless given; absent: plain, as before
+        self.transport = dict(transport if transport is not None else
+                              {d.name: d.transport for d in settings.node_destinations if d.transport})
         self.trail = trail
         self._lock = threading.Lock()
         for state in ("pending", "sent", "dead"):

@@ -19,32 +19,13 @@ from __future__ import annotations
 
 import socket
 import ssl
-from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from device_ai.config import TransportSecurity  # noqa: F401 - part of this module's interface
 
 
 class TransportSecurityError(Exception):
     """A transport-security setting or check that refuses a send; the message says what and where."""
-
-
-class TransportSecurity(BaseModel):
-    """The transport security of one destination (see the module doc)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    tls: bool = False  # C-STORE over TLS (DICOM PS3.15 B.1); STOW-RS follows its URL's scheme
-    ca_bundle: Path | None = None  # PEM certificates that verify the server; None: the system trust store
-    client_certificate: Path | None = None  # PEM, for a destination that requires mutual TLS
-    client_key: Path | None = None
-    check_hostname: bool = True
-    allow_insecure_http: bool = False  # STOW-RS over plain http: results readable on the network
-
-    @model_validator(mode="after")
-    def _pairs(self) -> TransportSecurity:
-        if (self.client_certificate is None) != (self.client_key is None):
-            raise ValueError("client_certificate and client_key go together (mutual TLS needs both)")
-        return self
 
 
 def client_context(security: TransportSecurity) -> ssl.SSLContext:

@@ -62,9 +62,10 @@ def version_line(output: str) -> str | None:
 
 
 def _find(tool: Tool, path: str | None) -> str | None:
-    search = os.pathsep.join(p for p in [path if path is not None else os.environ.get("PATH", ""), *tool.also_in] if p)
+    also = os.pathsep.join(tool.also_in)
     for name in tool.names:
-        found = shutil.which(name, path=search)
+        # path None: shutil.which reads $PATH itself (only config.py reads the environment, SRS-038)
+        found = shutil.which(name, path=path) or (shutil.which(name, path=also) if also else None)
         if found:
             return found
     return None
