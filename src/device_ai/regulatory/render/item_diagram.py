@@ -211,7 +211,7 @@ def diagram(items: Sequence[Mapping[str, object]], dependencies: Sequence[tuple[
     return "\n".join(parts)
 
 
-CELL, LABEL_W = 22, 250
+CELL, NAME_COLUMN = 22, 250
 
 
 def matrix(items: Sequence[Mapping[str, object]], dependencies: Sequence[tuple[str, str, int]], *, href: str = "",
@@ -234,7 +234,7 @@ def matrix(items: Sequence[Mapping[str, object]], dependencies: Sequence[tuple[s
     index = {iid: n for n, (iid, _) in enumerate(order)}
     counts = {(s, t): n for s, t, n in dependencies if s in index and t in index and s != t}
     top = 40
-    width = LABEL_W + len(order) * CELL + 2 * MARGIN
+    width = NAME_COLUMN + len(order) * CELL + 2 * MARGIN
     height = top + len(order) * CELL + 2 * MARGIN
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label={quoteattr(label)} '
              f'viewBox="0 0 {width:g} {height:g}" width="{width:g}" height="{height:g}" '
@@ -242,14 +242,14 @@ def matrix(items: Sequence[Mapping[str, object]], dependencies: Sequence[tuple[s
              f'<text x="{MARGIN}" y="{MARGIN + 10}" font-size="10.5" fill="#57606a">Row imports column '
              '(number of imports); columns numbered as the rows</text>']
     for n, (iid, depth) in enumerate(order):
-        x = MARGIN + LABEL_W + n * CELL
+        x = MARGIN + NAME_COLUMN + n * CELL
         parts.append(f'<text x="{x + CELL / 2:g}" y="{MARGIN + top - 8:g}" font-size="9.5" text-anchor="middle" '
                      f'fill="#57606a">{n + 1}</text>')
         y = MARGIN + top + n * CELL
         parts.append(f'<a href={quoteattr(href + "#" + iid)}><text x="{MARGIN + 8 * depth:g}" y="{y + 15:g}" '
                      f'font-size="10.5"><tspan fill="#57606a">{n + 1:>2} </tspan>{escape(iid)}</text></a>')
         for m, (other, _) in enumerate(order):
-            cx = MARGIN + LABEL_W + m * CELL
+            cx = MARGIN + NAME_COLUMN + m * CELL
             count = counts.get((iid, other))
             fill = "#d0d7de" if m == n else ("#0b3954" if count else ("#fff" if n % 2 else "#f6f8fa"))
             parts.append(f'<rect x="{cx:g}" y="{y:g}" width="{CELL}" height="{CELL}" fill="{fill}" '
