@@ -5,8 +5,10 @@ fsync the directory so the rename itself survives a crash (reference/audit_secur
 
 Who may read what the device writes is one rule, :class:`Access`, asked for by every writer:
 ``PRIVATE`` (0600 files, 0700 folders; the default) for keys, the audit trail, de-identified
-outputs and quarantine; ``PUBLIC`` (the process umask's modes: 0644 and 0755 under umask 022)
-for the outputs of ``analyze`` and ``explain``. A staging folder is private while it is being
+outputs, quarantine and, unless the site chooses ``GROUP`` (0640 and 0750, setting
+``results_group_readable``), the outputs of ``analyze`` and ``explain`` (threat THR-018: results
+hold the patient's identity); ``PUBLIC`` (the process umask's modes: 0644 and 0755 under umask
+022) for documents and the node's hand-over folders. A staging folder is private while it is being
 filled, whatever its final access, and gets its final mode just before it is renamed into place.
 """
 
@@ -57,13 +59,23 @@ class Access(enum.Enum):
     Keys, the audit trail, de-identified outputs, quarantine, crosswalks: the default."""
     PUBLIC = "public"
     """What ``open()``/``mkdir()`` give under the process umask: files 0666 and folders 0777
-    less the umask (0644 and 0755 under umask 022). Outputs of ``analyze`` and ``explain``."""
+    less the umask (0644 and 0755 under umask 022). Rendered documents, the node's OUT/REJECTED."""
+    GROUP = "group"
+    """Owner and group read, nobody else, whatever the umask: files 0640, folders 0750. Results of
+    ``analyze``/``explain`` when the site sets ``results_group_readable``."""
 
     def file_mode(self) -> int:
-        return 0o600 if self is Access.PRIVATE else 0o666 & ~process_umask()
+        fixed = {Access.PRIVATE: 0o600, Access.GROUP: 0o640}
+        return fixed.get(self, 0o666 & ~process_umask())
 
     def folder_mode(self) -> int:
-        return 0o700 if self is Access.PRIVATE else 0o777 & ~process_umask()
+        fixed = {Access.PRIVATE: 0o700, Access.GROUP: 0o750}
+        return fixed.get(self, 0o777 & ~process_umask())
+
+
+def result_access(group_readable: bool) -> Access:
+    """The access of analysis and explanation results: private unless the site opts for group read."""
+    return Access.GROUP if group_readable else Access.PRIVATE
 
 
 def _durable_temp(path: Path, data: bytes | Callable[[BinaryIO], object], mode: int | None = None) -> str:

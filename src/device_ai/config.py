@@ -11,6 +11,7 @@ import base64
 import contextlib
 import json
 import os
+import stat
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,6 +196,9 @@ class Settings(BaseSettings):
                                     description="data elements besides pixel data summed over one input, MiB")
     max_input_elements: int = Field(default=1_000_000, ge=100, description="data elements summed over one input "
                                     "(each costs about 0.5 KiB of memory while the series is assembled)")
+    results_group_readable: bool = Field(
+        default=False, description="analysis and explanation results readable by the owner's group too (files 0640, "
+        "folders 0750); default owner-only (0600, 0700): results carry the patient's identity (THR-018)")
     home: Path = Field(default_factory=default_home,
                        description="where the device keeps its own state: audit log, checkpoints, keys (owner-only)")
     audit_copy_dir: Path | None = Field(default=None, description="second location for signed audit checkpoints")
@@ -312,6 +316,23 @@ def _check_ae_title(value: str) -> str:
     return title
 
 
+def _read_config_text(path: Path) -> str:
+    """The configuration file's text, refused when another account could have changed it (THR-040):
+    writable by its group or by others, or owned by an account other than this process's or root.
+    The check is made on the file that is read (fstat of the open file), not on its name."""
+    with open(path, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise ConfigError(f"configuration file {path} is writable by other accounts (mode "
+                              f"{stat.S_IMODE(info.st_mode):04o}); it is not read",
+                              hint=f"make it writable by its owner only: chmod go-w {path}")
+        if info.st_uid not in (os.geteuid(), 0):
+            raise ConfigError(f"configuration file {path} is owned by another account (uid {info.st_uid}); "
+                              "it is not read",
+                              hint="give it to the account that runs the device or to root (chown)")
+        return handle.read().decode("utf-8")
+
+
 def load_settings(config_file: Path | None = None) -> Settings:
     """Settings from the file (``config_file``, else ``$DEVICE_AI_CONFIG``, if any) overlaid by
     the environment. Every part of the device reads its configuration through this function;
@@ -320,7 +341,7 @@ def load_settings(config_file: Path | None = None) -> Settings:
     path = config_file or (Path(os.environ["DEVICE_AI_CONFIG"]) if os.environ.get("DEVICE_AI_CONFIG") else None)
     if path is not None:
         try:
-            file_values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            file_values = yaml.safe_load(_read_config_text(Path(path))) or {}
         except OSError as exc:
             raise ConfigError(f"cannot read configuration file {path}: {exc.strerror or exc}",
                               hint="fix or remove the file") from exc

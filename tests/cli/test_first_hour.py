@@ -129,9 +129,5 @@ def test_explain_reports_progress(tmp_path: Path) -> None:
     assert seen["explaining slices"] == [(1, 1)]
     summary = json.loads((tmp_path / "out" / "explanation.json").read_text())
     assert summary
-    # the folder of a standalone explain is public like analyze's (0777 less the umask)
-    import os
-
-    umask = os.umask(0)
-    os.umask(umask)
-    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o777 & ~umask
+    # the folder of a standalone explain is owner-only like analyze's by default (THR-018)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o700

@@ -1,8 +1,8 @@
 """Outputs people can read (issue 18): previews with the statement legible in full at 256 px,
 a colour legend from the manifest, the slice position and 1-based names; explanation images
 with a colour bar and a reading line, named by the same rule; one access rule for every
-output (``atomic_io.Access``): analysis and explanation folder and files public (the umask's
-modes), private while staged; de-identified outputs and quarantine private as before."""
+output (``atomic_io.Access``): analysis and explanation folder and files owner-only by default or
+group-readable when the site asks (THR-018, whatever the umask), private while staged; de-identified outputs and quarantine private as before."""
 
 from __future__ import annotations
 
@@ -170,17 +170,20 @@ def series_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.req("SRS-015", "SRS-016")
 @pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask022", "umask027"])
+@pytest.mark.parametrize(("access", "file_mode", "folder_mode"),
+                         [(None, 0o600, 0o700), (Access.GROUP, 0o640, 0o750)], ids=["default", "group"])
 def test_analysis_outputs_share_one_mode_and_previews_say_which_slice(
-        engine: LockedEngine, series_dir: Path, tmp_path: Path, umask: int) -> None:
+        engine: LockedEngine, series_dir: Path, tmp_path: Path, umask: int, access: Access | None, file_mode: int,
+        folder_mode: int) -> None:
     previous = os.umask(umask)
     try:
-        result = analyze(series_dir, tmp_path / "out", engine)
+        result = analyze(series_dir, tmp_path / "out", engine, **({} if access is None else {"access": access}))
     finally:
         os.umask(previous)
     files = sorted(p for p in result.out_dir.iterdir() if p.is_file())
     modes = {p.name: p.stat().st_mode & 0o777 for p in files}
-    assert set(modes.values()) == {0o666 & ~umask}, modes  # SEG was 0600 (mkstemp), PNG/JSON 0644
-    assert _mode(result.out_dir) == 0o777 & ~umask  # was 0700 (mkdtemp)
+    assert set(modes.values()) == {file_mode}, modes  # one mode, the umask's 0644 no longer (THR-018)
+    assert _mode(result.out_dir) == folder_mode
     assert sorted(p.name for p in result.out_dir.iterdir()) == sorted(p.name for p in files)  # nothing else
     summary = json.loads((result.out_dir / "summary.json").read_text())
     previews = summary["previews"]["files"]
@@ -241,7 +244,7 @@ def test_a_staging_folder_whose_mode_cannot_be_set_is_not_published(
 
 
 @pytest.mark.req("SRS-039")
-def test_explanation_files_are_named_by_slice_number_recorded_and_public(
+def test_explanation_files_are_named_by_slice_number_recorded_and_group_or_owner_only(
         engine: LockedEngine, series_dir: Path, tmp_path: Path) -> None:
     from device_ai.dicom.contract import InputContract
     from device_ai.dicom.reader import ReadLimits, collect_input_files
@@ -258,14 +261,18 @@ def test_explanation_files_are_named_by_slice_number_recorded_and_public(
              for index in (0, 2)]
     folder = tmp_path / "explained"
     folder.mkdir()
-    previous = os.umask(0o027)
+    private = tmp_path / "explained-private"
+    private.mkdir()
+    previous = os.umask(0o022)
     try:
-        written = write_explanations(folder, engine, series, items, "Lesion")
+        written = write_explanations(folder, engine, series, items, "Lesion", Access.GROUP)
+        assert write_explanations(private, engine, series, items, "Lesion") == written
     finally:
         os.umask(previous)
     assert written == ["explain_slice0001.png", "explain_slice0001.dcm", "explain_slice0003.png",
                        "explain_slice0003.dcm", SUMMARY_NAME]
-    assert {p.name: _mode(p) for p in folder.iterdir()} == {name: 0o640 for name in written}  # .dcm was 0600
+    assert {p.name: _mode(p) for p in folder.iterdir()} == {name: 0o640 for name in written}  # not the umask's 0644
+    assert {p.name: _mode(p) for p in private.iterdir()} == {name: 0o600 for name in written}  # the default
     report = json.loads((folder / SUMMARY_NAME).read_text())
     assert "not the Instance Number" in report["numbering"]
     for item, entry in zip(items, report["slices"]):

@@ -94,6 +94,7 @@ def _analyze(ctx: Context, log, request: AnalysisRequest, prepare: Callable[[], 
                             before_commit=before_commit,
                             uid=derived_uids(request.uid_seed) if request.uid_seed is not None else None,
                             replaces=request.replaces,
+                            access=ctx.result_access(),
                             held_besides={"the explanation model that --explain loads (PyTorch and the twin)":
                                           explanation_held_bytes(engine)} if label is not None else None)
 

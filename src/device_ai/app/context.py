@@ -29,6 +29,12 @@ class Context:
 
         return AuditLog.open(self.audit_folder)
 
+    def result_access(self):  # noqa: ANN201 - atomic_io.Access
+        """Who may read analysis and explanation results (THR-018): the owner, or its group too."""
+        from device_ai.atomic_io import result_access
+
+        return result_access(self.settings.results_group_readable)
+
     def read_limits(self):  # noqa: ANN201 - ReadLimits
         from device_ai.dicom.reader import ReadLimits
 

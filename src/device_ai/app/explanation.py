@@ -43,14 +43,15 @@ def explain_into(ctx: Context, step: AuditedAction, folder: Path, engine, series
     explanations = explain_series(engine, load_twin(engine.package), series, label, max_slices=max_slices,
                                   recorded=recorded, progress=ctx.progress("explaining slices"),
                                   scan_progress=ctx.progress("finding slices to explain"))
-    written = write_explanations(folder, engine, series, explanations, name) if explanations else []
+    written = (write_explanations(folder, engine, series, explanations, name, ctx.result_access())
+               if explanations else [])
     step.succeeded({"slices": str(len(explanations))})
     return written
 
 
 def explain(ctx: Context, request: ExplainRequest) -> ExplainResult:
     """``explain``: Grad-CAM explanations of one label for one series, in a new folder."""
-    from device_ai.atomic_io import Access, staged_directory
+    from device_ai.atomic_io import staged_directory
     from device_ai.dicom.contract import InputContract
     from device_ai.dicom.reader import collect_input_files
     from device_ai.dicom.series import load_series
@@ -67,7 +68,7 @@ def explain(ctx: Context, request: ExplainRequest) -> ExplainResult:
         action.objects = series_objects(series, engine)
         written: list[str] = []
         try:
-            with staged_directory(request.out, access=Access.PUBLIC) as stage:
+            with staged_directory(request.out, access=ctx.result_access()) as stage:
                 written = explain_into(ctx, action, stage, engine, series, label, request.slices)
                 if not written:
                     raise _NothingToExplain  # discards the empty staging folder

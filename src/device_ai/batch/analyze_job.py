@@ -122,7 +122,7 @@ def analyze_batch(ctx: Context, request: BatchAnalyzeRequest,
                                   package=str(Path(model_path(ctx, request.model)).resolve()),
                                   manifest_sha256=engine.package.manifest_sha256,
                                   trusted_keys=tuple(ctx.settings.trusted_model_keys), limits=limits,
-                                  pseudonym_check=secret_check(key))
+                                  pseudonym_check=secret_check(key), access=ctx.result_access())
 
             def unit_of(path: Path) -> str:
                 uid = header_series(path, limits)
@@ -220,7 +220,7 @@ class _Coordinator:
         t = self.template
         return SeriesTask(unit=unit.id, files=tuple(str(f) for f in unit.files), staging_root=t.staging_root,
                           package=t.package, manifest_sha256=t.manifest_sha256, trusted_keys=t.trusted_keys,
-                          limits=t.limits, pseudonym_check=t.pseudonym_check)
+                          limits=t.limits, pseudonym_check=t.pseudonym_check, access=t.access)
 
     # -- one result ---------------------------------------------------------------------------
 

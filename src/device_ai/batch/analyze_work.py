@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from device_ai.atomic_io import Access
 from device_ai.audit.entry import AuditObject
 from device_ai.batch.unit_work import OUTPUT, folder_digest, secret_check
 from device_ai.dicom.reader import ReadLimits
@@ -40,6 +41,7 @@ class SeriesTask:
     trusted_keys: tuple[str, ...]  # base64 public keys, as in the settings
     limits: ReadLimits
     pseudonym_check: str  # the coordinator's pseudonym key, as a check value
+    access: Access = Access.PRIVATE  # of the unit's result files (THR-018: results_group_readable)
 
 
 @dataclass
@@ -92,7 +94,8 @@ def _run(task: SeriesTask, attempt: str, result: SeriesResult) -> None:
 
     out = Path(task.staging_root) / attempt / OUTPUT / task.unit
     out.parent.mkdir(mode=0o700, parents=True)
-    analysis = run_pipeline([Path(f) for f in task.files], out, engine, limits=task.limits, loaded=loaded)
+    analysis = run_pipeline([Path(f) for f in task.files], out, engine, limits=task.limits, loaded=loaded,
+                            access=task.access)
     result.details = analysis_details(analysis.summary)
     result.output_digest = folder_digest(out)
 

@@ -4,7 +4,7 @@ plus `explanation.json`, into a (staging) folder.
 Files are named by the 1-based slice number in series order, by the same rule as the analysis
 previews (``explain_slice0001.png`` / ``.dcm`` explain the slice of ``preview_slice0001.png``,
 the SEG's first frame), and ``explanation.json`` says for each which slice it is (slice number,
-Instance Number, z position). Every file is ``Access.PUBLIC``, like the analysis outputs.
+Instance Number, z position). Every file gets the caller's access, like the analysis outputs.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _png_bytes(rgb: np.ndarray) -> bytes:
 
 
 def write_explanations(folder: Path, engine: LockedEngine, series: CTSeries, explanations: list[SliceExplanation],
-                       label_name: str) -> list[str]:
+                       label_name: str, access: Access = Access.PRIVATE) -> list[str]:
     """Write every explanation into ``folder``; returns the file names written."""
     series_uid = hd.UID()
     written = []
@@ -46,13 +46,13 @@ def write_explanations(folder: Path, engine: LockedEngine, series: CTSeries, exp
     for number, item in enumerate(explanations, start=1):
         position = slice_position(series.datasets, item.slice_index)
         stem = slice_file_stem(FILE_PREFIX, position.number)
-        atomic_write_bytes(folder / f"{stem}.png", _png_bytes(item.rgb), access=Access.PUBLIC)
+        atomic_write_bytes(folder / f"{stem}.png", _png_bytes(item.rgb), access=access)
         legend = item.legend
         sc = build_explanation_sc(series.datasets[item.slice_index], item.rgb, series_instance_uid=series_uid,
                                   series_number=301, instance_number=number, method=METHOD, label=label_name,
                                   model_identity=engine.manifest.identity,
                                   title=legend.title if legend else None, reading=legend.reading if legend else None)
-        write_sc(sc, folder / f"{stem}.dcm", access=Access.PUBLIC)
+        write_sc(sc, folder / f"{stem}.dcm", access=access)
         files = [f"{stem}.png", f"{stem}.dcm"]
         written += files
         slices.append({"files": files, **position.as_dict(), "twin_ort_mask_agreement": item.agreement,
@@ -67,5 +67,5 @@ def write_explanations(folder: Path, engine: LockedEngine, series: CTSeries, exp
         "numbering": SLICE_NUMBERING,
         "slices": slices,
         "outputs": written,
-    }, indent=2, sort_keys=True) + "\n", access=Access.PUBLIC)
+    }, indent=2, sort_keys=True) + "\n", access=access)
     return written + [SUMMARY_NAME]

@@ -4,8 +4,9 @@ read with limits -> input contract -> preprocess -> locked engine -> postprocess
 DICOM SEG + TID 1500 Comprehensive 3D SR (measurements, SRS-100..104) + JSON summary + PNG
 previews, written into a staging folder that replaces the
 output folder in one rename only when everything succeeded (SRS-016). A refused input
-raises before anything is written. The folder and every file in it are ``Access.PUBLIC``
-(the umask's modes, 0755 and 0644 under umask 022), and private while being staged.
+raises before anything is written. The folder and every file in it get ``access``: private
+(0700/0600) by default, ``Access.GROUP`` (0750/0640) when the site sets
+``results_group_readable`` (threat THR-018); private while being staged.
 """
 
 from __future__ import annotations
@@ -219,6 +220,7 @@ def analyze(
     uid: Callable[[str], str] | None = None,
     replaces: Replaces | None = None,
     held_besides: dict[str, int] | None = None,
+    access: Access = Access.PRIVATE,
 ) -> AnalysisResult:
     """Analyze one CT series (a file, a folder, or the list of its files that ``analyze --batch``
     found by Series Instance UID) into ``out_dir`` (which must not exist or be empty).
@@ -248,11 +250,11 @@ def analyze(
     seg = build_seg(series, labels, segment_specs(engine.manifest), algorithm_identity(engine), uid=uid,
                     replaces=replaces)
     report = build_report(engine, series, seg, measurements, uid=uid, replaces=replaces)
-    with staged_directory(out_dir, access=Access.PUBLIC) as stage:
+    with staged_directory(out_dir, access=access) as stage:
         try:
             outputs = [SEG_NAME]
-            write_seg(seg, stage / SEG_NAME, access=Access.PUBLIC)
-            write_sr(report, stage / SR_NAME, access=Access.PUBLIC)
+            write_seg(seg, stage / SEG_NAME, access=access)
+            write_sr(report, stage / SR_NAME, access=access)
             outputs.append(SR_NAME)
             caption = f"NOT FOR CLINICAL USE\n{engine.manifest.identity}"
             previews = []
@@ -261,7 +263,7 @@ def analyze(
                 name = preview_name(position.number)
                 png = render_preview(series.hu[index], labels[index], engine.manifest.labels,
                                      engine.manifest.preprocessing, caption, position.text())
-                atomic_write_bytes(stage / name, png, access=Access.PUBLIC)
+                atomic_write_bytes(stage / name, png, access=access)
                 outputs.append(name)
                 previews.append({"file": name, **position.as_dict()})
             summary = build_summary(engine, series, measurements, outputs, time.perf_counter() - started, previews)
@@ -270,7 +272,7 @@ def analyze(
             summary["outputs"].append(SUMMARY_NAME)
             summary["elapsed_s"] = round(time.perf_counter() - started, 3)
             atomic_write_text(stage / SUMMARY_NAME, json.dumps(summary, indent=2, sort_keys=True) + "\n",
-                              access=Access.PUBLIC)
+                              access=access)
         except OSError as exc:
             raise OutputError(
                 f"could not write the results: {exc.strerror or exc}; nothing was kept",

@@ -186,6 +186,11 @@ class HotFolder:
         if not self.inbox.is_dir():
             raise ConfigError(f"the IN folder {self.inbox} does not exist or is not a folder",
                               hint="create it, or give the folder files are dropped into")
+        mode = stat.S_IMODE(self.inbox.stat().st_mode)
+        if mode & stat.S_IWOTH:  # any account of the host could drop a study as the site's (THR-004)
+            raise ConfigError(f"the IN folder {self.inbox} is writable by every account (mode {mode:04o}); "
+                              "files dropped there would be analysed as the site's studies",
+                              hint=f"let only the accounts that export studies write to it: chmod o-w {self.inbox}")
         named = {"IN": self.inbox.resolve(), "OUT": self.out.resolve(),
                  "the rejected folder": self.rejected.resolve(), "the spool": self.spool.root.resolve()}
         for one, other in (("IN", "OUT"), ("IN", "the rejected folder"), ("IN", "the spool"), ("OUT", "the spool"),
