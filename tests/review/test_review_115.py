@@ -104,7 +104,19 @@ from device_ai.regulatory.render.myst import index_page, site_files
 from device_ai.regulatory.render.view import TraceView
 from device_ai.regulatory import validation_evidence as ev
 from device_ai.regulatory.review import record_reviews
-from tests.docs.test_published_figures import QUIET_LATENCY, _edit_json, _latency_block, _project_copy, figures
+from tests.docs.test_published_figures import QUIET_LATENCY, _edit_json, _latency_block, figures
+from tests.docs.test_published_figures import _project_copy as _full_project_copy
+
+
+def _project_copy(tmp_path: Path) -> Any:
+    """The result files as this review saw them (lead, 2026-12-07): analyze_profile.json without the runs
+    recorded after 'after-preflight', which these probes name as the newest run."""
+    sources = _full_project_copy(tmp_path)
+
+    def as_reviewed(d: dict[str, Any]) -> None:
+        d["runs"] = {name: run for name, run in d["runs"].items() if run["when"] <= "2026-12-06T21:31:12+0000"}
+    _edit_json(sources.profile, as_reviewed)
+    return sources
 from tests.regulatory.miniproject import (
     HEAD,
     baseline,
