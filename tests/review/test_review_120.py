@@ -50,6 +50,9 @@ Defect (a strict xfail beside a passing pin and a control):
    other-write bit is set, as IN itself; or, if that is not wanted, state the gap in SRS-219's text and
    THR-004's rationale and turn the xfail into a test of the stated behaviour.
 
+Lead, 2026-12-07: defect 1 fixed (hot_folder.candidates does not enter a folder under IN that every account can
+write, and warns once); the pin asserts the fix and the xfail is a plain test. Not re-reviewed.
+
 Notes (no xfail):
 N1 SRS-216's rationale and THR-010/011/014's rationales are stale (see 5): a site can now configure a
    destination's transport block (512e23e). The residual E3 is still defensible (C-STORE plain by default,
@@ -336,10 +339,10 @@ def _taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder_mode: int) ->
 
 
 @pytest.mark.req("SRS-219")
-def test_d1_a_file_in_a_world_writable_folder_under_in_is_taken(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pin of defect 1: IN 0755 passes the check, its folder 0777 is entered and its file taken."""
-    assert _taken(tmp_path, monkeypatch, 0o777)
+def test_d1_a_file_in_a_world_writable_folder_under_in_is_no_longer_taken(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pin of defect 1, inverted by the lead's fix: IN 0755 passes the check, its folder 0777 is not entered."""
+    assert not _taken(tmp_path, monkeypatch, 0o777)
     assert _taken(tmp_path, monkeypatch, 0o755)  # control: the scan takes files of folders under IN
     (tmp_path / "in").chmod(0o777)  # control: IN itself 0777 is refused
     with pytest.raises(ConfigError, match="writable by every account"):
@@ -347,7 +350,6 @@ def test_d1_a_file_in_a_world_writable_folder_under_in_is_taken(tmp_path: Path,
 
 
 @pytest.mark.req("SRS-219")
-@pytest.mark.xfail(strict=True, reason="review 120 defect 1: folders under IN are not checked for other-write")
 def test_d1_a_world_writable_folder_under_in_is_not_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     try:
         assert not _taken(tmp_path, monkeypatch, 0o777)

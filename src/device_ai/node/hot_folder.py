@@ -246,7 +246,8 @@ class HotFolder:
 
     def candidates(self) -> Iterator[tuple[Path, os.stat_result]]:
         """(path, lstat) of the regular files and links under IN that are not skipped, folder by
-        folder in name order, without entering hidden folders or links to folders."""
+        folder in name order, without entering hidden folders, links to folders or folders that
+        every account can write (THR-004)."""
         queue = deque([(self.inbox, 0)])
         count = 0
         while queue:
@@ -269,7 +270,10 @@ class HotFolder:
                     if info is None:
                         continue
                 if stat.S_ISDIR(info.st_mode):
-                    if depth < MAX_DEPTH:
+                    if info.st_mode & stat.S_IWOTH:  # any account could drop a study there (THR-004, review 120)
+                        self._warn(f"folders under {self.inbox} that every account can write are not looked into; "
+                                   "let only the accounts that export studies write to them (chmod o-w)")
+                    elif depth < MAX_DEPTH:
                         queue.append((Path(entry.path), depth + 1))
                     else:
                         self._warn(f"folders deeper than {MAX_DEPTH} levels under {self.inbox} are not looked into")
