@@ -6,7 +6,6 @@ analysis outputs (issue 18)."""
 from __future__ import annotations
 
 import json
-import os
 import stat
 from pathlib import Path
 
@@ -20,12 +19,6 @@ from device_ai.audit.store import scan
 from device_ai.inference.previews import slice_file_stem
 from device_ai.training.ct_series import write_ct_series
 from device_ai.training.phantoms import generate_case, split_seeds
-
-
-def _umask() -> int:
-    mask = os.umask(0o077)
-    os.umask(mask)
-    return mask
 
 
 def _mode(path: Path) -> int:
@@ -50,8 +43,8 @@ def test_explain_writes_labelled_valid_secondary_captures(released_package: Path
             source.SOPInstanceUID
         assert item["z_mm"] == round(float(source.ImagePositionPatient[2]), 3)
     assert not (out / "explain_slice0000.png").exists()
-    public = 0o666 & ~_umask()
-    assert {p.name: _mode(p) for p in out.iterdir()} == {p.name: public for p in out.iterdir()}  # .dcm was 0600
+    # owner-only whatever the umask (SRS-217, THR-018; before 6e3bef5 the umask's modes)
+    assert {p.name: _mode(p) for p in out.iterdir()} == {p.name: 0o600 for p in out.iterdir()}
     sources = {pydicom.dcmread(p).SOPInstanceUID for p in (tmp_path / "in").iterdir()}
     for dcm in sorted(out.glob("*.dcm")):
         assert dciodvfy_errors(dciodvfy, dcm) == []
@@ -82,8 +75,8 @@ def test_analyze_explain_adds_explanations_to_the_result_without_a_second_infere
     assert "explanation.json" in summary["outputs"] and summary["outputs"][-1] == "summary.json"
     assert all((out / name).is_file() for name in summary["outputs"])
     assert any(name.startswith("explain_slice") and name.endswith(".dcm") for name in summary["outputs"])
-    assert _mode(out) == 0o777 & ~_umask()  # the folder and every file: the umask's modes
-    assert {_mode(out / name) for name in summary["outputs"]} == {0o666 & ~_umask()}
+    assert _mode(out) == 0o700  # the folder and every file owner-only (SRS-217, THR-018), whatever the umask
+    assert {_mode(out / name) for name in summary["outputs"]} == {0o600}
     # the same slices and the same maps as `device-ai explain`, which runs the engine itself
     alone = tmp_path / "alone"
     assert cli.main(["explain", str(tmp_path / "in"), "--label", "Organ", "--out", str(alone)]) == 0

@@ -288,7 +288,8 @@ def test_h23_clause_4_4_is_conforms_with_a_does_not_apply_note(repository: Any) 
 
     rows = {x.item.clause: x.item for x in repository.of(ConformityRow)}
     assert rows["4.4"].status == "conforms" and rows["4.4"].note.startswith("Does not apply")
-    assert "no signed approvals" in rows["4.1"].note  # N2: stale since b6b31ce
+    # N2 (stale since b6b31ce) fixed by the lead in 5bcd986: the note now says what review sign leaves undone
+    assert "no signed approvals" not in rows["4.1"].note and "no trusted signers are listed" in rows["4.1"].note
 
 
 # === SRS-214 ================================================================================================
