@@ -232,6 +232,17 @@ class Settings(BaseSettings):
     node_tls_ca_file: Path | None = Field(default=None, description="PEM CA bundle; when set, peers must present a "
                                           "certificate it signed (mutual TLS)")
 
+    # --- a site's Dask scheduler (`--scheduler tls://HOST:PORT` of the batch commands; SRS-220) ---
+    batch_tls_ca_file: Path | None = Field(
+        default=None, description="PEM CA certificate(s) that signed the site Dask scheduler's and workers' "
+        "certificates; --scheduler tls://HOST:PORT needs it with batch_tls_cert_file and batch_tls_key_file (Dask's "
+        "own distributed.comm.tls settings are not used)")
+    batch_tls_cert_file: Path | None = Field(
+        default=None, description="PEM client certificate the device presents to the site Dask scheduler and its "
+        "workers (mutual TLS; signed by a CA they trust)")
+    batch_tls_key_file: Path | None = Field(
+        default=None, description="PEM private key of batch_tls_cert_file (refused when every account can read it)")
+
     node_destinations: tuple[Destination, ...] = Field(
         default=(), description="where results (SEG, SR) are sent: a list of {name, kind: dimse, ae_title, host, "
         "port}, {name, kind: stow, url} or {name, kind: folder, path}; JSON in the environment")
@@ -316,21 +327,32 @@ def _check_ae_title(value: str) -> str:
     return title
 
 
-def _read_config_text(path: Path) -> str:
-    """The configuration file's text, refused when another account could have changed it (THR-040):
-    writable by its group or by others, or owned by an account other than this process's or root.
-    The check is made on the file that is read (fstat of the open file), not on its name."""
+def read_owned_file(path: Path, what: str, *, private: bool = False) -> bytes:
+    """The bytes of a file the configuration names, refused when another account could have changed
+    it (THR-040): writable by its group or by others, or owned by an account other than this
+    process's or root; ``private`` (a key): also when every account can read it. The check is made
+    on the file that is read (fstat of the open file), not on its name. ``what`` names the file in
+    the messages (e.g. "configuration file", "batch_tls_key_file")."""
     with open(path, "rb") as handle:
         info = os.fstat(handle.fileno())
         if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            raise ConfigError(f"configuration file {path} is writable by other accounts (mode "
+            raise ConfigError(f"{what} {path} is writable by other accounts (mode "
                               f"{stat.S_IMODE(info.st_mode):04o}); it is not read",
                               hint=f"make it writable by its owner only: chmod go-w {path}")
         if info.st_uid not in (os.geteuid(), 0):
-            raise ConfigError(f"configuration file {path} is owned by another account (uid {info.st_uid}); "
+            raise ConfigError(f"{what} {path} is owned by another account (uid {info.st_uid}); "
                               "it is not read",
                               hint="give it to the account that runs the device or to root (chown)")
-        return handle.read().decode("utf-8")
+        if private and info.st_mode & stat.S_IROTH:
+            raise ConfigError(f"{what} {path} is readable by every account (mode {stat.S_IMODE(info.st_mode):04o}); "
+                              "it is not used", hint=f"make it unreadable by other accounts: chmod o-r {path}")
+        return handle.read()
+
+
+def _read_config_text(path: Path) -> str:
+    """The configuration file's text, refused when another account could have changed it (THR-040,
+    :func:`read_owned_file`)."""
+    return read_owned_file(path, "configuration file").decode("utf-8")
 
 
 def load_settings(config_file: Path | None = None) -> Settings:

@@ -1,7 +1,7 @@
 """``--scheduler``: a job on an existing Dask cluster (a LocalCluster the test starts, 2 worker
-processes on 127.0.0.1); workers holding another site secret refuse every unit (DAI-122)
-instead of writing other pseudonyms; a second coordinator on the same job is refused (DAI-123);
-an unreachable scheduler is a typed refusal."""
+processes on 127.0.0.1, mutual TLS with certificates made for the test: SRS-220); workers holding
+another site secret refuse every unit (DAI-122) instead of writing other pseudonyms; a second
+coordinator on the same job is refused (DAI-123); an unreachable scheduler is a typed refusal."""
 
 from __future__ import annotations
 
@@ -18,12 +18,14 @@ from device_ai.app.context import Context
 from device_ai.batch import BatchAnonymizeRequest, anonymize_batch
 from device_ai.config import Settings
 from tests.batch.helpers import LEDGER, dicom_tree, ledger_rows, make_studies
+from tests.batch.site_tls import SiteCredentials, site_credentials
 
 CLI = [sys.executable, "-m", "device_ai.cli"]
 
 
-def _cluster(**worker_env: str) -> LocalCluster:
-    return LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+def _cluster(site: SiteCredentials, workers: int = 2, **worker_env: str) -> LocalCluster:
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                        protocol="tls://", security=site.cluster_security(), dashboard_address=None,
                         env=worker_env or None)
 
 
@@ -31,18 +33,20 @@ def _cluster(**worker_env: str) -> LocalCluster:
 def test_an_existing_cluster_runs_the_job_and_workers_with_another_secret_refuse(tmp_path: Path) -> None:
     inputs = tmp_path / "in"
     make_studies(inputs, 3)
-    cluster = _cluster()
+    site = site_credentials(tmp_path / "tls")
+    settings = Settings(**site.device_settings())
+    cluster = _cluster(site)
     try:  # the control: the cluster's workers share the coordinator's key store
-        result = anonymize_batch(Context(settings=Settings()),
+        result = anonymize_batch(Context(settings=settings),
                                  BatchAnonymizeRequest(input=inputs, out=tmp_path / "ok", scheduler=cluster.scheduler_address))
     finally:
         cluster.close()
-    assert result.engine.startswith("Dask scheduler tcp://127.0.0.1:") and result.published == 3
+    assert result.engine.startswith("Dask scheduler tls://127.0.0.1:") and result.published == 3
     assert result.exit_code == 0 and len(dicom_tree(tmp_path / "ok")) == 6
 
-    cluster = _cluster(DEVICE_AI_HOME=str(tmp_path / "another-site"))
+    cluster = _cluster(site, DEVICE_AI_HOME=str(tmp_path / "another-site"))
     try:
-        result = anonymize_batch(Context(settings=Settings()), BatchAnonymizeRequest(
+        result = anonymize_batch(Context(settings=settings), BatchAnonymizeRequest(
             input=inputs, out=tmp_path / "refused", scheduler=cluster.scheduler_address))
     finally:
         cluster.close()
@@ -68,8 +72,9 @@ def test_a_second_coordinator_and_an_unreachable_scheduler_are_refused(tmp_path:
         os.close(lock)
     assert second.returncode == 2 and "DAI-123" in second.stderr and "Traceback" not in second.stderr
     unreachable = subprocess.run([*CLI, "anonymize", "--batch", str(inputs), str(tmp_path / "other"), "--scheduler",
-                                  "tcp://127.0.0.1:9"], capture_output=True, text=True, timeout=240,
-                                 env={**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"})
+                                  "tls://127.0.0.1:9"], capture_output=True, text=True, timeout=240,
+                                 env={**os.environ, **site_credentials(tmp_path / "tls").device_environment(),
+                                      "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"})
     assert unreachable.returncode == 2 and "DAI-121" in unreachable.stderr, unreachable.stderr
     assert "Traceback" not in unreachable.stderr
 
@@ -86,10 +91,11 @@ def test_a_cluster_without_workers_stops_the_job_with_a_typed_error(tmp_path: Pa
     monkeypatch.setattr(engines, "_WATCH_S", 0.5)
     inputs = tmp_path / "in"
     make_studies(inputs, 2)
-    cluster = LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None)
+    site = site_credentials(tmp_path / "tls")
+    cluster = _cluster(site, workers=0)
     try:
         with pytest.raises(ConfigError, match="no worker process has been connected") as raised:
-            anonymize_batch(Context(settings=Settings()), BatchAnonymizeRequest(
+            anonymize_batch(Context(settings=Settings(**site.device_settings())), BatchAnonymizeRequest(
                 input=inputs, out=tmp_path / "out", scheduler=cluster.scheduler_address))
     finally:
         cluster.close()

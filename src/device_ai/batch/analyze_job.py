@@ -40,6 +40,7 @@ from device_ai.atomic_io import atomic_write_text
 from device_ai.audit.entry import ANALYSIS_RUN, AuditObject, Outcome
 from device_ai.batch import publish as publication
 from device_ai.batch.analyze_work import ERROR_NOTE, SeriesResult, SeriesTask, analyze_unit
+from device_ai.batch.cluster_security import SiteScheduler, site_scheduler
 from device_ai.batch.coordination import logged_attempts, run_units, unit_failure
 from device_ai.batch.engines import engine_for
 from device_ai.batch.errors import JobMismatch, PublishedOutputAltered
@@ -63,7 +64,7 @@ class BatchAnalyzeRequest:
     out: Path
     model: Path | None = None
     workers: int = 0  # local cluster worker processes; 0: one per usable core
-    scheduler: str | None = None  # tcp://HOST:PORT of an existing Dask scheduler
+    scheduler: str | None = None  # tls://HOST:PORT of an existing Dask scheduler (cluster_security)
 
 
 @dataclass
@@ -98,6 +99,8 @@ def analyze_batch(ctx: Context, request: BatchAnalyzeRequest,
     from device_ai.keystore import secret
     from device_ai.pseudonyms import SECRET_NAME, pseudonym
 
+    # an unsecured --scheduler is refused before the audit log, OUT or the model are touched (SRS-220)
+    scheduler = site_scheduler(request.scheduler, ctx.settings)
     with ctx.open_audit_log() as log, audited(log, ANALYSIS_RUN) as job_action:
         source, out = Path(request.input), Path(request.out)
         if not source.is_dir():
@@ -128,7 +131,7 @@ def analyze_batch(ctx: Context, request: BatchAnalyzeRequest,
                 uid = header_series(path, limits)
                 return UNASSIGNED if uid is None else pseudonym("series", uid)
 
-            coordinator = _Coordinator(ctx, log, ledger, out, result, template)
+            coordinator = _Coordinator(ctx, log, ledger, out, result, template, scheduler)
             coordinator.run(discover_units(source, limits, unit_of, key), engine_factory, request)
             job_action.succeeded(coordinator.end_details(), outcome=result.outcome)
         return result
@@ -157,8 +160,9 @@ def _failure(outcome: SeriesResult) -> DeviceAIError:
 
 class _Coordinator:
     def __init__(self, ctx: Context, log, ledger: Ledger, out: Path, result: AnalyzeJobResult,  # noqa: ANN001
-                 template: SeriesTask) -> None:
+                 template: SeriesTask, scheduler: SiteScheduler | None = None) -> None:
         self.ctx, self.log, self.ledger, self.out, self.result, self.template = ctx, log, ledger, out, result, template
+        self.scheduler = scheduler
         self._logged_attempts: dict[str, int] | None = None
         self._resumed: set[str] = set()
 
@@ -202,7 +206,7 @@ class _Coordinator:
         except OSError as exc:
             raise OutputRefused(f"cannot create the staging folder {root}: {exc.strerror or exc}",
                                 hint="check the permissions of OUT") from exc
-        engine = engine_factory(request.workers, request.scheduler, len(to_run))
+        engine = engine_factory(request.workers, self.scheduler, len(to_run))
         try:
             self.result.engine, self.result.dashboard = engine.name, engine.dashboard
             progress = JobProgress(len(to_run) + len(refused), self.ctx.status, what="units (series)")

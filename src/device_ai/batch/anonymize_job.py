@@ -56,6 +56,7 @@ from device_ai.app.context import Context
 from device_ai.atomic_io import atomic_write_text
 from device_ai.audit.entry import DEIDENTIFICATION, AuditObject, Outcome
 from device_ai.batch import publish as publication
+from device_ai.batch.cluster_security import SiteScheduler, site_scheduler
 from device_ai.batch.coordination import logged_attempts, run_units, unit_failure
 from device_ai.batch.engines import engine_for
 from device_ai.batch.errors import JobMismatch, PublishedOutputAltered
@@ -81,7 +82,7 @@ class BatchAnonymizeRequest:
     pixel_rules: Path | None = None
     crosswalk: Path | None = None  # the job's encrypted crosswalk (batch.crosswalk)
     workers: int = 0  # local cluster worker processes; 0: one per usable core
-    scheduler: str | None = None  # tcp://HOST:PORT of an existing Dask scheduler
+    scheduler: str | None = None  # tls://HOST:PORT of an existing Dask scheduler (cluster_security)
 
     @property
     def quarantine_folder(self) -> Path:
@@ -133,6 +134,8 @@ def anonymize_batch(ctx: Context, request: BatchAnonymizeRequest,
     from device_ai.dicom.deidentify.options import Option, parse_options
     from device_ai.dicom.deidentify.run import Deidentifier, RunConfig
 
+    # an unsecured --scheduler is refused before the audit log or OUT are touched (SRS-220)
+    scheduler = site_scheduler(request.scheduler, ctx.settings)
     with ctx.open_audit_log() as log, audited(log, DEIDENTIFICATION) as job_action:
         options = parse_options(request.options)
         rules = load_pixel_rules(Path(request.pixel_rules)) if request.pixel_rules else ()
@@ -161,7 +164,7 @@ def anonymize_batch(ctx: Context, request: BatchAnonymizeRequest,
                 unit="", files=(), staging_root=str(publication.staging_root(out)),
                 quarantine_root=str(publication.staging_root(quarantine)), options=frozenset(naming.policy.options),
                 pixel_rules=tuple(rules), limits=limits, secret_check=secret_check(secret),
-                crosswalk_check=crosswalk_check))
+                crosswalk_check=crosswalk_check), scheduler)
             discovery = discover(Path(request.input), limits, lambda p, s: _unit_id(naming, p, s), secret)
             coordinator.run(discovery, engine_factory)
             pending = coordinator.prepare_crosswalk()
@@ -219,8 +222,9 @@ def _job_identity(ledger: Ledger, request: BatchAnonymizeRequest, secret: bytes,
 
 class _Coordinator:
     def __init__(self, ctx: Context, log, ledger: Ledger, request: BatchAnonymizeRequest,  # noqa: ANN001
-                 result: JobResult, template: UnitTask) -> None:
+                 result: JobResult, template: UnitTask, scheduler: SiteScheduler | None = None) -> None:
         self.ctx, self.log, self.ledger, self.request, self.result = ctx, log, ledger, request, result
+        self.scheduler = scheduler
         self.out, self.quarantine = Path(request.out), request.quarantine_folder
         self.template = template
         self._logged_attempts: dict[str, int] | None = None
@@ -261,7 +265,7 @@ class _Coordinator:
             except OSError as exc:
                 raise OutputRefused(f"cannot create the staging folder {root}: {exc.strerror or exc}",
                                     hint="check the permissions of OUT and --quarantine") from exc
-        engine = engine_factory(self.request.workers, self.request.scheduler, len(to_run))
+        engine = engine_factory(self.request.workers, self.scheduler, len(to_run))
         try:
             self.result.engine, self.result.dashboard = engine.name, engine.dashboard
             progress = JobProgress(len(to_run) + len(refused), self.ctx.status, what="units (studies)")

@@ -1,5 +1,6 @@
 """Where units run: in this process, on a ``dask.distributed.LocalCluster`` of worker
-processes, or on an existing Dask cluster (``--scheduler tcp://HOST:PORT``).
+processes, or on an existing Dask cluster (``--scheduler tls://HOST:PORT``); both over mutual TLS
+only (:mod:`device_ai.batch.cluster_security`, SRS-220).
 
 An engine takes tasks and yields their results as they finish; it knows nothing of ledgers,
 audit logs or publication (the coordinator's). At most ``in_flight`` tasks are with the
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from device_ai.batch.cluster_security import NO_HTTP_ROUTES, SiteScheduler, local_cluster_security
 from device_ai.batch.errors import SchedulerUnreachable, WorkerLost
 
 _IN_FLIGHT_PER_WORKER = 4
@@ -52,10 +54,15 @@ class InProcessEngine:
 
 
 class DaskEngine:
-    """A Dask client on a local cluster it starts (``address`` None) or on ``address``."""
+    """A Dask client on a local cluster it starts (``scheduler`` None) or on a site's scheduler.
 
-    def __init__(self, workers: int = 0, address: str | None = None) -> None:
+    The local cluster's scheduler, nannies and workers listen on 127.0.0.1 over TLS with the job's
+    own key and certificate (``security``), required of every peer; it serves no dashboard, so
+    ``dashboard`` is None (a site scheduler's is reported when it serves one)."""
+
+    def __init__(self, workers: int = 0, scheduler: SiteScheduler | None = None) -> None:
         try:
+            import dask
             from dask.distributed import Client, LocalCluster
         except ImportError as exc:  # a dependency of the package: missing means a broken install
             raise SchedulerUnreachable(f"dask.distributed is not installed ({exc.name} is missing)",
@@ -65,29 +72,41 @@ class DaskEngine:
         logging.getLogger("distributed").setLevel(logging.ERROR)
         self.cluster = None
         self.client = None
+        address = scheduler.address if scheduler is not None else None
         try:
-            if address is None:
+            if scheduler is None:
                 self.workers = workers or default_workers()
                 self.name = f"LocalCluster ({self.workers} worker processes)"
-                # processes, one thread each: a unit is CPU-bound Python; 127.0.0.1 only
-                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                            host="127.0.0.1", dashboard_address="127.0.0.1:0")
-                self.client = Client(self.cluster)
+                self.security = local_cluster_security()
+                # processes, one thread each: a unit is CPU-bound Python; 127.0.0.1 only, TLS only; no
+                # dashboard and no HTTP route (the worker processes take this configuration from their
+                # nannies); Dask still opens its HTTP server: on a free port, not 8787
+                with dask.config.set(NO_HTTP_ROUTES):
+                    self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                                host="127.0.0.1", protocol="tls://", security=self.security,
+                                                dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False})
+                self.client = Client(self.cluster, security=self.security)
                 # its workers print on our stderr: no traceback for the heartbeat cut at shutdown
                 from device_ai.batch.worker_logging import QuietWorkerShutdown
                 self.client.register_plugin(QuietWorkerShutdown())
             else:
                 self.name = f"Dask scheduler {address}"
-                # waits distributed.comm.timeouts.connect (Dask's configuration; 30 s by default)
-                self.client = Client(address)
+                self.security = scheduler.security
+                # waits distributed.comm.timeouts.connect (Dask's configuration; 30 s by default); a
+                # certificate either side refuses fails the handshake, which is retried until then
+                self.client = Client(address, security=scheduler.security)
                 self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
         except (OSError, TimeoutError) as exc:
             self.close()
             where = address or "the local cluster"
             raise SchedulerUnreachable(f"could not reach {where}: {exc}",
-                                       hint="check --scheduler (tcp://HOST:PORT) and that the scheduler runs"
+                                       hint="check --scheduler (tls://HOST:PORT), that the scheduler runs, that "
+                                            "batch_tls_ca_file signed its certificate and that it trusts the CA of "
+                                            "batch_tls_cert_file"
                                        if address else "check free memory and that 127.0.0.1 ports can be opened") from exc
-        self.dashboard = self.client.dashboard_link if _has_dashboard(self.client) else None
+        # a local cluster's HTTP server serves nothing: no dashboard to announce
+        self.dashboard = (self.client.dashboard_link if self.cluster is None and _has_dashboard(self.client)
+                          else None)
 
     def worker_pids(self, busy_only: bool = False) -> dict[str, int]:
         """Worker address -> process id (``busy_only``: of the workers running a unit now), for
@@ -186,11 +205,11 @@ def _has_dashboard(client: Any) -> bool:
         return False
 
 
-def engine_for(workers: int, scheduler: str | None, units_to_run: int):  # noqa: ANN201 - an engine
+def engine_for(workers: int, scheduler: SiteScheduler | None, units_to_run: int):  # noqa: ANN201 - an engine
     """In this process for at most one unit (no cluster to start); a local cluster otherwise;
-    the given scheduler when named."""
-    if scheduler:
-        return DaskEngine(address=scheduler)
+    the given scheduler when named (:func:`~device_ai.batch.cluster_security.site_scheduler`)."""
+    if scheduler is not None:
+        return DaskEngine(scheduler=scheduler)
     if units_to_run <= 1:
         return InProcessEngine()
     return DaskEngine(workers=workers)

@@ -1,8 +1,8 @@
 """The batch layer's typed errors (children of the device's hierarchy, codes of their own).
 
 A unit's failure is recorded in the job ledger with its code and the job goes on; a job's own
-failure (another job's ledger under OUT, a scheduler that cannot be reached, a second
-coordinator) refuses the command before any unit runs."""
+failure (another job's ledger under OUT, a scheduler that cannot be reached or is not
+secured, a second coordinator) refuses the command before any unit runs."""
 
 from __future__ import annotations
 
@@ -31,6 +31,13 @@ class JobLocked(ConfigError):
     """Another coordinator holds the job (its lock file under OUT)."""
 
     code = "DAI-123"
+
+
+class SchedulerNotSecured(ConfigError):
+    """``--scheduler`` names a scheduler the device would reach without mutual TLS (not ``tls://``), or
+    the device's TLS credentials for it are not configured or not usable (SRS-220)."""
+
+    code = "DAI-124"
 
 
 class UnitMismatch(OutputError):

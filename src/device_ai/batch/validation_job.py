@@ -22,6 +22,7 @@ from device_ai.app.context import Context
 from device_ai.app.model import model_path
 from device_ai.app.validation import publish_report, start_validation
 from device_ai.audit.entry import VALIDATION_RUN
+from device_ai.batch.cluster_security import site_scheduler
 from device_ai.batch.engines import Lost, engine_for
 from device_ai.batch.progress import JobProgress
 from device_ai.errors import DeviceAIError, InputRefused, InternalError
@@ -78,6 +79,7 @@ def validate_batch(ctx: Context, *, patients: int, seed: int, out: Path | None =
     from device_ai.training.evaluate import MIN_PATIENTS, summarize
     from device_ai.training.phantoms import split_seeds
 
+    site = site_scheduler(scheduler, ctx.settings)  # refused before the audit log is touched (SRS-220)
     with ctx.open_audit_log() as log, audited(log, VALIDATION_RUN) as action:
         engine = start_validation(ctx, log, action, patients=patients, seed=seed, out=out, model=model,
                                   min_patients=MIN_PATIENTS)
@@ -85,7 +87,7 @@ def validate_batch(ctx: Context, *, patients: int, seed: int, out: Path | None =
         tasks = [CaseTask(number, case_seed, package, engine.package.manifest_sha256,
                           tuple(ctx.settings.trusted_model_keys))
                  for number, case_seed in enumerate(split_seeds("test", patients, base_seed=seed), start=1)]
-        cases = _run_cases(ctx, tasks, engine_factory(workers, scheduler, len(tasks)), action)
+        cases = _run_cases(ctx, tasks, engine_factory(workers, site, len(tasks)), action)
         report = {"summary": summarize(cases, engine.package.manifest_sha256, engine.manifest.identity),
                   "protocol": "validation/PROTOCOL.md", "cases": cases}
         passed = report["summary"]["acceptance"]["passed"]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from device_ai import app
-from device_ai.cli.common import context, optional_path
+from device_ai.cli.common import SCHEDULER_HELP, context, optional_path
 from device_ai.cli.progress import Progress
 from device_ai.errors import AcceptanceNotMet, ConfigError, DependencyMissing
 
@@ -203,8 +203,7 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
                          help="IN is a folder of CT series: analyze them as a resumable job (one unit per series) on "
                               "a local Dask cluster; re-run the same command to resume")
     analyze.add_argument("--workers", type=int, metavar="N", help="--batch: local worker processes (default: cores)")
-    analyze.add_argument("--scheduler", metavar="ADDR",
-                         help="--batch: an existing Dask scheduler, tcp://HOST:PORT, instead of a local cluster")
+    analyze.add_argument("--scheduler", metavar="ADDR", help=SCHEDULER_HELP)
 
     demo = add("demo", cmd_demo, "generate a synthetic CT study and analyze it with the embedded model")
     demo.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "device-ai-demo"),
@@ -270,7 +269,9 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     validate.add_argument("--workers", type=int, metavar="N",
                           help="evaluate the cases on N local Dask worker processes (same figures as one process)")
     validate.add_argument("--scheduler", metavar="ADDR", help="evaluate the cases on an existing Dask scheduler, "
-                                                              "tcp://HOST:PORT")
+                          "tls://HOST:PORT (mutual TLS only; tcp:// is refused; the device's client certificate, its "
+                          "key and the scheduler's CA are the settings batch_tls_cert_file, batch_tls_key_file, "
+                          "batch_tls_ca_file)")
 
     phantom = add("phantom", cmd_phantom, "write synthetic CT phantom series (fake patients) as DICOM")
     phantom.add_argument("--out", required=True)

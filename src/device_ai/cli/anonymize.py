@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from device_ai import app
-from device_ai.cli.common import context, optional_path
+from device_ai.cli.common import SCHEDULER_HELP, context, optional_path
 from device_ai.errors import ConfigError, DeidentificationFailed, InputRefused
 
 
@@ -104,8 +104,7 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
                            help="IN is a folder of studies: de-identify them as a resumable job (one unit per study) "
                                 "on a local Dask cluster; re-run the same command to resume")
     anonymize.add_argument("--workers", type=int, metavar="N", help="--batch: local worker processes (default: cores)")
-    anonymize.add_argument("--scheduler", metavar="ADDR",
-                           help="--batch: an existing Dask scheduler, tcp://HOST:PORT, instead of a local cluster")
+    anonymize.add_argument("--scheduler", metavar="ADDR", help=SCHEDULER_HELP)
     crosswalk = add("anonymize-crosswalk", cmd_anonymize_crosswalk,
                     "decrypt a crosswalk written by this device (authorised re-identification; audited)")
     crosswalk.add_argument("file")

@@ -13,6 +13,11 @@ from device_ai.config import load_settings
 
 Command = Callable[[argparse.Namespace], int]
 
+# --scheduler of the batch commands (device_ai.batch.cluster_security)
+SCHEDULER_HELP = ("--batch: an existing Dask scheduler, tls://HOST:PORT (mutual TLS only; tcp:// is refused), instead "
+                  "of a local cluster; the device's client certificate, its key and the scheduler's CA are the "
+                  "settings batch_tls_cert_file, batch_tls_key_file and batch_tls_ca_file (SRS-220)")
+
 
 def context(args: argparse.Namespace) -> Context:
     return Context(settings=load_settings(Path(args.config) if args.config else None), progress=Progress,
