@@ -202,6 +202,24 @@ class AuditIntegrityError(AuditError):
     exit_code = 8
 
 
+class NoPublishingEntry(AuditError):
+    """``audit verify-results``: the audit log holds no success entry that lists the files of the
+    folder as published (no log at all, or none of its entries names these files; SRS-222)."""
+
+    code = "DAI-710"
+
+
+class ResultsNotAsPublished(AuditIntegrityError):
+    """``audit verify-results``: a file of the result folder is not as the device published it
+    (altered, missing, unreadable, or not published by the device); ``problems`` names each."""
+
+    code = "DAI-711"
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = tuple(problems)
+
+
 class TraceabilityError(DeviceAIError):
     """A requirement, risk or SOUP item, a review record or a test-result file is malformed
     or refers to an item that does not exist (IEC 62304 5.1.1 c, 5.2.6 e; ISO 14971 4.5).

@@ -8,6 +8,7 @@ was SIGKILLed) that skips what was published and duplicates nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -21,9 +22,11 @@ import pytest
 
 from device_ai import app
 from device_ai.app.audit_trail import EntryFilter, entries, verify
+from device_ai.app.result_check import verify_results
 from device_ai.app.context import Context
 from device_ai.batch.analyze_job import BatchAnalyzeRequest, analyze_batch, failed_note
 from device_ai.batch.engines import DaskEngine
+from device_ai.batch.unit_work import OUTPUT
 from device_ai.config import Settings
 from tests.batch.helpers import kill_group, ledger_rows, make_studies, published_count, wait_for
 
@@ -121,7 +124,7 @@ def _unit_entries(job: str) -> list[dict]:
     return [e for e in _analysis_entries() if e["details"].get("batch_job") == job and "batch_unit" in e["details"]]
 
 
-@pytest.mark.req("SRS-174")
+@pytest.mark.req("SRS-174", "SRS-222")
 def test_series_on_two_workers_are_published_once_with_the_single_runs_results(tmp_path: Path) -> None:
     inputs, out = tmp_path / "in", tmp_path / "out"
     series = _archive(inputs)
@@ -150,7 +153,13 @@ def test_series_on_two_workers_are_published_once_with_the_single_runs_results(t
     assert sorted(e["details"]["batch_unit"] for e in successes) == [p.name for p in published]
     for entry in successes:  # the single run's objects and details, plus the job's fields
         single = single_entries[entry["details"]["batch_unit"]]
-        assert entry["objects"] == single["objects"] and entry["outcome"] == 0
+        # the published files by name and digest (SRS-222): the single run's names, this unit's bytes
+        named = [o for o in entry["objects"] if o["kind"] != "file"]
+        assert named == [o for o in single["objects"] if o["kind"] != "file"] and entry["outcome"] == 0
+        assert [o["role"] for o in entry["objects"] if o["kind"] == "file"] == \
+            [o["role"] for o in single["objects"] if o["kind"] == "file"]
+        check = verify_results(out / entry["details"]["batch_unit"])
+        assert check.ok and check.entry.seq == entry["seq"]
         assert {k: entry["details"][k] for k in single["details"]} == single["details"]
     failures = [e for e in found if "error" in e["details"]]
     assert sorted((e["details"]["batch_unit"], e["details"]["error"], e["outcome"]) for e in failures) == \
@@ -174,7 +183,7 @@ def test_series_on_two_workers_are_published_once_with_the_single_runs_results(t
     assert verify(None, None, []).ok
 
 
-@pytest.mark.req("SRS-174")
+@pytest.mark.req("SRS-174", "SRS-222")
 def test_a_worker_refuses_a_package_that_is_not_the_coordinators(tmp_path: Path) -> None:
     """In one process (the worker's function itself): the task's manifest digest decides; the
     package the coordinator verified analyzes the series (control), another digest is DAI-300."""
@@ -198,8 +207,11 @@ def test_a_worker_refuses_a_package_that_is_not_the_coordinators(tmp_path: Path)
                           limits=ctx.read_limits(), pseudonym_check=secret_check(secret(SECRET_NAME)))
 
     same = analyze_unit(task(digest, "series-same"))
-    assert not same.failed and same.details["slices"] == "2" and [o.kind for o in same.objects] == \
+    assert not same.failed and same.details["slices"] == "2" and [o.kind for o in same.objects][:3] == \
         ["study", "series", "model"]
+    output = tmp_path / "staging" / same.attempt / OUTPUT / "series-same"
+    assert {o.role: o.id for o in same.objects[3:] if o.kind == "file"} == \
+        {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in output.iterdir()}  # SRS-222
     other = analyze_unit(task("0" * 64, "series-other"))
     assert (other.error_code, other.error_input, other.objects) == ("DAI-300", False, ())
     wrong_key = analyze_unit(SeriesTask(**{**task(digest, "series-key").__dict__, "pseudonym_check": "0" * 64}))

@@ -3,7 +3,8 @@ input to the published result (SRS-016, SRS-029, SRS-030).
 
 Order: the output folder, the model and the requested explanation label are checked before
 any slice is read; the Analysis Run success entry is the last thing written before the staging
-folder becomes the output, after any explanations (which are audited as a nested step).
+folder becomes the output, after any explanations (which are audited as a nested step) and the
+summary: it lists every file published with the SHA-256 of its bytes (SRS-222).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from device_ai.app.explanation import explain_into
 from device_ai.app.model import load_engine, model_object
 from device_ai.app.subjects import analysis_details, series_objects
 from device_ai.audit.entry import ANALYSIS_RUN, EXPLANATION
+from device_ai.audit.result_files import published_files
 from device_ai.dicom.lineage import Replaces
 from device_ai.errors import ConfigError
 
@@ -86,12 +88,14 @@ def _analyze(ctx: Context, log, request: AnalysisRequest, prepare: Callable[[], 
             if label is not None:
                 with action.nested(EXPLANATION) as step:
                     written = explain_into(ctx, step, stage, engine, series, label, EXPLAINED_SLICES, recorder)
-            action.succeeded(analysis_details(summary))
             return written
+
+        def sealed(stage: Path, summary: dict) -> None:  # every output written: the entry names them all
+            action.succeeded(analysis_details(summary), published=published_files(stage))
 
         return run_pipeline(request.input, request.out, engine, limits=ctx.read_limits(),
                             progress=ctx.progress("analyzing slices"), observe=recorder, loaded=loaded,
-                            before_commit=before_commit,
+                            before_commit=before_commit, sealed=sealed,
                             uid=derived_uids(request.uid_seed) if request.uid_seed is not None else None,
                             replaces=request.replaces,
                             access=ctx.result_access(),

@@ -55,11 +55,13 @@ class AuditedAction:
         self.details: dict[str, str] = {}
         self.claims: list[tuple[Code, str, int]] = []  # (event, action, seq) of recorded successes, nested included
 
-    def succeeded(self, details: dict[str, str] | None = None, outcome: Outcome = Outcome.SUCCESS) -> None:
-        """Record the action's success (or a partial one: ``outcome``); durable on return."""
+    def succeeded(self, details: dict[str, str] | None = None, outcome: Outcome = Outcome.SUCCESS,
+                  published: tuple[AuditObject, ...] = ()) -> None:
+        """Record the action's success (or a partial one: ``outcome``); durable on return.
+        ``published``: the file objects of what it publishes (SRS-222), in this entry only."""
         # Claimed the moment it is durable: a checkpoint that then fails or is interrupted cannot
         # leave a success that a later failure entry does not supersede.
-        self.log.append(self.event, action=self.action, outcome=outcome, objects=self.objects,
+        self.log.append(self.event, action=self.action, outcome=outcome, objects=(*self.objects, *published),
                         details={**self.details, **(details or {})},
                         on_durable=lambda entry: self._claimed(self.event, self.action, entry.seq))
 

@@ -12,6 +12,7 @@ from device_ai.app.context import Context
 from device_ai.app.model import load_engine
 from device_ai.app.subjects import series_objects
 from device_ai.audit.entry import EXPLANATION
+from device_ai.audit.result_files import published_files
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ class ExplainResult:
 def explain_into(ctx: Context, step: AuditedAction, folder: Path, engine, series, label: int,  # noqa: ANN001
                  max_slices: int, recorded=None) -> list[str]:  # noqa: ANN001
     """Explanations of ``label`` written into ``folder`` (a staging folder); ``step`` (an
-    Explanation Produced action) records them. [] when the label was predicted nowhere."""
+    Explanation Produced action) records them, each file with its digest (SRS-222). [] when the
+    label was predicted nowhere."""
     from device_ai.explain.outputs import write_explanations
     from device_ai.explain.pipeline import METHOD, explain_series
     from device_ai.model.twin import load_twin
@@ -45,7 +47,7 @@ def explain_into(ctx: Context, step: AuditedAction, folder: Path, engine, series
                                   scan_progress=ctx.progress("finding slices to explain"))
     written = (write_explanations(folder, engine, series, explanations, name, ctx.result_access())
                if explanations else [])
-    step.succeeded({"slices": str(len(explanations))})
+    step.succeeded({"slices": str(len(explanations))}, published=published_files(folder, written))
     return written
 
 

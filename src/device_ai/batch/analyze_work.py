@@ -7,9 +7,10 @@ The worker verifies the model package itself (``batch.worker_engine``: a package
 digest is not the coordinator's is refused) and never writes the audit log, the ledger or
 anything outside OUT/.device-ai-batch/staging/<attempt>. What it returns carries no PHI: keyed
 pseudonyms (its own key store: the task carries a check value, so a worker with another
-pseudonym key refuses the unit instead of naming series otherwise), counts, error codes, and
-the output digest; the refusal's message, which may name input files, goes to the attempt
-folder for the coordinator to keep beside the job's ledger.
+pseudonym key refuses the unit instead of naming series otherwise), counts, error codes, the
+output digest and each published file's digest (SRS-222, taken in the pipeline's staging
+folder); the refusal's message, which may name input files, goes to the attempt folder for the
+coordinator to keep beside the job's ledger.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from device_ai.atomic_io import Access
 from device_ai.audit.entry import AuditObject
+from device_ai.audit.result_files import published_files
 from device_ai.batch.unit_work import OUTPUT, folder_digest, secret_check
 from device_ai.dicom.reader import ReadLimits
 from device_ai.batch.unit_failure import run_unit
@@ -92,10 +94,16 @@ def _run(task: SeriesTask, attempt: str, result: SeriesResult) -> None:
     def loaded(series) -> None:  # noqa: ANN001 - from here on, the entry names the study and series
         result.objects = series_objects(series, engine)
 
+    published: list[AuditObject] = []
+
+    def sealed(stage: Path, summary: dict) -> None:  # noqa: ARG001 - the files as the coordinator will publish them
+        published.extend(published_files(stage))
+
     out = Path(task.staging_root) / attempt / OUTPUT / task.unit
     out.parent.mkdir(mode=0o700, parents=True)
     analysis = run_pipeline([Path(f) for f in task.files], out, engine, limits=task.limits, loaded=loaded,
-                            access=task.access)
+                            sealed=sealed, access=task.access)
+    result.objects = (*result.objects, *published)
     result.details = analysis_details(analysis.summary)
     result.output_digest = folder_digest(out)
 

@@ -1,4 +1,4 @@
-"""``audit verify | show | export | public-key``."""
+"""``audit verify | verify-results | show | export | public-key``."""
 
 from __future__ import annotations
 
@@ -29,6 +29,22 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
               "verified and consistent")
         return 0
     return AuditIntegrityError.exit_code
+
+
+def cmd_audit_verify_results(args: argparse.Namespace) -> int:
+    from device_ai.app.result_check import verify_results
+
+    check = verify_results(Path(args.folder), audit_dir=optional_path(args.dir), key=args.key,
+                           checkpoints=[Path(p) for p in args.checkpoint], only=args.only or None)
+    print(f"OK: audit log verified ({check.records} records)")
+    print(f"{check.folder}: published by audit entry {check.entry.seq} ({check.entry.event}, {check.entry.time_utc}), "
+          f"which lists {len(check.entry.files)} file(s)")
+    for state in check.states:
+        print(f"  {state.state:<12} {state.name}{f' ({state.note})' if state.note else ''}")
+    if not check.ok:
+        raise check.failure()
+    print(f"OK: all {len(check.states)} file(s) are as the device published them")
+    return 0
 
 
 def cmd_audit_show(args: argparse.Namespace) -> int:
@@ -72,6 +88,17 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     verify.add_argument("--checkpoint", action="append", default=[], help="a checkpoint note kept elsewhere, or a folder of them such as a copy location (its flat notes and this log's subfolder; repeatable); the configured audit_copy_dir is always checked for this device's own log; in a shared folder, notes of other logs are counted as not ours, not checked; in the log's own folders (and its subfolder) a note of another key or origin fails")
     verify.add_argument("--key", help="checkpoint verifier key (default: this device's; off-site, pass the one pinned when the log was made)")
     verify.add_argument("--dir", help="audit folder (default: $DEVICE_AI_HOME/audit)")
+    results = add("verify-results", cmd_audit_verify_results,
+                  "verify the audit log, then check a result folder against the entry that published it: each file "
+                  "unchanged, altered, missing, or not published by the device (SRS-222)", sub)
+    results.add_argument("folder", metavar="RESULT_FOLDER", help="the folder the results were written into")
+    results.add_argument("--only", action="append", metavar="NAME",
+                         help="the folder holds a copy of part of the result: this file must be there (repeatable), "
+                              "the result's other files may be absent (compared when present); a node folder "
+                              "destination holds segmentation.dcm and measurements.dcm only")
+    results.add_argument("--checkpoint", action="append", default=[], help="as for `audit verify`")
+    results.add_argument("--key", help="as for `audit verify` (off-site, the verifier key pinned when the log was made)")
+    results.add_argument("--dir", help="audit folder (default: $DEVICE_AI_HOME/audit)")
     show = add("show", cmd_audit_show, "list entries, filtered by time, event or study pseudonym; outcome is "
                "PS3.15's: success, minor failure (refused input or arguments), serious failure", sub)
     show.add_argument("--since", help=f"from this time: {audit_trail.TIME_FORMS}")

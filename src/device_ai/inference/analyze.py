@@ -217,6 +217,7 @@ def analyze(
     observe: SliceObserver | None = None,
     loaded: Callable[[CTSeries], None] | None = None,
     before_commit: Callable[[Path, CTSeries, dict[str, Any]], list[str]] | None = None,
+    sealed: Callable[[Path, dict[str, Any]], None] | None = None,
     uid: Callable[[str], str] | None = None,
     replaces: Replaces | None = None,
     held_besides: dict[str, int] | None = None,
@@ -228,7 +229,10 @@ def analyze(
     ``observe``: see :func:`segment_volume`; ``loaded(series)`` runs once the series passed the
     contract (the audit names it from then on). ``before_commit(stage, series, summary)`` runs when the outputs are written into the
     staging folder but before they become visible (extra outputs, the audit entry); it returns
-    the names of any files it added. If it raises, nothing is kept. ``uid(role)`` gives the
+    the names of any files it added. ``sealed(stage, summary)`` runs once every output, the
+    summary included, is in the staging folder, just before the rename: what it reads there are
+    the bytes published (the audit entry's file digests, SRS-222). If either raises, nothing is
+    kept. ``uid(role)`` gives the
     result UIDs (:func:`device_ai.dicom.uids.derived_uids`: deterministic; random by default).
     ``replaces``: the earlier result of the series that this one replaces (the node's late
     instances; :mod:`device_ai.dicom.lineage`). ``held_besides``: what ``before_commit`` will
@@ -273,6 +277,8 @@ def analyze(
             summary["elapsed_s"] = round(time.perf_counter() - started, 3)
             atomic_write_text(stage / SUMMARY_NAME, json.dumps(summary, indent=2, sort_keys=True) + "\n",
                               access=access)
+            if sealed is not None:
+                sealed(stage, summary)
         except OSError as exc:
             raise OutputError(
                 f"could not write the results: {exc.strerror or exc}; nothing was kept",
