@@ -113,6 +113,22 @@ class SplitFileError(TrainingDataRefused):
     code = "DAI-265"
 
 
+class KeyBackupUnreadable(InputRefused):
+    """A key backup file (``keys verify-backup``, ``keys restore``) is not one this software can
+    open: not a key backup, another format version, cut short, or its authentication failed (a
+    wrong passphrase, or any byte altered); nothing was written (SRS-223)."""
+
+    code = "DAI-270"
+
+
+class KeyBackupIncomplete(DeviceAIError):
+    """``keys verify-backup`` completed, and the backup does not hold every key of the device as
+    it is now (a key differs, or is missing in the backup; the report says which, SRS-223)."""
+
+    code = "DAI-271"
+    exit_code = 1
+
+
 class ModelIntegrityError(DeviceAIError):
     """The model package is missing, altered, unsigned or untrusted; it was not loaded."""
 

@@ -215,13 +215,23 @@ def _missing_key(path: Path, reason: str) -> ConfigError:
                        "the chain of signatures, so the device does not make one", hint=hint)
 
 
+def key_files() -> list[tuple[str, str, str, Path]]:
+    """(role, name, kind, path) of each key of KEY_ROLES, where the device keeps it under the
+    current settings; nothing is created (``config show`` and ``keys backup`` only look)."""
+    settings = load_settings()
+    rows = []
+    for role, name, kind in KEY_ROLES:
+        configured = settings.audit_key_file if name == AUDIT_KEY_NAME else None
+        suffix = "pem" if kind == "ed25519" else "bin"
+        path = Path(configured) if configured else settings.home / "keys" / f"{name}.{suffix}"
+        rows.append((role, name, kind, path))
+    return rows
+
+
 def key_locations() -> list[dict[str, object]]:
     """Where each key of the device is, whether it exists and is encrypted; never the key itself."""
     rows: list[dict[str, object]] = []
-    for role, name, kind in KEY_ROLES:
-        settings = load_settings()  # nothing is created here: `config show` only reports
-        configured = settings.audit_key_file if name == AUDIT_KEY_NAME else None
-        path = Path(configured) if configured else settings.home / "keys" / f"{name}.{'pem' if kind == 'ed25519' else 'bin'}"
+    for role, _name, kind, path in key_files():
         row: dict[str, object] = {"role": role, "path": str(path), "exists": path.is_file()}
         if kind == "ed25519" and path.is_file():
             try:

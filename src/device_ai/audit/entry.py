@@ -66,12 +66,15 @@ RESULT_DEAD_LETTERED = _dev("DAI011", "Result Dead-Lettered")  # the node: a res
 SERIES_PURGED = _dev("DAI012", "Received Series Purged")  # the node: a generation's instances and results deleted
 RESULT_REQUEUED = _dev("DAI013", "Result Re-Queued")  # the operator: a dead-lettered result sent again
 RESULT_DISCARDED = _dev("DAI014", "Result Discarded")  # the operator: a result given up for a destination
+KEYS_BACKED_UP = _dev("DAI015", "Keys Backed Up")  # keys backup: the encrypted backup file written (SRS-223)
+KEY_BACKUP_VERIFIED = _dev("DAI016", "Key Backup Verified")  # keys verify-backup: its verdict in the details
+KEYS_RESTORED = _dev("DAI017", "Keys Restored")  # keys restore: recorded in the log found after the restore
 
 EVENTS = {c.code: c for c in (
     APPLICATION_ACTIVITY, INSTANCES_TRANSFERRED, EXPORT, IMPORT, QUERY, SECURITY_ALERT, USER_AUTHENTICATION,
     DEIDENTIFICATION, MODEL_VERIFIED, MODEL_REFUSED, ANALYSIS_RUN, LOG_RECOVERED, EXPLANATION, VALIDATION_RUN,
     DICOM_ASSOCIATION, SERIES_READY, SERIES_REFUSED, RESULT_DEAD_LETTERED, SERIES_PURGED, RESULT_REQUEUED,
-    RESULT_DISCARDED,
+    RESULT_DISCARDED, KEYS_BACKED_UP, KEY_BACKUP_VERIFIED, KEYS_RESTORED,
 )}
 
 

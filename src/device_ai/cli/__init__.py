@@ -15,8 +15,8 @@ import warnings
 from collections.abc import Sequence
 
 import device_ai
-from device_ai.cli import (analysis, anonymize, audit, conformance, model, report, requeue, review, serve, settings,
-                           status, trace, watch)
+from device_ai.cli import (analysis, anonymize, audit, conformance, keys, model, report, requeue, review, serve,
+                           settings, status, trace, watch)
 from device_ai.cli.common import adder, global_options
 from device_ai.config import using_file
 from device_ai.dicom.paths import shortened
@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add = adder(sub)
-    for module in (analysis, model, audit, settings, anonymize, trace, report, review, serve, watch, status, requeue,
-                   conformance):
+    for module in (analysis, model, audit, keys, settings, anonymize, trace, report, review, serve, watch, status,
+                   requeue, conformance):
         module.register(add)
     return parser
 
