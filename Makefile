@@ -39,12 +39,14 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow" tests
 
 # The node's SIGKILL test at the issue's figure (issue 15: serve killed 20 times at random moments and
-# restarted; every acknowledged instance analysed and its result delivered exactly once). `make test`
-# runs it with 5 rounds; each round takes about 9 s on 2 cores (20 rounds: 185 s, 2026-12-03).
+# restarted; every acknowledged instance analysed and its result delivered exactly once), and the spool's
+# SIGKILL test (SRS-093/096/097) with as many rounds. `make test` runs each with 5 rounds; a round of
+# the first takes about 9 s on 2 cores (20 rounds: 185 s, 2026-12-03), of the second about 11 s.
 KILL_ROUNDS ?= 20
 test-kill-rounds: $(STAMP)
 	DEVICE_AI_TEST_KILL_ROUNDS=$(KILL_ROUNDS) $(BIN)/python -m pytest -q \
-	  tests/node/test_serve_pipeline.py::test_sigkill_at_random_moments_loses_nothing_and_duplicates_no_result
+	  tests/node/test_serve_pipeline.py::test_sigkill_at_random_moments_loses_nothing_and_duplicates_no_result \
+	  tests/node/test_durability.py::test_serve_killed_at_random_moments_loses_nothing_and_announces_each_generation
 
 # The Sphinx site (docs/_build/html): the hand-written pages of docs/ and every document of the
 # submission package of this graph (report docs: the package's own files, the bytes `report package
