@@ -236,6 +236,20 @@ class ResultsNotAsPublished(AuditIntegrityError):
         self.problems = tuple(problems)
 
 
+class ExportNotVerified(AuditIntegrityError):
+    """``audit verify-export``: an audit export is not, record for record, what the device exported
+    and proved: a record edited, removed, added or moved, a proof bundle whose leaf bytes or proofs
+    were altered, or a checkpoint the verifier key did not sign. ``position`` is the first failing
+    record's place in the export (1 = its first line), None when the checkpoint or the bundle as a
+    whole fails (SRS-224)."""
+
+    code = "DAI-712"
+
+    def __init__(self, message: str, *, position: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.position = position
+
+
 class TraceabilityError(DeviceAIError):
     """A requirement, risk or SOUP item, a review record or a test-result file is malformed
     or refers to an item that does not exist (IEC 62304 5.1.1 c, 5.2.6 e; ISO 14971 4.5).

@@ -4,25 +4,29 @@
   recompute the RFC 9162 root and compare it with a signed checkpoint.
 - ``fhir``: one FHIR R4 ``AuditEvent`` JSON object per line.
 - ``atna``: one DICOM PS3.15 A.5.1 ``AuditMessage`` XML document per line.
+
+Each line is rendered from its entry's leaf bytes alone (no clock, host or setting), so a
+receiver can re-render a line from the leaf bytes that a proof bundle carries and compare
+bytes (:mod:`device_ai.audit.export_proof`, SRS-224).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from device_ai.audit.log import log_bytes
 from device_ai.audit.store import scan
 
+FORMATS = ("leaves", "fhir", "atna")
+# The version of the renderings below: change it with any change of what they write, so that a
+# proof bundle of an earlier rendering is refused as such, not reported as an altered export.
+RENDERING = 1
+
 _OUTCOME_FHIR = {0: "0", 4: "4", 8: "8", 12: "12"}
-
-
-def _entries(folder: Path) -> Iterator[tuple[bytes, dict]]:
-    for record in scan(log_bytes(folder)).records:
-        yield record.payload, json.loads(record.payload)
 
 
 def fhir_audit_event(entry: dict) -> dict:
@@ -86,13 +90,21 @@ def atna_message(entry: dict) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
-def export_lines(folder: Path, fmt: str) -> Iterator[str]:
-    for payload, entry in _entries(folder):
-        if fmt == "leaves":
-            yield base64.b64encode(payload).decode()
-        elif fmt == "fhir":
-            yield json.dumps(fhir_audit_event(entry), sort_keys=True)
-        elif fmt == "atna":
-            yield atna_message(entry)
-        else:
-            raise ValueError(f"unknown export format {fmt!r}")
+def render_line(payload: bytes, fmt: str) -> str:
+    """The export line of one entry, from its exact leaf bytes and nothing else."""
+    if fmt == "leaves":
+        return base64.b64encode(payload).decode()
+    if fmt == "fhir":
+        return json.dumps(fhir_audit_event(json.loads(payload)), sort_keys=True)
+    if fmt == "atna":
+        return atna_message(json.loads(payload))
+    raise ValueError(f"unknown export format {fmt!r}")
+
+
+def export_lines(folder: Path, fmt: str, selected: Callable[[dict], bool] | None = None) -> Iterator[str]:
+    """The lines of the entries of the log in ``folder`` (those ``selected``, all by default)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}")
+    for record in scan(log_bytes(folder)).records:
+        if selected is None or selected(json.loads(record.payload)):
+            yield render_line(record.payload, fmt)

@@ -1,4 +1,4 @@
-"""``audit verify | verify-results | show | export | public-key``."""
+"""``audit verify | verify-results | show | export | verify-export | public-key``."""
 
 from __future__ import annotations
 
@@ -47,12 +47,15 @@ def cmd_audit_verify_results(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_show(args: argparse.Namespace) -> int:
-    selection = audit_trail.EntryFilter(
+def _selection(args: argparse.Namespace) -> audit_trail.EntryFilter:
+    return audit_trail.EntryFilter(
         since=audit_trail.parse_time(args.since, "--since") if args.since else None,
         until=audit_trail.parse_time(args.until, "--until") if args.until else None,
         event=args.event, study=args.study)
-    total, shown = audit_trail.entries(optional_path(args.dir), selection)
+
+
+def cmd_audit_show(args: argparse.Namespace) -> int:
+    total, shown = audit_trail.entries(optional_path(args.dir), _selection(args))
     if not total:
         print(NO_ENTRIES)
         return 0
@@ -67,10 +70,38 @@ def cmd_audit_show(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
-    from device_ai.audit.export import export_lines
+    from device_ai.app import audit_export
 
-    for line in export_lines(audit_trail.folder_of(optional_path(args.dir)), args.format):
-        print(line)
+    if args.out is None and args.proof is None:
+        for line in audit_export.export_lines(optional_path(args.dir), args.format, _selection(args)):
+            print(line)
+        return 0
+    written = audit_export.write_proven_export(optional_path(args.dir), args.format, _selection(args),
+                                               out=optional_path(args.out), proof=optional_path(args.proof))
+    if written is None:
+        print(f"{NO_ENTRIES} (nothing exported)", file=sys.stderr)
+        return 0
+    if written.export is None:
+        for line in written.lines:
+            print(line)
+    where = f"{written.export} and its proof bundle " if written.export else "proof bundle "
+    print(f"wrote {where}{written.proof}: {written.records} record(s), proven against the checkpoint of size "
+          f"{written.size}; the receiver checks them with `device-ai audit verify-export "
+          f"{written.export or 'EXPORT'} --proof {written.proof} --key <verifier key>`", file=sys.stderr)
+    return 0
+
+
+def cmd_audit_verify_export(args: argparse.Namespace) -> int:
+    from device_ai.app import audit_export
+
+    check = audit_export.verify_export(Path(args.export), optional_path(args.proof), args.key)
+    head = check.checkpoint
+    which = ("the whole log" if check.whole_log else
+             f"the filter {', '.join(f'{k}={v}' for k, v in sorted(check.selection.items()))} (as the bundle states it; "
+             "the checkpoint does not sign which records were chosen)")
+    print(f"OK: {len(check.indices)} {check.export_format} record(s) of {args.export} are, byte for byte, the device's "
+          f"rendering of leaves proven in the log {head.origin}, signed checkpoint of size {head.size}, root "
+          f"{head.root.hex()}; selection: {which}")
     return 0
 
 
@@ -106,7 +137,26 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     show.add_argument("--event", help="event code or meaning, e.g. DAI004 or 'Analysis Run'")
     show.add_argument("--study", help="study pseudonym")
     show.add_argument("--dir", help="audit folder (default: $DEVICE_AI_HOME/audit)")
-    export = add("export", cmd_audit_export, "export entries: leaves (base64 leaf bytes), fhir, atna", sub)
+    export = add("export", cmd_audit_export, "export entries: leaves (base64 leaf bytes), fhir, atna; with --out, "
+                 "also a proof bundle that lets the receiver verify the export (audit verify-export)", sub)
     export.add_argument("--format", choices=("leaves", "fhir", "atna"), default="leaves")
+    export.add_argument("--out", help="write the export to this file, and its proof bundle beside it as "
+                                      "<file>.proof.json (default: standard output, without a bundle)")
+    export.add_argument("--proof", help="write the proof bundle here (also for an export to standard output): the "
+                                        "signed checkpoint and each record's leaf bytes and inclusion proof")
+    export.add_argument("--since", help=f"from this time: {audit_trail.TIME_FORMS}")
+    export.add_argument("--until", help="up to this time (same forms)")
+    export.add_argument("--event", help="event code or meaning, e.g. DAI004 or 'Analysis Run'")
+    export.add_argument("--study", help="study pseudonym")
     export.add_argument("--dir", help="audit folder (default: $DEVICE_AI_HOME/audit)")
+    verify_export = add("verify-export", cmd_audit_verify_export,
+                        "check an audit export against its proof bundle with the device's verifier key, off the "
+                        "device: the checkpoint's signature, each record's inclusion proof, and that every line is "
+                        "the device's rendering of its proven leaf (SRS-224)", sub)
+    verify_export.add_argument("export", metavar="EXPORT", help="the export file (leaves, fhir or atna)")
+    verify_export.add_argument("--proof", metavar="BUNDLE",
+                               help="its proof bundle (default: EXPORT.proof.json, beside the export)")
+    verify_export.add_argument("--key", required=True, metavar="VKEY",
+                               help="the device's checkpoint verifier key, as `device-ai audit public-key` prints it "
+                                    "(the one pinned when the log was made)")
     add("public-key", cmd_audit_public_key, "print the checkpoint verifier key (C2SP signed-note vkey)", sub)
