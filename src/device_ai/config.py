@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from device_ai.cleartext import check_reason, destination_refusal
 from device_ai.errors import ConfigError
 
 
@@ -69,7 +70,12 @@ class Destination(BaseModel):
     are sent as an HTTP Basic Authorization header (never forwarded on a redirect) and never shown,
     logged, audited or kept in the queue (:func:`display_url`). Over plain ``http`` the password
     would cross the network readable, so such a URL is refused unless the destination sets
-    ``allow_plaintext_credentials: true`` (a trusted, isolated network; tests on 127.0.0.1)."""
+    ``allow_plaintext_credentials: true`` (a trusted, isolated network; tests on 127.0.0.1).
+
+    Results go to a host other than loopback in clear (dimse without transport tls, stow to an
+    http URL) only when ``cleartext_reason`` states why the site accepts that on its network
+    (SRS-226, :mod:`device_ai.cleartext`); ``allow_plaintext_credentials`` and a transport's
+    ``allow_insecure_http`` stay their own flags and do not replace the reason."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     # a folder name in the outbound queue (outbound/<state>/<name>/): no leading dot, so never '.', '..' or hidden
@@ -83,6 +89,21 @@ class Destination(BaseModel):
     timeout_s: float = Field(default=30.0, gt=0, le=600)
     allow_plaintext_credentials: bool = False
     transport: TransportSecurity | None = None  # TLS / certificate checks; None: plain C-STORE as before
+    cleartext_reason: str | None = None  # the site's statement of why clear text to a network host is acceptable
+
+    @field_validator("cleartext_reason")
+    @classmethod
+    def _reason(cls, value: str | None) -> str | None:
+        return check_reason(value, "cleartext_reason")
+
+    def cleartext_host(self) -> str | None:
+        """The host results go to in clear, or None: encrypted (dimse with transport tls, an https
+        url) or no network transport (folder)."""
+        if self.kind == "dimse":
+            return None if self.transport is not None and self.transport.tls else self.host
+        if self.kind == "stow" and urlsplit(str(self.url)).scheme == "http":
+            return urlsplit(str(self.url)).hostname
+        return None
 
     @property
     def credentials(self) -> tuple[str, str] | None:
@@ -137,6 +158,21 @@ class Destination(BaseModel):
             raise ValueError(f"destination {self.name}: the url carries a user name or password over plain http, "
                              "readable by anyone on the network; use https, or set allow_plaintext_credentials: "
                              "true for this destination on a trusted network")
+        return self._cleartext()
+
+    def _cleartext(self) -> Destination:
+        """SRS-226: clear text to a network host only with a stated reason (see the class doc)."""
+        if self.kind == "folder" and self.cleartext_reason is not None:
+            raise ValueError(f"destination {self.name}: cleartext_reason applies to network destinations (dimse, "
+                             "stow), not to a folder; remove it")
+        refusal = destination_refusal(self)
+        if refusal is not None:
+            raise ValueError(refusal)
+        if (self.cleartext_reason and self.kind == "stow" and self.cleartext_host() is not None
+                and self.transport is not None and not self.transport.allow_insecure_http):
+            raise ValueError(f"destination {self.name}: cleartext_reason is set for an http url, but its transport "
+                             "refuses plain http (allow_insecure_http is false), so every send would be refused; "
+                             "use an https url, or set allow_insecure_http: true in its transport as well")
         return self
 
 
@@ -231,6 +267,10 @@ class Settings(BaseSettings):
     node_tls_key_file: Path | None = Field(default=None, description="PEM private key of node_tls_cert_file")
     node_tls_ca_file: Path | None = Field(default=None, description="PEM CA bundle; when set, peers must present a "
                                           "certificate it signed (mutual TLS)")
+    node_cleartext_reason: str | None = Field(
+        default=None, description="the site's statement of why the SCP may listen without TLS on an address other "
+        "than loopback (e.g. 'modality VLAN 12, isolated, no route to other networks'); without it, or TLS, serve "
+        "refuses to start on such an address. Audited with each start")
 
     # --- a site's Dask scheduler (`--scheduler tls://HOST:PORT` of the batch commands; SRS-220) ---
     batch_tls_ca_file: Path | None = Field(
@@ -285,6 +325,11 @@ class Settings(BaseSettings):
                 return tuple(items)
             return tuple(part for part in value.replace(",", " ").split() if part)
         return value
+
+    @field_validator("node_cleartext_reason")
+    @classmethod
+    def _cleartext_reason(cls, value: str | None) -> str | None:
+        return check_reason(value, "node_cleartext_reason")
 
     @field_validator("audit_origin")
     @classmethod

@@ -208,7 +208,8 @@ def test_a_change_in_configuration_changes_the_statement(created, tmp_path) -> N
         node_ae_title="HOSPAI", node_port=4242, node_bind_address="0.0.0.0", node_allowed_calling_aets=("PACS", "CT1"),
         node_max_associations=3, node_tls_cert_file=tmp_path / "server.pem", node_tls_key_file=tmp_path / "server.key",
         node_tls_ca_file=tmp_path / "ca.pem",
-        node_destinations=(Destination(name="pacs", kind="dimse", ae_title="ORTHANC", host="10.0.0.5", port=4243),
+        node_destinations=(Destination(name="pacs", kind="dimse", ae_title="ORTHANC", host="10.0.0.5", port=4243,
+                                       cleartext_reason="results VLAN 30, isolated, no route out"),
                            Destination(name="web", kind="stow", url="https://user:secret@pacs.example/dicom-web/studies")))
     text = statement_text(site, created=created)
     assert text != base

@@ -184,7 +184,8 @@ def test_credentials_over_plain_http_are_refused_unless_allowed(monkeypatch) -> 
     assert PASSWORD not in repr(https)
     configure(f"http://{USER}:{PASSWORD}@127.0.0.1/dicom-web/studies", allow_plaintext_credentials=True)
     assert load_settings().node_destinations[0].credentials == (USER, PASSWORD)
-    configure("http://pacs.example/dicom-web/studies")  # no credentials: http is fine
+    # no credentials: http needs no allow_plaintext_credentials (to a network host, a stated reason: SRS-226)
+    configure("http://pacs.example/dicom-web/studies", cleartext_reason="test network, isolated, no route out")
     assert load_settings().node_destinations[0].credentials is None
 
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 
 import device_ai
+from device_ai.cleartext import report as transport_report
 from device_ai.cli.common import context
 from device_ai.config import masked
 
@@ -15,7 +16,8 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     from device_ai.keystore import key_locations
 
     settings = context(args).settings
-    print(json.dumps({**masked(settings), "keys": key_locations()}, indent=2, sort_keys=True))
+    print(json.dumps({**masked(settings), "keys": key_locations(), "transport": transport_report(settings)}, indent=2,
+                     sort_keys=True))
     return 0
 
 

@@ -81,6 +81,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from device_ai import cleartext
 from device_ai.app import preconditions
 from device_ai.app.context import Context
 from device_ai.atomic_io import Access, fsync_directory, make_dirs_durably, replace_durably
@@ -218,7 +219,8 @@ class HotFolder:
             self._make_folders()
             self.trail.started({"source": HOT_FOLDER, "in": str(self.inbox), "out": str(self.out),
                                 "rejected": str(self.rejected), "settle_s": f"{self.settle_s:g}",
-                                "series_idle_s": f"{self.runtime.idle_s:g}"})
+                                "series_idle_s": f"{self.runtime.idle_s:g}",
+                                **cleartext.accepted(self.ctx.settings.node_destinations)})  # SRS-226
             self.runtime.start()
         except BaseException:
             self.runtime.close()
@@ -548,6 +550,11 @@ def watch_until(ctx: Context, inbox: Path, out: Path, stop: threading.Event, *, 
         announce(f"device-ai watch: taking DICOM files from {folder.inbox} once unchanged for {folder.settle_s:g} s; "
                  f"results in {folder.out}; refused files in {folder.rejected}; spool {folder.spool.root}; series "
                  f"ready after {folder.runtime.idle_s:g} s idle", flush=True)
+        accepted = cleartext.accepted(folder.ctx.settings.node_destinations)
+        if accepted:  # said once, at start; the same is in the start's audit entry (SRS-226)
+            announce("device-ai watch: clear text on the network, accepted by the site (stated reason): "
+                     + "; ".join(f"destination {key.removeprefix('cleartext_destination_')} {value}"
+                                 for key, value in accepted.items()), flush=True)
         folder.run(stop)
     finally:
         folder.stop()

@@ -6,7 +6,9 @@ One pynetdicom AE accepts Verification (C-ECHO) and the SOP classes and transfer
 ``require_calling_aet``, checked while the association is negotiated, where the calling AE
 title is known; the C-STORE handler checks it again), and the called AE title must be the
 node's. Optional TLS (mutual when a CA file is configured), a limit on simultaneous
-associations and an idle timeout.
+associations and an idle timeout. Without TLS it listens only on loopback, unless the site states
+why clear text is acceptable on its network (``node_cleartext_reason``, SRS-226): refused before
+anything is bound or spooled, and the stated reason is in the start's audit entry and banner.
 
 While an instance arrives, its data set bytes are counted from the P-DATA fragments and the
 association is aborted once they pass ``node_max_instance_mb`` (pynetdicom holds a message in
@@ -39,6 +41,7 @@ import threading
 import weakref
 from pathlib import Path
 
+from device_ai import cleartext
 from device_ai.app.context import Context
 from device_ai.config import Settings
 from device_ai.errors import ConfigError
@@ -117,6 +120,9 @@ class NodeServer:
         self.settings = settings
         self.allowed = frozenset(settings.node_allowed_calling_aets)
         self.ssl_context = tls_context(ctx)
+        # SRS-226: refused here, before the spool (NodeRuntime creates its folders) and the port
+        self.cleartext_reason = cleartext.check_listener(settings.node_bind_address, tls=self.ssl_context is not None,
+                                                         reason=settings.node_cleartext_reason)
         self.runtime = NodeRuntime(ctx, pipeline=pipeline)  # worker + outbound threads when pipeline
         self.spool = self.runtime.spool
         self.limits = ctx.read_limits()
@@ -157,12 +163,17 @@ class NodeServer:
             host, port = self._server.server_address[:2]
             self.trail.started({"ae_title": self.settings.node_ae_title, "address": f"{host}:{port}",
                                 "tls": "yes" if self.ssl_context else "no",
-                                "series_idle_s": f"{self.idle_s:g}"})
+                                "series_idle_s": f"{self.idle_s:g}", **self.cleartext_accepted(f"{host}:{port}")})
             self.runtime.start()
             return host, port
         except BaseException:
             self.runtime.close()
             raise
+
+    def cleartext_accepted(self, address: str) -> dict[str, str]:
+        """The clear text the site accepted with a stated reason (listener, destinations): audit details."""
+        listener = (address, self.cleartext_reason) if self.cleartext_reason else None
+        return cleartext.accepted(self.settings.node_destinations, listener=listener)
 
     def stop(self) -> None:
         """Stop listening, let running associations end, stop assembling, record the stop (idempotent)."""
@@ -333,6 +344,11 @@ def serve_until(ctx: Context, stop: threading.Event, announce=print) -> int:  # 
     announce(f"device-ai serve: AE {ctx.settings.node_ae_title} listening on {host}:{port}"
              f"{' (TLS)' if node.ssl_context else ''}; spool {node.spool.root}; series ready after "
              f"{node.idle_s:g} s idle", flush=True)
+    accepted = node.cleartext_accepted(f"{host}:{port}")
+    if accepted:  # said once, at start; the same is in the start's audit entry
+        announce("device-ai serve: clear text on the network, accepted by the site (stated reason): "
+                 + "; ".join(f"{key.removeprefix('cleartext_').replace('_', ' ', 1)} {value}"
+                             for key, value in accepted.items()), flush=True)
     if not ctx.settings.node_destinations:
         LOG.warning("no destination configured (node_destinations)")
         announce(f"device-ai serve: warning: no destination configured (node_destinations): results stay in the "
