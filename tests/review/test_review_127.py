@@ -71,6 +71,13 @@ IF-BATCH-LOCAL, IF-BATCH-SCHEDULER, IF-RESULT-FILES and security/plan.yaml's sca
    test_d3_a_file_every_account_can_write_is_taken (control: IN 0777 is refused; a 0644 file is taken); strict
    xfail test_d3_a_file_every_account_can_write_is_not_taken. Fix: skip (and warn) such a file as such a folder,
    or say in SRS-219 and THR-004 that the node takes it.
+Lead, 2026-12-07 (not re-reviewed): defect 1 - SRS-220's text, THR-036 and IF-BATCH-LOCAL now say the HTTP
+servers serve no page but Dask's own /sitemap.json, which lists only itself (behaviour unchanged: the pin and
+the strict xfail stand); defect 2 - result_check.py takes only entries a verified checkpoint covers and refuses a
+folder that a newer, unsigned entry matches better (the d2 pin asserts the refusal, its xfail is a plain test),
+THR-015 says an account that can write the audit folder can append an entry the next checkpoint signs; defect 3 -
+candidates() leaves a file every account can write in IN and warns once (d3 pin inverted, xfail a plain test).
+
 4. SRS-160, SRS-165, SRS-174 (2e78985): HOLD. The diff changes exactly ``--scheduler tcp://HOST:PORT`` to
    ``tls://HOST:PORT`` in the three texts (git show 2e78985, 3 lines); the code takes tls:// with the
    batch_tls_* settings and refuses tcp:// for the three commands, whose help says so (test_e01).
@@ -547,15 +554,15 @@ def _after_forgery(series: Path, tmp_path: Path) -> tuple[bool, bool, int | None
 
 
 @pytest.mark.req("SRS-222")
-def test_d2_an_entry_appended_without_the_key_vouches_for_an_altered_seg(series: Path, tmp_path: Path) -> None:
-    """Pin of defect 2: one framed record appended to audit.log (or to a copy checked with --dir
-    and the pinned key) makes an altered SEG pass verify-results."""
-    assert _after_forgery(series, tmp_path) == (True, True, True)
+def test_d2_an_entry_appended_without_the_key_no_longer_vouches_for_an_altered_seg(series: Path,
+                                                                                  tmp_path: Path) -> None:
+    """Pin of defect 2, inverted by the lead's fix (result_check.py takes only entries a verified
+    checkpoint covers): the appended record is refused, locally and on the --dir copy; the
+    unaltered result still passes (_altered_result asserts it before the flip: the control)."""
+    assert _after_forgery(series, tmp_path) == (False, False, None)
 
 
 @pytest.mark.req("SRS-222")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="defect 2: verify-results takes an entry no signed checkpoint covers")
 def test_d2_an_entry_no_signed_checkpoint_covers_does_not_vouch(series: Path, tmp_path: Path) -> None:
     local, copied, _ = _after_forgery(series, tmp_path)
     assert not local and not copied
@@ -633,9 +640,10 @@ def _file_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_mode: int)
 
 
 @pytest.mark.req("SRS-219")
-def test_d3_a_file_every_account_can_write_is_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pin of defect 3: a 0666 file in a 0755 folder under a 0755 IN is a candidate (taken once settled)."""
-    assert _file_taken(tmp_path, monkeypatch, 0o666)
+def test_d3_a_file_every_account_can_write_is_no_longer_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pin of defect 3, inverted by the lead's fix (candidates() leaves a file with the other-write
+    bit in IN and warns once): a 0666 file in a 0755 folder under a 0755 IN is not a candidate."""
+    assert not _file_taken(tmp_path, monkeypatch, 0o666)
     assert _file_taken(tmp_path, monkeypatch, 0o644)  # control: the site's own file is taken
     (tmp_path / "in").chmod(0o777)  # control: IN itself open to every account is refused
     with pytest.raises(ConfigError, match="writable by every account"):
@@ -643,8 +651,6 @@ def test_d3_a_file_every_account_can_write_is_taken(tmp_path: Path, monkeypatch:
 
 
 @pytest.mark.req("SRS-219")
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="defect 3: candidates()/take() do not look at a file's own mode")
 def test_d3_a_file_every_account_can_write_is_not_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert not _file_taken(tmp_path, monkeypatch, 0o666)
 

@@ -3,7 +3,11 @@ threat THR-015)?
 
 1. The audit log is verified first, as ``audit verify`` does (records, tree, signed checkpoints):
    a log that does not verify cannot vouch for anything, and nothing is compared.
-2. The entry that published the folder is found by the files themselves, never by what the
+2. Only entries a verified signed checkpoint covers can vouch (records are not signed one by one:
+   a record appended after the newest checkpoint - by the device, or by anyone who can write the
+   audit folder or the copy given with --dir - is not evidence until a checkpoint signs it; review
+   127 defect 2). When the folder matches only newer entries the check says so and passes nothing.
+   The entry that published the folder is found by the files themselves, never by what the
    folder says of itself (summary.json is one of the files compared, nothing more): among the
    success entries of Analysis Run and Explanation Produced that list files and that no later
    failure entry supersedes, the one listing the most files of the folder under the same name
@@ -69,9 +73,11 @@ def verify_results(folder: Path, *, audit_dir: Path | None = None, key: str | No
     (``ok`` False, ``failure()`` says which files) so that every file's state can be shown."""
     folder = Path(folder)
     present = _listing(folder)
-    records = _verified_log(audit_dir, key, checkpoints or [])
-    candidates, superseded = _publishing_entries(audit_dir)
-    digests = _digests(present, {name for candidate in candidates for name in candidate.files})
+    records, covered = _verified_log(audit_dir, key, checkpoints or [])
+    every, superseded = _publishing_entries(audit_dir)
+    digests = _digests(present, {name for candidate in every for name in candidate.files})
+    candidates = [entry for entry in every if entry.seq < covered]
+    _refuse_if_only_unsigned(folder, digests, every, covered)
     entry = _matching_entry(folder, digests, candidates, superseded)
     listed = entry.files
     if only:
@@ -104,7 +110,8 @@ def _listing(folder: Path) -> dict[str, Path]:
                           hint="run the check as an account that may read every file of the folder") from exc
 
 
-def _verified_log(audit_dir: Path | None, key: str | None, checkpoints: list[Path]) -> int:
+def _verified_log(audit_dir: Path | None, key: str | None, checkpoints: list[Path]) -> tuple[int, int]:
+    """(records in the log, records the newest verified checkpoint covers)."""
     report = audit_trail.verify(audit_dir, key, checkpoints)
     where = audit_trail.folder_of(audit_dir)
     if report is None:
@@ -117,7 +124,26 @@ def _verified_log(audit_dir: Path | None, key: str | None, checkpoints: list[Pat
             f"the audit log in {where} does not verify: {report.problems[0]}{more}; results cannot be checked "
             "against it", hint="run `device-ai audit verify` for every problem and have the log investigated; do "
                                "not rely on the results until the log verifies")
-    return report.records
+    return report.records, max((checkpoint.size for checkpoint in report.checkpoints), default=0)
+
+
+def _refuse_if_only_unsigned(folder: Path, digests: dict[str, str], entries: list[PublishingEntry],
+                             covered: int) -> None:
+    """A folder whose best match is an entry no signed checkpoint covers yet cannot be vouched for."""
+    def same(entry: PublishingEntry) -> int:
+        return sum(1 for name, digest in entry.files.items() if digests.get(name) == digest)
+
+    best = max(entries, key=lambda entry: (same(entry), entry.seq), default=None)
+    if best is None or best.seq < covered or not same(best):
+        return
+    if any(same(entry) >= same(best) for entry in entries if entry.seq < covered):
+        return
+    raise NoPublishingEntry(
+        f"the files of {folder} match audit entry {best.seq} ({best.event}), which no signed checkpoint covers yet "
+        f"(the newest verified checkpoint covers {covered} record(s)): an entry is evidence only once a checkpoint "
+        "signs it", hint="check again after the device's next checkpoint (every audited command signs one when it "
+                         "ends; `device-ai audit verify` lists them); if the device has not run since, have the log "
+                         "investigated: someone may have appended the entry")
 
 
 def _publishing_entries(audit_dir: Path | None) -> tuple[list[PublishingEntry], dict[int, int]]:

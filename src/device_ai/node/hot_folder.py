@@ -249,7 +249,7 @@ class HotFolder:
     def candidates(self) -> Iterator[tuple[Path, os.stat_result]]:
         """(path, lstat) of the regular files and links under IN that are not skipped, folder by
         folder in name order, without entering hidden folders, links to folders or folders that
-        every account can write (THR-004)."""
+        every account can write, and without files that every account can write (THR-004)."""
         queue = deque([(self.inbox, 0)])
         count = 0
         while queue:
@@ -279,6 +279,10 @@ class HotFolder:
                         queue.append((Path(entry.path), depth + 1))
                     else:
                         self._warn(f"folders deeper than {MAX_DEPTH} levels under {self.inbox} are not looked into")
+                elif stat.S_ISREG(info.st_mode) and info.st_mode & stat.S_IWOTH:
+                    # any account could rewrite it before it settles (THR-004, review 127 defect 3): left in IN
+                    self._warn(f"files under {self.inbox} that every account can write are not taken; let the "
+                               "exporting accounts write them without the other-write bit (umask 002 or 022)")
                 elif stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
                     yield Path(entry.path), info
                     count += 1
