@@ -40,6 +40,26 @@ PLAN: dict[str, Any] = {
 }
 
 
+#: A complete production and post-production plan in effect (ISO 14971 10): one source of each kind,
+#: every review criterion and action; the vulnerabilities source refers to the security plan's file.
+POST_PRODUCTION: dict[str, Any] = {
+    "scope": "Production and post-production of the mini device.",
+    "in_effect": True,
+    "state": "In effect since release 1.0.",
+    "responsibilities": [{"role": "RA", "duty": "Collects and reviews."}],
+    "sources": [{"kind": kind, "information": f"{kind} information", "collected_by": "RA", "reviewed": "monthly",
+                 **({"references": ["security/plan.yaml"]} if kind == "vulnerabilities" else {})}
+                for kind in ("production", "complaints", "service", "device_records", "field_performance",
+                             "vulnerabilities", "literature", "state_of_the_art")],
+    "review_criteria": [{"kind": kind, "text": f"when {kind}"} for kind in (
+        "new_hazard", "changed_probability", "residual_not_acceptable", "outside_validated_range",
+        "state_of_the_art_changed")],
+    "actions": [{"kind": kind, "text": f"do {kind}", "decided_by": "RA"} for kind in (
+        "update_risk_file", "capa", "field_safety_notice", "model_withdrawal")],
+    "records": "In the risk management file.",
+}
+
+
 def requirement(req_id: str, status: str = "approved", **extra: Any) -> dict[str, Any]:
     return {"id": req_id, "title": f"Requirement {req_id}", "text": f"The device shall do {req_id}.",
             "status": status, "category": "functional", "satisfies": ["UN-001"], "software_items": ["SI-CORE"], **extra}
@@ -77,6 +97,7 @@ def default_items() -> dict[str, Any]:
              "implemented_by": ["SRS-002"], "status": "approved"}]},
         "risk/benefit.yaml": {"benefit_risk": {"benefits": "Faster reads.", "statement": "Benefits outweigh risks.",
                                                "overall_residual_risk": "Acceptable."}},
+        "risk/post_production.yaml": {"post_production_plan": copy.deepcopy(POST_PRODUCTION)},
     }
 
 
@@ -90,6 +111,9 @@ def write_yaml(root: Path, rel: str, data: Any) -> Path:
 #: The regulatory wrapper's files, written empty (no rows) unless the items give them: a project
 #: without them fails ``trace check --release`` (documents.REGULATORY_WRAPPER; review 101 N4).
 WRAPPER_STUBS = ("submission/gspr.yaml", "submission/iec62304.yaml", "submission/device.yaml")
+#: The file the post-production plan refers to for vulnerability monitoring, written empty unless the
+#: items give a security plan (the mini project has no security file by default).
+SECURITY_PLAN_STUB = "security/plan.yaml"
 
 
 def write_stub(root: Path, rel: str) -> Path:
@@ -112,6 +136,9 @@ def write_project(root: Path, items: dict[str, Any] | None = None) -> Path:
     for rel in WRAPPER_STUBS:  # the release gate needs the wrapper's files (DOC-WRAPPER); empty ones hold no rows
         if rel not in written and not (root / rel).exists():
             write_stub(root, rel)
+    # the post-production plan's vulnerabilities source refers to the security plan's file (SRS-227)
+    if SECURITY_PLAN_STUB not in written and not (root / SECURITY_PLAN_STUB).exists():
+        write_stub(root, SECURITY_PLAN_STUB)
     return root
 
 

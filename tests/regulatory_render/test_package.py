@@ -148,11 +148,19 @@ def test_risk_documents_trace_hazards_situations_controls_and_verification(packa
     for node in (n for n in graph["nodes"] if n["kind"] in ("hazard", "risk_control")):
         assert f'<tr id="{node["id"]}">' in report
     assert "acc-unacceptable" in report and "Overall residual risk" in report and "Open items" in report
-    # issue 19: the header cited ISO 14971 clause 9 that the content did not back; it now says what is not done
+    # issue 19: the header cited ISO 14971 clause 9 that the content did not back; section 7 now holds the
+    # generated clause 9 review record and the clause 10 plan, with their state (SRS-227, SRS-228)
     meta = report[report.index('<div class="meta">'):]
     meta = meta[:meta.index("</div>")]
-    assert "9 and 10: not done" in meta and ", 9" not in meta
-    assert 'id="clause-9-10"><span class="badge b-bad">not done</span>' in report
+    assert "9 and 10: generated review record and post-production plan, with their state, section 7" in meta
+    assert "not done" not in report
+    section = report[report.index('<h2 id="review">'):]
+    assert ('id="review-state"><span class="badge b-bad">not complete</span> <strong>Conclusion: the risk management '
+            'process is not complete for release.</strong>') in section
+    for question in ("a", "b", "c"):
+        assert f'id="review-{question}">({question})' in section
+    assert 'id="plan-state"><span class="badge b-bad">not in effect</span></p>' in section  # complete, not in effect
+    assert '<a href="security-plan.html">security/plan.yaml</a>' in section
     soup = (package_dir / "trace-soup.html").read_text(encoding="utf-8")
     for node in (n for n in graph["nodes"] if n["kind"] == "soup"):
         assert f'<tr id="{node["id"]}">' in soup

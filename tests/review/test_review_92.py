@@ -115,6 +115,7 @@ from tests.review.test_review_89 import GIT, _cli, _no_overall_conclusion, _situ
 MANIFEST = "models/seg-1.0.0/manifest.json"
 RISK = "risk/hazardous_situations.yaml"
 GRAPH_GAP = "GAP GRAPH: uncommitted items"
+REVIEW_GAP = "GAP RISK-REVIEW: risk manage"  # as long as GRAPH_GAP (helper-126, SRS-228)
 
 
 def _git(root: Path, *args: str) -> str:
@@ -376,7 +377,8 @@ def test_d1_a_failed_comparison_records_none_and_release_passes_an_uncommitted_r
     # filter is never run for it; the risk file is listed as in the control. A failure of git after
     # rev-parse is recorded as records.NOT_COMPARED and refused (test_d1_fixed_a_failing_filter_...).
     assert graph["head"] == {"commit": head, "uncommitted_items": [RISK, "traceability/reviews.yaml"]}
-    assert code == 13 and [g[:len(GRAPH_GAP)] for g in gaps] == [GRAPH_GAP], gaps
+    # helper-126 (SRS-228): and the clause 9 review record, not complete (no benefit-risk conclusion)
+    assert code == 13 and [g[:len(GRAPH_GAP)] for g in gaps] == [GRAPH_GAP, REVIEW_GAP], gaps
     for recorded, listed in ((None, False), ([], False), ([RISK], True), (records.NOT_COMPARED, True)):
         unit = {**graph, "head": {"commit": head, "uncommitted_items": recorded}}
         found = [f for f in check_graph(unit, head=head, release=True).findings if f.item == "GRAPH"]

@@ -128,7 +128,7 @@ from device_ai.regulatory.check import check_graph
 from device_ai.regulatory.graph import build_graph
 from device_ai.regulatory.loader import MODEL_MANIFEST, item_files, load_project
 from tests.review.test_review_89 import GIT, _no_overall_conclusion, _situations, _text
-from tests.review.test_review_92 import GRAPH_GAP, RISK, _append, _git, _head, _release, _repo
+from tests.review.test_review_92 import GRAPH_GAP, REVIEW_GAP, RISK, _append, _git, _head, _release, _repo
 
 PLAN = "risk/plan.yaml"
 REAL_GIT = shutil.which("git")
@@ -441,7 +441,8 @@ def test_d1_a_retargeted_link_in_the_chain_hides_a_lowered_residual(
     code, gaps, graph = _release(capsys, root, head)
     # Lead, 2026-12-06: defect 1 fixed; both ways listed
     assert graph["head"] == {"commit": head, "uncommitted_items": [RISK]}
-    assert (code, [g[:len(GRAPH_GAP)] for g in gaps]) == (13, [GRAPH_GAP]), gaps
+    # helper-126 (SRS-228): and the clause 9 review record, not complete (no benefit-risk conclusion)
+    assert (code, [g[:len(GRAPH_GAP)] for g in gaps]) == (13, [GRAPH_GAP, REVIEW_GAP]), gaps
 
 
 @pytest.mark.req("SRS-043")
@@ -491,7 +492,8 @@ def test_d2_a_failed_rev_parse_in_the_comparison_records_none_beside_the_commit_
     code, gaps, graph = _release(capsys, root, head)
     # Lead, 2026-12-06: defect 2 fixed (no second rev-parse); both ways compared and listed
     assert graph["head"] == {"commit": head, "uncommitted_items": [RISK, "traceability/reviews.yaml"]}
-    assert code == 13 and [g[:len(GRAPH_GAP)] for g in gaps] == [GRAPH_GAP], gaps
+    # helper-126 (SRS-228): and the clause 9 review record, not complete (no benefit-risk conclusion)
+    assert code == 13 and [g[:len(GRAPH_GAP)] for g in gaps] == [GRAPH_GAP, REVIEW_GAP], gaps
 
 
 @pytest.mark.req("SRS-043")

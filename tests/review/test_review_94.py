@@ -107,7 +107,7 @@ from device_ai.regulatory import records
 from device_ai.regulatory.loader import ITEM_PATHS
 from tests.regulatory.miniproject import passing_results, write_results
 from tests.review.test_review_89 import GIT, _no_overall_conclusion
-from tests.review.test_review_92 import GRAPH_GAP, MANIFEST, RISK, _append, _git, _repo
+from tests.review.test_review_92 import GRAPH_GAP, MANIFEST, REVIEW_GAP, RISK, _append, _git, _repo
 from tests.review.test_review_93 import _build, _fake_git, _link, _listed
 
 
@@ -316,7 +316,8 @@ def test_h06_trace_build_compares_only_beside_a_commit_and_records_a_failure(
     code, gaps, graph = _release(root, head)
     assert graph["head"]["commit"] == head
     assert graph["head"]["uncommitted_items"] == (records.NOT_COMPARED if git_fails else [RISK])
-    assert (code, [g[:len(GRAPH_GAP)] for g in gaps]) == (13, [GRAPH_GAP]), gaps
+    # helper-126 (SRS-228): and the clause 9 review record, not complete (no benefit-risk conclusion)
+    assert (code, [g[:len(GRAPH_GAP)] for g in gaps]) == (13, [GRAPH_GAP, REVIEW_GAP]), gaps
 
 
 def _unassessed_model(tmp_path: Path, linked: str | None) -> tuple[Path, str]:

@@ -33,6 +33,12 @@ Gaps (each printed as ``GAP ID: topic: what is missing``):
   component (distribution, CPython, native library, model) without an assessed entry, support
   level, end of support or vulnerability assessment; an assessment too old; an unresolved one.
 
+- **post-production plan** (:mod:`.post_production`, ISO 14971 10): with ``--release`` (open without), no
+  plan; in every run, a plan missing a part clause 10 needs.
+- **risk management review** (:mod:`.risk_review`, ISO 14971 9): the generated review record, judged as
+  for a release, when it does not conclude the risk management process complete (a gap with
+  ``--release``, open without; ``RISK-REVIEW``).
+
 - **regulatory wrapper** (:mod:`.submission`, MDR Annex II 4; IEC 62304): a GSPR that applies, or
   an IEC 62304 clause the system's class needs, with no evidence (or marked not applicable); with
   ``--release`` (open without), a row whose evidence is not in effect on this commit, and a clause
@@ -53,7 +59,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from device_ai.regulatory import evidence, overclaim, security, submission, supply_chain
+from device_ai.regulatory import evidence, overclaim, post_production, risk_review, security, submission, supply_chain
 from device_ai.regulatory.documents import VERIFICATION_RECORDS
 from device_ai.regulatory.items import SOUP_CURATED_FIELDS, normalize_package
 from device_ai.regulatory.risk import evaluate_situation, probability_rank
@@ -356,12 +362,38 @@ def _submission(ctx: _Context) -> Iterator[Finding]:
             yield Finding(section, item, topic, message)  # type: ignore[arg-type]
 
 
+def _post_production(ctx: _Context) -> Iterator[Finding]:
+    for rule in post_production.RULES:
+        for section, item, topic, message in rule(ctx):
+            yield Finding(section, item, topic, message)  # type: ignore[arg-type]
+
+
 _CHECKS = (_graph_freshness, _requirements, _controls, _risks, _soup, _documents, _reviews, _runs_and_anomalies,
-           _overclaims, _security, _submission)
+           _overclaims, _security, _submission, _post_production)
+
+
+def _release_review(graph: Mapping[str, Any], head: str | None,
+                    release_findings: list[Finding] | None = None) -> risk_review.ReviewRecord:
+    ctx = _context(graph, head, True)
+    findings = [f for rule in _CHECKS for f in rule(ctx)] if release_findings is None else release_findings
+    return risk_review.review(ctx, findings)
+
+
+def risk_management_review(graph: Mapping[str, Any], *, head: str | None) -> risk_review.ReviewRecord:
+    """The ISO 14971 clause 9 review record of ``graph`` at ``head``, judged as for a release from
+    the findings of every other rule of the release gate (SRS-228): the record the risk management
+    report prints, and the one :func:`check_graph` turns into its ``RISK-REVIEW`` finding."""
+    return _release_review(graph, head)
 
 
 def check_graph(graph: Mapping[str, Any], *, head: str | None, release: bool = False) -> CheckReport:
-    """Every gap, open item and warning of ``graph`` judged against commit ``head``."""
+    """Every gap, open item and warning of ``graph`` judged against commit ``head``; last, the risk
+    management review (:mod:`.risk_review`), always judged as for a release, as one finding when it
+    is not complete (a gap with ``release``, open otherwise)."""
     ctx = _context(graph, head, release)
     findings = [finding for rule in _CHECKS for finding in rule(ctx)]
+    record = _release_review(graph, head, findings if release else None)
+    review_finding = risk_review.finding(record, release=release)
+    if review_finding is not None:
+        findings.append(Finding(*review_finding))  # type: ignore[arg-type]
     return CheckReport(tuple(sorted(findings)))

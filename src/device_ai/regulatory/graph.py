@@ -144,7 +144,7 @@ def build_graph(project: Project, runs: Sequence[LoadedRun], *, head: str | None
     latest = last_reviews(project)
     nodes: dict[str, dict[str, Any]] = {}
     located_all: list[tuple[str, Located[Any]]] = sorted(project.items.items())
-    for extra in (project.plan, project.benefit, project.security_plan, project.device):
+    for extra in (project.plan, project.benefit, project.post_production, project.security_plan, project.device):
         if extra is not None:
             located_all.append((extra.item.id, extra))
     for item_id, located in located_all:

@@ -40,6 +40,7 @@ from device_ai.regulatory.items import (
     id_prefix,
 )
 from device_ai.regulatory.component_items import RuntimeComponent
+from device_ai.regulatory.post_production_items import PostProductionPlan
 from device_ai.regulatory.security_items import (
     SecurityAsset,
     SecurityInterface,
@@ -75,6 +76,7 @@ ITEM_FILES: tuple[FileSpec, ...] = (
     FileSpec("risk/controls.yaml", "risk_controls", RiskControl),
     FileSpec("risk/plan.yaml", "risk_management_plan", RiskManagementPlan, single=True),
     FileSpec("risk/benefit.yaml", "benefit_risk", BenefitRisk, single=True),
+    FileSpec("risk/post_production.yaml", "post_production_plan", PostProductionPlan, single=True),
     FileSpec("security/assets.yaml", "assets", SecurityAsset),
     FileSpec("security/interfaces.yaml", "interfaces", SecurityInterface),
     FileSpec("security/threats.yaml", "threats", Threat),
@@ -119,6 +121,7 @@ class Project:
     items: dict[str, Located[Any]] = field(default_factory=dict)
     plan: Located[RiskManagementPlan] | None = None
     benefit: Located[BenefitRisk] | None = None
+    post_production: Located[PostProductionPlan] | None = None
     security_plan: Located[SecurityPlan] | None = None
     device: Located[DeviceDescription] | None = None
     reviews: list[Located[Review]] = field(default_factory=list)
@@ -318,6 +321,9 @@ def load_project(root: Path) -> Project:
                 project.plan = located
             elif isinstance(model, BenefitRisk):
                 project.benefit = located
+            elif isinstance(model, PostProductionPlan):
+                project.post_production = located
+                raws[PostProductionPlan.id] = raw
             elif isinstance(model, SecurityPlan):
                 project.security_plan = located
                 raws[SecurityPlan.id] = raw
@@ -339,6 +345,7 @@ def load_project(root: Path) -> Project:
     _check_links(project, raws, problems)
     _check_levels(project, raws, problems)
     _check_security_plan(project, raws, problems)
+    _check_post_production(project, raws, problems)
     _check_submission(project, raws, problems)
     if problems.lines:
         raise TraceabilityError(
@@ -374,6 +381,29 @@ def _check_security_plan(project: Project, raws: dict[str, LineDict], problems: 
             if value is not None and value not in allowed:
                 problems.add(f"{threat_at.file}:{line_of(raw, (name,), threat_at.line)}", threat.id,
                              f"{name} {value} is not a level of the security plan ({', '.join(sorted(allowed))})")
+
+
+def _check_post_production(project: Project, raws: dict[str, LineDict], problems: _Problems) -> None:
+    """The post-production plan's roles are roles of its responsibilities, and the files it refers
+    to are files of the project (SRS-227)."""
+    located = project.post_production
+    if located is None:
+        return
+    plan, raw = located.item, raws[PostProductionPlan.id]
+    roles = {r.role for r in plan.responsibilities}
+    for name, index, role in plan.roles():
+        if role not in roles:
+            field_name = "collected_by" if name == "sources" else "decided_by"
+            line = line_of(raw, (name, index, field_name), located.line)
+            problems.add(f"{located.file}:{line}", PostProductionPlan.id,
+                         f"{name}[{index}].{field_name} names {role!r}, which is not a role of its responsibilities "
+                         f"({', '.join(sorted(roles))})")
+    for index, source in enumerate(plan.sources):
+        for ref_index, reference in enumerate(source.references):
+            if not (project.root / reference).is_file():
+                line = line_of(raw, ("sources", index, "references", ref_index), located.line)
+                problems.add(f"{located.file}:{line}", PostProductionPlan.id,
+                             f"sources[{index}].references names {reference}, which is not a file of the project")
 
 
 def _check_submission(project: Project, raws: dict[str, LineDict], problems: _Problems) -> None:

@@ -30,12 +30,14 @@ _HEADER = ("# Review records (suspect-link baseline, IEC 62304 8.2.3/8.2.4). Wri
 
 def reviewable(project: Project) -> dict[str, Fingerprinted]:
     """Every item that has a fingerprint, by ID (items, the risk plan, the benefit statement, the
-    security plan, the device description)."""
+    post-production plan, the security plan, the device description)."""
     found: dict[str, Fingerprinted] = {item_id: located.item for item_id, located in project.items.items()}
     if project.plan is not None:
         found[project.plan.item.id] = project.plan.item
     if project.benefit is not None:
         found[project.benefit.item.id] = project.benefit.item
+    if project.post_production is not None:
+        found[project.post_production.item.id] = project.post_production.item
     if project.security_plan is not None:
         found[project.security_plan.item.id] = project.security_plan.item
     if project.device is not None:

@@ -20,6 +20,7 @@ from device_ai.regulatory.render import ai_validation
 from device_ai.regulatory.render import control as doc_control
 from device_ai.regulatory.render import documents as docs
 from device_ai.regulatory.render import revisions
+from device_ai.regulatory.render import risk_review as risk_review_docs
 from device_ai.regulatory.render import specification as spec
 from device_ai.regulatory.render import security as security_docs
 from device_ai.regulatory.render import submission as submission_docs
@@ -56,9 +57,11 @@ DOCUMENTS: tuple[Document, ...] = (
     Document("vv-report.html", "Software verification report", "IEC 62304 5.6.7, 5.7.4, 5.7.5, 5.8.2, 9.8",
              "summary, run records with the 5.7.5 fields, every test record, deviations and anomalies",
              "vv_report.html.j2", nav="V&V report"),
-    Document("risk-report.html", "Risk management report", "ISO 14971 4.4, 5, 6, 7, 8 (9 and 10: not done, section 7)",
+    Document("risk-report.html", "Risk management report", "ISO 14971 4.4, 5, 6, 7, 8; 9 and 10: generated review "
+             "record and post-production plan, with their state, section 7",
              "plan and acceptability, hazards, hazardous situations with P1/P2/severity, controls, residual "
-             "risk, benefit-risk and the overall residual risk", "risk_report.html.j2", nav="Risk report"),
+             "risk, benefit-risk, the overall residual risk, the generated risk management review record and the "
+             "production and post-production plan", "risk_report.html.j2", nav="Risk report"),
     Document("soup.html", "SOUP list and software bill of materials", "IEC 62304 8.1.2, 5.3.3, 5.3.4, 7.1.3; FDA 524B",
              "the CycloneDX SBOM of the environment merged with the curated SOUP fields", "soup.html.j2", nav="SOUP and SBOM"),
     Document("sbom.cdx.json", "CycloneDX SBOM (JSON)", "FDA 524B; IEC 62304 8.1.2",
@@ -219,7 +222,8 @@ def render_all(view: TraceView, *, root: Path, sbom: Mapping[str, Any], model_ma
         "trace_soup.html.j2": {"matrix": docs.soup_matrix(view)},
         "vv_report.html.j2": {"runs": docs.run_rows(view), "records": docs.test_records(view),
                               "deviations": docs.deviations(view), "anomalies": docs.anomalies(view)},
-        "risk_report.html.j2": {"report": docs.risk_report(view)},
+        "risk_report.html.j2": {"report": docs.risk_report(view), "review": risk_review_docs.review(view),
+                                "post_production": risk_review_docs.post_production(view)},
         "soup.html.j2": {"components": _sbom_rows(sbom, view), "sbom": sbom},
         "model_card.html.j2": {"models": [(m, model_manifests.get(str(m["id"]))) for m in docs.models(view)],
                                "anomalies": docs.anomalies(view)},

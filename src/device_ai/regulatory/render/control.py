@@ -72,7 +72,7 @@ RETIRED_IDS: frozenset[str] = frozenset()
 NOT_APPROVED = approvals.NOT_APPROVED
 
 # The item kinds each document shows: what its reviews line counts. A new document needs an entry.
-_RISK = ("risk_plan", "hazard", "hazardous_situation", "risk_control", "benefit_risk")
+_RISK = ("risk_plan", "hazard", "hazardous_situation", "risk_control", "benefit_risk", "post_production_plan")
 _SECURITY = ("security_plan", "security_asset", "security_interface", "threat", "security_use_case")
 _ALL = ("user_need", "requirement", "software_item", "soup", "anomaly", "model", "sbom_component",
         "device_description", "gspr", "iec62304_clause", *_RISK, *_SECURITY)

@@ -263,7 +263,8 @@ def plan(view: TraceView) -> Mapping[str, Any]:
 
 
 def risk_report(view: TraceView) -> dict[str, Any]:
-    """ISO 14971 clause 8-9 report: plan, analysis, evaluation, controls, residual risk, benefit-risk."""
+    """ISO 14971 risk management report, sections 1-6: plan, analysis, evaluation, controls, residual risk,
+    benefit-risk (section 7, clauses 9 and 10: :mod:`.risk_review`)."""
     p = plan(view)
     p_levels = [lvl["level"] for lvl in p.get("p1", [])]
     severities = [lvl["level"] for lvl in p.get("severity", [])]
