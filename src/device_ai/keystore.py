@@ -39,10 +39,18 @@ def device_home() -> Path:
 
 
 def private_dir(path: Path) -> Path:
-    """``path``, created 0700 if missing; an existing folder open to others is refused."""
+    """``path``, created 0700 if missing (with any missing folder above it: mkdir's parents
+    would take the umask's mode, e.g. a restore into a lost home, review 128 defect 1); an
+    existing folder open to others is refused."""
     path = Path(path)
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        missing = []
+        above = path
+        while not os.path.lexists(above) and above != above.parent:
+            missing.append(above)
+            above = above.parent
+        for folder in reversed(missing):
+            folder.mkdir(mode=0o700, exist_ok=True)
         mode = path.stat().st_mode
     except OSError as exc:
         raise ConfigError(f"cannot create the device folder {path}: {exc.strerror or exc}",

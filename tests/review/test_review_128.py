@@ -82,6 +82,12 @@ Defects (each a strict xfail beside a passing pin and a control):
    reported. Strict xfail test_d3_an_unsealed_manifest_approving_itself_is_reported. Fix: compare the manifest's
    own block with approvals.draft_approval() (mutant FIX_d3), or show the seal's state there.
 
+Lead, 2026-12-07 (not re-reviewed): defect 1 - keystore.private_dir makes every missing folder above the one
+asked for 0700 too; defect 2 - verify-export checks every proven record against the selection the bundle states
+(a relabelled, cut whole-log export fails; the receiver still sees the stated selection on the OK line, and
+removal from a filtered export stays undetected, as THR-035 says); defect 3 - check_signatures reports a manifest
+entry of the manifest itself that is not the draft block. The pins assert the fixes, the xfails are plain tests.
+
 Notes (no xfail):
 N1 (SRS-223) The backup's length is in clear (1,507 bytes for four keys and signer.vkey here): it tells how many
    keys and whether the audit key is passphrase-encrypted (a longer PEM); no name, role or origin. --out into a
@@ -318,12 +324,13 @@ def _restore_into_a_lost_home(device: dict[str, Path], capsys: pytest.CaptureFix
 
 
 @pytest.mark.req("SRS-223")
-def test_d1_a_restore_into_a_lost_home_leaves_it_open_and_the_device_refuses_it(
+def test_d1_a_restore_into_a_lost_home_no_longer_leaves_it_open(
         device: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    """Pin of defect 1 (inventory.py:287): the home is made by mkdir(parents=True) with the umask's mode."""
+    """Pin of defect 1, inverted by the lead's fix (keystore.private_dir makes every missing folder above
+    the one asked for 0700 too): the lost home comes back 0700 and the device accepts it."""
     code, err = _restore_into_a_lost_home(device, capsys, keep_home=False)
-    assert _mode(_home()) == 0o755 and _mode(_home() / "keys") == 0o700
-    assert code == 2 and "DAI-100" in err and "has mode 0755" in err
+    assert _mode(_home()) == 0o700 and _mode(_home() / "keys") == 0o700
+    assert code == 0 and "DAI-100" not in err, err
 
 
 @pytest.mark.req("SRS-223")
@@ -334,8 +341,6 @@ def test_d1_control_a_restore_into_a_kept_home_works(device: dict[str, Path],
 
 
 @pytest.mark.req("SRS-223")
-@pytest.mark.xfail(strict=True, reason="review 128 defect 1: a restore into a missing home makes it with the "
-                                       "umask's mode, not 0700")
 def test_d1_a_restore_into_a_lost_home_makes_it_owner_only(device: dict[str, Path],
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     code, err = _restore_into_a_lost_home(device, capsys, keep_home=False)
@@ -568,13 +573,13 @@ def _drop_a_record_and_state_a_filter(exported: dict[str, Any], selection: dict[
 
 
 @pytest.mark.req("SRS-224")
-def test_d2_a_record_removed_from_a_whole_log_export_passes_once_the_bundle_states_a_filter(
+def test_d2_a_record_removed_from_a_whole_log_export_no_longer_passes_once_the_bundle_states_a_filter(
         exported: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    """Pin of defect 2 (export_verify.py:56, 85, 145): 'whole log' is the bundle's unsigned selection; a filter
-    written into it, one that none of the records even matches, turns the completeness check off."""
+    """Pin of defect 2, inverted by the lead's fix (every proven record must meet the selection the bundle
+    states): a filter written into the bundle that the records do not meet is reported."""
     _drop_a_record_and_state_a_filter(exported, {"event": "DAI001"})
     code, out, err = _verify(capsys, exported["export"], exported["key"])
-    assert code == 0 and "OK: 5 fhir record(s)" in out and "the filter event=DAI001" in out, err
+    assert code == 8 and "is not chosen by the selection the bundle states (event=DAI001)" in err, (out, err)
     leaves = [json.loads(base64.b64decode(r["leaf"])) for r in _read(exported)[1]["records"]]
     assert [leaf["event"]["code"] for leaf in leaves] == ["110100"] + ["DAI004"] * 4  # none matches the filter
 
@@ -588,8 +593,6 @@ def test_d2_control_the_same_removal_under_the_whole_log_statement_fails(exporte
 
 
 @pytest.mark.req("SRS-224")
-@pytest.mark.xfail(strict=True, reason="review 128 defect 2: the unsigned selection decides whether completeness "
-                                       "is checked, and the records are not checked against it")
 def test_d2_a_record_removed_from_a_whole_log_export_is_detected(exported: dict[str, Any],
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     _drop_a_record_and_state_a_filter(exported, {"event": "DAI001"})
@@ -732,16 +735,16 @@ def _manifest_claims_its_own_approval(documents: dict[str, Any]) -> None:
 
 
 @pytest.mark.req("SRS-214")
-def test_d3_an_unsealed_manifest_approving_itself_passes_verify(signed: tuple[Path, dict]) -> None:
-    """Pin of defect 3 (package_signing.py:199-200 skip the manifest's own entry): its approval block, always
-    the draft one (no signature can approve DAI-DOC-MANIFEST, its approval is the seal), claims 'approved' by
-    three valid signatures copied from srs.html, and --verify reports nothing."""
+def test_d3_an_unsealed_manifest_approving_itself_no_longer_passes_verify(signed: tuple[Path, dict]) -> None:
+    """Pin of defect 3, inverted by the lead's fix (check_signatures compares the manifest's own block with
+    the draft one): the self-approving unsealed manifest is reported."""
     package, ctx = signed
     _edit_manifest(package, _manifest_claims_its_own_approval)
     manifest = json.loads((package / "manifest.json").read_text())
     assert manifest["documents"]["manifest.json"]["approval"]["state"] == approvals.APPROVED
     assert not (package / approvals.SEAL).exists()
-    assert verify_package(package, ctx["trusted"]) == []
+    found = verify_package(package, ctx["trusted"])
+    assert len(found) == 1 and found[0].startswith("manifest.json: its own entry lists the approval 'approved'"), found
 
 
 @pytest.mark.req("SRS-214")
@@ -756,7 +759,6 @@ def test_d3_control_the_same_block_on_a_page_entry_is_reported(signed: tuple[Pat
 
 
 @pytest.mark.req("SRS-214")
-@pytest.mark.xfail(strict=True, reason="review 128 defect 3: the manifest's own approval block is never compared")
 def test_d3_an_unsealed_manifest_approving_itself_is_reported(signed: tuple[Path, dict]) -> None:
     package, ctx = signed
     _edit_manifest(package, _manifest_claims_its_own_approval)

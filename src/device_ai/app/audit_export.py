@@ -91,7 +91,12 @@ def verify_export(export: Path, proof: Path | None, key: str):  # noqa: ANN201 -
                           hint="pass the verifier key as `device-ai audit public-key` prints it on the device "
                                "(one line 'origin+keyID+key'), as text: --key \"$(cat FILE)\"") from exc
     return check(_read(export, "EXPORT"), _read(proof, "--proof"), verifier, export_name=str(export),
-                 bundle_name=str(proof))
+                 bundle_name=str(proof), selection_test=_stated_filter)
+
+
+def _stated_filter(selection: dict[str, str]):  # noqa: ANN202 - Callable[[dict], bool]
+    """The test of the filter a bundle states (keys of EntryFilter; another key is a TypeError)."""
+    return EntryFilter(**selection).matches
 
 
 def _read(path: Path, option: str) -> bytes:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -48,10 +49,17 @@ class VerifiedExport:
 
 
 def verify_export(export: bytes, bundle_bytes: bytes, key: tuple[str, Ed25519PublicKey], *,
-                  export_name: str, bundle_name: str) -> VerifiedExport:
-    """The export's description when every check holds; else ExportNotVerified."""
+                  export_name: str, bundle_name: str,
+                  selection_test: Callable[[dict[str, str]], Callable[[dict], bool]] | None = None) -> VerifiedExport:
+    """The export's description when every check holds; else ExportNotVerified.
+
+    ``selection_test(selection)`` gives the test an entry meets to be in an export of that
+    selection (the app's filter). The selection is not signed: every proven record must meet it,
+    so a whole-log export cut down and relabelled as filtered holds only records the filter
+    chooses, and says so (review 128 defect 2)."""
     bundle = _read_bundle(bundle_bytes, bundle_name)
     head = _signed_head(bundle, key, bundle_name)
+    chosen = _selection_test(bundle, bundle_name, selection_test)
     lines, ended = _lines(export)
     whole_log = not bundle.selection
     indices: list[int] = []
@@ -63,6 +71,10 @@ def verify_export(export: bytes, bundle_bytes: bytes, key: tuple[str, Ed25519Pub
                                     hint=_HINT)
         record = bundle.records[position - 1]
         leaf = _check_record(record, position, indices, head, whole_log, where)
+        if chosen is not None and not _chosen(chosen, leaf):
+            raise ExportNotVerified(f"{where} (leaf {record.index}) is not chosen by the selection the bundle states "
+                                    f"({_shown(bundle.selection)}): the selection was altered, or records were added",
+                                    position=position, hint=_HINT)
         if position > len(lines):
             raise ExportNotVerified(f"{where} (leaf {record.index}) is missing: the export holds only {len(lines)} "
                                     "record(s), the bundle proves more; a record was removed or the file cut short",
@@ -87,6 +99,28 @@ def verify_export(export: bytes, bundle_bytes: bytes, key: tuple[str, Ed25519Pub
                                 f"covers {head.size} record(s), but it proves {len(indices)}: record "
                                 f"{len(indices) + 1} onwards were removed", position=len(indices) + 1, hint=_HINT)
     return VerifiedExport(head, bundle.export_format, tuple(indices), dict(bundle.selection))
+
+
+def _selection_test(bundle: ProofBundle, name: str,
+                    make: Callable[[dict[str, str]], Callable[[dict], bool]] | None) -> Callable[[dict], bool] | None:
+    if make is None or not bundle.selection:
+        return None
+    try:
+        return make(dict(bundle.selection))
+    except (TypeError, ValueError) as exc:
+        raise ExportNotVerified(f"{name}: the selection it states ({_shown(bundle.selection)}) is not one audit export "
+                                f"makes ({exc})", hint=_HINT) from exc
+
+
+def _chosen(test: Callable[[dict], bool], leaf: bytes) -> bool:
+    try:
+        return bool(test(json.loads(leaf)))
+    except (ValueError, KeyError, TypeError):  # a proven leaf the filter cannot read is not chosen by it
+        return False
+
+
+def _shown(selection: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(selection.items()))
 
 
 def _read_bundle(data: bytes, name: str) -> ProofBundle:

@@ -192,6 +192,11 @@ def check_signatures(folder: Path, trusted: Mapping[str, TrustedSigner]) -> Sign
         if signature.document not in ids or ids[signature.document] == MANIFEST:
             problems.append(f"{approvals.APPROVALS}: a signature for {signature.document}, which is no document of "
                             "this package")
+    own = (manifest["documents"].get(MANIFEST) or {}).get("approval")
+    if own is not None and own != json.loads(json.dumps(approvals.draft_approval())):
+        # no signature approves the manifest: its seal does (review 128 defect 3)
+        problems.append(f"{MANIFEST}: its own entry lists the approval {own.get('state')!r} with signatures, but the "
+                        f"manifest is approved only by its seal ({approvals.SEAL}); the entry must show the draft block")
     for file, entry in sorted(manifest["documents"].items()):
         if file == MANIFEST or not (folder / file).is_file():
             continue  # a missing file is reported by the hash check
