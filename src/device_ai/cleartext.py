@@ -39,8 +39,9 @@ class CleartextDestination(Protocol):
 
 def is_loopback(host: str) -> bool:
     """Whether ``host`` names this machine's loopback: ``localhost``, 127.0.0.0/8, ::1 (also as
-    an IPv4-mapped IPv6 address). Names are not resolved."""
-    name = host.strip().lower().rstrip(".").removeprefix("[").removesuffix("]")
+    an IPv4-mapped IPv6 address). Names are not resolved, and a name with a trailing dot
+    (``localhost.``, ``127.0.0.1.``) is a DNS name, not loopback (review 129 defect 1)."""
+    name = host.strip().lower().removeprefix("[").removesuffix("]")
     if name == "localhost":
         return True
     try:
@@ -61,7 +62,7 @@ def check_reason(value: str | None, setting: str) -> str | None:
     if not text:
         raise ValueError(f"{setting} is empty; leave it unset (and configure TLS), or state why clear text is "
                          f"acceptable on that network, {example}")
-    if any(unicodedata.category(c) in ("Cc", "Cs") for c in text):
+    if any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") for c in text):  # Zl, Zp: U+2028, U+2029
         raise ValueError(f"{setting} holds a control character (a new line or tab); write it on one line")
     if len(text) < REASON_MIN_CHARS or not any(c.isalpha() for c in text):
         raise ValueError(f"{setting} {text!r} does not say why clear text is acceptable (at least "

@@ -38,7 +38,7 @@ def _stow(url: str, **extra: object) -> dict:
 # --- the rule ---
 
 @pytest.mark.req("SRS-226")
-@pytest.mark.parametrize("host", ["127.0.0.1", "127.10.0.3", "::1", "[::1]", "localhost", "LocalHost.",
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.10.0.3", "::1", "[::1]", "localhost", "LocalHost",
                                   "::ffff:127.0.0.1"])
 def test_loopback_addresses_are_loopback(host: str) -> None:
     from device_ai.cleartext import is_loopback, needs_reason

@@ -95,7 +95,11 @@ def verify_export(export: Path, proof: Path | None, key: str):  # noqa: ANN201 -
 
 
 def _stated_filter(selection: dict[str, str]):  # noqa: ANN202 - Callable[[dict], bool]
-    """The test of the filter a bundle states (keys of EntryFilter; another key is a TypeError)."""
+    """The test of the filter a bundle states (keys of EntryFilter; another key is a TypeError). An
+    empty value filters nothing, so it is no selection an export makes (review 131)."""
+    empty = sorted(key for key, value in selection.items() if not (isinstance(value, str) and value.strip()))
+    if empty:
+        raise ValueError(f"{', '.join(empty)} is empty")
     return EntryFilter(**selection).matches
 
 

@@ -154,10 +154,13 @@ def _publishing_entries(audit_dir: Path | None) -> tuple[list[PublishingEntry], 
     for entry in every:
         for seq in filter(None, entry["details"].get("supersedes", "").split(",")):
             superseded.setdefault(int(seq), entry["seq"])
-    candidates = [PublishingEntry(e["seq"], e["time_utc"], e["event"]["meaning"], files)
-                  for e in every
-                  if e["event"]["code"] in PUBLISHING_EVENTS and e["outcome"] == Outcome.SUCCESS
-                  and (files := listed_files(e["objects"]))]
+    # an entry's place in the log, not the seq its record states, decides whether a checkpoint covers it:
+    # a record appended with a genuine entry's seq would otherwise pass as covered (review 131 defect 1);
+    # a record whose stated seq is not its place is no evidence at all
+    candidates = [PublishingEntry(position, e["time_utc"], e["event"]["meaning"], files)
+                  for position, e in enumerate(every)
+                  if e["seq"] == position and e["event"]["code"] in PUBLISHING_EVENTS
+                  and e["outcome"] == Outcome.SUCCESS and (files := listed_files(e["objects"]))]
     return candidates, superseded
 
 

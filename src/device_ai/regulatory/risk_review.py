@@ -44,6 +44,7 @@ the word "acceptable" is not read as a conclusion, which can only make the recor
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -278,6 +279,9 @@ def _anomalies(ctx: Any) -> Criterion:
     return Criterion(3, title, not open_items, evidence, tuple(open_items))
 
 
+_VERDICT = re.compile(r"\s*Acceptable\b")
+
+
 def _prose(value: Any) -> str:
     return " ".join(value) if isinstance(value, list) else str(value)
 
@@ -290,7 +294,10 @@ def _benefit(ctx: Any, findings: Sequence[GateFinding]) -> Criterion:
                          (OpenItem("BENEFIT-RISK", "no benefit-risk statement (risk/benefit.yaml)"),))
     statement = _prose(node["fields"]["overall_residual_risk"])
     open_items = []
-    concluded = bool(overall_acceptable(statement, overall_field=True))
+    # The verdict is the statement's first word: "Acceptable" concludes (and the sentence must read as
+    # a conclusion); "Not acceptable", "Whether ... has not been decided" and the like do not. Reading
+    # words anywhere in the statement let undecided prose pass (review 129 defect 2).
+    concluded = _VERDICT.match(statement) is not None and bool(overall_acceptable(statement, overall_field=True))
     if not concluded:
         shown = statement if len(statement) <= 160 else statement[:159] + "\u2026"
         open_items.append(OpenItem(node["id"], f"does not conclude that the overall residual risk is acceptable "
@@ -321,7 +328,8 @@ def _post_production(ctx: Any) -> Question:
         return Question("c", question, False, "there is no production and post-production plan", (),
                         (OpenItem(PLAN_ID, f"no production and post-production plan ({PLAN_FILE})"),))
     fields = node["fields"]
-    open_items = [OpenItem(PLAN_ID, f"missing part: {part}") for part in missing_parts(fields)]
+    missing = missing_parts(fields)
+    open_items = [OpenItem(PLAN_ID, f"missing part: {part}") for part in missing]
     if not fields["in_effect"]:
         open_items.append(OpenItem(PLAN_ID, "the plan is not in effect: " + _prose(fields["state"])))
     kinds = _unique(str(s["kind"]) for s in fields["sources"])
@@ -330,7 +338,7 @@ def _post_production(ctx: Any) -> Question:
                 f"{len(fields['responsibilities'])} role(s)",
                 "in effect" if fields["in_effect"] else "not in effect")
     holds = not open_items
-    answer = ("the plan is incomplete" if missing_parts(fields) else
+    answer = ("the plan is incomplete" if missing else
               "the plan is complete and in effect" if holds else "the plan is complete but not in effect")
     return Question("c", question, holds, answer, evidence, tuple(open_items))
 
