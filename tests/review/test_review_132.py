@@ -59,6 +59,11 @@ THR-003 warning; 0701c79: the verify-results precaution; 48734b0: the cleartext 
    of one result - a folder swapped whole for another genuine result passes (test_p05, N2), which THR-015 states and
    the patient/study/series precaution covers.
 
+Lead, 2026-12-07 (not re-reviewed): defect 1 fixed - a stated filter value that is not printable is refused
+(DAI-712), so the OK line shows what the bundle states; SRS-224 and THR-035 go back to draft/open. Defect 2 fixed -
+criterion 4 needs "Acceptable." as a sentence of its own first (p30's second control now writes it so); SRS-228
+stays draft (review 129 defect 3 open). The pins assert the fixes, the xfails are plain tests.
+
 Notes (no xfail):
 N1 (SRS-222) Superseding is read from stated seqs of every record, covered or not (result_check.py:152-156): fails
    closed (test_p04), as review 131 N1.
@@ -363,20 +368,17 @@ def _spoofed(case: dict[str, Any]) -> tuple[str, tuple[int, str, str]]:
 
 
 @pytest.mark.req("SRS-224")
-def test_d1_pin_a_cut_export_can_show_the_genuine_whole_log_ok_line(cut: dict[str, Any]) -> None:
-    """Pin of defect 1: the stated filter's value is printed raw on the OK line (cli/audit.py:99-104), so a value
-    with CR and escape sequences redraws it as the uncut export's line, 'selection: the whole log'."""
+def test_d1_pin_a_cut_export_can_no_longer_show_the_genuine_whole_log_ok_line(cut: dict[str, Any]) -> None:
+    """Pin of defect 1, inverted by the lead's fix (a stated filter value that is not printable is refused,
+    DAI-712): the spoofed export fails."""
     genuine, (code, out, err) = _spoofed(cut)
-    assert code == 0 and out.startswith("OK: 5 fhir record(s)") and "\r" in out and "\x1b" in out, err
-    assert _screen(out) == _screen(genuine) and "the whole log" in _screen(out)
+    assert code == 8 and out == "" and "not printable" in err, (out, err)
     # control: a printable value that filters nothing is shown as a filter, and the emulator shows it
     code, out, err = _relabel(cut, {"until": "9999"}, drop=())
     assert code == 0 and "selection: the filter until=9999" in _screen(out) and _screen(out) != _screen(genuine)
 
 
 @pytest.mark.req("SRS-224")
-@pytest.mark.xfail(strict=True, reason="defect 1: a stated filter value with control characters is printed raw on "
-                                       "the OK line; a cut export can show the genuine whole-log line")
 def test_d1_a_stated_filter_the_receiver_cannot_read_is_refused_or_shown_escaped(cut: dict[str, Any]) -> None:
     genuine, (code, out, _) = _spoofed(cut)
     assert code == 8 or (_screen(out) != _screen(genuine) and "\x1b" not in out and "\r" not in out)
@@ -460,26 +462,24 @@ def test_p30_conditions_markup_lower_case_and_undecided_prose_fail_criterion_4(t
     for index, text in enumerate(FAILS_CLOSED):
         assert not _record(_mini(tmp_path / f"f{index}", _statement(text))).question("b").criteria[3].holds, text
     # control: the verdict, also after leading blanks, holds
-    for index, text in enumerate(("Acceptable.", "  Acceptable: the benefits outweigh the residual risks.")):
+    # (lead, 2026-12-07: the verdict is "Acceptable." as a sentence of its own since the fix of defect 2; the
+    # second control was "  Acceptable: the benefits outweigh the residual risks.", which that form refuses)
+    for index, text in enumerate(("Acceptable.", "  Acceptable. The benefits outweigh the residual risks.")):
         assert _record(_mini(tmp_path / f"c{index}", _statement(text))).question("b").criteria[3].holds, text
 
 
 @pytest.mark.req("SRS-228")
-def test_d2_pin_a_question_or_a_negation_after_the_first_word_completes_the_record(tmp_path: Path) -> None:
-    """Pin of defect 2: risk_review.py:300 takes the first word "Acceptable" and overall_acceptable, which looks for a
-    negation or a condition before the word and a condition after it only; "Acceptable? Not yet." and the like
-    conclude nothing, yet the record is complete and --release passes."""
+def test_d2_pin_a_question_or_a_negation_after_the_first_word_no_longer_completes_the_record(tmp_path: Path) -> None:
+    """Pin of defect 2, inverted by the lead's fix (the verdict is "Acceptable." as a sentence of its own)."""
     for index, text in enumerate(NOT_A_VERDICT):
         graph = _mini(tmp_path / f"s{index}", _statement(text))
-        assert _record(graph).complete and _release(graph).passed, text
+        assert not _record(graph).complete and not _release(graph).passed, text
     # control: the same words without the verdict first fail
     graph = _mini(tmp_path / "control", _statement("Not yet decided whether acceptable."))
     assert not _record(graph).complete and not _release(graph).passed
 
 
 @pytest.mark.req("SRS-228")
-@pytest.mark.xfail(strict=True, reason="defect 2: 'Acceptable? Not yet.' and the like complete the record "
-                                       "(risk_review.py:300 reads a negation or question after the verdict as none)")
 def test_d2_a_verdict_taken_back_in_its_own_statement_leaves_the_record_not_complete(tmp_path: Path) -> None:
     assert not any(_record(_mini(tmp_path / f"s{index}", _statement(text))).complete
                    for index, text in enumerate(NOT_A_VERDICT))

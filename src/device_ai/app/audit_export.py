@@ -100,6 +100,11 @@ def _stated_filter(selection: dict[str, str]):  # noqa: ANN202 - Callable[[dict]
     empty = sorted(key for key, value in selection.items() if not (isinstance(value, str) and value.strip()))
     if empty:
         raise ValueError(f"{', '.join(empty)} is empty")
+    # the OK line shows the stated filter: a value a terminal would not print as written (CR, escape codes)
+    # could redraw it as another line (review 132 defect 1)
+    unreadable = sorted(key for key, value in selection.items() if not value.isprintable())
+    if unreadable:
+        raise ValueError(f"{', '.join(unreadable)} holds characters that are not printable")
     return EntryFilter(**selection).matches
 
 

@@ -279,7 +279,7 @@ def _anomalies(ctx: Any) -> Criterion:
     return Criterion(3, title, not open_items, evidence, tuple(open_items))
 
 
-_VERDICT = re.compile(r"\s*Acceptable\b")
+_VERDICT = re.compile(r"\s*Acceptable\.(\s|$)")  # the verdict is a sentence of its own (review 132 defect 2)
 
 
 def _prose(value: Any) -> str:
@@ -294,9 +294,9 @@ def _benefit(ctx: Any, findings: Sequence[GateFinding]) -> Criterion:
                          (OpenItem("BENEFIT-RISK", "no benefit-risk statement (risk/benefit.yaml)"),))
     statement = _prose(node["fields"]["overall_residual_risk"])
     open_items = []
-    # The verdict is the statement's first word: "Acceptable" concludes (and the sentence must read as
-    # a conclusion); "Not acceptable", "Whether ... has not been decided" and the like do not. Reading
-    # words anywhere in the statement let undecided prose pass (review 129 defect 2).
+    # The verdict is the statement's first sentence, "Acceptable." on its own; "Not acceptable ...",
+    # "Whether ... has not been decided", "Acceptable? Not yet." and the like do not conclude. Reading
+    # words anywhere in the statement let undecided prose pass (reviews 129 and 132, defect 2).
     concluded = _VERDICT.match(statement) is not None and bool(overall_acceptable(statement, overall_field=True))
     if not concluded:
         shown = statement if len(statement) <= 160 else statement[:159] + "\u2026"
