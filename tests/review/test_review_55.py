@@ -58,8 +58,13 @@ def test_control_the_release_gate_reports_the_unacceptable_residual(tmp_path: Pa
     root, _ = _project(tmp_path, unacceptable=True)
     results = write_results(root, passing_results())
     assert gap_lines(gate(root, results)) == []  # SRS-186: the development gate lists it as open only
-    assert gap_lines(gate(root, results, release=True)) == [
-        "GAP RISK-001: risk: residual risk (S3, P=P3) is unacceptable"]
+    released = gap_lines(gate(root, results, release=True))
+    assert released[0] == "GAP RISK-001: risk: residual risk (S3, P=P3) is unacceptable"
+    # lead, 2026-12-07 (SRS-228): the generated ISO 14971 clause 9 record, not complete for the same residual and
+    # the statement that does not conclude acceptable, is the release gate's second line
+    assert len(released) == 2 and released[1].startswith(
+        "GAP RISK-REVIEW: risk management review: the risk management process is not complete for release")
+    assert "RISK-001" in released[1] and "BENEFIT-RISK" in released[1]
     assert miniproject.PLAN["acceptability"]["S3"]["P3"] == "unacceptable"
 
 
