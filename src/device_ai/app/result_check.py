@@ -127,11 +127,17 @@ def _verified_log(audit_dir: Path | None, key: str | None, checkpoints: list[Pat
     return report.records, max((checkpoint.size for checkpoint in report.checkpoints), default=0)
 
 
+def _same_files(entry: PublishingEntry, digests: dict[str, str]) -> int:
+    """How many of the entry's files the folder holds under the same name with the same SHA-256
+    (the match both the choice of the entry and the refusal of an unsigned one go by)."""
+    return sum(1 for name, digest in entry.files.items() if digests.get(name) == digest)
+
+
 def _refuse_if_only_unsigned(folder: Path, digests: dict[str, str], entries: list[PublishingEntry],
                              covered: int) -> None:
     """A folder whose best match is an entry no signed checkpoint covers yet cannot be vouched for."""
     def same(entry: PublishingEntry) -> int:
-        return sum(1 for name, digest in entry.files.items() if digests.get(name) == digest)
+        return _same_files(entry, digests)
 
     best = max(entries, key=lambda entry: (same(entry), entry.seq), default=None)
     if best is None or best.seq < covered or not same(best):
@@ -167,8 +173,7 @@ def _publishing_entries(audit_dir: Path | None) -> tuple[list[PublishingEntry], 
 def _matching_entry(folder: Path, digests: dict[str, str], candidates: list[PublishingEntry],
                     superseded: dict[int, int]) -> PublishingEntry:
     def score(entry: PublishingEntry) -> tuple[int, int, int]:
-        same = sum(1 for name, digest in entry.files.items() if digests.get(name) == digest)
-        return same, len(entry.files), entry.seq
+        return _same_files(entry, digests), len(entry.files), entry.seq
 
     ranked = sorted(((score(entry), entry) for entry in candidates), key=lambda pair: pair[0], reverse=True)
     live = [(s, entry) for s, entry in ranked if entry.seq not in superseded and s[0]]
