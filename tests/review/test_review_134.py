@@ -1,0 +1,481 @@
+"""Independent review 134 (reviewer helper-134) of the cybersecurity file, part 1 (issue 19), at 4b201a3: every
+ASSET-* (10), the IF-* not yet independently reviewed (13), every SUC-* (7) and THR-001, 002, 005, 006, 008, 009,
+012, 013, 016, 017, 018, 019, 020, 021, 022. helper-134 wrote none of these items, their controls or their tests.
+Read: security/plan.yaml (scales, matrix), assets/interfaces/use_cases/threats.yaml, the RC-* and SRS-* the threats
+name (all approved) and their verifying tests (grep ``req("SRS-``), and the code each claim points at: config.py,
+cleartext.py, node/server.py, node/outbound.py, node/trail.py, node/hot_folder.py, node/runtime.py, atomic_io.py,
+dicom/deidentify/run.py, burned_in.py, keyed.py, dates.py, model/twin.py, app/explanation.py,
+model/dinov2/checkpoint.py, pynetdicom 3.0.4 transport.py. Scratch probes (not kept) under /tmp/h134. Line numbers:
+4b201a3's.
+
+ASSETS (assets.yaml)
+  HOLDS: ASSET-PATIENT-DATA, ASSET-RESULTS, ASSET-DEID-DATA, ASSET-MODEL, ASSET-KEYS, ASSET-AUDIT, ASSET-CONFIG,
+    ASSET-SERVICE, ASSET-HOST (each objective is assessed by a threat of that STRIDE class; N1).
+  DEFECT A1 ASSET-SOFTWARE (assets.yaml:39-43): no interface and no threat names it (only plan.yaml update paths,
+    :92, :101), so its one objective, integrity, is assessed nowhere - though plan.yaml:96 and :105 record an
+    unsigned wheel and a runtime closure not pinned by hashes. A supply-chain / installed-package tampering threat
+    is missing (test_a1).
+
+INTERFACES (interfaces.yaml): every module named exists under src/.
+  HOLDS: IF-CLI-INPUT, IF-HOT-FOLDER, IF-DICOM-SCP (127.0.0.1 default, TLS 1.2 minimum, CERT_REQUIRED with the CA:
+    server.py:88-104), IF-STOW-RS (Authorization by add_unredirected_header, outbound.py:374-375), IF-EXPLAIN-OUT
+    (the twin is built from the verified package bytes, twin.py:16-21), IF-DEID-OUT, IF-MODEL-PACKAGE, IF-AUDIT-LOG,
+    IF-CONFIG, IF-OPERATOR-CONSOLE, IF-NODE-SPOOL, IF-TRAINING-INPUT (N2).
+  DEFECT I1 IF-DICOM-SCU (interfaces.yaml:47-48, 51): "without TLS as deployed (TLS with a destination's transport
+    security, SRS-216, is not yet configurable)" and "authentication: none of the destination by the device" are
+    untrue since SRS-216 (approved): Destination.transport (config.py:91) takes tls, ca_bundle, client
+    certificate/key, and a dimse destination with transport tls sends over verified TLS (THR-010/011 say so);
+    IF-STOW-RS already says it (test_i1).
+  Missing interfaces: none of the site's workflows; N3 lists inputs the file does not name.
+
+SECURITY USE CASES (use_cases.yaml)
+  HOLDS: SUC-002, SUC-004, SUC-005, SUC-006, SUC-007.
+  DEFECT U1 SUC-001 (use_cases.yaml:5-12) and DEFECT U2 SUC-003 (:20-26): the node's workflows omit IF-KEY-STORE,
+    which SUC-002 lists for the same reason: NodeRuntime.open (runtime.py:65-66) creates/reads the site's pseudonym
+    key and opens the audit log with the checkpoint key; serve also reads the node's TLS key files. The security
+    architecture view of these workflows therefore hides THR-028..030 (test_u1). SUC-001 also omits IF-RESULT-FILES
+    for folder destinations (N4).
+
+THREATS
+  HOLDS: THR-001 (E2 is conservative: what remains is E1's "new defect" wording; I2 x E2 acceptable), THR-002 (E3
+    kept, ALARA stated), THR-009 (N5), THR-017 (staged_directory fails closed on a link made after the check:
+    atomic_io.py:213-217 rmdir/replace of a link raise; mkdtemp), THR-019, THR-020, THR-021 (N6).
+  DEFECT T1 THR-005 (threats.yaml:87-101), behavioural: candidates() stops after MAX_FILES_PER_PASS (10,000) files
+    in name order and counts files that have not settled (hot_folder.py:286-290); an account that may write IN
+    (E3 on the plan's scale: "write access to a folder the device reads") keeps 10,000 files changing (or growing)
+    under names that sort first, and no other file is ever looked at - "flooded or blocked with files that never
+    complete" is exactly the title, and none of SRS-136/139/110, RC-003 stops it. Residual E2 is not justified
+    (E3; I2 x E3 is still acceptable, so only the rating and rationale are wrong). Pin test_t1_pin (cap 3),
+    control in it (2 flooding files: the real file is refused), strict xfail test_t1_xfail.
+  DEFECT T2 THR-006 (threats.yaml:113-118), rating: residual E3 rests on the 127.0.0.1 default, which a node that
+    receives from modalities (SUC-001) cannot keep. On a network address with TLS but without node_tls_ca_file -
+    accepted with no stated reason (cleartext.py:84-85) - the attacker is "anyone who can ... reach its ports on
+    the hospital network, without credentials" (E4; AE titles "are not secrets", interfaces.yaml:38), not a host
+    "between the device and its peers" (E3). I3 x E4 is unacceptable on the matrix; the rationale calls the
+    network case ALARA. Rate the residual for the configured node, or state it for loopback only as THR-007 does
+    (test_t2).
+  DEFECT T3 THR-008 (threats.yaml:152-154), behavioural: "silent ones end after node_idle_timeout_s" is untrue
+    before an association exists. (a) With TLS, pynetdicom's AssociationServer.get_request does the TLS handshake
+    in the accepting thread without a timeout (pynetdicom/transport.py:967-971): one TCP connection that sends
+    nothing stops every further handshake until it closes - no certificate, AE title or slot needed; measured with
+    node_idle_timeout_s=0.5: handshakes time out for as long as it stays open, succeed before and after
+    (test_t3_pin, strict xfail test_t3_xfail). (b) Without TLS, a TCP connection that sends nothing takes an
+    association slot until the idle timeout (node_max_associations=1: a real peer is rejected), with no AE title
+    needed, and reconnecting renews it (test_t3_pin). The rationale's attacker is "a peer that holds every slot";
+    in fact anyone who reaches the port (E4 when listening on the network; I3 x E4 unacceptable).
+  DEFECT T4 THR-012 (threats.yaml:224-226), behavioural: "Every send attempt ... is an audit entry" is untrue when
+    the entry cannot be written: _attempt sends first and records after (outbound.py:191-205); if result_sent
+    raises (disk full, log not writable - THR-032's causes), the entry stays pending with its due time unchanged
+    and the next pass (0.2 s) sends again: 3 passes, 3 sends, no entry (test_t4_pin; control: a working trail gets
+    one entry per send). Residual E1 is not justified (I2: acceptable at any level up to E3). Strict xfail
+    test_t4_xfail: at most one send while the trail cannot be written.
+  DEFECT T5 THR-013 (threats.yaml:237-242), rating: the password lives in the configuration file, and a file
+    every account can read is accepted (config.py:383-394: only write bits and owner are checked; SRS-218's
+    acceptance reads 0644). "Written nowhere under DEVICE_AI_HOME nor printed" is true, but another account reading
+    a 0644 configuration file is E3 on the plan's scale; I3 x E3 is ALARA, not the acceptable I3 x E2 the rating
+    gives (test_t5; control: the password is masked by config show and a group-writable file is refused).
+  DEFECT T6 THR-016 (threats.yaml:304-306), text: "an input's preamble is never copied" is untrue. anonymize copies
+    quarantined originals byte for byte, preamble included (run.py:1043-1046; 0600 files in a folder made with the
+    umask), and watch moves a refused file, its bytes and its name, into the rejected folder, by default OUT/rejected
+    (hot_folder.py:389-411; the authors' test_junk_is_rejected... asserts "the file as dropped"), where readers of
+    OUT find it with the umask's modes - an IN writer (E3) can place "setup.exe" in OUT. I4 x E3 is unacceptable by
+    the threat's own impact; the residual E1 holds only for files the device writes (test_t6_quarantine,
+    test_t6_relay; control: the de-identified output of the same polyglot has a zero preamble).
+  DEFECT T7 THR-018 (threats.yaml:333-339), rating and text: the rationale itself says the node's OUT and folder
+    destinations keep the umask's modes - 0644 under the usual umask 022 (outbound.py:279-282), readable by every
+    account: E3 for the node's results (THR-015 applies the same umask logic and says so), I4 x E3 unacceptable, not
+    I4 x E2 ALARA. "SRS-217 is draft ... stays open until it is approved" (:338-339) is stale: SRS-217 is approved
+    (test_t7).
+  DEFECT T8 THR-022 (threats.yaml:392-400), rating: the attack has two halves; the rationale answers only the
+    first ("nothing can be recomputed without the key"). The second - matching shifted dates and intervals against
+    other data - needs no key: RC-025 keeps every interval of a patient and the time of day (keyed.py:9-12,
+    dates.py:3-5), the whole shift lies in 1..10 years (keyed.py:29-30). A recipient holding other data with a
+    patient's visit pattern links them with public techniques (E3): I4 x E3 unacceptable; E1 is not justified for
+    that half (test_t8; control: a different secret gives another offset, the half that holds).
+
+Notes (no defect):
+N1 ASSET-KEYS' description omits the batch TLS key (batch_tls_key_file), the model-signing private key of model
+   keygen and the backup passphrase files, all of which IF-KEY-STORE/IF-BATCH-SCHEDULER handle.
+N2 IF-TRAINING-INPUT "the checkpoint's SHA-256 pinned": pinned by the operator per run (--backbone-sha256), not in
+   code (checkpoint.py:24 pins none); the file is hashed, then opened again to load (checkpoint.py:56, 63), a
+   swap between the two is loaded (weights_only=True limits it to tensors).
+N3 Inputs no interface names: anonymize --pixel-rules FILE (JSON deciding which pixels are blanked); the
+   manufacturer's commands in the installed package (trace, report, review sign with a document-signing key,
+   conformance, train) - the plan's scope could say they are out of the site's threat model.
+N4 SUC-001 says results go "by C-STORE or STOW-RS"; folder destinations (IF-RESULT-FILES) are also the node's.
+N5 THR-009: the entries record calling AE and peer address, but without mutual TLS the AE is not authenticated,
+   so a sender can still deny *that it was the sender* (THR-006's spoofing); the record itself needs E2 to remove.
+N6 THR-021: burned-in text is found from header flags only (burned_in.py:28-55); a CT or MR image with text in its
+   pixels and no Burned In Annotation passes by design (PS3.15's own approach), not by "a defect that both the
+   engine and the self-check miss".
+N7 A polyglot accepted by watch (a valid CT) goes into the owner-only spool with its preamble (not an output).
+
+Records: `device-ai trace review ID --by "helper-134 (independent review 134)" --independent` for each HOLDS item
+above (9 assets, 12 interfaces, 5 use cases, 7 threats); none for ASSET-SOFTWARE, IF-DICOM-SCU, SUC-001, SUC-003,
+THR-005, THR-006, THR-008, THR-012, THR-013, THR-016, THR-018, THR-022.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.node.conftest import associate, context, node_env, wait_for
+from tests.node.test_hot_folder import drop, hot_folder, settle  # noqa: F401 - hot_folder: the fixture
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _items(name: str, key: str) -> dict[str, dict]:
+    return {item["id"]: item for item in yaml.safe_load((ROOT / "security" / name).read_text())[key]}
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+# === assets, interfaces, use cases ===========================================================================
+
+@pytest.mark.req("SRS-194")
+def test_a1_asset_software_is_assessed_by_no_threat_and_crosses_no_interface() -> None:
+    assets = _items("assets.yaml", "assets")
+    threats = _items("threats.yaml", "threats")
+    interfaces = _items("interfaces.yaml", "interfaces")
+    named = {a for t in threats.values() for a in t["assets"]} | {a for i in interfaces.values() for a in i["assets"]}
+    assert set(assets) - named == {"ASSET-SOFTWARE"}  # control: every other asset is named somewhere
+    assert assets["ASSET-SOFTWARE"]["objectives"] == ["integrity"]
+    plan = _flat((ROOT / "security" / "plan.yaml").read_text())
+    assert "the wheel itself is not code-signed yet" in plan and "not yet pinned by a hash-locked file" in plan
+
+
+@pytest.mark.req("SRS-216", "SRS-226")
+def test_i1_a_dimse_destination_can_be_configured_with_tls() -> None:
+    from pydantic import ValidationError
+
+    from device_ai.config import Destination
+
+    scu = _items("interfaces.yaml", "interfaces")["IF-DICOM-SCU"]
+    assert "is not yet configurable" in _flat(scu["channel"]) and scu["authentication"].startswith("none of the")
+    tls = Destination(name="pacs", kind="dimse", ae_title="PACS", host="10.0.0.5", port=104,
+                      transport={"tls": True, "check_hostname": True})
+    assert tls.transport.tls and tls.cleartext_host() is None  # configurable, and sent encrypted
+    with pytest.raises(ValidationError, match="in clear"):  # control: the same destination without tls is refused
+        Destination(name="pacs", kind="dimse", ae_title="PACS", host="10.0.0.5", port=104)
+
+
+@pytest.mark.req("SRS-194", "SRS-098")
+def test_u1_the_node_workflows_omit_the_key_store_they_use() -> None:
+    cases = _items("use_cases.yaml", "security_use_cases")
+    assert "IF-KEY-STORE" in cases["SUC-002"]["interfaces"]  # control: analyze's workflow lists it
+    assert "IF-KEY-STORE" not in cases["SUC-001"]["interfaces"] and "IF-KEY-STORE" not in cases["SUC-003"]["interfaces"]
+    runtime = (ROOT / "src/device_ai/node/runtime.py").read_text()
+    assert 'pseudonym("series", "0")' in runtime and "open_audit_log()" in runtime  # the node uses both keys
+
+
+# === THR-005: never-settling files hide the rest of IN ========================================================
+
+def _flood(folder, monkeypatch: pytest.MonkeyPatch, flooding: int) -> Path:  # noqa: ANN001 - HotFolder
+    """IN holds ``flooding`` files that change before every pass (names sorting first) and one junk file that
+    never changes; four passes, each a settle interval apart. Returns the junk file's path in IN."""
+    from device_ai.node import hot_folder as module
+
+    monkeypatch.setattr(module, "MAX_FILES_PER_PASS", 3)
+    for n in range(flooding):
+        drop(b"growing", folder.inbox / f"a{n}.dcm")
+    real = drop(b"not DICOM, refused once looked at\n", folder.inbox / "z.txt")
+    for step in range(4):
+        for n in range(flooding):
+            with open(folder.inbox / f"a{n}.dcm", "ab") as handle:
+                handle.write(b".")  # still being written
+        folder.scan_once(now=step * folder.settle_s)
+    return real
+
+
+@pytest.mark.req("SRS-136", "SRS-139")
+def test_t1_pin_files_that_never_settle_keep_every_other_file_of_in_from_being_looked_at(
+        hot_folder, monkeypatch) -> None:  # noqa: ANN001
+    folder = hot_folder(settle_s=1.0)
+    real = _flood(folder, monkeypatch, flooding=3)  # as many as the cap: the real file is never seen
+    assert real.exists() and not (folder.rejected / "z.txt").exists()
+    for n in range(3):
+        (folder.inbox / f"a{n}.dcm").unlink()
+    settle(folder, at=10.0)  # control: without the flood it is looked at and refused at once
+    assert not real.exists() and (folder.rejected / "z.txt").exists()
+
+
+@pytest.mark.req("SRS-136")
+def test_t1_control_below_the_cap_the_other_files_go_on(hot_folder, monkeypatch) -> None:  # noqa: ANN001
+    folder = hot_folder(settle_s=1.0)
+    real = _flood(folder, monkeypatch, flooding=2)
+    assert not real.exists() and (folder.rejected / "z.txt").exists()
+
+
+@pytest.mark.xfail(strict=True, reason="review 134 defect T1 (THR-005): files that never settle count toward the "
+                   "per-pass cap, so a writer of IN can hide every other file")
+@pytest.mark.req("SRS-136")
+def test_t1_xfail_files_that_never_settle_do_not_hide_a_settled_file(hot_folder, monkeypatch) -> None:  # noqa: ANN001
+    folder = hot_folder(settle_s=1.0)
+    real = _flood(folder, monkeypatch, flooding=3)
+    assert not real.exists() and (folder.rejected / "z.txt").exists()
+
+
+# === THR-006: a network listener without client authentication needs no stated reason ======================
+
+@pytest.mark.req("SRS-226", "SRS-099")
+def test_t2_tls_without_a_ca_listens_on_the_network_without_any_statement() -> None:
+    from device_ai import cleartext
+    from device_ai.errors import ConfigError
+
+    assert cleartext.check_listener("0.0.0.0", tls=True, reason=None) is None  # no client certificate asked
+    with pytest.raises(ConfigError):  # control: clear text on the network needs the site's statement
+        cleartext.check_listener("0.0.0.0", tls=False, reason=None)
+    threat = _flat(_items("threats.yaml", "threats")["THR-006"]["rationale"])
+    assert "spoofed by a host on the network, so the residual is ALARA" in threat
+
+
+# === THR-008: connections that never associate =============================================================
+
+def _pki(folder: Path) -> Path:
+    from tests.node.test_tls import _certificate
+
+    ca = _certificate(folder, "ca", ca=True)
+    _certificate(folder, "server", ca)
+    _certificate(folder, "client", ca)
+    return folder
+
+
+def _handshake(port: int, pki: Path, timeout: float) -> bool:
+    from tests.node.test_tls import _client
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw, \
+                _client(pki, certificate=True).wrap_socket(raw, server_hostname="127.0.0.1"):
+            return True
+    except OSError:  # TimeoutError, SSLError
+        return False
+
+
+def _tls_node(monkeypatch: pytest.MonkeyPatch, pki: Path):  # noqa: ANN202 - NodeServer
+    from device_ai.node.server import NodeServer
+
+    node_env(monkeypatch, node_tls_cert_file=pki / "server.pem", node_tls_key_file=pki / "server.key",
+             node_tls_ca_file=pki / "ca.pem", node_idle_timeout_s=0.3)
+    server = NodeServer(context())
+    server.port = server.start()[1]
+    return server
+
+
+@pytest.mark.req("SRS-092", "SRS-099")
+def test_t3_pin_one_silent_connection_stops_every_tls_handshake_and_plain_ones_take_slots(
+        monkeypatch, tmp_path) -> None:  # noqa: ANN001
+    server = _tls_node(monkeypatch, _pki(tmp_path))
+    try:
+        assert _handshake(server.port, tmp_path, 2.0)  # control: the node answers
+        silent = socket.create_connection(("127.0.0.1", server.port))
+        try:
+            time.sleep(0.6)  # twice node_idle_timeout_s
+            assert not _handshake(server.port, tmp_path, 0.6)
+        finally:
+            silent.close()
+        assert _handshake(server.port, tmp_path, 2.0)  # control: it answers again once the connection closes
+    finally:
+        server.stop()
+    from device_ai.node.server import NodeServer
+
+    for name in ("DEVICE_AI_NODE_TLS_CERT_FILE", "DEVICE_AI_NODE_TLS_KEY_FILE", "DEVICE_AI_NODE_TLS_CA_FILE"):
+        monkeypatch.delenv(name)
+    node_env(monkeypatch, node_max_associations=1, node_idle_timeout_s=1)
+    plain = NodeServer(context())
+    plain.port = plain.start()[1]
+    try:
+        with socket.create_connection(("127.0.0.1", plain.port)):  # no A-ASSOCIATE-RQ, no AE title
+            time.sleep(0.2)
+            assert associate(plain.port).is_rejected  # the allowed peer is kept out
+        wait_for(lambda: not plain._ae.active_associations, timeout=5)  # the slot is held until the idle timeout
+        first = associate(plain.port)  # control: then the allowed peer gets it
+        assert first.is_established
+        first.release()
+    finally:
+        plain.stop()
+
+
+@pytest.mark.xfail(strict=True, reason="review 134 defect T3 (THR-008): the TLS handshake runs in pynetdicom's "
+                   "accepting thread without a timeout; one silent connection blocks the node's port")
+@pytest.mark.req("SRS-092", "SRS-099")
+def test_t3_xfail_a_silent_connection_does_not_keep_tls_peers_out_past_the_idle_timeout(
+        monkeypatch, tmp_path) -> None:  # noqa: ANN001
+    server = _tls_node(monkeypatch, _pki(tmp_path))
+    silent = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        time.sleep(0.6)  # twice node_idle_timeout_s
+        assert _handshake(server.port, tmp_path, 0.6)
+    finally:
+        silent.close()
+        server.stop()
+
+
+# === THR-012: sends made while the trail cannot be written ==================================================
+
+class _Trail:
+    def __init__(self, fail: bool) -> None:
+        self.fail, self.entries = fail, 0
+
+    def result_sent(self, *args: object, **kwargs: object) -> None:
+        if self.fail:
+            raise OSError(28, "No space left on device")
+        self.entries += 1
+
+    result_dead_lettered = result_sent
+
+
+def _sends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, fail: bool) -> tuple[int, int]:
+    """Three passes of the outbound queue over one pending result; (sends made, entries written)."""
+    from device_ai.config import Destination, Settings
+    from device_ai.node import outbound
+    from device_ai.node.outbound import Outbound, ResultFile
+
+    (tmp_path / "share").mkdir(parents=True)
+    settings = Settings(node_destinations=[Destination(name="share", kind="folder", path=tmp_path / "share")])
+    result = tmp_path / "node" / "work" / "segmentation.dcm"
+    result.parent.mkdir(parents=True)
+    result.write_bytes(b"result")
+    sends: list[str] = []
+    monkeypatch.setattr(outbound, "send", lambda dest, *args, **kwargs: sends.append(dest.name) or "stored")
+    trail = _Trail(fail)
+    queue = Outbound(tmp_path / "node", settings, trail=trail)
+    queue.enqueue("k", study="s", series="r", generation=1, files=[ResultFile("seg", result, "1.2", "2.25.1")])
+    for _ in range(3):
+        try:
+            queue.send_due()
+        except OSError:
+            pass  # Outbound.run logs it and polls again 0.2 s later
+    return len(sends), trail.entries
+
+
+@pytest.mark.req("SRS-132")
+def test_t4_pin_a_send_is_made_again_and_again_while_its_entry_cannot_be_written(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    assert _sends(tmp_path / "failing", monkeypatch, fail=True) == (3, 0)
+    assert _sends(tmp_path / "working", monkeypatch, fail=False) == (1, 1)  # control: one send, one entry
+
+
+@pytest.mark.xfail(strict=True, reason="review 134 defect T4 (THR-012): outbound.py sends first and records after; "
+                   "a trail that cannot be written does not stop further sends")
+@pytest.mark.req("SRS-132")
+def test_t4_xfail_no_further_send_while_the_trail_cannot_be_written(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    assert _sends(tmp_path, monkeypatch, fail=True)[0] <= 1
+
+
+# === THR-013: the password in a configuration file every account can read ===================================
+
+@pytest.mark.req("SRS-218", "SRS-131")
+def test_t5_a_configuration_file_every_account_can_read_is_used_with_its_password(tmp_path) -> None:  # noqa: ANN001
+    from device_ai.config import load_settings, masked
+    from device_ai.errors import ConfigError
+
+    config = tmp_path / "device-ai.yaml"
+    config.write_text("node_destinations:\n- {name: pacs, kind: stow, url: 'https://fake-user:FAKE-PASSWORD-1@"
+                      "pacs.example.test/dicom-web/studies'}\n")
+    config.chmod(0o644)
+    settings = load_settings(config)
+    assert settings.node_destinations[0].credentials == ("fake-user", "FAKE-PASSWORD-1")
+    assert stat.S_IMODE(config.stat().st_mode) & stat.S_IROTH and "FAKE-PASSWORD-1" in config.read_text()
+    assert "FAKE-PASSWORD-1" not in str(masked(settings))  # control: config show masks it (what holds)
+    config.chmod(0o664)
+    with pytest.raises(ConfigError, match="writable by other accounts"):  # control: the check exists, for writes
+        load_settings(config)
+
+
+# === THR-016: input bytes, preamble included, in the device's outputs =======================================
+
+MZ = b"MZ\x90\x00\x03\x00\x00\x00"
+
+
+def _polyglot(index: int, **changes: object) -> bytes:
+    from device_ai.dicom.writer import part10_bytes
+    from tests.dicom.deid_corpus import ct_slice
+
+    ds = ct_slice(index)
+    for keyword, value in changes.items():
+        setattr(ds, keyword, value)
+    return MZ + part10_bytes(ds)[len(MZ):]
+
+
+@pytest.mark.req("SRS-077", "SRS-057")
+def test_t6_quarantine_copies_an_input_with_its_executable_preamble(tmp_path) -> None:  # noqa: ANN001
+    from device_ai.dicom.deidentify.options import parse_options
+    from device_ai.dicom.deidentify.run import Deidentifier, RunConfig
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "burned.dcm").write_bytes(_polyglot(0, BurnedInAnnotation="YES"))
+    (tmp_path / "in" / "plain.dcm").write_bytes(_polyglot(1))
+    Deidentifier(RunConfig(options=parse_options(()), secret=b"review-134-fake-secret".ljust(32, b"!"))).run(
+        [tmp_path / "in"], tmp_path / "out", tmp_path / "q")
+    [copy] = list((tmp_path / "q").glob("file-*.dcm"))
+    assert copy.read_bytes()[:len(MZ)] == MZ  # the original, preamble included
+    [output] = [p for p in (tmp_path / "out").rglob("*.dcm")]
+    assert output.read_bytes()[:132] == bytes(128) + b"DICM"  # control: what the device writes is zeroed
+
+
+@pytest.mark.req("SRS-077", "SRS-139")
+def test_t6_relay_watch_moves_a_refused_file_with_its_name_and_bytes_into_out(hot_folder) -> None:  # noqa: ANN001
+    old = os.umask(0o022)
+    try:
+        folder = hot_folder(settle_s=1.0)
+        data = _polyglot(0, Modality="MR", SOPClassUID="1.2.840.10008.5.1.4.1.1.4")
+        drop(data, folder.inbox / "setup.exe")
+        assert settle(folder).rejected == 1
+    finally:
+        os.umask(old)
+    moved = folder.out / "rejected" / "setup.exe"
+    assert folder.rejected == folder.out / "rejected" and moved.read_bytes() == data
+    assert stat.S_IMODE(moved.stat().st_mode) & stat.S_IROTH  # readable by the readers of OUT
+
+
+# === THR-018: the node's results under the usual umask ======================================================
+
+@pytest.mark.req("SRS-217")
+def test_t7_a_folder_destination_writes_results_every_account_can_read(tmp_path) -> None:  # noqa: ANN001
+    from device_ai.atomic_io import Access
+    from device_ai.config import Destination
+    from device_ai.node.outbound import write_to_folder
+
+    (tmp_path / "share").mkdir()
+    result = tmp_path / "segmentation.dcm"
+    result.write_bytes(b"SEG with the patient's identity")
+    old = os.umask(0o022)
+    try:
+        write_to_folder(Destination(name="share", kind="folder", path=tmp_path / "share"), result,
+                        Path("study-x") / "series-y.gen-0001")
+        private = Access.PRIVATE.file_mode()
+    finally:
+        os.umask(old)
+    written = tmp_path / "share" / "study-x" / "series-y.gen-0001" / "segmentation.dcm"
+    assert stat.S_IMODE(written.stat().st_mode) == 0o644 and private == 0o600  # control: analyze's results
+    rationale = _flat(_items("threats.yaml", "threats")["THR-018"]["rationale"])
+    srs_217 = next(r for r in yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())
+                   ["software_requirements"] if r["id"] == "SRS-217")
+    assert "SRS-217 is draft" in rationale and srs_217["status"] == "approved"
+
+
+# === THR-022: intervals and times of day survive the keyed shift ============================================
+
+@pytest.mark.req("SRS-055", "SRS-053")
+def test_t8_intervals_and_times_survive_and_only_the_offset_needs_the_key() -> None:
+    import datetime as dt
+
+    from device_ai.dicom.deidentify.dates import shift_da, shift_dt
+    from device_ai.dicom.deidentify.keyed import KeyedReplacer
+
+    days = KeyedReplacer(secret=b"review-134-fake-secret-one".ljust(32, b"!")).day_offset("FAKE-MRN-134")
+    first, second = shift_da("20240105", days), shift_da("20240211", days)
+    gap = dt.datetime.strptime(second, "%Y%m%d") - dt.datetime.strptime(first, "%Y%m%d")
+    assert gap.days == 37 and 365 <= days <= 3650  # the patient's visit pattern is kept as it was
+    assert shift_dt("20240105143207.123456", days).endswith("143207.123456")  # and every time of day
+    other = KeyedReplacer(secret=b"review-134-fake-secret-two".ljust(32, b"!")).day_offset("FAKE-MRN-134")
+    assert other != days  # control: the offset itself needs the key (the half the rationale covers)
