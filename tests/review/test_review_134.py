@@ -93,6 +93,12 @@ THREATS
     patient's visit pattern links them with public techniques (E3): I4 x E3 unacceptable; E1 is not justified for
     that half (test_t8; control: a different secret gives another offset, the half that holds).
 
+Lead, 2026-12-07 (not re-reviewed): I1 fixed (IF-DICOM-SCU's channel and authentication state SRS-216's TLS and
+SRS-226's rule), U1/U2 fixed (SUC-001 and SUC-003 list IF-KEY-STORE; SUC-001 also IF-RESULT-FILES, N4), T8 fixed
+as text (THR-022's rationale: the residual is rated for the shipped Basic Profile, which removes dates; the dates
+options keep intervals by design, E3 at I4, the data release's choice; a new IFU precaution says so); plan.yaml's
+configuration update path names SRS-218. test_i1, test_u1 and test_t8 assert the fixed texts.
+
 Notes (no defect):
 N1 ASSET-KEYS' description omits the batch TLS key (batch_tls_key_file), the model-signing private key of model
    keygen and the backup passphrase files, all of which IF-KEY-STORE/IF-BATCH-SCHEDULER handle.
@@ -161,7 +167,9 @@ def test_i1_a_dimse_destination_can_be_configured_with_tls() -> None:
     from device_ai.config import Destination
 
     scu = _items("interfaces.yaml", "interfaces")["IF-DICOM-SCU"]
-    assert "is not yet configurable" in _flat(scu["channel"]) and scu["authentication"].startswith("none of the")
+    # lead's fix: the interface says TLS is configurable and what it authenticates
+    assert "is not yet configurable" not in _flat(scu["channel"]) and "SRS-216" in _flat(scu["channel"])
+    assert "certificate is verified" in _flat(scu["authentication"])
     tls = Destination(name="pacs", kind="dimse", ae_title="PACS", host="10.0.0.5", port=104,
                       transport={"tls": True, "check_hostname": True})
     assert tls.transport.tls and tls.cleartext_host() is None  # configurable, and sent encrypted
@@ -170,10 +178,12 @@ def test_i1_a_dimse_destination_can_be_configured_with_tls() -> None:
 
 
 @pytest.mark.req("SRS-194", "SRS-098")
-def test_u1_the_node_workflows_omit_the_key_store_they_use() -> None:
+def test_u1_the_node_workflows_list_the_key_store_they_use() -> None:
     cases = _items("use_cases.yaml", "security_use_cases")
     assert "IF-KEY-STORE" in cases["SUC-002"]["interfaces"]  # control: analyze's workflow lists it
-    assert "IF-KEY-STORE" not in cases["SUC-001"]["interfaces"] and "IF-KEY-STORE" not in cases["SUC-003"]["interfaces"]
+    # lead's fix: the node's workflows list it too (and SUC-001 its folder destinations, N4)
+    assert "IF-KEY-STORE" in cases["SUC-001"]["interfaces"] and "IF-KEY-STORE" in cases["SUC-003"]["interfaces"]
+    assert "IF-RESULT-FILES" in cases["SUC-001"]["interfaces"]
     runtime = (ROOT / "src/device_ai/node/runtime.py").read_text()
     assert 'pseudonym("series", "0")' in runtime and "open_audit_log()" in runtime  # the node uses both keys
 
@@ -479,3 +489,6 @@ def test_t8_intervals_and_times_survive_and_only_the_offset_needs_the_key() -> N
     assert shift_dt("20240105143207.123456", days).endswith("143207.123456")  # and every time of day
     other = KeyedReplacer(secret=b"review-134-fake-secret-two".ljust(32, b"!")).day_offset("FAKE-MRN-134")
     assert other != days  # control: the offset itself needs the key (the half the rationale covers)
+    # lead's fix: the rationale answers the dates half - the default removes dates, the options keep them by design
+    rationale = _flat(_items("threats.yaml", "threats")["THR-022"]["rationale"])
+    assert "retain-long-modified-dates" in rationale and "Basic Profile" in rationale
