@@ -253,6 +253,73 @@ def test_a_filtered_export_verifies_and_cannot_lose_a_record(capsys: pytest.Capt
     _failed(_verify(capsys, export, key), "record 1 (leaf 1)", "it is the device's record 2")
 
 
+STATED = {"since": "2026-11-24T08:00:00.000000Z", "until": "9999-12-31T23:59:59.999999Z", "event": "analysis run",
+          "study": "study-0123456789abcdef"}
+MISTYPED = {"since": ["2026-11-24", "today", "0", "2026-11-24T08:00:00Z", " 2026-11-24T08:00:00.000000Z"],
+            "until": ["9999", "9" + " " * 3000 + "OK", "2026-11-24T08:00:00.000000z"],
+            "event": ["Analysis", "DAI999", "Analysis Run " + "x" * 200],
+            "study": ["study-0123", "STUDY-0123456789ABCDEF", "1." + "2" * 70, "1..2", "study-0123456789abcdef "]}
+
+
+@pytest.mark.req("SRS-224")
+@pytest.mark.parametrize("key", sorted(STATED))
+def test_a_stated_filter_value_must_be_of_its_type(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                   folder: Path, key: str) -> None:  # noqa: F811
+    """helper-135 (review 133 defect 1b): each stated value is refused unless it is one audit export writes (the
+    time as parse_time writes it, an event's code or meaning, a study id), naming the key, nothing on stdout, the
+    message cut short; a value of its type every remaining record meets passes and is named (the control)."""
+    export = _export(capsys, folder, tmp_path / "audit.fhir", "fhir", "--study", "study-0123456789abcdef")
+    key_text = _device_key(capsys)
+    bundle_path = Path(f"{export}.proof.json")
+    bundle = json.loads(bundle_path.read_text())
+    for value in MISTYPED[key]:
+        bundle["selection"] = {key: value}
+        bundle_path.write_text(json.dumps(bundle))
+        code, out, err = _verify(capsys, export, key_text)
+        _failed((code, out, err), f"{key} is not")
+        assert max(len(line) for line in err.splitlines()) < 600, err  # the stated value is quoted cut short
+    bundle["selection"] = {key: STATED[key]}
+    bundle_path.write_text(json.dumps(bundle))
+    code, out, err = _verify(capsys, export, key_text)
+    assert code == 0 and f"selection: the filter {key}={STATED[key]} (" in out, err
+
+
+@pytest.mark.req("SRS-224")
+@pytest.mark.parametrize(("option", "value"), [("--event", "Analysis"), ("--event", ""), ("--study", "study-x"),
+                                                ("--study", "study 0123456789abcdef")])
+def test_export_refuses_a_filter_its_receiver_would_refuse(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                           folder: Path, option: str, value: str) -> None:  # noqa: F811
+    code, out, err = _run(capsys, "audit", "export", "--dir", str(folder), "--format", "fhir",
+                          "--out", str(tmp_path / "x.fhir"), option, value)
+    assert code == 2 and "DAI-100" in err and option in err and not (tmp_path / "x.fhir").exists(), err
+    # control: the same option with a value of its type exports
+    good = {"--event": "DAI004", "--study": "study-0123456789abcdef"}[option]
+    assert _export(capsys, folder, tmp_path / "y.fhir", "fhir", option, good).is_file()
+
+
+@pytest.mark.req("SRS-224")
+def test_failure_lines_show_terminal_controls_from_the_files_as_question_marks(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, folder: Path) -> None:  # noqa: F811
+    """helper-135 (review 133 defect 1a): every error line the CLI prints goes through dicom.paths.printable: a key
+    with escape codes added to an edited FHIR line (the genuine bundle) is named with '?' for ESC."""
+    export = _export(capsys, folder, tmp_path / "audit.fhir", "fhir")
+    key = _device_key(capsys)
+    lines = _lines(export)
+    edited = json.loads(lines[1])
+    edited["\x1b[2J\x1b[HOK: \x9b8m"] = 1
+    lines[1] = json.dumps(edited)
+    _write_lines(export, lines)
+    code, out, err = _verify(capsys, export, key)
+    _failed((code, out, err), "?[2J?[HOK: ?8m differ")
+    assert all(c.isprintable() for c in err.replace("\n", "")), err
+    # control: the same key without control characters is named as written
+    edited = json.loads(lines[1])
+    edited["[2J[HOK: 8m"] = edited.pop("\x1b[2J\x1b[HOK: \x9b8m")
+    lines[1] = json.dumps(edited)
+    _write_lines(export, lines)
+    _failed(_verify(capsys, export, key), "[2J[HOK: 8m differ")
+
+
 @pytest.mark.req("SRS-224")
 def test_a_whole_log_export_cannot_lose_a_record_from_both_files(capsys: pytest.CaptureFixture[str],
                                                                   tmp_path: Path, folder: Path) -> None:  # noqa: F811

@@ -96,7 +96,8 @@ def default_items() -> dict[str, Any]:
             {"id": "RC-001", "title": "Refuse bad input", "text": "Bad input is refused.", "type": "inherent",
              "implemented_by": ["SRS-002"], "status": "approved"}]},
         "risk/benefit.yaml": {"benefit_risk": {"benefits": "Faster reads.", "statement": "Benefits outweigh risks.",
-                                               "overall_residual_risk": "Acceptable."}},
+                                               "overall_residual_risk": "Acceptable.",
+                                               "overall_residual_risk_verdict": "acceptable"}},
         "risk/post_production.yaml": {"post_production_plan": copy.deepcopy(POST_PRODUCTION)},
     }
 

@@ -197,7 +197,8 @@ def _missing_part(items: dict) -> None:
 
 
 def _benefit_not_concluding(items: dict) -> None:
-    items["risk/benefit.yaml"]["benefit_risk"]["overall_residual_risk"] = "Not acceptable while RC-001 is draft."
+    items["risk/benefit.yaml"]["benefit_risk"].update(overall_residual_risk="Not acceptable while RC-001 is draft.",
+                                                      overall_residual_risk_verdict="not_acceptable")
 
 
 ONLY_A = {TEST_A: ("passed", ["SRS-001"]), TEST_B: ("failed", ["SRS-002"])}
@@ -272,6 +273,40 @@ def test_each_defect_makes_the_record_not_complete_naming_it_and_the_release_gat
     assert gap.message.startswith(NOT_COMPLETE + " (ISO 14971 9): ") and f"({question}) " in gap.message
     assert item in gap.message
     _assert_agree(graph)
+
+
+def _verdict(verdict: str | None, prose: str) -> Callable[[dict], None]:
+    def change(items: dict) -> None:
+        benefit = items["risk/benefit.yaml"]["benefit_risk"]
+        benefit["overall_residual_risk"] = prose
+        if verdict is None:
+            del benefit["overall_residual_risk_verdict"]
+        else:
+            benefit["overall_residual_risk_verdict"] = verdict
+    return change
+
+
+@pytest.mark.req("SRS-228")
+def test_criterion_4_reads_the_typed_verdict_not_the_prose(tmp_path: Path) -> None:
+    """helper-135 (review 133 defect 2): only overall_residual_risk_verdict: acceptable concludes; the prose beside
+    it, whatever it says, is not read for the verdict; the field is required and typed (refused on load)."""
+    for index, (verdict, prose) in enumerate([("undecided", "Acceptable."), ("not_acceptable", "Acceptable."),
+                                              ("undecided", "Acceptable. Not acceptable.")]):
+        graph = _graph(_project(tmp_path / f"n{index}", _verdict(verdict, prose)))
+        record = risk_management_review(graph, head=HEAD)
+        criterion = record.question("b").criteria[3]
+        assert not record.complete and not criterion.holds, verdict
+        assert any(f"overall_residual_risk_verdict: {verdict}" in i.text for i in criterion.open_items)
+        assert [f.item for f in check_graph(graph, head=HEAD, release=True).section("gap")] == [REVIEW_ID]
+    # control: the verdict acceptable holds whatever the prose, which the approvers judge
+    for index, prose in enumerate(["Acceptable.", "The benefits outweigh the residual risks."]):
+        assert risk_management_review(_graph(_project(tmp_path / f"c{index}", _verdict("acceptable", prose))),
+                                      head=HEAD).complete, prose
+    for index, verdict in enumerate([None, "Acceptable", "yes", True]):
+        items = default_items()
+        _verdict(verdict, "Acceptable.")(items)  # type: ignore[arg-type]
+        problems = _problems(write_project(tmp_path / f"bad{index}", items))
+        assert any("BENEFIT-RISK" in p and "overall_residual_risk_verdict" in p for p in problems), problems
 
 
 @pytest.mark.req("SRS-228")

@@ -497,9 +497,13 @@ def test_h20_the_repository_record_and_the_wrapper_texts_agree(tmp_path: Path) -
     assert _record(_mini(tmp_path / "mini")).complete
 
 
-def _statement(text: str) -> Callable[[dict], None]:
+def _statement(text: str, verdict: str = "undecided") -> Callable[[dict], None]:
+    """The overall residual risk prose ``text`` with its typed verdict (helper-135: criterion 4 reads
+    overall_residual_risk_verdict since review 133 defect 2's fix, not the prose; a statement these reviews wrote
+    to conclude nothing is typed undecided)."""
     def change(items: dict) -> None:
-        items["risk/benefit.yaml"]["benefit_risk"]["overall_residual_risk"] = text
+        items["risk/benefit.yaml"]["benefit_risk"].update(overall_residual_risk=text,
+                                                          overall_residual_risk_verdict=verdict)
     return change
 
 

@@ -64,6 +64,12 @@ Lead, 2026-12-07 (not re-reviewed): defect 1 fixed - a stated filter value that 
 criterion 4 needs "Acceptable." as a sentence of its own first (p30's second control now writes it so); SRS-228
 stays draft (review 129 defect 3 open). The pins assert the fixes, the xfails are plain tests.
 
+helper-135, 2026-12-07 (fixer of review 133, not re-reviewed): N3 closed - a stated value must be of its key's type
+as audit export writes it (review 133 defect 1b), so since=0, until=9, until=~ are refused (test_p13 inverted; the
+d1 control states until=9999-12-31T23:59:59.999999Z instead of 9999). Criterion 4 reads the typed verdict
+overall_residual_risk_verdict (review 133 defect 2): test_review_129's _statement now types the verdict undecided
+unless told, so p30's controls state acceptable.
+
 Notes (no xfail):
 N1 (SRS-222) Superseding is read from stated seqs of every record, covered or not (result_check.py:152-156): fails
    closed (test_p04), as review 131 N1.
@@ -328,13 +334,12 @@ def test_p12_an_unknown_key_or_a_value_that_is_not_text_is_refused(cut: dict[str
 
 @pytest.mark.req("SRS-224")
 @pytest.mark.parametrize("selection", [{"since": "0"}, {"until": "9"}, {"until": "~"}])
-def test_p13_a_value_no_export_writes_that_filters_nothing_is_accepted_and_named(cut: dict[str, Any],
-                                                                                selection: dict) -> None:
-    """N3: the empty-value refusal is narrow: since=0 or until=9 filter nothing either, are not what parse_time
-    writes, and pass; the OK line names them, which is what the texts rely on."""
+def test_p13_a_value_no_export_writes_that_filters_nothing_is_refused(cut: dict[str, Any], selection: dict) -> None:
+    """N3, inverted by helper-135 (review 133 defect 1b): since=0 or until=9 are not what parse_time writes and are
+    refused naming the key (they passed, named on the OK line)."""
     code, out, err = _relabel(cut, selection)
-    (key, value), = selection.items()
-    assert code == 0 and f"selection: the filter {key}={value} (" in out, err
+    (key, _), = selection.items()
+    assert code == 8 and out == "" and f"{key} is not a UTC time as audit export writes it" in err, err
 
 
 def _screen(text: str) -> str:
@@ -374,8 +379,9 @@ def test_d1_pin_a_cut_export_can_no_longer_show_the_genuine_whole_log_ok_line(cu
     genuine, (code, out, err) = _spoofed(cut)
     assert code == 8 and out == "" and "not printable" in err, (out, err)
     # control: a printable value that filters nothing is shown as a filter, and the emulator shows it
-    code, out, err = _relabel(cut, {"until": "9999"}, drop=())
-    assert code == 0 and "selection: the filter until=9999" in _screen(out) and _screen(out) != _screen(genuine)
+    far = "9999-12-31T23:59:59.999999Z"  # helper-135: a time as audit export writes it (was "9999")
+    code, out, err = _relabel(cut, {"until": far}, drop=())
+    assert code == 0 and f"selection: the filter until={far}" in _screen(out) and _screen(out) != _screen(genuine)
 
 
 @pytest.mark.req("SRS-224")
@@ -464,8 +470,9 @@ def test_p30_conditions_markup_lower_case_and_undecided_prose_fail_criterion_4(t
     # control: the verdict, also after leading blanks, holds
     # (lead, 2026-12-07: the verdict is "Acceptable." as a sentence of its own since the fix of defect 2; the
     # second control was "  Acceptable: the benefits outweigh the residual risks.", which that form refuses)
+    # (helper-135: with the verdict typed acceptable, which criterion 4 reads since review 133 defect 2's fix)
     for index, text in enumerate(("Acceptable.", "  Acceptable. The benefits outweigh the residual risks.")):
-        assert _record(_mini(tmp_path / f"c{index}", _statement(text))).question("b").criteria[3].holds, text
+        assert _record(_mini(tmp_path / f"c{index}", _statement(text, "acceptable"))).question("b").criteria[3].holds
 
 
 @pytest.mark.req("SRS-228")

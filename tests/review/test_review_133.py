@@ -51,6 +51,22 @@ ESC[2K, ESC[nG, ESC[8m/ESC[0m, and the one-byte CSI U+009B); the screens of d1a 
    takes_its_verdict_back_leaves_the_record_not_complete. Fix: a typed verdict field (review 129's advice), or no
    sentence after the verdict that negates or defers it.
 
+helper-135, 2026-12-07 (fixer, not re-reviewed): d1a - every error line the CLI prints (report_error, the internal
+error line, audit verify's FAIL lines, verify-results' file lines, verify-export's OK line) goes through
+cli/common.message_line = dicom/paths.printable(shortened(...)); audit/export_verify.py (which may not import dicom)
+cuts each bundle or export word it quotes (selection keys and values, software, a pydantic loc, FHIR field names) to
+64 characters. d1b - app/audit_trail.filter_value_problem: a stated since/until must be parse_time's canonical
+output, event a code or meaning of audit.entry.EVENTS (any case), study 'study-<16 hex>' or a UI of at most 64
+digits and dots; verify-export refuses another with DAI-712 naming the key, and audit show/export refuse such
+--event/--study with DAI-100 (entry_filter), so an export never states a filter its receiver refuses. d2 -
+risk/benefit.yaml has a required typed overall_residual_risk_verdict (acceptable | not_acceptable | undecided; the
+repository's: not_acceptable, as its prose says), criterion 4 holds only for acceptable, and overclaim rule 4 counts
+the verdict acceptable as a conclusion. Pins inverted (d1a, d1b, d2), xfails made plain tests, p10 and p20 rewritten
+for the new texts and the typed verdict; controls that stated until=9999 state 9999-12-31T23:59:59.999999Z; the
+taken_back projects type their verdict undecided (tests/review/test_review_129._statement's default). Authors'
+tests added: tests/audit/test_export_proofs.py (typed values per key with controls, export-side refusal, escaped
+field names) and tests/regulatory/test_risk_review.py (the typed verdict).
+
 Mutation check (copies of HEAD's src/ by git archive into /tmp/h133src/<name>/src by /tmp/h133src/mutate.py, models/
 linked beside, this file run with the copy first on PYTHONPATH; /work/main/src untouched; null copy: 27 passed, 3
 xfailed). Fix undone or narrowed: U1 no printable refusal (audit_export.py:106-107): p02 x4, d1a_pin; U2 only CR and
@@ -81,6 +97,7 @@ from tests.review.test_review_129 import _mini, _record, _release, _statement
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "audit.fhir"  # the receiver's file name: the OK line quotes it
+FAR = "9999-12-31T23:59:59.999999Z"  # a stated 'until' every record meets, in the form audit export writes
 
 
 def _cli(*argv: str) -> tuple[int, str, str]:
@@ -243,8 +260,9 @@ def test_p03_an_all_blank_value_is_refused(made: dict[str, Any], tmp_path: Path,
     proof = {**bundle, "selection": {"until": blank}}
     code, out, err = _verify(made, tmp_path, export, proof)
     assert code == 8 and out == "" and ("is empty" in err or "not printable" in err), err
-    code, out, _ = _verify(made, tmp_path, export, {**bundle, "selection": {"until": "9999"}})  # control
-    assert code == 0 and "selection: the filter until=9999 (" in out
+    # control (helper-135: the value must be a time as audit export writes it since the fix of d1b; was "9999")
+    code, out, _ = _verify(made, tmp_path, export, {**bundle, "selection": {"until": FAR}})
+    assert code == 0 and f"selection: the filter until={FAR} (" in out
 
 
 @pytest.mark.req("SRS-224")
@@ -294,13 +312,14 @@ def _vectors(made: dict[str, Any], payload: str) -> dict[str, tuple[bytes, bytes
 
 
 @pytest.mark.req("SRS-224")
-def test_d1a_pin_a_refused_export_can_show_the_genuine_ok_line(made: dict[str, Any], tmp_path: Path) -> None:
-    """DEFECT 1a: every vector is refused (exit 8), and the terminal shows only the genuine whole-log OK line."""
+def test_d1a_pin_a_refused_export_no_longer_shows_the_genuine_ok_line(made: dict[str, Any], tmp_path: Path) -> None:
+    """Pin of DEFECT 1a, inverted by helper-135's fix (every error line through dicom.paths.printable): every vector
+    is refused (exit 8), no ESC reaches stderr, and the terminal does not show the genuine whole-log OK line alone."""
     genuine = _genuine_ok(made, tmp_path)
     for name, (export, bundle) in _vectors(made, _payload(genuine)).items():
         code, out, err = _verify(made, tmp_path / name.replace(" ", "-"), export, bundle)
-        assert code == 8 and out == "" and "\x1b" in err, (name, err)
-        assert _screen(out + err) == _screen(genuine), (name, _screen(err))
+        assert code == 8 and out == "" and "\x1b" not in err, (name, err)
+        assert _screen(out + err) != _screen(genuine), (name, _screen(err))
     # control: the same payloads without ESC: the screen shows the refusal, or (a printable stated value every
     # record meets) the OK line naming the filter
     for name, (export, bundle) in _vectors(made, _payload(genuine, escape=False)).items():
@@ -311,8 +330,6 @@ def test_d1a_pin_a_refused_export_can_show_the_genuine_ok_line(made: dict[str, A
 
 
 @pytest.mark.req("SRS-224")
-@pytest.mark.xfail(strict=True, reason="review 133 defect 1a: failure lines print bundle/export text raw "
-                                       "(export_verify.py:76,111,131,136-138,217; cli/__init__.py:44)")
 def test_d1a_no_failure_line_carries_a_terminal_control_from_the_files(made: dict[str, Any], tmp_path: Path) -> None:
     genuine = _genuine_ok(made, tmp_path)
     shown = {}
@@ -331,23 +348,22 @@ def _long(genuine: str) -> dict[str, str]:
 
 
 @pytest.mark.req("SRS-224")
-def test_d1b_pin_a_long_printable_value_scrolls_the_filter_off_the_screen(made: dict[str, Any],
-                                                                         tmp_path: Path) -> None:
-    """DEFECT 1b: an export with a record cut, the bundle stating the long value, is accepted; the screen shows the
-    genuine whole-log OK line and the tail '(as the bundle states it; ...)', not 'the filter'."""
+def test_d1b_pin_a_long_printable_value_is_refused_and_quoted_short(made: dict[str, Any], tmp_path: Path) -> None:
+    """Pin of DEFECT 1b, inverted by helper-135's fix (a stated value must be of its key's type: until a time as
+    audit export writes it): the long value is refused (exit 8) naming the key, the message quotes it cut short,
+    and the screen starts with the refusal, not the genuine OK line."""
     genuine = _genuine_ok(made, tmp_path)
     export, proof = _cut(*made["whole"]["fhir"])
     code, out, err = _verify(made, tmp_path / "long", export, {**proof, "selection": _long(genuine)})
-    assert code == 0 and "selection: the filter until=9 " in out, err
-    screen = _screen(out)
-    assert "filter" not in screen and _screen(genuine) in screen and "(as the bundle states it;" in screen
-    # control: a short value is named on the screen
-    code, out, _ = _verify(made, tmp_path / "short", export, {**proof, "selection": {"until": "9999"}})
-    assert code == 0 and "selection: the filter until=9999 (" in " ".join(_screen(out).split())
+    assert code == 8 and out == "" and "until is not a UTC time as audit export writes it" in err, err
+    screen = _screen(err)
+    assert screen.startswith("error DAI-712") and _screen(genuine) not in screen and len(err) < 1000, screen
+    # control: a short value of its type is named on the screen
+    code, out, _ = _verify(made, tmp_path / "short", export, {**proof, "selection": {"until": FAR}})
+    assert code == 0 and f"selection: the filter until={FAR} (" in " ".join(_screen(out).split())
 
 
 @pytest.mark.req("SRS-224")
-@pytest.mark.xfail(strict=True, reason="review 133 defect 1b: a stated value is not bounded (cli/audit.py:99-104)")
 def test_d1b_an_accepted_filter_is_named_on_the_screen(made: dict[str, Any], tmp_path: Path) -> None:
     genuine = _genuine_ok(made, tmp_path)
     export, proof = _cut(*made["whole"]["fhir"])
@@ -369,16 +385,20 @@ def _text(kind: str, item: str) -> str:
 
 @pytest.mark.req("SRS-224")
 def test_p10_what_the_texts_claim_and_leave_out(made: dict[str, Any], tmp_path: Path) -> None:
-    """THR-035 claims an edit needs the signing key and that the OK line names the filter (d1a, d1b falsify both
-    for a receiver who reads the screen), and calls SRS-224 'author review only'; SRS-224 states its limits but not
-    the printable-value refusal. (Control: a phrase the texts do not hold is not found.)"""
+    """Inverted by helper-135: THR-035 no longer says an edit needs the signing key without the exit status (d1a),
+    names the typed stated values, and drops the stale 'author review only'; SRS-224 states that stated values must
+    be printable and of their type and that the receiver relies on the exit status; its limits stay. (Control: a
+    phrase the texts do not hold is not found.)"""
     threat, requirement = _text("threat", "THR-035"), _text("requirement", "SRS-224")
-    assert "editing, adding or reordering records now needs the device's signing key (E2)" in threat
-    assert "verify-export then names that filter on its OK line" in threat
-    assert "SRS-224 is draft (author review only, helper-124" in threat
+    assert "editing, adding or reordering records now needs the device's signing key (E2)" not in threat
+    assert "acts on its exit status (8: not verified; every failure line is printed with the characters" in threat
+    assert "each stated value must be printable and of its type as audit export writes it" in threat
+    assert "author review only" not in threat
     assert "records left out of both files of a filtered export go unnoticed" in requirement
     assert "any record can be cut from an export relabelled with a filter the remaining records meet" in requirement
-    assert "printable" not in requirement and "printable" not in threat and "exit status" not in threat
+    assert "shall be printable and of its type as audit export writes it" in requirement
+    assert "the receiver relies on the exit status (0 verified, 8 not), not on what the screen shows" in requirement
+    assert "fixed by helper-135" in requirement and "not re-reviewed" in requirement
     assert "THR-099" not in threat  # control
 
 
@@ -387,27 +407,30 @@ def test_p10_what_the_texts_claim_and_leave_out(made: dict[str, Any], tmp_path: 
 class _Ctx:
     """The one thing _benefit reads from the graph: the benefit-risk node."""
 
-    def __init__(self, statement: Any) -> None:
-        self.statement = statement
+    def __init__(self, statement: Any, verdict: str) -> None:
+        self.statement, self.verdict = statement, verdict
 
     def of_kind(self, kind: str):  # noqa: ANN201
         assert kind == "benefit_risk"
-        yield {"id": "BENEFIT-RISK-001", "fields": {"overall_residual_risk": self.statement}}
+        yield {"id": "BENEFIT-RISK-001", "fields": {"overall_residual_risk": self.statement,
+                                                    "overall_residual_risk_verdict": self.verdict}}
 
 
-def _criterion_4(statement: Any) -> bool:
+def _criterion_4(statement: Any, verdict: str) -> bool:
     from device_ai.regulatory.risk_review import _benefit
 
-    return _benefit(_Ctx(statement), []).holds
+    return _benefit(_Ctx(statement, verdict), []).holds
 
 
 @pytest.mark.req("SRS-228")
-def test_p20_the_verdict_must_be_acceptable_as_a_sentence_first() -> None:
+def test_p20_the_verdict_is_the_typed_field_not_the_prose() -> None:
+    """helper-135: the prose reader this test judged (the verdict 'Acceptable.' as a sentence first) is replaced by
+    the typed overall_residual_risk_verdict; no prose concludes without it, and none takes it back."""
     for text in ("ACCEPTABLE.", "acceptable.", "Acceptable? Not yet.", "Acceptable: not yet decided.",
-                 "Acceptable.Not yet.", "Not acceptable.", "Acceptable, once the study ends."):
-        assert not _criterion_4(text), text
+                 "Acceptable.Not yet.", "Not acceptable.", "Acceptable, once the study ends.", "Acceptable."):
+        assert not _criterion_4(text, "undecided") and not _criterion_4(text, "not_acceptable"), text
     for text in ("Acceptable.", "  Acceptable. The benefits outweigh the residual risks.", "Acceptable.\n"):
-        assert _criterion_4(text), text  # control
+        assert _criterion_4(text, "acceptable"), text  # control
 
 
 TAKEN_BACK = ["Acceptable.  Not yet decided.", "Acceptable.\n\nHowever not acceptable until the study ends.",
@@ -421,18 +444,20 @@ def taken_back(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]
 
 
 @pytest.mark.req("SRS-228")
-def test_d2_pin_a_verdict_taken_back_after_its_sentence_completes_the_record(taken_back: list[dict[str, Any]],
-                                                                             tmp_path: Path) -> None:
-    """DEFECT 2: each statement completes the record and passes the release gate."""
+def test_d2_pin_a_verdict_is_typed_and_the_prose_cannot_take_it_back(taken_back: list[dict[str, Any]],
+                                                                     tmp_path: Path) -> None:
+    """Pin of DEFECT 2, inverted by helper-135's fix (criterion 4 reads overall_residual_risk_verdict): each
+    statement, its verdict typed undecided, leaves the record not complete and fails the release gate; 'Acceptable.'
+    typed not_acceptable fails too."""
     for text, graph in zip(TAKEN_BACK, taken_back, strict=True):
-        assert _record(graph).complete and _release(graph).passed, text
-    graph = _mini(tmp_path / "control", _statement("Not yet decided."))  # control: without the verdict it fails
+        assert not _record(graph).complete and not _release(graph).passed, text
+    graph = _mini(tmp_path / "typed-no", _statement("Acceptable.", "not_acceptable"))
     assert not _record(graph).complete and not _release(graph).passed
+    graph = _mini(tmp_path / "control", _statement("Not yet decided.", "acceptable"))  # control: typed acceptable
+    assert _record(graph).complete and _release(graph).passed
 
 
 @pytest.mark.req("SRS-228")
-@pytest.mark.xfail(strict=True, reason="review 133 defect 2: a sentence after the verdict can take it back "
-                                       "(risk_review.py:300)")
 def test_d2_a_statement_that_takes_its_verdict_back_leaves_the_record_not_complete(
         taken_back: list[dict[str, Any]]) -> None:
     assert not any(_record(graph).complete for graph in taken_back)

@@ -30,7 +30,8 @@ def _project(root: Path, *, unacceptable: bool) -> tuple[Path, Path]:
         situation["residual"] = {"p1": "P3", "p2": "P3"}
         situation.pop("effectiveness")
         items["risk/benefit.yaml"]["benefit_risk"].update(
-            statement="The benefits do not outweigh the risks.", overall_residual_risk="Not acceptable.")
+            statement="The benefits do not outweigh the risks.", overall_residual_risk="Not acceptable.",
+            overall_residual_risk_verdict="not_acceptable")  # helper-135: the typed verdict (review 133 d2)
     write_project(root, items)
     baseline(root)
     results = write_results(root, passing_results())

@@ -504,7 +504,8 @@ def _cli(capsys: pytest.CaptureFixture[str], root: Path, *extra: str) -> tuple[i
 
 def _no_overall_conclusion(items: dict) -> None:
     items["risk/benefit.yaml"]["benefit_risk"].update(statement="Benefits are to be weighed.",
-                                                      overall_residual_risk="Not yet concluded.")
+                                                      overall_residual_risk="Not yet concluded.",
+                                                      overall_residual_risk_verdict="undecided")  # helper-135
 
 
 @pytest.mark.req("SRS-043", "SRS-186")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device_ai.app import preconditions
-from device_ai.app.audit_trail import EntryFilter, folder_of
+from device_ai.app.audit_trail import EntryFilter, filter_value_problem, folder_of
 from device_ai.atomic_io import atomic_write_bytes
 from device_ai.audit.checkpoint import parse_verifier_key
 from device_ai.errors import AuditIntegrityError, ConfigError
@@ -95,8 +95,12 @@ def verify_export(export: Path, proof: Path | None, key: str):  # noqa: ANN201 -
 
 
 def _stated_filter(selection: dict[str, str]):  # noqa: ANN202 - Callable[[dict], bool]
-    """The test of the filter a bundle states (keys of EntryFilter; another key is a TypeError). An
-    empty value filters nothing, so it is no selection an export makes (review 131)."""
+    """The test of the filter a bundle states (keys of EntryFilter); a ValueError saying why it is not
+    one an export makes. An empty value filters nothing, so it is no selection an export makes
+    (review 131)."""
+    keys = [field.name for field in dataclasses.fields(EntryFilter)]
+    if set(selection) - set(keys):  # not quoted: the message quotes the selection, each key cut short
+        raise ValueError(f"it holds a key that is not one of the filter's ({', '.join(keys)})")
     empty = sorted(key for key, value in selection.items() if not (isinstance(value, str) and value.strip()))
     if empty:
         raise ValueError(f"{', '.join(empty)} is empty")
@@ -105,6 +109,11 @@ def _stated_filter(selection: dict[str, str]):  # noqa: ANN202 - Callable[[dict]
     unreadable = sorted(key for key, value in selection.items() if not value.isprintable())
     if unreadable:
         raise ValueError(f"{', '.join(unreadable)} holds characters that are not printable")
+    # ... and each value is of its key's type, as audit export writes it: the OK line shows it, and a
+    # printable value of any length scrolled the filter off the screen (review 133 defect 1b)
+    mistyped = [problem for key, value in sorted(selection.items()) if (problem := filter_value_problem(key, value))]
+    if mistyped:
+        raise ValueError("; ".join(mistyped))
     return EntryFilter(**selection).matches
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from device_ai.audit.entry import Outcome
+from device_ai.audit.entry import EVENTS, Outcome
 from device_ai.errors import ConfigError
 
 _RELATIVE = re.compile(r"(\d+)\s*([mhd])")
@@ -50,6 +50,48 @@ def parse_time(text: str, option: str, now: datetime | None = None) -> str:
             raise ConfigError(f"{option} {text!r} is not a time I can read", hint=f"give {TIME_FORMS}") from None
         moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+#: The study ids the device writes into entries: a keyed pseudonym, or a keyed UID (a DICOM UI:
+#: digits and dots, at most 64 characters) when de-identification names a study folder by it.
+_STUDY_ID = re.compile(r"study-[0-9a-f]{16}|(?=[0-9.]{1,64}\Z)[0-9]+(?:\.[0-9]+)*")
+_EVENT_NAMES = frozenset(name.lower() for c in EVENTS.values() for name in (c.code, c.meaning))
+
+
+def filter_value_problem(key: str, value: str) -> str | None:
+    """Why ``value`` is not one a filter of ``key`` holds as ``audit export`` states it in a proof
+    bundle, or None: since/until in the form :func:`parse_time` writes, event a code or meaning of
+    an event the device records (any case), study a study id the device writes. A value of another
+    form chooses no entry or no other entries, and a receiver is shown the stated value
+    (review 133 defect 1b: an unbounded one scrolled the OK line's filter off the screen)."""
+    if key in ("since", "until"):
+        try:
+            canonical = parse_time(value, key) == value
+        except ConfigError:
+            canonical = False
+        return None if canonical else f"{key} is not a UTC time as audit export writes it (2026-11-24T08:00:00.000000Z)"
+    if key == "event":
+        return None if value.lower() in _EVENT_NAMES else \
+            "event is not the code or meaning of an audit event this device records (e.g. DAI004 or 'Analysis Run')"
+    if key == "study":
+        return None if _STUDY_ID.fullmatch(value) else \
+            "study is not a study id the device records (study-<16 hex digits>, or a UID of at most 64 digits and dots)"
+    return "a key that is not one of the filter's (since, until, event, study)"
+
+
+def entry_filter(since: str | None, until: str | None, event: str | None, study: str | None) -> EntryFilter:
+    """The filter of `audit show` and `audit export` options (times in any of :data:`TIME_FORMS`); a
+    ConfigError naming the option whose value no entry can meet, so an export never states a filter
+    its receiver's verify-export refuses."""
+    selection = EntryFilter(since=parse_time(since, "--since") if since else None,
+                            until=parse_time(until, "--until") if until else None,
+                            event=event, study=study)
+    for key in ("event", "study"):
+        value = getattr(selection, key)
+        if value is not None and (problem := filter_value_problem(key, value)):
+            raise ConfigError(f"--{key} {value!r}: {problem}",
+                              hint="`device-ai audit show` lists the entries with their events and study ids")
+    return selection
 
 
 @dataclass(frozen=True)

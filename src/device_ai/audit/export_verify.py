@@ -85,7 +85,7 @@ def verify_export(export: bytes, bundle_bytes: bytes, key: tuple[str, Ed25519Pub
             raise ExportNotVerified(f"{where} (leaf {record.index}): its proven leaf cannot be rendered by this "
                                     f"software ({type(exc).__name__}: {exc})", position=position,
                                     hint=f"verify with the device-ai version that wrote the export "
-                                         f"({bundle.software})") from exc
+                                         f"({_cut(bundle.software)})") from exc
         if lines[position - 1] != expected:
             why = _difference(lines[position - 1], expected, bundle, position)
             raise ExportNotVerified(f"{where} (leaf {record.index}) is not the record the device rendered from that "
@@ -120,7 +120,14 @@ def _chosen(test: Callable[[dict], bool], leaf: bytes) -> bool:
 
 
 def _shown(selection: dict[str, str]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(selection.items()))
+    return ", ".join(f"{_cut(k)}={_cut(v)}" for k, v in sorted(selection.items()))
+
+
+def _cut(text: str, limit: int = 64) -> str:
+    """A word of the bundle or the export (a key, a value, a software name) for a message, cut to
+    ``limit`` characters: they are any length, and a refused one is quoted (review 133 defect 1b).
+    The CLI prints every message with what a terminal acts on shown as '?' (defect 1a)."""
+    return text if len(text) <= limit else f"{text[:limit - 4]}... ({len(text)} characters)"
 
 
 def _read_bundle(data: bytes, name: str) -> ProofBundle:
@@ -128,14 +135,16 @@ def _read_bundle(data: bytes, name: str) -> ProofBundle:
         bundle = ProofBundle.model_validate(json.loads(data))
     except (ValueError, ValidationError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         first = exc.errors()[0] if isinstance(exc, ValidationError) else None
-        detail = (f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}" if first else str(exc).splitlines()[0])
+        detail = (f"{'.'.join(_cut(str(p)) for p in first['loc'])}: {first['msg']}" if first
+                  else str(exc).splitlines()[0])
         raise ExportNotVerified(f"{name} is not a proof bundle of device-ai audit export ({detail})",
                                 hint="pass the .proof.json file written beside the export") from exc
     if bundle.rendering != RENDERING:
+        software = _cut(bundle.software)  # the bundle's word, unchecked
         raise ExportNotVerified(
-            f"{name}: the export was rendered by {bundle.software} with export rendering {bundle.rendering}; this "
+            f"{name}: the export was rendered by {software} with export rendering {bundle.rendering}; this "
             f"software renders version {RENDERING} and cannot re-render it byte for byte",
-            hint=f"verify with the device-ai version that wrote the export ({bundle.software})")
+            hint=f"verify with the device-ai version that wrote the export ({software})")
     return bundle
 
 
@@ -214,8 +223,9 @@ def _difference(line: bytes, expected: bytes, bundle: ProofBundle, position: int
         except ValueError:
             return "it is not a JSON object: the line was edited or cut"
         if isinstance(got, dict):
-            fields = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
-            return f"its field(s) {', '.join(fields) or '(formatting only)'} differ: the record was edited"
+            fields = sorted(_cut(k) for k in set(got) | set(want) if got.get(k) != want.get(k))  # the export's keys
+            named = ", ".join(fields[:8]) + (f" and {len(fields) - 8} more" if len(fields) > 8 else "")
+            return f"its field(s) {named or '(formatting only)'} differ: the record was edited"
     return "its bytes differ: the record was edited"
 
 

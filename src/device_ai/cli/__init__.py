@@ -17,9 +17,8 @@ from collections.abc import Sequence
 import device_ai
 from device_ai.cli import (analysis, anonymize, audit, conformance, keys, model, report, requeue, review, serve,
                            settings, status, trace, watch)
-from device_ai.cli.common import adder, global_options
+from device_ai.cli.common import adder, global_options, message_line
 from device_ai.config import using_file
-from device_ai.dicom.paths import shortened
 from device_ai.errors import DeviceAIError, InputRefused, InternalError, Interrupted
 
 
@@ -40,14 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def report_error(exc: DeviceAIError) -> None:
-    """The error's lines, each long word (a path of thousands of bytes) shortened to its ends."""
-    print(f"error {shortened(exc.one_line())}", file=sys.stderr)
+    """The error's lines, each through :func:`~device_ai.cli.common.message_line`."""
+    print(f"error {message_line(exc.one_line())}", file=sys.stderr)
     problems = getattr(exc, "problems", ())
     if len(problems) > 1 or (problems and not isinstance(exc, InputRefused)):
         for problem in problems:
-            print(f"  {shortened(problem)}", file=sys.stderr)
+            print(f"  {message_line(problem)}", file=sys.stderr)
     if exc.hint:
-        print(f"  what to do: {shortened(exc.hint)}", file=sys.stderr)
+        print(f"  what to do: {message_line(exc.hint)}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,6 +70,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line, no traceback
         if args.debug:
             traceback.print_exc()
-        print(f"error {InternalError.code}: internal error ({type(exc).__name__}: {shortened(str(exc))}); please "
+        print(f"error {InternalError.code}: internal error ({type(exc).__name__}: {message_line(str(exc))}); please "
               "report it with the output of the same command run with --debug", file=sys.stderr)
         return InternalError.exit_code

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from device_ai.app import audit_trail
 from device_ai.cli.common import optional_path
+from device_ai.dicom.paths import printable
 from device_ai.errors import AuditIntegrityError
 
 NO_ENTRIES = "no audit entries yet: this device has not recorded any action"
@@ -21,7 +22,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         print(f"OK: {NO_ENTRIES} (nothing to verify)")
         return 0
     for problem in report.problems:
-        print(f"FAIL: {problem}")
+        print(f"FAIL: {printable(problem)}")  # problems quote checkpoint notes kept in shared folders
     if skipped := report.skipped_line():
         print(skipped)
     if report.ok:
@@ -40,7 +41,8 @@ def cmd_audit_verify_results(args: argparse.Namespace) -> int:
     print(f"{check.folder}: published by audit entry {check.entry.seq} ({check.entry.event}, {check.entry.time_utc}), "
           f"which lists {len(check.entry.files)} file(s)")
     for state in check.states:
-        print(f"  {state.state:<12} {state.name}{f' ({state.note})' if state.note else ''}")
+        # the folder's file names are anyone's: one that is not the device's may carry escape codes
+        print(f"  {state.state:<12} {printable(state.name)}{f' ({printable(state.note)})' if state.note else ''}")
     if not check.ok:
         raise check.failure()
     print(f"OK: all {len(check.states)} file(s) are as the device published them")
@@ -48,10 +50,7 @@ def cmd_audit_verify_results(args: argparse.Namespace) -> int:
 
 
 def _selection(args: argparse.Namespace) -> audit_trail.EntryFilter:
-    return audit_trail.EntryFilter(
-        since=audit_trail.parse_time(args.since, "--since") if args.since else None,
-        until=audit_trail.parse_time(args.until, "--until") if args.until else None,
-        event=args.event, study=args.study)
+    return audit_trail.entry_filter(args.since, args.until, args.event, args.study)
 
 
 def cmd_audit_show(args: argparse.Namespace) -> int:
@@ -99,9 +98,9 @@ def cmd_audit_verify_export(args: argparse.Namespace) -> int:
     which = ("the whole log" if check.whole_log else
              f"the filter {', '.join(f'{k}={v}' for k, v in sorted(check.selection.items()))} (as the bundle states it; "
              "the checkpoint does not sign which records were chosen)")
-    print(f"OK: {len(check.indices)} {check.export_format} record(s) of {args.export} are, byte for byte, the device's "
-          f"rendering of leaves proven in the log {head.origin}, signed checkpoint of size {head.size}, root "
-          f"{head.root.hex()}; selection: {which}")
+    print(printable(f"OK: {len(check.indices)} {check.export_format} record(s) of {args.export} are, byte for byte, "
+                    f"the device's rendering of leaves proven in the log {head.origin}, signed checkpoint of size "
+                    f"{head.size}, root {head.root.hex()}; selection: {which}"))
     return 0
 
 

@@ -33,6 +33,8 @@ ControlType = Literal["inherent", "protective", "information"]
 Acceptability = Literal["acceptable", "alara", "unacceptable"]
 AnomalyStatus = Literal["open", "closed"]
 AnomalyReviewState = Literal["complete", "partial", "pending"]
+#: The overall residual risk verdict (ISO 14971 clause 8), typed: the record reads it, not the prose.
+OverallVerdict = Literal["acceptable", "not_acceptable", "undecided"]
 Factor = Literal["p1", "p2"]
 
 #: ID pattern per prefix. Numbered IDs have at least three digits (``SRS-012``, ``SRS-1234``).
@@ -479,11 +481,15 @@ class BenefitRisk(_Strict):
 
     id: ClassVar[str] = "BENEFIT-RISK"
     KIND: ClassVar[str] = "benefit_risk"
-    FINGERPRINT_FIELDS: ClassVar[tuple[str, ...]] = ("benefits", "statement", "overall_residual_risk")
+    FINGERPRINT_FIELDS: ClassVar[tuple[str, ...]] = ("benefits", "statement", "overall_residual_risk",
+                                                     "overall_residual_risk_verdict")
 
     benefits: Prose
     statement: Prose
     overall_residual_risk: Prose
+    #: The verdict the prose of ``overall_residual_risk`` explains; criterion 4 of the clause 9 review
+    #: holds only for ``acceptable`` (review 133 defect 2: a verdict read from prose could be taken back).
+    overall_residual_risk_verdict: OverallVerdict
     #: The state the prose gives each item it names; ``trace check`` compares them with the graph.
     claims: list[Claim] = Field(default_factory=list)
 

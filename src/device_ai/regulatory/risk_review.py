@@ -24,9 +24,9 @@ gate's findings, never from hand-written conclusions:
        unacceptable, or when the anomaly reaches it through a control its reduction credits and the
        situation's initial risk is unacceptable (the reduction rests on a control with an open
        defect);
-    4. the benefit-risk statement exists, its overall residual risk statement concludes the overall
-       residual risk acceptable (read as :func:`.overclaim.overall_acceptable` reads it: not negated,
-       not hypothetical), and the gate finds no disagreement between its prose or claims and the
+    4. the benefit-risk statement exists, its typed ``overall_residual_risk_verdict`` is
+       ``acceptable`` (not ``not_acceptable`` or ``undecided``; the prose beside it is not read for
+       the verdict), and the gate finds no disagreement between its verdict, prose or claims and the
        graph (:mod:`.overclaim` rule 4).
 (c) **production and post-production methods in place**: the plan of clause 10 exists, has every
     part (:func:`.post_production.missing_parts`) and is in effect (``in_effect``).
@@ -38,18 +38,18 @@ and the record cannot disagree (:func:`device_ai.regulatory.check.risk_managemen
 record is approved, like the rest of the risk management report it is printed in, through the
 report's signed approvals (``device-ai review sign``).
 
-Limitation: criterion 4 reads words; a statement that concludes in favour of the benefits without
-the word "acceptable" is not read as a conclusion, which can only make the record say not complete.
+Limitation: criterion 4 reads the verdict the author typed; that the prose beside it argues for it
+is for the report's approvers to judge (the gate checks only that the prose and claims agree with
+the graph).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from device_ai.regulatory.overclaim import control_gap, overall_acceptable, reduced_factors
+from device_ai.regulatory.overclaim import control_gap, reduced_factors
 from device_ai.regulatory.post_production import PLAN_FILE, PLAN_ID, missing_parts, plan_node
 from device_ai.regulatory.risk import evaluate_situation
 
@@ -279,9 +279,6 @@ def _anomalies(ctx: Any) -> Criterion:
     return Criterion(3, title, not open_items, evidence, tuple(open_items))
 
 
-_VERDICT = re.compile(r"\s*Acceptable\.(\s|$)")  # the verdict is a sentence of its own (review 132 defect 2)
-
-
 def _prose(value: Any) -> str:
     return " ".join(value) if isinstance(value, list) else str(value)
 
@@ -292,22 +289,19 @@ def _benefit(ctx: Any, findings: Sequence[GateFinding]) -> Criterion:
     if node is None:
         return Criterion(4, title, False, "no benefit-risk statement",
                          (OpenItem("BENEFIT-RISK", "no benefit-risk statement (risk/benefit.yaml)"),))
-    statement = _prose(node["fields"]["overall_residual_risk"])
+    # The typed verdict, not the prose: a verdict read from words could be negated, deferred or taken
+    # back by the next sentence (reviews 129, 132 and 133, defect 2); the prose explains it.
+    verdict = node["fields"].get("overall_residual_risk_verdict")
+    concluded = verdict == "acceptable"
     open_items = []
-    # The verdict is the statement's first sentence, "Acceptable." on its own; "Not acceptable ...",
-    # "Whether ... has not been decided", "Acceptable? Not yet." and the like do not conclude. Reading
-    # words anywhere in the statement let undecided prose pass (reviews 129 and 132, defect 2).
-    concluded = _VERDICT.match(statement) is not None and bool(overall_acceptable(statement, overall_field=True))
     if not concluded:
-        shown = statement if len(statement) <= 160 else statement[:159] + "\u2026"
-        open_items.append(OpenItem(node["id"], f"does not conclude that the overall residual risk is acceptable "
-                                               f"(it says: {shown})"))
+        open_items.append(OpenItem(node["id"], "does not conclude that the overall residual risk is acceptable (its "
+                                               f"overall_residual_risk_verdict: {verdict or 'missing'})"))
     disagreements = [f for f in findings if f.section == "gap" and f.item == node["id"] and f.topic == "benefit-risk"]
     if disagreements:
         open_items.append(OpenItem(node["id"], f"its prose or claims disagree with the graph ({len(disagreements)} "
                                                "gap(s) of the gate)"))
-    evidence = "statement present; " + ("it concludes the overall residual risk acceptable" if concluded
-                                        else "it does not conclude the overall residual risk acceptable")
+    evidence = f"statement present; its verdict: {verdict or 'missing'}"
     return Criterion(4, title, not open_items, evidence, tuple(open_items))
 
 
