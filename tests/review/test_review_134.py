@@ -99,6 +99,22 @@ as text (THR-022's rationale: the residual is rated for the shipped Basic Profil
 options keep intervals by design, E3 at I4, the data release's choice; a new IFU precaution says so); plan.yaml's
 configuration update path names SRS-218. test_i1, test_u1 and test_t8 assert the fixed texts.
 
+helper-136, 2026-12-07 (fixer, not re-reviewed): T1, T3 and T4 fixed; their pins are inverted and their strict
+xfails are plain tests. T1: once a pass reaches MAX_FILES_PER_PASS, IN is looked at in turns (hot_folder.py: each
+turn the next MAX_FILES_PER_PASS files after where the last one ended, wrapping round, for one settle interval), so
+files that never settle delay the others by one turn each and hide none; a file seen changing for
+max(60 s, 12 settle intervals) is left in IN and reported once (log warning, audit entry "Hot Folder Files Not
+Settling", DAI019, no file name; at most one per that interval). Control: with the scan always starting at IN's
+start (the old order) the settled file is never looked at. T3: node/accepted_connections.py: the server's
+SSLContext defers the handshake to the association's thread (wrap_socket with do_handshake_on_connect=False on the
+server side) and an EVT_CONN_OPEN handler gives every accepted socket node_idle_timeout_s as its timeout (a
+handshake or PDU that stalls ends the connection); control: with a plain ssl.SSLContext the silent connection
+still stops handshakes. A connection that sends nothing still holds a slot until the ACSE timeout,
+min(30 s, node_idle_timeout_s), TLS or not (pinned below; THR-008 says so). T4: outbound.py writes a "Result Send
+Started" entry (DAI018) before each attempt; if it cannot be written nothing is sent, the entry stays pending and
+the queue raises SendsHeld (DAI-700) until the trail works; if the outcome's entry cannot be written the queue
+still records the outcome in sent/, pending/ or dead/ (a stored result is not sent again) and holds the same way.
+
 Notes (no defect):
 N1 ASSET-KEYS' description omits the batch TLS key (batch_tls_key_file), the model-signing private key of model
    keygen and the backup passphrase files, all of which IF-KEY-STORE/IF-BATCH-SCHEDULER handle.
@@ -190,16 +206,16 @@ def test_u1_the_node_workflows_list_the_key_store_they_use() -> None:
 
 # === THR-005: never-settling files hide the rest of IN ========================================================
 
-def _flood(folder, monkeypatch: pytest.MonkeyPatch, flooding: int) -> Path:  # noqa: ANN001 - HotFolder
+def _flood(folder, monkeypatch: pytest.MonkeyPatch, flooding: int, passes: int = 4) -> Path:  # noqa: ANN001
     """IN holds ``flooding`` files that change before every pass (names sorting first) and one junk file that
-    never changes; four passes, each a settle interval apart. Returns the junk file's path in IN."""
+    never changes; ``passes`` passes, each a settle interval apart. Returns the junk file's path in IN."""
     from device_ai.node import hot_folder as module
 
     monkeypatch.setattr(module, "MAX_FILES_PER_PASS", 3)
     for n in range(flooding):
         drop(b"growing", folder.inbox / f"a{n}.dcm")
     real = drop(b"not DICOM, refused once looked at\n", folder.inbox / "z.txt")
-    for step in range(4):
+    for step in range(passes):
         for n in range(flooding):
             with open(folder.inbox / f"a{n}.dcm", "ab") as handle:
                 handle.write(b".")  # still being written
@@ -208,15 +224,18 @@ def _flood(folder, monkeypatch: pytest.MonkeyPatch, flooding: int) -> Path:  # n
 
 
 @pytest.mark.req("SRS-136", "SRS-139")
-def test_t1_pin_files_that_never_settle_keep_every_other_file_of_in_from_being_looked_at(
-        hot_folder, monkeypatch) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("order", ["in turns (the fix)", "always from IN's start (control: the old order)"])
+def test_t1_pin_inverted_files_that_never_settle_no_longer_keep_the_other_files_from_being_looked_at(
+        hot_folder, monkeypatch, order) -> None:  # noqa: ANN001
     folder = hot_folder(settle_s=1.0)
-    real = _flood(folder, monkeypatch, flooding=3)  # as many as the cap: the real file is never seen
-    assert real.exists() and not (folder.rejected / "z.txt").exists()
-    for n in range(3):
-        (folder.inbox / f"a{n}.dcm").unlink()
-    settle(folder, at=10.0)  # control: without the flood it is looked at and refused at once
-    assert not real.exists() and (folder.rejected / "z.txt").exists()
+    if order.startswith("always"):
+        whole = folder.candidates
+        monkeypatch.setattr(folder, "candidates", lambda after=None: whole())  # every pass starts at IN's start
+    real = _flood(folder, monkeypatch, flooding=7, passes=8)  # more than twice the cap: three turns
+    if order.startswith("always"):
+        assert real.exists() and not (folder.rejected / "z.txt").exists()
+    else:
+        assert not real.exists() and (folder.rejected / "z.txt").exists()
 
 
 @pytest.mark.req("SRS-136")
@@ -226,10 +245,8 @@ def test_t1_control_below_the_cap_the_other_files_go_on(hot_folder, monkeypatch)
     assert not real.exists() and (folder.rejected / "z.txt").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="review 134 defect T1 (THR-005): files that never settle count toward the "
-                   "per-pass cap, so a writer of IN can hide every other file")
 @pytest.mark.req("SRS-136")
-def test_t1_xfail_files_that_never_settle_do_not_hide_a_settled_file(hot_folder, monkeypatch) -> None:  # noqa: ANN001
+def test_t1_files_that_never_settle_do_not_hide_a_settled_file(hot_folder, monkeypatch) -> None:  # noqa: ANN001
     folder = hot_folder(settle_s=1.0)
     real = _flood(folder, monkeypatch, flooding=3)
     assert not real.exists() and (folder.rejected / "z.txt").exists()
@@ -282,32 +299,42 @@ def _tls_node(monkeypatch: pytest.MonkeyPatch, pki: Path):  # noqa: ANN202 - Nod
 
 
 @pytest.mark.req("SRS-092", "SRS-099")
-def test_t3_pin_one_silent_connection_stops_every_tls_handshake_and_plain_ones_take_slots(
-        monkeypatch, tmp_path) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("context", ["deferred handshake (the fix)", "plain SSLContext (control: the old one)"])
+def test_t3_pin_inverted_a_silent_connection_no_longer_stops_tls_handshakes(monkeypatch, tmp_path, context) -> None:  # noqa: ANN001
+    import ssl
+
+    from device_ai.node import server as module
+
+    if context.startswith("plain"):
+        monkeypatch.setattr(module, "DeferredHandshakeContext", ssl.SSLContext)
     server = _tls_node(monkeypatch, _pki(tmp_path))
     try:
-        assert _handshake(server.port, tmp_path, 2.0)  # control: the node answers
+        assert _handshake(server.port, tmp_path, 2.0)  # the node answers
         silent = socket.create_connection(("127.0.0.1", server.port))
         try:
             time.sleep(0.6)  # twice node_idle_timeout_s
-            assert not _handshake(server.port, tmp_path, 0.6)
+            assert _handshake(server.port, tmp_path, 0.6) is context.startswith("deferred")
         finally:
             silent.close()
-        assert _handshake(server.port, tmp_path, 2.0)  # control: it answers again once the connection closes
     finally:
         server.stop()
+
+
+@pytest.mark.req("SRS-092", "SRS-099")
+def test_t3_a_plain_silent_connection_holds_a_slot_until_the_acse_timeout(monkeypatch) -> None:  # noqa: ANN001
+    """Unchanged by the fix, and what THR-008 now says: no AE title is needed to hold a slot until
+    min(30 s, node_idle_timeout_s); reconnecting renews it."""
     from device_ai.node.server import NodeServer
 
-    for name in ("DEVICE_AI_NODE_TLS_CERT_FILE", "DEVICE_AI_NODE_TLS_KEY_FILE", "DEVICE_AI_NODE_TLS_CA_FILE"):
-        monkeypatch.delenv(name)
     node_env(monkeypatch, node_max_associations=1, node_idle_timeout_s=1)
     plain = NodeServer(context())
     plain.port = plain.start()[1]
     try:
+        assert plain._ae.acse_timeout == 1
         with socket.create_connection(("127.0.0.1", plain.port)):  # no A-ASSOCIATE-RQ, no AE title
             time.sleep(0.2)
             assert associate(plain.port).is_rejected  # the allowed peer is kept out
-        wait_for(lambda: not plain._ae.active_associations, timeout=5)  # the slot is held until the idle timeout
+        wait_for(lambda: not plain._ae.active_associations, timeout=5)  # the slot is held until the ACSE timeout
         first = associate(plain.port)  # control: then the allowed peer gets it
         assert first.is_established
         first.release()
@@ -315,10 +342,8 @@ def test_t3_pin_one_silent_connection_stops_every_tls_handshake_and_plain_ones_t
         plain.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="review 134 defect T3 (THR-008): the TLS handshake runs in pynetdicom's "
-                   "accepting thread without a timeout; one silent connection blocks the node's port")
 @pytest.mark.req("SRS-092", "SRS-099")
-def test_t3_xfail_a_silent_connection_does_not_keep_tls_peers_out_past_the_idle_timeout(
+def test_t3_a_silent_connection_does_not_keep_tls_peers_out_past_the_idle_timeout(
         monkeypatch, tmp_path) -> None:  # noqa: ANN001
     server = _tls_node(monkeypatch, _pki(tmp_path))
     silent = socket.create_connection(("127.0.0.1", server.port))
@@ -333,52 +358,70 @@ def test_t3_xfail_a_silent_connection_does_not_keep_tls_peers_out_past_the_idle_
 # === THR-012: sends made while the trail cannot be written ==================================================
 
 class _Trail:
-    def __init__(self, fail: bool) -> None:
-        self.fail, self.entries = fail, 0
+    """A trail whose methods named in ``failing`` raise as a full disk does; ``entries`` the others wrote."""
+
+    def __init__(self, failing: tuple[str, ...] = ()) -> None:
+        self.failing, self.entries = failing, []
+
+    def _write(self, name: str) -> None:
+        if name in self.failing:
+            raise OSError(28, "No space left on device")
+        self.entries.append(name)
+
+    def result_sending(self, *args: object, **kwargs: object) -> None:
+        self._write("start")
 
     def result_sent(self, *args: object, **kwargs: object) -> None:
-        if self.fail:
-            raise OSError(28, "No space left on device")
-        self.entries += 1
+        self._write("outcome")
 
-    result_dead_lettered = result_sent
+    def result_dead_lettered(self, *args: object, **kwargs: object) -> None:
+        self._write("dead")
 
 
-def _sends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, fail: bool) -> tuple[int, int]:
-    """Three passes of the outbound queue over one pending result; (sends made, entries written)."""
+def _sends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *,
+           failing: tuple[str, ...] = ()) -> tuple[list[str], list[str], int]:
+    """Three passes of the outbound queue over one pending result: (what was sent and written, in order: "send"
+    and the trail's entries; the entries written; results recorded in sent/)."""
     from device_ai.config import Destination, Settings
     from device_ai.node import outbound
-    from device_ai.node.outbound import Outbound, ResultFile
+    from device_ai.node.outbound import Outbound, ResultFile, SendsHeld
 
     (tmp_path / "share").mkdir(parents=True)
     settings = Settings(node_destinations=[Destination(name="share", kind="folder", path=tmp_path / "share")])
     result = tmp_path / "node" / "work" / "segmentation.dcm"
     result.parent.mkdir(parents=True)
     result.write_bytes(b"result")
-    sends: list[str] = []
-    monkeypatch.setattr(outbound, "send", lambda dest, *args, **kwargs: sends.append(dest.name) or "stored")
-    trail = _Trail(fail)
+    trail = _Trail(failing)
+    monkeypatch.setattr(outbound, "send", lambda dest, *args, **kwargs: trail.entries.append("send") or "stored")
     queue = Outbound(tmp_path / "node", settings, trail=trail)
     queue.enqueue("k", study="s", series="r", generation=1, files=[ResultFile("seg", result, "1.2", "2.25.1")])
     for _ in range(3):
         try:
             queue.send_due()
-        except OSError:
-            pass  # Outbound.run logs it and polls again 0.2 s later
-    return len(sends), trail.entries
+        except SendsHeld as exc:  # Outbound.run logs it once and polls again 0.2 s later
+            assert exc.code == "DAI-700" and "not sent until it can" in exc.message
+    return trail.entries, [e for e in trail.entries if e != "send"], len(queue.pending("share"))
 
 
 @pytest.mark.req("SRS-132")
-def test_t4_pin_a_send_is_made_again_and_again_while_its_entry_cannot_be_written(tmp_path, monkeypatch) -> None:  # noqa: ANN001
-    assert _sends(tmp_path / "failing", monkeypatch, fail=True) == (3, 0)
-    assert _sends(tmp_path / "working", monkeypatch, fail=False) == (1, 1)  # control: one send, one entry
+def test_t4_pin_inverted_nothing_is_sent_while_the_start_of_a_send_cannot_be_written(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    order, entries, pending = _sends(tmp_path / "failing", monkeypatch, failing=("start", "outcome"))
+    assert order == [] and pending == 1  # no send, no entry; the result stays queued
+    order, entries, pending = _sends(tmp_path / "working", monkeypatch)
+    assert order == ["start", "send", "outcome"] and pending == 0  # control: each send between its two entries
 
 
-@pytest.mark.xfail(strict=True, reason="review 134 defect T4 (THR-012): outbound.py sends first and records after; "
-                   "a trail that cannot be written does not stop further sends")
 @pytest.mark.req("SRS-132")
-def test_t4_xfail_no_further_send_while_the_trail_cannot_be_written(tmp_path, monkeypatch) -> None:  # noqa: ANN001
-    assert _sends(tmp_path, monkeypatch, fail=True)[0] <= 1
+def test_t4_an_outcome_that_cannot_be_written_stops_the_sends_and_is_not_sent_again(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    order, entries, pending = _sends(tmp_path, monkeypatch, failing=("outcome",))
+    assert order == ["start", "send"] and pending == 0  # its start is in the trail; stored, recorded in sent/
+    assert (tmp_path / "node" / "outbound" / "sent" / "share").is_dir()
+    assert len(list((tmp_path / "node" / "outbound" / "sent" / "share").iterdir())) == 1
+
+
+@pytest.mark.req("SRS-132")
+def test_t4_no_further_send_while_the_trail_cannot_be_written(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    assert _sends(tmp_path, monkeypatch, failing=("start", "outcome", "dead"))[0].count("send") <= 1
 
 
 # === THR-013: the password in a configuration file every account can read ===================================

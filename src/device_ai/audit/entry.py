@@ -69,12 +69,14 @@ RESULT_DISCARDED = _dev("DAI014", "Result Discarded")  # the operator: a result 
 KEYS_BACKED_UP = _dev("DAI015", "Keys Backed Up")  # keys backup: the encrypted backup file written (SRS-223)
 KEY_BACKUP_VERIFIED = _dev("DAI016", "Key Backup Verified")  # keys verify-backup: its verdict in the details
 KEYS_RESTORED = _dev("DAI017", "Keys Restored")  # keys restore: recorded in the log found after the restore
+RESULT_SEND_STARTED = _dev("DAI018", "Result Send Started")  # the node: durable before each send attempt (THR-012)
+HOT_FOLDER_UNSETTLED = _dev("DAI019", "Hot Folder Files Not Settling")  # watch: files of IN that keep changing
 
 EVENTS = {c.code: c for c in (
     APPLICATION_ACTIVITY, INSTANCES_TRANSFERRED, EXPORT, IMPORT, QUERY, SECURITY_ALERT, USER_AUTHENTICATION,
     DEIDENTIFICATION, MODEL_VERIFIED, MODEL_REFUSED, ANALYSIS_RUN, LOG_RECOVERED, EXPLANATION, VALIDATION_RUN,
     DICOM_ASSOCIATION, SERIES_READY, SERIES_REFUSED, RESULT_DEAD_LETTERED, SERIES_PURGED, RESULT_REQUEUED,
-    RESULT_DISCARDED, KEYS_BACKED_UP, KEY_BACKUP_VERIFIED, KEYS_RESTORED,
+    RESULT_DISCARDED, KEYS_BACKED_UP, KEY_BACKUP_VERIFIED, KEYS_RESTORED, RESULT_SEND_STARTED, HOT_FOLDER_UNSETTLED,
 )}
 
 

@@ -16,6 +16,22 @@ are not entered. A copy that stalls for longer than the settle interval cannot b
 finished one by any poller; a file cut short that way is refused (the reader finds it
 truncated) rather than analysed, unless it is cut exactly between two data elements.
 
+**More files than one pass looks at (THR-005, review 134 defect T1).** Files are looked at in
+order (folder by folder, by name). While IN holds fewer than ``MAX_FILES_PER_PASS`` files every
+pass looks at all of them. When a pass reaches the cap, IN is looked at in turns: a turn is the
+first ``MAX_FILES_PER_PASS`` files after where the previous turn ended (wrapping round to the
+start), looked at by every pass for ``node_watch_settle_s``; then the next turn starts after the
+last file the turn's first pass saw. Files that never settle (kept growing, or rewritten) can
+therefore delay the others by one turn each (every ``MAX_FILES_PER_PASS`` files cost one settle
+interval), never hide them: a file that stays unchanged is taken in the first turn that saw it
+from its start. A file seen changing for ``unsettled_report_s`` (max(60 s, 12 settle
+intervals)) without settling is left in IN, not moved: a writer that keeps writing would follow
+the file into the rejected folder and could start another at once, and a slow copy that is
+still running would be cut off. It is reported instead, once per file (at most
+``MAX_FILES_PER_PASS`` files are followed for this report at a time): a warning in the log and an
+audit entry (``Hot Folder Files Not Settling``: how many, for how long; no file name), at most
+one entry per ``unsettled_report_s``.
+
 **Taking a file (SRS-137).** Its bytes are written to the spool's ``tmp/`` and fsynced, read
 back with the device's reader and limits (:func:`device_ai.node.services.identify`, what
 ``serve`` checks), committed (:meth:`Spool.commit`: renamed into its series, idle timer reset,
@@ -102,6 +118,7 @@ TEMPORARY_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".dow
 MAX_DEPTH = 32
 MAX_FILES_PER_PASS = 10_000
 RETRY_AFTER_FAILURE_S = 30.0
+UNSETTLED_REPORT_MIN_S = 60.0  # a file changing this long (and 12 settle intervals) is reported (THR-005)
 
 Signature = tuple[int, int, int, int, int]  # device, inode, size, mtime ns, ctime ns
 
@@ -168,6 +185,14 @@ class HotFolder:
         self._kept: dict[Path, Signature] = {}  # taken, but IN would not let it be removed: not taken again
         self._retry_after: dict[Path, float] = {}  # a take that failed (not the file's fault): wait
         self._warned: set[str] = set()
+        # IN looked at in turns once a pass reaches MAX_FILES_PER_PASS (review 134 defect T1)
+        self._cursor: tuple | None = None  # the order key after which the current turn starts
+        self._turn: tuple[float, tuple] | None = None  # (when the turn started, order key of its first pass's last file)
+        # files not settled yet: path -> [first seen, reported]; at most MAX_FILES_PER_PASS, kept across turns
+        self._unsettled: dict[Path, list] = {}
+        self.unsettled_report_s = max(UNSETTLED_REPORT_MIN_S, 12 * self.settle_s)
+        self._unreported = 0  # files past the report interval not yet in an audit entry
+        self._last_report: float | None = None
 
     @property
     def trail(self):  # noqa: ANN201 - NodeTrail
@@ -246,12 +271,31 @@ class HotFolder:
 
     # --- scanning ---
 
-    def candidates(self) -> Iterator[tuple[Path, os.stat_result]]:
-        """(path, lstat) of the regular files and links under IN that are not skipped, folder by
-        folder in name order, without entering hidden folders, links to folders or folders that
-        every account can write, and without files that every account can write (THR-004)."""
-        queue = deque([(self.inbox, 0)])
+    def order(self, path: Path) -> tuple:
+        """Where ``path`` comes in :meth:`candidates`' order: folders breadth first, each folder's
+        entries by name, so (depth, the names of its path relative to IN)."""
+        parts = path.relative_to(self.inbox).parts
+        return (len(parts), parts)
+
+    def candidates(self, after: tuple | None = None) -> Iterator[tuple[Path, os.stat_result]]:
+        """(path, lstat) of at most ``MAX_FILES_PER_PASS`` regular files and links under IN that
+        are not skipped, folder by folder in name order, without entering hidden folders, links to
+        folders or folders that every account can write, and without files that every account can
+        write (THR-004). With ``after`` (an :meth:`order` key), the files after it come first,
+        then those from the start of IN up to it: the pass starts where the previous turn ended."""
         count = 0
+        ranges = [None] if after is None else [lambda key: key > after, lambda key: key <= after]
+        for in_range in ranges:
+            for found in self._walk(in_range):
+                yield found
+                count += 1
+                if count >= MAX_FILES_PER_PASS:
+                    return
+
+    def _walk(self, in_range: Callable[[tuple], bool] | None) -> Iterator[tuple[Path, os.stat_result]]:
+        """Every file :meth:`candidates` may give, in its order; with ``in_range``, only the files
+        whose order key it accepts (the others are passed over without a stat)."""
+        queue = deque([(self.inbox, 0)])
         while queue:
             folder, depth = queue.popleft()
             try:
@@ -261,6 +305,8 @@ class HotFolder:
                 continue  # removed meanwhile, or not readable: looked at again next pass
             for entry in found:
                 if _skipped(entry.name):
+                    continue
+                if in_range is not None and not _is_folder(entry) and not in_range(self.order(Path(entry.path))):
                     continue
                 try:
                     info = entry.stat(follow_symlinks=False)
@@ -285,9 +331,6 @@ class HotFolder:
                                "exporting accounts write them without the other-write bit (umask 002 or 022)")
                 elif stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
                     yield Path(entry.path), info
-                    count += 1
-                    if count >= MAX_FILES_PER_PASS:
-                        return
 
     def scan_once(self, now: float | None = None, stop: threading.Event | None = None) -> Pass:
         """Look at IN once and take every file that has settled (``now``: a monotonic time, given
@@ -297,7 +340,15 @@ class HotFolder:
         watched: dict[Path, tuple[Signature, float]] = {}
         kept: dict[Path, Signature] = {}
         due: list[tuple[Path, os.stat_result]] = []
-        for path, info in self.candidates():
+        listed = list(self.candidates(after=self._cursor))
+        in_turns = len(listed) >= MAX_FILES_PER_PASS
+        if not in_turns:  # every file of IN was looked at: no turns (again)
+            self._cursor = self._turn = None
+        elif self._turn is None:
+            self._turn = (now, self.order(listed[-1][0]))
+            self._warn(f"{self.inbox} holds more than {MAX_FILES_PER_PASS} files; they are looked at in turns of "
+                       f"{MAX_FILES_PER_PASS}, each for node_watch_settle_s")
+        for path, info in listed:
             signature = _signature(info)
             if self._kept.get(path) == signature:
                 kept[path] = signature
@@ -308,10 +359,20 @@ class HotFolder:
             watched[path] = seen
             if now - seen[1] >= self.settle_s and now >= self._retry_after.get(path, 0.0):
                 due.append((path, info))
+                self._unsettled.pop(path, None)
             else:
                 done.waiting += 1
-        self._watched, self._kept = watched, kept
-        self._retry_after = {p: t for p, t in self._retry_after.items() if p in watched and t > now}
+                if now - seen[1] < self.settle_s:  # changed within the settle interval
+                    self._follow_unsettled(path, now)
+        self._watched = watched
+        # outside turns a pass sees every file; in turns, files taken and not removable (a read-only IN)
+        # are remembered until a pass that sees every file no longer lists them
+        self._kept = kept if not in_turns else {**self._kept, **kept}
+        self._retry_after = {p: t for p, t in self._retry_after.items() if (p in watched or in_turns) and t > now}
+        seen_now = {path for path, _ in listed}
+        last = self.order(listed[-1][0]) if listed else ()
+        self._unsettled = {p: state for p, state in self._unsettled.items()  # gone from what this pass covered
+                           if p in seen_now or (in_turns and not _covered(self.order(p), self._cursor, last))}
         for path, info in due:
             if stop is not None and stop.is_set():
                 break
@@ -322,7 +383,35 @@ class HotFolder:
                 self._retry_after[path] = now + RETRY_AFTER_FAILURE_S
                 outcome = "waiting"
             setattr(done, outcome, getattr(done, outcome) + 1)
+        if self._turn is not None and now - self._turn[0] >= self.settle_s:  # the turn had its settle interval
+            self._cursor, self._turn = self._turn[1], None
+        self._report_unsettled(now)
         return done
+
+    def _follow_unsettled(self, path: Path, now: float) -> None:
+        """Count a file that changed within the settle interval; once it has been seen changing
+        for ``unsettled_report_s`` it is due for the report (once)."""
+        state = self._unsettled.get(path)
+        if state is None:
+            if len(self._unsettled) < MAX_FILES_PER_PASS:  # bounded: the report says "at least"
+                self._unsettled[path] = [now, False]
+            return
+        if not state[1] and now - state[0] >= self.unsettled_report_s:
+            state[1] = True
+            self._unreported += 1
+
+    def _report_unsettled(self, now: float) -> None:
+        """Log and audit the files that kept changing for ``unsettled_report_s`` (left in IN), at
+        most once per that interval; the entry names no file."""
+        if not self._unreported:
+            return
+        if self._last_report is not None and now - self._last_report < self.unsettled_report_s:
+            return
+        self.trail.unsettled(count=self._unreported, seconds=self.unsettled_report_s)  # raises: tried next pass
+        LOG.warning("%d file(s) in %s kept changing for more than %g s without settling; they are left there and "
+                    "looked at again (a copy that never finishes, or files written on purpose to flood IN)",
+                    self._unreported, self.inbox, self.unsettled_report_s)
+        self._unreported, self._last_report = 0, now
 
     # --- one file ---
 
@@ -429,6 +518,21 @@ class HotFolder:
         if message not in self._warned:
             self._warned.add(message)
             LOG.warning(message)
+
+
+def _covered(key: tuple, after: tuple | None, last: tuple) -> bool:
+    """Whether a pass that started after ``after`` (None: at the start) and ended at ``last``
+    (wrapping round when ``last`` is not after ``after``) passed the order key ``key``."""
+    if after is None or last > after:
+        return (after is None or key > after) and key <= last
+    return key > after or key <= last
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def _refusal(found: services.Identified, temp_name: str, name: str) -> Refusal | None:

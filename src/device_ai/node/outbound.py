@@ -34,6 +34,14 @@ Folders below ``path`` are created (modes of the process umask, like analyze's o
 
 Every send, failure and dead letter is an audit entry (DICOM Instances Transferred, action R,
 or Result Dead-Lettered), naming the study, series and result instance by keyed pseudonym.
+Each attempt is preceded by a Result Send Started entry (THR-012, review 134 defect T4), durable
+before anything goes to the destination: when it cannot be written nothing is sent, the entry
+stays pending as it was, and the queue stops (:class:`SendsHeld`) until the trail takes entries
+again - since the audit writer stops at its first write error, until the node is restarted. When
+the entry with an attempt's outcome cannot be written, the queue still records the outcome in its
+own files (sent/, pending/ or dead/: a stored result is not sent again) and then stops the same
+way; that attempt's start is in the trail, its outcome only in the queue's files. So every send
+has an entry, and no entry says a send happened that did not.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ from pathlib import Path
 
 from device_ai.atomic_io import Access, fsync_directory, make_dirs_durably, write_once
 from device_ai.config import Destination, Settings
+from device_ai.errors import AuditCheckpointFailed, AuditError
 from device_ai.node.spool import _create_once, _names, _private, _write_durably, generation_name, utc_text
 from device_ai.node.transport_security import (
     TransportSecurity,
@@ -88,6 +97,11 @@ def queue_lock(root: Path):  # noqa: ANN201 - a context manager
         yield
     finally:
         os.close(fd)  # releases the flock
+
+
+class SendsHeld(AuditError):
+    """The audit trail cannot take an entry of the outbound queue: no further result is sent
+    (the queue's entries stay on disk) until it can (THR-012)."""
 
 
 class SendFailed(Exception):
@@ -129,6 +143,7 @@ class Outbound:
                               {d.name: d.transport for d in settings.node_destinations if d.transport})
         self.trail = trail
         self._lock = threading.Lock()
+        self._held: str | None = None  # why sends are held (the trail cannot be written), logged once
         for state in ("pending", "sent", "dead"):
             for name in self.destinations:
                 _private(self.base / state / name)
@@ -188,9 +203,28 @@ class Outbound:
                     stored += 1
         return stored
 
+    def _audit(self, write, what: str) -> SendsHeld | None:  # noqa: ANN001 - a call writing one entry
+        """Write one entry of the queue; the error that holds further sends when it could not be."""
+        if self.trail is None:
+            return None
+        try:
+            write()
+        except AuditCheckpointFailed:  # the entry itself is durable; only its checkpoint is missing
+            LOG.exception("the audit checkpoint after %s could not be written", what)
+        except (AuditError, OSError) as exc:
+            reason = getattr(exc, "message", None) or getattr(exc, "strerror", None) or str(exc)
+            return SendsHeld(f"the audit trail could not record {what} ({reason}); results are not sent until it "
+                             "can, and stay queued in DEVICE_AI_HOME/node/outbound",
+                             hint="free space on the disk holding DEVICE_AI_HOME (or fix the audit log's storage), "
+                                  "then restart the node: the audit writer stops at its first write error")
+        return None
+
     def _attempt(self, dest_name: str, path: Path, entry: dict, now: float | None) -> bool:
         dest = self.destinations[dest_name]
         file = self.root / entry["file"]
+        # the start first, durable: a send that is not in the trail is never made (review 134 defect T4)
+        if (held := self._audit(lambda: self.trail.result_sending(entry, dest), "the start of a send")) is not None:
+            raise held
         try:
             detail = send(dest, file, entry, self.settings, self.transport.get(dest_name))
         except SendFailed as exc:
@@ -201,13 +235,15 @@ class Outbound:
             self._failed(dest_name, path, entry, f"internal error: {type(exc).__name__}", now)
             return False
         entry = {**entry, "attempts": entry["attempts"] + 1, "sent_utc": utc_text(time.time()), "response": detail}
-        if self.trail is not None:  # the trail first: at least once, even if killed before sent/ is written
-            self.trail.result_sent(entry, dest, ok=True, reason=detail)
+        # the trail first: at least once, even if killed before sent/ is written
+        held = self._audit(lambda: self.trail.result_sent(entry, dest, ok=True, reason=detail), "a send's outcome")
         with self._lock, queue_lock(self.root):
             _create_once(self.base / "sent" / dest_name / path.name, _dump(entry))
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             fsync_directory(path.parent)
+        if held is not None:  # stored, and recorded in sent/: not sent again; nothing else is sent
+            raise held
         return True
 
     def _failed(self, dest_name: str, path: Path, entry: dict, reason: str, now: float | None) -> None:
@@ -218,21 +254,23 @@ class Outbound:
         entry = {**entry, "attempts": attempts, "errors": errors, "last_error": reason}
         dest = self.destinations[dest_name]
         if attempts >= self.settings.node_send_max_attempts:
-            if self.trail is not None:
-                self.trail.result_dead_lettered(entry, dest, reason=reason)
+            held = self._audit(lambda: self.trail.result_dead_lettered(entry, dest, reason=reason), "a dead letter")
             with self._lock, queue_lock(self.root):
                 _create_once(self.base / "dead" / dest_name / path.name,
                              _dump({**entry, "dead_utc": utc_text(now)}))
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
                 fsync_directory(path.parent)
+            if held is not None:
+                raise held
             return
         entry["next_attempt"] = now + backoff_s(attempts, self.settings)
-        if self.trail is not None:
-            self.trail.result_sent(entry, dest, ok=False, reason=reason)
+        held = self._audit(lambda: self.trail.result_sent(entry, dest, ok=False, reason=reason), "a failed send")
         with self._lock, queue_lock(self.root):
             if path.exists():
                 _write_durably(path, _dump(entry))
+        if held is not None:
+            raise held
 
     # --- the thread ---
 
@@ -242,6 +280,11 @@ class Outbound:
         while not stop.is_set():
             try:
                 self.send_due(stop=stop, only=only)
+                self._held = None
+            except SendsHeld as exc:  # said once, without a traceback; each pass tries the trail again
+                if self._held != exc.message:
+                    self._held = exc.message
+                    LOG.error("%s; %s", exc.message, exc.hint)
             except Exception:  # keep sending; the queue is on disk
                 LOG.exception("outbound pass failed; retrying")
             stop.wait(poll_s)

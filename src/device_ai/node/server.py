@@ -6,7 +6,8 @@ One pynetdicom AE accepts Verification (C-ECHO) and the SOP classes and transfer
 ``require_calling_aet``, checked while the association is negotiated, where the calling AE
 title is known; the C-STORE handler checks it again), and the called AE title must be the
 node's. Optional TLS (mutual when a CA file is configured), a limit on simultaneous
-associations and an idle timeout. Without TLS it listens only on loopback, unless the site states
+associations and an idle timeout; accepted connections are bounded in time before an association
+exists, the TLS handshake included (:mod:`device_ai.node.accepted_connections`). Without TLS it listens only on loopback, unless the site states
 why clear text is acceptable on its network (``node_cleartext_reason``, SRS-226): refused before
 anything is bound or spooled, and the stated reason is in the start's audit entry and banner.
 
@@ -46,6 +47,7 @@ from device_ai.app.context import Context
 from device_ai.config import Settings
 from device_ai.errors import ConfigError
 from device_ai.node import services
+from device_ai.node.accepted_connections import DeferredHandshakeContext, bound_in_time
 from device_ai.node.runtime import NodeRuntime
 from device_ai.node.spool import InstanceKey
 from device_ai.node.trail import NodeTrail
@@ -94,7 +96,7 @@ def tls_context(ctx: Context) -> ssl.SSLContext | None:
     if cert is None or key is None:
         raise ConfigError("TLS needs both node_tls_cert_file and node_tls_key_file",
                           hint="set both (PEM files), or neither to serve without TLS")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context = DeferredHandshakeContext(ssl.PROTOCOL_TLS_SERVER)  # handshakes not in the accepting thread (THR-008)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         context.load_cert_chain(certfile=str(cert), keyfile=str(key))
@@ -150,7 +152,8 @@ class NodeServer:
             ae = storage_scp_ae(self.settings)
             handlers = [(evt.EVT_C_ECHO, self._on_echo), (evt.EVT_C_STORE, self._on_store),
                         (evt.EVT_ACCEPTED, self._on_accepted), (evt.EVT_REJECTED, self._on_rejected),
-                        (evt.EVT_PDU_RECV, self._on_pdu)]
+                        (evt.EVT_PDU_RECV, self._on_pdu),
+                        (evt.EVT_CONN_OPEN, bound_in_time, [self.settings.node_idle_timeout_s])]
             address = (self.settings.node_bind_address, self.settings.node_port)
             try:
                 self._server = ae.start_server(address, block=False, evt_handlers=handlers,

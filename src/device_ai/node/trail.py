@@ -14,8 +14,9 @@ from __future__ import annotations
 import threading
 
 from device_ai.audit.entry import (APPLICATION_ACTIVITY, APPLICATION_START, APPLICATION_STOP, DICOM_ASSOCIATION,
-                                   INSTANCES_TRANSFERRED, RESULT_DEAD_LETTERED, RESULT_DISCARDED, RESULT_REQUEUED,
-                                   SERIES_PURGED, SERIES_READY, SERIES_REFUSED, AuditObject, Outcome)
+                                   HOT_FOLDER_UNSETTLED, INSTANCES_TRANSFERRED, RESULT_DEAD_LETTERED, RESULT_DISCARDED,
+                                   RESULT_REQUEUED, RESULT_SEND_STARTED, SERIES_PURGED, SERIES_READY, SERIES_REFUSED,
+                                   AuditObject, Outcome)
 from device_ai.node.spool import InstanceKey, Ready
 
 HOT_FOLDER = "hot folder"  # the source of what device-ai watch takes or rejects
@@ -84,6 +85,13 @@ class NodeTrail:
         self._append(INSTANCES_TRANSFERRED, action="C", outcome=Outcome.MINOR_FAILURE, objects=objects,
                      details={"source": HOT_FOLDER, "error": code, "reason": reason, "sop_class": sop_class})
 
+    def unsettled(self, *, count: int, seconds: float) -> None:
+        """Files of ``device-ai watch``'s IN seen changing for ``seconds`` without settling; left in
+        IN and looked at again (THR-005). No file is named."""
+        self._append(HOT_FOLDER_UNSETTLED, outcome=Outcome.MINOR_FAILURE,
+                     details={"source": HOT_FOLDER, "files": str(count), "changing_for_s": f"{seconds:g}",
+                              "action": "left in IN, looked at again"})
+
     def series_ready(self, ready: Ready, *, announced_late: bool = False) -> None:
         details = {"generation": str(ready.generation), "instances": str(len(ready.instances)),
                    "last_received_utc": ready.last_received_utc}
@@ -117,6 +125,16 @@ class NodeTrail:
         if resumed:
             details["resumed"] = "finished after an interruption (an entry for this purge may already exist)"
         self._append(SERIES_PURGED, action="D", objects=objects, details=details)
+
+    def result_sending(self, entry: dict, destination) -> None:  # noqa: ANN001 - Destination
+        """Attempt ``entry["attempts"] + 1`` to send a result is about to start: durable before
+        anything goes to the destination, so every send has an entry even when the one with its
+        outcome (:meth:`result_sent`, :meth:`result_dead_lettered`) cannot be written (THR-012)."""
+        self._append(RESULT_SEND_STARTED, action="R", objects=_result_objects(entry),
+                     details={"destination": destination.name, "kind": destination.kind,
+                              "generation": str(entry["generation"]), "result": entry["role"],
+                              "attempt": str(entry["attempts"] + 1), "sop_class": entry["sop_class_uid"],
+                              "peer": _peer(destination)})
 
     def result_sent(self, entry: dict, destination, *, ok: bool, reason: str) -> None:  # noqa: ANN001 - Destination
         """One attempt to send a result file to a destination (action R: the node is the source)."""
