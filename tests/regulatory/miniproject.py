@@ -60,6 +60,45 @@ POST_PRODUCTION: dict[str, Any] = {
 }
 
 
+SECURITY_PLAN: dict[str, Any] = {
+    "scope": "The mini device's interfaces.",
+    "impact": [{"level": f"I{i}", "name": f"I{i}", "description": f"impact {i}"} for i in (1, 2, 3)],
+    "exploitability": [{"level": f"E{i}", "name": f"E{i}", "description": f"exploitability {i}"} for i in (1, 2, 3)],
+    "acceptability": {
+        "I1": {"E1": "acceptable", "E2": "acceptable", "E3": "acceptable"},
+        "I2": {"E1": "acceptable", "E2": "alara", "E3": "unacceptable"},
+        "I3": {"E1": "alara", "E2": "unacceptable", "E3": "unacceptable"},
+    },
+    "monitoring": "Advisories of every SBOM component, monthly.",
+    "disclosure": "Reports to the security contact, acknowledged in 5 days.",
+    "assessment": "Against the scales of this plan.",
+    "timelines": [{"vulnerability": "Uncontrolled", "assess_within": "5 days", "fix_within": "60 days",
+                   "communicate": "30 days"}],
+    "update_paths": [{"component": "Mini software", "assets": ["ASSET-MODEL"], "how": "A new wheel.",
+                      "integrity": "SHA-256 published.", "who": "The manufacturer.", "verification": "--version"}],
+    "end_of_support": "24 months after the next release.",
+    "testing": [{"title": "Fuzzing", "method": "Mutated inputs.", "interfaces": ["IF-FILES"],
+                 "requirements": ["SRS-002"]}],
+}
+
+
+def interface(if_id: str, modules: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"id": if_id, "title": f"Interface {if_id}", "description": "Files in.", "direction": "in",
+            "channel": "file system", "peer": "the operator", "trust_boundary": "untrusted files",
+            "authentication": "none", "modules": modules or ["mini.core"], "assets": ["ASSET-MODEL"], **extra}
+
+
+def threat(thr_id: str, interface_id: str = "IF-FILES", controls: list[str] | None = None, **extra: Any) -> dict:
+    controls = ["RC-001"] if controls is None else controls
+    found = {"id": thr_id, "title": f"Threat {thr_id}", "interface": interface_id, "stride": "tampering",
+             "assets": ["ASSET-MODEL"], "attack": "A crafted file.", "controls": controls, "impact": "I2",
+             "exploitability": "E3", "multi_patient": False}
+    if controls:
+        found["residual_exploitability"] = "E1"
+    found.update(extra)
+    return found
+
+
 def requirement(req_id: str, status: str = "approved", **extra: Any) -> dict[str, Any]:
     return {"id": req_id, "title": f"Requirement {req_id}", "text": f"The device shall do {req_id}.",
             "status": status, "category": "functional", "satisfies": ["UN-001"], "software_items": ["SI-CORE"], **extra}
@@ -99,6 +138,16 @@ def default_items() -> dict[str, Any]:
                                                "overall_residual_risk": "Acceptable.",
                                                "overall_residual_risk_verdict": "acceptable"}},
         "risk/post_production.yaml": {"post_production_plan": copy.deepcopy(POST_PRODUCTION)},
+        # a security file whose gate passes: one asset, one interface, one threat mitigated by RC-001 (approved,
+        # implemented by SRS-002), and the security plan whose monitoring the vulnerabilities source refers to
+        "security/assets.yaml": {"assets": [
+            {"id": "ASSET-MODEL", "title": "Model", "description": "The locked model.", "objectives": ["integrity"]}]},
+        "security/interfaces.yaml": {"interfaces": [interface("IF-FILES")]},
+        "security/threats.yaml": {"threats": [threat("THR-001")]},
+        "security/use_cases.yaml": {"security_use_cases": [
+            {"id": "SUC-001", "title": "Analyse", "description": "The operator analyses files.", "actor": "operator",
+             "interfaces": ["IF-FILES"]}]},
+        "security/plan.yaml": {"security_plan": copy.deepcopy(SECURITY_PLAN)},
     }
 
 
@@ -131,6 +180,9 @@ def write_project(root: Path, items: dict[str, Any] | None = None) -> Path:
     written = default_items() if items is None else items
     for rel, data in written.items():
         write_yaml(root, rel, data)
+    module = root / "src/mini/core.py"  # the module the interface IF-FILES names
+    module.parent.mkdir(parents=True, exist_ok=True)
+    module.write_text("# the mini device's code\n", encoding="utf-8")
     for doc in ("docs/software_development_plan.md", "docs/architecture.md"):
         (root / doc).parent.mkdir(parents=True, exist_ok=True)
         (root / doc).write_text("# mini\n", encoding="utf-8")

@@ -74,14 +74,14 @@ def test_the_repository_plan_loads_complete_and_says_it_is_not_in_effect() -> No
     plan = load_project(REPO).post_production
     assert plan is not None and plan.where == f"{PPP}:7"
     fields = plan.item.model_dump(mode="json")
-    assert missing_parts(fields) == []
+    assert missing_parts(fields, security_plan=True) == []
     assert fields["in_effect"] is False and "without a manufacturer" in str(fields["state"])
     vulnerabilities = [s for s in fields["sources"] if s["kind"] == "vulnerabilities"]
     assert vulnerabilities and vulnerabilities[0]["references"] == ["security/plan.yaml"]
     # control: the same plan without its literature source and its CAPA action misses both parts
     fields["sources"] = [s for s in fields["sources"] if s["kind"] != "literature"]
     fields["actions"] = [a for a in fields["actions"] if a["kind"] != "capa"]
-    assert [p.split(" (")[0] for p in missing_parts(fields)] == ["source literature", "action capa"]
+    assert [p.split(" (")[0] for p in missing_parts(fields, security_plan=True)] == ["source literature", "action capa"]
 
 
 @pytest.mark.req("SRS-227")

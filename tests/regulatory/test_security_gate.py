@@ -11,71 +11,25 @@ import pytest
 
 from device_ai.errors import TraceabilityError
 from device_ai.regulatory.loader import load_project
-from tests.regulatory.miniproject import (
+from tests.regulatory.miniproject import (  # noqa: F401 - SECURITY_PLAN, interface, threat: used by other tests
+    SECURITY_PLAN,
     TEST_A,
     baseline,
     default_items,
     gap_lines,
     gate,
+    interface,
     passing_results,
+    threat,
     write_project,
     write_results,
 )
 
-SECURITY_PLAN: dict[str, Any] = {
-    "scope": "The mini device's interfaces.",
-    "impact": [{"level": f"I{i}", "name": f"I{i}", "description": f"impact {i}"} for i in (1, 2, 3)],
-    "exploitability": [{"level": f"E{i}", "name": f"E{i}", "description": f"exploitability {i}"} for i in (1, 2, 3)],
-    "acceptability": {
-        "I1": {"E1": "acceptable", "E2": "acceptable", "E3": "acceptable"},
-        "I2": {"E1": "acceptable", "E2": "alara", "E3": "unacceptable"},
-        "I3": {"E1": "alara", "E2": "unacceptable", "E3": "unacceptable"},
-    },
-    "monitoring": "Advisories of every SBOM component, monthly.",
-    "disclosure": "Reports to the security contact, acknowledged in 5 days.",
-    "assessment": "Against the scales of this plan.",
-    "timelines": [{"vulnerability": "Uncontrolled", "assess_within": "5 days", "fix_within": "60 days",
-                   "communicate": "30 days"}],
-    "update_paths": [{"component": "Mini software", "assets": ["ASSET-MODEL"], "how": "A new wheel.",
-                      "integrity": "SHA-256 published.", "who": "The manufacturer.", "verification": "--version"}],
-    "end_of_support": "24 months after the next release.",
-    "testing": [{"title": "Fuzzing", "method": "Mutated inputs.", "interfaces": ["IF-FILES"],
-                 "requirements": ["SRS-002"]}],
-}
-
-
-def interface(if_id: str, modules: list[str] | None = None, **extra: Any) -> dict[str, Any]:
-    return {"id": if_id, "title": f"Interface {if_id}", "description": "Files in.", "direction": "in",
-            "channel": "file system", "peer": "the operator", "trust_boundary": "untrusted files",
-            "authentication": "none", "modules": modules or ["mini.core"], "assets": ["ASSET-MODEL"], **extra}
-
-
-def threat(thr_id: str, interface_id: str = "IF-FILES", controls: list[str] | None = None, **extra: Any) -> dict:
-    controls = ["RC-001"] if controls is None else controls
-    found = {"id": thr_id, "title": f"Threat {thr_id}", "interface": interface_id, "stride": "tampering",
-             "assets": ["ASSET-MODEL"], "attack": "A crafted file.", "controls": controls, "impact": "I2",
-             "exploitability": "E3", "multi_patient": False}
-    if controls:
-        found["residual_exploitability"] = "E1"
-    found.update(extra)
-    return found
-
 
 def security_items() -> dict[str, Any]:
-    """The mini project with a security file whose gate passes: one asset, one interface, one
-    threat mitigated by RC-001 (approved, implemented by SRS-002, verified by ``passing_results``)."""
-    items = default_items()
-    items.update({
-        "security/assets.yaml": {"assets": [
-            {"id": "ASSET-MODEL", "title": "Model", "description": "The locked model.", "objectives": ["integrity"]}]},
-        "security/interfaces.yaml": {"interfaces": [interface("IF-FILES")]},
-        "security/threats.yaml": {"threats": [threat("THR-001")]},
-        "security/use_cases.yaml": {"security_use_cases": [
-            {"id": "SUC-001", "title": "Analyse", "description": "The operator analyses files.", "actor": "operator",
-             "interfaces": ["IF-FILES"]}]},
-        "security/plan.yaml": {"security_plan": copy.deepcopy(SECURITY_PLAN)},
-    })
-    return items
+    """The mini project, whose default items carry a security file whose gate passes (one asset, one
+    interface, one threat mitigated by RC-001, the security plan)."""
+    return default_items()
 
 
 def write_security_project(root: Path, change=None) -> Path:  # noqa: ANN001 - callable(items)
@@ -83,9 +37,6 @@ def write_security_project(root: Path, change=None) -> Path:  # noqa: ANN001 - c
     if change is not None:
         change(items)
     write_project(root, items)
-    module = root / "src/mini/core.py"
-    module.parent.mkdir(parents=True, exist_ok=True)
-    module.write_text("# the mini device's code\n", encoding="utf-8")
     baseline(root)
     return root
 

@@ -46,9 +46,9 @@ def test_changed_text_marks_tests_and_controls_suspect_until_reviewed(root: Path
     assert "GAP RC-001: suspect: linked to SRS-002, changed since review" in gaps
     assert ("GAP SRS-002: changed: changed since its review by Rev Iewer on 2026-11-30T00:00:00Z "
                        f"(commit {HEAD[:12]}); linked items suspect until it is reviewed: "
-                       f"RC-001, SI-CORE, UN-001, {TEST_B}") in gaps
+                       f"RC-001, SECURITY-PLAN, SI-CORE, UN-001, {TEST_B}") in gaps
     assert f"GAP {TEST_B}: suspect: linked to SRS-002, changed since review" in gaps
-    assert len(gaps) == 5  # RC-001, SRS-002, SI-CORE, UN-001, the test
+    assert len(gaps) == 6  # RC-001, SRS-002, SECURITY-PLAN (its testing names SRS-002), SI-CORE, UN-001, the test
 
     graph = build(root, results)
     node = {n["id"]: n for n in graph["nodes"]}

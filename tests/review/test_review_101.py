@@ -411,7 +411,7 @@ def _with_threat(controls: list[str]) -> Any:
 def test_h13_a_threat_counts_when_every_control_is_in_effect(tmp_path: Path, controls: list[str], unverified: str,
                                                             verified: str | None) -> None:
     root = write_wrapper_project(tmp_path, _with_threat(controls))
-    (root / "src/mini").mkdir(parents=True)
+    (root / "src/mini").mkdir(parents=True, exist_ok=True)  # the mini project writes it since review 129 d3's fix
     (root / "src/mini/core.py").write_text("# the mini device's code\n", encoding="utf-8")
     prefix = "OPEN GSPR-17.2: GSPR checklist: evidence not in effect on this commit: "
     assert _wrapper_lines(_report(root, ONLY_SRS_001)) == [f"{prefix}{unverified} (a gap with --release)"]

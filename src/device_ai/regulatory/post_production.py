@@ -31,8 +31,11 @@ PLAN_ID = PostProductionPlan.id
 PLAN_FILE = "risk/post_production.yaml"
 
 
-def missing_parts(fields: Mapping[str, Any]) -> list[str]:
-    """The parts clause 10 needs that the plan (its fields as in the graph) lacks, in plan order."""
+def missing_parts(fields: Mapping[str, Any], *, security_plan: bool) -> list[str]:
+    """The parts clause 10 needs that the plan (its fields as in the graph) lacks, in plan order.
+    ``security_plan``: whether the project holds the security plan (its SECURITY-PLAN item) that a
+    vulnerabilities source refers to; a reference to a file that holds none refers to no
+    monitoring (review 129 defect 3)."""
     missing = []
     for name, required, label in (("sources", REQUIRED_SOURCES, "source"),
                                   ("review_criteria", REQUIRED_CRITERIA, "review criterion"),
@@ -42,7 +45,15 @@ def missing_parts(fields: Mapping[str, Any]) -> list[str]:
     vulnerabilities = [s for s in fields.get("sources") or [] if s.get("kind") == "vulnerabilities"]
     if vulnerabilities and not any(SECURITY_PLAN_FILE in (s.get("references") or []) for s in vulnerabilities):
         missing.append(f"the vulnerabilities source refers to {SECURITY_PLAN_FILE} (its monitoring, not repeated)")
+    elif vulnerabilities and not security_plan:
+        missing.append(f"the security plan the vulnerabilities source refers to ({SECURITY_PLAN_FILE} holds no "
+                       "security_plan, so no vulnerability monitoring)")
     return missing
+
+
+def has_security_plan(ctx: Any) -> bool:
+    """Whether the checked graph holds the security plan (SECURITY-PLAN)."""
+    return next(ctx.of_kind("security_plan"), None) is not None
 
 
 def plan_node(ctx: Any) -> dict[str, Any] | None:
@@ -56,7 +67,7 @@ def plan_present(ctx: Any) -> Iterator[Raw]:
                f"no production and post-production plan ({PLAN_FILE}; ISO 14971 10)"
                + ("" if ctx.release else " (a gap with --release)"))
         return
-    missing = missing_parts(node["fields"])
+    missing = missing_parts(node["fields"], security_plan=has_security_plan(ctx))
     if missing:
         yield ("gap", PLAN_ID, "post-production plan", "missing part(s) (ISO 14971 10): " + "; ".join(missing))
 

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from device_ai.regulatory.overclaim import control_gap, reduced_factors
-from device_ai.regulatory.post_production import PLAN_FILE, PLAN_ID, missing_parts, plan_node
+from device_ai.regulatory.post_production import PLAN_FILE, PLAN_ID, has_security_plan, missing_parts, plan_node
 from device_ai.regulatory.risk import evaluate_situation
 
 REVIEW_ID = "RISK-REVIEW"
@@ -322,7 +322,7 @@ def _post_production(ctx: Any) -> Question:
         return Question("c", question, False, "there is no production and post-production plan", (),
                         (OpenItem(PLAN_ID, f"no production and post-production plan ({PLAN_FILE})"),))
     fields = node["fields"]
-    missing = missing_parts(fields)
+    missing = missing_parts(fields, security_plan=has_security_plan(ctx))
     open_items = [OpenItem(PLAN_ID, f"missing part: {part}") for part in missing]
     if not fields["in_effect"]:
         open_items.append(OpenItem(PLAN_ID, "the plan is not in effect: " + _prose(fields["state"])))

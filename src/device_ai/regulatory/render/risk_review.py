@@ -53,7 +53,7 @@ def post_production(view: TraceView) -> dict[str, Any]:
     if not nodes:
         return {}
     plan = dict(fields(nodes[0]))
-    plan["missing"] = missing_parts(plan)
+    plan["missing"] = missing_parts(plan, security_plan=bool(view.of("security_plan")))
     plan["source_rows"] = [{**s, "what": REQUIRED_SOURCES.get(str(s["kind"]), ""),
                             "links": [{"path": r, "page": REFERENCE_PAGES.get(r)} for r in s.get("references", [])]}
                            for s in plan.get("sources", [])]
