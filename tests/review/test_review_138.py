@@ -61,6 +61,11 @@ DEFECTS (5):
     it is approved" is stale: SRS-218 is approved (test_d4, the same check) - review 134's T7 found the same
     sentence stale in THR-018.
 
+Lead, 2026-12-07 (not re-reviewed): D2 fixed as a rating (THR-029 residual E2 with the swap stated; I3 x E2
+acceptable), D3 fixed (THR-027 says the signer is known by the signature's key id and the manifest does not say who
+trained it), D4/D5 fixed (the stale "is draft" sentences of THR-030 and THR-040 removed). test_d2, test_d3 and
+test_d4 assert the fixed texts. D1 (THR-028) goes to helper-137.
+
 Notes (no defect):
 N1 THR-025/026/027: E1's wording names only the manufacturer's release signing key; a site signer listed in
    trusted_model_keys is an equal trust root whose custody the device does not control (`train --signing-key`
@@ -211,7 +216,9 @@ def test_d2_a_swapped_pseudonym_key_is_used_and_nothing_says_so() -> None:
     key.chmod(0o640)
     with pytest.raises(ConfigError, match="others can read it"):  # control: the mode check exists
         pseudonym("series", "1.2.826.0.1.3680043.8.498.138")
-    assert _threats()["THR-029"]["residual_exploitability"] == "E1"
+    # lead's fix: the rating says what this test shows (E2: the device's account), and the rationale the swap
+    assert _threats()["THR-029"]["residual_exploitability"] == "E2"
+    assert "is not detected" in _flat(_threats()["THR-029"]["rationale"])
 
 
 # === D3 THR-027: the manifest does not say who trained or signed =============================================
@@ -228,15 +235,20 @@ def test_d3_the_manifest_names_no_trainer_and_no_signer() -> None:
     released = json.loads((ROOT / "models/demo-dinov2-seg-1.0.0/manifest.json").read_text())
     assert not [name for name in (*released, *released["training"]) if who.search(name)]
     assert {"data_manifest_sha256", "seed"} <= set(TrainingInfo.model_fields)  # control: what RC-033 does record
-    assert "provenance names who trained and signed it" in _flat(_threats()["THR-027"]["rationale"])
+    # lead's fix: the rationale no longer says the manifest names who trained and signed
+    assert "provenance names who trained and signed it" not in _flat(_threats()["THR-027"]["rationale"])
+    assert "not who trained it" in _flat(_threats()["THR-027"]["rationale"])
 
 
 # === D4/D5 THR-030, THR-040: stale "is draft" sentences ======================================================
 
 @pytest.mark.req("SRS-223", "SRS-218")
 @pytest.mark.parametrize(("threat", "requirement"), [("THR-030", "SRS-223"), ("THR-040", "SRS-218")])
-def test_d4_the_rationale_says_an_approved_control_is_draft(threat: str, requirement: str) -> None:
+def test_d4_the_rationale_no_longer_says_an_approved_control_is_draft(threat: str, requirement: str) -> None:
     rationale = _flat(_threats()[threat]["rationale"])
-    assert f"{requirement} is draft" in rationale and "stays open until it is approved" in rationale
+    # lead's fix: the stale sentences are gone
+    assert f"{requirement} is draft" not in rationale and "stays open until it is approved" not in rationale
     assert _requirements()[requirement]["status"] == "approved"
-    assert _requirements()["SRS-227"]["status"] != "approved"  # control: the status field does tell drafts apart
+    # control: the status field does tell drafts apart (SRS-034 is planned; SRS-227 was the control until the lead
+    # approved it, c2effc8)
+    assert _requirements()["SRS-034"]["status"] != "approved"
