@@ -52,20 +52,23 @@ def is_loopback(host: str) -> bool:
     return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
-def check_reason(value: str | None, setting: str) -> str | None:
+def check_reason(value: str | None, setting: str, *, about: str = "clear text is acceptable",
+                 instead: str = "configure TLS", example: str = REASON_EXAMPLE) -> str | None:
     """A stated reason as kept (stripped), or None when unset; a reason that states nothing
-    (empty, blank, too short, no letters) or would split an audit or log line is refused."""
+    (empty, blank, too short, no letters) or would split an audit or log line is refused.
+    ``about`` says what the reason must justify and ``instead`` what to configure without one
+    (the node's unauthenticated peers, :mod:`device_ai.peer_authentication`, use the same rule)."""
     if value is None:
         return None
     text = value.strip()
-    example = f"e.g. {setting}: '{REASON_EXAMPLE}'"
+    example = f"e.g. {setting}: '{example}'"
     if not text:
-        raise ValueError(f"{setting} is empty; leave it unset (and configure TLS), or state why clear text is "
-                         f"acceptable on that network, {example}")
+        raise ValueError(f"{setting} is empty; leave it unset (and {instead}), or state why {about} on that "
+                         f"network, {example}")
     if any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") for c in text):  # Zl, Zp: U+2028, U+2029
         raise ValueError(f"{setting} holds a control character (a new line or tab); write it on one line")
     if len(text) < REASON_MIN_CHARS or not any(c.isalpha() for c in text):
-        raise ValueError(f"{setting} {text!r} does not say why clear text is acceptable (at least "
+        raise ValueError(f"{setting} {text!r} does not say why {about} (at least "
                          f"{REASON_MIN_CHARS} characters with words); state the network and its isolation, {example}")
     if len(text) > REASON_MAX_CHARS:
         raise ValueError(f"{setting} is longer than {REASON_MAX_CHARS} characters; state it briefly")

@@ -25,6 +25,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from device_ai.cleartext import check_reason, destination_refusal
 from device_ai.errors import ConfigError
+from device_ai.peer_authentication import check_peers_reason
 
 
 SECRET_FIELDS: frozenset[str] = frozenset()
@@ -271,6 +272,11 @@ class Settings(BaseSettings):
         default=None, description="the site's statement of why the SCP may listen without TLS on an address other "
         "than loopback (e.g. 'modality VLAN 12, isolated, no route to other networks'); without it, or TLS, serve "
         "refuses to start on such an address. Audited with each start")
+    node_unauthenticated_peers_reason: str | None = Field(
+        default=None, description="the site's statement of why the SCP may accept peers that present no certificate "
+        "of node_tls_ca_file's CA on an address other than loopback (e.g. 'modality VLAN 12, firewalled: only the CT "
+        "scanners reach port 11112'); without it, or node_tls_ca_file (mutual TLS), serve refuses to start on such an "
+        "address, since anyone may name an allowed AE title (SRS-229). Audited with each start")
 
     # --- a site's Dask scheduler (`--scheduler tls://HOST:PORT` of the batch commands; SRS-220) ---
     batch_tls_ca_file: Path | None = Field(
@@ -330,6 +336,11 @@ class Settings(BaseSettings):
     @classmethod
     def _cleartext_reason(cls, value: str | None) -> str | None:
         return check_reason(value, "node_cleartext_reason")
+
+    @field_validator("node_unauthenticated_peers_reason")
+    @classmethod
+    def _unauthenticated_peers_reason(cls, value: str | None) -> str | None:
+        return check_peers_reason(value)
 
     @field_validator("audit_origin")
     @classmethod

@@ -156,6 +156,16 @@ class CheckpointMismatch(ModelIntegrityError):
         self.problems = tuple(problems)
 
 
+class InstalledSoftwareAltered(DeviceAIError):
+    """``device-ai self-check``: a file of the installed device software or of a runtime
+    dependency differs from its installer's RECORD, is missing or unreadable, or other accounts
+    could write it or its folder, or a distribution cannot be verified (an editable install, no
+    RECORD, not installed); SRS-230."""
+
+    code = "DAI-330"
+    exit_code = 14
+
+
 class InferenceError(DeviceAIError):
     """The locked engine failed while running a verified model."""
 

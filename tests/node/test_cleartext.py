@@ -14,6 +14,9 @@ from device_ai.errors import ConfigError
 from tests.node.conftest import context, events, home, node_env
 
 REASON = "modality VLAN 12, isolated, no route to other networks"
+# SRS-229: a network listener without client certificates also needs the peers' reason; stated where
+# these tests are about the clear-text rule alone
+PEERS = "modality VLAN 12, firewalled: only the CT scanners reach the port"
 NETWORK = "192.0.2.10"  # TEST-NET-1 (RFC 5737): a network address, never this machine's
 
 
@@ -113,7 +116,8 @@ def test_serve_refuses_a_network_address_without_tls_before_anything_is_spooled(
     with pytest.raises(ConfigError, match=f"node_bind_address {NETWORK}"):
         NodeServer(context())
     # control: the same settings with a stated reason pass the check (the spool is then made)
-    node_env(monkeypatch, node_bind_address="0.0.0.0", node_cleartext_reason=REASON)
+    node_env(monkeypatch, node_bind_address="0.0.0.0", node_cleartext_reason=REASON,
+             node_unauthenticated_peers_reason=PEERS)
     assert NodeServer(context()).cleartext_reason == REASON
     assert (home() / "node").is_dir()
 
@@ -126,7 +130,7 @@ def test_serve_starts_on_a_network_address_with_tls_or_on_loopback(monkeypatch: 
 
     _certificate(tmp_path, "server", _certificate(tmp_path, "ca", ca=True))
     node_env(monkeypatch, node_bind_address="0.0.0.0", node_tls_cert_file=tmp_path / "server.pem",
-             node_tls_key_file=tmp_path / "server.key")
+             node_tls_key_file=tmp_path / "server.key", node_unauthenticated_peers_reason=PEERS)
     assert NodeServer(context()).cleartext_reason is None  # TLS: nothing to state
     monkeypatch.delenv("DEVICE_AI_NODE_TLS_CERT_FILE")
     monkeypatch.delenv("DEVICE_AI_NODE_TLS_KEY_FILE")
@@ -150,7 +154,8 @@ def test_the_start_entry_and_banner_carry_the_stated_reasons(monkeypatch: pytest
     from device_ai.node import server as server_module
 
     other = "results VLAN 30, firewalled to the PACS only"
-    node_env(monkeypatch, node_bind_address="0.0.0.0", node_cleartext_reason=REASON)
+    node_env(monkeypatch, node_bind_address="0.0.0.0", node_cleartext_reason=REASON,
+             node_unauthenticated_peers_reason=PEERS)
     _destinations(monkeypatch, _dimse(NETWORK, cleartext_reason=other), _dimse("127.0.0.1", name="local"),
                   _stow(f"http://{NETWORK}:8042/dicom-web/studies", name="web", cleartext_reason=other),
                   _stow(f"https://{NETWORK}/dicom-web/studies", name="secure", cleartext_reason=other))

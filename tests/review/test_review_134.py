@@ -115,6 +115,20 @@ Started" entry (DAI018) before each attempt; if it cannot be written nothing is 
 the queue raises SendsHeld (DAI-700) until the trail works; if the outcome's entry cannot be written the queue
 still records the outcome in sent/, pending/ or dead/ (a stored result is not sent again) and holds the same way.
 
+helper-139, 2026-12-07 (fixer, not re-reviewed): T2 and A1 fixed; their tests are inverted, each with its
+control. T2: serve refuses to start on an address other than loopback unless every peer must present a certificate
+of node_tls_ca_file's CA (mutual TLS) or node_unauthenticated_peers_reason states why peers known only by their AE
+title are acceptable there (new draft SRS-229, device_ai/peer_authentication.py; checked like a cleartext reason,
+in the start's audit entry and banner, config show's transport.peers); clear text on the network needs both
+reasons. THR-006 is rated for the device as shipped without that reason (E3 on loopback, E2 with mutual TLS; E4 on
+a network where a site states one, which the IFU says it accepts). A1: IF-INSTALLED-SOFTWARE and THR-046 (I4,
+tampering of ASSET-SOFTWARE; E3 -> E2, ALARA) with a new command, device-ai self-check (new draft SRS-230,
+device_ai/installed_software.py): the SHA-256 of every file of device-ai and its runtime closure against each
+RECORD, each altered, missing or unreadable file and each file or folder other accounts could write reported by
+distribution and path, exit 14 (DAI-330) unless all match; an editable install is reported as not verifiable.
+RECORD is not signed, so it finds accidental change, not a deliberate one by an account that can write the
+environment (THR-046 and SRS-230 say so). The seven SUC-* list the new interface; two IFU precautions.
+
 Notes (no defect):
 N1 ASSET-KEYS' description omits the batch TLS key (batch_tls_key_file), the model-signing private key of model
    keygen and the backup passphrase files, all of which IF-KEY-STORE/IF-BATCH-SCHEDULER handle.
@@ -164,15 +178,31 @@ def _flat(text: str) -> str:
 
 # === assets, interfaces, use cases ===========================================================================
 
-@pytest.mark.req("SRS-194")
-def test_a1_asset_software_is_assessed_by_no_threat_and_crosses_no_interface() -> None:
+@pytest.mark.req("SRS-194", "SRS-230")
+def test_a1_pin_inverted_asset_software_is_assessed_by_a_threat_on_an_interface_with_a_control(
+        tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from device_ai.installed_software import ALTERED, check_installed
+    from tests.test_installed_software import _distribution
+
     assets = _items("assets.yaml", "assets")
     threats = _items("threats.yaml", "threats")
     interfaces = _items("interfaces.yaml", "interfaces")
     named = {a for t in threats.values() for a in t["assets"]} | {a for i in interfaces.values() for a in i["assets"]}
-    assert set(assets) - named == {"ASSET-SOFTWARE"}  # control: every other asset is named somewhere
-    assert assets["ASSET-SOFTWARE"]["objectives"] == ["integrity"]
-    plan = _flat((ROOT / "security" / "plan.yaml").read_text())
+    assert set(assets) - named == set()  # helper-139's fix: ASSET-SOFTWARE too
+    threat = threats["THR-046"]
+    assert (threat["interface"], threat["stride"], threat["assets"]) == ("IF-INSTALLED-SOFTWARE", "tampering",
+                                                                        ["ASSET-SOFTWARE"])
+    assert threat["controls"] == ["SRS-230"] and "RECORD is not signed" in _flat(threat["rationale"])
+    cases = _items("use_cases.yaml", "security_use_cases")
+    assert all("IF-INSTALLED-SOFTWARE" in case["interfaces"] for case in cases.values())
+    # the control: a fake installed distribution whose file is edited after installation is reported
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _distribution(tmp_path, "fake-review-134-a1", {"fake_review_134_a1/__init__.py": b"LIMIT = 5\n"})
+    assert check_installed("fake-review-134-a1").ok  # control: as installed
+    (tmp_path / "fake_review_134_a1" / "__init__.py").write_bytes(b"LIMIT = 50\n")
+    [finding] = check_installed("fake-review-134-a1").findings
+    assert (finding.path, finding.state) == ("fake_review_134_a1/__init__.py", ALTERED)
+    plan = _flat((ROOT / "security" / "plan.yaml").read_text())  # what remains: an unsigned wheel and RECORD
     assert "the wheel itself is not code-signed yet" in plan and "not yet pinned by a hash-locked file" in plan
 
 
@@ -254,16 +284,22 @@ def test_t1_files_that_never_settle_do_not_hide_a_settled_file(hot_folder, monke
 
 # === THR-006: a network listener without client authentication needs no stated reason ======================
 
-@pytest.mark.req("SRS-226", "SRS-099")
-def test_t2_tls_without_a_ca_listens_on_the_network_without_any_statement() -> None:
+@pytest.mark.req("SRS-229", "SRS-226", "SRS-099")
+def test_t2_pin_inverted_tls_without_a_ca_needs_a_statement_to_listen_on_the_network() -> None:
     from device_ai import cleartext
     from device_ai.errors import ConfigError
+    from device_ai.peer_authentication import check_peers
 
-    assert cleartext.check_listener("0.0.0.0", tls=True, reason=None) is None  # no client certificate asked
-    with pytest.raises(ConfigError):  # control: clear text on the network needs the site's statement
-        cleartext.check_listener("0.0.0.0", tls=False, reason=None)
-    threat = _flat(_items("threats.yaml", "threats")["THR-006"]["rationale"])
-    assert "spoofed by a host on the network, so the residual is ALARA" in threat
+    assert cleartext.check_listener("0.0.0.0", tls=True, reason=None) is None  # clear text: not the question
+    with pytest.raises(ConfigError, match="does not authenticate its peers") as refused:  # helper-139's fix
+        check_peers("0.0.0.0", 11112, tls=True, client_certificates=False, reason=None)
+    assert "node_unauthenticated_peers_reason" in refused.value.hint and "node_tls_ca_file" in refused.value.hint
+    assert check_peers("0.0.0.0", 11112, tls=True, client_certificates=True, reason=None) is None  # control: mTLS
+    assert check_peers("127.0.0.1", 11112, tls=False, client_certificates=False, reason=None) is None  # loopback
+    threat = _items("threats.yaml", "threats")["THR-006"]
+    rationale = _flat(threat["rationale"])
+    assert "spoofed by a host on the network, so the residual is ALARA" not in rationale
+    assert "SRS-229" in threat["controls"] and "as shipped" in rationale and "helper-139" in rationale
 
 
 # === THR-008: connections that never associate =============================================================

@@ -15,8 +15,8 @@ import warnings
 from collections.abc import Sequence
 
 import device_ai
-from device_ai.cli import (analysis, anonymize, audit, conformance, keys, model, report, requeue, review, serve,
-                           settings, status, trace, watch)
+from device_ai.cli import (analysis, anonymize, audit, conformance, keys, model, report, requeue, review, self_check,
+                           serve, settings, status, trace, watch)
 from device_ai.cli.common import adder, global_options, message_line
 from device_ai.config import using_file
 from device_ai.errors import DeviceAIError, InputRefused, InternalError, Interrupted
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add = adder(sub)
     for module in (analysis, model, audit, keys, settings, anonymize, trace, report, review, serve, watch, status,
-                   requeue, conformance):
+                   requeue, conformance, self_check):
         module.register(add)
     return parser
 

@@ -10,14 +10,15 @@ import device_ai
 from device_ai.cleartext import report as transport_report
 from device_ai.cli.common import context
 from device_ai.config import masked
+from device_ai.peer_authentication import report as peers_report
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
     from device_ai.keystore import key_locations
 
     settings = context(args).settings
-    print(json.dumps({**masked(settings), "keys": key_locations(), "transport": transport_report(settings)}, indent=2,
-                     sort_keys=True))
+    transport = {**transport_report(settings), "peers": peers_report(settings)}
+    print(json.dumps({**masked(settings), "keys": key_locations(), "transport": transport}, indent=2, sort_keys=True))
     return 0
 
 

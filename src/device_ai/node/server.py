@@ -9,7 +9,10 @@ node's. Optional TLS (mutual when a CA file is configured), a limit on simultane
 associations and an idle timeout; accepted connections are bounded in time before an association
 exists, the TLS handshake included (:mod:`device_ai.node.accepted_connections`). Without TLS it listens only on loopback, unless the site states
 why clear text is acceptable on its network (``node_cleartext_reason``, SRS-226): refused before
-anything is bound or spooled, and the stated reason is in the start's audit entry and banner.
+anything is bound or spooled, and the stated reason is in the start's audit entry and banner. In the
+same way, on an address other than loopback every peer must present a certificate of the site's CA
+(``node_tls_ca_file``), unless the site states why unauthenticated peers are acceptable there
+(``node_unauthenticated_peers_reason``, SRS-229, :mod:`device_ai.peer_authentication`).
 
 While an instance arrives, its data set bytes are counted from the P-DATA fragments and the
 association is aborted once they pass ``node_max_instance_mb`` (pynetdicom holds a message in
@@ -42,7 +45,7 @@ import threading
 import weakref
 from pathlib import Path
 
-from device_ai import cleartext
+from device_ai import cleartext, peer_authentication
 from device_ai.app.context import Context
 from device_ai.config import Settings
 from device_ai.errors import ConfigError
@@ -125,6 +128,11 @@ class NodeServer:
         # SRS-226: refused here, before the spool (NodeRuntime creates its folders) and the port
         self.cleartext_reason = cleartext.check_listener(settings.node_bind_address, tls=self.ssl_context is not None,
                                                          reason=settings.node_cleartext_reason)
+        # SRS-229: the same for peers no certificate authenticates (AE titles are not secrets)
+        self.client_certificates = self.ssl_context is not None and self.ssl_context.verify_mode == ssl.CERT_REQUIRED
+        self.unauthenticated_peers_reason = peer_authentication.check_peers(
+            settings.node_bind_address, settings.node_port, tls=self.ssl_context is not None,
+            client_certificates=self.client_certificates, reason=settings.node_unauthenticated_peers_reason)
         self.runtime = NodeRuntime(ctx, pipeline=pipeline)  # worker + outbound threads when pipeline
         self.spool = self.runtime.spool
         self.limits = ctx.read_limits()
@@ -166,7 +174,8 @@ class NodeServer:
             host, port = self._server.server_address[:2]
             self.trail.started({"ae_title": self.settings.node_ae_title, "address": f"{host}:{port}",
                                 "tls": "yes" if self.ssl_context else "no",
-                                "series_idle_s": f"{self.idle_s:g}", **self.cleartext_accepted(f"{host}:{port}")})
+                                "series_idle_s": f"{self.idle_s:g}", **self.cleartext_accepted(f"{host}:{port}"),
+                                **peer_authentication.accepted(f"{host}:{port}", self.unauthenticated_peers_reason)})
             self.runtime.start()
             return host, port
         except BaseException:
@@ -352,6 +361,9 @@ def serve_until(ctx: Context, stop: threading.Event, announce=print) -> int:  # 
         announce("device-ai serve: clear text on the network, accepted by the site (stated reason): "
                  + "; ".join(f"{key.removeprefix('cleartext_').replace('_', ' ', 1)} {value}"
                              for key, value in accepted.items()), flush=True)
+    if node.unauthenticated_peers_reason:  # said once, at start; the same is in the start's audit entry (SRS-229)
+        announce(f"device-ai serve: peers not authenticated by a certificate on {host}:{port}, accepted by the site "
+                 f"(stated reason): {node.unauthenticated_peers_reason}", flush=True)
     if not ctx.settings.node_destinations:
         LOG.warning("no destination configured (node_destinations)")
         announce(f"device-ai serve: warning: no destination configured (node_destinations): results stay in the "

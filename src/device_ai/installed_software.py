@@ -1,0 +1,269 @@
+"""``device-ai self-check``: are the installed device software and its runtime dependencies the
+files their installer wrote (SRS-230; threat THR-046, review 134 defect A1)?
+
+When pip installs a wheel it writes a ``RECORD`` file into the distribution's ``.dist-info``
+folder listing every file it installed with its SHA-256 (the wheel format's ``sha256=`` and
+unpadded urlsafe base64). The check takes ``device-ai`` and every distribution in the closure of
+its runtime requirements (extras left out, environment markers evaluated for this interpreter),
+recomputes the hash of each file its ``RECORD`` lists, and reports each file that differs
+(altered), is absent (missing) or cannot be read, by distribution and path. Files listed without
+a hash - ``RECORD`` itself and the ``.pyc`` files compiled at install - are skipped and counted.
+Each listed file and the folders that hold it (up to the installation folder, site-packages) must
+also be writable by no account but its owner, and owned by root or by the account running the
+check: otherwise another account of the host could change them (reported as open to others).
+
+What it cannot do, and says so:
+
+- ``RECORD`` is not signed. An account that can write site-packages can rewrite ``RECORD`` to match
+  the files it changed; the check detects accidental or careless change (an edited file, a partly
+  applied upgrade, a file removed by a clean-up), not a deliberate attacker with that access.
+- A file that no ``RECORD`` lists (a ``.pth`` file or ``sitecustomize.py`` dropped into
+  site-packages, a module added to a package folder) is not looked at.
+- The Python interpreter and its standard library are not distributions and are not checked.
+- An editable install (``pip install -e``; ``direct_url.json`` says ``editable``) lists only its
+  ``.dist-info`` files and a path hook, not the source tree it imports from: such a distribution is
+  reported as not verifiable, and the check fails. So does a distribution installed without a
+  ``RECORD`` with hashes (by an OS package manager, or an old egg), and a required one that is
+  not installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from device_ai.errors import DependencyMissing, InstalledSoftwareAltered
+
+MAIN = "device-ai"
+CHUNK = 1024 * 1024
+
+ALTERED = "altered"
+MISSING = "missing"
+UNREADABLE = "unreadable"
+OPEN = "open to others"  # writable by the group or others, or owned by another account than root or this one
+
+
+@dataclass(frozen=True)
+class FileFinding:
+    """One listed file that is not as its ``RECORD`` says."""
+
+    distribution: str
+    path: str  # as RECORD lists it, relative to the distribution's installation folder (a folder: with a /)
+    state: str  # ALTERED, MISSING, UNREADABLE or OPEN
+
+
+@dataclass(frozen=True)
+class DistributionCheck:
+    """The files of one distribution: how many were compared, how many had no hash to compare."""
+
+    name: str
+    version: str
+    checked: int = 0
+    skipped: int = 0
+    findings: tuple[FileFinding, ...] = ()
+    not_verifiable: str | None = None  # why its files cannot vouch for what is imported
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings and self.not_verifiable is None
+
+
+@dataclass(frozen=True)
+class SelfCheck:
+    """The outcome over ``device-ai`` and its runtime closure."""
+
+    distributions: tuple[DistributionCheck, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return all(d.ok for d in self.distributions)
+
+    @property
+    def checked(self) -> int:
+        return sum(d.checked for d in self.distributions)
+
+    @property
+    def skipped(self) -> int:
+        return sum(d.skipped for d in self.distributions)
+
+    @property
+    def findings(self) -> list[FileFinding]:
+        return [f for d in self.distributions for f in d.findings]
+
+    def failure(self) -> InstalledSoftwareAltered:
+        findings = self.findings
+        unverifiable = [d for d in self.distributions if d.not_verifiable is not None]
+        parts = []
+        if findings:
+            parts.append(f"{len(findings)} file(s) not as installed ({', '.join(sorted({f.distribution for f in findings}))})")
+        if unverifiable:
+            parts.append(f"{len(unverifiable)} distribution(s) not verifiable ({', '.join(d.name for d in unverifiable)})")
+        return InstalledSoftwareAltered(
+            f"the installed device software does not verify: {'; '.join(parts)}",
+            hint="do not use the device until its environment is reinstalled from the release (pip install of the "
+                 "released wheel and its dependencies into a new environment), then run device-ai self-check again")
+
+
+def _normalize(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def _requirements(dist: metadata.Distribution) -> list[str]:
+    """The names ``dist`` requires without extras, markers evaluated for this interpreter."""
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+    except ImportError as exc:  # packaging comes with dask, a runtime requirement
+        raise DependencyMissing("device-ai self-check needs the 'packaging' package",
+                                hint="reinstall the device with its dependencies") from exc
+    names = []
+    for text in dist.requires or []:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            names.append(_normalize(requirement.name))
+    return names
+
+
+def runtime_closure(main: str) -> Iterator[tuple[str, metadata.Distribution | None]]:
+    """``main`` and every distribution its runtime requirements reach, by normalized name, each
+    once, in order of discovery; None for a required distribution that is not installed."""
+    queue, seen = [_normalize(main)], set()
+    while queue:
+        name = queue.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            yield name, None
+            continue
+        yield name, dist
+        queue.extend(sorted(set(_requirements(dist)) - seen))
+
+
+def _digest(path: Path, mode: str) -> str:
+    """The file's hash as RECORD writes it: urlsafe base64 without padding."""
+    hasher = hashlib.new(mode)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            hasher.update(chunk)
+    return base64.urlsafe_b64encode(hasher.digest()).rstrip(b"=").decode("ascii")
+
+
+def _editable(dist: metadata.Distribution) -> str | None:
+    """Where an editable install imports from (its direct_url.json's url), or None."""
+    text = dist.read_text("direct_url.json")
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("dir_info"), dict) and data["dir_info"].get("editable"):
+        return str(data.get("url", "a source folder"))
+    return None
+
+
+def open_to_others(mode: int, uid: int) -> bool:
+    """Whether a file or folder with this ``stat`` mode and owner could be changed by another
+    account: writable by its group or by others, or owned by an account other than root and the
+    one running the check."""
+    return bool(stat.S_IMODE(mode) & (stat.S_IWGRP | stat.S_IWOTH)) or uid not in (0, os.geteuid())
+
+
+def _folders(path: Path, base: Path) -> list[Path]:
+    """The folders from ``path``'s own up to ``base`` (both included) when ``path`` is under it,
+    else ``path``'s folder alone (a script in bin/)."""
+    folders, folder = [], path.parent
+    while True:
+        folders.append(folder)
+        if folder == base or folder.parent == folder or base not in folder.parents:
+            return folders
+        folder = folder.parent
+
+
+def _shown(path: Path, base: Path) -> str:
+    """A folder as the report names it: relative to the installation folder where it is under it."""
+    try:
+        return f"{path.relative_to(base)}/"
+    except ValueError:
+        return f"{path}/"
+
+
+def check_distribution(name: str, dist: metadata.Distribution | None = None, *,
+                       folders_seen: set[Path] | None = None) -> DistributionCheck:
+    """Every file ``RECORD`` lists for the installed distribution ``name`` compared with its hash,
+    and checked with its folders for access by other accounts (a folder once per ``folders_seen``)."""
+    if dist is None:
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            return DistributionCheck(name=name, version="-", not_verifiable="required but not installed")
+    version = dist.version or "-"
+    files = dist.files
+    if files is None:
+        return DistributionCheck(name=name, version=version,
+                                 not_verifiable="installed without a RECORD: its files cannot be compared")
+    seen = set() if folders_seen is None else folders_seen
+    base = Path(os.path.realpath(dist.locate_file("")))
+    checked = skipped = 0
+    findings = []
+    for entry in files:
+        path = Path(dist.locate_file(entry))
+        for folder in _folders(Path(os.path.realpath(path)), base):
+            if folder in seen:
+                continue
+            seen.add(folder)
+            try:
+                info = os.stat(folder)
+            except OSError:
+                continue  # a missing file's folder: the file is reported
+            if open_to_others(info.st_mode, info.st_uid):
+                findings.append(FileFinding(name, _shown(folder, base), OPEN))
+        if entry.hash is None:
+            skipped += 1
+            continue
+        try:
+            actual = _digest(path, entry.hash.mode)
+            info = os.stat(path)
+        except FileNotFoundError:
+            findings.append(FileFinding(name, str(entry), MISSING))
+            continue
+        except (OSError, ValueError):  # unreadable, or a hash algorithm hashlib does not know
+            findings.append(FileFinding(name, str(entry), UNREADABLE))
+            continue
+        checked += 1
+        if actual != entry.hash.value:
+            findings.append(FileFinding(name, str(entry), ALTERED))
+        if open_to_others(info.st_mode, info.st_uid):
+            findings.append(FileFinding(name, str(entry), OPEN))
+    reason = None
+    editable = _editable(dist)
+    if editable is not None:
+        reason = (f"editable install from {editable}: RECORD lists no file of the source tree it imports, "
+                  "which is not checked")
+    elif checked == 0 and not findings:
+        reason = "its RECORD lists no file with a hash: nothing to compare"
+    return DistributionCheck(name=name, version=version, checked=checked, skipped=skipped,
+                             findings=tuple(findings), not_verifiable=reason)
+
+
+def check_installed(main: str | None = None) -> SelfCheck:
+    """``main`` (default ``device-ai``) and its runtime closure, each distribution checked."""
+    folders_seen: set[Path] = set()
+    return SelfCheck(tuple(check_distribution(name, dist, folders_seen=folders_seen)
+                           for name, dist in runtime_closure(main or MAIN)))
+
+
+__all__ = ["ALTERED", "MAIN", "MISSING", "OPEN", "UNREADABLE", "DistributionCheck", "FileFinding", "SelfCheck",
+           "check_distribution", "check_installed", "open_to_others", "runtime_closure"]
