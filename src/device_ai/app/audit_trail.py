@@ -37,19 +37,23 @@ def parse_time(text: str, option: str, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     value = text.strip().lower()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    if value == "today":
-        moment = midnight
-    elif value == "yesterday":
-        moment = midnight - timedelta(days=1)
-    elif match := _RELATIVE.fullmatch(value):
-        moment = now - timedelta(**{_UNITS[match[2]]: int(match[1])})
-    else:
-        try:
+    try:
+        if value == "today":
+            moment = midnight
+        elif value == "yesterday":
+            moment = midnight - timedelta(days=1)
+        elif match := _RELATIVE.fullmatch(value):
+            moment = now - timedelta(**{_UNITS[match[2]]: int(match[1])})
+        else:
             moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise ConfigError(f"{option} {text!r} is not a time I can read", hint=f"give {TIME_FORMS}") from None
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # unreadable, or outside years 1-9999 once in UTC (review 140 D2)
+        raise ConfigError(f"{option} {text!r} is not a time I can read (years 1 to 9999, UTC)",
+                          hint=f"give {TIME_FORMS}") from None
+    # written field by field: strftime's %Y drops the leading zeros of a year before 1000 on glibc, and the
+    # log's times must sort as text (review 140 D1)
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+            f"{moment.second:02d}.{moment.microsecond:06d}Z")
 
 
 #: The study ids the device writes into entries: a keyed pseudonym, or a keyed UID (a DICOM UI:

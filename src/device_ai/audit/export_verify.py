@@ -155,7 +155,9 @@ def _signed_head(bundle: ProofBundle, key: tuple[str, Ed25519PublicKey], bundle_
     note = bundle.checkpoint.encode()
     try:
         if not signed_by(note, name, public):
-            found = ", ".join(f"{signer} (key ID {kid})" for signer, kid in signer_ids(note)) or "none that parses"
+            signers = signer_ids(note)
+            found = ", ".join(f"{_cut(signer)} (key ID {kid})" for signer, kid in signers[:8]) or "none that parses"
+            found += f" and {len(signers) - 8} more" if len(signers) > 8 else ""  # review 140 D3: names are any length
             raise ExportNotVerified(
                 f"{bundle_name}: the checkpoint is not signed by the verifier key {label}; its signatures: {found}. "
                 "It is another log's or another key's checkpoint, or the verifier key is not this device's",

@@ -24,7 +24,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(f"FAIL: {printable(problem)}")  # problems quote checkpoint notes kept in shared folders
     if skipped := report.skipped_line():
-        print(skipped)
+        print(printable(skipped))  # it names other logs' folders of a shared copy location (review 140 D4)
     if report.ok:
         print(f"OK: {report.records} records, root {report.root.hex()}, {len(report.checkpoints)} checkpoint(s) "
               "verified and consistent")
