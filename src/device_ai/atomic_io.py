@@ -6,10 +6,11 @@ fsync the directory so the rename itself survives a crash (reference/audit_secur
 Who may read what the device writes is one rule, :class:`Access`, asked for by every writer:
 ``PRIVATE`` (0600 files, 0700 folders; the default) for keys, the audit trail, de-identified
 outputs, quarantine and, unless the site chooses ``GROUP`` (0640 and 0750, setting
-``results_group_readable``), the outputs of ``analyze`` and ``explain`` (threat THR-018: results
-hold the patient's identity); ``PUBLIC`` (the process umask's modes: 0644 and 0755 under umask
-022) for documents and the node's hand-over folders. A staging folder is private while it is being
-filled, whatever its final access, and gets its final mode just before it is renamed into place.
+``results_group_readable``), the outputs of ``analyze`` and ``explain`` and the node's copies of
+them in a folder destination or watch's OUT (threat THR-018: results hold the patient's
+identity); ``PUBLIC`` (the process umask's modes: 0644 and 0755 under umask 022) for documents.
+A staging folder is private while it is being filled, whatever its final access, and gets its
+final mode just before it is renamed into place.
 """
 
 from __future__ import annotations
@@ -56,10 +57,11 @@ class Access(enum.Enum):
 
     PRIVATE = "private"
     """Owner only: files 0600 (as ``mkstemp`` creates them), folders 0700 (as ``mkdtemp``).
-    Keys, the audit trail, de-identified outputs, quarantine, crosswalks: the default."""
+    Keys, the audit trail, de-identified outputs, quarantine, watch's rejected files, crosswalks:
+    the default."""
     PUBLIC = "public"
     """What ``open()``/``mkdir()`` give under the process umask: files 0666 and folders 0777
-    less the umask (0644 and 0755 under umask 022). Rendered documents, the node's OUT/REJECTED."""
+    less the umask (0644 and 0755 under umask 022). Rendered documents."""
     GROUP = "group"
     """Owner and group read, nobody else, whatever the umask: files 0640, folders 0750. Results of
     ``analyze``/``explain`` when the site sets ``results_group_readable``."""
@@ -116,13 +118,16 @@ def replace_durably(path: Path, data: bytes | Callable[[BinaryIO], object], mode
 
 
 def make_dirs_durably(root: Path, relative: Path, *, access: Access = Access.PRIVATE) -> Path:
-    """``root / relative``, each missing folder below ``root`` created with ``access``'s mode and
-    its entry fsynced in its parent (``root`` itself must exist). OS errors propagate."""
+    """``root / relative``, each missing folder below ``root`` created with ``access``'s mode
+    (a fixed one whatever the umask: set again after mkdir, which the umask narrows) and its entry
+    fsynced in its parent (``root`` itself must exist). OS errors propagate."""
     here = Path(root)
     for part in Path(relative).parts:
         here = here / part
         if not here.is_dir():
             here.mkdir(mode=access.folder_mode())
+            if access is not Access.PUBLIC:
+                os.chmod(here, access.folder_mode())
             fsync_directory(here.parent)
     return here
 

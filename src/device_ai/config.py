@@ -50,7 +50,7 @@ class TransportSecurity(BaseModel):
     tls: bool = False  # C-STORE over TLS (DICOM PS3.15 B.1); STOW-RS follows its URL's scheme
     ca_bundle: Path | None = None  # PEM certificates that verify the server; None: the system trust store
     client_certificate: Path | None = None  # PEM, for a destination that requires mutual TLS
-    client_key: Path | None = None
+    client_key: Path | None = None  # refused when its group or other accounts can reach it (THR-028)
     check_hostname: bool = True
     allow_insecure_http: bool = False  # STOW-RS over plain http: results readable on the network
 
@@ -265,7 +265,8 @@ class Settings(BaseSettings):
                                        description="an association silent for this long is aborted, s")
     node_tls_cert_file: Path | None = Field(default=None, description="PEM certificate of the node; with "
                                             "node_tls_key_file, the SCP speaks TLS only")
-    node_tls_key_file: Path | None = Field(default=None, description="PEM private key of node_tls_cert_file")
+    node_tls_key_file: Path | None = Field(default=None, description="PEM private key of node_tls_cert_file "
+                                           "(refused when its group or other accounts can reach it)")
     node_tls_ca_file: Path | None = Field(default=None, description="PEM CA bundle; when set, peers must present a "
                                           "certificate it signed (mutual TLS)")
     node_cleartext_reason: str | None = Field(
@@ -287,7 +288,8 @@ class Settings(BaseSettings):
         default=None, description="PEM client certificate the device presents to the site Dask scheduler and its "
         "workers (mutual TLS; signed by a CA they trust)")
     batch_tls_key_file: Path | None = Field(
-        default=None, description="PEM private key of batch_tls_cert_file (refused when every account can read it)")
+        default=None, description="PEM private key of batch_tls_cert_file (refused when its group or other accounts "
+        "can reach it, as node_tls_key_file and a destination's transport.client_key)")
 
     node_destinations: tuple[Destination, ...] = Field(
         default=(), description="where results (SEG, SR) are sent: a list of {name, kind: dimse, ae_title, host, "
@@ -383,12 +385,17 @@ def _check_ae_title(value: str) -> str:
     return title
 
 
-def read_owned_file(path: Path, what: str, *, private: bool = False) -> bytes:
+def read_owned_file(path: Path, what: str) -> bytes:
     """The bytes of a file the configuration names, refused when another account could have changed
     it (THR-040): writable by its group or by others, or owned by an account other than this
-    process's or root; ``private`` (a key): also when every account can read it. The check is made
-    on the file that is read (fstat of the open file), not on its name. ``what`` names the file in
-    the messages (e.g. "configuration file", "batch_tls_key_file")."""
+    process's or root. The check is made on the file that is read (fstat of the open file), not on
+    its name. ``what`` names the file in the messages (e.g. "configuration file", "batch_tls_ca_file").
+    Private keys are read by :func:`device_ai.keystore.read_private_key_file` instead."""
+    return _read_owned(path, what)[0]
+
+
+def _read_owned(path: Path, what: str) -> tuple[bytes, int]:
+    """:func:`read_owned_file`'s bytes and the permission bits of the file read."""
     with open(path, "rb") as handle:
         info = os.fstat(handle.fileno())
         if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
@@ -399,16 +406,38 @@ def read_owned_file(path: Path, what: str, *, private: bool = False) -> bytes:
             raise ConfigError(f"{what} {path} is owned by another account (uid {info.st_uid}); "
                               "it is not read",
                               hint="give it to the account that runs the device or to root (chown)")
-        if private and info.st_mode & stat.S_IROTH:
-            raise ConfigError(f"{what} {path} is readable by every account (mode {stat.S_IMODE(info.st_mode):04o}); "
-                              "it is not used", hint=f"make it unreadable by other accounts: chmod o-r {path}")
-        return handle.read()
+        return handle.read(), stat.S_IMODE(info.st_mode)
 
 
-def _read_config_text(path: Path) -> str:
-    """The configuration file's text, refused when another account could have changed it (THR-040,
-    :func:`read_owned_file`)."""
-    return read_owned_file(path, "configuration file").decode("utf-8")
+def _read_config_text(path: Path) -> tuple[str, int]:
+    """The configuration file's text and mode, refused when another account could have changed it
+    (THR-040, :func:`read_owned_file`)."""
+    data, mode = _read_owned(path, "configuration file")
+    return data.decode("utf-8"), mode
+
+
+def secrets_in(values: dict[str, Any]) -> list[str]:
+    """Where configuration values (as read from a file) hold a secret: each destination url with a
+    user name or password, or a query value (which may be a token), as ``config show`` masks them
+    (:func:`display_url`). The settings hold no other secret: keys are files of their own."""
+    found = []
+    destinations = values.get("node_destinations")
+    for destination in destinations if isinstance(destinations, list) else ():
+        url = destination.get("url") if isinstance(destination, dict) else None
+        if isinstance(url, str) and (_misparsed_url(url) or "@" in urlsplit(url).netloc or urlsplit(url).query):
+            found.append(f"the url of destination {destination.get('name', '?')}")
+    return found
+
+
+def _refuse_readable_secrets(path: Path, mode: int, values: dict[str, Any]) -> None:
+    """THR-013 (review 134 T5): a configuration file that holds a secret is read only when no
+    account but its owner can read it."""
+    secrets = secrets_in(values)
+    if secrets and mode & (stat.S_IRGRP | stat.S_IROTH):
+        raise ConfigError(f"configuration file {path} holds a secret ({', '.join(secrets)}: a user name, password "
+                          f"or query value) and other accounts can read it (mode {mode:04o}); it is not read",
+                          hint=f"make it readable by its owner only: chmod 600 {path}; if others did read it, "
+                               "change the password or token at the destination")
 
 
 def load_settings(config_file: Path | None = None) -> Settings:
@@ -419,7 +448,8 @@ def load_settings(config_file: Path | None = None) -> Settings:
     path = config_file or (Path(os.environ["DEVICE_AI_CONFIG"]) if os.environ.get("DEVICE_AI_CONFIG") else None)
     if path is not None:
         try:
-            file_values = yaml.safe_load(_read_config_text(Path(path))) or {}
+            text, mode = _read_config_text(Path(path))
+            file_values = yaml.safe_load(text) or {}
         except OSError as exc:
             raise ConfigError(f"cannot read configuration file {path}: {exc.strerror or exc}",
                               hint="fix or remove the file") from exc
@@ -431,6 +461,7 @@ def load_settings(config_file: Path | None = None) -> Settings:
                               hint="fix the YAML syntax there (the line is not shown: it may hold a password)") from exc
         if not isinstance(file_values, dict):
             raise ConfigError(f"configuration file {path} must be a mapping of setting: value")
+        _refuse_readable_secrets(Path(path), mode, file_values)
     env_names = {f"DEVICE_AI_{name.upper()}" for name in Settings.model_fields}
     for name in list(file_values):
         if f"DEVICE_AI_{name.upper()}" in env_names and f"DEVICE_AI_{name.upper()}" in os.environ:

@@ -67,9 +67,12 @@ MAX_KEY_FILE_BYTES = 64 * 1024  # a PEM Ed25519 key is a few hundred bytes
 _ROTATE = "if others did read it, rotate the key (docs/key_custody.md)"
 
 
-def read_private_file(path: Path, what: str, *, max_bytes: int, too_long: str, hint: str) -> bytes:
+def read_private_file(path: Path, what: str, *, max_bytes: int, too_long: str, hint: str,
+                      owned: bool = False) -> bytes:
     """The bytes of ``path`` (a link is followed) if it is a regular file only its owner can
     reach, of at most ``max_bytes``; anything else is a ConfigError naming ``what`` and the file.
+    ``owned``: also refused when owned by an account other than this process's or root (a key the
+    configuration names, which another account could otherwise re-mode or replace).
 
     Special files are refused before they are read: a FIFO would block the open (or the read)
     forever, a device may never end. ``os.stat`` refuses them before opening; the open is
@@ -83,11 +86,25 @@ def read_private_file(path: Path, what: str, *, max_bytes: int, too_long: str, h
         info = os.fstat(fd)
         _refuse_special_file(path, info.st_mode, what, hint)
         _refuse_open_mode(path, info.st_mode, what)
+        if owned and info.st_uid not in (os.geteuid(), 0):
+            raise ConfigError(f"{what} {path} is owned by another account (uid {info.st_uid}); it is not used",
+                              hint=f"give it to the account that runs the device (chown) with mode 600; {_ROTATE}")
         if info.st_size > max_bytes:
             raise ConfigError(f"{what} {path} holds {info.st_size} bytes; {too_long}", hint=hint)
         return _read_all(fd, info.st_size, path, what, hint)
     finally:
         os.close(fd)
+
+
+def read_private_key_file(path: Path, setting: str) -> bytes:
+    """The bytes of a TLS private key file a setting names (``node_tls_key_file``, a destination's
+    ``transport.client_key``, ``batch_tls_key_file``), checked as the key store's own keys are
+    (:func:`read_private_file`: a regular file only its owner can reach, refused, never re-moded)
+    and owned by this process's account or root (THR-028, review 138 D1). ``setting`` names it in
+    the ConfigError, with the file, its mode or owner and the fix."""
+    return read_private_file(Path(path), setting, max_bytes=MAX_KEY_FILE_BYTES,
+                             too_long="a PEM private key (with its certificates) is a few kilobytes",
+                             hint=f"set {setting} to the PEM private key file", owned=True)
 
 
 def _refuse_special_file(path: Path, mode: int, what: str, hint: str) -> None:

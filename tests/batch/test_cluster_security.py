@@ -132,9 +132,10 @@ def test_credential_files_another_account_could_change_or_read_are_refused(tmp_p
     assert site_scheduler("tls://127.0.0.1:8786", settings) is not None  # the control: 0600 files are taken
     for path, mode, words in ((site.ca, 0o620, "writable by other accounts"),
                               (site.client_cert, 0o602, "writable by other accounts"),
-                              (site.client_key, 0o604, "readable by every account")):
+                              (site.client_key, 0o604, "mode 0604: others can read it"),
+                              (site.client_key, 0o640, "mode 0640: others can read it")):  # the group too (THR-028)
         path.chmod(mode)
-        with pytest.raises(ConfigError, match=words):
+        with pytest.raises(SchedulerNotSecured, match=words):  # DAI-124, a ConfigError
             site_scheduler("tls://127.0.0.1:8786", settings)
         path.chmod(0o600)
     site.ca.chmod(0o644)  # a CA certificate readable by all is fine

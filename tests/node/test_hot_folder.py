@@ -82,7 +82,7 @@ def settle(folder: HotFolder, at: float = 0.0):  # noqa: ANN201 - Pass
 
 
 @pytest.mark.dicom_tools
-@pytest.mark.req("SRS-136", "SRS-137", "SRS-138")
+@pytest.mark.req("SRS-136", "SRS-137", "SRS-138", "SRS-217")
 def test_a_dropped_series_gives_its_seg_and_sr_in_out_once(hot_folder, tiny_model, dciodvfy) -> None:  # noqa: ANN001
     from conftest import dciodvfy_errors
     from device_ai.atomic_io import Access
@@ -110,9 +110,9 @@ def test_a_dropped_series_gives_its_seg_and_sr_in_out_once(hot_folder, tiny_mode
         scanner.join(timeout=30)
     assert files_under(folder.inbox) == []  # every file taken (empty folders stay)
     assert files_under(folder.out) == [result / "measurements.dcm", result / "segmentation.dcm"]
-    for path in files_under(folder.out):  # no UID in any name; readable like analyze's outputs
+    for path in files_under(folder.out):  # no UID in any name; owner-only like analyze's outputs (SRS-217)
         assert not any(ds.SOPInstanceUID in str(path) or ds.StudyInstanceUID in str(path) for ds in slices)
-        assert (path.stat().st_mode & 0o777) == Access.PUBLIC.file_mode()
+        assert (path.stat().st_mode & 0o777) == Access.PRIVATE.file_mode()
         assert dciodvfy_errors(dciodvfy, path) == [], path.name
     seg, sr = pydicom.dcmread(result / "segmentation.dcm"), pydicom.dcmread(result / "measurements.dcm")
     uids = {ds.SOPInstanceUID for ds in slices}
@@ -179,9 +179,10 @@ def test_watch_refuses_a_missing_in_folder_and_folders_inside_one_another(tmp_pa
 def test_a_folder_destination_creates_each_result_file_once_and_never_replaces_one(tmp_path: Path) -> None:
     from pydantic import ValidationError
 
-    from device_ai.config import Destination
+    from device_ai.config import Destination, Settings
     from device_ai.node.outbound import SendFailed, send
 
+    settings = Settings()
     share = tmp_path / "share"
     share.mkdir()
     dest = Destination(name="share", kind="folder", path=share)
@@ -192,16 +193,16 @@ def test_a_folder_destination_creates_each_result_file_once_and_never_replaces_o
     target = share / "study-1" / "series-2.gen-0003" / "segmentation.dcm"
     target.parent.mkdir(parents=True)
     (target.parent / ".segmentation.dcm.abc.tmp").write_bytes(b"fir")  # a write cut short by a crash
-    assert send(dest, result, entry, None) == "written to the folder"
+    assert send(dest, result, entry, settings) == "written to the folder"
     assert target.read_bytes() == b"first result" and [p.name for p in target.parent.iterdir()] == [target.name]
-    assert send(dest, result, entry, None) == "already in the folder (identical file)"  # repeated after a crash
+    assert send(dest, result, entry, settings) == "already in the folder (identical file)"  # repeated after a crash
     result.write_bytes(b"another result")
     with pytest.raises(SendFailed, match="never replaced"):
-        send(dest, result, entry, None)
+        send(dest, result, entry, settings)
     assert target.read_bytes() == b"first result"
     unmounted = Destination(name="gone", kind="folder", path=tmp_path / "unmounted")
     with pytest.raises(SendFailed, match="does not exist"):
-        send(unmounted, result, entry, None)
+        send(unmounted, result, entry, settings)
     assert not (tmp_path / "unmounted").exists()  # never created locally in place of a share
     with pytest.raises(ValidationError, match="absolute path"):
         Destination(name="relative", kind="folder", path="results")

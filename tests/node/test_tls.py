@@ -81,6 +81,9 @@ def test_unreadable_or_half_tls_configuration_is_refused_at_start(monkeypatch, p
     with pytest.raises(ConfigError, match="both"):
         NodeServer(context())
     node_env(monkeypatch, node_tls_cert_file=pki / "server.pem", node_tls_key_file=pki / "missing.key")
+    with pytest.raises(ConfigError, match="cannot read node_tls_key_file .*missing.key"):  # checked first (SRS-232)
+        NodeServer(context())
+    node_env(monkeypatch, node_tls_cert_file=pki / "missing.pem", node_tls_key_file=pki / "server.key")
     with pytest.raises(ConfigError, match="TLS files"):
         NodeServer(context())
 

@@ -55,6 +55,7 @@ def _pki(folder: Path, name: str, server_host: str = "127.0.0.1") -> Pki:
     def write_key(key, path: Path) -> Path:  # noqa: ANN001
         path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
+        path.chmod(0o600)  # a key others can read is refused (SRS-232)
         return path
 
     def write_cert(cert, path: Path) -> Path:  # noqa: ANN001

@@ -139,6 +139,7 @@ def test_h03_an_unloadable_client_certificate_is_refused_before_connecting(tmp_p
     cert, key = tmp_path / "client.pem", tmp_path / "client.key"
     cert.write_text("not a certificate")
     key.write_text("not a key")
+    key.chmod(0o600)  # owner-only, so that the load itself is what fails (a key others can read: SRS-232)
     dest = Destination(name="pacs", kind="dimse", ae_title="DEST", host="127.0.0.1", port=9, timeout_s=1)
     with pytest.raises(InsecureTransportRefused, match=r"client certificate .*client\.pem") as caught:
         send_dimse(dest, tmp_path / "never-read.dcm", "DEVICEAI",

@@ -20,6 +20,11 @@ verification/test_explain_outputs.py: 36 passed). Recorded.
 
 Each test below: the current content's fingerprint equals helper-130's independent record (and the pinned value),
 and the same item with one word of its text changed does not (the check can fail).
+
+helper-137, 2026-12-07 (fixer of review 134 T7, not re-reviewed): SRS-217's text now covers the node's copies in a
+folder destination and watch's OUT (they get the results' modes) and the item is draft again, so helper-130's record
+no longer matches it. The SRS-217 test checks that record against the item as it was approved (b7815f5's text and
+status, read from git at c2effc8) and that the current item differs from it by the helper-137 change.
 """
 
 from __future__ import annotations
@@ -98,10 +103,23 @@ def test_status_only_approval_recorded_at_the_approved_content(project, item_id:
     assert fingerprint(_one_word_changed(item).model_copy(update={"status": "draft"})) != earlier.fingerprint
 
 
+def _approved_217(project):  # noqa: ANN001, ANN202 - SRS-217 as helper-130 recorded it (before helper-137's change)
+    at = yaml.safe_load(subprocess.run(["git", "show", "c2effc8:traceability/requirements.yaml"], cwd=ROOT,
+                                       check=True, capture_output=True, text=True).stdout)
+    [approved] = [r for r in at["software_requirements"] if r["id"] == "SRS-217"]
+    return project.items["SRS-217"].item.model_copy(update={"text": approved["text"], "status": approved["status"]})
+
+
 @pytest.mark.req("SRS-217")
 def test_srs_217_text_edit_recorded_at_the_approved_content(project) -> None:  # noqa: ANN001
-    _check(project, "SRS-217")
-    item = project.items["SRS-217"].item
+    item = _approved_217(project)
+    record = _mine(project, "SRS-217")
+    assert record.independent is True and item.status == "approved"
+    assert fingerprint(item) == record.fingerprint == RECORDED["SRS-217"][0]
+    assert fingerprint(_one_word_changed(item)) != record.fingerprint  # control: a text change is seen
+    current = project.items["SRS-217"].item  # helper-137's change: the record no longer covers the item
+    assert current.status == "draft" and fingerprint(current) != record.fingerprint
+    assert "OUT folder of watch (the folders it creates there" in " ".join(current.text.split())
     before = yaml.safe_load(subprocess.run(["git", "show", "b7815f5^:traceability/requirements.yaml"], cwd=ROOT,
                                            check=True, capture_output=True, text=True).stdout)
     [old] = [r for r in before["software_requirements"] if r["id"] == "SRS-217"]

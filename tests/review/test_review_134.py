@@ -115,6 +115,19 @@ Started" entry (DAI018) before each attempt; if it cannot be written nothing is 
 the queue raises SendsHeld (DAI-700) until the trail works; if the outcome's entry cannot be written the queue
 still records the outcome in sent/, pending/ or dead/ (a stored result is not sent again) and holds the same way.
 
+helper-137, 2026-12-07 (fixer, not re-reviewed): T5, T6 and T7 fixed; their tests are inverted, each with its
+control. T5: config.load_settings refuses a configuration file that holds a secret (a destination url's user name,
+password or query value, what config show masks) when its group or other accounts can read it, naming the file, the
+destination, the mode and chmod 600 (new draft SRS-231; THR-013's rationale says why E2 now holds); the same file at
+0600 loads, a 0644 file without a secret loads. T6: anonymize's quarantine folders are created 0700 (its copies and
+index were 0600 already) and watch's rejected folder and the folders below it 0700, its reason files 0600 and the
+moved files this account owns 0600, whatever the umask; an existing rejected folder open to group or others is
+refused at start (SRS-077 and RC-028 now say that refused inputs are kept as they came, owner-only, and go back to
+draft; THR-016's rationale). T7: the node's folder destinations and watch's OUT are written with the results' modes
+(outbound.write_to_folder takes result_access(results_group_readable); make_dirs_durably sets the fixed mode after
+mkdir, so 0750 holds under umask 077), OUT with the results' folder mode when watch creates it; SRS-217's text and
+acceptance cover the node (back to draft), THR-018's rationale no longer says the node keeps umask modes.
+
 helper-139, 2026-12-07 (fixer, not re-reviewed): T2 and A1 fixed; their tests are inverted, each with its
 control. T2: serve refuses to start on an address other than loopback unless every peer must present a certificate
 of node_tls_ca_file's CA (mutual TLS) or node_unauthenticated_peers_reason states why peers known only by their AE
@@ -462,22 +475,33 @@ def test_t4_no_further_send_while_the_trail_cannot_be_written(tmp_path, monkeypa
 
 # === THR-013: the password in a configuration file every account can read ===================================
 
-@pytest.mark.req("SRS-218", "SRS-131")
-def test_t5_a_configuration_file_every_account_can_read_is_used_with_its_password(tmp_path) -> None:  # noqa: ANN001
+@pytest.mark.req("SRS-231", "SRS-218", "SRS-131")
+def test_t5_pin_inverted_a_configuration_file_every_account_can_read_is_refused_when_it_holds_a_password(
+        tmp_path) -> None:  # noqa: ANN001
     from device_ai.config import load_settings, masked
     from device_ai.errors import ConfigError
 
     config = tmp_path / "device-ai.yaml"
     config.write_text("node_destinations:\n- {name: pacs, kind: stow, url: 'https://fake-user:FAKE-PASSWORD-1@"
                       "pacs.example.test/dicom-web/studies'}\n")
-    config.chmod(0o644)
+    for mode in (0o644, 0o640):
+        config.chmod(mode)
+        with pytest.raises(ConfigError, match=f"holds a secret.*mode {mode:04o}") as refused:  # helper-137's fix
+            load_settings(config)
+        assert str(config) in refused.value.message and "chmod 600" in (refused.value.hint or "")
+    config.chmod(0o600)  # control: owner-only, it loads, and config show still masks the password
     settings = load_settings(config)
     assert settings.node_destinations[0].credentials == ("fake-user", "FAKE-PASSWORD-1")
-    assert stat.S_IMODE(config.stat().st_mode) & stat.S_IROTH and "FAKE-PASSWORD-1" in config.read_text()
-    assert "FAKE-PASSWORD-1" not in str(masked(settings))  # control: config show masks it (what holds)
+    assert "FAKE-PASSWORD-1" not in str(masked(settings))
+    plain = tmp_path / "plain.yaml"  # control: a 0644 file without a secret loads (SRS-218)
+    plain.write_text("node_destinations:\n- {name: pacs, kind: stow, url: 'https://pacs.example.test/studies'}\n")
+    plain.chmod(0o644)
+    assert load_settings(plain).node_destinations[0].credentials is None
     config.chmod(0o664)
-    with pytest.raises(ConfigError, match="writable by other accounts"):  # control: the check exists, for writes
+    with pytest.raises(ConfigError, match="writable by other accounts"):  # the write check still comes first
         load_settings(config)
+    threat = _items("threats.yaml", "threats")["THR-013"]
+    assert "SRS-231" in threat["controls"] and "helper-137" in _flat(threat["rationale"])
 
 
 # === THR-016: input bytes, preamble included, in the device's outputs =======================================
@@ -496,23 +520,29 @@ def _polyglot(index: int, **changes: object) -> bytes:
 
 
 @pytest.mark.req("SRS-077", "SRS-057")
-def test_t6_quarantine_copies_an_input_with_its_executable_preamble(tmp_path) -> None:  # noqa: ANN001
+def test_t6_quarantine_keeps_an_input_with_its_executable_preamble_owner_only(tmp_path) -> None:  # noqa: ANN001
     from device_ai.dicom.deidentify.options import parse_options
     from device_ai.dicom.deidentify.run import Deidentifier, RunConfig
 
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "burned.dcm").write_bytes(_polyglot(0, BurnedInAnnotation="YES"))
     (tmp_path / "in" / "plain.dcm").write_bytes(_polyglot(1))
-    Deidentifier(RunConfig(options=parse_options(()), secret=b"review-134-fake-secret".ljust(32, b"!"))).run(
-        [tmp_path / "in"], tmp_path / "out", tmp_path / "q")
+    old = os.umask(0o022)
+    try:
+        Deidentifier(RunConfig(options=parse_options(()), secret=b"review-134-fake-secret".ljust(32, b"!"))).run(
+            [tmp_path / "in"], tmp_path / "out", tmp_path / "q")
+    finally:
+        os.umask(old)
     [copy] = list((tmp_path / "q").glob("file-*.dcm"))
-    assert copy.read_bytes()[:len(MZ)] == MZ  # the original, preamble included
+    assert copy.read_bytes()[:len(MZ)] == MZ  # the original, preamble included: the site's evidence
+    # helper-137's fix: owner-only whatever the umask (the folder had the umask's 0755)
+    assert stat.S_IMODE((tmp_path / "q").stat().st_mode) == 0o700 and stat.S_IMODE(copy.stat().st_mode) == 0o600
     [output] = [p for p in (tmp_path / "out").rglob("*.dcm")]
     assert output.read_bytes()[:132] == bytes(128) + b"DICM"  # control: what the device writes is zeroed
 
 
 @pytest.mark.req("SRS-077", "SRS-139")
-def test_t6_relay_watch_moves_a_refused_file_with_its_name_and_bytes_into_out(hot_folder) -> None:  # noqa: ANN001
+def test_t6_relay_inverted_watch_keeps_a_refused_file_owner_only_not_for_the_readers_of_out(hot_folder) -> None:  # noqa: ANN001
     old = os.umask(0o022)
     try:
         folder = hot_folder(settle_s=1.0)
@@ -522,14 +552,30 @@ def test_t6_relay_watch_moves_a_refused_file_with_its_name_and_bytes_into_out(ho
     finally:
         os.umask(old)
     moved = folder.out / "rejected" / "setup.exe"
-    assert folder.rejected == folder.out / "rejected" and moved.read_bytes() == data
-    assert stat.S_IMODE(moved.stat().st_mode) & stat.S_IROTH  # readable by the readers of OUT
+    assert folder.rejected == folder.out / "rejected" and moved.read_bytes() == data  # kept as dropped
+    # helper-137's fix: neither the file nor the folder is open to the readers of OUT
+    assert stat.S_IMODE(folder.rejected.stat().st_mode) == 0o700 and stat.S_IMODE(moved.stat().st_mode) == 0o600
+    threat = _flat(_items("threats.yaml", "threats")["THR-016"]["rationale"])
+    assert "an input's preamble is never copied" not in threat and "owner-only" in threat
+
+
+@pytest.mark.req("SRS-077")
+def test_t6_a_rejected_folder_others_can_reach_is_refused(hot_folder, tmp_path) -> None:  # noqa: ANN001
+    from device_ai.errors import ConfigError
+
+    (tmp_path / "out" / "rejected").mkdir(parents=True)
+    (tmp_path / "out" / "rejected").chmod(0o755)  # as watch made it before the fix, under umask 022
+    with pytest.raises(ConfigError, match="has mode 0755"):
+        hot_folder(settle_s=1.0)
+    (tmp_path / "out" / "rejected").chmod(0o700)  # control
+    assert hot_folder(settle_s=1.0).rejected == tmp_path / "out" / "rejected"
 
 
 # === THR-018: the node's results under the usual umask ======================================================
 
 @pytest.mark.req("SRS-217")
-def test_t7_a_folder_destination_writes_results_every_account_can_read(tmp_path) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("access", ["the results' (the fix)", "the umask's (control: the old write)"])
+def test_t7_pin_inverted_a_folder_destination_writes_results_no_other_account_can_read(tmp_path, access) -> None:  # noqa: ANN001
     from device_ai.atomic_io import Access
     from device_ai.config import Destination
     from device_ai.node.outbound import write_to_folder
@@ -540,16 +586,18 @@ def test_t7_a_folder_destination_writes_results_every_account_can_read(tmp_path)
     old = os.umask(0o022)
     try:
         write_to_folder(Destination(name="share", kind="folder", path=tmp_path / "share"), result,
-                        Path("study-x") / "series-y.gen-0001")
-        private = Access.PRIVATE.file_mode()
+                        Path("study-x") / "series-y.gen-0001",
+                        *([] if access.startswith("the results'") else [Access.PUBLIC]))
     finally:
         os.umask(old)
     written = tmp_path / "share" / "study-x" / "series-y.gen-0001" / "segmentation.dcm"
-    assert stat.S_IMODE(written.stat().st_mode) == 0o644 and private == 0o600  # control: analyze's results
+    expected = (0o600, 0o700) if access.startswith("the results'") else (0o644, 0o755)
+    assert (stat.S_IMODE(written.stat().st_mode), stat.S_IMODE(written.parent.stat().st_mode)) == expected
     rationale = _flat(_items("threats.yaml", "threats")["THR-018"]["rationale"])
+    assert "SRS-217 is draft" not in rationale and "still written with the umask's modes" not in rationale
     srs_217 = next(r for r in yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())
                    ["software_requirements"] if r["id"] == "SRS-217")
-    assert "SRS-217 is draft" in rationale and srs_217["status"] == "approved"
+    assert "watch" in _flat(srs_217["text"]) and "keep the umask" not in _flat(srs_217["text"])
 
 
 # === THR-022: intervals and times of day survive the keyed shift ============================================

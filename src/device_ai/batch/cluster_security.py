@@ -17,8 +17,9 @@ certificates), ``batch_tls_cert_file`` and ``batch_tls_key_file`` (the device's 
 signed by a CA the scheduler trusts, and its key), in the configuration file or as
 ``DEVICE_AI_BATCH_TLS_*`` variables - not Dask's ``distributed.comm.tls.*`` settings, so that they
 are read with the configuration's own checks (SRS-218) and shown by ``device-ai config show``. Each
-file is refused when another account could have changed it, the key also when every account can read
-it; they are read once, here, and handed to Dask as text. Dask checks the peer's certificate against
+file is refused when another account could have changed it, the key (as the key store's own keys) when
+its group or other accounts can reach it or another account owns it; they are read once, here, and
+handed to Dask as text. Dask checks the peer's certificate against
 the CA, not its host name, and a scheduler lets any client it admits run code on its workers: the
 site's CA should sign certificates for the device and the cluster's own processes only.
 """
@@ -32,6 +33,8 @@ from typing import Any
 
 from device_ai.batch.errors import SchedulerNotSecured
 from device_ai.config import Settings, read_owned_file
+from device_ai.errors import ConfigError
+from device_ai.keystore import read_private_key_file
 
 TLS_SETTINGS = ("batch_tls_ca_file", "batch_tls_cert_file", "batch_tls_key_file")
 
@@ -97,7 +100,14 @@ def site_scheduler(address: str | None, settings: Settings) -> SiteScheduler | N
 def _pem(settings: Settings, name: str) -> str:
     path = Path(getattr(settings, name))
     try:
-        data = read_owned_file(path, name, private=name == "batch_tls_key_file")
+        if name == "batch_tls_key_file":  # owner-only, as the key store's keys (THR-028, review 138 D1)
+            data = read_private_key_file(path, name)
+        else:
+            data = read_owned_file(path, name)
+    except SchedulerNotSecured:
+        raise
+    except ConfigError as exc:  # refused for its mode or owner: SRS-220's code
+        raise SchedulerNotSecured(f"{exc.message}; nothing was run", hint=exc.hint) from exc
     except OSError as exc:
         raise SchedulerNotSecured(f"cannot read {name} {path}: {exc.strerror or exc}; nothing was run",
                                   hint=f"set {name} to a readable PEM file") from exc

@@ -53,8 +53,10 @@ beside the previous generation's in OUT. An identical re-drop never gives a seco
 kind ``folder`` (:func:`device_ai.node.outbound.write_to_folder`): each generation's SEG and SR
 are created once as ``OUT/<study>/<series>.gen-NNNN/segmentation.dcm`` and ``measurements.dcm``
 (keyed pseudonyms, as in the audit trail and ``device-ai status``; no UID or patient value in a
-name), each by one hard link of a complete, fsynced file. The destinations of
-``node_destinations`` get the results too, as from ``serve``.
+name), each by one hard link of a complete, fsynced file, with the modes of analyze's results
+whatever the umask (SRS-217: 0700/0600, or 0750/0640 with ``results_group_readable``; OUT itself,
+when watch creates it, too). The destinations of ``node_destinations`` get the results too, as
+from ``serve``.
 
 **Refused files (SRS-139).** A file that is not readable DICOM within the reading limits, is
 larger than ``node_max_instance_mb``, lacks an identifying UID, is not CT Image Storage or uses
@@ -67,8 +69,13 @@ read; never the file's name). The reason file is written and the refusal audited
 move, so a crash repeats them at worst. The other files go on. Where the file's place under the
 rejected folder would pass the system's path limits, it goes directly into the rejected folder
 under a short name: the first characters of its name after a digest of its path relative to IN
-(the reason file keeps that path). A file whose own path is longer than the system allows cannot
-be opened by it: it is refused (DAI-201) and moved aside by its folder the same way.
+(the reason file keeps that path). A file whose own path is longer than the system allows
+cannot be opened by it: it is refused (DAI-201) and moved aside by its folder the same way.
+Refused files are kept as dropped, bytes, preamble and name, as the site's evidence, but not
+handed to other systems (THR-016): the rejected folder and the folders below it are created
+owner-only (0700) whatever the umask, an existing one open to group or others is refused at
+start (DAI-100), and the reason files and the moved files this account owns are 0600 (a file
+another account wrote into IN keeps its mode; the folder keeps others out).
 
 **Paths (SRS-109, SRS-017).** IN is an input: a path the system cannot look at is refused as a
 missing IN is (DAI-100, exit 2). OUT and the rejected folder are output paths, checked before
@@ -100,7 +107,7 @@ from pathlib import Path
 from device_ai import cleartext
 from device_ai.app import preconditions
 from device_ai.app.context import Context
-from device_ai.atomic_io import Access, fsync_directory, make_dirs_durably, replace_durably
+from device_ai.atomic_io import Access, fsync_directory, make_dirs_durably, replace_durably, result_access
 from device_ai.config import Destination
 from device_ai.dicom.paths import length_problem
 from device_ai.errors import ConfigError
@@ -227,11 +234,32 @@ class HotFolder:
                                   "input, or written over what it keeps",
                                   hint="give IN, OUT and the rejected folder as separate folders, none inside another "
                                        "(OUT may hold the rejected folder) nor inside DEVICE_AI_HOME/node")
+        self._check_rejected_private()
+
+    def _check_rejected_private(self) -> None:
+        """The rejected folder keeps refused files as dropped (any preamble, any name: THR-016) for
+        the site's evidence, not for other systems: one that exists open to group or others is
+        refused, never re-moded (the site decides), as the key store's folders are."""
+        try:
+            info = self.rejected.stat()
+        except OSError:
+            return  # made owner-only by _make_folders
+        if stat.S_ISDIR(info.st_mode) and info.st_mode & 0o077:
+            raise ConfigError(f"the rejected folder {self.rejected} has mode {stat.S_IMODE(info.st_mode):04o}: other "
+                              "accounts can reach the refused files kept there as dropped (an executable preamble "
+                              "or name included)",
+                              hint=f"make it owner-only (chmod 700 {self.rejected}), or give another --rejected folder")
 
     def _make_folders(self) -> None:
-        for folder in (self.out, self.rejected):
+        """OUT with the results' folder mode (SRS-217), the rejected folder owner-only (THR-016),
+        whatever the umask; a folder that exists keeps the modes the site gave it (the rejected
+        folder is checked by :meth:`_folders`)."""
+        results = result_access(self.ctx.settings.results_group_readable)
+        for folder, access in ((self.out, results), (self.rejected, Access.PRIVATE)):
             try:
-                folder.mkdir(mode=Access.PUBLIC.folder_mode(), parents=True, exist_ok=True)
+                if not folder.is_dir():
+                    folder.mkdir(mode=access.folder_mode(), parents=True, exist_ok=True)
+                    os.chmod(folder, access.folder_mode())  # the umask narrows mkdir's mode
             except OSError as exc:
                 raise ConfigError(f"cannot create {folder}: {exc.strerror or exc}",
                                   hint="give an OUT (and rejected) folder this service can write") from None
@@ -488,7 +516,7 @@ class HotFolder:
             lines.append(f"what to do: {refusal.hint}")
         lines.append(f"when: {utc_text(time.time())}")
         replace_durably(target.with_name(target.name + REASON_SUFFIX), ("\n".join(lines) + "\n").encode(),
-                        Access.PUBLIC.file_mode())
+                        Access.PRIVATE.file_mode())
         self.trail.rejected(code=refusal.code, reason=refusal.reason, sop_class=refusal.sop_class,
                             instance=refusal.instance)
         try:
@@ -509,7 +537,7 @@ class HotFolder:
         of its name (at most 48 characters: 192 bytes, within NAME_MAX with the suffixes)."""
         room = len(REASON_SUFFIX) + 8
         if length_problem(self.rejected / relative, sibling_extra=room) is None:
-            folder = make_dirs_durably(self.rejected, relative.parent, access=Access.PUBLIC)
+            folder = make_dirs_durably(self.rejected, relative.parent, access=Access.PRIVATE)
             return _free_name(folder / relative.name)
         digest = hashlib.sha256(os.fsencode(relative)).hexdigest()[:16]
         return _free_name(self.rejected / f"{digest}-{relative.name[:48]}")
@@ -631,6 +659,7 @@ def _move(source: Path, target: Path) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            _owner_only(target)
             fsync_directory(target.parent)
             return
         if exc.errno != errno.EXDEV:
@@ -640,12 +669,30 @@ def _move(source: Path, target: Path) -> None:
             fsync_directory(target.parent)
         else:
             with open(source, "rb") as src:
-                replace_durably(target, lambda handle: shutil.copyfileobj(src, handle, MIB),
-                                stat.S_IMODE(os.fstat(src.fileno()).st_mode))
+                replace_durably(target, lambda handle: shutil.copyfileobj(src, handle, MIB), Access.PRIVATE.file_mode())
         os.unlink(source)
     else:
+        _owner_only(target)
         fsync_directory(target.parent)
     fsync_directory(source.parent)
+
+
+def _owner_only(path: Path) -> None:
+    """A refused file renamed into the rejected folder: 0600 when this account owns it (THR-016).
+    A file another account wrote into IN keeps its mode (only its owner or root may change it); the
+    owner-only rejected folder keeps every other account from reaching it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a link is left as it is
+    except OSError:
+        return
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) != 0o600:
+            os.fchmod(fd, 0o600)
+    except OSError:
+        pass  # the folder still keeps other accounts out
+    finally:
+        os.close(fd)
 
 
 def watch_until(ctx: Context, inbox: Path, out: Path, stop: threading.Event, *, rejected: Path | None = None,

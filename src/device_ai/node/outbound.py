@@ -29,8 +29,11 @@ hard link of a complete, fsynced temporary file (:func:`device_ai.atomic_io.writ
 reader of the folder never sees a partial file and a file is never replaced: a send repeated
 after a crash finds the identical file and counts it as stored; a different file under that
 name (the node's state was wiped, the folder was not) is a failed attempt, never overwritten.
-Folders below ``path`` are created (modes of the process umask, like analyze's outputs);
-``path`` itself must exist (an unmounted share is a failed attempt, not a new local folder).
+Folders below ``path`` and the files are created with the modes of analyze's results whatever the
+umask (SRS-217, THR-018): owner-only (0700, 0600), or 0750 and 0640 with
+``results_group_readable``, so that a viewer's account reads them through the owner's group;
+``path`` itself must exist (an unmounted share is a failed attempt, not a new local folder) and
+keeps the modes the site gave it.
 
 Every send, failure and dead letter is an audit entry (DICOM Instances Transferred, action R,
 or Result Dead-Lettered), naming the study, series and result instance by keyed pseudonym.
@@ -60,7 +63,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from device_ai.atomic_io import Access, fsync_directory, make_dirs_durably, write_once
+from device_ai.atomic_io import Access, fsync_directory, make_dirs_durably, result_access, write_once
 from device_ai.config import Destination, Settings
 from device_ai.errors import AuditCheckpointFailed, AuditError
 from device_ai.node.spool import _create_once, _names, _private, _write_durably, generation_name, utc_text
@@ -302,7 +305,7 @@ def send(dest: Destination, file: Path, entry: dict, settings: Settings,
     if dest.kind == "dimse":
         return send_dimse(dest, file, settings.node_ae_title, security)
     if dest.kind == "folder":
-        return write_to_folder(dest, file, result_folder(entry))
+        return write_to_folder(dest, file, result_folder(entry), result_access(settings.results_group_readable))
     return send_stow(dest, file, entry["sop_instance_uid"], security)
 
 
@@ -312,17 +315,18 @@ def result_folder(entry: dict) -> Path:
     return Path(entry["study"] or "study-unknown") / f"{entry['series']}.{generation_name(entry['generation'])}"
 
 
-def write_to_folder(dest: Destination, file: Path, folder: Path) -> str:
-    """Create ``dest.path/folder/<file name>`` once with the bytes of ``file`` (see the module doc)."""
+def write_to_folder(dest: Destination, file: Path, folder: Path, access: Access = Access.PRIVATE) -> str:
+    """Create ``dest.path/folder/<file name>`` once with the bytes of ``file`` (see the module doc),
+    the folders and the file with ``access``'s modes: the results' (SRS-217, THR-018)."""
     root = Path(dest.path)
     if not root.is_dir():
         raise SendFailed(f"folder {root} does not exist (not mounted?)")
     target = root / folder / file.name
     try:
-        here = make_dirs_durably(root, folder, access=Access.PUBLIC)
+        here = make_dirs_durably(root, folder, access=access)
         for leftover in here.glob(f".{file.name}.*.tmp"):  # a write interrupted by a crash
             leftover.unlink()
-        created = write_once(target, file.read_bytes(), Access.PUBLIC.file_mode())
+        created = write_once(target, file.read_bytes(), access.file_mode())
     except FileExistsError as exc:
         if target.is_file():
             raise SendFailed(f"a different file already has the name {folder / file.name} in the folder; "

@@ -22,6 +22,7 @@ from pathlib import Path
 from device_ai.app.context import Context
 from device_ai.keystore import private_dir
 from device_ai.node.spool import Spool
+from device_ai.node.transport_security import check_client_keys
 from device_ai.node.trail import NodeTrail
 from device_ai.pseudonyms import pseudonym
 
@@ -56,10 +57,12 @@ class NodeRuntime:
         """Hold the spool (one process per home), open the audit trail, recover the spool and
         announce every generation ready but not yet in the trail. A node that analyses refuses
         to start with a package that is not for clinical use outside demonstration mode
-        (RC-035), or with an inference device this ONNX Runtime lacks (SRS-200), instead of accepting
-        patient series it would refuse, one entry pair per retry."""
+        (RC-035), with an inference device this ONNX Runtime lacks (SRS-200), instead of accepting
+        patient series it would refuse, one entry pair per retry, or with a destination's client key
+        that other accounts can reach (THR-028), instead of failing every send to it."""
         if self.run_pipeline:
             self._check_model_use()
+            check_client_keys(self.ctx.settings.node_destinations)
         self.spool.lock()
         try:
             pseudonym("series", "0")  # create the site's pseudonym key now, not in racing threads

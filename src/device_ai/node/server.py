@@ -49,6 +49,7 @@ from device_ai import cleartext, peer_authentication
 from device_ai.app.context import Context
 from device_ai.config import Settings
 from device_ai.errors import ConfigError
+from device_ai.keystore import read_private_key_file
 from device_ai.node import services
 from device_ai.node.accepted_connections import DeferredHandshakeContext, bound_in_time
 from device_ai.node.runtime import NodeRuntime
@@ -91,7 +92,8 @@ def storage_scp_ae(settings: Settings):  # noqa: ANN201 - pynetdicom.AE
 
 
 def tls_context(ctx: Context) -> ssl.SSLContext | None:
-    """The server's TLS context from the configured PEM files, or None when TLS is off."""
+    """The server's TLS context from the configured PEM files, or None when TLS is off; a key file
+    that group or other accounts can reach, or another account owns, is refused (ConfigError)."""
     settings = ctx.settings
     cert, key, ca = settings.node_tls_cert_file, settings.node_tls_key_file, settings.node_tls_ca_file
     if cert is None and key is None and ca is None:
@@ -99,6 +101,7 @@ def tls_context(ctx: Context) -> ssl.SSLContext | None:
     if cert is None or key is None:
         raise ConfigError("TLS needs both node_tls_cert_file and node_tls_key_file",
                           hint="set both (PEM files), or neither to serve without TLS")
+    read_private_key_file(key, "node_tls_key_file")  # owner-only, as the key store's keys (THR-028)
     context = DeferredHandshakeContext(ssl.PROTOCOL_TLS_SERVER)  # handshakes not in the accepting thread (THR-008)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:

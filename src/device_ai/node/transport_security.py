@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from device_ai.config import TransportSecurity  # noqa: F401 - part of this module's interface
+from device_ai.config import Destination, TransportSecurity  # noqa: F401 - part of this module's interface
+from device_ai.errors import ConfigError
+from device_ai.keystore import read_private_key_file
 
 
 class TransportSecurityError(Exception):
@@ -42,12 +45,26 @@ def client_context(security: TransportSecurity) -> ssl.SSLContext:
     context.check_hostname = security.check_hostname
     context.verify_mode = ssl.CERT_REQUIRED  # never optional, whatever check_hostname says
     if security.client_certificate is not None:
+        try:  # owner-only, as the key store's keys (THR-028); also checked when the node starts
+            read_private_key_file(security.client_key, "transport.client_key")
+        except ConfigError as exc:
+            raise TransportSecurityError(f"{exc.message}; {exc.hint}") from exc
         try:
             context.load_cert_chain(str(security.client_certificate), str(security.client_key))
         except (OSError, ssl.SSLError) as exc:
             raise TransportSecurityError(f"cannot load the client certificate {security.client_certificate} "
                                          f"with its key {security.client_key}: {exc}; give matching PEM files") from exc
     return context
+
+
+def check_client_keys(destinations: Iterable[Destination]) -> None:
+    """Refuse (ConfigError naming the destination, the file, its mode and the fix) a destination
+    whose transport's client key group or other accounts can reach or another account owns: when
+    the node starts, rather than as a failed attempt of every send (THR-028, review 138 D1)."""
+    for destination in destinations:
+        key = destination.transport.client_key if destination.transport is not None else None
+        if key is not None:
+            read_private_key_file(key, f"destination {destination.name}: transport.client_key")
 
 
 def dimse_tls_args(security: TransportSecurity | None, host: str) -> tuple[ssl.SSLContext, str] | None:
@@ -83,5 +100,5 @@ def check_stow_url(url: str, security: TransportSecurity | None, where: str) -> 
                                  "destination on a trusted, isolated network")
 
 
-__all__ = ["TransportSecurity", "TransportSecurityError", "check_stow_url", "client_context", "dimse_tls_args",
-           "handshake_failure"]
+__all__ = ["TransportSecurity", "TransportSecurityError", "check_client_keys", "check_stow_url", "client_context",
+           "dimse_tls_args", "handshake_failure"]

@@ -61,7 +61,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
-from device_ai.atomic_io import atomic_write_bytes, atomic_write_text, fsync_directory
+from device_ai.atomic_io import Access, atomic_write_bytes, atomic_write_text, fsync_directory, make_dirs_durably
 from device_ai.dicom.deidentify.burned_in import PixelRule, burned_in_reason, clean_pixels
 from device_ai.dicom.deidentify.engine import Engine, FileState, Policy
 from device_ai.dicom.deidentify.keyed import MAX_OFFSET_DAYS, MIN_OFFSET_DAYS, UID_ROOT, KeyedReplacer, site_secret
@@ -1026,9 +1026,12 @@ def _write_quarantine(folder: Path, result: RunResult, limits: ReadLimits = Read
     sources, reason codes and detailed reasons; records each copy's SHA-256 in ``result``.
 
     Files refused before opening (not regular, over the size limit, links leading outside the
-    input) are listed but not copied: their originals stay where they are."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
+    input) are listed but not copied: their originals stay where they are. The copies (byte for
+    byte, preamble included) and the index are 0600, and the folders created for them 0700,
+    whatever the umask: they are the site's evidence, not outputs for other systems (THR-016)."""
+    try:  # owner-only whatever the umask (THR-016): it keeps the originals as they came, preamble included
+        existing = next(above for above in (folder, *folder.parents) if above.exists())
+        make_dirs_durably(existing, folder.relative_to(existing), access=Access.PRIVATE)
     except OSError as exc:
         raise OutputError(f"cannot create the quarantine folder {folder}: {exc.strerror}",
                           hint="pass --quarantine with a writable folder") from exc
