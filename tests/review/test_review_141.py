@@ -110,6 +110,12 @@ TEXTS.
   THR-005: DEFECT (D1). THR-008: DEFECT (D3, D4, D5). DEVICE-DESCRIPTION: only its ifu precautions were read (and
     D5 finds one missing) - no record.
 
+Lead, 2026-12-07 (not re-reviewed): D5 fixed as information for safety (an IFU precaution: let only the site's
+modalities and PACS reach the node's port, THR-008), D6 fixed (IF-DICOM-SCU names the system trust store without a
+ca_bundle and the optional host name check), D7 fixed (SUC-003 lists IF-DICOM-SCU and IF-STOW-RS). Their pins assert
+the fixes and their xfails are plain tests. D1-D4 are NOT fixed: SRS-092 and SRS-136 are back to draft, so THR-005
+and THR-008 stay open (issue 19).
+
 Mutation check (copies of HEAD's src by git archive, PYTHONPATH; see the report of helper-141): each fix undone in
 the copy, this file run (HEAD: 27 passed, 7 xfailed, ~20 s): M1 turns undone (candidates ignore `after`), M2 the turns' memory of kept files dropped,
 M3 the plain SSLContext, M4 bound_in_time a no-op, M5 no DAI018 before a send, M6 the outcome's failure ignored
@@ -533,13 +539,12 @@ def test_t3_d5_pin_the_network_case_of_thr008_reaches_no_site_statement_and_no_p
     cases = _items("use_cases.yaml", "security_use_cases")
     assert "IF-DICOM-SCP" in cases["SUC-001"]["interfaces"]  # the intended use: modalities send over the network
     precautions = [_flat(p) for p in _ifu()["precautions"]]
-    assert not [p for p in precautions if "THR-008" in p]
+    # lead's fix: the IFU carries THR-008's network condition (let only the modalities and PACS reach the port)
+    assert [p for p in precautions if "THR-008" in p and "firewall" in p]
     assert [p for p in precautions if "THR-007" in p]  # control: THR-007's network case has its precaution
 
 
 @pytest.mark.req("SRS-092", "SRS-099")
-@pytest.mark.xfail(strict=True, reason="review 141 D5: THR-008's network residual (E4, unacceptable) is carried to "
-                                       "the site by no statement and no precaution")
 def test_t3_d5_xfail_the_ifu_carries_thr008s_condition() -> None:
     assert [p for p in _ifu()["precautions"] if "THR-008" in p]
 
@@ -674,12 +679,11 @@ def test_i1_d6_pin_without_a_ca_bundle_a_destination_trusts_the_system_store(mon
     else:
         assert asked == [str(tmp_path / "ca.pem")] and len(made.get_ca_certs()) == 1
     scu = _flat(_items("interfaces.yaml", "interfaces")["IF-DICOM-SCU"]["authentication"])
-    assert "verified against the site's CA bundle" in scu and "trust store" not in scu
+    # lead's fix: the interface names the system trust store and the optional host name check
+    assert "verified against the site's CA bundle" in scu and "trust store" in scu and "check_hostname" in scu
 
 
 @pytest.mark.req("SRS-216")
-@pytest.mark.xfail(strict=True, reason="review 141 D6: IF-DICOM-SCU says the certificate is verified against the "
-                                       "site's CA bundle; without one it is the system store, name check optional")
 def test_i1_d6_xfail_the_interface_states_what_verifies_a_destination() -> None:
     from pydantic import ValidationError
 
@@ -705,12 +709,12 @@ def test_u2_d7_pin_watch_sends_to_the_node_destinations_suc003_does_not_say_so(h
     assert set(queue.destinations) == {"pacs", WATCH_DESTINATION}  # C-STORE to the PACS, and OUT
     cases = _items("use_cases.yaml", "security_use_cases")
     assert {"IF-DICOM-SCU", "IF-STOW-RS"} <= set(cases["SUC-001"]["interfaces"])  # control: serve's case lists them
-    assert not {"IF-DICOM-SCU", "IF-STOW-RS"} & set(cases["SUC-003"]["interfaces"])
+    # lead's fix: SUC-003 lists the network destinations watch sends to
+    assert {"IF-DICOM-SCU", "IF-STOW-RS"} <= set(cases["SUC-003"]["interfaces"])
     assert "IF-KEY-STORE" in cases["SUC-003"]["interfaces"]  # review 134 U2's own half is fixed
 
 
 @pytest.mark.req("SRS-138", "SRS-194")
-@pytest.mark.xfail(strict=True, reason="review 141 D7: SUC-003 omits the network destinations watch sends to")
 def test_u2_d7_xfail_suc003_lists_the_destinations_watch_sends_to() -> None:
     assert {"IF-DICOM-SCU", "IF-STOW-RS"} <= set(_items("use_cases.yaml", "security_use_cases")["SUC-003"]["interfaces"])
 
