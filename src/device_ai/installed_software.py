@@ -30,7 +30,9 @@ What it cannot do, and says so:
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
 import json
 import os
 import stat
@@ -151,6 +153,49 @@ def runtime_closure(main: str) -> Iterator[tuple[str, metadata.Distribution | No
         queue.extend(sorted(set(_requirements(dist)) - seen))
 
 
+@dataclass(frozen=True)
+class RecordEntry:
+    """One line of a ``RECORD``: the path and, where the line gives one, the hash's algorithm and value."""
+
+    path: str
+    mode: str | None = None
+    value: str | None = None
+
+
+class DamagedRecord(ValueError):
+    """A ``RECORD`` that is not UTF-8 CSV of path, hash and size lines."""
+
+
+def record_entries(dist: metadata.Distribution) -> list[RecordEntry] | None:
+    """The lines of ``dist``'s ``RECORD`` as written, or None without one. Read here, not through
+    ``Distribution.files``: the importlib_metadata backport (imported by dask on Python < 3.12, and
+    CPython 3.12+) drops the files that are absent, so a removed file would never be reported
+    (review 142 N4). A damaged ``RECORD`` raises DamagedRecord (review 142 D3)."""
+    try:
+        text = dist.read_text("RECORD")
+    except UnicodeDecodeError as exc:
+        raise DamagedRecord("RECORD is not UTF-8") from exc
+    if text is None:
+        return None
+    entries = []
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not row:
+            continue
+        if len(row) != 3 or not row[0]:
+            raise DamagedRecord(f"RECORD line {number} is not path,hash,size")
+        path, hashed, size = row
+        if size and not size.isdigit():
+            raise DamagedRecord(f"RECORD line {number} has a size that is not a number")
+        if not hashed:
+            entries.append(RecordEntry(path))
+            continue
+        mode, _, value = hashed.partition("=")
+        if not value:
+            raise DamagedRecord(f"RECORD line {number} has a hash without its algorithm")
+        entries.append(RecordEntry(path, mode, value))
+    return entries
+
+
 def _digest(path: Path, mode: str) -> str:
     """The file's hash as RECORD writes it: urlsafe base64 without padding."""
     hasher = hashlib.new(mode)
@@ -210,7 +255,11 @@ def check_distribution(name: str, dist: metadata.Distribution | None = None, *,
         except metadata.PackageNotFoundError:
             return DistributionCheck(name=name, version="-", not_verifiable="required but not installed")
     version = dist.version or "-"
-    files = dist.files
+    try:
+        files = record_entries(dist)
+    except DamagedRecord as exc:
+        return DistributionCheck(name=name, version=version, findings=(FileFinding(name, f"RECORD ({exc})",
+                                                                                   UNREADABLE),))
     if files is None:
         return DistributionCheck(name=name, version=version,
                                  not_verifiable="installed without a RECORD: its files cannot be compared")
@@ -219,7 +268,7 @@ def check_distribution(name: str, dist: metadata.Distribution | None = None, *,
     checked = skipped = 0
     findings = []
     for entry in files:
-        path = Path(dist.locate_file(entry))
+        path = Path(dist.locate_file(entry.path))
         for folder in _folders(Path(os.path.realpath(path)), base):
             if folder in seen:
                 continue
@@ -230,23 +279,29 @@ def check_distribution(name: str, dist: metadata.Distribution | None = None, *,
                 continue  # a missing file's folder: the file is reported
             if open_to_others(info.st_mode, info.st_uid):
                 findings.append(FileFinding(name, _shown(folder, base), OPEN))
-        if entry.hash is None:
+        if entry.mode is None:  # RECORD itself, the .pyc compiled at install: no hash, but code all the same
             skipped += 1
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            if open_to_others(info.st_mode, info.st_uid):  # review 142 D2: a writable .pyc runs
+                findings.append(FileFinding(name, entry.path, OPEN))
             continue
         try:
-            actual = _digest(path, entry.hash.mode)
+            actual = _digest(path, entry.mode)
             info = os.stat(path)
         except FileNotFoundError:
-            findings.append(FileFinding(name, str(entry), MISSING))
+            findings.append(FileFinding(name, entry.path, MISSING))
             continue
         except (OSError, ValueError):  # unreadable, or a hash algorithm hashlib does not know
-            findings.append(FileFinding(name, str(entry), UNREADABLE))
+            findings.append(FileFinding(name, entry.path, UNREADABLE))
             continue
         checked += 1
-        if actual != entry.hash.value:
-            findings.append(FileFinding(name, str(entry), ALTERED))
+        if actual != entry.value:
+            findings.append(FileFinding(name, entry.path, ALTERED))
         if open_to_others(info.st_mode, info.st_uid):
-            findings.append(FileFinding(name, str(entry), OPEN))
+            findings.append(FileFinding(name, entry.path, OPEN))
     reason = None
     editable = _editable(dist)
     if editable is not None:

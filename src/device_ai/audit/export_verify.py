@@ -133,6 +133,9 @@ def _cut(text: str, limit: int = 64) -> str:
 def _read_bundle(data: bytes, name: str) -> ProofBundle:
     try:
         bundle = ProofBundle.model_validate(json.loads(data))
+    except RecursionError as exc:  # JSON nested deeper than the parser goes (review 142 D1)
+        raise ExportNotVerified(f"{name} is not a proof bundle of device-ai audit export (nested too deeply)",
+                                hint="pass the .proof.json file written beside the export") from exc
     except (ValueError, ValidationError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         first = exc.errors()[0] if isinstance(exc, ValidationError) else None
         detail = (f"{'.'.join(_cut(str(p)) for p in first['loc'])}: {first['msg']}" if first
@@ -152,7 +155,11 @@ def _signed_head(bundle: ProofBundle, key: tuple[str, Ed25519PublicKey], bundle_
     """The checkpoint of the bundle, once its signature by ``key`` and its origin hold."""
     name, public = key
     label = f"{name}+{key_id(name, public).hex()}"
-    note = bundle.checkpoint.encode()
+    try:
+        note = bundle.checkpoint.encode()  # a lone surrogate does not encode (review 142 D1)
+    except UnicodeEncodeError as exc:
+        raise ExportNotVerified(f"{bundle_name}: the checkpoint is not text a signed note can be",
+                                hint="pass the .proof.json file written beside the export") from exc
     try:
         if not signed_by(note, name, public):
             signers = signer_ids(note)
@@ -222,7 +229,7 @@ def _difference(line: bytes, expected: bytes, bundle: ProofBundle, position: int
     if bundle.export_format == "fhir":
         try:
             got, want = json.loads(line), json.loads(expected)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes (review 142 D1)
             return "it is not a JSON object: the line was edited or cut"
         if isinstance(got, dict):
             fields = sorted(_cut(k) for k in set(got) | set(want) if got.get(k) != want.get(k))  # the export's keys
