@@ -421,8 +421,9 @@ def secrets_in(values: dict[str, Any]) -> list[str]:
     user name or password, or a query value (which may be a token), as ``config show`` masks them
     (:func:`display_url`). The settings hold no other secret: keys are files of their own."""
     found = []
-    destinations = values.get("node_destinations")
-    for destination in destinations if isinstance(destinations, list) else ():
+    # setting names are read in any case (NODE_DESTINATIONS, as the variable is spelled, too): review 143 D1
+    lists = [value for key, value in values.items() if isinstance(key, str) and key.lower() == "node_destinations"]
+    for destination in (d for destinations in lists if isinstance(destinations, list) for d in destinations):
         url = destination.get("url") if isinstance(destination, dict) else None
         if isinstance(url, str) and (_misparsed_url(url) or "@" in urlsplit(url).netloc or urlsplit(url).query):
             found.append(f"the url of destination {destination.get('name', '?')}")

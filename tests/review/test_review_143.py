@@ -54,6 +54,10 @@ ITEMS
   HOLDS THR-016, IF-RESULT-FILES (interfaces.yaml, folder destinations and OUT as analyze's results) and README's
     changed lines (58-63), with N1.
 
+Lead, 2026-12-07 (not re-reviewed): D1 fixed - secrets_in finds node_destinations in any case (config.py); D2
+fixed - THR-015's "SRS-222 is draft" and THR-018's "SRS-217 back to draft" sentences removed (THR-018 names review
+143). The pins assert the fixes and the xfails are plain tests. SRS-231 back to draft (its fix is not re-reviewed).
+
 Notes (no defect):
 N1 README:59-60 "refused files and reason files 0600" and THR-016 "created 0700 with 0600 files": a refused file
    another account dropped into IN keeps its owner and mode (e.g. 0644) inside the 0700 folder (hot_folder.py:680
@@ -130,17 +134,19 @@ def _owned_by_another_account(path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 @pytest.mark.req("SRS-231", "SRS-218")
 @pytest.mark.parametrize("key", ["NODE_DESTINATIONS", "Node_Destinations"])
-def test_d1_pin_a_setting_name_in_another_case_carries_a_password_in_a_file_every_account_reads(
+def test_d1_pin_a_setting_name_in_another_case_no_longer_carries_a_password_past_the_check(
         tmp_path: Path, key: str) -> None:
-    loaded = load_settings(_config(tmp_path, _stow(SECRET_URL, key), 0o644))
-    assert loaded.node_destinations[0].credentials == ("fake-user", PASSWORD)  # the password, from a 0644 file
-    # control: the same file with the name as documented is refused
+    # lead's fix: secrets_in finds node_destinations in any case (was: the password read from a 0644 file)
+    with pytest.raises(ConfigError, match="holds a secret"):
+        load_settings(_config(tmp_path, _stow(SECRET_URL, key), 0o644))
+    assert load_settings(_config(tmp_path, _stow(SECRET_URL, key), 0o600)).node_destinations[0].credentials == (
+        "fake-user", PASSWORD)  # control: owner-only, read
+    # the same file with the name as documented is refused
     with pytest.raises(ConfigError, match="holds a secret"):
         load_settings(_config(tmp_path, _stow(SECRET_URL), 0o644))
 
 
 @pytest.mark.req("SRS-231")
-@pytest.mark.xfail(strict=True, reason="review 143 D1: secrets_in looks for node_destinations in lower case only")
 def test_d1_xfail_a_password_is_refused_whatever_the_case_of_the_setting_name(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="holds a secret"):
         load_settings(_config(tmp_path, _stow(SECRET_URL, "NODE_DESTINATIONS"), 0o644))
@@ -602,15 +608,15 @@ STALE = {"THR-015": ("SRS-222", "SRS-222 is draft"), "THR-018": ("SRS-217", "SRS
 
 
 @pytest.mark.req("SRS-217", "SRS-222")
-def test_d2_pin_thr015_and_thr018_state_a_status_their_control_does_not_have() -> None:
+def test_d2_pin_thr015_and_thr018_no_longer_state_a_status_their_control_does_not_have() -> None:
+    # lead's fix: the stale sentences are gone
     threats = _threats()
     for threat, (control, words) in STALE.items():
-        assert words in _flat(threats[threat]["rationale"]) and _status(control) == "approved", threat
+        assert words not in _flat(threats[threat]["rationale"]) and _status(control) == "approved", threat
     assert "SRS-231 is draft" not in _flat(threats["THR-013"]["rationale"])  # control: the lookup can fail
 
 
 @pytest.mark.req("SRS-217", "SRS-222")
-@pytest.mark.xfail(strict=True, reason="review 143 D2: THR-015 and THR-018 name SRS-222/SRS-217 as draft")
 def test_d2_xfail_the_rationales_state_their_controls_status_as_it_is() -> None:
     threats = _threats()
     for threat, (control, words) in STALE.items():
