@@ -45,7 +45,7 @@ def test_a_connection_that_stalls_part_way_ends_after_the_idle_timeout(monkeypat
     from device_ai.node.server import NodeServer
 
     if timeout.startswith("not"):
-        monkeypatch.setattr(module, "bound_in_time", lambda event, timeout_s: None)
+        monkeypatch.setattr(module, "guard_connection", lambda event, timeout_s, establish_s, pdu_limit: None)
     tls = {}
     if port == "tls":
         pki = _pki(tmp_path)

@@ -116,6 +116,12 @@ ca_bundle and the optional host name check), D7 fixed (SUC-003 lists IF-DICOM-SC
 the fixes and their xfails are plain tests. D1-D4 are NOT fixed: SRS-092 and SRS-136 are back to draft, so THR-005
 and THR-008 stay open (issue 19).
 
+Lead, 2026-12-07 (later session, not re-reviewed): D3 and D4 fixed in node/accepted_connections.py - the accepted
+connection becomes a GuardedConnection (EVT_CONN_OPEN), whose reads end the connection when it is not an
+association within the ACSE timeout of being accepted, and refuse a PDU whose header states more than 1 MiB before
+its body is read. The D3/D4 pins assert the fixes with controls that undo each (the deadline; the limit), their
+xfails are plain tests; _trickled stops trickling once the node has closed the connection.
+
 Mutation check (copies of HEAD's src by git archive, PYTHONPATH; see the report of helper-141): each fix undone in
 the copy, this file run (HEAD: 27 passed, 7 xfailed, ~20 s): M1 turns undone (candidates ignore `after`), M2 the turns' memory of kept files dropped,
 M3 the plain SSLContext, M4 bound_in_time a no-op, M5 no DAI018 before a send, M6 the outcome's failure ignored
@@ -428,7 +434,10 @@ def _trickled(monkeypatch: pytest.MonkeyPatch, *, trickle: bool) -> bool:
         end = time.monotonic() + 1.2  # three idle timeouts, three ACSE timeouts
         while time.monotonic() < end:
             if trickle:
-                connection.sendall(b"\x00")
+                try:
+                    connection.sendall(b"\x00")
+                except OSError:  # closed by the node (lead, 2026-12-07: D3's fix)
+                    trickle = False
             time.sleep(0.1)
         peer = associate(node.port)
         established = peer.is_established
@@ -467,22 +476,29 @@ def _trickled_hello_closed(monkeypatch: pytest.MonkeyPatch, pki: Path) -> bool:
 
 
 @pytest.mark.req("SRS-092", "SRS-099")
-@pytest.mark.parametrize("connection", ["trickles a byte every 0.1 s", "stops after the header (control)",
-                                        "trickles a TLS ClientHello (SRS-099 holds)"])
+@pytest.mark.parametrize("connection", ["trickles a byte every 0.1 s", "stops after the header",
+                                        "trickles a TLS ClientHello (SRS-099 holds)",
+                                        "trickles, the guard's deadline undone (control)"])
 def test_t3_d3_pin_a_trickling_connection_holds_its_slot_past_every_timeout(monkeypatch, tmp_path, connection) -> None:  # noqa: ANN001
+    # Lead, 2026-12-07: D3 fixed (accepted_connections.GuardedConnection: a connection that is not an association
+    # within the ACSE timeout of being accepted is closed, however it trickles); the pin asserts the fix.
     if connection.startswith("trickles a TLS"):  # the handshake is one read with a deadline: bounded
         assert _trickled_hello_closed(monkeypatch, _pki(tmp_path))
         return
+    if connection.endswith("(control)"):
+        from device_ai.node.accepted_connections import GuardedConnection
+
+        monkeypatch.setattr(GuardedConnection, "_read_timeout", lambda self: self.timeout_s)  # a stall bound only
     trickle = connection.startswith("trickles")
-    assert _trickled(monkeypatch, trickle=trickle) is not trickle
+    assert _trickled(monkeypatch, trickle=trickle) is not connection.endswith("(control)")
     text = _flat(_requirement("SRS-092")["text"])
     assert "Every accepted connection shall be bounded in time before an association exists" in text
 
 
 @pytest.mark.req("SRS-092")
-@pytest.mark.xfail(strict=True, reason="review 141 D3: the socket timeout bounds a stall, not a connection that "
-                                       "trickles an A-ASSOCIATE-RQ (pynetdicom reads a PDU to its stated length)")
 def test_t3_d3_xfail_a_connection_that_never_completes_an_association_request_is_closed(monkeypatch) -> None:  # noqa: ANN001
+    # review 141 D3 (fixed by the lead, 2026-12-07): the socket timeout bounded a stall, not a connection that
+    # trickles an A-ASSOCIATE-RQ (pynetdicom reads a PDU to its stated length)
     assert _trickled(monkeypatch, trickle=True)
 
 
@@ -500,7 +516,10 @@ def _held_mib(monkeypatch: pytest.MonkeyPatch, *, sent_mib: int) -> int:
     try:
         chunk = bytes(2**20)
         for _ in range(sent_mib):
-            connection.sendall(chunk)
+            try:
+                connection.sendall(chunk)
+            except OSError:  # closed by the node
+                break
         time.sleep(0.3)
         return _rss_mib() - before
     finally:
@@ -509,19 +528,25 @@ def _held_mib(monkeypatch: pytest.MonkeyPatch, *, sent_mib: int) -> int:
 
 
 @pytest.mark.req("SRS-094", "SRS-092")
-@pytest.mark.parametrize("sent_mib", [60, 1])
-def test_t3_d4_pin_one_pdu_is_held_whole_in_memory_before_any_association(monkeypatch, sent_mib) -> None:  # noqa: ANN001
-    grown = _held_mib(monkeypatch, sent_mib=sent_mib)
-    if sent_mib == 60:
-        assert grown >= 48, grown  # 16,382 is the node's maximum PDU; 1 MiB its instance limit
+@pytest.mark.parametrize("case", ["60 MiB sent", "1 MiB sent (control)", "60 MiB sent, no PDU limit (control)"])
+def test_t3_d4_pin_one_pdu_is_held_whole_in_memory_before_any_association(monkeypatch, case) -> None:  # noqa: ANN001
+    # Lead, 2026-12-07: D4 fixed (accepted_connections.GuardedConnection refuses a PDU stating more than
+    # PDU_LENGTH_LIMIT, 1 MiB, before reading its body); the pin asserts the fix, its control undoes the limit.
+    if case.endswith("no PDU limit (control)"):
+        from device_ai.node import server
+
+        monkeypatch.setattr(server, "PDU_LENGTH_LIMIT", 2**32)
+    grown = _held_mib(monkeypatch, sent_mib=1 if case.startswith("1 MiB") else 60)
+    if case.endswith("no PDU limit (control)"):
+        assert grown >= 48, grown  # pynetdicom alone reads the PDU whole at its stated length
     else:
-        assert grown < 24, grown  # control: the growth follows the bytes sent
+        assert grown < 24, grown
 
 
 @pytest.mark.req("SRS-094", "SRS-092")
-@pytest.mark.xfail(strict=True, reason="review 141 D4: pynetdicom reads a PDU whole at its stated length, "
-                                       "before the node's checks (dul.py:302)")
 def test_t3_d4_xfail_a_pdu_longer_than_the_node_accepts_is_not_held(monkeypatch) -> None:  # noqa: ANN001
+    # review 141 D4 (fixed by the lead, 2026-12-07): pynetdicom read a PDU whole at its stated length, before the
+    # node's checks (dul.py:302)
     assert _held_mib(monkeypatch, sent_mib=60) < 24
 
 

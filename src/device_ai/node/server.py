@@ -6,8 +6,8 @@ One pynetdicom AE accepts Verification (C-ECHO) and the SOP classes and transfer
 ``require_calling_aet``, checked while the association is negotiated, where the calling AE
 title is known; the C-STORE handler checks it again), and the called AE title must be the
 node's. Optional TLS (mutual when a CA file is configured), a limit on simultaneous
-associations and an idle timeout; accepted connections are bounded in time before an association
-exists, the TLS handshake included (:mod:`device_ai.node.accepted_connections`). Without TLS it listens only on loopback, unless the site states
+associations and an idle timeout; accepted connections are bounded in time (the TLS handshake
+included) and in PDU length before an association exists (:mod:`device_ai.node.accepted_connections`). Without TLS it listens only on loopback, unless the site states
 why clear text is acceptable on its network (``node_cleartext_reason``, SRS-226): refused before
 anything is bound or spooled, and the stated reason is in the start's audit entry and banner. In the
 same way, on an address other than loopback every peer must present a certificate of the site's CA
@@ -51,7 +51,7 @@ from device_ai.config import Settings
 from device_ai.errors import ConfigError
 from device_ai.keystore import read_private_key_file
 from device_ai.node import services
-from device_ai.node.accepted_connections import DeferredHandshakeContext, bound_in_time
+from device_ai.node.accepted_connections import PDU_LENGTH_LIMIT, DeferredHandshakeContext, guard_connection
 from device_ai.node.runtime import NodeRuntime
 from device_ai.node.spool import InstanceKey
 from device_ai.node.trail import NodeTrail
@@ -164,7 +164,8 @@ class NodeServer:
             handlers = [(evt.EVT_C_ECHO, self._on_echo), (evt.EVT_C_STORE, self._on_store),
                         (evt.EVT_ACCEPTED, self._on_accepted), (evt.EVT_REJECTED, self._on_rejected),
                         (evt.EVT_PDU_RECV, self._on_pdu),
-                        (evt.EVT_CONN_OPEN, bound_in_time, [self.settings.node_idle_timeout_s])]
+                        (evt.EVT_CONN_OPEN, guard_connection,
+                         [self.settings.node_idle_timeout_s, ae.acse_timeout, max(PDU_LENGTH_LIMIT, ae.maximum_pdu_size)])]
             address = (self.settings.node_bind_address, self.settings.node_port)
             try:
                 self._server = ae.start_server(address, block=False, evt_handlers=handlers,
