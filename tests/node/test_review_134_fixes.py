@@ -160,14 +160,17 @@ def test_turns_go_round_every_file_of_a_nested_in_once(hot_folder, monkeypatch) 
     names = ["z.dcm", "b/a.dcm", "a/c.dcm", "a/b/y.dcm", "a.dcm", "b/c/d/e.dcm", "m.dcm", "a/b/c/x.dcm"]
     for name in names:
         drop(b"x", folder.inbox / name)
-    whole = [path for path, _ in folder.candidates()]  # one pass sees them all: the order itself
-    assert sorted(whole) == sorted(folder.inbox / n for n in names)
+    whole = folder.listing()  # one listing shows them all: the order itself
+    assert [path for path, _ in folder.candidates()] == [Path(p) for p in whole]
+    assert sorted(whole) == sorted(str(folder.inbox / n) for n in names)
     assert [folder.order(p) for p in whole] == sorted(folder.order(p) for p in whole)  # folder by folder, by name
     monkeypatch.setattr(module, "MAX_FILES_PER_PASS", 3)
-    after, seen = None, []
-    for _ in range(4):  # four turns of three files: round once, then again from where it stopped
-        turn = [path for path, _ in folder.candidates(after=after)]
-        assert len(turn) == len(set(turn)) == 3
-        seen += turn
-        after = folder.order(turn[-1])
+    monkeypatch.setattr(folder.spool, "free_bytes", lambda: 0)  # settled files wait in IN (node_min_free_mb)
+    seen = []
+    for step in range(20):  # four turns of three files (one settle interval each): round once, then again
+        folder.scan_once(now=step * 0.25)  # helper-145: a turn's files are fixed at its first pass
+        if folder._turn is not None and folder._turn.started == step * 0.25:
+            turn = folder._turn.files
+            assert len(turn) == len(set(turn)) == 3
+            seen += turn
     assert seen == (whole * 2)[:12]  # the same order, round and round: nothing skipped, nothing repeated

@@ -272,8 +272,9 @@ def test_t1_pin_inverted_files_that_never_settle_no_longer_keep_the_other_files_
         hot_folder, monkeypatch, order) -> None:  # noqa: ANN001
     folder = hot_folder(settle_s=1.0)
     if order.startswith("always"):
-        whole = folder.candidates
-        monkeypatch.setattr(folder, "candidates", lambda after=None: whole())  # every pass starts at IN's start
+        from device_ai.node.hot_folder import HotFolder  # helper-145: turns by name only (was candidates(after=))
+
+        monkeypatch.setattr(HotFolder, "queued_since", lambda self, path: 0.0)  # every turn starts at IN's start
     real = _flood(folder, monkeypatch, flooding=7, passes=8)  # more than twice the cap: three turns
     if order.startswith("always"):
         assert real.exists() and not (folder.rejected / "z.txt").exists()

@@ -131,6 +131,13 @@ M3 the plain SSLContext, M4 bound_in_time a no-op, M5 no DAI018 before a send, M
 Records: `device-ai trace review ID --by "helper-141 (independent re-review 141)" --independent` for SRS-099,
 SRS-132, THR-012, SUC-001, THR-022 only; none for SRS-092, SRS-136, THR-005, THR-008, IF-DICOM-SCU, SUC-003,
 DEVICE-DESCRIPTION.
+
+helper-145, 2026-12-07: D1, D2 fixed (fixer, not re-reviewed): the hot folder's turns are taken from a queue of
+names - each name joins it at the first listing that showed it, a turn (the first 10,000 in (joined, name) order) is
+fixed at its first pass and its files join the queue again at its end - so a renamed or new file comes after every
+waiting one; a file is followed for DAI019 only once seen changed against an earlier sighting. The T1 pins assert
+the fixes (D1's control: turns by name only, the renamed flood hides the file again); the T1 xfails are plain tests.
+More in tests/node/test_hot_folder_turns.py.
 """
 
 from __future__ import annotations
@@ -196,22 +203,31 @@ def _flood(folder, monkeypatch: pytest.MonkeyPatch, *, renamed: bool, passes: in
 
 
 @pytest.mark.req("SRS-136", "SRS-139")
-@pytest.mark.parametrize("flood", ["renamed once per settle interval", "fixed names, growing (control)"])
+@pytest.mark.parametrize("flood", ["renamed once per settle interval", "fixed names, growing (control)",
+                                   "renamed, turns by name only (control: the defect)"])
 def test_t1_d1_pin_a_renamed_flood_hides_a_settled_file_for_good_and_says_nothing(hot_folder, monkeypatch, flood) -> None:  # noqa: ANN001
+    # helper-145, 2026-12-07: D1 fixed - turns are taken from a queue of names (first listed, or back after their
+    # turn), so the renamed flood (new names) comes after the waiting file; the pin asserts the fix, and its control
+    # puts the turns back in name order, where the renamed flood hides the file again.
+    from device_ai.node.hot_folder import HotFolder
+
     folder = hot_folder(settle_s=1.0)
+    if flood.endswith("(control: the defect)"):
+        monkeypatch.setattr(HotFolder, "queued_since", lambda self, path: 0.0)  # turn key: name order only
     junk = _flood(folder, monkeypatch, renamed=flood.startswith("renamed"), passes=320)  # 80 s
-    if flood.startswith("renamed"):
+    if flood.endswith("(control: the defect)"):
         assert junk.exists() and not (folder.rejected / "m.txt").exists()  # never looked at
-        assert events("Hot Folder Files Not Settling") == []  # and nothing reported
     else:
-        assert not junk.exists() and (folder.rejected / "m.txt").exists()  # the fix's case: delayed, not hidden
+        assert not junk.exists() and (folder.rejected / "m.txt").exists()  # delayed, not hidden
+    reported = [e["details"]["files"] for e in events("Hot Folder Files Not Settling")]
+    assert reported == (["3"] if flood.startswith("fixed") else [])  # renamed files are new names, never changing
     assert "never keep it from being taken" in _flat(_requirement("SRS-136")["text"])
 
 
 @pytest.mark.req("SRS-136")
-@pytest.mark.xfail(strict=True, reason="review 141 D1: a flood renamed past the cursor keeps a settled file out of "
-                                       "every turn (hot_folder.py:343, 387)")
 def test_t1_d1_xfail_a_settled_file_is_taken_whatever_the_flood_is_named(hot_folder, monkeypatch) -> None:  # noqa: ANN001
+    # review 141 D1 (fixed by helper-145, 2026-12-07): a flood renamed past the cursor kept a settled file out of
+    # every turn (hot_folder.py:343, 387 at 2cb6fcd)
     folder = hot_folder(settle_s=1.0)
     junk = _flood(folder, monkeypatch, renamed=True, passes=80)  # 20 s: far more than a few turns
     assert not junk.exists()
@@ -248,15 +264,18 @@ def _displaced(folder, monkeypatch: pytest.MonkeyPatch, *, pushed_out: bool) -> 
 @pytest.mark.req("SRS-136")
 @pytest.mark.parametrize("case", ["pushed out of its turn", "not pushed out (control)"])
 def test_t1_d2_pin_a_stable_file_pushed_out_of_its_turn_is_counted_as_changing(hot_folder, monkeypatch, case) -> None:  # noqa: ANN001
+    # helper-145, 2026-12-07: D2 fixed - a file is followed for DAI019 only once a pass sees it changed against an
+    # earlier sighting, and a turn's files are fixed at its first pass (b.dcm, new, comes after s.txt): the pin
+    # asserts the fix (a stable file kept out of being taken: tests/node/test_hot_folder_turns.py).
     folder = hot_folder(settle_s=1.0)
     files = _displaced(folder, monkeypatch, pushed_out=case.startswith("pushed"))
-    assert files == (["3"] if case.startswith("pushed") else ["2"])  # only a0 and a1 ever changed
+    assert files == ["2"]  # only a0 and a1 ever changed
 
 
 @pytest.mark.req("SRS-136")
-@pytest.mark.xfail(strict=True, reason="review 141 D2: the first sighting of an unchanged file counts as 'changing' "
-                                       "(hot_folder.py:366, 391-401)")
 def test_t1_d2_xfail_dai019_counts_only_files_that_changed(hot_folder, monkeypatch) -> None:  # noqa: ANN001
+    # review 141 D2 (fixed by helper-145, 2026-12-07): the first sighting of an unchanged file counted as 'changing'
+    # (hot_folder.py:366, 391-401 at 2cb6fcd)
     assert _displaced(hot_folder(settle_s=1.0), monkeypatch, pushed_out=True) == ["2"]
 
 

@@ -16,17 +16,22 @@ are not entered. A copy that stalls for longer than the settle interval cannot b
 finished one by any poller; a file cut short that way is refused (the reader finds it
 truncated) rather than analysed, unless it is cut exactly between two data elements.
 
-**More files than one pass looks at (THR-005, review 134 defect T1).** Files are looked at in
-order (folder by folder, by name). While IN holds fewer than ``MAX_FILES_PER_PASS`` files every
-pass looks at all of them. When a pass reaches the cap, IN is looked at in turns: a turn is the
-first ``MAX_FILES_PER_PASS`` files after where the previous turn ended (wrapping round to the
-start), looked at by every pass for ``node_watch_settle_s``; then the next turn starts after the
-last file the turn's first pass saw. Files that never settle (kept growing, or rewritten) can
-therefore delay the others by one turn each (every ``MAX_FILES_PER_PASS`` files cost one settle
-interval), never hide them: a file that stays unchanged is taken in the first turn that saw it
-from its start. A file seen changing for ``unsettled_report_s`` (max(60 s, 12 settle
-intervals)) without settling is left in IN, not moved: a writer that keeps writing would follow
-the file into the rejected folder and could start another at once, and a slow copy that is
+**More files than one pass looks at (THR-005; review 134 T1, re-review 141 D1/D2).** A pass
+lists IN (names only, folder by folder, by name: at most ``MAX_LISTED`` files; the names past
+that are not looked at until others leave IN, said once in the log) and looks at the files
+(``lstat``). While IN holds at most ``MAX_FILES_PER_PASS`` files every pass looks at all of them.
+Beyond that IN is looked at in turns, taken from a queue: each name joins it at the first
+listing that showed it, and a file's turn key is (when it joined, its place in the listing). A
+turn is the first ``MAX_FILES_PER_PASS`` files in that order, fixed at the turn's first pass and
+looked at by every pass for ``node_watch_settle_s``; then its files still in IN join the queue
+again, at its back, and the next turn lists IN again. A renamed or new file is a new name, so it
+comes after every file already waiting. A file that stops changing is therefore taken within
+ceil(k / ``MAX_FILES_PER_PASS``) + 1 turns of the first listing after its last change (k: the
+files before it in that order then), whatever is added, renamed or kept changing later: files
+that never settle delay it, never hide it. A file seen changing (its signature differs from an
+earlier sighting; a first sighting is no evidence) for ``unsettled_report_s`` (max(60 s, 12
+settle intervals)) without settling is left in IN, not moved: a writer that keeps writing would
+follow the file into the rejected folder and could start another at once, and a slow copy that is
 still running would be cut off. It is reported instead, once per file (at most
 ``MAX_FILES_PER_PASS`` files are followed for this report at a time): a warning in the log and an
 audit entry (``Hot Folder Files Not Settling``: how many, for how long; no file name), at most
@@ -124,10 +129,20 @@ REASON_SUFFIX = ".reason.txt"
 TEMPORARY_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".filepart", ".swp")
 MAX_DEPTH = 32
 MAX_FILES_PER_PASS = 10_000
+MAX_LISTED = 200_000  # names one listing gives (measured: 0.4-0.5 s of CPU and ~70 MiB, once per turn)
 RETRY_AFTER_FAILURE_S = 30.0
 UNSETTLED_REPORT_MIN_S = 60.0  # a file changing this long (and 12 settle intervals) is reported (THR-005)
 
 Signature = tuple[int, int, int, int, int]  # device, inode, size, mtime ns, ctime ns
+Sighting = tuple[Signature, float, float]  # the signature, when first seen with it, when last seen
+
+
+@dataclass(frozen=True)
+class Turn:
+    """Files of IN looked at by every pass for one settle interval (IN holds more than one pass looks at)."""
+
+    started: float  # monotonic time of its first pass
+    files: list[str]  # fixed at its first pass, in turn-key order
 
 
 @dataclass(frozen=True)
@@ -171,6 +186,7 @@ class HotFolder:
                  settle_s: float | None = None, pipeline: bool = True) -> None:
         settings = ctx.settings
         self.inbox = Path(inbox).absolute()
+        self._prefix = os.path.join(str(self.inbox), "")  # of every path listed under IN
         self.out = Path(out).absolute()
         self.rejected = Path(rejected).absolute() if rejected is not None else self.out / REJECTED_FOLDER
         self.settle_s = settings.node_watch_settle_s if settle_s is None else settle_s
@@ -188,14 +204,15 @@ class HotFolder:
         self.min_free = settings.node_min_free_mb * MIB
         self._check_paths()
         self._folders()
-        self._watched: dict[Path, tuple[Signature, float]] = {}  # path -> (signature, first seen with it)
+        self._watched: dict[Path, Sighting] = {}  # the files the latest pass looked at
         self._kept: dict[Path, Signature] = {}  # taken, but IN would not let it be removed: not taken again
         self._retry_after: dict[Path, float] = {}  # a take that failed (not the file's fault): wait
         self._warned: set[str] = set()
-        # IN looked at in turns once a pass reaches MAX_FILES_PER_PASS (review 134 defect T1)
-        self._cursor: tuple | None = None  # the order key after which the current turn starts
-        self._turn: tuple[float, tuple] | None = None  # (when the turn started, order key of its first pass's last file)
-        # files not settled yet: path -> [first seen, reported]; at most MAX_FILES_PER_PASS, kept across turns
+        # IN looked at in turns once it holds more than MAX_FILES_PER_PASS files (review 134 T1, re-review 141 D1):
+        # a queue of the names of the latest listing, each with the time it joined it (first listed, or its turn ended)
+        self._queued: dict[str, float] = {}
+        self._turn: Turn | None = None
+        # files seen changing, not settled yet: path -> [changing since, reported]; at most MAX_FILES_PER_PASS
         self._unsettled: dict[Path, list] = {}
         self.unsettled_report_s = max(UNSETTLED_REPORT_MIN_S, 12 * self.settle_s)
         self._unreported = 0  # files past the report interval not yet in an audit entry
@@ -299,108 +316,129 @@ class HotFolder:
 
     # --- scanning ---
 
-    def order(self, path: Path) -> tuple:
-        """Where ``path`` comes in :meth:`candidates`' order: folders breadth first, each folder's
+    def order(self, path: Path | str) -> tuple:
+        """Where ``path`` comes in :meth:`listing`'s order: folders breadth first, each folder's
         entries by name, so (depth, the names of its path relative to IN)."""
-        parts = path.relative_to(self.inbox).parts
+        parts = tuple(str(path)[len(self._prefix):].split(os.sep))
         return (len(parts), parts)
 
-    def candidates(self, after: tuple | None = None) -> Iterator[tuple[Path, os.stat_result]]:
-        """(path, lstat) of at most ``MAX_FILES_PER_PASS`` regular files and links under IN that
-        are not skipped, folder by folder in name order, without entering hidden folders, links to
-        folders or folders that every account can write, and without files that every account can
-        write (THR-004). With ``after`` (an :meth:`order` key), the files after it come first,
-        then those from the start of IN up to it: the pass starts where the previous turn ended."""
-        count = 0
-        ranges = [None] if after is None else [lambda key: key > after, lambda key: key <= after]
-        for in_range in ranges:
-            for found in self._walk(in_range):
-                yield found
-                count += 1
-                if count >= MAX_FILES_PER_PASS:
-                    return
+    def turn_key(self, path: str) -> tuple:
+        """Where ``path`` comes in the turns: (:meth:`queued_since`, :meth:`order`). A renamed or new
+        file comes after every file already known, a file whose turn ended after every file waiting."""
+        return (self.queued_since(path), self.order(path))
 
-    def _walk(self, in_range: Callable[[tuple], bool] | None) -> Iterator[tuple[Path, os.stat_result]]:
-        """Every file :meth:`candidates` may give, in its order; with ``in_range``, only the files
-        whose order key it accepts (the others are passed over without a stat)."""
-        queue = deque([(self.inbox, 0)])
+    def queued_since(self, path: str) -> float:
+        """When ``path``'s name joined the queue of turns: the first listing that showed it, or the
+        end of its last turn (kept while listings show the name)."""
+        return self._queued[path]
+
+    def listing(self) -> list[str]:
+        """The paths of the regular files and links under IN that are not skipped, folder by folder
+        in name order, at most ``MAX_LISTED``: names only (each folder's entry types, no stat of a
+        file), without entering hidden folders, links to folders or folders that every account can
+        write (THR-004)."""
+        found: list[str] = []
+        queue = deque([(str(self.inbox), 0)])
         while queue:
             folder, depth = queue.popleft()
             try:
-                with os.scandir(folder) as entries:
-                    found = sorted(entries, key=lambda e: e.name)
+                with os.scandir(folder) as scanned:
+                    entries = sorted(scanned, key=lambda e: e.name)
             except OSError:
-                continue  # removed meanwhile, or not readable: looked at again next pass
-            for entry in found:
+                continue  # removed meanwhile, or not readable: looked at again next listing
+            for entry in entries:
                 if _skipped(entry.name):
                     continue
-                if in_range is not None and not _is_folder(entry) and not in_range(self.order(Path(entry.path))):
-                    continue
-                try:
-                    info = entry.stat(follow_symlinks=False)
-                except OSError as exc:  # a path too long for the system: looked at through its folder
-                    try:
-                        info = _lstat(Path(entry.path)) if exc.errno == errno.ENAMETOOLONG else None
-                    except OSError:
-                        info = None
-                    if info is None:
-                        continue
-                if stat.S_ISDIR(info.st_mode):
-                    if info.st_mode & stat.S_IWOTH:  # any account could drop a study there (THR-004, review 120)
-                        self._warn(f"folders under {self.inbox} that every account can write are not looked into; "
-                                   "let only the accounts that export studies write to them (chmod o-w)")
-                    elif depth < MAX_DEPTH:
-                        queue.append((Path(entry.path), depth + 1))
-                    else:
-                        self._warn(f"folders deeper than {MAX_DEPTH} levels under {self.inbox} are not looked into")
-                elif stat.S_ISREG(info.st_mode) and info.st_mode & stat.S_IWOTH:
-                    # any account could rewrite it before it settles (THR-004, review 127 defect 3): left in IN
-                    self._warn(f"files under {self.inbox} that every account can write are not taken; let the "
-                               "exporting accounts write them without the other-write bit (umask 002 or 022)")
-                elif stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
-                    yield Path(entry.path), info
+                kind = _kind(entry)
+                if kind == "file":
+                    if len(found) >= MAX_LISTED:
+                        self._warn(f"{self.inbox} holds more than {MAX_LISTED} files; the files past the first "
+                                   f"{MAX_LISTED} (folder by folder, by name) are not looked at until others leave it")
+                        return found
+                    found.append(entry.path)
+                elif kind == "folder":
+                    self._enter(entry, depth, queue)
+        return found
+
+    def _enter(self, entry: os.DirEntry, depth: int, queue: deque) -> None:
+        """Queue a folder of IN to be listed, unless every account can write it or it is too deep."""
+        info = _entry_lstat(entry)
+        if info is None or not stat.S_ISDIR(info.st_mode):
+            return
+        if info.st_mode & stat.S_IWOTH:  # any account could drop a study there (THR-004, review 120)
+            self._warn(f"folders under {self.inbox} that every account can write are not looked into; "
+                       "let only the accounts that export studies write to them (chmod o-w)")
+        elif depth < MAX_DEPTH:
+            queue.append((entry.path, depth + 1))
+        else:
+            self._warn(f"folders deeper than {MAX_DEPTH} levels under {self.inbox} are not looked into")
+
+    def candidates(self, paths: list[str] | None = None) -> Iterator[tuple[Path, os.stat_result]]:
+        """(path, lstat) of the regular files and links among ``paths`` (default: :meth:`listing`)
+        that are still there, without files that every account can write (THR-004)."""
+        for name in self.listing() if paths is None else paths:
+            path = Path(name)
+            try:
+                info = _lstat(path)
+            except OSError:
+                continue
+            if info is None:
+                continue
+            if stat.S_ISREG(info.st_mode) and info.st_mode & stat.S_IWOTH:
+                # any account could rewrite it before it settles (THR-004, review 127 defect 3): left in IN
+                self._warn(f"files under {self.inbox} that every account can write are not taken; let the "
+                           "exporting accounts write them without the other-write bit (umask 002 or 022)")
+            elif stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
+                yield path, info
+
+    def next_turn(self, listed: list[str]) -> list[str]:
+        """The first ``MAX_FILES_PER_PASS`` files of ``listed`` in turn-key order."""
+        return sorted(listed, key=self.queued_since)[:MAX_FILES_PER_PASS]  # stable; a listing is in order()
+
+    def _files_of_this_pass(self, now: float) -> list[str]:
+        """The turn's files; else IN listed again: all of it, or, beyond ``MAX_FILES_PER_PASS``
+        files, a new turn's."""
+        if self._turn is not None:
+            return self._turn.files
+        listed = self.listing()
+        self._queued = {path: self._queued.get(path, now) for path in listed}
+        names = set(listed)
+        self._kept = {p: s for p, s in self._kept.items() if str(p) in names}  # state of names still in IN only
+        self._retry_after = {p: t for p, t in self._retry_after.items() if str(p) in names}
+        self._unsettled = {p: state for p, state in self._unsettled.items() if str(p) in names}
+        if len(listed) <= MAX_FILES_PER_PASS:  # every file of IN is looked at: no turns (again)
+            return listed
+        files = self.next_turn(listed)
+        self._turn = Turn(now, files)
+        self._warn(f"{self.inbox} holds more than {MAX_FILES_PER_PASS} files; they are looked at in turns of "
+                   f"{MAX_FILES_PER_PASS}, each for node_watch_settle_s, the files waiting longest first")
+        return files
 
     def scan_once(self, now: float | None = None, stop: threading.Event | None = None) -> Pass:
         """Look at IN once and take every file that has settled (``now``: a monotonic time, given
         by tests)."""
         now = time.monotonic() if now is None else now
         done = Pass()
-        watched: dict[Path, tuple[Signature, float]] = {}
-        kept: dict[Path, Signature] = {}
+        watched: dict[Path, Sighting] = {}
         due: list[tuple[Path, os.stat_result]] = []
-        listed = list(self.candidates(after=self._cursor))
-        in_turns = len(listed) >= MAX_FILES_PER_PASS
-        if not in_turns:  # every file of IN was looked at: no turns (again)
-            self._cursor = self._turn = None
-        elif self._turn is None:
-            self._turn = (now, self.order(listed[-1][0]))
-            self._warn(f"{self.inbox} holds more than {MAX_FILES_PER_PASS} files; they are looked at in turns of "
-                       f"{MAX_FILES_PER_PASS}, each for node_watch_settle_s")
-        for path, info in listed:
+        for path, info in self.candidates(self._files_of_this_pass(now)):
             signature = _signature(info)
-            if self._kept.get(path) == signature:
-                kept[path] = signature
+            if self._kept.get(path) == signature:  # taken, IN would not let it go: not taken again
                 continue
+            self._kept.pop(path, None)
             seen = self._watched.get(path)
-            if seen is None or seen[0] != signature:
-                seen = (signature, now)
-            watched[path] = seen
-            if now - seen[1] >= self.settle_s and now >= self._retry_after.get(path, 0.0):
+            changed = seen is not None and seen[0] != signature  # a first sighting is no evidence of change
+            since = now if seen is None or changed else seen[1]
+            watched[path] = (signature, since, now)
+            if now - since >= self.settle_s and now >= self._retry_after.get(path, 0.0):
                 due.append((path, info))
                 self._unsettled.pop(path, None)
             else:
                 done.waiting += 1
-                if now - seen[1] < self.settle_s:  # changed within the settle interval
-                    self._follow_unsettled(path, now)
+                if changed:  # since the sighting before (review 141 D2: a first sighting is no evidence)
+                    self._follow_unsettled(path, now, changing_since=seen[2])
         self._watched = watched
-        # outside turns a pass sees every file; in turns, files taken and not removable (a read-only IN)
-        # are remembered until a pass that sees every file no longer lists them
-        self._kept = kept if not in_turns else {**self._kept, **kept}
-        self._retry_after = {p: t for p, t in self._retry_after.items() if (p in watched or in_turns) and t > now}
-        seen_now = {path for path, _ in listed}
-        last = self.order(listed[-1][0]) if listed else ()
-        self._unsettled = {p: state for p, state in self._unsettled.items()  # gone from what this pass covered
-                           if p in seen_now or (in_turns and not _covered(self.order(p), self._cursor, last))}
+        self._retry_after = {p: t for p, t in self._retry_after.items() if t > now}
         for path, info in due:
             if stop is not None and stop.is_set():
                 break
@@ -411,18 +449,19 @@ class HotFolder:
                 self._retry_after[path] = now + RETRY_AFTER_FAILURE_S
                 outcome = "waiting"
             setattr(done, outcome, getattr(done, outcome) + 1)
-        if self._turn is not None and now - self._turn[0] >= self.settle_s:  # the turn had its settle interval
-            self._cursor, self._turn = self._turn[1], None
+        if self._turn is not None and now - self._turn.started >= self.settle_s:  # the turn had its settle interval
+            self._queued.update((path, now) for path in self._turn.files if path in self._queued)  # to the back
+            self._turn = None
         self._report_unsettled(now)
         return done
 
-    def _follow_unsettled(self, path: Path, now: float) -> None:
-        """Count a file that changed within the settle interval; once it has been seen changing
-        for ``unsettled_report_s`` it is due for the report (once)."""
+    def _follow_unsettled(self, path: Path, now: float, changing_since: float) -> None:
+        """Count a file seen changing (since the sighting before the change, ``changing_since``);
+        once it has been seen changing for ``unsettled_report_s`` it is due for the report (once)."""
         state = self._unsettled.get(path)
         if state is None:
             if len(self._unsettled) < MAX_FILES_PER_PASS:  # bounded: the report says "at least"
-                self._unsettled[path] = [now, False]
+                self._unsettled[path] = [changing_since, False]
             return
         if not state[1] and now - state[0] >= self.unsettled_report_s:
             state[1] = True
@@ -548,19 +587,31 @@ class HotFolder:
             LOG.warning(message)
 
 
-def _covered(key: tuple, after: tuple | None, last: tuple) -> bool:
-    """Whether a pass that started after ``after`` (None: at the start) and ended at ``last``
-    (wrapping round when ``last`` is not after ``after``) passed the order key ``key``."""
-    if after is None or last > after:
-        return (after is None or key > after) and key <= last
-    return key > after or key <= last
-
-
-def _is_folder(entry: os.DirEntry) -> bool:
+def _kind(entry: os.DirEntry) -> str | None:
+    """``file`` (a regular file or a link), ``folder`` (not a link), or None (anything else, or
+    gone), from the entry's type as its folder gives it (no stat where the file system says)."""
     try:
-        return entry.is_dir(follow_symlinks=False)
+        if entry.is_symlink() or entry.is_file(follow_symlinks=False):
+            return "file"
+        return "folder" if entry.is_dir(follow_symlinks=False) else None
+    except OSError:  # the type needed an lstat, and the path is too long for one: through its folder
+        info = _entry_lstat(entry)
+    if info is None:
+        return None
+    if stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
+        return "file"
+    return "folder" if stat.S_ISDIR(info.st_mode) else None
+
+
+def _entry_lstat(entry: os.DirEntry) -> os.stat_result | None:
+    """``lstat`` of a folder's entry (a path too long for the system: through its folder); None when gone."""
+    try:
+        return entry.stat(follow_symlinks=False)
     except OSError:
-        return False
+        try:
+            return _lstat(Path(entry.path))
+        except OSError:
+            return None
 
 
 def _refusal(found: services.Identified, temp_name: str, name: str) -> Refusal | None:
