@@ -425,9 +425,23 @@ def secrets_in(values: dict[str, Any]) -> list[str]:
     lists = [value for key, value in values.items() if isinstance(key, str) and key.lower() == "node_destinations"]
     for destination in (d for destinations in lists if isinstance(destinations, list) for d in destinations):
         url = destination.get("url") if isinstance(destination, dict) else None
-        if isinstance(url, str) and (_misparsed_url(url) or "@" in urlsplit(url).netloc or urlsplit(url).query):
+        if _may_hold_secret(url):
             found.append(f"the url of destination {destination.get('name', '?')}")
     return found
+
+
+def _may_hold_secret(url: Any) -> bool:
+    """Whether a destination url as read from a file holds a user name, password or query value,
+    or cannot be split to tell (then it may hold anything: the safe side)."""
+    if isinstance(url, bytes | bytearray):  # YAML !!binary: pydantic reads it as UTF-8 text (review 144 D4)
+        url = bytes(url).decode("utf-8", "replace")
+    if not isinstance(url, str):
+        return False  # not a url at all: the settings refuse it
+    try:
+        parts = urlsplit(url)
+        return _misparsed_url(url) or "@" in parts.netloc or bool(parts.query)
+    except ValueError:  # urlsplit refuses it (an unclosed '['): review 144 D5
+        return True
 
 
 def _refuse_readable_secrets(path: Path, mode: int, values: dict[str, Any]) -> None:

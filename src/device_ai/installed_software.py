@@ -125,7 +125,11 @@ def _requirements(dist: metadata.Distribution) -> list[str]:
         raise DependencyMissing("device-ai self-check needs the 'packaging' package",
                                 hint="reinstall the device with its dependencies") from exc
     names = []
-    for text in dist.requires or []:
+    try:
+        texts = dist.requires or []
+    except ValueError:  # METADATA not UTF-8 (review 144 D3): its RECORD hash reports it altered
+        texts = []
+    for text in texts:
         try:
             requirement = Requirement(text)
         except InvalidRequirement:
@@ -178,10 +182,14 @@ def record_entries(dist: metadata.Distribution) -> list[RecordEntry] | None:
     if text is None:
         return None
     entries = []
-    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:  # a field past csv's limit, a NUL (review 144 D3)
+        raise DamagedRecord(f"RECORD is not CSV ({exc})") from exc
+    for number, row in enumerate(rows, start=1):
         if not row:
             continue
-        if len(row) != 3 or not row[0]:
+        if len(row) != 3 or not row[0] or "\0" in row[0]:
             raise DamagedRecord(f"RECORD line {number} is not path,hash,size")
         path, hashed, size = row
         if size and not size.isdigit():
@@ -207,13 +215,11 @@ def _digest(path: Path, mode: str) -> str:
 
 def _editable(dist: metadata.Distribution) -> str | None:
     """Where an editable install imports from (its direct_url.json's url), or None."""
-    text = dist.read_text("direct_url.json")
-    if not text:
-        return None
     try:
-        data = json.loads(text)
-    except ValueError:
-        return None
+        text = dist.read_text("direct_url.json")
+        data = json.loads(text) if text else None
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deeply (review 144 D3)
+        raise DamagedRecord("direct_url.json is not UTF-8 JSON") from exc
     if isinstance(data, dict) and isinstance(data.get("dir_info"), dict) and data["dir_info"].get("editable"):
         return str(data.get("url", "a source folder"))
     return None
@@ -254,7 +260,10 @@ def check_distribution(name: str, dist: metadata.Distribution | None = None, *,
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
             return DistributionCheck(name=name, version="-", not_verifiable="required but not installed")
-    version = dist.version or "-"
+    try:
+        version = dist.version or "-"
+    except ValueError:  # METADATA not UTF-8 (review 144 D3): its RECORD hash reports it altered
+        version = "-"
     try:
         files = record_entries(dist)
     except DamagedRecord as exc:
@@ -294,7 +303,7 @@ def check_distribution(name: str, dist: metadata.Distribution | None = None, *,
         except FileNotFoundError:
             findings.append(FileFinding(name, entry.path, MISSING))
             continue
-        except (OSError, ValueError):  # unreadable, or a hash algorithm hashlib does not know
+        except (OSError, ValueError, TypeError):  # unreadable; a hash hashlib does not know, or shake_* (no fixed size)
             findings.append(FileFinding(name, entry.path, UNREADABLE))
             continue
         checked += 1
@@ -303,7 +312,11 @@ def check_distribution(name: str, dist: metadata.Distribution | None = None, *,
         if open_to_others(info.st_mode, info.st_uid):
             findings.append(FileFinding(name, entry.path, OPEN))
     reason = None
-    editable = _editable(dist)
+    try:
+        editable = _editable(dist)
+    except DamagedRecord as exc:
+        editable = None
+        findings.append(FileFinding(name, str(exc), UNREADABLE))
     if editable is not None:
         reason = (f"editable install from {editable}: RECORD lists no file of the source tree it imports, "
                   "which is not checked")

@@ -138,6 +138,15 @@ and strict xfail); T7 BENEFIT-RISK's RISK-025 acceptable: t07 pin. 15 mutants, 1
 Records: `device-ai trace review ID --by "helper-144 (independent re-review 144)" --independent` for IF-INSTALLED-
 SOFTWARE, IF-DICOM-SCU, SUC-003, THR-018, RISK-025, DEVICE-DESCRIPTION only; none for SRS-224, SRS-230, SRS-231,
 THR-013, THR-015, THR-035, THR-046, BENEFIT-RISK (defects).
+
+Lead, 2026-12-07 (not re-reviewed): D1-D9 fixed - D1 a leaf or proof that is not ASCII is DAI-712 (export_verify
+catches ValueError, of which binascii.Error is one); D2 _rendered returns None for any record it cannot render;
+D3 record_entries refuses a NUL in a path and a csv.Error (DamagedRecord), a shake_* hash is 'unreadable',
+direct_url.json that is not UTF-8 JSON is a finding, METADATA that is not UTF-8 gives no requirements and version
+'-' (its RECORD hash reports it); D4/D5 config._may_hold_secret reads a bytes url as UTF-8 text and takes a url
+urlsplit refuses as holding a secret; D6-D8 the stale review statuses removed from THR-046, THR-013, THR-015; D9
+RISK-025 in BENEFIT-RISK's ALARA list. SRS-224, SRS-230 and SRS-231 went back to draft (8a40986). The pins assert
+the fixes with their controls; the strict xfails are plain tests.
 """
 
 from __future__ import annotations
@@ -258,7 +267,8 @@ def test_d1_pin_a_leaf_or_proof_that_is_not_ascii_is_an_internal_error(trail: di
                                                                        tmp_path: Path) -> None:
     for index, (case, (export, bundle)) in enumerate(_not_ascii(trail).items()):
         code, out, err = _verify(trail, tmp_path / f"c{index}", export, bundle)
-        assert code == 70 and out == "" and "DAI-999" in err and "only ASCII characters" in err, (case, err)
+        # lead, 2026-12-07: D1 fixed - refused as the requirement says, naming the record
+        assert code == 8 and out == "" and err.startswith("error DAI-712") and "record" in err, (case, err)
     # control: a leaf of ASCII that is not base64 is refused as the requirement says, naming the record
     export, _, proof = _parts(trail, "fhir")
     record = {**proof["records"][0], "leaf": "!!!!"}
@@ -267,7 +277,7 @@ def test_d1_pin_a_leaf_or_proof_that_is_not_ascii_is_an_internal_error(trail: di
 
 
 @pytest.mark.req("SRS-224")
-@pytest.mark.xfail(strict=True, reason="re-review 144 D1: a leaf or proof that is not ASCII ends in DAI-999, exit 70")
+# was a strict xfail: "re-review 144 D1: a leaf or proof that is not ASCII ends in DAI-999, exit 70") (fixed by the lead, 2026-12-07)
 def test_d1_xfail_a_leaf_or_proof_that_is_not_ascii_is_refused_naming_the_record(trail: dict[str, Any],  # noqa: F811
                                                                                  tmp_path: Path) -> None:
     for index, (case, (export, bundle)) in enumerate(_not_ascii(trail).items()):
@@ -297,15 +307,14 @@ def test_d2_pin_an_added_record_that_cannot_be_rendered_is_an_internal_error(tra
                                                                              tmp_path: Path) -> None:
     for index, (case, (export, bundle)) in enumerate(_added_cases(trail).items()):
         code, out, err = _verify(trail, tmp_path / f"c{index}", export, bundle)
-        assert code == 70 and out == "" and "DAI-999" in err, (case, err)
-        assert ("RecursionError" if "deep" in case else "AttributeError") in err, err
+        assert code == 8 and out == "" and err.startswith("error DAI-712"), (case, err)  # lead: D2 fixed
     # control: the same added record with a shallow leaf: DAI-712 naming record 1
     code, out, err = _verify(trail, tmp_path / "shallow", *_added_record(trail, "fhir", b"[1]"))
     assert code == 8 and err.startswith("error DAI-712") and "record 1 (leaf 0)" in err, err
 
 
 @pytest.mark.req("SRS-224")
-@pytest.mark.xfail(strict=True, reason="re-review 144 D2: _rendered lets RecursionError/AttributeError through")
+# was a strict xfail: "re-review 144 D2: _rendered lets RecursionError/AttributeError through") (fixed by the lead, 2026-12-07)
 def test_d2_xfail_an_added_record_that_cannot_be_rendered_is_refused(trail: dict[str, Any],  # noqa: F811
                                                                     tmp_path: Path) -> None:
     for index, (case, (export, bundle)) in enumerate(_added_cases(trail).items()):
@@ -427,15 +436,14 @@ def _with(site: Path, path: str, data: bytes) -> tuple[int, str, str]:  # noqa: 
 def test_d3_pin_a_damaged_dist_info_is_still_an_internal_error(site: Path) -> None:  # noqa: F811
     for label, (path, data) in _broken_dist_info(site).items():
         code, out, err = _with(site, path, data)
-        assert code == 70 and out == "" and err.startswith("error DAI-999"), (label, err)
+        assert code == 14 and err.startswith("error DAI-330"), (label, err)  # lead, 2026-12-07: D3 fixed
     # control: the same line torn with something other than NULs is a DAI-330 finding
     code, out, err = _with(site, f"{_info(site).name}/RECORD", _torn(site).replace(b"\0", b",", 2))
     assert code == 14 and "RECORD (RECORD line 1 is not path,hash,size)" in out, out + err
 
 
 @pytest.mark.req("SRS-230")
-@pytest.mark.xfail(strict=True, reason="re-review 144 D3: NUL path, csv field limit, shake hash, damaged "
-                                       "direct_url.json/METADATA end in DAI-999, exit 70")
+# was a strict xfail: "re-review 144 D3: NUL path, csv field limit, shake hash, damaged "                        (fixed by the lead, 2026-12-07)
 def test_d3_xfail_a_damaged_dist_info_is_reported_with_dai_330(site: Path) -> None:  # noqa: F811
     for label, (path, data) in _broken_dist_info(site).items():
         code, _, err = _with(site, path, data)
@@ -504,17 +512,17 @@ def _binary_url() -> str:
 
 @pytest.mark.req("SRS-231")
 def test_d4_pin_a_url_written_as_yaml_binary_passes_the_secret_check(tmp_path: Path) -> None:
-    settings = load_settings(_config(tmp_path / "binary", _binary_url(), 0o644))
-    assert settings.node_destinations[0].credentials == ("fake-user", PASSWORD)  # read from a 0644 file and used
-    code, out, err = _cli("--config", str(tmp_path / "binary" / "device-ai.yaml"), "config", "show")
-    assert code == 0 and PASSWORD not in out and "********@pacs.example.test" in out, err
+    with pytest.raises(ConfigError, match="holds a secret"):  # lead, 2026-12-07: D4 fixed
+        load_settings(_config(tmp_path / "binary", _binary_url(), 0o644))
+    settings = load_settings(_config(tmp_path / "binary", _binary_url(), 0o600))  # owner-only: read and used
+    assert settings.node_destinations[0].credentials == ("fake-user", PASSWORD)
     # control: the same url written as text is refused
     with pytest.raises(ConfigError, match="holds a secret"):
         load_settings(_config(tmp_path / "text", f"node_destinations:\n- {_destination(repr(SECRET_URL))}\n", 0o644))
 
 
 @pytest.mark.req("SRS-231")
-@pytest.mark.xfail(strict=True, reason="re-review 144 D4: secrets_in skips a url that is not a str (YAML !!binary)")
+# was a strict xfail: "re-review 144 D4: secrets_in skips a url that is not a str (YAML !!binary)") (fixed by the lead, 2026-12-07)
 def test_d4_xfail_a_url_written_as_yaml_binary_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="holds a secret"):
         load_settings(_config(tmp_path, _binary_url(), 0o644))
@@ -528,7 +536,9 @@ def test_d5_pin_a_url_urlsplit_refuses_is_an_internal_error(tmp_path: Path, monk
     for mode in (0o644, 0o600):
         path = _config(tmp_path, f"node_destinations:\n- {_destination(repr(UNSPLITTABLE))}\n", mode)
         code, out, err = _cli("--config", str(path), "config", "show")
-        assert code == 70 and out == "" and "DAI-999" in err and "Invalid IPv6 URL" in err and PASSWORD not in err
+        # lead, 2026-12-07: D5 fixed - at 0644 refused as a file holding a secret, at 0600 the settings' own check
+        assert code == 2 and out == "" and err.startswith("error DAI-100") and PASSWORD not in err, err
+        assert ("holds a secret" in err) is (mode == 0o644), err
     # control: the same destination from the environment meets the settings' own check: typed, exit 2
     monkeypatch.setenv("DEVICE_AI_NODE_DESTINATIONS", json.dumps([{"name": "pacs", "kind": "stow",
                                                                     "url": UNSPLITTABLE}]))
@@ -537,7 +547,7 @@ def test_d5_pin_a_url_urlsplit_refuses_is_an_internal_error(tmp_path: Path, monk
 
 
 @pytest.mark.req("SRS-231")
-@pytest.mark.xfail(strict=True, reason="re-review 144 D5: secrets_in lets urlsplit's ValueError through")
+# was a strict xfail: "re-review 144 D5: secrets_in lets urlsplit's ValueError through") (fixed by the lead, 2026-12-07)
 def test_d5_xfail_a_url_urlsplit_refuses_is_a_typed_refusal(tmp_path: Path) -> None:
     path = _config(tmp_path, f"node_destinations:\n- {_destination(repr(UNSPLITTABLE))}\n", 0o644)
     code, _, err = _cli("--config", str(path), "config", "show")
@@ -587,7 +597,7 @@ def _review_docstring(number: int) -> str:
 
 @pytest.mark.req("SRS-217")
 def test_t03_pin_thr015_still_says_helper_137_s_fix_is_not_re_reviewed() -> None:
-    assert "since helper-137's fix of review 134 defect T7, not re-reviewed" in _rationale("THR-015")
+    assert "since the fix of review 134 defect T7)" in _rationale("THR-015")  # lead, 2026-12-07: D8 fixed
     assert "HOLDS SRS-217 (THR-018, THR-015's prevention" in _review_docstring(143) and _status("SRS-217") == "approved"
     # control: THR-018 says it of the same fix correctly, and neither keeps review 143 D2's sentences
     assert "fixed by helper-137 and independently re-reviewed (review 143)" in _rationale("THR-018")
@@ -595,7 +605,7 @@ def test_t03_pin_thr015_still_says_helper_137_s_fix_is_not_re_reviewed() -> None
 
 
 @pytest.mark.req("SRS-217")
-@pytest.mark.xfail(strict=True, reason="re-review 144 D8: THR-015 says helper-137's fix is not re-reviewed")
+# was a strict xfail: "re-review 144 D8: THR-015 says helper-137's fix is not re-reviewed") (fixed by the lead, 2026-12-07)
 def test_t03_xfail_thr015_states_no_stale_review_status() -> None:
     assert "not re-reviewed" not in _rationale("THR-015")
 
@@ -603,12 +613,13 @@ def test_t03_xfail_thr015_states_no_stale_review_status() -> None:
 @pytest.mark.req("SRS-231")
 def test_t04_pin_thr013_says_helper_137_s_fix_is_not_re_reviewed() -> None:
     rationale = _rationale("THR-013")
-    assert "fixed by helper-137, not re-reviewed" in rationale and "DEFECT SRS-231 / THR-013" in _review_docstring(143)
-    assert "read only when no account but its owner can read it (SRS-231" in rationale  # untrue by D4
+    # lead, 2026-12-07: D7 fixed (and D4: the claim below is true again)
+    assert "re-review 144 (defects D4, D5)" in rationale and "DEFECT SRS-231 / THR-013" in _review_docstring(143)
+    assert "read only when no account but its owner can read it (SRS-231" in rationale
 
 
 @pytest.mark.req("SRS-231")
-@pytest.mark.xfail(strict=True, reason="re-review 144 D7: THR-013 says helper-137's fix is not re-reviewed")
+# was a strict xfail: "re-review 144 D7: THR-013 says helper-137's fix is not re-reviewed") (fixed by the lead, 2026-12-07)
 def test_t04_xfail_thr013_states_no_stale_review_status() -> None:
     assert "not re-reviewed" not in _rationale("THR-013")
 
@@ -616,12 +627,13 @@ def test_t04_xfail_thr013_states_no_stale_review_status() -> None:
 @pytest.mark.req("SRS-230")
 def test_t05_pin_thr046_states_statuses_it_no_longer_has() -> None:
     rationale = _rationale("THR-046")
-    assert "device-ai self-check (SRS-230, draft)" in rationale and _status("SRS-230") == "approved"
-    assert "built by helper-139, not re-reviewed" in rationale and "THR-046" in _review_docstring(142)
+    # lead, 2026-12-07: D6 fixed - no review status in the text (SRS-230 went back to draft for D3 meanwhile)
+    assert "device-ai self-check (SRS-230)" in rationale and "draft" not in rationale
+    assert "not re-reviewed" not in rationale and "THR-046" in _review_docstring(142)
 
 
 @pytest.mark.req("SRS-230")
-@pytest.mark.xfail(strict=True, reason="re-review 144 D6: THR-046 says helper-139's SRS-230 is not re-reviewed")
+# was a strict xfail: "re-review 144 D6: THR-046 says helper-139's SRS-230 is not re-reviewed") (fixed by the lead, 2026-12-07)
 def test_t05_xfail_thr046_states_no_stale_review_status() -> None:
     assert "not re-reviewed" not in _rationale("THR-046")
 
@@ -681,12 +693,12 @@ def test_t07_pin_benefit_risk_leaves_risk_025_out_of_its_alara_list() -> None:
         elif item.startswith("SRS-") and state == "draft":
             assert _status(item) == "draft", item
     assert claims["RISK-025"] == "alara" and claims["SRS-092"] == "draft"
-    assert _alara_without_reduction() - _alara_list() == {"RISK-025"}
-    assert len(_alara_list()) == 10  # control: the ten others are listed
+    assert _alara_without_reduction() - _alara_list() == set()  # lead, 2026-12-07: D9 fixed
+    assert len(_alara_list()) == 11  # control: the ten others and RISK-025 are listed
 
 
 @pytest.mark.req("SRS-183")
-@pytest.mark.xfail(strict=True, reason="re-review 144 D9: overall_residual_risk's ALARA list omits RISK-025")
+# was a strict xfail: "re-review 144 D9: overall_residual_risk's ALARA list omits RISK-025") (fixed by the lead, 2026-12-07)
 def test_t07_xfail_benefit_risk_lists_every_alara_risk_without_a_reduction() -> None:
     assert _alara_without_reduction() <= _alara_list()
 

@@ -202,7 +202,7 @@ def _check_record(record: ProvenRecord, position: int, indices: list[int], head:
         leaf = base64.b64decode(record.leaf, validate=True)
         proof = [base64.b64decode(node, validate=True) for node in record.proof]
         merkle.verify_inclusion(record.index, head.size, merkle.hash_leaf(leaf), proof, head.root)
-    except (binascii.Error, merkle.ProofError) as exc:
+    except (ValueError, merkle.ProofError) as exc:  # ValueError: binascii.Error, or a str that is not ASCII (review 144 D1)
         raise ExportNotVerified(f"{where} (leaf {record.index}): its inclusion proof does not lead from the "
                                 f"bundle's leaf bytes to the signed root ({exc}): the leaf bytes or the proof were "
                                 "altered", position=position, hint=_HINT) from exc
@@ -242,5 +242,5 @@ def _rendered(record: ProvenRecord, fmt: str) -> bytes | None:
     """The rendering of another record's leaf, for a message only (its proof is not checked here)."""
     try:
         return render_line(base64.b64decode(record.leaf, validate=True), fmt).encode()
-    except (ValueError, KeyError, TypeError):
-        return None
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):  # an unproven record may be anything
+        return None  # (review 144 D2)
