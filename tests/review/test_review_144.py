@@ -664,7 +664,8 @@ def test_t06_risk_025_is_stated_as_the_risk_file_has_it() -> None:
                                                                                                      "p2": "P4"}
     assert _state(risk) == "alara" and "effectiveness" not in risk
     rationale = _flat(risk["residual_rationale"])
-    assert "withdrawn while SRS-092 is draft" in rationale and _status("SRS-092") == "draft"
+    # lead, 2026-12-07: SRS-092's fixes approved subject to re-review 146; the withdrawal is tied to that review
+    assert "withdrawn (re-review 141" in rationale and "hold an independent re-review" in rationale
     assert "SRS-092" in _item("risk/controls.yaml", "risk_controls", "RC-034")["implemented_by"]
     assert "Let only the site's modalities and PACS reach the port" in _flat(json.dumps(_yaml("submission/device.yaml")))
     # control: the withdrawn reduction (P1 to P2) would make it acceptable - the test sees the withdrawal
@@ -692,7 +693,7 @@ def test_t07_pin_benefit_risk_leaves_risk_025_out_of_its_alara_list() -> None:
             assert _state(situations[item]) == state, item
         elif item.startswith("SRS-") and state == "draft":
             assert _status(item) == "draft", item
-    assert claims["RISK-025"] == "alara" and claims["SRS-092"] == "draft"
+    assert claims["RISK-025"] == "alara" and claims["SRS-092"] == _status("SRS-092")  # lead: approved since
     assert _alara_without_reduction() - _alara_list() == set()  # lead, 2026-12-07: D9 fixed
     assert len(_alara_list()) == 11  # control: the ten others and RISK-025 are listed
 
