@@ -502,7 +502,8 @@ def test_t5_pin_inverted_a_configuration_file_every_account_can_read_is_refused_
     with pytest.raises(ConfigError, match="writable by other accounts"):  # the write check still comes first
         load_settings(config)
     threat = _items("threats.yaml", "threats")["THR-013"]
-    assert "SRS-231" in threat["controls"] and "helper-137" in _flat(threat["rationale"])
+    # the rationale names the defect, not its fixer (re-review 144 D7 removed the stale review statuses)
+    assert "SRS-231" in threat["controls"] and "Review 134 (defect T5)" in _flat(threat["rationale"])
 
 
 # === THR-016: input bytes, preamble included, in the device's outputs =======================================
