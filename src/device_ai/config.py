@@ -180,9 +180,10 @@ class Destination(BaseModel):
 def _misparsed_url(url: str) -> bool:
     """Whether ``url`` would not split into host and credentials as written: a password holding an
     unencoded '/', '?' or '#' ends the host part early and leaves '@' in the path, so it would be
-    neither sent as credentials nor hidden."""
-    parts = urlsplit(str(url))
+    neither sent as credentials nor hidden. A url urlsplit refuses is misparsed too: its message
+    quotes the netloc, password and all (a character NFKC turns into '@' or '/', re-review 147 D4)."""
     try:
+        parts = urlsplit(str(url))
         parts.port  # noqa: B018 - raises on a port that is not a number (e.g. 'user:secret/x@host')
     except ValueError:
         return True
@@ -411,9 +412,16 @@ def _read_owned(path: Path, what: str) -> tuple[bytes, int]:
 
 def _read_config_text(path: Path) -> tuple[str, int]:
     """The configuration file's text and mode, refused when another account could have changed it
-    (THR-040, :func:`read_owned_file`)."""
+    (THR-040, :func:`read_owned_file`), or when it is not UTF-8 (re-review 147 D3: never a traceback)."""
     data, mode = _read_owned(path, "configuration file")
-    return data.decode("utf-8"), mode
+    try:
+        return data.decode("utf-8"), mode
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"configuration file {path} is not UTF-8 text (a byte that is not UTF-8 at line {line}); "
+                          "it is not read",
+                          hint="save it as UTF-8 (the line is not shown: it may hold a password); if it holds a "
+                               "password, make it readable by its owner only: chmod 600") from exc
 
 
 def secrets_in(values: dict[str, Any]) -> list[str]:
@@ -468,6 +476,9 @@ def load_settings(config_file: Path | None = None) -> Settings:
         except OSError as exc:
             raise ConfigError(f"cannot read configuration file {path}: {exc.strerror or exc}",
                               hint="fix or remove the file") from exc
+        except RecursionError as exc:  # PyYAML's composer recurses per level (re-review 147 D3)
+            raise ConfigError(f"cannot read configuration file {path}: values nested too deeply",
+                              hint="settings nest a few levels at most: fix the file") from exc
         except yaml.YAMLError as exc:  # its text quotes the line, which may hold a destination's password
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -477,6 +488,11 @@ def load_settings(config_file: Path | None = None) -> Settings:
         if not isinstance(file_values, dict):
             raise ConfigError(f"configuration file {path} must be a mapping of setting: value")
         _refuse_readable_secrets(Path(path), mode, file_values)
+        odd = [key for key in file_values if not isinstance(key, str)]
+        if odd:  # YAML reads ~, yes, 1 or !!binary as null, bool, int, bytes (re-review 147 N3)
+            raise ConfigError(f"configuration file {path} has a setting name that is not text "
+                              f"({type(odd[0]).__name__})",
+                              hint="setting names are words such as node_destinations; quote or fix it")
     env_names = {f"DEVICE_AI_{name.upper()}" for name in Settings.model_fields}
     for name in list(file_values):
         if f"DEVICE_AI_{name.upper()}" in env_names and f"DEVICE_AI_{name.upper()}" in os.environ:

@@ -127,7 +127,7 @@ def _requirements(dist: metadata.Distribution) -> list[str]:
     names = []
     try:
         texts = dist.requires or []
-    except ValueError:  # METADATA not UTF-8 (review 144 D3): its RECORD hash reports it altered
+    except (ValueError, OSError):  # METADATA not UTF-8 or unreadable (reviews 144 D3, 147 D1): its hash reports it
         texts = []
     for text in texts:
         try:
@@ -179,6 +179,8 @@ def record_entries(dist: metadata.Distribution) -> list[RecordEntry] | None:
         text = dist.read_text("RECORD")
     except UnicodeDecodeError as exc:
         raise DamagedRecord("RECORD is not UTF-8") from exc
+    except OSError as exc:  # a read error or a link loop (re-review 147 D1); a missing RECORD is None
+        raise DamagedRecord(f"RECORD cannot be read ({exc.strerror or exc})") from exc
     if text is None:
         return None
     entries = []
@@ -204,10 +206,19 @@ def record_entries(dist: metadata.Distribution) -> list[RecordEntry] | None:
     return entries
 
 
+class NotARegularFile(OSError):
+    """A listed path that is a FIFO, a device or a socket: never read (re-review 147 D2)."""
+
+
 def _digest(path: Path, mode: str) -> str:
-    """The file's hash as RECORD writes it: urlsafe base64 without padding."""
+    """The file's hash as RECORD writes it: urlsafe base64 without padding. Opened without
+    blocking and read only when it is a regular file: a FIFO put at a listed path would otherwise
+    hold the check in open() for as long as no one writes to it (re-review 147 D2)."""
     hasher = hashlib.new(mode)
-    with open(path, "rb") as handle:
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with open(descriptor, "rb", closefd=True) as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise NotARegularFile(f"{path} is not a regular file")
         while chunk := handle.read(CHUNK):
             hasher.update(chunk)
     return base64.urlsafe_b64encode(hasher.digest()).rstrip(b"=").decode("ascii")
@@ -220,6 +231,8 @@ def _editable(dist: metadata.Distribution) -> str | None:
         data = json.loads(text) if text else None
     except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deeply (review 144 D3)
         raise DamagedRecord("direct_url.json is not UTF-8 JSON") from exc
+    except OSError as exc:  # a read error or a link loop (re-review 147 D1)
+        raise DamagedRecord(f"direct_url.json cannot be read ({exc.strerror or exc})") from exc
     if isinstance(data, dict) and isinstance(data.get("dir_info"), dict) and data["dir_info"].get("editable"):
         return str(data.get("url", "a source folder"))
     return None
@@ -262,7 +275,7 @@ def check_distribution(name: str, dist: metadata.Distribution | None = None, *,
             return DistributionCheck(name=name, version="-", not_verifiable="required but not installed")
     try:
         version = dist.version or "-"
-    except ValueError:  # METADATA not UTF-8 (review 144 D3): its RECORD hash reports it altered
+    except (ValueError, OSError):  # METADATA not UTF-8 or unreadable (reviews 144 D3, 147 D1): its hash reports it
         version = "-"
     try:
         files = record_entries(dist)

@@ -22,7 +22,8 @@ Two supported hooks bound both:
   pynetdicom's does, and besides (1) ends the connection when it has not become an association
   within ``establish_s`` of being accepted, however it trickles (the TLS handshake included), (2)
   ends any read that makes no progress for ``timeout_s``, and (3) refuses a PDU whose header states
-  more than ``pdu_limit`` bytes before reading its body. pynetdicom treats the error raised as a
+  more than ``pdu_limit`` bytes before reading its body, and a PDU of a type PS3.8 does not define
+  (whose body pynetdicom would not read, so the PDU boundaries would be lost). pynetdicom treats the error raised as a
   closed connection (Evt17): the association ends, the slot is free.
 
 A connection that sends nothing is not read at all: it holds an association slot until
@@ -45,6 +46,10 @@ LOG = logging.getLogger("device_ai.node.accepted_connections")
 PDU_HEADER = struct.Struct(">BBL")  # PDU type, reserved, length of what follows (PS3.8 9.3)
 PDU_LENGTH_LIMIT = 1 << 20  # an A-ASSOCIATE-RQ with 128 contexts and a user identity is far smaller
 READ_SIZE = 4096  # what pynetdicom reads per call
+# The PDU types of PS3.8 9.3. pynetdicom reads the header of any other type but not its body
+# (Evt19, dul.py _read_pdu_data), so past such a header the guard could no longer tell where the
+# next PDU starts (re-review 146 D1): that connection is ended at once.
+PDU_TYPES = frozenset(range(0x01, 0x08))
 
 
 class ConnectionGuardError(OSError):
@@ -113,8 +118,10 @@ class GuardedConnection(AssociationSocket):
             self.header += chunk[at:at + wanted]
             at += wanted
             if len(self.header) == PDU_HEADER.size:
-                _, _, length = PDU_HEADER.unpack(self.header)
+                pdu_type, _, length = PDU_HEADER.unpack(self.header)
                 self.header.clear()
+                if pdu_type not in PDU_TYPES:
+                    raise ConnectionGuardError(f"a PDU of unknown type 0x{pdu_type:02X}; closed")
                 if length > self.pdu_limit:
                     raise ConnectionGuardError(f"a PDU stating {length} bytes, more than the {self.pdu_limit} "
                                                "the node reads; closed")
