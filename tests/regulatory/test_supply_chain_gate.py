@@ -230,3 +230,72 @@ def test_malformed_entries_are_refused_with_file_and_line(tmp_path: Path, change
         load_project(tmp_path)
     problems = "\n".join(caught.value.problems)
     assert "security/components.yaml:" in problems and message in problems
+
+
+def _refusals(root: Path, entries: list[dict[str, Any]]) -> list[str]:
+    """The problems loading the mini project with ``entries`` gives (none: it loads)."""
+    items = default_items()
+    items["security/components.yaml"] = {"components": entries}
+    write_project(root, items)
+    try:
+        load_project(root)
+    except TraceabilityError as refused:
+        return list(refused.problems)
+    return []
+
+
+def _line_of(root: Path, text: str, after: int = 0) -> int:
+    """The 1-based line of security/components.yaml where ``text`` first occurs after line ``after``."""
+    lines = (root / "security/components.yaml").read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if n > after and text in line)
+
+
+# review 149 D2: date.fromisoformat also reads a week, an ordinal and a basic date; the SBOM does not
+@pytest.mark.req("SRS-196")
+@pytest.mark.parametrize("field", ["vex.date", "end_of_support"])
+@pytest.mark.parametrize("value", ["2026-W45-1", "2026-310", "20261105", "2026-11-5", "2026-02-30", "2026-11-05 "])
+def test_a_date_not_in_yyyy_mm_dd_form_is_refused_with_file_line_and_entry(tmp_path: Path, field: str,
+                                                                          value: str) -> None:
+    vex = dict(complete_entries()[1]["vex"], date=value) if field == "vex.date" else complete_entries()[1]["vex"]
+    changes = {"vex": vex} if field == "vex.date" else {"end_of_support": value}
+    problems = _refusals(tmp_path, with_change(1, **changes))
+    line = _line_of(tmp_path, "date: " if field == "vex.date" else "end_of_support:",
+                    after=_line_of(tmp_path, "id: CMP-cpython"))
+    assert problems == [f"security/components.yaml:{line}: CMP-cpython: {field}: {value!r} is not a date (expected "
+                        "YYYY-MM-DD" + (", a day of the calendar)" if value == "2026-02-30" else ")")]
+
+
+@pytest.mark.req("SRS-196")
+@pytest.mark.parametrize("value", ["2026-11-05", "2024-02-29", "2027-12-31"])
+def test_control_a_genuine_yyyy_mm_dd_date_loads(tmp_path: Path, value: str) -> None:
+    vex = dict(complete_entries()[1]["vex"], date=value)
+    assert _refusals(tmp_path, with_change(1, vex=vex, end_of_support=value)) == []
+    # unquoted in the file, YAML reads it as a date: still the same day
+    path = tmp_path / "security/components.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(f"'{value}'", value), encoding="utf-8")
+    assert f"'{value}'" not in path.read_text(encoding="utf-8")
+    project_items = load_project(tmp_path).items
+    assert project_items["CMP-cpython"].item.end_of_support == value == project_items["CMP-cpython"].item.vex.date
+
+
+# review 149 D3: the gate judged one entry of a name and version and the SBOM published another
+@pytest.mark.req("SRS-196", "SRS-197")
+@pytest.mark.parametrize("name", ["numpy", "NumPy"])  # PEP 503: one name
+def test_a_name_and_version_listed_twice_is_refused_at_load(tmp_path: Path, name: str) -> None:
+    second = entry("CMP-numpy-0", name, "2.0.0", support_level="end-of-life")
+    problems = _refusals(tmp_path, [*complete_entries(), second])
+    first_line, second_line = _line_of(tmp_path, "id: CMP-numpy"), _line_of(tmp_path, "id: CMP-numpy-0")
+    assert second_line > first_line  # the second in the file, though its ID sorts first
+    [problem] = problems
+    assert problem == (f"security/components.yaml:{second_line}: CMP-numpy-0: {name} 2.0.0 is assessed twice (first "
+                       f"by CMP-numpy at security/components.yaml:{first_line}): keep one entry per name and version")
+    with pytest.raises(TraceabilityError):  # the gate never sees the file
+        check(project(tmp_path / "gate", [*complete_entries(), second]), release=True)
+
+
+@pytest.mark.req("SRS-196", "SRS-197")
+def test_control_another_version_of_the_same_name_loads(tmp_path: Path) -> None:
+    other = entry("CMP-numpy-1", "numpy", "1.26.4")
+    assert _refusals(tmp_path, [*complete_entries(), other]) == []
+    report = check(project(tmp_path / "gate", [*complete_entries(), other]), release=True)
+    assert report.passed and sbom_lines(report) == []

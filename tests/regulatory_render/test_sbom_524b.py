@@ -60,7 +60,7 @@ def test_the_model_is_a_machine_learning_model_component(document: dict[str, Any
     [model] = by_name(document)[manifest["name"]]
     assert (model["type"], model["version"], model["scope"]) == ("machine-learning-model", manifest["version"], "required")
     assert model["hashes"] == [{"alg": "SHA-256", "content": hashlib.sha256(manifest_path.read_bytes()).hexdigest()}]
-    assert {"type": "documentation", "url": "model_card.html",
+    assert {"type": "documentation", "url": "model-card.html",
             "comment": "the model card of the submission package"} in model["externalReferences"]
     card = model["modelCard"]
     metrics = {m["type"]: m for m in card["quantitativeAnalysis"]["performanceMetrics"]}
@@ -72,6 +72,28 @@ def test_the_model_is_a_machine_learning_model_component(document: dict[str, Any
     files = props(model)
     for name, digest in manifest["files"].items():
         assert files[f"device-ai:model:file:{name}"] == [digest]
+
+
+def package_files_not_found(document: dict[str, Any], package: Path) -> list[str]:
+    """The package files the SBOM refers to (a relative external reference, the model card's own
+    pointer) that the package does not hold."""
+    named = [r["url"] for c in document["components"] for r in c.get("externalReferences", ())
+             if "://" not in r["url"]]
+    named += [p["value"].split()[0] for c in document["components"]
+              for p in (c.get("modelCard") or {}).get("properties", ()) if p["name"] == "device-ai:model_card"]
+    assert named, "the SBOM names no file of the package"
+    return [name for name in named if not (package / name).is_file()]
+
+
+@pytest.mark.req("SRS-198")
+def test_the_sbom_refers_only_to_files_the_package_holds(document: dict[str, Any], package_dir: Path) -> None:
+    # review 149 D1: the model referred to model_card.html, a file no package holds
+    assert package_files_not_found(document, package_dir) == []
+    # negative control: the model's reference under a name the package does not write is found
+    wrong = json.loads(json.dumps(document))
+    [model] = [c for c in wrong["components"] if c["type"] == "machine-learning-model"]
+    model["externalReferences"][0]["url"] = "model_card.html"
+    assert package_files_not_found(wrong, package_dir) == ["model_card.html"]
 
 
 @pytest.mark.req("SRS-198")

@@ -65,6 +65,11 @@ here do); libonnxruntime_providers_shared.so (ORT's provider bridge, not in .lib
 the as-of date never ages (supply_chain.py:149); pdf_checks.missing_marks finds "page 1 of 12" inside "page 1 of
 120" and accepts marks anywhere on the page (test_p14 is stricter); ANOM-016 now also affects risk-report's heading 7
 ("ISO 14971 9,10"), which the anomaly does not name.
+
+helper-151, 2026-12-07 (fixer, not re-reviewed): D1-D3 fixed (D1: the SBOM takes the model card's file name from
+render/control.py MODEL_CARD_FILE, model-card.html; D2: component_items._iso_date requires YYYY-MM-DD by pattern and a
+calendar day; D3: loader._check_components refuses a second entry of one name (PEP 503) and version with file:line).
+The D1-D3 pins assert the fixes (controls kept); their strict xfails are plain tests.
 """
 
 from __future__ import annotations
@@ -276,19 +281,30 @@ def _load_with(tmp_path: Path, change: dict[str, Any]) -> None:
     load_project(tmp_path)
 
 
+# D2 fixed by helper-151: the pin asserted that an ISO week date loaded and passed the gate; it now asserts the refusal
 @pytest.mark.req("SRS-196")
-def test_d2_pin_an_iso_week_date_loads_and_passes_the_gate(tmp_path: Path) -> None:
-    _load_with(tmp_path / "week", WEEK)  # not refused
-    root = mini.project(tmp_path / "gate", mini.with_change(1, **WEEK))
-    assert mini.sbom_lines(mini.check(root, release=True)) == []
+def test_d2_pin_an_iso_week_date_is_refused_at_load_and_never_reaches_the_gate(tmp_path: Path) -> None:
+    with pytest.raises(TraceabilityError) as week:
+        _load_with(tmp_path / "week", WEEK)
+    assert {p.split(": ", 2)[2].split(":")[0] for p in week.value.problems} == {"vex.date", "end_of_support"}
+    assert all(re.match(r"security/components\.yaml:\d+: CMP-cpython: ", p) and "not a date" in p
+               for p in week.value.problems)
+    with pytest.raises(TraceabilityError):  # the mini project's baseline loads it: the gate never sees it
+        mini.check(mini.project(tmp_path / "gate", mini.with_change(1, **WEEK)), release=True)
     # control: another non-YYYY-MM-DD form is refused with file:line
     with pytest.raises(TraceabilityError) as caught:
         _load_with(tmp_path / "dotted", {"end_of_support": "31.10.2027"})
     assert any(p.startswith("security/components.yaml:") and "not a date" in p for p in caught.value.problems)
+    # control: the same days as YYYY-MM-DD load and pass the gate
+    same_days = {"vex": {**WEEK["vex"], "date": "2026-11-02"}, "end_of_support": "2027-01-04"}
+    _load_with(tmp_path / "genuine", same_days)
+    assert mini.sbom_lines(mini.check(mini.project(tmp_path / "genuine-gate", mini.with_change(1, **same_days)),
+                                      release=True)) == []
 
 
+# D2 fixed by helper-151: the SBOM still cannot carry a week date, which is why the load now refuses it
 @pytest.mark.req("SRS-196")
-def test_d2_pin_the_week_date_breaks_the_sbom_not_the_load() -> None:
+def test_d2_pin_the_week_date_would_break_the_sbom_so_the_load_refuses_it(tmp_path: Path) -> None:
     packages = sbom.closure(extras=())
     numpy_version = next(p.version for p in packages if p.name == "numpy")
     entry = {"id": "CMP-numpy", "name": "numpy", "version": numpy_version, "support_level": "actively-maintained",
@@ -299,12 +315,16 @@ def test_d2_pin_the_week_date_breaks_the_sbom_not_the_load() -> None:
                                           assessments=[entry]))
     with pytest.raises(TraceabilityError, match="is not a 'date-time'"):
         sbom.validate(text)
+    with pytest.raises(TraceabilityError) as refused:  # the load refuses the entry first
+        _load_with(tmp_path, {"vex": {**entry["vex"], "date": "2026-W45-1"}})
+    assert [p.split(": ", 1)[1] for p in refused.value.problems] == [
+        "CMP-cpython: vex.date: '2026-W45-1' is not a date (expected YYYY-MM-DD)"]
     entry["vex"]["date"] = "2026-11-02"  # control: the same day as YYYY-MM-DD validates
     sbom.validate(sbom.sbom_text(sbom.build_sbom(packages, [], main_version="0.1.0", timestamp=DATE,
                                                  tool_version="0.1.0", assessments=[entry])))
 
 
-@pytest.mark.xfail(strict=True, reason="D2: component_items._iso_date accepts an ISO week date (10 characters)")
+# fixed by helper-151 (was a strict xfail, D2: component_items._iso_date accepted an ISO week date, 10 characters)
 @pytest.mark.req("SRS-196")
 def test_d2_a_date_not_in_yyyy_mm_dd_form_is_refused_with_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(TraceabilityError) as caught:
@@ -320,18 +340,24 @@ def _duplicate_entries() -> list[dict[str, Any]]:
     return [*mini.complete_entries(), second]
 
 
+# D3 fixed by helper-151: the pin asserted that the gate ignored the second entry; it now asserts the refusal at load
 @pytest.mark.req("SRS-196", "SRS-197")
-def test_d3_pin_a_second_entry_for_the_same_version_is_ignored_by_the_gate(tmp_path: Path) -> None:
-    report = mini.check(mini.project(tmp_path, _duplicate_entries()), release=True)
-    assert report.passed and mini.sbom_lines(report) == [] and mini.sbom_lines(report, "warning") == []
+def test_d3_pin_a_second_entry_for_the_same_version_is_refused_before_the_gate(tmp_path: Path) -> None:
+    with pytest.raises(TraceabilityError) as refused:
+        mini.check(mini.project(tmp_path, _duplicate_entries()), release=True)
+    [problem] = refused.value.problems
+    assert re.match(r"security/components\.yaml:\d+: CMP-numpy-2: numpy 2\.0\.0 is assessed twice \(first by "
+                    r"CMP-numpy at security/components\.yaml:\d+\)", problem)
     # control: the same entry alone is two gaps (end of life; exploitable)
     alone = [e for e in _duplicate_entries() if e["id"] != "CMP-numpy"]
     lines = mini.sbom_lines(mini.check(mini.project(tmp_path / "alone", alone), release=True))
     assert len(lines) == 2 and all(line.startswith("GAP CMP-numpy-2:") for line in lines)
 
 
+# D3 fixed by helper-151: build_sbom, handed two entries, still publishes the last; a loaded project never holds
+# two since the load refuses them (test_d3_pin_a_second_entry_for_the_same_version_is_refused_before_the_gate)
 @pytest.mark.req("SRS-196", "SRS-197")
-def test_d3_pin_the_sbom_publishes_the_ignored_entry() -> None:
+def test_d3_pin_the_sbom_builder_would_publish_the_second_entry() -> None:
     packages = sbom.closure(extras=())
     numpy_version = next(p.version for p in packages if p.name == "numpy")
     entries = [{**e, "version": numpy_version} for e in _duplicate_entries() if e["name"] == "numpy"]
@@ -348,7 +374,7 @@ def test_d3_pin_the_sbom_publishes_the_ignored_entry() -> None:
     assert "vulnerabilities" not in alone
 
 
-@pytest.mark.xfail(strict=True, reason="D3: supply_chain judges only the first entry of a name and version")
+# fixed by helper-151 (was a strict xfail, D3: supply_chain judged only the first entry of a name and version)
 @pytest.mark.req("SRS-196", "SRS-197")
 def test_d3_a_second_entry_for_the_same_version_is_refused_or_judged(tmp_path: Path) -> None:
     try:
@@ -361,18 +387,21 @@ def test_d3_a_second_entry_for_the_same_version_is_refused_or_judged(tmp_path: P
 
 # --- SRS-198 --------------------------------------------------------------------------------------------
 
+# D1 fixed by helper-151: the pin asserted the reference to model_card.html; it now asserts model-card.html
 @pytest.mark.req("SRS-198")
-def test_d1_pin_the_model_refers_to_a_file_the_package_does_not_hold(built: dict[str, Any]) -> None:
+def test_d1_pin_the_model_refers_to_the_file_the_package_holds(built: dict[str, Any]) -> None:
     package = built["package"]
     [model] = [c for c in _sbom(package)["components"] if c["type"] == "machine-learning-model"]
     urls = [r["url"] for r in model["externalReferences"] if r["type"] == "documentation"]
     files = _manifest(package)["files"]
-    assert urls == ["model_card.html"] and "model_card.html" not in files
+    assert urls == ["model-card.html"] and "model_card.html" not in files
+    assert _props(model["modelCard"])["device-ai:model_card"][0].split()[0] == "model-card.html"
     # control: the package's model card exists under its document-ID table name
     assert "model-card.html" in files and doc_control.DOCUMENT_IDS["model-card.html"] == "DAI-DOC-MODEL-CARD"
 
 
-@pytest.mark.xfail(strict=True, reason="D1: sbom.py refers the model to model_card.html; the package has model-card.html")
+# fixed by helper-151 (was a strict xfail, D1: sbom.py referred the model to model_card.html; the package has
+# model-card.html)
 @pytest.mark.req("SRS-198")
 def test_d1_the_model_refers_to_the_packages_model_card(built: dict[str, Any]) -> None:
     package = built["package"]

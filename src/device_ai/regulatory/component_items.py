@@ -20,6 +20,7 @@ absent so that an unassessed component still loads: ``trace check`` lists what i
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
@@ -43,13 +44,18 @@ def _date_text(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else value
 
 
+_YYYY_MM_DD = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
 def _iso_date(value: str) -> str:
+    # the form first: date.fromisoformat also reads week ("2026-W45-1"), ordinal ("2026-310") and
+    # basic ("20261105") dates, which the SBOM's date-time does not accept (review 149 D2)
+    if not _YYYY_MM_DD.fullmatch(value):
+        raise ValueError(f"{value!r} is not a date (expected YYYY-MM-DD)")
     try:
         dt.date.fromisoformat(value)
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not a date (expected YYYY-MM-DD)") from exc
-    if len(value) != 10:
-        raise ValueError(f"{value!r} is not a date (expected YYYY-MM-DD)")
+        raise ValueError(f"{value!r} is not a date (expected YYYY-MM-DD, a day of the calendar)") from exc
     return value
 
 

@@ -38,6 +38,7 @@ from device_ai.regulatory.items import (
     SoupItem,
     UserNeed,
     id_prefix,
+    normalize_package,
 )
 from device_ai.regulatory.component_items import RuntimeComponent
 from device_ai.regulatory.post_production_items import PostProductionPlan
@@ -347,6 +348,7 @@ def load_project(root: Path) -> Project:
     _check_security_plan(project, raws, problems)
     _check_post_production(project, raws, problems)
     _check_submission(project, raws, problems)
+    _check_components(project, problems)
     if problems.lines:
         raise TraceabilityError(
             f"{len(problems.lines)} problem(s) in the traceability and risk items", problems=tuple(problems.lines),
@@ -445,6 +447,21 @@ def _check_submission(project: Project, raws: dict[str, LineDict], problems: _Pr
             line = _link_line(raw, "performance_records", record, device.line)
             problems.add(f"{device.file}:{line}", DeviceDescription.id,
                          f"performance_records names {record}, which is not a file of the project")
+
+
+def _check_components(project: Project, problems: _Problems) -> None:
+    """One entry of ``security/components.yaml`` per name and version: the gate judges one entry
+    and the SBOM would publish another, so a second one is refused, never chosen between (SRS-196,
+    review 149 D3). Names compare PEP 503 normalized, as the runtime components are recorded."""
+    first: dict[tuple[str, str], Located[RuntimeComponent]] = {}
+    for located in sorted(project.of(RuntimeComponent), key=lambda x: (x.file, x.line)):
+        entry = located.item
+        key = (normalize_package(entry.name), str(entry.version))
+        earlier = first.setdefault(key, located)
+        if earlier is not located:
+            problems.add(located.where, entry.id,
+                         f"{entry.name} {entry.version} is assessed twice (first by {earlier.item.id} at "
+                         f"{earlier.where}): keep one entry per name and version")
 
 
 def _register(project: Project, raws: dict[str, LineDict], located: Located[Any], raw: LineDict,

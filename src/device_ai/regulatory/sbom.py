@@ -234,6 +234,8 @@ def build_sbom(packages: Sequence[Package], soup: Sequence[Mapping[str, Any]], *
     except ImportError as exc:
         raise DependencyMissing("building the SBOM needs cyclonedx-python-lib",
                                 hint="pip install -e '.[dev]' (it installs cyclonedx-python-lib)") from exc
+    # the model card's file name as the package writes it, never a second spelling (review 149 D1)
+    from device_ai.regulatory.render.control import MODEL_CARD_FILE
 
     curated = {normalize(str(item["package"])): item for item in soup}
     assessed = {(str(a["name"]), str(a["version"])): a for a in assessments}
@@ -290,7 +292,7 @@ def build_sbom(packages: Sequence[Package], soup: Sequence[Mapping[str, Any]], *
             description=manifest.get("description"), publisher="device_ai manufacturer",
             hashes=[HashType(alg=HashAlgorithm.SHA_256, content=str(model["manifest_sha256"]))],
             external_references=[ExternalReference(type=ExternalReferenceType.DOCUMENTATION,
-                                                   url=XsUri("model_card.html"),
+                                                   url=XsUri(MODEL_CARD_FILE),
                                                    comment="the model card of the submission package")],
             properties=[Property(name=k, value=v) for k, v in sorted(props)]))
     direct = sorted(n for n in _main_direct() if n in refs)
@@ -373,6 +375,8 @@ def model_card(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """A CycloneDX ``modelCard`` from the fields of a locked model package's manifest: architecture,
     input and output, the intended use and clinical-use flag, and the metrics with their 95 %
     confidence intervals as the manifest states them (nothing added)."""
+    from device_ai.regulatory.render.control import MODEL_CARD_FILE  # the file the package writes
+
     card: dict[str, Any] = {}
     parameters: dict[str, Any] = {}
     architecture = manifest.get("architecture") or {}
@@ -408,7 +412,7 @@ def model_card(manifest: Mapping[str, Any]) -> dict[str, Any]:
                                                   "clinical use)"]
     if considerations:
         card["considerations"] = considerations
-    card["properties"] = [{"name": "device-ai:model_card", "value": "model_card.html (the package's model card, "
+    card["properties"] = [{"name": "device-ai:model_card", "value": f"{MODEL_CARD_FILE} (the package's model card, "
                            "rendered from the same manifest)"}]
     return card
 

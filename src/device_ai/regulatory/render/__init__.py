@@ -66,7 +66,7 @@ DOCUMENTS: tuple[Document, ...] = (
              "the CycloneDX SBOM of the environment merged with the curated SOUP fields", "soup.html.j2", nav="SOUP and SBOM"),
     Document("sbom.cdx.json", "CycloneDX SBOM (JSON)", "FDA 524B; IEC 62304 8.1.2",
              "machine-readable bill of materials, CycloneDX 1.6"),
-    Document("model-card.html", "Model card", "FDA AI-enabled device software functions (draft, model card)",
+    Document(doc_control.MODEL_CARD_FILE, "Model card", "FDA AI-enabled device software functions (draft, model card)",
              "identity, intended use, input contract, labels, training, export, metrics and digests of each "
              "locked model package", "model_card.html.j2", nav="Model card"),
     Document("ai-validation.html", "AI model validation report",

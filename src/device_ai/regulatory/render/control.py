@@ -34,6 +34,8 @@ from device_ai.regulatory.render.view import TraceView
 
 ID_PATTERN = re.compile(r"DAI-DOC-[A-Z0-9]+(?:-[A-Z0-9]+)*")
 
+#: The file the package writes the model card to; the SBOM's model components refer to it (SRS-198).
+MODEL_CARD_FILE = "model-card.html"
 # one ID per document kind, keyed by the file the package writes; never edit an ID in place
 DOCUMENT_IDS: Mapping[str, str] = {
     "index.html": "DAI-DOC-INDEX",
@@ -45,7 +47,7 @@ DOCUMENT_IDS: Mapping[str, str] = {
     "risk-report.html": "DAI-DOC-RMR",
     "soup.html": "DAI-DOC-SOUP",
     "sbom.cdx.json": "DAI-DOC-SBOM",
-    "model-card.html": "DAI-DOC-MODEL-CARD",
+    MODEL_CARD_FILE: "DAI-DOC-MODEL-CARD",
     "ai-validation.html": "DAI-DOC-AI-VAL",
     "sdp.html": "DAI-DOC-SDP",
     "architecture.html": "DAI-DOC-SAD",
@@ -86,7 +88,7 @@ DOCUMENT_ITEMS: Mapping[str, tuple[str, ...]] = {
     "risk-report.html": (*_RISK, "requirement"),
     "soup.html": ("soup", "sbom_component"),
     "sbom.cdx.json": ("soup", "sbom_component", "model"),
-    "model-card.html": ("model", "anomaly"),
+    MODEL_CARD_FILE: ("model", "anomaly"),
     "ai-validation.html": ("model",),
     "sdp.html": ("software_item",),
     "architecture.html": ("software_item",),

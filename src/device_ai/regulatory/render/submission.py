@@ -16,7 +16,7 @@ from typing import Any
 
 from device_ai.regulatory.check import gate_context
 from device_ai.regulatory.items import id_prefix
-from device_ai.regulatory.render.control import DOCUMENT_IDS
+from device_ai.regulatory.render.control import DOCUMENT_IDS, MODEL_CARD_FILE
 from device_ai.regulatory.render.documents import anchor, fields
 from device_ai.regulatory.render.view import TraceView
 from device_ai.regulatory.submission import assess
@@ -25,7 +25,7 @@ from device_ai.regulatory.submission import assess
 EVIDENCE_PAGES: Mapping[str, str] = {
     "SRS": "trace-requirements.html", "UN": "trace-requirements.html", "RC": "risk-report.html",
     "RISK": "risk-report.html", "THR": "security-risk.html", "IF": "security-architecture.html",
-    "SOUP": "trace-soup.html", "ANOM": "release-notes.html", "MODEL": "model-card.html", "SI": "architecture.html",
+    "SOUP": "trace-soup.html", "ANOM": "release-notes.html", "MODEL": MODEL_CARD_FILE, "SI": "architecture.html",
 }
 _DOCUMENT_FILES = {doc_id: name for name, doc_id in DOCUMENT_IDS.items()}
 
