@@ -47,7 +47,7 @@ from pathlib import Path
 
 from device_ai import cleartext, peer_authentication
 from device_ai.app.context import Context
-from device_ai.config import Settings
+from device_ai.config import Settings, read_owned_file
 from device_ai.errors import ConfigError
 from device_ai.keystore import read_private_key_file
 from device_ai.node import services
@@ -93,7 +93,9 @@ def storage_scp_ae(settings: Settings):  # noqa: ANN201 - pynetdicom.AE
 
 def tls_context(ctx: Context) -> ssl.SSLContext | None:
     """The server's TLS context from the configured PEM files, or None when TLS is off; a key file
-    that group or other accounts can reach, or another account owns, is refused (ConfigError)."""
+    that group or other accounts can reach, or another account owns, is refused (ConfigError), and
+    so is a CA file another account could change (SRS-233): whoever can rewrite it chooses which
+    client certificates the node accepts as the site's peers."""
     settings = ctx.settings
     cert, key, ca = settings.node_tls_cert_file, settings.node_tls_key_file, settings.node_tls_ca_file
     if cert is None and key is None and ca is None:
@@ -107,7 +109,11 @@ def tls_context(ctx: Context) -> ssl.SSLContext | None:
     try:
         context.load_cert_chain(certfile=str(cert), keyfile=str(key))
         if ca is not None:
-            context.load_verify_locations(cafile=str(ca))
+            trusted = read_owned_file(ca, "node_tls_ca_file")  # checked on the opened file, then used as read
+            try:
+                context.load_verify_locations(cadata=trusted.decode("ascii"))  # PEM
+            except UnicodeDecodeError:
+                context.load_verify_locations(cadata=trusted)  # DER
             context.verify_mode = ssl.CERT_REQUIRED
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"cannot load the node's TLS files: {exc}",
