@@ -400,3 +400,129 @@ def test_overall_acceptable_with_an_unacceptable_residual_is_a_gap(root: Path) -
 
     _rewrite(root, honest)
     assert not any("concludes the overall" in g for g in _gate_gaps(root))
+
+
+# --- review 148 D1/D2 fixes (helper-150): an item file is no record by path, link or content;
+# --- the benefit-risk prose is read whatever its word order and dash
+
+
+def _with_record(root: Path, record: str) -> None:
+    def change(items: dict) -> None:
+        _situation(items)["effectiveness"] = [{"controls": ["RC-001"], "reduces": ["p1"], "record": record,
+                                               "measure": "12 of 12 refused"}]
+
+    _rewrite(root, change)
+
+
+@pytest.mark.req("SRS-181")
+def test_every_file_the_loader_reads_is_an_item_file_and_a_study_is_not(root: Path) -> None:
+    from device_ai.regulatory.loader import item_files
+    from device_ai.regulatory.overclaim import is_item_file
+
+    manifest = root / "models/mini-model/manifest.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("{}\n")
+    loaded = item_files(root)
+    assert {"security/threats.yaml", "security/plan.yaml", "submission/gspr.yaml", "traceability/reviews.yaml",
+            "models/mini-model/manifest.json"} <= set(loaded)
+    assert [path for path in loaded if not is_item_file(path)] == []
+    assert is_item_file("security/notes.yml")  # any YAML file in an item folder, as risk/ and traceability/ were
+    for record in ("validation/results/study.json", "docs/challenge-run.csv", "security/pentest/report.md",
+                   "models/mini-model/benchmark.json", "docs/security.yaml"):
+        assert not is_item_file(record), record  # control: measured records elsewhere
+
+
+@pytest.mark.req("SRS-181")
+@pytest.mark.parametrize(("record", "problem"), [
+    ("security/threats.yaml", "is the risk file or the trace items, not a measured outcome"),
+    ("./risk/controls.yaml", "is the risk file or the trace items (it resolves to risk/controls.yaml), not a "
+                             "measured outcome"),  # ('..' and absolute paths the loader refuses)
+    ("docs/threats-link.yaml", "is the risk file or the trace items (it resolves to security/threats.yaml), not a "
+                               "measured outcome"),
+    ("docs/results-link.txt", "is a test or test result (it resolves to tests/results.txt), not a measured outcome"),
+    ("docs/outside.csv", "resolves outside the project (or not at all), not a committed measured outcome"),
+    ("docs/loop.csv", "resolves outside the project (or not at all), not a committed measured outcome"),
+])
+def test_a_record_is_judged_by_what_it_resolves_to(root: Path, tmp_path_factory: pytest.TempPathFactory,
+                                                   record: str, problem: str) -> None:
+    (root / "docs").mkdir(exist_ok=True)
+    (root / "docs/threats-link.yaml").symlink_to("../security/threats.yaml")
+    (root / "tests").mkdir(exist_ok=True)
+    (root / "tests/results.txt").write_text("12 of 12 refused\n")
+    (root / "docs/results-link.txt").symlink_to("../tests/results.txt")
+    outside = tmp_path_factory.mktemp("outside") / "study.csv"
+    outside.write_text("input,refused\nbad-1,yes\n")
+    (root / "docs/outside.csv").symlink_to(outside)
+    (root / "docs/loop.csv").symlink_to("loop.csv")  # a link to itself: no file, and no crash
+    _with_record(root, record)
+    assert _gate_gaps(root) == [f"GAP RISK-001: effectiveness: evidence 1 (RC-001): record {record} {problem}"]
+
+
+@pytest.mark.req("SRS-181")
+def test_a_link_to_a_measured_record_inside_the_project_is_still_evidence(root: Path) -> None:
+    (root / "validation").mkdir()
+    (root / "validation/study.csv").write_text("input,refused\n" + "".join(f"bad-{i},yes\n" for i in range(12)))
+    (root / "docs").mkdir(exist_ok=True)
+    (root / "docs/study.csv").symlink_to("../validation/study.csv")
+    for record in ("validation/study.csv", "docs/study.csv", "./validation/study.csv"):
+        _with_record(root, record)
+        assert _gate_gaps(root) == [], record
+
+
+@pytest.mark.req("SRS-181")
+def test_a_trace_graph_is_generated_test_output_and_a_measured_graph_is_not(tmp_path: Path) -> None:
+    import json
+
+    from device_ai.regulatory.record_content import generated_test_output
+
+    graph = tmp_path / "graph.json"
+    graph.write_text(json.dumps({"schema": "x", "nodes": [], "edges": [], "runs": []}))
+    assert generated_test_output(graph) == "a trace graph (test run headers and each test's outcome)"
+    wrapped = tmp_path / "bundle.json"
+    wrapped.write_text(json.dumps({"evidence": {"nodes": [{"id": "n"}], "edges": [], "runs": [{"source": "r"}]}}))
+    assert generated_test_output(wrapped) == "a trace graph (test run headers and each test's outcome)"
+    for name, data in (("mesh.json", {"nodes": [1, 2], "edges": [[1, 2]]}),  # control: no runs
+                       ("study.json", {"nodes": 12, "edges": 3, "runs": 5, "refused": "12 of 12"})):  # not lists
+        path = tmp_path / name
+        path.write_text(json.dumps(data))
+        assert generated_test_output(path) is None, name
+
+
+@pytest.mark.req("SRS-183")
+def test_every_unicode_dash_and_the_minus_signs_separate_an_id() -> None:
+    import sys
+    import unicodedata
+
+    from device_ai.regulatory.overclaim import named_ids
+
+    dashes = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Pd"]
+    assert len(dashes) >= 25
+    for dash in (*dashes, "\u2212", "\u2796"):
+        assert named_ids(f"see rc{dash}001.") == [("RC-001", 4, 10)], hex(ord(dash))
+    for other in ("+", "~", ".", "/", "\u00b1", "\u2022", "\u00ad"):  # control: not dash-like
+        assert named_ids(f"see rc{other}001.") == [], hex(ord(other))
+
+
+@pytest.mark.req("SRS-183")
+@pytest.mark.parametrize(("text", "concluded"), [
+    ("We judge as acceptable the overall residual risk of the device.", True),
+    ("Acceptable, on balance, is the benefit-risk of the device.", True),
+    ("We consider acceptable the residual risk, RISK-001 included, overall.", True),
+    ("We do not judge as acceptable the overall residual risk.", False),   # negated
+    ("We would judge as acceptable the residual risk of the device.", False),  # hypothetical
+    ("We judge as acceptable the residual risk of RISK-001.", False),      # said of an item
+    ("An acceptable label font was chosen.", False),                      # about no overall subject
+])
+def test_an_overall_conclusion_is_read_whatever_the_word_order(root: Path, text: str, concluded: bool) -> None:
+    def change(items: dict) -> None:
+        _situation(items)["residual"] = {"p1": "P3", "p2": "P3"}  # S3/P3: unacceptable
+        _situation(items)["effectiveness"] = []
+        benefit = items["risk/benefit.yaml"]["benefit_risk"]
+        benefit.update(statement=text, overall_residual_risk="Weighed in the statement.",
+                       overall_residual_risk_verdict="undecided",
+                       claims=[{"item": "RISK-001", "state": "unacceptable"}])
+
+    _rewrite(root, change)
+    gaps = [g for g in _gate_gaps(root) if "concludes the overall" in g]
+    assert gaps == (["GAP BENEFIT-RISK: benefit-risk: concludes the overall residual risk acceptable while residual "
+                     "risks are unacceptable: RISK-001"] if concluded else [])

@@ -284,3 +284,39 @@ def test_a_broken_security_file_is_refused_with_its_location(tmp_path: Path, cha
     write_project(tmp_path, items)
     problems = _load_problems(tmp_path)
     assert any(problem in line for line in problems), problems
+
+
+# --- review 148 D4/D5 fixes (helper-150)
+
+
+@pytest.mark.req("SRS-193")
+@pytest.mark.parametrize(("rationale", "gap"), [
+    ("   ", True), ("\t\n  \n", True), ("\u00a0\u2003", True),  # blanks (Unicode spaces too) are none ('' is refused)
+    ("Kept as low as we can: the file must still be read.", False), ("  x  ", False),  # control: words count
+])
+def test_a_rationale_of_blanks_is_no_rationale(tmp_path: Path, rationale: str, gap: bool) -> None:
+    def change(items: dict) -> None:
+        _threats(items)[0].update(residual_exploitability="E2", rationale=rationale)  # I2 x E2: ALARA
+
+    root = write_security_project(tmp_path, change)
+    expected = ["GAP THR-001: security risk: residual security risk (impact I2, exploitability E2) is ALARA and "
+                "needs a rationale"] if gap else []
+    for release in (False, True):
+        assert gap_lines(_report(root, release=release)) == expected
+
+
+@pytest.mark.req("SRS-194")
+def test_a_module_name_that_is_not_dotted_identifiers_is_not_in_the_source_tree(tmp_path: Path) -> None:
+    from tests.regulatory.miniproject import build
+
+    names = ["mini.core", "mini", str(tmp_path / "src/mini/core"), "src/mini/core", "mini/core", "../src/mini.core",
+             "..", ".mini.core", "mini..core", "mini.core.", "mini.2core", " mini.core"]
+
+    def change(items: dict) -> None:
+        items["security/interfaces.yaml"]["interfaces"][0]["modules"] = names
+
+    root = write_security_project(tmp_path, change)
+    (root / "src/mini/__init__.py").write_text("")  # control: the package and its module are in the tree
+    node = next(n for n in build(root, write_results(root, passing_results()))["nodes"] if n["id"] == "IF-FILES")
+    assert node["missing_modules"] == names[2:]
+    assert (root / "src/mini/core.py").is_file()  # each path above would find this file if it were joined on

@@ -8,8 +8,9 @@
   independent_reviews}`` (``independent_reviews``: the records at the current fingerprint that
   :func:`.review.counts_as_independent` accepts); requirements carry their ``verification`` verdict,
   hazardous situations their ``evaluation``, ``effectiveness_records`` (SHA-256 of each
-  evidence record, None when missing) and ``effectiveness_test_output`` (the records whose content
-  is generated test output: :mod:`.record_content`), threats their ``evaluation`` under the
+  evidence record, None when missing), ``effectiveness_targets`` (the path each record resolves
+  to inside the project, None outside it) and ``effectiveness_test_output`` (the records whose
+  content is generated test output: :mod:`.record_content`), threats their ``evaluation`` under the
   security plan, security interfaces their ``missing_modules``, tests their ``results`` per run;
 - ``edges``: ``{kind, source, target, reviewed: {source, target}, suspect}`` where ``reviewed``
   holds the fingerprints each end had when last reviewed;
@@ -247,10 +248,14 @@ def _attach_risk_evaluations(project: Project, nodes: dict[str, dict[str, Any]])
         node["evaluation"] = evaluate_situation(plan, node["fields"])
         node["effectiveness_records"] = {evidence.record: _file_sha256(project.root / evidence.record)
                                          for evidence in located.item.effectiveness if evidence.record}
+        # SRS-181: what each record resolves to inside the project (links and '..' followed; None
+        # outside it), so that a link to the risk file is judged as the risk file (review 148 D1b)
+        node["effectiveness_targets"] = {record: _inside(project.root, record)
+                                         for record in node["effectiveness_records"]}
         # SRS-181: a record whose content is generated test output, wherever it lives
         node["effectiveness_test_output"] = {
-            record: kind for record in node["effectiveness_records"]
-            if (kind := generated_test_output(project.root / record))}
+            record: kind for record, target in node["effectiveness_targets"].items()
+            if (kind := generated_test_output(project.root / (target or record)))}
 
 
 def _attach_threat_evaluations(project: Project, nodes: dict[str, dict[str, Any]]) -> None:
@@ -268,9 +273,24 @@ def _attach_threat_evaluations(project: Project, nodes: dict[str, dict[str, Any]
         node["evaluation"] = evaluate_threat(plan, node["fields"])
 
 
+def _inside(root: Path, record: str) -> str | None:
+    """``record`` as the path it resolves to (symlinks and ``..`` followed) relative to ``root``,
+    None when it resolves outside ``root``."""
+    base = root.resolve()
+    try:
+        return (base / record).resolve().relative_to(base).as_posix()
+    except (ValueError, OSError, RuntimeError):  # outside the project; a link loop (RuntimeError)
+        return None
+
+
 def _module_exists(root: Path, module: str) -> bool:
-    """Whether ``module`` (``a.b.c``) is a module or package under ``root/src`` or ``root``."""
-    relative = Path(*module.split("."))
+    """Whether ``module`` (``a.b.c``) is a module or package under ``root/src`` or ``root``. A
+    module name is dotted identifiers: an absolute path, a path with separators or ``..`` is none
+    and is never joined onto the base (review 148 D5)."""
+    parts = module.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return False
+    relative = Path(*parts)
     return any((base / relative).with_suffix(".py").is_file() or (base / relative / "__init__.py").is_file()
                for base in (root / "src", root))
 

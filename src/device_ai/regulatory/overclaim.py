@@ -28,8 +28,11 @@ factors.
      ``conftest.py``) and no test result (anything under a folder named ``test-results*`` at any
      depth); by its content (:mod:`.record_content`), wherever it lives, no generated test output
      (a pytest result document, a JUnit XML report, a runner's console summary, a Python test
-     module) and no byte copy of a loaded test-results file; and not the risk file or the trace
-     items themselves (``risk/*.yaml``, ``traceability/*.yaml``): a pass/fail verdict shows that
+     module, a trace graph) and no byte copy of a loaded test-results file; and not the risk
+     file or the trace items themselves (:func:`is_item_file`: every file the loader reads the
+     items from, any YAML file in their folders), judged by the path the record resolves to
+     inside the project too (a link to the risk file is the risk file; a record that resolves
+     outside the project is refused): a pass/fail verdict shows that
      a control is implemented, a measured outcome (study, validation, benchmark, challenge run)
      that it works; or
    - ``requirements``, each approved, verified on this commit and implementing at least one of
@@ -62,10 +65,11 @@ factors.
    it). Any sentence that concludes the overall residual risk acceptable while a hazardous
    situation's residual is unacceptable is a gap (:func:`overall_acceptable`): in the overall
    residual risk field, or in the other fields when it is about the overall or residual risk,
-   the device or the benefit-risk; "acceptable" negated (not, no, never, cannot... among the
-   four words before), hypothetical (would, could, if, once...), or said of an item (a state
-   given to an ID, or an ID named before it in a sentence that does not say "overall") is not
-   such a conclusion. Limitation: a negation further back, or a conclusion without the word
+   the device or the benefit-risk (whatever the word order); "acceptable" negated (not, no,
+   never, cannot... among the four words before), hypothetical (would, could, if, once...), or
+   said of an item (a state given to an ID, or an ID named before it, or after it when the
+   subject comes only after it, in a sentence that does not say "overall") is not such a
+   conclusion. Limitation: a negation further back, or a conclusion without the word
    acceptable ("the benefits outweigh the risks"), is the reviewer's to judge.
 5. **soup anomaly review** (SRS-184; IEC 62304 7.1.3): a runtime SOUP entry whose
    ``anomaly_review_state`` is not ``complete`` (partial, pending, or not stated) is a gap with
@@ -75,17 +79,25 @@ factors.
 from __future__ import annotations
 
 import re
+import sys
+import unicodedata
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
+from device_ai.regulatory.loader import ITEM_PATHS, MODEL_MANIFEST
 from device_ai.regulatory.risk import evaluate_situation
 
 Raw = tuple[str, str, str, str]
 NOT_YET = ("planned", "draft")
-#: Every dash-like character a word processor or keyboard makes of a hyphen (hyphen-minus, the
-#: Unicode hyphens and dashes, minus sign, small and full-width hyphen-minus).
-DASHES = "\\-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+#: The dash-like signs that Unicode does not class as dash punctuation: the minus signs.
+MINUS_SIGNS = "\u2212\u2796"
+#: Every dash-like character (SRS-183), escaped for a regex character class: every character of
+#: Unicode's Dash_Punctuation category (Pd: hyphen-minus, the hyphens and dashes, two- and
+#: three-em dash, small, full-width and presentation-form dashes...) read from the running
+#: Python's Unicode database, not a hand list (review 148 D2b), and the minus signs.
+DASHES = "".join(re.escape(c) for c in (*(c for c in map(chr, range(sys.maxunicode + 1))
+                                           if unicodedata.category(c) == "Pd"), *MINUS_SIGNS))
 _NAMED_ID = re.compile(rf"\b(SRS|RC|RISK|ANOM)(?:\s*[{DASHES}]\s*|[\s_])?(\d{{3,}})\b", re.IGNORECASE)
 _STATE = (r"(?:not\s+(?:yet\s+)?)?(?:verified|unverified|acceptable|unacceptable|alara|open|closed|planned|draft|"
           r"approved|retired)")
@@ -183,10 +195,20 @@ def is_test_artefact(path: str) -> bool:
     return name.endswith(".py") and any(f.startswith("tests") for f in folders)
 
 
+#: The folders the loader reads item files from (risk/, traceability/, security/...), taken from
+#: its own list: any YAML file directly in one is judged an item file.
+_ITEM_FOLDERS = frozenset(PurePosixPath(path).parts[0] for path in ITEM_PATHS)
+
+
 def is_item_file(path: str) -> bool:
-    """The risk file or the trace items themselves: what is judged cannot be its own record."""
-    parts = PurePosixPath(path).parts
-    return len(parts) == 2 and parts[0] in ("risk", "traceability") and parts[1].endswith((".yaml", ".yml"))
+    """The risk file or the trace items themselves (every file the loader reads the items from:
+    :data:`.loader.ITEM_PATHS`, a model manifest, any YAML file in their folders): what is judged
+    cannot be its own record."""
+    posix = PurePosixPath(path)
+    if posix.as_posix() in ITEM_PATHS or MODEL_MANIFEST.fullmatch(posix.as_posix()):
+        return True
+    parts = posix.parts
+    return len(parts) == 2 and parts[0] in _ITEM_FOLDERS and parts[1].endswith((".yaml", ".yml"))
 
 
 def _situations(ctx: Any) -> Iterator[tuple[dict[str, Any], list[str]]]:
@@ -222,14 +244,20 @@ def _entry_problems(ctx: Any, node: dict[str, Any], entry: dict[str, Any]) -> It
         digest = node.get("effectiveness_records", {}).get(record)
         copied = [run["source"] for run in ctx.graph.get("runs", []) if digest and run.get("sha256") == digest]
         output = node.get("effectiveness_test_output", {}).get(record)
-        if is_test_artefact(record):
-            yield f"record {record} is a test or test result, not a measured outcome"
+        # what the record resolves to in the project (a graph from before the field: its spelling)
+        targets = node.get("effectiveness_targets", {})
+        target = targets[record] if record in targets else record
+        link = f" (it resolves to {target})" if target is not None and target != record else ""
+        if target is None:
+            yield f"record {record} resolves outside the project (or not at all), not a committed measured outcome"
+        elif is_test_artefact(record) or is_test_artefact(target):
+            yield f"record {record} is a test or test result{link}, not a measured outcome"
         elif copied:
             yield f"record {record} is a copy of the test results {copied[0]}, not a measured outcome"
         elif output:
             yield f"record {record} is by its content {output}, not a measured outcome"
-        elif is_item_file(record):
-            yield f"record {record} is the risk file or the trace items, not a measured outcome"
+        elif is_item_file(record) or is_item_file(target):
+            yield f"record {record} is the risk file or the trace items{link}, not a measured outcome"
         elif digest is None:
             yield f"record {record} does not exist"
         elif digest == EMPTY_SHA256:
@@ -358,8 +386,9 @@ def overall_acceptable(text: str, *, overall_field: bool) -> list[str]:
     """The sentences of ``text`` that conclude the overall residual risk acceptable (ISO 14971 8):
     "acceptable" (or "acceptably") not negated, not hypothetical (would, if, once...), not a state
     the prose gives an ID (:func:`prose_states`), in the overall residual risk field or in a
-    sentence about the overall or residual risk, the device or the benefit-risk; an ID named
-    before it in the sentence makes it about that item unless the sentence says "overall"."""
+    sentence about the overall or residual risk, the device or the benefit-risk, said before or
+    after the word; an ID named before it in the sentence (or after it, when the subject comes
+    only after it) makes it about that item unless the sentence says "overall"."""
     taken = [(start, end) for _group, _state, start, end in _assertions(text)]
     found: list[str] = []
     position = 0
@@ -372,10 +401,14 @@ def overall_acceptable(text: str, *, overall_field: bool) -> list[str]:
             if any(start <= at < end for start, end in taken) or _NEGATED.search(before) \
                     or _HYPOTHETICAL_BEFORE.search(before) or _HYPOTHETICAL_AFTER.match(after):
                 continue
-            overall = re.search(r"\boverall\b", before, re.IGNORECASE) is not None
+            overall = re.search(r"\boverall\b", sentence, re.IGNORECASE) is not None
             if named_ids(before) and not overall:
                 continue
-            if overall_field or _OVERALL_SUBJECT.search(before):
+            # the subject on either side, whatever the word order ("we judge as acceptable the
+            # overall residual risk": review 148 D2a); an ID after the word, with the subject only
+            # after it, makes the sentence about that item too, unless it says "overall"
+            subject_after = _OVERALL_SUBJECT.search(after) is not None and (overall or not named_ids(after))
+            if overall_field or _OVERALL_SUBJECT.search(before) or subject_after:
                 found.append(sentence.strip())
                 break
     return found

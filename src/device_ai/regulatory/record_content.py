@@ -12,7 +12,9 @@ structure rather than its name or bytes (an edited copy is still test output):
 - a JUnit XML report (root element ``testsuite`` or ``testsuites``);
 - a test runner's console summary (pytest's ``==== 3 passed in 0.12s ====``, unittest's
   ``Ran 3 tests in 0.1s``);
-- a Python test module (a top-level ``def test_...`` or ``class Test...``, or ``import pytest``).
+- a Python test module (a top-level ``def test_...`` or ``class Test...``, or ``import pytest``);
+- a trace graph as ``trace build`` writes it (``nodes``, ``edges`` and ``runs``): it holds every
+  run header and each test's outcome (review 148 D1c).
 
 The graph builder calls :func:`generated_test_output` once per record and keeps the answer in the graph
 (``effectiveness_test_output``); the gate reads only the graph.
@@ -47,6 +49,8 @@ def _json_kind(data: Any, depth: int = 0) -> str | None:
     if depth > 4:
         return None
     if isinstance(data, dict):
+        if all(isinstance(data.get(key), list) for key in ("nodes", "edges", "runs")):
+            return "a trace graph (test run headers and each test's outcome)"
         results = data.get("results")
         if isinstance(data.get("run"), dict) and isinstance(results, dict) and results \
                 and all(_is_outcome_record(v) for v in results.values()):

@@ -18,14 +18,15 @@ message)``, as :mod:`.overclaim` does; :mod:`.check` turns them into findings.
 3. **threat residual** (SRS-193): the threat's residual risk (impact x residual exploitability,
    or x exploitability without controls) read from the security plan's acceptability matrix; an
    ``unacceptable`` residual is a gap with ``--release`` and open otherwise; an ``alara`` residual
-   without a ``rationale`` is a gap (as for a hazardous situation, ISO 14971 7.4); a residual
-   exploitability above the initial one is a warning. The residual is the one the threat states
-   with its controls; whether those controls are in effect is rule 2's (the documents show a
-   residual as credited only when they are: :func:`assess`).
+   without a ``rationale`` (or with one of blanks only) is a gap (as for a hazardous situation,
+   ISO 14971 7.4); a residual exploitability above the initial one is a warning. The residual
+   is the one the threat states with its controls; whether those controls are in effect is rule
+   2's (the documents show a residual as credited only when they are: :func:`assess`).
 
 4. **interface code** (SRS-194): an interface names the modules of ``src/`` that implement it;
    one that names a module the source tree does not hold (``missing_modules``, recorded when the
-   graph is built) is a gap: the threat model must describe the device as built.
+   graph is built; a name that is not dotted identifiers, such as a path, is none) is a gap: the
+   threat model must describe the device as built.
 
 Dangling references (a threat on an interface that does not exist, a control that does not
 exist) and levels outside the plan's scales are refused when the items are loaded
@@ -124,7 +125,8 @@ def threat_residuals(ctx: Any) -> Iterator[Raw]:
         if residual["acceptability"] == "unacceptable":
             yield (section, node["id"], "security risk", f"residual security risk (impact {residual['impact']}, "
                    f"exploitability {residual['exploitability']}) is unacceptable{suffix}")
-        elif residual["acceptability"] == "alara" and not fields.get("rationale"):
+        elif residual["acceptability"] == "alara" and not str(fields.get("rationale") or "").strip():
+            # a rationale of blanks is no rationale, as for hazardous situations (review 148 D4)
             yield ("gap", node["id"], "security risk", f"residual security risk (impact {residual['impact']}, "
                    f"exploitability {residual['exploitability']}) is ALARA and needs a rationale")
         if _rank(plan, "exploitability", residual["exploitability"]) > _rank(plan, "exploitability",
