@@ -396,9 +396,15 @@ def read_owned_file(path: Path, what: str) -> bytes:
 
 
 def _read_owned(path: Path, what: str) -> tuple[bytes, int]:
-    """:func:`read_owned_file`'s bytes and the permission bits of the file read."""
-    with open(path, "rb") as handle:
+    """:func:`read_owned_file`'s bytes and the permission bits of the file read. Opened without
+    blocking and read only when it is a regular file: a FIFO at the name would otherwise hold the
+    reader in open() for as long as no one writes to it (review 153 D3)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with open(descriptor, "rb", closefd=True) as handle:
         info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{what} {path} is not a regular file; it is not read",
+                              hint="name a regular file (not a pipe, device or socket)")
         if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             raise ConfigError(f"{what} {path} is writable by other accounts (mode "
                               f"{stat.S_IMODE(info.st_mode):04o}); it is not read",
@@ -479,6 +485,13 @@ def load_settings(config_file: Path | None = None) -> Settings:
         except RecursionError as exc:  # PyYAML's composer recurses per level (re-review 147 D3)
             raise ConfigError(f"cannot read configuration file {path}: values nested too deeply",
                               hint="settings nest a few levels at most: fix the file") from exc
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            # a value YAML reads but its constructor cannot build: a date that is no day, a number past
+            # int()'s digit limit, !!float many, !!bool on a url (whose KeyError quotes the value, password
+            # and all - never shown) (re-review 152 D3)
+            raise ConfigError(f"cannot read configuration file {path}: a value cannot be built ({type(exc).__name__})",
+                              hint="fix the value (the line is not shown: it may hold a password); dates are "
+                                   "YYYY-MM-DD days, numbers plain, tags such as !!bool only on their own kind") from exc
         except yaml.YAMLError as exc:  # its text quotes the line, which may hold a destination's password
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -113,6 +113,43 @@ class SelfCheck:
                  "released wheel and its dependencies into a new environment), then run device-ai self-check again")
 
 
+# The .dist-info files self-check reads (RECORD, METADATA, direct_url.json) are read through
+# importlib.metadata, which opens them blocking and reads them whole: a FIFO there would hold the
+# check in open(), a link to /dev/zero would be read until memory runs out (re-review 152 D1, D2).
+# Each is looked at first; one that is not a regular file, or larger than any real one, is not read.
+METADATA_FILE_LIMIT = 64 * 1024 * 1024
+
+
+class UnreadableMetadata(OSError):
+    """A .dist-info file that is not a regular file or is too large to be one: never read."""
+
+
+def _metadata_file_problem(dist: metadata.Distribution, name: str) -> str | None:
+    """Why ``dist``'s .dist-info file ``name`` must not be read, or None (absent files are left to
+    importlib.metadata, which reads them as missing)."""
+    folder = getattr(dist, "_path", None)  # PathDistribution's folder; another kind is read as it is
+    if folder is None:
+        return None
+    try:
+        info = os.stat(Path(str(folder)) / name)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"{name} cannot be read ({exc.strerror or exc})"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{name} is not a regular file"
+    if info.st_size > METADATA_FILE_LIMIT:
+        return f"{name} is larger than {METADATA_FILE_LIMIT // (1024 * 1024)} MiB"
+    return None
+
+
+def _readable(dist: metadata.Distribution, name: str) -> None:
+    """Raise UnreadableMetadata when ``dist``'s ``name`` must not be read."""
+    problem = _metadata_file_problem(dist, name)
+    if problem is not None:
+        raise UnreadableMetadata(problem)
+
+
 def _normalize(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
@@ -126,6 +163,7 @@ def _requirements(dist: metadata.Distribution) -> list[str]:
                                 hint="reinstall the device with its dependencies") from exc
     names = []
     try:
+        _readable(dist, "METADATA")
         texts = dist.requires or []
     except (ValueError, OSError):  # METADATA not UTF-8 or unreadable (reviews 144 D3, 147 D1): its hash reports it
         texts = []
@@ -176,9 +214,12 @@ def record_entries(dist: metadata.Distribution) -> list[RecordEntry] | None:
     CPython 3.12+) drops the files that are absent, so a removed file would never be reported
     (review 142 N4). A damaged ``RECORD`` raises DamagedRecord (review 142 D3)."""
     try:
+        _readable(dist, "RECORD")
         text = dist.read_text("RECORD")
     except UnicodeDecodeError as exc:
         raise DamagedRecord("RECORD is not UTF-8") from exc
+    except UnreadableMetadata as exc:
+        raise DamagedRecord(str(exc)) from exc
     except OSError as exc:  # a read error or a link loop (re-review 147 D1); a missing RECORD is None
         raise DamagedRecord(f"RECORD cannot be read ({exc.strerror or exc})") from exc
     if text is None:
@@ -227,10 +268,13 @@ def _digest(path: Path, mode: str) -> str:
 def _editable(dist: metadata.Distribution) -> str | None:
     """Where an editable install imports from (its direct_url.json's url), or None."""
     try:
+        _readable(dist, "direct_url.json")
         text = dist.read_text("direct_url.json")
         data = json.loads(text) if text else None
     except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deeply (review 144 D3)
         raise DamagedRecord("direct_url.json is not UTF-8 JSON") from exc
+    except UnreadableMetadata as exc:
+        raise DamagedRecord(str(exc)) from exc
     except OSError as exc:  # a read error or a link loop (re-review 147 D1)
         raise DamagedRecord(f"direct_url.json cannot be read ({exc.strerror or exc})") from exc
     if isinstance(data, dict) and isinstance(data.get("dir_info"), dict) and data["dir_info"].get("editable"):
@@ -274,6 +318,7 @@ def check_distribution(name: str, dist: metadata.Distribution | None = None, *,
         except metadata.PackageNotFoundError:
             return DistributionCheck(name=name, version="-", not_verifiable="required but not installed")
     try:
+        _readable(dist, "METADATA")
         version = dist.version or "-"
     except (ValueError, OSError):  # METADATA not UTF-8 or unreadable (reviews 144 D3, 147 D1): its hash reports it
         version = "-"

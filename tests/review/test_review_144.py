@@ -660,16 +660,17 @@ def _state(situation: dict[str, Any], residual: dict[str, str] | None = None) ->
 @pytest.mark.req("SRS-183")
 def test_t06_risk_025_is_stated_as_the_risk_file_has_it() -> None:
     risk = _item("risk/hazardous_situations.yaml", "hazardous_situations", "RISK-025")
-    assert risk["severity"] == "S2" and risk["residual"] == {"p1": risk["p1"], "p2": risk["p2"]} == {"p1": "P4",
-                                                                                                     "p2": "P4"}
-    assert _state(risk) == "alara" and "effectiveness" not in risk
+    # lead, 2026-12-07: SRS-092's fixes held re-reviews 146 (after its D1 was fixed) and 152, SRS-092 is approved and
+    # the P1 reduction (P4 to P2) is credited again, with its effectiveness measure; the rationale says why
+    assert risk["severity"] == "S2" and risk["residual"] == {"p1": "P2", "p2": risk["p2"]} and risk["p1"] == "P4"
+    assert _state(risk) == "acceptable" and risk["effectiveness"][0]["requirements"] == ["SRS-092", "SRS-094"]
     rationale = _flat(risk["residual_rationale"])
-    # lead, 2026-12-07: SRS-092's fixes approved subject to re-review 146; the withdrawal is tied to that review
-    assert "withdrawn (re-review 141" in rationale and "hold an independent re-review" in rationale
+    assert "withdrawn after re-review 141" in rationale and "re-reviews 146 (after its D1 was fixed) and 152" in rationale
     assert "SRS-092" in _item("risk/controls.yaml", "risk_controls", "RC-034")["implemented_by"]
+    assert _status("SRS-092") == "approved"
     assert "Let only the site's modalities and PACS reach the port" in _flat(json.dumps(_yaml("submission/device.yaml")))
-    # control: the withdrawn reduction (P1 to P2) would make it acceptable - the test sees the withdrawal
-    assert _state(risk, {"p1": "P2", "p2": "P4"}) == "acceptable"
+    # control: without the reduction (P4) it would be ALARA - the test sees the reduction
+    assert _state(risk, {"p1": "P4", "p2": "P4"}) == "alara"
 
 
 def _alara_list() -> set[str]:
@@ -693,9 +694,10 @@ def test_t07_pin_benefit_risk_leaves_risk_025_out_of_its_alara_list() -> None:
             assert _state(situations[item]) == state, item
         elif item.startswith("SRS-") and state == "draft":
             assert _status(item) == "draft", item
-    assert claims["RISK-025"] == "alara" and claims["SRS-092"] == _status("SRS-092")  # lead: approved since
-    assert _alara_without_reduction() - _alara_list() == set()  # lead, 2026-12-07: D9 fixed
-    assert len(_alara_list()) == 11  # control: the ten others and RISK-025 are listed
+    # lead, 2026-12-07: RISK-025's reduction credited again after re-review 152, so it left the ALARA list
+    assert claims["RISK-025"] == "acceptable" and claims["SRS-092"] == _status("SRS-092") == "approved"
+    assert _alara_without_reduction() - _alara_list() == set() and _alara_list() - _alara_without_reduction() == set()
+    assert len(_alara_list()) == 10 and "RISK-025" not in _alara_list()  # control: the ten others are listed
 
 
 @pytest.mark.req("SRS-183")

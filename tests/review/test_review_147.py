@@ -412,9 +412,11 @@ def _unreadable_cases(site: Path) -> list[tuple[Path, str]]:  # noqa: F811
 @pytest.mark.req("SRS-230")
 def test_d1_control_the_same_files_as_folders_are_typed_findings(site: Path) -> None:  # noqa: F811
     # control: the same files as a folder are typed findings (direct_url.json is optional: none is OK)
-    expected = {"RECORD": (14, "unverified   fake-device-h142 1.0: installed without a RECORD"),
+    # lead, after re-review 152 D1/D2 (not re-reviewed): a .dist-info file that is a folder is not a regular file,
+    # so RECORD and direct_url.json are unreadable (were: no RECORD, and direct_url.json ignored)
+    expected = {"RECORD": (14, "unreadable   fake-device-h142 1.0: RECORD (RECORD is not a regular file)"),
                 "METADATA": (14, "unreadable   fake-device-h142 -: fake_device_h142-1.0.dist-info/METADATA"),
-                "direct_url.json": (0, "OK: all 4 file(s)")}
+                "direct_url.json": (14, "unreadable   fake-device-h142 1.0: direct_url.json is not a regular file")}
     for name, (exit_code, shown) in expected.items():
         before = _replaced(_info(site) / name, "folder")
         code, out, err = _self_check()
@@ -745,21 +747,21 @@ def test_t05_benefit_risk_claims_the_files_states() -> None:
     alara = {i for i, s in situations.items() if _risk_state(s) == "alara" and s["residual"] == {"p1": s["p1"],
                                                                                                    "p2": s["p2"]}}
     text = benefit["overall_residual_risk"]
-    assert _alara_list(text) == alara and "RISK-025" in alara  # D9 fix holds
-    # lead, after re-review 146 found D1: SRS-092 is draft again and the text says so (the claim list follows)
-    assert "SRS-092 is draft, so RISK-025's P1 reduction stays withdrawn" in _flat(text)
-    assert statuses["SRS-092"] == "draft" and "approved by the lead subject to" not in _flat(text)
-    assert _alara_list(text.replace("RISK-025 (", "(")) != alara  # control: RISK-025 left out would be caught
+    # lead, after re-review 152 held SRS-092: RISK-025's reduction is credited again, so it left the ALARA list
+    assert _alara_list(text) == alara and "RISK-025" not in alara
+    assert "SRS-092 is approved and RISK-025's P1 reduction is credited again" in _flat(text)
+    assert statuses["SRS-092"] == "approved"
+    assert _alara_list(text.replace("RISK-024, and", "and")) != alara  # control: one left out would be caught
 
 
 @pytest.mark.req("SRS-183")
 def test_t06_risk_025_states_its_withdrawn_reduction() -> None:
+    # lead, after re-review 152 held SRS-092: the reduction is credited again (P4 to P2), with its measure
     risk = _item("risk/hazardous_situations.yaml", "hazardous_situations", "RISK-025")
-    assert risk["severity"] == "S2" and risk["residual"] == {"p1": risk["p1"], "p2": risk["p2"]} == {"p1": "P4",
-                                                                                                     "p2": "P4"}
-    assert _risk_state(risk) == "alara" and "effectiveness" not in risk
+    assert risk["severity"] == "S2" and risk["p1"] == "P4" and risk["residual"] == {"p1": "P2", "p2": "P4"}
+    assert _risk_state(risk) == "acceptable" and risk["effectiveness"][0]["controls"] == ["RC-034"]
     text = _flat(risk["residual_rationale"])
-    assert "The P1 reduction (to P2) is withdrawn (re-review 141" in text
-    assert "until the fixes of both (SRS-092, lead 2026-12-07) hold an independent re-review" in text
-    assert _statuses()["SRS-092"] == "draft"  # lead: back to draft after re-review 146 D1; the text stays true
-    assert _risk_state(risk, {"p1": "P2", "p2": "P4"}) == "acceptable"  # control: the reduction would change it
+    assert "The P1 reduction (to P2) was withdrawn after re-review 141" in text
+    assert "re-reviews 146 (after its D1 was fixed) and 152" in text
+    assert _statuses()["SRS-092"] == "approved"
+    assert _risk_state(risk, {"p1": "P4", "p2": "P4"}) == "alara"  # control: without the reduction it is ALARA

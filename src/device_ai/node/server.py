@@ -40,6 +40,7 @@ the network; every state they keep is on disk, so a restart resumes them.
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 import threading
 import weakref
@@ -109,16 +110,25 @@ def tls_context(ctx: Context) -> ssl.SSLContext | None:
     try:
         context.load_cert_chain(certfile=str(cert), keyfile=str(key))
         if ca is not None:
-            trusted = read_owned_file(ca, "node_tls_ca_file")  # checked on the opened file, then used as read
-            try:
-                context.load_verify_locations(cadata=trusted.decode("ascii"))  # PEM
-            except UnicodeDecodeError:
-                context.load_verify_locations(cadata=trusted)  # DER
+            # checked on the opened file, then used as read
+            context.load_verify_locations(cadata=_trust_anchors(read_owned_file(ca, "node_tls_ca_file")))
             context.verify_mode = ssl.CERT_REQUIRED
-    except (OSError, ssl.SSLError) as exc:
+    except (OSError, ssl.SSLError, ValueError) as exc:  # ValueError: no certificate in it (review 153 D2)
         raise ConfigError(f"cannot load the node's TLS files: {exc}",
                           hint="check node_tls_cert_file, node_tls_key_file and node_tls_ca_file (PEM)") from exc
     return context
+
+
+# A PEM block as OpenSSL reads one from a CA file; text around the blocks (RFC 7468 allows it, in
+# any encoding: CA bundles carry issuer names) is ignored, as OpenSSL ignores it (review 153 D4).
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.DOTALL)
+
+
+def _trust_anchors(data: bytes) -> str | bytes:
+    """``load_verify_locations``'s cadata for a CA file's bytes: its PEM blocks (ASCII text), or the
+    bytes as DER when it holds none."""
+    blocks = [match.group(0) for match in _PEM_BLOCK.finditer(data)]
+    return b"\n".join(blocks).decode("ascii") if blocks else data
 
 
 class NodeServer:

@@ -74,8 +74,19 @@ def _sequence(loader: Any, node: yaml.SequenceNode) -> LineList:
     return result
 
 
+def _timestamp(loader: Any, node: yaml.ScalarNode) -> Any:
+    """A date or time as PyYAML reads it; one its pattern matches that is no day of the calendar
+    (an unquoted 2026-02-29) is refused at its line, not a bare ValueError (review 153 D1)."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError as exc:
+        raise YamlLocatedError(node.start_mark.line + 1, f"{node.value!r} is not a date or time ({exc}); "
+                               "write a day of the calendar as YYYY-MM-DD") from exc
+
+
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _mapping)
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _sequence)
+_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 
 def load_yaml(path: Path) -> Any:
