@@ -292,7 +292,14 @@ def _module_exists(root: Path, module: str) -> bool:
         return False
     relative = Path(*parts)
     return any((base / relative).with_suffix(".py").is_file() or (base / relative / "__init__.py").is_file()
-               for base in (root / "src", root))
+               or _namespace_package(base / relative) for base in (root / "src", root))
+
+
+def _namespace_package(folder: Path) -> bool:
+    """A folder without ``__init__.py`` that holds Python code: a PEP 420 namespace package, which
+    imports as a package (review 154 D4: device_ai.dicom.deidentify is one). A folder without code
+    (docs/) is no package."""
+    return folder.is_dir() and next(folder.rglob("*.py"), None) is not None
 
 
 def _file_sha256(path: Path) -> str | None:

@@ -43,6 +43,11 @@ from device_ai.regulatory.overclaim import control_gap
 Raw = tuple[str, str, str, str]
 
 
+def _says_something(text: object) -> bool:
+    """Whether a rationale holds a word or a number: blanks, zero-width characters and
+    punctuation alone say nothing."""
+    return any(character.isalnum() for character in str(text or ""))
+
 def _rank(plan: Mapping[str, Any], scale: str, level: str) -> int:
     return [x["level"] for x in plan[scale]].index(level)
 
@@ -125,8 +130,8 @@ def threat_residuals(ctx: Any) -> Iterator[Raw]:
         if residual["acceptability"] == "unacceptable":
             yield (section, node["id"], "security risk", f"residual security risk (impact {residual['impact']}, "
                    f"exploitability {residual['exploitability']}) is unacceptable{suffix}")
-        elif residual["acceptability"] == "alara" and not str(fields.get("rationale") or "").strip():
-            # a rationale of blanks is no rationale, as for hazardous situations (review 148 D4)
+        elif residual["acceptability"] == "alara" and not _says_something(fields.get("rationale")):
+            # a rationale of blanks, invisible characters or punctuation is no rationale (reviews 148 D4, 154 D3)
             yield ("gap", node["id"], "security risk", f"residual security risk (impact {residual['impact']}, "
                    f"exploitability {residual['exploitability']}) is ALARA and needs a rationale")
         if _rank(plan, "exploitability", residual["exploitability"]) > _rank(plan, "exploitability",
