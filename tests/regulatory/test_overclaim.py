@@ -3,6 +3,8 @@ project with one defect and sees the gate fail, next to a control that passes.""
 
 from __future__ import annotations
 
+import gzip
+import json
 from pathlib import Path
 
 import pytest
@@ -526,3 +528,160 @@ def test_an_overall_conclusion_is_read_whatever_the_word_order(root: Path, text:
     gaps = [g for g in _gate_gaps(root) if "concludes the overall" in g]
     assert gaps == (["GAP BENEFIT-RISK: benefit-risk: concludes the overall residual risk acceptable while residual "
                      "risks are unacceptable: RISK-001"] if concluded else [])
+
+
+# --- review 154 D1/D2 fixes (helper-155): test output judged after BOM, gzip and colours, by any node ID;
+# --- a byte copy of an item file; risk-benefit; the dash-like characters outside Pd
+
+
+REPO = Path(__file__).resolve().parents[2]
+_NODE = "tests/test_x.py::test_refuses"
+
+
+@pytest.mark.req("SRS-181")
+@pytest.mark.parametrize(("name", "content"), [
+    ("node-id-value.yaml", f"checked_by:\n  - {_NODE}\nrefused: 12 of 12\n"),
+    ("node-id-key.json", json.dumps({"study": {_NODE: "ok"}})),
+    ("test-nodes.json", json.dumps({"nodes": [{"id": "t", "kind": "test"}]})),
+    ("run.jsonl", json.dumps({"when": "call"}) + "\n" + json.dumps({"id": _NODE}) + "\n"),
+    ("bom.json", "\ufeff" + json.dumps({"cases": [_NODE]})),
+    ("junit.xml", '<?xml version="1.0"?>\n<?xml-stylesheet href="j.xsl"?>\n<!-- ci -->\n<testsuite tests="1"/>\n'),
+    ("q.txt", "............ [100%]\n12 passed in 0.31s\n"),
+    ("counts.txt", "12 passed\n"),
+    ("mixed.txt", "== 1 failed, 11 passed, 2 warnings in 3.20s ==\n"),
+    ("colour.txt", "\x1b[32m\x1b[1m12 passed\x1b[0m\x1b[32m in 0.31s\x1b[0m\n"),
+    ("gzip.json.gz", gzip.compress(json.dumps({"results": [_NODE]}).encode())),
+    ("gzip-twice.gz", gzip.compress(gzip.compress(b"\xef\xbb\xbf12 passed in 0.1s\n"))),
+    ("check_refusal.py", "import unittest\n\n\nclass Refusal(unittest.TestCase):\n    def test_a(self):\n"
+                         "        pass\n"),
+])
+def test_test_output_is_judged_after_bom_gzip_and_colours(tmp_path: Path, name: str, content: str | bytes) -> None:
+    from device_ai.regulatory.record_content import generated_test_output
+
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    assert generated_test_output(path) is not None
+
+
+@pytest.mark.req("SRS-181")
+@pytest.mark.parametrize(("name", "content"), [  # controls: measured outcomes in the same containers
+    ("study.yaml", "inputs: [bad-1.dcm, bad-2.dcm]\nrefused: 12 of 12\nnodes: [{id: r1, kind: reader}]\n"),
+    ("study.json", json.dumps({"cases": [{"id": "c1", "outcome": "refused"}], "script": "tests_helper.py"})),
+    ("study.jsonl", json.dumps({"case": "c1", "refused": True}) + "\n"),
+    ("study.csv", "case,outcome\nc1,refused\n"),
+    ("study.md", "# Study\n\n12 of 12 inputs refused; 12 passed the reader check in 3 sessions.\n"),
+    ("study.json.gz", gzip.compress(json.dumps({"refused": "12 of 12"}).encode())),
+    ("corrupt.gz", b"\x1f\x8bnot a gzip stream, 12 of 12 refused\n"),
+    ("measure.py", "import unittest.mock\n\n\ndef measure():\n    return 12\n"),
+])
+def test_control_a_measured_outcome_in_those_containers_is_none(tmp_path: Path, name: str,
+                                                                 content: str | bytes) -> None:
+    from device_ai.regulatory.record_content import generated_test_output
+
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    assert generated_test_output(path) is None
+
+
+@pytest.mark.req("SRS-181")
+def test_a_gzip_record_over_the_limit_is_refused_unjudged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from device_ai.regulatory import record_content
+
+    monkeypatch.setattr(record_content, "GZIP_LIMIT", 1024 * 1024)
+    bomb = tmp_path / "study.gz"
+    bomb.write_bytes(gzip.compress(b"0" * (1024 * 1024 + 1)))
+    assert record_content.generated_test_output(bomb) == record_content.TOO_LARGE
+    under = tmp_path / "under.gz"  # control: at the limit it is judged (a measured outcome: none)
+    under.write_bytes(gzip.compress(b"0" * (1024 * 1024)))
+    assert record_content.generated_test_output(under) is None
+
+
+@pytest.mark.req("SRS-181")
+def test_control_every_record_the_repository_credits_passes() -> None:
+    import hashlib
+
+    import yaml
+
+    from device_ai.regulatory.loader import item_files
+    from device_ai.regulatory.overclaim import is_item_file, is_test_artefact
+    from device_ai.regulatory.record_content import generated_test_output
+
+    situations = yaml.safe_load((REPO / "risk/hazardous_situations.yaml").read_text(encoding="utf-8"))
+    credited = {e["record"] for s in situations["hazardous_situations"] for e in s.get("effectiveness") or []
+                if e.get("record")}
+    records = sorted(credited | {p.relative_to(REPO).as_posix() for pattern in ("fuzz/results/campaign-*.md",
+                                                                                "benchmarks/results/*.json")
+                                 for p in REPO.glob(pattern)})
+    assert credited and len(records) >= 20
+    loaded = {hashlib.sha256((REPO / p).read_bytes()).hexdigest() for p in item_files(REPO) if (REPO / p).is_file()}
+    refused = [r for r in records if generated_test_output(REPO / r) or is_item_file(r) or is_test_artefact(r)
+               or hashlib.sha256((REPO / r).read_bytes()).hexdigest() in loaded]
+    assert refused == []
+
+
+@pytest.mark.req("SRS-181")
+@pytest.mark.parametrize(("record", "source", "problem"), [
+    ("docs/threats.yaml", "security/threats.yaml", "(a byte copy of security/threats.yaml)"),
+    ("risk/archive/situations.yaml", "risk/hazardous_situations.yaml",
+     "(a byte copy of risk/hazardous_situations.yaml)"),
+    ("risk/copy.YML", "risk/controls.yaml", "(a byte copy of risk/controls.yaml)"),
+    ("risk/notes.Yaml", None, ""),  # a YAML file in an item folder, its suffix in any case
+])
+def test_a_byte_copy_of_an_item_file_is_no_record(root: Path, record: str, source: str | None, problem: str) -> None:
+    _with_record(root, record)
+    (root / record).parent.mkdir(parents=True, exist_ok=True)
+    if source:
+        (root / record).write_bytes((root / source).read_bytes())
+    else:
+        (root / record).write_text("refused: 12 of 12\n")
+    assert _gate_gaps(root) == [f"GAP RISK-001: effectiveness: evidence 1 (RC-001): record {record} is the risk file "
+                                f"or the trace items{' ' + problem if problem else ''}, not a measured outcome"]
+
+
+@pytest.mark.req("SRS-181")
+def test_control_an_edited_copy_elsewhere_and_an_empty_record_are_judged_as_such(root: Path) -> None:
+    _with_record(root, "docs/study.yaml")
+    (root / "docs").mkdir(exist_ok=True)
+    (root / "docs/study.yaml").write_bytes((root / "security/threats.yaml").read_bytes() + b"# refused 12 of 12\n")
+    assert _gate_gaps(root) == []  # not a byte copy (the reviewer judges content that is not test output)
+    (root / "docs/study.yaml").write_bytes(b"")
+    assert _gate_gaps(root) == ["GAP RISK-001: effectiveness: evidence 1 (RC-001): record docs/study.yaml is empty"]
+
+
+@pytest.mark.req("SRS-183")
+@pytest.mark.parametrize(("text", "concluded"), [
+    ("The risk-benefit balance is acceptable.", True),
+    ("The risk/benefit ratio of the device is acceptable.", True),
+    ("Acceptable: the risk benefit balance.", True),
+    ("The risk\u2014benefit balance is acceptable.", True),
+    ("The risk-benefit balance is not acceptable.", False),  # negated
+    ("RISK-001's risk-benefit is acceptable.", False),       # said of an item
+    ("The risk of harm from the label is acceptable.", False),  # no benefit-risk subject
+])
+def test_a_risk_benefit_conclusion_is_read(root: Path, text: str, concluded: bool) -> None:
+    def change(items: dict) -> None:
+        _situation(items)["residual"] = {"p1": "P3", "p2": "P3"}  # S3/P3: unacceptable
+        _situation(items)["effectiveness"] = []
+        items["risk/benefit.yaml"]["benefit_risk"].update(
+            statement=text, overall_residual_risk="Weighed in the statement.",
+            overall_residual_risk_verdict="undecided", claims=[{"item": "RISK-001", "state": "unacceptable"}])
+
+    _rewrite(root, change)
+    gaps = [g for g in _gate_gaps(root) if "concludes the overall" in g]
+    assert gaps == (["GAP BENEFIT-RISK: benefit-risk: concludes the overall residual risk acceptable while residual "
+                     "risks are unacceptable: RISK-001"] if concluded else [])
+
+
+@pytest.mark.req("SRS-183")
+def test_the_dash_like_characters_outside_pd_separate_an_id() -> None:
+    import unicodedata
+
+    from device_ai.regulatory.overclaim import DASH_NOT_PD, named_ids
+
+    # PropList.txt's Dash=Yes characters that are not Pd, and the modifier letter and heavy minus signs
+    assert DASH_NOT_PD == "\u2053\u207b\u208b\u2212\u02d7\u2796"
+    assert [unicodedata.category(c) for c in DASH_NOT_PD] == ["Po", "Sm", "Sm", "Sm", "Sk", "So"]
+    for dash in DASH_NOT_PD:
+        assert named_ids(f"see rc{dash}001.") == [("RC-001", 4, 10)], unicodedata.name(dash)
+    for other in ("+", "~", ".", "/", "\u00b1", "\u2022", "\u00ad", "\u02d6", "\u207a"):  # control: not dash-like
+        assert named_ids(f"see rc{other}001.") == [], hex(ord(other))

@@ -74,6 +74,15 @@ copy, this file run against it with -k on the test named; every mutant was kille
   M9 security.py: no strip -> test_193_control_null_and_blanks_are_no_rationale
   M10 _module_exists: no identifier check -> test_194_probe_a_name_that_is_no_module_name_is_missing
   M11 SRS-192's text back to "(trace build, trace check, trace review)" -> test_192_the_text_is_true_of_check
+
+helper-155, 2026-12-07 (fixer, not re-reviewed): D1, D2 fixed (D1a: record_content judges a record after dropping a
+BOM, decompressing gzip (over 64 MiB decompressed refused unjudged) and removing ANSI escapes; any JSON, JSON-lines or
+YAML document holding a pytest node ID as key or value, or a 'nodes' list with a test node, is test output; JUnit
+after processing instructions; pytest's count lines with or without '=' rules. D1b: the graph records, per record,
+the file the loader reads that it is a byte copy of (effectiveness_item_copies) and the gate refuses it; the YAML
+suffix is compared in any case. D2a: "risk-benefit", "risk/benefit", "risk benefit" are the benefit-risk subject;
+D2b: DASH_NOT_PD - the Dash=Yes characters outside Pd (PropList.txt) and U+02D7, U+2796 - separate an ID). The D1/D2
+pins are inverted, their controls kept; the D1/D2 xfails are plain tests.
 """
 
 from __future__ import annotations
@@ -295,17 +304,24 @@ def test_181_probe_the_graph_and_test_output_in_their_shapes(tmp_path: Path, sam
 
 
 @pytest.mark.req("SRS-181")
-def test_181_pin_the_same_output_in_other_shapes_is_accepted(tmp_path: Path, sample: Any) -> None:
+def test_181_the_same_output_in_other_shapes_is_refused(tmp_path: Path, sample: Any) -> None:
+    # was the pin of D1a (accepted); inverted by helper-155. Control: a study in the same shapes is evidence.
     tests = [n for n in sample[0]["nodes"] if n["kind"] == "test"]
     assert tests and all("::" in n["id"] and n["results"][0]["outcome"] == "passed" for n in tests)  # verdicts
     for name, shape in ACCEPTED_SHAPES.items():
-        assert _shaped(tmp_path / name, shape(*sample)) == [], name
+        gaps = _shaped(tmp_path / name, shape(*sample))
+        assert len(gaps) == 1 and "record docs/evidence/run-record is by its content" in gaps[0], (name, gaps)
+    study = {"nodes": [{"id": "reader-1", "kind": "radiologist"}], "refused": "12 of 12", "inputs": ["bad-1.dcm"]}
+    for name, content in (("json", json.dumps(study)), ("yaml", yaml.safe_dump(study)),
+                          ("gzip", gzip.compress(json.dumps(study).encode())), ("bom", "\ufeff" + json.dumps(study)),
+                          ("text", "Challenge run: 12 inputs, 12 refused in 0.05s (exit 3).\n")):
+        assert _shaped(tmp_path / f"study-{name}", content) == [], name
 
 
 # D1a: generated test output in another shape than the one each kind is matched by (record_content.py:35-39,
 # 47-66, 94) is taken as a measured outcome
+# fixed by helper-155 (was: xfail strict, "review 154 D1a: test output in another shape is accepted as a record")
 @pytest.mark.req("SRS-181")
-@pytest.mark.xfail(strict=True, reason="review 154 D1a: test output in another shape is accepted as a record")
 @pytest.mark.parametrize("name", list(ACCEPTED_SHAPES))
 def test_181_generated_test_output_in_any_shape_is_no_record(tmp_path: Path, sample: Any, name: str) -> None:
     gaps = _shaped(tmp_path, ACCEPTED_SHAPES[name](*sample))
@@ -323,9 +339,11 @@ RISK_COPIES = ("docs/effectiveness.yaml", "risk/archive/hazardous_situations.yam
 
 
 @pytest.mark.req("SRS-181")
-def test_181_pin_a_byte_copy_of_the_risk_file_is_accepted(tmp_path: Path) -> None:
+def test_181_a_byte_copy_of_the_risk_file_is_refused(tmp_path: Path) -> None:
+    # was the pin of D1b (accepted); inverted by helper-155
     for index, copy in enumerate(RISK_COPIES):
-        assert _with_record(tmp_path / str(index), copy, _copy_risk_file(copy)) == [], copy
+        gaps = _with_record(tmp_path / str(index), copy, _copy_risk_file(copy))
+        assert len(gaps) == 1 and f"record {copy} is the risk file or the trace items" in gaps[0], (copy, gaps)
     # controls: the same copy as risk/copy.yaml is refused, and a study in docs/ as YAML is evidence
     assert _with_record(tmp_path / "lower", "risk/copy.yaml", _copy_risk_file("risk/copy.yaml"))
     study = "refused: 12 of 12\ninputs: [bad-1, bad-2]\n"
@@ -334,8 +352,8 @@ def test_181_pin_a_byte_copy_of_the_risk_file_is_accepted(tmp_path: Path) -> Non
 
 
 # D1b: a byte copy of the risk file is the risk file by content; risk/copy.YAML is a YAML file in its folder
+# fixed by helper-155 (was: xfail strict, "review 154 D1b: a byte copy of the risk file is accepted as a record")
 @pytest.mark.req("SRS-181")
-@pytest.mark.xfail(strict=True, reason="review 154 D1b: a byte copy of the risk file is accepted as a record")
 @pytest.mark.parametrize("copy", RISK_COPIES)
 def test_181_a_copy_of_the_risk_file_is_no_record(tmp_path: Path, copy: str) -> None:
     assert any(f"record {copy}" in line for line in _with_record(tmp_path, copy, _copy_risk_file(copy)))
@@ -398,15 +416,20 @@ RISK_BENEFIT = ("The risk-benefit balance is acceptable.", "The risk/benefit rat
 
 
 @pytest.mark.req("SRS-183")
-def test_183_pin_risk_benefit_is_not_read(tmp_path: Path) -> None:
-    for sentence in RISK_BENEFIT:
+def test_183_risk_benefit_is_read(tmp_path: Path) -> None:
+    # was the pin of D2a (not read); inverted by helper-155. Controls: negated, hypothetical, about an item.
+    for sentence in (*RISK_BENEFIT, "The risk benefit balance is acceptable.",
+                     "The risk\u2013benefit ratio is acceptable."):
+        assert overall_acceptable(sentence, overall_field=False) == [sentence], sentence
+    for sentence in ("The risk-benefit balance is not acceptable.", "The risk/benefit ratio would be acceptable.",
+                     "RISK-001's risk-benefit is acceptable.", "The risk of the benefit study is acceptable."):
         assert overall_acceptable(sentence, overall_field=False) == [], sentence
-    assert _benefit(_project(tmp_path, _unacceptable_with(RISK_BENEFIT[0]))) == []
+    assert _benefit(_project(tmp_path, _unacceptable_with(RISK_BENEFIT[0]))) == [CONCLUDED]
 
 
 # D2a: "the benefit-risk" in the other word order (ISO 14971:2007 "risk/benefit") is not read (overclaim.py:384)
+# fixed by helper-155 (was: xfail strict, "review 154 D2a: a risk-benefit conclusion is not read")
 @pytest.mark.req("SRS-183")
-@pytest.mark.xfail(strict=True, reason="review 154 D2a: a risk-benefit conclusion is not read")
 @pytest.mark.parametrize("sentence", RISK_BENEFIT)
 def test_183_a_risk_benefit_conclusion_is_read(tmp_path: Path, sentence: str) -> None:
     assert _benefit(_project(tmp_path, _unacceptable_with(sentence))) == [CONCLUDED]
@@ -428,17 +451,21 @@ UNREAD_DASHES = ("\u2053", "\u207b", "\u208b", "\u02d7")
 
 
 @pytest.mark.req("SRS-183")
-def test_183_pin_other_dash_like_characters_are_not_read(tmp_path: Path) -> None:
+def test_183_other_dash_like_characters_are_read(tmp_path: Path) -> None:
+    # was the pin of D2b (not read); inverted by helper-155. Control: not dash-like characters stay unread.
     for dash in UNREAD_DASHES:
-        assert named_ids(f"SRS{dash}001 is not verified") == [], unicodedata.name(dash)
+        assert named_ids(f"SRS{dash}001 is not verified") == [("SRS-001", 0, 7)], unicodedata.name(dash)
+    for other in ("+", "~", ".", "/", "\u00b1", "\u2022", "\u00ad"):
+        assert named_ids(f"SRS{other}001 is not verified") == [], unicodedata.name(other)
     prose = _project(tmp_path, lambda items: items["risk/benefit.yaml"]["benefit_risk"].update(
         benefits="SRS\u02d7001 is not verified."))
-    assert _benefit(prose) == []
+    assert _benefit(prose) == ["GAP BENEFIT-RISK: benefit-risk: names items without a claimed state the gate can "
+                               "check: SRS-001"]
 
 
 # D2b: "any dash-like character - any of Unicode's dash punctuation or a minus sign" (MINUS_SIGNS, overclaim.py:93)
+# fixed by helper-155 (was: xfail strict, "review 154 D2b: dash-like characters outside Pd are not read")
 @pytest.mark.req("SRS-183")
-@pytest.mark.xfail(strict=True, reason="review 154 D2b: dash-like characters outside Pd are not read")
 @pytest.mark.parametrize("dash", UNREAD_DASHES, ids=[unicodedata.name(d) for d in UNREAD_DASHES])
 def test_183_any_dash_like_character_separates_an_id(dash: str) -> None:
     assert named_ids(f"SRS{dash}001 is not verified") == [("SRS-001", 0, 7)]

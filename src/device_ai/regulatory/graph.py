@@ -9,9 +9,11 @@
   :func:`.review.counts_as_independent` accepts); requirements carry their ``verification`` verdict,
   hazardous situations their ``evaluation``, ``effectiveness_records`` (SHA-256 of each
   evidence record, None when missing), ``effectiveness_targets`` (the path each record resolves
-  to inside the project, None outside it) and ``effectiveness_test_output`` (the records whose
-  content is generated test output: :mod:`.record_content`), threats their ``evaluation`` under the
-  security plan, security interfaces their ``missing_modules``, tests their ``results`` per run;
+  to inside the project, None outside it), ``effectiveness_test_output`` (the records whose
+  content is generated test output: :mod:`.record_content`) and ``effectiveness_item_copies``
+  (the records that are byte copies of a file the items are read from, with that file), threats
+  their ``evaluation`` under the security plan, security interfaces their ``missing_modules``,
+  tests their ``results`` per run;
 - ``edges``: ``{kind, source, target, reviewed: {source, target}, suspect}`` where ``reviewed``
   holds the fingerprints each end had when last reviewed;
 - ``runs`` (the 5.7.5 run headers), ``documents``, ``environment`` and the ``head`` commit.
@@ -39,7 +41,7 @@ from device_ai.regulatory import evidence
 from device_ai.regulatory.documents import document_status, system_class
 from device_ai.regulatory.fingerprint import fingerprint
 from device_ai.regulatory.items import HazardousSituation, Link, SoftwareItem, SoupItem, normalize_package
-from device_ai.regulatory.loader import Located, Project
+from device_ai.regulatory.loader import Located, Project, item_files
 from device_ai.regulatory.record_content import generated_test_output
 from device_ai.regulatory.results import LoadedRun
 from device_ai.regulatory.review import independent_reviews, last_reviews, review_state
@@ -243,6 +245,8 @@ def _attach_risk_evaluations(project: Project, nodes: dict[str, dict[str, Any]])
     if project.plan is None:
         return
     plan = nodes[project.plan.item.id]["fields"]
+    loaded = {digest: path for path in reversed(item_files(project.root))
+              if (digest := _file_sha256(project.root / path)) not in (None, _EMPTY_SHA256)}
     for located in project.of(HazardousSituation):
         node = nodes[located.item.id]
         node["evaluation"] = evaluate_situation(plan, node["fields"])
@@ -256,6 +260,9 @@ def _attach_risk_evaluations(project: Project, nodes: dict[str, dict[str, Any]])
         node["effectiveness_test_output"] = {
             record: kind for record, target in node["effectiveness_targets"].items()
             if (kind := generated_test_output(project.root / (target or record)))}
+        # SRS-181: a record that is a byte copy of a file the items are read from (review 154 D1b)
+        node["effectiveness_item_copies"] = {record: loaded[digest] for record, digest
+                                             in node["effectiveness_records"].items() if digest in loaded}
 
 
 def _attach_threat_evaluations(project: Project, nodes: dict[str, dict[str, Any]]) -> None:
@@ -300,6 +307,9 @@ def _namespace_package(folder: Path) -> bool:
     imports as a package (review 154 D4: device_ai.dicom.deidentify is one). A folder without code
     (docs/) is no package."""
     return folder.is_dir() and next(folder.rglob("*.py"), None) is not None
+
+
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()  # an empty file is reported as empty, not as a copy
 
 
 def _file_sha256(path: Path) -> str | None:

@@ -30,7 +30,8 @@ factors.
      (a pytest result document, a JUnit XML report, a runner's console summary, a Python test
      module, a trace graph) and no byte copy of a loaded test-results file; and not the risk
      file or the trace items themselves (:func:`is_item_file`: every file the loader reads the
-     items from, any YAML file in their folders), judged by the path the record resolves to
+     items from, any YAML file in their folders, whatever the case of its suffix) nor a byte copy
+     of a file the loader reads, wherever it lives, judged by the path the record resolves to
      inside the project too (a link to the risk file is the risk file; a record that resolves
      outside the project is refused): a pass/fail verdict shows that
      a control is implemented, a measured outcome (study, validation, benchmark, challenge run)
@@ -65,7 +66,8 @@ factors.
    it). Any sentence that concludes the overall residual risk acceptable while a hazardous
    situation's residual is unacceptable is a gap (:func:`overall_acceptable`): in the overall
    residual risk field, or in the other fields when it is about the overall or residual risk,
-   the device or the benefit-risk (whatever the word order); "acceptable" negated (not, no,
+   the device or the benefit-risk (or risk-benefit, risk/benefit; whatever the word order);
+   "acceptable" negated (not, no,
    never, cannot... among the four words before), hypothetical (would, could, if, once...), or
    said of an item (a state given to an ID, or an ID named before it, or after it when the
    subject comes only after it, in a sentence that does not say "overall") is not such a
@@ -89,17 +91,21 @@ from device_ai.regulatory.risk import evaluate_situation
 
 Raw = tuple[str, str, str, str]
 NOT_YET = ("planned", "draft")
-#: The dash-like signs that Unicode does not class as dash punctuation: the minus signs.
-MINUS_SIGNS = "\u2212\u2796"
+#: The dash-like characters outside Unicode's Dash_Punctuation (Pd) category (review 154 D2b):
+#: those with Unicode's Dash property (PropList.txt, "Dash" = Yes) that are not Pd - U+2053 SWUNG
+#: DASH (Po), U+207B SUPERSCRIPT MINUS, U+208B SUBSCRIPT MINUS, U+2212 MINUS SIGN (Sm) - and two
+#: more minus signs without it: U+02D7 MODIFIER LETTER MINUS SIGN (Sk), U+2796 HEAVY MINUS SIGN (So).
+#: Not read: '+', '~', '.', '/', U+00B1 PLUS-MINUS, U+2022 BULLET, U+00AD SOFT HYPHEN (Cf, invisible).
+DASH_NOT_PD = "\u2053\u207b\u208b\u2212\u02d7\u2796"
 #: Every dash-like character (SRS-183), escaped for a regex character class: every character of
 #: Unicode's Dash_Punctuation category (Pd: hyphen-minus, the hyphens and dashes, two- and
 #: three-em dash, small, full-width and presentation-form dashes...) read from the running
-#: Python's Unicode database, not a hand list (review 148 D2b), and the minus signs. Planes 0 and 1
+#: Python's Unicode database, not a hand list (review 148 D2b), and :data:`DASH_NOT_PD`. Planes 0 and 1
 #: only: the planes above hold ideographs, tags and private use, no punctuation, and scanning all 17
 #: cost 86 ms at every CLI start (a test compares the two scans).
 DASH_PLANES = 0x20000
 DASHES = "".join(re.escape(c) for c in (*(c for c in map(chr, range(DASH_PLANES))
-                                           if unicodedata.category(c) == "Pd"), *MINUS_SIGNS))
+                                           if unicodedata.category(c) == "Pd"), *DASH_NOT_PD))
 _NAMED_ID = re.compile(rf"\b(SRS|RC|RISK|ANOM)(?:\s*[{DASHES}]\s*|[\s_])?(\d{{3,}})\b", re.IGNORECASE)
 _STATE = (r"(?:not\s+(?:yet\s+)?)?(?:verified|unverified|acceptable|unacceptable|alara|open|closed|planned|draft|"
           r"approved|retired)")
@@ -210,7 +216,8 @@ def is_item_file(path: str) -> bool:
     if posix.as_posix() in ITEM_PATHS or MODEL_MANIFEST.fullmatch(posix.as_posix()):
         return True
     parts = posix.parts
-    return len(parts) == 2 and parts[0] in _ITEM_FOLDERS and parts[1].endswith((".yaml", ".yml"))
+    # the suffix in any case: risk/copy.YAML is a YAML file in its folder too (review 154 D1b)
+    return len(parts) == 2 and parts[0] in _ITEM_FOLDERS and parts[1].lower().endswith((".yaml", ".yml"))
 
 
 def _situations(ctx: Any) -> Iterator[tuple[dict[str, Any], list[str]]]:
@@ -246,6 +253,7 @@ def _entry_problems(ctx: Any, node: dict[str, Any], entry: dict[str, Any]) -> It
         digest = node.get("effectiveness_records", {}).get(record)
         copied = [run["source"] for run in ctx.graph.get("runs", []) if digest and run.get("sha256") == digest]
         output = node.get("effectiveness_test_output", {}).get(record)
+        copy_of = node.get("effectiveness_item_copies", {}).get(record)
         # what the record resolves to in the project (a graph from before the field: its spelling)
         targets = node.get("effectiveness_targets", {})
         target = targets[record] if record in targets else record
@@ -258,8 +266,10 @@ def _entry_problems(ctx: Any, node: dict[str, Any], entry: dict[str, Any]) -> It
             yield f"record {record} is a copy of the test results {copied[0]}, not a measured outcome"
         elif output:
             yield f"record {record} is by its content {output}, not a measured outcome"
-        elif is_item_file(record) or is_item_file(target):
-            yield f"record {record} is the risk file or the trace items{link}, not a measured outcome"
+        elif is_item_file(record) or is_item_file(target) or copy_of:
+            # a byte copy of a file the items are read from, wherever it lives (review 154 D1b)
+            why = f" (a byte copy of {copy_of})" if copy_of and copy_of != target else link
+            yield f"record {record} is the risk file or the trace items{why}, not a measured outcome"
         elif digest is None:
             yield f"record {record} does not exist"
         elif digest == EMPTY_SHA256:
@@ -381,7 +391,10 @@ _HYPOTHETICAL_BEFORE = re.compile(r"\b(?:would|could|might|if|once|unless|provid
                                   re.IGNORECASE)
 _HYPOTHETICAL_AFTER = re.compile(r"\W*(?:only\s+)?(?:if|once|when|unless|provided|after)\b", re.IGNORECASE)
 #: What the sentence must be about, outside the overall residual risk field, to conclude overall.
-_OVERALL_SUBJECT = re.compile(r"\b(?:overall|residual\s+risks?|the\s+device|benefit\W+risk)\b", re.IGNORECASE)
+#: The benefit-risk in either word order, with any separator ("risk-benefit", ISO 14971:2007's
+#: "risk/benefit", "risk benefit": review 154 D2a).
+_OVERALL_SUBJECT = re.compile(r"\b(?:overall|residual\s+risks?|the\s+device|benefit\W+risk|risk\W+benefit)\b",
+                              re.IGNORECASE)
 
 
 def overall_acceptable(text: str, *, overall_field: bool) -> list[str]:

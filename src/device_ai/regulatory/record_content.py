@@ -3,18 +3,24 @@
 A record of effectiveness must be a measured outcome (a study, a validation, a benchmark, a
 challenge run), not generated test output: a pass/fail verdict shows that a control is
 implemented, not that it works (ISO 14971 7.2). :func:`.overclaim.is_test_artefact` judges the
-path; a copy of a result file elsewhere has another path, so the content is judged too, by its
-structure rather than its name or bytes (an edited copy is still test output):
+path; a copy of a result file elsewhere has another path, so the content is judged too, by what
+it holds rather than its name, bytes or one exact shape (an edited copy is still test output;
+review 154 D1a). Before judging, a UTF-8 BOM is dropped, a gzip stream is decompressed (bounded:
+over :data:`GZIP_LIMIT` decompressed is refused, not judged) and ANSI colour escapes are removed.
+Then the record is test output when
 
-- a pytest result document in JSON: this project's ``--req-report`` file (a run header and a
-  ``results`` map of per-test outcomes), pytest-json-report's ``tests`` list, or any JSON that
-  maps pytest node IDs (``path::name``) to outcomes;
-- a JUnit XML report (root element ``testsuite`` or ``testsuites``);
-- a test runner's console summary (pytest's ``==== 3 passed in 0.12s ====``, unittest's
-  ``Ran 3 tests in 0.1s``);
-- a Python test module (a top-level ``def test_...`` or ``class Test...``, or ``import pytest``);
-- a trace graph as ``trace build`` writes it (``nodes``, ``edges`` and ``runs``): it holds every
-  run header and each test's outcome (review 148 D1c).
+- parsed as JSON, JSON lines or YAML (``safe_load``), any document holds (a bounded walk) a pytest
+  node ID (``path.py::name``) as a key or a value, a ``nodes`` list with an item of kind
+  ``test``, this project's ``--req-report`` shape (a run header and a ``results`` map of
+  per-test outcomes), pytest-json-report's ``nodeid``/``outcome`` records, or a trace graph as
+  ``trace build`` writes it (``nodes``, ``edges`` and ``runs``: every run header and each test's
+  outcome, review 148 D1c);
+- it is a JUnit XML report (root element ``testsuite`` or ``testsuites``, after any XML
+  declaration, processing instruction, comment or doctype);
+- it holds a test runner's console summary: a line of pytest counts ("10 passed",
+  "1 failed, 9 passed in 0.05s", with or without the '=' rules), unittest's ``Ran 3 tests in 0.1s``;
+- it is a Python test module (a top-level ``def test_...`` or ``class Test...``, a
+  ``unittest.TestCase`` subclass, or ``import pytest``).
 
 The graph builder calls :func:`generated_test_output` once per record and keeps the answer in the graph
 (``effectiveness_test_output``); the gate reads only the graph.
@@ -24,80 +30,170 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-#: Records larger than this are not parsed as JSON (their head and tail are still read).
+import yaml
+
+#: Records larger than this are not parsed (their head and tail are still read as text).
 JSON_LIMIT = 32 * 1024 * 1024
+#: A gzip record that decompresses to more than this is refused unjudged (a decompression bomb).
+GZIP_LIMIT = 64 * 1024 * 1024
 _EDGE = 64 * 1024  # bytes read from each end of a large text record
+_WALK_LIMIT = 200_000  # values visited in one parsed record (YAML aliases can make a small file vast)
+_DEPTH_LIMIT = 64
+_GZIP_MAGIC = b"\x1f\x8b"
+TOO_LARGE = f"a compressed file over {GZIP_LIMIT // (1024 * 1024)} MiB decompressed (not judged)"
 
 _OUTCOMES = {"passed", "failed", "skipped", "error", "errors", "xfailed", "xpassed", "deselected"}
-_JUNIT = re.compile(r"\A\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<testsuites?[\s>/]", re.DOTALL)
+_NODE_ID = re.compile(r"[\w.\\/-]*\w\.py::\w")
+_ANSI = re.compile(r"\x1b\[[0-9;:?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+_JUNIT = re.compile(r"\A\s*(?:(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>)\s*)*<testsuites?[\s>/]", re.DOTALL)
+_COUNT = r"\d+ (?:passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?|rerun)"
 _CONSOLE = re.compile(
-    r"^=+ (?:.*\b)?\d+ (?:passed|failed|errors?|skipped|xfailed|xpassed)\b.* in \d+(?:\.\d+)?s\b.*=+\s*$"  # pytest
+    rf"^[ \t]*(?:=+[ \t]*)?{_COUNT}(?:,[ \t]*{_COUNT})*(?:[ \t]+in[ \t]+\d+(?:\.\d+)?s\b[^=\n]*)?[ \t]*=*[ \t]*$"
+    r"|^=+ (?:.*\b)?\d+ (?:passed|failed|errors?|skipped|xfailed|xpassed)\b.* in \d+(?:\.\d+)?s\b.*=+\s*$"  # pytest
     r"|^Ran \d+ tests? in \d+(?:\.\d+)?s\s*$",                                                              # unittest
     re.MULTILINE)
-_TEST_MODULE = re.compile(r"^(?:def test_\w*\s*\(|class Test\w*\s*[(:]|import pytest\b|from pytest\b)", re.MULTILINE)
+_TEST_MODULE = re.compile(r"^(?:def test_\w*\s*\(|class Test\w*\s*[(:]|import pytest\b|from pytest\b)"
+                          r"|^class \w+\(\s*(?:unittest\.)?(?:Isolated)?(?:Async)?TestCase\s*\)", re.MULTILINE)
+
+_GRAPH = "a trace graph (test run headers and each test's outcome)"
+_RESULTS = "a pytest result file (a run header and per-test outcomes)"
+_BY_NODE_ID = "a pytest result file (per-test outcomes by node ID)"
+_NODE_IDS = "test output (it names pytest node IDs, path.py::name)"
+_TEST_NODES = "a trace graph's test nodes"
 
 
 def _is_outcome_record(value: Any) -> bool:
     return isinstance(value, dict) and str(value.get("outcome", "")).lower() in _OUTCOMES
 
 
-def _json_kind(data: Any, depth: int = 0) -> str | None:
-    """A pytest result document anywhere in ``data`` (a few levels deep), None otherwise."""
-    if depth > 4:
-        return None
-    if isinstance(data, dict):
-        if all(isinstance(data.get(key), list) for key in ("nodes", "edges", "runs")):
-            return "a trace graph (test run headers and each test's outcome)"
-        results = data.get("results")
-        if isinstance(data.get("run"), dict) and isinstance(results, dict) and results \
-                and all(_is_outcome_record(v) for v in results.values()):
-            return "a pytest result file (a run header and per-test outcomes)"
-        if any("::" in str(key) and _is_outcome_record(value) for key, value in data.items()):
-            return "a pytest result file (per-test outcomes by node ID)"
-        if "nodeid" in data and _is_outcome_record(data):
-            return "a pytest result file (per-test outcomes by node ID)"
-        children = list(data.values())
-    elif isinstance(data, list):
-        children = data[:1000]
-    else:
-        return None
-    for child in children:
-        kind = _json_kind(child, depth + 1)
-        if kind:
-            return kind
+def _is_node_id(value: Any) -> bool:
+    return isinstance(value, str) and _NODE_ID.search(value) is not None
+
+
+def _mapping_kind(data: dict[Any, Any]) -> str | None:
+    """The kind of test output one mapping is by its own keys, None when it is none."""
+    if all(isinstance(data.get(key), list) for key in ("nodes", "edges", "runs")):
+        return _GRAPH
+    nodes = data.get("nodes")
+    if isinstance(nodes, list) and any(isinstance(n, dict) and n.get("kind") == "test" for n in nodes[:10_000]):
+        return _TEST_NODES
+    results = data.get("results")
+    if isinstance(data.get("run"), dict) and isinstance(results, dict) and results \
+            and all(_is_outcome_record(v) for v in results.values()):
+        return _RESULTS
+    if any(_is_node_id(key) and _is_outcome_record(value) for key, value in data.items()):
+        return _BY_NODE_ID
+    if "nodeid" in data and _is_outcome_record(data):
+        return _BY_NODE_ID
+    if any(_is_node_id(key) for key in data):
+        return _NODE_IDS
     return None
 
 
-def _text_of(path: Path, size: int) -> str:
-    with path.open("rb") as handle:
-        if size <= 2 * _EDGE:
-            raw = handle.read()
+def _walk_kind(document: Any) -> str | None:
+    """The test output anywhere in a parsed document (a bounded walk: at most :data:`_WALK_LIMIT`
+    values, :data:`_DEPTH_LIMIT` levels), None otherwise."""
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    visited = 0
+    while stack and visited < _WALK_LIMIT:
+        value, depth = stack.pop()
+        visited += 1
+        if isinstance(value, dict):
+            kind = _mapping_kind(value)
+            if kind:
+                return kind
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
         else:
-            head = handle.read(_EDGE)
-            handle.seek(size - _EDGE)
-            raw = head + b"\n" + handle.read()
-    return raw.decode("utf-8", errors="replace")
+            if _is_node_id(value):
+                return _NODE_IDS
+            continue
+        if depth < _DEPTH_LIMIT:
+            stack.extend((child, depth + 1) for child in reversed(list(children)[:_WALK_LIMIT]))
+    return None
+
+
+def _documents(text: str) -> Iterator[Any]:
+    """The documents ``text`` holds as JSON, JSON lines or YAML (none when it parses as none)."""
+    try:
+        yield json.loads(text)
+        return
+    except (ValueError, RecursionError):
+        pass
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines and lines[0].lstrip()[:1] in ("{", "["):
+        parsed = []
+        for line in lines[:_WALK_LIMIT]:
+            try:
+                parsed.append(json.loads(line))
+            except (ValueError, RecursionError):
+                break
+        else:
+            yield from parsed
+            return
+    try:
+        yield from yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (yaml.YAMLError, ValueError, RecursionError, OverflowError, TypeError):
+        return
+
+
+def _gunzip(raw: bytes) -> bytes | None:
+    """``raw`` decompressed while it is gzip (nested streams too), None when over :data:`GZIP_LIMIT`.
+    A stream that does not decompress is judged as it is."""
+    for _level in range(4):
+        if not raw.startswith(_GZIP_MAGIC):
+            return raw
+        out, rest = b"", raw
+        while rest.startswith(_GZIP_MAGIC):  # each member of a multi-member stream
+            inflater = zlib.decompressobj(wbits=31)
+            try:
+                out += inflater.decompress(rest, GZIP_LIMIT + 1 - len(out))
+            except zlib.error:
+                return raw
+            if len(out) > GZIP_LIMIT or inflater.unconsumed_tail:
+                return None
+            rest = inflater.unused_data
+        raw = out
+    return raw
+
+
+def _read(path: Path, size: int) -> tuple[bytes, bool]:
+    """The record's bytes and whether they are all of it (a large text record: its two ends)."""
+    with path.open("rb") as handle:
+        if size <= JSON_LIMIT:
+            return handle.read(JSON_LIMIT + 1), True
+        head = handle.read(_EDGE)
+        if head.startswith(_GZIP_MAGIC):
+            return head, False
+        handle.seek(size - _EDGE)
+        return head + b"\n" + handle.read(), False
 
 
 def generated_test_output(path: Path) -> str | None:
     """What generated test output ``path`` holds ("a JUnit XML test report", ...), None when its
     content is none (or it cannot be read: the gate reports a missing record by its digest)."""
     try:
-        size = path.stat().st_size
-        text = _text_of(path, size)
+        raw, whole = _read(path, path.stat().st_size)
     except OSError:
         return None
-    stripped = text.lstrip()
-    if stripped[:1] in ("{", "[") and size <= JSON_LIMIT:
-        try:
-            kind = _json_kind(json.loads(path.read_text(encoding="utf-8", errors="replace")))
-        except (OSError, ValueError, RecursionError):
-            kind = None
-        if kind:
-            return kind
+    if raw.startswith(_GZIP_MAGIC):
+        inflated = _gunzip(raw) if whole else None
+        if inflated is None:
+            return TOO_LARGE
+        raw, whole = inflated, len(inflated) <= JSON_LIMIT
+    text = _ANSI.sub("", raw.decode("utf-8", errors="replace")).lstrip("\ufeff")
+    if whole:
+        for document in _documents(text):
+            # a text that parses as one YAML scalar (prose, CSV) is no structured document
+            kind = _walk_kind(document) if isinstance(document, (dict, list)) else None
+            if kind:
+                return kind
     if _JUNIT.match(text):
         return "a JUnit XML test report"
     if _CONSOLE.search(text):
@@ -105,4 +201,3 @@ def generated_test_output(path: Path) -> str | None:
     if path.suffix == ".py" and _TEST_MODULE.search(text):
         return "a Python test module"
     return None
-
