@@ -39,7 +39,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from device_ai.errors import DependencyMissing, InstalledSoftwareAltered
 
@@ -150,6 +150,18 @@ def _readable(dist: metadata.Distribution, name: str) -> None:
         raise UnreadableMetadata(problem)
 
 
+# What importlib.metadata reads for a distribution's requirements and version: METADATA, and
+# requires.txt when METADATA has no Requires-Dist, PKG-INFO when METADATA is absent or empty
+# (re-review 156 D1).
+METADATA_SOURCES = ("METADATA", "requires.txt", "PKG-INFO")
+
+
+def _metadata_readable(dist: metadata.Distribution) -> None:
+    """Raise UnreadableMetadata when a file importlib.metadata reads for ``dist``'s metadata must not be read."""
+    for name in METADATA_SOURCES:
+        _readable(dist, name)
+
+
 def _normalize(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
@@ -163,7 +175,7 @@ def _requirements(dist: metadata.Distribution) -> list[str]:
                                 hint="reinstall the device with its dependencies") from exc
     names = []
     try:
-        _readable(dist, "METADATA")
+        _metadata_readable(dist)
         texts = dist.requires or []
     except (ValueError, OSError):  # METADATA not UTF-8 or unreadable (reviews 144 D3, 147 D1): its hash reports it
         texts = []
@@ -318,7 +330,7 @@ def check_distribution(name: str, dist: metadata.Distribution | None = None, *,
         except metadata.PackageNotFoundError:
             return DistributionCheck(name=name, version="-", not_verifiable="required but not installed")
     try:
-        _readable(dist, "METADATA")
+        _metadata_readable(dist)
         version = dist.version or "-"
     except (ValueError, OSError):  # METADATA not UTF-8 or unreadable (reviews 144 D3, 147 D1): its hash reports it
         version = "-"
@@ -369,6 +381,11 @@ def check_distribution(name: str, dist: metadata.Distribution | None = None, *,
             findings.append(FileFinding(name, entry.path, ALTERED))
         if open_to_others(info.st_mode, info.st_uid):
             findings.append(FileFinding(name, entry.path, OPEN))
+    listed = {PurePosixPath(entry.path).name for entry in files}
+    for source in METADATA_SOURCES:  # one importlib.metadata would read but RECORD does not list (re-review 156 D1)
+        problem = None if source in listed else _metadata_file_problem(dist, source)
+        if problem is not None:
+            findings.append(FileFinding(name, problem, UNREADABLE))
     reason = None
     try:
         editable = _editable(dist)

@@ -690,9 +690,9 @@ def test_t03_thr046_claims_what_d1_and_d2_contradict() -> None:
     text = _rationale("THR-046")
     assert "device-ai self-check (SRS-230)" in text and _stale(text) == []  # D6 fix holds
     # untrue for D1, D2 when reviewed; the lead's fix (not re-reviewed) names what is not opened
-    assert "reports each altered, missing or unreadable file (a path that is not a regular file is not opened; " \
-           "re-review 147 D1, D2), and each file or folder that another account could write, so an environment " \
-           "open to other accounts (E3) is found" in text
+    assert "reports each altered, missing or unreadable file (a path that is not a regular file is not opened, " \
+           "RECORD, METADATA and direct_url.json included; re-reviews 147 D1, D2 and 152 D1, D2), and each file or " \
+           "folder that another account could write, so an environment open to other accounts (E3) is found" in text
     assert _security_state("THR-046") == "alara" and _security_state("THR-046", residual=False) == "unacceptable"
     # lead, after this review: SRS-230 went back to draft for D1/D2, so the control names an approved one
     assert _stale(text + " (SRS-224, draft)")  # control

@@ -888,4 +888,5 @@ def test_i4_srs231_and_thr013_claim_what_d3_contradicts() -> None:
     assert "now refused unshown" in rationale  # 147 D4's fix: holds (test_i3_a_url_urlsplit_refuses...)
     text = _flat(_item("traceability/requirements.yaml", "software_requirements", "SRS-231")["text"])
     assert "with a typed ConfigError naming the file, the destination, the file's mode and the fix (chmod 600)" in text
-    assert _status("SRS-231") == _status("SRS-126") == "draft"  # control: both back to draft since 146/147
+    # lead: both approved after re-review 156 held the fix of D3 (they were draft since 146/147 when reviewed)
+    assert _status("SRS-231") == _status("SRS-126") == "approved"
