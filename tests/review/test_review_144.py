@@ -695,7 +695,8 @@ def test_t07_pin_benefit_risk_leaves_risk_025_out_of_its_alara_list() -> None:
         elif item.startswith("SRS-") and state == "draft":
             assert _status(item) == "draft", item
     # lead, 2026-12-07: RISK-025's reduction credited again after re-review 152, so it left the ALARA list
-    assert claims["RISK-025"] == "acceptable" and claims["SRS-092"] == _status("SRS-092") == "approved"
+    # SRS-092 is claimed verified (an approved requirement's state is its verdict: re-review 159 D3)
+    assert claims["RISK-025"] == "acceptable" and claims["SRS-092"] == "verified" and _status("SRS-092") == "approved"
     assert _alara_without_reduction() - _alara_list() == set() and _alara_list() - _alara_without_reduction() == set()
     assert len(_alara_list()) == 10 and "RISK-025" not in _alara_list()  # control: the ten others are listed
 

@@ -64,7 +64,7 @@ import pytest
 import yaml
 
 from device_ai.regulatory.overclaim import _prose, is_item_file, named_ids, overall_acceptable
-from device_ai.regulatory.record_content import TOO_LARGE, generated_test_output
+from device_ai.regulatory.record_content import TOO_LARGE, UNJUDGED, generated_test_output
 from tests.regulatory.miniproject import (
     baseline,
     default_items,
@@ -216,29 +216,27 @@ def test_181_control_the_repositorys_credited_records_pass(tmp_path: Path) -> No
     for study in ("id,reader,refused\nbad-1.dcm,R1,yes\nbad-2.dcm,R1,yes\n",
                   "Challenge run: 12 inputs, 12 refused in 0.05s (exit 3).\n",
                   json.dumps({"pad": [0] * 1000, "refused": "12 of 12"}).encode("utf-16"),
-                  _gzip(b'{"refused": "12 of 12"}', 5)):
+                  _gzip(b'{"refused": "12 of 12"}', 4)):  # lead (fix of D1b): 5 levels are refused unjudged
         assert _judge(tmp_path, study) is None, study[:40]
 
 
+# lead, 2026-12-07 (not re-reviewed): D1a fixed - a line naming a node ID with an outcome is test output
+# (record_content._OUTCOME_LINE), UTF-16/32 byte-order marks are decoded. The pins are inverted; controls kept.
 @pytest.mark.req("SRS-181")
-@pytest.mark.parametrize("name", list(UNREAD_SHAPES))
-def test_181_pin_d1a_test_output_in_these_shapes_is_accepted(tmp_path: Path, name: str) -> None:
-    # pin of D1a (today's behaviour): not judged test output. Control: the same data as the fix reads it is.
-    assert _judge(tmp_path, UNREAD_SHAPES[name]()) is None
+def test_181_d1a_control_the_same_outcomes_as_json_lines_are_refused(tmp_path: Path) -> None:
     assert _judge(tmp_path, json.dumps({"tests": [NODE], "outcome": "passed"}), "control")
 
 
 @pytest.mark.req("SRS-181")
-def test_181_pin_d1a_through_the_gate(tmp_path: Path) -> None:
+def test_181_d1a_through_the_gate(tmp_path: Path) -> None:
     record = "docs/evidence/outcomes.csv"
-    assert _with_record(tmp_path / "csv", record, _writes(record, UNREAD_SHAPES["pytest-csv"]())) == []
-    # control: the same outcomes as JSON lines are refused
-    lines = json.dumps({"nodeid": NODE, "outcome": "passed"}) + "\n"
+    assert _with_record(tmp_path / "csv", record, _writes(record, UNREAD_SHAPES["pytest-csv"]()))  # refused now
+    lines = json.dumps({"nodeid": NODE, "outcome": "passed"}) + "\n"  # control: as JSON lines, refused too
     assert _with_record(tmp_path / "jsonl", record, _writes(record, lines))
 
 
 # D1a: generated test output in shapes the fix does not read (record_content.py:190-196)
-@pytest.mark.xfail(strict=True, reason="review 158 D1a: pytest-csv, pytest -rA summary and UTF-16 output accepted")
+# was a strict xfail (review 158 D1a); fixed by the lead
 @pytest.mark.req("SRS-181")
 @pytest.mark.parametrize("name", list(UNREAD_SHAPES))
 def test_181_generated_test_output_in_these_shapes_is_no_record(tmp_path: Path, name: str) -> None:
@@ -250,18 +248,15 @@ def _bomb() -> bytes:
     return gzip.compress(b"\0" * (65 * 1024 * 1024), 9)
 
 
+# lead, 2026-12-07 (not re-reviewed): D1b fixed - past a bound (gzip nesting, the walk's values or depth, the parse
+# size) a record is refused unjudged (record_content.UNJUDGED). The pin is gone; its control kept.
 @pytest.mark.req("SRS-181")
-@pytest.mark.parametrize("name", list(UNJUDGED_BOUNDS))
-def test_181_pin_d1b_test_output_past_a_bound_is_accepted(tmp_path: Path, name: str) -> None:
-    # pin of D1b: accepted. Control: a gzip bomb past its bound is refused unjudged (the rule the text states).
-    started = time.monotonic()
-    assert _judge(tmp_path, UNJUDGED_BOUNDS[name]()) is None
-    assert time.monotonic() - started < 10
+def test_181_d1b_control_a_gzip_bomb_is_refused_unjudged(tmp_path: Path) -> None:
     assert _judge(tmp_path, _bomb(), "bomb") == TOO_LARGE
 
 
 # D1b: bounds of the judgement fail open (record_content.py:103-117, 149-163, 169-175)
-@pytest.mark.xfail(strict=True, reason="review 158 D1b: test output past a bound is accepted, not refused unjudged")
+# was a strict xfail (review 158 D1b); fixed by the lead
 @pytest.mark.req("SRS-181")
 @pytest.mark.parametrize("name", list(UNJUDGED_BOUNDS))
 def test_181_test_output_past_a_bound_is_refused(tmp_path: Path, name: str) -> None:
@@ -283,7 +278,7 @@ def test_181_cost_is_bounded(tmp_path: Path) -> None:
     assert _judge(tmp_path, "- " * 20_000 + "x\n", "deep.yaml") is None
     assert _judge(tmp_path, "a: &a [" + ",".join(["*a"] * 0) + "1]\n" + "".join(
         f"b{i}: &b{i} [" + ",".join([f"*{'a' if i == 0 else f'b{i - 1}'}"] * 9) + "]\n" for i in range(9)),
-        "laughs.yaml") is None
+        "laughs.yaml") == UNJUDGED  # lead (fix of D1b): past the walk's bound it is refused unjudged, not passed
     assert time.monotonic() - started < 20
     gaps = _with_record(tmp_path / "gate", "docs/bomb.gz",
                         lambda root: (root / "docs").mkdir(exist_ok=True) or shutil.copy(bomb, root / "docs/bomb.gz"))
@@ -365,17 +360,15 @@ def test_183_risk_benefit_wording_is_read_as_overall(tmp_path: Path) -> None:
     assert CONCLUDED not in _benefit(_project(tmp_path / "item", _unacceptable_with(NOT_READ[3])))
 
 
+# lead, 2026-12-07 (not re-reviewed): D2 fixed - the subject is read in plural and with "to"; pin inverted, control kept
 @pytest.mark.req("SRS-183")
-def test_183_pin_d2_plural_and_to_forms_are_not_read(tmp_path: Path) -> None:
-    # pin of D2: no conclusion read. Control: the singular form of the first is read by the gate.
-    for sentence in UNREAD_SUBJECTS:
-        assert overall_acceptable(sentence, overall_field=False) == [], sentence
-    assert CONCLUDED not in _benefit(_project(tmp_path / "pin", _unacceptable_with(UNREAD_SUBJECTS[0])))
+def test_183_d2_plural_and_to_forms_are_read_by_the_gate(tmp_path: Path) -> None:
+    assert CONCLUDED in _benefit(_project(tmp_path / "fixed", _unacceptable_with(UNREAD_SUBJECTS[0])))
     assert _benefit(_project(tmp_path / "control", _unacceptable_with(READ[1]))) == [CONCLUDED]
 
 
 # D2: "about ... the benefit-risk (or risk-benefit, risk/benefit)" in plural or with "to" (overclaim.py:396)
-@pytest.mark.xfail(strict=True, reason="review 158 D2: risks/benefits, benefit-to-risk not read as the subject")
+# was a strict xfail (review 158 D2); fixed by the lead
 @pytest.mark.req("SRS-183")
 @pytest.mark.parametrize("sentence", UNREAD_SUBJECTS)
 def test_183_the_benefit_risk_in_plural_or_with_to_is_read(sentence: str) -> None:

@@ -367,15 +367,9 @@ def test_i3_d3_control_a_draft_claim_matches_a_draft_requirement() -> None:
     assert claims["SRS-034"] == "draft" == _observed("SRS-034", "draft", None)
 
 
+# lead, 2026-12-07 (not re-reviewed): D3 fixed - BENEFIT-RISK claims SRS-092 'verified' and its prose no longer
+# states a status; the pin is gone (its control above kept), the strict xfail is a plain test.
 @pytest.mark.req("SRS-092")
-def test_i3_d3_pin_the_approved_claim_matches_no_graph_state() -> None:
-    claims = {c["item"]: c["state"] for c in _benefit()["claims"]}
-    shown = {_observed("SRS-092", "approved", verdict) for verdict in ("verified", "not verified", None)}
-    assert claims["SRS-092"] == "approved" and shown == {"verified", "not verified"}
-
-
-@pytest.mark.req("SRS-092")
-@pytest.mark.xfail(strict=True, reason="re-review 159 D3: BENEFIT-RISK claims SRS-092 'approved', never a graph state")
 def test_i3_d3_the_srs_092_claim_matches_the_graph_with_results() -> None:
     claims = {c["item"]: c["state"] for c in _benefit()["claims"]}
     assert claims["SRS-092"] == _observed("SRS-092", "approved", "verified")

@@ -28,6 +28,7 @@ The graph builder calls :func:`generated_test_output` once per record and keeps 
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import zlib
@@ -45,10 +46,16 @@ _EDGE = 64 * 1024  # bytes read from each end of a large text record
 _WALK_LIMIT = 200_000  # values visited in one parsed record (YAML aliases can make a small file vast)
 _DEPTH_LIMIT = 64
 _GZIP_MAGIC = b"\x1f\x8b"
-TOO_LARGE = f"a compressed file over {GZIP_LIMIT // (1024 * 1024)} MiB decompressed (not judged)"
+TOO_LARGE = f"a compressed file nested too deep or over {GZIP_LIMIT // (1024 * 1024)} MiB decompressed (not judged)"
+#: Refused unjudged, never accepted (review 158 D1b): what the bounded reading could not look at whole.
+UNJUDGED = "a record too large or too deeply nested to judge (not judged)"
 
 _OUTCOMES = {"passed", "failed", "skipped", "error", "errors", "xfailed", "xpassed", "deselected"}
 _NODE_ID = re.compile(r"[\w.\\/-]*\w\.py::\w")
+# A line naming a test by node ID with its outcome: pytest -rA's short summary ("PASSED tests/a.py::t"),
+# pytest-csv rows, -v lines ("tests/a.py::t PASSED") (review 158 D1a)
+_OUTCOME_LINE = re.compile(r"^(?=.*\b(?:passed|failed|error|skipped|xfail(?:ed)?|xpass(?:ed)?)\b)"
+                           r".*[\w.\\/-]*\w\.py::\w", re.MULTILINE | re.IGNORECASE)
 _ANSI = re.compile(r"\x1b\[[0-9;:?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 _JUNIT = re.compile(r"\A\s*(?:(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>)\s*)*<testsuites?[\s>/]", re.DOTALL)
 _COUNT = r"\d+ (?:passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?|rerun)"
@@ -100,7 +107,9 @@ def _walk_kind(document: Any) -> str | None:
     values, :data:`_DEPTH_LIMIT` levels), None otherwise."""
     stack: list[tuple[Any, int]] = [(document, 0)]
     visited = 0
-    while stack and visited < _WALK_LIMIT:
+    while stack:
+        if visited >= _WALK_LIMIT:
+            return UNJUDGED  # more values than the walk looks at: refused, not passed (review 158 D1b)
         value, depth = stack.pop()
         visited += 1
         if isinstance(value, dict):
@@ -114,8 +123,10 @@ def _walk_kind(document: Any) -> str | None:
             if _is_node_id(value):
                 return _NODE_IDS
             continue
-        if depth < _DEPTH_LIMIT:
-            stack.extend((child, depth + 1) for child in reversed(list(children)[:_WALK_LIMIT]))
+        children = list(children)
+        if children and depth >= _DEPTH_LIMIT:
+            return UNJUDGED  # deeper than the walk goes (review 158 D1b)
+        stack.extend((child, depth + 1) for child in reversed(children[:_WALK_LIMIT + 1]))
     return None
 
 
@@ -160,6 +171,12 @@ def _gunzip(raw: bytes) -> bytes | None:
                 return None
             rest = inflater.unused_data
         raw = out
+    if raw.startswith(_GZIP_MAGIC):  # still gzip after 4 levels: refused (review 158 D1b), unless it is not gzip
+        try:
+            zlib.decompressobj(wbits=31).decompress(raw, 1)
+        except zlib.error:
+            return raw
+        return None
     return raw
 
 
@@ -175,6 +192,16 @@ def _read(path: Path, size: int) -> tuple[bytes, bool]:
         return head + b"\n" + handle.read(), False
 
 
+def _decoded(raw: bytes) -> str:
+    """The record as text: UTF-32 or UTF-16 when it starts with their byte-order mark (review 158
+    D1a), else UTF-8 (undecodable bytes replaced)."""
+    for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                       (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if raw.startswith(bom):
+            return raw.decode(codec, errors="replace")
+    return raw.decode("utf-8", errors="replace")
+
+
 def generated_test_output(path: Path) -> str | None:
     """What generated test output ``path`` holds ("a JUnit XML test report", ...), None when its
     content is none (or it cannot be read: the gate reports a missing record by its digest)."""
@@ -187,7 +214,9 @@ def generated_test_output(path: Path) -> str | None:
         if inflated is None:
             return TOO_LARGE
         raw, whole = inflated, len(inflated) <= JSON_LIMIT
-    text = _ANSI.sub("", raw.decode("utf-8", errors="replace")).lstrip("\ufeff")
+    if not whole:
+        return UNJUDGED  # over JSON_LIMIT: not parsed, so refused rather than passed (review 158 D1b)
+    text = _ANSI.sub("", _decoded(raw)).lstrip("\ufeff")
     if whole:
         for document in _documents(text):
             # a text that parses as one YAML scalar (prose, CSV) is no structured document
@@ -198,6 +227,8 @@ def generated_test_output(path: Path) -> str | None:
         return "a JUnit XML test report"
     if _CONSOLE.search(text):
         return "a test runner's console output"
+    if _OUTCOME_LINE.search(text):
+        return "test output (node IDs with their outcomes)"
     if path.suffix == ".py" and _TEST_MODULE.search(text):
         return "a Python test module"
     return None
