@@ -381,9 +381,12 @@ def check_distribution(name: str, dist: metadata.Distribution | None = None, *,
             findings.append(FileFinding(name, entry.path, ALTERED))
         if open_to_others(info.st_mode, info.st_uid):
             findings.append(FileFinding(name, entry.path, OPEN))
-    listed = {PurePosixPath(entry.path).name for entry in files}
+    # RECORD's lines for the .dist-info folder itself (a package data file of the same base name is not one:
+    # re-review 159 D2)
+    folder = PurePosixPath(str(getattr(dist, "_path", ""))).name
+    listed = {str(PurePosixPath(entry.path)) for entry in files}
     for source in METADATA_SOURCES:  # one importlib.metadata would read but RECORD does not list (re-review 156 D1)
-        problem = None if source in listed else _metadata_file_problem(dist, source)
+        problem = None if f"{folder}/{source}" in listed else _metadata_file_problem(dist, source)
         if problem is not None:
             findings.append(FileFinding(name, problem, UNREADABLE))
     reason = None

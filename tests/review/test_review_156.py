@@ -505,7 +505,8 @@ def test_i5_risk_025_and_the_benefit_risk_follow_the_items() -> None:
     states = {entry["item"]: entry["state"] for entry in benefit["claims"]} if "claims" in benefit else {
         entry["item"]: entry["state"] for key, value in benefit.items() if isinstance(value, list)
         for entry in value if isinstance(entry, dict) and "item" in entry}
-    assert states["RISK-025"] == "acceptable" and states["SRS-092"] == "approved"
+    # lead: the claim is 'verified' since re-review 159 D3 (an approved requirement's graph state is its verdict)
+    assert states["RISK-025"] == "acceptable" and states["SRS-092"] == "verified"
     alara = " ".join(benefit["overall_residual_risk"].split()).split("ALARA not claimed as reached")[1].split(
         "Open items")[0]
     assert "RISK-025" not in alara and "RISK-024" in alara  # control: the list is still there
