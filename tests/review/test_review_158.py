@@ -274,7 +274,8 @@ def test_181_cost_is_bounded(tmp_path: Path) -> None:
     started = time.monotonic()
     assert generated_test_output(bomb) == TOO_LARGE
     assert _judge(tmp_path, _gzip(b"\0" * (200 * 1024 * 1024), 3), "nested") == TOO_LARGE
-    assert _judge(tmp_path, "[" * 200_000 + "]" * 200_000, "deep.json") is None
+    # lead (fix of re-review 160 D1a): JSON deeper than the parser goes is refused unjudged, not passed
+    assert _judge(tmp_path, "[" * 200_000 + "]" * 200_000, "deep.json") == UNJUDGED
     assert _judge(tmp_path, "- " * 20_000 + "x\n", "deep.yaml") is None
     assert _judge(tmp_path, "a: &a [" + ",".join(["*a"] * 0) + "1]\n" + "".join(
         f"b{i}: &b{i} [" + ",".join([f"*{'a' if i == 0 else f'b{i - 1}'}"] * 9) + "]\n" for i in range(9)),

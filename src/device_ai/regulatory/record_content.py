@@ -130,12 +130,19 @@ def _walk_kind(document: Any) -> str | None:
     return None
 
 
+class _Unjudged(Exception):
+    """The record is deeper or longer than the parse looks at (re-review 160 D1a/D1b): refused unjudged."""
+
+
 def _documents(text: str) -> Iterator[Any]:
-    """The documents ``text`` holds as JSON, JSON lines or YAML (none when it parses as none)."""
+    """The documents ``text`` holds as JSON, JSON lines or YAML (none when it parses as none);
+    raises _Unjudged when JSON nests deeper than the parser goes or has more lines than the walk reads."""
     try:
         yield json.loads(text)
         return
-    except (ValueError, RecursionError):
+    except RecursionError as exc:
+        raise _Unjudged from exc
+    except ValueError:
         pass
     lines = [line for line in text.splitlines() if line.strip()]
     if lines and lines[0].lstrip()[:1] in ("{", "["):
@@ -143,9 +150,13 @@ def _documents(text: str) -> Iterator[Any]:
         for line in lines[:_WALK_LIMIT]:
             try:
                 parsed.append(json.loads(line))
-            except (ValueError, RecursionError):
+            except RecursionError as exc:
+                raise _Unjudged from exc
+            except ValueError:
                 break
         else:
+            if len(lines) > _WALK_LIMIT:
+                raise _Unjudged
             yield from parsed
             return
     try:
@@ -170,7 +181,7 @@ def _gunzip(raw: bytes) -> bytes | None:
             if len(out) > GZIP_LIMIT or inflater.unconsumed_tail:
                 return None
             rest = inflater.unused_data
-        raw = out
+        raw = out + rest  # bytes after the last member are judged with it, not dropped (re-review 160 D1c)
     if raw.startswith(_GZIP_MAGIC):  # still gzip after 4 levels: refused (review 158 D1b), unless it is not gzip
         try:
             zlib.decompressobj(wbits=31).decompress(raw, 1)
@@ -217,12 +228,14 @@ def generated_test_output(path: Path) -> str | None:
     if not whole:
         return UNJUDGED  # over JSON_LIMIT: not parsed, so refused rather than passed (review 158 D1b)
     text = _ANSI.sub("", _decoded(raw)).lstrip("\ufeff")
-    if whole:
+    try:
         for document in _documents(text):
             # a text that parses as one YAML scalar (prose, CSV) is no structured document
             kind = _walk_kind(document) if isinstance(document, (dict, list)) else None
             if kind:
                 return kind
+    except _Unjudged:
+        return UNJUDGED
     if _JUNIT.match(text):
         return "a JUnit XML test report"
     if _CONSOLE.search(text):
