@@ -120,10 +120,6 @@ class SelfCheck:
 METADATA_FILE_LIMIT = 64 * 1024 * 1024
 
 
-class UnreadableMetadata(OSError):
-    """A .dist-info file that is not a regular file or is too large to be one: never read."""
-
-
 def _metadata_file_problem(dist: metadata.Distribution, name: str) -> str | None:
     """Why ``dist``'s .dist-info file ``name`` must not be read, or None (absent files are left to
     importlib.metadata, which reads them as missing)."""
@@ -144,10 +140,10 @@ def _metadata_file_problem(dist: metadata.Distribution, name: str) -> str | None
 
 
 def _readable(dist: metadata.Distribution, name: str) -> None:
-    """Raise UnreadableMetadata when ``dist``'s ``name`` must not be read."""
+    """Raise DamagedRecord when ``dist``'s ``name`` must not be read."""
     problem = _metadata_file_problem(dist, name)
     if problem is not None:
-        raise UnreadableMetadata(problem)
+        raise DamagedRecord(problem)
 
 
 # What importlib.metadata reads for a distribution's requirements and version: METADATA, and
@@ -157,7 +153,7 @@ METADATA_SOURCES = ("METADATA", "requires.txt", "PKG-INFO")
 
 
 def _metadata_readable(dist: metadata.Distribution) -> None:
-    """Raise UnreadableMetadata when a file importlib.metadata reads for ``dist``'s metadata must not be read."""
+    """Raise DamagedRecord when a file importlib.metadata reads for ``dist``'s metadata must not be read."""
     for name in METADATA_SOURCES:
         _readable(dist, name)
 
@@ -225,13 +221,11 @@ def record_entries(dist: metadata.Distribution) -> list[RecordEntry] | None:
     ``Distribution.files``: the importlib_metadata backport (imported by dask on Python < 3.12, and
     CPython 3.12+) drops the files that are absent, so a removed file would never be reported
     (review 142 N4). A damaged ``RECORD`` raises DamagedRecord (review 142 D3)."""
+    _readable(dist, "RECORD")
     try:
-        _readable(dist, "RECORD")
         text = dist.read_text("RECORD")
     except UnicodeDecodeError as exc:
         raise DamagedRecord("RECORD is not UTF-8") from exc
-    except UnreadableMetadata as exc:
-        raise DamagedRecord(str(exc)) from exc
     except OSError as exc:  # a read error or a link loop (re-review 147 D1); a missing RECORD is None
         raise DamagedRecord(f"RECORD cannot be read ({exc.strerror or exc})") from exc
     if text is None:
@@ -279,14 +273,12 @@ def _digest(path: Path, mode: str) -> str:
 
 def _editable(dist: metadata.Distribution) -> str | None:
     """Where an editable install imports from (its direct_url.json's url), or None."""
+    _readable(dist, "direct_url.json")
     try:
-        _readable(dist, "direct_url.json")
         text = dist.read_text("direct_url.json")
         data = json.loads(text) if text else None
     except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deeply (review 144 D3)
         raise DamagedRecord("direct_url.json is not UTF-8 JSON") from exc
-    except UnreadableMetadata as exc:
-        raise DamagedRecord(str(exc)) from exc
     except OSError as exc:  # a read error or a link loop (re-review 147 D1)
         raise DamagedRecord(f"direct_url.json cannot be read ({exc.strerror or exc})") from exc
     if isinstance(data, dict) and isinstance(data.get("dir_info"), dict) and data["dir_info"].get("editable"):
@@ -329,9 +321,10 @@ def check_distribution(name: str, dist: metadata.Distribution | None = None, *,
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
             return DistributionCheck(name=name, version="-", not_verifiable="required but not installed")
+    # each file importlib.metadata reads for the version, looked at once (its problem reported below)
+    problems = {source: _metadata_file_problem(dist, source) for source in METADATA_SOURCES}
     try:
-        _metadata_readable(dist)
-        version = dist.version or "-"
+        version = "-" if any(problems.values()) else (dist.version or "-")
     except (ValueError, OSError):  # METADATA not UTF-8 or unreadable (reviews 144 D3, 147 D1): its hash reports it
         version = "-"
     try:
@@ -385,9 +378,8 @@ def check_distribution(name: str, dist: metadata.Distribution | None = None, *,
     # re-review 159 D2)
     folder = PurePosixPath(str(getattr(dist, "_path", ""))).name
     listed = {str(PurePosixPath(entry.path)) for entry in files}
-    for source in METADATA_SOURCES:  # one importlib.metadata would read but RECORD does not list (re-review 156 D1)
-        problem = None if f"{folder}/{source}" in listed else _metadata_file_problem(dist, source)
-        if problem is not None:
+    for source, problem in problems.items():  # one importlib.metadata would read, RECORD does not list (156 D1)
+        if problem is not None and f"{folder}/{source}" not in listed:
             findings.append(FileFinding(name, problem, UNREADABLE))
     reason = None
     try:

@@ -392,8 +392,7 @@ _HYPOTHETICAL_BEFORE = re.compile(r"\b(?:would|could|might|if|once|unless|provid
 _HYPOTHETICAL_AFTER = re.compile(r"\W*(?:only\s+)?(?:if|once|when|unless|provided|after)\b", re.IGNORECASE)
 #: What the sentence must be about, outside the overall residual risk field, to conclude overall.
 #: The benefit-risk in either word order, with any separator ("risk-benefit", ISO 14971:2007's
-#: "risk/benefit", "risk benefit": review 154 D2a).
-# the benefit-risk in either order, singular or plural, with "to" between (review 158 D2)
+#: "risk/benefit", "risk benefit": review 154 D2a), singular or plural, with "to" between (review 158 D2).
 _OVERALL_SUBJECT = re.compile(r"\b(?:overall|residual\s+risks?|the\s+device"
                               r"|benefits?\W+(?:to\W+)?risks?|risks?\W+(?:to\W+)?benefits?)\b", re.IGNORECASE)
 

@@ -18,7 +18,7 @@ message)``, as :mod:`.overclaim` does; :mod:`.check` turns them into findings.
 3. **threat residual** (SRS-193): the threat's residual risk (impact x residual exploitability,
    or x exploitability without controls) read from the security plan's acceptability matrix; an
    ``unacceptable`` residual is a gap with ``--release`` and open otherwise; an ``alara`` residual
-   without a ``rationale`` (or with one of blanks only) is a gap (as for a hazardous situation,
+   without a ``rationale`` (or with one holding no letter or digit) is a gap (as for a hazardous situation,
    ISO 14971 7.4); a residual exploitability above the initial one is a warning. The residual
    is the one the threat states with its controls; whether those controls are in effect is rule
    2's (the documents show a residual as credited only when they are: :func:`assess`).
@@ -47,6 +47,7 @@ def _says_something(text: object) -> bool:
     """Whether a rationale holds a word or a number: blanks, zero-width characters and
     punctuation alone say nothing."""
     return any(character.isalnum() for character in str(text or ""))
+
 
 def _rank(plan: Mapping[str, Any], scale: str, level: str) -> int:
     return [x["level"] for x in plan[scale]].index(level)
