@@ -550,8 +550,8 @@ _NODE = "tests/test_x.py::test_refuses"
     ("counts.txt", "12 passed\n"),
     ("mixed.txt", "== 1 failed, 11 passed, 2 warnings in 3.20s ==\n"),
     ("colour.txt", "\x1b[32m\x1b[1m12 passed\x1b[0m\x1b[32m in 0.31s\x1b[0m\n"),
-    ("gzip.json.gz", gzip.compress(json.dumps({"results": [_NODE]}).encode())),
-    ("gzip-twice.gz", gzip.compress(gzip.compress(b"\xef\xbb\xbf12 passed in 0.1s\n"))),
+    ("gzip.json.gz", gzip.compress(json.dumps({"results": [_NODE]}).encode(), mtime=0)),
+    ("gzip-twice.gz", gzip.compress(gzip.compress(b"\xef\xbb\xbf12 passed in 0.1s\n", mtime=0), mtime=0)),
     ("check_refusal.py", "import unittest\n\n\nclass Refusal(unittest.TestCase):\n    def test_a(self):\n"
                          "        pass\n"),
 ])
@@ -570,7 +570,7 @@ def test_test_output_is_judged_after_bom_gzip_and_colours(tmp_path: Path, name: 
     ("study.jsonl", json.dumps({"case": "c1", "refused": True}) + "\n"),
     ("study.csv", "case,outcome\nc1,refused\n"),
     ("study.md", "# Study\n\n12 of 12 inputs refused; 12 passed the reader check in 3 sessions.\n"),
-    ("study.json.gz", gzip.compress(json.dumps({"refused": "12 of 12"}).encode())),
+    ("study.json.gz", gzip.compress(json.dumps({"refused": "12 of 12"}).encode(), mtime=0)),
     ("corrupt.gz", b"\x1f\x8bnot a gzip stream, 12 of 12 refused\n"),
     ("measure.py", "import unittest.mock\n\n\ndef measure():\n    return 12\n"),
 ])
