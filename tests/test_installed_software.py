@@ -6,9 +6,12 @@ wheel-installed distribution of this environment checks the real RECORD format."
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,11 +68,15 @@ def _check():  # noqa: ANN202 - SelfCheck
 
 @pytest.mark.req("SRS-230")
 def test_an_untouched_installation_verifies(site: Path) -> None:
+    from device_ai.installed_software import REQUIREMENT_READER, check_distribution
+
     check = _check()
-    assert [d.name for d in check.distributions] == [DEVICE, DEPENDENCY]  # the extra and the marker left out
+    # the extra and the marker left out; the requirement reader (packaging, not in this fake closure) last
+    assert [d.name for d in check.distributions] == [DEVICE, DEPENDENCY, REQUIREMENT_READER]
     assert check.ok and check.findings == []
-    assert check.checked == 2 + 3  # each code file and METADATA
-    assert check.skipped == 4  # RECORD and the .pyc of each
+    reader = check_distribution(REQUIREMENT_READER)
+    assert check.checked == 2 + 3 + reader.checked  # each code file and METADATA
+    assert check.skipped == 4 + reader.skipped  # RECORD and the .pyc of each
 
 
 @pytest.mark.req("SRS-230")
@@ -131,7 +138,7 @@ def test_an_editable_install_is_not_verifiable(tmp_path: Path, monkeypatch: pyte
     monkeypatch.syspath_prepend(str(tmp_path))
     _distribution(tmp_path, DEVICE, {f"{DEVICE.replace('-', '_')}/__init__.py": b"x = 1\n"}, editable=True)
     check = _check()
-    [device] = check.distributions
+    device, _reader = check.distributions
     assert check.findings == [] and not check.ok  # its few listed files match, but the source tree is not listed
     assert "editable install from file:///src/fake" in device.not_verifiable
     assert "source tree" in device.not_verifiable
@@ -168,9 +175,11 @@ def test_the_command_prints_each_finding_and_exits_non_zero(site: Path, monkeypa
     from device_ai.cli import main
 
     monkeypatch.setattr(installed_software, "MAIN", DEVICE)
+    reader = installed_software.check_distribution(installed_software.REQUIREMENT_READER)
     assert main(["self-check"]) == 0  # control: untouched
     out = capsys.readouterr().out
-    assert "OK: all 5 file(s) are as installed" in out and "4 listed without a hash skipped" in out
+    assert f"OK: all {5 + reader.checked} file(s) are as installed" in out
+    assert f"{4 + reader.skipped} listed without a hash skipped" in out
     assert "RECORD is not signed" in out
     code = site / DEPENDENCY.replace("-", "_") / "__init__.py"
     code.write_bytes(b"THRESHOLD = 0.9\n")
@@ -178,3 +187,66 @@ def test_the_command_prints_each_finding_and_exits_non_zero(site: Path, monkeypa
     captured = capsys.readouterr()
     assert f"altered      {DEPENDENCY} 1.0: {DEPENDENCY.replace('-', '_')}/__init__.py" in captured.out
     assert "OK:" not in captured.out and "error DAI-330" in captured.err and "Traceback" not in captured.err
+
+
+# --- the check runs before the device's libraries are imported (re-review 160 D2) -------------------------------
+
+_NOT_STANDARD = ("import sys; sys.path.insert(0, sys.argv[1]); from device_ai.cli{module} import main; code = main(['self-check']); "
+                 "print('IMPORTED', sorted({{m.split('.')[0] for m in sys.modules}} - set(sys.stdlib_module_names) "
+                 "- {{'_distutils_hack', '__main__'}})); sys.exit(code)")
+
+
+def _run_self_check(site: Path, module: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", _NOT_STANDARD.format(module=module), str(site)], capture_output=True,
+                          text=True, timeout=120, cwd=site)
+
+
+def _imported(run: subprocess.CompletedProcess[str]) -> set[str]:
+    [line] = [line for line in run.stdout.splitlines() if line.startswith("IMPORTED ")]
+    return set(ast.literal_eval(line.removeprefix("IMPORTED ")))
+
+
+@pytest.mark.req("SRS-230")
+def test_self_check_imports_nothing_but_the_requirement_reader_outside_the_standard_library(tmp_path: Path) -> None:
+    """pydicom and pyjpegls read their METADATA when imported: imported before the check, a pipe there held it."""
+    run = _run_self_check(tmp_path)
+    assert run.returncode in (0, InstalledSoftwareAltered.exit_code), run.stderr  # editable here: DAI-330
+    assert _imported(run) <= {"device_ai", "packaging"}, run.stdout
+    whole = _run_self_check(tmp_path, ".parser")  # control: through the whole parser, the libraries come first
+    assert {"pydicom", "jpeg_ls", "numpy", "pydantic"} <= _imported(whole)
+    assert whole.returncode == run.returncode and whole.stdout.splitlines()[:-1] == run.stdout.splitlines()[:-1]
+
+
+@pytest.mark.req("SRS-230")
+def test_a_changed_requirement_reader_is_reported_before_it_runs(tmp_path: Path) -> None:
+    """A 'packaging' first on sys.path whose code differs from its RECORD: reported, and never imported."""
+    marker = tmp_path / "ran"
+    _distribution(tmp_path, "packaging", {"packaging/__init__.py": b"x = 1\n", "packaging/requirements.py": b"y = 2\n"})
+    (tmp_path / "packaging/requirements.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    run = _run_self_check(tmp_path)
+    assert run.returncode == InstalledSoftwareAltered.exit_code and "Traceback" not in run.stderr, run.stderr
+    assert "altered      packaging 1.0: packaging/requirements.py" in run.stdout
+    assert "stopped" in run.stdout and "packaging, which reads them, is not as installed" in run.stderr
+    assert not marker.exists() and "packaging" not in _imported(run)
+    # control: the walk itself imports the reader, so without the check first its code would have run
+    subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                    "from device_ai.installed_software import runtime_closure; list(runtime_closure('device-ai'))",
+                    str(tmp_path)], capture_output=True, timeout=120, cwd=tmp_path)
+    assert marker.exists()
+
+
+@pytest.mark.req("SRS-230")
+@pytest.mark.parametrize(("argv", "fast"), [
+    (["self-check"], True), (["--debug", "self-check"], True), (["self-check", "--debug"], True),
+    (["--config", "site.yaml", "self-check"], True), (["self-check", "--config=site.yaml"], True),
+    (["self-check", "-h"], False), (["self-check", "--deb"], False), (["self-check", "extra"], False),
+    (["--config"], False), (["analyze", "self-check"], False), ([], False),
+])
+def test_only_self_check_with_global_options_skips_the_parser(argv: list[str], fast: bool) -> None:
+    from device_ai.cli import _self_check_only
+
+    options = _self_check_only(argv)
+    assert (options is not None) == fast
+    if fast:
+        assert options.debug == ("--debug" in argv)
+        assert options.config == ("site.yaml" if any("--config" in a for a in argv) else None)

@@ -82,10 +82,11 @@ class SelfCheck:
     """The outcome over ``device-ai`` and its runtime closure."""
 
     distributions: tuple[DistributionCheck, ...] = field(default_factory=tuple)
+    stopped: str | None = None  # why the runtime closure was not walked
 
     @property
     def ok(self) -> bool:
-        return all(d.ok for d in self.distributions)
+        return self.stopped is None and all(d.ok for d in self.distributions)
 
     @property
     def checked(self) -> int:
@@ -107,6 +108,8 @@ class SelfCheck:
             parts.append(f"{len(findings)} file(s) not as installed ({', '.join(sorted({f.distribution for f in findings}))})")
         if unverifiable:
             parts.append(f"{len(unverifiable)} distribution(s) not verifiable ({', '.join(d.name for d in unverifiable)})")
+        if self.stopped is not None:
+            parts.append(self.stopped)
         return InstalledSoftwareAltered(
             f"the installed device software does not verify: {'; '.join(parts)}",
             hint="do not use the device until its environment is reinstalled from the release (pip install of the "
@@ -396,12 +399,26 @@ def check_distribution(name: str, dist: metadata.Distribution | None = None, *,
                              findings=tuple(findings), not_verifiable=reason)
 
 
+# The distribution whose code reads the requirements that lead the walk (runtime_closure). Its own
+# files are compared before it is imported: a changed file of it would otherwise run, and a pipe at
+# one hold the check, before anything is reported (re-review 160 D2).
+REQUIREMENT_READER = "packaging"
+
+
 def check_installed(main: str | None = None) -> SelfCheck:
-    """``main`` (default ``device-ai``) and its runtime closure, each distribution checked."""
+    """``main`` (default ``device-ai``) and its runtime closure, each distribution checked; the
+    requirement reader first, and alone when it is not as installed (the closure is then not walked)."""
     folders_seen: set[Path] = set()
-    return SelfCheck(tuple(check_distribution(name, dist, folders_seen=folders_seen)
-                           for name, dist in runtime_closure(main or MAIN)))
+    reader = check_distribution(REQUIREMENT_READER, folders_seen=folders_seen)
+    if not reader.ok:
+        return SelfCheck((reader,), stopped=f"the runtime requirements were not read: {REQUIREMENT_READER}, "
+                                            "which reads them, is not as installed")
+    checks = [reader if name == REQUIREMENT_READER else check_distribution(name, dist, folders_seen=folders_seen)
+              for name, dist in runtime_closure(main or MAIN)]
+    if reader not in checks:  # not a runtime requirement, but code the check ran
+        checks.append(reader)
+    return SelfCheck(tuple(checks))
 
 
-__all__ = ["ALTERED", "MAIN", "MISSING", "OPEN", "UNREADABLE", "DistributionCheck", "FileFinding", "SelfCheck",
-           "check_distribution", "check_installed", "open_to_others", "runtime_closure"]
+__all__ = ["ALTERED", "MAIN", "MISSING", "OPEN", "REQUIREMENT_READER", "UNREADABLE", "DistributionCheck", "FileFinding",
+           "SelfCheck", "check_distribution", "check_installed", "open_to_others", "runtime_closure"]

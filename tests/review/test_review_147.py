@@ -132,7 +132,7 @@ import yaml
 from device_ai.config import load_settings
 from device_ai.errors import ConfigError, ExportNotVerified
 from tests.review.test_review_140 import _verify, trail  # noqa: F401 - the module-scoped genuine exports
-from tests.review.test_review_142 import DEVICE, _cli, _hash, site  # noqa: F401 - fake installs as pip writes them
+from tests.review.test_review_142 import DEVICE, _all_as_installed, _cli, _hash, site  # noqa: F401 - fake installs as pip writes them
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -343,7 +343,7 @@ def _restore(path: Path, before: bytes | None) -> None:
 @pytest.mark.req("SRS-230")
 def test_h10_damaged_dist_info_files_and_path_oddities_are_typed(site: Path) -> None:  # noqa: F811
     code, out, err = _self_check()  # control: untouched
-    assert code == 0 and "OK: all 4 file(s) are as installed" in out, out + err
+    assert code == 0 and _all_as_installed(4) in out, out + err
     record = _info(site) / "RECORD"
     genuine = record.read_bytes()
     (site / "loop").symlink_to(site / "loop")
@@ -363,9 +363,9 @@ def test_h10_damaged_dist_info_files_and_path_oddities_are_typed(site: Path) -> 
         "folder": (genuine + b"folder-h147,sha256=AAAA,1\n", 14, "unreadable   fake-device-h142 1.0: folder-h147"),
         "under a file": (genuine + b"fake_device_h142/__init__.py/x,sha256=AAAA,1\n", 14, "unreadable   "),
         "read error": (genuine + b"/proc/self/mem,sha256=AAAA,1\n", 14, "unreadable   fake-device-h142 1.0: /proc"),
-        "hash-less FIFO": (genuine + b"fifo-h147,,\n", 0, "OK: all 4 file(s)"),
+        "hash-less FIFO": (genuine + b"fifo-h147,,\n", 0, _all_as_installed(4)),
         "link to the same bytes": (genuine + f"link-h147.py,{_hash(b'X = 1' + bytes([10]))},6\n".encode(), 0,
-                                   "OK: all 5 file(s)"),
+                                   _all_as_installed(5)),
     }
     for label, (written, exit_code, shown) in lines.items():
         record.write_bytes(written)

@@ -214,6 +214,7 @@ def test_i2_repository_prose_same_verdicts_before_and_after(monkeypatch: pytest.
 _SITE_PACKAGES = Path(importlib.util.find_spec("jpeg_ls").origin).parents[1]
 _RUN = "import sys; sys.path.insert(0, sys.argv[1]); sys.argv = ['device-ai', 'self-check']; " \
        "from device_ai.cli import main; sys.exit(main())"
+_RUN_WHOLE_PARSER = _RUN.replace("from device_ai.cli import main", "from device_ai.cli.parser import main")
 
 
 def _jpeg_ls_site(tmp_path: Path, metadata: str) -> Path:
@@ -232,7 +233,7 @@ def _jpeg_ls_site(tmp_path: Path, metadata: str) -> Path:
 
 
 @functools.cache
-def _self_check(tmp: str, metadata: str) -> tuple[int | None, str]:
+def _self_check(tmp: str, metadata: str, run: str = _RUN) -> tuple[int | None, str]:
     """device-ai self-check with that site first, address space capped at 1 GiB: (exit, output), exit None when it
     did not end within 8 s."""
     def cap() -> None:
@@ -240,11 +241,11 @@ def _self_check(tmp: str, metadata: str) -> tuple[int | None, str]:
 
     site = _jpeg_ls_site(Path(tmp), metadata)
     try:
-        run = subprocess.run([sys.executable, "-c", _RUN, str(site)], capture_output=True, text=True, timeout=8,
-                             preexec_fn=cap, cwd=ROOT)
+        done = subprocess.run([sys.executable, "-c", run, str(site)], capture_output=True, text=True, timeout=8,
+                              preexec_fn=cap, cwd=ROOT)
     except subprocess.TimeoutExpired:
         return None, ""
-    return run.returncode, run.stdout + run.stderr
+    return done.returncode, done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -269,21 +270,22 @@ def test_i3_control_a_regular_copy_lets_self_check_finish(scratch: str) -> None:
 
 
 @pytest.mark.req("SRS-230")
-def test_i3_d2_pin_fifo_and_dev_zero_at_pyjpegls_metadata(scratch: str) -> None:
-    assert _self_check(os.path.join(scratch, "f"), "FIFO") == (None, "")
-    code, out = _self_check(os.path.join(scratch, "z"), "/dev/zero")
+def test_i3_d2_control_through_the_whole_parser_the_fifo_still_holds_the_command(scratch: str) -> None:
+    """D2 fixed by the lead (device_ai.cli runs self-check before the parser imports the libraries), not
+    re-reviewed. What this pinned before the fix still holds for every other command: the parser's imports read
+    pyjpegls' METADATA blocking (THR-046 states it)."""
+    assert _self_check(os.path.join(scratch, "fw"), "FIFO", run=_RUN_WHOLE_PARSER) == (None, "")
+    code, out = _self_check(os.path.join(scratch, "zw"), "/dev/zero", run=_RUN_WHOLE_PARSER)
     assert code == 1 and "MemoryError" in out and "jpeg_ls" in out
 
 
 @pytest.mark.req("SRS-230")
-@pytest.mark.xfail(strict=True, reason="re-review 160 D2: a FIFO at pyjpegls' METADATA holds self-check at import")
 def test_i3_d2_fifo_at_an_imported_library_metadata_is_a_finding(scratch: str) -> None:
     code, out = _self_check(os.path.join(scratch, "f"), "FIFO")
     assert code == 14 and "METADATA" in out
 
 
 @pytest.mark.req("SRS-230")
-@pytest.mark.xfail(strict=True, reason="re-review 160 D2: /dev/zero at pyjpegls' METADATA is a MemoryError")
 def test_i3_d2_dev_zero_at_an_imported_library_metadata_is_a_finding(scratch: str) -> None:
     code, out = _self_check(os.path.join(scratch, "z"), "/dev/zero")
     assert code == 14 and "Traceback" not in out

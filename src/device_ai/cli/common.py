@@ -10,7 +10,6 @@ from pathlib import Path
 from device_ai.app.context import Context
 from device_ai.cli.progress import Progress, status_line
 from device_ai.config import load_settings
-from device_ai.dicom.paths import printable, shortened
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -23,13 +22,6 @@ SCHEDULER_HELP = ("--batch: an existing Dask scheduler, tls://HOST:PORT (mutual 
 def context(args: argparse.Namespace) -> Context:
     return Context(settings=load_settings(Path(args.config) if args.config else None), progress=Progress,
                    status=status_line)
-
-
-def message_line(text: str) -> str:
-    """One line of a message: long words (a path of thousands of bytes) shortened to their ends, and
-    every character a terminal would act on shown as '?'. Messages quote file names and file contents;
-    an escape sequence in one could redraw the screen as another line (review 133 defect 1a)."""
-    return printable(shortened(text))
 
 
 def optional_path(value: str | None) -> Path | None:

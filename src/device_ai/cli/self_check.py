@@ -20,6 +20,8 @@ def cmd_self_check(args: argparse.Namespace) -> int:  # noqa: ARG001
         if dist.not_verifiable is not None:
             print(f"  {'unverified':<12} {printable(dist.name)} {printable(dist.version)}: "
                   f"{printable(dist.not_verifiable)}")
+    if check.stopped is not None:
+        print(f"  {'stopped':<12} {printable(check.stopped)}")
     print(f"{len(check.distributions)} distribution(s) (device-ai and its runtime requirements): {check.checked} "
           f"file(s) compared with RECORD, {check.skipped} listed without a hash skipped (RECORD itself, .pyc compiled "
           "at install); RECORD is not signed: this detects accidental change, not an attacker who can write the "
