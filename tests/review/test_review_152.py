@@ -877,10 +877,11 @@ def test_i4_srs230_and_thr046_claim_what_d1_and_d2_contradict() -> None:
     # lead, after the fix of D1/D2 (not re-reviewed): the rationale names the .dist-info files too
     assert ("reports each altered, missing or unreadable file (a path that is not a regular file is not opened, "
             "RECORD, METADATA and direct_url.json included; re-reviews 147 D1, D2 and 152 D1, D2)") in rationale
-    # lead: SRS-230 back to draft after re-review 160 D2 (its rationale says so); THR-046 states no review status
-    assert _status("SRS-230") == "draft" and "not re-reviewed" not in rationale
-    assert "Re-review 160 (helper-160) found" in _flat(_item("traceability/requirements.yaml",
-                                                             "software_requirements", "SRS-230")["rationale"])
+    # lead: SRS-230's status follows its rationale (approved subject to a re-review, or back to draft after one);
+    # THR-046 states no review status
+    srs_rationale = _flat(_item("traceability/requirements.yaml", "software_requirements", "SRS-230")["rationale"])
+    assert "not re-reviewed" not in rationale and "Re-review 160 (helper-160) found" in srs_rationale
+    assert (_status("SRS-230") == "approved") == srs_rationale.endswith("reverted to draft if it finds a defect.")
 
 
 @pytest.mark.req("SRS-231", "SRS-126")
