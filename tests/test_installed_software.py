@@ -250,3 +250,20 @@ def test_only_self_check_with_global_options_skips_the_parser(argv: list[str], f
     if fast:
         assert options.debug == ("--debug" in argv)
         assert options.config == ("site.yaml" if any("--config" in a for a in argv) else None)
+
+
+@pytest.mark.req("SRS-230")
+def test_a_packaging_that_import_would_take_from_elsewhere_stops_the_walk(tmp_path: Path) -> None:
+    """A packaging folder without a .dist-info first on the path (the working directory under python -m) would
+    run instead of the checked distribution (re-review 161 note)."""
+    marker = tmp_path / "ran"
+    (tmp_path / "packaging").mkdir()
+    (tmp_path / "packaging/__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    run = _run_self_check(tmp_path)
+    assert run.returncode == InstalledSoftwareAltered.exit_code and "Traceback" not in run.stderr, run.stderr
+    assert f"import packaging would load {tmp_path / 'packaging' / '__init__.py'}" in run.stderr
+    assert not marker.exists() and "packaging" not in _imported(run)
+    (tmp_path / "packaging/__init__.py").unlink()  # control: without it the walk goes on (past the reader)
+    (tmp_path / "packaging").rmdir()
+    again = _run_self_check(tmp_path)
+    assert "packaging would load" not in again.stderr and "packaging" in _imported(again)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -405,14 +406,31 @@ def check_distribution(name: str, dist: metadata.Distribution | None = None, *,
 REQUIREMENT_READER = "packaging"
 
 
+def _reader_elsewhere() -> str | None:
+    """Where ``import packaging`` would load code other than the checked distribution's, or None:
+    a packaging folder without a .dist-info earlier on sys.path (the working directory under
+    ``python -m``) would run instead (re-review 161 note). ``find_spec`` of a top-level name runs
+    no code of it."""
+    spec = importlib.util.find_spec(REQUIREMENT_READER)
+    origin = getattr(spec, "origin", None)
+    expected = metadata.distribution(REQUIREMENT_READER).locate_file(f"{REQUIREMENT_READER}/__init__.py")
+    if origin is None or os.path.realpath(origin) != os.path.realpath(expected):
+        return f"import {REQUIREMENT_READER} would load {origin or 'a module'}, not the checked distribution's files"
+    return None
+
+
 def check_installed(main: str | None = None) -> SelfCheck:
     """``main`` (default ``device-ai``) and its runtime closure, each distribution checked; the
-    requirement reader first, and alone when it is not as installed (the closure is then not walked)."""
+    requirement reader first, and alone when it is not as installed or not what ``import`` would
+    load (the closure is then not walked)."""
     folders_seen: set[Path] = set()
     reader = check_distribution(REQUIREMENT_READER, folders_seen=folders_seen)
     if not reader.ok:
         return SelfCheck((reader,), stopped=f"the runtime requirements were not read: {REQUIREMENT_READER}, "
                                             "which reads them, is not as installed")
+    elsewhere = _reader_elsewhere()
+    if elsewhere is not None:
+        return SelfCheck((reader,), stopped=f"the runtime requirements were not read: {elsewhere}")
     checks = [reader if name == REQUIREMENT_READER else check_distribution(name, dist, folders_seen=folders_seen)
               for name, dist in runtime_closure(main or MAIN)]
     if reader not in checks:  # not a runtime requirement, but code the check ran

@@ -596,6 +596,38 @@ def test_a_gzip_record_over_the_limit_is_refused_unjudged(tmp_path: Path, monkey
     assert record_content.generated_test_output(under) is None
 
 
+_DEEP_YAML = "".join("  " * level + "k:\n" for level in range(1100)) + "  " * 1100 + f"v: {_NODE}\n"
+_LONG_INTEGER = "7" * 5000  # over Python's int_max_str_digits: json.loads and PyYAML's int() raise ValueError
+
+
+@pytest.mark.req("SRS-181")
+@pytest.mark.parametrize(("name", "content", "expected"), [  # re-review 161 D1: what a parser stops at is not prose
+    ("deep.yaml", _DEEP_YAML, "unjudged"),  # libyaml stops at 1,000 levels
+    ("big.json", f'{{"case": "{_NODE}", "n": {_LONG_INTEGER}}}', "test output"),
+    ("big.jsonl", f'{{"n": {_LONG_INTEGER}}}\n{{"case": "{_NODE}"}}\n', "test output"),
+    ("big.yaml", f"case: {_NODE}\nn: {_LONG_INTEGER}\nwhen: 2026-02-30\n", "test output"),
+    ("false-member.gz", gzip.compress(f"PASSED {_NODE}\n".encode(), mtime=0) + b"\x1f\x8b\x00 not a member", "test output"),
+    # controls: the same shapes holding a measured outcome are none
+    ("prose.yaml", "Study: 12 of 12 refused: criterion met\n", None),  # a scanner error that is no depth: prose
+    ("big-study.json", f'{{"case": "c1", "n": {_LONG_INTEGER}}}', None),
+    ("big-study.yaml", f"case: c1\nn: {_LONG_INTEGER}\nwhen: 2026-02-30\n", None),
+    ("false-member-study.gz", gzip.compress(b"12 of 12 refused\n", mtime=0) + b"\x1f\x8b\x00 not a member", None),
+], ids=lambda value: value if isinstance(value, str) and value.endswith((".yaml", ".json", ".jsonl", ".gz")) else "-")
+def test_a_record_a_parser_stops_at_is_walked_or_refused_unjudged(tmp_path: Path, name: str, content: str | bytes,
+                                                                  expected: str | None) -> None:
+    from device_ai.regulatory.record_content import UNJUDGED, generated_test_output
+
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    kind = generated_test_output(path)
+    if expected is None:
+        assert kind is None
+    elif expected == "unjudged":
+        assert kind == UNJUDGED
+    else:
+        assert kind is not None and kind != UNJUDGED
+
+
 @pytest.mark.req("SRS-181")
 def test_control_every_record_the_repository_credits_passes() -> None:
     import hashlib

@@ -276,7 +276,8 @@ def test_181_cost_is_bounded(tmp_path: Path) -> None:
     assert _judge(tmp_path, _gzip(b"\0" * (200 * 1024 * 1024), 3), "nested") == TOO_LARGE
     # lead (fix of re-review 160 D1a): JSON deeper than the parser goes is refused unjudged, not passed
     assert _judge(tmp_path, "[" * 200_000 + "]" * 200_000, "deep.json") == UNJUDGED
-    assert _judge(tmp_path, "- " * 20_000 + "x\n", "deep.yaml") is None
+    # lead (fix of re-review 161 D1a): YAML deeper than libyaml goes is refused unjudged, not passed as prose
+    assert _judge(tmp_path, "- " * 20_000 + "x\n", "deep.yaml") == UNJUDGED
     assert _judge(tmp_path, "a: &a [" + ",".join(["*a"] * 0) + "1]\n" + "".join(
         f"b{i}: &b{i} [" + ",".join([f"*{'a' if i == 0 else f'b{i - 1}'}"] * 9) + "]\n" for i in range(9)),
         "laughs.yaml") == UNJUDGED  # lead (fix of D1b): past the walk's bound it is refused unjudged, not passed

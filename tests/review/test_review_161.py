@@ -121,8 +121,9 @@ def test_i1_control_the_records_the_repository_credits_pass() -> None:
 
 
 @pytest.mark.req("SRS-181")
-def test_d1a_pin_yaml_deeper_than_libyaml_naming_a_node_id_is_accepted(tmp_path: Path) -> None:
-    assert _judge(tmp_path, "deep.yaml", _deep_yaml(1100, NODE)) is None
+def test_d1a_pin_libyaml_stops_at_its_nesting_depth(tmp_path: Path) -> None:
+    # lead: D1a fixed (not re-reviewed) - the record is refused unjudged; libyaml's refusal stays what it was
+    assert _judge(tmp_path, "deep.yaml", _deep_yaml(1100, NODE)) == UNJUDGED
     with pytest.raises(yaml.YAMLError, match="nesting depth"):
         yaml.load(_deep_yaml(1100, NODE), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
@@ -133,7 +134,6 @@ def test_d1a_control_yaml_the_parser_reads_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.req("SRS-181")
-@pytest.mark.xfail(strict=True, reason="re-review 161 D1a: YAML deeper than its parser goes is judged as prose")
 def test_d1a_yaml_deeper_than_its_parser_goes_is_refused(tmp_path: Path) -> None:
     assert _judge(tmp_path, "deep.yaml", _deep_yaml(1100, NODE)) is not None
 
@@ -142,8 +142,12 @@ BIG_INT = "1" * 5000  # over Python's int_max_str_digits (4,300): json.loads rai
 
 
 @pytest.mark.req("SRS-181")
-def test_d1b_pin_json_with_a_long_integer_naming_a_node_id_is_accepted(tmp_path: Path) -> None:
-    assert _judge(tmp_path, "big.json", '{"%s": "ran", "n": %s}' % (NODE, BIG_INT)) is None
+def test_d1b_pin_json_with_a_long_integer_naming_a_node_id_is_walked(tmp_path: Path) -> None:
+    # lead: D1b fixed (not re-reviewed) - integers Python will not convert are kept as digits and the document walked
+    assert _judge(tmp_path, "big.json", '{"%s": "ran", "n": %s}' % (NODE, BIG_INT)) is not None
+    assert _judge(tmp_path, "big.yaml", "%s: ran\nn: %s\nwhen: 2026-02-30\n" % (NODE, BIG_INT)) is not None
+    with pytest.raises(ValueError, match="4300"):
+        json.loads('{"n": %s}' % BIG_INT)
 
 
 @pytest.mark.req("SRS-181")
@@ -153,7 +157,6 @@ def test_d1b_control_the_same_document_with_a_short_integer_is_refused(tmp_path:
 
 
 @pytest.mark.req("SRS-181")
-@pytest.mark.xfail(strict=True, reason="re-review 161 D1b: JSON the parser refuses for a bound is judged as prose")
 def test_d1b_json_past_a_bound_of_its_parser_is_refused(tmp_path: Path) -> None:
     assert _judge(tmp_path, "big.json", '{"%s": "ran", "n": %s}' % (NODE, BIG_INT)) is not None
 
@@ -162,9 +165,10 @@ NOT_A_MEMBER = b"\x1f\x8b\x00 not a gzip member"
 
 
 @pytest.mark.req("SRS-181")
-def test_d1c_pin_gzip_of_test_output_then_a_false_member_is_accepted(tmp_path: Path) -> None:
+def test_d1c_pin_gzip_of_test_output_then_a_false_member_is_refused(tmp_path: Path) -> None:
+    # lead: D1c fixed (not re-reviewed) - what decompressed is judged with the bytes after it
     data = gzip.compress(OUTCOME, mtime=0) + NOT_A_MEMBER
-    assert _judge(tmp_path, "out.gz", data) is None
+    assert _judge(tmp_path, "out.gz", data) is not None
     assert zlib.decompressobj(wbits=31).decompress(data) == OUTCOME  # what gzip -dc prints before its error
 
 
@@ -176,7 +180,6 @@ def test_d1c_control_gzip_of_test_output_alone_or_with_other_bytes_is_refused(tm
 
 
 @pytest.mark.req("SRS-181")
-@pytest.mark.xfail(strict=True, reason="re-review 161 D1c: a false member after gzip hides the stream's content")
 def test_d1c_gzip_of_test_output_then_a_false_member_is_refused(tmp_path: Path) -> None:
     assert _judge(tmp_path, "out.gz", gzip.compress(OUTCOME, mtime=0) + NOT_A_MEMBER) is not None
 
@@ -268,11 +271,12 @@ def test_i2_a_damaged_packaging_is_listed_and_never_imported(tmp_path: Path, dam
 
 @pytest.mark.req("SRS-142")
 @pytest.mark.req("SRS-230")
-def test_d2_pin_conformance_ends_in_an_internal_error() -> None:
-    from device_ai.cli.conformance import commands
+def test_d2_pin_conformance_imports_the_parser_from_its_module() -> None:
+    # lead: D2 fixed (not re-reviewed) - cli/conformance.py imports build_parser from device_ai.cli.parser
+    import device_ai.cli
 
-    with pytest.raises(ImportError, match="build_parser"):
-        commands()
+    assert not hasattr(device_ai.cli, "build_parser")
+    assert "from device_ai.cli.parser import build_parser" in (ROOT / "src/device_ai/cli/conformance.py").read_text()
 
 
 @pytest.mark.req("SRS-142")
@@ -287,7 +291,6 @@ def test_d2_control_the_parser_still_has_the_commands() -> None:
 
 @pytest.mark.req("SRS-142")
 @pytest.mark.req("SRS-230")
-@pytest.mark.xfail(strict=True, reason="re-review 161 D2: cli/conformance.py imports build_parser from device_ai.cli")
 def test_d2_conformance_lists_the_commands() -> None:
     from device_ai.cli.conformance import commands
 
@@ -310,10 +313,8 @@ def _parser_exit(argv: list[str]) -> int | None:
 
 @pytest.mark.req("SRS-230")
 @pytest.mark.parametrize("argv", OPTION_AS_VALUE)
-def test_d3_pin_the_fast_path_takes_what_the_parser_refuses(argv: list[str]) -> None:
-    from device_ai.cli import _self_check_only
-
-    assert _self_check_only(argv) is not None
+def test_d3_pin_the_parser_refuses_an_option_as_the_value_of_config(argv: list[str]) -> None:
+    # lead: D3 fixed (not re-reviewed) - the fast path leaves these to the parser (test below)
     assert _parser_exit(argv) == 2
 
 
@@ -328,7 +329,6 @@ def test_d3_control_shapes_both_take(argv: list[str]) -> None:
 
 @pytest.mark.req("SRS-230")
 @pytest.mark.parametrize("argv", OPTION_AS_VALUE)
-@pytest.mark.xfail(strict=True, reason="re-review 161 D3: --config's value is any next token on the fast path")
 def test_d3_the_fast_path_leaves_a_usage_error_to_the_parser(argv: list[str]) -> None:
     from device_ai.cli import _self_check_only
 

@@ -30,7 +30,9 @@ def _self_check_only(argv: list[str]) -> argparse.Namespace | None:
         token = argv[index]
         if token == _FLAG:
             options.debug = True
-        elif token == _VALUED and index + 1 < len(argv):
+        elif token == _VALUED:
+            if index + 1 == len(argv) or argv[index + 1].startswith("-"):
+                return None  # the parser's usage error, as for an option-like value (re-review 161 D3)
             options.config, index = argv[index + 1], index + 1
         elif token.startswith(f"{_VALUED}="):
             options.config = token.partition("=")[2]

@@ -14,7 +14,7 @@ from device_ai.cli.common import context
 
 def commands() -> set[str]:
     """The sub-commands of this CLI (the statement mentions the hot folder when ``watch`` is one)."""
-    from device_ai.cli import build_parser
+    from device_ai.cli.parser import build_parser
 
     parser = build_parser()
     return {name for action in parser._subparsers._group_actions for name in action.choices}  # noqa: SLF001

@@ -99,7 +99,7 @@ def cmd_report_lock(args: argparse.Namespace) -> int:
 
 
 def register(add: Callable[..., Any]) -> None:
-    """Add the ``report`` command group to the CLI (``add`` is :func:`device_ai.cli.build_parser`'s helper)."""
+    """Add the ``report`` command group to the CLI (``add`` is :func:`device_ai.cli.parser.build_parser`'s helper)."""
     report = add("report", None, "regulatory documents rendered from the trace graph")
     sub = report.add_subparsers(dest="report_command", metavar="ACTION", required=True)
     package = add("package", cmd_report_package, "write the submission package: HTML documents, SBOM, "
