@@ -607,15 +607,22 @@ _LONG_INTEGER = "7" * 5000  # over Python's int_max_str_digits: json.loads and P
     ("big.jsonl", f'{{"n": {_LONG_INTEGER}}}\n{{"case": "{_NODE}"}}\n', "test output"),
     ("big.yaml", f"case: {_NODE}\nn: {_LONG_INTEGER}\nwhen: 2026-02-30\n", "test output"),
     ("false-member.gz", gzip.compress(f"PASSED {_NODE}\n".encode(), mtime=0) + b"\x1f\x8b\x00 not a member", "test output"),
+    # re-review 162 D1: YAML the safe constructor cannot build (a custom tag, a complex key, a set, a bad !!bool)
+    ("tagged.yaml", f"case: {_NODE}\nx: !custom 1\ny: !!set {{a, b}}\nz: !!bool maybe\n? [a, b]\n: c\n", "test output"),
     # controls: the same shapes holding a measured outcome are none
     ("prose.yaml", "Study: 12 of 12 refused: criterion met\n", None),  # a scanner error that is no depth: prose
     ("big-study.json", f'{{"case": "c1", "n": {_LONG_INTEGER}}}', None),
     ("big-study.yaml", f"case: c1\nn: {_LONG_INTEGER}\nwhen: 2026-02-30\n", None),
+    ("tagged-study.yaml", "case: c1\nx: !custom 1\ny: !!set {a, b}\nz: !!bool maybe\n? [a, b]\n: c\n", None),
     ("false-member-study.gz", gzip.compress(b"12 of 12 refused\n", mtime=0) + b"\x1f\x8b\x00 not a member", None),
 ], ids=lambda value: value if isinstance(value, str) and value.endswith((".yaml", ".json", ".jsonl", ".gz")) else "-")
 def test_a_record_a_parser_stops_at_is_walked_or_refused_unjudged(tmp_path: Path, name: str, content: str | bytes,
                                                                   expected: str | None) -> None:
     from device_ai.regulatory.record_content import UNJUDGED, generated_test_output
+
+    marker = tmp_path / "constructed"  # YAML is never constructed: a python/object tag builds nothing
+    (tmp_path / "object.yaml").write_text(f"case: c1\nx: !!python/object/apply:os.mkdir [{str(marker)!r}]\n")
+    assert generated_test_output(tmp_path / "object.yaml") is None and not marker.exists()
 
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))

@@ -123,11 +123,13 @@ def test_i1_d1c_bytes_after_a_member_that_look_like_gzip(tmp_path: Path) -> None
 
 @pytest.mark.req("SRS-181")
 def test_i1_the_lenient_loader_builds_no_object_and_changes_no_other_loader(tmp_path: Path) -> None:
-    from device_ai.regulatory.record_content import _YamlLoader
+    # lead (fix of D1 below, not re-reviewed): the lenient loader is gone - YAML is composed, never constructed, so
+    # a python/object tag is read as its text (nothing built) and the library's loaders are untouched
+    from device_ai.regulatory.record_content import _documents
 
-    with pytest.raises(yaml.constructor.ConstructorError):
-        yaml.load("x: !!python/object/apply:os.getcwd []\n", Loader=_YamlLoader)
-    assert yaml.load("n: 2026-02-30\n", Loader=_YamlLoader) == {"n": "2026-02-30"}
+    marker = tmp_path / "built"
+    documents = list(_documents(f"x: !!python/object/apply:os.mkdir [{str(marker)!r}]\nn: 2026-02-30\n"))
+    assert documents == [{"x": [str(marker)], "n": "2026-02-30"}] and not marker.exists()
     for loader in (yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         with pytest.raises(ValueError):
             yaml.load("n: 2026-02-30\n", Loader=loader)
@@ -151,10 +153,13 @@ UNBUILT = {"tag": "x: !custom 1\n", "complex-key": "? [a, b]\n: 1\n", "set": "x:
 
 @pytest.mark.req("SRS-181")
 @pytest.mark.parametrize("shape", sorted(UNBUILT))
-def test_d1a_pin_yaml_the_safe_constructor_cannot_build_is_accepted(tmp_path: Path, shape: str) -> None:
+def test_d1a_pin_yaml_the_safe_constructor_cannot_build_is_refused(tmp_path: Path, shape: str) -> None:
+    # lead: D1a fixed (not re-reviewed) - YAML is composed, not constructed; the safe constructor still fails on it
     text = f"{NODE}: ran\n{UNBUILT[shape]}"
     assert yaml.compose(text) is not None  # valid YAML: it composes
-    assert _judge(tmp_path, "r.yaml", text) is None
+    with pytest.raises(yaml.YAMLError):
+        yaml.safe_load(text)
+    assert _judge(tmp_path, "r.yaml", text) is not None
 
 
 @pytest.mark.req("SRS-181")
@@ -164,7 +169,6 @@ def test_d1a_control_without_the_unbuilt_value_it_is_refused(tmp_path: Path) -> 
 
 
 @pytest.mark.req("SRS-181")
-@pytest.mark.xfail(strict=True, reason="re-review 162 D1a: YAML the safe constructor cannot build is judged as prose")
 @pytest.mark.parametrize("shape", sorted(UNBUILT))
 def test_d1a_yaml_naming_a_node_id_with_an_unbuilt_value_is_refused(tmp_path: Path, shape: str) -> None:
     assert _judge(tmp_path, "r.yaml", f"{NODE}: ran\n{UNBUILT[shape]}") is not None
@@ -175,10 +179,12 @@ RAISING = {"bool": ("x: !!bool maybe\n", KeyError), "timestamp": ("x: !!timestam
 
 @pytest.mark.req("SRS-181")
 @pytest.mark.parametrize("shape", sorted(RAISING))
-def test_d1b_pin_an_explicit_tag_on_a_bad_scalar_raises_out_of_the_reading(tmp_path: Path, shape: str) -> None:
+def test_d1b_pin_an_explicit_tag_on_a_bad_scalar_raises_in_the_safe_loader(tmp_path: Path, shape: str) -> None:
+    # lead: D1b fixed (not re-reviewed) - nothing is constructed, and an unforeseen failure refuses the record
     text, error = RAISING[shape]
     with pytest.raises(error):
-        _judge(tmp_path, "r.yaml", f"{NODE}: ran\n{text}")
+        yaml.safe_load(f"{NODE}: ran\n{text}")
+    assert _judge(tmp_path, "r.yaml", f"{NODE}: ran\n{text}") is not None
 
 
 @pytest.mark.req("SRS-181")
@@ -188,7 +194,6 @@ def test_d1b_control_explicit_tags_on_good_scalars_are_read(tmp_path: Path) -> N
 
 
 @pytest.mark.req("SRS-181")
-@pytest.mark.xfail(strict=True, reason="re-review 162 D1b: KeyError/AttributeError escape generated_test_output")
 @pytest.mark.parametrize("shape", sorted(RAISING))
 def test_d1b_an_explicit_tag_on_a_bad_scalar_is_judged(tmp_path: Path, shape: str) -> None:
     assert _judge(tmp_path, "r.yaml", f"{NODE}: ran\n{RAISING[shape][0]}") is not None
@@ -238,10 +243,11 @@ def test_i2_161_d3_option_like_values_go_to_the_parser(argv: list[str]) -> None:
 
 @pytest.mark.req("SRS-230")
 @pytest.mark.parametrize("value", ["-1", "-"])
-def test_d2_pin_the_parser_takes_dash_values_the_fast_path_declines(value: str) -> None:
+def test_d2_pin_the_parser_takes_dash_values_the_fast_path_too(value: str) -> None:
+    # lead: D2 fixed (not re-reviewed) - the fast path reads the command line with argparse, as the parser does
     argv = ["--config", value, "self-check"]
     assert build_parser().parse_args(argv).config == value
-    assert _self_check_only(argv) is None
+    assert _self_check_only(argv).config == value
 
 
 @pytest.mark.req("SRS-230")
@@ -250,6 +256,5 @@ def test_d2_control_a_plain_config_value_imports_no_library_first() -> None:
 
 
 @pytest.mark.req("SRS-230")
-@pytest.mark.xfail(strict=True, reason="re-review 162 D2: --config -1 self-check runs through the whole parser")
 def test_d2_self_check_with_a_dash_config_value_imports_no_library_first() -> None:
     assert _self_check_imports(["--config", "-1", "self-check"]) == []

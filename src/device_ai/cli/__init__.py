@@ -15,31 +15,33 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
-# The global options (device_ai.cli.common.global_options), accepted before or after the command.
-_FLAG = "--debug"
-_VALUED = "--config"
+from device_ai.cli.running import global_options
+
+
+class _NotSelfCheck(Exception):
+    """What the self-check parser does not take: left to the whole parser."""
+
+
+class _SelfCheckParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # no usage printed: the whole parser answers instead
+        raise _NotSelfCheck(message)
 
 
 def _self_check_only(argv: list[str]) -> argparse.Namespace | None:
-    """The global options when ``argv`` is ``self-check`` with nothing but global options, written
-    out in full; None otherwise (help, abbreviations and anything else go to the whole parser)."""
-    options = argparse.Namespace(command=None, debug=False, config=None)
-    rest, index = [], 0
-    while index < len(argv):
-        token = argv[index]
-        if token == _FLAG:
-            options.debug = True
-        elif token == _VALUED:
-            if index + 1 == len(argv) or argv[index + 1].startswith("-"):
-                return None  # the parser's usage error, as for an option-like value (re-review 161 D3)
-            options.config, index = argv[index + 1], index + 1
-        elif token.startswith(f"{_VALUED}="):
-            options.config = token.partition("=")[2]
-        else:
-            rest.append(token)
-        index += 1
-    return options if rest == ["self-check"] else None
+    """The options when ``argv`` is ``self-check`` with nothing but the global options, read by argparse
+    as the whole parser reads them (the same options, abbreviations, option-like values such as
+    ``--config -1``; re-reviews 161 D3, 162 D2); None for anything else (help included), which the
+    whole parser answers."""
+    parser = _SelfCheckParser(prog="device-ai", add_help=False)
+    global_options(parser, top=True)
+    commands = parser.add_subparsers(dest="command", required=True)
+    global_options(commands.add_parser("self-check", add_help=False), top=False)
+    try:
+        return parser.parse_args(argv)
+    except _NotSelfCheck:
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

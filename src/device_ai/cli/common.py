@@ -9,6 +9,7 @@ from pathlib import Path
 
 from device_ai.app.context import Context
 from device_ai.cli.progress import Progress, status_line
+from device_ai.cli.running import global_options
 from device_ai.config import load_settings
 
 Command = Callable[[argparse.Namespace], int]
@@ -26,15 +27,6 @@ def context(args: argparse.Namespace) -> Context:
 
 def optional_path(value: str | None) -> Path | None:
     return Path(value) if value else None
-
-
-def global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
-    """``--config`` and ``--debug``, before or after the sub-command (``device-ai audit show
-    --debug`` works as the internal-error hint says)."""
-    default = None if top else argparse.SUPPRESS  # a sub-command's copy never hides the top-level value
-    parser.add_argument("--config", default=default, help="YAML configuration file (default: $DEVICE_AI_CONFIG)")
-    parser.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
-                        help="show tracebacks of unexpected errors")
 
 
 def adder(root: argparse._SubParsersAction) -> Callable[..., argparse.ArgumentParser]:

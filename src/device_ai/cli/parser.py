@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import device_ai
 from device_ai.cli import (analysis, anonymize, audit, conformance, keys, model, report, requeue, review, self_check,
                            serve, settings, status, trace, watch)
-from device_ai.cli.common import adder, global_options
-from device_ai.cli.running import run_reported
+from device_ai.cli.common import adder
+from device_ai.cli.running import global_options, run_reported
 
 
 def build_parser() -> argparse.ArgumentParser:

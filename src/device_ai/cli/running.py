@@ -1,4 +1,4 @@
-"""How every command runs: the global ``--config`` for the one command, library warnings kept off the
+"""How every command runs: the global options (``--config`` for the one command, ``--debug``), library warnings kept off the
 operator's screen, and every error reported as lines (SRS-017).
 
 Expected errors print ``error DAI-xxx: reason``, every problem found (one per line) and a hint on
@@ -11,6 +11,7 @@ through here before any library of the device is imported (:mod:`device_ai.cli`)
 
 from __future__ import annotations
 
+import argparse
 import sys
 import traceback
 import warnings
@@ -18,6 +19,15 @@ from collections.abc import Callable
 
 from device_ai.dicom.paths import printable, shortened
 from device_ai.errors import DeviceAIError, InputRefused, InternalError, Interrupted
+
+
+def global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """``--config`` and ``--debug``, before or after the sub-command (``device-ai audit show
+    --debug`` works as the internal-error hint says)."""
+    default = None if top else argparse.SUPPRESS  # a sub-command's copy never hides the top-level value
+    parser.add_argument("--config", default=default, help="YAML configuration file (default: $DEVICE_AI_CONFIG)")
+    parser.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
+                        help="show tracebacks of unexpected errors")
 
 
 def message_line(text: str) -> str:

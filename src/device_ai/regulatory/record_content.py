@@ -9,8 +9,8 @@ review 154 D1a). Before judging, a UTF-8 BOM is dropped, a gzip stream is decomp
 over :data:`GZIP_LIMIT` decompressed is refused, not judged) and ANSI colour escapes are removed.
 Then the record is test output when
 
-- parsed as JSON, JSON lines or YAML (the safe loader; integers and dates a parser cannot hold kept
-  as text), any document holds (a bounded walk) a pytest
+- parsed as JSON, JSON lines or YAML (composed, not constructed: every scalar read as its text
+  whatever its tag; JSON integers too long for Python kept as digits), any document holds (a bounded walk) a pytest
   node ID (``path.py::name``) as a key or a value, a ``nodes`` list with an item of kind
   ``test``, this project's ``--req-report`` shape (a run header and a ``results`` map of
   per-test outcomes), pytest-json-report's ``nodeid``/``outcome`` records, or a trace graph as
@@ -140,25 +140,6 @@ def _json_int(digits: str) -> int | str:
         return digits
 
 
-def _lenient(build: Any) -> Any:
-    def construct(loader: Any, node: Any) -> Any:
-        try:
-            return build(loader, node)
-        except (ValueError, OverflowError):
-            return loader.construct_scalar(node)
-    return construct
-
-
-class _YamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """The safe loader, whose integers, floats and dates never fail to build: a value Python cannot
-    hold (an integer over int_max_str_digits, 2026-02-30) is kept as its text, so the document is
-    still walked (re-review 161 D1b)."""
-
-
-for _tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"):
-    _YamlLoader.add_constructor(_tag, _lenient(_YamlLoader.yaml_constructors[_tag]))
-
-
 class _Unjudged(Exception):
     """The record is deeper or longer than the parse looks at (re-review 160 D1a/D1b): refused unjudged."""
 
@@ -189,15 +170,40 @@ def _documents(text: str) -> Iterator[Any]:
             yield from parsed
             return
     try:
-        yield from yaml.load_all(text, Loader=_YamlLoader)
+        for node in yaml.compose_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            yield _plain(node, 0, [0])
     except RecursionError as exc:  # the pure-Python parser's depth (re-review 161 D1a)
         raise _Unjudged from exc
     except yaml.MarkedYAMLError as exc:
         if "nesting depth" in str(exc.problem):  # libyaml stops at 1,000 levels: YAML, not prose (re-review 161 D1a)
             raise _Unjudged from exc
         return
-    except (yaml.YAMLError, ValueError, OverflowError, TypeError):
+    except yaml.YAMLError:
         return
+
+
+def _plain(node: yaml.Node, depth: int, visited: list[int]) -> Any:
+    """A composed YAML node as plain data: every scalar its text, whatever its tag (a custom tag, !!set,
+    !!bool maybe, an impossible date - nothing is constructed, so nothing fails to build; re-reviews
+    161 D1b, 162 D1), a key that is a collection as its text, a repeated key kept beside the first.
+    Bounded like the walk (aliases can make a small file vast, or loop): raises _Unjudged past it."""
+    visited[0] += 1
+    if visited[0] > _WALK_LIMIT:
+        raise _Unjudged
+    if isinstance(node, yaml.ScalarNode):
+        return str(node.value)
+    if node.value and depth >= _DEPTH_LIMIT:
+        raise _Unjudged
+    if isinstance(node, yaml.SequenceNode):
+        return [_plain(child, depth + 1, visited) for child in node.value]
+    mapping: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = _plain(key_node, depth + 1, visited)
+        key = key if isinstance(key, str) else json.dumps(key)
+        while key in mapping:  # YAML forbids it, the safe loader keeps the last: both are looked at here
+            key += " "
+        mapping[key] = _plain(value_node, depth + 1, visited)
+    return mapping
 
 
 def _gunzip(raw: bytes) -> bytes | None:
@@ -272,6 +278,8 @@ def generated_test_output(path: Path) -> str | None:
             if kind:
                 return kind
     except _Unjudged:
+        return UNJUDGED
+    except Exception:  # noqa: BLE001 - a parser's unforeseen failure refuses the record, never the gate (re-review 162 D1b)
         return UNJUDGED
     if _JUNIT.match(text):
         return "a JUnit XML test report"
