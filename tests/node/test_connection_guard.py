@@ -146,3 +146,27 @@ def test_a_connection_that_cannot_be_guarded_is_shut(monkeypatch, caplog, connec
     assert established is connection_class.startswith("pynetdicom")
     said = [r for r in caplog.records if "could not be guarded" in r.getMessage()]
     assert bool(said) is connection_class.startswith("another")
+
+
+@pytest.mark.req("SRS-092")
+@pytest.mark.parametrize("stop", ["the node's stop", "no stop (control)"])
+def test_a_connection_still_negotiating_does_not_outlive_the_stop(monkeypatch, stop) -> None:  # noqa: ANN001
+    """A connection that sends nothing waits for an A-ASSOCIATE-RQ for the ACSE timeout (30 s here). The stop ends
+    it at once: it has nothing to finish, and waiting held every stop for 10 s per such connection (a port scan, a
+    failed TLS handshake)."""
+    node = _node(monkeypatch, node_idle_timeout_s=60)
+    silent = socket.create_connection(("127.0.0.1", node.port), timeout=5)
+    try:
+        deadline = time.monotonic() + 5
+        while not node._ae.active_associations and time.monotonic() < deadline:  # noqa: SLF001
+            time.sleep(0.02)
+        [negotiating] = node._ae.active_associations  # noqa: SLF001
+        assert not negotiating.is_established
+        if stop == "the node's stop":
+            node.stop()
+        else:
+            negotiating.join(timeout=1.0)
+        assert negotiating.is_alive() is (stop != "the node's stop")
+    finally:
+        silent.close()
+        node.stop()

@@ -8,6 +8,7 @@ thing at a time. Nothing here reads the real repository's items.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -195,11 +196,20 @@ def write_project(root: Path, items: dict[str, Any] | None = None) -> Path:
     return root
 
 
+@functools.lru_cache(maxsize=8)
+def _header(date: str) -> str:
+    """run_header's fields (as JSON) for a run started at ``date``, once per process: it starts every
+    external tool of the test environment to record its version and reads every installed
+    distribution (about 0.3 s each time), and those do not change within a test session. The git
+    fields are the caller's (``root`` only matters to run_header when it reads git, which it does not here)."""
+    return json.dumps(run_header(Path("."), started_utc=date, command=["-q"], git={"commit": None, "dirty": None},
+                                 env={"DEVICE_AI_TESTER": "Test Er"}))
+
+
 def write_results(root: Path, outcomes: dict[str, tuple[str, list[str]]], *, commit: str = HEAD, dirty: bool = False,
                   name: str = "test-results/requirements.json", date: str = "2026-11-30T12:00:00Z") -> Path:
     """A results file as the plugin writes it: ``{node id: (outcome, [requirement IDs])}``."""
-    header = run_header(root, started_utc=date, command=["-q"], git={"commit": commit, "dirty": dirty},
-                        env={"DEVICE_AI_TESTER": "Test Er"})
+    header = {**json.loads(_header(date)), "git": {"commit": commit, "dirty": dirty}}
     results = {node: {"outcome": outcome, "duration_s": 0.01, "file": node.split("::")[0], "line": 1,
                       "requirements": reqs, "message": None} for node, (outcome, reqs) in outcomes.items()}
     path = root / name

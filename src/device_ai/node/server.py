@@ -131,6 +131,16 @@ def _trust_anchors(data: bytes) -> str | bytes:
     return b"\n".join(blocks).decode("ascii") if blocks else data
 
 
+def _end_negotiation(assoc) -> None:  # noqa: ANN001 - pynetdicom Association
+    """End an association still negotiating, as its ACSE timeout would, at once: its connection is
+    closed (the state machine back to idle, so the DUL can stop), the DUL stopped, and the thread's
+    wait for an A-ASSOCIATE-RQ woken with None (what that wait returns when it times out)."""
+    if assoc.dul.socket is not None:
+        assoc.dul.socket.close()
+    assoc.kill()
+    assoc.dul.to_user_queue.put(None)
+
+
 class NodeServer:
     """The node: spool, Storage SCP and assembly thread (:class:`NodeRuntime`). ``start()``, then ``stop()``."""
 
@@ -208,11 +218,16 @@ class NodeServer:
         return cleartext.accepted(self.settings.node_destinations, listener=listener)
 
     def stop(self) -> None:
-        """Stop listening, let running associations end, stop assembling, record the stop (idempotent)."""
+        """Stop listening, let running associations end, stop assembling, record the stop (idempotent).
+        A connection still negotiating (a TLS handshake or an A-ASSOCIATE that never completed, a port
+        scan) has nothing to finish: it is ended at once instead of holding the stop until its ACSE
+        timeout (10 s each, measured)."""
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
             for assoc in list(self._ae.active_associations):
+                if not assoc.is_established:
+                    _end_negotiation(assoc)
                 assoc.join(timeout=10)
         self.runtime.stop()
         try:
