@@ -9,7 +9,7 @@ import statistics
 from pathlib import Path
 
 import pytest
-import yaml
+from tests import fast_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CRITERION = 1.5  # issue 16: files/s at least 1.5x dicognito's, one run side by side
@@ -39,7 +39,7 @@ def test_the_record_is_one_side_by_side_run_with_its_figures_consistent(record: 
 
 @pytest.mark.req("SRS-065")
 def test_anom_011_is_closed_only_when_the_recorded_ratio_meets_the_criterion(record: dict) -> None:
-    anomalies = yaml.safe_load((ROOT / "traceability" / "anomalies.yaml").read_text(encoding="utf-8"))["anomalies"]
+    anomalies = fast_yaml.safe_load((ROOT / "traceability" / "anomalies.yaml").read_text(encoding="utf-8"))["anomalies"]
     anomaly = next(a for a in anomalies if a["id"] == "ANOM-011")
     ratio = record["ratio_ours_over_dicognito"]
     assert (anomaly["status"] == "closed") == (ratio >= CRITERION)

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from device_ai.cli import main
+from tests import fast_yaml
 from tests.regulatory.miniproject import baseline, passing_results, write_project, write_results
 
 GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.invalid"]
@@ -110,7 +111,7 @@ def test_review_records_who_when_commit_and_fingerprint(repo: tuple[Path, str], 
     assert code == 13 and "GAP SRS-001: changed: changed since its review" in out
     code, out, _ = _run(capsys, "trace", "review", "SRS-001", "--by", "Ann Other", "--root", str(root))
     assert code == 0 and out.startswith("reviewed SRS-001 at ")
-    record = yaml.safe_load((root / "traceability" / "reviews.yaml").read_text())["reviews"][-1]
+    record = fast_yaml.safe_load((root / "traceability" / "reviews.yaml").read_text())["reviews"][-1]
     assert record["id"] == "SRS-001" and record["by"] == "Ann Other" and record["commit"] == head
     assert record["date"].endswith("Z") and len(record["fingerprint"]) == 64
     code, _, err = _run(capsys, "trace", "review", "--by", "Ann Other", "--root", str(root))

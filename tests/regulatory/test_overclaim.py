@@ -11,6 +11,7 @@ import pytest
 
 from device_ai.regulatory.loader import load_project
 from device_ai.regulatory.review import is_independent, record_reviews, reviewable
+from tests import fast_yaml
 from tests.regulatory.miniproject import (
     TEST_A,
     baseline,
@@ -352,7 +353,7 @@ def test_trace_review_cli_writes_the_independent_field(root: Path) -> None:
 
     assert main(["trace", "review", "SRS-001", "--by", "Ann Other", "--independent", "--root", str(root)]) == 0
     assert main(["trace", "review", "SRS-002", "--by", "Ann Other", "--root", str(root)]) == 0
-    records = yaml.safe_load((root / "traceability/reviews.yaml").read_text())["reviews"]
+    records = fast_yaml.safe_load((root / "traceability/reviews.yaml").read_text())["reviews"]
     assert [(r["id"], r["independent"]) for r in records[-2:]] == [("SRS-001", True), ("SRS-002", False)]
 
 
@@ -645,7 +646,7 @@ def test_control_every_record_the_repository_credits_passes() -> None:
     from device_ai.regulatory.overclaim import is_item_file, is_test_artefact
     from device_ai.regulatory.record_content import generated_test_output
 
-    situations = yaml.safe_load((REPO / "risk/hazardous_situations.yaml").read_text(encoding="utf-8"))
+    situations = fast_yaml.safe_load((REPO / "risk/hazardous_situations.yaml").read_text(encoding="utf-8"))
     credited = {e["record"] for s in situations["hazardous_situations"] for e in s.get("effectiveness") or []
                 if e.get("record")}
     records = sorted(credited | {p.relative_to(REPO).as_posix() for pattern in ("fuzz/results/campaign-*.md",

@@ -12,6 +12,7 @@ from device_ai.errors import ConfigError
 from device_ai.regulatory.fingerprint import fingerprint
 from device_ai.regulatory.loader import load_project
 from device_ai.regulatory.review import record_reviews
+from tests import fast_yaml
 from tests.regulatory.miniproject import (
     HEAD,
     TEST_B,
@@ -55,14 +56,14 @@ def test_changed_text_marks_tests_and_controls_suspect_until_reviewed(root: Path
     assert node["SRS-002"]["review_state"] == "changed"
     assert node[TEST_B]["suspect_because"] == ["SRS-002"] and node["RC-001"]["suspect_because"] == ["SRS-002"]
     edge = next(e for e in graph["edges"] if e["kind"] == "implemented_by" and e["source"] == "RC-001")
-    reviewed_at = yaml.safe_load((root / "traceability/reviews.yaml").read_text())["reviews"]
+    reviewed_at = fast_yaml.safe_load((root / "traceability/reviews.yaml").read_text())["reviews"]
     old = next(r["fingerprint"] for r in reviewed_at if r["id"] == "SRS-002")
     assert edge["suspect"] and edge["reviewed"]["target"] == old != node["SRS-002"]["fingerprint"]
 
     outcome = record_reviews(load_project(root), ["SRS-002"], by="Ann Other", date="2026-12-01T09:00:00Z", commit=HEAD)
     assert [r.id for r in outcome.added] == ["SRS-002"]
     assert gate(root, results).passed
-    last = yaml.safe_load((root / "traceability/reviews.yaml").read_text())["reviews"][-1]
+    last = fast_yaml.safe_load((root / "traceability/reviews.yaml").read_text())["reviews"][-1]
     assert last == {"id": "SRS-002", "fingerprint": node["SRS-002"]["fingerprint"], "by": "Ann Other",
                     "date": "2026-12-01T09:00:00Z", "commit": HEAD, "independent": False}
 

@@ -13,6 +13,7 @@ import pytest
 
 from device_ai.regulatory.render import DOCUMENTS, render_all
 from device_ai.regulatory.render.view import TraceView
+from tests import fast_yaml
 from tests.regulatory.miniproject import build, passing_results, write_results
 from tests.regulatory.test_security_gate import interface, threat, write_security_project
 
@@ -133,8 +134,8 @@ def test_the_real_security_file_is_in_the_package(package_dir: Path, project: Pa
 
     risk = (package_dir / "security-risk.html").read_text(encoding="utf-8")
     views = (package_dir / "security-architecture.html").read_text(encoding="utf-8")
-    threats = yaml.safe_load((project / "security/threats.yaml").read_text(encoding="utf-8"))["threats"]
-    interfaces = yaml.safe_load((project / "security/interfaces.yaml").read_text(encoding="utf-8"))["interfaces"]
+    threats = fast_yaml.safe_load((project / "security/threats.yaml").read_text(encoding="utf-8"))["threats"]
+    interfaces = fast_yaml.safe_load((project / "security/interfaces.yaml").read_text(encoding="utf-8"))["interfaces"]
     assert threats and interfaces
     for entry in threats:
         assert f'<tr id="{entry["id"]}">' in risk

@@ -27,6 +27,7 @@ from device_ai.regulatory.render.specification import split_acceptance
 from device_ai.regulatory.render.view import TraceView
 
 from .conftest import build_graph, copy_items, sample_results, write_run
+from tests import fast_yaml
 
 NEW = ("srs.html", "sds.html", "revision-history.html")
 
@@ -37,7 +38,7 @@ def _render(graph: Mapping[str, Any], root: Path, *names: str) -> dict[str, str]
 
 
 def _yaml(root: Path, name: str, key: str) -> list[dict[str, Any]]:
-    return yaml.safe_load((root / "traceability" / name).read_text(encoding="utf-8"))[key]
+    return fast_yaml.safe_load((root / "traceability" / name).read_text(encoding="utf-8"))[key]
 
 
 def missing_requirement_texts(page: str, requirements: Iterable[Mapping[str, Any]]) -> list[str]:

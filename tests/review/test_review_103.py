@@ -145,8 +145,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import yaml
 
+from tests import fast_yaml
 from tests.docs.test_published_figures import _edit_json, _project_copy, figures
 from verification import test_evidence_records as evidence
 
@@ -403,13 +403,13 @@ def test_h06_the_original_result_stays_visible() -> None:
     SRS-024 carries a respecification entry naming ANOM-017 with the criterion unchanged; latency.json
     keeps the same run's back-to-back figures, and the README shows them as biased. Control: the old
     record (58b178a) has exactly those figures."""
-    anomalies = {a["id"]: a for a in yaml.safe_load((ROOT / "traceability/anomalies.yaml").read_text())["anomalies"]}
+    anomalies = {a["id"]: a for a in fast_yaml.safe_load((ROOT / "traceability/anomalies.yaml").read_text())["anomalies"]}
     anomaly = anomalies["ANOM-017"]
     for figure in ("3.535x", "14.13", "49.96", "3.2x to 3.6x", "4eaa956", "1.4x"):
         assert figure in anomaly["description"]
     # lead, 2026-12-06: closed once SRS-024 was approved with its independent record (reviews 105, 106)
     assert anomaly["status"] in ("open", "closed") and anomaly["related"] == ["SRS-024"]
-    requirements = {r["id"]: r for r in yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())[
+    requirements = {r["id"]: r for r in fast_yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())[
         "software_requirements"]}
     srs = requirements["SRS-024"]
     assert "1.4x" in srs["text"]

@@ -107,6 +107,7 @@ from device_ai.regulatory.render import DIFF, DOCUMENTS
 from device_ai.regulatory.render import control as doc_control
 from device_ai.regulatory import package as package_module
 from device_ai.regulatory import submission
+from tests import fast_yaml
 from tests.docs.test_published_figures import _edit_json, _project_copy, figures
 from tests.regulatory.test_submission_wrapper import _clauses, _gspr, _render, clause, write_wrapper_project
 from tests.review.test_review_101 import _lines, _problems, _status_cell
@@ -376,13 +377,13 @@ def test_h22_the_document_table_less_the_conditional_ones_is_what_every_package_
 
 @pytest.mark.req("SRS-206", "SRS-207")
 def test_h23_the_repository_wrapper_cites_no_conditional_document() -> None:
-    clauses = {c["id"]: c for c in yaml.safe_load((ROOT / "submission/iec62304.yaml").read_text())["iec62304"]}
-    rows = [*clauses.values(), *yaml.safe_load((ROOT / "submission/gspr.yaml").read_text())["gspr"]]
+    clauses = {c["id"]: c for c in fast_yaml.safe_load((ROOT / "submission/iec62304.yaml").read_text())["iec62304"]}
+    rows = [*clauses.values(), *fast_yaml.safe_load((ROOT / "submission/gspr.yaml").read_text())["gspr"]]
     assert not any("DAI-DOC-DIFF" in (r.get("evidence") or []) for r in rows)
     assert clauses["C62304-7.4"]["evidence"] == ["SRS-044", "SRS-049"]
     assert clauses["C62304-8.2"]["evidence"] == ["SRS-044", "SRS-182", "SRS-049"]
     assert clauses["C62304-8.3"]["evidence"] == ["SRS-049", "DAI-DOC-TRACE-GRAPH"]
-    requirements = {r["id"]: r for r in yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())[
+    requirements = {r["id"]: r for r in fast_yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())[
         "software_requirements"]}
     assert requirements["SRS-049"]["status"] == "approved" and "--baseline" in requirements["SRS-049"]["text"]
 

@@ -106,6 +106,7 @@ from device_ai.regulatory.render import DOCUMENTS, render_all
 from device_ai.regulatory.render import control
 from device_ai.regulatory.render.view import TraceView
 from device_ai.regulatory.submission_items import GsprRow
+from tests import fast_yaml
 from tests.regulatory.miniproject import gap_lines
 from tests.regulatory.test_submission_wrapper import _report, write_wrapper_project
 from tests.regulatory.test_wrapper_completeness import GSPR_NUMBERS, missing_gsprs, uncovered_clauses
@@ -165,7 +166,7 @@ def rows_without_rationale_or_status(page: str, requirements: list[dict[str, Any
 @pytest.mark.req("SRS-211")
 def test_h10_every_srs_row_holds_its_rationale_and_status(graph: dict[str, Any], project: Path,
                                                           built: Path) -> None:
-    requirements = yaml.safe_load((project / "traceability/requirements.yaml").read_text())["software_requirements"]
+    requirements = fast_yaml.safe_load((project / "traceability/requirements.yaml").read_text())["software_requirements"]
     page = (built / "srs.html").read_text(encoding="utf-8")
     assert len(requirements) > 180
     assert missing_requirement_texts(page, requirements) == []
@@ -179,7 +180,7 @@ def test_h10_every_srs_row_holds_its_rationale_and_status(graph: dict[str, Any],
 
 @pytest.mark.req("SRS-211")
 def test_h11_the_svg_names_si_batch_and_every_repository_item(built: Path) -> None:
-    items = yaml.safe_load((REPO / "traceability/software_items.yaml").read_text())["software_items"]
+    items = fast_yaml.safe_load((REPO / "traceability/software_items.yaml").read_text())["software_items"]
     assert "SI-BATCH" in [i["id"] for i in items]
     for name in ("architecture.html", "sds.html"):
         page = (built / name).read_text(encoding="utf-8")

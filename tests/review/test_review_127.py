@@ -139,6 +139,7 @@ import pytest
 
 from device_ai.config import Settings
 from device_ai.errors import ConfigError
+from tests import fast_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -665,7 +666,7 @@ def test_e01_the_texts_name_tls_and_the_code_takes_tls_only(tmp_path: Path) -> N
     from device_ai.batch.errors import SchedulerNotSecured
     from tests.batch.site_tls import site_credentials
 
-    texts = {r["id"]: r["text"] for r in yaml.safe_load((ROOT / "traceability" / "requirements.yaml").read_text(
+    texts = {r["id"]: r["text"] for r in fast_yaml.safe_load((ROOT / "traceability" / "requirements.yaml").read_text(
         encoding="utf-8"))["software_requirements"] if r["id"] in ("SRS-160", "SRS-165", "SRS-174")}
 
     def names_tls(text: str) -> bool:

@@ -151,6 +151,7 @@ from device_ai.regulatory.package import build_package, manifest_bytes, verify_p
 from device_ai.regulatory.package_signing import check_signatures, sign_document
 from device_ai.regulatory.render import DOCUMENTS, render_all
 from device_ai.regulatory.render.view import TraceView
+from tests import fast_yaml
 from tests.regulatory_render.conftest import build_graph, copy_items, sample_results, write_run
 from tests.regulatory_render.test_ifu_security_warning import REQUIRED, missing_adversarial_warning
 
@@ -627,12 +628,12 @@ def test_h30_the_warning_is_in_the_warnings_section_and_claims_no_reduction(grap
                                                                             tmp_path: Path) -> None:
     page = _ifu(graph, project)
     assert "deliberately altered images" in _section(page, "warnings")
-    threats = {t["id"]: t for t in yaml.safe_load((ROOT / "security/threats.yaml").read_text())["threats"]}
+    threats = {t["id"]: t for t in fast_yaml.safe_load((ROOT / "security/threats.yaml").read_text())["threats"]}
     thr = threats["THR-003"]
     assert (thr["impact"], thr["exploitability"], thr["residual_exploitability"]) == ("I3", "E3", "E3")
     assert "I3: {E1: acceptable, E2: acceptable, E3: alara" in (ROOT / "security/plan.yaml").read_text()
     assert "lowers neither impact nor exploitability" in " ".join(thr["rationale"].split())
-    requirement = next(r for r in yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())
+    requirement = next(r for r in fast_yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())
                        ["software_requirements"] if r["id"] == "SRS-225")
     assert "lowers neither the impact nor the exploitability" in " ".join(requirement["rationale"].split())
     # control: the same warning moved to the precautions is not found in the warnings

@@ -139,6 +139,7 @@ import pytest
 import yaml
 
 from device_ai.errors import ConfigError, TraceabilityError
+from tests import fast_yaml
 from tests.regulatory.miniproject import (
     HEAD,
     baseline,
@@ -501,9 +502,9 @@ def test_h20_the_repository_record_and_the_wrapper_texts_agree(tmp_path: Path) -
     assert [(q.key, q.holds) for q in record.questions] == [("a", False), ("b", False), ("c", False)]
     assert [c.holds for c in record.question("b").criteria] == [False] * 4
     assert record.question("c").answer == "the plan is complete but not in effect"
-    gspr = next(r for r in yaml.safe_load((ROOT / "submission/gspr.yaml").read_text(encoding="utf-8"))["gspr"]
+    gspr = next(r for r in fast_yaml.safe_load((ROOT / "submission/gspr.yaml").read_text(encoding="utf-8"))["gspr"]
                 if r["id"] == "GSPR-3")
-    clause = next(r for r in yaml.safe_load((ROOT / "submission/iec62304.yaml").read_text(encoding="utf-8"))
+    clause = next(r for r in fast_yaml.safe_load((ROOT / "submission/iec62304.yaml").read_text(encoding="utf-8"))
                   ["iec62304"] if r["id"] == "C62304-4.2")
     for text in (" ".join(gspr["open_points"].split()), " ".join(clause["note"].split())):
         assert "not in effect" in text and "not complete for release" in text

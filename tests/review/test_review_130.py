@@ -33,10 +33,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from device_ai.regulatory.fingerprint import fingerprint
 from device_ai.regulatory.loader import load_project
+from tests import fast_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 REVIEWER = "helper-130 (independent approval check 130)"
@@ -104,7 +104,7 @@ def test_status_only_approval_recorded_at_the_approved_content(project, item_id:
 
 
 def _approved_217(project):  # noqa: ANN001, ANN202 - SRS-217 as helper-130 recorded it (before helper-137's change)
-    at = yaml.safe_load(subprocess.run(["git", "show", "c2effc8:traceability/requirements.yaml"], cwd=ROOT,
+    at = fast_yaml.safe_load(subprocess.run(["git", "show", "c2effc8:traceability/requirements.yaml"], cwd=ROOT,
                                        check=True, capture_output=True, text=True).stdout)
     [approved] = [r for r in at["software_requirements"] if r["id"] == "SRS-217"]
     return project.items["SRS-217"].item.model_copy(update={"text": approved["text"], "status": approved["status"]})
@@ -121,7 +121,7 @@ def test_srs_217_text_edit_recorded_at_the_approved_content(project) -> None:  #
     # (helper-137 set it to draft; the lead approved it again subject to re-review 143, 107b505, which held)
     assert current.status in ("draft", "approved") and fingerprint(current) != record.fingerprint
     assert "OUT folder of watch (the folders it creates there" in " ".join(current.text.split())
-    before = yaml.safe_load(subprocess.run(["git", "show", "b7815f5^:traceability/requirements.yaml"], cwd=ROOT,
+    before = fast_yaml.safe_load(subprocess.run(["git", "show", "b7815f5^:traceability/requirements.yaml"], cwd=ROOT,
                                            check=True, capture_output=True, text=True).stdout)
     [old] = [r for r in before["software_requirements"] if r["id"] == "SRS-217"]
     # review 120's record (later independent records, e.g. re-review 143's of helper-137's change, come after it)

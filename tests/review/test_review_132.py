@@ -113,6 +113,7 @@ from typing import Any
 import pytest
 
 from device_ai.errors import ConfigError as ConfigErrorType
+from tests import fast_yaml
 from tests.review.test_review_127 import _flip, _main, series  # noqa: F401 - series: the phantom fixture
 from tests.review.test_review_128 import _read, _run, _verify, _write, exported  # noqa: F401
 from tests.review.test_review_129 import REASON, _destinations, _dimse, _load, _mini, _record, _release, _statement
@@ -499,8 +500,8 @@ def test_p40_the_four_threats_state_the_residual_of_record_and_the_ifu_says_the_
     import yaml
 
     threats = {t["id"]: " ".join(t["rationale"].split())
-               for t in yaml.safe_load((ROOT / "security/threats.yaml").read_text(encoding="utf-8"))["threats"]}
-    plan = yaml.safe_load((ROOT / "security/plan.yaml").read_text(encoding="utf-8"))
+               for t in fast_yaml.safe_load((ROOT / "security/threats.yaml").read_text(encoding="utf-8"))["threats"]}
+    plan = fast_yaml.safe_load((ROOT / "security/plan.yaml").read_text(encoding="utf-8"))
     said = ("The residual is rated for the device as shipped and configured without a reason - where a site states "
             "one, this threat is back at E3 on that network (I4 x E3, unacceptable on the plan's matrix)")
     assert [t for t in ("THR-007", "THR-010", "THR-011", "THR-014") if said not in threats[t]] == []

@@ -93,6 +93,7 @@ from typing import Any
 import pytest
 
 from device_ai import cli
+from tests import fast_yaml
 from tests.review.test_review_129 import _mini, _record, _release, _statement
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -378,7 +379,7 @@ def _text(kind: str, item: str) -> str:
 
     path, key = {"threat": ("security/threats.yaml", "threats"),
                  "requirement": ("traceability/requirements.yaml", "software_requirements")}[kind]
-    data = yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
+    data = fast_yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
     node = next(n for n in data[key] if n["id"] == item)
     return " ".join(" ".join(str(node.get(f, "")) for f in ("text", "attack", "rationale")).split())
 

@@ -175,6 +175,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import fast_yaml
 from tests.node.conftest import associate, context, node_env, wait_for
 from tests.node.test_hot_folder import drop, hot_folder, settle  # noqa: F401 - hot_folder: the fixture
 
@@ -182,7 +183,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _items(name: str, key: str) -> dict[str, dict]:
-    return {item["id"]: item for item in yaml.safe_load((ROOT / "security" / name).read_text())[key]}
+    return {item["id"]: item for item in fast_yaml.safe_load((ROOT / "security" / name).read_text())[key]}
 
 
 def _flat(text: str) -> str:
@@ -597,7 +598,7 @@ def test_t7_pin_inverted_a_folder_destination_writes_results_no_other_account_ca
     assert (stat.S_IMODE(written.stat().st_mode), stat.S_IMODE(written.parent.stat().st_mode)) == expected
     rationale = _flat(_items("threats.yaml", "threats")["THR-018"]["rationale"])
     assert "SRS-217 is draft" not in rationale and "still written with the umask's modes" not in rationale
-    srs_217 = next(r for r in yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())
+    srs_217 = next(r for r in fast_yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())
                    ["software_requirements"] if r["id"] == "SRS-217")
     assert "watch" in _flat(srs_217["text"]) and "keep the umask" not in _flat(srs_217["text"])
 

@@ -113,6 +113,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from tests import fast_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 REVIEWED = ("THR-023", "THR-024", "THR-025", "THR-026", "THR-027", "THR-028", "THR-029", "THR-030", "THR-031",
@@ -124,11 +125,11 @@ ADDED_BY_FIXERS = {"SRS-232"}  # THR-028's control added by helper-137's fix of 
 
 
 def _threats() -> dict[str, dict]:
-    return {t["id"]: t for t in yaml.safe_load((ROOT / "security/threats.yaml").read_text())["threats"]}
+    return {t["id"]: t for t in fast_yaml.safe_load((ROOT / "security/threats.yaml").read_text())["threats"]}
 
 
 def _requirements() -> dict[str, dict]:
-    return {r["id"]: r for r in yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())
+    return {r["id"]: r for r in fast_yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())
             ["software_requirements"]}
 
 
@@ -141,7 +142,7 @@ def _flat(text: str) -> str:
 @pytest.mark.req("SRS-194")
 def test_controls_exist_are_approved_and_verified() -> None:
     threats, srs = _threats(), _requirements()
-    controls = {c["id"]: c for c in yaml.safe_load((ROOT / "risk/controls.yaml").read_text())["risk_controls"]}
+    controls = {c["id"]: c for c in fast_yaml.safe_load((ROOT / "risk/controls.yaml").read_text())["risk_controls"]}
     tests = "".join(p.read_text() for folder in ("tests", "verification", "validation")
                     for p in (ROOT / folder).rglob("test_*.py") if "review_138" not in p.name)
     for threat in REVIEWED:

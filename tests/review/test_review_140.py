@@ -129,6 +129,7 @@ import pytest
 import yaml
 
 from device_ai import cli
+from tests import fast_yaml
 from tests.regulatory.miniproject import default_items, write_project
 from tests.review.test_review_129 import _mini, _named, _plan, _record, _release, _statement, _without_security_plan
 from tests.review.test_review_133 import _screen
@@ -712,7 +713,7 @@ def test_h30_analyze_and_anonymize_refusals_show_file_names_escaped(tmp_path: Pa
 
 @functools.cache
 def _yaml(path: str) -> Any:
-    return yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
+    return fast_yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
 
 
 def _text(path: str, key: str, item: str) -> str:

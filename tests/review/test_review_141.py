@@ -152,6 +152,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import fast_yaml
 from tests.node.conftest import associate, context, events, node_env, series_slices, wait_for
 from tests.node.test_hot_folder import drop, hot_folder  # noqa: F401 - hot_folder: the fixture
 
@@ -159,7 +160,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _items(name: str, key: str) -> dict[str, dict]:
-    return {item["id"]: item for item in yaml.safe_load((ROOT / "security" / name).read_text())[key]}
+    return {item["id"]: item for item in fast_yaml.safe_load((ROOT / "security" / name).read_text())[key]}
 
 
 def _flat(text: str) -> str:
@@ -167,7 +168,7 @@ def _flat(text: str) -> str:
 
 
 def _requirement(rid: str) -> dict:
-    return next(r for r in yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())
+    return next(r for r in fast_yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())
                 ["software_requirements"] if r["id"] == rid)
 
 
@@ -570,7 +571,7 @@ def test_t3_d4_xfail_a_pdu_longer_than_the_node_accepts_is_not_held(monkeypatch)
 
 
 def _ifu() -> dict:
-    return yaml.safe_load((ROOT / "submission/device.yaml").read_text())["device"]["ifu"]
+    return fast_yaml.safe_load((ROOT / "submission/device.yaml").read_text())["device"]["ifu"]
 
 
 @pytest.mark.req("SRS-092", "SRS-099")

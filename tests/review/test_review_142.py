@@ -159,6 +159,7 @@ import yaml
 
 from device_ai import cli
 from device_ai.errors import ConfigError
+from tests import fast_yaml
 from tests.review.test_review_133 import _screen
 from tests.review.test_review_140 import _controls, _export_code, _stating, _unsigned, _verify, trail  # noqa: F401
 
@@ -176,7 +177,7 @@ def _cli(*argv: str) -> tuple[int, str, str]:
 
 
 def _yaml(path: str) -> Any:
-    return yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
+    return fast_yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
 
 
 def _item(path: str, key: str, item: str) -> dict[str, Any]:

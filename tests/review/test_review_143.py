@@ -99,6 +99,7 @@ import yaml
 
 from device_ai.config import load_settings
 from device_ai.errors import ConfigError
+from tests import fast_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "FAKE-PASSWORD-143"
@@ -592,11 +593,11 @@ def test_srs220_a_site_scheduler_over_tls_runs_units_with_owner_only_credentials
 # === texts ===================================================================================================
 
 def _threats() -> dict[str, dict]:
-    return {t["id"]: t for t in yaml.safe_load((ROOT / "security/threats.yaml").read_text())["threats"]}
+    return {t["id"]: t for t in fast_yaml.safe_load((ROOT / "security/threats.yaml").read_text())["threats"]}
 
 
 def _status(item: str) -> str:
-    srs = yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())["software_requirements"]
+    srs = fast_yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())["software_requirements"]
     return next(r["status"] for r in srs if r["id"] == item)
 
 
@@ -626,8 +627,8 @@ def test_d2_xfail_the_rationales_state_their_controls_status_as_it_is() -> None:
 @pytest.mark.req("SRS-217", "SRS-231", "SRS-232", "SRS-077")
 def test_texts_name_the_controls_and_no_longer_the_umask_modes() -> None:
     threats = _threats()
-    interfaces = {i["id"]: i for i in yaml.safe_load((ROOT / "security/interfaces.yaml").read_text())["interfaces"]}
-    controls = {c["id"]: c for c in yaml.safe_load((ROOT / "risk/controls.yaml").read_text())["risk_controls"]}
+    interfaces = {i["id"]: i for i in fast_yaml.safe_load((ROOT / "security/interfaces.yaml").read_text())["interfaces"]}
+    controls = {c["id"]: c for c in fast_yaml.safe_load((ROOT / "risk/controls.yaml").read_text())["risk_controls"]}
     readme = _flat((ROOT / "README.md").read_text())
     assert "SRS-231" in threats["THR-013"]["controls"] and "SRS-232" in threats["THR-028"]["controls"]
     assert threats["THR-016"]["controls"] == ["RC-028"] and controls["RC-028"]["implemented_by"] == ["SRS-077"]

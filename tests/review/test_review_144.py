@@ -162,6 +162,7 @@ import yaml
 
 from device_ai.config import load_settings
 from device_ai.errors import ConfigError
+from tests import fast_yaml
 from tests.review.test_review_140 import _verify, trail  # noqa: F401 - the module-scoped genuine exports
 from tests.review.test_review_142 import (DEVICE, _all_as_installed, _cli, _self_check_process,  # noqa: F401 - fake installs
                                          site)
@@ -179,7 +180,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _yaml(path: str) -> Any:
-    return yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
+    return fast_yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
 
 
 def _item(path: str, key: str, item: str) -> dict[str, Any]:

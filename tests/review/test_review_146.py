@@ -112,8 +112,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests import fast_yaml
 from tests.node.conftest import (NODE_AET, SCU_AET, ServeProcess, associate, context, events, node_env,
                                  series_slices)
 from tests.node.test_hot_folder import drop, hot_folder  # noqa: F401 - hot_folder: the fixture
@@ -126,12 +126,12 @@ def _flat(text: str) -> str:
 
 
 def _requirement(rid: str) -> dict:
-    return next(r for r in yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())
+    return next(r for r in fast_yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())
                 ["software_requirements"] if r["id"] == rid)
 
 
 def _threat(tid: str) -> dict:
-    return next(t for t in yaml.safe_load((ROOT / "security/threats.yaml").read_text())["threats"] if t["id"] == tid)
+    return next(t for t in fast_yaml.safe_load((ROOT / "security/threats.yaml").read_text())["threats"] if t["id"] == tid)
 
 
 # === T1: the hot folder's turns ==================================================================================

@@ -131,6 +131,7 @@ import yaml
 
 from device_ai.config import load_settings
 from device_ai.errors import ConfigError, ExportNotVerified
+from tests import fast_yaml
 from tests.review.test_review_140 import _verify, trail  # noqa: F401 - the module-scoped genuine exports
 from tests.review.test_review_142 import DEVICE, _all_as_installed, _cli, _hash, site  # noqa: F401 - fake installs as pip writes them
 
@@ -145,7 +146,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @functools.cache
 def _yaml(path: str) -> Any:  # read-only use: the large files are parsed once
-    return yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
+    return fast_yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
 
 
 def _item(path: str, key: str, item: str) -> dict[str, Any]:

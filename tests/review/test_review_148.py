@@ -84,6 +84,7 @@ from device_ai.regulatory import trace
 from device_ai.regulatory.graph import write_graph
 from device_ai.regulatory.loader import load_project
 from device_ai.regulatory.overclaim import named_ids, overall_acceptable
+from tests import fast_yaml
 from tests.regulatory.miniproject import (
     HEAD,
     RUNTIME,
@@ -502,7 +503,7 @@ def test_192_pin_trace_check_does_not_load_the_items(tmp_path: Path) -> None:
 def test_192_the_text_promises_no_refusal_by_trace_check() -> None:
     import yaml
 
-    text = next(r["text"] for r in yaml.safe_load((Path(__file__).parents[2] / "traceability/requirements.yaml")
+    text = next(r["text"] for r in fast_yaml.safe_load((Path(__file__).parents[2] / "traceability/requirements.yaml")
                                                   .read_text(encoding="utf-8"))["software_requirements"]
                 if r["id"] == "SRS-192")
     assert "(trace build, trace review)" in text and "trace check judges the graph" in text

@@ -101,6 +101,7 @@ from device_ai.regulatory.render import DOCUMENTS, PrintPage, render_all
 from device_ai.regulatory.render import control as doc_control
 from device_ai.regulatory.render.documents import requirements_matrix
 from device_ai.regulatory.render.view import TraceView
+from tests import fast_yaml
 from tests.regulatory import test_supply_chain_gate as mini
 from tests.regulatory.miniproject import default_items, write_project
 from tests.regulatory_render import pdf_checks as checks
@@ -182,7 +183,7 @@ def test_p01_the_gate_checks_exactly_the_components_the_sbom_lists_as_runtime(bu
 
 def _expected_unassessed(root: Path, graph: dict[str, Any]) -> set[str]:
     """Runtime component names an independent reading of components.yaml finds not releasable."""
-    entries = yaml.safe_load((root / "security/components.yaml").read_text(encoding="utf-8"))["components"]
+    entries = fast_yaml.safe_load((root / "security/components.yaml").read_text(encoding="utf-8"))["components"]
     as_of = max(r["header"]["date_utc"] for r in graph["runs"])[:10]
     components = [(c["name"], c["version"]) for c in graph["environment"]["sbom_components"]]
     components += [(n["fields"]["name"], n["fields"]["version"]) for n in graph["nodes"] if n["kind"] == "model"]
@@ -206,7 +207,7 @@ def _expected_unassessed(root: Path, graph: dict[str, Any]) -> set[str]:
 @pytest.mark.req("SRS-196", "SRS-197")
 def test_p02_the_repository_release_gate_flags_exactly_the_unassessed_components(built: dict[str, Any]) -> None:
     root, graph = built["root"], built["graph"]
-    entries = yaml.safe_load((root / "security/components.yaml").read_text(encoding="utf-8"))["components"]
+    entries = fast_yaml.safe_load((root / "security/components.yaml").read_text(encoding="utf-8"))["components"]
     name_of = {e["id"]: e["name"] for e in entries}
     report = check_graph(graph, head=HEAD, release=True)
     flagged = {name_of.get(item, item.removeprefix("CMP-")) for item in _sbom_gap_items(report)}
@@ -620,13 +621,13 @@ def test_p16_anom_016_only_drops_spaces_and_the_respecified_check_still_fails_wr
     for broken in (outline[:3] + outline[4:], [outline[1], outline[0], *outline[2:]],
                    [outline[0].swapcase(), *outline[1:]], []):
         assert unspaced(broken) != unspaced(headings)
-    anomaly = next(a for a in yaml.safe_load((REPO / "traceability/anomalies.yaml").read_text())["anomalies"]
+    anomaly = next(a for a in fast_yaml.safe_load((REPO / "traceability/anomalies.yaml").read_text())["anomalies"]
                    if a["id"] == "ANOM-016")
     assert "5.5, 6,7)" in anomaly["description"] and anomaly["status"] == "open"  # the original result stays visible
 
 
 def _respecification() -> dict[str, Any]:
-    items = yaml.safe_load((REPO / "traceability/requirements.yaml").read_text(encoding="utf-8"))
+    items = fast_yaml.safe_load((REPO / "traceability/requirements.yaml").read_text(encoding="utf-8"))
     [srs202] = [r for r in items["software_requirements"] if r["id"] == "SRS-202"]
     [change] = srs202["respecifications"]
     return change

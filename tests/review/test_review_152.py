@@ -121,6 +121,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests import fast_yaml
 from tests.node.conftest import NODE_AET, SCU_AET, node_env, series_slices
 from tests.review.test_review_142 import DEPENDENCY, DEVICE, _install
 
@@ -140,7 +141,7 @@ def _flat(text: str) -> str:
 
 
 def _item(path: str, key: str, item: str) -> dict[str, Any]:
-    return next(i for i in yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))[key] if i["id"] == item)
+    return next(i for i in fast_yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))[key] if i["id"] == item)
 
 
 # === 1. SRS-092 / THR-008: the connection guard ================================================================

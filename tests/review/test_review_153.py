@@ -126,6 +126,7 @@ from device_ai.regulatory.component_items import RuntimeComponent
 from device_ai.regulatory.items import normalize_package
 from device_ai.regulatory.loader import load_project
 from device_ai.regulatory.package import build_package
+from tests import fast_yaml
 from tests.regulatory import test_supply_chain_gate as mini
 from tests.regulatory.miniproject import default_items, write_project
 from tests.regulatory_render.conftest import DATE, build_graph, copy_items, sample_results, write_run
@@ -389,13 +390,13 @@ def test_controls_repository_components_load_and_sbom_validates(package: Path) -
 
 @pytest.mark.req("SRS-202")
 def test_srs202_the_record_is_the_bare_anomaly_and_anom_016_keeps_the_result(package: Path) -> None:
-    items = yaml.safe_load((REPO / "traceability/requirements.yaml").read_text(encoding="utf-8"))
+    items = fast_yaml.safe_load((REPO / "traceability/requirements.yaml").read_text(encoding="utf-8"))
     [srs202] = [r for r in items["software_requirements"] if r["id"] == "SRS-202"]
     records = [change["record"] for change in srs202["respecifications"]]
     assert records == ["ANOM-016"] and all(re.fullmatch(r"ANOM-\d{3}", r) for r in records)
     assert "record field, D4, moved here" in srs202["rationale"]
     assert not re.fullmatch(r"ANOM-\d{3}", "ANOM-016 Left in draft by the lead (2026-12-07)")  # control (D4's form)
-    anomalies = yaml.safe_load((REPO / "traceability/anomalies.yaml").read_text(encoding="utf-8"))["anomalies"]
+    anomalies = fast_yaml.safe_load((REPO / "traceability/anomalies.yaml").read_text(encoding="utf-8"))["anomalies"]
     [anomaly] = [a for a in anomalies if a["id"] == "ANOM-016"]
     assert "5.5, 6,7)" in anomaly["description"] and "5.5, 6, 7)" in anomaly["description"]
     assert anomaly["status"] == "open" and "SRS-202" in anomaly["related"]

@@ -107,6 +107,7 @@ from device_ai.regulatory import trace
 from device_ai.regulatory.graph import _module_exists
 from device_ai.regulatory.loader import item_files, load_project
 from device_ai.regulatory.overclaim import _prose, is_item_file, named_ids, overall_acceptable, prose_states
+from tests import fast_yaml
 from tests.regulatory.miniproject import (
     HEAD,
     RUNTIME,
@@ -478,7 +479,7 @@ _OLD_ID = re.compile(rf"\b(SRS|RC|RISK|ANOM)(?:\s*[{_OLD_DASHES}]\s*|[\s_])?(\d{
 
 @pytest.mark.req("SRS-183")
 def test_183_control_the_repositorys_prose_gives_the_same_verdicts() -> None:
-    benefit = yaml.safe_load((REPO / "risk/benefit.yaml").read_text(encoding="utf-8"))["benefit_risk"]
+    benefit = fast_yaml.safe_load((REPO / "risk/benefit.yaml").read_text(encoding="utf-8"))["benefit_risk"]
     named = 0
     for field in ("benefits", "statement", "overall_residual_risk"):
         text = _prose(benefit[field])
@@ -546,7 +547,7 @@ def test_192_noted_threats_without_a_plan_name_no_id(tmp_path: Path) -> None:
 
 @pytest.mark.req("SRS-192")
 def test_192_the_text_is_true_of_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    requirements = yaml.safe_load((REPO / "traceability/requirements.yaml").read_text(encoding="utf-8"))
+    requirements = fast_yaml.safe_load((REPO / "traceability/requirements.yaml").read_text(encoding="utf-8"))
     text = " ".join(next(r["text"] for r in requirements["software_requirements"] if r["id"] == "SRS-192").split())
     assert text.startswith("Loading the items (trace build, trace review) shall refuse")
     assert "trace check judges the graph built from the items as they were and does not load them" in text
@@ -638,7 +639,7 @@ def test_194_probe_a_name_that_is_no_module_name_is_missing(tmp_path: Path) -> N
 
 @pytest.mark.req("SRS-194")
 def test_194_control_every_module_the_repository_names_is_found() -> None:
-    interfaces = yaml.safe_load((REPO / "security/interfaces.yaml").read_text(encoding="utf-8"))["interfaces"]
+    interfaces = fast_yaml.safe_load((REPO / "security/interfaces.yaml").read_text(encoding="utf-8"))["interfaces"]
     modules = [m for interface in interfaces for m in interface["modules"]]
     assert len(modules) >= 20 and [m for m in modules if not _module_exists(REPO, m)] == []
 

@@ -112,6 +112,7 @@ import pytest
 import yaml
 
 from device_ai.errors import ConfigError
+from tests import fast_yaml
 from tests.review.test_review_142 import DEPENDENCY
 from tests.review.test_review_152 import (  # noqa: F401 - site is a fixture
     DEVICE_INFO,
@@ -487,7 +488,7 @@ def test_i4_noted_where_the_node_and_openssl_differ(tmp_path: Path) -> None:
 # === 5. SRS-092, RISK-025, BENEFIT-RISK ========================================================================
 
 def _items(rel: str, key: str) -> dict[str, dict]:
-    return {i["id"]: i for i in yaml.safe_load((ROOT / rel).read_text(encoding="utf-8"))[key]}
+    return {i["id"]: i for i in fast_yaml.safe_load((ROOT / rel).read_text(encoding="utf-8"))[key]}
 
 
 @pytest.mark.req("SRS-092")
@@ -501,7 +502,7 @@ def test_i5_risk_025_and_the_benefit_risk_follow_the_items() -> None:
     [measure] = situation["effectiveness"]
     assert measure["controls"] == ["RC-034"] and measure["reduces"] == ["p1"]
     assert set(measure["requirements"]) <= set(control["implemented_by"])
-    benefit = yaml.safe_load((ROOT / "risk/benefit.yaml").read_text(encoding="utf-8"))["benefit_risk"]
+    benefit = fast_yaml.safe_load((ROOT / "risk/benefit.yaml").read_text(encoding="utf-8"))["benefit_risk"]
     states = {entry["item"]: entry["state"] for entry in benefit["claims"]} if "claims" in benefit else {
         entry["item"]: entry["state"] for key, value in benefit.items() if isinstance(value, list)
         for entry in value if isinstance(entry, dict) and "item" in entry}

@@ -65,6 +65,7 @@ import yaml
 
 from device_ai.regulatory.overclaim import _prose, is_item_file, named_ids, overall_acceptable
 from device_ai.regulatory.record_content import TOO_LARGE, UNJUDGED, generated_test_output
+from tests import fast_yaml
 from tests.regulatory.miniproject import (
     baseline,
     default_items,
@@ -197,7 +198,7 @@ def test_181_control_test_output_is_refused_by_the_gate(tmp_path: Path) -> None:
 #: Measured records the repository credits (every effectiveness record of risk/hazardous_situations.yaml, and
 #: the benchmark result review 154 used), and study shapes that resemble test output: none is test output.
 def _credited() -> list[str]:
-    situations = yaml.safe_load((REPO / "risk/hazardous_situations.yaml").read_text(encoding="utf-8"))
+    situations = fast_yaml.safe_load((REPO / "risk/hazardous_situations.yaml").read_text(encoding="utf-8"))
     records = {entry["record"] for situation in situations["hazardous_situations"]
                for entry in situation.get("effectiveness") or [] if entry.get("record")}
     return sorted(records | {"benchmarks/results/latency.json"})
@@ -409,7 +410,7 @@ def test_183_control_the_repositorys_benefit_risk_text_gives_the_same_verdicts(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from device_ai.regulatory import overclaim
 
-    benefit = yaml.safe_load((REPO / "risk/benefit.yaml").read_text(encoding="utf-8"))["benefit_risk"]
+    benefit = fast_yaml.safe_load((REPO / "risk/benefit.yaml").read_text(encoding="utf-8"))["benefit_risk"]
     texts = {field: _prose(benefit[field]) for field in ("benefits", "statement", "overall_residual_risk")}
     now = {field: (overall_acceptable(text, overall_field=field == "overall_residual_risk"), named_ids(text))
            for field, text in texts.items()}

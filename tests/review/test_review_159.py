@@ -90,6 +90,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from tests import fast_yaml
 from tests.review.test_review_142 import DEPENDENCY
 from tests.review.test_review_152 import DEVICE, DEVICE_INFO, _SELF_CHECK, _check, _make, _self_check_limited, site  # noqa: F401
 
@@ -260,7 +261,7 @@ def test_i1_d2_a_fifo_beside_a_data_file_of_its_name_fails_the_check(site: Path,
 def _requirements(commit: str) -> dict[str, dict]:
     text = subprocess.run(["git", "show", f"{commit}:traceability/requirements.yaml"], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout
-    return {item["id"]: item for item in yaml.safe_load(text)["software_requirements"]}
+    return {item["id"]: item for item in fast_yaml.safe_load(text)["software_requirements"]}
 
 
 APPENDED = (" Independent re-review 156 (helper-156) found the fixes hold; approved by the lead (2026-12-07), the record"
@@ -282,7 +283,7 @@ def test_i2_status_and_one_sentence_only() -> None:
 # === 3. RISK-025, BENEFIT-RISK ====================================================================================
 
 def _benefit() -> dict:
-    return yaml.safe_load((ROOT / "risk/benefit.yaml").read_text(encoding="utf-8"))["benefit_risk"]
+    return fast_yaml.safe_load((ROOT / "risk/benefit.yaml").read_text(encoding="utf-8"))["benefit_risk"]
 
 
 MEASURE_TESTS = [

@@ -77,6 +77,7 @@ import yaml
 
 from device_ai.regulatory.overclaim import _prose, overall_acceptable, prose_states
 from device_ai.regulatory.record_content import TOO_LARGE, UNJUDGED, generated_test_output
+from tests import fast_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = "tests/a.py::test_t"
@@ -116,7 +117,7 @@ def test_i1_the_named_fixes_hold(tmp_path: Path) -> None:
 def test_i1_control_measured_records_pass(tmp_path: Path) -> None:
     assert _judge(tmp_path, "study.md", "Latency study\nMedian 41 ms, p95 63 ms over 500 runs; criterion met.\n") is None
     assert _judge(tmp_path, "m.csv", "run,latency_ms\n1,41\n2,44\n") is None
-    credited = [entry for item in yaml.safe_load((ROOT / "risk/hazardous_situations.yaml").read_text())
+    credited = [entry for item in fast_yaml.safe_load((ROOT / "risk/hazardous_situations.yaml").read_text())
                 ["hazardous_situations"] for entry in item.get("effectiveness") or [] if entry.get("record")]
     assert credited
     files = [ROOT / e["record"] for e in credited] + [
@@ -197,7 +198,7 @@ def test_i2_repository_prose_same_verdicts_before_and_after(monkeypatch: pytest.
     from device_ai.regulatory import overclaim
 
     before = re.compile(r"\b(?:overall|residual\s+risks?|the\s+device|benefit\W+risk|risk\W+benefit)\b", re.I)
-    fields = yaml.safe_load((ROOT / "risk/benefit.yaml").read_text())["benefit_risk"]
+    fields = fast_yaml.safe_load((ROOT / "risk/benefit.yaml").read_text())["benefit_risk"]
 
     def verdicts() -> list[list[str]]:
         return [overall_acceptable(_prose(fields[n]), overall_field=n == "overall_residual_risk")
@@ -298,9 +299,9 @@ def test_i3_d2_dev_zero_at_an_imported_library_metadata_is_a_finding(scratch: st
 
 @pytest.mark.req("SRS-183")
 def test_i4_srs092_claim_is_reachable_and_the_prose_states_none() -> None:
-    fields = yaml.safe_load((ROOT / "risk/benefit.yaml").read_text())["benefit_risk"]
+    fields = fast_yaml.safe_load((ROOT / "risk/benefit.yaml").read_text())["benefit_risk"]
     claims = {c["item"]: c["state"] for c in fields["claims"]}
-    srs = {r["id"]: r for r in yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())
+    srs = {r["id"]: r for r in fast_yaml.safe_load((ROOT / "traceability/requirements.yaml").read_text())
            ["software_requirements"]}
     assert srs["SRS-092"]["status"] == "approved" and claims["SRS-092"] in ("verified", "not verified")
     said = {i for n in ("benefits", "statement", "overall_residual_risk") for i, _s in prose_states(_prose(fields[n]))}

@@ -30,6 +30,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from device_ai.cli import main
+from tests import fast_yaml
 from tests.node.conftest import context, events, handed_off, node_env, series_slices, spool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -262,7 +263,7 @@ def test_trace_check_on_the_command_line_blocks_only_the_release(unacceptable, t
 def _respecified_by(record: str) -> list[str]:
     """The requirements whose ``respecifications`` name the anomaly ``record`` (SRS-182's field:
     the gate lists each such requirement with its dates and independent review status)."""
-    items = yaml.safe_load((REPO / "traceability" / "requirements.yaml").read_text(encoding="utf-8"))
+    items = fast_yaml.safe_load((REPO / "traceability" / "requirements.yaml").read_text(encoding="utf-8"))
     return [r["id"] for r in items["software_requirements"]
             if any(change.get("record") == record for change in r.get("respecifications") or [])]
 

@@ -73,6 +73,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import fast_yaml
 from tests.regulatory.miniproject import (
     baseline,
     default_items,
@@ -378,7 +379,7 @@ def test_an_overall_conclusion_in_other_words_is_read(tmp_path: Path, field: str
 # --- SRS-043 / SRS-186: the texts and their re-specification -------------------------------------
 
 def _requirement(item: str) -> dict:
-    items = yaml.safe_load((REPO / "traceability" / "requirements.yaml").read_text(encoding="utf-8"))
+    items = fast_yaml.safe_load((REPO / "traceability" / "requirements.yaml").read_text(encoding="utf-8"))
     return next(r for r in items["software_requirements"] if r["id"] == item)
 
 

@@ -79,6 +79,7 @@ import pytest
 import yaml
 
 from device_ai.regulatory.check import check_graph
+from tests import fast_yaml
 from tests.regulatory.miniproject import (
     HEAD,
     TEST_A,
@@ -106,7 +107,7 @@ def _project(root: Path, change=None) -> Path:  # noqa: ANN001 - callable(items)
 
 
 def _text(item: str) -> str:
-    items = yaml.safe_load((REPO / "traceability" / "requirements.yaml").read_text(encoding="utf-8"))
+    items = fast_yaml.safe_load((REPO / "traceability" / "requirements.yaml").read_text(encoding="utf-8"))
     return " ".join(next(r for r in items["software_requirements"] if r["id"] == item)["text"].split())
 
 

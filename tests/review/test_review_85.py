@@ -81,6 +81,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import fast_yaml
 from tests.regulatory.miniproject import (
     TEST_A,
     baseline,
@@ -230,7 +231,7 @@ def test_only_an_approved_control_without_implementer_is_a_gap(tmp_path: Path, s
 # --- question 3: the re-specification is recorded ----------------------------------------------------
 
 def _item(path: str, key: str, item_id: str) -> dict:
-    document = yaml.safe_load((REPO / path).read_text(encoding="utf-8"))
+    document = fast_yaml.safe_load((REPO / path).read_text(encoding="utf-8"))
     return next(x for x in document[key] if x["id"] == item_id)
 
 

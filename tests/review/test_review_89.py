@@ -121,6 +121,7 @@ import yaml
 
 from device_ai.cli import main
 from device_ai.regulatory.check import check_graph
+from tests import fast_yaml
 from tests.regulatory.miniproject import (
     HEAD,
     OTHER,
@@ -171,7 +172,7 @@ def _lines(report, item: str, section: str | None = None, topic: str | None = No
 
 
 def _text(item: str) -> str:
-    document = yaml.safe_load((REPO / "traceability/requirements.yaml").read_text(encoding="utf-8"))
+    document = fast_yaml.safe_load((REPO / "traceability/requirements.yaml").read_text(encoding="utf-8"))
     found = next(x for x in document["software_requirements"] if x["id"] == item)
     return " ".join(found["text"].split())
 
