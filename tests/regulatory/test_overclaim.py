@@ -598,6 +598,8 @@ def test_a_gzip_record_over_the_limit_is_refused_unjudged(tmp_path: Path, monkey
 
 
 _DEEP_YAML = "".join("  " * level + "k:\n" for level in range(1100)) + "  " * 1100 + f"v: {_NODE}\n"
+_TEN_THOUSAND = ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                 "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n")
 _LONG_INTEGER = "7" * 5000  # over Python's int_max_str_digits: json.loads and PyYAML's int() raise ValueError
 
 
@@ -610,7 +612,15 @@ _LONG_INTEGER = "7" * 5000  # over Python's int_max_str_digits: json.loads and P
     ("false-member.gz", gzip.compress(f"PASSED {_NODE}\n".encode(), mtime=0) + b"\x1f\x8b\x00 not a member", "test output"),
     # re-review 162 D1: YAML the safe constructor cannot build (a custom tag, a complex key, a set, a bad !!bool)
     ("tagged.yaml", f"case: {_NODE}\nx: !custom 1\ny: !!set {{a, b}}\nz: !!bool maybe\n? [a, b]\n: c\n", "test output"),
+    # re-review 163 D1: merge keys, a repeated key, an anchor defined again
+    ("merge.yaml", "<<: {nodes: [], edges: []}\nruns: []\n", "test output"),
+    ("repeat.yaml", "nodes: []\nnodes:\n- {kind: test, id: T1}\n", "test output"),
+    ("anchor.yaml", f"a: &x 1\nb: &x 2\ncase: {_NODE}\n", "unjudged"),
+    ("documents.yaml", "---\n".join([_TEN_THOUSAND] * 25), "unjudged"),  # one bound for all of a record's documents
     # controls: the same shapes holding a measured outcome are none
+    ("merge-study.yaml", "<<: {cases: 12}\nrefused: 12\n", None),
+    ("repeat-study.yaml", "cases: 1\ncases: 2\n", None),
+    ("document.yaml", _TEN_THOUSAND, None),
     ("prose.yaml", "Study: 12 of 12 refused: criterion met\n", None),  # a scanner error that is no depth: prose
     ("big-study.json", f'{{"case": "c1", "n": {_LONG_INTEGER}}}', None),
     ("big-study.yaml", f"case: c1\nn: {_LONG_INTEGER}\nwhen: 2026-02-30\n", None),

@@ -165,8 +165,11 @@ PLAIN = {  # the same documents as yaml.safe_load reads them (the reused anchor 
 
 @pytest.mark.req("SRS-181")
 @pytest.mark.parametrize("name", sorted(MERGED))
-def test_d1_pin_merged_repeated_or_reanchored_yaml_passes_as_prose(tmp_path: Path, name: str) -> None:
-    assert _judge(tmp_path, name, MERGED[name]) is None
+def test_d1_pin_merged_repeated_or_reanchored_yaml_is_now_refused(tmp_path: Path, name: str) -> None:
+    # lead: D1 fixed (not re-reviewed) - merge keys applied, each reading of a repeated key judged, an anchor
+    # defined again refused unjudged
+    assert _judge(tmp_path, name, MERGED[name]) == (UNJUDGED if name.startswith("reused") else _judge(
+        tmp_path, "plain-" + name, PLAIN[name]))
 
 
 @pytest.mark.req("SRS-181")
@@ -178,7 +181,6 @@ def test_d1_control_the_same_document_without_it_is_refused(tmp_path: Path, name
 
 
 @pytest.mark.req("SRS-181")
-@pytest.mark.xfail(strict=True, reason="re-review 163 D1: merge keys, repeated keys, reused anchors judged as prose")
 @pytest.mark.parametrize("name", sorted(MERGED))
 def test_d1_merged_repeated_or_reanchored_yaml_is_refused(tmp_path: Path, name: str) -> None:
     assert _judge(tmp_path, name, MERGED[name]) is not None

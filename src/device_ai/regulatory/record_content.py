@@ -169,24 +169,32 @@ def _documents(text: str) -> Iterator[Any]:
                 raise _Unjudged
             yield from parsed
             return
+    visited = [0]  # one bound for the whole record, however many documents it holds (re-review 163 note)
     try:
         for node in yaml.compose_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-            yield _plain(node, 0, [0])
+            yield _plain(node, 0, visited)
     except RecursionError as exc:  # the pure-Python parser's depth (re-review 161 D1a)
         raise _Unjudged from exc
     except yaml.MarkedYAMLError as exc:
-        if "nesting depth" in str(exc.problem):  # libyaml stops at 1,000 levels: YAML, not prose (re-review 161 D1a)
+        # YAML the library stops at, not prose: deeper than libyaml goes (re-review 161 D1a), an anchor defined again
+        # (YAML allows it, PyYAML's composer does not; re-review 163 D1c)
+        if "nesting depth" in str(exc.problem) or "duplicate anchor" in str(exc.context):
             raise _Unjudged from exc
         return
     except yaml.YAMLError:
         return
 
 
+_MERGE = "tag:yaml.org,2002:merge"
+
+
 def _plain(node: yaml.Node, depth: int, visited: list[int]) -> Any:
     """A composed YAML node as plain data: every scalar its text, whatever its tag (a custom tag, !!set,
     !!bool maybe, an impossible date - nothing is constructed, so nothing fails to build; re-reviews
-    161 D1b, 162 D1), a key that is a collection as its text, a repeated key kept beside the first.
-    Bounded like the walk (aliases can make a small file vast, or loop): raises _Unjudged past it."""
+    161 D1b, 162 D1), a key that is a collection as its text, merge keys (<<) applied as the safe
+    loader applies them. A mapping that repeats a key is each of its readings: the safe loader keeps the
+    last value, and each earlier one is looked at in its place too (a list of the mappings; re-review
+    163 D1b). Bounded like the walk (aliases can make a small file vast, or loop): raises _Unjudged past it."""
     visited[0] += 1
     if visited[0] > _WALK_LIMIT:
         raise _Unjudged
@@ -196,14 +204,20 @@ def _plain(node: yaml.Node, depth: int, visited: list[int]) -> Any:
         raise _Unjudged
     if isinstance(node, yaml.SequenceNode):
         return [_plain(child, depth + 1, visited) for child in node.value]
-    mapping: dict[str, Any] = {}
+    merged: dict[str, Any] = {}
+    pairs: list[tuple[str, Any]] = []
     for key_node, value_node in node.value:
+        value = _plain(value_node, depth + 1, visited)
+        if key_node.tag == _MERGE:  # <<: a mapping, or a list of them (the earlier wins); re-review 163 D1a
+            for source in reversed(value if isinstance(value, list) else [value]):
+                merged.update(source if isinstance(source, dict) else {})
+            continue
         key = _plain(key_node, depth + 1, visited)
-        key = key if isinstance(key, str) else json.dumps(key)
-        while key in mapping:  # YAML forbids it, the safe loader keeps the last: both are looked at here
-            key += " "
-        mapping[key] = _plain(value_node, depth + 1, visited)
-    return mapping
+        pairs.append((key if isinstance(key, str) else json.dumps(key), value))
+    mapping = {**merged, **dict(pairs)}
+    shadowed = [(key, value) for index, (key, value) in enumerate(pairs)
+                if any(later == key for later, _ in pairs[index + 1:])]
+    return [mapping, *({**mapping, key: value} for key, value in shadowed)] if shadowed else mapping
 
 
 def _gunzip(raw: bytes) -> bytes | None:
