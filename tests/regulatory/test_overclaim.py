@@ -615,11 +615,13 @@ _LONG_INTEGER = "7" * 5000  # over Python's int_max_str_digits: json.loads and P
     # re-review 163 D1: merge keys, a repeated key, an anchor defined again
     ("merge.yaml", "<<: {nodes: [], edges: []}\nruns: []\n", "test output"),
     ("repeat.yaml", "nodes: []\nnodes:\n- {kind: test, id: T1}\n", "test output"),
+    ("repeat.json", '{"nodes": [{"kind": "test", "id": "T1"}], "nodes": []}', "test output"),
     ("anchor.yaml", f"a: &x 1\nb: &x 2\ncase: {_NODE}\n", "unjudged"),
     ("documents.yaml", "---\n".join([_TEN_THOUSAND] * 25), "unjudged"),  # one bound for all of a record's documents
     # controls: the same shapes holding a measured outcome are none
     ("merge-study.yaml", "<<: {cases: 12}\nrefused: 12\n", None),
     ("repeat-study.yaml", "cases: 1\ncases: 2\n", None),
+    ("repeat-study.json", '{"cases": 1, "cases": 2}', None),
     ("document.yaml", _TEN_THOUSAND, None),
     ("prose.yaml", "Study: 12 of 12 refused: criterion met\n", None),  # a scanner error that is no depth: prose
     ("big-study.json", f'{{"case": "c1", "n": {_LONG_INTEGER}}}', None),

@@ -131,6 +131,10 @@ def _walk_kind(document: Any) -> str | None:
     return None
 
 
+def _json_object(pairs: list[tuple[str, Any]]) -> Any:
+    return _readings(pairs)
+
+
 def _json_int(digits: str) -> int | str:
     """A JSON integer as Python holds it, or its digits when Python will not convert so many
     (int_max_str_digits): the document is still walked, not taken for prose (re-review 161 D1b)."""
@@ -148,7 +152,7 @@ def _documents(text: str) -> Iterator[Any]:
     """The documents ``text`` holds as JSON, JSON lines or YAML (none when it parses as none);
     raises _Unjudged when JSON nests deeper than the parser goes or has more lines than the walk reads."""
     try:
-        yield json.loads(text, parse_int=_json_int)
+        yield json.loads(text, parse_int=_json_int, object_pairs_hook=_json_object)
         return
     except RecursionError as exc:
         raise _Unjudged from exc
@@ -159,7 +163,7 @@ def _documents(text: str) -> Iterator[Any]:
         parsed = []
         for line in lines[:_WALK_LIMIT]:
             try:
-                parsed.append(json.loads(line, parse_int=_json_int))
+                parsed.append(json.loads(line, parse_int=_json_int, object_pairs_hook=_json_object))
             except RecursionError as exc:
                 raise _Unjudged from exc
             except ValueError:
@@ -214,9 +218,16 @@ def _plain(node: yaml.Node, depth: int, visited: list[int]) -> Any:
             continue
         key = _plain(key_node, depth + 1, visited)
         pairs.append((key if isinstance(key, str) else json.dumps(key), value))
-    mapping = {**merged, **dict(pairs)}
-    shadowed = [(key, value) for index, (key, value) in enumerate(pairs)
-                if any(later == key for later, _ in pairs[index + 1:])]
+    return _readings(pairs, merged)
+
+
+def _readings(pairs: list[tuple[str, Any]], merged: dict[str, Any] | None = None) -> Any:
+    """A mapping from its (key, value) pairs as written: the mapping a parser keeps (the last value of a
+    repeated key, over what ``merged`` gives), or, when a key repeats, a list of it and of the mapping
+    with each earlier value in its place, so every reading is judged (re-review 163 D1b; JSON too)."""
+    mapping = {**(merged or {}), **dict(pairs)}
+    keys = [key for key, _ in pairs]
+    shadowed = [(key, value) for index, (key, value) in enumerate(pairs) if key in keys[index + 1:]]
     return [mapping, *({**mapping, key: value} for key, value in shadowed)] if shadowed else mapping
 
 
