@@ -622,6 +622,8 @@ _LONG_INTEGER = "7" * 5000  # over Python's int_max_str_digits: json.loads and P
     ("merge-study.yaml", "<<: {cases: 12}\nrefused: 12\n", None),
     ("repeat-study.yaml", "cases: 1\ncases: 2\n", None),
     ("repeat-study.json", '{"cases": 1, "cases": 2}', None),
+    ("wide-study.json", json.dumps({f"case-{i}": i for i in range(100_000)}), None),  # linear in its keys
+    ("repeats.json", "{" + ",".join(f'"k{i % 1000}": {i}' for i in range(2000)) + "}", "unjudged"),  # 1,000 readings
     ("document.yaml", _TEN_THOUSAND, None),
     ("prose.yaml", "Study: 12 of 12 refused: criterion met\n", None),  # a scanner error that is no depth: prose
     ("big-study.json", f'{{"case": "c1", "n": {_LONG_INTEGER}}}', None),

@@ -226,9 +226,13 @@ def _readings(pairs: list[tuple[str, Any]], merged: dict[str, Any] | None = None
     repeated key, over what ``merged`` gives), or, when a key repeats, a list of it and of the mapping
     with each earlier value in its place, so every reading is judged (re-review 163 D1b; JSON too)."""
     mapping = {**(merged or {}), **dict(pairs)}
-    keys = [key for key, _ in pairs]
-    shadowed = [(key, value) for index, (key, value) in enumerate(pairs) if key in keys[index + 1:]]
-    return [mapping, *({**mapping, key: value} for key, value in shadowed)] if shadowed else mapping
+    last = {key: index for index, (key, _) in enumerate(pairs)}
+    shadowed = [(key, value) for index, (key, value) in enumerate(pairs) if last[key] != index]
+    if not shadowed:
+        return mapping
+    if len(shadowed) * len(mapping) > _WALK_LIMIT:  # each reading is a copy of the mapping: bounded like the walk
+        raise _Unjudged
+    return [mapping, *({**mapping, key: value} for key, value in shadowed)]
 
 
 def _gunzip(raw: bytes) -> bytes | None:
