@@ -615,12 +615,16 @@ _LONG_INTEGER = "7" * 5000  # over Python's int_max_str_digits: json.loads and P
     # re-review 163 D1: merge keys, a repeated key, an anchor defined again
     ("merge.yaml", "<<: {nodes: [], edges: []}\nruns: []\n", "test output"),
     ("repeat.yaml", "nodes: []\nnodes:\n- {kind: test, id: T1}\n", "test output"),
+    # re-review 164 D1: what a merge key's value holds besides the mapping a parser merges
+    ("merge-scalar.yaml", f"x: 1\n<<: [{_NODE}]\n", "test output"),
+    ("merge-reading.yaml", "r:\n  <<: [{results: {t1: {outcome: passed}}, results: {}}]\n  run: {x: 1}\n", "test output"),
     ("repeat.json", '{"nodes": [{"kind": "test", "id": "T1"}], "nodes": []}', "test output"),
     ("anchor.yaml", f"a: &x 1\nb: &x 2\ncase: {_NODE}\n", "unjudged"),
     ("documents.yaml", "---\n".join([_TEN_THOUSAND] * 25), "unjudged"),  # one bound for all of a record's documents
     # controls: the same shapes holding a measured outcome are none
     ("merge-study.yaml", "<<: {cases: 12}\nrefused: 12\n", None),
     ("repeat-study.yaml", "cases: 1\ncases: 2\n", None),
+    ("merge-reading-study.yaml", "r:\n  <<: [{cases: {c1: {dice: 0.9}}, cases: {}}]\n  run: {x: 1}\n", None),
     ("repeat-study.json", '{"cases": 1, "cases": 2}', None),
     ("wide-study.json", json.dumps({f"case-{i}": i for i in range(100_000)}), None),  # linear in its keys
     ("repeats.json", "{" + ",".join(f'"k{i % 1000}": {i}' for i in range(2000)) + "}", "unjudged"),  # 1,000 readings

@@ -192,13 +192,19 @@ def _documents(text: str) -> Iterator[Any]:
 _MERGE = "tag:yaml.org,2002:merge"
 
 
+class _Readings(list):  # type: ignore[type-arg]
+    """The readings of one mapping that repeats a key or merges one (the parser's first): the walk
+    looks at each; unlike a sequence, a merge key takes one of them at a time."""
+
+
 def _plain(node: yaml.Node, depth: int, visited: list[int]) -> Any:
     """A composed YAML node as plain data: every scalar its text, whatever its tag (a custom tag, !!set,
     !!bool maybe, an impossible date - nothing is constructed, so nothing fails to build; re-reviews
     161 D1b, 162 D1), a key that is a collection as its text, merge keys (<<) applied as the safe
-    loader applies them. A mapping that repeats a key is each of its readings: the safe loader keeps the
-    last value, and each earlier one is looked at in its place too (a list of the mappings; re-review
-    163 D1b). Bounded like the walk (aliases can make a small file vast, or loop): raises _Unjudged past it."""
+    loader applies them, each reading of a merged mapping in turn, and a merge value that is no mapping
+    kept under ``<<`` so it is still looked at (re-reviews 163 D1a, 164 D1). A mapping that repeats a key
+    is each of its readings (:func:`_readings`). Bounded like the walk (aliases can make a small file
+    vast, or loop): raises _Unjudged past it."""
     visited[0] += 1
     if visited[0] > _WALK_LIMIT:
         raise _Unjudged
@@ -208,31 +214,49 @@ def _plain(node: yaml.Node, depth: int, visited: list[int]) -> Any:
         raise _Unjudged
     if isinstance(node, yaml.SequenceNode):
         return [_plain(child, depth + 1, visited) for child in node.value]
-    merged: dict[str, Any] = {}
+    sources: list[dict[str, Any] | _Readings] = []  # merged mappings, in order (the earlier wins)
+    unmerged: list[Any] = []  # merge values that are no mapping: the safe loader refuses them, the walk looks
     pairs: list[tuple[str, Any]] = []
     for key_node, value_node in node.value:
         value = _plain(value_node, depth + 1, visited)
-        if key_node.tag == _MERGE:  # <<: a mapping, or a list of them (the earlier wins); re-review 163 D1a
-            for source in reversed(value if isinstance(value, list) else [value]):
-                merged.update(source if isinstance(source, dict) else {})
+        if key_node.tag == _MERGE:  # <<: a mapping, or a sequence of them
+            for source in value if type(value) is list else [value]:
+                (sources if isinstance(source, (dict, _Readings)) else unmerged).append(source)
             continue
         key = _plain(key_node, depth + 1, visited)
         pairs.append((key if isinstance(key, str) else json.dumps(key), value))
-    return _readings(pairs, merged)
+    if unmerged:
+        pairs.append(("<<", unmerged))
+    first = [source[0] if isinstance(source, _Readings) else source for source in sources]
+    merges = [_merged(first)] + [_merged([*first[:index], other, *first[index + 1:]])
+                                 for index, source in enumerate(sources) if isinstance(source, _Readings)
+                                 for other in source[1:]]
+    return _readings(pairs, merges)
 
 
-def _readings(pairs: list[tuple[str, Any]], merged: dict[str, Any] | None = None) -> Any:
-    """A mapping from its (key, value) pairs as written: the mapping a parser keeps (the last value of a
-    repeated key, over what ``merged`` gives), or, when a key repeats, a list of it and of the mapping
-    with each earlier value in its place, so every reading is judged (re-review 163 D1b; JSON too)."""
-    mapping = {**(merged or {}), **dict(pairs)}
+def _merged(sources: list[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for source in reversed(sources):  # the earlier source wins
+        merged.update(source)
+    return merged
+
+
+def _readings(pairs: list[tuple[str, Any]], merges: list[dict[str, Any]] | None = None) -> Any:
+    """A mapping from its (key, value) pairs as written, over what merge keys give: the mapping a parser
+    keeps (the last value of a repeated key), or, when a key repeats or a merged mapping has several
+    readings, :class:`_Readings` of it and of each other reading, so every reading is judged
+    (re-reviews 163 D1b, 164 D1; JSON objects too)."""
+    merges = merges or [{}]
+    explicit = dict(pairs)
+    mapping = {**merges[0], **explicit}
     last = {key: index for index, (key, _) in enumerate(pairs)}
-    shadowed = [(key, value) for index, (key, value) in enumerate(pairs) if last[key] != index]
-    if not shadowed:
+    others = [{**mapping, key: value} for index, (key, value) in enumerate(pairs) if last[key] != index]
+    others += [{**merged, **explicit} for merged in merges[1:]]
+    if not others:
         return mapping
-    if len(shadowed) * len(mapping) > _WALK_LIMIT:  # each reading is a copy of the mapping: bounded like the walk
+    if (len(others) + 1) * len(mapping) > _WALK_LIMIT:  # each reading is a copy: bounded like the walk
         raise _Unjudged
-    return [mapping, *({**mapping, key: value} for key, value in shadowed)]
+    return _Readings([mapping, *others])
 
 
 def _gunzip(raw: bytes) -> bytes | None:
