@@ -619,6 +619,10 @@ _LONG_INTEGER = "7" * 5000  # over Python's int_max_str_digits: json.loads and P
     ("merge-scalar.yaml", f"x: 1\n<<: [{_NODE}]\n", "test output"),
     ("merge-reading.yaml", "r:\n  <<: [{results: {t1: {outcome: passed}}, results: {}}]\n  run: {x: 1}\n", "test output"),
     ("repeat.json", '{"nodes": [{"kind": "test", "id": "T1"}], "nodes": []}', "test output"),
+    # re-review 165 D1: a repeated key inside the run header, the results, an outcome or a test node
+    ("inner-repeat.json", '{"run": {"x": 1, "x": 2}, "results": {"t1": {"outcome": "passed"}, "t1": {"outcome": "failed"}}}',
+     "test output"),
+    ("inner-repeat.yaml", "nodes: [{kind: test, kind: test}]\n", "test output"),
     ("anchor.yaml", f"a: &x 1\nb: &x 2\ncase: {_NODE}\n", "unjudged"),
     ("documents.yaml", "---\n".join([_TEN_THOUSAND] * 25), "unjudged"),  # one bound for all of a record's documents
     # controls: the same shapes holding a measured outcome are none
@@ -626,6 +630,7 @@ _LONG_INTEGER = "7" * 5000  # over Python's int_max_str_digits: json.loads and P
     ("repeat-study.yaml", "cases: 1\ncases: 2\n", None),
     ("merge-reading-study.yaml", "r:\n  <<: [{cases: {c1: {dice: 0.9}}, cases: {}}]\n  run: {x: 1}\n", None),
     ("repeat-study.json", '{"cases": 1, "cases": 2}', None),
+    ("inner-repeat-study.json", '{"run": {"x": 1, "x": 2}, "cases": {"c1": {"dice": 0.9}, "c1": {"dice": 0.8}}}', None),
     ("wide-study.json", json.dumps({f"case-{i}": i for i in range(100_000)}), None),  # linear in its keys
     ("repeats.json", "{" + ",".join(f'"k{i % 1000}": {i}' for i in range(2000)) + "}", "unjudged"),  # 1,000 readings
     ("document.yaml", _TEN_THOUSAND, None),

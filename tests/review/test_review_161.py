@@ -101,7 +101,10 @@ def test_i1_the_fix_of_160_d1_holds(tmp_path: Path) -> None:
     assert _judge(tmp_path, "d3000.json", "[" * 3000 + json.dumps(NODE) + "]" * 3000) == UNJUDGED
     assert _judge(tmp_path, "d3000n.json", "[" * 3000 + "1" + "]" * 3000) == UNJUDGED
     assert _judge(tmp_path, "many.jsonl", "{}\n" * 200_000 + json.dumps({NODE: 1}) + "\n") == UNJUDGED
-    assert _judge(tmp_path, "limit.jsonl", "{}\n" * 199_999 + json.dumps({NODE: 1}) + "\n") not in (None, UNJUDGED)
+    # lead (fix of re-review 165 D1): one value bound for all of a record's documents - 200,000 lines of JSON are
+    # past it (each line one value at least), so this record is refused unjudged rather than judged: refused either way
+    assert _judge(tmp_path, "limit.jsonl", "{}\n" * 199_999 + json.dumps({NODE: 1}) + "\n") == UNJUDGED
+    assert _judge(tmp_path, "under.jsonl", "{}\n" * 1_000 + json.dumps({NODE: 1}) + "\n") not in (None, UNJUDGED)
     assert _judge(tmp_path, "t1.gz", gzip.compress(PROSE, mtime=0) + b"\n" + OUTCOME)
     assert _judge(tmp_path, "t2.gz", gzip.compress(PROSE, mtime=0) + gzip.compress(OUTCOME, mtime=0) + b"garbage")
     assert _judge(tmp_path, "t3.gz", gzip.compress(gzip.compress(PROSE, mtime=0) + b"\n" + OUTCOME, mtime=0))

@@ -188,8 +188,11 @@ class _CountingKey(str):
 
 @pytest.mark.req("SRS-181")
 def test_d2_readings_of_distinct_keys_take_one_pass() -> None:
+    # lead (fix of re-review 165 D1): the readings are whole documents now; the pass over a mapping's pairs is
+    # record_content._mapping
     _CountingKey.compared = 0
-    assert record_content._readings([(_CountingKey(f"k{index}"), 1) for index in range(1000)])["k999"] == 1
+    pairs = [(_CountingKey(f"k{index}"), 1) for index in range(1000)]
+    assert record_content._mapping(pairs, pairs, None, {})["k999"] == 1
     assert _CountingKey.compared < 10 * 1000  # 6822fd6: at least 1000 * 999 / 2 (a list slice per key)
 
 

@@ -131,8 +131,8 @@ def _walk_kind(document: Any) -> str | None:
     return None
 
 
-def _json_object(pairs: list[tuple[str, Any]]) -> Any:
-    return _readings(pairs)
+class _Pairs(list):  # type: ignore[type-arg]
+    """A JSON object as written: its (key, value) pairs in order, a repeated key kept."""
 
 
 def _json_int(digits: str) -> int | str:
@@ -151,19 +151,22 @@ class _Unjudged(Exception):
 def _documents(text: str) -> Iterator[Any]:
     """The documents ``text`` holds as JSON, JSON lines or YAML (none when it parses as none);
     raises _Unjudged when JSON nests deeper than the parser goes or has more lines than the walk reads."""
+    visited = [0]  # one bound for the whole record, however many documents it holds (re-review 163 note)
     try:
-        yield json.loads(text, parse_int=_json_int, object_pairs_hook=_json_object)
-        return
+        document = json.loads(text, parse_int=_json_int, object_pairs_hook=_Pairs)
     except RecursionError as exc:
         raise _Unjudged from exc
     except ValueError:
         pass
+    else:
+        yield from _readings(_json_plain, document, visited)
+        return
     lines = [line for line in text.splitlines() if line.strip()]
     if lines and lines[0].lstrip()[:1] in ("{", "["):
         parsed = []
         for line in lines[:_WALK_LIMIT]:
             try:
-                parsed.append(json.loads(line, parse_int=_json_int, object_pairs_hook=_json_object))
+                parsed.append(json.loads(line, parse_int=_json_int, object_pairs_hook=_Pairs))
             except RecursionError as exc:
                 raise _Unjudged from exc
             except ValueError:
@@ -171,12 +174,12 @@ def _documents(text: str) -> Iterator[Any]:
         else:
             if len(lines) > _WALK_LIMIT:
                 raise _Unjudged
-            yield from parsed
+            for document in parsed:
+                yield from _readings(_json_plain, document, visited)
             return
-    visited = [0]  # one bound for the whole record, however many documents it holds (re-review 163 note)
     try:
         for node in yaml.compose_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-            yield _plain(node, 0, visited)
+            yield from _readings(_plain, node, visited)
     except RecursionError as exc:  # the pure-Python parser's depth (re-review 161 D1a)
         raise _Unjudged from exc
     except yaml.MarkedYAMLError as exc:
@@ -189,74 +192,90 @@ def _documents(text: str) -> Iterator[Any]:
         return
 
 
+# A reading of a record with a repeated key: (the mapping as written, the index of the pair whose value is kept for
+# its key). Without one, each mapping keeps the last value, as json.loads and yaml.safe_load do.
+Pick = tuple[int, int] | None
+
+
+def _readings(plain: Any, document: Any, visited: list[int]) -> Iterator[Any]:
+    """Every reading of ``document`` (a composed YAML node or a parsed JSON value) as plain data: the
+    one a parser gives (the last value of a repeated key), then the whole document again with each
+    earlier value of a repeated key kept in its place, then the merge values no parser merges - so
+    each value is looked at, and the shapes are judged whole in every reading (re-reviews 163 D1b,
+    164 D1, 165 D1). The readings share one value bound: past it the record is refused unjudged."""
+    alternatives: dict[tuple[int, int], None] = {}
+    extras: list[Any] = []
+    yield plain(document, 0, visited, None, alternatives, extras)
+    for pick in alternatives:
+        yield plain(document, 0, visited, pick, None, None)
+    if extras:
+        yield extras
+
+
+def _counted(visited: list[int], depth: int, children: Any) -> None:
+    visited[0] += 1
+    if visited[0] > _WALK_LIMIT or (children and depth >= _DEPTH_LIMIT):
+        raise _Unjudged
+
+
+def _mapping(written: Any, pairs: list[tuple[str, Any]], pick: Pick,
+             alternatives: dict[tuple[int, int], None] | None) -> dict[str, Any]:
+    """The mapping of ``pairs`` in this reading; each earlier value of a repeated key noted as a reading."""
+    last = {key: index for index, (key, _) in enumerate(pairs)}
+    if alternatives is not None:
+        alternatives.update(((id(written), index), None) for index, (key, _) in enumerate(pairs) if last[key] != index)
+    mapping = dict(pairs)
+    if pick is not None and pick[0] == id(written):
+        key, value = pairs[pick[1]]
+        mapping[key] = value
+    return mapping
+
+
+def _json_plain(value: Any, depth: int, visited: list[int], pick: Pick,
+                alternatives: dict[tuple[int, int], None] | None, extras: list[Any] | None) -> Any:
+    """A parsed JSON value as plain data in one reading (see :func:`_readings`)."""
+    _counted(visited, depth, value if isinstance(value, list) else None)
+    if isinstance(value, _Pairs):
+        pairs = [(key, _json_plain(item, depth + 1, visited, pick, alternatives, extras)) for key, item in value]
+        return _mapping(value, pairs, pick, alternatives)
+    if isinstance(value, list):
+        return [_json_plain(item, depth + 1, visited, pick, alternatives, extras) for item in value]
+    return value
+
+
 _MERGE = "tag:yaml.org,2002:merge"
 
 
-class _Readings(list):  # type: ignore[type-arg]
-    """The readings of one mapping that repeats a key or merges one (the parser's first): the walk
-    looks at each; unlike a sequence, a merge key takes one of them at a time."""
-
-
-def _plain(node: yaml.Node, depth: int, visited: list[int]) -> Any:
-    """A composed YAML node as plain data: every scalar its text, whatever its tag (a custom tag, !!set,
-    !!bool maybe, an impossible date - nothing is constructed, so nothing fails to build; re-reviews
-    161 D1b, 162 D1), a key that is a collection as its text, merge keys (<<) applied as the safe
-    loader applies them, each reading of a merged mapping in turn, and a merge value that is no mapping
-    kept under ``<<`` so it is still looked at (re-reviews 163 D1a, 164 D1). A mapping that repeats a key
-    is each of its readings (:func:`_readings`). Bounded like the walk (aliases can make a small file
-    vast, or loop): raises _Unjudged past it."""
-    visited[0] += 1
-    if visited[0] > _WALK_LIMIT:
-        raise _Unjudged
+def _plain(node: yaml.Node, depth: int, visited: list[int], pick: Pick,
+           alternatives: dict[tuple[int, int], None] | None, extras: list[Any] | None) -> Any:
+    """A composed YAML node as plain data in one reading (see :func:`_readings`): every scalar its
+    text, whatever its tag (a custom tag, !!set, !!bool maybe, an impossible date - nothing is
+    constructed, so nothing fails to build; re-reviews 161 D1b, 162 D1), a key that is a collection
+    as its text, merge keys (<<) applied as the safe loader applies them (re-review 163 D1a), a merge
+    value that is no mapping kept aside and looked at (re-review 164 D1). Bounded like the walk
+    (aliases can make a small file vast, or loop): raises _Unjudged past it."""
+    _counted(visited, depth, node.value if isinstance(node, yaml.CollectionNode) else None)
     if isinstance(node, yaml.ScalarNode):
         return str(node.value)
-    if node.value and depth >= _DEPTH_LIMIT:
-        raise _Unjudged
     if isinstance(node, yaml.SequenceNode):
-        return [_plain(child, depth + 1, visited) for child in node.value]
-    sources: list[dict[str, Any] | _Readings] = []  # merged mappings, in order (the earlier wins)
-    unmerged: list[Any] = []  # merge values that are no mapping: the safe loader refuses them, the walk looks
+        return [_plain(child, depth + 1, visited, pick, alternatives, extras) for child in node.value]
+    sources: list[dict[str, Any]] = []  # merged mappings, in order (the earlier wins)
     pairs: list[tuple[str, Any]] = []
     for key_node, value_node in node.value:
-        value = _plain(value_node, depth + 1, visited)
+        value = _plain(value_node, depth + 1, visited, pick, alternatives, extras)
         if key_node.tag == _MERGE:  # <<: a mapping, or a sequence of them
-            for source in value if type(value) is list else [value]:
-                (sources if isinstance(source, (dict, _Readings)) else unmerged).append(source)
+            for source in value if isinstance(value, list) else [value]:
+                if isinstance(source, dict):
+                    sources.append(source)
+                elif extras is not None:  # the safe loader refuses it; the walk looks at it
+                    extras.append(source)
             continue
-        key = _plain(key_node, depth + 1, visited)
+        key = _plain(key_node, depth + 1, visited, pick, alternatives, extras)
         pairs.append((key if isinstance(key, str) else json.dumps(key), value))
-    if unmerged:
-        pairs.append(("<<", unmerged))
-    first = [source[0] if isinstance(source, _Readings) else source for source in sources]
-    merges = [_merged(first)] + [_merged([*first[:index], other, *first[index + 1:]])
-                                 for index, source in enumerate(sources) if isinstance(source, _Readings)
-                                 for other in source[1:]]
-    return _readings(pairs, merges)
-
-
-def _merged(sources: list[dict[str, Any]]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for source in reversed(sources):  # the earlier source wins
         merged.update(source)
-    return merged
-
-
-def _readings(pairs: list[tuple[str, Any]], merges: list[dict[str, Any]] | None = None) -> Any:
-    """A mapping from its (key, value) pairs as written, over what merge keys give: the mapping a parser
-    keeps (the last value of a repeated key), or, when a key repeats or a merged mapping has several
-    readings, :class:`_Readings` of it and of each other reading, so every reading is judged
-    (re-reviews 163 D1b, 164 D1; JSON objects too)."""
-    merges = merges or [{}]
-    explicit = dict(pairs)
-    mapping = {**merges[0], **explicit}
-    last = {key: index for index, (key, _) in enumerate(pairs)}
-    others = [{**mapping, key: value} for index, (key, value) in enumerate(pairs) if last[key] != index]
-    others += [{**merged, **explicit} for merged in merges[1:]]
-    if not others:
-        return mapping
-    if (len(others) + 1) * len(mapping) > _WALK_LIMIT:  # each reading is a copy: bounded like the walk
-        raise _Unjudged
-    return _Readings([mapping, *others])
+    return {**merged, **_mapping(node, pairs, pick, alternatives)}
 
 
 def _gunzip(raw: bytes) -> bytes | None:
