@@ -623,6 +623,8 @@ _LONG_INTEGER = "7" * 5000  # over Python's int_max_str_digits: json.loads and P
     ("inner-repeat.json", '{"run": {"x": 1, "x": 2}, "results": {"t1": {"outcome": "passed"}, "t1": {"outcome": "failed"}}}',
      "test output"),
     ("inner-repeat.yaml", "nodes: [{kind: test, kind: test}]\n", "test output"),
+    # re-review 166: a repeat inside an earlier value of a repeated key
+    ("nested-repeat.json", f'{{"a": {{"x": "{_NODE}", "x": 1}}, "a": 2}}', "test output"),
     ("anchor.yaml", f"a: &x 1\nb: &x 2\ncase: {_NODE}\n", "unjudged"),
     ("documents.yaml", "---\n".join([_TEN_THOUSAND] * 25), "unjudged"),  # one bound for all of a record's documents
     # controls: the same shapes holding a measured outcome are none
@@ -630,6 +632,7 @@ _LONG_INTEGER = "7" * 5000  # over Python's int_max_str_digits: json.loads and P
     ("repeat-study.yaml", "cases: 1\ncases: 2\n", None),
     ("merge-reading-study.yaml", "r:\n  <<: [{cases: {c1: {dice: 0.9}}, cases: {}}]\n  run: {x: 1}\n", None),
     ("repeat-study.json", '{"cases": 1, "cases": 2}', None),
+    ("repeated-notes-study.yaml", "".join(f"- case: c{i}\n  dice: 0.9\n  note: a\n  note: b\n" for i in range(1000)), None),
     ("inner-repeat-study.json", '{"run": {"x": 1, "x": 2}, "cases": {"c1": {"dice": 0.9}, "c1": {"dice": 0.8}}}', None),
     ("wide-study.json", json.dumps({f"case-{i}": i for i in range(100_000)}), None),  # linear in its keys
     ("repeats.json", "{" + ",".join(f'"k{i % 1000}": {i}' for i in range(2000)) + "}", "unjudged"),  # 1,000 readings

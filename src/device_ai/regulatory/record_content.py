@@ -192,63 +192,71 @@ def _documents(text: str) -> Iterator[Any]:
         return
 
 
-# A reading of a record with a repeated key: (the mapping as written, the index of the pair whose value is kept for
-# its key). Without one, each mapping keeps the last value, as json.loads and yaml.safe_load do.
-Pick = tuple[int, int] | None
-
-
 def _readings(plain: Any, document: Any, visited: list[int]) -> Iterator[Any]:
-    """Every reading of ``document`` (a composed YAML node or a parsed JSON value) as plain data: the
-    one a parser gives (the last value of a repeated key), then the whole document again with each
-    earlier value of a repeated key kept in its place, then the merge values no parser merges - so
-    each value is looked at, and the shapes are judged whole in every reading (re-reviews 163 D1b,
-    164 D1, 165 D1). The readings share one value bound: past it the record is refused unjudged."""
-    alternatives: dict[tuple[int, int], None] = {}
+    """``document`` (a composed YAML node or a parsed JSON value) as plain data, as a parser reads it
+    (the last value of a repeated key), then one more document if needed: each other reading of every
+    mapping (:class:`_Mapping`: an earlier value of a repeated key, or another reading of a merged
+    mapping, in its place) and the merge values no parser merges - so each value is looked at, in its
+    mapping, however deep (re-reviews 163 D1b, 164 D1, 165 D1, 166 D1). Both share the record's value
+    bound: past it the record is refused unjudged."""
     extras: list[Any] = []
-    yield plain(document, 0, visited, None, alternatives, extras)
-    for pick in alternatives:
-        yield plain(document, 0, visited, pick, None, None)
+    yield plain(document, 0, visited, extras)
     if extras:
         yield extras
 
 
-def _counted(visited: list[int], depth: int, children: Any) -> None:
-    visited[0] += 1
+def _counted(visited: list[int], depth: int, children: Any, count: int = 1) -> None:
+    visited[0] += count
     if visited[0] > _WALK_LIMIT or (children and depth >= _DEPTH_LIMIT):
         raise _Unjudged
 
 
-def _mapping(written: Any, pairs: list[tuple[str, Any]], pick: Pick,
-             alternatives: dict[tuple[int, int], None] | None) -> dict[str, Any]:
-    """The mapping of ``pairs`` in this reading; each earlier value of a repeated key noted as a reading."""
+class _Mapping(dict):  # type: ignore[type-arg]
+    """A mapping as a parser keeps it (the last value of a repeated key); ``readings``: the same mapping
+    with each earlier value of a repeated key, or each reading of a mapping it merges, in its place."""
+
+    readings: list[dict[str, Any]]
+
+
+def _mapping(pairs: list[tuple[str, Any]], visited: list[int], merged: list[dict[str, Any]] | None = None) -> _Mapping:
+    """The mapping of ``pairs`` over what the merged mappings give (the earlier one wins), with its
+    readings (each a copy, counted against the value bound)."""
+    def over(sources: list[dict[str, Any]], explicit: dict[str, Any], *, reading: bool = True) -> dict[str, Any]:
+        base: dict[str, Any] = {}
+        for source in reversed(sources):
+            base.update(source)
+        if reading:  # a copy beside the mapping a parser keeps
+            _counted(visited, 0, None, len(base) + len(explicit))
+        return {**base, **explicit}
+
+    sources = merged or []
+    explicit = dict(pairs)
+    mapping = _Mapping(over(sources, explicit, reading=False))
     last = {key: index for index, (key, _) in enumerate(pairs)}
-    if alternatives is not None:
-        alternatives.update(((id(written), index), None) for index, (key, _) in enumerate(pairs) if last[key] != index)
-    mapping = dict(pairs)
-    if pick is not None and pick[0] == id(written):
-        key, value = pairs[pick[1]]
-        mapping[key] = value
+    mapping.readings = [over(sources, {**explicit, key: value}) for index, (key, value) in enumerate(pairs)
+                        if last[key] != index]
+    mapping.readings += [over([*sources[:index], reading, *sources[index + 1:]], explicit)
+                         for index, source in enumerate(sources) for reading in getattr(source, "readings", ())]
     return mapping
 
 
-def _json_plain(value: Any, depth: int, visited: list[int], pick: Pick,
-                alternatives: dict[tuple[int, int], None] | None, extras: list[Any] | None) -> Any:
-    """A parsed JSON value as plain data in one reading (see :func:`_readings`)."""
+def _json_plain(value: Any, depth: int, visited: list[int], extras: list[Any]) -> Any:
+    """A parsed JSON value as plain data (see :func:`_readings`)."""
     _counted(visited, depth, value if isinstance(value, list) else None)
     if isinstance(value, _Pairs):
-        pairs = [(key, _json_plain(item, depth + 1, visited, pick, alternatives, extras)) for key, item in value]
-        return _mapping(value, pairs, pick, alternatives)
+        mapping = _mapping([(key, _json_plain(item, depth + 1, visited, extras)) for key, item in value], visited)
+        extras.extend(mapping.readings)
+        return mapping
     if isinstance(value, list):
-        return [_json_plain(item, depth + 1, visited, pick, alternatives, extras) for item in value]
+        return [_json_plain(item, depth + 1, visited, extras) for item in value]
     return value
 
 
 _MERGE = "tag:yaml.org,2002:merge"
 
 
-def _plain(node: yaml.Node, depth: int, visited: list[int], pick: Pick,
-           alternatives: dict[tuple[int, int], None] | None, extras: list[Any] | None) -> Any:
-    """A composed YAML node as plain data in one reading (see :func:`_readings`): every scalar its
+def _plain(node: yaml.Node, depth: int, visited: list[int], extras: list[Any]) -> Any:
+    """A composed YAML node as plain data (see :func:`_readings`): every scalar its
     text, whatever its tag (a custom tag, !!set, !!bool maybe, an impossible date - nothing is
     constructed, so nothing fails to build; re-reviews 161 D1b, 162 D1), a key that is a collection
     as its text, merge keys (<<) applied as the safe loader applies them (re-review 163 D1a), a merge
@@ -258,24 +266,23 @@ def _plain(node: yaml.Node, depth: int, visited: list[int], pick: Pick,
     if isinstance(node, yaml.ScalarNode):
         return str(node.value)
     if isinstance(node, yaml.SequenceNode):
-        return [_plain(child, depth + 1, visited, pick, alternatives, extras) for child in node.value]
+        return [_plain(child, depth + 1, visited, extras) for child in node.value]
     sources: list[dict[str, Any]] = []  # merged mappings, in order (the earlier wins)
     pairs: list[tuple[str, Any]] = []
     for key_node, value_node in node.value:
-        value = _plain(value_node, depth + 1, visited, pick, alternatives, extras)
+        value = _plain(value_node, depth + 1, visited, extras)
         if key_node.tag == _MERGE:  # <<: a mapping, or a sequence of them
             for source in value if isinstance(value, list) else [value]:
                 if isinstance(source, dict):
                     sources.append(source)
-                elif extras is not None:  # the safe loader refuses it; the walk looks at it
+                else:  # the safe loader refuses it; the walk looks at it
                     extras.append(source)
             continue
-        key = _plain(key_node, depth + 1, visited, pick, alternatives, extras)
+        key = _plain(key_node, depth + 1, visited, extras)
         pairs.append((key if isinstance(key, str) else json.dumps(key), value))
-    merged: dict[str, Any] = {}
-    for source in reversed(sources):  # the earlier source wins
-        merged.update(source)
-    return {**merged, **_mapping(node, pairs, pick, alternatives)}
+    mapping = _mapping(pairs, visited, sources)
+    extras.extend(mapping.readings)
+    return mapping
 
 
 def _gunzip(raw: bytes) -> bytes | None:
