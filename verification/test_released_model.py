@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -90,7 +91,7 @@ def test_export_parity_on_the_verification_set(released_engine: LockedEngine) ->
     pool = build_pool("verification", manifest.training.verification_patients, manifest.input.shape[-1],
                       base_seed=manifest.training.seed)
     worst, agree, total = 0.0, 0, 0
-    torch.set_num_threads(2)
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)  # as verification/test_explanations.py
     with torch.no_grad():
         for index in range(len(pool.planes)):
             image = normalize(pool.planes[index : index + 1], manifest.preprocessing)
