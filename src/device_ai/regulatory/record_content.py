@@ -104,15 +104,14 @@ def _mapping_kind(data: dict[Any, Any]) -> str | None:
 
 
 def _walk_kind(document: Any) -> str | None:
-    """The test output anywhere in a parsed document (a bounded walk: at most :data:`_WALK_LIMIT`
-    values, :data:`_DEPTH_LIMIT` levels), None otherwise."""
+    """The test output anywhere in a parsed document, None otherwise. A bounded walk (at most
+    :data:`_WALK_LIMIT` values, :data:`_DEPTH_LIMIT` levels, as :func:`_counted` counts them):
+    past either it raises _Unjudged - refused, not passed (review 158 D1b)."""
     stack: list[tuple[Any, int]] = [(document, 0)]
-    visited = 0
+    visited = [0]
     while stack:
-        if visited >= _WALK_LIMIT:
-            return UNJUDGED  # more values than the walk looks at: refused, not passed (review 158 D1b)
         value, depth = stack.pop()
-        visited += 1
+        _counted(visited, depth, None)
         if isinstance(value, dict):
             kind = _mapping_kind(value)
             if kind:
@@ -126,7 +125,7 @@ def _walk_kind(document: Any) -> str | None:
             continue
         children = list(children)
         if children and depth >= _DEPTH_LIMIT:
-            return UNJUDGED  # deeper than the walk goes (review 158 D1b)
+            raise _Unjudged  # deeper than the walk goes (review 158 D1b)
         stack.extend((child, depth + 1) for child in reversed(children[:_WALK_LIMIT + 1]))
     return None
 
