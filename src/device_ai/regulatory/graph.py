@@ -42,6 +42,7 @@ from device_ai.regulatory.documents import document_status, system_class
 from device_ai.regulatory.fingerprint import fingerprint
 from device_ai.regulatory.items import HazardousSituation, Link, SoftwareItem, SoupItem, normalize_package
 from device_ai.regulatory.loader import Located, Project, item_files
+from device_ai.regulatory.overclaim import EMPTY_SHA256
 from device_ai.regulatory.record_content import generated_test_output
 from device_ai.regulatory.results import LoadedRun
 from device_ai.regulatory.review import independent_reviews, last_reviews, review_state
@@ -245,8 +246,9 @@ def _attach_risk_evaluations(project: Project, nodes: dict[str, dict[str, Any]])
     if project.plan is None:
         return
     plan = nodes[project.plan.item.id]["fields"]
+    # the files the items are read from, by digest (an empty file is reported as empty, not as a copy)
     loaded = {digest: path for path in reversed(item_files(project.root))
-              if (digest := _file_sha256(project.root / path)) not in (None, _EMPTY_SHA256)}
+              if (digest := _file_sha256(project.root / path)) not in (None, EMPTY_SHA256)}
     for located in project.of(HazardousSituation):
         node = nodes[located.item.id]
         node["evaluation"] = evaluate_situation(plan, node["fields"])
@@ -307,9 +309,6 @@ def _namespace_package(folder: Path) -> bool:
     imports as a package (review 154 D4: device_ai.dicom.deidentify is one). A folder without code
     (docs/) is no package."""
     return folder.is_dir() and next(folder.rglob("*.py"), None) is not None
-
-
-_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()  # an empty file is reported as empty, not as a copy
 
 
 def _file_sha256(path: Path) -> str | None:
