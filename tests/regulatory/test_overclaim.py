@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from device_ai.regulatory.loader import load_project
 from device_ai.regulatory.review import is_independent, record_reviews, reviewable
@@ -612,30 +613,36 @@ _LONG_INTEGER = "7" * 5000  # over Python's int_max_str_digits: json.loads and P
     ("false-member.gz", gzip.compress(f"PASSED {_NODE}\n".encode(), mtime=0) + b"\x1f\x8b\x00 not a member", "test output"),
     # re-review 162 D1: YAML the safe constructor cannot build (a custom tag, a complex key, a set, a bad !!bool)
     ("tagged.yaml", f"case: {_NODE}\nx: !custom 1\ny: !!set {{a, b}}\nz: !!bool maybe\n? [a, b]\n: c\n", "test output"),
-    # re-review 163 D1: merge keys, a repeated key, an anchor defined again
-    ("merge.yaml", "<<: {nodes: [], edges: []}\nruns: []\n", "test output"),
-    ("repeat.yaml", "nodes: []\nnodes:\n- {kind: test, id: T1}\n", "test output"),
+    # re-review 163 D1: merge keys, a repeated key, an anchor defined again. Since the re-specification (ANOM-018) a
+    # repeated key or a merge key refuses the record unjudged in its own words, test output or not (reviews 163-166)
+    ("merge.yaml", "<<: {nodes: [], edges: []}\nruns: []\n", "not plain"),
+    ("repeat.yaml", "nodes: []\nnodes:\n- {kind: test, id: T1}\n", "not plain"),
     # re-review 164 D1: what a merge key's value holds besides the mapping a parser merges
-    ("merge-scalar.yaml", f"x: 1\n<<: [{_NODE}]\n", "test output"),
-    ("merge-reading.yaml", "r:\n  <<: [{results: {t1: {outcome: passed}}, results: {}}]\n  run: {x: 1}\n", "test output"),
-    ("repeat.json", '{"nodes": [{"kind": "test", "id": "T1"}], "nodes": []}', "test output"),
+    ("merge-scalar.yaml", f"x: 1\n<<: [{_NODE}]\n", "not plain"),
+    ("merge-reading.yaml", "r:\n  <<: [{results: {t1: {outcome: passed}}, results: {}}]\n  run: {x: 1}\n", "not plain"),
+    ("repeat.json", '{"nodes": [{"kind": "test", "id": "T1"}], "nodes": []}', "not plain"),
     # re-review 165 D1: a repeated key inside the run header, the results, an outcome or a test node
     ("inner-repeat.json", '{"run": {"x": 1, "x": 2}, "results": {"t1": {"outcome": "passed"}, "t1": {"outcome": "failed"}}}',
-     "test output"),
-    ("inner-repeat.yaml", "nodes: [{kind: test, kind: test}]\n", "test output"),
+     "not plain"),
+    ("inner-repeat.yaml", "nodes: [{kind: test, kind: test}]\n", "not plain"),
     # re-review 166: a repeat inside an earlier value of a repeated key
-    ("nested-repeat.json", f'{{"a": {{"x": "{_NODE}", "x": 1}}, "a": 2}}', "test output"),
+    ("nested-repeat.json", f'{{"a": {{"x": "{_NODE}", "x": 1}}, "a": 2}}', "not plain"),
     ("anchor.yaml", f"a: &x 1\nb: &x 2\ncase: {_NODE}\n", "unjudged"),
     ("documents.yaml", "---\n".join([_TEN_THOUSAND] * 25), "unjudged"),  # one bound for all of a record's documents
-    # controls: the same shapes holding a measured outcome are none
-    ("merge-study.yaml", "<<: {cases: 12}\nrefused: 12\n", None),
-    ("repeat-study.yaml", "cases: 1\ncases: 2\n", None),
-    ("merge-reading-study.yaml", "r:\n  <<: [{cases: {c1: {dice: 0.9}}, cases: {}}]\n  run: {x: 1}\n", None),
-    ("repeat-study.json", '{"cases": 1, "cases": 2}', None),
-    ("repeated-notes-study.yaml", "".join(f"- case: c{i}\n  dice: 0.9\n  note: a\n  note: b\n" for i in range(1000)), None),
-    ("inner-repeat-study.json", '{"run": {"x": 1, "x": 2}, "cases": {"c1": {"dice": 0.9}, "c1": {"dice": 0.8}}}', None),
+    # controls: the same shapes holding a measured outcome are refused as well (ANOM-018: the over-refusal accepted);
+    # without the repeat or the merge they are none, and yaml.dump's anchors and aliases for shared values are judged
+    ("study.yaml", "cases: 1\nrefused: 12\n", None),
+    ("study.json", '{"run": {"x": 1}, "cases": {"c1": {"dice": 0.9}}}', None),
+    ("dumped-study.yaml", yaml.dump({"a": (shared := {"dice": [0.9, 0.8]}), "b": shared}), None),
+    ("dumped-aliases.yaml", yaml.dump({"a": (node := {"id": _NODE}), "b": node}), "test output"),
+    ("merge-study.yaml", "<<: {cases: 12}\nrefused: 12\n", "not plain"),
+    ("repeat-study.yaml", "cases: 1\ncases: 2\n", "not plain"),
+    ("merge-reading-study.yaml", "r:\n  <<: [{cases: {c1: {dice: 0.9}}, cases: {}}]\n  run: {x: 1}\n", "not plain"),
+    ("repeat-study.json", '{"cases": 1, "cases": 2}', "not plain"),
+    ("repeated-notes-study.yaml", "".join(f"- case: c{i}\n  dice: 0.9\n  note: a\n  note: b\n" for i in range(1000)), "not plain"),
+    ("inner-repeat-study.json", '{"run": {"x": 1, "x": 2}, "cases": {"c1": {"dice": 0.9}, "c1": {"dice": 0.8}}}', "not plain"),
     ("wide-study.json", json.dumps({f"case-{i}": i for i in range(100_000)}), None),  # linear in its keys
-    ("repeats.json", "{" + ",".join(f'"k{i % 1000}": {i}' for i in range(2000)) + "}", "unjudged"),  # 1,000 readings
+    ("repeats.json", "{" + ",".join(f'"k{i % 1000}": {i}' for i in range(2000)) + "}", "not plain"),  # was refused by the readings' bound
     ("document.yaml", _TEN_THOUSAND, None),
     ("prose.yaml", "Study: 12 of 12 refused: criterion met\n", None),  # a scanner error that is no depth: prose
     ("big-study.json", f'{{"case": "c1", "n": {_LONG_INTEGER}}}', None),
@@ -645,7 +652,7 @@ _LONG_INTEGER = "7" * 5000  # over Python's int_max_str_digits: json.loads and P
 ], ids=lambda value: value if isinstance(value, str) and value.endswith((".yaml", ".json", ".jsonl", ".gz")) else "-")
 def test_a_record_a_parser_stops_at_is_walked_or_refused_unjudged(tmp_path: Path, name: str, content: str | bytes,
                                                                   expected: str | None) -> None:
-    from device_ai.regulatory.record_content import UNJUDGED, generated_test_output
+    from device_ai.regulatory.record_content import NOT_PLAIN, UNJUDGED, generated_test_output
 
     marker = tmp_path / "constructed"  # YAML is never constructed: a python/object tag builds nothing
     (tmp_path / "object.yaml").write_text(f"case: c1\nx: !!python/object/apply:os.mkdir [{str(marker)!r}]\n")
@@ -658,6 +665,8 @@ def test_a_record_a_parser_stops_at_is_walked_or_refused_unjudged(tmp_path: Path
         assert kind is None
     elif expected == "unjudged":
         assert kind == UNJUDGED
+    elif expected == "not plain":
+        assert kind == NOT_PLAIN
     else:
         assert kind is not None and kind != UNJUDGED
 

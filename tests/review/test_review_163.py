@@ -71,7 +71,7 @@ import yaml
 from device_ai.cli import _self_check_only
 from device_ai.cli.parser import build_parser
 from device_ai.cli.parser import main as parser_main
-from device_ai.regulatory.record_content import UNJUDGED, generated_test_output
+from device_ai.regulatory.record_content import NOT_PLAIN, UNJUDGED, generated_test_output
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = "tests/a.py::test_t"
@@ -123,8 +123,10 @@ def test_i1_aliases_are_bounded(tmp_path: Path, text: str) -> None:
 
 @pytest.mark.req("SRS-181")
 def test_i1_a_repeated_key_whose_second_value_names_a_node_is_refused(tmp_path: Path) -> None:
-    assert _judge(tmp_path, "dup.yaml", f"x: 1\nx: {NODE}\n") not in (None, UNJUDGED)
-    assert _judge(tmp_path, "ctl.yaml", "x: 1\nx: 2\n") is None
+    # lead (re-specification ANOM-018): a repeated key refuses the record unjudged, whatever its values
+    assert _judge(tmp_path, "dup.yaml", f"x: 1\nx: {NODE}\n") == NOT_PLAIN
+    assert _judge(tmp_path, "ctl.yaml", "x: 1\nx: 2\n") == NOT_PLAIN
+    assert _judge(tmp_path, "plain.yaml", "x: 1\ny: 2\n") is None
 
 
 @pytest.mark.req("SRS-181")
@@ -166,10 +168,9 @@ PLAIN = {  # the same documents as yaml.safe_load reads them (the reused anchor 
 @pytest.mark.req("SRS-181")
 @pytest.mark.parametrize("name", sorted(MERGED))
 def test_d1_pin_merged_repeated_or_reanchored_yaml_is_now_refused(tmp_path: Path, name: str) -> None:
-    # lead: D1 fixed (not re-reviewed) - merge keys applied, each reading of a repeated key judged, an anchor
-    # defined again refused unjudged
-    assert _judge(tmp_path, name, MERGED[name]) == (UNJUDGED if name.startswith("reused") else _judge(
-        tmp_path, "plain-" + name, PLAIN[name]))
+    # lead: D1 fixed - an anchor defined again refused unjudged; since the re-specification (ANOM-018) a merge key or
+    # a repeated key refuses the record unjudged in its own words (before it, each reading was judged)
+    assert _judge(tmp_path, name, MERGED[name]) == (UNJUDGED if name.startswith("reused") else NOT_PLAIN)
 
 
 @pytest.mark.req("SRS-181")

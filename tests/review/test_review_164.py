@@ -61,7 +61,7 @@ import pytest
 import yaml
 
 from device_ai.regulatory import record_content
-from device_ai.regulatory.record_content import UNJUDGED, generated_test_output
+from device_ai.regulatory.record_content import NOT_PLAIN, UNJUDGED, generated_test_output
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = "tests/a.py::test_t"
@@ -108,7 +108,9 @@ def test_holds_163_d1_c_an_anchor_defined_again_is_refused_unjudged(tmp_path: Pa
 def test_holds_controls_a_quoted_merge_key_and_plain_repeats_pass(tmp_path: Path) -> None:
     assert _judge(tmp_path, "q.yaml", '"<<": {nodes: [], edges: []}\nruns: []\n') is None
     assert yaml.safe_load('"<<": {nodes: [], edges: []}\nruns: []\n') == {"<<": {"nodes": [], "edges": []}, "runs": []}
-    assert _judge(tmp_path, "r.json", '{"a": 1, "a": 2}') is None
+    # lead (re-specification ANOM-018): a repeated key refuses the record unjudged; a quoted "<<" is no merge key
+    assert _judge(tmp_path, "r.json", '{"a": 1, "a": 2}') == NOT_PLAIN
+    assert _judge(tmp_path, "p.json", '{"a": 1, "b": 2}') is None
 
 
 @pytest.mark.req("SRS-181")
@@ -152,10 +154,9 @@ OUTSIDE = {  # the same node ID or shape outside the merge
 @pytest.mark.req("SRS-181")
 @pytest.mark.parametrize("name", sorted(MERGE_DROPS))
 def test_d1_pin_a_merge_value_is_looked_at_and_the_record_refused(tmp_path: Path, name: str) -> None:
-    # lead: D1 fixed (not re-reviewed) - a merge value that is no mapping is kept under '<<', each reading of a merged
-    # mapping is merged in turn
+    # lead: D1 fixed, then re-specified (ANOM-018) - a merge key refuses the record unjudged, whatever it merges
     yaml.compose(MERGE_DROPS[name], Loader=yaml.SafeLoader)  # valid YAML
-    assert _judge(tmp_path, name, MERGE_DROPS[name]) == _judge(tmp_path, "outside-" + name, OUTSIDE[name])
+    assert _judge(tmp_path, name, MERGE_DROPS[name]) == NOT_PLAIN
 
 
 @pytest.mark.req("SRS-181")
@@ -188,11 +189,11 @@ class _CountingKey(str):
 
 @pytest.mark.req("SRS-181")
 def test_d2_readings_of_distinct_keys_take_one_pass() -> None:
-    # lead (fix of re-review 165 D1): the readings are whole documents now; the pass over a mapping's pairs is
-    # record_content._mapping
+    # lead (re-specification ANOM-018): no readings any more; the pass over a JSON object's pairs that finds a repeated
+    # key is record_content._json_object
     _CountingKey.compared = 0
     pairs = [(_CountingKey(f"k{index}"), 1) for index in range(1000)]
-    assert record_content._mapping(pairs, [0])["k999"] == 1
+    assert record_content._json_object(pairs)["k999"] == 1
     assert _CountingKey.compared < 10 * 1000  # 6822fd6: at least 1000 * 999 / 2 (a list slice per key)
 
 
@@ -209,7 +210,9 @@ def test_d2_a_1_mb_json_record_of_measures_is_judged_fast(tmp_path: Path, wide: 
 
 @pytest.mark.req("SRS-181")
 def test_d2_control_many_readings_are_refused_unjudged_and_a_few_are_judged(tmp_path: Path) -> None:
+    # lead (re-specification ANOM-018): one repeated key or many, the record is refused unjudged; none, it is judged
     keys = [f'"k{index}": 1' for index in range(500)]
     assert _judge(tmp_path, "many.json", "{" + ", ".join(keys + [k.replace(": 1", ": 2") for k in keys]) + "}") \
-        == UNJUDGED
-    assert _judge(tmp_path, "few.json", "{" + ", ".join(keys + ['"k1": 2']) + "}") is None
+        == NOT_PLAIN
+    assert _judge(tmp_path, "few.json", "{" + ", ".join(keys + ['"k1": 2']) + "}") == NOT_PLAIN
+    assert _judge(tmp_path, "none.json", "{" + ", ".join(keys) + "}") is None

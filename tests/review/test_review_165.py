@@ -57,7 +57,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from device_ai.regulatory.record_content import UNJUDGED, generated_test_output
+from device_ai.regulatory.record_content import NOT_PLAIN, UNJUDGED, generated_test_output
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = "tests/a.py::test_t"
@@ -112,8 +112,9 @@ def test_holds_ordinary_measured_records_pass_and_a_plain_repeat_passes(tmp_path
     cases = {f"case_{index:05d}": {"dice": 0.91, "hd95_mm": 1.5} for index in range(2000)}
     assert _judge(tmp_path, "m.json", json.dumps(cases)) is None
     assert _judge(tmp_path, "m.yaml", yaml.safe_dump(cases)) is None
-    assert _judge(tmp_path, "r.json", '{"a": 1, "a": 2}') is None
-    assert _judge(tmp_path, "r.yaml", "run: {x: 1, x: 2}\nmeasure: {dice: 0.9}\n") is None
+    # lead (re-specification ANOM-018): a plain repeat is refused unjudged now, not judged
+    assert _judge(tmp_path, "r.json", '{"a": 1, "a": 2}') == NOT_PLAIN
+    assert _judge(tmp_path, "r.yaml", "run: {x: 1, x: 2}\nmeasure: {dice: 0.9}\n") == NOT_PLAIN
 
 
 @pytest.mark.req("SRS-181")
@@ -164,9 +165,8 @@ def test_d1_pin_the_library_reads_the_result_document_and_the_judgement_accepts_
     # what every reader builds is the repeat-free document (the last value kept), which is refused ...
     last_wins = _library_reads(name, REPEAT_INSIDE[name])
     assert last_wins == _library_reads(name, WITHOUT_REPEAT[name])
-    # lead: D1 fixed (not re-reviewed) - the readings are whole documents (the library's first), so the mapping
-    # keeps its place and shape in each: the same verdict as without the repeat
-    assert _judge(tmp_path, name, REPEAT_INSIDE[name]) == _judge(tmp_path, "plain-" + name, WITHOUT_REPEAT[name])
+    # lead: D1 fixed, then re-specified (ANOM-018) - a repeated key or a merge key refuses the record unjudged
+    assert _judge(tmp_path, name, REPEAT_INSIDE[name]) == NOT_PLAIN
 
 
 @pytest.mark.req("SRS-181")

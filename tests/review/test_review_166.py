@@ -51,7 +51,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from device_ai.regulatory.record_content import UNJUDGED, generated_test_output
+from device_ai.regulatory.record_content import NOT_PLAIN, UNJUDGED, generated_test_output
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = "tests/a.py::test_t"
@@ -154,11 +154,12 @@ def _cases(note_twice: bool) -> str:
 
 
 @pytest.mark.req("SRS-181")
-def test_d2_pin_a_45kb_record_of_measures_repeating_a_key_is_judged(tmp_path: Path) -> None:
-    # lead: D2 fixed (not re-reviewed) - a reading copies only the mapping that repeats the key, not the document
+def test_d2_pin_a_45kb_record_of_measures_repeating_a_key_is_refused_in_its_own_words(tmp_path: Path) -> None:
+    # lead: D2 fixed, then re-specified (ANOM-018) - a record that repeats a key is refused unjudged as such (not as
+    # too large): the over-refusal accepted, stated in the gap
     text = _cases(note_twice=True)
     assert len(text) < 50_000 and len(yaml.safe_load(text)) == 1000  # small and ordinary: 1,000 cases
-    assert _judge(tmp_path, "m.yaml", text) is None
+    assert _judge(tmp_path, "m.yaml", text) == NOT_PLAIN
 
 
 @pytest.mark.req("SRS-181")
@@ -167,5 +168,7 @@ def test_d2_control_the_same_cases_without_the_repeat_pass(tmp_path: Path) -> No
 
 
 @pytest.mark.req("SRS-181")
-def test_d2_a_small_record_of_measures_repeating_a_key_is_judged(tmp_path: Path) -> None:
-    assert _judge(tmp_path, "m.yaml", _cases(note_twice=True)) is None
+def test_d2_a_small_record_of_measures_repeating_a_key_is_not_called_too_large(tmp_path: Path) -> None:
+    # lead (re-specification ANOM-018): the review's expectation (judged, None) is replaced by the refusal in its own
+    # words; what D2 found (refused as too large or too deep) no longer happens
+    assert _judge(tmp_path, "m.yaml", _cases(note_twice=True)) not in (None, UNJUDGED)

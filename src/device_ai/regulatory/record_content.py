@@ -7,6 +7,8 @@ path; a copy of a result file elsewhere has another path, so the content is judg
 it holds rather than its name, bytes or one exact shape (an edited copy is still test output;
 review 154 D1a). Before judging, a UTF-8 BOM is dropped, a gzip stream is decompressed (bounded:
 over :data:`GZIP_LIMIT` decompressed is refused, not judged) and ANSI colour escapes are removed.
+JSON or YAML that repeats a key in a mapping or uses a YAML merge key is refused unjudged
+(:data:`NOT_PLAIN`): parsers read it differently, so no one reading shows what it is (ANOM-018).
 Then the record is test output when
 
 - parsed as JSON, JSON lines or YAML (composed, not constructed: every scalar read as its text
@@ -50,6 +52,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 TOO_LARGE = f"a compressed file nested too deep or over {GZIP_LIMIT // (1024 * 1024)} MiB decompressed (not judged)"
 #: Refused unjudged, never accepted (review 158 D1b): what the bounded reading could not look at whole.
 UNJUDGED = "a record too large or too deeply nested to judge (not judged)"
+#: Refused unjudged (ANOM-018): JSON or YAML that parsers read differently, so no one reading shows what it is.
+NOT_PLAIN = "a record with a repeated key or a YAML merge key (not judged: parsers read it differently)"
 
 _OUTCOMES = {"passed", "failed", "skipped", "error", "errors", "xfailed", "xpassed", "deselected"}
 _NODE_ID = re.compile(r"[\w.\\/-]*\w\.py::\w")
@@ -130,8 +134,12 @@ def _walk_kind(document: Any) -> str | None:
     return None
 
 
-class _Pairs(list):  # type: ignore[type-arg]
-    """A JSON object as written: its (key, value) pairs in order, a repeated key kept."""
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; a repeated key refuses the record (ANOM-018: parsers disagree on which value counts)."""
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        raise _NotPlain
+    return mapping
 
 
 def _json_int(digits: str) -> int | str:
@@ -147,38 +155,47 @@ class _Unjudged(Exception):
     """The record is deeper or longer than the parse looks at (re-review 160 D1a/D1b): refused unjudged."""
 
 
-def _documents(text: str) -> Iterator[Any]:
-    """The documents ``text`` holds as JSON, JSON lines or YAML (none when it parses as none);
-    raises _Unjudged when JSON nests deeper than the parser goes or has more lines than the walk reads."""
-    visited = [0]  # one bound for the whole record, however many documents it holds (re-review 163 note)
+class _NotPlain(Exception):
+    """The record repeats a key or merges YAML mappings (ANOM-018): refused unjudged."""
+
+
+def _json_documents(text: str, visited: list[int]) -> list[Any] | None:
+    """The documents ``text`` holds as JSON or JSON lines, None when it is neither; raises _Unjudged
+    when JSON nests deeper than the parser goes or has more lines than the walk reads."""
     try:
-        document = json.loads(text, parse_int=_json_int, object_pairs_hook=_Pairs)
+        return [_counted_walk(json.loads(text, parse_int=_json_int, object_pairs_hook=_json_object), visited)]
     except RecursionError as exc:
         raise _Unjudged from exc
     except ValueError:
         pass
-    else:
-        yield from _readings(_json_plain, document, visited)
-        return
     lines = [line for line in text.splitlines() if line.strip()]
-    if lines and lines[0].lstrip()[:1] in ("{", "["):
-        parsed = []
-        for line in lines[:_WALK_LIMIT]:
-            try:
-                parsed.append(json.loads(line, parse_int=_json_int, object_pairs_hook=_Pairs))
-            except RecursionError as exc:
-                raise _Unjudged from exc
-            except ValueError:
-                break
-        else:
-            if len(lines) > _WALK_LIMIT:
-                raise _Unjudged
-            for document in parsed:
-                yield from _readings(_json_plain, document, visited)
-            return
+    if not lines or lines[0].lstrip()[:1] not in ("{", "["):
+        return None
+    parsed = []
+    for line in lines[:_WALK_LIMIT]:
+        try:
+            parsed.append(_counted_walk(json.loads(line, parse_int=_json_int, object_pairs_hook=_json_object),
+                                        visited))
+        except RecursionError as exc:
+            raise _Unjudged from exc
+        except ValueError:
+            return None
+    if len(lines) > _WALK_LIMIT:
+        raise _Unjudged
+    return parsed
+
+
+def _documents(text: str) -> Iterator[Any]:
+    """The documents ``text`` holds as JSON, JSON lines or YAML (none when it parses as none);
+    raises _Unjudged past the reading's bounds and _NotPlain for a repeated key or a merge key."""
+    visited = [0]  # one bound for the whole record, however many documents it holds (re-review 163 note)
+    documents = _json_documents(text, visited)
+    if documents is not None:
+        yield from documents
+        return
     try:
         for node in yaml.compose_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-            yield from _readings(_plain, node, visited)
+            yield _plain(node, 0, visited)
     except RecursionError as exc:  # the pure-Python parser's depth (re-review 161 D1a)
         raise _Unjudged from exc
     except yaml.MarkedYAMLError as exc:
@@ -191,96 +208,47 @@ def _documents(text: str) -> Iterator[Any]:
         return
 
 
-def _readings(plain: Any, document: Any, visited: list[int]) -> Iterator[Any]:
-    """``document`` (a composed YAML node or a parsed JSON value) as plain data, as a parser reads it
-    (the last value of a repeated key), then one more document if needed: each other reading of every
-    mapping (:class:`_Mapping`: an earlier value of a repeated key, or another reading of a merged
-    mapping, in its place) and the merge values no parser merges - so each value is looked at, in its
-    mapping, however deep (re-reviews 163 D1b, 164 D1, 165 D1, 166 D1). Both share the record's value
-    bound: past it the record is refused unjudged."""
-    extras: list[Any] = []
-    yield plain(document, 0, visited, extras)
-    if extras:
-        yield extras
-
-
-def _counted(visited: list[int], depth: int, children: Any, count: int = 1) -> None:
-    visited[0] += count
+def _counted(visited: list[int], depth: int, children: Any) -> None:
+    visited[0] += 1
     if visited[0] > _WALK_LIMIT or (children and depth >= _DEPTH_LIMIT):
         raise _Unjudged
 
 
-class _Mapping(dict):  # type: ignore[type-arg]
-    """A mapping as a parser keeps it (the last value of a repeated key); ``readings``: the same mapping
-    with each earlier value of a repeated key, or each reading of a mapping it merges, in its place."""
-
-    readings: list[dict[str, Any]]
-
-
-def _mapping(pairs: list[tuple[str, Any]], visited: list[int], merged: list[dict[str, Any]] | None = None) -> _Mapping:
-    """The mapping of ``pairs`` over what the merged mappings give (the earlier one wins), with its
-    readings (each a copy, counted against the value bound)."""
-    def over(sources: list[dict[str, Any]], explicit: dict[str, Any], *, reading: bool = True) -> dict[str, Any]:
-        base: dict[str, Any] = {}
-        for source in reversed(sources):
-            base.update(source)
-        if reading:  # a copy beside the mapping a parser keeps
-            _counted(visited, 0, None, len(base) + len(explicit))
-        return {**base, **explicit}
-
-    sources = merged or []
-    explicit = dict(pairs)
-    mapping = _Mapping(over(sources, explicit, reading=False))
-    last = {key: index for index, (key, _) in enumerate(pairs)}
-    mapping.readings = [over(sources, {**explicit, key: value}) for index, (key, value) in enumerate(pairs)
-                        if last[key] != index]
-    mapping.readings += [over([*sources[:index], reading, *sources[index + 1:]], explicit)
-                         for index, source in enumerate(sources) for reading in getattr(source, "readings", ())]
-    return mapping
-
-
-def _json_plain(value: Any, depth: int, visited: list[int], extras: list[Any]) -> Any:
-    """A parsed JSON value as plain data (see :func:`_readings`)."""
-    _counted(visited, depth, value if isinstance(value, list) else None)
-    if isinstance(value, _Pairs):
-        mapping = _mapping([(key, _json_plain(item, depth + 1, visited, extras)) for key, item in value], visited)
-        extras.extend(mapping.readings)
-        return mapping
-    if isinstance(value, list):
-        return [_json_plain(item, depth + 1, visited, extras) for item in value]
-    return value
+def _counted_walk(document: Any, visited: list[int]) -> Any:
+    """``document`` after counting its values against the record's bound (raises _Unjudged past it)."""
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        children = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else None
+        _counted(visited, depth, children)
+        stack.extend((child, depth + 1) for child in children or ())
+    return document
 
 
 _MERGE = "tag:yaml.org,2002:merge"
 
 
-def _plain(node: yaml.Node, depth: int, visited: list[int], extras: list[Any]) -> Any:
-    """A composed YAML node as plain data (see :func:`_readings`): every scalar its
-    text, whatever its tag (a custom tag, !!set, !!bool maybe, an impossible date - nothing is
-    constructed, so nothing fails to build; re-reviews 161 D1b, 162 D1), a key that is a collection
-    as its text, merge keys (<<) applied as the safe loader applies them (re-review 163 D1a), a merge
-    value that is no mapping kept aside and looked at (re-review 164 D1). Bounded like the walk
-    (aliases can make a small file vast, or loop): raises _Unjudged past it."""
+def _plain(node: yaml.Node, depth: int, visited: list[int]) -> Any:
+    """A composed YAML node as plain data: every scalar its text, whatever its tag (a custom tag,
+    !!set, !!bool maybe, an impossible date - nothing is constructed, so nothing fails to build;
+    re-reviews 161 D1b, 162 D1), a key that is a collection as its text. A merge key (<<) or a key
+    repeated in a mapping raises _NotPlain: parsers read those differently, so no one reading shows
+    what the record is (ANOM-018, after re-reviews 163-166). Bounded like the walk (aliases can make
+    a small file vast, or loop): raises _Unjudged past it."""
     _counted(visited, depth, node.value if isinstance(node, yaml.CollectionNode) else None)
     if isinstance(node, yaml.ScalarNode):
         return str(node.value)
     if isinstance(node, yaml.SequenceNode):
-        return [_plain(child, depth + 1, visited, extras) for child in node.value]
-    sources: list[dict[str, Any]] = []  # merged mappings, in order (the earlier wins)
-    pairs: list[tuple[str, Any]] = []
+        return [_plain(child, depth + 1, visited) for child in node.value]
+    mapping: dict[str, Any] = {}
     for key_node, value_node in node.value:
-        value = _plain(value_node, depth + 1, visited, extras)
-        if key_node.tag == _MERGE:  # <<: a mapping, or a sequence of them
-            for source in value if isinstance(value, list) else [value]:
-                if isinstance(source, dict):
-                    sources.append(source)
-                else:  # the safe loader refuses it; the walk looks at it
-                    extras.append(source)
-            continue
-        key = _plain(key_node, depth + 1, visited, extras)
-        pairs.append((key if isinstance(key, str) else json.dumps(key), value))
-    mapping = _mapping(pairs, visited, sources)
-    extras.extend(mapping.readings)
+        if key_node.tag == _MERGE:
+            raise _NotPlain
+        key = _plain(key_node, depth + 1, visited)
+        key = key if isinstance(key, str) else json.dumps(key)
+        if key in mapping:
+            raise _NotPlain
+        mapping[key] = _plain(value_node, depth + 1, visited)
     return mapping
 
 
@@ -357,6 +325,8 @@ def generated_test_output(path: Path) -> str | None:
                 return kind
     except _Unjudged:
         return UNJUDGED
+    except _NotPlain:
+        return NOT_PLAIN
     except Exception:  # noqa: BLE001 - a parser's unforeseen failure refuses the record, not the gate
         return UNJUDGED  # (re-review 162 D1b)
     if _JUNIT.match(text):
