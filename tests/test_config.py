@@ -163,3 +163,20 @@ def test_a_yaml_syntax_error_names_the_place_not_the_line(tmp_path: Path) -> Non
     assert "S3cretPW" not in str(refused.value) and "line 4" in str(refused.value)
     config.write_text("max_files: 10\n")  # control: the same file, valid, loads
     assert load_settings(config).max_files == 10
+
+
+@pytest.mark.req("SRS-038")
+def test_an_environment_value_nested_too_deeply_is_a_config_error(monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """JSON past the decoder's nesting (a RecursionError inside pydantic-settings) was an internal error, DAI-999."""
+    monkeypatch.setenv("DEVICE_AI_NODE_DESTINATIONS", "[" * 60_000 + "]" * 60_000)
+    with pytest.raises(ConfigError, match="DEVICE_AI_NODE_DESTINATIONS holds values nested too deeply"):
+        load_settings()
+    assert cli.main(["config", "show"]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith("error DAI-100") and "DEVICE_AI_NODE_DESTINATIONS" in said and "Traceback" not in said
+    monkeypatch.setenv("DEVICE_AI_NODE_DESTINATIONS", "[" * 3 + "]" * 3)  # control: shallow, an ordinary refusal
+    with pytest.raises(ConfigError, match="node_destinations"):
+        load_settings()
+    monkeypatch.setenv("DEVICE_AI_NODE_DESTINATIONS", "[]")
+    assert not load_settings().node_destinations

@@ -512,12 +512,28 @@ def load_settings(config_file: Path | None = None) -> Settings:
             file_values.pop(name)  # the environment wins over the file
     try:
         return Settings(**file_values)
+    except RecursionError as exc:  # json.loads of a DEVICE_AI_* value nested past the interpreter's stack
+        raise ConfigError(f"invalid setting in the environment: {_deep_environment_value(env_names)} holds values "
+                          "nested too deeply", hint="settings nest a few levels at most: fix the variable") from exc
     except SettingsError as exc:
         raise ConfigError(f"invalid setting in the environment: {exc}", hint="see `device-ai config show`") from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise ConfigError(f"invalid setting {where}: {first['msg']}", hint="see `device-ai config show`") from exc
+
+
+def _deep_environment_value(env_names: set[str]) -> str:
+    """The first DEVICE_AI_* variable whose JSON the decoder cannot nest through (its name only: a
+    destination's value may hold a password)."""
+    for name in sorted(env_names & set(os.environ)):
+        try:
+            json.loads(os.environ[name])
+        except RecursionError:
+            return name
+        except ValueError:
+            continue
+    return "a DEVICE_AI_* variable"
 
 
 def masked(settings: Settings) -> dict[str, Any]:
