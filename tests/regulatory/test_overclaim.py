@@ -627,6 +627,11 @@ _LONG_INTEGER = "7" * 5000  # over Python's int_max_str_digits: json.loads and P
     ("inner-repeat.yaml", "nodes: [{kind: test, kind: test}]\n", "not plain"),
     # re-review 166: a repeat inside an earlier value of a repeated key
     ("nested-repeat.json", f'{{"a": {{"x": "{_NODE}", "x": 1}}, "a": 2}}', "not plain"),
+    # re-review 167 D1: keys the safe loader reads as one though written apart (1 and 01, ~ and null, yes and true)
+    ("loaded-repeat.yaml", "run: {commit: abc}\nresults:\n  01: {note: x}\n  1: {outcome: passed}\n", "not plain"),
+    ("loaded-repeat-study.yaml", "~: 1\nnull: 2\n", "not plain"),
+    ("loaded-bool-study.yaml", "yes: 1\ntrue: 2\n", "not plain"),
+    ("distinct-keys-study.yaml", "'1': a\n2: b\n2026-01-01: c\n2026-01-01 00:00:00: d\n? !!bool maybe\n: e\n", None),
     ("anchor.yaml", f"a: &x 1\nb: &x 2\ncase: {_NODE}\n", "unjudged"),
     ("documents.yaml", "---\n".join([_TEN_THOUSAND] * 25), "unjudged"),  # one bound for all of a record's documents
     # controls: the same shapes holding a measured outcome are refused as well (ANOM-018: the over-refusal accepted);

@@ -829,10 +829,12 @@ def test_i3_d3_a_value_yaml_cannot_build_is_a_typed_refusal(tmp_path: Path) -> N
 # than the interpreter's recursion limit is DAI-999, exit 70 (never the password: nothing is quoted).
 @pytest.mark.req("SRS-231")
 @pytest.mark.parametrize("name", ["DEVICE_AI_NODE_DESTINATIONS", "DEVICE_AI_NODE_ALLOWED_CALLING_AETS"])
-def test_i3_n1_pin_environment_json_nested_too_deeply_is_exit_70(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+def test_i3_n1_environment_json_nested_too_deeply_is_a_typed_refusal(monkeypatch: pytest.MonkeyPatch,
+                                                                      name: str) -> None:
+    # lead: N1 fixed in f10a700 (SRS-038) - a ConfigError naming the variable, exit 2 (was DAI-999, exit 70)
     monkeypatch.setenv(name, "[" * 100_000 + "]" * 100_000)
     code, said = _cli("config", "show")
-    assert code == 70 and "RecursionError" in said, said
+    assert code == 2 and said.startswith("error DAI-100") and name in said and "RecursionError" not in said, said
     monkeypatch.setenv(name, "[" * 10 + "]" * 9)  # control: JSON that does not parse is typed
     code, said = _cli("config", "show")
     assert code == 2 and said.startswith("error DAI-100"), said

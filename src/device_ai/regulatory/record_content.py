@@ -53,7 +53,8 @@ TOO_LARGE = f"a compressed file nested too deep or over {GZIP_LIMIT // (1024 * 1
 #: Refused unjudged, never accepted (review 158 D1b): what the bounded reading could not look at whole.
 UNJUDGED = "a record too large or too deeply nested to judge (not judged)"
 #: Refused unjudged (ANOM-018): JSON or YAML that parsers read differently, so no one reading shows what it is.
-NOT_PLAIN = "a record with a repeated key or a YAML merge key (not judged: parsers read it differently)"
+NOT_PLAIN = ("a record that, read as JSON or YAML, repeats a key or uses a merge key (not judged: parsers read it "
+             "differently; give each key or 'Label:' once and write merged values out)")
 
 _OUTCOMES = {"passed", "failed", "skipped", "error", "errors", "xfailed", "xpassed", "deselected"}
 _NODE_ID = re.compile(r"[\w.\\/-]*\w\.py::\w")
@@ -230,26 +231,45 @@ _MERGE = "tag:yaml.org,2002:merge"
 
 def _plain(node: yaml.Node, depth: int, visited: list[int]) -> Any:
     """A composed YAML node as plain data: every scalar its text, whatever its tag (a custom tag,
-    !!set, !!bool maybe, an impossible date - nothing is constructed, so nothing fails to build;
+    !!set, !!bool maybe, an impossible date - no value is constructed, so nothing fails to build;
     re-reviews 161 D1b, 162 D1), a key that is a collection as its text. A merge key (<<) or a key
-    repeated in a mapping raises _NotPlain: parsers read those differently, so no one reading shows
-    what the record is (ANOM-018, after re-reviews 163-166). Bounded like the walk (aliases can make
-    a small file vast, or loop): raises _Unjudged past it."""
+    repeated in a mapping - by its text or by the value the safe loader makes of it - raises
+    _NotPlain: parsers read those differently, so no one reading shows what the record is
+    (ANOM-018, after re-reviews 163-167). Bounded like the walk (aliases can make a small file
+    vast, or loop): raises _Unjudged past it."""
     _counted(visited, depth, node.value if isinstance(node, yaml.CollectionNode) else None)
     if isinstance(node, yaml.ScalarNode):
         return str(node.value)
     if isinstance(node, yaml.SequenceNode):
         return [_plain(child, depth + 1, visited) for child in node.value]
     mapping: dict[str, Any] = {}
+    loaded_keys: set[Any] = set()
     for key_node, value_node in node.value:
         if key_node.tag == _MERGE:
             raise _NotPlain
         key = _plain(key_node, depth + 1, visited)
         key = key if isinstance(key, str) else json.dumps(key)
-        if key in mapping:
+        loaded = _loaded_key(key_node)
+        if key in mapping or loaded in loaded_keys:
             raise _NotPlain
+        loaded_keys.add(loaded)
         mapping[key] = _plain(value_node, depth + 1, visited)
     return mapping
+
+
+def _loaded_key(node: yaml.Node) -> Any:
+    """The value the safe loader makes of a scalar key, so that keys it takes as one though written
+    apart (1 and 01, ~ and null, yes and true, 1.0 and 1.00; and so 1 and true, which Python's dict
+    equates) are a repeated key (re-review 167 D1); a fresh object (never equal) when it cannot
+    build one, or for a collection key (compared by its text)."""
+    if not isinstance(node, yaml.ScalarNode):
+        return object()
+    try:
+        value = yaml.constructor.SafeConstructor().construct_object(node)
+        hash(value)
+    except Exception:  # noqa: BLE001 - an unbuildable key (!!bool maybe, a custom tag): compared by its text only
+        return object()
+    return value
 
 
 def _gunzip(raw: bytes) -> bytes | None:
