@@ -44,11 +44,14 @@ test-fast: $(STAMP)
 # restarted; every acknowledged instance analysed and its result delivered exactly once), and the spool's
 # SIGKILL test (SRS-093/096/097) with as many rounds. `make test` runs each with 5 rounds; a round of
 # the first takes about 9 s on 2 cores (20 rounds: 185 s, 2026-12-03), of the second about 11 s.
+# Also the batch layer's worker-kill test at its issue's figure, 10 SIGKILLs in one job (`make test`: 5).
 KILL_ROUNDS ?= 20
+BATCH_KILLS ?= 10
 test-kill-rounds: $(STAMP)
-	DEVICE_AI_TEST_KILL_ROUNDS=$(KILL_ROUNDS) $(BIN)/python -m pytest -q \
+	DEVICE_AI_TEST_KILL_ROUNDS=$(KILL_ROUNDS) DEVICE_AI_TEST_BATCH_KILLS=$(BATCH_KILLS) $(BIN)/python -m pytest -q \
 	  tests/node/test_serve_pipeline.py::test_sigkill_at_random_moments_loses_nothing_and_duplicates_no_result \
-	  tests/node/test_durability.py::test_serve_killed_at_random_moments_loses_nothing_and_announces_each_generation
+	  tests/node/test_durability.py::test_serve_killed_at_random_moments_loses_nothing_and_announces_each_generation \
+	  tests/batch/test_worker_killed.py::test_workers_killed_ten_times_at_random_moments
 
 # The Sphinx site (docs/_build/html): the hand-written pages of docs/ and every document of the
 # submission package of this graph (report docs: the package's own files, the bytes `report package
