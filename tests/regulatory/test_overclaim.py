@@ -765,3 +765,36 @@ def test_the_dash_like_characters_outside_pd_separate_an_id() -> None:
         assert named_ids(f"see rc{dash}001.") == [("RC-001", 4, 10)], unicodedata.name(dash)
     for other in ("+", "~", ".", "/", "\u00b1", "\u2022", "\u00ad", "\u02d6", "\u207a"):  # control: not dash-like
         assert named_ids(f"see rc{other}001.") == [], hex(ord(other))
+
+
+_HOSTILE = {  # each stalled the gate before: exponential or quadratic in the regular expressions or a key's building
+    "prolog.xml": ("<?a?>" * 200 + "x", None),  # the JUnit prolog as a repeated group: exponential
+    "prolog-junit.xml": ("<?a?>" * 200 + "<testsuite tests='1'>", "a JUnit XML test report"),
+    "word.txt": ("a" * 1_000_000, None),  # the node ID's path as a repeated group: quadratic (67 s at 100 KB)
+    "outcome.txt": ("passed " + "a.py:" * 200_000, None),
+    "summary.txt": ("= 1 passed, " * 100_000, None),  # nested free quantifiers in the console summary: quadratic
+    "summary-tail.txt": ("1 passed in 1s" + " " * 1_000_000 + "=x", None),
+    "summary-ok.txt": ("= " + "a " * 500_000 + "1 passed in 0.5s =", "a test runner's console output"),
+    "key.yaml": ("run: {commit: abc}\n? 1" + ":59" * 300_000 + "\n: 1\n", "unjudged"),  # re-review 168 D1
+    "aliased.yaml": ("k: &k " + "a" * 4000 + "\n" + "".join(f"m{i}: {{*k : 1}}\n" for i in range(20_000)), None),
+}
+
+
+@pytest.mark.req("SRS-181")
+def test_hostile_records_are_judged_or_refused_without_stalling_the_gate(tmp_path: Path) -> None:
+    """Each record judged in a child process that must finish within 120 s (a functional bound, not a speed
+    measure: before the fix the first took longer than the age of the universe and the word hours)."""
+    import subprocess
+    import sys
+
+    for name, (content, _) in _HOSTILE.items():
+        (tmp_path / name).write_text(content)
+    script = ("import json, sys; from pathlib import Path; from device_ai.regulatory.record_content import "
+              "generated_test_output as g; print(json.dumps({p.name: g(p) for p in sorted(Path(sys.argv[1]).iterdir())}))")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    from device_ai.regulatory.record_content import UNJUDGED
+
+    verdicts = json.loads(done.stdout)
+    assert verdicts == {name: UNJUDGED if expected == "unjudged" else expected
+                        for name, (_, expected) in _HOSTILE.items()}

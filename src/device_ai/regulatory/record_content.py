@@ -57,17 +57,28 @@ NOT_PLAIN = ("a record that, read as JSON or YAML, repeats a key or uses a merge
              "differently; give each key or 'Label:' once and write merged values out)")
 
 _OUTCOMES = {"passed", "failed", "skipped", "error", "errors", "xfailed", "xpassed", "deselected"}
-_NODE_ID = re.compile(r"[\w.\\/-]*\w\.py::\w")
+# A node ID's path before "name.py" may be empty, so searching its last character alone finds the same
+# records in linear time; the path as a repeated group backtracked quadratically on a long word (a 100 KB
+# scalar took 67 s: a stalled gate).
+_NODE_ID = re.compile(r"\w\.py::\w")
 # A line naming a test by node ID with its outcome: pytest -rA's short summary ("PASSED tests/a.py::t"),
 # pytest-csv rows, -v lines ("tests/a.py::t PASSED") (review 158 D1a)
 _OUTCOME_LINE = re.compile(r"^(?=.*\b(?:passed|failed|error|skipped|xfail(?:ed)?|xpass(?:ed)?)\b)"
-                           r".*[\w.\\/-]*\w\.py::\w", re.MULTILINE | re.IGNORECASE)
+                           r".*\w\.py::\w", re.MULTILINE | re.IGNORECASE)
 _ANSI = re.compile(r"\x1b\[[0-9;:?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
-_JUNIT = re.compile(r"\A\s*(?:(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>)\s*)*<testsuites?[\s>/]", re.DOTALL)
+# A JUnit report: the root element testsuite(s), after any XML declaration, processing instruction, comment or
+# doctype - read as "starts with one of those, and a testsuite(s) tag follows", a superset found in linear time
+# (the prolog as a repeated group that could be cut in several places made 500 bytes of "<?a?>" take
+# exponential time: a stalled gate).
+_JUNIT_START = re.compile(r"\A\s*(?:<\?|<!--|<!DOCTYPE|<testsuites?[\s>/])")
+_JUNIT_ROOT = re.compile(r"<testsuites?[\s>/]")
 _COUNT = r"\d+ (?:passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?|rerun)"
+# Linear in a line's length: the first count and the first duration after it are taken atomically (a later
+# one can only follow the first), the tail's non-'=' run possessively; nested free quantifiers made a 200 KB
+# line of "= 1 passed, " take 5 s, growing with its square.
 _CONSOLE = re.compile(
-    rf"^[ \t]*(?:=+[ \t]*)?{_COUNT}(?:,[ \t]*{_COUNT})*(?:[ \t]+in[ \t]+\d+(?:\.\d+)?s\b[^=\n]*)?[ \t]*=*[ \t]*$"
-    r"|^=+ (?:.*\b)?\d+ (?:passed|failed|errors?|skipped|xfailed|xpassed)\b.* in \d+(?:\.\d+)?s\b.*=+\s*$"  # pytest
+    rf"^[ \t]*(?:=+[ \t]*)?{_COUNT}(?:,[ \t]*{_COUNT})*(?:[ \t]+in[ \t]+\d+(?:\.\d+)?s\b[^=\n]*+)?[ \t]*=*[ \t]*$"
+    r"|^=+ (?>.*?\b\d+ (?:passed|failed|errors?|skipped|xfailed|xpassed)\b)(?>.*? in \d+(?:\.\d+)?s\b).*=\s*$"  # pytest
     r"|^Ran \d+ tests? in \d+(?:\.\d+)?s\s*$",                                                              # unittest
     re.MULTILINE)
 _TEST_MODULE = re.compile(r"^(?:def test_\w*\s*\(|class Test\w*\s*[(:]|import pytest\b|from pytest\b)"
@@ -195,8 +206,9 @@ def _documents(text: str) -> Iterator[Any]:
         yield from documents
         return
     try:
+        loaded: dict[yaml.Node, Any] = {}  # each key node built once, however many aliases reuse it (re-review 168)
         for node in yaml.compose_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-            yield _plain(node, 0, visited)
+            yield _plain(node, 0, visited, loaded)
     except RecursionError as exc:  # the pure-Python parser's depth (re-review 161 D1a)
         raise _Unjudged from exc
     except yaml.MarkedYAMLError as exc:
@@ -229,7 +241,7 @@ def _counted_walk(document: Any, visited: list[int]) -> Any:
 _MERGE = "tag:yaml.org,2002:merge"
 
 
-def _plain(node: yaml.Node, depth: int, visited: list[int]) -> Any:
+def _plain(node: yaml.Node, depth: int, visited: list[int], loaded: dict[yaml.Node, Any]) -> Any:
     """A composed YAML node as plain data: every scalar its text, whatever its tag (a custom tag,
     !!set, !!bool maybe, an impossible date - no value is constructed, so nothing fails to build;
     re-reviews 161 D1b, 162 D1), a key that is a collection as its text. A merge key (<<) or a key
@@ -241,29 +253,42 @@ def _plain(node: yaml.Node, depth: int, visited: list[int]) -> Any:
     if isinstance(node, yaml.ScalarNode):
         return str(node.value)
     if isinstance(node, yaml.SequenceNode):
-        return [_plain(child, depth + 1, visited) for child in node.value]
+        return [_plain(child, depth + 1, visited, loaded) for child in node.value]
     mapping: dict[str, Any] = {}
     loaded_keys: set[Any] = set()
     for key_node, value_node in node.value:
         if key_node.tag == _MERGE:
             raise _NotPlain
-        key = _plain(key_node, depth + 1, visited)
+        key = _plain(key_node, depth + 1, visited, loaded)
         key = key if isinstance(key, str) else json.dumps(key)
-        loaded = _loaded_key(key_node)
-        if key in mapping or loaded in loaded_keys:
+        if key_node not in loaded:
+            loaded[key_node] = _loaded_key(key_node)
+        if key in mapping or loaded[key_node] in loaded_keys:
             raise _NotPlain
-        loaded_keys.add(loaded)
-        mapping[key] = _plain(value_node, depth + 1, visited)
+        loaded_keys.add(loaded[key_node])
+        mapping[key] = _plain(value_node, depth + 1, visited, loaded)
     return mapping
+
+
+#: A scalar key longer than this that is not text is not built: the safe loader builds a base-60 integer
+#: (1:59:59...) in time growing with the square of its length (re-review 168 D1). Python's own limit on
+#: the digits of an integer it converts from text.
+_KEY_LIMIT = 4300
+_TEXT = "tag:yaml.org,2002:str"
 
 
 def _loaded_key(node: yaml.Node) -> Any:
     """The value the safe loader makes of a scalar key, so that keys it takes as one though written
     apart (1 and 01, ~ and null, yes and true, 1.0 and 1.00; and so 1 and true, which Python's dict
     equates) are a repeated key (re-review 167 D1); a fresh object (never equal) when it cannot
-    build one, or for a collection key (compared by its text)."""
+    build one, or for a collection key (compared by its text). Raises _Unjudged for a key too long
+    to build in bounded time (over :data:`_KEY_LIMIT` characters and not text)."""
     if not isinstance(node, yaml.ScalarNode):
         return object()
+    if node.tag == _TEXT:
+        return str(node.value)
+    if len(node.value) > _KEY_LIMIT:
+        raise _Unjudged
     try:
         value = yaml.constructor.SafeConstructor().construct_object(node)
         hash(value)
@@ -349,7 +374,7 @@ def generated_test_output(path: Path) -> str | None:
         return NOT_PLAIN
     except Exception:  # noqa: BLE001 - a parser's unforeseen failure refuses the record, not the gate
         return UNJUDGED  # (re-review 162 D1b)
-    if _JUNIT.match(text):
+    if _JUNIT_START.match(text) and _JUNIT_ROOT.search(text):
         return "a JUnit XML test report"
     if _CONSOLE.search(text):
         return "a test runner's console output"
