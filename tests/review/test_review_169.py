@@ -180,10 +180,11 @@ def test_holds_the_rewritten_expressions_agree_with_the_old_ones(tmp_path: Path)
             if bool(getattr(old, name).search(line)) != bool(getattr(record_content, name).search(line)):
                 differ.append((name, line))
         before = bool(old._JUNIT.match(line))
-        now = bool(record_content._JUNIT_START.match(line) and record_content._JUNIT_ROOT.search(line))
+        # lead (N1 mended): the JUnit check is one pass over the marks, _is_junit, the old pattern's reading again
+        now = record_content._is_junit(line)
         junit_lost += before and not now
         junit_added += now and not before
-    assert differ == [] and junit_lost == 0 and junit_added > 0  # the JUnit check a superset (N1)
+    assert differ == [] and junit_lost == 0 and junit_added == 0
 
 
 HOSTILE = {"word.txt": "a" * 1_000_000, "path-runs.yaml": "k: " + "a.py:" * 200_000 + "\n",
@@ -297,11 +298,12 @@ def timed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str | Non
 
 
 @pytest.mark.req("SRS-181")
-def test_d1_pin_aliases_of_long_text_are_read_at_length_then_accepted(timed: dict) -> None:
-    for many, few in (("scalar-2000", "scalar-20"), ("key-80", "key-2")):
-        verdict, elapsed, size = timed[many]
-        # 191-byte gzip 3.1 s (control 0.03 s); 110-byte gzip about 2.9 s (control 0.07 s), measured
-        assert verdict is None and size < 400 and elapsed > 5 * timed[few][1] + 0.3, many
+def test_d1_pin_aliases_of_long_text_are_refused_unjudged(timed: dict) -> None:
+    # lead: D1 fixed (not re-reviewed) - the characters of every scalar are counted at every use, bounded like the
+    # record's size (32 MiB): past it the record is refused unjudged
+    for many in ("scalar-2000", "key-80"):
+        verdict, _, size = timed[many]
+        assert verdict == UNJUDGED and size < 400, many
 
 
 @pytest.mark.req("SRS-181")
@@ -312,7 +314,6 @@ def test_d1_control_few_uses_are_read_fast(timed: dict) -> None:
 
 
 @pytest.mark.req("SRS-181")
-@pytest.mark.xfail(strict=True, reason="re-review 169 D1: an alias counts one value whatever the text it repeats")
 def test_d1_a_small_record_is_judged_or_refused_in_bounded_time_however_it_uses_aliases(timed: dict) -> None:
     # bounded: 100 times the uses of a tiny record may not cost much more than the record's text; or refused unjudged
     for many, few in (("scalar-2000", "scalar-20"), ("key-80", "key-2")):
@@ -323,12 +324,13 @@ def test_d1_a_small_record_is_judged_or_refused_in_bounded_time_however_it_uses_
 # === Notes ==========================================================================================================
 
 @pytest.mark.req("SRS-181")
-def test_n1_pin_the_junit_superset_refuses_a_record_that_only_mentions_the_tag(tmp_path: Path) -> None:
+def test_n1_a_record_that_only_mentions_the_tag_is_no_junit_report(tmp_path: Path) -> None:
     report = "<!-- synthetic study, fake data -->\n# Reader study\nSensitivity 0.91 on 120 cases; no JUnit " \
              "<testsuite> output is evidence here.\n"
     xml = '<?xml version="1.0"?>\n<study><measure>0.91</measure><log><testsuite name="x"/></log></study>\n'
-    assert _judge(tmp_path, "report.md", report) == JUNIT
-    assert _judge(tmp_path, "study.xml", xml) == JUNIT
+    # lead: N1 mended (not re-reviewed) - the JUnit check is the old pattern's reading again, in one linear pass
+    assert _judge(tmp_path, "report.md", report) is None
+    assert _judge(tmp_path, "study.xml", xml) is None
     old = _old_rule(tmp_path, "e695cd0^")  # control: the check before e695cd0 accepted both
     assert old.generated_test_output(tmp_path / "report.md") is None
     assert old.generated_test_output(tmp_path / "study.xml") is None

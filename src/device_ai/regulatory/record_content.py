@@ -66,12 +66,9 @@ _NODE_ID = re.compile(r"\w\.py::\w")
 _OUTCOME_LINE = re.compile(r"^(?=.*\b(?:passed|failed|error|skipped|xfail(?:ed)?|xpass(?:ed)?)\b)"
                            r".*\w\.py::\w", re.MULTILINE | re.IGNORECASE)
 _ANSI = re.compile(r"\x1b\[[0-9;:?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
-# A JUnit report: the root element testsuite(s), after any XML declaration, processing instruction, comment or
-# doctype - read as "starts with one of those, and a testsuite(s) tag follows", a superset found in linear time
-# (the prolog as a repeated group that could be cut in several places made 500 bytes of "<?a?>" take
-# exponential time: a stalled gate).
-_JUNIT_START = re.compile(r"\A\s*(?:<\?|<!--|<!DOCTYPE|<testsuites?[\s>/])")
-_JUNIT_ROOT = re.compile(r"<testsuites?[\s>/]")
+# The marks of a JUnit report's prolog and root, every place one starts (overlapping ones too): see _is_junit.
+_JUNIT_MARKS = re.compile(r"(?=(<\?|\?>|<!--|-->|<!DOCTYPE|<testsuites?[\s>/]))")
+_NOT_SPACE = re.compile(r"\S")
 _COUNT = r"\d+ (?:passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?|rerun)"
 # Linear in a line's length: the first count and the first duration after it are taken atomically (a later
 # one can only follow the first), the tail's non-'=' run possessively; nested free quantifiers made a 200 KB
@@ -200,7 +197,9 @@ def _json_documents(text: str, visited: list[int]) -> list[Any] | None:
 def _documents(text: str) -> Iterator[Any]:
     """The documents ``text`` holds as JSON, JSON lines or YAML (none when it parses as none);
     raises _Unjudged past the reading's bounds and _NotPlain for a repeated key or a merge key."""
-    visited = [0]  # one bound for the whole record, however many documents it holds (re-review 163 note)
+    # values and characters read: one bound each for the whole record, however many documents it holds (re-review 163
+    # note) and however often an alias repeats what it names (re-review 169 D1)
+    visited = [0, 0]
     documents = _json_documents(text, visited)
     if documents is not None:
         yield from documents
@@ -248,9 +247,12 @@ def _plain(node: yaml.Node, depth: int, visited: list[int], loaded: dict[yaml.No
     repeated in a mapping - by its text or by the value the safe loader makes of it - raises
     _NotPlain: parsers read those differently, so no one reading shows what the record is
     (ANOM-018, after re-reviews 163-167). Bounded like the walk (aliases can make a small file
-    vast, or loop): raises _Unjudged past it."""
+    vast, or loop; values and characters are counted at every use): raises _Unjudged past it."""
     _counted(visited, depth, node.value if isinstance(node, yaml.CollectionNode) else None)
     if isinstance(node, yaml.ScalarNode):
+        visited[1] += len(node.value)  # an alias of a long text counts its length at every use (re-review 169 D1)
+        if visited[1] > JSON_LIMIT:
+            raise _Unjudged
         return str(node.value)
     if isinstance(node, yaml.SequenceNode):
         return [_plain(child, depth + 1, visited, loaded) for child in node.value]
@@ -295,6 +297,39 @@ def _loaded_key(node: yaml.Node) -> Any:
     except Exception:  # noqa: BLE001 - an unbuildable key (!!bool maybe, a custom tag): compared by its text only
         return object()
     return value
+
+
+def _is_junit(text: str) -> bool:
+    """Whether ``text`` is a JUnit XML report: the root element testsuite or testsuites after blanks and any
+    number of XML declarations or processing instructions (<?...?>), comments (<!--...-->) and doctypes, as the
+    pattern ``\\A\\s*(?:(?:<\\?.*?\\?>|<!--.*?-->|<!DOCTYPE[^>]*>)\\s*)*<testsuites?[\\s>/]`` reads it (an item
+    may end at any later closing mark). That pattern takes exponential time on 500 bytes of "<?a?>" (a stalled
+    gate); this one pass over the marks finds the same places it can reach, in linear time."""
+    def after_blanks(index: int) -> int:
+        found = _NOT_SPACE.search(text, index)
+        return found.start() if found else len(text)
+
+    reachable = {after_blanks(0)}
+    first_instruction = first_comment = None  # the earliest reachable start of each: any later end closes it
+    for mark in _JUNIT_MARKS.finditer(text):
+        where, token = mark.start(), mark.group(1)
+        if token == "?>" and first_instruction is not None and where >= first_instruction + 2:
+            reachable.add(after_blanks(where + 2))
+        elif token == "-->" and first_comment is not None and where >= first_comment + 4:
+            reachable.add(after_blanks(where + 3))
+        if where not in reachable:
+            continue
+        if token == "<?" and first_instruction is None:
+            first_instruction = where
+        elif token == "<!--" and first_comment is None:
+            first_comment = where
+        elif token == "<!DOCTYPE":
+            end = text.find(">", where + 9)
+            if end >= 0:
+                reachable.add(after_blanks(end + 1))
+        elif token.startswith("<testsuite"):
+            return True
+    return False
 
 
 def _gunzip(raw: bytes) -> bytes | None:
@@ -374,7 +409,7 @@ def generated_test_output(path: Path) -> str | None:
         return NOT_PLAIN
     except Exception:  # noqa: BLE001 - a parser's unforeseen failure refuses the record, not the gate
         return UNJUDGED  # (re-review 162 D1b)
-    if _JUNIT_START.match(text) and _JUNIT_ROOT.search(text):
+    if _is_junit(text):
         return "a JUnit XML test report"
     if _CONSOLE.search(text):
         return "a test runner's console output"
