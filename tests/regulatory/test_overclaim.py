@@ -776,7 +776,10 @@ _HOSTILE = {  # each stalled the gate before: exponential or quadratic in the re
     "summary-tail.txt": ("1 passed in 1s" + " " * 1_000_000 + "=x", None),
     "summary-ok.txt": ("= " + "a " * 500_000 + "1 passed in 0.5s =", "a test runner's console output"),
     "key.yaml": ("run: {commit: abc}\n? 1" + ":59" * 300_000 + "\n: 1\n", "unjudged"),  # re-review 168 D1
-    "aliased.yaml": ("k: &k " + "a" * 4000 + "\n" + "".join(f"m{i}: {{*k : 1}}\n" for i in range(20_000)), None),
+    # an alias counts what it names at every use (re-review 169 D1): 80 M characters refused, 8 M judged
+    "aliased.yaml": ("k: &k " + "a" * 4000 + "\n" + "".join(f"m{i}: {{*k : 1}}\n" for i in range(20_000)), "unjudged"),
+    "aliased-under.yaml": ("k: &k " + "a" * 4000 + "\n" + "".join(f"m{i}: {{*k : 1}}\n" for i in range(2_000)), None),
+    "summary-blanks.txt": ("1 passed" + " " * 1_000_000 + "x", None),  # re-review 170 D1
 }
 
 

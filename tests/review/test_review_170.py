@@ -252,10 +252,10 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[str | N
 
 
 @pytest.mark.req("SRS-181")
-def test_d1_pin_the_line_is_read_in_time_growing_with_its_square(console: dict) -> None:
-    (small_verdict, small), (large_verdict, large) = console[6_000], console[24_000]
+def test_d1_pin_the_lines_are_judged(console: dict) -> None:
+    # lead: D1 fixed (not re-reviewed) - the tail's runs possessive; the quadratic pin is gone, its verdicts kept
+    (small_verdict, _), (large_verdict, _) = console[6_000], console[24_000]
     assert small_verdict is None and large_verdict is None
-    assert large > 6 * small  # 4 times the line, about 13 times the time (linear would be about 4)
 
 
 @pytest.mark.req("SRS-181")
@@ -266,7 +266,6 @@ def test_d1_control_blanks_after_a_rule_or_alone_are_read_fast(tmp_path: Path) -
 
 
 @pytest.mark.req("SRS-181")
-@pytest.mark.xfail(strict=True, reason="review 170 D1: _CONSOLE's [ \\t]*=*[ \\t]*$ tail is quadratic in a line")
 def test_d1_a_line_is_judged_in_linear_time(console: dict) -> None:
     assert console[24_000][1] < 5 * console[6_000][1] + 0.05
 
@@ -284,10 +283,10 @@ def members(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[str | N
 
 
 @pytest.mark.req("SRS-181")
-def test_d2_pin_members_are_read_in_time_growing_with_their_square(members: dict) -> None:
-    (small_verdict, small), (large_verdict, large) = members[20_000], members[80_000]
+def test_d2_pin_the_members_are_judged(members: dict) -> None:
+    # lead: D2 fixed (not re-reviewed) - each member fed in doubling chunks; the quadratic pin is gone, verdicts kept
+    (small_verdict, _), (large_verdict, _) = members[20_000], members[80_000]
     assert small_verdict is None and large_verdict is None and len(_members(80_000)) < 5_000
-    assert large > 6 * small  # 4 times the members, about 14 times the time
 
 
 @pytest.mark.req("SRS-181")
@@ -297,7 +296,6 @@ def test_d2_control_one_large_member_is_read_fast(tmp_path: Path) -> None:
 
 
 @pytest.mark.req("SRS-181")
-@pytest.mark.xfail(strict=True, reason="review 170 D2: _gunzip copies the rest of the stream at every member")
 def test_d2_members_are_read_in_linear_time(members: dict) -> None:
     assert members[80_000][1] < 5 * members[20_000][1] + 0.05
 
@@ -318,8 +316,6 @@ def test_d3_control_fewer_uses_are_judged(tmp_path: Path) -> None:
 
 
 @pytest.mark.req("SRS-181")
-@pytest.mark.xfail(strict=True, reason="review 170 D3: test_overclaim.py expects this record None; c8e77ae made it "
-                                       "UNJUDGED, so SRS-181's suite fails at 582b8b5")
 def test_d3_the_requirements_hostile_record_test_agrees_with_the_code() -> None:
     source = (ROOT / "tests/regulatory/test_overclaim.py").read_text()
     lines = [x.rstrip() for x in source.splitlines() if x.strip().startswith('"aliased.yaml"')]
