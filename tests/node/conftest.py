@@ -183,7 +183,9 @@ class ServeProcess:
 
     def __init__(self, env: dict[str, str], output: Path, arguments: tuple[str, ...] = ("serve",),
                  ready: str = "listening on") -> None:
-        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        # PYTHONFAULTHANDLER: a stop that overruns STOP_TIMEOUT is ended with SIGABRT, which makes the
+        # child write every thread's stack to its output first (stop() prints it: what held the stop)
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
         self.port = int(env["DEVICE_AI_NODE_PORT"])
         self.output = output  # stdout and stderr go to a file: a full pipe would block the server
         self.arguments = arguments
@@ -213,9 +215,20 @@ class ServeProcess:
             try:
                 self.process.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=TIMEOUT)
+                self._dump_stacks_and_kill()
         return self.process.returncode if self.process is not None else 0
+
+    def _dump_stacks_and_kill(self) -> None:
+        """SIGABRT (the child's fault handler writes each thread's stack), the stacks printed for
+        the test report, then SIGKILL if the child is still there."""
+        os.kill(self.process.pid, signal.SIGABRT)
+        try:
+            self.process.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=TIMEOUT)
+        print(f"{self.arguments[0]} did not stop within {STOP_TIMEOUT:g} s of SIGTERM; its output ends:\n"
+              + self.output.read_text(errors="replace")[-20000:])
 
 
 @pytest.fixture
