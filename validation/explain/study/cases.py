@@ -143,6 +143,21 @@ def train_permuted_label_model(seed: int, size: int) -> DinoSegmenter:
     return train_model(plan, permuted_label_pool(seed, size))
 
 
+CONTROL_SEED = 2  # the true-label control's seed (validation/explain/data_randomization_control/PLAN.md)
+
+
+def true_label_pool(size: int) -> SlicePool:
+    """The sanity training slices with their own label maps (the control's training data)."""
+    return _sanity_training_pool(size)
+
+
+def train_true_label_control(size: int) -> DinoSegmenter:
+    """The permuted-label recipe (``train_permuted_label_model``) on the true label maps, seed
+    ``CONTROL_SEED``: a model that differs from the permuted-label models only in its labels."""
+    plan = TrainingPlan(seed=CONTROL_SEED, steps=PERMUTED_MODEL_STEPS, train_patients=12)
+    return train_model(plan, true_label_pool(size))
+
+
 def predictions(model: DinoSegmenter, planes: np.ndarray) -> np.ndarray:
     """``model``'s label map of each plane (N, H, W), in batches of 8."""
     with torch.no_grad():
