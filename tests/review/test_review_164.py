@@ -119,7 +119,7 @@ def test_holds_the_value_bound_is_per_record(tmp_path: Path) -> None:
                 "c: [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\n")
     started = time.perf_counter()
     assert _judge(tmp_path, "many.yaml", "---\n".join([document] * 200)) == UNJUDGED
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 10  # lead, 2026-12-07: 2 s before; a bound against a hang, not a speed
     assert _judge(tmp_path, "one.yaml", document) is None  # control: one document is under the bound and passes
 
 
@@ -198,14 +198,20 @@ def test_d2_readings_of_distinct_keys_take_one_pass() -> None:
 
 
 @pytest.mark.req("SRS-181")
-@pytest.mark.parametrize("wide", [False, True])
-def test_d2_a_1_mb_json_record_of_measures_is_judged_fast(tmp_path: Path, wide: bool) -> None:
+def test_d2_a_1_mb_json_record_of_measures_is_judged_fast(tmp_path: Path) -> None:
+    # lead, 2026-12-07: the reviewer's absolute bound (< 2 s each, wide and list parametrized) failed once at
+    # 2.7 s for the wide form with three heavy processes on the 2 cores; the same comparison as a ratio to the
+    # list form (the reviewer's control) judged in the same test, best of two each, holds under load
     cases = _cases(30_000)
-    text = json.dumps(cases if wide else [{"case": name, **values} for name, values in cases.items()])
-    assert len(text) > 1_000_000
-    started = time.perf_counter()
-    assert _judge(tmp_path, "cases.json", text) is None
-    assert time.perf_counter() - started < 2  # wide at 6822fd6: 5.8 s; the list (control): 0.3 s
+    texts = {"wide": json.dumps(cases), "list": json.dumps([{"case": name, **values} for name, values in cases.items()])}
+    best: dict[str, float] = {}
+    for _ in range(2):
+        for form, text in texts.items():
+            assert len(text) > 1_000_000
+            started = time.perf_counter()
+            assert _judge(tmp_path, f"{form}.json", text) is None
+            best[form] = min(best.get(form, float("inf")), time.perf_counter() - started)
+    assert best["wide"] < 6 * best["list"] + 0.2, best  # wide at 6822fd6: 5.8 s; the list (control): 0.3 s
 
 
 @pytest.mark.req("SRS-181")
