@@ -65,7 +65,7 @@ def test_the_node_tls_key_owned_by_another_account_is_refused(tmp_path: Path,
 @pytest.mark.req("SRS-232", "SRS-216")
 def test_a_destinations_client_key_open_to_its_group_is_refused_at_start_and_send(tmp_path: Path) -> None:
     from device_ai.config import Destination, TransportSecurity
-    from device_ai.node.transport_security import TransportSecurityError, check_client_keys, client_context
+    from device_ai.node.transport_security import TransportSecurityError, check_transport_files, client_context
 
     pki = _pki(tmp_path)
     security = TransportSecurity(tls=True, ca_bundle=pki / "ca.pem", client_certificate=pki / "client.pem",
@@ -73,12 +73,12 @@ def test_a_destinations_client_key_open_to_its_group_is_refused_at_start_and_sen
     pacs = Destination(name="pacs", kind="dimse", ae_title="PACS", host="127.0.0.1", port=104, transport=security)
     (pki / "client.key").chmod(0o640)
     with pytest.raises(ConfigError, match="destination pacs: transport.client_key .* has mode 0640") as caught:
-        check_client_keys([pacs])
+        check_transport_files([pacs])
     assert "chmod 600" in (caught.value.hint or "")
     with pytest.raises(TransportSecurityError, match="transport.client_key .* has mode 0640.*chmod 600"):
         client_context(security)
     (pki / "client.key").chmod(0o600)  # control: owner-only, both take it
-    check_client_keys([pacs])
+    check_transport_files([pacs])
     assert client_context(security) is not None
 
 

@@ -243,7 +243,7 @@ def test_srs232_a_client_key_made_readable_after_the_start_fails_the_next_send(t
     from device_ai.config import Destination, Settings, TransportSecurity
     from device_ai.dicom.writer import part10_bytes
     from device_ai.node.outbound import InsecureTransportRefused, SendFailed, send
-    from device_ai.node.transport_security import check_client_keys
+    from device_ai.node.transport_security import check_transport_files
     from tests.dicom.deid_corpus import ct_slice
 
     pki = _pki(tmp_path / "pki")
@@ -251,7 +251,7 @@ def test_srs232_a_client_key_made_readable_after_the_start_fails_the_next_send(t
                                  client_key=pki / "client.key")
     pacs = Destination(name="pacs", kind="dimse", ae_title="PACS", host="127.0.0.1", port=_closed_port(),
                        timeout_s=2, transport=security)
-    check_client_keys([pacs])  # the node started with an owner-only key
+    check_transport_files([pacs])  # the node started with an owner-only key
     result = tmp_path / "segmentation.dcm"
     result.write_bytes(part10_bytes(ct_slice(0)))
     entry = {"study": "s", "series": "r", "generation": 1, "sop_instance_uid": "2.25.143"}
@@ -275,7 +275,7 @@ def test_srs232_a_link_to_an_owner_only_key_of_another_account_is_refused_everyw
     from device_ai.batch.errors import SchedulerNotSecured
     from device_ai.config import Destination, Settings, TransportSecurity
     from device_ai.node.server import tls_context
-    from device_ai.node.transport_security import check_client_keys
+    from device_ai.node.transport_security import check_transport_files
     from tests.batch.site_tls import site_credentials
 
     pki = _pki(tmp_path / "pki")
@@ -292,7 +292,7 @@ def test_srs232_a_link_to_an_owner_only_key_of_another_account_is_refused_everyw
     batch = Settings(**{**site.device_settings(), "batch_tls_key_file": links["batch"]})
     # control: links to this account's owner-only keys are taken
     assert tls_context(node) is not None
-    check_client_keys([pacs])
+    check_transport_files([pacs])
     assert site_scheduler("tls://127.0.0.1:8786", batch) is not None
     for target in (pki / "server.key", pki / "client.key", site.client_key):
         assert _mode(target) == 0o600
@@ -300,7 +300,7 @@ def test_srs232_a_link_to_an_owner_only_key_of_another_account_is_refused_everyw
     with pytest.raises(ConfigError, match="node_tls_key_file .*server-link.key is owned by another account") as c1:
         tls_context(node)
     with pytest.raises(ConfigError, match="destination pacs: transport.client_key .* owned by another account") as c2:
-        check_client_keys([pacs])
+        check_transport_files([pacs])
     with pytest.raises(SchedulerNotSecured, match="batch_tls_key_file .* owned by another account") as c3:
         site_scheduler("tls://127.0.0.1:8786", batch)
     assert (c1.value.code, c2.value.code, c3.value.code) == ("DAI-100", "DAI-100", "DAI-124")

@@ -453,7 +453,9 @@ def test_srs233_symlinks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.mark.req("SRS-233")
 def test_srs233_no_window_between_check_and_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from device_ai.node import server
+    # lead, 2026-12-07: the CA file is read through device_ai.trust_anchors since SRS-234 (one reader for the
+    # node's CA file and a destination's CA bundle); the swap is patched there
+    from device_ai import trust_anchors as server
 
     pki = _pki(tmp_path / "pki")
     der = pki / "ca.der"
@@ -668,7 +670,7 @@ def test_n3_a_folder_others_can_write_redirects_the_name(tmp_path: Path) -> None
 @pytest.mark.req("SRS-216", "SRS-233")
 def test_n4_other_certificate_files_are_loaded_whatever_their_mode(tmp_path: Path) -> None:
     from device_ai.config import TransportSecurity
-    from device_ai.node.transport_security import client_context
+    from device_ai.node.transport_security import TransportSecurityError, client_context
 
     pki = _pki(tmp_path / "pki")
     for name in ("ca.pem", "server.pem", "other-ca.pem"):
@@ -676,7 +678,11 @@ def test_n4_other_certificate_files_are_loaded_whatever_their_mode(tmp_path: Pat
     # the server's own certificate at 0666 (the CA file owner-only)
     (pki / "ca.pem").chmod(0o644)
     assert _trusted(pki, pki / "ca.pem") == ["ca"]
-    # a destination's CA bundle at 0666 is the trust anchor of the results sent out
+    # a destination's CA bundle at 0666 was the trust anchor of the results sent out; lead, 2026-12-07: refused
+    # since SRS-234 (draft), this note's fix for the bundle
+    with pytest.raises(TransportSecurityError, match=r"transport.ca_bundle .* \(mode 0666\)"):
+        client_context(TransportSecurity(tls=True, ca_bundle=pki / "other-ca.pem"))
+    (pki / "other-ca.pem").chmod(0o644)
     context = client_context(TransportSecurity(tls=True, ca_bundle=pki / "other-ca.pem"))
     assert [dict(p[0] for p in c["subject"])["commonName"] for c in context.get_ca_certs()] == ["other-ca"]
     # a destination's client certificate at 0666 (its key owner-only)
@@ -684,5 +690,6 @@ def test_n4_other_certificate_files_are_loaded_whatever_their_mode(tmp_path: Pat
                                                client_certificate=pki / "server.pem", client_key=pki / "server.key"))
     assert context.verify_mode == ssl.CERT_REQUIRED
     # control: the node's CA file at the same mode is refused
+    (pki / "other-ca.pem").chmod(0o666)
     with pytest.raises(ConfigError, match=r"node_tls_ca_file .* \(mode 0666\)"):
         _trusted(pki, pki / "other-ca.pem")

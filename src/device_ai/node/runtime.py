@@ -22,7 +22,7 @@ from pathlib import Path
 from device_ai.app.context import Context
 from device_ai.keystore import private_dir
 from device_ai.node.spool import Spool
-from device_ai.node.transport_security import check_client_keys
+from device_ai.node.transport_security import check_transport_files
 from device_ai.node.trail import NodeTrail
 from device_ai.pseudonyms import pseudonym
 
@@ -59,10 +59,11 @@ class NodeRuntime:
         to start with a package that is not for clinical use outside demonstration mode
         (RC-035), with an inference device this ONNX Runtime lacks (SRS-200), instead of accepting
         patient series it would refuse, one entry pair per retry, or with a destination's client key
-        that other accounts can reach (THR-028), instead of failing every send to it."""
+        that other accounts can reach (THR-028) or a CA bundle another account could change (SRS-234),
+        instead of failing every send to it."""
         if self.run_pipeline:
             self._check_model_use()
-            check_client_keys(self.ctx.settings.node_destinations)
+            check_transport_files(self.ctx.settings.node_destinations)
         self.spool.lock()
         try:
             pseudonym("series", "0")  # create the site's pseudonym key now, not in racing threads

@@ -40,7 +40,6 @@ the network; every state they keep is on disk, so a restart resumes them.
 from __future__ import annotations
 
 import logging
-import re
 import ssl
 import threading
 import weakref
@@ -48,7 +47,7 @@ from pathlib import Path
 
 from device_ai import cleartext, peer_authentication
 from device_ai.app.context import Context
-from device_ai.config import Settings, read_owned_file
+from device_ai.config import Settings
 from device_ai.errors import ConfigError
 from device_ai.keystore import read_private_key_file
 from device_ai.node import services
@@ -57,6 +56,7 @@ from device_ai.node.runtime import NodeRuntime
 from device_ai.node.spool import InstanceKey
 from device_ai.node.trail import NodeTrail
 from device_ai.pseudonyms import pseudonym
+from device_ai.trust_anchors import read_trust_anchors
 
 LOG = logging.getLogger("device_ai.node")
 MIB = 1024 * 1024
@@ -111,24 +111,12 @@ def tls_context(ctx: Context) -> ssl.SSLContext | None:
         context.load_cert_chain(certfile=str(cert), keyfile=str(key))
         if ca is not None:
             # checked on the opened file, then used as read
-            context.load_verify_locations(cadata=_trust_anchors(read_owned_file(ca, "node_tls_ca_file")))
+            context.load_verify_locations(cadata=read_trust_anchors(ca, "node_tls_ca_file"))
             context.verify_mode = ssl.CERT_REQUIRED
     except (OSError, ssl.SSLError, ValueError) as exc:  # ValueError: no certificate in it (review 153 D2)
         raise ConfigError(f"cannot load the node's TLS files: {exc}",
                           hint="check node_tls_cert_file, node_tls_key_file and node_tls_ca_file (PEM)") from exc
     return context
-
-
-# A PEM block as OpenSSL reads one from a CA file; text around the blocks (RFC 7468 allows it, in
-# any encoding: CA bundles carry issuer names) is ignored, as OpenSSL ignores it (review 153 D4).
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.DOTALL)
-
-
-def _trust_anchors(data: bytes) -> str | bytes:
-    """``load_verify_locations``'s cadata for a CA file's bytes: its PEM blocks (ASCII text), or the
-    bytes as DER when it holds none."""
-    blocks = [match.group(0) for match in _PEM_BLOCK.finditer(data)]
-    return b"\n".join(blocks).decode("ascii") if blocks else data
 
 
 def _end_negotiation(assoc) -> None:  # noqa: ANN001 - pynetdicom Association

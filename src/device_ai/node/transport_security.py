@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from device_ai.config import Destination, TransportSecurity  # noqa: F401 - part of this module's interface
 from device_ai.errors import ConfigError
 from device_ai.keystore import read_private_key_file
+from device_ai.trust_anchors import read_trust_anchors
 
 
 class TransportSecurityError(Exception):
@@ -37,8 +38,13 @@ def client_context(security: TransportSecurity) -> ssl.SSLContext:
     at least, the client certificate loaded when configured. Raises TransportSecurityError naming
     the file that cannot be read."""
     try:
-        context = ssl.create_default_context(cafile=str(security.ca_bundle) if security.ca_bundle else None)
-    except (OSError, ssl.SSLError) as exc:
+        # checked on the opened file, then used as read: whoever could rewrite it would choose which server
+        # receives the results (SRS-234)
+        anchors = read_trust_anchors(security.ca_bundle, "transport.ca_bundle") if security.ca_bundle else None
+        context = ssl.create_default_context(cadata=anchors)
+    except ConfigError as exc:
+        raise TransportSecurityError(f"{exc.message}; {exc.hint}") from exc
+    except (OSError, ssl.SSLError, ValueError) as exc:
         raise TransportSecurityError(f"cannot read the CA bundle {security.ca_bundle}: {exc}; give a PEM file "
                                      "of the certificate authorities that sign the destination's certificate") from exc
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -57,14 +63,17 @@ def client_context(security: TransportSecurity) -> ssl.SSLContext:
     return context
 
 
-def check_client_keys(destinations: Iterable[Destination]) -> None:
+def check_transport_files(destinations: Iterable[Destination]) -> None:
     """Refuse (ConfigError naming the destination, the file, its mode and the fix) a destination
-    whose transport's client key group or other accounts can reach or another account owns: when
-    the node starts, rather than as a failed attempt of every send (THR-028, review 138 D1)."""
+    whose transport's client key group or other accounts can reach or another account owns
+    (THR-028, review 138 D1), or whose CA bundle another account could change (SRS-234): when the
+    node starts, rather than as a failed attempt of every send."""
     for destination in destinations:
-        key = destination.transport.client_key if destination.transport is not None else None
-        if key is not None:
-            read_private_key_file(key, f"destination {destination.name}: transport.client_key")
+        transport = destination.transport
+        if transport is not None and transport.client_key is not None:
+            read_private_key_file(transport.client_key, f"destination {destination.name}: transport.client_key")
+        if transport is not None and transport.ca_bundle is not None:
+            read_trust_anchors(transport.ca_bundle, f"destination {destination.name}: transport.ca_bundle")
 
 
 def dimse_tls_args(security: TransportSecurity | None, host: str) -> tuple[ssl.SSLContext, str] | None:
@@ -100,5 +109,5 @@ def check_stow_url(url: str, security: TransportSecurity | None, where: str) -> 
                                  "destination on a trusted, isolated network")
 
 
-__all__ = ["TransportSecurity", "TransportSecurityError", "check_client_keys", "check_stow_url", "client_context",
+__all__ = ["TransportSecurity", "TransportSecurityError", "check_transport_files", "check_stow_url", "client_context",
            "dimse_tls_args", "handshake_failure"]
