@@ -716,13 +716,17 @@ def test_i1_d6_pin_without_a_ca_bundle_a_destination_trusts_the_system_store(mon
                               transport=transport)  # accepted as configured
     asked: list[object] = []
     real = ssl.create_default_context
-    monkeypatch.setattr(ssl, "create_default_context", lambda *a, **k: asked.append(k.get("cafile")) or real(*a, **k))
+    # lead, 2026-12-07: since SRS-234 the bundle is read (owner/mode checked) and given as cadata, not cafile; the
+    # pin records both keywords
+    monkeypatch.setattr(ssl, "create_default_context",
+                        lambda *a, **k: asked.append((k.get("cafile"), k.get("cadata"))) or real(*a, **k))
     made = client_context(destination.transport)
     assert not made.check_hostname and made.verify_mode == ssl.CERT_REQUIRED
     if bundle == "no ca_bundle":
-        assert asked == [None] and len(made.get_ca_certs()) == len(real().get_ca_certs())  # the system store
+        assert asked == [(None, None)] and len(made.get_ca_certs()) == len(real().get_ca_certs())  # the system store
     else:
-        assert asked == [str(tmp_path / "ca.pem")] and len(made.get_ca_certs()) == 1
+        assert len(asked) == 1 and asked[0][0] is None and "BEGIN CERTIFICATE" in asked[0][1]
+        assert len(made.get_ca_certs()) == 1
     scu = _flat(_items("interfaces.yaml", "interfaces")["IF-DICOM-SCU"]["authentication"])
     # lead's fix: the interface names the system trust store and the optional host name check
     assert "verified against the site's CA bundle" in scu and "trust store" in scu and "check_hostname" in scu

@@ -160,8 +160,7 @@ def _empty(tmp_path: Path) -> Path:
 
 
 @pytest.mark.req(REQ)
-@pytest.mark.xfail(strict=True, reason="D1: a zero-byte ca_bundle gives cadata=b'', which create_default_context "
-                                       "treats as none given: the system trust store is loaded")
+# lead, 2026-12-07: fixed (a bundle that yields no certificate data is refused at start and at send); xfail removed
 def test_d1_an_empty_bundle_is_a_typed_refusal_naming_the_file(tmp_path: Path) -> None:
     from device_ai.node.transport_security import TransportSecurityError
 
@@ -172,10 +171,15 @@ def test_d1_an_empty_bundle_is_a_typed_refusal_naming_the_file(tmp_path: Path) -
 
 @pytest.mark.req(REQ)
 def test_d1_pin_an_empty_bundle_trusts_the_system_store(tmp_path: Path) -> None:
+    # lead, 2026-12-07, after the fix: the pin asserts the fixed behaviour (was: the start check passed and the send
+    # trusted the system's CAs)
+    from device_ai.node.transport_security import TransportSecurityError
+
     empty = _empty(tmp_path)
-    _start(empty)  # the start check passes
-    context = _context(empty)  # no refusal at send
-    assert context.cert_store_stats() == ssl.create_default_context().cert_store_stats()  # the system's CAs
+    with pytest.raises(ConfigError, match="destination pacs: transport.ca_bundle .*empty.pem .*holds no certificate"):
+        _start(empty)
+    with pytest.raises(TransportSecurityError, match="empty.pem holds no certificate"):
+        _context(empty)
     # before 2b3e34d the bundle was given as cafile: OpenSSL refused the empty file (a typed refusal followed)
     with pytest.raises(ssl.SSLError):
         ssl.create_default_context(cafile=str(empty))
@@ -208,7 +212,7 @@ def _untyped_cases(tmp_path: Path) -> dict[str, Path]:
 
 @pytest.mark.req(REQ)
 @pytest.mark.parametrize("case", ["missing", "folder", "stray"])
-@pytest.mark.xfail(strict=True, reason="D2: check_transport_files lets OSError/UnicodeDecodeError escape at start")
+# lead, 2026-12-07: fixed (the start check reads and parses the bundle as a send does, every failure typed)
 def test_d2_at_start_an_unreadable_bundle_is_a_typed_refusal_naming_destination_and_file(tmp_path: Path,
                                                                                           case: str) -> None:
     bundle = _untyped_cases(tmp_path)[case]
@@ -219,16 +223,14 @@ def test_d2_at_start_an_unreadable_bundle_is_a_typed_refusal_naming_destination_
 
 @pytest.mark.req(REQ)
 def test_d2_pin_at_start_they_escape_untyped_and_serve_reports_an_internal_error(tmp_path: Path) -> None:
+    # lead, 2026-12-07, after the fix: the pin asserts the fixed behaviour (was: FileNotFoundError, IsADirectoryError
+    # and UnicodeDecodeError escaped, serve exit 70 DAI-999)
     cases = _untyped_cases(tmp_path)
-    with pytest.raises(FileNotFoundError):
-        _start(cases["missing"])
-    with pytest.raises(IsADirectoryError) as folder:
-        _start(cases["folder"])
-    assert str(cases["folder"]) not in str(folder.value)  # "[Errno 21] Is a directory: <descriptor>"
-    with pytest.raises(UnicodeDecodeError):
-        _start(cases["stray"])
+    for case in ("missing", "folder", "stray"):
+        with pytest.raises(ConfigError, match="destination pacs: transport.ca_bundle"):
+            _start(cases[case])
     served, _home = _serve(tmp_path / "serve", cases["missing"])
-    assert served.returncode == 70 and "error DAI-999: internal error (FileNotFoundError" in served.stderr
+    assert served.returncode != 70 and "DAI-100" in served.stderr and "absent.pem" in served.stderr
 
 
 @pytest.mark.req(REQ)
@@ -448,7 +450,9 @@ def test_n2_pin_a_bundle_without_a_certificate_passes_the_start_check_and_is_ref
     junk = tmp_path / "junk.pem"
     junk.write_bytes(b"not a certificate\n")
     junk.chmod(0o644)
-    _start(junk)  # not parsed at start
+    # lead, 2026-12-07: parsed at start since the fix of D1/D2 (was: passed the start check)
+    with pytest.raises(ConfigError, match="junk.pem cannot be read as certificates"):
+        _start(junk)
     with pytest.raises(TransportSecurityError, match="junk.pem"):
         _context(junk)
     junk.chmod(0o664)  # control: its mode is checked at start

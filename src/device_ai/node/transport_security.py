@@ -20,6 +20,7 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Iterable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from device_ai.config import Destination, TransportSecurity  # noqa: F401 - part of this module's interface
@@ -38,10 +39,7 @@ def client_context(security: TransportSecurity) -> ssl.SSLContext:
     at least, the client certificate loaded when configured. Raises TransportSecurityError naming
     the file that cannot be read."""
     try:
-        # checked on the opened file, then used as read: whoever could rewrite it would choose which server
-        # receives the results (SRS-234)
-        anchors = read_trust_anchors(security.ca_bundle, "transport.ca_bundle") if security.ca_bundle else None
-        context = ssl.create_default_context(cadata=anchors)
+        context = _verifying_context(security.ca_bundle, "transport.ca_bundle")
     except ConfigError as exc:
         raise TransportSecurityError(f"{exc.message}; {exc.hint}") from exc
     except (OSError, ssl.SSLError, ValueError) as exc:
@@ -63,6 +61,20 @@ def client_context(security: TransportSecurity) -> ssl.SSLContext:
     return context
 
 
+def _verifying_context(bundle: Path | None, what: str) -> ssl.SSLContext:
+    """A default client context that trusts exactly the CAs of ``bundle`` (the system trust store
+    when None). The bundle is checked on the opened file, then used as read: whoever could rewrite
+    it would choose which server receives the results (SRS-234). A bundle that yields no
+    certificate data is refused (ValueError): create_default_context would take empty data as
+    "none given" and trust the system store instead (review 173 D1)."""
+    if bundle is None:
+        return ssl.create_default_context()
+    anchors = read_trust_anchors(bundle, what)
+    if not anchors:
+        raise ValueError(f"{bundle} holds no certificate")
+    return ssl.create_default_context(cadata=anchors)
+
+
 def check_transport_files(destinations: Iterable[Destination]) -> None:
     """Refuse (ConfigError naming the destination, the file, its mode and the fix) a destination
     whose transport's client key group or other accounts can reach or another account owns
@@ -73,7 +85,15 @@ def check_transport_files(destinations: Iterable[Destination]) -> None:
         if transport is not None and transport.client_key is not None:
             read_private_key_file(transport.client_key, f"destination {destination.name}: transport.client_key")
         if transport is not None and transport.ca_bundle is not None:
-            read_trust_anchors(transport.ca_bundle, f"destination {destination.name}: transport.ca_bundle")
+            what = f"destination {destination.name}: transport.ca_bundle"
+            try:  # read and parsed as every send does: a bundle a send would refuse is refused now
+                _verifying_context(transport.ca_bundle, what)
+            except ConfigError:
+                raise
+            except (OSError, ssl.SSLError, ValueError) as exc:  # ValueError: no certificate, or not ASCII PEM
+                raise ConfigError(f"{what} {transport.ca_bundle} cannot be read as certificates: {exc}",
+                                  hint="give a PEM or DER file of the certificate authorities that sign the "
+                                       "destination's certificate") from exc
 
 
 def dimse_tls_args(security: TransportSecurity | None, host: str) -> tuple[ssl.SSLContext, str] | None:
