@@ -465,7 +465,8 @@ def test_i4_noted_where_the_node_and_openssl_differ(tmp_path: Path) -> None:
     pki = _pki(tmp_path / "pki")
     ca = (pki / "ca.pem").read_bytes()
     for data, node_loads, cafile_loads in (
-            (ca.replace(b"CERTIFICATE-----\n", b"CERTIFICATE----- \n", 1), False, True),
+            # lead, 2026-12-07: the node reads it since review 175 D1's fix (was: False - not by the node)
+            (ca.replace(b"CERTIFICATE-----\n", b"CERTIFICATE----- \n", 1), True, True),
             (ca.replace(b"BEGIN CERTIFICATE", b"BEGIN TRUSTED CERTIFICATE").replace(
                 b"END CERTIFICATE", b"END TRUSTED CERTIFICATE"), False, True),
             (ca.replace(b"-----BEGIN", b"junk -----BEGIN", 1), True, False),

@@ -17,7 +17,8 @@ def render(result: dict) -> str:
         "Plan: `PLAN.md` in this folder (registered before the control existed). Reduced recipe only: 800 steps on",
         "48 training slices, not the released plan; no GPU was lent (see the plan).",
         "",
-        f"- Slices: {len(per_slice['slices'])} kept (phantoms v1, verification split, base seed {per_slice['base_seed']}), "
+        f"- Slices: {len(per_slice['slices'])} kept (from {len({s['patient'] for s in per_slice['slices']})} patients; "
+        f"phantoms v1, verification split, base seed {per_slice['base_seed']}), "
         f"{len(per_slice['excluded_positions'])} excluded (engine labels < 30 Lesion pixels): "
         f"positions {per_slice['excluded_positions']}.",
         f"- Provenance: commit {provenance.get('commit', '?')}, src/validation clean: "

@@ -40,7 +40,8 @@ DEVIATIONS: tuple[str, ...] = (
     "plan's learning figures of the permuted-label models (pixel accuracy on their own training labels; their recall "
     "and precision were typed into the report). The results now carry every model's fit on its own training labels, "
     "read from the fixtures' records, and the script was re-run to write them; every other figure and the decision "
-    "are unchanged (the verification test compares them with the fixtures).",
+    "are unchanged: the lead compared the re-run's per-slice figures and summary with 837374b's results.json "
+    "(identical); the verification test recomputes M1 from the fixtures and re-derives the verdict, not the rest.",
 )
 # What the lead saw before the registered run, disclosed with the results.
 DISCLOSURES = (
