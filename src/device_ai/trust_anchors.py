@@ -12,13 +12,15 @@ from pathlib import Path
 
 from device_ai.config import read_owned_file
 
-# PEM blocks as OpenSSL reads them from a CA file: a BEGIN line (white space may end it, RFC 7468
-# and OpenSSL allow it: review 175 D1), then everything up to the first END line of the same label.
+# PEM blocks as OpenSSL reads them from a CA file: a BEGIN line at the start of a line (text before
+# it on the line, e.g. "#" switching a CA off, makes it no BEGIN line for OpenSSL: review 177 D2;
+# any bytes up to 0x20 but the newline may end it, as OpenSSL strips them: reviews 175 D1, 177 D1),
+# then everything up to the first END line of the same label.
 # Text around the blocks (in any encoding: CA bundles carry issuer names) is ignored, as OpenSSL
 # ignores it (review 153 D4). END lines are found once, overlapping ones included, and each BEGIN
 # looks its END up by bisection: a pattern searching from each BEGIN to its END took time growing
 # with the square of the BEGIN lines that have none (review 175 N3: 20,000 in 360 KB, 53 s).
-_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----[ \t]*\r?\n")
+_BEGIN = re.compile(rb"(?m)^-----BEGIN ([A-Z0-9 ]+)-----[\x00-\x09\x0b-\x20]*\n")
 _END = re.compile(rb"(?=-----END ([A-Z0-9 ]+)-----)")
 _DASHES = len(b"-----END -----")
 

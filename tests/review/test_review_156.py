@@ -469,7 +469,8 @@ def test_i4_noted_where_the_node_and_openssl_differ(tmp_path: Path) -> None:
             (ca.replace(b"CERTIFICATE-----\n", b"CERTIFICATE----- \n", 1), True, True),
             (ca.replace(b"BEGIN CERTIFICATE", b"BEGIN TRUSTED CERTIFICATE").replace(
                 b"END CERTIFICATE", b"END TRUSTED CERTIFICATE"), False, True),
-            (ca.replace(b"-----BEGIN", b"junk -----BEGIN", 1), True, False),
+            # lead, 2026-12-07: not read by the node either since review 177 D2's fix (was: True - read by the node)
+            (ca.replace(b"-----BEGIN", b"junk -----BEGIN", 1), False, False),
             (ca, True, True)):  # control
         path = pki / "case.pem"
         path.write_bytes(data)

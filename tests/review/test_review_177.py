@@ -89,7 +89,7 @@ def _tailed(tmp_path: Path, tail: bytes) -> Path:
 
 
 @pytest.mark.req(REQ)
-@pytest.mark.xfail(strict=True, reason="D1: only spaces and tabs may end a BEGIN line; OpenSSL reads more")
+# lead, 2026-12-07: fixed (any byte up to 0x20 but the newline may end a BEGIN line); the xfail mark removed
 @pytest.mark.parametrize("case", sorted(_TAILS))
 def test_d1_a_begin_line_ending_in_white_space_openssl_reads_loads(tmp_path: Path, case: str) -> None:
     bundle = _tailed(tmp_path, _TAILS[case])
@@ -102,12 +102,11 @@ def test_d1_a_begin_line_ending_in_white_space_openssl_reads_loads(tmp_path: Pat
 def test_d1_pin_it_is_refused_at_start_and_send_though_openssl_reads_it(tmp_path: Path, case: str) -> None:
     from device_ai.node.transport_security import TransportSecurityError
 
+    # lead, 2026-12-07, after the fix: asserts the fixed behaviour (was: refused at start and at send)
     bundle = _tailed(tmp_path, _TAILS[case])
-    assert _openssl(bundle) == ["ca"]
-    with pytest.raises(ConfigError, match="cannot be read as certificates"):
-        _start(bundle)
-    with pytest.raises(TransportSecurityError, match=re.escape(str(bundle))):
-        _context(bundle)
+    assert _openssl(bundle) == ["ca"] and TransportSecurityError is not None
+    _start(bundle)
+    assert _subjects(_context(bundle)) == ["ca"]
 
 
 @pytest.mark.req(REQ)
@@ -127,7 +126,7 @@ def _two(tmp_path: Path, between: bytes) -> Path:
 
 
 @pytest.mark.req(REQ)
-@pytest.mark.xfail(strict=True, reason="D2: a BEGIN line not at the start of a line is taken; OpenSSL ignores it")
+# lead, 2026-12-07: fixed (a BEGIN line must start a line); the xfail mark removed
 @pytest.mark.parametrize("between", [b"#", b"note: "])
 def test_d2_a_ca_whose_begin_line_openssl_ignores_is_not_trusted(tmp_path: Path, between: bytes) -> None:
     bundle = _two(tmp_path, between)
@@ -138,10 +137,11 @@ def test_d2_a_ca_whose_begin_line_openssl_ignores_is_not_trusted(tmp_path: Path,
 @pytest.mark.req(REQ)
 @pytest.mark.parametrize("between", [b"#", b"note: "])
 def test_d2_pin_the_device_trusts_the_switched_off_ca_at_start_and_send(tmp_path: Path, between: bytes) -> None:
+    # lead, 2026-12-07, after the fix: asserts the fixed behaviour (was: ["ca", "other-ca"] trusted)
     bundle = _two(tmp_path, between)
     assert _openssl(bundle) == ["ca"]
     _start(bundle)
-    assert _subjects(_context(bundle)) == ["ca", "other-ca"]
+    assert _subjects(_context(bundle)) == ["ca"]
 
 
 @pytest.mark.req(REQ)
@@ -170,16 +170,20 @@ _PIECES = [b"-----BEGIN ", b"-----END ", b"-----", b"CERTIFICATE", b"CERT", b"A"
 
 @pytest.mark.req(REQ)
 def test_pem_blocks_gives_the_old_patterns_blocks(tmp_path: Path) -> None:
+    # lead, 2026-12-07: since the fixes of this review's D1/D2 the reading also differs on purpose where a BEGIN line
+    # does not start a line or ends in other bytes up to 0x20; those texts are skipped as 175's D1 texts were
+    differs = re.compile(rb"[^\n]-----BEGIN |-----BEGIN [A-Z0-9 ]+-----(?!\r?\n)[\x00-\x09\x0b-\x20]+\n")
     for data in _HAND:
-        assert pem_blocks(data) == _old(data), data
+        if not differs.search(data):
+            assert pem_blocks(data) == _old(data), data
     draw, compared = random.Random(177), 0
     for _ in range(3000):
         data = b"".join(draw.choice(_PIECES) for _ in range(draw.randint(0, 30)))
-        if re.search(rb"-----BEGIN [A-Z0-9 ]+-----[ \t]+\r?\n", data):
+        if re.search(rb"-----BEGIN [A-Z0-9 ]+-----[ \t]+\r?\n", data) or differs.search(data):
             continue  # where the new reading differs on purpose (175's D1)
         assert pem_blocks(data) == _old(data), data
         compared += 1
-    assert compared > 2500
+    assert compared > 500  # lead, 2026-12-07: was 2500, before more texts were skipped (765 compared now)
 
 
 @pytest.mark.req(REQ)
@@ -195,8 +199,8 @@ def test_pem_blocks_costs_linear_time_on_hostile_input() -> None:
     for data in hostile.values():
         assert pem_blocks(data) == []
     assert time.perf_counter() - started < 15  # ~1.3 s on the shared cores; quadratic would take hours
-    tiny = b"-----BEGIN A-----\n-----END A-----" * (size // 32)
-    assert len(pem_blocks(tiny)) == size // 32
+    tiny = b"-----BEGIN A-----\n-----END A-----\n" * (size // 33)  # lead: one per line since D2's fix (was glued)
+    assert len(pem_blocks(tiny)) == size // 33
 
 
 @pytest.mark.req(REQ)
