@@ -4,8 +4,9 @@
 
 Needs the control fixture (``train.py``). Writes ``results.json`` (every per-slice figure, the
 verdicts, the deviations, the provenance) and ``results.md`` (generated from it) beside this file;
-the verification test (verification/test_data_randomization_control.py) recomputes the figures
-from the fixtures and compares them with results.json.
+the verification test (verification/test_data_randomization_control.py) recomputes each model's
+per-slice M1 from the fixtures, compares them with results.json and re-derives the verdict from the
+recorded per-slice figures (the medians, CIs, M2 and learning figures it does not recompute).
 """
 
 from __future__ import annotations
