@@ -87,9 +87,7 @@ def check_transport_files(destinations: Iterable[Destination]) -> None:
         if transport is not None and transport.ca_bundle is not None:
             what = f"destination {destination.name}: transport.ca_bundle"
             try:  # read and parsed as every send does: a bundle a send would refuse is refused now
-                _verifying_context(transport.ca_bundle, what)
-            except ConfigError:
-                raise
+                _verifying_context(transport.ca_bundle, what)  # its own ConfigError (mode, owner) passes through
             except (OSError, ssl.SSLError, ValueError) as exc:  # ValueError: no certificate, or not ASCII PEM
                 raise ConfigError(f"{what} {transport.ca_bundle} cannot be read as certificates: {exc}",
                                   hint="give a PEM or DER file of the certificate authorities that sign the "
