@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import threading
 from pathlib import Path
 
@@ -17,16 +16,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from device_ai.errors import ConfigError
-from tests.node.test_tls import _certificate
+from tests.node.test_tls_ca_file import _pki as _ca_file_pki
+from tests.node.test_tls_ca_file import _trusted_subjects as _subjects
 
 
 def _pki(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    ca = _certificate(folder, "ca", ca=True)
-    _certificate(folder, "server", ca)
-    _certificate(folder, "other-ca", ca=True)
-    (folder / "ca.pem").chmod(0o644)
-    return folder
+    """The CA-file tests' PKI (ca, server, other-ca), ca.pem at 0644 whatever the umask."""
+    pki = _ca_file_pki(folder)
+    (pki / "ca.pem").chmod(0o644)
+    return pki
 
 
 def _destination(bundle: Path):  # noqa: ANN202 - (Destination, TransportSecurity)
@@ -35,10 +33,6 @@ def _destination(bundle: Path):  # noqa: ANN202 - (Destination, TransportSecurit
     security = TransportSecurity(tls=True, ca_bundle=bundle)
     return Destination(name="pacs", kind="dimse", ae_title="PACS", host="127.0.0.1", port=104,
                        transport=security), security
-
-
-def _subjects(context: ssl.SSLContext) -> list[str]:
-    return [dict(item[0] for item in ca["subject"])["commonName"] for ca in context.get_ca_certs()]
 
 
 @pytest.mark.req("SRS-234")
