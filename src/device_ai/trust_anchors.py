@@ -12,15 +12,18 @@ from pathlib import Path
 
 from device_ai.config import read_owned_file
 
-# PEM blocks as OpenSSL reads them from a CA file: a BEGIN line at the start of a line (text before
+# PEM blocks, by the device's own rule, which follows OpenSSL's reading of a CA file where it can
+# (OpenSSL's 254-byte line pieces and bytes >= 0x80 it strips are not followed: those BEGIN lines are
+# text here, review 178 D2): a BEGIN line at the start of a line (text before
 # it on the line, e.g. "#" switching a CA off, makes it no BEGIN line for OpenSSL: review 177 D2;
 # any bytes up to 0x20 but the newline may end it, as OpenSSL strips them: reviews 175 D1, 177 D1),
-# then everything up to the first END line of the same label.
-# Text around the blocks (in any encoding: CA bundles carry issuer names) is ignored, as OpenSSL
-# ignores it (review 153 D4). END lines are found once, overlapping ones included, and each BEGIN
+# then everything up to the first END line of the same label. A UTF-8 byte-order mark may start the
+# file's first BEGIN line and the line right after a block's END line, where OpenSSL strips it
+# (pem_lib.c, the first line of each block it looks for; review 178 D1: a bundle saved "UTF-8 with BOM").
+# Text around the blocks (in any encoding: CA bundles carry issuer names) is ignored (review 153 D4). END lines are found once, overlapping ones included, and each BEGIN
 # looks its END up by bisection: a pattern searching from each BEGIN to its END took time growing
 # with the square of the BEGIN lines that have none (review 175 N3: 20,000 in 360 KB, 53 s).
-_BEGIN = re.compile(rb"(?m)^-----BEGIN ([A-Z0-9 ]+)-----[\x00-\x09\x0b-\x20]*\n")
+_BEGIN = re.compile(rb"(?m)^(\xef\xbb\xbf)?(-----BEGIN ([A-Z0-9 ]+)-----[\x00-\x09\x0b-\x20]*\n)")
 _END = re.compile(rb"(?=-----END ([A-Z0-9 ]+)-----)")
 _DASHES = len(b"-----END -----")
 
@@ -30,15 +33,20 @@ def pem_blocks(data: bytes) -> list[bytes]:
     ends: dict[bytes, list[int]] = {}
     for match in _END.finditer(data):
         ends.setdefault(match.group(1), []).append(match.start())
-    blocks, position = [], 0
+    blocks, position, first_line = [], 0, 0  # first_line: where a byte-order mark may stand
     for begin in _BEGIN.finditer(data):
         if begin.start() < position:  # inside the block just taken
             continue
-        starts = ends.get(begin.group(1), [])
+        if begin.group(1) and begin.start() != first_line:
+            continue
+        label = begin.group(3)
+        starts = ends.get(label, [])
         index = bisect.bisect_left(starts, begin.end())
         if index < len(starts):
-            position = starts[index] + _DASHES + len(begin.group(1))
-            blocks.append(data[begin.start():position])
+            position = starts[index] + _DASHES + len(label)
+            blocks.append(data[begin.start(2):position])
+            newline = data.find(b"\n", position)
+            first_line = -1 if newline < 0 else newline + 1
     return blocks
 
 
