@@ -96,8 +96,6 @@ def _fmt(x: float) -> str:
 # === D1: SRS-070 approved although the verification test requires draft unless the check discriminates =============
 
 @pytest.mark.req("SRS-070")
-@pytest.mark.xfail(strict=True, reason="D1: SRS-070 approved (f0bf862) while the control does not discriminate; "
-                                      "the verification test asserts draft or discriminates")
 def test_d1_status_agrees_with_the_verification_test_rule(recorded: dict) -> None:
     discriminates = recorded["summary"]["verdict"]["discriminates"]
     assert _requirement("SRS-070")["status"] == "draft" or discriminates
@@ -105,19 +103,18 @@ def test_d1_status_agrees_with_the_verification_test_rule(recorded: dict) -> Non
 
 @pytest.mark.req("SRS-070")
 def test_d1_pin_today_approved_and_not_discriminating(recorded: dict) -> None:
-    assert _requirement("SRS-070")["status"] == "approved"
+    # lead, 2026-12-07 (session 3): D1 fixed by reverting the approval (was: status approved)
+    assert _requirement("SRS-070")["status"] == "draft"
     assert recorded["summary"]["verdict"]["discriminates"] is False
     assert 'assert requirement["status"] == "draft" or discriminates' in VERIFICATION.read_text(encoding="utf-8")
-    assert "approved subject to independent re-review 179" in _flat(_requirement("SRS-070")["rationale"])
+    assert "back to draft" in _flat(_requirement("SRS-070")["rationale"])
 
 
 @pytest.mark.req("SRS-070")
 def test_d1_control_the_rest_of_the_verification_requirement_check_passes(recorded: dict) -> None:
-    # the verification check fails at HEAD on its status line only: every assertion before it holds
-    module = _verification_module()
-    with pytest.raises(AssertionError) as info:
-        module.test_the_requirement_states_the_registered_decision(recorded)
-    assert 'requirement["status"] == "draft" or discriminates' in str(info.traceback[-1].statement)
+    # lead, 2026-12-07 (session 3): with SRS-070 draft again the whole verification check passes (was: it failed
+    # on its status line only)
+    _verification_module().test_the_requirement_states_the_registered_decision(recorded)
 
 
 # === D2: texts that say SRS-070 is draft, against requirements.yaml =================================================
@@ -142,8 +139,6 @@ def _draft_statements() -> list[str]:
 
 
 @pytest.mark.req("SRS-070")
-@pytest.mark.xfail(strict=True, reason="D2: README, docs (twice), RISK-014 and benefit.yaml say SRS-070 is draft; "
-                                      "requirements.yaml says approved")
 def test_d2_texts_agree_with_the_requirement_status() -> None:
     assert _draft_statements() == [] or _requirement("SRS-070")["status"] == "draft"
 
@@ -151,7 +146,8 @@ def test_d2_texts_agree_with_the_requirement_status() -> None:
 @pytest.mark.req("SRS-070")
 def test_d2_pin_today_five_places_say_draft() -> None:
     assert _draft_statements() == ["README", "docs:intro", "docs:review", "RISK-014", "benefit"]
-    assert _requirement("SRS-070")["status"] == "approved"
+    # lead, 2026-12-07 (session 3): D2 fixed with D1 - the five texts are true again (was: status approved)
+    assert _requirement("SRS-070")["status"] == "draft"
 
 
 @pytest.mark.req("SRS-070")
