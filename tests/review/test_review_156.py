@@ -399,7 +399,6 @@ def test_i4_ca_files_that_load(tmp_path: Path) -> None:
         "UTF-8 around": ("Universitätsklinikum\n".encode() + ca, ["ca"]),
         "UTF-16 around": ("Ünïcode".encode("utf-16") + b"\n" + ca + "x".encode("utf-16"), ["ca"]),
         "CRLF": (ca.replace(b"\n", b"\r\n"), ["ca"]),
-        "beside a junk CRL": (ca + b"-----BEGIN X509 CRL-----\nMIIBAA==\n-----END X509 CRL-----\n", ["ca"]),
         "beside a key": (ca + (pki / "server.key").read_bytes(), ["ca"]),
         "DER": (der, ["ca"]),
         "control: the other CA": (other, ["other-ca"]),
@@ -409,6 +408,12 @@ def test_i4_ca_files_that_load(tmp_path: Path) -> None:
         path.write_bytes(data)
         path.chmod(0o644)
         assert _trusted(pki, path) == trusted, label
+    # lead, 2026-12-07 (session 3): a CA beside a CRL block OpenSSL cannot decode is refused as a whole, as OpenSSL's
+    # own CA-file reader (cafile=) refuses it, now that it reads the checked bytes (after review 180; was: ["ca"])
+    path = pki / "case.pem"
+    path.write_bytes(ca + b"-----BEGIN X509 CRL-----\nMIIBAA==\n-----END X509 CRL-----\n")
+    with pytest.raises(ConfigError, match="holds no certificate OpenSSL reads"):
+        _trusted(pki, path)
 
 
 def _inside_non_ascii(pki: Path) -> bytes:
@@ -467,8 +472,10 @@ def test_i4_noted_where_the_node_and_openssl_differ(tmp_path: Path) -> None:
     for data, node_loads, cafile_loads in (
             # lead, 2026-12-07: the node reads it since review 175 D1's fix (was: False - not by the node)
             (ca.replace(b"CERTIFICATE-----\n", b"CERTIFICATE----- \n", 1), True, True),
+            # lead, 2026-12-07 (session 3): read by the node since OpenSSL's own reader reads the checked bytes
+            # (after review 180; was: False - not by the node)
             (ca.replace(b"BEGIN CERTIFICATE", b"BEGIN TRUSTED CERTIFICATE").replace(
-                b"END CERTIFICATE", b"END TRUSTED CERTIFICATE"), False, True),
+                b"END CERTIFICATE", b"END TRUSTED CERTIFICATE"), True, True),
             # lead, 2026-12-07: not read by the node either since review 177 D2's fix (was: True - read by the node)
             (ca.replace(b"-----BEGIN", b"junk -----BEGIN", 1), False, False),
             (ca, True, True)):  # control

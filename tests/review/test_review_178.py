@@ -67,9 +67,8 @@ from pathlib import Path
 import pytest
 
 from device_ai.errors import ConfigError
-from device_ai.trust_anchors import pem_blocks
 from tests.review.test_review_173 import _context, _pki, _start, _subjects
-from tests.review.test_review_177 import _openssl, _write
+from tests.review.test_review_177 import _device_reads, _openssl, _write
 
 REQ = "SRS-234"
 _BOM = b"\xef\xbb\xbf"
@@ -105,10 +104,12 @@ def test_d1_a_bundle_saved_with_a_utf8_bom_loads_as_openssl_reads_it(tmp_path: P
 def test_d1_pin_it_is_refused_at_start_and_send_though_openssl_reads_it(tmp_path: Path, crlf: bool) -> None:
     # lead, 2026-12-07 (session 3): D1 fixed - the block is found and its bytes start at BEGIN, without the mark
     # (was: pem_blocks found nothing and the bundle was refused at start and send)
+    # lead, 2026-12-07 (session 3): since pem_blocks is gone (OpenSSL's reader reads the checked bytes), the pin is
+    # the device's trusted set (was: pem_blocks(with mark) == pem_blocks(without))
     bundle = _bom(tmp_path, crlf)
     assert _openssl(bundle) == ["ca"]
-    assert pem_blocks(bundle.read_bytes()) == pem_blocks(bundle.read_bytes()[len(_BOM):])
-    assert pem_blocks(bundle.read_bytes())[0].startswith(b"-----BEGIN CERTIFICATE-----")
+    _start(bundle)
+    assert _subjects(_context(bundle)) == ["ca"]
 
 
 @pytest.mark.req(REQ)
@@ -168,12 +169,13 @@ def test_d2_fixed_the_requirements_state_the_device_rule_not_openssl_equivalence
     items = {item["id"]: item for item in
              yaml.safe_load((root / "traceability" / "requirements.yaml").read_text(encoding="utf-8"))["software_requirements"]}
     assert "as OpenSSL ignores it" not in items["SRS-234"]["text"] + items["SRS-233"]["text"]
-    assert "byte-order mark" in items["SRS-234"]["text"] and "rule of SRS-234" in items["SRS-233"]["text"]
+    # lead, 2026-12-07 (session 3): after review 180 the texts name OpenSSL's own reader (was: the device's rule with
+    # a byte-order mark, "by the rule of SRS-234")
+    assert "OpenSSL's own CA-file reader" in " ".join(items["SRS-234"]["text"].split())
+    assert "as SRS-234 reads a CA bundle" in " ".join(items["SRS-233"]["text"].split())
 
 
 @pytest.mark.req(REQ)
-@pytest.mark.xfail(strict=True, reason="review 178 D2, kept by design after the text fix (lead): BEGIN lines OpenSSL "
-                   "reads in these quirks are text to the device, which the requirements no longer deny")
 @pytest.mark.parametrize("case", _QUIRKS)
 def test_d2_the_device_trusts_what_openssl_reads_from_the_file(tmp_path: Path, case: str) -> None:
     bundle, expected = _quirk(tmp_path, case)
@@ -184,13 +186,12 @@ def test_d2_the_device_trusts_what_openssl_reads_from_the_file(tmp_path: Path, c
 @pytest.mark.req(REQ)
 @pytest.mark.parametrize("case", _QUIRKS)
 def test_d2_pin_the_device_trusts_fewer_or_refuses(tmp_path: Path, case: str) -> None:
+    # lead, 2026-12-07 (session 3): D2 fixed in the code too - OpenSSL's reader reads the checked bytes, so the device
+    # trusts what cafile= trusts (was: fewer CAs, or a refusal)
     bundle, expected = _quirk(tmp_path, case)
     assert _openssl(bundle) == expected
-    if expected == ["ca", "other-ca"]:
-        _start(bundle)
-        assert _subjects(_context(bundle)) == ["ca"]
-    else:
-        _refused_at_start_and_send(bundle)
+    _start(bundle)
+    assert _subjects(_context(bundle)) == expected
 
 
 @pytest.mark.req(REQ)
@@ -218,8 +219,10 @@ def test_n1_pin_files_openssl_refuses_whole_load_their_intact_blocks(tmp_path: P
         bundle = _write(tmp_path / f"{name}.pem", data)
         with pytest.raises(ssl.SSLError):
             _openssl(bundle)
-        _start(bundle)
-        assert _subjects(_context(bundle)) == trusted, name
+        # lead, 2026-12-07 (session 3): OpenSSL's reader reads the checked bytes now, so these files are refused as
+        # OpenSSL refuses them, at start and at send (was: their intact blocks, ``trusted``, loaded)
+        assert trusted
+        _refused_at_start_and_send(bundle)
 
 
 # === holds ============================================================================================================
@@ -247,7 +250,8 @@ def test_ordinary_and_177_bundles_trust_exactly_what_openssl_trusts(tmp_path: Pa
 
 
 @pytest.mark.req(REQ)
-def test_pem_blocks_costs_linear_time_on_new_hostile_inputs() -> None:
+def test_pem_blocks_costs_linear_time_on_new_hostile_inputs(tmp_path: Path) -> None:
+    # lead, 2026-12-07 (session 3): through the device's reading (OpenSSL's reader) - was: pem_blocks
     size = 4_000_000
     hostile = {"nul-tail": b"-----BEGIN A-----" + b"\x00" * size,
                "space-ended-begins": b"-----BEGIN A----- \n" * (size // 19),
@@ -257,7 +261,7 @@ def test_pem_blocks_costs_linear_time_on_new_hostile_inputs() -> None:
                "long-line-then-begin": b"#" * size + b"-----BEGIN A-----\n-----END A-----"}
     started = time.perf_counter()
     for data in hostile.values():
-        assert pem_blocks(data) == []
+        assert _device_reads(tmp_path, data) is None
     assert time.perf_counter() - started < 15  # ~1.2 s on the shared cores
 
 

@@ -56,7 +56,7 @@ from device_ai.node.runtime import NodeRuntime
 from device_ai.node.spool import InstanceKey
 from device_ai.node.trail import NodeTrail
 from device_ai.pseudonyms import pseudonym
-from device_ai.trust_anchors import read_trust_anchors
+from device_ai.trust_anchors import load_trust_anchors
 
 LOG = logging.getLogger("device_ai.node")
 MIB = 1024 * 1024
@@ -111,7 +111,7 @@ def tls_context(ctx: Context) -> ssl.SSLContext | None:
         context.load_cert_chain(certfile=str(cert), keyfile=str(key))
         if ca is not None:
             # checked on the opened file, then used as read
-            context.load_verify_locations(cadata=read_trust_anchors(ca, "node_tls_ca_file"))
+            load_trust_anchors(context, ca, "node_tls_ca_file")
             context.verify_mode = ssl.CERT_REQUIRED
     except (OSError, ssl.SSLError, ValueError) as exc:  # ValueError: no certificate in it (review 153 D2)
         raise ConfigError(f"cannot load the node's TLS files: {exc}",

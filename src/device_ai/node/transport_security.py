@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from device_ai.config import Destination, TransportSecurity  # noqa: F401 - part of this module's interface
 from device_ai.errors import ConfigError
 from device_ai.keystore import read_private_key_file
-from device_ai.trust_anchors import read_trust_anchors
+from device_ai.trust_anchors import trusting_client_context
 
 
 class TransportSecurityError(Exception):
@@ -69,10 +69,7 @@ def _verifying_context(bundle: Path | None, what: str) -> ssl.SSLContext:
     "none given" and trust the system store instead (review 173 D1)."""
     if bundle is None:
         return ssl.create_default_context()
-    anchors = read_trust_anchors(bundle, what)
-    if not anchors:
-        raise ValueError(f"{bundle} holds no certificate")
-    return ssl.create_default_context(cadata=anchors)
+    return trusting_client_context(bundle, what)
 
 
 def check_transport_files(destinations: Iterable[Destination]) -> None:
@@ -88,7 +85,7 @@ def check_transport_files(destinations: Iterable[Destination]) -> None:
             what = f"destination {destination.name}: transport.ca_bundle"
             try:  # read and parsed as every send does: a bundle a send would refuse is refused now
                 _verifying_context(transport.ca_bundle, what)  # its own ConfigError (mode, owner) passes through
-            except (OSError, ssl.SSLError, ValueError) as exc:  # ValueError: no certificate, or not ASCII PEM
+            except (OSError, ssl.SSLError, ValueError) as exc:  # ValueError: no certificate OpenSSL reads
                 raise ConfigError(f"{what} {transport.ca_bundle} cannot be read as certificates: {exc}",
                                   hint="give a PEM or DER file of the certificate authorities that sign the "
                                        "destination's certificate") from exc
