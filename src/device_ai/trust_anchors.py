@@ -9,8 +9,9 @@ OpenSSL then reads those bytes, not the path again, with its own CA-file reader 
 an anonymous in-memory file. A hand-written PEM reader in front of OpenSSL trusted more or fewer
 CAs than OpenSSL in one corner case after another (reviews 153, 175, 177, 178 and 180: trailing
 bytes, byte-order marks, text before BEGIN, 254-byte line pieces, NUL lines); OpenSSL's reader is
-the one the system's own ``cafile`` users get. A file OpenSSL does not read as PEM is tried as DER
-(``cadata`` bytes)."""
+the one the system's own ``cafile`` users get. A file OpenSSL does not read as PEM is read as DER
+only when it is exactly one certificate: ``cadata``'s DER reader stops quietly at bytes it cannot
+read as a header, so a DER CA followed by anything else loaded (review 181 D1)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
+
+from cryptography import x509
 
 from device_ai.config import read_owned_file
 
@@ -51,21 +54,28 @@ def _loaded(data: bytes, path: Path, load: Load[Loaded]) -> Loaded:
         try:
             return load(cafile, None)  # OpenSSL's CA-file reader: PEM
         except ssl.SSLError as pem_error:
-            try:
-                return load(None, data)  # DER
-            except ssl.SSLError:
-                raise ValueError(f"{path} holds no certificate OpenSSL reads as PEM or DER "
+            if not _one_der_certificate(data):
+                raise ValueError(f"{path} holds no certificate OpenSSL reads as PEM, nor is it one DER certificate "
                                  f"({pem_error.reason or pem_error})") from None
+            return load(None, data)
+
+
+def _one_der_certificate(data: bytes) -> bool:
+    try:
+        x509.load_der_x509_certificate(data)  # the whole bytes, nothing after (ExtraData)
+    except ValueError:
+        return False
+    return True
 
 
 @contextmanager
 def _memory_file(data: bytes) -> Iterator[str]:
     """A path that reads ``data``: an anonymous memory file (Linux), else a private temporary file,
     removed afterwards. Nobody else can write either."""
-    if hasattr(os, "memfd_create"):
+    descriptor, path = None, None
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
         descriptor = os.memfd_create("device-ai-trust-anchors", os.MFD_CLOEXEC)
-        path = None
-    else:  # pragma: no cover - the device runs on Linux
+    else:  # no memfd, or no /proc to name it by (review 181 N1: the error read as the user's file missing)
         descriptor, path = tempfile.mkstemp(prefix="device-ai-trust-anchors-")
     try:
         view = memoryview(data)
@@ -74,5 +84,5 @@ def _memory_file(data: bytes) -> Iterator[str]:
         yield path or f"/proc/self/fd/{descriptor}"
     finally:
         os.close(descriptor)
-        if path is not None:  # pragma: no cover
+        if path is not None:
             os.unlink(path)

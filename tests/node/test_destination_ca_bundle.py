@@ -99,6 +99,37 @@ def test_the_context_trusts_exactly_the_bundle_it_checked_pem_or_der(tmp_path: P
 
 
 @pytest.mark.req("SRS-234")
+def test_without_proc_the_checked_bytes_go_through_a_private_temporary_file_that_is_removed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No /proc to name the memory file by (review 181 N1): the checked bytes are written to a private temporary
+    file instead, which is gone afterwards, and a DER CA followed by other bytes is still refused (review 181 D1)."""
+    import tempfile
+
+    from device_ai import trust_anchors
+    from device_ai.node.transport_security import client_context
+
+    pki = _pki(tmp_path)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    real_isdir = os.path.isdir
+    monkeypatch.setattr(trust_anchors.os.path, "isdir", lambda p: False if p == "/proc/self/fd" else real_isdir(p))
+    _, security = _destination(pki / "ca.pem")
+    assert _subjects(client_context(security)) == ["ca"]
+    assert list(scratch.iterdir()) == []
+    der = x509.load_pem_x509_certificate((pki / "ca.pem").read_bytes()).public_bytes(serialization.Encoding.DER)
+    tailed = pki / "tailed.der"
+    tailed.write_bytes(der + b"\x1f" + b"\xff" * 10)
+    tailed.chmod(0o644)
+    _, by_tailed = _destination(tailed)
+    from device_ai.node.transport_security import TransportSecurityError
+
+    with pytest.raises(TransportSecurityError, match="tailed.der holds no certificate .* nor is it one DER certificate"):
+        client_context(by_tailed)
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.req("SRS-234")
 def test_a_fifo_missing_file_or_junk_is_a_typed_refusal_that_does_not_block(tmp_path: Path) -> None:
     from device_ai.node.transport_security import TransportSecurityError, check_transport_files, client_context
 

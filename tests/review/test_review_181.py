@@ -134,7 +134,6 @@ _D1 = ["pem-broken-after-der", "der-then-text", "der-then-30-89"]
 
 @pytest.mark.req("SRS-234")
 @pytest.mark.parametrize("case", _D1)
-@pytest.mark.xfail(strict=True, reason="review 181 D1: the DER fallback takes a leading DER CA of a non-DER file")
 def test_d1_a_file_neither_pem_nor_der_is_refused_at_start_and_send(tmp_path: Path, pems: tuple[bytes, bytes],
                                                                     case: str) -> None:
     bundle = _d1(tmp_path, pems, case)
@@ -147,22 +146,25 @@ def test_d1_a_file_neither_pem_nor_der_is_refused_at_start_and_send(tmp_path: Pa
 def test_d1_pin_the_device_trusts_a_ca_cafile_refuses(tmp_path: Path, pems: tuple[bytes, bytes], case: str) -> None:
     bundle = _d1(tmp_path, pems, case)
     assert _cafile(bundle) is None
-    assert _at_start_and_send(bundle) == ["ca"]
+    # lead, 2026-12-07 (session 3): fixed - DER only when the file is exactly one certificate (was: ["ca"])
+    assert _at_start_and_send(bundle) is None
 
 
 @pytest.mark.req("SRS-233")
-@pytest.mark.xfail(strict=True, reason="review 181 D1: the node's CA file read by the same DER fallback")
 def test_d1_the_node_refuses_a_file_neither_pem_nor_der(tmp_path: Path, pems: tuple[bytes, bytes]) -> None:
     assert _node(tmp_path, _d1(tmp_path, pems, "pem-broken-after-der")) is None
 
 
 @pytest.mark.req("SRS-233")
 def test_d1_pin_the_node_trusts_a_ca_cafile_refuses(tmp_path: Path, pems: tuple[bytes, bytes]) -> None:
-    assert _node(tmp_path, _d1(tmp_path, pems, "pem-broken-after-der")) == ["ca"]
+    # lead, 2026-12-07 (session 3): fixed (was: ["ca"])
+    assert _node(tmp_path, _d1(tmp_path, pems, "pem-broken-after-der")) is None
 
 
 @pytest.mark.req("SRS-234")
-@pytest.mark.parametrize(("case", "expected"), [("der", ["ca"]), ("der+der", ["ca", "other-ca"]),
+# lead, 2026-12-07 (session 3): two DER certificates back to back are refused since the fix of D1 (DER: exactly one
+# certificate; was: ["ca", "other-ca"]); a bundle of several CAs is given as PEM
+@pytest.mark.parametrize(("case", "expected"), [("der", ["ca"]), ("der+der", None),
                                                 ("der+crlf", None), ("der+text-tail", None)])
 def test_d1_control_der_copies_load_and_plain_trailing_text_is_refused(tmp_path: Path, pems: tuple[bytes, bytes],
                                                                         case: str, expected: list[str] | None) -> None:
