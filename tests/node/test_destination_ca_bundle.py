@@ -99,34 +99,26 @@ def test_the_context_trusts_exactly_the_bundle_it_checked_pem_or_der(tmp_path: P
 
 
 @pytest.mark.req("SRS-234")
-def test_without_proc_the_checked_bytes_go_through_a_private_temporary_file_that_is_removed(
+def test_without_proc_the_bundle_is_a_typed_refusal_and_a_der_ca_with_bytes_after_it_is_refused(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No /proc to name the memory file by (review 181 N1): the checked bytes are written to a private temporary
-    file instead, which is gone afterwards, and a DER CA followed by other bytes is still refused (review 181 D1)."""
-    import tempfile
-
+    """Without /proc the checked bytes have no name OpenSSL could open that others cannot replace (reviews 181 N1,
+    182 D3): a typed refusal saying why, nothing written. A DER CA followed by other bytes is refused (review 181
+    D1); one DER certificate loads (control)."""
     from device_ai import trust_anchors
-    from device_ai.node.transport_security import client_context
+    from device_ai.node.transport_security import TransportSecurityError, client_context
 
     pki = _pki(tmp_path)
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    der = x509.load_pem_x509_certificate((pki / "ca.pem").read_bytes()).public_bytes(serialization.Encoding.DER)
+    for name, data in (("one.der", der), ("tailed.der", der + b"\x1f" + b"\xff" * 10)):
+        (pki / name).write_bytes(data)
+        (pki / name).chmod(0o644)
+    assert _subjects(client_context(_destination(pki / "one.der")[1])) == ["ca"]
+    with pytest.raises(TransportSecurityError, match="tailed.der holds no certificate .* nor is it one DER certificate"):
+        client_context(_destination(pki / "tailed.der")[1])
     real_isdir = os.path.isdir
     monkeypatch.setattr(trust_anchors.os.path, "isdir", lambda p: False if p == "/proc/self/fd" else real_isdir(p))
-    _, security = _destination(pki / "ca.pem")
-    assert _subjects(client_context(security)) == ["ca"]
-    assert list(scratch.iterdir()) == []
-    der = x509.load_pem_x509_certificate((pki / "ca.pem").read_bytes()).public_bytes(serialization.Encoding.DER)
-    tailed = pki / "tailed.der"
-    tailed.write_bytes(der + b"\x1f" + b"\xff" * 10)
-    tailed.chmod(0o644)
-    _, by_tailed = _destination(tailed)
-    from device_ai.node.transport_security import TransportSecurityError
-
-    with pytest.raises(TransportSecurityError, match="tailed.der holds no certificate .* nor is it one DER certificate"):
-        client_context(by_tailed)
-    assert list(scratch.iterdir()) == []
+    with pytest.raises(TransportSecurityError, match="ca.pem cannot be given to OpenSSL as checked.*/proc"):
+        client_context(_destination(pki / "ca.pem")[1])
 
 
 @pytest.mark.req("SRS-234")
