@@ -398,10 +398,12 @@ def read_owned_file(path: Path, what: str) -> bytes:
 def _read_owned(path: Path, what: str) -> tuple[bytes, int]:
     """:func:`read_owned_file`'s bytes and the permission bits of the file read. Opened without
     blocking and read only when it is a regular file: a FIFO at the name would otherwise hold the
-    reader in open() for as long as no one writes to it (review 153 D3)."""
+    reader in open() for as long as no one writes to it (review 153 D3). The descriptor is checked
+    before a file object wraps it: wrapping a folder's raised IsADirectoryError and left the
+    descriptor open, one per refusal (review 183 D2)."""
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    with open(descriptor, "rb", closefd=True) as handle:
-        info = os.fstat(handle.fileno())
+    try:
+        info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
             raise ConfigError(f"{what} {path} is not a regular file; it is not read",
                               hint="name a regular file (not a pipe, device or socket)")
@@ -413,7 +415,10 @@ def _read_owned(path: Path, what: str) -> tuple[bytes, int]:
             raise ConfigError(f"{what} {path} is owned by another account (uid {info.st_uid}); "
                               "it is not read",
                               hint="give it to the account that runs the device or to root (chown)")
-        return handle.read(), stat.S_IMODE(info.st_mode)
+        with open(descriptor, "rb", closefd=False) as handle:
+            return handle.read(), stat.S_IMODE(info.st_mode)
+    finally:
+        os.close(descriptor)
 
 
 def _read_config_text(path: Path) -> tuple[str, int]:

@@ -382,6 +382,7 @@ def test_both_texts_name_openssls_reader_from_memory_and_der() -> None:
     from tests.review.test_review_180 import _texts
 
     texts = _texts()
-    assert "OpenSSL's own CA-file reader" in texts["SRS-234"] and "from memory" in texts["SRS-234"]
+    # lead, 2026-12-07 (session 3): 077a6c1 says "from an anonymous memory file" (review 183 D1; was: "from memory")
+    assert "OpenSSL's own CA-file reader" in texts["SRS-234"] and "from an anonymous memory file" in texts["SRS-234"]
     assert "read as DER" in texts["SRS-234"]
     assert "as SRS-234 reads a CA bundle" in texts["SRS-233"] and "DER" in texts["SRS-233"]

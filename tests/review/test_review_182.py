@@ -409,6 +409,7 @@ def test_both_texts_name_openssls_reader_memory_and_exactly_one_der_certificate(
 
     texts = _texts()
     assert "OpenSSL''s own CA-file reader" in texts["SRS-234"] or "OpenSSL's own CA-file reader" in texts["SRS-234"]
-    assert "from memory" in texts["SRS-234"] and "exactly one certificate" in texts["SRS-234"]
+    # lead, 2026-12-07 (session 3): 077a6c1 says "from an anonymous memory file" (review 183 D1; was: "from memory")
+    assert "from an anonymous memory file" in texts["SRS-234"] and "exactly one certificate" in texts["SRS-234"]
     assert "holds no certificate is a typed refusal" in texts["SRS-234"]  # what D2 contradicts
     assert "as SRS-234 reads a CA bundle" in texts["SRS-233"]
