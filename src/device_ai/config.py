@@ -386,6 +386,12 @@ def _check_ae_title(value: str) -> str:
     return title
 
 
+# The most a file the configuration names is read to (CA bundles, the configuration file): a system's
+# whole CA bundle is about 0.2 MiB. A larger file was read whole, and one larger than memory ended in
+# an untyped MemoryError (review 184 D1).
+MAX_OWNED_FILE_BYTES = 16 * 1024 * 1024
+
+
 def read_owned_file(path: Path, what: str) -> bytes:
     """The bytes of a file the configuration names, refused when another account could have changed
     it (THR-040): writable by its group or by others, or owned by an account other than this
@@ -416,7 +422,12 @@ def _read_owned(path: Path, what: str) -> tuple[bytes, int]:
                               "it is not read",
                               hint="give it to the account that runs the device or to root (chown)")
         with open(descriptor, "rb", closefd=False) as handle:
-            return handle.read(), stat.S_IMODE(info.st_mode)
+            data = handle.read(MAX_OWNED_FILE_BYTES + 1)  # bounded even if it grows after the fstat
+        if info.st_size > MAX_OWNED_FILE_BYTES or len(data) > MAX_OWNED_FILE_BYTES:
+            limit_mib = MAX_OWNED_FILE_BYTES // (1024 * 1024)
+            raise ConfigError(f"{what} {path} is larger than {limit_mib} MiB; it is not read",
+                              hint="name the right file: a CA bundle or configuration file takes a few KiB")
+        return data, stat.S_IMODE(info.st_mode)
     finally:
         os.close(descriptor)
 

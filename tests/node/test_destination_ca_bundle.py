@@ -122,6 +122,29 @@ def test_without_proc_the_bundle_is_a_typed_refusal_and_a_der_ca_with_bytes_afte
 
 
 @pytest.mark.req("SRS-234")
+def test_a_bundle_over_16_mib_is_refused_unread_and_one_of_16_mib_loads(tmp_path: Path) -> None:
+    """Review 184 D1: a file the configuration names is read to 16 MiB at most; a larger one is a typed refusal
+    naming it at start and at send (it was read whole: MemoryError past the memory). Control: a bundle of exactly
+    16 MiB (the CA, then blank lines) loads."""
+    from device_ai.config import MAX_OWNED_FILE_BYTES
+    from device_ai.node.transport_security import TransportSecurityError, check_transport_files, client_context
+
+    pki = _pki(tmp_path)
+    ca = (pki / "ca.pem").read_bytes()
+    for name, size in (("limit.pem", MAX_OWNED_FILE_BYTES), ("over.pem", MAX_OWNED_FILE_BYTES + 1)):
+        (pki / name).write_bytes(ca + b"\n" * (size - len(ca)))
+        (pki / name).chmod(0o644)
+    destination, security = _destination(pki / "limit.pem")
+    check_transport_files([destination])
+    assert _subjects(client_context(security)) == ["ca"]
+    destination, security = _destination(pki / "over.pem")
+    with pytest.raises(ConfigError, match="over.pem is larger than 16 MiB; it is not read"):
+        check_transport_files([destination])
+    with pytest.raises(TransportSecurityError, match="over.pem is larger than 16 MiB"):
+        client_context(security)
+
+
+@pytest.mark.req("SRS-234")
 def test_a_fifo_missing_file_or_junk_is_a_typed_refusal_that_does_not_block(tmp_path: Path) -> None:
     from device_ai.node.transport_security import TransportSecurityError, check_transport_files, client_context
 

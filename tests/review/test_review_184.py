@@ -148,7 +148,6 @@ def _node_limited(tmp_path: Path, bundle: Path) -> str:
 # === D1: a CA file larger than the device's memory is no typed refusal ============================================
 
 @pytest.mark.req("SRS-234")
-@pytest.mark.xfail(strict=True, reason="review 184 D1: no read limit; MemoryError escapes, serve exits 70 DAI-999")
 def test_d1_a_huge_bundle_is_a_typed_refusal_at_start_naming_the_file(tmp_path: Path) -> None:
     bundle = _zeros(tmp_path / "huge.pem", _HUGE)
     code, stderr = _serve_limited(tmp_path, bundle)
@@ -156,24 +155,24 @@ def test_d1_a_huge_bundle_is_a_typed_refusal_at_start_naming_the_file(tmp_path: 
 
 
 @pytest.mark.req("SRS-234")
-@pytest.mark.xfail(strict=True, reason="review 184 D1: a send records 'internal error: MemoryError', no file named")
 def test_d1_a_send_with_a_huge_bundle_is_a_failed_attempt_naming_the_file(tmp_path: Path) -> None:
     assert "huge.pem" in _send_limited(tmp_path, _zeros(tmp_path / "huge.pem", _HUGE))
 
 
 @pytest.mark.req("SRS-233")
-@pytest.mark.xfail(strict=True, reason="review 184 D1: the node's tls_context raises MemoryError untyped")
 def test_d1_the_node_refuses_a_huge_ca_file_typed(tmp_path: Path) -> None:
     assert _node_limited(tmp_path, _zeros(tmp_path / "huge.pem", _HUGE)).startswith("ConfigError")
 
 
 @pytest.mark.req("SRS-234")
 def test_d1_pin_memory_error_escapes_at_start_send_and_node(tmp_path: Path) -> None:
+    # lead, 2026-12-07 (session 3): fixed - files the configuration names are read to 16 MiB at most, a larger one is
+    # a typed refusal naming it (was: MemoryError everywhere, serve exit 70 DAI-999, the file unnamed)
     bundle = _zeros(tmp_path / "huge.pem", _HUGE)
     code, stderr = _serve_limited(tmp_path, bundle)
-    assert code == 70 and "DAI-999" in stderr and "MemoryError" in stderr and "huge.pem" not in stderr
-    assert _send_limited(tmp_path, bundle) == "internal error: MemoryError"
-    assert _node_limited(tmp_path, bundle) == "untyped MemoryError"
+    assert code == 2 and "DAI-100" in stderr and "huge.pem is larger than 16 MiB" in stderr
+    assert "huge.pem is larger than 16 MiB" in _send_limited(tmp_path, bundle)
+    assert _node_limited(tmp_path, bundle).startswith("ConfigError") and "MemoryError" not in stderr
 
 
 @pytest.mark.req("SRS-234")
@@ -190,10 +189,12 @@ def test_d1_descriptors_closed_on_the_memory_error_path(tmp_path: Path) -> None:
     code = ("import resource, pathlib, sys, os\n"
             "from device_ai.trust_anchors import trusting_client_context as t\n"
             "before = sorted(os.listdir('/proc/self/fd'))\n"
-            "try:\n    t(pathlib.Path(sys.argv[1]), 'x')\nexcept MemoryError:\n    print('MemoryError')\n"
+            "from device_ai.errors import ConfigError\n"
+            "try:\n    t(pathlib.Path(sys.argv[1]), 'x')\nexcept ConfigError:\n    print('ConfigError')\n"
             "print(sorted(os.listdir('/proc/self/fd')) == before)\n")
     done = _limited(code, str(_zeros(tmp_path / "huge.pem", _HUGE)))
-    assert done.stdout.split() == ["MemoryError", "True"], done.stderr
+    # lead, 2026-12-07 (session 3): a typed refusal since D1's fix (was: MemoryError), descriptors still closed
+    assert done.stdout.split() == ["ConfigError", "True"], done.stderr
 
 
 # === holds: 183 D2's fix (a folder) =================================================================================
