@@ -725,7 +725,9 @@ def test_i1_d6_pin_without_a_ca_bundle_a_destination_trusts_the_system_store(mon
     if bundle == "no ca_bundle":
         assert asked == [(None, None)] and len(made.get_ca_certs()) == len(real().get_ca_certs())  # the system store
     else:
-        assert len(asked) == 1 and asked[0][0] is None and "BEGIN CERTIFICATE" in asked[0][1]
+        # lead, 2026-12-07 (session 3): since review 180 the checked bytes go to OpenSSL's own CA-file reader from an
+        # anonymous memory file: cafile=/proc/self/fd/N, no cadata (was: cafile None, the PEM text as cadata)
+        assert len(asked) == 1 and asked[0][0].startswith("/proc/self/fd/") and asked[0][1] is None
         assert len(made.get_ca_certs()) == 1
     scu = _flat(_items("interfaces.yaml", "interfaces")["IF-DICOM-SCU"]["authentication"])
     # lead's fix: the interface names the system trust store and the optional host name check
