@@ -421,15 +421,20 @@ def _read_owned(path: Path, what: str) -> tuple[bytes, int]:
             raise ConfigError(f"{what} {path} is owned by another account (uid {info.st_uid}); "
                               "it is not read",
                               hint="give it to the account that runs the device or to root (chown)")
+        if info.st_size > MAX_OWNED_FILE_BYTES:  # refused before any byte is read (review 185 D1)
+            raise _too_large(what, path)
         with open(descriptor, "rb", closefd=False) as handle:
             data = handle.read(MAX_OWNED_FILE_BYTES + 1)  # bounded even if it grows after the fstat
-        if info.st_size > MAX_OWNED_FILE_BYTES or len(data) > MAX_OWNED_FILE_BYTES:
-            limit_mib = MAX_OWNED_FILE_BYTES // (1024 * 1024)
-            raise ConfigError(f"{what} {path} is larger than {limit_mib} MiB; it is not read",
-                              hint="name the right file: a CA bundle or configuration file takes a few KiB")
+        if len(data) > MAX_OWNED_FILE_BYTES:
+            raise _too_large(what, path)
         return data, stat.S_IMODE(info.st_mode)
     finally:
         os.close(descriptor)
+
+
+def _too_large(what: str, path: Path) -> ConfigError:
+    return ConfigError(f"{what} {path} is larger than {MAX_OWNED_FILE_BYTES // (1024 * 1024)} MiB; it is not read",
+                       hint="name the right file: a CA bundle or configuration file takes a few KiB")
 
 
 def _read_config_text(path: Path) -> tuple[str, int]:
