@@ -124,8 +124,11 @@ def test_backoff_doubles_up_to_the_maximum(monkeypatch: pytest.MonkeyPatch) -> N
 def test_a_result_goes_to_the_dead_letter_folder_with_its_reasons_after_n_failures(pipeline_node, tiny_model) -> None:  # noqa: ANN001
     dest = {"name": "scp", "kind": "dimse", "ae_title": "TESTDEST", "host": "127.0.0.1", "port": free_port(),
             "timeout_s": 2}
+    # The series' two slices must make one generation: with the file's 0.3 s idle time a loaded machine (the suite on
+    # three workers, 2026-12-08) split them into two, and the second generation's results were still pending when
+    # the first's were dead-lettered. This test is about dead-lettering, not about when a series is complete.
     node = pipeline_node(node_destinations=destinations(dest), node_send_retry_base_s=0.05,
-                         node_send_retry_max_s=0.1, node_send_max_attempts=3)
+                         node_send_retry_max_s=0.1, node_send_max_attempts=3, node_series_idle_s=2.0)
     assert store_all(node.port, series_slices(series="pipeline-dead", count=2, rows=ROWS)) == [0, 0]
     wait_for(lambda: len(_outbound("dead")) == 2, timeout=60, step=0.1)
     assert _outbound("pending") == []
