@@ -101,13 +101,10 @@ def test_d1_a_pem_bundle_whose_begin_line_ends_in_a_space_loads(tmp_path: Path) 
 
 @pytest.mark.req(REQ)
 def test_d1_pin_it_is_refused_at_start_and_send_though_openssl_reads_it(tmp_path: Path) -> None:
-    from device_ai.node.transport_security import TransportSecurityError
-
     # lead, 2026-12-07, after the fix: the pin asserts the fixed behaviour (was: refused at start and at send)
     spaced = _spaced(tmp_path)
     _start(spaced)
     assert _subjects(_context(spaced)) == ["ca"]
-    assert TransportSecurityError is not None
     assert _subjects(ssl.create_default_context(cafile=str(spaced))) == ["ca"]  # OpenSSL (cafile=, before 2b3e34d)
 
 

@@ -63,10 +63,9 @@ def client_context(security: TransportSecurity) -> ssl.SSLContext:
 
 def _verifying_context(bundle: Path | None, what: str) -> ssl.SSLContext:
     """A default client context that trusts exactly the CAs of ``bundle`` (the system trust store
-    when None). The bundle is checked on the opened file, then used as read: whoever could rewrite
-    it would choose which server receives the results (SRS-234). A bundle that yields no
-    certificate data is refused (ValueError): create_default_context would take empty data as
-    "none given" and trust the system store instead (review 173 D1)."""
+    when None): whoever could rewrite it would choose which server receives the results (SRS-234).
+    How the bundle is checked and read, and why a bundle with no certificate is refused rather
+    than leaving the system store in place: :func:`device_ai.trust_anchors.trusting_client_context`."""
     if bundle is None:
         return ssl.create_default_context()
     return trusting_client_context(bundle, what)
