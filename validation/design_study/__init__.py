@@ -1,0 +1,1 @@
+"""Pilot comparison of cheaper segmenter designs (PLAN.md); study code, not the product."""
