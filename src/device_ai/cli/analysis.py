@@ -127,6 +127,7 @@ def cmd_phantom(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     try:
+        from device_ai.model.segmenter import PHANTOM_ARCHITECTURES
         from device_ai.training.train import TrainingPlan, train_and_release
     except ImportError as exc:
         raise DependencyMissing(
@@ -143,6 +144,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                             hint="phantoms/1 has one domain; leave --domain out or use --generator-version 2")
     defaults = TrainingPlan()
     plan = TrainingPlan(
+        segmenter=PHANTOM_ARCHITECTURES[args.architecture or "demo"],
         seed=args.seed, steps=args.steps, train_patients=args.train_patients,
         slices_per_patient=args.slices_per_patient or defaults.slices_per_patient,
         batch_size=args.batch_size or defaults.batch_size,
@@ -154,9 +156,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# The parser stays free of torch: these are device_ai.model.segmenter's PHANTOM_ARCHITECTURES and
+# HEADS (tests/model/test_lite_segmenter.py checks that they agree).
+PHANTOM_ARCHITECTURE_NAMES = ("demo", "lite")
+HEAD_NAMES = ("linear", "light_decoder", "lite_decoder")
 _DATA_ONLY = ("split_file", "test_fraction", "backbone", "backbone_weights", "backbone_sha256", "mode", "head",
               "input_size", "learning_rate", "name", "intended_use", "absent_means_empty")
-_PHANTOM_ONLY = ("train_patients", "slices_per_patient", "domain")
+_PHANTOM_ONLY = ("train_patients", "slices_per_patient", "domain", "architecture")
 
 
 def _refuse_data_options(args: argparse.Namespace) -> None:
@@ -232,6 +238,9 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     train.add_argument("--domain", default=None, choices=("training", "intended-use"),
                        help="generator-2 domain of the training pool (default: training); "
                        "verification always uses the intended use")
+    train.add_argument("--architecture", default=None, choices=PHANTOM_ARCHITECTURE_NAMES,
+                       help="phantom training: demo (the 1.0.0 design, default) or lite (3 blocks and the lite "
+                       "decoder, about 2x faster per slice)")
     train.add_argument("--package-version", default=None,
                        help="version written into the manifest (default 1.0.0; with --data 0.1.0)")
     data = train.add_argument_group("training on labelled DICOM (CT series + DICOM SEG ground truth)")
@@ -250,7 +259,7 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     data.add_argument("--mode", choices=("scratch", "frozen", "finetune"), default=None,
                       help="frozen: train the head only; finetune: the backbone too (default: frozen with "
                       "weights, scratch without)")
-    data.add_argument("--head", choices=("linear", "light_decoder"), default=None,
+    data.add_argument("--head", choices=HEAD_NAMES, default=None,
                       help="segmentation head (default: linear when frozen, else light_decoder)")
     data.add_argument("--input-size", type=int, default=None, help="model input size in pixels, a multiple of "
                       "14 (default 224)")

@@ -105,3 +105,56 @@ class LightDecoderHead(nn.Module):
         x = self.fuse2(torch.cat([_resize(x, _size(skip2)), skip2], dim=1))
         x = self.fuse1(torch.cat([_resize(x, _size(skip1)), skip1], dim=1))
         return self.classifier(x)
+
+
+def _separable_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    """3x3 depthwise conv+BN+ReLU, then 1x1 pointwise conv+BN+ReLU (MobileNet's separable block)."""
+    return nn.Sequential(
+        nn.Conv2d(cin, cin, kernel_size=3, padding=1, groups=cin, bias=False),
+        nn.BatchNorm2d(cin),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cin, cout, kernel_size=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class LiteDecoderHead(nn.Module):
+    """The light decoder made cheaper (issue 20 item 6; validation/design_study): no full-resolution
+    stage, and depthwise-separable fuse convs.
+
+    The image branch goes straight to 1/2 resolution (conv3x3 stride 2 + BN + ReLU), is refined there
+    (conv3x3) and goes down to 1/4 (stride 2); the token maps are upsampled to 1/4, projected (1x1
+    conv+BN+ReLU to ``token_channels``), fused with the 1/4 skip, upsampled to 1/2 and fused with the
+    1/2 skip (each fuse a 3x3 depthwise + 1x1 pointwise block), and a 1x1 conv gives the classes at
+    1/2 resolution, upsampled bilinearly to the image size. The full-resolution stage was most of
+    the light decoder's cost (its fuse conv alone 0.35 G MACs) and of its training step.
+
+    Size with the defaults (widths (16, 32, 48), token_channels 64) for a 2 x 192-channel token input,
+    3 classes, 224 x 224: 54,067 parameters and 0.246 G multiply-accumulates per image (the light
+    decoder: 122,339 and 0.990 G). ``tests/model/test_heads.py`` recomputes both numbers.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, widths: tuple[int, int, int] = (16, 32, 48),
+                 token_channels: int = 64, image_channels: int = 3) -> None:
+        super().__init__()
+        w1, w2, w4 = widths
+        self.stem1 = _conv_bn_relu(image_channels, w1, stride=2)  # 1/2
+        self.stem2 = _conv_bn_relu(w1, w2)  # 1/2
+        self.stem4 = _conv_bn_relu(w2, w4, stride=2)  # 1/4
+        self.project = nn.Sequential(
+            nn.Conv2d(in_channels, token_channels, kernel_size=1, bias=False),
+            nn.BatchNorm2d(token_channels),
+            nn.ReLU(inplace=True),
+        )
+        self.fuse4 = _separable_bn_relu(token_channels + w4, w4)
+        self.fuse2 = _separable_bn_relu(w4 + w2, w2)
+        self.classifier = nn.Conv2d(w2, num_classes, kernel_size=1)
+
+    def forward(self, features: Sequence[Tensor], image: Tensor) -> Tensor:
+        skip2 = self.stem2(self.stem1(image))
+        skip4 = self.stem4(skip2)
+        tokens = self.project(torch.cat([_resize(f, _size(skip4)) for f in features], dim=1))
+        x = self.fuse4(torch.cat([tokens, skip4], dim=1))
+        x = self.fuse2(torch.cat([_resize(x, _size(skip2)), skip2], dim=1))
+        return _resize(self.classifier(x), _size(image))

@@ -14,10 +14,10 @@ from torch import Tensor, nn
 
 from device_ai.errors import ConfigError
 from device_ai.model.dinov2 import DinoVisionTransformer, get_config
-from device_ai.model.heads import LightDecoderHead, LinearBNHead
+from device_ai.model.heads import LightDecoderHead, LinearBNHead, LiteDecoderHead
 
 CONFIG_KIND = "dinov2-segmenter"
-HEADS = ("linear", "light_decoder")
+HEADS = ("linear", "light_decoder", "lite_decoder")
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class SegmenterConfig:
     ``input_size``: the one accepted square input size (pixels, multiple of the patch size)."""
 
     backbone: str
-    head: Literal["linear", "light_decoder"]
+    head: Literal["linear", "light_decoder", "lite_decoder"]
     num_classes: int
     layers: tuple[int, ...]
     input_size: int
@@ -69,6 +69,14 @@ class SegmenterConfig:
 DEMO_SEGMENTER = SegmenterConfig(
     backbone="demo_vitt14_reg4", head="light_decoder", num_classes=3, layers=(1, 3), input_size=224
 )
+# The cheaper segmenter (issue 20 item 6): 3 blocks and the lite decoder, about 2x faster per slice
+# through ONNX Runtime than DEMO_SEGMENTER and about 2x faster per training step
+# (benchmarks/results/head_designs.json, design dwsep_half_3blocks).
+LITE_SEGMENTER = SegmenterConfig(
+    backbone="demo_vitt14_reg4_d3", head="lite_decoder", num_classes=3, layers=(1, 2), input_size=224
+)
+# Named architectures of phantom training (`device-ai train --architecture`).
+PHANTOM_ARCHITECTURES = {"demo": DEMO_SEGMENTER, "lite": LITE_SEGMENTER}
 
 
 class DinoSegmenter(nn.Module):
@@ -81,11 +89,8 @@ class DinoSegmenter(nn.Module):
         self.backbone = DinoVisionTransformer(vit_cfg)
         self.backbone.fix_input_size(cfg.input_size, cfg.input_size)  # no-op at the native size
         channels = vit_cfg.embed_dim * len(cfg.layers)
-        self.head: nn.Module = (
-            LightDecoderHead(channels, cfg.num_classes)
-            if cfg.head == "light_decoder"
-            else LinearBNHead(channels, cfg.num_classes)
-        )
+        heads = {"light_decoder": LightDecoderHead, "lite_decoder": LiteDecoderHead, "linear": LinearBNHead}
+        self.head: nn.Module = heads[cfg.head](channels, cfg.num_classes)
 
     @classmethod
     def from_config(cls, cfg: SegmenterConfig) -> DinoSegmenter:

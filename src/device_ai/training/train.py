@@ -98,14 +98,15 @@ def backbone_record(segmenter: SegmenterConfig) -> dict:
 def head_record(segmenter: SegmenterConfig) -> dict:
     """The head as the running code builds it (manifest ``head_config``): type and widths, read
     from a constructed head so the record is what the weights were trained in."""
-    from device_ai.model.heads import LightDecoderHead
+    from device_ai.model.heads import LightDecoderHead, LiteDecoderHead
 
     vit = get_config(segmenter.backbone)
     in_channels = vit.embed_dim * len(segmenter.layers)
     record: dict = {"type": segmenter.head, "in_channels": in_channels, "num_classes": segmenter.num_classes,
                     "widths": None, "token_channels": None}
-    if segmenter.head == "light_decoder":
-        head = LightDecoderHead(in_channels, segmenter.num_classes)
+    decoders = {"light_decoder": LightDecoderHead, "lite_decoder": LiteDecoderHead}
+    if segmenter.head in decoders:
+        head = decoders[segmenter.head](in_channels, segmenter.num_classes)
         record["widths"] = [head.stem1[0].out_channels, head.stem2[0].out_channels, head.stem4[0].out_channels]
         record["token_channels"] = head.project[0].out_channels
     return record
@@ -244,7 +245,7 @@ def _manifest_fields(plan: TrainingPlan, pool: SlicePool, verification: SlicePoo
         "metrics": metrics,
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    if plan.generator_version != 1:
+    if plan.generator_version != 1 or plan.segmenter != DEMO_SEGMENTER:
         # The full configuration (ANOM-007), for every package trained by this code but the
         # 1.0.0 plan, whose manifest must keep its bytes.
         fields["backbone_config"] = backbone_record(plan.segmenter)

@@ -75,6 +75,11 @@ DEMO_CONFIGS: dict[str, ViTConfig] = {
         "demo_vitt14_reg4", 192, 4, 3, num_register_tokens=4, native_img_size=224,
         interpolate_offset=0.0, interpolate_antialias=False,
     ),
+    # The same with 3 blocks: the cheaper segmenter's backbone (issue 20 item 6; validation/design_study).
+    "demo_vitt14_reg4_d3": ViTConfig(
+        "demo_vitt14_reg4_d3", 192, 3, 3, num_register_tokens=4, native_img_size=224,
+        interpolate_offset=0.0, interpolate_antialias=False,
+    ),
 }
 
 
