@@ -16,7 +16,8 @@ The designs (study code only, ``validation/design_study/designs.py``; nothing is
 - ``half``: no full-resolution stage (stem1/fuse1): logits at 1/2 resolution, upsampled bilinearly;
 - ``dwsep_half``: both;
 - ``dwsep_half_3blocks``: both, and a 3-block backbone (layers 1, 2);
-- ``light_168``: the light decoder at a 168-px input (12 x 12 tokens).
+- ``light_168``: the light decoder at a 168-px input (12 x 12 tokens);
+- with ``--package PKG``: a trained candidate's own model.onnx (e.g. demo-dinov2-seg 2.2.0, the lite design).
 
 A benchmark, not a test: the machine is shared; figures are for comparing designs in one run.
 
@@ -85,12 +86,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train-steps", type=int, default=6)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "head_designs.json")
+    parser.add_argument("--package", type=Path, action="append", default=[],
+                        help="also time this package's model.onnx (a trained candidate) in the same run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     options = session_options(EngineOptions(threads=args.threads))
     sessions, sizes, flops, params, steps_s = {}, {}, {}, {}, {}
     sessions["released"] = ort.InferenceSession(str(RELEASED / "model.onnx"), options, providers=["CPUExecutionProvider"])
     sizes["released"] = 224
+    for package in args.package:  # trained candidates: their own model.onnx, their manifest's input size
+        manifest = json.loads((package / "manifest.json").read_text())
+        label = f"{manifest['name']} {manifest['version']}"
+        sessions[label] = ort.InferenceSession(str(package / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        sizes[label] = int(manifest["input"]["shape"][-1])
     for name in DESIGNS:
         model = build(name)
         size = DESIGNS[name]["input_size"]
@@ -118,7 +126,8 @@ def main() -> None:
                     "load_avg_at_end": list(__import__("os").getloadavg())},
         "threads": args.threads, "rounds": args.rounds, "method": "quiet_blocks, 8 random inputs per block",
         "designs": {name: {**({"config": {k: list(v) if isinstance(v, tuple) else v for k, v in DESIGNS[name].items()}}
-                              if name in DESIGNS else {"package": "models/demo-dinov2-seg-1.0.0"}),
+                              if name in DESIGNS else
+                              {"package": "models/demo-dinov2-seg-1.0.0" if name == "released" else name}),
                            "gflop_torch": flops.get(name), "parameters": params.get(name),
                            "ort_ms_median": median_ms[name],
                            "speedup_over_released": round(released / median_ms[name], 3),

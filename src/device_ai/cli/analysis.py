@@ -240,7 +240,7 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
                        "verification always uses the intended use")
     train.add_argument("--architecture", default=None, choices=PHANTOM_ARCHITECTURE_NAMES,
                        help="phantom training: demo (the 1.0.0 design, default) or lite (3 blocks and the lite "
-                       "decoder, about 2x faster per slice)")
+                       "decoder, 1.7-2.2x faster per slice)")
     train.add_argument("--package-version", default=None,
                        help="version written into the manifest (default 1.0.0; with --data 0.1.0)")
     data = train.add_argument_group("training on labelled DICOM (CT series + DICOM SEG ground truth)")

@@ -69,9 +69,9 @@ class SegmenterConfig:
 DEMO_SEGMENTER = SegmenterConfig(
     backbone="demo_vitt14_reg4", head="light_decoder", num_classes=3, layers=(1, 3), input_size=224
 )
-# The cheaper segmenter (issue 20 item 6): 3 blocks and the lite decoder, about 2x faster per slice
+# The cheaper segmenter (issue 20 item 6): 3 blocks and the lite decoder, 1.7-2.2x faster per slice
 # through ONNX Runtime than DEMO_SEGMENTER and about 2x faster per training step
-# (benchmarks/results/head_designs.json, design dwsep_half_3blocks).
+# (benchmarks/results/head_designs*.json, design dwsep_half_3blocks).
 LITE_SEGMENTER = SegmenterConfig(
     backbone="demo_vitt14_reg4_d3", head="lite_decoder", num_classes=3, layers=(1, 2), input_size=224
 )
