@@ -60,6 +60,11 @@ def _conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     )
 
 
+def _project_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    """1x1 conv+BN+ReLU: the token maps projected to the decoder's width."""
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel_size=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
 class LightDecoderHead(nn.Module):
     """A light U-Net-style decoder: ViT tokens give the context, image skips the boundaries.
 
@@ -84,11 +89,7 @@ class LightDecoderHead(nn.Module):
         self.stem1 = _conv_bn_relu(image_channels, w1)  # full resolution
         self.stem2 = _conv_bn_relu(w1, w2, stride=2)  # 1/2
         self.stem4 = _conv_bn_relu(w2, w4, stride=2)  # 1/4
-        self.project = nn.Sequential(
-            nn.Conv2d(in_channels, token_channels, kernel_size=1, bias=False),
-            nn.BatchNorm2d(token_channels),
-            nn.ReLU(inplace=True),
-        )
+        self.project = _project_bn_relu(in_channels, token_channels)
         self.fuse4 = _conv_bn_relu(token_channels + w4, w4)
         self.fuse2 = _conv_bn_relu(w4 + w2, w2)
         self.fuse1 = _conv_bn_relu(w2 + w1, w1)
@@ -142,11 +143,7 @@ class LiteDecoderHead(nn.Module):
         self.stem1 = _conv_bn_relu(image_channels, w1, stride=2)  # 1/2
         self.stem2 = _conv_bn_relu(w1, w2)  # 1/2
         self.stem4 = _conv_bn_relu(w2, w4, stride=2)  # 1/4
-        self.project = nn.Sequential(
-            nn.Conv2d(in_channels, token_channels, kernel_size=1, bias=False),
-            nn.BatchNorm2d(token_channels),
-            nn.ReLU(inplace=True),
-        )
+        self.project = _project_bn_relu(in_channels, token_channels)
         self.fuse4 = _separable_bn_relu(token_channels + w4, w4)
         self.fuse2 = _separable_bn_relu(w4 + w2, w2)
         self.classifier = nn.Conv2d(w2, num_classes, kernel_size=1)
