@@ -1,6 +1,6 @@
 """Segmentation heads on DINOv2 patch features (reference/model.md §2.1).
 
-Both heads share one signature, ``forward(features, image) -> logits [B, C, H, W]``:
+Every head shares one signature, ``forward(features, image) -> logits [B, C, H, W]``:
 ``features`` are the [B, D, h, w] patch maps of the selected blocks (after the final norm,
 as the official ``get_intermediate_layers(reshape=True)`` returns them) and ``image`` is the
 model input [B, 3, H, W]. Only ops with static shapes that export to ONNX opset 17: every
@@ -133,7 +133,7 @@ class LiteDecoderHead(nn.Module):
 
     Size with the defaults (widths (16, 32, 48), token_channels 64) for a 2 x 192-channel token input,
     3 classes, 224 x 224: 54,067 parameters and 0.246 G multiply-accumulates per image (the light
-    decoder: 122,339 and 0.990 G). ``tests/model/test_heads.py`` recomputes both numbers.
+    decoder: 122,339 and 0.990 G). ``tests/model/test_lite_segmenter.py`` recomputes both numbers.
     """
 
     def __init__(self, in_channels: int, num_classes: int, widths: tuple[int, int, int] = (16, 32, 48),
