@@ -401,17 +401,18 @@ def _candidate_verdicts(page: str) -> list[str]:
 @pytest.mark.req("SRS-212")
 def test_d2_control_every_candidate_fails_and_the_sentence_says_so(tmp_path: Path) -> None:
     page = _candidates_page(tmp_path, None)
-    assert _candidate_verdicts(page) == ["fails", "fails"]
-    assert _applied(page) == ("Applied so far: demo-dinov2-seg 2.0.0, demo-dinov2-seg 2.1.0 trained as new package "
-                              "versions and not released; demo-dinov2-seg 2.0.0, demo-dinov2-seg 2.1.0 after failing "
-                              "the same validation.")
+    # lead, 2026-12-08: a third candidate, 2.2.0, failed too (validation/results; was: two candidates, 2.0.0 and 2.1.0)
+    assert _candidate_verdicts(page) == ["fails", "fails", "fails"]
+    assert _applied(page) == ("Applied so far: demo-dinov2-seg 2.0.0, demo-dinov2-seg 2.1.0, demo-dinov2-seg 2.2.0 "
+                              "trained as new package versions and not released; demo-dinov2-seg 2.0.0, "
+                              "demo-dinov2-seg 2.1.0, demo-dinov2-seg 2.2.0 after failing the same validation.")
 
 
 @pytest.mark.req("SRS-212")
 def test_d2_a_passing_candidate_is_no_longer_said_to_have_failed(tmp_path: Path) -> None:
     """Pin of the defect, inverted by the lead's fix (the sentence follows each candidate's verdict)."""
     page = _candidates_page(tmp_path, "demo-dinov2-seg-2.1.0")
-    assert _candidate_verdicts(page) == ["fails", "passes"]
+    assert _candidate_verdicts(page) == ["fails", "passes", "fails"]  # lead, 2026-12-08: 2.2.0 added (was: 2 verdicts)
     assert "demo-dinov2-seg 2.1.0 after failing" not in _applied(page)
     assert "demo-dinov2-seg 2.1.0 passing it but not released" in _applied(page)
 

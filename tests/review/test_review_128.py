@@ -776,7 +776,8 @@ def test_h50_every_candidate_passing_is_never_said_to_have_failed(tmp_path: Path
     assert "after failing the same validation" in _applied(page)  # control: the committed candidates fail
     root = tmp_path / "both"
     _candidates_page(root, None)
-    for key in ("demo-dinov2-seg-2.0.0", "demo-dinov2-seg-2.1.0"):
+    # lead, 2026-12-08: every candidate made to pass, 2.2.0 included (was: 2.0.0 and 2.1.0, the candidates then)
+    for key in ("demo-dinov2-seg-2.0.0", "demo-dinov2-seg-2.1.0", "demo-dinov2-seg-2.2.0"):
         path = root / f"validation/results/external-{key}.json"
         data = json.loads(path.read_text(encoding="utf-8"))
         _all_pass(data)
@@ -786,10 +787,10 @@ def test_h50_every_candidate_passing_is_never_said_to_have_failed(tmp_path: Path
     view = TraceView.from_graph(build(root))
     page = render_all(view, root=root, sbom={}, model_manifests={},
                       files=[d for d in DOCUMENTS if d.file == "ai-validation.html"])["ai-validation.html"]
-    assert _candidate_verdicts(page) == ["passes", "passes"]
+    assert _candidate_verdicts(page) == ["passes", "passes", "passes"]
     applied = _applied(page)
     assert "failing" not in applied
-    assert "demo-dinov2-seg 2.0.0, demo-dinov2-seg 2.1.0 passing it but not released" in applied
+    assert "demo-dinov2-seg 2.0.0, demo-dinov2-seg 2.1.0, demo-dinov2-seg 2.2.0 passing it but not released" in applied
 
 
 # --- SRS-209 ---
