@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -122,8 +123,8 @@ def main() -> None:
     result = {
         "benchmark": "benchmarks/head_designs.py",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(),
-                    "load_avg_at_end": list(__import__("os").getloadavg())},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_avg_at_end": list(os.getloadavg())},
         "threads": args.threads, "rounds": args.rounds, "method": "quiet_blocks, 8 random inputs per block",
         "designs": {name: {**({"config": {k: list(v) if isinstance(v, tuple) else v for k, v in DESIGNS[name].items()}}
                               if name in DESIGNS else

@@ -23,6 +23,7 @@ from device_ai.model.segmenter import (
     SegmenterConfig,
 )
 from device_ai.training.train import TrainingPlan, _manifest_fields, backbone_record, head_record
+from tests.model.test_heads import assert_shapes_and_gradients
 
 
 def _conv_macs(head: nn.Module, features: list[torch.Tensor], image: torch.Tensor) -> int:
@@ -55,15 +56,7 @@ def _model_flops(cfg: SegmenterConfig) -> int:
 def test_lite_decoder_shapes_and_gradients_into_tokens_and_skips(height: int, width: int) -> None:
     torch.manual_seed(0)
     head = LiteDecoderHead(16, 3)
-    features = [torch.randn(2, 8, height // 14, width // 14, requires_grad=True) for _ in range(2)]
-    image = torch.randn(2, 3, height, width, requires_grad=True)
-    logits = head(features, image)
-    assert logits.shape == (2, 3, height, width)
-    logits.square().mean().backward()
-    assert all(f.grad is not None and f.grad.abs().sum() > 0 for f in features)
-    assert image.grad is not None and image.grad.abs().sum() > 0
-    for module in (head.stem1, head.stem2, head.stem4, head.project, head.fuse4, head.fuse2):
-        assert module[0].weight.grad.abs().sum() > 0
+    assert_shapes_and_gradients(head, height, width, ["stem1", "stem2", "stem4", "project", "fuse4", "fuse2"])
     # no full-resolution stage: the first image conv already halves the resolution
     assert head.stem1[0].stride == (2, 2) and not hasattr(head, "fuse1")
 

@@ -12,14 +12,8 @@ import torch
 from torch import nn
 
 from device_ai.model.dinov2 import DinoVisionTransformer, get_config
-from device_ai.model.heads import LightDecoderHead, _resize, _size
+from device_ai.model.heads import LightDecoderHead, _conv_bn_relu, _resize, _separable_bn_relu, _size
 from device_ai.model.segmenter import DEMO_SEGMENTER
-
-
-def _dwsep(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cin, 3, padding=1, groups=cin, bias=False), nn.BatchNorm2d(cin),
-                         nn.ReLU(inplace=True), nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout),
-                         nn.ReLU(inplace=True))
 
 
 class StudyHead(LightDecoderHead):
@@ -30,14 +24,12 @@ class StudyHead(LightDecoderHead):
         w1, w2, w4 = 16, 32, 48
         self.full_resolution = full_resolution
         if depthwise:
-            self.fuse4 = _dwsep(64 + w4, w4)
-            self.fuse2 = _dwsep(w4 + w2, w2)
-            self.fuse1 = _dwsep(w2 + w1, w1)
+            self.fuse4 = _separable_bn_relu(64 + w4, w4)
+            self.fuse2 = _separable_bn_relu(w4 + w2, w2)
+            self.fuse1 = _separable_bn_relu(w2 + w1, w1)
         if not full_resolution:
-            self.stem1 = nn.Sequential(nn.Conv2d(3, w1, 3, stride=2, padding=1, bias=False),  # straight to 1/2
-                                       nn.BatchNorm2d(w1), nn.ReLU(inplace=True))
-            self.stem2 = nn.Sequential(nn.Conv2d(w1, w2, 3, padding=1, bias=False), nn.BatchNorm2d(w2),
-                                       nn.ReLU(inplace=True))
+            self.stem1 = _conv_bn_relu(3, w1, stride=2)  # straight to 1/2
+            self.stem2 = _conv_bn_relu(w1, w2)
             self.classifier = nn.Conv2d(w2, num_classes, 1)
 
     def forward(self, features, image):  # noqa: ANN001, ANN201
